@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+#include "lmd-audio-decoder.h"
+
+G_DEFINE_INTERFACE (LmdAudioDecoder, lmd_audio_decoder, G_TYPE_OBJECT)
+
+static void
+lmd_audio_decoder_default_init (LmdAudioDecoderInterface *iface)
+{
+}
+
+gboolean
+lmd_audio_decoder_setup (LmdAudioDecoder *self, GKeyFile *config, GError **error)
+{
+  LmdAudioDecoderInterface *iface;
+
+  g_return_val_if_fail (LMD_IS_AUDIO_DECODER (self), FALSE);
+  iface = LMD_AUDIO_DECODER_GET_IFACE (self);
+  return iface->setup == NULL || iface->setup (self, config, error);
+}
+
+gboolean
+lmd_audio_decoder_decode (LmdAudioDecoder *self, GBytes *input, guint sample_rate, LmdPcmFunc func,
+                          gpointer user_data, GCancellable *cancellable, GError **error)
+{
+  g_return_val_if_fail (LMD_IS_AUDIO_DECODER (self), FALSE);
+  g_return_val_if_fail (input != NULL && func != NULL && sample_rate > 0, FALSE);
+  return LMD_AUDIO_DECODER_GET_IFACE (self)->decode (self, input, sample_rate, func, user_data,
+                                                      cancellable, error);
+}
+
+const char *const *
+lmd_audio_decoder_get_supported_formats (LmdAudioDecoder *self)
+{
+  static const char *const none[] = { NULL };
+  LmdAudioDecoderInterface *iface;
+
+  g_return_val_if_fail (LMD_IS_AUDIO_DECODER (self), none);
+  iface = LMD_AUDIO_DECODER_GET_IFACE (self);
+  return iface->get_supported_formats != NULL ? iface->get_supported_formats (self) : none;
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+#include "lmd-engine.h"
+
+G_DEFINE_INTERFACE (LmdEngineSession, lmd_engine_session, G_TYPE_OBJECT)
+G_DEFINE_INTERFACE (LmdEngine, lmd_engine, G_TYPE_OBJECT)
+
+static void
+lmd_engine_session_default_init (LmdEngineSessionInterface *iface)
+{
+}
+
+static void
+lmd_engine_default_init (LmdEngineInterface *iface)
+{
+}
+
+gboolean
+lmd_engine_session_feed (LmdEngineSession *self, const float *samples, gsize n_samples,
+                         GError **error)
+{
+  g_return_val_if_fail (LMD_IS_ENGINE_SESSION (self), FALSE);
+  g_return_val_if_fail (samples != NULL || n_samples == 0, FALSE);
+  return LMD_ENGINE_SESSION_GET_IFACE (self)->feed (self, samples, n_samples, error);
+}
+
+LmdTranscript *
+lmd_engine_session_finish (LmdEngineSession *self, GError **error)
+{
+  g_return_val_if_fail (LMD_IS_ENGINE_SESSION (self), NULL);
+  return LMD_ENGINE_SESSION_GET_IFACE (self)->finish (self, error);
+}
+
+gboolean
+lmd_engine_setup (LmdEngine *self, GKeyFile *config, GError **error)
+{
+  LmdEngineInterface *iface;
+
+  g_return_val_if_fail (LMD_IS_ENGINE (self), FALSE);
+  iface = LMD_ENGINE_GET_IFACE (self);
+  return iface->setup == NULL || iface->setup (self, config, error);
+}
+
+guint
+lmd_engine_get_sample_rate (LmdEngine *self)
+{
+  LmdEngineInterface *iface;
+
+  g_return_val_if_fail (LMD_IS_ENGINE (self), 16000);
+  iface = LMD_ENGINE_GET_IFACE (self);
+  return iface->get_sample_rate != NULL ? iface->get_sample_rate (self) : 16000;
+}
+
+const char *
+lmd_engine_get_model_name (LmdEngine *self)
+{
+  g_return_val_if_fail (LMD_IS_ENGINE (self), NULL);
+  return LMD_ENGINE_GET_IFACE (self)->get_model_name (self);
+}
+
+gboolean
+lmd_engine_supports_language (LmdEngine *self, const char *language)
+{
+  LmdEngineInterface *iface;
+
+  g_return_val_if_fail (LMD_IS_ENGINE (self), FALSE);
+  iface = LMD_ENGINE_GET_IFACE (self);
+  if (iface->supports_language == NULL)
+    return language == NULL || g_str_equal (language, "en");
+  return iface->supports_language (self, language);
+}
+
+LmdEngineSession *
+lmd_engine_open_session (LmdEngine *self, const LmdSessionOptions *options, GError **error)
+{
+  g_return_val_if_fail (LMD_IS_ENGINE (self), NULL);
+  g_return_val_if_fail (options != NULL, NULL);
+  return LMD_ENGINE_GET_IFACE (self)->open_session (self, options, error);
+}
