@@ -2,6 +2,7 @@
 #include "lmd-error.h"
 
 #include <gio/gio.h>
+#include <string.h>
 
 G_DEFINE_QUARK (lmd-error-quark, lmd_error)
 
@@ -22,7 +23,6 @@ static const struct {
   [LMD_ERROR_RATE_LIMIT_EXCEEDED] = { "RATE_LIMIT_EXCEEDED", 429 },
   [LMD_ERROR_SERVICE_UNAVAILABLE] = { "SERVICE_UNAVAILABLE", 503 },
   [LMD_ERROR_TIMEOUT] = { "TIMEOUT", 504 },
-  [LMD_ERROR_BAD_GATEWAY] = { "UPSTREAM_ERROR", 502 },
 };
 
 const char *
@@ -52,4 +52,30 @@ lmd_error_classify (const GError *error)
       g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
     return LMD_ERROR_TIMEOUT;
   return LMD_ERROR_INTERNAL;
+}
+
+static gboolean
+error_has_param (const GError *error)
+{
+  return error != NULL && error->domain == LMD_ERROR &&
+         (error->code == LMD_ERROR_MISSING_PARAMETER || error->code == LMD_ERROR_INVALID_PARAMETER) &&
+         strstr (error->message, LMD_ERROR_PARAM_SEPARATOR) != NULL;
+}
+
+char *
+lmd_error_get_param (const GError *error)
+{
+  if (!error_has_param (error))
+    return NULL;
+  return g_strndup (error->message, strstr (error->message, LMD_ERROR_PARAM_SEPARATOR) - error->message);
+}
+
+char *
+lmd_error_get_sentence (const GError *error)
+{
+  if (error == NULL)
+    return g_strdup ("unknown error");
+  if (!error_has_param (error))
+    return g_strdup (error->message);
+  return g_strdup (strstr (error->message, LMD_ERROR_PARAM_SEPARATOR) + strlen (LMD_ERROR_PARAM_SEPARATOR));
 }

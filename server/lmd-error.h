@@ -29,8 +29,15 @@ typedef enum {
   LMD_ERROR_RATE_LIMIT_EXCEEDED, /* 429 */
   LMD_ERROR_SERVICE_UNAVAILABLE, /* 503 */
   LMD_ERROR_TIMEOUT,             /* 504 TIMEOUT: the request ran past its time limit */
-  LMD_ERROR_BAD_GATEWAY,         /* 502 UPSTREAM_ERROR: a URL to fetch could not be reached */
 } LmdErrorCode;
+
+/* Errors about one parameter (MISSING_PARAMETER, INVALID_PARAMETER) carry its name at the
+ * start of the message, "param: human sentence", so every transport can report "param". */
+#define LMD_ERROR_PARAM_SEPARATOR ": "
+/* (transfer full) the parameter an error is about, or NULL */
+char *lmd_error_get_param (const GError *error);
+/* (transfer full) the human sentence of an error, without the parameter prefix */
+char *lmd_error_get_sentence (const GError *error);
 
 /* "FILE_TOO_LARGE" etc. (static string) */
 const char *lmd_error_code_name (LmdErrorCode code);

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+#define G_LOG_DOMAIN "lmd-http"
+
+#include "lmd-http-request-parser.h"
+
+#include <json-glib/json-glib.h>
+
+#include "lmd-error.h"
+
+static gboolean
+apply_query (LmdTranscribeRequest *request, GHashTable *query, GError **error)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+
+  if (query == NULL)
+    return TRUE;
+  g_hash_table_iter_init (&iter, query);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (!lmd_transcribe_options_set (&request->options, key, value, error))
+      return FALSE;
+  return TRUE;
+}
+
+static gboolean
+parse_multipart (LmdTranscribeRequest *request, SoupServerMessage *msg, GBytes *body, GError **error)
+{
+  g_autoptr (SoupMultipart) multipart =
+      soup_multipart_new_from_message (soup_server_message_get_request_headers (msg), body);
+  int n;
+
+  if (multipart == NULL)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "body" LMD_ERROR_PARAM_SEPARATOR "malformed multipart/form-data body");
+      return FALSE;
+    }
+  n = soup_multipart_get_length (multipart);
+  for (int i = 0; i < n; i++)
+    {
+      SoupMessageHeaders *headers = NULL;
+      GBytes *part = NULL;
+      g_autofree char *disposition = NULL;
+      g_autoptr (GHashTable) params = NULL;
+      const char *name;
+
+      if (!soup_multipart_get_part (multipart, i, &headers, &part))
+        continue;
+      if (!soup_message_headers_get_content_disposition (headers, &disposition, &params))
+        continue;
+      name = g_hash_table_lookup (params, "name");
+      if (name == NULL)
+        continue;
+      if (g_str_equal (name, "audio") || g_str_equal (name, "file"))
+        {
+          g_clear_pointer (&request->audio, g_bytes_unref);
+          request->audio = g_bytes_ref (part);
+        }
+      else
+        {
+          gsize len = 0;
+          const char *data = g_bytes_get_data (part, &len);
+          g_autofree char *value = g_strndup (data != NULL ? data : "", len);
+          if (g_str_equal (name, "timestamp_granularities[]") ||
+              g_str_equal (name, "timestamp_granularities"))
+            {
+              if (g_str_equal (value, "word"))
+                request->options.word_timestamps = TRUE;
+              continue;
+            }
+          if (!g_utf8_validate (value, -1, NULL))
+            {
+              g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                           "%s" LMD_ERROR_PARAM_SEPARATOR "the value is not valid UTF-8", name);
+              return FALSE;
+            }
+          if (!lmd_transcribe_options_set (&request->options, name, g_strstrip (value), error))
+            return FALSE;
+        }
+    }
+  if (request->audio == NULL)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_MISSING_PARAMETER,
+                   "audio" LMD_ERROR_PARAM_SEPARATOR
+                   "the multipart form has no field named 'audio' or 'file'");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+parse_json (LmdTranscribeRequest *request, GBytes *body, GError **error)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) parse_error = NULL;
+  gsize len = 0;
+  const char *data = g_bytes_get_data (body, &len);
+  JsonNode *root;
+  JsonObject *object;
+  g_autoptr (GList) members = NULL;
+
+  if (len == 0)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_MISSING_PARAMETER,
+                   "url" LMD_ERROR_PARAM_SEPARATOR "the JSON body is empty");
+      return FALSE;
+    }
+  if (!json_parser_load_from_data (parser, data, (gssize) len, &parse_error))
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "body" LMD_ERROR_PARAM_SEPARATOR "the body is not valid JSON: %s",
+                   parse_error->message);
+      return FALSE;
+    }
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "body" LMD_ERROR_PARAM_SEPARATOR "the JSON body must be an object");
+      return FALSE;
+    }
+  object = json_node_get_object (root);
+  members = json_object_get_members (object);
+  for (GList *l = members; l != NULL; l = l->next)
+    {
+      const char *name = l->data;
+      JsonNode *node = json_object_get_member (object, name);
+      g_autofree char *text = NULL;
+
+      if (JSON_NODE_HOLDS_NULL (node))
+        continue;
+      if (!JSON_NODE_HOLDS_VALUE (node))
+        {
+          g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                       "%s" LMD_ERROR_PARAM_SEPARATOR "must be a string, number or boolean", name);
+          return FALSE;
+        }
+      switch (json_node_get_value_type (node))
+        {
+        case G_TYPE_BOOLEAN:
+          text = g_strdup (json_node_get_boolean (node) ? "true" : "false");
+          break;
+        case G_TYPE_INT64:
+          text = g_strdup_printf ("%" G_GINT64_FORMAT, json_node_get_int (node));
+          break;
+        case G_TYPE_DOUBLE:
+          text = g_strdup_printf ("%g", json_node_get_double (node));
+          break;
+        default:
+          text = g_strdup (json_node_get_string (node));
+          break;
+        }
+      if (g_str_equal (name, "url"))
+        {
+          if (json_node_get_value_type (node) != G_TYPE_STRING)
+            {
+              g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                           "url" LMD_ERROR_PARAM_SEPARATOR "must be a string");
+              return FALSE;
+            }
+          g_free (request->url);
+          request->url = g_steal_pointer (&text);
+        }
+      else if (!lmd_transcribe_options_set (&request->options, name, text, error))
+        return FALSE;
+    }
+  if (request->url == NULL || request->url[0] == '\0')
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_MISSING_PARAMETER,
+                   "url" LMD_ERROR_PARAM_SEPARATOR
+                   "a JSON body must carry the audio's \"url\" (or send the audio itself)");
+      return FALSE;
+    }
+  if (!g_str_has_prefix (request->url, "http://") && !g_str_has_prefix (request->url, "https://"))
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "url" LMD_ERROR_PARAM_SEPARATOR "only http:// and https:// URLs are fetched");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+lmd_http_request_parse (LmdTranscribeRequest *request, SoupServerMessage *msg, GHashTable *query,
+                        GBytes *body, GError **error)
+{
+  const char *content_type =
+      soup_message_headers_get_content_type (soup_server_message_get_request_headers (msg), NULL);
+
+  if (!apply_query (request, query, error))
+    return FALSE;
+  if (content_type != NULL && g_ascii_strcasecmp (content_type, "multipart/form-data") == 0)
+    return parse_multipart (request, msg, body, error);
+  if (content_type != NULL && (g_ascii_strcasecmp (content_type, "application/json") == 0 ||
+                               g_str_has_suffix (content_type, "+json")))
+    return parse_json (request, body, error);
+  if (content_type != NULL && g_ascii_strcasecmp (content_type, "application/x-www-form-urlencoded") == 0)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "body" LMD_ERROR_PARAM_SEPARATOR
+                   "send the audio as raw bytes, multipart/form-data or a JSON url");
+      return FALSE;
+    }
+  if (body == NULL || g_bytes_get_size (body) == 0)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_MISSING_PARAMETER,
+                   "audio" LMD_ERROR_PARAM_SEPARATOR "the request body is empty: send the audio");
+      return FALSE;
+    }
+  request->audio = g_bytes_ref (body);
+  return TRUE;
+}

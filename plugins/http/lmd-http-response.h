@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmd-http-response.h — the JSON (and text) documents the HTTP API answers with.
+ */
+#pragma once
+
+#include <libsoup/soup.h>
+
+#include "lmd-router.h"
+#include "lmd-transcribe-request.h"
+#include "lmd-transcript.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  LMD_HTTP_DIALECT_LISTEN,   /* POST /v1/listen */
+  LMD_HTTP_DIALECT_GET_TEXT, /* POST /api/v1/lightning/get_text */
+  LMD_HTTP_DIALECT_OPENAI,   /* POST /v1/audio/transcriptions */
+} LmdHttpDialect;
+
+/* Sets status, body and content type of @msg for a successful transcription. */
+void lmd_http_respond_transcript (SoupServerMessage *msg, LmdHttpDialect dialect,
+                                  const LmdTranscript *transcript,
+                                  const LmdTranscribeRequest *request, gsize file_size);
+
+/* Sets an error document {"error","code",...extras} with the matching status and headers. */
+void lmd_http_respond_error (SoupServerMessage *msg, LmdRouter *router, const GError *error,
+                             const char *request_id);
+
+/* Sets a JSON body (@json is taken) with @status. */
+void lmd_http_respond_json (SoupServerMessage *msg, guint status, char *json);
+
+G_END_DECLS

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmd-http-transport.h — the HTTP transport (libsoup 3): health, metrics and batch
+ * transcription endpoints of docs/api.md.
+ *
+ * Config: [server] host, port, role; [limits] max_body_mb (checked against Content-Length
+ * before the body is read, and while a chunked body arrives).
+ *
+ * Handlers never block: a transcription request is parsed, handed to the router, and the
+ * message is paused until the router's callback fires on the main context.  A client that
+ * disconnects cancels its request.
+ */
+#pragma once
+
+#include <glib-object.h>
+
+G_BEGIN_DECLS
+
+#define LMD_TYPE_HTTP_TRANSPORT (lmd_http_transport_get_type ())
+G_DECLARE_FINAL_TYPE (LmdHttpTransport, lmd_http_transport, LMD, HTTP_TRANSPORT, GObject)
+
+G_END_DECLS

@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+#define G_LOG_DOMAIN "lmd"
+
+#include "lmd-daemon.h"
+
+#include <glib-unix.h>
+#include <locale.h>
+#include <stdio.h>
+
+#include "lmd-audio-decoder.h"
+#include "lmd-build-config.h"
+#include "lmd-config.h"
+#include "lmd-engine.h"
+#include "lmd-log.h"
+#include "lmd-plugin-loader.h"
+#include "lmd-router.h"
+#include "lmd-transport.h"
+
+/* Used when no config file is found: the embedded default (HTTP + GStreamer + sphinx). */
+static const char default_config[] =
+  "[server]\n"
+  "role=all\n"
+  "host=127.0.0.1\n"
+  "[plugins]\n"
+  "load=http;gst-decoder;sphinx\n";
+
+typedef struct {
+  GMainLoop *loop;
+  LmdRouter *router;
+  GPtrArray *transports; /* LmdTransport */
+  guint signals_seen;
+  guint drain_timeout_id;
+  guint drain_poll_id;
+  gint64 drain_deadline;
+  gint64 grace_s;
+  int exit_status;
+} Daemon;
+
+static const struct {
+  const char *variable;
+  const char *group;
+  const char *key;
+  const char *role; /* only for this role, or NULL = any */
+} env_overrides[] = {
+  { "HOST", "server", "host", NULL },
+  { "API_SERVER_PORT", "server", "port", "all" },
+  { "API_SERVER_PORT", "server", "port", "api" },
+  { "PORT", "server", "port", "asr" },
+  { "LICENSE_PORT", "server", "port", "license" },
+  { "LOG_LEVEL", "server", "log_level", NULL },
+  { "LMD_WORKERS", "limits", "workers", NULL },
+  { "MODEL_URL", "whisper", "model_url", NULL },
+  { "MODEL_CACHE_DIR", "whisper", "cache_dir", NULL },
+  { "GPU_DEVICE_ID", "whisper", "gpu_device", NULL },
+  { "LICENSE_KEY", "license", "key", NULL },
+  { "REDIS_URL", "redis", "url", NULL },
+  { "LIGHTNING_ASR_BASE_URL", "api", "asr_base_url", NULL },
+  { "LIGHTNING_ASR_STREAMING_BASE_URL", "api", "asr_streaming_base_url", NULL },
+  { "API_BASE_URL", "license", "api_base_url", NULL },
+};
+
+static guint
+default_port_for_role (const char *role)
+{
+  if (g_str_equal (role, "asr"))
+    return 2233;
+  if (g_str_equal (role, "license"))
+    return 6699;
+  return 7100;
+}
+
+static char *
+find_default_config (void)
+{
+  g_autofree char *exe_dir = lmd_config_executable_dir ();
+  const char *candidates[3] = { NULL };
+  g_autofree char *from_exe = NULL;
+
+  /* the source tree this binary was built from, then an installed tree */
+  candidates[0] = LMD_SOURCE_DIR "/data/lightning-mediad.conf";
+  candidates[1] = LMD_DATADIR "/lightning-mediad.conf";
+  if (exe_dir != NULL)
+    candidates[2] = from_exe = g_build_filename (exe_dir, "..", "share", "lightning-mediad",
+                                                 "lightning-mediad.conf", NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (candidates); i++)
+    if (candidates[i] != NULL && g_file_test (candidates[i], G_FILE_TEST_IS_REGULAR))
+      return g_strdup (candidates[i]);
+  return NULL;
+}
+
+static void
+daemon_quit_if_drained (Daemon *d)
+{
+  guint in_flight = lmd_router_get_active (d->router) + lmd_router_get_queued (d->router);
+
+  for (guint i = 0; i < d->transports->len; i++)
+    in_flight += lmd_transport_get_in_flight (d->transports->pdata[i]);
+  if (in_flight == 0)
+    {
+      g_info ("drained; exiting");
+      g_main_loop_quit (d->loop);
+    }
+  else if (g_get_monotonic_time () >= d->drain_deadline)
+    {
+      g_warning ("shutdown grace period over with %u requests still in flight; exiting", in_flight);
+      g_main_loop_quit (d->loop);
+    }
+}
+
+static gboolean
+drain_poll_cb (gpointer data)
+{
+  daemon_quit_if_drained (data);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+signal_cb (gpointer data)
+{
+  Daemon *d = data;
+
+  d->signals_seen++;
+  if (d->signals_seen > 1)
+    {
+      g_warning ("second signal: exiting now");
+      g_main_loop_quit (d->loop);
+      return G_SOURCE_CONTINUE;
+    }
+  g_info ("shutting down: no new connections, finishing requests in flight");
+  lmd_router_drain (d->router);
+  d->drain_deadline = g_get_monotonic_time () + d->grace_s * G_USEC_PER_SEC;
+  for (guint i = 0; i < d->transports->len; i++)
+    lmd_transport_stop (d->transports->pdata[i]);
+  d->drain_poll_id = g_timeout_add (50, drain_poll_cb, d);
+  daemon_quit_if_drained (d);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+load_plugins (GKeyFile *config, LmdRouter **router_out, GPtrArray *transports, GError **error)
+{
+  g_auto (GStrv) names = lmd_config_get_list (config, "plugins", "load");
+  g_auto (GStrv) extra_dirs = lmd_config_get_list (config, "plugins", "dirs");
+  g_autoptr (LmdPluginLoader) loader = lmd_plugin_loader_new ((const char *const *) extra_dirs);
+  g_autoptr (GPtrArray) engines = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr (GPtrArray) engine_names = g_ptr_array_new ();
+  g_autoptr (LmdAudioDecoder) decoder = NULL;
+  g_autofree char *default_model = NULL;
+  LmdLimits limits;
+  LmdRouter *router;
+
+  if (!lmd_limits_load (&limits, config, error))
+    return FALSE;
+  if (names[0] == NULL)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND,
+                   "config [plugins] load: no plugins listed");
+      return FALSE;
+    }
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      g_autoptr (GObject) plugin = lmd_plugin_loader_load (loader, names[i], error);
+      gint64 started = g_get_monotonic_time ();
+
+      if (plugin == NULL)
+        return FALSE;
+      if (LMD_IS_TRANSPORT (plugin))
+        {
+          if (!lmd_transport_setup (LMD_TRANSPORT (plugin), config, error))
+            return FALSE;
+          g_ptr_array_add (transports, g_steal_pointer (&plugin));
+        }
+      else if (LMD_IS_AUDIO_DECODER (plugin))
+        {
+          if (decoder != NULL)
+            {
+              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                           "plugin '%s': only one audio decoder may be loaded", names[i]);
+              return FALSE;
+            }
+          if (!lmd_audio_decoder_setup (LMD_AUDIO_DECODER (plugin), config, error))
+            {
+              g_prefix_error (error, "plugin '%s': ", names[i]);
+              return FALSE;
+            }
+          decoder = LMD_AUDIO_DECODER (g_steal_pointer (&plugin));
+        }
+      else
+        {
+          if (!lmd_engine_setup (LMD_ENGINE (plugin), config, error))
+            {
+              g_prefix_error (error, "plugin '%s': ", names[i]);
+              return FALSE;
+            }
+          g_info ("engine %s ready (model %s, %.2f s to load)", names[i],
+                  lmd_engine_get_model_name (LMD_ENGINE (plugin)),
+                  (g_get_monotonic_time () - started) / 1e6);
+          g_ptr_array_add (engines, g_steal_pointer (&plugin));
+          g_ptr_array_add (engine_names, names[i]);
+        }
+    }
+  if (transports->len == 0 || decoder == NULL || engines->len == 0)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [plugins] load: need at least one transport, one audio decoder and one "
+                   "engine (have %u, %u, %u)",
+                   transports->len, decoder != NULL ? 1u : 0u, engines->len);
+      return FALSE;
+    }
+  router = lmd_router_new (&limits);
+  lmd_router_set_decoder (router, decoder);
+  for (guint i = 0; i < engines->len; i++)
+    lmd_router_add_engine (router, engines->pdata[i], engine_names->pdata[i]);
+  default_model = lmd_config_get_string (config, "server", "default_model", NULL);
+  if (default_model != NULL && !lmd_router_set_default_model (router, default_model, error))
+    {
+      g_object_unref (router);
+      return FALSE;
+    }
+  *router_out = router;
+  return TRUE;
+}
+
+static gboolean
+write_port_file (const char *path, guint port, GError **error)
+{
+  g_autofree char *text = g_strdup_printf ("%u\n", port);
+  return g_file_set_contents (path, text, -1, error);
+}
+
+int
+lmd_daemon_main (int argc, char **argv)
+{
+  g_autofree char *config_path = NULL;
+  g_autofree char *role = NULL;
+  g_autofree char *host = NULL;
+  g_autofree char *plugins = NULL;
+  g_autofree char *log_level = NULL;
+  g_autofree char *port_file = NULL;
+  g_autofree char *effective_role = NULL;
+  g_autofree char *effective_level = NULL;
+  gint port = -1;
+  gint workers = 0;
+  gboolean version = FALSE;
+  g_autoptr (GOptionContext) context = NULL;
+  g_autoptr (GKeyFile) config = g_key_file_new ();
+  g_autoptr (GError) error = NULL;
+  Daemon d = { 0 };
+  GOptionEntry entries[] = {
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "Key file to read (default data/lightning-mediad.conf)", "FILE" },
+    { "role", 'r', 0, G_OPTION_ARG_STRING, &role, "all (default) or asr", "ROLE" },
+    { "host", 0, 0, G_OPTION_ARG_STRING, &host, "Address to bind (default 127.0.0.1)", "ADDR" },
+    { "port", 'p', 0, G_OPTION_ARG_INT, &port, "Port to listen on (0 = any free port)", "PORT" },
+    { "port-file", 0, 0, G_OPTION_ARG_FILENAME, &port_file, "Write the bound port to FILE once listening", "FILE" },
+    { "plugins", 0, 0, G_OPTION_ARG_STRING, &plugins, "Plugins to load, ';'-separated (overrides [plugins] load)", "LIST" },
+    { "workers", 'w', 0, G_OPTION_ARG_INT, &workers, "Inference threads (default: number of cores)", "N" },
+    { "log-level", 0, 0, G_OPTION_ARG_STRING, &log_level, "error, warning, info (default) or debug", "LEVEL" },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
+    { NULL },
+  };
+
+  setlocale (LC_ALL, "");
+  context = g_option_context_new ("— self-hosted speech-to-text server");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("lightning-mediad: %s\n", error->message);
+      return 2;
+    }
+  if (version)
+    {
+      g_print ("lightning-mediad %s\n", LMD_VERSION);
+      return 0;
+    }
+
+  /* 1. key file */
+  if (config_path == NULL)
+    config_path = find_default_config ();
+  if (config_path != NULL)
+    {
+      if (!g_key_file_load_from_file (config, config_path, G_KEY_FILE_NONE, &error))
+        {
+          g_printerr ("lightning-mediad: cannot read config %s: %s\n", config_path, error->message);
+          return 2;
+        }
+    }
+  else if (!g_key_file_load_from_data (config, default_config, -1, G_KEY_FILE_NONE, &error))
+    g_assert_not_reached ();
+
+  /* 2. environment, 3. flags */
+  effective_role = role != NULL ? g_strdup (role) : lmd_config_get_string (config, "server", "role", "all");
+  for (guint i = 0; i < G_N_ELEMENTS (env_overrides); i++)
+    {
+      const char *value = g_getenv (env_overrides[i].variable);
+      if (value == NULL || value[0] == '\0')
+        continue;
+      if (env_overrides[i].role != NULL && !g_str_equal (env_overrides[i].role, effective_role))
+        continue;
+      g_key_file_set_string (config, env_overrides[i].group, env_overrides[i].key, value);
+    }
+  g_key_file_set_string (config, "server", "role", effective_role);
+  if (host != NULL)
+    g_key_file_set_string (config, "server", "host", host);
+  if (port >= 0)
+    g_key_file_set_integer (config, "server", "port", port);
+  if (!g_key_file_has_key (config, "server", "port", NULL))
+    g_key_file_set_integer (config, "server", "port", (gint) default_port_for_role (effective_role));
+  if (plugins != NULL)
+    g_key_file_set_string (config, "plugins", "load", plugins);
+  if (workers > 0)
+    g_key_file_set_integer (config, "limits", "workers", workers);
+  if (log_level != NULL)
+    g_key_file_set_string (config, "server", "log_level", log_level);
+
+  effective_level = lmd_config_get_string (config, "server", "log_level", "info");
+  if (!lmd_log_init (effective_level, &error))
+    {
+      g_printerr ("lightning-mediad: %s\n", error->message);
+      return 2;
+    }
+  if (!g_str_equal (effective_role, "all") && !g_str_equal (effective_role, "asr"))
+    {
+      g_printerr ("lightning-mediad: role '%s' is not available in this build (use all or asr)\n",
+                  effective_role);
+      return 2;
+    }
+  g_info ("lightning-mediad %s starting (role %s, config %s)", LMD_VERSION, effective_role,
+          config_path != NULL ? config_path : "built-in defaults");
+
+  if (!lmd_config_get_int (config, "server", "shutdown_grace_s", 30, &d.grace_s, &error))
+    {
+      g_printerr ("lightning-mediad: %s\n", error->message);
+      return 2;
+    }
+  d.transports = g_ptr_array_new_with_free_func (g_object_unref);
+  if (!load_plugins (config, &d.router, d.transports, &error))
+    {
+      g_printerr ("lightning-mediad: %s\n", error->message);
+      g_ptr_array_unref (d.transports);
+      return 1;
+    }
+  for (guint i = 0; i < d.transports->len; i++)
+    {
+      if (!lmd_transport_start (d.transports->pdata[i], d.router, &error))
+        {
+          g_printerr ("lightning-mediad: %s\n", error->message);
+          d.exit_status = 1;
+          goto out;
+        }
+    }
+  if (port_file != NULL &&
+      !write_port_file (port_file, lmd_transport_get_port (d.transports->pdata[0]), &error))
+    {
+      g_printerr ("lightning-mediad: cannot write port file: %s\n", error->message);
+      d.exit_status = 1;
+      goto out;
+    }
+
+  d.loop = g_main_loop_new (NULL, FALSE);
+  g_unix_signal_add (SIGINT, signal_cb, &d);
+  g_unix_signal_add (SIGTERM, signal_cb, &d);
+  {
+    g_autofree char *bound_host = lmd_config_get_string (config, "server", "host", "127.0.0.1");
+    g_info ("listening on http://%s:%u", bound_host, lmd_transport_get_port (d.transports->pdata[0]));
+  }
+  g_main_loop_run (d.loop);
+
+out:
+  for (guint i = 0; i < d.transports->len; i++)
+    lmd_transport_stop (d.transports->pdata[i]);
+  if (d.drain_poll_id != 0)
+    g_source_remove (d.drain_poll_id);
+  g_ptr_array_unref (d.transports);
+  g_clear_object (&d.router);
+  g_clear_pointer (&d.loop, g_main_loop_unref);
+  return d.exit_status;
+}

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+#include "lmd-log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static LmdLogLevel max_level = LMD_LOG_INFO;
+
+void
+lmd_log_set_level (LmdLogLevel level)
+{
+  max_level = level;
+}
+
+static LmdLogLevel
+level_from_flags (GLogLevelFlags flags)
+{
+  if (flags & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL))
+    return LMD_LOG_ERROR;
+  if (flags & G_LOG_LEVEL_WARNING)
+    return LMD_LOG_WARNING;
+  if (flags & (G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO))
+    return LMD_LOG_INFO;
+  return LMD_LOG_DEBUG;
+}
+
+static const char *
+level_label (GLogLevelFlags flags)
+{
+  if (flags & G_LOG_LEVEL_ERROR)
+    return "FATAL";
+  if (flags & G_LOG_LEVEL_CRITICAL)
+    return "CRIT ";
+  if (flags & G_LOG_LEVEL_WARNING)
+    return "WARN ";
+  if (flags & (G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO))
+    return "INFO ";
+  return "DEBUG";
+}
+
+static GLogWriterOutput
+log_writer (GLogLevelFlags flags, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+  const char *message = NULL;
+  const char *request_id = NULL;
+  const char *domain = NULL;
+  g_autoptr (GDateTime) now = NULL;
+  g_autofree char *stamp = NULL;
+  GString *line;
+
+  if (level_from_flags (flags) > max_level)
+    return G_LOG_WRITER_HANDLED;
+  for (gsize i = 0; i < n_fields; i++)
+    {
+      if (g_str_equal (fields[i].key, "MESSAGE"))
+        message = fields[i].value;
+      else if (g_str_equal (fields[i].key, "REQUEST_ID"))
+        request_id = fields[i].value;
+      else if (g_str_equal (fields[i].key, "GLIB_DOMAIN"))
+        domain = fields[i].value;
+    }
+  /* Debug lines of libraries are only wanted when asked for with G_MESSAGES_DEBUG. */
+  if (level_from_flags (flags) == LMD_LOG_DEBUG && domain != NULL && !g_str_has_prefix (domain, "lmd"))
+    return g_log_writer_default (flags, fields, n_fields, user_data);
+
+  now = g_date_time_new_now_utc ();
+  stamp = g_date_time_format (now, "%Y-%m-%dT%H:%M:%S");
+  line = g_string_new (NULL);
+  g_string_append_printf (line, "%s.%03dZ %s ", stamp, g_date_time_get_microsecond (now) / 1000,
+                          level_label (flags));
+  if (request_id != NULL && request_id[0] != '\0')
+    g_string_append_printf (line, "[%s] ", request_id);
+  if (domain != NULL && !g_str_equal (domain, "lmd"))
+    g_string_append_printf (line, "%s: ", g_str_has_prefix (domain, "lmd-") ? domain + 4 : domain);
+  g_string_append (line, message != NULL ? message : "");
+  g_string_append_c (line, '\n');
+  fputs (line->str, stderr);
+  fflush (stderr);
+  g_string_free (line, TRUE);
+  return G_LOG_WRITER_HANDLED;
+}
+
+gboolean
+lmd_log_init (const char *level_name, GError **error)
+{
+  static const char *names[] = { "error", "warning", "info", "debug" };
+
+  if (level_name != NULL && level_name[0] != '\0')
+    {
+      gboolean found = FALSE;
+      for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+        if (g_ascii_strcasecmp (level_name, names[i]) == 0)
+          {
+            max_level = (LmdLogLevel) i;
+            found = TRUE;
+          }
+      if (!found && g_ascii_strcasecmp (level_name, "warn") == 0)
+        {
+          max_level = LMD_LOG_WARNING;
+          found = TRUE;
+        }
+      if (!found)
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       "log level '%s' is not one of error, warning, info, debug", level_name);
+          return FALSE;
+        }
+    }
+  g_log_set_writer_func (log_writer, NULL, NULL);
+  return TRUE;
+}
+
+void
+lmd_log_request (const char *domain, GLogLevelFlags level, const char *request_id,
+                 const char *format, ...)
+{
+  va_list args;
+  g_autofree char *message = NULL;
+  GLogField fields[] = {
+    { "GLIB_DOMAIN", domain != NULL ? domain : "lmd", -1 },
+    { "MESSAGE", NULL, -1 },
+    { "REQUEST_ID", request_id != NULL ? request_id : "", -1 },
+  };
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  fields[1].value = message;
+  g_log_structured_array (level, fields, G_N_ELEMENTS (fields));
+}

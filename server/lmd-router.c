@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: MIT */
+#define G_LOG_DOMAIN "lmd-router"
+
+#include "lmd-router.h"
+
+#include "lmd-config.h"
+#include "lmd-error.h"
+#include "lmd-log.h"
+#include "lmd-url-fetcher.h"
+
+struct _LmdRouter {
+  GObject parent_instance;
+
+  LmdLimits limits;
+  LmdAudioDecoder *decoder; /* owned */
+  GHashTable *engines;      /* owned: model name or alias → LmdEngine (owned) */
+  GPtrArray *models;        /* owned: model names in order of registration */
+  char *default_model;      /* owned */
+  GThreadPool *pool;        /* owned */
+
+  /* counters, atomics */
+  gint admitted; /* queued + running */
+  gint active;
+  gint draining;
+  guint64 completed;
+  GMutex stats_lock;
+  double audio_seconds_total; /* under stats_lock */
+};
+
+G_DEFINE_FINAL_TYPE (LmdRouter, lmd_router, G_TYPE_OBJECT)
+
+/* One admitted request.  Created on the main context; run on a pool thread; its GTask
+ * returns on the main context. */
+typedef struct {
+  LmdRouter *router;              /* owned ref */
+  LmdTranscribeRequest *request;  /* owned */
+  LmdEngine *engine;              /* owned ref */
+  GTask *task;                    /* owned ref */
+  GCancellable *cancellable;      /* owned: cancelled by timeout or by the caller */
+  GCancellable *caller_cancellable; /* owned ref, nullable */
+  gulong caller_handler;
+  guint timeout_id;
+  gint timed_out;
+  gint64 admitted_at;
+} Job;
+
+static void
+job_free (Job *job)
+{
+  if (job->timeout_id != 0)
+    g_source_remove (job->timeout_id);
+  if (job->caller_cancellable != NULL)
+    g_cancellable_disconnect (job->caller_cancellable, job->caller_handler);
+  g_clear_object (&job->caller_cancellable);
+  g_clear_object (&job->cancellable);
+  g_clear_object (&job->engine);
+  g_clear_pointer (&job->request, lmd_transcribe_request_free);
+  g_clear_object (&job->router);
+  g_free (job);
+}
+
+gboolean
+lmd_limits_load (LmdLimits *limits, GKeyFile *config, GError **error)
+{
+  gint64 workers, queue, timeout, fetch_timeout, retry;
+  double body_mb, audio_s;
+
+  if (!lmd_config_get_int (config, "limits", "workers", g_get_num_processors (), &workers, error) ||
+      !lmd_config_get_int (config, "limits", "queue_size", 64, &queue, error) ||
+      !lmd_config_get_double (config, "limits", "max_body_mb", 100.0, &body_mb, error) ||
+      !lmd_config_get_double (config, "limits", "max_audio_seconds", 7200.0, &audio_s, error) ||
+      !lmd_config_get_int (config, "limits", "request_timeout_s", 300, &timeout, error) ||
+      !lmd_config_get_int (config, "limits", "fetch_timeout_s", 60, &fetch_timeout, error) ||
+      !lmd_config_get_int (config, "limits", "retry_after_s", 2, &retry, error) ||
+      !lmd_config_get_boolean (config, "limits", "allow_private_urls", FALSE,
+                               &limits->allow_private_urls, error))
+    return FALSE;
+  if (workers < 1 || workers > 1024 || queue < 0 || queue > 100000 || body_mb <= 0 ||
+      audio_s <= 0 || timeout < 1 || fetch_timeout < 1 || retry < 1)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [limits]: a value is out of range (workers 1..1024, queue_size >= 0, "
+                   "max_body_mb > 0, max_audio_seconds > 0, timeouts >= 1 s)");
+      return FALSE;
+    }
+  limits->workers = (guint) workers;
+  limits->queue_size = (guint) queue;
+  limits->max_body_bytes = (guint64) (body_mb * 1024.0 * 1024.0);
+  limits->max_audio_seconds = audio_s;
+  limits->request_timeout_s = (guint) timeout;
+  limits->fetch_timeout_s = (guint) fetch_timeout;
+  limits->retry_after_s = (guint) retry;
+  return TRUE;
+}
+
+typedef struct {
+  Job *job;
+  LmdEngineSession *session;
+  guint sample_rate;
+  guint64 samples;
+  guint64 max_samples;
+} FeedState;
+
+static gboolean
+feed_pcm (const float *samples, gsize n_samples, gpointer user_data, GError **error)
+{
+  FeedState *state = user_data;
+
+  state->samples += n_samples;
+  if (state->samples > state->max_samples)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_FILE_TOO_LARGE,
+                   "the audio is longer than the limit of %.0f s",
+                   state->job->router->limits.max_audio_seconds);
+      return FALSE;
+    }
+  if (g_cancellable_set_error_if_cancelled (state->job->cancellable, error))
+    return FALSE;
+  return lmd_engine_session_feed (state->session, samples, n_samples, error);
+}
+
+/* Runs on a pool thread. */
+static LmdTranscript *
+job_run (Job *job, GError **error)
+{
+  LmdRouter *self = job->router;
+  LmdTranscribeRequest *req = job->request;
+  g_autoptr (GBytes) audio = NULL;
+  g_autoptr (LmdEngineSession) session = NULL;
+  LmdTranscript *transcript;
+  LmdSessionOptions opts = {
+    .language = req->options.language,
+    .word_timestamps = req->options.word_timestamps,
+    .punctuate = req->options.punctuate,
+    .request_id = req->request_id,
+  };
+  FeedState state = { job };
+
+  if (req->url != NULL)
+    {
+      LmdFetchLimits fetch = { self->limits.max_body_bytes, self->limits.fetch_timeout_s,
+                               self->limits.allow_private_urls };
+      LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, req->request_id, "fetching %s", req->url);
+      audio = lmd_url_fetch (req->url, &fetch, job->cancellable, error);
+      if (audio == NULL)
+        return NULL;
+      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, req->request_id, "fetched %" G_GSIZE_FORMAT " bytes from the URL",
+                       g_bytes_get_size (audio));
+    }
+  else
+    audio = g_bytes_ref (req->audio);
+
+  session = lmd_engine_open_session (job->engine, &opts, error);
+  if (session == NULL)
+    return NULL;
+  state.session = session;
+  state.sample_rate = lmd_engine_get_sample_rate (job->engine);
+  state.max_samples = (guint64) (self->limits.max_audio_seconds * state.sample_rate);
+  if (!lmd_audio_decoder_decode (self->decoder, audio, state.sample_rate, feed_pcm, &state,
+                                 job->cancellable, error))
+    return NULL;
+  transcript = lmd_engine_session_finish (session, error);
+  if (transcript == NULL)
+    return NULL;
+  transcript->duration = (double) state.samples / state.sample_rate;
+  return transcript;
+}
+
+static void
+pool_func (gpointer data, gpointer user_data)
+{
+  Job *job = data;
+  LmdRouter *self = job->router;
+  GError *error = NULL;
+  LmdTranscript *transcript = NULL;
+  gint64 started = g_get_monotonic_time ();
+
+  g_atomic_int_inc (&self->active);
+  LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, job->request->request_id,
+                   "started on model %s after %.3f s in the queue",
+                   lmd_engine_get_model_name (job->engine),
+                   (started - job->admitted_at) / 1e6);
+  if (!g_cancellable_set_error_if_cancelled (job->cancellable, &error))
+    transcript = job_run (job, &error);
+  g_atomic_int_add (&self->active, -1);
+  g_atomic_int_add (&self->admitted, -1);
+
+  if (transcript != NULL)
+    {
+      g_mutex_lock (&self->stats_lock);
+      self->audio_seconds_total += transcript->duration;
+      self->completed++;
+      g_mutex_unlock (&self->stats_lock);
+      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, job->request->request_id,
+                       "transcribed %.2f s of audio in %.3f s (%u words)", transcript->duration,
+                       (g_get_monotonic_time () - started) / 1e6, transcript->words->len);
+      g_task_return_pointer (job->task, transcript, (GDestroyNotify) lmd_transcript_free);
+    }
+  else
+    {
+      if (g_atomic_int_get (&job->timed_out) &&
+          g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_clear_error (&error);
+          g_set_error (&error, LMD_ERROR, LMD_ERROR_TIMEOUT,
+                       "processing took longer than the limit of %u s",
+                       self->limits.request_timeout_s);
+        }
+      g_task_return_error (job->task, error);
+    }
+  /* The task keeps the Job alive (task data) until its callback has run on the main context. */
+  g_object_unref (job->task);
+}
+
+static gboolean
+job_timeout_cb (gpointer data)
+{
+  Job *job = data;
+
+  job->timeout_id = 0;
+  g_atomic_int_set (&job->timed_out, 1);
+  LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, job->request->request_id,
+                   "cancelling: past the time limit of %u s", job->router->limits.request_timeout_s);
+  g_cancellable_cancel (job->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+caller_cancelled_cb (GCancellable *caller, gpointer data)
+{
+  GCancellable *ours = data;
+
+  g_cancellable_cancel (ours);
+}
+
+static gboolean
+validate_request (LmdRouter *self, LmdTranscribeRequest *request, LmdEngine **engine, GError **error)
+{
+  if (request->audio == NULL && request->url == NULL)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_MISSING_PARAMETER,
+                   "audio" LMD_ERROR_PARAM_SEPARATOR "the request has no audio");
+      return FALSE;
+    }
+  if (request->audio != NULL && g_bytes_get_size (request->audio) == 0)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_MISSING_PARAMETER,
+                   "audio" LMD_ERROR_PARAM_SEPARATOR "the audio is empty");
+      return FALSE;
+    }
+  if (request->audio != NULL && g_bytes_get_size (request->audio) > self->limits.max_body_bytes)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_FILE_TOO_LARGE,
+                   "the audio is larger than the limit of %" G_GUINT64_FORMAT " MB",
+                   self->limits.max_body_bytes / (1024 * 1024));
+      return FALSE;
+    }
+  *engine = lmd_router_find_engine (self, request->options.model);
+  if (*engine == NULL)
+    {
+      g_autoptr (GPtrArray) models = lmd_router_list_models (self);
+      g_ptr_array_add (models, NULL);
+      g_autofree char *list = g_strjoinv (", ", (char **) models->pdata);
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "model" LMD_ERROR_PARAM_SEPARATOR "'%s' is not loaded (available: %s)",
+                   request->options.model, list);
+      return FALSE;
+    }
+  if (!lmd_engine_supports_language (*engine, request->options.language))
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "language" LMD_ERROR_PARAM_SEPARATOR "model %s does not support '%s'",
+                   lmd_engine_get_model_name (*engine), request->options.language);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+void
+lmd_router_transcribe_async (LmdRouter *self, LmdTranscribeRequest *request,
+                             GCancellable *cancellable, GAsyncReadyCallback callback,
+                             gpointer user_data)
+{
+  g_autoptr (GTask) task = NULL;
+  GError *error = NULL;
+  LmdEngine *engine = NULL;
+  Job *job;
+  guint capacity;
+
+  g_return_if_fail (LMD_IS_ROUTER (self));
+  g_return_if_fail (request != NULL);
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, lmd_router_transcribe_async);
+  g_task_set_check_cancellable (task, FALSE);
+
+  if (g_atomic_int_get (&self->draining))
+    {
+      lmd_transcribe_request_free (request);
+      g_task_return_new_error (task, LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
+                               "the server is shutting down");
+      return;
+    }
+  if (!validate_request (self, request, &engine, &error))
+    {
+      lmd_transcribe_request_free (request);
+      g_task_return_error (task, error);
+      return;
+    }
+  capacity = self->limits.workers + self->limits.queue_size;
+  if ((guint) g_atomic_int_add (&self->admitted, 1) >= capacity)
+    {
+      g_atomic_int_add (&self->admitted, -1);
+      LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, request->request_id,
+                       "refused: %u requests running or queued (capacity %u)", capacity, capacity);
+      lmd_transcribe_request_free (request);
+      g_task_return_new_error (task, LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
+                               "the server is at capacity; retry later");
+      return;
+    }
+
+  job = g_new0 (Job, 1);
+  job->router = g_object_ref (self);
+  job->request = request;
+  job->engine = g_object_ref (engine);
+  job->task = g_object_ref (task);
+  job->cancellable = g_cancellable_new ();
+  job->admitted_at = g_get_monotonic_time ();
+  if (cancellable != NULL)
+    {
+      job->caller_cancellable = g_object_ref (cancellable);
+      job->caller_handler = g_cancellable_connect (cancellable, G_CALLBACK (caller_cancelled_cb),
+                                                   job->cancellable, NULL);
+    }
+  job->timeout_id = g_timeout_add_seconds (self->limits.request_timeout_s, job_timeout_cb, job);
+  g_task_set_task_data (task, job, (GDestroyNotify) job_free);
+  g_thread_pool_push (self->pool, job, NULL);
+}
+
+LmdTranscript *
+lmd_router_transcribe_finish (LmdRouter *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+LmdRouter *
+lmd_router_new (const LmdLimits *limits)
+{
+  LmdRouter *self = g_object_new (LMD_TYPE_ROUTER, NULL);
+
+  self->limits = *limits;
+  self->pool = g_thread_pool_new (pool_func, self, (gint) limits->workers, FALSE, NULL);
+  return self;
+}
+
+const LmdLimits *
+lmd_router_get_limits (LmdRouter *self)
+{
+  return &self->limits;
+}
+
+void
+lmd_router_set_decoder (LmdRouter *self, LmdAudioDecoder *decoder)
+{
+  g_set_object (&self->decoder, decoder);
+}
+
+LmdAudioDecoder *
+lmd_router_get_decoder (LmdRouter *self)
+{
+  return self->decoder;
+}
+
+void
+lmd_router_add_engine (LmdRouter *self, LmdEngine *engine, const char *alias)
+{
+  const char *name = lmd_engine_get_model_name (engine);
+
+  g_hash_table_replace (self->engines, g_strdup (name), g_object_ref (engine));
+  g_ptr_array_add (self->models, g_strdup (name));
+  if (alias != NULL && !g_str_equal (alias, name))
+    g_hash_table_replace (self->engines, g_strdup (alias), g_object_ref (engine));
+  if (self->default_model == NULL)
+    self->default_model = g_strdup (name);
+}
+
+gboolean
+lmd_router_set_default_model (LmdRouter *self, const char *model, GError **error)
+{
+  LmdEngine *engine = g_hash_table_lookup (self->engines, model);
+
+  if (engine == NULL)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "default_model" LMD_ERROR_PARAM_SEPARATOR "no loaded engine serves '%s'", model);
+      return FALSE;
+    }
+  g_free (self->default_model);
+  self->default_model = g_strdup (lmd_engine_get_model_name (engine));
+  return TRUE;
+}
+
+LmdEngine *
+lmd_router_find_engine (LmdRouter *self, const char *model)
+{
+  if (model == NULL || model[0] == '\0' || g_str_equal (model, "default"))
+    model = self->default_model;
+  if (model == NULL)
+    return NULL;
+  return g_hash_table_lookup (self->engines, model);
+}
+
+GPtrArray *
+lmd_router_list_models (LmdRouter *self)
+{
+  GPtrArray *list = g_ptr_array_new ();
+
+  if (self->default_model != NULL)
+    g_ptr_array_add (list, self->default_model);
+  for (guint i = 0; i < self->models->len; i++)
+    if (g_strcmp0 (self->models->pdata[i], self->default_model) != 0)
+      g_ptr_array_add (list, self->models->pdata[i]);
+  return list;
+}
+
+void
+lmd_router_drain (LmdRouter *self)
+{
+  g_atomic_int_set (&self->draining, 1);
+}
+
+gboolean
+lmd_router_is_draining (LmdRouter *self)
+{
+  return g_atomic_int_get (&self->draining) != 0;
+}
+
+guint
+lmd_router_get_active (LmdRouter *self)
+{
+  return (guint) g_atomic_int_get (&self->active);
+}
+
+guint
+lmd_router_get_queued (LmdRouter *self)
+{
+  gint admitted = g_atomic_int_get (&self->admitted);
+  gint active = g_atomic_int_get (&self->active);
+  return admitted > active ? (guint) (admitted - active) : 0;
+}
+
+guint64
+lmd_router_get_completed (LmdRouter *self)
+{
+  guint64 n;
+
+  g_mutex_lock (&self->stats_lock);
+  n = self->completed;
+  g_mutex_unlock (&self->stats_lock);
+  return n;
+}
+
+double
+lmd_router_get_audio_seconds_total (LmdRouter *self)
+{
+  double s;
+
+  g_mutex_lock (&self->stats_lock);
+  s = self->audio_seconds_total;
+  g_mutex_unlock (&self->stats_lock);
+  return s;
+}
+
+static void
+lmd_router_finalize (GObject *object)
+{
+  LmdRouter *self = LMD_ROUTER (object);
+
+  /* Waits for running jobs; jobs hold a reference, so this only runs once they are done. */
+  g_thread_pool_free (self->pool, FALSE, TRUE);
+  g_clear_object (&self->decoder);
+  g_hash_table_unref (self->engines);
+  g_ptr_array_unref (self->models);
+  g_free (self->default_model);
+  g_mutex_clear (&self->stats_lock);
+  G_OBJECT_CLASS (lmd_router_parent_class)->finalize (object);
+}
+
+static void
+lmd_router_class_init (LmdRouterClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = lmd_router_finalize;
+}
+
+static void
+lmd_router_init (LmdRouter *self)
+{
+  self->engines = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  self->models = g_ptr_array_new_with_free_func (g_free);
+  g_mutex_init (&self->stats_lock);
+}

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmd-router.h — takes requests from transports and runs them on engines.
+ *
+ * The router owns the audio decoder, the engines (by model name) and a bounded pool of
+ * worker threads.  Inference never runs on the main loop: transcribe_async() queues the work
+ * and its callback fires on the caller's main context.  Admission is bounded: at most
+ * `workers` requests run and `queue_size` wait; beyond that the request fails at once with
+ * SERVICE_UNAVAILABLE.  Each request has a time limit (request_timeout_s) after which it is
+ * cancelled and fails with TIMEOUT.  While draining (shutdown), new requests are refused.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "lmd-audio-decoder.h"
+#include "lmd-engine.h"
+#include "lmd-transcribe-request.h"
+#include "lmd-transcript.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  guint workers;              /* inference threads; default: number of cores */
+  guint queue_size;           /* waiting requests beyond the running ones; default 64 */
+  guint64 max_body_bytes;     /* default 100 MB */
+  double max_audio_seconds;   /* default 7200 */
+  guint request_timeout_s;    /* default 300 */
+  guint fetch_timeout_s;      /* URL fetches; default 60 */
+  gboolean allow_private_urls;/* default false */
+  guint retry_after_s;        /* suggested wait in 503/429 answers; default 2 */
+} LmdLimits;
+
+/* Reads [limits] of @config into @limits (defaults for absent keys). */
+gboolean lmd_limits_load (LmdLimits *limits, GKeyFile *config, GError **error);
+
+#define LMD_TYPE_ROUTER (lmd_router_get_type ())
+G_DECLARE_FINAL_TYPE (LmdRouter, lmd_router, LMD, ROUTER, GObject)
+
+LmdRouter *lmd_router_new (const LmdLimits *limits);
+const LmdLimits *lmd_router_get_limits (LmdRouter *self);
+
+void lmd_router_set_decoder (LmdRouter *self, LmdAudioDecoder *decoder);
+LmdAudioDecoder *lmd_router_get_decoder (LmdRouter *self);
+/* Registers @engine under its model name and under @alias (nullable, e.g. the plugin name).
+ * The first engine added is the default unless lmd_router_set_default_model() says otherwise. */
+void lmd_router_add_engine (LmdRouter *self, LmdEngine *engine, const char *alias);
+gboolean lmd_router_set_default_model (LmdRouter *self, const char *model, GError **error);
+/* (transfer none) (nullable) the engine for @model, NULL model = the default */
+LmdEngine *lmd_router_find_engine (LmdRouter *self, const char *model);
+/* (transfer container) model names, default first */
+GPtrArray *lmd_router_list_models (LmdRouter *self);
+
+/* Takes ownership of @request. */
+void lmd_router_transcribe_async (LmdRouter *self, LmdTranscribeRequest *request,
+                                  GCancellable *cancellable, GAsyncReadyCallback callback,
+                                  gpointer user_data);
+/* (transfer full) */
+LmdTranscript *lmd_router_transcribe_finish (LmdRouter *self, GAsyncResult *result, GError **error);
+
+/* Stops admitting new requests; those already admitted run to completion. */
+void lmd_router_drain (LmdRouter *self);
+gboolean lmd_router_is_draining (LmdRouter *self);
+guint lmd_router_get_active (LmdRouter *self);  /* running now */
+guint lmd_router_get_queued (LmdRouter *self);  /* admitted, waiting for a worker */
+guint64 lmd_router_get_completed (LmdRouter *self);
+double lmd_router_get_audio_seconds_total (LmdRouter *self);
+
+G_END_DECLS

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmd-transcribe-options.h — the options of a batch transcription request, as the API
+ * documents them (query parameters, form fields or JSON members: all the same names).
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  char *language;         /* owned; ISO 639-1 or "auto"; default "en" */
+  char *model;            /* owned; nullable = the deployment's default model */
+  gboolean word_timestamps;
+  gboolean punctuate;
+  gboolean diarize;
+  gint num_speakers;      /* 0 = unknown */
+  char *callback_url;     /* owned; nullable */
+  char *response_format;  /* owned; nullable; OpenAI-style dialect only */
+} LmdTranscribeOptions;
+
+void lmd_transcribe_options_init (LmdTranscribeOptions *self);
+void lmd_transcribe_options_clear (LmdTranscribeOptions *self);
+void lmd_transcribe_options_copy (LmdTranscribeOptions *dest, const LmdTranscribeOptions *src);
+
+/* Applies one option given as text.  Unknown keys are ignored (returns TRUE) so clients may
+ * send options of other servers; a bad value is LMD_ERROR_INVALID_PARAMETER ("key: reason"). */
+gboolean lmd_transcribe_options_set (LmdTranscribeOptions *self, const char *key, const char *value,
+                                     GError **error);
+
+/* Whether @code is an ISO 639-1 language code (or "auto") that the server knows. */
+gboolean lmd_language_is_known (const char *code);
+
+G_END_DECLS

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmd-url-fetcher.h — fetches the audio of a JSON {"url": ...} request with libcurl.
+ *
+ * Blocking: call it from a worker thread.  Only http and https (also after redirects, at most
+ * 5).  Every address the transfer connects to is checked, so a name that resolves to loopback,
+ * link-local, private (RFC 1918, fc00::/7) or unspecified addresses is refused unless
+ * allow_private is set — including after a redirect.  The body is capped at max_bytes while it
+ * arrives, and the whole transfer at timeout_s.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  guint64 max_bytes;
+  guint timeout_s;
+  gboolean allow_private;
+} LmdFetchLimits;
+
+/* (transfer full) the body.  Errors (LMD_ERROR): INVALID_PARAMETER "url: ..." for a bad,
+ * refused, unreachable or failing URL; FILE_TOO_LARGE over max_bytes; G_IO_ERROR_CANCELLED. */
+GBytes *lmd_url_fetch (const char *url, const LmdFetchLimits *limits, GCancellable *cancellable,
+                       GError **error);
+
+/* Whether @addr is loopback, private, link-local, unique-local, multicast or unspecified. */
+gboolean lmd_inet_address_is_internal (GInetAddress *addr);
+
+G_END_DECLS
