@@ -1,0 +1,51 @@
+# lightning-mediad — the two commands a newcomer needs:
+#   make run    install what is needed, build, and run the server (embedded default, port 7100)
+#   make test   install what is needed, build, and run every test
+# Other targets: build, asan (tests under AddressSanitizer/UBSan), valgrind (tests under
+# valgrind), bench (benchmarks), clean.
+
+BUILD ?= build
+ARGS ?=
+MESON_TEST_ARGS ?=
+
+.PHONY: all deps build run test asan valgrind bench clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+build: deps $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+run: build
+	./$(BUILD)/server/lightning-mediad $(ARGS)
+
+# Prints meson's log, then one summary line; fails when any test failed.
+test: build
+	@rm -f $(BUILD)/meson-logs/testlog.json
+	@meson test -C $(BUILD) --print-errorlogs $(MESON_TEST_ARGS) > $(BUILD)/test-output.txt 2>&1; \
+	  status=$$?; cat $(BUILD)/test-output.txt; \
+	  ./scripts/test-summary.py $(BUILD)/meson-logs/testlog.json | tee $(BUILD)/test-summary.txt; \
+	  summary=$$?; [ $$status -eq 0 ] && [ $$summary -eq 0 ]
+
+asan: deps
+	[ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false
+	ninja -C build-asan
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  meson test -C build-asan --print-errorlogs --timeout-multiplier 4 $(MESON_TEST_ARGS)
+
+valgrind: build
+	meson test -C $(BUILD) --print-errorlogs --timeout-multiplier 10 \
+	  --wrapper 'valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --suppressions=$(CURDIR)/tests/valgrind.supp' \
+	  $(MESON_TEST_ARGS)
+
+bench: build
+	./scripts/run-benchmarks.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) build-asan

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-daemon.c — the daemon's life cycle: start-up failures with clear messages, the
+ * default refusal of internal URLs, a full queue answering 503 with retry_after, and a
+ * graceful shutdown that finishes the request in flight.
+ */
+#include <json-glib/json-glib.h>
+#include <signal.h>
+#include <string.h>
+
+#include "lmd-test-audio.h"
+#include "lmd-test-server.h"
+
+static GBytes *
+long_recording (void)
+{
+  /* the five LibriVox files back to back as raw PCM in one WAV: ~24 s of speech */
+  const char *dir = lmd_test_librivox_dir ();
+  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
+  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  GByteArray *pcm = g_byte_array_new ();
+  const char *name;
+  guint32 data_len, riff_len;
+  guint8 header[44];
+
+  while ((name = g_dir_read_name (d)) != NULL)
+    if (g_str_has_suffix (name, ".wav"))
+      g_ptr_array_add (names, g_strdup (name));
+  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+  for (guint i = 0; i < names->len; i++)
+    {
+      g_autofree char *path = g_build_filename (dir, names->pdata[i], NULL);
+      g_autofree char *data = NULL;
+      gsize len = 0;
+      g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+      g_assert_cmpuint (len, >, 44);
+      g_byte_array_append (pcm, (guint8 *) data + 44, (guint) (len - 44));
+    }
+  data_len = pcm->len;
+  riff_len = data_len + 36;
+  memcpy (header, "RIFF", 4);
+  memcpy (header + 4, &riff_len, 4);
+  memcpy (header + 8, "WAVEfmt ", 8);
+  {
+    guint32 fmt_len = 16, rate = 16000, byte_rate = 32000;
+    guint16 pcm_fmt = 1, channels = 1, align = 2, bits = 16;
+    memcpy (header + 16, &fmt_len, 4);
+    memcpy (header + 20, &pcm_fmt, 2);
+    memcpy (header + 22, &channels, 2);
+    memcpy (header + 24, &rate, 4);
+    memcpy (header + 28, &byte_rate, 4);
+    memcpy (header + 32, &align, 2);
+    memcpy (header + 34, &bits, 2);
+  }
+  memcpy (header + 36, "data", 4);
+  memcpy (header + 40, &data_len, 4);
+  g_byte_array_prepend (pcm, header, sizeof header);
+  return g_byte_array_free_to_bytes (pcm);
+}
+
+static void
+test_missing_plugin (void)
+{
+  const char *argv[] = { "--port=0", "--plugins=http;no-such-plugin;sphinx", NULL };
+  g_autofree char *output = NULL;
+  int status = lmd_test_daemon_run (argv, &output, 60);
+
+  g_test_message ("%s", output);
+  g_assert_cmpint (status, !=, 0);
+  g_assert_nonnull (strstr (output, "no-such-plugin"));
+  g_assert_nonnull (strstr (output, "liblmd-no-such-plugin.so"));
+  g_assert_nonnull (strstr (output, "not found"));
+}
+
+static void
+test_broken_plugin (void)
+{
+  /* A file with the right name that is not a shared object. */
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("lmd-plugins-XXXXXX", &error);
+  g_autofree char *path = g_build_filename (dir, "liblmd-broken.so", NULL);
+  g_autofree char *dirs = g_strdup_printf ("[plugins]\nload=broken\ndirs=%s\n", dir);
+  g_autofree char *conf = g_build_filename (dir, "test.conf", NULL);
+  g_autofree char *output = NULL;
+  const char *argv[] = { "--config", conf, "--port=0", NULL };
+  int status;
+
+  g_assert_no_error (error);
+  g_assert_true (g_file_set_contents (path, "not an ELF file", -1, NULL));
+  g_assert_true (g_file_set_contents (conf, dirs, -1, NULL));
+  status = lmd_test_daemon_run (argv, &output, 60);
+  g_test_message ("%s", output);
+  g_assert_cmpint (status, !=, 0);
+  g_assert_nonnull (strstr (output, path));
+  g_assert_nonnull (strstr (output, "cannot open"));
+  g_unlink (path);
+  g_unlink (conf);
+  g_rmdir (dir);
+}
+
+static void
+test_bad_config (void)
+{
+  const char *missing[] = { "--config", "/nonexistent/lmd.conf", NULL };
+  const char *bad_role[] = { "--role", "juggler", "--port=0", NULL };
+  const char *bad_level[] = { "--log-level", "loud", NULL };
+  g_autofree char *out1 = NULL, *out2 = NULL, *out3 = NULL;
+
+  g_assert_cmpint (lmd_test_daemon_run (missing, &out1, 30), ==, 2);
+  g_assert_nonnull (strstr (out1, "/nonexistent/lmd.conf"));
+  g_assert_cmpint (lmd_test_daemon_run (bad_role, &out2, 30), ==, 2);
+  g_assert_nonnull (strstr (out2, "juggler"));
+  g_assert_cmpint (lmd_test_daemon_run (bad_level, &out3, 30), ==, 2);
+  g_assert_nonnull (strstr (out3, "loud"));
+}
+
+static void
+test_version (void)
+{
+  const char *argv[] = { "--version", NULL };
+  g_autofree char *out = NULL;
+
+  g_assert_cmpint (lmd_test_daemon_run (argv, &out, 30), ==, 0);
+  g_assert_true (g_str_has_prefix (out, "lightning-mediad "));
+}
+
+typedef struct {
+  LmdTestServer *server;
+  GBytes *audio;
+  guint status;
+  char *body;
+} Call;
+
+static gpointer
+call_thread (gpointer data)
+{
+  Call *c = data;
+  g_autoptr (SoupSession) s = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autofree char *url = lmd_test_server_url (c->server, "/v1/listen");
+  g_autoptr (LmdTestResponse) r = lmd_test_http (s, "POST", url, "audio/wav", c->audio, NULL);
+
+  c->body = g_strndup (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body));
+  g_atomic_int_set ((gint *) &c->status, r->status == 0 ? 1 : r->status);
+  return NULL;
+}
+
+static gint64
+active_requests (LmdTestServer *server, SoupSession *session)
+{
+  g_autofree char *url = lmd_test_server_url (server, "/health?detailed=true");
+  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+
+  if (r->status != 200)
+    return -1;
+  return json_object_get_int_member (lmd_test_response_json (r), "active_requests");
+}
+
+static void
+wait_for_active (LmdTestServer *server, SoupSession *session, gint64 n)
+{
+  gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+
+  while (active_requests (server, session) < n)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (10000);
+    }
+}
+
+static void
+test_queue_full_and_private_url (void)
+{
+  /* one worker, no queue: a second request while the first runs is refused */
+  static const char config[] = "[plugins]\nload=http;gst-decoder;sphinx\n"
+                               "[limits]\nworkers=1\nqueue_size=0\nretry_after_s=3\n";
+  g_autoptr (GError) error = NULL;
+  LmdTestServer *server;
+  g_autoptr (SoupSession) session = soup_session_new ();
+  Call first = { 0 };
+  GThread *thread;
+
+  if (lmd_test_librivox_dir () == NULL)
+    {
+      g_test_skip ("pocketsphinx-testdata is not installed");
+      return;
+    }
+  server = lmd_test_server_start (config, NULL, &error);
+  g_assert_no_error (error);
+  first.server = server;
+  first.audio = long_recording ();
+  thread = g_thread_new ("first", call_thread, &first);
+  wait_for_active (server, session, 1);
+  {
+    g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", first.audio, NULL);
+    JsonObject *o = lmd_test_response_json (r);
+    g_assert_cmpuint (r->status, ==, 503);
+    g_assert_cmpstr (json_object_get_string_member (o, "code"), ==, "SERVICE_UNAVAILABLE");
+    g_assert_cmpint (json_object_get_int_member (o, "retry_after"), ==, 3);
+    g_assert_cmpstr (soup_message_headers_get_one (r->headers, "Retry-After"), ==, "3");
+  }
+  /* by default a URL on loopback is refused before anything is fetched */
+  {
+    const char *json = "{\"url\":\"http://127.0.0.1:9/a.wav\"}";
+    g_autoptr (GBytes) body = g_bytes_new_static (json, strlen (json));
+    g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
+    g_autoptr (LmdTestResponse) r = NULL;
+    JsonObject *o;
+    g_thread_join (thread);
+    g_assert_cmpuint (first.status, ==, 200);
+    r = lmd_test_http (session, "POST", url, "application/json", body, NULL);
+    o = lmd_test_response_json (r);
+    g_assert_cmpuint (r->status, ==, 400);
+    g_assert_cmpstr (json_object_get_string_member (o, "param"), ==, "url");
+    g_assert_nonnull (strstr (json_object_get_string_member (o, "error"), "internal address"));
+  }
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+  g_bytes_unref (first.audio);
+  g_free (first.body);
+}
+
+static void
+test_graceful_shutdown (void)
+{
+  static const char config[] = "[plugins]\nload=http;gst-decoder;sphinx\n[limits]\nworkers=1\n";
+  g_autoptr (GError) error = NULL;
+  LmdTestServer *server;
+  g_autoptr (SoupSession) session = soup_session_new ();
+  Call call = { 0 };
+  GThread *thread;
+  g_autofree char *log = NULL;
+  int status;
+
+  if (lmd_test_librivox_dir () == NULL)
+    {
+      g_test_skip ("pocketsphinx-testdata is not installed");
+      return;
+    }
+  server = lmd_test_server_start (config, NULL, &error);
+  g_assert_no_error (error);
+  call.server = server;
+  call.audio = long_recording ();
+  thread = g_thread_new ("call", call_thread, &call);
+  wait_for_active (server, session, 1);
+  lmd_test_server_signal (server, SIGTERM);
+  g_thread_join (thread);
+  /* the request in flight still gets its transcript */
+  g_assert_cmpuint (call.status, ==, 200);
+  g_assert_nonnull (strstr (call.body, "\"text\""));
+  status = lmd_test_server_wait (server, 60);
+  g_assert_cmpint (status, ==, 0);
+  log = lmd_test_server_read_log (server);
+  g_assert_nonnull (strstr (log, "shutting down"));
+  g_assert_nonnull (strstr (log, "drained"));
+  lmd_test_server_stop (server);
+  g_bytes_unref (call.audio);
+  g_free (call.body);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/daemon/missing-plugin", test_missing_plugin);
+  g_test_add_func ("/daemon/broken-plugin", test_broken_plugin);
+  g_test_add_func ("/daemon/bad-config", test_bad_config);
+  g_test_add_func ("/daemon/version", test_version);
+  g_test_add_func ("/daemon/queue-full-and-private-url", test_queue_full_and_private_url);
+  g_test_add_func ("/daemon/graceful-shutdown", test_graceful_shutdown);
+  return g_test_run ();
+}

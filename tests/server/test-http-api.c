@@ -1,0 +1,707 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-http-api.c — the REST API end to end: the real daemon (HTTP + GStreamer + sphinx
+ * plugins) on an ephemeral loopback port, real HTTP clients, real recorded speech.
+ *
+ * Covers: the three request forms and three dialects, transcription accuracy on the
+ * LibriVox recordings of pocketsphinx-testdata in WAV, FLAC, MP3 and Ogg/Opus, word
+ * timestamps, each error row of the API table that batch transcription produces,
+ * concurrency with /health staying responsive, request ids in headers and logs.
+ */
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <string.h>
+
+#include "lmd-test-audio.h"
+#include "lmd-test-server.h"
+#include "lmd-wer.h"
+
+#define LIBRIVOX_FILES 5
+
+static LmdTestServer *server;      /* allow_private_urls=true, 2 workers */
+static SoupSession *session;
+static char *librivox_ids[LIBRIVOX_FILES];
+static GHashTable *references;     /* utt-id → reference text */
+static GPtrArray *wav_words;       /* per file: GStrv of the words of the WAV transcript */
+
+/* A tiny HTTP server in the test, on its own thread, serving audio for {"url": ...}. */
+static SoupServer *file_server;
+static GMainContext *file_server_context;
+static GThread *file_server_thread;
+static guint file_server_port;
+static volatile gint file_server_quit;
+
+static char *
+librivox_path (guint i)
+{
+  return g_strdup_printf ("%s/%s.wav", lmd_test_librivox_dir (), librivox_ids[i]);
+}
+
+static GBytes *
+read_file_bytes (const char *path)
+{
+  g_autoptr (GError) error = NULL;
+  char *data = NULL;
+  gsize len = 0;
+
+  g_file_get_contents (path, &data, &len, &error);
+  g_assert_no_error (error);
+  return g_bytes_new_take (data, len);
+}
+
+static gboolean
+need_testdata (void)
+{
+  if (lmd_test_librivox_dir () == NULL)
+    {
+      g_test_skip ("pocketsphinx-testdata is not installed");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static const char *
+json_string (JsonObject *o, const char *member)
+{
+  g_assert_true (json_object_has_member (o, member));
+  return json_object_get_string_member (o, member);
+}
+
+static void
+assert_error (LmdTestResponse *r, guint status, const char *code, const char *param)
+{
+  JsonObject *o;
+
+  g_assert_no_error (r->error);
+  if (r->status != status)
+    g_error ("expected %u %s, got %u: %.*s", status, code, r->status,
+             (int) g_bytes_get_size (r->body), (const char *) g_bytes_get_data (r->body, NULL));
+  o = lmd_test_response_json (r);
+  g_assert_cmpstr (json_string (o, "code"), ==, code);
+  g_assert_true (strlen (json_string (o, "error")) > 0);
+  if (param != NULL)
+    g_assert_cmpstr (json_string (o, "param"), ==, param);
+  g_assert_nonnull (soup_message_headers_get_one (r->headers, "X-Request-ID"));
+}
+
+/* Checks the words of a /v1/listen answer: monotonic, inside the duration, equal to text. */
+static GStrv
+check_words (JsonObject *o)
+{
+  JsonArray *words = json_object_get_array_member (o, "words");
+  double duration = json_object_get_double_member (o, "duration");
+  const char *text = json_string (o, "text");
+  g_autoptr (GStrvBuilder) builder = g_strv_builder_new ();
+  g_auto (GStrv) result = NULL;
+  g_autofree char *joined = NULL;
+  double last_start = 0.0, last_end = 0.0;
+
+  g_assert_nonnull (words);
+  for (guint i = 0; i < json_array_get_length (words); i++)
+    {
+      JsonObject *w = json_array_get_object_element (words, i);
+      double start = json_object_get_double_member (w, "start");
+      double end = json_object_get_double_member (w, "end");
+      double conf = json_object_get_double_member (w, "confidence");
+
+      g_assert_cmpfloat (start, >=, last_start);
+      g_assert_cmpfloat (start, >=, last_end - 0.011); /* words do not overlap (10 ms frames) */
+      g_assert_cmpfloat (end, >=, start);
+      g_assert_cmpfloat (end, <=, duration + 0.011);
+      g_assert_cmpfloat (conf, >=, 0.0);
+      g_assert_cmpfloat (conf, <=, 1.0);
+      g_strv_builder_add (builder, json_object_get_string_member (w, "word"));
+      last_start = start;
+      last_end = end;
+    }
+  result = g_strv_builder_end (builder);
+  joined = g_strjoinv (" ", result);
+  g_assert_cmpstr (joined, ==, text);
+  return g_steal_pointer (&result);
+}
+
+static LmdTestResponse *
+post_listen (GBytes *audio, const char *content_type, const char *query)
+{
+  g_autofree char *path = g_strdup_printf ("/v1/listen%s", query != NULL ? query : "");
+  g_autofree char *url = lmd_test_server_url (server, path);
+  return lmd_test_http (session, "POST", url, content_type, audio, NULL);
+}
+
+/* ---- health ---------------------------------------------------------------------------- */
+
+static void
+test_health (void)
+{
+  const char *paths[] = { "/health", "/api/v1/health" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (paths); i++)
+    {
+      g_autofree char *url = lmd_test_server_url (server, paths[i]);
+      g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+      g_assert_cmpuint (r->status, ==, 200);
+      g_assert_cmpstr (json_string (lmd_test_response_json (r), "status"), ==, "healthy");
+    }
+  {
+    g_autofree char *url = lmd_test_server_url (server, "/health?detailed=true");
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+    JsonObject *o = lmd_test_response_json (r);
+    JsonObject *c = json_object_get_object_member (o, "components");
+    g_assert_cmpuint (r->status, ==, 200);
+    g_assert_nonnull (c);
+    g_assert_cmpstr (json_string (c, "api_server"), ==, "healthy");
+    g_assert_cmpstr (json_string (c, "lightning_asr"), ==, "healthy");
+    g_assert_cmpstr (json_string (c, "license_proxy"), ==, "disabled");
+    g_assert_cmpstr (json_string (c, "redis"), ==, "disabled");
+    g_assert_true (json_object_has_member (o, "uptime_seconds"));
+    g_assert_true (strlen (json_string (o, "version")) > 0);
+  }
+  {
+    g_autofree char *url = lmd_test_server_url (server, "/healthz");
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+    g_assert_cmpuint (r->status, ==, 200);
+    g_assert_nonnull (g_strstr_len (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body), "true"));
+  }
+}
+
+static void
+test_not_found (void)
+{
+  g_autofree char *url = lmd_test_server_url (server, "/v1/nothing-here");
+  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+  g_autofree char *url2 = lmd_test_server_url (server, "/v1/listen");
+  g_autoptr (LmdTestResponse) r2 = lmd_test_http (session, "GET", url2, NULL, NULL, NULL);
+
+  assert_error (r, 404, "NOT_FOUND", NULL);
+  g_assert_cmpuint (r2->status, ==, 405);
+}
+
+/* ---- accuracy on real speech ----------------------------------------------------------- */
+
+static double
+transcribe_set (const char *format, GPtrArray *words_out)
+{
+  LmdWerCounts counts = { 0 };
+
+  for (guint i = 0; i < LIBRIVOX_FILES; i++)
+    {
+      g_autofree char *path = librivox_path (i);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GBytes) audio = g_str_equal (format, "wav") ? read_file_bytes (path)
+                                                             : lmd_test_audio_encode (path, format, &error);
+      g_autoptr (LmdTestResponse) r = NULL;
+      JsonObject *o;
+      g_auto (GStrv) words = NULL;
+      const char *reference = g_hash_table_lookup (references, librivox_ids[i]);
+
+      g_assert_no_error (error);
+      r = post_listen (audio, "application/octet-stream", "?timestamps=true");
+      g_assert_no_error (r->error);
+      if (r->status != 200)
+        g_error ("%s %s: status %u: %.*s", format, librivox_ids[i], r->status,
+                 (int) g_bytes_get_size (r->body), (const char *) g_bytes_get_data (r->body, NULL));
+      o = lmd_test_response_json (r);
+      g_assert_cmpfloat (json_object_get_double_member (o, "duration"), >, 1.0);
+      g_assert_cmpstr (json_string (o, "language"), ==, "en");
+      g_assert_true (g_str_has_prefix (json_string (o, "request_id"), "req_"));
+      words = check_words (o);
+      g_assert_nonnull (reference);
+      lmd_wer_accumulate (&counts, reference, json_string (o, "text"));
+      g_test_message ("%s %s: %s", format, librivox_ids[i], json_string (o, "text"));
+      if (words_out != NULL)
+        g_ptr_array_add (words_out, g_steal_pointer (&words));
+    }
+  g_test_message ("%s: %u errors in %u words, WER %.1f%%", format, counts.errors,
+                  counts.reference_words, 100.0 * lmd_wer_rate (&counts));
+  return lmd_wer_rate (&counts);
+}
+
+static void
+test_librivox_wav (void)
+{
+  if (!need_testdata ())
+    return;
+  g_assert_cmpfloat (transcribe_set ("wav", wav_words), <=, 0.31);
+}
+
+static void
+test_librivox_formats (gconstpointer data)
+{
+  const char *format = data;
+  g_autoptr (GPtrArray) words = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+
+  if (!need_testdata ())
+    return;
+  if (wav_words->len != LIBRIVOX_FILES)
+    {
+      g_test_skip ("the WAV transcripts are needed first");
+      return;
+    }
+  g_assert_cmpfloat (transcribe_set (format, words), <=, 0.31);
+  /* Lossless re-encoding is the identical audio: exactly the same words. */
+  if (g_str_equal (format, "flac"))
+    for (guint i = 0; i < LIBRIVOX_FILES; i++)
+      {
+        g_autofree char *a = g_strjoinv (" ", wav_words->pdata[i]);
+        g_autofree char *b = g_strjoinv (" ", words->pdata[i]);
+        g_assert_cmpstr (a, ==, b);
+      }
+}
+
+/* ---- request forms and dialects -------------------------------------------------------- */
+
+static GBytes *
+first_recording (void)
+{
+  g_autofree char *path = librivox_path (1); /* "he was not an ill disposed young man" */
+  return read_file_bytes (path);
+}
+
+static void
+test_multipart (void)
+{
+  g_autoptr (GBytes) audio = NULL;
+  g_autoptr (SoupMultipart) mp = soup_multipart_new ("multipart/form-data");
+  g_autoptr (SoupMessage) msg = NULL;
+  g_autoptr (GBytes) body = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *url = NULL;
+  JsonParser *parser;
+  JsonObject *o;
+
+  if (!need_testdata ())
+    return;
+  audio = first_recording ();
+  soup_multipart_append_form_file (mp, "audio", "speech.wav", "audio/wav", audio);
+  soup_multipart_append_form_string (mp, "timestamps", "true");
+  soup_multipart_append_form_string (mp, "language", "en");
+  url = lmd_test_server_url (server, "/v1/listen");
+  msg = soup_message_new_from_multipart (url, mp);
+  body = soup_session_send_and_read (session, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  parser = json_parser_new ();
+  json_parser_load_from_data (parser, g_bytes_get_data (body, NULL), (gssize) g_bytes_get_size (body), &error);
+  g_assert_no_error (error);
+  o = json_node_get_object (json_parser_get_root (parser));
+  g_assert_nonnull (strstr (json_object_get_string_member (o, "text"), "young man"));
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (o, "words")), >, 3);
+  g_object_unref (parser);
+}
+
+static void
+file_server_handler (SoupServer *s, SoupServerMessage *msg, const char *path, GHashTable *query,
+                     gpointer user_data)
+{
+  if (g_str_equal (path, "/speech.wav"))
+    {
+      g_autoptr (GBytes) audio = first_recording ();
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_server_message_set_response (msg, "audio/wav", SOUP_MEMORY_COPY,
+                                        g_bytes_get_data (audio, NULL), g_bytes_get_size (audio));
+    }
+  else
+    soup_server_message_set_status (msg, 404, NULL);
+}
+
+static gpointer
+file_server_main (gpointer data)
+{
+  while (!g_atomic_int_get (&file_server_quit))
+    g_main_context_iteration (file_server_context, TRUE);
+  return NULL;
+}
+
+static gboolean
+wake_up (gpointer data)
+{
+  return G_SOURCE_REMOVE;
+}
+
+static void
+file_server_start (void)
+{
+  g_autoptr (GError) error = NULL;
+  GSList *uris;
+
+  file_server_context = g_main_context_new ();
+  g_main_context_push_thread_default (file_server_context);
+  file_server = soup_server_new (NULL, NULL);
+  soup_server_add_handler (file_server, NULL, file_server_handler, NULL, NULL);
+  soup_server_listen_local (file_server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
+  g_assert_no_error (error);
+  g_main_context_pop_thread_default (file_server_context);
+  uris = soup_server_get_uris (file_server);
+  file_server_port = (guint) g_uri_get_port (uris->data);
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  file_server_thread = g_thread_new ("file-server", file_server_main, NULL);
+}
+
+static void
+file_server_stop (void)
+{
+  GSource *source = g_idle_source_new ();
+
+  g_atomic_int_set (&file_server_quit, 1);
+  g_source_set_callback (source, wake_up, NULL, NULL);
+  g_source_attach (source, file_server_context);
+  g_source_unref (source);
+  g_thread_join (file_server_thread);
+  g_main_context_push_thread_default (file_server_context);
+  soup_server_disconnect (file_server);
+  g_clear_object (&file_server);
+  g_main_context_pop_thread_default (file_server_context);
+  g_main_context_unref (file_server_context);
+}
+
+static void
+test_json_url (void)
+{
+  g_autofree char *json = NULL;
+  g_autoptr (GBytes) body = NULL;
+  g_autoptr (LmdTestResponse) r = NULL;
+  JsonObject *o;
+
+  if (!need_testdata ())
+    return;
+  json = g_strdup_printf ("{\"url\":\"http://127.0.0.1:%u/speech.wav\",\"timestamps\":true,\"language\":\"en\"}",
+                          file_server_port);
+  body = g_bytes_new (json, strlen (json));
+  r = post_listen (body, "application/json", NULL);
+  g_assert_cmpuint (r->status, ==, 200);
+  o = lmd_test_response_json (r);
+  g_assert_nonnull (strstr (json_string (o, "text"), "young man"));
+  g_strfreev (check_words (o));
+}
+
+static void
+test_get_text_dialect (void)
+{
+  g_autoptr (GBytes) audio = NULL;
+  g_autofree char *url = lmd_test_server_url (server, "/api/v1/lightning/get_text?language=en");
+  g_autoptr (LmdTestResponse) r = NULL;
+  JsonObject *o, *meta;
+
+  if (!need_testdata ())
+    return;
+  audio = first_recording ();
+  r = lmd_test_http (session, "POST", url, "audio/wav", audio, NULL);
+  g_assert_cmpuint (r->status, ==, 200);
+  o = lmd_test_response_json (r);
+  g_assert_cmpstr (json_string (o, "status"), ==, "success");
+  g_assert_nonnull (strstr (json_string (o, "transcription"), "young man"));
+  g_assert_cmpstr (json_string (o, "language"), ==, "en");
+  g_assert_true (json_object_has_member (o, "words"));
+  meta = json_object_get_object_member (o, "metadata");
+  g_assert_cmpint (json_object_get_int_member (meta, "fileSize"), ==, (gint64) g_bytes_get_size (audio));
+  g_assert_cmpfloat (json_object_get_double_member (meta, "duration"), >, 2.0);
+  g_assert_cmpstr (json_string (o, "request_id"), ==, soup_message_headers_get_one (r->headers, "X-Request-ID"));
+}
+
+static void
+test_openai_dialect (void)
+{
+  const char *formats[] = { "json", "text", "srt", "vtt", "verbose_json" };
+  g_autoptr (GBytes) audio = NULL;
+  g_autofree char *url = lmd_test_server_url (server, "/v1/audio/transcriptions");
+
+  if (!need_testdata ())
+    return;
+  audio = first_recording ();
+  for (guint i = 0; i < G_N_ELEMENTS (formats); i++)
+    {
+      g_autoptr (SoupMultipart) mp = soup_multipart_new ("multipart/form-data");
+      g_autoptr (SoupMessage) msg = NULL;
+      g_autoptr (GBytes) body = NULL;
+      g_autoptr (GError) error = NULL;
+      g_autofree char *text = NULL;
+
+      soup_multipart_append_form_file (mp, "file", "speech.wav", "audio/wav", audio);
+      soup_multipart_append_form_string (mp, "model", "whisper-1");
+      soup_multipart_append_form_string (mp, "response_format", formats[i]);
+      soup_multipart_append_form_string (mp, "timestamp_granularities[]", "word");
+      msg = soup_message_new_from_multipart (url, mp);
+      body = soup_session_send_and_read (session, msg, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+      text = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+      g_assert_nonnull (strstr (text, "young man"));
+      if (g_str_equal (formats[i], "srt"))
+        g_assert_nonnull (strstr (text, "00:00:0"));
+      if (g_str_equal (formats[i], "vtt"))
+        g_assert_true (g_str_has_prefix (text, "WEBVTT"));
+      if (g_str_equal (formats[i], "verbose_json"))
+        {
+          g_assert_nonnull (strstr (text, "\"segments\""));
+          g_assert_nonnull (strstr (text, "\"words\""));
+        }
+    }
+}
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+static void
+test_error_empty_body (void)
+{
+  g_autoptr (GBytes) empty = g_bytes_new (NULL, 0);
+  g_autoptr (LmdTestResponse) r = post_listen (empty, "audio/wav", NULL);
+  assert_error (r, 400, "MISSING_PARAMETER", "audio");
+}
+
+static void
+test_error_garbage (void)
+{
+  guint8 junk[64 * 1024];
+  g_autoptr (GRand) rand = g_rand_new_with_seed (42);
+  g_autoptr (GBytes) body = NULL;
+  g_autoptr (LmdTestResponse) r = NULL;
+  JsonObject *o;
+
+  for (guint i = 0; i < sizeof junk; i++)
+    junk[i] = (guint8) g_rand_int_range (rand, 0, 256);
+  body = g_bytes_new (junk, sizeof junk);
+  r = post_listen (body, "application/octet-stream", NULL);
+  assert_error (r, 415, "UNSUPPORTED_FORMAT", NULL);
+  o = lmd_test_response_json (r);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (o, "supported_formats")), >, 3);
+}
+
+static void
+test_error_truncated_wav (void)
+{
+  g_autoptr (GBytes) audio = NULL;
+  g_autoptr (GBytes) cut = NULL;
+  g_autoptr (LmdTestResponse) r = NULL;
+
+  if (!need_testdata ())
+    return;
+  audio = first_recording ();
+  cut = g_bytes_new_from_bytes (audio, 0, 30); /* inside the RIFF header */
+  r = post_listen (cut, "audio/wav", NULL);
+  assert_error (r, 422, "UNPROCESSABLE_AUDIO", NULL);
+}
+
+static void
+test_error_too_large (void)
+{
+  gsize size = 101 * 1024 * 1024;
+  guint8 *data = g_malloc0 (size);
+  g_autoptr (GBytes) body = g_bytes_new_take (data, size);
+  g_autoptr (LmdTestResponse) r = post_listen (body, "application/octet-stream", NULL);
+  JsonObject *o;
+
+  assert_error (r, 413, "FILE_TOO_LARGE", NULL);
+  o = lmd_test_response_json (r);
+  g_assert_cmpint (json_object_get_int_member (o, "max_size_mb"), ==, 100);
+}
+
+static void
+test_error_bad_json (void)
+{
+  const char *bad[] = { "{\"url\": ", "[1,2,3]", "{\"url\": 17}", "{\"timestamps\": true}" };
+  const char *params[] = { "body", "body", "url", "url" };
+  const char *codes[] = { "INVALID_PARAMETER", "INVALID_PARAMETER", "INVALID_PARAMETER", "MISSING_PARAMETER" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr (GBytes) body = g_bytes_new_static (bad[i], strlen (bad[i]));
+      g_autoptr (LmdTestResponse) r = post_listen (body, "application/json", NULL);
+      assert_error (r, 400, codes[i], params[i]);
+    }
+}
+
+static void
+test_error_bad_option (void)
+{
+  const char *queries[] = { "?language=xx", "?timestamps=maybe", "?model=no-such-model", "?language=de" };
+  const char *params[] = { "language", "timestamps", "model", "language" };
+  g_autoptr (GBytes) audio = NULL;
+
+  if (!need_testdata ())
+    return;
+  audio = first_recording ();
+  for (guint i = 0; i < G_N_ELEMENTS (queries); i++)
+    {
+      g_autoptr (LmdTestResponse) r = post_listen (audio, "audio/wav", queries[i]);
+      assert_error (r, 400, "INVALID_PARAMETER", params[i]);
+    }
+}
+
+static void
+test_error_unreachable_url (void)
+{
+  /* Port 1 on loopback: nothing listens there, the connection is refused. */
+  const char *json = "{\"url\":\"http://127.0.0.1:1/audio.wav\"}";
+  g_autoptr (GBytes) body = g_bytes_new_static (json, strlen (json));
+  g_autoptr (LmdTestResponse) r = post_listen (body, "application/json", NULL);
+  g_autofree char *json404 = g_strdup_printf ("{\"url\":\"http://127.0.0.1:%u/missing.wav\"}", file_server_port);
+  g_autoptr (GBytes) body404 = g_bytes_new (json404, strlen (json404));
+  g_autoptr (LmdTestResponse) r404 = post_listen (body404, "application/json", NULL);
+  const char *ftp = "{\"url\":\"ftp://example.org/a.wav\"}";
+  g_autoptr (GBytes) body_ftp = g_bytes_new_static (ftp, strlen (ftp));
+  g_autoptr (LmdTestResponse) r_ftp = post_listen (body_ftp, "application/json", NULL);
+
+  assert_error (r, 400, "INVALID_PARAMETER", "url");
+  assert_error (r404, 400, "INVALID_PARAMETER", "url");
+  assert_error (r_ftp, 400, "INVALID_PARAMETER", "url");
+}
+
+/* ---- request ids and concurrency ------------------------------------------------------- */
+
+static void
+test_request_id (void)
+{
+  g_autoptr (GBytes) empty = g_bytes_new (NULL, 0);
+  g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
+  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", empty,
+                                                 "X-Request-ID", "client-id-4711", NULL);
+  g_autofree char *log = NULL;
+
+  g_assert_cmpstr (soup_message_headers_get_one (r->headers, "X-Request-ID"), ==, "client-id-4711");
+  log = lmd_test_server_read_log (server);
+  g_assert_nonnull (strstr (log, "[client-id-4711]"));
+}
+
+typedef struct {
+  GBytes *audio;
+  guint status;
+  char *text;
+} ConcurrentCall;
+
+static gpointer
+concurrent_call (gpointer data)
+{
+  ConcurrentCall *c = data;
+  g_autoptr (SoupSession) s = soup_session_new ();
+  g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
+  g_autoptr (LmdTestResponse) r = lmd_test_http (s, "POST", url, "audio/wav", c->audio, NULL);
+
+  c->status = r->status;
+  if (r->status == 200)
+    c->text = g_strdup (json_string (lmd_test_response_json (r), "text"));
+  return NULL;
+}
+
+static void
+test_concurrent (void)
+{
+  ConcurrentCall calls[8] = { 0 };
+  GThread *threads[8];
+  guint health_ok = 0;
+  gboolean all_done = FALSE;
+
+  if (!need_testdata ())
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (calls); i++)
+    {
+      g_autofree char *path = librivox_path (i % LIBRIVOX_FILES);
+      calls[i].audio = read_file_bytes (path);
+      threads[i] = g_thread_new ("client", concurrent_call, &calls[i]);
+    }
+  /* /health answers while the eight requests run */
+  while (!all_done)
+    {
+      g_autofree char *url = lmd_test_server_url (server, "/health");
+      g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+      g_assert_cmpuint (r->status, ==, 200);
+      health_ok++;
+      all_done = TRUE;
+      for (guint i = 0; i < G_N_ELEMENTS (calls); i++)
+        all_done = all_done && g_atomic_int_get ((gint *) &calls[i].status) != 0;
+      g_usleep (50000);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (calls); i++)
+    {
+      g_thread_join (threads[i]);
+      g_assert_cmpuint (calls[i].status, ==, 200);
+      g_assert_true (strlen (calls[i].text) > 0);
+      /* the same file gives the same words whatever else runs */
+      if (i >= LIBRIVOX_FILES)
+        g_assert_cmpstr (calls[i].text, ==, calls[i - LIBRIVOX_FILES].text);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (calls); i++)
+    {
+      g_bytes_unref (calls[i].audio);
+      g_free (calls[i].text);
+    }
+  g_assert_cmpuint (health_ok, >, 1);
+}
+
+static void
+test_metrics (void)
+{
+  g_autofree char *url = lmd_test_server_url (server, "/metrics");
+  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+  g_autofree char *text = g_strndup (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body));
+
+  g_assert_cmpuint (r->status, ==, 200);
+  g_assert_nonnull (strstr (text, "asr_active_requests 0"));
+  g_assert_nonnull (strstr (text, "asr_requests_total{code=\"200\"}"));
+  g_assert_nonnull (strstr (text, "asr_audio_seconds_total"));
+}
+
+int
+main (int argc, char **argv)
+{
+  static const char config[] =
+    "[server]\nrole=all\nhost=127.0.0.1\n"
+    "[plugins]\nload=http;gst-decoder;sphinx\n"
+    "[limits]\nworkers=2\nqueue_size=16\nallow_private_urls=true\nfetch_timeout_s=10\n";
+  g_autoptr (GError) error = NULL;
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  wav_words = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  if (lmd_test_librivox_dir () != NULL)
+    {
+      g_autofree char *tpath = g_build_filename (lmd_test_librivox_dir (), "transcription", NULL);
+      g_autofree char *fileids = NULL;
+      g_autofree char *fpath = g_build_filename (lmd_test_librivox_dir (), "fileids", NULL);
+      g_auto (GStrv) ids = NULL;
+
+      references = lmd_wer_load_transcription (tpath, &error);
+      g_assert_no_error (error);
+      g_file_get_contents (fpath, &fileids, NULL, &error);
+      g_assert_no_error (error);
+      ids = g_strsplit (g_strstrip (fileids), "\n", -1);
+      g_assert_cmpuint (g_strv_length (ids), ==, LIBRIVOX_FILES);
+      for (guint i = 0; i < LIBRIVOX_FILES; i++)
+        librivox_ids[i] = g_strdup (g_strstrip (ids[i]));
+    }
+  file_server_start ();
+  server = lmd_test_server_start (config, NULL, &error);
+  g_assert_no_error (error);
+  session = soup_session_new_with_options ("timeout", 300, NULL);
+
+  g_test_add_func ("/http/health", test_health);
+  g_test_add_func ("/http/not-found", test_not_found);
+  g_test_add_func ("/http/librivox/wav", test_librivox_wav);
+  g_test_add_data_func ("/http/librivox/flac", "flac", test_librivox_formats);
+  g_test_add_data_func ("/http/librivox/mp3", "mp3", test_librivox_formats);
+  g_test_add_data_func ("/http/librivox/opus", "opus", test_librivox_formats);
+  g_test_add_func ("/http/form/multipart", test_multipart);
+  g_test_add_func ("/http/form/json-url", test_json_url);
+  g_test_add_func ("/http/dialect/get-text", test_get_text_dialect);
+  g_test_add_func ("/http/dialect/openai", test_openai_dialect);
+  g_test_add_func ("/http/error/empty-body", test_error_empty_body);
+  g_test_add_func ("/http/error/garbage", test_error_garbage);
+  g_test_add_func ("/http/error/truncated-wav", test_error_truncated_wav);
+  g_test_add_func ("/http/error/too-large", test_error_too_large);
+  g_test_add_func ("/http/error/bad-json", test_error_bad_json);
+  g_test_add_func ("/http/error/bad-option", test_error_bad_option);
+  g_test_add_func ("/http/error/unreachable-url", test_error_unreachable_url);
+  g_test_add_func ("/http/request-id", test_request_id);
+  g_test_add_func ("/http/concurrent", test_concurrent);
+  g_test_add_func ("/http/metrics", test_metrics);
+
+  status = g_test_run ();
+
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+  g_object_unref (session);
+  file_server_stop ();
+  g_ptr_array_unref (wav_words);
+  g_clear_pointer (&references, g_hash_table_unref);
+  for (guint i = 0; i < LIBRIVOX_FILES; i++)
+    g_free (librivox_ids[i]);
+  return status;
+}
