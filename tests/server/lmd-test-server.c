@@ -167,6 +167,13 @@ lmd_test_server_get_port (LmdTestServer *self)
   return self->port;
 }
 
+GPid
+lmd_test_server_get_pid (LmdTestServer *self)
+{
+  const char *id = g_subprocess_get_identifier (self->process);
+  return id != NULL ? (GPid) g_ascii_strtoll (id, NULL, 10) : 0;
+}
+
 char *
 lmd_test_server_url (LmdTestServer *self, const char *path)
 {

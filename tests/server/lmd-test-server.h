@@ -26,6 +26,8 @@ void lmd_test_server_signal (LmdTestServer *self, int signum);
 int lmd_test_server_wait (LmdTestServer *self, guint timeout_s);
 
 guint lmd_test_server_get_port (LmdTestServer *self);
+/* The daemon's process id. */
+GPid lmd_test_server_get_pid (LmdTestServer *self);
 /* (transfer full) "http://127.0.0.1:PORT@path" */
 char *lmd_test_server_url (LmdTestServer *self, const char *path);
 /* (transfer full) everything the daemon logged so far */
