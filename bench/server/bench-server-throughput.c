@@ -12,6 +12,7 @@
  *
  *   bench-server-throughput [--rounds N] [--minutes 5,15,30] [--skip-memory]
  */
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 #include <string.h>

@@ -24,6 +24,7 @@ struct _LmdHttpTransport {
   guint port;          /* configured; 0 = any */
   char *role;          /* owned: "all" or "asr" */
   guint64 max_body_bytes;
+  guint client_timeout_s; /* a connection idle this long while we wait for it is closed */
   SoupServer *server;  /* owned */
   LmdRouter *router;   /* borrowed from the daemon */
   guint in_flight;     /* paused messages waiting for the router */
@@ -177,6 +178,19 @@ early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
       /* the connection can't be reused: the body was never read */
       soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
     }
+}
+
+/* A client that stops sending (or reading) for client_timeout_s loses its connection, so slow
+ * or stalled clients cannot pin connections forever.  The timeout only applies while the
+ * server waits on that socket: a request paused for inference is not affected. */
+static void
+on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer user_data)
+{
+  LmdHttpTransport *self = user_data;
+  GSocket *socket = soup_server_message_get_socket (msg);
+
+  if (socket != NULL)
+    g_socket_set_timeout (socket, self->client_timeout_s);
 }
 
 static void
@@ -470,6 +484,20 @@ default_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
   respond_not_found (user_data, msg);
 }
 
+static const struct {
+  const char *path; /* NULL = every other path */
+  SoupServerCallback handler;
+} routes[] = {
+  { NULL, default_handler },
+  { "/health", health_handler },
+  { "/healthz", health_handler },
+  { "/api/v1/health", health_handler },
+  { "/metrics", metrics_handler },
+  { "/v1/listen", listen_handler },
+  { "/api/v1/lightning/get_text", get_text_handler },
+  { "/v1/audio/transcriptions", openai_handler },
+};
+
 /* ---- LmdTransport ----------------------------------------------------------------------- */
 
 static gboolean
@@ -477,10 +505,18 @@ http_setup (LmdTransport *transport, GKeyFile *config, GError **error)
 {
   LmdHttpTransport *self = LMD_HTTP_TRANSPORT (transport);
   LmdLimits limits;
-  gint64 port;
+  gint64 port, client_timeout;
 
-  if (!lmd_config_get_int (config, "server", "port", 7100, &port, error))
+  if (!lmd_config_get_int (config, "server", "port", 7100, &port, error) ||
+      !lmd_config_get_int (config, "server", "client_timeout_s", 60, &client_timeout, error))
     return FALSE;
+  if (client_timeout < 1 || client_timeout > 3600)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [server] client_timeout_s: must be 1..3600");
+      return FALSE;
+    }
+  self->client_timeout_s = (guint) client_timeout;
   if (port < 0 || port > 65535)
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
@@ -513,15 +549,14 @@ http_start (LmdTransport *transport, LmdRouter *router, GError **error)
     }
   self->router = router;
   self->server = soup_server_new ("server-header", "lightning-mediad/" LMD_VERSION " ", NULL);
-  soup_server_add_early_handler (self->server, NULL, early_handler, self, NULL);
-  soup_server_add_handler (self->server, NULL, default_handler, self, NULL);
-  soup_server_add_handler (self->server, "/health", health_handler, self, NULL);
-  soup_server_add_handler (self->server, "/healthz", health_handler, self, NULL);
-  soup_server_add_handler (self->server, "/api/v1/health", health_handler, self, NULL);
-  soup_server_add_handler (self->server, "/metrics", metrics_handler, self, NULL);
-  soup_server_add_handler (self->server, "/v1/listen", listen_handler, self, NULL);
-  soup_server_add_handler (self->server, "/api/v1/lightning/get_text", get_text_handler, self, NULL);
-  soup_server_add_handler (self->server, "/v1/audio/transcriptions", openai_handler, self, NULL);
+  /* libsoup keeps one handler entry per path, holding both the early and the normal
+   * callback: the early handler is registered on every path so it runs for every request. */
+  for (guint i = 0; i < G_N_ELEMENTS (routes); i++)
+    {
+      soup_server_add_early_handler (self->server, routes[i].path, early_handler, self, NULL);
+      soup_server_add_handler (self->server, routes[i].path, routes[i].handler, self, NULL);
+    }
+  g_signal_connect (self->server, "request-started", G_CALLBACK (on_request_started), self);
   g_signal_connect (self->server, "request-finished", G_CALLBACK (on_request_finished), self);
 
   socket_address = g_inet_socket_address_new (address, self->port);

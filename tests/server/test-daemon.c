@@ -4,6 +4,7 @@
  * default refusal of internal URLs, a full queue answering 503 with retry_after, and a
  * graceful shutdown that finishes the request in flight.
  */
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
 #include <string.h>
@@ -257,6 +258,54 @@ test_graceful_shutdown (void)
   g_free (call.body);
 }
 
+static void
+test_slow_client (void)
+{
+  /* client_timeout_s=1: a client that stalls mid-request loses its connection, while a
+   * request that takes longer than that to transcribe still gets its answer. */
+  static const char config[] = "[server]\nclient_timeout_s=1\n[plugins]\nload=http;gst-decoder;sphinx\n"
+                               "[limits]\nworkers=1\n";
+  g_autoptr (GError) error = NULL;
+  LmdTestServer *server;
+  g_autoptr (GSocketClient) client = g_socket_client_new ();
+  g_autoptr (GSocketConnection) conn = NULL;
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
+  const char partial[] = "POST /v1/listen HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nRIFF";
+  char buf[512];
+  gssize n;
+  gint64 start;
+
+  if (lmd_test_librivox_dir () == NULL)
+    {
+      g_test_skip ("pocketsphinx-testdata is not installed");
+      return;
+    }
+  server = lmd_test_server_start (config, NULL, &error);
+  g_assert_no_error (error);
+  conn = g_socket_client_connect_to_host (client, "127.0.0.1", (guint16) lmd_test_server_get_port (server),
+                                          NULL, &error);
+  g_assert_no_error (error);
+  g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)), partial,
+                             sizeof partial - 1, NULL, NULL, &error);
+  g_assert_no_error (error);
+  start = g_get_monotonic_time ();
+  g_socket_set_timeout (g_socket_connection_get_socket (conn), 30);
+  /* the server closes the stalled connection: EOF, a reset, or an error answer then EOF */
+  do
+    n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (conn)), buf, sizeof buf, NULL, NULL);
+  while (n > 0);
+  g_assert_cmpint ((g_get_monotonic_time () - start) / G_USEC_PER_SEC, <, 20);
+
+  /* the long recording takes several seconds to transcribe on one worker */
+  {
+    g_autoptr (GBytes) audio = long_recording ();
+    g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", audio, NULL);
+    g_assert_cmpuint (r->status, ==, 200);
+  }
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -267,5 +316,6 @@ main (int argc, char **argv)
   g_test_add_func ("/daemon/version", test_version);
   g_test_add_func ("/daemon/queue-full-and-private-url", test_queue_full_and_private_url);
   g_test_add_func ("/daemon/graceful-shutdown", test_graceful_shutdown);
+  g_test_add_func ("/daemon/slow-client", test_slow_client);
   return g_test_run ();
 }
