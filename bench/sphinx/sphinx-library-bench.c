@@ -2,8 +2,8 @@
 /*
  * sphinx-library-bench.c — the baseline for the server benchmark: the LibriVox set of
  * pocketsphinx-testdata decoded with the pocketsphinx library directly, one decoder per
- * thread, with the settings of the sphinx plugin (whole file as one utterance, batch CMN,
- * -remove_silence no, -bestpath yes).
+ * thread, with the settings of the sphinx plugin (each file a new stream and one whole
+ * utterance, batch CMN, -remove_silence no, -bestpath yes).
  *
  * Prints, for each thread count: audio seconds decoded per wall second, the real-time factor
  * per thread, and the set WER; and the resident memory one decoder costs.
@@ -88,6 +88,7 @@ decode (ps_decoder_t *decoder, const Recording *r)
 {
   GString *text = g_string_new (NULL);
 
+  ps_start_stream (decoder);
   ps_start_utt (decoder);
   ps_process_raw (decoder, r->samples, r->n_samples, FALSE, TRUE);
   ps_end_utt (decoder);

@@ -401,7 +401,9 @@ wav_is_truncated (const guint8 *data, gsize size, guint64 *declared, guint64 *pr
     return FALSE;
   while (pos + 8 <= size)
     {
-      guint32 chunk_size = GST_READ_UINT32_LE (data + pos + 4);
+      /* byte by byte: the image may start at any address (e.g. inside a multipart body) */
+      const guint8 *p = data + pos + 4;
+      guint32 chunk_size = (guint32) p[0] | (guint32) p[1] << 8 | (guint32) p[2] << 16 | (guint32) p[3] << 24;
       guint64 available = size - pos - 8;
 
       if (memcmp (data + pos, "data", 4) == 0)

@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmd-sphinx-engine.c — LmdEngine on CMU PocketSphinx (0.8+5prealpha API).
+ *
+ * Config group [sphinx]:
+ *   hmm                  acoustic model directory (default: the pocketsphinx-en-us package's)
+ *   lm                   binary or ARPA language model
+ *   dict                 pronunciation dictionary
+ *   decoders             size of the decoder pool (default: number of processors)
+ *   max_segment_seconds  longest utterance decoded in one piece (default 30, 5 to 600)
+ *   extra_args           more pocketsphinx arguments, shell-quoted: "-beam 1e-60 -pbeam 1e-50"
+ *
+ * Settings the session relies on are fixed: -samprate 16000; -bestpath yes (word confidences
+ * are posteriors of the lattice); -remove_silence no (pocketsphinx's VAD drops silent frames
+ * without counting them, which shifts every later word; the session finds pauses itself).
+ *
+ * Setup checks every model file before pocketsphinx sees it (pocketsphinx calls exit() on
+ * some missing files), then creates the first decoder so a bad model fails at start-up.
+ * Further decoders are created on demand, up to the pool size.  sphinxbase's own log lines
+ * go through g_debug() so they never reach stderr unasked.
+ */
+#include "lmd-sphinx-engine.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sphinxbase/err.h>
+
+#include "lmd-config.h"
+#include "lmd-error.h"
+#include "lmd-sphinx-session.h"
+
+#define SPHINX_GROUP "sphinx"
+#define SPHINX_MODEL_NAME "sphinx-en-us"
+#define SPHINX_SAMPLE_RATE 16000
+#define SPHINX_DEFAULT_MODEL_DIR "/usr/share/pocketsphinx/model/en-us"
+#define SPHINX_MAX_DECODERS 64
+
+struct _LmdSphinxEngine {
+  GObject parent_instance;
+
+  GStrv argv;               /* owned; pocketsphinx arguments, argv[0] is a program name */
+  gsize max_segment_samples;
+  guint frame_rate;
+  guint pool_size;
+  gboolean ready;           /* setup() succeeded */
+
+  GMutex lock;
+  GCond returned;           /* signalled when a decoder comes back to the pool */
+  GPtrArray *idle;          /* owned; ps_decoder_t * free for borrowing; under lock */
+  guint n_created;          /* decoders created or being created; under lock */
+};
+
+static void lmd_sphinx_engine_iface_init (LmdEngineInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (LmdSphinxEngine, lmd_sphinx_engine, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (LMD_TYPE_ENGINE, lmd_sphinx_engine_iface_init))
+
+/* The last error line sphinxbase logged on this thread, to explain a failed ps_init(). */
+static GPrivate last_sphinx_error = G_PRIVATE_INIT (g_free);
+
+/* ps_init() touches process-wide state in sphinxbase (logging, command-line tables):
+ * decoders are created one at a time. */
+static GMutex decoder_init_lock;
+
+static void
+sphinx_log_cb (void *user_data, err_lvl_t level, const char *format, ...)
+{
+  g_autofree char *line = NULL;
+  va_list args;
+
+  va_start (args, format);
+  line = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_strchomp (line);
+  if (line[0] == '\0')
+    return;
+  if (level >= ERR_ERROR)
+    g_private_replace (&last_sphinx_error, g_strdup (line));
+  g_debug ("pocketsphinx: %s", line);
+}
+
+static void
+sphinx_log_init (void)
+{
+  static gsize done = 0;
+
+  if (g_once_init_enter (&done))
+    {
+      err_set_logfp (NULL);
+      err_set_callback (sphinx_log_cb, NULL);
+      g_once_init_leave (&done, 1);
+    }
+}
+
+/* Resident set size of this process in bytes, or 0 when unknown. */
+static guint64
+resident_bytes (void)
+{
+  g_autofree char *statm = NULL;
+  unsigned long long size = 0, resident = 0;
+
+  if (!g_file_get_contents ("/proc/self/statm", &statm, NULL, NULL) ||
+      sscanf (statm, "%llu %llu", &size, &resident) != 2)
+    return 0;
+  return (guint64) resident * (guint64) sysconf (_SC_PAGESIZE);
+}
+
+static ps_decoder_t *
+create_decoder (LmdSphinxEngine *self, GError **error)
+{
+  g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&decoder_init_lock);
+  cmd_ln_t *config;
+  ps_decoder_t *decoder;
+  guint64 rss_before = resident_bytes ();
+  gint64 t0 = g_get_monotonic_time ();
+
+  g_private_replace (&last_sphinx_error, NULL);
+  config = cmd_ln_parse_r (NULL, ps_args (), (int) g_strv_length (self->argv), self->argv, TRUE);
+  if (config == NULL)
+    {
+      const char *why = g_private_get (&last_sphinx_error);
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "sphinx: invalid pocketsphinx arguments%s%s",
+                   why != NULL ? ": " : "", why != NULL ? why : "");
+      return NULL;
+    }
+  decoder = ps_init (config);
+  cmd_ln_free_r (config); /* the decoder keeps its own reference */
+  if (decoder == NULL)
+    {
+      const char *why = g_private_get (&last_sphinx_error);
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "sphinx: cannot create a decoder%s%s",
+                   why != NULL ? ": " : "", why != NULL ? why : "");
+      return NULL;
+    }
+  g_debug ("sphinx: decoder created in %.2f s, resident memory +%.1f MiB",
+           (g_get_monotonic_time () - t0) / 1e6,
+           ((double) resident_bytes () - (double) rss_before) / (1024.0 * 1024.0));
+  return decoder;
+}
+
+ps_decoder_t *
+lmd_sphinx_engine_borrow_decoder (LmdSphinxEngine *self, GError **error)
+{
+  ps_decoder_t *decoder = NULL;
+
+  g_return_val_if_fail (LMD_IS_SPHINX_ENGINE (self), NULL);
+  g_return_val_if_fail (self->ready, NULL);
+
+  g_mutex_lock (&self->lock);
+  while (self->idle->len == 0 && self->n_created >= self->pool_size)
+    g_cond_wait (&self->returned, &self->lock);
+  if (self->idle->len > 0)
+    decoder = g_ptr_array_steal_index (self->idle, self->idle->len - 1);
+  else
+    self->n_created++;
+  g_mutex_unlock (&self->lock);
+  if (decoder != NULL)
+    return decoder;
+
+  /* Created outside the pool lock: loading a model takes a while. */
+  decoder = create_decoder (self, error);
+  if (decoder == NULL)
+    {
+      g_mutex_lock (&self->lock);
+      self->n_created--;
+      g_cond_signal (&self->returned);
+      g_mutex_unlock (&self->lock);
+    }
+  return decoder;
+}
+
+void
+lmd_sphinx_engine_return_decoder (LmdSphinxEngine *self, ps_decoder_t *decoder)
+{
+  g_return_if_fail (LMD_IS_SPHINX_ENGINE (self));
+  g_return_if_fail (decoder != NULL);
+
+  g_mutex_lock (&self->lock);
+  g_ptr_array_add (self->idle, decoder);
+  g_cond_signal (&self->returned);
+  g_mutex_unlock (&self->lock);
+}
+
+gsize
+lmd_sphinx_engine_get_max_segment_samples (LmdSphinxEngine *self)
+{
+  g_return_val_if_fail (LMD_IS_SPHINX_ENGINE (self), 0);
+  return self->max_segment_samples;
+}
+
+guint
+lmd_sphinx_engine_get_frame_rate (LmdSphinxEngine *self)
+{
+  g_return_val_if_fail (LMD_IS_SPHINX_ENGINE (self), 100);
+  return self->frame_rate;
+}
+
+guint
+lmd_sphinx_engine_get_n_decoders (LmdSphinxEngine *self)
+{
+  guint n;
+
+  g_return_val_if_fail (LMD_IS_SPHINX_ENGINE (self), 0);
+  g_mutex_lock (&self->lock);
+  n = self->n_created;
+  g_mutex_unlock (&self->lock);
+  return n;
+}
+
+/* Sets @error naming @path unless it is a regular file (or a directory, with @want_dir). */
+static gboolean
+check_model_path (const char *path, const char *what, const char *key, gboolean want_dir,
+                  GError **error)
+{
+  GFileTest test = want_dir ? G_FILE_TEST_IS_DIR : G_FILE_TEST_IS_REGULAR;
+
+  if (g_file_test (path, test))
+    return TRUE;
+  if (g_file_test (path, G_FILE_TEST_EXISTS))
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                 "sphinx: %s '%s' is not a %s (config [" SPHINX_GROUP "] %s)", what, path,
+                 want_dir ? "directory" : "regular file", key);
+  else
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                 "sphinx: %s '%s' does not exist (config [" SPHINX_GROUP "] %s)", what, path, key);
+  return FALSE;
+}
+
+static gboolean
+check_acoustic_model (const char *hmm, GError **error)
+{
+  static const char *const required[] = { "mdef", "means", "variances", "transition_matrices" };
+  g_autofree char *mixw = g_build_filename (hmm, "mixture_weights", NULL);
+  g_autofree char *sendump = g_build_filename (hmm, "sendump", NULL);
+
+  if (!check_model_path (hmm, "acoustic model directory", "hmm", TRUE, error))
+    return FALSE;
+  for (gsize i = 0; i < G_N_ELEMENTS (required); i++)
+    {
+      g_autofree char *path = g_build_filename (hmm, required[i], NULL);
+      if (!check_model_path (path, "acoustic model file", "hmm", FALSE, error))
+        return FALSE;
+    }
+  if (!g_file_test (mixw, G_FILE_TEST_IS_REGULAR) && !g_file_test (sendump, G_FILE_TEST_IS_REGULAR))
+    return check_model_path (mixw, "acoustic model file", "hmm", FALSE, error);
+  return TRUE;
+}
+
+static gboolean
+lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
+{
+  LmdSphinxEngine *self = LMD_SPHINX_ENGINE (engine);
+  g_autofree char *hmm = NULL;
+  g_autofree char *lm = NULL;
+  g_autofree char *dict = NULL;
+  g_autofree char *extra = NULL;
+  g_auto (GStrv) extra_argv = NULL;
+  g_autoptr (GStrvBuilder) builder = NULL;
+  gint64 decoders = 0;
+  double max_segment_seconds = 0.0;
+  ps_decoder_t *first;
+  cmd_ln_t *decoder_config;
+
+  if (self->ready)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "sphinx: engine is already set up");
+      return FALSE;
+    }
+  sphinx_log_init ();
+
+  hmm = lmd_config_get_string (config, SPHINX_GROUP, "hmm", SPHINX_DEFAULT_MODEL_DIR "/en-us");
+  lm = lmd_config_get_string (config, SPHINX_GROUP, "lm", SPHINX_DEFAULT_MODEL_DIR "/en-us.lm.bin");
+  dict = lmd_config_get_string (config, SPHINX_GROUP, "dict",
+                                SPHINX_DEFAULT_MODEL_DIR "/cmudict-en-us.dict");
+  extra = lmd_config_get_string (config, SPHINX_GROUP, "extra_args", NULL);
+  if (!lmd_config_get_int (config, SPHINX_GROUP, "decoders", g_get_num_processors (), &decoders,
+                           error) ||
+      !lmd_config_get_double (config, SPHINX_GROUP, "max_segment_seconds", 30.0,
+                              &max_segment_seconds, error))
+    return FALSE;
+  if (decoders < 1 || decoders > SPHINX_MAX_DECODERS)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [" SPHINX_GROUP "] decoders: %" G_GINT64_FORMAT
+                   " is out of range (1 to %d)", decoders, SPHINX_MAX_DECODERS);
+      return FALSE;
+    }
+  if (!(max_segment_seconds >= 5.0 && max_segment_seconds <= 600.0))
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [" SPHINX_GROUP "] max_segment_seconds: %g is out of range (5 to 600)",
+                   max_segment_seconds);
+      return FALSE;
+    }
+  if (extra != NULL && extra[0] != '\0')
+    {
+      g_autoptr (GError) parse_error = NULL;
+      if (!g_shell_parse_argv (extra, NULL, &extra_argv, &parse_error))
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "config [" SPHINX_GROUP "] extra_args: %s", parse_error->message);
+          return FALSE;
+        }
+    }
+
+  if (!check_acoustic_model (hmm, error) ||
+      !check_model_path (lm, "language model", "lm", FALSE, error) ||
+      !check_model_path (dict, "dictionary", "dict", FALSE, error))
+    return FALSE;
+
+  builder = g_strv_builder_new ();
+  g_strv_builder_add_many (builder, "lightning-mediad", "-hmm", hmm, "-lm", lm, "-dict", dict,
+                           "-samprate", "16000", "-bestpath", "yes", "-remove_silence", "no",
+                           NULL);
+  if (extra_argv != NULL)
+    g_strv_builder_addv (builder, (const char **) extra_argv);
+  self->argv = g_strv_builder_end (builder);
+  self->pool_size = (guint) decoders;
+  self->max_segment_samples = (gsize) (max_segment_seconds * SPHINX_SAMPLE_RATE);
+
+  /* The first decoder proves the model loads, and tells the effective settings. */
+  first = create_decoder (self, error);
+  if (first == NULL)
+    {
+      g_clear_pointer (&self->argv, g_strfreev);
+      return FALSE;
+    }
+  decoder_config = ps_get_config (first);
+  if ((int) cmd_ln_float32_r (decoder_config, "-samprate") != SPHINX_SAMPLE_RATE ||
+      !cmd_ln_boolean_r (decoder_config, "-bestpath") ||
+      cmd_ln_boolean_r (decoder_config, "-remove_silence"))
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [" SPHINX_GROUP "] extra_args: -samprate must stay 16000, -bestpath "
+                   "yes (word confidences are lattice posteriors) and -remove_silence no (the "
+                   "decoder's VAD drops frames, which would shift word times)");
+      ps_free (first);
+      g_clear_pointer (&self->argv, g_strfreev);
+      return FALSE;
+    }
+  self->frame_rate = (guint) MAX (1, cmd_ln_int32_r (decoder_config, "-frate"));
+  self->n_created = 1;
+  g_ptr_array_add (self->idle, first);
+  self->ready = TRUE;
+  g_debug ("sphinx: model %s ready (hmm %s, lm %s, dict %s, pool of %u decoders, "
+           "segments up to %.0f s)",
+           SPHINX_MODEL_NAME, hmm, lm, dict, self->pool_size, max_segment_seconds);
+  return TRUE;
+}
+
+static guint
+lmd_sphinx_engine_get_sample_rate (LmdEngine *engine)
+{
+  return SPHINX_SAMPLE_RATE;
+}
+
+static const char *
+lmd_sphinx_engine_get_model_name (LmdEngine *engine)
+{
+  return SPHINX_MODEL_NAME;
+}
+
+static gboolean
+lmd_sphinx_engine_supports_language (LmdEngine *engine, const char *language)
+{
+  return language == NULL || g_ascii_strcasecmp (language, "en") == 0 ||
+         g_ascii_strcasecmp (language, "auto") == 0;
+}
+
+static LmdEngineSession *
+lmd_sphinx_engine_open_session (LmdEngine *engine, const LmdSessionOptions *options,
+                                GError **error)
+{
+  LmdSphinxEngine *self = LMD_SPHINX_ENGINE (engine);
+
+  if (!self->ready)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
+                   "sphinx: the engine is not set up");
+      return NULL;
+    }
+  if (!lmd_sphinx_engine_supports_language (engine, options->language))
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "language" LMD_ERROR_PARAM_SEPARATOR "model %s only transcribes English (en), "
+                   "not '%s'", SPHINX_MODEL_NAME, options->language);
+      return NULL;
+    }
+  return LMD_ENGINE_SESSION (lmd_sphinx_session_new (self, options));
+}
+
+static void
+lmd_sphinx_engine_finalize (GObject *object)
+{
+  LmdSphinxEngine *self = LMD_SPHINX_ENGINE (object);
+
+  /* Sessions hold a reference to the engine, so every decoder is back in the pool. */
+  g_warn_if_fail (self->idle->len == self->n_created);
+  for (guint i = 0; i < self->idle->len; i++)
+    ps_free (g_ptr_array_index (self->idle, i));
+  g_ptr_array_unref (self->idle);
+  g_strfreev (self->argv);
+  g_mutex_clear (&self->lock);
+  g_cond_clear (&self->returned);
+
+  G_OBJECT_CLASS (lmd_sphinx_engine_parent_class)->finalize (object);
+}
+
+static void
+lmd_sphinx_engine_class_init (LmdSphinxEngineClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = lmd_sphinx_engine_finalize;
+}
+
+static void
+lmd_sphinx_engine_iface_init (LmdEngineInterface *iface)
+{
+  iface->setup = lmd_sphinx_engine_setup;
+  iface->get_sample_rate = lmd_sphinx_engine_get_sample_rate;
+  iface->get_model_name = lmd_sphinx_engine_get_model_name;
+  iface->supports_language = lmd_sphinx_engine_supports_language;
+  iface->open_session = lmd_sphinx_engine_open_session;
+}
+
+static void
+lmd_sphinx_engine_init (LmdSphinxEngine *self)
+{
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->returned);
+  self->idle = g_ptr_array_new ();
+  self->frame_rate = 100;
+}

@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmd-sphinx-session.c — LmdEngineSession of the sphinx engine: splits the input into
+ * utterances and decodes each one with a pooled pocketsphinx decoder.
+ *
+ * Segmentation.  The session keeps only the current segment (at most max_segment_seconds of
+ * 16-bit samples).  Input shorter than that is decoded as one utterance at finish(), exactly
+ * as pocketsphinx_batch decodes a file.  When the segment is full, it is cut at a pause: the
+ * longest run of quiet 10 ms frames (energy below a threshold set from the segment's own
+ * noise floor and speech level, with hysteresis) in its second half, cut in the middle; when
+ * there is no pause of at least 200 ms, at the quietest point of the last 5 seconds.  The part
+ * before the cut is decoded; the rest starts the next segment.  Memory is bounded by the
+ * segment size whatever the length of the input.
+ *
+ * Words come from the decoder's segmentation (ps_seg_iter) after the lattice (bestpath)
+ * pass: sentence markers, silences and fillers are dropped, alternate pronunciations
+ * "word(2)" become "word", times are frames (10 ms) plus the utterance's offset, and a word's
+ * confidence is its lattice posterior probability.
+ *
+ * A decoder is borrowed only for the time one utterance is decoded, so a session waiting for
+ * input never holds one.  Every utterance is decoded as a new stream, whole (full_utt: the
+ * model's cepstral mean is computed over the utterance, as pocketsphinx_batch does), so the
+ * noise estimate of the front end starts afresh and the result does not depend on which
+ * decoder of the pool decoded it, nor on what that decoder decoded before.
+ */
+#include "lmd-sphinx-session.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <sphinxbase/logmath.h>
+
+#include "lmd-error.h"
+
+#define SAMPLE_RATE 16000
+#define FRAME_SAMPLES 160        /* 10 ms */
+#define MIN_PAUSE_FRAMES 20      /* 200 ms */
+#define FALLBACK_SEARCH_FRAMES 500 /* 5 s */
+#define SMOOTH_FRAMES 10         /* 100 ms */
+#define SILENT_FRAME_POWER 9.0   /* mean square below (3 LSB)^2, about -80 dBFS: nothing to decode */
+
+struct _LmdSphinxSession {
+  GObject parent_instance;
+
+  LmdSphinxEngine *engine;   /* owned */
+  char *request_id;          /* owned; nullable */
+  gint16 *segment;           /* owned; the samples not decoded yet */
+  gsize segment_len;
+  gsize segment_cap;         /* the engine's max segment size */
+  guint64 segment_offset;    /* samples fed before segment[0] */
+  guint64 n_fed;
+  LmdTranscript *transcript; /* owned; words of the utterances decoded so far */
+  gboolean finished;
+};
+
+static void lmd_sphinx_session_iface_init (LmdEngineSessionInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (LmdSphinxSession, lmd_sphinx_session, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (LMD_TYPE_ENGINE_SESSION,
+                                                      lmd_sphinx_session_iface_init))
+
+static double
+frame_power (const gint16 *samples, gsize n)
+{
+  double sum = 0.0;
+
+  for (gsize i = 0; i < n; i++)
+    sum += (double) samples[i] * (double) samples[i];
+  return n > 0 ? sum / (double) n : 0.0;
+}
+
+static int
+compare_doubles (const void *a, const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return (x > y) - (x < y);
+}
+
+/* Where to end the utterance in a full segment of @n samples: a sample index in
+ * [@min_cut, @n], on a frame boundary. */
+static gsize
+find_cut (const gint16 *samples, gsize n, gsize min_cut)
+{
+  gsize n_frames = n / FRAME_SAMPLES;
+  gsize first = MIN (min_cut / FRAME_SAMPLES, n_frames);
+  g_autofree double *level = NULL;
+  g_autofree double *sorted = NULL;
+  double floor_db, speech_db, range, enter_quiet, leave_quiet;
+  gsize best_start = 0, best_len = 0, run_start = 0, from, best_frame;
+  gboolean quiet = FALSE;
+  double best_sum = G_MAXDOUBLE;
+
+  if (n_frames < 2 * SMOOTH_FRAMES)
+    return n;
+  level = g_new (double, n_frames);
+  for (gsize f = 0; f < n_frames; f++)
+    level[f] = 10.0 * log10 (frame_power (samples + f * FRAME_SAMPLES, FRAME_SAMPLES) + 1.0);
+  sorted = g_memdup2 (level, n_frames * sizeof (double));
+  qsort (sorted, n_frames, sizeof (double), compare_doubles);
+  floor_db = sorted[n_frames / 10];
+  speech_db = sorted[n_frames * 9 / 10];
+  range = MAX (speech_db - floor_db, 1.0);
+  enter_quiet = floor_db + 0.25 * range;
+  leave_quiet = floor_db + 0.45 * range;
+
+  /* Pauses: runs of quiet frames, with hysteresis so a click does not split one. */
+  for (gsize f = first; f <= n_frames; f++)
+    {
+      gboolean now_quiet = f < n_frames && (quiet ? level[f] < leave_quiet : level[f] < enter_quiet);
+
+      if (now_quiet && !quiet)
+        run_start = f;
+      else if (!now_quiet && quiet && f - run_start >= best_len)
+        {
+          best_start = run_start;
+          best_len = f - run_start;
+        }
+      quiet = now_quiet;
+    }
+  if (best_len >= MIN_PAUSE_FRAMES)
+    return (best_start + best_len / 2) * FRAME_SAMPLES;
+
+  /* No pause: the quietest 100 ms near the end. */
+  from = MAX (first, n_frames > FALLBACK_SEARCH_FRAMES ? n_frames - FALLBACK_SEARCH_FRAMES : 0);
+  best_frame = n_frames;
+  for (gsize f = from; f + SMOOTH_FRAMES <= n_frames; f++)
+    {
+      double sum = 0.0;
+      for (gsize k = 0; k < SMOOTH_FRAMES; k++)
+        sum += level[f + k];
+      if (sum <= best_sum)
+        {
+          best_sum = sum;
+          best_frame = f + SMOOTH_FRAMES / 2;
+        }
+    }
+  return MAX (best_frame * FRAME_SAMPLES, FRAME_SAMPLES);
+}
+
+static gboolean
+is_silent (const gint16 *samples, gsize n)
+{
+  for (gsize i = 0; i < n; i += FRAME_SAMPLES)
+    if (frame_power (samples + i, MIN (FRAME_SAMPLES, n - i)) >= SILENT_FRAME_POWER)
+      return FALSE;
+  return TRUE;
+}
+
+/* Fillers, silences and sentence markers: <s>, </s>, <sil>, [NOISE], ++BREATH++ */
+static gboolean
+is_filler (const char *word)
+{
+  return word == NULL || word[0] == '\0' || word[0] == '<' || word[0] == '[' ||
+         g_str_has_prefix (word, "++");
+}
+
+/* (transfer full) @word without an alternate pronunciation marker: "read(2)" → "read" */
+static char *
+strip_pronunciation (const char *word)
+{
+  gsize len = strlen (word);
+  const char *open = strrchr (word, '(');
+
+  if (open != NULL && open != word && len > 0 && word[len - 1] == ')')
+    {
+      const char *p = open + 1;
+      while (g_ascii_isdigit (*p))
+        p++;
+      if (p == word + len - 1 && p > open + 1)
+        return g_strndup (word, open - word);
+    }
+  return g_strdup (word);
+}
+
+static void
+collect_words (LmdSphinxSession *self, ps_decoder_t *decoder, guint64 offset, gsize n_samples)
+{
+  logmath_t *lmath = ps_get_logmath (decoder);
+  double frame_rate = lmd_sphinx_engine_get_frame_rate (self->engine);
+  double base = (double) offset / SAMPLE_RATE;
+  double limit = (double) (offset + n_samples) / SAMPLE_RATE;
+  double previous_end = base;
+  GArray *words = self->transcript->words;
+
+  if (words->len > 0)
+    previous_end = MAX (previous_end, g_array_index (words, LmdWord, words->len - 1).end);
+
+  for (ps_seg_t *seg = ps_seg_iter (decoder); seg != NULL; seg = ps_seg_next (seg))
+    {
+      const char *raw = ps_seg_word (seg);
+      g_autofree char *word = NULL;
+      int sf = 0, ef = 0;
+      int32 ascr = 0, lscr = 0, lback = 0;
+      int32 posterior;
+      double start, end;
+
+      if (is_filler (raw))
+        continue;
+      word = strip_pronunciation (raw);
+      ps_seg_frames (seg, &sf, &ef);
+      posterior = ps_seg_prob (seg, &ascr, &lscr, &lback);
+      start = CLAMP (base + sf / frame_rate, previous_end, limit);
+      end = CLAMP (base + (ef + 1) / frame_rate, start, limit);
+      lmd_transcript_add_word (self->transcript, word, start, end,
+                               logmath_exp (lmath, posterior));
+      previous_end = end;
+    }
+}
+
+/* Decodes @n samples as one utterance starting @offset samples into the input. */
+static gboolean
+decode_utterance (LmdSphinxSession *self, const gint16 *samples, gsize n, guint64 offset,
+                  GError **error)
+{
+  ps_decoder_t *decoder;
+  gint64 t0;
+  int rv;
+
+  if (n == 0 || is_silent (samples, n))
+    return TRUE;
+  decoder = lmd_sphinx_engine_borrow_decoder (self->engine, error);
+  if (decoder == NULL)
+    return FALSE;
+
+  t0 = g_get_monotonic_time ();
+  /* A new stream forgets the noise level the previous utterance left in the front end. */
+  rv = ps_start_stream (decoder);
+  if (rv >= 0)
+    rv = ps_start_utt (decoder);
+  if (rv >= 0)
+    rv = ps_process_raw (decoder, samples, n, FALSE, TRUE);
+  if (rv >= 0)
+    rv = ps_end_utt (decoder);
+  else
+    ps_end_utt (decoder);
+  if (rv < 0)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL,
+                   "sphinx: decoding the audio at %.2f s failed", (double) offset / SAMPLE_RATE);
+      lmd_sphinx_engine_return_decoder (self->engine, decoder);
+      return FALSE;
+    }
+  collect_words (self, decoder, offset, n);
+  lmd_sphinx_engine_return_decoder (self->engine, decoder);
+  g_debug ("sphinx%s%s: decoded %.2f s at %.2f s in %.2f s", self->request_id ? " " : "",
+           self->request_id ? self->request_id : "", (double) n / SAMPLE_RATE,
+           (double) offset / SAMPLE_RATE, (g_get_monotonic_time () - t0) / 1e6);
+  return TRUE;
+}
+
+/* Decodes the full segment up to a pause and keeps the rest. */
+static gboolean
+cut_segment (LmdSphinxSession *self, GError **error)
+{
+  gsize cut = find_cut (self->segment, self->segment_len, self->segment_len / 2);
+
+  if (!decode_utterance (self, self->segment, cut, self->segment_offset, error))
+    return FALSE;
+  memmove (self->segment, self->segment + cut, (self->segment_len - cut) * sizeof (gint16));
+  self->segment_len -= cut;
+  self->segment_offset += cut;
+  return TRUE;
+}
+
+static gboolean
+lmd_sphinx_session_feed (LmdEngineSession *session, const float *samples, gsize n_samples,
+                         GError **error)
+{
+  LmdSphinxSession *self = LMD_SPHINX_SESSION (session);
+  gsize done = 0;
+
+  if (self->finished)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "sphinx: audio fed after finish");
+      return FALSE;
+    }
+  while (done < n_samples)
+    {
+      gsize take = MIN (n_samples - done, self->segment_cap - self->segment_len);
+      gint16 *out = self->segment + self->segment_len;
+
+      for (gsize i = 0; i < take; i++)
+        {
+          float v = samples[done + i] * 32768.0f;
+          /* NaN compares false both ways and becomes 0 */
+          out[i] = v >= 32767.0f ? 32767 : v <= -32768.0f ? -32768 : v == v ? (gint16) lrintf (v) : 0;
+        }
+      self->segment_len += take;
+      self->n_fed += take;
+      done += take;
+      if (self->segment_len == self->segment_cap && !cut_segment (self, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static LmdTranscript *
+lmd_sphinx_session_finish (LmdEngineSession *session, GError **error)
+{
+  LmdSphinxSession *self = LMD_SPHINX_SESSION (session);
+  LmdTranscript *result;
+
+  if (self->finished)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "sphinx: session already finished");
+      return NULL;
+    }
+  self->finished = TRUE;
+  if (!decode_utterance (self, self->segment, self->segment_len, self->segment_offset, error))
+    return NULL;
+  self->segment_offset += self->segment_len;
+  self->segment_len = 0;
+  g_clear_pointer (&self->segment, g_free);
+
+  result = g_steal_pointer (&self->transcript);
+  result->duration = (double) self->n_fed / SAMPLE_RATE;
+  lmd_transcript_update_text_from_words (result);
+  return result;
+}
+
+LmdSphinxSession *
+lmd_sphinx_session_new (LmdSphinxEngine *engine, const LmdSessionOptions *options)
+{
+  LmdSphinxSession *self;
+
+  g_return_val_if_fail (LMD_IS_SPHINX_ENGINE (engine), NULL);
+  g_return_val_if_fail (options != NULL, NULL);
+
+  self = g_object_new (LMD_TYPE_SPHINX_SESSION, NULL);
+  self->engine = g_object_ref (engine);
+  self->request_id = g_strdup (options->request_id);
+  self->segment_cap = MAX (lmd_sphinx_engine_get_max_segment_samples (engine), SAMPLE_RATE);
+  self->segment = g_new (gint16, self->segment_cap);
+  return self;
+}
+
+static void
+lmd_sphinx_session_finalize (GObject *object)
+{
+  LmdSphinxSession *self = LMD_SPHINX_SESSION (object);
+
+  g_free (self->segment);
+  g_free (self->request_id);
+  g_clear_pointer (&self->transcript, lmd_transcript_free);
+  g_clear_object (&self->engine);
+
+  G_OBJECT_CLASS (lmd_sphinx_session_parent_class)->finalize (object);
+}
+
+static void
+lmd_sphinx_session_class_init (LmdSphinxSessionClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = lmd_sphinx_session_finalize;
+}
+
+static void
+lmd_sphinx_session_iface_init (LmdEngineSessionInterface *iface)
+{
+  iface->feed = lmd_sphinx_session_feed;
+  iface->finish = lmd_sphinx_session_finish;
+}
+
+static void
+lmd_sphinx_session_init (LmdSphinxSession *self)
+{
+  self->transcript = lmd_transcript_new ("en");
+}
