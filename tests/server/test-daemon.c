@@ -13,9 +13,9 @@
 #include "lmd-test-server.h"
 
 static GBytes *
-long_recording (void)
+repeated_recording (guint times)
 {
-  /* the five LibriVox files back to back as raw PCM in one WAV: ~24 s of speech */
+  /* the five LibriVox files back to back, @times over, as raw PCM in one WAV (~24.7 s each) */
   const char *dir = lmd_test_librivox_dir ();
   g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
   g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
@@ -28,9 +28,9 @@ long_recording (void)
     if (g_str_has_suffix (name, ".wav"))
       g_ptr_array_add (names, g_strdup (name));
   g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
-  for (guint i = 0; i < names->len; i++)
+  for (guint i = 0; i < names->len * times; i++)
     {
-      g_autofree char *path = g_build_filename (dir, names->pdata[i], NULL);
+      g_autofree char *path = g_build_filename (dir, names->pdata[i % names->len], NULL);
       g_autofree char *data = NULL;
       gsize len = 0;
       g_assert_true (g_file_get_contents (path, &data, &len, NULL));
@@ -57,6 +57,12 @@ long_recording (void)
   memcpy (header + 40, &data_len, 4);
   g_byte_array_prepend (pcm, header, sizeof header);
   return g_byte_array_free_to_bytes (pcm);
+}
+
+static GBytes *
+long_recording (void)
+{
+  return repeated_recording (1);
 }
 
 static void
@@ -306,6 +312,71 @@ test_slow_client (void)
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
 }
 
+static void
+test_audio_too_long (void)
+{
+  static const char config[] = "[plugins]\nload=http;gst-decoder;sphinx\n[limits]\nworkers=1\nmax_audio_seconds=20\n";
+  g_autoptr (GError) error = NULL;
+  LmdTestServer *server;
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autoptr (GBytes) audio = NULL;
+  g_autofree char *url = NULL;
+  g_autoptr (LmdTestResponse) r = NULL;
+  JsonObject *o;
+
+  if (lmd_test_librivox_dir () == NULL)
+    {
+      g_test_skip ("pocketsphinx-testdata is not installed");
+      return;
+    }
+  server = lmd_test_server_start (config, NULL, &error);
+  g_assert_no_error (error);
+  audio = long_recording (); /* 24.7 s > 20 s */
+  url = lmd_test_server_url (server, "/v1/listen");
+  r = lmd_test_http (session, "POST", url, "audio/wav", audio, NULL);
+  o = lmd_test_response_json (r);
+  g_assert_cmpuint (r->status, ==, 413);
+  g_assert_cmpstr (json_object_get_string_member (o, "code"), ==, "FILE_TOO_LARGE");
+  g_assert_cmpfloat (json_object_get_double_member (o, "max_duration_s"), ==, 20.0);
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+}
+
+static void
+test_request_timeout (void)
+{
+  /* 99 s of speech on one worker takes far longer than 1 s: the request is cancelled between
+   * segments and answered 504, and the server goes on serving. */
+  static const char config[] = "[plugins]\nload=http;gst-decoder;sphinx\n[limits]\nworkers=1\nrequest_timeout_s=1\n";
+  g_autoptr (GError) error = NULL;
+  LmdTestServer *server;
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autoptr (GBytes) audio = NULL;
+  g_autofree char *url = NULL;
+  g_autoptr (LmdTestResponse) r = NULL;
+  g_autofree char *health = NULL;
+  g_autoptr (LmdTestResponse) h = NULL;
+  g_autofree char *log = NULL;
+
+  if (lmd_test_librivox_dir () == NULL)
+    {
+      g_test_skip ("pocketsphinx-testdata is not installed");
+      return;
+    }
+  server = lmd_test_server_start (config, NULL, &error);
+  g_assert_no_error (error);
+  audio = repeated_recording (4);
+  url = lmd_test_server_url (server, "/v1/listen");
+  r = lmd_test_http (session, "POST", url, "audio/wav", audio, "X-Request-ID", "slow-one", NULL);
+  g_assert_cmpuint (r->status, ==, 504);
+  g_assert_cmpstr (json_object_get_string_member (lmd_test_response_json (r), "code"), ==, "TIMEOUT");
+  health = lmd_test_server_url (server, "/health");
+  h = lmd_test_http (session, "GET", health, NULL, NULL, NULL);
+  g_assert_cmpuint (h->status, ==, 200);
+  log = lmd_test_server_read_log (server);
+  g_assert_nonnull (strstr (log, "[slow-one]"));
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -317,5 +388,7 @@ main (int argc, char **argv)
   g_test_add_func ("/daemon/queue-full-and-private-url", test_queue_full_and_private_url);
   g_test_add_func ("/daemon/graceful-shutdown", test_graceful_shutdown);
   g_test_add_func ("/daemon/slow-client", test_slow_client);
+  g_test_add_func ("/daemon/audio-too-long", test_audio_too_long);
+  g_test_add_func ("/daemon/request-timeout", test_request_timeout);
   return g_test_run ();
 }
