@@ -39,10 +39,14 @@ asan: deps
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
 	  meson test -C build-asan --print-errorlogs --timeout-multiplier 4 $(MESON_TEST_ARGS)
 
+# Every test program, and every daemon the integration tests start, runs under valgrind;
+# a definite leak or a memory error makes the test fail.
+VALGRIND = valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+	--suppressions=$(CURDIR)/tests/valgrind.supp --num-callers=30
 valgrind: build
-	meson test -C $(BUILD) --print-errorlogs --timeout-multiplier 10 \
-	  --wrapper 'valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --suppressions=$(CURDIR)/tests/valgrind.supp' \
-	  $(MESON_TEST_ARGS)
+	LMD_TEST_DAEMON_WRAPPER="$(VALGRIND)" LMD_SPHINX_LONG_SECONDS=30 \
+	  meson test -C $(BUILD) --print-errorlogs --timeout-multiplier 20 \
+	  --wrapper '$(VALGRIND)' $(MESON_TEST_ARGS)
 
 bench: build
 	./scripts/run-benchmarks.sh $(BUILD)

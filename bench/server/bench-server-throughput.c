@@ -174,7 +174,7 @@ static void
 memory_run (double minutes)
 {
   g_autoptr (GError) error = NULL;
-  LmdTestServer *server = lmd_test_server_start ("[plugins]\nload=http;gst-decoder;sphinx\n[limits]\nworkers=1\n",
+  LmdTestServer *server = lmd_test_server_start ("[plugins]\nload=http;gst-decoder;sphinx\n[limits]\nworkers=1\nrequest_timeout_s=7200\n",
                                                  NULL, &error);
   g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 3600, NULL);
   g_autofree char *url = NULL;

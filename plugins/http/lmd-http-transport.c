@@ -45,6 +45,7 @@ typedef struct {
   gint64 started_at;
   guint64 body_bytes;
   gboolean too_large;
+  GByteArray *body;          /* owned: the request body, collected chunk by chunk */
   gboolean counted;         /* a transcription endpoint: counts in metrics */
   gboolean disconnected;
   GCancellable *cancellable; /* owned */
@@ -67,6 +68,7 @@ http_call_free (HttpCall *call)
   g_clear_object (&call->self);
   g_free (call->request_id);
   g_clear_object (&call->cancellable);
+  g_clear_pointer (&call->body, g_byte_array_unref);
   g_free (call);
 }
 
@@ -109,11 +111,17 @@ on_got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
   if (call == NULL)
     return;
   call->body_bytes += g_bytes_get_size (chunk);
-  if (!call->too_large && call->body_bytes > call->self->max_body_bytes)
+  if (!call->too_large && call->body_bytes <= call->self->max_body_bytes)
+    {
+      gsize len;
+      const guint8 *data = g_bytes_get_data (chunk, &len);
+      g_byte_array_append (call->body, data, (guint) len);
+    }
+  else if (!call->too_large)
     {
       /* Keep reading (HTTP/1.1 gives no other way to answer) but stop storing. */
       call->too_large = TRUE;
-      soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
+      g_byte_array_set_size (call->body, 0);
       LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, call->request_id,
                        "body passed the limit of %" G_GUINT64_FORMAT " bytes; discarding the rest",
                        call->self->max_body_bytes);
@@ -163,6 +171,15 @@ early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
   g_object_set_data_full (G_OBJECT (msg), CALL_KEY, call, (GDestroyNotify) http_call_free);
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "X-Request-ID",
                                 call->request_id);
+  /* The body is collected here rather than by libsoup, so it exists once in memory (no
+   * flattening copy) and never beyond the limit.  The declared length is reserved up front,
+   * but only when it is within the limit (else the request is refused below). */
+  soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
+  call->body = g_byte_array_sized_new (
+      soup_message_headers_get_encoding (req_headers) == SOUP_ENCODING_CONTENT_LENGTH &&
+              (guint64) soup_message_headers_get_content_length (req_headers) <= self->max_body_bytes
+          ? (guint) soup_message_headers_get_content_length (req_headers)
+          : 0);
   g_signal_connect (msg, "got-chunk", G_CALLBACK (on_got_chunk), NULL);
   g_signal_connect (msg, "disconnected", G_CALLBACK (on_disconnected), NULL);
 
@@ -413,7 +430,7 @@ transcribe_handler (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable *
       set_error_response (self, msg, call, error);
       return;
     }
-  body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  body = g_byte_array_free_to_bytes (g_steal_pointer (&call->body));
   if (!lmd_http_request_parse (request, msg, query, body, &error))
     {
       set_error_response (self, msg, call, error);

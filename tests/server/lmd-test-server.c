@@ -63,6 +63,18 @@ lmd_test_server_start (const char *config_text, const char *const *extra_args, G
   port_path = g_build_filename (self->dir, "port", NULL);
   self->log_path = g_build_filename (self->dir, "daemon.log", NULL);
 
+  /* LMD_TEST_DAEMON_WRAPPER runs the daemon under a tool, e.g. valgrind (make valgrind) */
+  if (g_getenv ("LMD_TEST_DAEMON_WRAPPER") != NULL && g_getenv ("LMD_TEST_DAEMON_WRAPPER")[0] != '\0')
+    {
+      g_auto (GStrv) wrapper = NULL;
+      if (!g_shell_parse_argv (g_getenv ("LMD_TEST_DAEMON_WRAPPER"), NULL, &wrapper, error))
+        {
+          test_server_free (self);
+          return NULL;
+        }
+      for (guint i = 0; wrapper[i] != NULL; i++)
+        g_ptr_array_add (argv, g_strdup (wrapper[i]));
+    }
   g_ptr_array_add (argv, g_strdup (lmd_test_daemon_path ()));
   if (config_text != NULL)
     {
@@ -93,7 +105,7 @@ lmd_test_server_start (const char *config_text, const char *const *extra_args, G
       return NULL;
     }
 
-  deadline = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  deadline = g_get_monotonic_time () + 300 * G_USEC_PER_SEC;
   while (g_get_monotonic_time () < deadline)
     {
       g_autofree char *text = NULL;
@@ -151,7 +163,7 @@ lmd_test_server_stop (LmdTestServer *self)
   int status;
 
   g_subprocess_send_signal (self->process, SIGTERM);
-  status = lmd_test_server_wait (self, 60);
+  status = lmd_test_server_wait (self, 300);
   if (status == G_MININT)
     {
       g_subprocess_force_exit (self->process);

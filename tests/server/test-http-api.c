@@ -120,6 +120,15 @@ check_words (JsonObject *o)
   return g_steal_pointer (&result);
 }
 
+static void
+assert_status (LmdTestResponse *r, guint status)
+{
+  g_assert_no_error (r->error);
+  if (r->status != status)
+    g_error ("expected status %u, got %u: %.*s", status, r->status, (int) g_bytes_get_size (r->body),
+             (const char *) g_bytes_get_data (r->body, NULL));
+}
+
 static LmdTestResponse *
 post_listen (GBytes *audio, const char *content_type, const char *query)
 {
@@ -368,7 +377,7 @@ test_json_url (void)
                           file_server_port);
   body = g_bytes_new (json, strlen (json));
   r = post_listen (body, "application/json", NULL);
-  g_assert_cmpuint (r->status, ==, 200);
+  assert_status (r, 200);
   o = lmd_test_response_json (r);
   g_assert_nonnull (strstr (json_string (o, "text"), "young man"));
   g_strfreev (check_words (o));
