@@ -5,6 +5,13 @@
 #include <string.h>
 
 static LmdLogLevel max_level = LMD_LOG_INFO;
+static GPrivate thread_request_id = G_PRIVATE_INIT (g_free);
+
+void
+lmd_log_set_thread_request_id (const char *request_id)
+{
+  g_private_replace (&thread_request_id, g_strdup (request_id));
+}
 
 void
 lmd_log_set_level (LmdLogLevel level)
@@ -59,6 +66,8 @@ log_writer (GLogLevelFlags flags, const GLogField *fields, gsize n_fields, gpoin
       else if (g_str_equal (fields[i].key, "GLIB_DOMAIN"))
         domain = fields[i].value;
     }
+  if (request_id == NULL || request_id[0] == '\0')
+    request_id = g_private_get (&thread_request_id);
   /* Debug lines of libraries are only wanted when asked for with G_MESSAGES_DEBUG. */
   if (level_from_flags (flags) == LMD_LOG_DEBUG && domain != NULL && !g_str_has_prefix (domain, "lmd"))
     return g_log_writer_default (flags, fields, n_fields, user_data);

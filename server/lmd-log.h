@@ -28,6 +28,11 @@ void lmd_log_set_level (LmdLogLevel level);
 void lmd_log_request (const char *domain, GLogLevelFlags level, const char *request_id,
                       const char *format, ...) G_GNUC_PRINTF (4, 5);
 
+/* Sets the request the calling thread works for (nullable = none): every line logged on this
+ * thread without its own REQUEST_ID carries it, so plugins' messages name the request too.
+ * The string is copied. */
+void lmd_log_set_thread_request_id (const char *request_id);
+
 #define LMD_LOG_REQUEST(level, request_id, ...) \
   lmd_log_request (G_LOG_DOMAIN, (level), (request_id), __VA_ARGS__)
 

@@ -176,12 +176,14 @@ pool_func (gpointer data, gpointer user_data)
   gint64 started = g_get_monotonic_time ();
 
   g_atomic_int_inc (&self->active);
+  lmd_log_set_thread_request_id (job->request->request_id);
   LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, job->request->request_id,
                    "started on model %s after %.3f s in the queue",
                    lmd_engine_get_model_name (job->engine),
                    (started - job->admitted_at) / 1e6);
   if (!g_cancellable_set_error_if_cancelled (job->cancellable, &error))
     transcript = job_run (job, &error);
+  lmd_log_set_thread_request_id (NULL);
   g_atomic_int_add (&self->active, -1);
   g_atomic_int_add (&self->admitted, -1);
 

@@ -491,6 +491,32 @@ test_error_truncated_wav (void)
 }
 
 static void
+test_truncated_data (void)
+{
+  /* A WAV cut inside its data chunk loses nothing: the samples present are transcribed, and
+   * the warning about it names the request. */
+  g_autoptr (GBytes) audio = NULL;
+  g_autoptr (GBytes) cut = NULL;
+  g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
+  g_autoptr (LmdTestResponse) r = NULL;
+  g_autofree char *log = NULL;
+  JsonObject *o;
+
+  if (!need_testdata ())
+    return;
+  audio = first_recording ();
+  cut = g_bytes_new_from_bytes (audio, 0, g_bytes_get_size (audio) * 2 / 3);
+  r = lmd_test_http (session, "POST", url, "audio/wav", cut, "X-Request-ID", "cut-data-1", NULL);
+  assert_status (r, 200);
+  o = lmd_test_response_json (r);
+  g_assert_cmpfloat (json_object_get_double_member (o, "duration"), >, 1.5);
+  g_assert_cmpfloat (json_object_get_double_member (o, "duration"), <, 2.5);
+  g_assert_true (strlen (json_string (o, "text")) > 0);
+  log = lmd_test_server_read_log (server);
+  g_assert_nonnull (strstr (log, "[cut-data-1] gst-decoder: the WAV input is truncated"));
+}
+
+static void
 test_error_too_large (void)
 {
   gsize size = 101 * 1024 * 1024;
@@ -696,6 +722,7 @@ main (int argc, char **argv)
   g_test_add_func ("/http/error/garbage", test_error_garbage);
   g_test_add_func ("/http/error/truncated-wav", test_error_truncated_wav);
   g_test_add_func ("/http/error/too-large", test_error_too_large);
+  g_test_add_func ("/http/truncated-data", test_truncated_data);
   g_test_add_func ("/http/error/bad-json", test_error_bad_json);
   g_test_add_func ("/http/error/bad-option", test_error_bad_option);
   g_test_add_func ("/http/error/unreachable-url", test_error_unreachable_url);
