@@ -19,6 +19,7 @@
 
 #include "lmd-test-audio.h"
 #include "lmd-test-server.h"
+#include "lmd-test-wav.h"
 
 #define MODEL "/usr/share/pocketsphinx/model/en-us"
 
@@ -135,27 +136,22 @@ library_throughput (guint processes)
 static GBytes *
 long_wav (double minutes, double *seconds)
 {
-  GByteArray *pcm = g_byte_array_new ();
-  guint32 data_len, riff_len, fmt_len = 16, rate = 16000, byte_rate = 32000;
-  guint16 pcm_fmt = 1, channels = 1, align = 2, bits = 16;
-  guint8 h[44];
+  g_autoptr (GArray) pcm = g_array_new (FALSE, FALSE, sizeof (float));
+  guint64 wanted = (guint64) (minutes * 60 * 16000);
 
-  while (pcm->len < minutes * 60 * 32000)
-    for (guint i = 0; i < files->len && pcm->len < minutes * 60 * 32000; i++)
+  while (pcm->len < wanted)
+    for (guint i = 0; i < ids->len && pcm->len < wanted; i++)
       {
-        gsize len;
-        const guint8 *d = g_bytes_get_data (files->pdata[i], &len);
-        g_byte_array_append (pcm, d + 44, (guint) (len - 44));
+        g_autofree char *path = g_strdup_printf ("%s/%s.wav", lmd_test_librivox_dir (), (char *) ids->pdata[i]);
+        g_autoptr (GError) error = NULL;
+        guint rate;
+        gsize n;
+        g_autofree float *samples = lmd_test_wav_read (path, &rate, &n, &error);
+        g_assert_no_error (error);
+        g_array_append_vals (pcm, samples, (guint) n);
       }
-  data_len = pcm->len;
-  riff_len = data_len + 36;
-  memcpy (h, "RIFF", 4); memcpy (h + 4, &riff_len, 4); memcpy (h + 8, "WAVEfmt ", 8);
-  memcpy (h + 16, &fmt_len, 4); memcpy (h + 20, &pcm_fmt, 2); memcpy (h + 22, &channels, 2);
-  memcpy (h + 24, &rate, 4); memcpy (h + 28, &byte_rate, 4); memcpy (h + 32, &align, 2);
-  memcpy (h + 34, &bits, 2); memcpy (h + 36, "data", 4); memcpy (h + 40, &data_len, 4);
-  g_byte_array_prepend (pcm, h, 44);
-  *seconds = data_len / 32000.0;
-  return g_byte_array_free_to_bytes (pcm);
+  *seconds = pcm->len / 16000.0;
+  return lmd_test_wav_encode ((const float *) pcm->data, pcm->len, 16000);
 }
 
 static guint64

@@ -11,18 +11,17 @@
 
 #include "lmd-test-audio.h"
 #include "lmd-test-server.h"
+#include "lmd-test-wav.h"
 
 static GBytes *
 repeated_recording (guint times)
 {
-  /* the five LibriVox files back to back, @times over, as raw PCM in one WAV (~24.7 s each) */
+  /* the five LibriVox files back to back, @times over, in one WAV (~24.7 s each) */
   const char *dir = lmd_test_librivox_dir ();
   g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
   g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  GByteArray *pcm = g_byte_array_new ();
+  g_autoptr (GArray) pcm = g_array_new (FALSE, FALSE, sizeof (float));
   const char *name;
-  guint32 data_len, riff_len;
-  guint8 header[44];
 
   while ((name = g_dir_read_name (d)) != NULL)
     if (g_str_has_suffix (name, ".wav"))
@@ -31,32 +30,33 @@ repeated_recording (guint times)
   for (guint i = 0; i < names->len * times; i++)
     {
       g_autofree char *path = g_build_filename (dir, names->pdata[i % names->len], NULL);
-      g_autofree char *data = NULL;
-      gsize len = 0;
-      g_assert_true (g_file_get_contents (path, &data, &len, NULL));
-      g_assert_cmpuint (len, >, 44);
-      g_byte_array_append (pcm, (guint8 *) data + 44, (guint) (len - 44));
+      g_autoptr (GError) error = NULL;
+      guint rate = 0;
+      gsize n = 0;
+      g_autofree float *samples = lmd_test_wav_read (path, &rate, &n, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpuint (rate, ==, 16000);
+      g_array_append_vals (pcm, samples, (guint) n);
     }
-  data_len = pcm->len;
-  riff_len = data_len + 36;
-  memcpy (header, "RIFF", 4);
-  memcpy (header + 4, &riff_len, 4);
-  memcpy (header + 8, "WAVEfmt ", 8);
-  {
-    guint32 fmt_len = 16, rate = 16000, byte_rate = 32000;
-    guint16 pcm_fmt = 1, channels = 1, align = 2, bits = 16;
-    memcpy (header + 16, &fmt_len, 4);
-    memcpy (header + 20, &pcm_fmt, 2);
-    memcpy (header + 22, &channels, 2);
-    memcpy (header + 24, &rate, 4);
-    memcpy (header + 28, &byte_rate, 4);
-    memcpy (header + 32, &align, 2);
-    memcpy (header + 34, &bits, 2);
-  }
-  memcpy (header + 36, "data", 4);
-  memcpy (header + 40, &data_len, 4);
-  g_byte_array_prepend (pcm, header, sizeof header);
-  return g_byte_array_free_to_bytes (pcm);
+  return lmd_test_wav_encode ((const float *) pcm->data, pcm->len, 16000);
+}
+
+/* Starts a daemon with @config, or skips the test (NULL) when the test recordings are missing. */
+static LmdTestServer *
+start_or_skip (const char *config)
+{
+  g_autoptr (GError) error = NULL;
+  LmdTestServer *server;
+
+  if (lmd_test_librivox_dir () == NULL)
+    {
+      g_test_skip ("pocketsphinx-testdata is not installed");
+      return NULL;
+    }
+  server = lmd_test_server_start (config, NULL, &error);
+  g_assert_no_error (error);
+  return server;
 }
 
 static GBytes *
@@ -180,19 +180,14 @@ test_queue_full_and_private_url (void)
   /* one worker, no queue: a second request while the first runs is refused */
   static const char config[] = "[plugins]\nload=http;gst-decoder;sphinx\n"
                                "[limits]\nworkers=1\nqueue_size=0\nretry_after_s=3\n";
-  g_autoptr (GError) error = NULL;
   LmdTestServer *server;
   g_autoptr (SoupSession) session = soup_session_new ();
   Call first = { 0 };
   GThread *thread;
 
-  if (lmd_test_librivox_dir () == NULL)
-    {
-      g_test_skip ("pocketsphinx-testdata is not installed");
-      return;
-    }
-  server = lmd_test_server_start (config, NULL, &error);
-  g_assert_no_error (error);
+  server = start_or_skip (config);
+  if (server == NULL)
+    return;
   first.server = server;
   first.audio = long_recording ();
   thread = g_thread_new ("first", call_thread, &first);
@@ -230,7 +225,6 @@ static void
 test_graceful_shutdown (void)
 {
   static const char config[] = "[plugins]\nload=http;gst-decoder;sphinx\n[limits]\nworkers=1\n";
-  g_autoptr (GError) error = NULL;
   LmdTestServer *server;
   g_autoptr (SoupSession) session = soup_session_new ();
   Call call = { 0 };
@@ -238,13 +232,9 @@ test_graceful_shutdown (void)
   g_autofree char *log = NULL;
   int status;
 
-  if (lmd_test_librivox_dir () == NULL)
-    {
-      g_test_skip ("pocketsphinx-testdata is not installed");
-      return;
-    }
-  server = lmd_test_server_start (config, NULL, &error);
-  g_assert_no_error (error);
+  server = start_or_skip (config);
+  if (server == NULL)
+    return;
   call.server = server;
   call.audio = long_recording ();
   thread = g_thread_new ("call", call_thread, &call);
@@ -281,13 +271,9 @@ test_slow_client (void)
   gssize n;
   gint64 start;
 
-  if (lmd_test_librivox_dir () == NULL)
-    {
-      g_test_skip ("pocketsphinx-testdata is not installed");
-      return;
-    }
-  server = lmd_test_server_start (config, NULL, &error);
-  g_assert_no_error (error);
+  server = start_or_skip (config);
+  if (server == NULL)
+    return;
   conn = g_socket_client_connect_to_host (client, "127.0.0.1", (guint16) lmd_test_server_get_port (server),
                                           NULL, &error);
   g_assert_no_error (error);
@@ -316,7 +302,6 @@ static void
 test_audio_too_long (void)
 {
   static const char config[] = "[plugins]\nload=http;gst-decoder;sphinx\n[limits]\nworkers=1\nmax_audio_seconds=20\n";
-  g_autoptr (GError) error = NULL;
   LmdTestServer *server;
   g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
   g_autoptr (GBytes) audio = NULL;
@@ -324,13 +309,9 @@ test_audio_too_long (void)
   g_autoptr (LmdTestResponse) r = NULL;
   JsonObject *o;
 
-  if (lmd_test_librivox_dir () == NULL)
-    {
-      g_test_skip ("pocketsphinx-testdata is not installed");
-      return;
-    }
-  server = lmd_test_server_start (config, NULL, &error);
-  g_assert_no_error (error);
+  server = start_or_skip (config);
+  if (server == NULL)
+    return;
   audio = long_recording (); /* 24.7 s > 20 s */
   url = lmd_test_server_url (server, "/v1/listen");
   r = lmd_test_http (session, "POST", url, "audio/wav", audio, NULL);
@@ -347,7 +328,6 @@ test_request_timeout (void)
   /* 99 s of speech on one worker takes far longer than 1 s: the request is cancelled between
    * segments and answered 504, and the server goes on serving. */
   static const char config[] = "[plugins]\nload=http;gst-decoder;sphinx\n[limits]\nworkers=1\nrequest_timeout_s=1\n";
-  g_autoptr (GError) error = NULL;
   LmdTestServer *server;
   g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
   g_autoptr (GBytes) audio = NULL;
@@ -357,13 +337,9 @@ test_request_timeout (void)
   g_autoptr (LmdTestResponse) h = NULL;
   g_autofree char *log = NULL;
 
-  if (lmd_test_librivox_dir () == NULL)
-    {
-      g_test_skip ("pocketsphinx-testdata is not installed");
-      return;
-    }
-  server = lmd_test_server_start (config, NULL, &error);
-  g_assert_no_error (error);
+  server = start_or_skip (config);
+  if (server == NULL)
+    return;
   audio = repeated_recording (4);
   url = lmd_test_server_url (server, "/v1/listen");
   r = lmd_test_http (session, "POST", url, "audio/wav", audio, "X-Request-ID", "slow-one", NULL);
