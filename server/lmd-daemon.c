@@ -15,6 +15,7 @@
 #include "lmd-plugin-loader.h"
 #include "lmd-router.h"
 #include "lmd-transport.h"
+#include "lmd-url-fetcher.h"
 
 /* Used when no config file is found: the embedded default (HTTP + GStreamer + sphinx). */
 static const char default_config[] =
@@ -373,5 +374,6 @@ out:
   g_ptr_array_unref (d.transports);
   g_clear_object (&d.router);
   g_clear_pointer (&d.loop, g_main_loop_unref);
+  lmd_url_fetcher_shutdown ();
   return d.exit_status;
 }

@@ -99,11 +99,22 @@ progress_cb (void *user_data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t u
   return g_cancellable_is_cancelled (state->cancellable) ? 1 : 0;
 }
 
+static gboolean curl_initialised;
+
 static gpointer
 curl_init_once (gpointer data)
 {
   curl_global_init (CURL_GLOBAL_DEFAULT);
+  curl_initialised = TRUE;
   return NULL;
+}
+
+void
+lmd_url_fetcher_shutdown (void)
+{
+  if (curl_initialised)
+    curl_global_cleanup ();
+  curl_initialised = FALSE;
 }
 
 GBytes *

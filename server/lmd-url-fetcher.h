@@ -25,6 +25,9 @@ typedef struct {
 GBytes *lmd_url_fetch (const char *url, const LmdFetchLimits *limits, GCancellable *cancellable,
                        GError **error);
 
+/* Releases libcurl's global state (TLS libraries); call once at process exit. */
+void lmd_url_fetcher_shutdown (void);
+
 /* Whether @addr is loopback, private, link-local, unique-local, multicast or unspecified. */
 gboolean lmd_inet_address_is_internal (GInetAddress *addr);
 

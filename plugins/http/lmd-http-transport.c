@@ -22,6 +22,7 @@ struct _LmdHttpTransport {
 
   char *host;          /* owned */
   guint port;          /* configured; 0 = any */
+  guint bound_port;    /* the port actually bound, once listening */
   char *role;          /* owned: "all" or "asr" */
   guint64 max_body_bytes;
   guint client_timeout_s; /* a connection idle this long while we wait for it is closed */
@@ -40,7 +41,7 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (LmdHttpTransport, lmd_http_transport, G_TYPE_OBJE
 
 /* State of one HTTP request, attached to its SoupServerMessage. */
 typedef struct {
-  LmdHttpTransport *self;   /* owned ref */
+  LmdHttpTransport *self;   /* borrowed: the transport owns the server that owns the message */
   char *request_id;         /* owned */
   gint64 started_at;
   guint64 body_bytes;
@@ -53,6 +54,7 @@ typedef struct {
 
 /* What the router callback needs. */
 typedef struct {
+  LmdHttpTransport *self;   /* owned ref: kept while the router works on the request */
   SoupServerMessage *msg;   /* owned ref */
   HttpCall *call;           /* borrowed: lives as long as msg */
   LmdHttpDialect dialect;
@@ -65,7 +67,6 @@ typedef struct {
 static void
 http_call_free (HttpCall *call)
 {
-  g_clear_object (&call->self);
   g_free (call->request_id);
   g_clear_object (&call->cancellable);
   g_clear_pointer (&call->body, g_byte_array_unref);
@@ -163,7 +164,7 @@ early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
   const char *client_id = soup_message_headers_get_one (req_headers, "X-Request-ID");
   HttpCall *call = g_new0 (HttpCall, 1);
 
-  call->self = g_object_ref (self);
+  call->self = self;
   call->request_id = client_id != NULL && request_id_is_acceptable (client_id) ? g_strdup (client_id)
                                                                                : new_request_id ();
   call->started_at = g_get_monotonic_time ();
@@ -387,7 +388,7 @@ static void
 transcribe_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   PendingResponse *pending = user_data;
-  LmdHttpTransport *self = pending->call->self;
+  LmdHttpTransport *self = pending->self;
   g_autoptr (GError) error = NULL;
   g_autoptr (LmdTranscript) transcript = lmd_router_transcribe_finish (LMD_ROUTER (source), result, &error);
 
@@ -406,6 +407,7 @@ transcribe_done (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   lmd_transcribe_request_free (pending->request_copy);
   g_object_unref (pending->msg);
+  g_object_unref (pending->self);
   g_free (pending);
 }
 
@@ -450,6 +452,7 @@ transcribe_handler (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable *
                    request->options.model != NULL ? request->options.model : "(default)");
 
   pending = g_new0 (PendingResponse, 1);
+  pending->self = g_object_ref (self);
   pending->msg = g_object_ref (msg);
   pending->call = call;
   pending->dialect = dialect;
@@ -583,6 +586,17 @@ http_start (LmdTransport *transport, LmdRouter *router, GError **error)
       g_clear_object (&self->server);
       return FALSE;
     }
+  /* the bound port, read from the listening socket (port 0 picks a free one) */
+  {
+    GSList *listeners = soup_server_get_listeners (self->server);
+    if (listeners != NULL)
+      {
+        g_autoptr (GSocketAddress) local = g_socket_get_local_address (listeners->data, NULL);
+        if (local != NULL && G_IS_INET_SOCKET_ADDRESS (local))
+          self->bound_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+      }
+    g_slist_free (listeners);
+  }
   self->started_at = g_get_monotonic_time ();
   return TRUE;
 }
@@ -606,16 +620,8 @@ static guint
 http_get_port (LmdTransport *transport)
 {
   LmdHttpTransport *self = LMD_HTTP_TRANSPORT (transport);
-  GSList *uris;
-  guint port = 0;
 
-  if (self->server == NULL)
-    return 0;
-  uris = soup_server_get_uris (self->server);
-  if (uris != NULL)
-    port = (guint) g_uri_get_port (uris->data);
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
-  return port;
+  return self->bound_port;
 }
 
 static guint

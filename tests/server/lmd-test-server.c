@@ -4,6 +4,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
+#include <sys/prctl.h>
 
 struct _LmdTestServer {
   GSubprocess *process;
@@ -43,6 +44,13 @@ test_server_free (LmdTestServer *self)
   g_free (self->dir);
   g_free (self->log_path);
   g_free (self);
+}
+
+/* A daemon never outlives the test that started it, even when the test aborts. */
+static void
+die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
 }
 
 LmdTestServer *
@@ -93,6 +101,7 @@ lmd_test_server_start (const char *config_text, const char *const *extra_args, G
     g_ptr_array_add (argv, g_strdup (extra_args[i]));
   g_ptr_array_add (argv, NULL);
 
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
   g_subprocess_launcher_set_stderr_file_path (launcher, self->log_path);
   g_subprocess_launcher_set_stdout_file_path (launcher, self->log_path);
   /* never inherit a port from the environment */
