@@ -369,6 +369,14 @@ lmd_daemon_main (int argc, char **argv)
 out:
   for (guint i = 0; i < d.transports->len; i++)
     lmd_transport_stop (d.transports->pdata[i]);
+  if (d.router != NULL)
+    {
+      /* requests still running past the grace period are cancelled; their answers (or the
+       * closing of their connections) are dispatched before the transports go away */
+      lmd_router_shutdown (d.router);
+      while (g_main_context_pending (NULL))
+        g_main_context_iteration (NULL, FALSE);
+    }
   if (d.drain_poll_id != 0)
     g_source_remove (d.drain_poll_id);
   g_ptr_array_unref (d.transports);

@@ -22,9 +22,11 @@ struct _LmdRouter {
   gint admitted; /* queued + running */
   gint active;
   gint draining;
+  gint shutting_down;
   guint64 completed;
   GMutex stats_lock;
   double audio_seconds_total; /* under stats_lock */
+  GHashTable *live_jobs;      /* under stats_lock: Job* admitted and not yet returned */
 };
 
 G_DEFINE_FINAL_TYPE (LmdRouter, lmd_router, G_TYPE_OBJECT)
@@ -47,6 +49,9 @@ typedef struct {
 static void
 job_free (Job *job)
 {
+  g_mutex_lock (&job->router->stats_lock);
+  g_hash_table_remove (job->router->live_jobs, job);
+  g_mutex_unlock (&job->router->stats_lock);
   if (job->timeout_id != 0)
     g_source_remove (job->timeout_id);
   if (job->caller_cancellable != NULL)
@@ -200,8 +205,15 @@ pool_func (gpointer data, gpointer user_data)
     }
   else
     {
-      if (g_atomic_int_get (&job->timed_out) &&
+      if (g_atomic_int_get (&self->shutting_down) &&
           g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_clear_error (&error);
+          g_set_error (&error, LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
+                       "the server shut down before the request finished; retry it");
+        }
+      else if (g_atomic_int_get (&job->timed_out) &&
+               g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
           g_clear_error (&error);
           g_set_error (&error, LMD_ERROR, LMD_ERROR_TIMEOUT,
@@ -336,6 +348,9 @@ lmd_router_transcribe_async (LmdRouter *self, LmdTranscribeRequest *request,
     }
   job->timeout_id = g_timeout_add_seconds (self->limits.request_timeout_s, job_timeout_cb, job);
   g_task_set_task_data (task, job, (GDestroyNotify) job_free);
+  g_mutex_lock (&self->stats_lock);
+  g_hash_table_add (self->live_jobs, job);
+  g_mutex_unlock (&self->stats_lock);
   g_thread_pool_push (self->pool, job, NULL);
 }
 
@@ -432,6 +447,27 @@ lmd_router_drain (LmdRouter *self)
   g_atomic_int_set (&self->draining, 1);
 }
 
+void
+lmd_router_shutdown (LmdRouter *self)
+{
+  GHashTableIter iter;
+  gpointer job;
+
+  lmd_router_drain (self);
+  g_atomic_int_set (&self->shutting_down, 1);
+  g_mutex_lock (&self->stats_lock);
+  g_hash_table_iter_init (&iter, self->live_jobs);
+  while (g_hash_table_iter_next (&iter, &job, NULL))
+    g_cancellable_cancel (((Job *) job)->cancellable);
+  g_mutex_unlock (&self->stats_lock);
+  if (self->pool != NULL)
+    {
+      /* cancelled jobs end at their next chunk; queued ones end before they start */
+      g_thread_pool_free (self->pool, FALSE, TRUE);
+      self->pool = NULL;
+    }
+}
+
 gboolean
 lmd_router_is_draining (LmdRouter *self)
 {
@@ -479,12 +515,14 @@ lmd_router_finalize (GObject *object)
 {
   LmdRouter *self = LMD_ROUTER (object);
 
-  /* Waits for running jobs; jobs hold a reference, so this only runs once they are done. */
-  g_thread_pool_free (self->pool, FALSE, TRUE);
+  /* Jobs hold a reference, so no job is running here. */
+  if (self->pool != NULL)
+    g_thread_pool_free (self->pool, FALSE, TRUE);
   g_clear_object (&self->decoder);
   g_hash_table_unref (self->engines);
   g_ptr_array_unref (self->models);
   g_free (self->default_model);
+  g_hash_table_unref (self->live_jobs);
   g_mutex_clear (&self->stats_lock);
   G_OBJECT_CLASS (lmd_router_parent_class)->finalize (object);
 }
@@ -501,4 +539,5 @@ lmd_router_init (LmdRouter *self)
   self->engines = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->models = g_ptr_array_new_with_free_func (g_free);
   g_mutex_init (&self->stats_lock);
+  self->live_jobs = g_hash_table_new (g_direct_hash, g_direct_equal);
 }

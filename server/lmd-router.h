@@ -61,6 +61,9 @@ LmdTranscript *lmd_router_transcribe_finish (LmdRouter *self, GAsyncResult *resu
 /* Stops admitting new requests; those already admitted run to completion. */
 void lmd_router_drain (LmdRouter *self);
 gboolean lmd_router_is_draining (LmdRouter *self);
+/* At exit: cancels every admitted request and waits for the workers to stop.  The requests'
+ * callbacks are still to be dispatched on the main context (they report cancellation). */
+void lmd_router_shutdown (LmdRouter *self);
 guint lmd_router_get_active (LmdRouter *self);  /* running now */
 guint lmd_router_get_queued (LmdRouter *self);  /* admitted, waiting for a worker */
 guint64 lmd_router_get_completed (LmdRouter *self);

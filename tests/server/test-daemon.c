@@ -224,7 +224,8 @@ test_queue_full_and_private_url (void)
 static void
 test_graceful_shutdown (void)
 {
-  static const char config[] = "[plugins]\nload=http;gst-decoder;sphinx\n[limits]\nworkers=1\n";
+  static const char config[] = "[server]\nshutdown_grace_s=600\n[plugins]\nload=http;gst-decoder;sphinx\n"
+                               "[limits]\nworkers=1\n";
   LmdTestServer *server;
   g_autoptr (SoupSession) session = soup_session_new ();
   Call call = { 0 };
@@ -353,6 +354,41 @@ test_request_timeout (void)
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
 }
 
+static void
+test_grace_period_over (void)
+{
+  /* a grace period shorter than the request: the daemon cancels it and still exits cleanly */
+  static const char config[] = "[server]\nshutdown_grace_s=1\n[plugins]\nload=http;gst-decoder;sphinx\n"
+                               "[limits]\nworkers=1\n";
+  LmdTestServer *server;
+  g_autoptr (SoupSession) session = soup_session_new ();
+  Call call = { 0 };
+  GThread *thread;
+  g_autofree char *log = NULL;
+  gint64 signalled;
+
+  server = start_or_skip (config);
+  if (server == NULL)
+    return;
+  call.server = server;
+  call.audio = repeated_recording (8); /* ~200 s of speech: far more than 1 s of work */
+  thread = g_thread_new ("call", call_thread, &call);
+  wait_for_active (server, session, 1);
+  lmd_test_server_signal (server, SIGTERM);
+  signalled = g_get_monotonic_time ();
+  g_assert_cmpint (lmd_test_server_wait (server, 120), ==, 0);
+  /* the request did not run to its end: the daemon cut it short */
+  g_assert_cmpint ((g_get_monotonic_time () - signalled) / G_USEC_PER_SEC, <, 30);
+  g_thread_join (thread);
+  /* it was answered 503 (retry elsewhere), or its connection closed with the process */
+  g_assert_true (call.status == 503 || call.status == 1);
+  log = lmd_test_server_read_log (server);
+  g_assert_nonnull (strstr (log, "grace period over"));
+  lmd_test_server_stop (server);
+  g_bytes_unref (call.audio);
+  g_free (call.body);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -363,6 +399,7 @@ main (int argc, char **argv)
   g_test_add_func ("/daemon/version", test_version);
   g_test_add_func ("/daemon/queue-full-and-private-url", test_queue_full_and_private_url);
   g_test_add_func ("/daemon/graceful-shutdown", test_graceful_shutdown);
+  g_test_add_func ("/daemon/grace-period-over", test_grace_period_over);
   g_test_add_func ("/daemon/slow-client", test_slow_client);
   g_test_add_func ("/daemon/audio-too-long", test_audio_too_long);
   g_test_add_func ("/daemon/request-timeout", test_request_timeout);
