@@ -12,6 +12,7 @@ PACKAGES="
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us pocketsphinx-testdata pocketsphinx
   libopenblas-dev
   valgrind
+  libsodium-dev
 "
 
 missing=""
