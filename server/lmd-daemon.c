@@ -11,6 +11,7 @@
 #include "lmd-build-config.h"
 #include "lmd-config.h"
 #include "lmd-engine.h"
+#include "lmd-license.h"
 #include "lmd-log.h"
 #include "lmd-plugin-loader.h"
 #include "lmd-router.h"
@@ -146,6 +147,7 @@ load_plugins (GKeyFile *config, LmdRouter **router_out, GPtrArray *transports, G
   g_autoptr (GPtrArray) engines = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr (GPtrArray) engine_names = g_ptr_array_new ();
   g_autoptr (LmdAudioDecoder) decoder = NULL;
+  g_autoptr (LmdLicense) license = NULL;
   g_autofree char *default_model = NULL;
   LmdLimits limits;
   LmdRouter *router;
@@ -186,6 +188,21 @@ load_plugins (GKeyFile *config, LmdRouter **router_out, GPtrArray *transports, G
             }
           decoder = LMD_AUDIO_DECODER (g_steal_pointer (&plugin));
         }
+      else if (LMD_IS_LICENSE (plugin))
+        {
+          if (license != NULL)
+            {
+              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                           "plugin '%s': only one license plugin may be loaded", names[i]);
+              return FALSE;
+            }
+          if (!lmd_license_setup (LMD_LICENSE (plugin), config, error))
+            {
+              g_prefix_error (error, "plugin '%s': ", names[i]);
+              return FALSE;
+            }
+          license = LMD_LICENSE (g_steal_pointer (&plugin));
+        }
       else
         {
           if (!lmd_engine_setup (LMD_ENGINE (plugin), config, error))
@@ -210,6 +227,7 @@ load_plugins (GKeyFile *config, LmdRouter **router_out, GPtrArray *transports, G
     }
   router = lmd_router_new (&limits);
   lmd_router_set_decoder (router, decoder);
+  lmd_router_set_license (router, license);
   for (guint i = 0; i < engines->len; i++)
     lmd_router_add_engine (router, engines->pdata[i], engine_names->pdata[i]);
   default_model = lmd_config_get_string (config, "server", "default_model", NULL);

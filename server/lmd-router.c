@@ -13,6 +13,7 @@ struct _LmdRouter {
 
   LmdLimits limits;
   LmdAudioDecoder *decoder; /* owned */
+  LmdLicense *license;      /* owned, nullable */
   GHashTable *engines;      /* owned: model name or alias → LmdEngine (owned) */
   GPtrArray *models;        /* owned: model names in order of registration */
   char *default_model;      /* owned */
@@ -390,6 +391,18 @@ lmd_router_get_decoder (LmdRouter *self)
 }
 
 void
+lmd_router_set_license (LmdRouter *self, LmdLicense *license)
+{
+  g_set_object (&self->license, license);
+}
+
+LmdLicense *
+lmd_router_get_license (LmdRouter *self)
+{
+  return self->license;
+}
+
+void
 lmd_router_add_engine (LmdRouter *self, LmdEngine *engine, const char *alias)
 {
   const char *name = lmd_engine_get_model_name (engine);
@@ -519,6 +532,7 @@ lmd_router_finalize (GObject *object)
   if (self->pool != NULL)
     g_thread_pool_free (self->pool, FALSE, TRUE);
   g_clear_object (&self->decoder);
+  g_clear_object (&self->license);
   g_hash_table_unref (self->engines);
   g_ptr_array_unref (self->models);
   g_free (self->default_model);

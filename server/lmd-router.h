@@ -15,6 +15,7 @@
 
 #include "lmd-audio-decoder.h"
 #include "lmd-engine.h"
+#include "lmd-license.h"
 #include "lmd-transcribe-request.h"
 #include "lmd-transcript.h"
 
@@ -42,6 +43,10 @@ const LmdLimits *lmd_router_get_limits (LmdRouter *self);
 
 void lmd_router_set_decoder (LmdRouter *self, LmdAudioDecoder *decoder);
 LmdAudioDecoder *lmd_router_get_decoder (LmdRouter *self);
+/* The license service transports consult before admitting a request (nullable: none loaded,
+ * every request is admitted). */
+void lmd_router_set_license (LmdRouter *self, LmdLicense *license);
+LmdLicense *lmd_router_get_license (LmdRouter *self);
 /* Registers @engine under its model name and under @alias (nullable, e.g. the plugin name).
  * The first engine added is the default unless lmd_router_set_default_model() says otherwise. */
 void lmd_router_add_engine (LmdRouter *self, LmdEngine *engine, const char *alias);
