@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lmd-test-audio.h"
+#include "lmd-test-file-server.h"
 #include "lmd-test-server.h"
 #include "lmd-wer.h"
 
@@ -24,12 +25,9 @@ static char *librivox_ids[LIBRIVOX_FILES];
 static GHashTable *references;     /* utt-id → reference text */
 static GPtrArray *wav_words;       /* per file: GStrv of the words of the WAV transcript */
 
-/* A tiny HTTP server in the test, on its own thread, serving audio for {"url": ...}. */
-static SoupServer *file_server;
-static GMainContext *file_server_context;
-static GThread *file_server_thread;
+/* A small HTTP server in the test, on its own thread, serving audio for {"url": ...}. */
+static LmdTestFileServer *file_server;
 static guint file_server_port;
-static volatile gint file_server_quit;
 
 static char *
 librivox_path (guint i)
@@ -296,71 +294,6 @@ test_multipart (void)
   g_assert_nonnull (strstr (json_object_get_string_member (o, "text"), "young man"));
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (o, "words")), >, 3);
   g_object_unref (parser);
-}
-
-static void
-file_server_handler (SoupServer *s, SoupServerMessage *msg, const char *path, GHashTable *query,
-                     gpointer user_data)
-{
-  if (g_str_equal (path, "/speech.wav"))
-    {
-      g_autoptr (GBytes) audio = first_recording ();
-      soup_server_message_set_status (msg, 200, NULL);
-      soup_server_message_set_response (msg, "audio/wav", SOUP_MEMORY_COPY,
-                                        g_bytes_get_data (audio, NULL), g_bytes_get_size (audio));
-    }
-  else
-    soup_server_message_set_status (msg, 404, NULL);
-}
-
-static gpointer
-file_server_main (gpointer data)
-{
-  while (!g_atomic_int_get (&file_server_quit))
-    g_main_context_iteration (file_server_context, TRUE);
-  return NULL;
-}
-
-static gboolean
-wake_up (gpointer data)
-{
-  return G_SOURCE_REMOVE;
-}
-
-static void
-file_server_start (void)
-{
-  g_autoptr (GError) error = NULL;
-  GSList *uris;
-
-  file_server_context = g_main_context_new ();
-  g_main_context_push_thread_default (file_server_context);
-  file_server = soup_server_new (NULL, NULL);
-  soup_server_add_handler (file_server, NULL, file_server_handler, NULL, NULL);
-  soup_server_listen_local (file_server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
-  g_assert_no_error (error);
-  g_main_context_pop_thread_default (file_server_context);
-  uris = soup_server_get_uris (file_server);
-  file_server_port = (guint) g_uri_get_port (uris->data);
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
-  file_server_thread = g_thread_new ("file-server", file_server_main, NULL);
-}
-
-static void
-file_server_stop (void)
-{
-  GSource *source = g_idle_source_new ();
-
-  g_atomic_int_set (&file_server_quit, 1);
-  g_source_set_callback (source, wake_up, NULL, NULL);
-  g_source_attach (source, file_server_context);
-  g_source_unref (source);
-  g_thread_join (file_server_thread);
-  g_main_context_push_thread_default (file_server_context);
-  soup_server_disconnect (file_server);
-  g_clear_object (&file_server);
-  g_main_context_pop_thread_default (file_server_context);
-  g_main_context_unref (file_server_context);
 }
 
 static void
@@ -703,7 +636,13 @@ main (int argc, char **argv)
       for (guint i = 0; i < LIBRIVOX_FILES; i++)
         librivox_ids[i] = g_strdup (g_strstrip (ids[i]));
     }
-  file_server_start ();
+  file_server = lmd_test_file_server_start ();
+  file_server_port = lmd_test_file_server_get_port (file_server);
+  if (lmd_test_librivox_dir () != NULL)
+    {
+      g_autoptr (GBytes) speech = first_recording ();
+      lmd_test_file_server_add (file_server, "/speech.wav", speech);
+    }
   server = lmd_test_server_start (config, NULL, &error);
   g_assert_no_error (error);
   session = soup_session_new_with_options ("timeout", 300, NULL);
@@ -734,7 +673,7 @@ main (int argc, char **argv)
 
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
   g_object_unref (session);
-  file_server_stop ();
+  lmd_test_file_server_stop (file_server);
   g_ptr_array_unref (wav_words);
   g_clear_pointer (&references, g_hash_table_unref);
   for (guint i = 0; i < LIBRIVOX_FILES; i++)

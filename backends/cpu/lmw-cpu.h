@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmw-cpu.h — internals of the CPU backend: the kernel table chosen once at start-up from the
+ * instruction sets of the machine (portable C, or AVX2/FMA/F16C through function-level
+ * target attributes), and the GEMM used by matmul, conv1d and attention.
+ */
+#ifndef LMW_CPU_H
+#define LMW_CPU_H
+
+#include "lmw-backend.h"
+
+#include <stdbool.h>
+
+#define LMW_GEMM_MR 6   /* rows of the register tile */
+#define LMW_GEMM_NR 16  /* columns of the register tile (one packed panel) */
+#define LMW_GEMM_KC 256 /* depth of one packed block */
+#define LMW_GEMM_NC 256 /* columns packed at once per thread */
+
+typedef struct {
+  const char *name; /* "generic", "avx2" */
+  /* dst (n) = elements [k0, k0 + n) of a row of `type` */
+  void (*convert_row) (float *dst, lmw_type type, const void *row, int k0, int n);
+  /* dot (x (K), row of `type` (K)); tmp is K floats of scratch for the generic types */
+  float (*dot_row) (const float *x, lmw_type type, const void *row, int K, float *tmp);
+  /* c (MR, NR) (row stride ldc) = init + sum over k < kc of a[r][k] * bp[k][j]; bp is a packed
+   * (kc, NR) panel; init is c itself when accumulate, else bias (NR) or zero when bias is NULL */
+  void (*kernel) (int kc, const float *const *a, const float *bp, float *c, int ldc,
+                  const float *bias, bool accumulate);
+  /* y (n) += a * x (n) */
+  void (*axpy) (float *y, float a, const float *x, int n);
+  /* softmax of one row in place, after multiplying it by scale */
+  void (*softmax_row) (float *x, int n, float scale);
+  void (*gelu) (float *x, size_t n);
+} lmw_cpu_kernels;
+
+const lmw_cpu_kernels *lmw_cpu_kernels_get (void);
+/* forces the portable kernels (tests compare both); call before any backend is created */
+void lmw_cpu_kernels_force_generic (bool generic);
+
+/* B operand of a GEMM: either weight rows (N, K) of any type, or an f32 matrix (K, N). */
+typedef struct {
+  bool kn;          /* true: f32 (K, N) with row stride ld; false: rows of w */
+  const lmw_weight *w;
+  const float *f;
+  int ld;
+} lmw_gemm_b;
+
+/* C (M, n1 - n0) (columns n0 .. n1 of C, row stride ldc) = A (M, K) · B + bias.
+ * pack is LMW_GEMM_KC * LMW_GEMM_NC floats of scratch; rowtmp K floats. */
+void lmw_cpu_gemm_cols (const lmw_cpu_kernels *kern, float *C, int ldc, const float *A, int lda,
+                        const lmw_gemm_b *B, const float *bias, int M, int K, int n0, int n1,
+                        float *pack, float *rowtmp);
+
+#endif /* LMW_CPU_H */

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmw-context.h — public API of the Whisper-architecture speech engine core (prefix lmw_).
+ *
+ * Plain C11; no GLib.  Two opaque handles:
+ *   lmw_model  the weights, vocabulary and mel filterbank of one ggml model file; read-only
+ *              after loading and shared by any number of streams (threads);
+ *   lmw_state  one stream: a compute backend context, the encoder output of the current
+ *              30-second window, the cross-attention K/V computed from it and the decoder's
+ *              self-attention K/V cache.  Used by one thread at a time.
+ *
+ * Every function that can fail returns a status (0 or a pointer) and fills an lmw_error when
+ * one is given; nothing here aborts or exits.
+ */
+#ifndef LMW_CONTEXT_H
+#define LMW_CONTEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  LMW_OK = 0,
+  LMW_ERR_IO,      /* file can't be opened or read */
+  LMW_ERR_FORMAT,  /* file is not a valid model / audio file */
+  LMW_ERR_NOMEM,   /* an allocation failed */
+  LMW_ERR_ARG,     /* invalid argument (token id out of range, window too long, ...) */
+} lmw_status;
+
+typedef struct {
+  lmw_status code;
+  char message[256];
+} lmw_error;
+
+typedef struct lmw_model lmw_model;
+typedef struct lmw_state lmw_state;
+
+/* The 11 hyper-parameters of the file, in file order. */
+typedef struct {
+  int32_t n_vocab;
+  int32_t n_audio_ctx;
+  int32_t n_audio_state;
+  int32_t n_audio_head;
+  int32_t n_audio_layer;
+  int32_t n_text_ctx;
+  int32_t n_text_state;
+  int32_t n_text_head;
+  int32_t n_text_layer;
+  int32_t n_mels;
+  int32_t ftype;
+} lmw_hparams;
+
+/* Special token ids, derived from the vocabulary size (51864: English-only, 51865:
+ * multilingual with 99 languages, 51866: 100 languages, the large-v3 layout). */
+typedef struct {
+  bool multilingual;
+  int n_languages;
+  int eot;
+  int sot;
+  int lang_first; /* language tokens are lang_first .. lang_first + n_languages - 1 */
+  int translate;
+  int transcribe;
+  int solm;
+  int prev;
+  int nospeech;
+  int notimestamps;
+  int timestamp_begin; /* <|0.00|>; timestamp i (0.02 s steps) is timestamp_begin + i */
+} lmw_special_tokens;
+
+/* ---- model ------------------------------------------------------------------------------- */
+
+/* Loads a ggml model file.  (transfer full) (nullable: NULL on error, err filled) */
+lmw_model *lmw_model_load_file (const char *path, lmw_error *err);
+/* Same, from a buffer the caller keeps; nothing of it is referenced after return. */
+lmw_model *lmw_model_load_buffer (const void *data, size_t size, lmw_error *err);
+void lmw_model_free (lmw_model *model);
+
+const lmw_hparams *lmw_model_hparams (const lmw_model *model);
+const lmw_special_tokens *lmw_model_special (const lmw_model *model);
+/* Bytes the weights occupy in memory. */
+size_t lmw_model_weight_bytes (const lmw_model *model);
+
+/* ---- vocabulary -------------------------------------------------------------------------- */
+
+/* The bytes of a token (not NUL-terminated; may be part of a UTF-8 sequence) and its length;
+ * NULL for a special token or an id out of range. */
+const char *lmw_token_bytes (const lmw_model *model, int id, size_t *len);
+/* A printable name for any id: the token's text, or "[_EOT_]", "[_SOT_]", "[_LANG_en]",
+ * "[_TRANSCRIBE_]", "[_TT_150]" ...; writes at most buf_len bytes with a NUL; returns buf. */
+const char *lmw_token_name (const lmw_model *model, int id, char *buf, size_t buf_len);
+/* Concatenates the text tokens (ids < eot) of tokens into valid UTF-8 (invalid sequences become
+ * U+FFFD).  (transfer full) (nullable on allocation failure) */
+char *lmw_tokens_to_text (const lmw_model *model, const int *tokens, int n_tokens);
+/* Two-letter (or three-letter) code of language i, or NULL. */
+const char *lmw_language_code (int i);
+/* Token id of a language code, or -1. */
+int lmw_language_token (const lmw_model *model, const char *code);
+
+/* ---- mel front end ----------------------------------------------------------------------- */
+
+#define LMW_SAMPLE_RATE 16000
+#define LMW_N_FFT 400
+#define LMW_HOP 160
+#define LMW_CHUNK_SAMPLES (30 * LMW_SAMPLE_RATE)
+
+/* Log-mel spectrogram of pcm (16 kHz mono) padded with 30 s of zeros, as the reference does:
+ * out is (n_mels, n_frames) row-major with n_frames = (n_samples + 480000) / 160, allocated
+ * here.  n_threads splits the frames.  Returns 0 on success. */
+int lmw_mel_compute (const lmw_model *model, const float *pcm, size_t n_samples, int n_threads,
+                     float **out, int *n_frames, lmw_error *err);
+
+/* ---- per-stream state -------------------------------------------------------------------- */
+
+/* (transfer full) (nullable) */
+lmw_state *lmw_state_new (const lmw_model *model, int n_threads, lmw_error *err);
+void lmw_state_free (lmw_state *state);
+/* Name of the compute backend in use ("cpu"). */
+const char *lmw_state_backend_name (const lmw_state *state);
+
+/* Runs the encoder on the 2 * n_audio_ctx mel frames starting at frame `offset` of mel
+ * (n_mels, n_frames) (frames past the end read as 0, as the reference's pad_or_trim does), then computes every decoder layer's cross-attention K/V from the output and
+ * clears the self-attention cache.  Returns 0 on success. */
+int lmw_encode (lmw_state *state, const float *mel, int n_frames, int offset, lmw_error *err);
+/* The encoder output of the last lmw_encode: (n_audio_ctx, n_audio_state). (transfer none) */
+const float *lmw_state_encoder_output (const lmw_state *state);
+
+/* Runs the decoder on n_tokens tokens at positions n_past .. n_past + n_tokens - 1, using and
+ * extending the self-attention cache (which must hold n_past positions).  logits, when not
+ * NULL, receives (n_tokens, n_vocab) if all_logits, else (n_vocab) for the last token.
+ * Returns 0 on success. */
+int lmw_decode (lmw_state *state, const int *tokens, int n_tokens, int n_past, float *logits,
+                bool all_logits, lmw_error *err);
+
+/* ---- transcription ----------------------------------------------------------------------- */
+
+typedef struct {
+  int n_threads;
+  const char *language;  /* "en", ...; NULL or "auto" detects it (multilingual models) */
+  bool translate;
+  bool timestamps;       /* decode timestamp tokens into segments */
+  int beam_size;         /* <= 1: greedy */
+  int max_tokens;        /* per 30-second window; 0 = n_text_ctx / 2 */
+  float temperature_inc; /* fallback step (0.2); 0 disables fallback */
+  float logprob_threshold;     /* -1.0 */
+  float no_speech_threshold;   /* 0.6 */
+  float compression_threshold; /* 2.4 (as text entropy ratio proxy) */
+  bool suppress_blank;
+  bool suppress_non_speech;
+  uint32_t seed;               /* for sampling at temperature > 0 */
+} lmw_params;
+
+lmw_params lmw_default_params (void);
+
+typedef struct {
+  int64_t t0_ms, t1_ms;
+  char *text;        /* owned, UTF-8 */
+  int *tokens;       /* owned */
+  int n_tokens;
+  float avg_logprob;
+  float no_speech_prob;
+  float temperature;
+} lmw_segment;
+
+typedef struct {
+  lmw_segment *segments; /* owned */
+  int n_segments;
+  char language[8];
+} lmw_result;
+
+/* Transcribes pcm (16 kHz mono f32) window by window.  Returns 0 on success; the result is
+ * freed with lmw_result_clear. */
+int lmw_transcribe (lmw_state *state, const lmw_params *params, const float *pcm,
+                    size_t n_samples, lmw_result *result, lmw_error *err);
+void lmw_result_clear (lmw_result *result);
+
+/* ---- audio helper ------------------------------------------------------------------------ */
+
+/* Reads a RIFF/WAVE file (PCM 16-bit or IEEE float 32-bit, any channel count, 16 kHz) into
+ * mono f32.  (transfer full) */
+int lmw_wav_read (const char *path, float **pcm, size_t *n_samples, lmw_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LMW_CONTEXT_H */

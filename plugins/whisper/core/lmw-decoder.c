@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmw-decoder.c — the text decoder with a self-attention K/V cache, one function per layer:
+ *
+ *   x = token_embedding[tokens] + pos[n_past .. n_past + n)
+ *   for each block (pre-LN):
+ *     x = x + self-attention (ln x)   causal; new K/V appended to the cache at n_past
+ *     x = x + cross-attention (ln x)  K/V of the encoder output, computed once per window
+ *     x = x + mlp (ln x)
+ *   logits = ln (x) · token_embedding^T
+ *
+ * Running n tokens at once or one at a time gives the same logits: the cache holds exactly
+ * what a full recomputation would produce for the earlier positions.
+ */
+#include "lmw-state.h"
+
+#include <string.h>
+
+void lmw_mlp_block (lmw_state *st, float *x, const lmw_layer *L, int T, int C);
+
+/* x (n, C) += causal self-attention of x at positions n_past .. n_past + n, cache extended */
+static void
+decoder_self_attention (lmw_state *st, float *x, const lmw_layer *L, int layer, int n, int n_past)
+{
+  const lmw_model *m = st->model;
+  const lmw_backend_ops *ops = st->ops;
+  int C = m->hp.n_text_state, H = m->hp.n_text_head, Tt = m->hp.n_text_ctx;
+  float *kc = st->self_k + (size_t) layer * Tt * C; /* (Tt, C) */
+  float *vc = st->self_v + (size_t) layer * Tt * C;
+  ops->layernorm (st->be, st->xn, x, L->attn_ln_w, L->attn_ln_b, n, C, 1e-5f);
+  ops->matmul (st->be, st->q, C, st->xn, C, &L->attn_q, L->attn_q_b, n);
+  ops->matmul (st->be, kc + (size_t) n_past * C, C, st->xn, C, &L->attn_k, NULL, n);
+  ops->matmul (st->be, vc + (size_t) n_past * C, C, st->xn, C, &L->attn_v, L->attn_v_b, n);
+  ops->attention (st->be, st->att, C, st->q, C, kc, C, vc, C, n, n_past + n, H, C / H, n_past);
+  ops->matmul (st->be, st->xn, C, st->att, C, &L->attn_o, L->attn_o_b, n);
+  ops->add (st->be, x, st->xn, (size_t) n * C);
+}
+
+/* x (n, C) += cross-attention of x on the encoder output of this window */
+static void
+decoder_cross_attention (lmw_state *st, float *x, const lmw_layer *L, int layer, int n)
+{
+  const lmw_model *m = st->model;
+  const lmw_backend_ops *ops = st->ops;
+  int C = m->hp.n_text_state, H = m->hp.n_text_head, T = m->hp.n_audio_ctx;
+  const float *kx = st->cross_k + (size_t) layer * T * C;
+  const float *vx = st->cross_v + (size_t) layer * T * C;
+  ops->layernorm (st->be, st->xn, x, L->cross_ln_w, L->cross_ln_b, n, C, 1e-5f);
+  ops->matmul (st->be, st->q, C, st->xn, C, &L->cross_q, L->cross_q_b, n);
+  ops->attention (st->be, st->att, C, st->q, C, kx, C, vx, C, n, T, H, C / H, -1);
+  ops->matmul (st->be, st->xn, C, st->att, C, &L->cross_o, L->cross_o_b, n);
+  ops->add (st->be, x, st->xn, (size_t) n * C);
+}
+
+int
+lmw_decode (lmw_state *st, const int *tokens, int n_tokens, int n_past, float *logits,
+            bool all_logits, lmw_error *err)
+{
+  const lmw_model *m = st->model;
+  const lmw_backend_ops *ops = st->ops;
+  int C = m->hp.n_text_state;
+  if (!st->have_audio) {
+    lmw_set_error (err, LMW_ERR_ARG, "lmw_decode: no audio encoded yet");
+    return -1;
+  }
+  if (n_tokens < 1 || n_past < 0 || n_past > st->n_cached || n_tokens > m->hp.n_text_ctx - n_past) {
+    lmw_set_error (err, LMW_ERR_ARG, "lmw_decode: %d tokens after %d (cache holds %d, context %d)",
+                   n_tokens, n_past, st->n_cached, m->hp.n_text_ctx);
+    return -1;
+  }
+  for (int i = 0; i < n_tokens; i++)
+    if (tokens[i] < 0 || tokens[i] >= m->hp.n_vocab) {
+      lmw_set_error (err, LMW_ERR_ARG, "lmw_decode: token %d out of range", tokens[i]);
+      return -1;
+    }
+  float *x = st->dec_x; /* (n, C) */
+  ops->get_rows (st->be, x, &m->tok_emb, tokens, n_tokens);
+  ops->add (st->be, x, m->dec_pos + (size_t) n_past * C, (size_t) n_tokens * C);
+  for (int l = 0; l < m->hp.n_text_layer; l++) {
+    const lmw_layer *L = &m->dec[l];
+    decoder_self_attention (st, x, L, l, n_tokens, n_past);
+    decoder_cross_attention (st, x, L, l, n_tokens);
+    lmw_mlp_block (st, x, L, n_tokens, C);
+  }
+  st->n_cached = n_past + n_tokens;
+  if (logits == NULL)
+    return 0;
+  const float *xl = all_logits ? x : x + (size_t) (n_tokens - 1) * C;
+  int rows = all_logits ? n_tokens : 1;
+  ops->layernorm (st->be, st->xn, xl, m->dec_ln_w, m->dec_ln_b, rows, C, 1e-5f);
+  ops->matmul (st->be, logits, m->hp.n_vocab, st->xn, C, &m->tok_emb, NULL, rows);
+  return 0;
+}

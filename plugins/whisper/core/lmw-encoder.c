@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmw-encoder.c — the audio encoder, one function per layer:
+ *
+ *   h = gelu (conv1 (mel))             mel (n_mels, 2T) -> (2T, C), kernel 3, padding 1
+ *   x = gelu (conv2 (h)) + pos         (2T, C) -> (T, C), kernel 3, stride 2, padding 1
+ *   for each block (pre-LN):
+ *     x = x + out (attention (q (ln x), k (ln x), v (ln x)))   the key has no bias
+ *     x = x + mlp2 (gelu (mlp0 (ln x)))
+ *   enc = ln_post (x)
+ * then the cross-attention K/V of every decoder layer from enc, once per window.
+ */
+#include "lmw-state.h"
+
+#include <string.h>
+
+/* x (T, C) += attention block (x); uses st->xn, q, k, v, att */
+void lmw_self_attention_block (lmw_state *st, float *x, const lmw_layer *L, int T, int C, int H);
+/* x (T, C) += mlp block (x); uses st->xn, hidden */
+void lmw_mlp_block (lmw_state *st, float *x, const lmw_layer *L, int T, int C);
+
+void
+lmw_self_attention_block (lmw_state *st, float *x, const lmw_layer *L, int T, int C, int H)
+{
+  const lmw_backend_ops *ops = st->ops;
+  ops->layernorm (st->be, st->xn, x, L->attn_ln_w, L->attn_ln_b, T, C, 1e-5f);
+  ops->matmul (st->be, st->q, C, st->xn, C, &L->attn_q, L->attn_q_b, T);
+  ops->matmul (st->be, st->k, C, st->xn, C, &L->attn_k, NULL, T);
+  ops->matmul (st->be, st->v, C, st->xn, C, &L->attn_v, L->attn_v_b, T);
+  ops->attention (st->be, st->att, C, st->q, C, st->k, C, st->v, C, T, T, H, C / H, -1);
+  ops->matmul (st->be, st->xn, C, st->att, C, &L->attn_o, L->attn_o_b, T);
+  ops->add (st->be, x, st->xn, (size_t) T * C);
+}
+
+void
+lmw_mlp_block (lmw_state *st, float *x, const lmw_layer *L, int T, int C)
+{
+  const lmw_backend_ops *ops = st->ops;
+  ops->layernorm (st->be, st->xn, x, L->mlp_ln_w, L->mlp_ln_b, T, C, 1e-5f);
+  ops->matmul (st->be, st->hidden, 4 * C, st->xn, C, &L->mlp_0, L->mlp_0_b, T);
+  ops->gelu (st->be, st->hidden, (size_t) T * 4 * C);
+  ops->matmul (st->be, st->xn, C, st->hidden, 4 * C, &L->mlp_2, L->mlp_2_b, T);
+  ops->add (st->be, x, st->xn, (size_t) T * C);
+}
+
+/* enc_x (T, C) = gelu (conv2 (gelu (conv1 (mel_win)))) + pos */
+static void
+encoder_conv_stem (lmw_state *st)
+{
+  const lmw_model *m = st->model;
+  const lmw_backend_ops *ops = st->ops;
+  int T = m->hp.n_audio_ctx, C = m->hp.n_audio_state, Tm = 2 * T;
+  float *h = st->hidden; /* (2T, C) */
+  ops->conv1d_k3 (st->be, h, st->mel_win, (size_t) Tm, 1, &m->conv1, m->conv1_b, Tm,
+                  m->hp.n_mels, 1);
+  ops->gelu (st->be, h, (size_t) Tm * C);
+  ops->conv1d_k3 (st->be, st->enc_x, h, 1, (size_t) C, &m->conv2, m->conv2_b, Tm, C, 2);
+  ops->gelu (st->be, st->enc_x, (size_t) T * C);
+  ops->add (st->be, st->enc_x, m->enc_pos, (size_t) T * C);
+}
+
+int
+lmw_encoder_forward (lmw_state *st, lmw_error *err)
+{
+  const lmw_model *m = st->model;
+  const lmw_backend_ops *ops = st->ops;
+  int T = m->hp.n_audio_ctx, C = m->hp.n_audio_state, H = m->hp.n_audio_head;
+
+  encoder_conv_stem (st);
+  for (int l = 0; l < m->hp.n_audio_layer; l++) {
+    lmw_self_attention_block (st, st->enc_x, &m->enc[l], T, C, H);
+    lmw_mlp_block (st, st->enc_x, &m->enc[l], T, C);
+  }
+  ops->layernorm (st->be, st->enc_out, st->enc_x, m->enc_ln_w, m->enc_ln_b, T, C, 1e-5f);
+
+  /* cross-attention K/V of each decoder layer: k = enc · Wk^T, v = enc · Wv^T + bv */
+  for (int l = 0; l < m->hp.n_text_layer; l++) {
+    const lmw_layer *L = &m->dec[l];
+    ops->matmul (st->be, st->cross_k + (size_t) l * T * C, C, st->enc_out, C, &L->cross_k, NULL, T);
+    ops->matmul (st->be, st->cross_v + (size_t) l * T * C, C, st->enc_out, C, &L->cross_v,
+                 L->cross_v_b, T);
+  }
+  st->have_audio = true;
+  st->n_cached = 0;
+  (void) err;
+  return 0;
+}

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lightning-whisper.c — command-line front end of the Whisper-architecture engine.
+ *
+ *   lightning-whisper --model M --audio A.wav [--threads N] [--language xx|auto]
+ *                     [--translate] [--timestamps]
+ *       prints the transcript (greedy decoding, 30-second windows), one line per segment
+ *       ("[t0 --> t1] text" with --timestamps)
+ *   lightning-whisper --model M --audio A.wav --tokens a,b,c --dump DIR [--threads N]
+ *       writes DIR/mel.f32 (n_mels, 3000), DIR/encoder_out.f32 (n_audio_ctx, n_audio_state)
+ *       and DIR/logits.f32 (len(tokens), n_vocab) of the first window, raw little-endian f32,
+ *       the layout of the reference fixtures
+ *
+ * Exit status: 0 on success, 1 on a runtime error, 2 on a usage error.
+ */
+#include "lmw-context.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void
+usage (FILE *f)
+{
+  fprintf (f,
+           "usage: lightning-whisper --model MODEL --audio FILE.wav [--threads N]\n"
+           "                         [--language CODE|auto] [--translate] [--timestamps]\n"
+           "       lightning-whisper --model MODEL --audio FILE.wav --tokens A,B,C --dump DIR\n");
+}
+
+static int
+write_f32 (const char *dir, const char *name, const float *data, size_t n)
+{
+  char path[4096];
+  snprintf (path, sizeof path, "%s/%s", dir, name);
+  FILE *f = fopen (path, "wb");
+  if (f == NULL) {
+    fprintf (stderr, "lightning-whisper: can't write %s: %s\n", path, strerror (errno));
+    return -1;
+  }
+  size_t w = fwrite (data, sizeof (float), n, f);
+  if (fclose (f) != 0 || w != n) {
+    fprintf (stderr, "lightning-whisper: error writing %s\n", path);
+    return -1;
+  }
+  return 0;
+}
+
+static int
+parse_tokens (const char *s, int **out, int *n)
+{
+  int cap = 16, cnt = 0;
+  int *v = malloc (sizeof (int) * (size_t) cap);
+  if (v == NULL)
+    return -1;
+  while (*s) {
+    char *end;
+    errno = 0;
+    long t = strtol (s, &end, 10);
+    if (end == s || errno != 0 || t < 0 || t > 1000000 || (*end != ',' && *end != '\0')) {
+      free (v);
+      return -1;
+    }
+    if (cnt == cap) {
+      cap *= 2;
+      int *nv = realloc (v, sizeof (int) * (size_t) cap);
+      if (nv == NULL) {
+        free (v);
+        return -1;
+      }
+      v = nv;
+    }
+    v[cnt++] = (int) t;
+    s = *end ? end + 1 : end;
+  }
+  if (cnt == 0) {
+    free (v);
+    return -1;
+  }
+  *out = v;
+  *n = cnt;
+  return 0;
+}
+
+static int
+run_dump (lmw_model *model, lmw_state *st, const float *pcm, size_t n_samples, int n_threads,
+          const int *tokens, int n_tokens, const char *dir)
+{
+  const lmw_hparams *hp = lmw_model_hparams (model);
+  lmw_error err = { 0 };
+  float *mel = NULL, *logits = NULL, *win = NULL;
+  int n_frames = 0, rc = 1;
+  int Tm = 2 * hp->n_audio_ctx;
+  if (lmw_mel_compute (model, pcm, n_samples, n_threads, &mel, &n_frames, &err) != 0)
+    goto fail;
+  win = calloc ((size_t) hp->n_mels * Tm, sizeof (float));
+  logits = malloc (sizeof (float) * (size_t) n_tokens * hp->n_vocab);
+  if (win == NULL || logits == NULL) {
+    snprintf (err.message, sizeof err.message, "out of memory");
+    goto fail;
+  }
+  for (int c = 0; c < hp->n_mels; c++)
+    memcpy (win + (size_t) c * Tm, mel + (size_t) c * n_frames,
+            sizeof (float) * (size_t) (n_frames < Tm ? n_frames : Tm));
+  if (lmw_encode (st, mel, n_frames, 0, &err) != 0 ||
+      lmw_decode (st, tokens, n_tokens, 0, logits, true, &err) != 0)
+    goto fail;
+  if (write_f32 (dir, "mel.f32", win, (size_t) hp->n_mels * Tm) != 0 ||
+      write_f32 (dir, "encoder_out.f32", lmw_state_encoder_output (st),
+                 (size_t) hp->n_audio_ctx * hp->n_audio_state) != 0 ||
+      write_f32 (dir, "logits.f32", logits, (size_t) n_tokens * hp->n_vocab) != 0)
+    goto out;
+  rc = 0;
+  goto out;
+fail:
+  fprintf (stderr, "lightning-whisper: %s\n", err.message);
+out:
+  free (mel);
+  free (win);
+  free (logits);
+  return rc;
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *model_path = NULL, *audio_path = NULL, *tokens_arg = NULL, *dump_dir = NULL;
+  lmw_params params = lmw_default_params ();
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp (a, "--help") == 0 || strcmp (a, "-h") == 0) {
+      usage (stdout);
+      return 0;
+    } else if (strcmp (a, "--translate") == 0) {
+      params.translate = true;
+    } else if (strcmp (a, "--timestamps") == 0) {
+      params.timestamps = true;
+    } else if (v == NULL) {
+      usage (stderr);
+      return 2;
+    } else if (strcmp (a, "--model") == 0 || strcmp (a, "-m") == 0) {
+      model_path = argv[++i];
+    } else if (strcmp (a, "--audio") == 0 || strcmp (a, "-f") == 0) {
+      audio_path = argv[++i];
+    } else if (strcmp (a, "--threads") == 0 || strcmp (a, "-t") == 0) {
+      params.n_threads = atoi (argv[++i]);
+      if (params.n_threads < 1 || params.n_threads > 256) {
+        fprintf (stderr, "lightning-whisper: invalid thread count %s\n", argv[i]);
+        return 2;
+      }
+    } else if (strcmp (a, "--language") == 0 || strcmp (a, "-l") == 0) {
+      params.language = argv[++i];
+    } else if (strcmp (a, "--tokens") == 0) {
+      tokens_arg = argv[++i];
+    } else if (strcmp (a, "--dump") == 0) {
+      dump_dir = argv[++i];
+    } else {
+      usage (stderr);
+      return 2;
+    }
+  }
+  if (model_path == NULL || audio_path == NULL || (dump_dir != NULL) != (tokens_arg != NULL)) {
+    usage (stderr);
+    return 2;
+  }
+  int *tokens = NULL, n_tokens = 0;
+  if (tokens_arg && parse_tokens (tokens_arg, &tokens, &n_tokens) != 0) {
+    fprintf (stderr, "lightning-whisper: invalid --tokens list '%s'\n", tokens_arg);
+    return 2;
+  }
+
+  lmw_error err = { 0 };
+  int rc = 1;
+  float *pcm = NULL;
+  size_t n_samples = 0;
+  lmw_state *st = NULL;
+  lmw_model *model = lmw_model_load_file (model_path, &err);
+  if (model == NULL)
+    goto fail;
+  if (lmw_wav_read (audio_path, &pcm, &n_samples, &err) != 0)
+    goto fail;
+  st = lmw_state_new (model, params.n_threads, &err);
+  if (st == NULL)
+    goto fail;
+  if (dump_dir) {
+    rc = run_dump (model, st, pcm, n_samples, params.n_threads, tokens, n_tokens, dump_dir);
+    goto out;
+  }
+  lmw_result res;
+  if (lmw_transcribe (st, &params, pcm, n_samples, &res, &err) != 0)
+    goto fail;
+  for (int i = 0; i < res.n_segments; i++) {
+    const lmw_segment *s = &res.segments[i];
+    if (params.timestamps)
+      printf ("[%02d:%02d.%03d --> %02d:%02d.%03d] %s\n", (int) (s->t0_ms / 60000),
+              (int) (s->t0_ms / 1000 % 60), (int) (s->t0_ms % 1000), (int) (s->t1_ms / 60000),
+              (int) (s->t1_ms / 1000 % 60), (int) (s->t1_ms % 1000), s->text);
+    else
+      printf ("%s\n", s->text[0] == ' ' ? s->text + 1 : s->text);
+  }
+  lmw_result_clear (&res);
+  rc = 0;
+  goto out;
+fail:
+  fprintf (stderr, "lightning-whisper: %s\n", err.message);
+out:
+  lmw_state_free (st);
+  lmw_model_free (model);
+  free (pcm);
+  free (tokens);
+  return rc;
+}

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmd-whisper-engine.h — the "whisper" engine: Whisper-architecture models in the ggml file
+ * format, run by the plain-C core in core/ (lmw_*).
+ *
+ * Config group [whisper]:
+ *   model       local path of a ggml model file, or
+ *   model_url   (env MODEL_URL) a URL downloaded once into cache_dir (env MODEL_CACHE_DIR,
+ *               default $XDG_CACHE_HOME/lightning-mediad/models), resumable, verified against
+ *               sha256 when given
+ *   name        the model name clients pass in model= (default: the file name without
+ *               ".bin"/".ggml"), the plugin name "whisper" works too
+ *   threads     compute threads per request (default 1: requests run in parallel already)
+ *   beam_size   1 = greedy (default), up to 8
+ *   language    default language when a request says "auto" on an English-only model: "en"
+ *
+ * The model is loaded once and shared; each session owns its own decoding state.
+ */
+#pragma once
+
+#include <glib-object.h>
+
+#include "lmw-context.h"
+
+G_BEGIN_DECLS
+
+#define LMD_TYPE_WHISPER_ENGINE (lmd_whisper_engine_get_type ())
+G_DECLARE_FINAL_TYPE (LmdWhisperEngine, lmd_whisper_engine, LMD, WHISPER_ENGINE, GObject)
+
+/* (transfer none) the loaded model (valid after setup) */
+const lmw_model *lmd_whisper_engine_get_model (LmdWhisperEngine *self);
+/* decoding parameters for a request in @language (nullable) */
+lmw_params lmd_whisper_engine_get_params (LmdWhisperEngine *self, const char *language);
+int lmd_whisper_engine_get_threads (LmdWhisperEngine *self);
+
+G_END_DECLS

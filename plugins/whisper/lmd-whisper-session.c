@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: MIT */
+#define G_LOG_DOMAIN "lmd-whisper"
+
+#include "lmd-whisper-session.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "lmd-error.h"
+
+struct _LmdWhisperSession {
+  GObject parent_instance;
+
+  LmdWhisperEngine *engine; /* owned ref */
+  lmw_state *state;         /* owned */
+  GArray *pcm;              /* owned: float samples fed so far */
+  char *language;           /* owned: requested language or "auto" */
+  gboolean finished;
+};
+
+static void lmd_whisper_session_iface_init (LmdEngineSessionInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (LmdWhisperSession, lmd_whisper_session, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (LMD_TYPE_ENGINE_SESSION, lmd_whisper_session_iface_init))
+
+static gboolean
+whisper_session_feed (LmdEngineSession *session, const float *samples, gsize n_samples, GError **error)
+{
+  LmdWhisperSession *self = LMD_WHISPER_SESSION (session);
+
+  if (self->finished)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "whisper session: feed after finish");
+      return FALSE;
+    }
+  g_array_append_vals (self->pcm, samples, (guint) n_samples);
+  return TRUE;
+}
+
+/* Adds the words of @text, spread over [t0, t1] in proportion to their lengths. */
+static void
+add_segment_words (LmdTranscript *transcript, const char *text, double t0, double t1, double confidence)
+{
+  g_auto (GStrv) words = g_strsplit_set (text, " \t\n", -1);
+  gsize total = 0;
+  double t = t0;
+
+  for (guint i = 0; words[i] != NULL; i++)
+    total += g_utf8_strlen (words[i], -1);
+  if (total == 0)
+    return;
+  for (guint i = 0; words[i] != NULL; i++)
+    {
+      glong len = g_utf8_strlen (words[i], -1);
+      double end;
+
+      if (len == 0)
+        continue;
+      end = t + (t1 - t0) * (double) len / (double) total;
+      lmd_transcript_add_word (transcript, words[i], t, MIN (end, t1), confidence);
+      t = end;
+    }
+}
+
+static LmdTranscript *
+whisper_session_finish (LmdEngineSession *session, GError **error)
+{
+  LmdWhisperSession *self = LMD_WHISPER_SESSION (session);
+  lmw_params params = lmd_whisper_engine_get_params (self->engine, self->language);
+  lmw_result result = { 0 };
+  lmw_error err = { 0 };
+  double duration = (double) self->pcm->len / LMW_SAMPLE_RATE;
+  LmdTranscript *transcript;
+  GString *text = g_string_new (NULL);
+
+  self->finished = TRUE;
+  if (self->pcm->len == 0)
+    {
+      g_string_free (text, TRUE);
+      return lmd_transcript_new (g_str_equal (self->language, "auto") ? "en" : self->language);
+    }
+  if (lmw_transcribe (self->state, &params, (const float *) self->pcm->data, self->pcm->len, &result, &err) != 0)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "whisper: %s", err.message);
+      g_string_free (text, TRUE);
+      return NULL;
+    }
+  transcript = lmd_transcript_new (result.language[0] != '\0' ? result.language : self->language);
+  for (int i = 0; i < result.n_segments; i++)
+    {
+      const lmw_segment *seg = &result.segments[i];
+      double t0 = CLAMP (seg->t0_ms / 1000.0, 0.0, duration);
+      double t1 = CLAMP (seg->t1_ms / 1000.0, t0, duration);
+      double confidence = CLAMP (exp (seg->avg_logprob), 0.0, 1.0);
+      g_autofree char *stripped = g_strstrip (g_strdup (seg->text != NULL ? seg->text : ""));
+
+      if (stripped[0] == '\0')
+        continue;
+      add_segment_words (transcript, stripped, t0, t1, confidence);
+      if (text->len > 0)
+        g_string_append_c (text, ' ');
+      g_string_append (text, stripped);
+    }
+  lmw_result_clear (&result);
+  /* Keep the model's own text (punctuation, casing); confidence is the words' mean. */
+  lmd_transcript_update_text_from_words (transcript);
+  g_free (transcript->text);
+  transcript->text = g_string_free (text, FALSE);
+  transcript->duration = duration;
+  return transcript;
+}
+
+static void
+lmd_whisper_session_iface_init (LmdEngineSessionInterface *iface)
+{
+  iface->feed = whisper_session_feed;
+  iface->finish = whisper_session_finish;
+}
+
+LmdWhisperSession *
+lmd_whisper_session_new (LmdWhisperEngine *engine, const LmdSessionOptions *options, GError **error)
+{
+  g_autoptr (LmdWhisperSession) self = g_object_new (LMD_TYPE_WHISPER_SESSION, NULL);
+  lmw_error err = { 0 };
+
+  self->engine = g_object_ref (engine);
+  self->language = g_strdup (options->language != NULL ? options->language : "auto");
+  self->state = lmw_state_new (lmd_whisper_engine_get_model (engine), lmd_whisper_engine_get_threads (engine), &err);
+  if (self->state == NULL)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "whisper: cannot create a decoding state: %s", err.message);
+      return NULL;
+    }
+  return g_steal_pointer (&self);
+}
+
+static void
+lmd_whisper_session_finalize (GObject *object)
+{
+  LmdWhisperSession *self = LMD_WHISPER_SESSION (object);
+
+  g_clear_pointer (&self->state, lmw_state_free);
+  g_array_unref (self->pcm);
+  g_free (self->language);
+  g_clear_object (&self->engine);
+  G_OBJECT_CLASS (lmd_whisper_session_parent_class)->finalize (object);
+}
+
+static void
+lmd_whisper_session_class_init (LmdWhisperSessionClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = lmd_whisper_session_finalize;
+}
+
+static void
+lmd_whisper_session_init (LmdWhisperSession *self)
+{
+  self->pcm = g_array_new (FALSE, FALSE, sizeof (float));
+}

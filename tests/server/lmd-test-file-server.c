@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+#include "lmd-test-file-server.h"
+
+#include <libsoup/soup.h>
+
+struct _LmdTestFileServer {
+  SoupServer *server;
+  GMainContext *context;
+  GThread *thread;
+  guint port;
+  gint quit;
+  GMutex lock;
+  GHashTable *bodies; /* path → GBytes, under lock */
+  GHashTable *hits;   /* path → count, under lock */
+};
+
+static void
+handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
+{
+  LmdTestFileServer *self = user_data;
+  g_autoptr (GBytes) body = NULL;
+  SoupRange *ranges = NULL;
+  int n_ranges = 0;
+  gsize size;
+
+  g_mutex_lock (&self->lock);
+  body = g_hash_table_lookup (self->bodies, path);
+  if (body != NULL)
+    {
+      g_bytes_ref (body);
+      g_hash_table_insert (self->hits, g_strdup (path),
+                           GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (self->hits, path)) + 1));
+    }
+  g_mutex_unlock (&self->lock);
+  if (body == NULL)
+    {
+      soup_server_message_set_status (msg, 404, NULL);
+      return;
+    }
+  size = g_bytes_get_size (body);
+  if (soup_message_headers_get_ranges (soup_server_message_get_request_headers (msg), (goffset) size,
+                                       &ranges, &n_ranges) && n_ranges == 1)
+    {
+      g_autoptr (GBytes) part = g_bytes_new_from_bytes (body, (gsize) ranges[0].start,
+                                                        (gsize) (ranges[0].end - ranges[0].start + 1));
+      soup_message_headers_set_content_range (soup_server_message_get_response_headers (msg),
+                                              ranges[0].start, ranges[0].end, (goffset) size);
+      soup_server_message_set_status (msg, 206, NULL);
+      soup_server_message_set_response (msg, "application/octet-stream", SOUP_MEMORY_COPY,
+                                        g_bytes_get_data (part, NULL), g_bytes_get_size (part));
+      soup_message_headers_free_ranges (soup_server_message_get_request_headers (msg), ranges);
+      return;
+    }
+  soup_server_message_set_status (msg, 200, NULL);
+  soup_server_message_set_response (msg, "application/octet-stream", SOUP_MEMORY_COPY,
+                                    g_bytes_get_data (body, NULL), size);
+}
+
+static gpointer
+thread_main (gpointer data)
+{
+  LmdTestFileServer *self = data;
+
+  g_main_context_push_thread_default (self->context);
+  while (!g_atomic_int_get (&self->quit))
+    g_main_context_iteration (self->context, TRUE);
+  soup_server_disconnect (self->server);
+  g_clear_object (&self->server);
+  while (g_main_context_pending (self->context))
+    g_main_context_iteration (self->context, FALSE);
+  g_main_context_pop_thread_default (self->context);
+  return NULL;
+}
+
+LmdTestFileServer *
+lmd_test_file_server_start (void)
+{
+  LmdTestFileServer *self = g_new0 (LmdTestFileServer, 1);
+  g_autoptr (GError) error = NULL;
+  GSList *listeners;
+
+  g_mutex_init (&self->lock);
+  self->bodies = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
+  self->hits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->context = g_main_context_new ();
+  g_main_context_push_thread_default (self->context);
+  self->server = soup_server_new (NULL, NULL);
+  soup_server_add_handler (self->server, NULL, handler, self, NULL);
+  soup_server_listen_local (self->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
+  g_assert_no_error (error);
+  g_main_context_pop_thread_default (self->context);
+  listeners = soup_server_get_listeners (self->server);
+  {
+    g_autoptr (GSocketAddress) local = g_socket_get_local_address (listeners->data, &error);
+    g_assert_no_error (error);
+    self->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
+  }
+  g_slist_free (listeners);
+  self->thread = g_thread_new ("test-file-server", thread_main, self);
+  return self;
+}
+
+void
+lmd_test_file_server_add (LmdTestFileServer *self, const char *path, GBytes *body)
+{
+  g_mutex_lock (&self->lock);
+  g_hash_table_insert (self->bodies, g_strdup (path), g_bytes_ref (body));
+  g_mutex_unlock (&self->lock);
+}
+
+guint
+lmd_test_file_server_get_port (LmdTestFileServer *self)
+{
+  return self->port;
+}
+
+char *
+lmd_test_file_server_url (LmdTestFileServer *self, const char *path)
+{
+  return g_strdup_printf ("http://127.0.0.1:%u%s", self->port, path);
+}
+
+guint
+lmd_test_file_server_get_hits (LmdTestFileServer *self, const char *path)
+{
+  guint n;
+
+  g_mutex_lock (&self->lock);
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (self->hits, path));
+  g_mutex_unlock (&self->lock);
+  return n;
+}
+
+static gboolean
+wake_up (gpointer data)
+{
+  return G_SOURCE_REMOVE;
+}
+
+void
+lmd_test_file_server_stop (LmdTestFileServer *self)
+{
+  GSource *source = g_idle_source_new ();
+
+  g_atomic_int_set (&self->quit, 1);
+  g_source_set_callback (source, wake_up, NULL, NULL);
+  g_source_attach (source, self->context);
+  g_source_unref (source);
+  g_thread_join (self->thread);
+  g_main_context_unref (self->context);
+  g_hash_table_unref (self->bodies);
+  g_hash_table_unref (self->hits);
+  g_mutex_clear (&self->lock);
+  g_free (self);
+}

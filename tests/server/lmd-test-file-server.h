@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmd-test-file-server.h — a small real HTTP server for tests, on 127.0.0.1 and its own
+ * thread: serves fixed bodies by path (404 for anything else), honours Range requests, and
+ * counts the requests it answered.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _LmdTestFileServer LmdTestFileServer;
+
+LmdTestFileServer *lmd_test_file_server_start (void);
+/* Serves @body at @path from now on (the bytes are referenced). */
+void lmd_test_file_server_add (LmdTestFileServer *self, const char *path, GBytes *body);
+guint lmd_test_file_server_get_port (LmdTestFileServer *self);
+/* (transfer full) "http://127.0.0.1:PORT@path" */
+char *lmd_test_file_server_url (LmdTestFileServer *self, const char *path);
+/* Requests answered with 200 or 206 for @path so far. */
+guint lmd_test_file_server_get_hits (LmdTestFileServer *self, const char *path);
+void lmd_test_file_server_stop (LmdTestFileServer *self);
+
+G_END_DECLS

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-whisper-cli.c — lightning-whisper end to end (argv[1]: the program, argv[2]: fixture).
+ *
+ * Asserts (TAP):
+ *   - `--model M --audio A --tokens T --dump DIR` exits 0 and writes mel.f32, encoder_out.f32
+ *     and logits.f32 with the fixture's sizes, each within 1e-3 of the reference relative to
+ *     the tensor's max |value|;
+ *   - `--model M --audio A --threads 2` exits 0 (prints a transcript);
+ *   - a corrupt model path, a missing audio file and bad arguments exit non-zero.
+ */
+#include "lmw-test.h"
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int
+run (const char *cmd)
+{
+  int st = system (cmd);
+  return WIFEXITED (st) ? WEXITSTATUS (st) : -1;
+}
+
+int
+main (int argc, char **argv)
+{
+  if (argc < 3) {
+    printf ("1..0 # SKIP usage: test-whisper-cli PROGRAM FIXTURE\n");
+    return 77;
+  }
+  const char *prog = argv[1];
+  const char *dir = fixture_dir (argv[2]);
+  char *json = read_file (dir, "reference.json", NULL);
+  int tokens[64];
+  int nt = json ? json_int_array (json, NULL, "tokens", tokens, 64) : 0;
+  char tok_list[1024] = "";
+  for (int i = 0; i < nt; i++)
+    snprintf (tok_list + strlen (tok_list), sizeof tok_list - strlen (tok_list), "%s%d",
+              i ? "," : "", tokens[i]);
+  char tmp[] = "/tmp/lmw-cli-XXXXXX";
+  TEST_OK (mkdtemp (tmp) != NULL, "temporary folder %s", tmp);
+  char cmd[16384];
+  snprintf (cmd, sizeof cmd, "'%s' --model '%s/model.ggml.bin' --audio '%s/../../audio/speech-sample.wav' "
+            "--threads 2 --tokens %s --dump '%s'", prog, dir, dir, tok_list, tmp);
+  TEST_OK (run (cmd) == 0, "dump runs: %s", cmd);
+  static const char *const files[] = { "mel.f32", "encoder_out.f32", "logits.f32" };
+  for (int i = 0; i < 3; i++) {
+    size_t la = 0, lb = 0;
+    float *a = read_file (tmp, files[i], &la);
+    float *b = read_file (dir, files[i], &lb);
+    bool same_size = a && b && la == lb;
+    err_stats s = { 0 };
+    if (same_size)
+      s = compare (a, b, la / sizeof (float));
+    TEST_OK (same_size && s.rel <= 1e-3, "%s: %zu bytes, max abs err %.3g, rel (to max |ref|) %.3g",
+             files[i], la, s.max_abs, s.rel);
+    char p[4200];
+    snprintf (p, sizeof p, "%s/%s", tmp, files[i]);
+    unlink (p);
+    free (a);
+    free (b);
+  }
+  rmdir (tmp);
+  snprintf (cmd, sizeof cmd, "'%s' --model '%s/model.ggml.bin' --audio '%s/../../audio/speech-sample.wav' "
+            "--threads 2 > /dev/null", prog, dir, dir);
+  TEST_OK (run (cmd) == 0, "transcription runs");
+  snprintf (cmd, sizeof cmd, "'%s' --model '%s/reference.json' --audio '%s/../../audio/speech-sample.wav' "
+            "2> /dev/null", prog, dir, dir);
+  TEST_OK (run (cmd) == 1, "a file that is not a model is refused");
+  snprintf (cmd, sizeof cmd, "'%s' --model '%s/model.ggml.bin' --audio /nonexistent.wav 2> /dev/null",
+            prog, dir);
+  TEST_OK (run (cmd) == 1, "a missing audio file is refused");
+  snprintf (cmd, sizeof cmd, "'%s' --model 2> /dev/null", prog);
+  TEST_OK (run (cmd) == 2, "a usage error exits 2");
+  free (json);
+  return test_done ();
+}
