@@ -358,6 +358,11 @@ lmd_daemon_main (int argc, char **argv)
       g_ptr_array_unref (d.transports);
       return 1;
     }
+  /* Signals are caught from here on, before anyone can learn the port: a SIGTERM that
+   * arrives at once still drains instead of killing the process. */
+  d.loop = g_main_loop_new (NULL, FALSE);
+  g_unix_signal_add (SIGINT, signal_cb, &d);
+  g_unix_signal_add (SIGTERM, signal_cb, &d);
   for (guint i = 0; i < d.transports->len; i++)
     {
       if (!lmd_transport_start (d.transports->pdata[i], d.router, &error))
@@ -375,9 +380,6 @@ lmd_daemon_main (int argc, char **argv)
       goto out;
     }
 
-  d.loop = g_main_loop_new (NULL, FALSE);
-  g_unix_signal_add (SIGINT, signal_cb, &d);
-  g_unix_signal_add (SIGTERM, signal_cb, &d);
   {
     g_autofree char *bound_host = lmd_config_get_string (config, "server", "host", "127.0.0.1");
     g_info ("listening on http://%s:%u", bound_host, lmd_transport_get_port (d.transports->pdata[0]));

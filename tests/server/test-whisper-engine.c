@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-whisper-engine.c — the whisper engine plugin inside the real daemon: a ggml model of
+ * the shared fixtures selected per request with model=, and model acquisition through
+ * MODEL_URL (download from a real HTTP server in the test, SHA-256 verification, the cache
+ * reused on restart, a wrong digest refused).
+ *
+ * The fixture models have random weights: their words are meaningless, so these tests check
+ * the plumbing (status, duration, word times, model selection), not accuracy.
+ */
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "lmd-test-file-server.h"
+#include "lmd-test-server.h"
+
+static char *fixtures;
+
+static gboolean
+need_fixtures (void)
+{
+  g_autofree char *model = g_build_filename (fixtures, "whisper", "tiny-en-random", "model.ggml.bin", NULL);
+
+  if (!g_file_test (model, G_FILE_TEST_IS_REGULAR))
+    {
+      g_test_skip ("the shared whisper fixtures are not there");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static GBytes *
+read_bytes (const char *path)
+{
+  char *data = NULL;
+  gsize len = 0;
+  g_autoptr (GError) error = NULL;
+
+  g_file_get_contents (path, &data, &len, &error);
+  g_assert_no_error (error);
+  return g_bytes_new_take (data, len);
+}
+
+static void
+test_transcribe (void)
+{
+  g_autofree char *model = NULL;
+  g_autofree char *config = NULL;
+  g_autofree char *wav = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autoptr (GBytes) audio = NULL;
+  LmdTestServer *server;
+
+  if (!need_fixtures ())
+    return;
+  model = g_build_filename (fixtures, "whisper", "tiny-en-random", "model.ggml.bin", NULL);
+  wav = g_build_filename (fixtures, "audio", "speech-sample.wav", NULL);
+  config = g_strdup_printf ("[plugins]\nload=http;gst-decoder;sphinx;whisper\n"
+                            "[whisper]\nmodel=%s\nname=tiny-en-random\n", model);
+  server = lmd_test_server_start (config, NULL, &error);
+  g_assert_no_error (error);
+  audio = read_bytes (wav);
+
+  {
+    g_autofree char *url = lmd_test_server_url (server, "/v1/listen?model=tiny-en-random&timestamps=true");
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", audio, NULL);
+    JsonObject *o = lmd_test_response_json (r);
+    JsonArray *words = json_object_get_array_member (o, "words");
+    double duration = json_object_get_double_member (o, "duration");
+    double last = 0.0;
+
+    g_assert_cmpuint (r->status, ==, 200);
+    g_assert_cmpfloat_with_epsilon (duration, 113320 / 16000.0, 0.05);
+    g_assert_cmpstr (json_object_get_string_member (o, "language"), ==, "en");
+    for (guint i = 0; i < json_array_get_length (words); i++)
+      {
+        JsonObject *w = json_array_get_object_element (words, i);
+        double start = json_object_get_double_member (w, "start");
+        double end = json_object_get_double_member (w, "end");
+        g_assert_cmpfloat (start, >=, last - 1e-6);
+        g_assert_cmpfloat (end, >=, start);
+        g_assert_cmpfloat (end, <=, duration + 1e-6);
+        last = end;
+      }
+  }
+  /* the default model is still sphinx; the engine's plugin name selects whisper too */
+  {
+    g_autofree char *url = lmd_test_server_url (server, "/health?detailed=true");
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+    JsonArray *models = json_object_get_array_member (lmd_test_response_json (r), "models");
+    g_assert_cmpuint (json_array_get_length (models), ==, 2);
+    g_assert_cmpstr (json_array_get_string_element (models, 0), ==, "sphinx-en-us");
+    g_assert_cmpstr (json_array_get_string_element (models, 1), ==, "tiny-en-random");
+  }
+  {
+    g_autofree char *url = lmd_test_server_url (server, "/v1/listen?model=whisper&language=de");
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", audio, NULL);
+    /* an English-only model refuses another language */
+    g_assert_cmpuint (r->status, ==, 400);
+    g_assert_cmpstr (json_object_get_string_member (lmd_test_response_json (r), "param"), ==, "language");
+  }
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+}
+
+static void
+test_missing_model (void)
+{
+  const char *argv[] = { "--config", NULL, "--port=0", NULL };
+  g_autofree char *dir = g_dir_make_tmp ("lmd-whisper-XXXXXX", NULL);
+  g_autofree char *conf = g_build_filename (dir, "w.conf", NULL);
+  g_autofree char *output = NULL;
+
+  g_assert_true (g_file_set_contents (conf, "[plugins]\nload=http;gst-decoder;whisper\n"
+                                            "[whisper]\nmodel=/nonexistent/ggml-base.bin\n", -1, NULL));
+  argv[1] = conf;
+  g_assert_cmpint (lmd_test_daemon_run (argv, &output, 60), !=, 0);
+  g_assert_nonnull (strstr (output, "/nonexistent/ggml-base.bin"));
+  g_unlink (conf);
+  g_rmdir (dir);
+}
+
+static void
+remove_tree (const char *path)
+{
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR))
+        remove_tree (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+static void
+test_model_url (void)
+{
+  g_autofree char *model_path = NULL;
+  g_autoptr (GBytes) model = NULL;
+  g_autofree char *sha256 = NULL;
+  g_autofree char *cache = NULL;
+  g_autofree char *cached = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *config = NULL;
+  g_autofree char *bad_config = NULL;
+  g_autoptr (GError) error = NULL;
+  LmdTestFileServer *files;
+  LmdTestServer *server;
+  g_autofree char *log = NULL;
+
+  if (!need_fixtures ())
+    return;
+  model_path = g_build_filename (fixtures, "whisper", "tiny-en-random", "model.ggml.bin", NULL);
+  model = read_bytes (model_path);
+  sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, model);
+  cache = g_dir_make_tmp ("lmd-model-cache-XXXXXX", &error);
+  g_assert_no_error (error);
+  cached = g_build_filename (cache, "ggml-tiny-test.bin", NULL);
+  files = lmd_test_file_server_start ();
+  lmd_test_file_server_add (files, "/models/ggml-tiny-test.bin", model);
+  url = lmd_test_file_server_url (files, "/models/ggml-tiny-test.bin");
+
+  /* MODEL_URL and MODEL_CACHE_DIR come from the environment, as in a deployment */
+  g_setenv ("MODEL_URL", url, TRUE);
+  g_setenv ("MODEL_CACHE_DIR", cache, TRUE);
+  config = g_strdup_printf ("[plugins]\nload=http;gst-decoder;whisper\n[whisper]\nsha256=%s\n", sha256);
+  server = lmd_test_server_start (config, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (lmd_test_file_server_get_hits (files, "/models/ggml-tiny-test.bin"), ==, 1);
+  g_assert_true (g_file_test (cached, G_FILE_TEST_IS_REGULAR));
+  log = lmd_test_server_read_log (server);
+  g_assert_nonnull (strstr (log, "downloaded and verified"));
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+
+  /* a restart uses the cache: no second download */
+  server = lmd_test_server_start (config, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (lmd_test_file_server_get_hits (files, "/models/ggml-tiny-test.bin"), ==, 1);
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+
+  /* a wrong digest is refused: the cached copy does not match, the download does not either */
+  bad_config = g_strdup_printf ("[plugins]\nload=http;gst-decoder;whisper\n[whisper]\nsha256=%064d\n", 0);
+  {
+    const char *argv[] = { "--config", NULL, "--port=0", NULL };
+    g_autofree char *dir = g_dir_make_tmp ("lmd-whisper-XXXXXX", NULL);
+    g_autofree char *conf = g_build_filename (dir, "bad.conf", NULL);
+    g_autofree char *output = NULL;
+
+    g_assert_true (g_file_set_contents (conf, bad_config, -1, NULL));
+    argv[1] = conf;
+    g_assert_cmpint (lmd_test_daemon_run (argv, &output, 60), !=, 0);
+    g_assert_nonnull (strstr (output, "SHA-256"));
+    g_assert_false (g_file_test (cached, G_FILE_TEST_EXISTS));
+    g_unlink (conf);
+    g_rmdir (dir);
+  }
+  g_unsetenv ("MODEL_URL");
+  g_unsetenv ("MODEL_CACHE_DIR");
+  lmd_test_file_server_stop (files);
+  remove_tree (cache);
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *dir = g_getenv ("LMD_FIXTURES_DIR");
+
+  g_test_init (&argc, &argv, NULL);
+  fixtures = g_strdup (dir != NULL ? dir : "../shared/fixtures");
+  g_test_add_func ("/whisper-engine/transcribe", test_transcribe);
+  g_test_add_func ("/whisper-engine/missing-model", test_missing_model);
+  g_test_add_func ("/whisper-engine/model-url", test_model_url);
+  return g_test_run ();
+}
