@@ -270,7 +270,7 @@ test_slow_client (void)
   const char partial[] = "POST /v1/listen HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nRIFF";
   char buf[512];
   gssize n;
-  gint64 start;
+  g_autoptr (GError) read_error = NULL;
 
   server = start_or_skip (config);
   if (server == NULL)
@@ -281,13 +281,14 @@ test_slow_client (void)
   g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (conn)), partial,
                              sizeof partial - 1, NULL, NULL, &error);
   g_assert_no_error (error);
-  start = g_get_monotonic_time ();
-  g_socket_set_timeout (g_socket_connection_get_socket (conn), 30);
-  /* the server closes the stalled connection: EOF, a reset, or an error answer then EOF */
+  /* The server closes the stalled connection (EOF or a reset, possibly after an error
+   * answer); if it kept it open, our own read would time out after 60 s instead. */
+  g_socket_set_timeout (g_socket_connection_get_socket (conn), 60);
   do
-    n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (conn)), buf, sizeof buf, NULL, NULL);
+    n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (conn)), buf, sizeof buf, NULL, &read_error);
   while (n > 0);
-  g_assert_cmpint ((g_get_monotonic_time () - start) / G_USEC_PER_SEC, <, 20);
+  if (read_error != NULL)
+    g_assert_false (g_error_matches (read_error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT));
 
   /* the long recording takes several seconds to transcribe on one worker */
   {
