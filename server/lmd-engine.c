@@ -31,6 +31,39 @@ lmd_engine_session_finish (LmdEngineSession *self, GError **error)
 }
 
 gboolean
+lmd_engine_session_can_stream (LmdEngineSession *self)
+{
+  LmdEngineSessionInterface *iface;
+
+  g_return_val_if_fail (LMD_IS_ENGINE_SESSION (self), FALSE);
+  iface = LMD_ENGINE_SESSION_GET_IFACE (self);
+  return iface->get_partial != NULL && iface->end_utterance != NULL &&
+         iface->get_speech_state != NULL;
+}
+
+char *
+lmd_engine_session_get_partial (LmdEngineSession *self)
+{
+  g_return_val_if_fail (lmd_engine_session_can_stream (self), NULL);
+  return LMD_ENGINE_SESSION_GET_IFACE (self)->get_partial (self);
+}
+
+LmdTranscript *
+lmd_engine_session_end_utterance (LmdEngineSession *self, GError **error)
+{
+  g_return_val_if_fail (lmd_engine_session_can_stream (self), NULL);
+  return LMD_ENGINE_SESSION_GET_IFACE (self)->end_utterance (self, error);
+}
+
+gboolean
+lmd_engine_session_get_speech_state (LmdEngineSession *self, double *since,
+                                     double *utterance_start)
+{
+  g_return_val_if_fail (lmd_engine_session_can_stream (self), FALSE);
+  return LMD_ENGINE_SESSION_GET_IFACE (self)->get_speech_state (self, since, utterance_start);
+}
+
+gboolean
 lmd_engine_setup (LmdEngine *self, GKeyFile *config, GError **error)
 {
   LmdEngineInterface *iface;

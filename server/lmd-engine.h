@@ -23,6 +23,9 @@ typedef struct {
   gboolean word_timestamps; /* the caller wants words (engines may always produce them) */
   gboolean punctuate;
   const char *request_id;   /* for log lines; nullable */
+  gboolean streaming;       /* live input: utterances are decoded as the audio arrives and
+                             * ended by the caller (end_utterance); needs the optional
+                             * streaming methods below */
 } LmdSessionOptions;
 
 #define LMD_TYPE_ENGINE_SESSION (lmd_engine_session_get_type ())
@@ -35,12 +38,38 @@ struct _LmdEngineSessionInterface {
   gboolean (*feed) (LmdEngineSession *self, const float *samples, gsize n_samples, GError **error);
   /* Ends the input and returns the whole transcript; word times are absolute. */
   LmdTranscript *(*finish) (LmdEngineSession *self, GError **error);
+
+  /* Optional: streaming sessions (LmdSessionOptions.streaming).  An engine implements all
+   * three or none; lmd_engine_session_can_stream() tells.  In a streaming session feed()
+   * runs the engine's voice-activity detector on every sample: an utterance opens when
+   * speech starts and stays open, decoded incrementally, until end_utterance(). */
+
+  /* (transfer full) (nullable) the best hypothesis of the open utterance so far; NULL when
+   * no utterance is open. */
+  char *(*get_partial) (LmdEngineSession *self);
+  /* Ends the open utterance and returns its words (absolute session times; duration = the
+   * session's audio so far); an empty transcript when none is open.  The session goes on:
+   * the next speech opens the next utterance. */
+  LmdTranscript *(*end_utterance) (LmdEngineSession *self, GError **error);
+  /* Whether the detector hears speech at the end of the audio fed so far.  @since (nullable)
+   * gets the session time (s) at which that state began: the onset of the speech, or the
+   * end of the last speech.  @utterance_start (nullable) gets the start of the open
+   * utterance, or -1 when none is open. */
+  gboolean (*get_speech_state) (LmdEngineSession *self, double *since, double *utterance_start);
 };
 
 gboolean lmd_engine_session_feed (LmdEngineSession *self, const float *samples, gsize n_samples,
                                   GError **error);
 /* (transfer full) */
 LmdTranscript *lmd_engine_session_finish (LmdEngineSession *self, GError **error);
+/* Whether @self implements the streaming methods. */
+gboolean lmd_engine_session_can_stream (LmdEngineSession *self);
+/* (transfer full) (nullable) */
+char *lmd_engine_session_get_partial (LmdEngineSession *self);
+/* (transfer full) */
+LmdTranscript *lmd_engine_session_end_utterance (LmdEngineSession *self, GError **error);
+gboolean lmd_engine_session_get_speech_state (LmdEngineSession *self, double *since,
+                                              double *utterance_start);
 
 #define LMD_TYPE_ENGINE (lmd_engine_get_type ())
 G_DECLARE_INTERFACE (LmdEngine, lmd_engine, LMD, ENGINE, GObject)

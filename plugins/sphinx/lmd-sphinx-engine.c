@@ -9,6 +9,15 @@
  *   decoders             size of the decoder pool (default: number of processors)
  *   max_segment_seconds  longest utterance decoded in one piece (default 30, 5 to 600)
  *   extra_args           more pocketsphinx arguments, shell-quoted: "-beam 1e-60 -pbeam 1e-50"
+ *   vad_threshold        streaming: speech/noise log-ratio of the voice-activity detector (2.0)
+ *
+ *   stream_decoders      decoders for live streams (default: [streaming] max_streams, 16)
+ *
+ * Live streams have a pool of their own, because they hold a decoder for as long as an
+ * utterance is open, and because their decoders run without the second (flat lexicon) pass:
+ * -fwdflat no.  That pass runs when the utterance ends and costs 100 to 500 ms on a 5 s
+ * utterance on this hardware, all of it added to the latency of the final; the tree pass and
+ * the lattice (bestpath) keep word confidences and cost 20 to 150 ms.
  *
  * Settings the session relies on are fixed: -samprate 16000; -bestpath yes (word confidences
  * are posteriors of the lattice); -remove_silence no (pocketsphinx's VAD drops silent frames
@@ -26,6 +35,7 @@
 #include <unistd.h>
 
 #include <sphinxbase/err.h>
+#include <sphinxbase/feat.h>
 
 #include "lmd-config.h"
 #include "lmd-error.h"
@@ -36,6 +46,9 @@
 #define SPHINX_SAMPLE_RATE 16000
 #define SPHINX_DEFAULT_MODEL_DIR "/usr/share/pocketsphinx/model/en-us"
 #define SPHINX_MAX_DECODERS 64
+#define SPHINX_VAD_START_FRAMES 10 /* 100 ms of speech to enter speech */
+#define SPHINX_VAD_END_FRAMES 15   /* 150 ms of silence to leave it; the stream's own
+                                    * end-of-utterance timeout comes on top */
 
 struct _LmdSphinxEngine {
   GObject parent_instance;
@@ -45,6 +58,14 @@ struct _LmdSphinxEngine {
   guint frame_rate;
   guint pool_size;
   gboolean ready;           /* setup() succeeded */
+
+  GStrv stream_argv;        /* owned; argv + -fwdflat no */
+  guint stream_pool_size;
+  GPtrArray *stream_idle;   /* owned; under lock */
+  guint stream_created;     /* under lock */
+  GStrv vad_argv;           /* owned; front-end arguments of the streaming VAD */
+  mfcc_t *initial_cmn;      /* owned; live CMN of a fresh decoder */
+  guint initial_cmn_len;
 
   GMutex lock;
   GCond returned;           /* signalled when a decoder comes back to the pool */
@@ -108,7 +129,7 @@ resident_bytes (void)
 }
 
 static ps_decoder_t *
-create_decoder (LmdSphinxEngine *self, GError **error)
+create_decoder (LmdSphinxEngine *self, GStrv argv, GError **error)
 {
   g_autoptr (GMutexLocker) locker = g_mutex_locker_new (&decoder_init_lock);
   cmd_ln_t *config;
@@ -117,7 +138,7 @@ create_decoder (LmdSphinxEngine *self, GError **error)
   gint64 t0 = g_get_monotonic_time ();
 
   g_private_replace (&last_sphinx_error, NULL);
-  config = cmd_ln_parse_r (NULL, ps_args (), (int) g_strv_length (self->argv), self->argv, TRUE);
+  config = cmd_ln_parse_r (NULL, ps_args (), (int) g_strv_length (argv), argv, TRUE);
   if (config == NULL)
     {
       const char *why = g_private_get (&last_sphinx_error);
@@ -140,35 +161,41 @@ create_decoder (LmdSphinxEngine *self, GError **error)
   return decoder;
 }
 
-ps_decoder_t *
-lmd_sphinx_engine_borrow_decoder (LmdSphinxEngine *self, GError **error)
+static ps_decoder_t *
+borrow_from (LmdSphinxEngine *self, GPtrArray *idle, guint *n_created, guint size, GStrv argv,
+             GError **error)
 {
   ps_decoder_t *decoder = NULL;
 
-  g_return_val_if_fail (LMD_IS_SPHINX_ENGINE (self), NULL);
-  g_return_val_if_fail (self->ready, NULL);
-
   g_mutex_lock (&self->lock);
-  while (self->idle->len == 0 && self->n_created >= self->pool_size)
+  while (idle->len == 0 && *n_created >= size)
     g_cond_wait (&self->returned, &self->lock);
-  if (self->idle->len > 0)
-    decoder = g_ptr_array_steal_index (self->idle, self->idle->len - 1);
+  if (idle->len > 0)
+    decoder = g_ptr_array_steal_index (idle, idle->len - 1);
   else
-    self->n_created++;
+    (*n_created)++;
   g_mutex_unlock (&self->lock);
   if (decoder != NULL)
     return decoder;
 
   /* Created outside the pool lock: loading a model takes a while. */
-  decoder = create_decoder (self, error);
+  decoder = create_decoder (self, argv, error);
   if (decoder == NULL)
     {
       g_mutex_lock (&self->lock);
-      self->n_created--;
-      g_cond_signal (&self->returned);
+      (*n_created)--;
+      g_cond_broadcast (&self->returned);
       g_mutex_unlock (&self->lock);
     }
   return decoder;
+}
+
+ps_decoder_t *
+lmd_sphinx_engine_borrow_decoder (LmdSphinxEngine *self, GError **error)
+{
+  g_return_val_if_fail (LMD_IS_SPHINX_ENGINE (self), NULL);
+  g_return_val_if_fail (self->ready, NULL);
+  return borrow_from (self, self->idle, &self->n_created, self->pool_size, self->argv, error);
 }
 
 void
@@ -179,7 +206,28 @@ lmd_sphinx_engine_return_decoder (LmdSphinxEngine *self, ps_decoder_t *decoder)
 
   g_mutex_lock (&self->lock);
   g_ptr_array_add (self->idle, decoder);
-  g_cond_signal (&self->returned);
+  g_cond_broadcast (&self->returned);
+  g_mutex_unlock (&self->lock);
+}
+
+ps_decoder_t *
+lmd_sphinx_engine_borrow_stream_decoder (LmdSphinxEngine *self, GError **error)
+{
+  g_return_val_if_fail (LMD_IS_SPHINX_ENGINE (self), NULL);
+  g_return_val_if_fail (self->ready, NULL);
+  return borrow_from (self, self->stream_idle, &self->stream_created, self->stream_pool_size,
+                      self->stream_argv, error);
+}
+
+void
+lmd_sphinx_engine_return_stream_decoder (LmdSphinxEngine *self, ps_decoder_t *decoder)
+{
+  g_return_if_fail (LMD_IS_SPHINX_ENGINE (self));
+  g_return_if_fail (decoder != NULL);
+
+  g_mutex_lock (&self->lock);
+  g_ptr_array_add (self->stream_idle, decoder);
+  g_cond_broadcast (&self->returned);
   g_mutex_unlock (&self->lock);
 }
 
@@ -207,6 +255,49 @@ lmd_sphinx_engine_get_n_decoders (LmdSphinxEngine *self)
   n = self->n_created;
   g_mutex_unlock (&self->lock);
   return n;
+}
+
+fe_t *
+lmd_sphinx_engine_create_vad (LmdSphinxEngine *self, GError **error)
+{
+  g_autoptr (GMutexLocker) locker = NULL;
+  cmd_ln_t *config;
+  fe_t *fe;
+
+  g_return_val_if_fail (LMD_IS_SPHINX_ENGINE (self), NULL);
+  g_return_val_if_fail (self->ready, NULL);
+
+  locker = g_mutex_locker_new (&decoder_init_lock);
+  config = cmd_ln_parse_r (NULL, fe_get_args (), (int) g_strv_length (self->vad_argv),
+                           self->vad_argv, FALSE);
+  if (config == NULL)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "sphinx: invalid front-end arguments");
+      return NULL;
+    }
+  fe = fe_init_auto_r (config);
+  cmd_ln_free_r (config);
+  if (fe == NULL)
+    g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL,
+                 "sphinx: cannot create the voice-activity detector");
+  return fe;
+}
+
+void
+lmd_sphinx_engine_get_vad_frames (LmdSphinxEngine *self, guint *start_frames, guint *end_frames)
+{
+  if (start_frames != NULL)
+    *start_frames = SPHINX_VAD_START_FRAMES;
+  if (end_frames != NULL)
+    *end_frames = SPHINX_VAD_END_FRAMES;
+}
+
+const mfcc_t *
+lmd_sphinx_engine_get_initial_cmn (LmdSphinxEngine *self, guint *len)
+{
+  g_return_val_if_fail (LMD_IS_SPHINX_ENGINE (self), NULL);
+  *len = self->initial_cmn_len;
+  return self->initial_cmn;
 }
 
 /* Sets @error naming @path unless it is a regular file (or a directory, with @want_dir). */
@@ -258,8 +349,9 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
   g_autofree char *extra = NULL;
   g_auto (GStrv) extra_argv = NULL;
   g_autoptr (GStrvBuilder) builder = NULL;
-  gint64 decoders = 0;
-  double max_segment_seconds = 0.0;
+  gint64 decoders = 0, max_streams = 0, stream_decoders = 0;
+  double max_segment_seconds = 0.0, vad_threshold = 0.0;
+  g_autofree char *vad_threshold_text = NULL;
   ps_decoder_t *first;
   cmd_ln_t *decoder_config;
 
@@ -275,7 +367,11 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
   dict = lmd_config_get_string (config, SPHINX_GROUP, "dict",
                                 SPHINX_DEFAULT_MODEL_DIR "/cmudict-en-us.dict");
   extra = lmd_config_get_string (config, SPHINX_GROUP, "extra_args", NULL);
-  if (!lmd_config_get_int (config, SPHINX_GROUP, "decoders", g_get_num_processors (), &decoders,
+  if (!lmd_config_get_int (config, "streaming", "max_streams", 16, &max_streams, error) ||
+      !lmd_config_get_double (config, SPHINX_GROUP, "vad_threshold", 2.0, &vad_threshold, error) ||
+      !lmd_config_get_int (config, SPHINX_GROUP, "stream_decoders",
+                           CLAMP (max_streams, 1, SPHINX_MAX_DECODERS), &stream_decoders, error) ||
+      !lmd_config_get_int (config, SPHINX_GROUP, "decoders", g_get_num_processors (), &decoders,
                            error) ||
       !lmd_config_get_double (config, SPHINX_GROUP, "max_segment_seconds", 30.0,
                               &max_segment_seconds, error))
@@ -292,6 +388,20 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                    "config [" SPHINX_GROUP "] max_segment_seconds: %g is out of range (5 to 600)",
                    max_segment_seconds);
+      return FALSE;
+    }
+  if (stream_decoders < 1 || stream_decoders > SPHINX_MAX_DECODERS)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [" SPHINX_GROUP "] stream_decoders: %" G_GINT64_FORMAT
+                   " is out of range (1 to %d)", stream_decoders, SPHINX_MAX_DECODERS);
+      return FALSE;
+    }
+  if (!(vad_threshold >= 0.0 && vad_threshold <= 20.0))
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [" SPHINX_GROUP "] vad_threshold: %g is out of range (0 to 20)",
+                   vad_threshold);
       return FALSE;
     }
   if (extra != NULL && extra[0] != '\0')
@@ -318,10 +428,17 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
     g_strv_builder_addv (builder, (const char **) extra_argv);
   self->argv = g_strv_builder_end (builder);
   self->pool_size = (guint) decoders;
+  self->stream_pool_size = (guint) stream_decoders;
+  {
+    g_autoptr (GStrvBuilder) stream_builder = g_strv_builder_new ();
+    g_strv_builder_addv (stream_builder, (const char **) self->argv);
+    g_strv_builder_add_many (stream_builder, "-fwdflat", "no", NULL);
+    self->stream_argv = g_strv_builder_end (stream_builder);
+  }
   self->max_segment_samples = (gsize) (max_segment_seconds * SPHINX_SAMPLE_RATE);
 
   /* The first decoder proves the model loads, and tells the effective settings. */
-  first = create_decoder (self, error);
+  first = create_decoder (self, self->argv, error);
   if (first == NULL)
     {
       g_clear_pointer (&self->argv, g_strfreev);
@@ -341,6 +458,19 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
       return FALSE;
     }
   self->frame_rate = (guint) MAX (1, cmd_ln_int32_r (decoder_config, "-frate"));
+  {
+    cmn_t *cmn = ps_get_feat (first)->cmn_struct;
+    self->initial_cmn_len = cmn != NULL ? (guint) cmn->veclen : 0;
+    self->initial_cmn = g_new0 (mfcc_t, MAX (self->initial_cmn_len, 1));
+    if (cmn != NULL)
+      cmn_live_get (cmn, self->initial_cmn);
+  }
+  vad_threshold_text = g_strdup_printf ("%g", vad_threshold);
+  self->vad_argv = g_strdupv ((char *[]) {
+      "lightning-mediad", "-samprate", "16000", "-remove_silence", "yes",
+      "-vad_startspeech", G_STRINGIFY (SPHINX_VAD_START_FRAMES),
+      "-vad_postspeech", G_STRINGIFY (SPHINX_VAD_END_FRAMES),
+      "-vad_threshold", vad_threshold_text, NULL });
   self->n_created = 1;
   g_ptr_array_add (self->idle, first);
   self->ready = TRUE;
@@ -388,7 +518,7 @@ lmd_sphinx_engine_open_session (LmdEngine *engine, const LmdSessionOptions *opti
                    "not '%s'", SPHINX_MODEL_NAME, options->language);
       return NULL;
     }
-  return LMD_ENGINE_SESSION (lmd_sphinx_session_new (self, options));
+  return LMD_ENGINE_SESSION (lmd_sphinx_session_new (self, options, error));
 }
 
 static void
@@ -398,10 +528,17 @@ lmd_sphinx_engine_finalize (GObject *object)
 
   /* Sessions hold a reference to the engine, so every decoder is back in the pool. */
   g_warn_if_fail (self->idle->len == self->n_created);
+  g_warn_if_fail (self->stream_idle->len == self->stream_created);
+  for (guint i = 0; i < self->stream_idle->len; i++)
+    ps_free (g_ptr_array_index (self->stream_idle, i));
+  g_ptr_array_unref (self->stream_idle);
+  g_strfreev (self->stream_argv);
   for (guint i = 0; i < self->idle->len; i++)
     ps_free (g_ptr_array_index (self->idle, i));
   g_ptr_array_unref (self->idle);
   g_strfreev (self->argv);
+  g_strfreev (self->vad_argv);
+  g_free (self->initial_cmn);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->returned);
 
@@ -430,5 +567,6 @@ lmd_sphinx_engine_init (LmdSphinxEngine *self)
   g_mutex_init (&self->lock);
   g_cond_init (&self->returned);
   self->idle = g_ptr_array_new ();
+  self->stream_idle = g_ptr_array_new ();
   self->frame_rate = 100;
 }

@@ -32,4 +32,20 @@ guint lmd_sphinx_engine_get_frame_rate (LmdSphinxEngine *self);
 /* Number of decoders created so far (never more than the pool size). */
 guint lmd_sphinx_engine_get_n_decoders (LmdSphinxEngine *self);
 
+/* The same for live streams, from their own pool ([sphinx] stream_decoders): decoders
+ * without the flat-lexicon second pass, so that ending an utterance is quick. */
+ps_decoder_t *lmd_sphinx_engine_borrow_stream_decoder (LmdSphinxEngine *self, GError **error);
+void lmd_sphinx_engine_return_stream_decoder (LmdSphinxEngine *self, ps_decoder_t *decoder);
+
+/* Streaming sessions.  The voice-activity detector is pocketsphinx's own front end (the
+ * noise-tracking detector of pocketsphinx_continuous), one small fe_t per session that only
+ * decides speech / no speech: (transfer full: fe_free()), or NULL with @error set. */
+fe_t *lmd_sphinx_engine_create_vad (LmdSphinxEngine *self, GError **error);
+/* The detector's hangovers, in frames: speech frames needed to enter speech, and silence
+ * frames needed to leave it. */
+void lmd_sphinx_engine_get_vad_frames (LmdSphinxEngine *self, guint *start_frames,
+                                       guint *end_frames);
+/* The live cepstral mean a fresh decoder starts from (transfer none), @len values. */
+const mfcc_t *lmd_sphinx_engine_get_initial_cmn (LmdSphinxEngine *self, guint *len);
+
 G_END_DECLS

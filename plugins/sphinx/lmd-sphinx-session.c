@@ -28,6 +28,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <sphinxbase/fe.h>
+#include <sphinxbase/feat.h>
 #include <sphinxbase/logmath.h>
 
 #include "lmd-error.h"
@@ -38,6 +40,28 @@
 #define FALLBACK_SEARCH_FRAMES 500 /* 5 s */
 #define SMOOTH_FRAMES 10         /* 100 ms */
 #define SILENT_FRAME_POWER 9.0   /* mean square below (3 LSB)^2, about -80 dBFS: nothing to decode */
+#define HISTORY_SAMPLES SAMPLE_RATE /* streaming: the last second of input */
+#define PREROLL_SAMPLES 4000       /* 250 ms fed to the decoder before the detected onset */
+#define VAD_MAX_FRAMES 64          /* front-end output per call (prespeech flush included) */
+
+/* Streaming state; present only in a streaming session. */
+typedef struct {
+  fe_t *vad;                 /* owned */
+  mfcc_t **vad_cep;          /* owned; VAD_MAX_FRAMES rows of the front end's output */
+  guint vad_start_frames;
+  guint vad_end_frames;
+  gboolean in_speech;        /* the detector's state after the last block */
+  guint64 since;             /* sample where that state began */
+  gint16 *history;           /* owned; ring of the last HISTORY_SAMPLES samples */
+  guint64 utt_floor;         /* an utterance never starts before this sample (last end) */
+  ps_decoder_t *decoder;     /* borrowed from the engine while an utterance is open */
+  guint64 utt_start;         /* first sample of the open utterance */
+  GArray *pending;           /* owned; gint16 not yet given to the decoder */
+  mfcc_t *cmn;               /* owned; this session's live cepstral mean */
+  guint cmn_len;
+  gint16 block[FRAME_SAMPLES];
+  guint block_len;
+} StreamState;
 
 struct _LmdSphinxSession {
   GObject parent_instance;
@@ -51,6 +75,7 @@ struct _LmdSphinxSession {
   guint64 n_fed;
   LmdTranscript *transcript; /* owned; words of the utterances decoded so far */
   gboolean finished;
+  StreamState *stream;       /* owned; NULL in batch mode */
 };
 
 static void lmd_sphinx_session_iface_init (LmdEngineSessionInterface *iface);
@@ -262,6 +287,229 @@ cut_segment (LmdSphinxSession *self, GError **error)
   return TRUE;
 }
 
+/* ---- streaming ------------------------------------------------------------------------ */
+
+static void
+stream_state_free (LmdSphinxSession *self, StreamState *st)
+{
+  if (st->decoder != NULL)
+    {
+      ps_end_utt (st->decoder);
+      lmd_sphinx_engine_return_stream_decoder (self->engine, st->decoder);
+    }
+  if (st->vad != NULL)
+    fe_free (st->vad);
+  if (st->vad_cep != NULL)
+    for (guint i = 0; i < VAD_MAX_FRAMES; i++)
+      g_free (st->vad_cep[i]);
+  g_free (st->vad_cep);
+  g_free (st->history);
+  g_free (st->cmn);
+  if (st->pending != NULL)
+    g_array_unref (st->pending);
+  g_free (st);
+}
+
+static gboolean
+stream_flush (LmdSphinxSession *self, GError **error)
+{
+  StreamState *st = self->stream;
+
+  if (st->decoder == NULL || st->pending->len == 0)
+    return TRUE;
+  if (ps_process_raw (st->decoder, (const gint16 *) st->pending->data, st->pending->len, FALSE,
+                      FALSE) < 0)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL,
+                   "sphinx: decoding the stream at %.2f s failed",
+                   (double) (self->n_fed - st->pending->len) / SAMPLE_RATE);
+      g_array_set_size (st->pending, 0);
+      return FALSE;
+    }
+  g_array_set_size (st->pending, 0);
+  return TRUE;
+}
+
+/* Opens an utterance at the detected onset: borrows a decoder and queues the history from
+ * the onset minus the pre-roll. */
+static gboolean
+stream_open_utterance (LmdSphinxSession *self, GError **error)
+{
+  StreamState *st = self->stream;
+  guint64 onset = st->since > PREROLL_SAMPLES ? st->since - PREROLL_SAMPLES : 0;
+  guint64 oldest = self->n_fed > HISTORY_SAMPLES ? self->n_fed - HISTORY_SAMPLES : 0;
+  guint64 start = MAX (MAX (onset, oldest), st->utt_floor);
+
+  st->decoder = lmd_sphinx_engine_borrow_stream_decoder (self->engine, error);
+  if (st->decoder == NULL)
+    return FALSE;
+  if (ps_start_stream (st->decoder) < 0 || ps_start_utt (st->decoder) < 0)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "sphinx: cannot start an utterance");
+      lmd_sphinx_engine_return_stream_decoder (self->engine, st->decoder);
+      st->decoder = NULL;
+      return FALSE;
+    }
+  if (st->cmn_len > 0 && ps_get_feat (st->decoder)->cmn_struct != NULL)
+    cmn_live_set (ps_get_feat (st->decoder)->cmn_struct, st->cmn);
+  st->utt_start = start;
+  g_array_set_size (st->pending, 0);
+  for (guint64 i = start; i < self->n_fed; i++)
+    g_array_append_val (st->pending, st->history[i % HISTORY_SAMPLES]);
+  return TRUE;
+}
+
+/* Runs one 10 ms block (already counted in n_fed and in the history) through the detector. */
+static gboolean
+stream_block (LmdSphinxSession *self, const gint16 *block, guint n, GError **error)
+{
+  StreamState *st = self->stream;
+  const gint16 *p = block;
+  size_t left = n;
+  gboolean speech;
+
+  while (left > 0)
+    {
+      int32 n_frames = VAD_MAX_FRAMES;
+      size_t before = left;
+      if (fe_process_frames (st->vad, &p, &left, st->vad_cep, &n_frames, NULL) < 0)
+        {
+          g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "sphinx: voice-activity detection failed");
+          return FALSE;
+        }
+      if (left == before)
+        break;
+    }
+  speech = fe_get_vad_state (st->vad) != 0;
+  if (speech != st->in_speech)
+    {
+      /* The detector decides after a run of frames: the state began that run earlier. */
+      guint64 lag = (guint64) (speech ? st->vad_start_frames : st->vad_end_frames) * FRAME_SAMPLES;
+      st->in_speech = speech;
+      st->since = self->n_fed > lag ? self->n_fed - lag : 0;
+    }
+  if (st->decoder != NULL)
+    g_array_append_vals (st->pending, block, n);
+  else if (st->in_speech && !stream_open_utterance (self, error))
+    return FALSE;
+  if (st->pending->len >= SAMPLE_RATE / 10)
+    return stream_flush (self, error);
+  return TRUE;
+}
+
+static gboolean
+stream_feed (LmdSphinxSession *self, const float *samples, gsize n_samples, GError **error)
+{
+  StreamState *st = self->stream;
+
+  for (gsize i = 0; i < n_samples; i++)
+    {
+      float v = samples[i] * 32768.0f;
+      gint16 s = v >= 32767.0f ? 32767 : v <= -32768.0f ? -32768 : v == v ? (gint16) lrintf (v) : 0;
+
+      st->history[self->n_fed % HISTORY_SAMPLES] = s;
+      self->n_fed++;
+      st->block[st->block_len++] = s;
+      if (st->block_len == FRAME_SAMPLES)
+        {
+          st->block_len = 0;
+          if (!stream_block (self, st->block, FRAME_SAMPLES, error))
+            return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* (transfer full) @hyp without fillers and pronunciation markers */
+static char *
+clean_hypothesis (const char *hyp)
+{
+  g_auto (GStrv) tokens = g_strsplit (hyp != NULL ? hyp : "", " ", -1);
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; tokens[i] != NULL; i++)
+    {
+      g_autofree char *word = NULL;
+      if (tokens[i][0] == '\0' || is_filler (tokens[i]))
+        continue;
+      word = strip_pronunciation (tokens[i]);
+      if (out->len > 0)
+        g_string_append_c (out, ' ');
+      g_string_append (out, word);
+    }
+  return g_string_free (out, FALSE);
+}
+
+static char *
+lmd_sphinx_session_get_partial (LmdEngineSession *session)
+{
+  LmdSphinxSession *self = LMD_SPHINX_SESSION (session);
+  StreamState *st = self->stream;
+  int32 score = 0;
+
+  if (st == NULL || st->decoder == NULL || !stream_flush (self, NULL))
+    return NULL;
+  return clean_hypothesis (ps_get_hyp (st->decoder, &score));
+}
+
+static LmdTranscript *
+lmd_sphinx_session_end_utterance (LmdEngineSession *session, GError **error)
+{
+  LmdSphinxSession *self = LMD_SPHINX_SESSION (session);
+  StreamState *st = self->stream;
+  g_autoptr (LmdTranscript) utterance = lmd_transcript_new ("en");
+  ps_decoder_t *decoder;
+  gboolean ok;
+
+  if (st == NULL)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "sphinx: not a streaming session");
+      return NULL;
+    }
+  utterance->duration = (double) self->n_fed / SAMPLE_RATE;
+  if (st->decoder == NULL)
+    return g_steal_pointer (&utterance);
+
+  ok = stream_flush (self, error);
+  decoder = g_steal_pointer (&st->decoder);
+  if (ps_end_utt (decoder) < 0 && ok)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "sphinx: ending the utterance failed");
+      ok = FALSE;
+    }
+  if (ok)
+    {
+      LmdTranscript *saved = self->transcript;
+      self->transcript = utterance;
+      collect_words (self, decoder, st->utt_start, self->n_fed - st->utt_start);
+      self->transcript = saved;
+      if (st->cmn_len > 0 && ps_get_feat (decoder)->cmn_struct != NULL)
+        cmn_live_get (ps_get_feat (decoder)->cmn_struct, st->cmn);
+    }
+  lmd_sphinx_engine_return_stream_decoder (self->engine, decoder);
+  st->utt_floor = self->n_fed;
+  /* speech that goes on opens the next utterance at once */
+  st->since = MAX (st->since, self->n_fed);
+  if (!ok)
+    return NULL;
+  lmd_transcript_update_text_from_words (utterance);
+  return g_steal_pointer (&utterance);
+}
+
+static gboolean
+lmd_sphinx_session_get_speech_state (LmdEngineSession *session, double *since,
+                                     double *utterance_start)
+{
+  LmdSphinxSession *self = LMD_SPHINX_SESSION (session);
+  StreamState *st = self->stream;
+
+  if (since != NULL)
+    *since = st != NULL ? (double) st->since / SAMPLE_RATE : 0.0;
+  if (utterance_start != NULL)
+    *utterance_start = st != NULL && st->decoder != NULL ? (double) st->utt_start / SAMPLE_RATE : -1.0;
+  return st != NULL && st->in_speech;
+}
+
 static gboolean
 lmd_sphinx_session_feed (LmdEngineSession *session, const float *samples, gsize n_samples,
                          GError **error)
@@ -274,6 +522,8 @@ lmd_sphinx_session_feed (LmdEngineSession *session, const float *samples, gsize 
       g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "sphinx: audio fed after finish");
       return FALSE;
     }
+  if (self->stream != NULL)
+    return stream_feed (self, samples, n_samples, error);
   while (done < n_samples)
     {
       gsize take = MIN (n_samples - done, self->segment_cap - self->segment_len);
@@ -305,6 +555,12 @@ lmd_sphinx_session_finish (LmdEngineSession *session, GError **error)
       g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "sphinx: session already finished");
       return NULL;
     }
+  if (self->stream != NULL)
+    {
+      result = lmd_sphinx_session_end_utterance (session, error);
+      self->finished = TRUE;
+      return result;
+    }
   self->finished = TRUE;
   if (!decode_utterance (self, self->segment, self->segment_len, self->segment_offset, error))
     return NULL;
@@ -319,9 +575,10 @@ lmd_sphinx_session_finish (LmdEngineSession *session, GError **error)
 }
 
 LmdSphinxSession *
-lmd_sphinx_session_new (LmdSphinxEngine *engine, const LmdSessionOptions *options)
+lmd_sphinx_session_new (LmdSphinxEngine *engine, const LmdSessionOptions *options,
+                        GError **error)
 {
-  LmdSphinxSession *self;
+  g_autoptr (LmdSphinxSession) self = NULL;
 
   g_return_val_if_fail (LMD_IS_SPHINX_ENGINE (engine), NULL);
   g_return_val_if_fail (options != NULL, NULL);
@@ -329,9 +586,29 @@ lmd_sphinx_session_new (LmdSphinxEngine *engine, const LmdSessionOptions *option
   self = g_object_new (LMD_TYPE_SPHINX_SESSION, NULL);
   self->engine = g_object_ref (engine);
   self->request_id = g_strdup (options->request_id);
+  if (options->streaming)
+    {
+      StreamState *st = g_new0 (StreamState, 1);
+      const mfcc_t *cmn;
+
+      self->stream = st;
+      st->vad = lmd_sphinx_engine_create_vad (engine, error);
+      if (st->vad == NULL)
+        return NULL;
+      st->vad_cep = g_new0 (mfcc_t *, VAD_MAX_FRAMES);
+      for (guint i = 0; i < VAD_MAX_FRAMES; i++)
+        st->vad_cep[i] = g_new0 (mfcc_t, MAX (fe_get_output_size (st->vad), 1));
+      fe_start_utt (st->vad);
+      lmd_sphinx_engine_get_vad_frames (engine, &st->vad_start_frames, &st->vad_end_frames);
+      st->history = g_new0 (gint16, HISTORY_SAMPLES);
+      st->pending = g_array_new (FALSE, FALSE, sizeof (gint16));
+      cmn = lmd_sphinx_engine_get_initial_cmn (engine, &st->cmn_len);
+      st->cmn = g_memdup2 (cmn, MAX (st->cmn_len, 1) * sizeof (mfcc_t));
+      return g_steal_pointer (&self);
+    }
   self->segment_cap = MAX (lmd_sphinx_engine_get_max_segment_samples (engine), SAMPLE_RATE);
   self->segment = g_new (gint16, self->segment_cap);
-  return self;
+  return g_steal_pointer (&self);
 }
 
 static void
@@ -339,6 +616,8 @@ lmd_sphinx_session_finalize (GObject *object)
 {
   LmdSphinxSession *self = LMD_SPHINX_SESSION (object);
 
+  if (self->stream != NULL)
+    stream_state_free (self, g_steal_pointer (&self->stream));
   g_free (self->segment);
   g_free (self->request_id);
   g_clear_pointer (&self->transcript, lmd_transcript_free);
@@ -358,6 +637,9 @@ lmd_sphinx_session_iface_init (LmdEngineSessionInterface *iface)
 {
   iface->feed = lmd_sphinx_session_feed;
   iface->finish = lmd_sphinx_session_finish;
+  iface->get_partial = lmd_sphinx_session_get_partial;
+  iface->end_utterance = lmd_sphinx_session_end_utterance;
+  iface->get_speech_state = lmd_sphinx_session_get_speech_state;
 }
 
 static void

@@ -1,0 +1,1086 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmd-http-stream.c — one live transcription over WebSocket, and the hub that runs them.
+ *
+ * Messages sent to the client (text frames, JSON):
+ *   interim  {"session_id","transcript","is_final":false,"is_last":false,"start"}
+ *   final    {"session_id","transcript","is_final":true,"is_last":false,"start","end",
+ *             "confidence","language","words":[{"word","start","end","confidence"}]}
+ *   last     {"session_id","transcript":"","is_final":true,"is_last":true}
+ *   events   {"type":"speech_started"|"speech_ended","session_id","timestamp"} (vad_events)
+ *   error    {"type":"error","code","error"[,"param"]} then a close:
+ *            INVALID_PARAMETER (bad query parameter or control message) 1008,
+ *            FILE_TOO_LARGE (frame over max_frame_bytes) 1009,
+ *            RATE_LIMIT_EXCEEDED (more than max_queue_seconds of audio waiting) 1008,
+ *            TIMEOUT (no audio for idle_timeout_s) 1008,
+ *            SERVICE_UNAVAILABLE (max_streams open, server draining, no streaming engine) 1008,
+ *            INTERNAL 1011.
+ *   (1013 "try again later" would fit an overloaded server better, but libsoup clients
+ *   reject it as a protocol error (1002), so the contract's 1008 is used.)
+ * After an error raised by the client's input, the audio already received is still decoded:
+ * its finals and the last message come before the close.  Times are seconds since the first
+ * audio byte of the session.
+ *
+ * End of utterance: the engine's voice-activity detector opens an utterance when speech
+ * starts; once it reports silence for eou_timeout_ms of audio, the utterance is finalised.
+ * The audio is fed to the engine in 20 ms slices, so the decision falls within 20 ms of the
+ * audio time it is due, whatever the size of the client's frames.
+ *
+ * Back-pressure.  libsoup offers no way to stop reading a WebSocket, so the queue of each
+ * stream is bounded by the audio time it holds: a client that sends faster than the engine
+ * decodes is served at the engine's speed until max_queue_seconds of audio wait, then gets
+ * RATE_LIMIT_EXCEEDED (the queued audio is still finalised).
+ */
+#define G_LOG_DOMAIN "lmd-http"
+
+#include "lmd-http-stream.h"
+
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "lmd-config.h"
+#include "lmd-error.h"
+#include "lmd-json-writer.h"
+#include "lmd-log.h"
+#include "lmd-pcm-converter.h"
+
+#define STREAM_GROUP "streaming"
+#define SLICE_SECONDS 0.02           /* audio fed to the engine between end-of-utterance checks */
+#define INTERIM_INTERVAL_SECONDS 0.1 /* audio between two partial hypotheses */
+#define TURN_SECONDS 0.5             /* audio one worker turn decodes before yielding */
+
+#define CLOSE_NORMAL 1000
+#define CLOSE_POLICY 1008
+#define CLOSE_TOO_BIG 1009
+#define CLOSE_INTERNAL 1011
+#define CLOSE_TRY_AGAIN CLOSE_POLICY /* see the header comment */
+
+struct _LmdHttpStreams {
+  LmdStreamConfig config;
+  LmdRouter *router;          /* borrowed */
+  GMainContext *context;      /* owned ref: where messages are sent */
+  GThreadPool *pool;          /* owned; items are LmdHttpStream (a reference each) */
+  GHashTable *active;         /* owned; LmdHttpStream → itself (a reference), main context */
+  gint queue_depth;           /* atomic: audio jobs queued over all streams */
+};
+
+typedef enum {
+  JOB_AUDIO,
+  JOB_FINALIZE,
+  JOB_CLOSE,                  /* finalise, send the last message, close with close_code */
+} JobKind;
+
+typedef struct {
+  JobKind kind;
+  GBytes *audio;              /* owned; JOB_AUDIO */
+  gushort close_code;         /* JOB_CLOSE */
+} Job;
+
+typedef struct {
+  char *text;                 /* owned; NULL for a bare close */
+  gboolean close;
+  gushort close_code;
+} Outgoing;
+
+typedef enum {
+  STATE_OPEN,                 /* accepting audio */
+  STATE_CLOSING,              /* close requested or error sent: input ignored */
+  STATE_CLOSED,               /* the connection is gone */
+} StreamState;
+
+struct _LmdHttpStream {
+  GObject parent_instance;
+
+  /* set at accept, read-only afterwards */
+  LmdHttpStreams *hub;        /* owned ref */
+  char *session_id;           /* owned */
+  char *request_id;           /* owned */
+  char *api_key;              /* owned; nullable */
+  LmdEngine *engine;          /* owned ref */
+  char *language;             /* owned */
+  guint sample_rate;
+  LmdPcmEncoding encoding;
+  gboolean word_timestamps;
+  gboolean interim_results;
+  gboolean vad_events;
+  guint eou_timeout_ms;
+  gint64 opened_at;           /* monotonic µs */
+
+  /* main context only */
+  SoupWebsocketConnection *conn; /* owned ref; NULL once closed */
+  gulong message_id, closed_id;
+  StreamState state;
+  guint idle_source;
+  gint64 last_audio_at;       /* monotonic µs */
+  guint64 bytes_received;
+
+  /* shared: under lock */
+  GMutex lock;
+  GQueue jobs;                /* Job * */
+  guint64 queued_bytes;       /* audio bytes in jobs */
+  gboolean scheduled;         /* in the pool or running on a worker */
+  gboolean cancelled;         /* the connection is gone: drop everything */
+  GQueue outbox;              /* Outgoing * */
+  gboolean outbox_scheduled;
+
+  /* worker only (one worker at a time) */
+  LmdEngineSession *session;  /* owned; opened by the first job */
+  LmdPcmConverter *converter; /* owned */
+  GArray *samples;            /* owned; float at the engine rate, converted and not yet fed */
+  guint engine_rate;
+  guint64 fed;                /* engine-rate samples fed to the session */
+  gboolean announced;         /* speech_started sent for the open utterance */
+  double last_partial_at;     /* session time of the last partial check */
+  char *last_partial;         /* owned */
+  gboolean failed;            /* the engine failed: remaining jobs are dropped */
+};
+
+G_DEFINE_FINAL_TYPE (LmdHttpStream, lmd_http_stream, G_TYPE_OBJECT)
+
+static void stream_work (gpointer data, gpointer user_data);
+
+/* ---- configuration ------------------------------------------------------------------- */
+
+gboolean
+lmd_stream_config_load (LmdStreamConfig *config, GKeyFile *key_file, GError **error)
+{
+  gint64 max_streams, idle, frame, workers, eou;
+  double queue_s, utterance_s;
+  gboolean interim, vad_events;
+
+  if (!lmd_config_get_int (key_file, STREAM_GROUP, "max_streams", 16, &max_streams, error) ||
+      !lmd_config_get_int (key_file, STREAM_GROUP, "idle_timeout_s", 60, &idle, error) ||
+      !lmd_config_get_int (key_file, STREAM_GROUP, "max_frame_bytes", 65536, &frame, error) ||
+      !lmd_config_get_int (key_file, STREAM_GROUP, "workers", g_get_num_processors (), &workers, error) ||
+      !lmd_config_get_int (key_file, STREAM_GROUP, "eou_timeout_ms", 800, &eou, error) ||
+      !lmd_config_get_double (key_file, STREAM_GROUP, "max_queue_seconds", 30.0, &queue_s, error) ||
+      !lmd_config_get_double (key_file, STREAM_GROUP, "max_utterance_s", 30.0, &utterance_s, error) ||
+      !lmd_config_get_boolean (key_file, STREAM_GROUP, "interim_results", TRUE, &interim, error) ||
+      !lmd_config_get_boolean (key_file, STREAM_GROUP, "vad_events", FALSE, &vad_events, error))
+    return FALSE;
+#define CHECK_RANGE(key, value, lo, hi)                                                        \
+  if (!((value) >= (lo) && (value) <= (hi)))                                                   \
+    {                                                                                          \
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,                    \
+                   "config [" STREAM_GROUP "] " key ": out of range (%g to %g)", (double) (lo), \
+                   (double) (hi));                                                             \
+      return FALSE;                                                                            \
+    }
+  CHECK_RANGE ("max_streams", max_streams, 0, 10000);
+  CHECK_RANGE ("idle_timeout_s", idle, 1, 86400);
+  CHECK_RANGE ("max_frame_bytes", frame, 1024, 16 * 1024 * 1024);
+  CHECK_RANGE ("workers", workers, 1, 256);
+  CHECK_RANGE ("eou_timeout_ms", eou, 100, 10000);
+  CHECK_RANGE ("max_queue_seconds", queue_s, 0.5, 3600.0);
+  CHECK_RANGE ("max_utterance_s", utterance_s, 5.0, 600.0);
+#undef CHECK_RANGE
+  config->max_streams = (guint) max_streams;
+  config->idle_timeout_s = (guint) idle;
+  config->max_frame_bytes = (guint) frame;
+  config->workers = (guint) workers;
+  config->eou_timeout_ms = (guint) eou;
+  config->max_queue_seconds = queue_s;
+  config->max_utterance_s = utterance_s;
+  config->interim_results = interim;
+  config->vad_events = vad_events;
+  return TRUE;
+}
+
+/* ---- hub --------------------------------------------------------------------------------- */
+
+LmdHttpStreams *
+lmd_http_streams_new (const LmdStreamConfig *config, LmdRouter *router)
+{
+  LmdHttpStreams *self = g_atomic_rc_box_new0 (LmdHttpStreams);
+
+  self->config = *config;
+  self->router = router;
+  self->context = g_main_context_ref_thread_default ();
+  self->pool = g_thread_pool_new (stream_work, NULL, (int) config->workers, FALSE, NULL);
+  self->active = g_hash_table_new_full (g_direct_hash, g_direct_equal, g_object_unref, NULL);
+  return self;
+}
+
+LmdHttpStreams *
+lmd_http_streams_ref (LmdHttpStreams *self)
+{
+  return g_atomic_rc_box_acquire (self);
+}
+
+static void
+streams_clear (LmdHttpStreams *self)
+{
+  /* every stream holds a reference to the hub, so no stream is left and no job is queued */
+  g_thread_pool_free (self->pool, TRUE, FALSE); /* may run on a pool thread */
+  g_hash_table_unref (self->active);
+  g_main_context_unref (self->context);
+}
+
+void
+lmd_http_streams_unref (LmdHttpStreams *self)
+{
+  g_atomic_rc_box_release_full (self, (GDestroyNotify) streams_clear);
+}
+
+guint
+lmd_http_streams_get_active (LmdHttpStreams *self)
+{
+  return g_hash_table_size (self->active);
+}
+
+guint
+lmd_http_streams_get_queue_depth (LmdHttpStreams *self)
+{
+  return (guint) MAX (g_atomic_int_get (&self->queue_depth), 0);
+}
+
+/* ---- jobs and messages ------------------------------------------------------------------ */
+
+static void
+job_free (Job *job)
+{
+  g_clear_pointer (&job->audio, g_bytes_unref);
+  g_free (job);
+}
+
+static void
+outgoing_free (Outgoing *out)
+{
+  g_free (out->text);
+  g_free (out);
+}
+
+static gboolean
+flush_outbox (gpointer data)
+{
+  LmdHttpStream *self = data;
+  GQueue items = G_QUEUE_INIT;
+  Outgoing *out;
+
+  g_mutex_lock (&self->lock);
+  items = self->outbox;
+  g_queue_init (&self->outbox);
+  self->outbox_scheduled = FALSE;
+  g_mutex_unlock (&self->lock);
+
+  while ((out = g_queue_pop_head (&items)) != NULL)
+    {
+      if (self->conn != NULL &&
+          soup_websocket_connection_get_state (self->conn) == SOUP_WEBSOCKET_STATE_OPEN)
+        {
+          if (out->text != NULL)
+            soup_websocket_connection_send_text (self->conn, out->text);
+          if (out->close)
+            {
+              LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, self->request_id, "stream %s: closing (%u)",
+                               self->session_id, out->close_code);
+              soup_websocket_connection_close (self->conn, out->close_code, NULL);
+            }
+        }
+      outgoing_free (out);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* Any thread: queues @text (taken) to be sent from the main context, then a close when
+ * @close_code is not 0. */
+static void
+post (LmdHttpStream *self, char *text, gushort close_code)
+{
+  Outgoing *out = g_new0 (Outgoing, 1);
+  gboolean schedule;
+
+  out->text = text;
+  out->close = close_code != 0;
+  out->close_code = close_code;
+  g_mutex_lock (&self->lock);
+  g_queue_push_tail (&self->outbox, out);
+  schedule = !self->outbox_scheduled;
+  self->outbox_scheduled = TRUE;
+  g_mutex_unlock (&self->lock);
+  if (schedule)
+    g_main_context_invoke_full (self->hub->context, G_PRIORITY_DEFAULT, flush_outbox,
+                                g_object_ref (self), g_object_unref);
+}
+
+static char *
+error_json (const char *code, const char *param, const char *message)
+{
+  LmdJsonWriter *w = lmd_json_writer_new ();
+
+  lmd_json_writer_begin_object (w);
+  lmd_json_writer_key (w, "type");
+  lmd_json_writer_string (w, "error");
+  lmd_json_writer_key (w, "code");
+  lmd_json_writer_string (w, code);
+  lmd_json_writer_key (w, "error");
+  lmd_json_writer_string (w, message);
+  if (param != NULL)
+    {
+      lmd_json_writer_key (w, "param");
+      lmd_json_writer_string (w, param);
+    }
+  lmd_json_writer_end_object (w);
+  return lmd_json_writer_finish (w);
+}
+
+/* Main context: queues a job and makes sure a worker will run the stream. */
+static void
+enqueue (LmdHttpStream *self, Job *job)
+{
+  gboolean schedule;
+
+  g_mutex_lock (&self->lock);
+  g_queue_push_tail (&self->jobs, job);
+  if (job->kind == JOB_AUDIO)
+    {
+      self->queued_bytes += g_bytes_get_size (job->audio);
+      g_atomic_int_inc (&self->hub->queue_depth);
+    }
+  schedule = !self->scheduled;
+  self->scheduled = TRUE;
+  g_mutex_unlock (&self->lock);
+  if (schedule)
+    g_thread_pool_push (self->hub->pool, g_object_ref (self), NULL);
+}
+
+/* Main context: answers an error caused by the client, then decodes what was received,
+ * sends the last message and closes with @close_code. */
+static void
+fail_stream (LmdHttpStream *self, const char *code, const char *param, const char *message,
+             gushort close_code)
+{
+  g_autofree char *text = NULL;
+  Job *job;
+
+  if (self->state != STATE_OPEN)
+    return;
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream %s: %s: %s (close %u)",
+                   self->session_id, code, message, close_code);
+  text = error_json (code, param, message);
+  self->state = STATE_CLOSING;
+  if (self->conn != NULL)
+    soup_websocket_connection_send_text (self->conn, text);
+  job = g_new0 (Job, 1);
+  job->kind = JOB_CLOSE;
+  job->close_code = close_code;
+  enqueue (self, job);
+}
+
+/* ---- worker ------------------------------------------------------------------------------ */
+
+static double
+session_time (LmdHttpStream *self)
+{
+  return (double) self->fed / self->engine_rate;
+}
+
+static void
+send_event (LmdHttpStream *self, const char *type, double timestamp)
+{
+  LmdJsonWriter *w;
+
+  if (!self->vad_events)
+    return;
+  w = lmd_json_writer_new ();
+  lmd_json_writer_begin_object (w);
+  lmd_json_writer_key (w, "type");
+  lmd_json_writer_string (w, type);
+  lmd_json_writer_key (w, "session_id");
+  lmd_json_writer_string (w, self->session_id);
+  lmd_json_writer_key (w, "timestamp");
+  lmd_json_writer_double (w, MAX (timestamp, 0.0), 2);
+  lmd_json_writer_end_object (w);
+  post (self, lmd_json_writer_finish (w), 0);
+}
+
+static void
+send_interim (LmdHttpStream *self, const char *text, double start)
+{
+  LmdJsonWriter *w = lmd_json_writer_new ();
+
+  lmd_json_writer_begin_object (w);
+  lmd_json_writer_key (w, "session_id");
+  lmd_json_writer_string (w, self->session_id);
+  lmd_json_writer_key (w, "transcript");
+  lmd_json_writer_string (w, text);
+  lmd_json_writer_key (w, "is_final");
+  lmd_json_writer_boolean (w, FALSE);
+  lmd_json_writer_key (w, "is_last");
+  lmd_json_writer_boolean (w, FALSE);
+  lmd_json_writer_key (w, "start");
+  lmd_json_writer_double (w, MAX (start, 0.0), 2);
+  lmd_json_writer_end_object (w);
+  post (self, lmd_json_writer_finish (w), 0);
+}
+
+static void
+send_final (LmdHttpStream *self, const LmdTranscript *transcript, double start, double end)
+{
+  LmdJsonWriter *w = lmd_json_writer_new ();
+
+  if (transcript->words->len > 0)
+    {
+      start = g_array_index (transcript->words, LmdWord, 0).start;
+      end = g_array_index (transcript->words, LmdWord, transcript->words->len - 1).end;
+    }
+  lmd_json_writer_begin_object (w);
+  lmd_json_writer_key (w, "session_id");
+  lmd_json_writer_string (w, self->session_id);
+  lmd_json_writer_key (w, "transcript");
+  lmd_json_writer_string (w, transcript->text != NULL ? transcript->text : "");
+  lmd_json_writer_key (w, "is_final");
+  lmd_json_writer_boolean (w, TRUE);
+  lmd_json_writer_key (w, "is_last");
+  lmd_json_writer_boolean (w, FALSE);
+  lmd_json_writer_key (w, "start");
+  lmd_json_writer_double (w, MAX (start, 0.0), 2);
+  lmd_json_writer_key (w, "end");
+  lmd_json_writer_double (w, MAX (end, start), 2);
+  lmd_json_writer_key (w, "confidence");
+  lmd_json_writer_double (w, transcript->confidence, 2);
+  lmd_json_writer_key (w, "language");
+  lmd_json_writer_string (w, self->language);
+  if (self->word_timestamps)
+    {
+      lmd_json_writer_key (w, "words");
+      lmd_json_writer_begin_array (w);
+      for (guint i = 0; i < transcript->words->len; i++)
+        {
+          const LmdWord *word = &g_array_index (transcript->words, LmdWord, i);
+          lmd_json_writer_begin_object (w);
+          lmd_json_writer_key (w, "word");
+          lmd_json_writer_string (w, word->word);
+          lmd_json_writer_key (w, "start");
+          lmd_json_writer_double (w, word->start, 2);
+          lmd_json_writer_key (w, "end");
+          lmd_json_writer_double (w, word->end, 2);
+          lmd_json_writer_key (w, "confidence");
+          lmd_json_writer_double (w, word->confidence, 2);
+          lmd_json_writer_end_object (w);
+        }
+      lmd_json_writer_end_array (w);
+    }
+  lmd_json_writer_end_object (w);
+  post (self, lmd_json_writer_finish (w), 0);
+}
+
+static void
+worker_fail (LmdHttpStream *self, const GError *error)
+{
+  LmdErrorCode code = lmd_error_classify (error);
+
+  LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, self->request_id, "stream %s: %s", self->session_id,
+                   error->message);
+  self->failed = TRUE;
+  post (self, error_json (lmd_error_code_name (code), NULL, error->message),
+        code == LMD_ERROR_SERVICE_UNAVAILABLE ? CLOSE_TRY_AGAIN : CLOSE_INTERNAL);
+}
+
+/* Ends the open utterance; sends its final when it has words or when @always. */
+static gboolean
+end_utterance (LmdHttpStream *self, gboolean always, double speech_end)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmdTranscript) transcript = NULL;
+  double utterance_start = -1.0;
+  double now = session_time (self);
+
+  lmd_engine_session_get_speech_state (self->session, NULL, &utterance_start);
+  if (utterance_start < 0.0 && !always)
+    return TRUE;
+  transcript = lmd_engine_session_end_utterance (self->session, &error);
+  if (transcript == NULL)
+    {
+      worker_fail (self, error);
+      return FALSE;
+    }
+  if (self->announced)
+    send_event (self, "speech_ended", MIN (speech_end, now));
+  self->announced = FALSE;
+  g_clear_pointer (&self->last_partial, g_free);
+  if (transcript->words->len > 0 || always)
+    send_final (self, transcript, utterance_start >= 0.0 ? utterance_start : now, now);
+  return TRUE;
+}
+
+/* After each slice: speech events, end of utterance, partial hypotheses. */
+static gboolean
+check_utterance (LmdHttpStream *self, gboolean want_partial)
+{
+  double since = 0.0, utterance_start = -1.0;
+  double now = session_time (self);
+  gboolean speech = lmd_engine_session_get_speech_state (self->session, &since, &utterance_start);
+
+  if (utterance_start < 0.0)
+    return TRUE;
+  if (!self->announced)
+    {
+      self->announced = TRUE;
+      send_event (self, "speech_started", speech ? since : utterance_start);
+    }
+  if (!speech && now - since >= self->eou_timeout_ms / 1000.0)
+    return end_utterance (self, FALSE, since);
+  if (now - utterance_start >= self->hub->config.max_utterance_s)
+    return end_utterance (self, FALSE, now);
+  if (want_partial && self->interim_results &&
+      now - self->last_partial_at >= INTERIM_INTERVAL_SECONDS)
+    {
+      g_autofree char *partial = lmd_engine_session_get_partial (self->session);
+
+      self->last_partial_at = now;
+      if (partial != NULL && partial[0] != '\0' &&
+          g_strcmp0 (partial, self->last_partial) != 0)
+        {
+          send_interim (self, partial, utterance_start);
+          g_free (self->last_partial);
+          self->last_partial = g_steal_pointer (&partial);
+        }
+    }
+  return TRUE;
+}
+
+/* Feeds the converted samples in slices. */
+static gboolean
+feed_samples (LmdHttpStream *self)
+{
+  guint slice = (guint) (SLICE_SECONDS * self->engine_rate);
+  guint done = 0;
+  g_autoptr (GError) error = NULL;
+
+  while (done < self->samples->len)
+    {
+      guint n = MIN (slice, self->samples->len - done);
+
+      if (!lmd_engine_session_feed (self->session, (const float *) self->samples->data + done, n,
+                                    &error))
+        {
+          worker_fail (self, error);
+          return FALSE;
+        }
+      self->fed += n;
+      done += n;
+      if (!check_utterance (self, done == self->samples->len))
+        return FALSE;
+    }
+  g_array_set_size (self->samples, 0);
+  return TRUE;
+}
+
+static gboolean
+open_session (LmdHttpStream *self)
+{
+  g_autoptr (GError) error = NULL;
+  LmdSessionOptions options = { 0 };
+
+  options.language = self->language;
+  options.word_timestamps = self->word_timestamps;
+  options.punctuate = TRUE;
+  options.request_id = self->request_id;
+  options.streaming = TRUE;
+  self->session = lmd_engine_open_session (self->engine, &options, &error);
+  if (self->session != NULL && !lmd_engine_session_can_stream (self->session))
+    {
+      g_clear_object (&self->session);
+      g_set_error (&error, LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
+                   "model %s cannot transcribe live streams", lmd_engine_get_model_name (self->engine));
+    }
+  if (self->session == NULL)
+    {
+      worker_fail (self, error);
+      return FALSE;
+    }
+  self->engine_rate = lmd_engine_get_sample_rate (self->engine);
+  self->converter = lmd_pcm_converter_new (self->encoding, self->sample_rate, self->engine_rate);
+  return TRUE;
+}
+
+static void
+run_job (LmdHttpStream *self, Job *job)
+{
+  if (self->failed)
+    return;
+  if (self->session == NULL && !open_session (self))
+    return;
+  switch (job->kind)
+    {
+    case JOB_AUDIO:
+      {
+        gsize len;
+        const guint8 *data = g_bytes_get_data (job->audio, &len);
+        lmd_pcm_converter_push (self->converter, data, len, self->samples);
+        feed_samples (self);
+      }
+      break;
+    case JOB_FINALIZE:
+      end_utterance (self, TRUE, session_time (self));
+      break;
+    case JOB_CLOSE:
+      {
+        double since = 0.0;
+        gboolean speech;
+
+        lmd_pcm_converter_drain (self->converter, self->samples);
+        if (!feed_samples (self))
+          return;
+        speech = lmd_engine_session_get_speech_state (self->session, &since, NULL);
+        if (!end_utterance (self, FALSE, speech ? session_time (self) : since))
+          return;
+        {
+          LmdJsonWriter *w = lmd_json_writer_new ();
+          lmd_json_writer_begin_object (w);
+          lmd_json_writer_key (w, "session_id");
+          lmd_json_writer_string (w, self->session_id);
+          lmd_json_writer_key (w, "transcript");
+          lmd_json_writer_string (w, "");
+          lmd_json_writer_key (w, "is_final");
+          lmd_json_writer_boolean (w, TRUE);
+          lmd_json_writer_key (w, "is_last");
+          lmd_json_writer_boolean (w, TRUE);
+          lmd_json_writer_key (w, "duration");
+          lmd_json_writer_double (w, session_time (self), 2);
+          lmd_json_writer_end_object (w);
+          post (self, lmd_json_writer_finish (w), job->close_code);
+        }
+        self->failed = TRUE; /* nothing after the last message */
+      }
+      break;
+    }
+}
+
+/* A pool thread: runs the stream's jobs in order, yielding after TURN_SECONDS of audio so
+ * that one fast client cannot starve the others. */
+static void
+stream_work (gpointer data, gpointer user_data)
+{
+  LmdHttpStream *self = data;
+  guint64 turn_bytes = (guint64) (TURN_SECONDS * self->sample_rate *
+                                  lmd_pcm_encoding_sample_bytes (self->encoding));
+  guint64 done_bytes = 0;
+  gboolean again = FALSE;
+
+  lmd_log_set_thread_request_id (self->request_id);
+  for (;;)
+    {
+      Job *job;
+
+      g_mutex_lock (&self->lock);
+      if (self->cancelled || g_queue_is_empty (&self->jobs))
+        {
+          self->scheduled = FALSE;
+          g_mutex_unlock (&self->lock);
+          break;
+        }
+      if (done_bytes >= turn_bytes)
+        {
+          again = TRUE; /* stays scheduled */
+          g_mutex_unlock (&self->lock);
+          break;
+        }
+      job = g_queue_pop_head (&self->jobs);
+      if (job->kind == JOB_AUDIO)
+        {
+          self->queued_bytes -= g_bytes_get_size (job->audio);
+          g_atomic_int_dec_and_test (&self->hub->queue_depth);
+          done_bytes += g_bytes_get_size (job->audio);
+        }
+      g_mutex_unlock (&self->lock);
+
+      run_job (self, job);
+      job_free (job);
+    }
+  lmd_log_set_thread_request_id (NULL);
+  if (again)
+    g_thread_pool_push (self->hub->pool, self, NULL); /* keeps this turn's reference */
+  else
+    g_object_unref (self);
+}
+
+/* ---- connection (main context) ------------------------------------------------------------ */
+
+static gboolean
+on_idle_check (gpointer data)
+{
+  LmdHttpStream *self = data;
+  gint64 idle_us = g_get_monotonic_time () - self->last_audio_at;
+
+  if (self->state == STATE_OPEN &&
+      idle_us >= (gint64) self->hub->config.idle_timeout_s * G_USEC_PER_SEC)
+    {
+      g_autofree char *message = g_strdup_printf ("no audio for %u s", self->hub->config.idle_timeout_s);
+      fail_stream (self, "TIMEOUT", NULL, message, CLOSE_POLICY);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_text (LmdHttpStream *self, GBytes *message)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+  gsize len;
+  const char *data = g_bytes_get_data (message, &len);
+  JsonNode *root;
+  JsonObject *object;
+  const char *type = NULL;
+  Job *job;
+
+  if (!json_parser_load_from_data (parser, data, (gssize) len, &error) ||
+      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      fail_stream (self, "INVALID_PARAMETER", "message",
+                   "a control message must be a JSON object such as {\"type\":\"finalize\"}",
+                   CLOSE_POLICY);
+      return;
+    }
+  object = json_node_get_object (root);
+  if (json_object_has_member (object, "type") &&
+      JSON_NODE_HOLDS_VALUE (json_object_get_member (object, "type")) &&
+      json_node_get_value_type (json_object_get_member (object, "type")) == G_TYPE_STRING)
+    type = json_object_get_string_member (object, "type");
+  if (g_strcmp0 (type, "finalize") == 0)
+    {
+      job = g_new0 (Job, 1);
+      job->kind = JOB_FINALIZE;
+      enqueue (self, job);
+    }
+  else if (g_strcmp0 (type, "close_stream") == 0 || g_strcmp0 (type, "end") == 0)
+    {
+      self->state = STATE_CLOSING;
+      job = g_new0 (Job, 1);
+      job->kind = JOB_CLOSE;
+      job->close_code = CLOSE_NORMAL;
+      enqueue (self, job);
+    }
+  else
+    {
+      g_autofree char *text = g_strdup_printf ("unknown control message type '%s' (use finalize, "
+                                               "close_stream or end)", type != NULL ? type : "");
+      fail_stream (self, "INVALID_PARAMETER", "type", text, CLOSE_POLICY);
+    }
+}
+
+static void
+on_binary (LmdHttpStream *self, GBytes *message)
+{
+  gsize len = g_bytes_get_size (message);
+  guint64 queued;
+  Job *job;
+
+  if (len > self->hub->config.max_frame_bytes)
+    {
+      g_autofree char *text = g_strdup_printf ("an audio frame of %" G_GSIZE_FORMAT
+                                               " bytes is over the limit of %u bytes",
+                                               len, self->hub->config.max_frame_bytes);
+      fail_stream (self, "FILE_TOO_LARGE", NULL, text, CLOSE_TOO_BIG);
+      return;
+    }
+  self->last_audio_at = g_get_monotonic_time ();
+  self->bytes_received += len;
+  if (len == 0)
+    return;
+  g_mutex_lock (&self->lock);
+  queued = self->queued_bytes;
+  g_mutex_unlock (&self->lock);
+  if ((double) (queued + len) / (self->sample_rate * lmd_pcm_encoding_sample_bytes (self->encoding)) >
+      self->hub->config.max_queue_seconds)
+    {
+      g_autofree char *text = g_strdup_printf ("more than %.0f s of audio are waiting to be "
+                                               "decoded: send at most in real time",
+                                               self->hub->config.max_queue_seconds);
+      fail_stream (self, "RATE_LIMIT_EXCEEDED", NULL, text, CLOSE_POLICY);
+      return;
+    }
+  job = g_new0 (Job, 1);
+  job->kind = JOB_AUDIO;
+  job->audio = g_bytes_ref (message);
+  enqueue (self, job);
+}
+
+static void
+on_message (SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer user_data)
+{
+  LmdHttpStream *self = user_data;
+
+  if (self->state != STATE_OPEN)
+    return;
+  if (type == SOUP_WEBSOCKET_DATA_BINARY)
+    on_binary (self, message);
+  else
+    on_text (self, message);
+}
+
+static void
+on_closed (SoupWebsocketConnection *conn, gpointer user_data)
+{
+  LmdHttpStream *self = user_data;
+  GQueue dropped = G_QUEUE_INIT;
+  Job *job;
+
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id,
+                   "stream %s closed (code %u) after %.1f s, %" G_GUINT64_FORMAT " bytes of audio",
+                   self->session_id, soup_websocket_connection_get_close_code (conn),
+                   (g_get_monotonic_time () - self->opened_at) / 1e6, self->bytes_received);
+  self->state = STATE_CLOSED;
+  g_clear_handle_id (&self->idle_source, g_source_remove);
+  g_clear_signal_handler (&self->message_id, self->conn);
+  g_clear_signal_handler (&self->closed_id, self->conn);
+
+  g_mutex_lock (&self->lock);
+  self->cancelled = TRUE;
+  dropped = self->jobs;
+  g_queue_init (&self->jobs);
+  self->queued_bytes = 0;
+  g_mutex_unlock (&self->lock);
+  while ((job = g_queue_pop_head (&dropped)) != NULL)
+    {
+      if (job->kind == JOB_AUDIO)
+        g_atomic_int_dec_and_test (&self->hub->queue_depth);
+      job_free (job);
+    }
+  g_clear_object (&self->conn);
+  /* the hub's reference; a worker still decoding holds its own */
+  g_hash_table_remove (self->hub->active, self);
+}
+
+/* (transfer full) the key of "Authorization: Token|Bearer <key>", else ?token=, else NULL */
+static char *
+extract_api_key (SoupServerMessage *msg, GHashTable *query)
+{
+  const char *header = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                     "Authorization");
+
+  if (header != NULL)
+    {
+      const char *space = strchr (header, ' ');
+      if (space != NULL && ((space - header == 5 && g_ascii_strncasecmp (header, "Token", 5) == 0) ||
+                            (space - header == 6 && g_ascii_strncasecmp (header, "Bearer", 6) == 0)))
+        return g_strstrip (g_strdup (space + 1));
+    }
+  if (query != NULL && g_hash_table_lookup (query, "token") != NULL)
+    return g_strdup (g_hash_table_lookup (query, "token"));
+  return NULL;
+}
+
+/* Reads the query parameters into @self; FALSE with @error (INVALID_PARAMETER, "param: ..."). */
+static gboolean
+parse_parameters (LmdHttpStream *self, GHashTable *query, GError **error)
+{
+  static const guint rates[] = { 8000, 16000, 22050, 24000, 44100, 48000 };
+  const char *value;
+  const struct { const char *name; gboolean *out; } booleans[] = {
+    { "word_timestamps", &self->word_timestamps },
+    { "interim_results", &self->interim_results },
+    { "vad_events", &self->vad_events },
+  };
+
+  self->sample_rate = 16000;
+  self->encoding = LMD_PCM_LINEAR16;
+  self->language = g_strdup ("en");
+  self->word_timestamps = TRUE;
+  self->interim_results = self->hub->config.interim_results;
+  self->vad_events = self->hub->config.vad_events;
+  self->eou_timeout_ms = self->hub->config.eou_timeout_ms;
+  if (query == NULL)
+    return TRUE;
+
+  if ((value = g_hash_table_lookup (query, "sample_rate")) != NULL)
+    {
+      guint64 rate = 0;
+      gboolean ok = g_ascii_string_to_unsigned (value, 10, 1, 1000000, &rate, NULL);
+      for (gsize i = 0; ok && i < G_N_ELEMENTS (rates); i++)
+        if (rates[i] == rate)
+          break;
+        else if (i == G_N_ELEMENTS (rates) - 1)
+          ok = FALSE;
+      if (!ok)
+        {
+          g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                       "sample_rate" LMD_ERROR_PARAM_SEPARATOR "'%s' is not one of 8000, 16000, "
+                       "22050, 24000, 44100, 48000", value);
+          return FALSE;
+        }
+      self->sample_rate = (guint) rate;
+    }
+  if ((value = g_hash_table_lookup (query, "encoding")) != NULL &&
+      !lmd_pcm_encoding_from_string (value, &self->encoding))
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "encoding" LMD_ERROR_PARAM_SEPARATOR "'%s' is not one of linear16, linear32, "
+                   "mulaw, alaw", value);
+      return FALSE;
+    }
+  if ((value = g_hash_table_lookup (query, "language")) != NULL)
+    {
+      g_free (self->language);
+      self->language = g_ascii_strdown (value, -1);
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (booleans); i++)
+    if ((value = g_hash_table_lookup (query, booleans[i].name)) != NULL &&
+        !lmd_parse_boolean (value, booleans[i].out))
+      {
+        g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                     "%s" LMD_ERROR_PARAM_SEPARATOR "'%s' is not a boolean (true, false, 1, 0)",
+                     booleans[i].name, value);
+        return FALSE;
+      }
+  if ((value = g_hash_table_lookup (query, "eou_timeout_ms")) != NULL)
+    {
+      guint64 ms = 0;
+      if (!g_ascii_string_to_unsigned (value, 10, 100, 10000, &ms, NULL))
+        {
+          g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                       "eou_timeout_ms" LMD_ERROR_PARAM_SEPARATOR "'%s' is not a number of "
+                       "milliseconds from 100 to 10000", value);
+          return FALSE;
+        }
+      self->eou_timeout_ms = (guint) ms;
+    }
+  return TRUE;
+}
+
+/* Main context: refuses a stream that never started: error message, then close. */
+static void
+refuse (SoupWebsocketConnection *conn, const char *code, const char *param, const char *message,
+        gushort close_code)
+{
+  g_autofree char *text = error_json (code, param, message);
+
+  soup_websocket_connection_send_text (conn, text);
+  soup_websocket_connection_close (conn, close_code, NULL);
+}
+
+void
+lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
+                         SoupWebsocketConnection *conn, const char *request_id)
+{
+  g_autoptr (LmdHttpStream) self = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) query = NULL;
+  g_autofree char *uuid = g_uuid_string_random ();
+  GUri *uri = soup_server_message_get_uri (msg);
+  GSocket *socket = soup_server_message_get_socket (msg);
+  const char *model;
+
+  /* the HTTP client timeout must not cut a stream: its idle timeout applies instead */
+  if (socket != NULL)
+    g_socket_set_timeout (socket, 0);
+  /* frames a little over the limit get an error message; libsoup itself closes (1009)
+   * without one beyond this */
+  soup_websocket_connection_set_max_incoming_payload_size (conn,
+                                                           MAX ((guint64) hub->config.max_frame_bytes * 4,
+                                                                128 * 1024));
+  soup_websocket_connection_set_keepalive_interval (conn, 0);
+
+  if (g_hash_table_size (hub->active) >= hub->config.max_streams)
+    {
+      g_autofree char *text = g_strdup_printf ("the server is at its limit of %u live streams; "
+                                               "retry later", hub->config.max_streams);
+      LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, request_id, "stream refused: %s", text);
+      refuse (conn, "SERVICE_UNAVAILABLE", NULL, text, CLOSE_TRY_AGAIN);
+      return;
+    }
+
+  self = g_object_new (LMD_TYPE_HTTP_STREAM, NULL);
+  self->hub = lmd_http_streams_ref (hub);
+  self->session_id = g_strdup (uuid);
+  self->request_id = g_strdup (request_id);
+  self->opened_at = g_get_monotonic_time ();
+  self->last_audio_at = self->opened_at;
+  if (g_uri_get_query (uri) != NULL)
+    query = soup_form_decode (g_uri_get_query (uri));
+  self->api_key = extract_api_key (msg, query);
+
+  model = query != NULL ? g_hash_table_lookup (query, "model") : NULL;
+  if (!parse_parameters (self, query, &error))
+    {
+      g_autofree char *param = lmd_error_get_param (error);
+      g_autofree char *sentence = lmd_error_get_sentence (error);
+      refuse (conn, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
+      return;
+    }
+  self->engine = lmd_router_find_engine (hub->router, model);
+  if (self->engine == NULL)
+    {
+      g_autofree char *text = g_strdup_printf ("no model named '%s'", model != NULL ? model : "(default)");
+      refuse (conn, "INVALID_PARAMETER", "model", text, CLOSE_POLICY);
+      return;
+    }
+  g_object_ref (self->engine);
+  if (!lmd_engine_supports_language (self->engine, self->language))
+    {
+      g_autofree char *text = g_strdup_printf ("model %s does not transcribe '%s'",
+                                               lmd_engine_get_model_name (self->engine), self->language);
+      refuse (conn, "INVALID_PARAMETER", "language", text, CLOSE_POLICY);
+      return;
+    }
+  if (lmd_router_is_draining (hub->router))
+    {
+      refuse (conn, "SERVICE_UNAVAILABLE", NULL, "the server is shutting down", CLOSE_TRY_AGAIN);
+      return;
+    }
+
+  self->conn = g_object_ref (conn);
+  self->message_id = g_signal_connect (conn, "message", G_CALLBACK (on_message), self);
+  self->closed_id = g_signal_connect (conn, "closed", G_CALLBACK (on_closed), self);
+  self->idle_source = g_timeout_add_seconds (1, on_idle_check, self);
+  g_hash_table_add (hub->active, g_object_ref (self));
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, request_id,
+                   "stream %s opened: %s, %u Hz, language %s, eou %u ms, interim %s%s",
+                   self->session_id,
+                   self->encoding == LMD_PCM_LINEAR16 ? "linear16"
+                   : self->encoding == LMD_PCM_LINEAR32 ? "linear32"
+                   : self->encoding == LMD_PCM_MULAW ? "mulaw" : "alaw",
+                   self->sample_rate, self->language, self->eou_timeout_ms,
+                   self->interim_results ? "on" : "off", self->api_key != NULL ? ", with a key" : "");
+}
+
+const char *
+lmd_http_stream_get_api_key (LmdHttpStream *self)
+{
+  g_return_val_if_fail (LMD_IS_HTTP_STREAM (self), NULL);
+  return self->api_key;
+}
+
+/* ---- GObject ---------------------------------------------------------------------------- */
+
+static void
+lmd_http_stream_finalize (GObject *object)
+{
+  LmdHttpStream *self = LMD_HTTP_STREAM (object);
+
+  /* may run on a worker thread: the connection was released on the main context */
+  g_warn_if_fail (self->conn == NULL);
+  g_queue_clear_full (&self->jobs, (GDestroyNotify) job_free);
+  g_queue_clear_full (&self->outbox, (GDestroyNotify) outgoing_free);
+  g_clear_object (&self->session);
+  g_clear_pointer (&self->converter, lmd_pcm_converter_free);
+  g_array_unref (self->samples);
+  g_free (self->last_partial);
+  g_clear_object (&self->engine);
+  g_free (self->language);
+  g_free (self->session_id);
+  g_free (self->request_id);
+  g_free (self->api_key);
+  g_mutex_clear (&self->lock);
+  if (self->hub != NULL)
+    lmd_http_streams_unref (self->hub);
+
+  G_OBJECT_CLASS (lmd_http_stream_parent_class)->finalize (object);
+}
+
+static void
+lmd_http_stream_class_init (LmdHttpStreamClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = lmd_http_stream_finalize;
+}
+
+static void
+lmd_http_stream_init (LmdHttpStream *self)
+{
+  g_mutex_init (&self->lock);
+  g_queue_init (&self->jobs);
+  g_queue_init (&self->outbox);
+  self->samples = g_array_new (FALSE, FALSE, sizeof (float));
+  self->state = STATE_OPEN;
+}
