@@ -236,7 +236,7 @@ lmd_http_respond_transcript (SoupServerMessage *msg, LmdHttpDialect dialect,
 
 void
 lmd_http_respond_error (SoupServerMessage *msg, LmdRouter *router, const GError *error,
-                        const char *request_id)
+                        const char *request_id, guint retry_after_s, gint64 expires_at)
 {
   LmdErrorCode code = lmd_error_classify (error);
   guint status = lmd_error_http_status (code);
@@ -271,9 +271,17 @@ lmd_http_respond_error (SoupServerMessage *msg, LmdRouter *router, const GError 
         lmd_json_writer_string (w, formats[i]);
       lmd_json_writer_end_array (w);
     }
-  if (code == LMD_ERROR_SERVICE_UNAVAILABLE || code == LMD_ERROR_RATE_LIMIT_EXCEEDED)
+  if ((code == LMD_ERROR_LICENSE_EXPIRED || code == LMD_ERROR_QUOTA_EXCEEDED) && expires_at > 0)
     {
-      guint retry = limits != NULL ? limits->retry_after_s : 2;
+      g_autoptr (GDateTime) t = g_date_time_new_from_unix_utc (expires_at);
+      g_autofree char *iso = t != NULL ? g_date_time_format_iso8601 (t) : NULL;
+      lmd_json_writer_key (w, "expires_at");
+      lmd_json_writer_string (w, iso);
+    }
+  if (code == LMD_ERROR_SERVICE_UNAVAILABLE || code == LMD_ERROR_RATE_LIMIT_EXCEEDED ||
+      (code == LMD_ERROR_QUOTA_EXCEEDED && retry_after_s > 0))
+    {
+      guint retry = retry_after_s > 0 ? retry_after_s : limits != NULL ? limits->retry_after_s : 2;
       g_autofree char *header = g_strdup_printf ("%u", retry);
       lmd_json_writer_key (w, "retry_after");
       lmd_json_writer_int (w, retry);

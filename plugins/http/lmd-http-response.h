@@ -23,9 +23,11 @@ void lmd_http_respond_transcript (SoupServerMessage *msg, LmdHttpDialect dialect
                                   const LmdTranscript *transcript,
                                   const LmdTranscribeRequest *request, gsize file_size);
 
-/* Sets an error document {"error","code",...extras} with the matching status and headers. */
+/* Sets an error document {"error","code",...extras} with the matching status and headers.
+ * @retry_after_s: for 429/503, the wait to suggest (0: the configured default);
+ * @expires_at: for 403, the license's expiry (unix seconds; 0: none). */
 void lmd_http_respond_error (SoupServerMessage *msg, LmdRouter *router, const GError *error,
-                             const char *request_id);
+                             const char *request_id, guint retry_after_s, gint64 expires_at);
 
 /* Sets a JSON body (@json is taken) with @status. */
 void lmd_http_respond_json (SoupServerMessage *msg, guint status, char *json);

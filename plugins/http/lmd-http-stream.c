@@ -40,6 +40,7 @@
 
 #include "lmd-config.h"
 #include "lmd-error.h"
+#include "lmd-http-auth.h"
 #include "lmd-json-writer.h"
 #include "lmd-log.h"
 #include "lmd-pcm-converter.h"
@@ -96,6 +97,7 @@ struct _LmdHttpStream {
   char *session_id;           /* owned */
   char *request_id;           /* owned */
   char *api_key;              /* owned; nullable */
+  LmdLicenseTicket *ticket;   /* owned: admission by the license service while open */
   LmdEngine *engine;          /* owned ref */
   char *language;             /* owned */
   guint sample_rate;
@@ -810,6 +812,21 @@ on_message (SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer 
     on_text (self, message);
 }
 
+/* Releases the stream's license ticket (once), recording the seconds of audio received. */
+static void
+release_ticket (LmdHttpStream *self, guint status)
+{
+  static const guint bytes_per_sample[] = { [LMD_PCM_LINEAR16] = 2, [LMD_PCM_LINEAR32] = 4,
+                                            [LMD_PCM_MULAW] = 1, [LMD_PCM_ALAW] = 1 };
+  LmdLicense *license = lmd_router_get_license (self->hub->router);
+  double seconds;
+
+  if (self->ticket == NULL || license == NULL)
+    return;
+  seconds = (double) self->bytes_received / (bytes_per_sample[self->encoding] * (double) self->sample_rate);
+  lmd_license_complete (license, g_steal_pointer (&self->ticket), seconds, status);
+}
+
 static void
 on_closed (SoupWebsocketConnection *conn, gpointer user_data)
 {
@@ -839,27 +856,9 @@ on_closed (SoupWebsocketConnection *conn, gpointer user_data)
       job_free (job);
     }
   g_clear_object (&self->conn);
+  release_ticket (self, 200);
   /* the hub's reference; a worker still decoding holds its own */
   g_hash_table_remove (self->hub->active, self);
-}
-
-/* (transfer full) the key of "Authorization: Token|Bearer <key>", else ?token=, else NULL */
-static char *
-extract_api_key (SoupServerMessage *msg, GHashTable *query)
-{
-  const char *header = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
-                                                     "Authorization");
-
-  if (header != NULL)
-    {
-      const char *space = strchr (header, ' ');
-      if (space != NULL && ((space - header == 5 && g_ascii_strncasecmp (header, "Token", 5) == 0) ||
-                            (space - header == 6 && g_ascii_strncasecmp (header, "Bearer", 6) == 0)))
-        return g_strstrip (g_strdup (space + 1));
-    }
-  if (query != NULL && g_hash_table_lookup (query, "token") != NULL)
-    return g_strdup (g_hash_table_lookup (query, "token"));
-  return NULL;
 }
 
 /* Reads the query parameters into @self; FALSE with @error (INVALID_PARAMETER, "param: ..."). */
@@ -989,7 +988,7 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
   self->last_audio_at = self->opened_at;
   if (g_uri_get_query (uri) != NULL)
     query = soup_form_decode (g_uri_get_query (uri));
-  self->api_key = extract_api_key (msg, query);
+  self->api_key = lmd_http_auth_extract_key (msg, query);
 
   model = query != NULL ? g_hash_table_lookup (query, "model") : NULL;
   if (!parse_parameters (self, query, &error))
@@ -1019,6 +1018,17 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
       refuse (conn, "SERVICE_UNAVAILABLE", NULL, "the server is shutting down", CLOSE_TRY_AGAIN);
       return;
     }
+  {
+    guint retry_after = 0;
+    if (!lmd_http_auth_admit (lmd_router_get_license (hub->router), msg, query, "streaming",
+                              request_id, &self->ticket, &retry_after, &error))
+      {
+        g_autofree char *sentence = lmd_error_get_sentence (error);
+        LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, request_id, "stream refused: %s", error->message);
+        refuse (conn, lmd_error_code_name (lmd_error_classify (error)), NULL, sentence, CLOSE_POLICY);
+        return;
+      }
+  }
 
   self->conn = g_object_ref (conn);
   self->message_id = g_signal_connect (conn, "message", G_CALLBACK (on_message), self);
@@ -1062,6 +1072,8 @@ lmd_http_stream_finalize (GObject *object)
   g_free (self->session_id);
   g_free (self->request_id);
   g_free (self->api_key);
+  /* the ticket was released in on_closed, on the main context */
+  g_warn_if_fail (self->ticket == NULL);
   g_mutex_clear (&self->lock);
   if (self->hub != NULL)
     lmd_http_streams_unref (self->hub);

@@ -9,6 +9,7 @@
 #include "lmd-build-config.h"
 #include "lmd-config.h"
 #include "lmd-error.h"
+#include "lmd-http-auth.h"
 #include "lmd-http-request-parser.h"
 #include "lmd-http-response.h"
 #include "lmd-http-stream.h"
@@ -50,6 +51,8 @@ typedef struct {
   guint64 body_bytes;
   gboolean too_large;
   GByteArray *body;          /* owned: the request body, collected chunk by chunk */
+  LmdLicenseTicket *ticket;  /* owned: admission by the license service, until answered */
+  double audio_seconds;      /* transcribed, for usage metering */
   gboolean counted;         /* a transcription endpoint: counts in metrics */
   gboolean disconnected;
   GCancellable *cancellable; /* owned */
@@ -70,6 +73,10 @@ typedef struct {
 static void
 http_call_free (HttpCall *call)
 {
+  /* a message dropped without finishing still releases its admission */
+  if (call->ticket != NULL)
+    lmd_license_complete (lmd_router_get_license (call->self->router), g_steal_pointer (&call->ticket),
+                          call->audio_seconds, 499);
   g_free (call->request_id);
   g_clear_object (&call->cancellable);
   g_clear_pointer (&call->body, g_byte_array_unref);
@@ -145,16 +152,32 @@ on_disconnected (SoupServerMessage *msg, gpointer user_data)
 }
 
 static void
-set_error_response (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call, const GError *error)
+set_error_response_full (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call,
+                         const GError *error, guint retry_after_s)
 {
   LmdErrorCode code = lmd_error_classify (error);
+  gint64 expires_at = 0;
 
   LMD_LOG_REQUEST (code == LMD_ERROR_INTERNAL ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_INFO,
                    call != NULL ? call->request_id : NULL, "%s %s → %u %s: %s",
                    soup_server_message_get_method (msg),
                    g_uri_get_path (soup_server_message_get_uri (msg)), lmd_error_http_status (code),
                    lmd_error_code_name (code), error->message);
-  lmd_http_respond_error (msg, self->router, error, call != NULL ? call->request_id : NULL);
+  if ((code == LMD_ERROR_LICENSE_EXPIRED || code == LMD_ERROR_QUOTA_EXCEEDED) &&
+      lmd_router_get_license (self->router) != NULL)
+    {
+      LmdLicenseStatus status;
+      lmd_license_get_status (lmd_router_get_license (self->router), &status);
+      expires_at = status.valid_until;
+    }
+  lmd_http_respond_error (msg, self->router, error, call != NULL ? call->request_id : NULL,
+                          retry_after_s, expires_at);
+}
+
+static void
+set_error_response (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call, const GError *error)
+{
+  set_error_response_full (self, msg, call, error, 0);
 }
 
 /* Runs after the headers are read and before the body: request id, body limit. */
@@ -214,6 +237,25 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer user_da
     g_socket_set_timeout (socket, self->client_timeout_s);
 }
 
+/* Releases the request's license ticket (once), recording its usage. */
+static void
+complete_ticket (LmdHttpTransport *self, HttpCall *call, guint status)
+{
+  LmdLicenseTicket *ticket = g_steal_pointer (&call->ticket);
+
+  if (ticket != NULL)
+    lmd_license_complete (lmd_router_get_license (self->router), ticket, call->audio_seconds, status);
+}
+
+static void
+on_request_aborted (SoupServer *server, SoupServerMessage *msg, gpointer user_data)
+{
+  HttpCall *call = get_call (msg);
+
+  if (call != NULL)
+    complete_ticket (user_data, call, 499); /* the client closed the connection */
+}
+
 static void
 on_request_finished (SoupServer *server, SoupServerMessage *msg, gpointer user_data)
 {
@@ -223,6 +265,7 @@ on_request_finished (SoupServer *server, SoupServerMessage *msg, gpointer user_d
 
   if (call == NULL)
     return;
+  complete_ticket (self, call, status);
   if (call->counted)
     {
       gpointer key = GUINT_TO_POINTER (status);
@@ -272,10 +315,14 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
   LmdHttpTransport *self = user_data;
   gboolean ready = !lmd_router_is_draining (self->router);
   gboolean detailed = FALSE;
+  LmdLicense *license = lmd_router_get_license (self->router);
+  LmdLicenseStatus license_status = { 0 };
   LmdJsonWriter *w;
 
   if (!require_method (self, msg, SOUP_METHOD_GET))
     return;
+  if (license != NULL)
+    lmd_license_get_status (license, &license_status);
   if (g_str_equal (path, "/healthz"))
     {
       const char *body = ready ? "true" : "false";
@@ -317,7 +364,11 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
       lmd_json_writer_key (w, "lightning_asr");
       lmd_json_writer_string (w, ready ? "healthy" : "unhealthy");
       lmd_json_writer_key (w, "license_proxy");
-      lmd_json_writer_string (w, "disabled");
+      lmd_json_writer_string (w, license == NULL                 ? "disabled"
+                                 : license_status.development_mode ? "development"
+                                 : !license_status.license_valid   ? "unhealthy"
+                                 : license_status.grace_period_active ? "grace_period"
+                                                                      : "healthy");
       lmd_json_writer_key (w, "redis");
       lmd_json_writer_string (w, "disabled");
       lmd_json_writer_end_object (w);
@@ -332,6 +383,27 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
       for (guint i = 0; i < models->len; i++)
         lmd_json_writer_string (w, models->pdata[i]);
       lmd_json_writer_end_array (w);
+      if (license != NULL)
+        {
+          lmd_json_writer_key (w, "license");
+          lmd_json_writer_begin_object (w);
+          lmd_json_writer_key (w, "license_valid");
+          lmd_json_writer_boolean (w, license_status.license_valid);
+          lmd_json_writer_key (w, "valid_until");
+          if (license_status.valid_until > 0)
+            {
+              g_autoptr (GDateTime) t = g_date_time_new_from_unix_utc (license_status.valid_until);
+              g_autofree char *iso = g_date_time_format_iso8601 (t);
+              lmd_json_writer_string (w, iso);
+            }
+          else
+            lmd_json_writer_null (w);
+          lmd_json_writer_key (w, "grace_period_active");
+          lmd_json_writer_boolean (w, license_status.grace_period_active);
+          lmd_json_writer_key (w, "development_mode");
+          lmd_json_writer_boolean (w, license_status.development_mode);
+          lmd_json_writer_end_object (w);
+        }
       lmd_json_writer_key (w, "active_requests");
       lmd_json_writer_int (w, lmd_router_get_active (self->router));
       lmd_json_writer_key (w, "queued_requests");
@@ -404,6 +476,8 @@ transcribe_done (GObject *source, GAsyncResult *result, gpointer user_data)
   else
     {
       if (transcript != NULL)
+        pending->call->audio_seconds = transcript->duration;
+      if (transcript != NULL)
         lmd_http_respond_transcript (pending->msg, pending->dialect, transcript,
                                      pending->request_copy, pending->file_size);
       else
@@ -429,6 +503,15 @@ transcribe_handler (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable *
   call->counted = TRUE;
   if (!require_method (self, msg, SOUP_METHOD_POST))
     return;
+  {
+    guint retry_after = 0;
+    if (!lmd_http_auth_admit (lmd_router_get_license (self->router), msg, query, "batch",
+                              call->request_id, &call->ticket, &retry_after, &error))
+      {
+        set_error_response_full (self, msg, call, error, retry_after);
+        return;
+      }
+  }
   if (call->too_large)
     {
       error = g_error_new (LMD_ERROR, LMD_ERROR_FILE_TOO_LARGE,
@@ -638,6 +721,7 @@ http_start (LmdTransport *transport, LmdRouter *router, GError **error)
                                        websocket_handler, self, NULL);
   g_signal_connect (self->server, "request-started", G_CALLBACK (on_request_started), self);
   g_signal_connect (self->server, "request-finished", G_CALLBACK (on_request_finished), self);
+  g_signal_connect (self->server, "request-aborted", G_CALLBACK (on_request_aborted), self);
 
   socket_address = g_inet_socket_address_new (address, self->port);
   if (!soup_server_listen (self->server, socket_address, 0, error))

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#define G_LOG_DOMAIN "lmd-http"
+
+#include "lmd-http-auth.h"
+
+#include <string.h>
+
+char *
+lmd_http_auth_extract_key (SoupServerMessage *msg, GHashTable *query)
+{
+  const char *header = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                     "Authorization");
+  const char *token;
+
+  if (header != NULL)
+    {
+      const char *schemes[] = { "Token ", "Bearer " };
+      for (guint i = 0; i < G_N_ELEMENTS (schemes); i++)
+        if (g_ascii_strncasecmp (header, schemes[i], strlen (schemes[i])) == 0)
+          {
+            g_autofree char *key = g_strstrip (g_strdup (header + strlen (schemes[i])));
+            return key[0] != '\0' ? g_steal_pointer (&key) : NULL;
+          }
+      return NULL; /* another scheme: no key we know */
+    }
+  token = query != NULL ? g_hash_table_lookup (query, "token") : NULL;
+  return token != NULL && token[0] != '\0' ? g_strdup (token) : NULL;
+}
+
+gboolean
+lmd_http_auth_admit (LmdLicense *license, SoupServerMessage *msg, GHashTable *query,
+                     const char *feature, const char *request_id, LmdLicenseTicket **ticket,
+                     guint *retry_after_s, GError **error)
+{
+  g_autofree char *key = NULL;
+
+  *ticket = NULL;
+  *retry_after_s = 0;
+  if (license == NULL)
+    return TRUE;
+  key = lmd_http_auth_extract_key (msg, query);
+  *ticket = lmd_license_admit (license, key, feature, request_id, retry_after_s, error);
+  if (key != NULL)
+    memset (key, 0, strlen (key));
+  return *ticket != NULL;
+}
