@@ -24,7 +24,7 @@ static const char default_config[] =
   "role=all\n"
   "host=127.0.0.1\n"
   "[plugins]\n"
-  "load=http;gst-decoder;sphinx\n";
+  "load=http;gst-decoder;sphinx;license\n";
 
 typedef struct {
   GMainLoop *loop;
