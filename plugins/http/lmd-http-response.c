@@ -16,8 +16,8 @@ lmd_http_respond_json (SoupServerMessage *msg, guint status, char *json)
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, json, strlen (json));
 }
 
-static void
-write_words (LmdJsonWriter *w, const LmdTranscript *transcript)
+void
+lmd_http_write_words (LmdJsonWriter *w, const LmdTranscript *transcript, guint decimals)
 {
   lmd_json_writer_key (w, "words");
   lmd_json_writer_begin_array (w);
@@ -28,11 +28,11 @@ write_words (LmdJsonWriter *w, const LmdTranscript *transcript)
       lmd_json_writer_key (w, "word");
       lmd_json_writer_string (w, word->word);
       lmd_json_writer_key (w, "start");
-      lmd_json_writer_double (w, word->start, 3);
+      lmd_json_writer_double (w, word->start, decimals);
       lmd_json_writer_key (w, "end");
-      lmd_json_writer_double (w, word->end, 3);
+      lmd_json_writer_double (w, word->end, decimals);
       lmd_json_writer_key (w, "confidence");
-      lmd_json_writer_double (w, word->confidence, 3);
+      lmd_json_writer_double (w, word->confidence, decimals);
       lmd_json_writer_end_object (w);
     }
   lmd_json_writer_end_array (w);
@@ -147,7 +147,7 @@ render_verbose_json (const LmdTranscript *transcript, gboolean with_words)
     }
   lmd_json_writer_end_array (w);
   if (with_words)
-    write_words (w, transcript);
+    lmd_http_write_words (w, transcript, 3);
   lmd_json_writer_end_object (w);
   return lmd_json_writer_finish (w);
 }
@@ -196,7 +196,7 @@ lmd_http_respond_transcript (SoupServerMessage *msg, LmdHttpDialect dialect,
       lmd_json_writer_string (w, "success");
       lmd_json_writer_key (w, "transcription");
       lmd_json_writer_string (w, transcript->text);
-      write_words (w, transcript);
+      lmd_http_write_words (w, transcript, 3);
       lmd_json_writer_key (w, "language");
       lmd_json_writer_string (w, transcript->language);
       lmd_json_writer_key (w, "metadata");
@@ -222,7 +222,7 @@ lmd_http_respond_transcript (SoupServerMessage *msg, LmdHttpDialect dialect,
       lmd_json_writer_key (w, "language");
       lmd_json_writer_string (w, transcript->language);
       if (opts->word_timestamps)
-        write_words (w, transcript);
+        lmd_http_write_words (w, transcript, 3);
       if (opts->diarize)
         {
           lmd_json_writer_key (w, "speakers");

@@ -6,6 +6,7 @@
 
 #include <libsoup/soup.h>
 
+#include "lmd-json-writer.h"
 #include "lmd-router.h"
 #include "lmd-transcribe-request.h"
 #include "lmd-transcript.h"
@@ -28,6 +29,9 @@ void lmd_http_respond_transcript (SoupServerMessage *msg, LmdHttpDialect dialect
  * @expires_at: for 403, the license's expiry (unix seconds; 0: none). */
 void lmd_http_respond_error (SoupServerMessage *msg, LmdRouter *router, const GError *error,
                              const char *request_id, guint retry_after_s, gint64 expires_at);
+
+/* Writes the member "words": [{"word","start","end","confidence"}...] with @decimals. */
+void lmd_http_write_words (LmdJsonWriter *w, const LmdTranscript *transcript, guint decimals);
 
 /* Sets a JSON body (@json is taken) with @status. */
 void lmd_http_respond_json (SoupServerMessage *msg, guint status, char *json);

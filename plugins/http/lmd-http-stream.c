@@ -41,6 +41,7 @@
 #include "lmd-config.h"
 #include "lmd-error.h"
 #include "lmd-http-auth.h"
+#include "lmd-http-response.h"
 #include "lmd-json-writer.h"
 #include "lmd-log.h"
 #include "lmd-pcm-converter.h"
@@ -444,25 +445,7 @@ send_final (LmdHttpStream *self, const LmdTranscript *transcript, double start, 
   lmd_json_writer_key (w, "language");
   lmd_json_writer_string (w, self->language);
   if (self->word_timestamps)
-    {
-      lmd_json_writer_key (w, "words");
-      lmd_json_writer_begin_array (w);
-      for (guint i = 0; i < transcript->words->len; i++)
-        {
-          const LmdWord *word = &g_array_index (transcript->words, LmdWord, i);
-          lmd_json_writer_begin_object (w);
-          lmd_json_writer_key (w, "word");
-          lmd_json_writer_string (w, word->word);
-          lmd_json_writer_key (w, "start");
-          lmd_json_writer_double (w, word->start, 2);
-          lmd_json_writer_key (w, "end");
-          lmd_json_writer_double (w, word->end, 2);
-          lmd_json_writer_key (w, "confidence");
-          lmd_json_writer_double (w, word->confidence, 2);
-          lmd_json_writer_end_object (w);
-        }
-      lmd_json_writer_end_array (w);
-    }
+    lmd_http_write_words (w, transcript, 2);
   lmd_json_writer_end_object (w);
   post (self, lmd_json_writer_finish (w), 0);
 }
