@@ -202,7 +202,7 @@ check_license (LmdLicenseService *self, gint64 now, guint *retry_after_s, GError
     {
       if (!self->grace_over_logged)
         {
-          g_warning ("license: the grace period is over (license server unreachable since the "
+          g_warning ("the grace period is over (license server unreachable since the "
                       "last good validation); refusing requests until it answers");
           self->grace_over_logged = TRUE;
         }
@@ -253,7 +253,7 @@ load_cache (LmdLicenseService *self)
     }
   if (self->last_good_at > lmd_license_clock_now () + LMD_LICENSE_KEY_CLOCK_SKEW_S)
     self->last_good_at = 0; /* from the future: not to be trusted */
-  g_message ("license: cached validation from %" G_GINT64_FORMAT " loaded", self->last_good_at);
+  g_message ("cached validation from %" G_GINT64_FORMAT " loaded", self->last_good_at);
 }
 
 /* Writes the cache; called on the main context with the state just updated. */
@@ -295,7 +295,7 @@ save_cache (LmdLicenseService *self)
   if (!g_file_set_contents_full (path, text, -1,
                                  G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
                                  0600, &error))
-    g_warning ("license: could not save the validation cache: %s", error->message);
+    g_warning ("could not save the validation cache: %s", error->message);
 }
 
 /* ---- daily quota across restarts -------------------------------------------------------- */
@@ -378,17 +378,17 @@ log_grace (LmdLicenseService *self, const char *why, gint64 now)
   g_autofree char *when = format_time (ends);
 
   if (self->refused)
-    g_warning ("license: the license server is unreachable (%s); the license stays refused "
+    g_warning ("the license server is unreachable (%s); the license stays refused "
                "as it last answered", why);
   else if (self->last_good_at == 0)
-    g_warning ("license: the license server is unreachable (%s) and this license was never "
+    g_warning ("the license server is unreachable (%s) and this license was never "
                "validated; requests get 503 until it answers", why);
   else if (now < ends)
-    g_warning ("license: the license server is unreachable (%s); grace period active, "
+    g_warning ("the license server is unreachable (%s); grace period active, "
                "%" G_GINT64_FORMAT " h %02" G_GINT64_FORMAT " min left (ends %s)",
                why, (ends - now) / 3600, (ends - now) % 3600 / 60, when);
   else
-    g_warning ("license: the license server is unreachable (%s) and the grace period ended at "
+    g_warning ("the license server is unreachable (%s) and the grace period ended at "
                 "%s; refusing requests", why, when);
 }
 
@@ -425,14 +425,14 @@ validate_done (GObject *source, GAsyncResult *result, gpointer user_data)
       self->has_upstream_limits = v->has_limits;
       self->upstream_limits = v->limits;
       if (was_unreachable)
-        g_message ("license: the license server is reachable again; grace period cleared");
+        g_message ("the license server is reachable again; grace period cleared");
       else
-        g_info ("license: validated with the license server");
+        g_info ("validated with the license server");
     }
   else
     {
       self->refused = TRUE;
-      g_warning ("license: the license server %s license %s%s%s; refusing requests",
+      g_warning ("the license server %s license %s%s%s; refusing requests",
                   v->revoked ? "revoked" : "does not accept", self->key->key_id,
                   v->message != NULL ? ": " : "", v->message != NULL ? v->message : "");
     }
@@ -583,14 +583,14 @@ flush_done (GObject *source, GAsyncResult *result, gpointer user_data)
       self->flush_failures++;
       delay = lmd_license_backoff_delay (self->flush_failures, FLUSH_BACKOFF_BASE_S,
                                          MAX (self->flush_interval_s, FLUSH_BACKOFF_BASE_S));
-      g_warning ("license: usage upload failed (%s); %" G_GUINT64_FORMAT
+      g_warning ("usage upload failed (%s); %" G_GUINT64_FORMAT
                  " bytes kept on disk, next try in %u s", error->message,
                  lmd_license_journal_get_pending_bytes (self->journal), delay);
       schedule_flush (self, delay);
       return;
     }
   if (sent > 0)
-    g_debug ("license: %" G_GSSIZE_FORMAT " usage records delivered", sent);
+    g_debug ("%" G_GSSIZE_FORMAT " usage records delivered", sent);
   self->flush_failures = 0;
   schedule_flush (self, self->flush_interval_s);
 }
@@ -761,11 +761,11 @@ lmd_license_service_setup (LmdLicense *license, GKeyFile *config, GError **error
           return FALSE;
         }
       self->development_mode = TRUE;
-      g_warning ("license: ************************************************************");
-      g_warning ("license: DEVELOPMENT MODE: no license key; serving loopback (%s) only, %s",
+      g_warning ("************************************************************");
+      g_warning ("DEVELOPMENT MODE: no license key; serving loopback (%s) only, %s",
                  host, self->api_key_hashes->len > 0 ? "configured API keys only"
                                                      : "without authentication or limits");
-      g_warning ("license: ************************************************************");
+      g_warning ("************************************************************");
       return TRUE;
     }
 
@@ -809,7 +809,7 @@ lmd_license_service_setup (LmdLicense *license, GKeyFile *config, GError **error
     }
   {
     g_autofree char *until = format_time (self->key->expires_at);
-    g_message ("license: key %s for \"%s\" valid until %s%s", self->key->key_id,
+    g_message ("key %s for \"%s\" valid until %s%s", self->key->key_id,
                self->key->licensee, until,
                self->upstream != NULL ? "; checking with the license server" : "");
   }
@@ -1035,7 +1035,7 @@ static void
 lmd_license_service_init (LmdLicenseService *self)
 {
   if (sodium_init () < 0)
-    g_warning ("license: libsodium failed to initialise");
+    g_warning ("libsodium failed to initialise");
   self->api_key_hashes = g_array_new (FALSE, TRUE, HASH_BYTES);
   self->keyring = lmd_license_keyring_new ();
   self->limiter = lmd_license_limiter_new ();
