@@ -61,8 +61,8 @@ progress_cb (void *user_data, curl_off_t total, curl_off_t now, curl_off_t ultot
   return 0;
 }
 
-static gboolean
-verify (const char *path, const char *sha256, GError **error)
+gboolean
+lmd_model_verify (const char *path, const char *sha256, GError **error)
 {
   g_autofree char *actual = NULL;
 
@@ -125,7 +125,7 @@ lmd_model_fetch (const char *url, const char *cache_dir, const char *sha256,
 
   if (g_file_test (final_path, G_FILE_TEST_IS_REGULAR))
     {
-      if (verify (final_path, sha256, error))
+      if (lmd_model_verify (final_path, sha256, error))
         {
           g_info ("model %s: using the cached copy %s", url, final_path);
           return g_steal_pointer (&final_path);
@@ -194,7 +194,7 @@ lmd_model_fetch (const char *url, const char *cache_dir, const char *sha256,
         }
       return NULL;
     }
-  if (!verify (part_path, sha256, error))
+  if (!lmd_model_verify (part_path, sha256, error))
     {
       g_unlink (part_path);
       return NULL;

@@ -18,6 +18,10 @@ G_BEGIN_DECLS
 char *lmd_model_fetch (const char *url, const char *cache_dir, const char *sha256,
                        GCancellable *cancellable, GError **error);
 
+/* Checks the file at @path against the hex SHA-256 @sha256 (nullable or empty: nothing to
+ * check); a mismatch is G_IO_ERROR_INVALID_DATA naming both digests. */
+gboolean lmd_model_verify (const char *path, const char *sha256, GError **error);
+
 /* (transfer full) the lower-case hex SHA-256 of the file at @path, or NULL with @error set. */
 char *lmd_file_sha256 (const char *path, GError **error);
 

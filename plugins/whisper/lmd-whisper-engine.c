@@ -76,18 +76,8 @@ whisper_setup (LmdEngine *engine, GKeyFile *config, GError **error)
       if (path == NULL)
         return FALSE;
     }
-  else if (sha256 != NULL)
-    {
-      g_autofree char *actual = lmd_file_sha256 (path, error);
-      if (actual == NULL)
-        return FALSE;
-      if (g_ascii_strcasecmp (actual, sha256) != 0)
-        {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                       "the model %s has SHA-256 %s, not the expected %s", path, actual, sha256);
-          return FALSE;
-        }
-    }
+  else if (!lmd_model_verify (path, sha256, error))
+    return FALSE;
   self->model = lmw_model_load_file (path, &err);
   if (self->model == NULL)
     {

@@ -65,6 +65,17 @@ long_recording (void)
   return repeated_recording (1);
 }
 
+/* Posts @audio as a WAV to /v1/listen of @server. */
+static LmdTestResponse *
+post_wav (LmdTestServer *server, SoupSession *session, GBytes *audio, const char *request_id)
+{
+  g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
+
+  if (request_id == NULL)
+    return lmd_test_http (session, "POST", url, "audio/wav", audio, NULL);
+  return lmd_test_http (session, "POST", url, "audio/wav", audio, "X-Request-ID", request_id, NULL);
+}
+
 static void
 test_missing_plugin (void)
 {
@@ -143,8 +154,7 @@ call_thread (gpointer data)
 {
   Call *c = data;
   g_autoptr (SoupSession) s = soup_session_new_with_options ("timeout", 300, NULL);
-  g_autofree char *url = lmd_test_server_url (c->server, "/v1/listen");
-  g_autoptr (LmdTestResponse) r = lmd_test_http (s, "POST", url, "audio/wav", c->audio, NULL);
+  g_autoptr (LmdTestResponse) r = post_wav (c->server, s, c->audio, NULL);
 
   c->body = g_strndup (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body));
   g_atomic_int_set ((gint *) &c->status, r->status == 0 ? 1 : r->status);
@@ -193,8 +203,7 @@ test_queue_full_and_private_url (void)
   thread = g_thread_new ("first", call_thread, &first);
   wait_for_active (server, session, 1);
   {
-    g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
-    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", first.audio, NULL);
+    g_autoptr (LmdTestResponse) r = post_wav (server, session, first.audio, NULL);
     JsonObject *o = lmd_test_response_json (r);
     g_assert_cmpuint (r->status, ==, 503);
     g_assert_cmpstr (json_object_get_string_member (o, "code"), ==, "SERVICE_UNAVAILABLE");
@@ -293,8 +302,7 @@ test_slow_client (void)
   /* the long recording takes several seconds to transcribe on one worker */
   {
     g_autoptr (GBytes) audio = long_recording ();
-    g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
-    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", audio, NULL);
+    g_autoptr (LmdTestResponse) r = post_wav (server, session, audio, NULL);
     g_assert_cmpuint (r->status, ==, 200);
   }
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
@@ -307,7 +315,6 @@ test_audio_too_long (void)
   LmdTestServer *server;
   g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
   g_autoptr (GBytes) audio = NULL;
-  g_autofree char *url = NULL;
   g_autoptr (LmdTestResponse) r = NULL;
   JsonObject *o;
 
@@ -315,8 +322,7 @@ test_audio_too_long (void)
   if (server == NULL)
     return;
   audio = long_recording (); /* 24.7 s > 20 s */
-  url = lmd_test_server_url (server, "/v1/listen");
-  r = lmd_test_http (session, "POST", url, "audio/wav", audio, NULL);
+  r = post_wav (server, session, audio, NULL);
   o = lmd_test_response_json (r);
   g_assert_cmpuint (r->status, ==, 413);
   g_assert_cmpstr (json_object_get_string_member (o, "code"), ==, "FILE_TOO_LARGE");
@@ -333,7 +339,6 @@ test_request_timeout (void)
   LmdTestServer *server;
   g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
   g_autoptr (GBytes) audio = NULL;
-  g_autofree char *url = NULL;
   g_autoptr (LmdTestResponse) r = NULL;
   g_autofree char *health = NULL;
   g_autoptr (LmdTestResponse) h = NULL;
@@ -343,8 +348,7 @@ test_request_timeout (void)
   if (server == NULL)
     return;
   audio = repeated_recording (4);
-  url = lmd_test_server_url (server, "/v1/listen");
-  r = lmd_test_http (session, "POST", url, "audio/wav", audio, "X-Request-ID", "slow-one", NULL);
+  r = post_wav (server, session, audio, "slow-one");
   g_assert_cmpuint (r->status, ==, 504);
   g_assert_cmpstr (json_object_get_string_member (lmd_test_response_json (r), "code"), ==, "TIMEOUT");
   health = lmd_test_server_url (server, "/health");
