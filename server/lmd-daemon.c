@@ -26,6 +26,30 @@ static const char default_config[] =
   "[plugins]\n"
   "load=http;gst-decoder;sphinx;license\n";
 
+/* What each role loads when the config names nothing for it, and what it cannot run without.
+ * Role license serves the license plugin to the other roles' processes: it reads
+ * [plugins] load_license (not [plugins] load, which lists the transcription plugins). */
+static const struct {
+  const char *role;
+  const char *plugins_key;     /* [plugins] key read for this role */
+  const char *default_plugins; /* NULL = the key is required */
+  gboolean needs_engine;       /* an audio decoder and at least one engine */
+  gboolean needs_license;
+} role_table[] = {
+  { "all", "load", NULL, TRUE, FALSE },
+  { "asr", "load", NULL, TRUE, FALSE },
+  { "license", "load_license", "license;license-server", FALSE, TRUE },
+};
+
+static gint
+find_role (const char *role)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (role_table); i++)
+    if (g_str_equal (role_table[i].role, role))
+      return (gint) i;
+  return -1;
+}
+
 typedef struct {
   GMainLoop *loop;
   LmdRouter *router;
@@ -58,7 +82,8 @@ static const struct {
   { "REDIS_URL", "redis", "url", NULL },
   { "LIGHTNING_ASR_BASE_URL", "api", "asr_base_url", NULL },
   { "LIGHTNING_ASR_STREAMING_BASE_URL", "api", "asr_streaming_base_url", NULL },
-  { "API_BASE_URL", "license", "api_base_url", NULL },
+  { "API_BASE_URL", "license", "service_url", NULL },
+  { "LICENSE_SERVICE_TOKEN", "license", "service_token", NULL },
 };
 
 static guint
@@ -139,9 +164,10 @@ signal_cb (gpointer data)
 }
 
 static gboolean
-load_plugins (GKeyFile *config, LmdRouter **router_out, GPtrArray *transports, GError **error)
+load_plugins (GKeyFile *config, guint role, LmdRouter **router_out, GPtrArray *transports,
+              GError **error)
 {
-  g_auto (GStrv) names = lmd_config_get_list (config, "plugins", "load");
+  g_auto (GStrv) names = lmd_config_get_list (config, "plugins", role_table[role].plugins_key);
   g_auto (GStrv) extra_dirs = lmd_config_get_list (config, "plugins", "dirs");
   g_autoptr (LmdPluginLoader) loader = lmd_plugin_loader_new ((const char *const *) extra_dirs);
   g_autoptr (GPtrArray) engines = g_ptr_array_new_with_free_func (g_object_unref);
@@ -154,10 +180,15 @@ load_plugins (GKeyFile *config, LmdRouter **router_out, GPtrArray *transports, G
 
   if (!lmd_limits_load (&limits, config, error))
     return FALSE;
+  if (names[0] == NULL && role_table[role].default_plugins != NULL)
+    {
+      g_strfreev (names);
+      names = g_strsplit (role_table[role].default_plugins, ";", -1);
+    }
   if (names[0] == NULL)
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND,
-                   "config [plugins] load: no plugins listed");
+                   "config [plugins] %s: no plugins listed", role_table[role].plugins_key);
       return FALSE;
     }
   for (guint i = 0; names[i] != NULL; i++)
@@ -217,7 +248,16 @@ load_plugins (GKeyFile *config, LmdRouter **router_out, GPtrArray *transports, G
           g_ptr_array_add (engine_names, names[i]);
         }
     }
-  if (transports->len == 0 || decoder == NULL || engines->len == 0)
+  if (!role_table[role].needs_engine && (transports->len == 0
+                                          || (role_table[role].needs_license && license == NULL)))
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [plugins] %s: role %s needs at least one transport%s",
+                   role_table[role].plugins_key, role_table[role].role,
+                   role_table[role].needs_license ? " and the license plugin" : "");
+      return FALSE;
+    }
+  if (role_table[role].needs_engine && (transports->len == 0 || decoder == NULL || engines->len == 0))
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                    "config [plugins] load: need at least one transport, one audio decoder and one "
@@ -226,7 +266,8 @@ load_plugins (GKeyFile *config, LmdRouter **router_out, GPtrArray *transports, G
       return FALSE;
     }
   router = lmd_router_new (&limits);
-  lmd_router_set_decoder (router, decoder);
+  if (decoder != NULL)
+    lmd_router_set_decoder (router, decoder);
   lmd_router_set_license (router, license);
   for (guint i = 0; i < engines->len; i++)
     lmd_router_add_engine (router, engines->pdata[i], engine_names->pdata[i]);
@@ -267,7 +308,7 @@ lmd_daemon_main (int argc, char **argv)
   Daemon d = { 0 };
   GOptionEntry entries[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "Key file to read (default data/lightning-mediad.conf)", "FILE" },
-    { "role", 'r', 0, G_OPTION_ARG_STRING, &role, "all (default) or asr", "ROLE" },
+    { "role", 'r', 0, G_OPTION_ARG_STRING, &role, "all (default), asr or license", "ROLE" },
     { "host", 0, 0, G_OPTION_ARG_STRING, &host, "Address to bind (default 127.0.0.1)", "ADDR" },
     { "port", 'p', 0, G_OPTION_ARG_INT, &port, "Port to listen on (0 = any free port)", "PORT" },
     { "port-file", 0, 0, G_OPTION_ARG_FILENAME, &port_file, "Write the bound port to FILE once listening", "FILE" },
@@ -324,8 +365,9 @@ lmd_daemon_main (int argc, char **argv)
     g_key_file_set_integer (config, "server", "port", port);
   if (!g_key_file_has_key (config, "server", "port", NULL))
     g_key_file_set_integer (config, "server", "port", (gint) default_port_for_role (effective_role));
-  if (plugins != NULL)
-    g_key_file_set_string (config, "plugins", "load", plugins);
+  if (plugins != NULL && find_role (effective_role) >= 0)
+    g_key_file_set_string (config, "plugins", role_table[find_role (effective_role)].plugins_key,
+                           plugins);
   if (workers > 0)
     g_key_file_set_integer (config, "limits", "workers", workers);
   if (log_level != NULL)
@@ -337,10 +379,10 @@ lmd_daemon_main (int argc, char **argv)
       g_printerr ("lightning-mediad: %s\n", error->message);
       return 2;
     }
-  if (!g_str_equal (effective_role, "all") && !g_str_equal (effective_role, "asr"))
+  if (find_role (effective_role) < 0)
     {
-      g_printerr ("lightning-mediad: role '%s' is not available in this build (use all or asr)\n",
-                  effective_role);
+      g_printerr ("lightning-mediad: role '%s' is not available in this build (use all, asr or "
+                  "license)\n", effective_role);
       return 2;
     }
   g_info ("lightning-mediad %s starting (role %s, config %s)", LMD_VERSION, effective_role,
@@ -352,7 +394,7 @@ lmd_daemon_main (int argc, char **argv)
       return 2;
     }
   d.transports = g_ptr_array_new_with_free_func (g_object_unref);
-  if (!load_plugins (config, &d.router, d.transports, &error))
+  if (!load_plugins (config, (guint) find_role (effective_role), &d.router, d.transports, &error))
     {
       g_printerr ("lightning-mediad: %s\n", error->message);
       g_ptr_array_unref (d.transports);

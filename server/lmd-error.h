@@ -29,6 +29,8 @@ typedef enum {
   LMD_ERROR_RATE_LIMIT_EXCEEDED, /* 429 */
   LMD_ERROR_SERVICE_UNAVAILABLE, /* 503 */
   LMD_ERROR_TIMEOUT,             /* 504 TIMEOUT: the request ran past its time limit */
+  LMD_ERROR_FEATURE_NOT_LICENSED,/* 403: the key's license does not include the feature asked
+                                  * for ("streaming", "whisper", "gpu") */
 } LmdErrorCode;
 
 /* Errors about one parameter (MISSING_PARAMETER, INVALID_PARAMETER) carry its name at the

@@ -4,8 +4,23 @@
  *
  * A transport asks admit() before it starts any work for a request, and calls complete()
  * exactly once for every ticket admit() returned, when the request has been answered.
- * admit() runs on the main context and must not block (no network I/O: an implementation
- * that talks to a license service does so in the background and answers from its cache).
+ * Everything runs on the main context and must not block.
+ *
+ * Asynchronous admission.  An implementation that owns its state (the "license" plugin)
+ * answers admit() at once.  One that asks a license service in another process
+ * ("license-remote") cannot: every admission has to reach the service, which alone counts
+ * the per-key rate and concurrency limits over all api processes.  So the interface has an
+ * optional admit_async()/admit_finish() pair; transports call lmd_license_admit_async(), which
+ * falls back to the synchronous admit() (answering on the next main-loop iteration) for
+ * implementations without it.  The transports pause the HTTP message (or hold the WebSocket
+ * frames) while the answer is on its way.  The synchronous admit() stays for in-process
+ * callers; the remote implementation answers it from its cache of recent admissions only.
+ * An answer from a cache alone was rejected as the main path: it would let each api process
+ * admit up to the whole limit on its own.
+ *
+ * Usage recorded elsewhere: record_usage() (optional) takes the usage of a request that a
+ * client of this service admitted itself while it could not reach it, identified by the
+ * SHA-256 of the key (never the key), so that the usage is not lost.
  *
  * Errors of admit() (LMD_ERROR): INVALID_LICENSE (401: no key or an unknown key),
  * LICENSE_EXPIRED (403: the license has expired, or its grace period is over),
@@ -28,7 +43,11 @@ typedef struct {
   gint64 grace_ends_at;        /* unix seconds; 0 when not in grace */
   gboolean development_mode;   /* loopback-only, no key configured */
   const char *licensee;        /* (nullable) borrowed until the next call */
+  guint64 usage_pending_bytes; /* usage journal not yet delivered upstream */
+  gboolean service_reachable;  /* remote implementations: the license service answers */
 } LmdLicenseStatus;
+
+#define LMD_LICENSE_KEY_HASH_BYTES 32 /* SHA-256 */
 
 #define LMD_TYPE_LICENSE (lmd_license_get_type ())
 G_DECLARE_INTERFACE (LmdLicense, lmd_license, LMD, LICENSE, GObject)
@@ -45,6 +64,19 @@ struct _LmdLicenseInterface {
   /* Releases a ticket and records usage: seconds of audio processed, the HTTP status sent. */
   void (*complete) (LmdLicense *self, LmdLicenseTicket *ticket, double audio_seconds, guint status);
   void (*get_status) (LmdLicense *self, LmdLicenseStatus *status);
+
+  /* Optional (both or neither): admission that may wait for another process.  The callback
+   * runs on the caller's thread-default main context. */
+  void (*admit_async) (LmdLicense *self, const char *api_key, const char *feature,
+                       const char *request_id, GCancellable *cancellable,
+                       GAsyncReadyCallback callback, gpointer user_data);
+  LmdLicenseTicket *(*admit_finish) (LmdLicense *self, GAsyncResult *result,
+                                     guint *retry_after_s, GError **error);
+  /* Optional: records usage of a request admitted without a ticket of this service.
+   * INVALID_LICENSE when @key_sha256 is no configured key's hash. */
+  gboolean (*record_usage) (LmdLicense *self, const guint8 *key_sha256, const char *feature,
+                            const char *request_id, double audio_seconds, guint status,
+                            GError **error);
 };
 
 gboolean lmd_license_setup (LmdLicense *self, GKeyFile *config, GError **error);
@@ -53,5 +85,16 @@ LmdLicenseTicket *lmd_license_admit (LmdLicense *self, const char *api_key, cons
 void lmd_license_complete (LmdLicense *self, LmdLicenseTicket *ticket, double audio_seconds,
                            guint status);
 void lmd_license_get_status (LmdLicense *self, LmdLicenseStatus *status);
+/* @api_key is copied at once; the caller may wipe it when this returns. */
+void lmd_license_admit_async (LmdLicense *self, const char *api_key, const char *feature,
+                              const char *request_id, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data);
+/* (transfer full) (nullable) the ticket, or NULL with @error set and *retry_after_s filled */
+LmdLicenseTicket *lmd_license_admit_finish (LmdLicense *self, GAsyncResult *result,
+                                            guint *retry_after_s, GError **error);
+/* FALSE with G_IO_ERROR_NOT_SUPPORTED when the implementation cannot record usage this way. */
+gboolean lmd_license_record_usage (LmdLicense *self, const guint8 *key_sha256, const char *feature,
+                                   const char *request_id, double audio_seconds, guint status,
+                                   GError **error);
 
 G_END_DECLS

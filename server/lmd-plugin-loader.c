@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "lmd-plugin-loader.h"
 
+#include <string.h>
+
 #include <gmodule.h>
 
 #include "lmd-audio-decoder.h"
@@ -94,6 +96,14 @@ lmd_plugin_loader_find (LmdPluginLoader *self, const char *name, GError **error)
         return g_steal_pointer (&direct);
       if (g_file_test (nested, G_FILE_TEST_IS_REGULAR))
         return g_steal_pointer (&nested);
+      /* "license-server" is built beside "license", in its family's directory */
+      if (strchr (name, '-') != NULL)
+        {
+          g_autofree char *family = g_strndup (name, strchr (name, '-') - name);
+          g_autofree char *sibling = g_build_filename (self->dirs[i], family, file, NULL);
+          if (g_file_test (sibling, G_FILE_TEST_IS_REGULAR))
+            return g_steal_pointer (&sibling);
+        }
     }
   searched = g_strjoinv (", ", self->dirs);
   g_set_error (error, LMD_PLUGIN_ERROR, LMD_PLUGIN_ERROR_NOT_FOUND,

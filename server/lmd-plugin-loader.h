@@ -7,7 +7,8 @@
  *   2. the directories given to lmd_plugin_loader_new() (the config's [server] plugin_dir);
  *   3. <executable dir>/../plugins (the build tree) and <executable dir>/../lib/lightning-mediad/plugins
  *      (an installed tree), so the daemon runs from either without extra environment.
- * In each directory the loader tries "liblmd-NAME.so" and "NAME/liblmd-NAME.so".
+ * In each directory the loader tries "liblmd-NAME.so" and "NAME/liblmd-NAME.so", and for a
+ * name with a dash, "FAMILY/liblmd-NAME.so" (FAMILY: the part before the first dash).
  *
  * Every failure names the plugin, the file and the reason: not found (with the directories
  * searched), can't open (the dynamic loader's message), no entry point, wrong API version,

@@ -833,12 +833,10 @@ ticket_free (LmdLicenseTicket *t)
 /* The client id of @api_key, or NULL when it is not a configured key.  Every configured hash
  * is compared, whether or not an earlier one matched. */
 static char *
-authenticate (LmdLicenseService *self, const char *api_key)
+authenticate_hash (LmdLicenseService *self, const guint8 hash[HASH_BYTES])
 {
-  guint8 hash[HASH_BYTES];
   int found = -1; /* -2 = the license key, >= 0 = that API key */
 
-  hash_key (api_key, hash);
   if (self->key != NULL && sodium_memcmp (hash, self->license_hash, HASH_BYTES) == 0)
     found = -2;
   for (guint i = 0; i < self->api_key_hashes->len; i++)
@@ -847,7 +845,6 @@ authenticate (LmdLicenseService *self, const char *api_key)
       if (sodium_memcmp (hash, h, HASH_BYTES) == 0 && found == -1)
         found = (int) i;
     }
-  sodium_memzero (hash, sizeof hash);
   if (found == -1)
     return NULL;
   if (found == -2)
@@ -858,6 +855,18 @@ authenticate (LmdLicenseService *self, const char *api_key)
                                                      (guint) found * HASH_BYTES), 4);
     return g_strconcat ("api:", hex, NULL);
   }
+}
+
+static char *
+authenticate (LmdLicenseService *self, const char *api_key)
+{
+  guint8 hash[HASH_BYTES];
+  char *client_id;
+
+  hash_key (api_key, hash);
+  client_id = authenticate_hash (self, hash);
+  sodium_memzero (hash, sizeof hash);
+  return client_id;
 }
 
 static LmdLicenseTicket *
@@ -893,7 +902,7 @@ lmd_license_service_admit (LmdLicense *license, const char *api_key, const char 
     return NULL;
   if (self->key != NULL && !lmd_license_key_has_feature (self->key, feature))
     {
-      g_set_error (error, LMD_ERROR, LMD_ERROR_LICENSE_EXPIRED,
+      g_set_error (error, LMD_ERROR, LMD_ERROR_FEATURE_NOT_LICENSED,
                    "the license does not include the feature '%s'", feature);
       return NULL;
     }
@@ -965,6 +974,49 @@ lmd_license_service_complete (LmdLicense *license, LmdLicenseTicket *ticket, dou
   ticket_free (ticket);
 }
 
+/* Usage of a request that a client of the license role admitted itself while it could not
+ * reach this service: counted against the day's quota and journalled like any other. */
+static gboolean
+lmd_license_service_record_usage (LmdLicense *license, const guint8 *key_sha256,
+                                  const char *feature, const char *request_id,
+                                  double audio_seconds, guint status, GError **error)
+{
+  LmdLicenseService *self = LMD_LICENSE_SERVICE (license);
+  LmdLicenseTicket ticket = { 0 };
+  g_autofree char *client_id = NULL;
+
+  if (self->development_mode && self->api_key_hashes->len == 0)
+    client_id = g_strdup (DEVELOPMENT_CLIENT);
+  else if ((client_id = authenticate_hash (self, key_sha256)) == NULL)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_LICENSE, "unknown key hash");
+      return FALSE;
+    }
+  if (!(audio_seconds >= 0) || audio_seconds > 1e9)
+    audio_seconds = 0;
+  if (!self->development_mode)
+    {
+      gint64 today = lmd_license_clock_now () / 86400;
+      double used = lmd_license_limiter_get_audio_seconds (self->limiter, LICENSE_CLIENT);
+      lmd_license_limiter_restore_audio_seconds (self->limiter, LICENSE_CLIENT, today,
+                                                 used + audio_seconds);
+    }
+  if (self->journal != NULL && self->key != NULL)
+    {
+      g_autofree char *record = NULL;
+      ticket.client_id = client_id;
+      ticket.feature = (char *) (feature != NULL ? feature : "batch");
+      ticket.request_id = (char *) request_id;
+      record = usage_record (self, &ticket, audio_seconds, status);
+      if (!lmd_license_journal_append (self->journal, record, error))
+        return FALSE;
+    }
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, request_id,
+                   "license: usage of %s admitted by a client while this service was "
+                   "unreachable: %.1f s of audio", client_id, audio_seconds);
+  return TRUE;
+}
+
 static void
 lmd_license_service_get_status (LmdLicense *license, LmdLicenseStatus *status)
 {
@@ -973,6 +1025,9 @@ lmd_license_service_get_status (LmdLicense *license, LmdLicenseStatus *status)
   guint retry = 0;
 
   status->development_mode = self->development_mode;
+  status->service_reachable = TRUE;
+  if (self->journal != NULL)
+    status->usage_pending_bytes = lmd_license_journal_get_pending_bytes (self->journal);
   if (self->development_mode || self->key == NULL)
     return;
   status->license_valid = check_license (self, now, &retry, NULL);
@@ -989,6 +1044,7 @@ lmd_license_service_iface_init (LmdLicenseInterface *iface)
   iface->admit = lmd_license_service_admit;
   iface->complete = lmd_license_service_complete;
   iface->get_status = lmd_license_service_get_status;
+  iface->record_usage = lmd_license_service_record_usage;
 }
 
 /* ---- GObject ---------------------------------------------------------------------------- */

@@ -316,7 +316,9 @@ test_admit (Fixture *f, gconstpointer data)
   g_assert_cmpint (one_request (license, "wrong", "batch", 0, 200, NULL), ==, LMD_ERROR_INVALID_LICENSE);
   g_assert_cmpuint (lmd_error_http_status (LMD_ERROR_INVALID_LICENSE), ==, 401);
   /* 403 for a feature the license lacks */
-  g_assert_cmpint (one_request (license, key, "gpu", 0, 200, NULL), ==, LMD_ERROR_LICENSE_EXPIRED);
+  g_assert_cmpint (one_request (license, key, "gpu", 0, 200, NULL), ==,
+                   LMD_ERROR_FEATURE_NOT_LICENSED);
+  g_assert_cmpuint (lmd_error_http_status (LMD_ERROR_FEATURE_NOT_LICENSED), ==, 403);
 
   /* rate: 3 per minute for the license key; the API key has a bucket of its own */
   for (guint i = 0; i < 3; i++)
