@@ -44,3 +44,36 @@ lmd_http_auth_admit (LmdLicense *license, SoupServerMessage *msg, GHashTable *qu
     memset (key, 0, strlen (key));
   return *ticket != NULL;
 }
+
+void
+lmd_http_auth_admit_async (LmdLicense *license, SoupServerMessage *msg, GHashTable *query,
+                           const char *feature, const char *request_id, GCancellable *cancellable,
+                           GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autofree char *key = NULL;
+
+  if (license == NULL)
+    {
+      /* no license service: everything is admitted, on the next main-loop iteration */
+      g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+      g_task_set_source_tag (task, lmd_http_auth_admit_async);
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  key = lmd_http_auth_extract_key (msg, query);
+  lmd_license_admit_async (license, key, feature, request_id, cancellable, callback, user_data);
+  if (key != NULL)
+    memset (key, 0, strlen (key));
+}
+
+gboolean
+lmd_http_auth_admit_finish (LmdLicense *license, GAsyncResult *result, LmdLicenseTicket **ticket,
+                            guint *retry_after_s, GError **error)
+{
+  *ticket = NULL;
+  *retry_after_s = 0;
+  if (g_async_result_is_tagged (result, lmd_http_auth_admit_async))
+    return g_task_propagate_boolean (G_TASK (result), error);
+  *ticket = lmd_license_admit_finish (license, result, retry_after_s, error);
+  return *ticket != NULL;
+}

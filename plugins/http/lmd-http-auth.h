@@ -24,4 +24,15 @@ gboolean lmd_http_auth_admit (LmdLicense *license, SoupServerMessage *msg, GHash
                               const char *feature, const char *request_id,
                               LmdLicenseTicket **ticket, guint *retry_after_s, GError **error);
 
+/* The same without blocking: @license may have to ask a license service in another process.
+ * The key is read from @msg and @query at once (they need not outlive the call).  @callback
+ * runs on the main context; pass its result to lmd_http_auth_admit_finish(). */
+void lmd_http_auth_admit_async (LmdLicense *license, SoupServerMessage *msg, GHashTable *query,
+                                const char *feature, const char *request_id,
+                                GCancellable *cancellable, GAsyncReadyCallback callback,
+                                gpointer user_data);
+gboolean lmd_http_auth_admit_finish (LmdLicense *license, GAsyncResult *result,
+                                     LmdLicenseTicket **ticket, guint *retry_after_s,
+                                     GError **error);
+
 G_END_DECLS

@@ -85,6 +85,7 @@ typedef struct {
 } Outgoing;
 
 typedef enum {
+  STATE_ADMITTING,            /* waiting for the license service: frames are held */
   STATE_OPEN,                 /* accepting audio */
   STATE_CLOSING,              /* close requested or error sent: input ignored */
   STATE_CLOSED,               /* the connection is gone */
@@ -116,6 +117,7 @@ struct _LmdHttpStream {
   guint idle_source;
   gint64 last_audio_at;       /* monotonic µs */
   guint64 bytes_received;
+  GQueue held;                /* HeldFrame *: received while admitting, replayed once admitted */
 
   /* shared: under lock */
   GMutex lock;
@@ -782,11 +784,49 @@ on_binary (LmdHttpStream *self, GBytes *message)
   enqueue (self, job);
 }
 
+static void refuse (SoupWebsocketConnection *conn, const char *code, const char *param,
+                    const char *message, gushort close_code);
+
+typedef struct {
+  gint type;
+  GBytes *message;            /* owned */
+} HeldFrame;
+
+#define MAX_HELD_FRAMES 256
+
+static void
+held_frame_free (HeldFrame *frame)
+{
+  g_bytes_unref (frame->message);
+  g_free (frame);
+}
+
 static void
 on_message (SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer user_data)
 {
   LmdHttpStream *self = user_data;
 
+  if (self->state == STATE_ADMITTING)
+    {
+      /* a client may send audio right after the handshake, before the license answers */
+      if (g_queue_get_length (&self->held) < MAX_HELD_FRAMES)
+        {
+          HeldFrame *frame = g_new0 (HeldFrame, 1);
+          frame->type = type;
+          frame->message = g_bytes_ref (message);
+          g_queue_push_tail (&self->held, frame);
+        }
+      else
+        {
+          LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id,
+                           "stream %s: more than %u frames before it was admitted; closing",
+                           self->session_id, MAX_HELD_FRAMES);
+          self->state = STATE_CLOSING;
+          refuse (conn, "RATE_LIMIT_EXCEEDED", NULL,
+                  "too many frames before the stream was admitted", CLOSE_POLICY);
+        }
+      return;
+    }
   if (self->state != STATE_OPEN)
     return;
   if (type == SOUP_WEBSOCKET_DATA_BINARY)
@@ -838,6 +878,7 @@ on_closed (SoupWebsocketConnection *conn, gpointer user_data)
         g_atomic_int_dec_and_test (&self->hub->queue_depth);
       job_free (job);
     }
+  g_queue_clear_full (&self->held, (GDestroyNotify) held_frame_free);
   g_clear_object (&self->conn);
   release_ticket (self, 200);
   /* the hub's reference; a worker still decoding holds its own */
@@ -932,6 +973,56 @@ refuse (SoupWebsocketConnection *conn, const char *code, const char *param, cons
   soup_websocket_connection_close (conn, close_code, NULL);
 }
 
+static void
+stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (LmdHttpStream) self = user_data;
+  LmdLicense *license = lmd_router_get_license (self->hub->router);
+  g_autoptr (GError) error = NULL;
+  LmdLicenseTicket *ticket = NULL;
+  guint retry_after = 0;
+  HeldFrame *frame;
+
+  if (!lmd_http_auth_admit_finish (license, result, &ticket, &retry_after, &error))
+    {
+      if (self->state == STATE_ADMITTING && self->conn != NULL)
+        {
+          g_autofree char *sentence = lmd_error_get_sentence (error);
+          LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream refused: %s", error->message);
+          self->state = STATE_CLOSING;
+          refuse (self->conn, lmd_error_code_name (lmd_error_classify (error)), NULL, sentence,
+                  lmd_error_classify (error) == LMD_ERROR_SERVICE_UNAVAILABLE ? CLOSE_TRY_AGAIN
+                                                                               : CLOSE_POLICY);
+        }
+      return;
+    }
+  if (self->state != STATE_ADMITTING || self->conn == NULL)
+    {
+      /* the client went away while the license was checked */
+      if (ticket != NULL)
+        lmd_license_complete (license, ticket, 0, 499);
+      return;
+    }
+  self->ticket = ticket;
+  self->state = STATE_OPEN;
+  self->last_audio_at = g_get_monotonic_time ();
+  self->idle_source = g_timeout_add_seconds (1, on_idle_check, self);
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id,
+                   "stream %s opened: %s, %u Hz, language %s, eou %u ms, interim %s%s",
+                   self->session_id,
+                   self->encoding == LMD_PCM_LINEAR16 ? "linear16"
+                   : self->encoding == LMD_PCM_LINEAR32 ? "linear32"
+                   : self->encoding == LMD_PCM_MULAW ? "mulaw" : "alaw",
+                   self->sample_rate, self->language, self->eou_timeout_ms,
+                   self->interim_results ? "on" : "off", self->api_key != NULL ? ", with a key" : "");
+  while (self->state == STATE_OPEN && (frame = g_queue_pop_head (&self->held)) != NULL)
+    {
+      on_message (self->conn, frame->type, frame->message, self);
+      held_frame_free (frame);
+    }
+  g_queue_clear_full (&self->held, (GDestroyNotify) held_frame_free);
+}
+
 void
 lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
                          SoupWebsocketConnection *conn, const char *request_id)
@@ -1001,31 +1092,15 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
       refuse (conn, "SERVICE_UNAVAILABLE", NULL, "the server is shutting down", CLOSE_TRY_AGAIN);
       return;
     }
-  {
-    guint retry_after = 0;
-    if (!lmd_http_auth_admit (lmd_router_get_license (hub->router), msg, query, "streaming",
-                              request_id, &self->ticket, &retry_after, &error))
-      {
-        g_autofree char *sentence = lmd_error_get_sentence (error);
-        LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, request_id, "stream refused: %s", error->message);
-        refuse (conn, lmd_error_code_name (lmd_error_classify (error)), NULL, sentence, CLOSE_POLICY);
-        return;
-      }
-  }
-
+  /* Admission may wait for a license service in another process: the connection is taken
+   * over now, and frames that arrive meanwhile are held (STATE_ADMITTING). */
+  self->state = STATE_ADMITTING;
   self->conn = g_object_ref (conn);
   self->message_id = g_signal_connect (conn, "message", G_CALLBACK (on_message), self);
   self->closed_id = g_signal_connect (conn, "closed", G_CALLBACK (on_closed), self);
-  self->idle_source = g_timeout_add_seconds (1, on_idle_check, self);
   g_hash_table_add (hub->active, g_object_ref (self));
-  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, request_id,
-                   "stream %s opened: %s, %u Hz, language %s, eou %u ms, interim %s%s",
-                   self->session_id,
-                   self->encoding == LMD_PCM_LINEAR16 ? "linear16"
-                   : self->encoding == LMD_PCM_LINEAR32 ? "linear32"
-                   : self->encoding == LMD_PCM_MULAW ? "mulaw" : "alaw",
-                   self->sample_rate, self->language, self->eou_timeout_ms,
-                   self->interim_results ? "on" : "off", self->api_key != NULL ? ", with a key" : "");
+  lmd_http_auth_admit_async (lmd_router_get_license (hub->router), msg, query, "streaming",
+                             request_id, NULL, stream_admitted, g_object_ref (self));
 }
 
 const char *
@@ -1046,6 +1121,7 @@ lmd_http_stream_finalize (GObject *object)
   g_warn_if_fail (self->conn == NULL);
   g_queue_clear_full (&self->jobs, (GDestroyNotify) job_free);
   g_queue_clear_full (&self->outbox, (GDestroyNotify) outgoing_free);
+  g_queue_clear_full (&self->held, (GDestroyNotify) held_frame_free);
   g_clear_object (&self->session);
   g_clear_pointer (&self->converter, lmd_pcm_converter_free);
   g_array_unref (self->samples);
@@ -1076,6 +1152,7 @@ lmd_http_stream_init (LmdHttpStream *self)
   g_mutex_init (&self->lock);
   g_queue_init (&self->jobs);
   g_queue_init (&self->outbox);
+  g_queue_init (&self->held);
   self->samples = g_array_new (FALSE, FALSE, sizeof (float));
   self->state = STATE_OPEN;
 }

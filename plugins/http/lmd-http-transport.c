@@ -490,9 +490,18 @@ transcribe_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_free (pending);
 }
 
+/* A request waiting for the license service's answer (the message is paused meanwhile). */
+typedef struct {
+  LmdHttpTransport *self;   /* owned ref */
+  SoupServerMessage *msg;   /* owned ref */
+  GHashTable *query;        /* owned ref, nullable */
+  LmdHttpDialect dialect;
+} AdmitWait;
+
+/* Runs the admitted request: the message is paused, and stays so while the router works. */
 static void
-transcribe_handler (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable *query,
-                    LmdHttpDialect dialect)
+transcribe_admitted (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable *query,
+                     LmdHttpDialect dialect)
 {
   HttpCall *call = get_call (msg);
   g_autoptr (LmdTranscribeRequest) request = lmd_transcribe_request_new (call->request_id);
@@ -500,30 +509,20 @@ transcribe_handler (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable *
   g_autoptr (GBytes) body = NULL;
   PendingResponse *pending;
 
-  call->counted = TRUE;
-  if (!require_method (self, msg, SOUP_METHOD_POST))
-    return;
-  {
-    guint retry_after = 0;
-    if (!lmd_http_auth_admit (lmd_router_get_license (self->router), msg, query, "batch",
-                              call->request_id, &call->ticket, &retry_after, &error))
-      {
-        set_error_response_full (self, msg, call, error, retry_after);
-        return;
-      }
-  }
   if (call->too_large)
     {
       error = g_error_new (LMD_ERROR, LMD_ERROR_FILE_TOO_LARGE,
                            "the body is larger than the limit of %" G_GUINT64_FORMAT " MB",
                            self->max_body_bytes / (1024 * 1024));
       set_error_response (self, msg, call, error);
+      soup_server_message_unpause (msg);
       return;
     }
   body = g_byte_array_free_to_bytes (g_steal_pointer (&call->body));
   if (!lmd_http_request_parse (request, msg, query, body, &error))
     {
       set_error_response (self, msg, call, error);
+      soup_server_message_unpause (msg);
       return;
     }
   if (dialect == LMD_HTTP_DIALECT_OPENAI && request->options.model != NULL &&
@@ -550,9 +549,62 @@ transcribe_handler (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable *
   lmd_transcribe_options_copy (&pending->request_copy->options, &request->options);
 
   self->in_flight++;
-  soup_server_message_pause (msg);
   lmd_router_transcribe_async (self->router, g_steal_pointer (&request), call->cancellable,
                                transcribe_done, pending);
+}
+
+static void
+admit_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  AdmitWait *wait = user_data;
+  LmdHttpTransport *self = wait->self;
+  HttpCall *call = get_call (wait->msg);
+  g_autoptr (GError) error = NULL;
+  LmdLicenseTicket *ticket = NULL;
+  guint retry_after = 0;
+  gboolean admitted = lmd_http_auth_admit_finish (lmd_router_get_license (self->router), result,
+                                                  &ticket, &retry_after, &error);
+
+  self->in_flight--;
+  /* the call owns the ticket from here: whatever happens, it is completed exactly once */
+  call->ticket = ticket;
+  if (call->disconnected)
+    LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id,
+                     "client went away while the license was checked; dropping the request");
+  else if (!admitted)
+    {
+      set_error_response_full (self, wait->msg, call, error, retry_after);
+      soup_server_message_unpause (wait->msg);
+    }
+  else
+    transcribe_admitted (self, wait->msg, wait->query, wait->dialect);
+  g_clear_pointer (&wait->query, g_hash_table_unref);
+  g_object_unref (wait->msg);
+  g_object_unref (wait->self);
+  g_free (wait);
+}
+
+static void
+transcribe_handler (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable *query,
+                    LmdHttpDialect dialect)
+{
+  HttpCall *call = get_call (msg);
+  AdmitWait *wait;
+
+  call->counted = TRUE;
+  if (!require_method (self, msg, SOUP_METHOD_POST))
+    return;
+  /* admission may wait for a license service in another process: the message is paused
+   * until it answers (and stays paused while the router works on it) */
+  wait = g_new0 (AdmitWait, 1);
+  wait->self = g_object_ref (self);
+  wait->msg = g_object_ref (msg);
+  wait->query = query != NULL ? g_hash_table_ref (query) : NULL;
+  wait->dialect = dialect;
+  self->in_flight++;
+  soup_server_message_pause (msg);
+  lmd_http_auth_admit_async (lmd_router_get_license (self->router), msg, query, "batch",
+                             call->request_id, call->cancellable, admit_done, wait);
 }
 
 static void
