@@ -27,6 +27,7 @@
 #include "lmd-test-audio.h"
 #include "lmd-test-license-support.h"
 #include "lmd-test-server.h"
+#include "lmd-test-stream.h"
 
 #define TOKEN "service-token-for-tests-0123456789"
 #define RPM 3
@@ -316,7 +317,24 @@ test_feature_not_licensed (void)
   g_autoptr (LmdTestResponse) direct = post_internal (
     "/v1/license/admit", TOKEN, "{\"api_key\":\"" KEY_NEW "\",\"feature\":\"streaming\"}");
 
+  g_autofree char *http_url = lmd_test_server_url (api[0], "/v1/listen/stream");
+  g_autofree char *url = g_strdup_printf ("ws%s?encoding=linear16&sample_rate=16000&token=%s",
+                                          http_url + 4, KEY_NEW);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmdTestStream) stream = NULL;
+  static const guint8 silence[3200] = { 0 };
+  JsonObject *refusal;
+
   assert_status (direct, 403, "FEATURE_NOT_LICENSED");
+  /* the same through an api process, on a WebSocket: audio sent before the answer is held,
+   * then the stream is refused with the code and closed */
+  stream = lmd_test_stream_connect (session, url, &error);
+  g_assert_no_error (error);
+  lmd_test_stream_send (stream, silence, sizeof silence);
+  g_assert_true (lmd_test_stream_wait_closed (stream, 20));
+  refusal = lmd_test_stream_find_type (stream, NULL);
+  g_assert_nonnull (refusal);
+  g_assert_cmpstr (json_object_get_string_member (refusal, "code"), ==, "FEATURE_NOT_LICENSED");
 }
 
 /* SIGSTOP: the service accepts connections (the kernel does) and never answers. */
