@@ -69,6 +69,7 @@ struct _LmdLicenseRemote {
   guint flush_failures;
   guint flush_id;            /* retry timer */
   guint64 local_admissions;
+  GPtrArray *jobs;           /* BackgroundJob in flight (not owned) */
 };
 
 static void lmd_license_remote_iface_init (LmdLicenseInterface *iface);
@@ -465,17 +466,43 @@ flush_timer_cb (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-/* Background exchanges hold no reference: dispose cancels them, and their callbacks look at
- * the plugin only when they were not cancelled. */
+/* A background exchange (usage delivery, health poll).  It holds no reference to the plugin:
+ * dispose cancels it, waits a little for its callback, and detaches it (self = NULL) if it
+ * has still not run. */
 typedef struct {
-  LmdLicenseRemote *self;    /* borrowed, see above */
+  LmdLicenseRemote *self;    /* borrowed; NULL once detached */
   SoupMessage *msg;          /* owned */
-} FlushJob;
+} BackgroundJob;
+
+static BackgroundJob *
+background_job_new (LmdLicenseRemote *self, SoupMessage *msg)
+{
+  BackgroundJob *job = g_new0 (BackgroundJob, 1);
+
+  job->self = self;
+  job->msg = msg;
+  g_ptr_array_add (self->jobs, job);
+  return job;
+}
+
+/* Frees @job; FALSE when the plugin is gone or going (do not touch it then). */
+static gboolean
+background_job_end (BackgroundJob *job, const GError *error)
+{
+  LmdLicenseRemote *self = job->self;
+  gboolean alive = self != NULL;
+
+  if (self != NULL)
+    g_ptr_array_remove_fast (self->jobs, job);
+  g_object_unref (job->msg);
+  g_free (job);
+  return alive && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
 
 static void
 flush_job_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  FlushJob *job = user_data;
+  BackgroundJob *job = user_data;
   LmdLicenseRemote *self = job->self;
   g_autoptr (GError) error = NULL;
   g_autoptr (GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
@@ -484,8 +511,8 @@ flush_job_done (GObject *source, GAsyncResult *result, gpointer user_data)
   gboolean hopeless = error == NULL && (status == SOUP_STATUS_BAD_REQUEST
                                         || status == SOUP_STATUS_NOT_FOUND);
 
-  if (error != NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    goto out; /* shutting down: the queue is tried once more at finalize */
+  if (!background_job_end (job, error))
+    return; /* shutting down: the queue is tried once more at finalize */
   self->flushing = FALSE;
   if (delivered || hopeless)
     {
@@ -515,24 +542,21 @@ flush_job_done (GObject *source, GAsyncResult *result, gpointer user_data)
       if (self->flush_id == 0)
         self->flush_id = g_timeout_add_seconds (delay, flush_timer_cb, self);
     }
-out:
-  g_object_unref (job->msg);
-  g_free (job);
 }
 
 /* Sends the oldest queued completion; the next goes when it is acknowledged. */
 static void
 flush (LmdLicenseRemote *self)
 {
-  FlushJob *job;
+  BackgroundJob *job;
 
-  if (self->flushing || g_queue_is_empty (&self->pending) || self->flush_id != 0)
+  if (self->flushing || g_queue_is_empty (&self->pending) || self->flush_id != 0
+      || g_cancellable_is_cancelled (self->cancellable))
     return;
   self->flushing = TRUE;
-  job = g_new0 (FlushJob, 1);
-  job->self = self;
-  job->msg = new_message (self, SOUP_METHOD_POST, "/v1/license/complete",
-                          g_strdup (g_queue_peek_head (&self->pending)), NULL);
+  job = background_job_new (self, new_message (self, SOUP_METHOD_POST, "/v1/license/complete",
+                                               g_strdup (g_queue_peek_head (&self->pending)),
+                                               NULL));
   soup_session_send_and_read_async (self->session, job->msg, G_PRIORITY_DEFAULT,
                                     self->cancellable, flush_job_done, job);
 }
@@ -581,22 +605,18 @@ parse_time (JsonObject *obj, const char *member)
   return t != NULL ? g_date_time_to_unix (t) : 0;
 }
 
-typedef struct {
-  LmdLicenseRemote *self;    /* borrowed, as FlushJob */
-  SoupMessage *msg;          /* owned */
-} HealthJob;
-
 static void
 health_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  HealthJob *job = user_data;
+  BackgroundJob *job = user_data;
   LmdLicenseRemote *self = job->self;
   g_autoptr (GError) error = NULL;
   g_autoptr (GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
   g_autoptr (JsonParser) parser = json_parser_new ();
+  guint status = soup_message_get_status (job->msg);
 
-  if (error != NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    goto out;
+  if (!background_job_end (job, error))
+    return;
   self->health_in_flight = FALSE;
   if (error == NULL
       && json_parser_load_from_data (parser, g_bytes_get_data (body, NULL),
@@ -632,27 +652,21 @@ health_done (GObject *source, GAsyncResult *result, gpointer user_data)
   else
     {
       g_autofree char *why = error != NULL ? g_strdup (error->message)
-                                           : g_strdup_printf ("HTTP %u from /health",
-                                                              soup_message_get_status (job->msg));
+                                           : g_strdup_printf ("HTTP %u from /health", status);
       mark_unreachable (self, why);
     }
-out:
-  g_object_unref (job->msg);
-  g_free (job);
 }
 
 static gboolean
 health_cb (gpointer data)
 {
   LmdLicenseRemote *self = data;
-  HealthJob *job;
+  BackgroundJob *job;
 
   if (self->health_in_flight)
     return G_SOURCE_CONTINUE;
   self->health_in_flight = TRUE;
-  job = g_new0 (HealthJob, 1);
-  job->self = self;
-  job->msg = new_message (self, SOUP_METHOD_GET, "/health", NULL, NULL);
+  job = background_job_new (self, new_message (self, SOUP_METHOD_GET, "/health", NULL, NULL));
   soup_session_send_and_read_async (self->session, job->msg, G_PRIORITY_DEFAULT, self->cancellable,
                                     health_done, job);
   return G_SOURCE_CONTINUE;
@@ -788,6 +802,16 @@ lmd_license_remote_dispose (GObject *object)
     g_source_remove (self->flush_id);
   self->flush_id = 0;
   g_cancellable_cancel (self->cancellable);
+  /* let the cancelled exchanges finish (their callbacks free them); detach any that do not */
+  {
+    gint64 deadline = g_get_monotonic_time () + G_USEC_PER_SEC;
+    while (self->jobs->len > 0 && g_get_monotonic_time () < deadline)
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (1000);
+    for (guint i = 0; i < self->jobs->len; i++)
+      ((BackgroundJob *) self->jobs->pdata[i])->self = NULL;
+    g_ptr_array_set_size (self->jobs, 0);
+  }
   G_OBJECT_CLASS (lmd_license_remote_parent_class)->dispose (object);
 }
 
@@ -805,6 +829,7 @@ lmd_license_remote_finalize (GObject *object)
   g_clear_object (&self->cancellable);
   g_queue_clear_full (&self->pending, g_free);
   g_ptr_array_unref (self->cache);
+  g_ptr_array_unref (self->jobs);
   g_free (self->service_url);
   if (self->auth_header != NULL)
     sodium_memzero (self->auth_header, strlen (self->auth_header));
@@ -829,6 +854,7 @@ lmd_license_remote_init (LmdLicenseRemote *self)
     g_warning ("libsodium failed to initialise");
   self->cancellable = g_cancellable_new ();
   self->cache = g_ptr_array_new_with_free_func ((GDestroyNotify) cache_entry_free);
+  self->jobs = g_ptr_array_new ();
   g_queue_init (&self->pending);
   self->cache_ttl_s = 30;
   self->timeout_s = 2;
