@@ -17,7 +17,8 @@
  * feature gets FEATURE_NOT_LICENSED; the license process stopped (SIGSTOP): a key admitted
  * recently keeps working, a new key gets 503 with retry_after, and the usage recorded
  * meanwhile reaches the license process once it runs again; the license process killed and
- * restarted on the same port: nothing recorded while it was gone is lost.
+ * restarted on the same port: nothing recorded while it was gone is lost; bound beyond
+ * loopback without a service token, the role refuses to start.
  */
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -418,6 +419,27 @@ test_service_restarted (void)
   g_assert_cmpuint (lmd_test_upstream_get_duplicates (upstream), ==, 0);
 }
 
+/* Bound beyond loopback, the role refuses to start without a service token. */
+static void
+test_token_required_off_loopback (void)
+{
+  g_autofree char *path = g_build_filename (dir, "open.conf", NULL);
+  g_autofree char *config = NULL;
+  g_autofree char *output = NULL;
+  g_autofree char *state = g_build_filename (dir, "state-open", NULL);
+  const char *argv[] = { "--config", path, "--role", "license", "--host", "0.0.0.0", "--port", "0",
+                         NULL };
+  g_autofree char *key_line = g_strdup_printf ("key=%s\n", license_key);
+  char *pub_line = strstr (license_config, "public_keys=");
+
+  config = g_strdup_printf ("[license]\n%sstate_dir=%s\n%.*s", key_line, state,
+                            (int) (strchr (pub_line, '\n') - pub_line + 1), pub_line);
+  g_assert_true (g_file_set_contents (path, config, -1, NULL));
+  g_assert_cmpint (lmd_test_daemon_run (argv, &output, 30), !=, 0);
+  g_assert_nonnull (strstr (output, "service token"));
+  g_assert_null (strstr (output, license_key));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -470,6 +492,7 @@ main (int argc, char **argv)
   g_test_add_func ("/license-role/rate-limit-is-global", test_rate_limit_is_global);
   g_test_add_func ("/license-role/internal-api-errors", test_internal_api_errors);
   g_test_add_func ("/license-role/feature-not-licensed", test_feature_not_licensed);
+  g_test_add_func ("/license-role/token-required-off-loopback", test_token_required_off_loopback);
   g_test_add_func ("/license-role/service-stopped", test_service_stopped);
   g_test_add_func ("/license-role/service-restarted", test_service_restarted);
   status = g_test_run ();
