@@ -125,3 +125,15 @@ lmd_license_record_usage (LmdLicense *self, const guint8 *key_sha256, const char
     }
   return iface->record_usage (self, key_sha256, feature, request_id, audio_seconds, status, error);
 }
+
+gboolean
+lmd_license_allows (LmdLicense *self, LmdLicenseTicket *ticket, const char *feature)
+{
+  LmdLicenseInterface *iface;
+
+  if (self == NULL || ticket == NULL)
+    return TRUE;
+  g_return_val_if_fail (LMD_IS_LICENSE (self), FALSE);
+  iface = LMD_LICENSE_GET_IFACE (self);
+  return iface->allows == NULL || iface->allows (self, ticket, feature);
+}

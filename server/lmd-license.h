@@ -77,7 +77,13 @@ struct _LmdLicenseInterface {
   gboolean (*record_usage) (LmdLicense *self, const guint8 *key_sha256, const char *feature,
                             const char *request_id, double audio_seconds, guint status,
                             GError **error);
+  /* Optional: whether an admitted request may also use @feature (e.g. "whisper", known only
+   * once the request is parsed).  Without it, everything is allowed. */
+  gboolean (*allows) (LmdLicense *self, LmdLicenseTicket *ticket, const char *feature);
 };
+
+/* The features a transport asks about; a license names any of them (none = all). */
+#define LMD_LICENSE_KNOWN_FEATURES { "batch", "streaming", "whisper", "gpu", NULL }
 
 gboolean lmd_license_setup (LmdLicense *self, GKeyFile *config, GError **error);
 LmdLicenseTicket *lmd_license_admit (LmdLicense *self, const char *api_key, const char *feature,
@@ -92,6 +98,8 @@ void lmd_license_admit_async (LmdLicense *self, const char *api_key, const char 
 /* (transfer full) (nullable) the ticket, or NULL with @error set and *retry_after_s filled */
 LmdLicenseTicket *lmd_license_admit_finish (LmdLicense *self, GAsyncResult *result,
                                             guint *retry_after_s, GError **error);
+/* Whether the request of @ticket (nullable: no license loaded → TRUE) may use @feature. */
+gboolean lmd_license_allows (LmdLicense *self, LmdLicenseTicket *ticket, const char *feature);
 /* FALSE with G_IO_ERROR_NOT_SUPPORTED when the implementation cannot record usage this way. */
 gboolean lmd_license_record_usage (LmdLicense *self, const guint8 *key_sha256, const char *feature,
                                    const char *request_id, double audio_seconds, guint status,

@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "lmd-error.h"
+
 char *
 lmd_http_auth_extract_key (SoupServerMessage *msg, GHashTable *query)
 {
@@ -76,4 +78,18 @@ lmd_http_auth_admit_finish (LmdLicense *license, GAsyncResult *result, LmdLicens
     return g_task_propagate_boolean (G_TASK (result), error);
   *ticket = lmd_license_admit_finish (license, result, retry_after_s, error);
   return *ticket != NULL;
+}
+
+gboolean
+lmd_http_auth_allows_engine (LmdLicense *license, LmdLicenseTicket *ticket, LmdRouter *router,
+                             LmdEngine *engine, GError **error)
+{
+  /* the router knows each engine under its plugin name too */
+  if (engine == NULL || engine != lmd_router_find_engine (router, "whisper")
+      || lmd_license_allows (license, ticket, "whisper"))
+    return TRUE;
+  g_set_error (error, LMD_ERROR, LMD_ERROR_FEATURE_NOT_LICENSED,
+               "the license does not include the feature 'whisper' (model %s)",
+               lmd_engine_get_model_name (engine));
+  return FALSE;
 }

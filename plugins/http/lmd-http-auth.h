@@ -11,6 +11,7 @@
 #include <libsoup/soup.h>
 
 #include "lmd-license.h"
+#include "lmd-router.h"
 
 G_BEGIN_DECLS
 
@@ -34,5 +35,10 @@ void lmd_http_auth_admit_async (LmdLicense *license, SoupServerMessage *msg, GHa
 gboolean lmd_http_auth_admit_finish (LmdLicense *license, GAsyncResult *result,
                                      LmdLicenseTicket **ticket, guint *retry_after_s,
                                      GError **error);
+
+/* Whether the admitted request (@ticket) may run on @engine (nullable): a model of the
+ * "whisper" plugin needs the license feature "whisper".  FALSE with FEATURE_NOT_LICENSED. */
+gboolean lmd_http_auth_allows_engine (LmdLicense *license, LmdLicenseTicket *ticket,
+                                      LmdRouter *router, LmdEngine *engine, GError **error);
 
 G_END_DECLS

@@ -1004,6 +1004,16 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   self->ticket = ticket;
+  if (!lmd_http_auth_allows_engine (license, ticket, self->hub->router, self->engine, &error))
+    {
+      g_autofree char *sentence = lmd_error_get_sentence (error);
+      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream refused: %s", error->message);
+      self->state = STATE_CLOSING;
+      release_ticket (self, 403);
+      refuse (self->conn, lmd_error_code_name (lmd_error_classify (error)), NULL, sentence,
+              CLOSE_POLICY);
+      return;
+    }
   self->state = STATE_OPEN;
   self->last_audio_at = g_get_monotonic_time ();
   self->idle_source = g_timeout_add_seconds (1, on_idle_check, self);

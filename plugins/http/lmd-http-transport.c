@@ -531,6 +531,15 @@ transcribe_admitted (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable 
       /* OpenAI clients name their own models ("whisper-1"): serve them with the default. */
       g_clear_pointer (&request->options.model, g_free);
     }
+  if (!lmd_http_auth_allows_engine (lmd_router_get_license (self->router), call->ticket,
+                                    self->router,
+                                    lmd_router_find_engine (self->router, request->options.model),
+                                    &error))
+    {
+      set_error_response (self, msg, call, error);
+      soup_server_message_unpause (msg);
+      return;
+    }
   LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id, "%s %s: %s%s, language %s, model %s",
                    soup_server_message_get_method (msg),
                    g_uri_get_path (soup_server_message_get_uri (msg)),

@@ -29,12 +29,14 @@ struct _LmdLicenseTicket {
   char *ticket_id;           /* owned; NULL when admitted locally */
   guint8 hash[HASH_BYTES];
   char *feature;             /* owned */
+  GStrv features;            /* owned: what the license allows (NULL = unknown: all) */
   char *request_id;          /* owned, nullable */
 };
 
 typedef struct {
   guint8 hash[HASH_BYTES];
   char *feature;             /* owned */
+  GStrv features;            /* owned, nullable: as LmdLicenseTicket */
   gint64 admitted_at;        /* monotonic µs of the service's last "yes" */
 } CacheEntry;
 
@@ -99,6 +101,7 @@ static void
 ticket_free (LmdLicenseTicket *t)
 {
   g_free (t->ticket_id);
+  g_strfreev (t->features);
   g_free (t->feature);
   g_free (t->request_id);
   g_free (t);
@@ -108,6 +111,7 @@ static void
 cache_entry_free (CacheEntry *e)
 {
   g_free (e->feature);
+  g_strfreev (e->features);
   g_free (e);
 }
 
@@ -139,7 +143,8 @@ cache_expire (LmdLicenseRemote *self, gint64 now)
 }
 
 static void
-cache_put (LmdLicenseRemote *self, const guint8 hash[HASH_BYTES], const char *feature)
+cache_put (LmdLicenseRemote *self, const guint8 hash[HASH_BYTES], const char *feature,
+           const char *const *features)
 {
   gint64 now = g_get_monotonic_time ();
   CacheEntry *e;
@@ -156,6 +161,8 @@ cache_put (LmdLicenseRemote *self, const guint8 hash[HASH_BYTES], const char *fe
       g_ptr_array_add (self->cache, e);
     }
   e->admitted_at = now;
+  g_strfreev (e->features);
+  e->features = g_strdupv ((char **) features);
 }
 
 static void
@@ -263,7 +270,7 @@ admit_job_free (AdmitJob *job)
 
 static LmdLicenseTicket *
 new_ticket (const guint8 hash[HASH_BYTES], const char *feature, const char *request_id,
-            const char *ticket_id)
+            const char *ticket_id, const char *const *features)
 {
   LmdLicenseTicket *t = g_new0 (LmdLicenseTicket, 1);
 
@@ -271,6 +278,7 @@ new_ticket (const guint8 hash[HASH_BYTES], const char *feature, const char *requ
   t->feature = g_strdup (feature);
   t->request_id = g_strdup (request_id);
   t->ticket_id = g_strdup (ticket_id);
+  t->features = g_strdupv ((char **) features);
   return t;
 }
 
@@ -301,7 +309,7 @@ admit_locally (LmdLicenseRemote *self, const guint8 hash[HASH_BYTES], gboolean h
                    "service unreachable; key %s… admitted from its answer %.0f s ago "
                    "(%" G_GUINT64_FORMAT " admitted this way so far)",
                    hex, (now - e->admitted_at) / 1e6, self->local_admissions);
-  return new_ticket (hash, feature, request_id, NULL);
+  return new_ticket (hash, feature, request_id, NULL, (const char *const *) e->features);
 }
 
 static void
@@ -326,19 +334,35 @@ admit_done (GObject *source, GAsyncResult *result, gpointer user_data)
   if (error == NULL && status == SOUP_STATUS_OK)
     {
       g_autoptr (JsonParser) parser = json_parser_new ();
+      g_autoptr (GStrvBuilder) allowed = g_strv_builder_new ();
+      g_auto (GStrv) features = NULL;
       const char *id = NULL;
+      JsonArray *list = NULL;
 
       if (json_parser_load_from_data (parser, g_bytes_get_data (body, NULL),
                                       (gssize) g_bytes_get_size (body), NULL)
           && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-        id = json_object_get_string_member_with_default (
-          json_node_get_object (json_parser_get_root (parser)), "ticket", NULL);
+        {
+          JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+          JsonNode *n = json_object_get_member (o, "features");
+          id = json_object_get_string_member_with_default (o, "ticket", NULL);
+          if (n != NULL && JSON_NODE_HOLDS_ARRAY (n))
+            list = json_node_get_array (n);
+        }
+      for (guint i = 0; list != NULL && i < json_array_get_length (list) && i < 64; i++)
+        {
+          JsonNode *item = json_array_get_element (list, i);
+          if (JSON_NODE_HOLDS_VALUE (item) && json_node_get_value_type (item) == G_TYPE_STRING)
+            g_strv_builder_add (allowed, json_node_get_string (item));
+        }
+      features = list != NULL ? g_strv_builder_end (allowed) : NULL;
       if (id != NULL && id[0] != '\0')
         {
           mark_reachable (self);
           if (job->has_key)
-            cache_put (self, job->hash, job->feature);
-          g_task_return_pointer (task, new_ticket (job->hash, job->feature, job->request_id, id),
+            cache_put (self, job->hash, job->feature, (const char *const *) features);
+          g_task_return_pointer (task, new_ticket (job->hash, job->feature, job->request_id, id,
+                                                   (const char *const *) features),
                                  NULL);
           return;
         }
@@ -672,6 +696,13 @@ health_cb (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+static gboolean
+lmd_license_remote_allows (LmdLicense *license, LmdLicenseTicket *ticket, const char *feature)
+{
+  return ticket->features == NULL
+         || g_strv_contains ((const char *const *) ticket->features, feature);
+}
+
 static void
 lmd_license_remote_get_status (LmdLicense *license, LmdLicenseStatus *status)
 {
@@ -765,6 +796,7 @@ lmd_license_remote_iface_init (LmdLicenseInterface *iface)
   iface->get_status = lmd_license_remote_get_status;
   iface->admit_async = lmd_license_remote_admit_async;
   iface->admit_finish = lmd_license_remote_admit_finish;
+  iface->allows = lmd_license_remote_allows;
 }
 
 /* ---- GObject ---------------------------------------------------------------------------- */

@@ -427,6 +427,16 @@ admit_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
     lmd_json_writer_begin_object (w);
     lmd_json_writer_key (w, "ticket");
     lmd_json_writer_string (w, id);
+    /* what else the request may use, so the api process can check it once parsed */
+    lmd_json_writer_key (w, "features");
+    lmd_json_writer_begin_array (w);
+    {
+      const char *known[] = LMD_LICENSE_KNOWN_FEATURES;
+      for (guint i = 0; known[i] != NULL; i++)
+        if (lmd_license_allows (self->license, ticket, known[i]))
+          lmd_json_writer_string (w, known[i]);
+    }
+    lmd_json_writer_end_array (w);
     lmd_json_writer_end_object (w);
     LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, request_id, "admitted (%s)", feature);
     respond (msg, SOUP_STATUS_OK, lmd_json_writer_finish (w));

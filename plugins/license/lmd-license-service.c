@@ -1017,6 +1017,14 @@ lmd_license_service_record_usage (LmdLicense *license, const guint8 *key_sha256,
   return TRUE;
 }
 
+static gboolean
+lmd_license_service_allows (LmdLicense *license, LmdLicenseTicket *ticket, const char *feature)
+{
+  LmdLicenseService *self = LMD_LICENSE_SERVICE (license);
+
+  return self->key == NULL || lmd_license_key_has_feature (self->key, feature);
+}
+
 static void
 lmd_license_service_get_status (LmdLicense *license, LmdLicenseStatus *status)
 {
@@ -1045,6 +1053,7 @@ lmd_license_service_iface_init (LmdLicenseInterface *iface)
   iface->complete = lmd_license_service_complete;
   iface->get_status = lmd_license_service_get_status;
   iface->record_usage = lmd_license_service_record_usage;
+  iface->allows = lmd_license_service_allows;
 }
 
 /* ---- GObject ---------------------------------------------------------------------------- */

@@ -13,8 +13,8 @@
  * Retry-After) is one limit over both api processes; the usage of a request reaches the
  * license process's journal (and the upstream); /health of the license role and
  * license_proxy in the api's detailed health; 400 for malformed bodies and 401 for a wrong
- * service token on the internal API; a streaming request with a key whose license lacks the
- * feature gets FEATURE_NOT_LICENSED; the license process stopped (SIGSTOP): a key admitted
+ * service token on the internal API; a streaming request, or a request for a whisper model,
+ * with a key whose license lacks the feature gets FEATURE_NOT_LICENSED; the license process stopped (SIGSTOP): a key admitted
  * recently keeps working, a new key gets 503 with retry_after, and the usage recorded
  * meanwhile reaches the license process once it runs again; the license process killed and
  * restarted on the same port: nothing recorded while it was gone is lost; bound beyond
@@ -112,6 +112,22 @@ assert_status (LmdTestResponse *r, guint status, const char *code)
       g_assert_cmpstr (json_object_get_string_member (o, "code"), ==, code);
       g_assert_true (strlen (json_object_get_string_member (o, "error")) > 0);
     }
+}
+
+static LmdTestServer *
+start_api_server_with (const char *plugins, const char *extra)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *config = g_strdup_printf (
+    "[plugins]\nload=%s\n"
+    "[limits]\nworkers=1\n"
+    "[license]\nservice_url=http://127.0.0.1:%u/\nservice_token=" TOKEN "\n"
+    "cache_ttl_s=120\nservice_timeout_s=1\nhealth_interval_s=1\n%s",
+    plugins, lmd_test_server_get_port (license_server), extra);
+  LmdTestServer *s = lmd_test_server_start (config, NULL, &error);
+
+  g_assert_no_error (error);
+  return s;
 }
 
 static gboolean
@@ -419,6 +435,39 @@ test_service_restarted (void)
   g_assert_cmpuint (lmd_test_upstream_get_duplicates (upstream), ==, 0);
 }
 
+/* A model of the whisper plugin needs the license feature "whisper"; the license has only
+ * "batch".  Known once the request is parsed, after admission. */
+static void
+test_whisper_not_licensed (void)
+{
+  g_autofree char *model = g_build_filename (g_getenv ("LMD_FIXTURES_DIR"), "whisper",
+                                             "tiny-en-random", "model.ggml.bin", NULL);
+  g_autofree char *extra = NULL;
+  g_autofree char *whisper_url = NULL;
+  g_autofree char *auth = g_strdup_printf ("Token %s", KEY_RESTART);
+  g_autoptr (LmdTestResponse) refused = NULL;
+  g_autoptr (LmdTestResponse) sphinx = NULL;
+  LmdTestServer *s;
+
+  if (!g_file_test (model, G_FILE_TEST_IS_REGULAR))
+    {
+      g_test_skip ("the whisper fixture model is not there");
+      return;
+    }
+  extra = g_strdup_printf ("[whisper]\nmodel=%s\nname=tiny-en-random\n", model);
+  s = start_api_server_with ("http;gst-decoder;sphinx;whisper;license-remote", extra);
+  whisper_url = lmd_test_server_url (s, "/v1/listen?model=tiny-en-random");
+  refused = lmd_test_http (session, "POST", whisper_url, "audio/wav", garbage, "Authorization",
+                           auth, NULL);
+  assert_status (refused, 403, "FEATURE_NOT_LICENSED");
+  g_assert_nonnull (strstr (json_object_get_string_member (lmd_test_response_json (refused), "error"),
+                            "whisper"));
+  /* the default (sphinx) model is licensed: admitted, then refused for the body */
+  sphinx = post_listen (s, KEY_RESTART, garbage);
+  assert_status (sphinx, 415, "UNSUPPORTED_FORMAT");
+  g_assert_cmpint (lmd_test_server_stop (s), ==, 0);
+}
+
 /* Bound beyond loopback, the role refuses to start without a service token. */
 static void
 test_token_required_off_loopback (void)
@@ -493,6 +542,7 @@ main (int argc, char **argv)
   g_test_add_func ("/license-role/internal-api-errors", test_internal_api_errors);
   g_test_add_func ("/license-role/feature-not-licensed", test_feature_not_licensed);
   g_test_add_func ("/license-role/token-required-off-loopback", test_token_required_off_loopback);
+  g_test_add_func ("/license-role/whisper-not-licensed", test_whisper_not_licensed);
   g_test_add_func ("/license-role/service-stopped", test_service_stopped);
   g_test_add_func ("/license-role/service-restarted", test_service_restarted);
   status = g_test_run ();
