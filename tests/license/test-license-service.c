@@ -637,6 +637,77 @@ test_plugin_module (void)
   g_module_make_resident (module);
 }
 
+/* The asynchronous admission every transport uses (the interface's fallback for this
+ * synchronous implementation), features of an admitted request, and usage recorded by key
+ * hash for requests a license-remote client admitted on its own. */
+typedef struct {
+  LmdLicenseTicket *ticket;
+  GError *error;
+  guint retry;
+  gboolean done;
+} AsyncAnswer;
+
+static void
+admit_async_done (GObject *source, GAsyncResult *result, gpointer data)
+{
+  AsyncAnswer *a = data;
+
+  a->ticket = lmd_license_admit_finish (LMD_LICENSE (source), result, &a->retry, &a->error);
+  a->done = TRUE;
+}
+
+static gboolean
+answered (gpointer data)
+{
+  return ((AsyncAnswer *) data)->done;
+}
+
+static void
+test_admit_async (Fixture *f, gconstpointer data)
+{
+  const char *features[] = { "batch", "streaming", NULL };
+  g_autofree char *key = lmd_test_issue_key (f->vendor, "lic_async", 0, 30 * 86400, 0, 0, 1,
+                                             features);
+  g_autofree char *api_hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, "team-b", -1);
+  g_autofree char *extra = g_strdup_printf ("api_keys_sha256=%s\n", api_hash);
+  g_autoptr (GKeyFile) config = make_config (f, "127.0.0.1", key, extra);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmdLicense) license = start_service (config, &error);
+  AsyncAnswer good = { 0 }, bad = { 0 };
+  guint8 hash[32];
+  gsize hash_len = sizeof hash;
+  g_autoptr (GChecksum) sum = g_checksum_new (G_CHECKSUM_SHA256);
+
+  g_assert_no_error (error);
+  lmd_license_admit_async (license, key, "streaming", "req_async", NULL, admit_async_done, &good);
+  lmd_license_admit_async (license, "wrong", "batch", "req_async2", NULL, admit_async_done, &bad);
+  /* never answered inside the call */
+  g_assert_false (good.done);
+  g_assert_true (lmd_test_wait_until (answered, &good, 10));
+  g_assert_true (lmd_test_wait_until (answered, &bad, 10));
+  g_assert_nonnull (good.ticket);
+  g_assert_no_error (good.error);
+  g_assert_null (bad.ticket);
+  g_assert_error (bad.error, LMD_ERROR, LMD_ERROR_INVALID_LICENSE);
+  g_clear_error (&bad.error);
+  g_assert_true (lmd_license_allows (license, good.ticket, "streaming"));
+  g_assert_false (lmd_license_allows (license, good.ticket, "whisper"));
+  g_assert_true (lmd_license_allows (license, NULL, "whisper"));
+  lmd_license_complete (license, good.ticket, 600, 200);
+
+  /* usage by hash: an API key's hash counts against the license's daily quota (1 h) */
+  g_checksum_update (sum, (const guchar *) "team-b", 6);
+  g_checksum_get_digest (sum, hash, &hash_len);
+  g_assert_true (lmd_license_record_usage (license, hash, "batch", "req_local", 3000, 200, &error));
+  g_assert_no_error (error);
+  memset (hash, 0x42, sizeof hash);
+  g_assert_false (lmd_license_record_usage (license, hash, "batch", "req_x", 10, 200, &error));
+  g_assert_error (error, LMD_ERROR, LMD_ERROR_INVALID_LICENSE);
+  g_clear_error (&error);
+  /* 600 + 3000 s of the 3600 s quota used: one more request is over it */
+  g_assert_cmpint (one_request (license, key, "batch", 1, 200, NULL), ==, LMD_ERROR_QUOTA_EXCEEDED);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -648,6 +719,8 @@ main (int argc, char **argv)
 
   g_test_add ("/license/service/setup", Fixture, NULL, fixture_setup, test_setup, fixture_teardown);
   g_test_add ("/license/service/admit", Fixture, NULL, fixture_setup, test_admit, fixture_teardown);
+  g_test_add ("/license/service/admit-async", Fixture, NULL, fixture_setup, test_admit_async,
+              fixture_teardown);
   g_test_add ("/license/service/grace", Fixture, NULL, fixture_setup, test_grace, fixture_teardown);
   g_test_add ("/license/service/never-validated", Fixture, NULL, fixture_setup,
               test_never_validated, fixture_teardown);
