@@ -6,6 +6,8 @@
 #include <glib-unix.h>
 #include <locale.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "lmd-audio-decoder.h"
 #include "lmd-build-config.h"
@@ -15,6 +17,8 @@
 #include "lmd-log.h"
 #include "lmd-plugin-loader.h"
 #include "lmd-router.h"
+#include "lmd-state.h"
+#include "lmd-static-state.h"
 #include "lmd-transport.h"
 #include "lmd-url-fetcher.h"
 
@@ -36,7 +40,15 @@ typedef struct {
   gint64 drain_deadline;
   gint64 grace_s;
   int exit_status;
+  /* role asr with a state store: this worker's entry in the registry */
+  LmdState *state;        /* borrowed from the router */
+  char *advertise_url;    /* owned */
+  guint heartbeat_id;
 } Daemon;
+
+/* Plugins of a role whose config names none for it ([plugins] load_<role>): an api process
+ * owns no model, so it loads no decoder and no engine. */
+static const char default_api_plugins[] = "http;license";
 
 static const struct {
   const char *variable;
@@ -130,6 +142,12 @@ signal_cb (gpointer data)
     }
   g_info ("shutting down: no new connections, finishing requests in flight");
   lmd_router_drain (d->router);
+  if (d->advertise_url != NULL)
+    {
+      /* api processes stop choosing this worker at once, not when its heartbeat expires */
+      g_clear_handle_id (&d->heartbeat_id, g_source_remove);
+      lmd_state_withdraw_worker (d->state, d->advertise_url, 0);
+    }
   d->drain_deadline = g_get_monotonic_time () + d->grace_s * G_USEC_PER_SEC;
   for (guint i = 0; i < d->transports->len; i++)
     lmd_transport_stop (d->transports->pdata[i]);
@@ -139,7 +157,8 @@ signal_cb (gpointer data)
 }
 
 static gboolean
-load_plugins (GKeyFile *config, LmdRouter **router_out, GPtrArray *transports, GError **error)
+load_plugins (GKeyFile *config, const char *role, LmdRouter **router_out, GPtrArray *transports,
+              GError **error)
 {
   g_auto (GStrv) names = lmd_config_get_list (config, "plugins", "load");
   g_auto (GStrv) extra_dirs = lmd_config_get_list (config, "plugins", "dirs");
@@ -148,7 +167,9 @@ load_plugins (GKeyFile *config, LmdRouter **router_out, GPtrArray *transports, G
   g_autoptr (GPtrArray) engine_names = g_ptr_array_new ();
   g_autoptr (LmdAudioDecoder) decoder = NULL;
   g_autoptr (LmdLicense) license = NULL;
+  g_autoptr (LmdState) state = NULL;
   g_autofree char *default_model = NULL;
+  gboolean needs_engine = !g_str_equal (role, "api");
   LmdLimits limits;
   LmdRouter *router;
 
@@ -203,6 +224,21 @@ load_plugins (GKeyFile *config, LmdRouter **router_out, GPtrArray *transports, G
             }
           license = LMD_LICENSE (g_steal_pointer (&plugin));
         }
+      else if (LMD_IS_STATE (plugin))
+        {
+          if (state != NULL)
+            {
+              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                           "plugin '%s': only one state plugin may be loaded", names[i]);
+              return FALSE;
+            }
+          if (!lmd_state_setup (LMD_STATE (plugin), config, error))
+            {
+              g_prefix_error (error, "plugin '%s': ", names[i]);
+              return FALSE;
+            }
+          state = LMD_STATE (g_steal_pointer (&plugin));
+        }
       else
         {
           if (!lmd_engine_setup (LMD_ENGINE (plugin), config, error))
@@ -217,7 +253,31 @@ load_plugins (GKeyFile *config, LmdRouter **router_out, GPtrArray *transports, G
           g_ptr_array_add (engine_names, names[i]);
         }
     }
-  if (transports->len == 0 || decoder == NULL || engines->len == 0)
+  if (!needs_engine)
+    {
+      if (transports->len == 0)
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "config [plugins] load: role %s needs at least one transport", role);
+          return FALSE;
+        }
+      if (state == NULL)
+        {
+          /* no shared store: the static list of workers */
+          g_auto (GStrv) urls = lmd_config_get_list (config, "api", "asr_base_url");
+          if (urls[0] == NULL)
+            {
+              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND,
+                           "role api needs workers: set REDIS_URL ([redis] url) or "
+                           "LIGHTNING_ASR_BASE_URL ([api] asr_base_url)");
+              return FALSE;
+            }
+          state = LMD_STATE (lmd_static_state_new ());
+          if (!lmd_state_setup (state, config, error))
+            return FALSE;
+        }
+    }
+  else if (transports->len == 0 || decoder == NULL || engines->len == 0)
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                    "config [plugins] load: need at least one transport, one audio decoder and one "
@@ -228,6 +288,7 @@ load_plugins (GKeyFile *config, LmdRouter **router_out, GPtrArray *transports, G
   router = lmd_router_new (&limits);
   lmd_router_set_decoder (router, decoder);
   lmd_router_set_license (router, license);
+  lmd_router_set_state (router, state);
   for (guint i = 0; i < engines->len; i++)
     lmd_router_add_engine (router, engines->pdata[i], engine_names->pdata[i]);
   default_model = lmd_config_get_string (config, "server", "default_model", NULL);
@@ -237,6 +298,90 @@ load_plugins (GKeyFile *config, LmdRouter **router_out, GPtrArray *transports, G
       return FALSE;
     }
   *router_out = router;
+  return TRUE;
+}
+
+/* The plugin list of @role: --plugins, else [plugins] load_<role>, else the role's default
+ * (api) or [plugins] load; plus the redis plugin for api and asr when Redis is configured. */
+static void
+choose_plugins (GKeyFile *config, const char *role, gboolean from_flag)
+{
+  g_autofree char *role_key = g_strdup_printf ("load_%s", role);
+  g_autofree char *redis_url = lmd_config_get_string (config, "redis", "url", NULL);
+  g_auto (GStrv) names = NULL;
+
+  if (!from_flag)
+    {
+      g_autofree char *list = lmd_config_get_string (config, "plugins", role_key, NULL);
+      if (list == NULL && g_str_equal (role, "api"))
+        list = g_strdup (default_api_plugins);
+      if (list != NULL)
+        g_key_file_set_string (config, "plugins", "load", list);
+    }
+  names = lmd_config_get_list (config, "plugins", "load");
+  if (redis_url != NULL && redis_url[0] != '\0' && (g_str_equal (role, "api") || g_str_equal (role, "asr")) &&
+      !g_strv_contains ((const char *const *) names, "redis"))
+    {
+      g_autofree char *list = lmd_config_get_string (config, "plugins", "load", "");
+      g_autofree char *with_redis = g_strconcat (list, list[0] != '\0' ? ";" : "", "redis", NULL);
+      g_key_file_set_string (config, "plugins", "load", with_redis);
+    }
+}
+
+/* What this worker tells api processes about itself. */
+static gboolean
+heartbeat_cb (gpointer data)
+{
+  Daemon *d = data;
+  g_autoptr (LmdWorkerInfo) info = lmd_worker_info_new (d->advertise_url);
+  g_autoptr (GPtrArray) models = lmd_router_list_models (d->router);
+  guint admitted = lmd_router_get_active (d->router) + lmd_router_get_queued (d->router);
+  guint in_flight = 0;
+
+  for (guint i = 0; i < d->transports->len; i++)
+    in_flight += lmd_transport_get_in_flight (d->transports->pdata[i]);
+  g_strfreev (info->models);
+  info->models = g_new0 (char *, models->len + 1);
+  for (guint i = 0; i < models->len; i++)
+    info->models[i] = g_strdup (models->pdata[i]);
+  info->pid = getpid ();
+  info->active_requests = lmd_router_get_active (d->router);
+  info->queued_requests = lmd_router_get_queued (d->router);
+  /* transports count paused batch requests and open streams together */
+  info->active_streams = in_flight > admitted ? in_flight - admitted : 0;
+  info->capacity = lmd_router_get_limits (d->router)->workers;
+  info->draining = lmd_router_is_draining (d->router);
+  lmd_state_publish_worker (d->state, info);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+start_heartbeat (Daemon *d, GKeyFile *config, guint port, GError **error)
+{
+  g_autofree char *url = lmd_config_get_string (config, "server", "advertise_url", NULL);
+  gint64 interval_ms;
+
+  if (!lmd_config_get_int (config, "server", "heartbeat_interval_ms", 1000, &interval_ms, error))
+    return FALSE;
+  if (url == NULL)
+    {
+      g_autofree char *host = lmd_config_get_string (config, "server", "host", "127.0.0.1");
+      /* a wildcard bind is reached through the machine's name */
+      if (g_str_equal (host, "0.0.0.0") || g_str_equal (host, "::"))
+        {
+          g_free (host);
+          host = g_strdup (g_get_host_name ());
+        }
+      url = strchr (host, ':') != NULL ? g_strdup_printf ("http://[%s]:%u", host, port)
+                                       : g_strdup_printf ("http://%s:%u", host, port);
+    }
+  while (url[0] != '\0' && url[strlen (url) - 1] == '/')
+    url[strlen (url) - 1] = '\0';
+  d->advertise_url = g_steal_pointer (&url);
+  heartbeat_cb (d);
+  d->heartbeat_id = g_timeout_add ((guint) CLAMP (interval_ms, 50, 60000), heartbeat_cb, d);
+  g_info ("registered as worker %s (heartbeat every %" G_GINT64_FORMAT " ms)", d->advertise_url,
+          interval_ms);
   return TRUE;
 }
 
@@ -267,7 +412,7 @@ lmd_daemon_main (int argc, char **argv)
   Daemon d = { 0 };
   GOptionEntry entries[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "Key file to read (default data/lightning-mediad.conf)", "FILE" },
-    { "role", 'r', 0, G_OPTION_ARG_STRING, &role, "all (default) or asr", "ROLE" },
+    { "role", 'r', 0, G_OPTION_ARG_STRING, &role, "all (default), api or asr", "ROLE" },
     { "host", 0, 0, G_OPTION_ARG_STRING, &host, "Address to bind (default 127.0.0.1)", "ADDR" },
     { "port", 'p', 0, G_OPTION_ARG_INT, &port, "Port to listen on (0 = any free port)", "PORT" },
     { "port-file", 0, 0, G_OPTION_ARG_FILENAME, &port_file, "Write the bound port to FILE once listening", "FILE" },
@@ -326,6 +471,7 @@ lmd_daemon_main (int argc, char **argv)
     g_key_file_set_integer (config, "server", "port", (gint) default_port_for_role (effective_role));
   if (plugins != NULL)
     g_key_file_set_string (config, "plugins", "load", plugins);
+  choose_plugins (config, effective_role, plugins != NULL);
   if (workers > 0)
     g_key_file_set_integer (config, "limits", "workers", workers);
   if (log_level != NULL)
@@ -337,9 +483,10 @@ lmd_daemon_main (int argc, char **argv)
       g_printerr ("lightning-mediad: %s\n", error->message);
       return 2;
     }
-  if (!g_str_equal (effective_role, "all") && !g_str_equal (effective_role, "asr"))
+  if (!g_str_equal (effective_role, "all") && !g_str_equal (effective_role, "asr") &&
+      !g_str_equal (effective_role, "api"))
     {
-      g_printerr ("lightning-mediad: role '%s' is not available in this build (use all or asr)\n",
+      g_printerr ("lightning-mediad: role '%s' is not available in this build (use all, api or asr)\n",
                   effective_role);
       return 2;
     }
@@ -352,7 +499,7 @@ lmd_daemon_main (int argc, char **argv)
       return 2;
     }
   d.transports = g_ptr_array_new_with_free_func (g_object_unref);
-  if (!load_plugins (config, &d.router, d.transports, &error))
+  if (!load_plugins (config, effective_role, &d.router, d.transports, &error))
     {
       g_printerr ("lightning-mediad: %s\n", error->message);
       g_ptr_array_unref (d.transports);
@@ -380,6 +527,16 @@ lmd_daemon_main (int argc, char **argv)
       goto out;
     }
 
+  d.state = lmd_router_get_state (d.router);
+  if (d.state != NULL)
+    lmd_state_start (d.state);
+  if (d.state != NULL && g_str_equal (effective_role, "asr") &&
+      !start_heartbeat (&d, config, lmd_transport_get_port (d.transports->pdata[0]), &error))
+    {
+      g_printerr ("lightning-mediad: %s\n", error->message);
+      d.exit_status = 1;
+      goto out;
+    }
   {
     g_autofree char *bound_host = lmd_config_get_string (config, "server", "host", "127.0.0.1");
     g_info ("listening on http://%s:%u", bound_host, lmd_transport_get_port (d.transports->pdata[0]));
@@ -387,6 +544,10 @@ lmd_daemon_main (int argc, char **argv)
   g_main_loop_run (d.loop);
 
 out:
+  g_clear_handle_id (&d.heartbeat_id, g_source_remove);
+  if (d.advertise_url != NULL)
+    lmd_state_withdraw_worker (d.state, d.advertise_url, 1000);
+  g_clear_pointer (&d.advertise_url, g_free);
   for (guint i = 0; i < d.transports->len; i++)
     lmd_transport_stop (d.transports->pdata[i]);
   if (d.router != NULL)
