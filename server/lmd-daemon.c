@@ -57,6 +57,7 @@ static const struct {
   const char *role; /* only for this role, or NULL = any */
 } env_overrides[] = {
   { "HOST", "server", "host", NULL },
+  { "ADVERTISE_URL", "server", "advertise_url", "asr" },
   { "API_SERVER_PORT", "server", "port", "all" },
   { "API_SERVER_PORT", "server", "port", "api" },
   { "PORT", "server", "port", "asr" },
@@ -366,11 +367,20 @@ start_heartbeat (Daemon *d, GKeyFile *config, guint port, GError **error)
   if (url == NULL)
     {
       g_autofree char *host = lmd_config_get_string (config, "server", "host", "127.0.0.1");
-      /* a wildcard bind is reached through the machine's name */
+      /* a wildcard bind is reached through the machine's address (a container's name often
+       * resolves only inside it), else its name */
       if (g_str_equal (host, "0.0.0.0") || g_str_equal (host, "::"))
         {
+          g_autoptr (GResolver) resolver = g_resolver_get_default ();
+          GList *addresses = g_resolver_lookup_by_name (resolver, g_get_host_name (), NULL, NULL);
           g_free (host);
-          host = g_strdup (g_get_host_name ());
+          host = NULL;
+          for (GList *l = addresses; l != NULL && host == NULL; l = l->next)
+            if (!g_inet_address_get_is_loopback (l->data))
+              host = g_inet_address_to_string (l->data);
+          g_resolver_free_addresses (addresses);
+          if (host == NULL)
+            host = g_strdup (g_get_host_name ());
         }
       url = strchr (host, ':') != NULL ? g_strdup_printf ("http://[%s]:%u", host, port)
                                        : g_strdup_printf ("http://%s:%u", host, port);
