@@ -757,7 +757,8 @@ relay_done (LmdHttpRelay *relay, gpointer user_data)
 static void
 relay_entry_free (RelayEntry *entry)
 {
-  g_assert (entry->ticket == NULL);
+  /* tickets are released by relay_done(), or at finalize for streams cut by the exit */
+  g_warn_if_fail (entry->ticket == NULL);
   g_free (entry);
 }
 
@@ -1061,6 +1062,18 @@ lmd_http_transport_finalize (GObject *object)
     soup_server_disconnect (self->server);
   g_clear_object (&self->server);
   g_clear_pointer (&self->streams, lmd_http_streams_unref);
+  {
+    GHashTableIter iter;
+    gpointer relay, value;
+    g_hash_table_iter_init (&iter, self->relays);
+    while (g_hash_table_iter_next (&iter, &relay, &value))
+      {
+        RelayEntry *entry = value;
+        if (entry->ticket != NULL)
+          lmd_license_complete (lmd_router_get_license (self->router), g_steal_pointer (&entry->ticket),
+                                lmd_http_relay_get_bytes_received (relay) / entry->bytes_per_second, 499);
+      }
+  }
   g_hash_table_unref (self->relays);
   g_clear_pointer (&self->forwarder, lmd_http_forwarder_free);
   g_clear_pointer (&self->picker, lmd_worker_picker_free);

@@ -337,7 +337,7 @@ static void
 test_spread (void)
 {
   Batch batch = { 0 };
-  g_autofree char *before[2] = { NULL, NULL };
+  char *before[2] = { NULL, NULL };
   double max_active = 0, max_worker_active = 0;
   g_autofree char *after_api = NULL;
 
@@ -378,6 +378,7 @@ test_spread (void)
       g_test_message ("worker %u served %.0f of %u", w, served, N_REQUESTS);
       g_assert_cmpfloat (served, >=, 1);
       assert_prometheus_text (after);
+      g_free (before[w]);
     }
   /* and the api's gauges come back down, its counters count */
   after_api = get_text (api, "/metrics");
