@@ -20,6 +20,7 @@
 #include "lmd-log.h"
 #include "lmd-plugin.h"
 #include "lmd-router.h"
+#include "lmd-static-state.h"
 #include "lmd-transport.h"
 #include "lmd-worker-picker.h"
 
@@ -49,6 +50,9 @@ struct _LmdHttpTransport {
   guint worker_timeout_s;
   guint quarantine_ms;
   LmdWorkerPicker *picker;     /* owned */
+  GStrv stream_urls;           /* owned: [api] asr_streaming_base_url, nullable */
+  LmdState *stream_state;      /* owned, nullable: a static list for streams only */
+  LmdWorkerPicker *stream_picker; /* owned, nullable */
   LmdHttpForwarder *forwarder; /* owned */
   guint forwarded;             /* batch requests at a worker now */
   double audio_seconds_forwarded; /* as the workers' answers report it */
@@ -819,7 +823,8 @@ relay_stream (LmdHttpTransport *self, SoupServerMessage *msg, SoupWebsocketConne
                                                                                                            : 2);
   if (entry->bytes_per_second <= 0)
     entry->bytes_per_second = 32000;
-  relay = lmd_http_relay_new (self->picker, lmd_http_forwarder_get_session (self->forwarder), msg, conn,
+  relay = lmd_http_relay_new (self->stream_picker != NULL ? self->stream_picker : self->picker,
+                              lmd_http_forwarder_get_session (self->forwarder), msg, conn,
                               request_id);
   g_hash_table_insert (self->relays, relay, entry);
   lmd_http_relay_start (relay, relay_done, self);
@@ -945,6 +950,10 @@ http_setup (LmdTransport *transport, GKeyFile *config, GError **error)
     self->worker_timeout_s = (guint) worker_timeout;
     self->quarantine_ms = (guint) quarantine;
   }
+  g_clear_pointer (&self->stream_urls, g_strfreev);
+  self->stream_urls = lmd_config_get_list (config, "api", "asr_streaming_base_url");
+  if (self->stream_urls[0] == NULL)
+    g_clear_pointer (&self->stream_urls, g_strfreev);
   return TRUE;
 }
 
@@ -972,6 +981,21 @@ http_start (LmdTransport *transport, LmdRouter *router, GError **error)
         }
       self->picker = lmd_worker_picker_new (lmd_router_get_state (router), self->quarantine_ms);
       self->forwarder = lmd_http_forwarder_new (self->picker, self->worker_timeout_s);
+      if (self->stream_urls != NULL)
+        {
+          /* streams go to their own workers (LIGHTNING_ASR_STREAMING_BASE_URL) */
+          g_autoptr (GKeyFile) list = g_key_file_new ();
+          g_autofree char *joined = g_strjoinv (",", self->stream_urls);
+          g_key_file_set_string (list, "api", "asr_base_url", joined);
+          self->stream_state = LMD_STATE (lmd_static_state_new ());
+          if (!lmd_state_setup (self->stream_state, list, error))
+            {
+              g_prefix_error (error, "[api] asr_streaming_base_url: ");
+              return FALSE;
+            }
+          lmd_state_start (self->stream_state);
+          self->stream_picker = lmd_worker_picker_new (self->stream_state, self->quarantine_ms);
+        }
     }
   self->server = soup_server_new ("server-header", "lightning-mediad/" LMD_VERSION " ", NULL);
   /* libsoup keeps one handler entry per path, holding both the early and the normal
@@ -1077,6 +1101,9 @@ lmd_http_transport_finalize (GObject *object)
   g_hash_table_unref (self->relays);
   g_clear_pointer (&self->forwarder, lmd_http_forwarder_free);
   g_clear_pointer (&self->picker, lmd_worker_picker_free);
+  g_clear_pointer (&self->stream_picker, lmd_worker_picker_free);
+  g_clear_object (&self->stream_state);
+  g_strfreev (self->stream_urls);
   lmd_histogram_free (self->e2e_latency);
   lmd_histogram_free (self->processing);
   g_free (self->host);
