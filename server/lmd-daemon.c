@@ -6,6 +6,8 @@
 #include <glib-unix.h>
 #include <locale.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "lmd-audio-decoder.h"
 #include "lmd-build-config.h"
@@ -15,6 +17,8 @@
 #include "lmd-log.h"
 #include "lmd-plugin-loader.h"
 #include "lmd-router.h"
+#include "lmd-state.h"
+#include "lmd-static-state.h"
 #include "lmd-transport.h"
 #include "lmd-url-fetcher.h"
 
@@ -26,19 +30,20 @@ static const char default_config[] =
   "[plugins]\n"
   "load=http;gst-decoder;sphinx;license\n";
 
-/* What each role loads when the config names nothing for it, and what it cannot run without.
- * Role license serves the license plugin to the other roles' processes: it reads
- * [plugins] load_license (not [plugins] load, which lists the transcription plugins). */
+/* What each role loads when the config names nothing for it ([plugins] load_<role>, then
+ * [plugins] load for the roles that transcribe), and what it cannot run without.  An api
+ * process owns no model; the license role serves the license plugin to the other roles. */
 static const struct {
   const char *role;
-  const char *plugins_key;     /* [plugins] key read for this role */
-  const char *default_plugins; /* NULL = the key is required */
+  const char *default_plugins; /* NULL = [plugins] load */
   gboolean needs_engine;       /* an audio decoder and at least one engine */
+  gboolean needs_workers;      /* a state store that lists workers */
   gboolean needs_license;
 } role_table[] = {
-  { "all", "load", NULL, TRUE, FALSE },
-  { "asr", "load", NULL, TRUE, FALSE },
-  { "license", "load_license", "license;license-server", FALSE, TRUE },
+  { "all", NULL, TRUE, FALSE, FALSE },
+  { "asr", NULL, TRUE, FALSE, FALSE },
+  { "api", "http;license", FALSE, TRUE, FALSE },
+  { "license", "license;license-server", FALSE, FALSE, TRUE },
 };
 
 static gint
@@ -60,7 +65,12 @@ typedef struct {
   gint64 drain_deadline;
   gint64 grace_s;
   int exit_status;
+  /* role asr with a state store: this worker's entry in the registry */
+  LmdState *state;        /* borrowed from the router */
+  char *advertise_url;    /* owned */
+  guint heartbeat_id;
 } Daemon;
+
 
 static const struct {
   const char *variable;
@@ -69,6 +79,7 @@ static const struct {
   const char *role; /* only for this role, or NULL = any */
 } env_overrides[] = {
   { "HOST", "server", "host", NULL },
+  { "ADVERTISE_URL", "server", "advertise_url", "asr" },
   { "API_SERVER_PORT", "server", "port", "all" },
   { "API_SERVER_PORT", "server", "port", "api" },
   { "PORT", "server", "port", "asr" },
@@ -155,6 +166,12 @@ signal_cb (gpointer data)
     }
   g_info ("shutting down: no new connections, finishing requests in flight");
   lmd_router_drain (d->router);
+  if (d->advertise_url != NULL)
+    {
+      /* api processes stop choosing this worker at once, not when its heartbeat expires */
+      g_clear_handle_id (&d->heartbeat_id, g_source_remove);
+      lmd_state_withdraw_worker (d->state, d->advertise_url, 0);
+    }
   d->drain_deadline = g_get_monotonic_time () + d->grace_s * G_USEC_PER_SEC;
   for (guint i = 0; i < d->transports->len; i++)
     lmd_transport_stop (d->transports->pdata[i]);
@@ -167,28 +184,24 @@ static gboolean
 load_plugins (GKeyFile *config, guint role, LmdRouter **router_out, GPtrArray *transports,
               GError **error)
 {
-  g_auto (GStrv) names = lmd_config_get_list (config, "plugins", role_table[role].plugins_key);
+  g_auto (GStrv) names = lmd_config_get_list (config, "plugins", "load");
   g_auto (GStrv) extra_dirs = lmd_config_get_list (config, "plugins", "dirs");
   g_autoptr (LmdPluginLoader) loader = lmd_plugin_loader_new ((const char *const *) extra_dirs);
   g_autoptr (GPtrArray) engines = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr (GPtrArray) engine_names = g_ptr_array_new ();
   g_autoptr (LmdAudioDecoder) decoder = NULL;
   g_autoptr (LmdLicense) license = NULL;
+  g_autoptr (LmdState) state = NULL;
   g_autofree char *default_model = NULL;
   LmdLimits limits;
   LmdRouter *router;
 
   if (!lmd_limits_load (&limits, config, error))
     return FALSE;
-  if (names[0] == NULL && role_table[role].default_plugins != NULL)
-    {
-      g_strfreev (names);
-      names = g_strsplit (role_table[role].default_plugins, ";", -1);
-    }
   if (names[0] == NULL)
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND,
-                   "config [plugins] %s: no plugins listed", role_table[role].plugins_key);
+                   "config [plugins] load: no plugins listed");
       return FALSE;
     }
   for (guint i = 0; names[i] != NULL; i++)
@@ -234,6 +247,21 @@ load_plugins (GKeyFile *config, guint role, LmdRouter **router_out, GPtrArray *t
             }
           license = LMD_LICENSE (g_steal_pointer (&plugin));
         }
+      else if (LMD_IS_STATE (plugin))
+        {
+          if (state != NULL)
+            {
+              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                           "plugin '%s': only one state plugin may be loaded", names[i]);
+              return FALSE;
+            }
+          if (!lmd_state_setup (LMD_STATE (plugin), config, error))
+            {
+              g_prefix_error (error, "plugin '%s': ", names[i]);
+              return FALSE;
+            }
+          state = LMD_STATE (g_steal_pointer (&plugin));
+        }
       else
         {
           if (!lmd_engine_setup (LMD_ENGINE (plugin), config, error))
@@ -248,16 +276,33 @@ load_plugins (GKeyFile *config, guint role, LmdRouter **router_out, GPtrArray *t
           g_ptr_array_add (engine_names, names[i]);
         }
     }
-  if (!role_table[role].needs_engine && (transports->len == 0
-                                          || (role_table[role].needs_license && license == NULL)))
+  if (!role_table[role].needs_engine)
     {
-      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                   "config [plugins] %s: role %s needs at least one transport%s",
-                   role_table[role].plugins_key, role_table[role].role,
-                   role_table[role].needs_license ? " and the license plugin" : "");
-      return FALSE;
+      if (transports->len == 0 || (role_table[role].needs_license && license == NULL))
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "config [plugins] load: role %s needs at least one transport%s",
+                       role_table[role].role,
+                       role_table[role].needs_license ? " and the license plugin" : "");
+          return FALSE;
+        }
+      if (role_table[role].needs_workers && state == NULL)
+        {
+          /* no shared store: the static list of workers */
+          g_auto (GStrv) urls = lmd_config_get_list (config, "api", "asr_base_url");
+          if (urls[0] == NULL)
+            {
+              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND,
+                           "role api needs workers: set REDIS_URL ([redis] url) or "
+                           "LIGHTNING_ASR_BASE_URL ([api] asr_base_url)");
+              return FALSE;
+            }
+          state = LMD_STATE (lmd_static_state_new ());
+          if (!lmd_state_setup (state, config, error))
+            return FALSE;
+        }
     }
-  if (role_table[role].needs_engine && (transports->len == 0 || decoder == NULL || engines->len == 0))
+  else if (transports->len == 0 || decoder == NULL || engines->len == 0)
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                    "config [plugins] load: need at least one transport, one audio decoder and one "
@@ -269,6 +314,7 @@ load_plugins (GKeyFile *config, guint role, LmdRouter **router_out, GPtrArray *t
   if (decoder != NULL)
     lmd_router_set_decoder (router, decoder);
   lmd_router_set_license (router, license);
+  lmd_router_set_state (router, state);
   for (guint i = 0; i < engines->len; i++)
     lmd_router_add_engine (router, engines->pdata[i], engine_names->pdata[i]);
   default_model = lmd_config_get_string (config, "server", "default_model", NULL);
@@ -278,6 +324,100 @@ load_plugins (GKeyFile *config, guint role, LmdRouter **router_out, GPtrArray *t
       return FALSE;
     }
   *router_out = router;
+  return TRUE;
+}
+
+/* The plugin list of @role: --plugins, else [plugins] load_<role>, else the role's default
+ * (api) or [plugins] load; plus the redis plugin for api and asr when Redis is configured. */
+static void
+choose_plugins (GKeyFile *config, guint role_index, gboolean from_flag)
+{
+  const char *role = role_table[role_index].role;
+  g_autofree char *role_key = g_strdup_printf ("load_%s", role);
+  g_autofree char *redis_url = lmd_config_get_string (config, "redis", "url", NULL);
+  g_auto (GStrv) names = NULL;
+
+  if (!from_flag)
+    {
+      g_autofree char *list = lmd_config_get_string (config, "plugins", role_key, NULL);
+      if (list == NULL && role_table[role_index].default_plugins != NULL)
+        list = g_strdup (role_table[role_index].default_plugins);
+      if (list != NULL)
+        g_key_file_set_string (config, "plugins", "load", list);
+    }
+  names = lmd_config_get_list (config, "plugins", "load");
+  if (redis_url != NULL && redis_url[0] != '\0' && (g_str_equal (role, "api") || g_str_equal (role, "asr")) &&
+      !g_strv_contains ((const char *const *) names, "redis"))
+    {
+      g_autofree char *list = lmd_config_get_string (config, "plugins", "load", "");
+      g_autofree char *with_redis = g_strconcat (list, list[0] != '\0' ? ";" : "", "redis", NULL);
+      g_key_file_set_string (config, "plugins", "load", with_redis);
+    }
+}
+
+/* What this worker tells api processes about itself. */
+static gboolean
+heartbeat_cb (gpointer data)
+{
+  Daemon *d = data;
+  g_autoptr (LmdWorkerInfo) info = lmd_worker_info_new (d->advertise_url);
+  g_autoptr (GPtrArray) models = lmd_router_list_models (d->router);
+  guint admitted = lmd_router_get_active (d->router) + lmd_router_get_queued (d->router);
+  guint in_flight = 0;
+
+  for (guint i = 0; i < d->transports->len; i++)
+    in_flight += lmd_transport_get_in_flight (d->transports->pdata[i]);
+  g_strfreev (info->models);
+  info->models = g_new0 (char *, models->len + 1);
+  for (guint i = 0; i < models->len; i++)
+    info->models[i] = g_strdup (models->pdata[i]);
+  info->pid = getpid ();
+  info->active_requests = lmd_router_get_active (d->router);
+  info->queued_requests = lmd_router_get_queued (d->router);
+  /* transports count paused batch requests and open streams together */
+  info->active_streams = in_flight > admitted ? in_flight - admitted : 0;
+  info->capacity = lmd_router_get_limits (d->router)->workers;
+  info->draining = lmd_router_is_draining (d->router);
+  lmd_state_publish_worker (d->state, info);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+start_heartbeat (Daemon *d, GKeyFile *config, guint port, GError **error)
+{
+  g_autofree char *url = lmd_config_get_string (config, "server", "advertise_url", NULL);
+  gint64 interval_ms;
+
+  if (!lmd_config_get_int (config, "server", "heartbeat_interval_ms", 1000, &interval_ms, error))
+    return FALSE;
+  if (url == NULL)
+    {
+      g_autofree char *host = lmd_config_get_string (config, "server", "host", "127.0.0.1");
+      /* a wildcard bind is reached through the machine's address (a container's name often
+       * resolves only inside it), else its name */
+      if (g_str_equal (host, "0.0.0.0") || g_str_equal (host, "::"))
+        {
+          g_autoptr (GResolver) resolver = g_resolver_get_default ();
+          GList *addresses = g_resolver_lookup_by_name (resolver, g_get_host_name (), NULL, NULL);
+          g_free (host);
+          host = NULL;
+          for (GList *l = addresses; l != NULL && host == NULL; l = l->next)
+            if (!g_inet_address_get_is_loopback (l->data))
+              host = g_inet_address_to_string (l->data);
+          g_resolver_free_addresses (addresses);
+          if (host == NULL)
+            host = g_strdup (g_get_host_name ());
+        }
+      url = strchr (host, ':') != NULL ? g_strdup_printf ("http://[%s]:%u", host, port)
+                                       : g_strdup_printf ("http://%s:%u", host, port);
+    }
+  while (url[0] != '\0' && url[strlen (url) - 1] == '/')
+    url[strlen (url) - 1] = '\0';
+  d->advertise_url = g_steal_pointer (&url);
+  heartbeat_cb (d);
+  d->heartbeat_id = g_timeout_add ((guint) CLAMP (interval_ms, 50, 60000), heartbeat_cb, d);
+  g_info ("registered as worker %s (heartbeat every %" G_GINT64_FORMAT " ms)", d->advertise_url,
+          interval_ms);
   return TRUE;
 }
 
@@ -308,7 +448,7 @@ lmd_daemon_main (int argc, char **argv)
   Daemon d = { 0 };
   GOptionEntry entries[] = {
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path, "Key file to read (default data/lightning-mediad.conf)", "FILE" },
-    { "role", 'r', 0, G_OPTION_ARG_STRING, &role, "all (default), asr or license", "ROLE" },
+    { "role", 'r', 0, G_OPTION_ARG_STRING, &role, "all (default), api, asr or license", "ROLE" },
     { "host", 0, 0, G_OPTION_ARG_STRING, &host, "Address to bind (default 127.0.0.1)", "ADDR" },
     { "port", 'p', 0, G_OPTION_ARG_INT, &port, "Port to listen on (0 = any free port)", "PORT" },
     { "port-file", 0, 0, G_OPTION_ARG_FILENAME, &port_file, "Write the bound port to FILE once listening", "FILE" },
@@ -365,9 +505,10 @@ lmd_daemon_main (int argc, char **argv)
     g_key_file_set_integer (config, "server", "port", port);
   if (!g_key_file_has_key (config, "server", "port", NULL))
     g_key_file_set_integer (config, "server", "port", (gint) default_port_for_role (effective_role));
-  if (plugins != NULL && find_role (effective_role) >= 0)
-    g_key_file_set_string (config, "plugins", role_table[find_role (effective_role)].plugins_key,
-                           plugins);
+  if (plugins != NULL)
+    g_key_file_set_string (config, "plugins", "load", plugins);
+  if (find_role (effective_role) >= 0)
+    choose_plugins (config, (guint) find_role (effective_role), plugins != NULL);
   if (workers > 0)
     g_key_file_set_integer (config, "limits", "workers", workers);
   if (log_level != NULL)
@@ -381,8 +522,9 @@ lmd_daemon_main (int argc, char **argv)
     }
   if (find_role (effective_role) < 0)
     {
-      g_printerr ("lightning-mediad: role '%s' is not available in this build (use all, asr or "
-                  "license)\n", effective_role);
+      g_printerr ("lightning-mediad: role '%s' is not available in this build (use all, api, asr or "
+                  "license)
+", effective_role);
       return 2;
     }
   g_info ("lightning-mediad %s starting (role %s, config %s)", LMD_VERSION, effective_role,
@@ -422,6 +564,16 @@ lmd_daemon_main (int argc, char **argv)
       goto out;
     }
 
+  d.state = lmd_router_get_state (d.router);
+  if (d.state != NULL)
+    lmd_state_start (d.state);
+  if (d.state != NULL && g_str_equal (effective_role, "asr") &&
+      !start_heartbeat (&d, config, lmd_transport_get_port (d.transports->pdata[0]), &error))
+    {
+      g_printerr ("lightning-mediad: %s\n", error->message);
+      d.exit_status = 1;
+      goto out;
+    }
   {
     g_autofree char *bound_host = lmd_config_get_string (config, "server", "host", "127.0.0.1");
     g_info ("listening on http://%s:%u", bound_host, lmd_transport_get_port (d.transports->pdata[0]));
@@ -429,6 +581,10 @@ lmd_daemon_main (int argc, char **argv)
   g_main_loop_run (d.loop);
 
 out:
+  g_clear_handle_id (&d.heartbeat_id, g_source_remove);
+  if (d.advertise_url != NULL)
+    lmd_state_withdraw_worker (d.state, d.advertise_url, 1000);
+  g_clear_pointer (&d.advertise_url, g_free);
   for (guint i = 0; i < d.transports->len; i++)
     lmd_transport_stop (d.transports->pdata[i]);
   if (d.router != NULL)

@@ -10,6 +10,7 @@
 #include "lmd-engine.h"
 #include "lmd-license.h"
 #include "lmd-plugin.h"
+#include "lmd-state.h"
 #include "lmd-transport.h"
 
 G_DEFINE_QUARK (lmd-plugin-error-quark, lmd_plugin_error)
@@ -158,11 +159,12 @@ lmd_plugin_loader_load (LmdPluginLoader *self, const char *name, GError **error)
   g_module_make_resident (module);
   type = info->get_type ();
   if (!g_type_is_a (type, LMD_TYPE_TRANSPORT) && !g_type_is_a (type, LMD_TYPE_AUDIO_DECODER) &&
-      !g_type_is_a (type, LMD_TYPE_ENGINE) && !g_type_is_a (type, LMD_TYPE_LICENSE))
+      !g_type_is_a (type, LMD_TYPE_ENGINE) && !g_type_is_a (type, LMD_TYPE_LICENSE) &&
+      !g_type_is_a (type, LMD_TYPE_STATE))
     {
       g_set_error (error, LMD_PLUGIN_ERROR, LMD_PLUGIN_ERROR_BAD_TYPE,
                    "plugin '%s': %s: type %s implements no plugin interface "
-                   "(transport, audio decoder, engine or license)",
+                   "(transport, audio decoder, engine, license or state)",
                    name, path, g_type_name (type));
       return NULL;
     }

@@ -14,6 +14,7 @@ struct _LmdRouter {
   LmdLimits limits;
   LmdAudioDecoder *decoder; /* owned */
   LmdLicense *license;      /* owned, nullable */
+  LmdState *state;          /* owned, nullable: worker registry (roles api and asr) */
   GHashTable *engines;      /* owned: model name or alias → LmdEngine (owned) */
   GPtrArray *models;        /* owned: model names in order of registration */
   char *default_model;      /* owned */
@@ -396,6 +397,18 @@ lmd_router_set_license (LmdRouter *self, LmdLicense *license)
   g_set_object (&self->license, license);
 }
 
+void
+lmd_router_set_state (LmdRouter *self, LmdState *state)
+{
+  g_set_object (&self->state, state);
+}
+
+LmdState *
+lmd_router_get_state (LmdRouter *self)
+{
+  return self->state;
+}
+
 LmdLicense *
 lmd_router_get_license (LmdRouter *self)
 {
@@ -533,6 +546,7 @@ lmd_router_finalize (GObject *object)
     g_thread_pool_free (self->pool, FALSE, TRUE);
   g_clear_object (&self->decoder);
   g_clear_object (&self->license);
+  g_clear_object (&self->state);
   g_hash_table_unref (self->engines);
   g_ptr_array_unref (self->models);
   g_free (self->default_model);

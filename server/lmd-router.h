@@ -16,6 +16,7 @@
 #include "lmd-audio-decoder.h"
 #include "lmd-engine.h"
 #include "lmd-license.h"
+#include "lmd-state.h"
 #include "lmd-transcribe-request.h"
 #include "lmd-transcript.h"
 
@@ -47,6 +48,10 @@ LmdAudioDecoder *lmd_router_get_decoder (LmdRouter *self);
  * every request is admitted). */
 void lmd_router_set_license (LmdRouter *self, LmdLicense *license);
 LmdLicense *lmd_router_get_license (LmdRouter *self);
+/* The worker registry (nullable): an api process picks workers from it, a worker publishes
+ * itself in it. */
+void lmd_router_set_state (LmdRouter *self, LmdState *state);
+LmdState *lmd_router_get_state (LmdRouter *self);
 /* Registers @engine under its model name and under @alias (nullable, e.g. the plugin name).
  * The first engine added is the default unless lmd_router_set_default_model() says otherwise. */
 void lmd_router_add_engine (LmdRouter *self, LmdEngine *engine, const char *alias);

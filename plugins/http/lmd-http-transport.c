@@ -9,7 +9,10 @@
 #include "lmd-build-config.h"
 #include "lmd-config.h"
 #include "lmd-error.h"
+#include "lmd-histogram.h"
 #include "lmd-http-auth.h"
+#include "lmd-http-forwarder.h"
+#include "lmd-http-relay.h"
 #include "lmd-http-request-parser.h"
 #include "lmd-http-response.h"
 #include "lmd-http-stream.h"
@@ -17,7 +20,9 @@
 #include "lmd-log.h"
 #include "lmd-plugin.h"
 #include "lmd-router.h"
+#include "lmd-static-state.h"
 #include "lmd-transport.h"
+#include "lmd-worker-picker.h"
 
 struct _LmdHttpTransport {
   GObject parent_instance;
@@ -25,7 +30,8 @@ struct _LmdHttpTransport {
   char *host;          /* owned */
   guint port;          /* configured; 0 = any */
   guint bound_port;    /* the port actually bound, once listening */
-  char *role;          /* owned: "all" or "asr" */
+  char *role;          /* owned: "all", "api" or "asr" */
+  gboolean forwards;   /* role api: requests go to asr workers */
   guint64 max_body_bytes;
   guint client_timeout_s; /* a connection idle this long while we wait for it is closed */
   SoupServer *server;  /* owned */
@@ -36,7 +42,28 @@ struct _LmdHttpTransport {
   guint64 errors_total;
   LmdStreamConfig stream_config;
   LmdHttpStreams *streams;  /* owned; live transcription over WebSocket */
+  LmdHistogram *e2e_latency;   /* owned: request received → answered (s) */
+  LmdHistogram *processing;    /* owned: transcription (or the worker's answer) (s) */
+  double rtf_sum;              /* processing time / audio time, summed */
+  guint64 rtf_count;
+  /* role api */
+  guint worker_timeout_s;
+  guint quarantine_ms;
+  LmdWorkerPicker *picker;     /* owned */
+  GStrv stream_urls;           /* owned: [api] asr_streaming_base_url, nullable */
+  LmdState *stream_state;      /* owned, nullable: a static list for streams only */
+  LmdWorkerPicker *stream_picker; /* owned, nullable */
+  LmdHttpForwarder *forwarder; /* owned */
+  guint forwarded;             /* batch requests at a worker now */
+  double audio_seconds_forwarded; /* as the workers' answers report it */
+  GHashTable *relays;          /* owned: LmdHttpRelay (owned ref) → RelayEntry (owned) */
 };
+
+/* A relayed stream's admission: its license ticket and how to turn bytes into seconds. */
+typedef struct {
+  LmdLicenseTicket *ticket; /* owned, nullable */
+  double bytes_per_second;
+} RelayEntry;
 
 static void lmd_http_transport_iface_init (LmdTransportInterface *iface);
 
@@ -56,6 +83,7 @@ typedef struct {
   gboolean counted;         /* a transcription endpoint: counts in metrics */
   gboolean disconnected;
   GCancellable *cancellable; /* owned */
+  gint64 processing_started; /* monotonic µs, 0 = not started */
 } HttpCall;
 
 /* What the router callback needs. */
@@ -278,6 +306,8 @@ on_request_finished (SoupServer *server, SoupServerMessage *msg, gpointer user_d
       (*count)++;
       if (status >= 500)
         self->errors_total++;
+      if (status == SOUP_STATUS_OK)
+        lmd_histogram_observe (self->e2e_latency, (g_get_monotonic_time () - call->started_at) / 1e6);
     }
   LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, call->request_id, "%s %s → %u (%.3f s)%s",
                    soup_server_message_get_method (msg),
@@ -317,6 +347,7 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
   gboolean detailed = FALSE;
   LmdLicense *license = lmd_router_get_license (self->router);
   LmdLicenseStatus license_status = { 0 };
+  gboolean no_worker = FALSE;
   LmdJsonWriter *w;
 
   if (!require_method (self, msg, SOUP_METHOD_GET))
@@ -336,6 +367,12 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
   w = lmd_json_writer_new ();
   lmd_json_writer_begin_object (w);
   lmd_json_writer_key (w, "status");
+  if (self->forwards && ready && lmd_worker_picker_count_live (self->picker) == 0)
+    {
+      /* an api with no worker cannot serve: a load balancer should look elsewhere */
+      ready = FALSE;
+      no_worker = TRUE;
+    }
   if (g_str_equal (self->role, "asr"))
     {
       g_autoptr (GPtrArray) models = lmd_router_list_models (self->router);
@@ -351,7 +388,7 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
       if (!ready)
         {
           lmd_json_writer_key (w, "reason");
-          lmd_json_writer_string (w, "shutting down");
+          lmd_json_writer_string (w, no_worker ? "no transcription worker is live" : "shutting down");
         }
     }
   if (detailed)
@@ -362,7 +399,8 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
       lmd_json_writer_key (w, "api_server");
       lmd_json_writer_string (w, ready ? "healthy" : "unhealthy");
       lmd_json_writer_key (w, "lightning_asr");
-      lmd_json_writer_string (w, ready ? "healthy" : "unhealthy");
+      lmd_json_writer_string (w, self->forwards ? (no_worker ? "unhealthy" : "healthy")
+                                 : !lmd_router_is_draining (self->router) ? "healthy" : "unhealthy");
       lmd_json_writer_key (w, "license_proxy");
       lmd_json_writer_string (w, license == NULL                 ? "disabled"
                                  : license_status.development_mode ? "development"
@@ -370,8 +408,15 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
                                  : license_status.grace_period_active ? "grace_period"
                                                                       : "healthy");
       lmd_json_writer_key (w, "redis");
-      lmd_json_writer_string (w, "disabled");
+      lmd_json_writer_string (w, lmd_router_get_state (self->router) != NULL
+                                     ? lmd_state_get_store_health (lmd_router_get_state (self->router))
+                                     : "disabled");
       lmd_json_writer_end_object (w);
+      if (self->forwards)
+        {
+          lmd_json_writer_key (w, "workers");
+          lmd_json_writer_int (w, lmd_worker_picker_count_live (self->picker));
+        }
       lmd_json_writer_key (w, "uptime_seconds");
       lmd_json_writer_double (w, (g_get_monotonic_time () - self->started_at) / 1e6, 1);
       lmd_json_writer_key (w, "version");
@@ -423,11 +468,30 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
   GHashTableIter iter;
   gpointer key, value;
   gsize len;
+  guint active, queued, streams, stream_queue;
 
   if (!require_method (self, msg, SOUP_METHOD_GET))
     {
       g_string_free (out, TRUE);
       return;
+    }
+  if (self->forwards)
+    {
+      /* an api process: the work it has at workers, and the stream frames it holds */
+      active = self->forwarded;
+      queued = 0;
+      streams = g_hash_table_size (self->relays);
+      stream_queue = 0;
+      g_hash_table_iter_init (&iter, self->relays);
+      while (g_hash_table_iter_next (&iter, &key, NULL))
+        stream_queue += lmd_http_relay_get_pending (key);
+    }
+  else
+    {
+      active = lmd_router_get_active (self->router);
+      queued = lmd_router_get_queued (self->router);
+      streams = self->streams != NULL ? lmd_http_streams_get_active (self->streams) : 0;
+      stream_queue = self->streams != NULL ? lmd_http_streams_get_queue_depth (self->streams) : 0;
     }
   g_string_append_printf (out,
                           "# HELP asr_active_requests Batch requests being transcribed now.\n"
@@ -438,9 +502,7 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
                           "# TYPE asr_active_streams gauge\nasr_active_streams %u\n"
                           "# HELP asr_stream_queue_depth Audio frames of live streams received and not yet decoded.\n"
                           "# TYPE asr_stream_queue_depth gauge\nasr_stream_queue_depth %u\n",
-                          lmd_router_get_active (self->router), lmd_router_get_queued (self->router),
-                          self->streams != NULL ? lmd_http_streams_get_active (self->streams) : 0,
-                          self->streams != NULL ? lmd_http_streams_get_queue_depth (self->streams) : 0);
+                          active, queued, streams, stream_queue);
   g_string_append (out, "# HELP asr_requests_total Transcription requests answered, by HTTP status.\n"
                         "# TYPE asr_requests_total counter\n");
   g_hash_table_iter_init (&iter, self->requests_by_status);
@@ -452,7 +514,26 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
                           "# TYPE asr_errors_total counter\nasr_errors_total %" G_GUINT64_FORMAT "\n"
                           "# HELP asr_audio_seconds_total Seconds of audio transcribed.\n"
                           "# TYPE asr_audio_seconds_total counter\nasr_audio_seconds_total %.3f\n",
-                          self->errors_total, lmd_router_get_audio_seconds_total (self->router));
+                          self->errors_total,
+                          self->forwards ? self->audio_seconds_forwarded
+                                         : lmd_router_get_audio_seconds_total (self->router));
+  lmd_histogram_render (self->processing, out, "asr_processing_duration_seconds",
+                        self->forwards ? "Time from forwarding a request to the worker's answer."
+                                       : "Time spent transcribing a request, queueing included.");
+  lmd_histogram_render (self->e2e_latency, out, "asr_e2e_latency_seconds",
+                        "Time from receiving a request to answering it (successful requests).");
+  {
+    char sum[G_ASCII_DTOSTR_BUF_SIZE];
+    g_string_append_printf (out,
+                            "# HELP asr_real_time_factor Processing time divided by audio duration.\n"
+                            "# TYPE asr_real_time_factor summary\n"
+                            "asr_real_time_factor_sum %s\nasr_real_time_factor_count %" G_GUINT64_FORMAT "\n",
+                            g_ascii_formatd (sum, sizeof sum, "%.6f", self->rtf_sum), self->rtf_count);
+  }
+  if (self->forwards)
+    g_string_append_printf (out, "# HELP asr_workers_live Transcription workers this api process can use.\n"
+                                 "# TYPE asr_workers_live gauge\nasr_workers_live %u\n",
+                            lmd_worker_picker_count_live (self->picker));
   len = out->len;
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_server_message_set_response (msg, "text/plain; version=0.0.4", SOUP_MEMORY_TAKE,
@@ -460,6 +541,74 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
 }
 
 /* ---- transcription ------------------------------------------------------------------------ */
+
+/* A transcription (local, or at a worker) ended with @audio_seconds of audio. */
+static void
+observe_processing (LmdHttpTransport *self, HttpCall *call, double audio_seconds)
+{
+  double seconds;
+
+  if (call->processing_started == 0)
+    return;
+  seconds = (g_get_monotonic_time () - call->processing_started) / 1e6;
+  lmd_histogram_observe (self->processing, seconds);
+  if (audio_seconds > 0)
+    {
+      self->rtf_sum += seconds / audio_seconds;
+      self->rtf_count++;
+    }
+}
+
+static void
+forward_done (SoupServerMessage *msg, guint status, double audio_seconds, const GError *error,
+              gpointer user_data)
+{
+  LmdHttpTransport *self = user_data; /* owned ref */
+  HttpCall *call = get_call (msg);
+
+  self->forwarded--;
+  if (call != NULL && !call->disconnected)
+    {
+      if (error != NULL)
+        set_error_response (self, msg, call, error);
+      else
+        {
+          call->audio_seconds = audio_seconds;
+          self->audio_seconds_forwarded += audio_seconds;
+          if (status == SOUP_STATUS_OK)
+            observe_processing (self, call, audio_seconds);
+        }
+      soup_server_message_unpause (msg);
+    }
+  else if (call != NULL)
+    LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id, "client went away before the worker answered");
+  g_object_unref (self);
+}
+
+/* Role api: the request goes to a worker as it is; the worker parses and validates it. */
+static void
+forward_request (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call, GHashTable *query)
+{
+  g_autoptr (GBytes) body = g_byte_array_free_to_bytes (g_steal_pointer (&call->body));
+  const char *model = query != NULL ? g_hash_table_lookup (query, "model") : NULL;
+
+  if (lmd_router_is_draining (self->router))
+    {
+      g_autoptr (GError) error = g_error_new (LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
+                                              "the server is shutting down");
+      set_error_response (self, msg, call, error);
+      soup_server_message_unpause (msg);
+      return;
+    }
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id, "%s %s: %" G_GSIZE_FORMAT " bytes, forwarding",
+                   soup_server_message_get_method (msg),
+                   g_uri_get_path (soup_server_message_get_uri (msg)), g_bytes_get_size (body));
+  self->forwarded++;
+  /* the message is paused since admission, until the worker's answer is relayed */
+  call->processing_started = g_get_monotonic_time ();
+  lmd_http_forwarder_forward (self->forwarder, msg, call->request_id, model, body, call->cancellable,
+                              forward_done, g_object_ref (self));
+}
 
 static void
 transcribe_done (GObject *source, GAsyncResult *result, gpointer user_data)
@@ -476,7 +625,10 @@ transcribe_done (GObject *source, GAsyncResult *result, gpointer user_data)
   else
     {
       if (transcript != NULL)
-        pending->call->audio_seconds = transcript->duration;
+        {
+          pending->call->audio_seconds = transcript->duration;
+          observe_processing (self, pending->call, transcript->duration);
+        }
       if (transcript != NULL)
         lmd_http_respond_transcript (pending->msg, pending->dialect, transcript,
                                      pending->request_copy, pending->file_size);
@@ -516,6 +668,11 @@ transcribe_admitted (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable 
                            self->max_body_bytes / (1024 * 1024));
       set_error_response (self, msg, call, error);
       soup_server_message_unpause (msg);
+      return;
+    }
+  if (self->forwards)
+    {
+      forward_request (self, msg, call, query);
       return;
     }
   body = g_byte_array_free_to_bytes (g_steal_pointer (&call->body));
@@ -558,6 +715,7 @@ transcribe_admitted (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable 
   lmd_transcribe_options_copy (&pending->request_copy->options, &request->options);
 
   self->in_flight++;
+  call->processing_started = g_get_monotonic_time ();
   lmd_router_transcribe_async (self->router, g_steal_pointer (&request), call->cancellable,
                                transcribe_done, pending);
 }
@@ -651,13 +809,100 @@ stream_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
 }
 
 static void
+relay_done (LmdHttpRelay *relay, gpointer user_data)
+{
+  LmdHttpTransport *self = user_data;
+  RelayEntry *entry = g_hash_table_lookup (self->relays, relay);
+
+  if (entry != NULL && entry->ticket != NULL)
+    lmd_license_complete (lmd_router_get_license (self->router), g_steal_pointer (&entry->ticket),
+                          lmd_http_relay_get_bytes_received (relay) / entry->bytes_per_second, 200);
+  g_hash_table_remove (self->relays, relay);
+}
+
+static void
+relay_entry_free (RelayEntry *entry)
+{
+  /* tickets are released by relay_done(), or at finalize for streams cut by the exit */
+  g_warn_if_fail (entry->ticket == NULL);
+  g_free (entry);
+}
+
+/* Role api: admission here, then the stream goes to a worker frame by frame. */
+static void
+relay_stream (LmdHttpTransport *self, SoupServerMessage *msg, SoupWebsocketConnection *conn,
+              const char *request_id)
+{
+  GUri *uri = soup_server_message_get_uri (msg);
+  g_autoptr (GHashTable) query = g_uri_get_query (uri) != NULL ? soup_form_decode (g_uri_get_query (uri)) : NULL;
+  g_autoptr (GError) error = NULL;
+  GSocket *socket = soup_server_message_get_socket (msg);
+  RelayEntry *entry = g_new0 (RelayEntry, 1);
+  LmdHttpRelay *relay;
+  const char *rate = query != NULL ? g_hash_table_lookup (query, "sample_rate") : NULL;
+  const char *encoding = query != NULL ? g_hash_table_lookup (query, "encoding") : NULL;
+  guint retry_after = 0;
+  const char *refusal = NULL, *code = NULL;
+  g_autofree char *sentence = NULL;
+
+  /* the HTTP client timeout must not cut a stream: the worker's idle timeout applies */
+  if (socket != NULL)
+    g_socket_set_timeout (socket, 0);
+  if (lmd_router_is_draining (self->router))
+    {
+      code = "SERVICE_UNAVAILABLE";
+      refusal = "the server is shutting down";
+    }
+  else if (!lmd_http_auth_admit (lmd_router_get_license (self->router), msg, query, "streaming",
+                                 request_id, &entry->ticket, &retry_after, &error))
+    {
+      code = lmd_error_code_name (lmd_error_classify (error));
+      refusal = sentence = lmd_error_get_sentence (error);
+    }
+  if (refusal != NULL)
+    {
+      LmdJsonWriter *w = lmd_json_writer_new ();
+      g_autofree char *text = NULL;
+
+      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, request_id, "stream refused: %s", refusal);
+      lmd_json_writer_begin_object (w);
+      lmd_json_writer_key (w, "type");
+      lmd_json_writer_string (w, "error");
+      lmd_json_writer_key (w, "code");
+      lmd_json_writer_string (w, code);
+      lmd_json_writer_key (w, "error");
+      lmd_json_writer_string (w, refusal);
+      lmd_json_writer_end_object (w);
+      text = lmd_json_writer_finish (w);
+      soup_websocket_connection_send_text (conn, text);
+      soup_websocket_connection_close (conn, 1008, NULL);
+      g_free (entry);
+      return;
+    }
+  entry->bytes_per_second = (rate != NULL ? g_ascii_strtod (rate, NULL) : 16000) *
+                            (g_strcmp0 (encoding, "linear32") == 0                                       ? 4
+                             : g_strcmp0 (encoding, "mulaw") == 0 || g_strcmp0 (encoding, "alaw") == 0 ? 1
+                                                                                                           : 2);
+  if (entry->bytes_per_second <= 0)
+    entry->bytes_per_second = 32000;
+  relay = lmd_http_relay_new (self->stream_picker != NULL ? self->stream_picker : self->picker,
+                              lmd_http_forwarder_get_session (self->forwarder), msg, conn,
+                              request_id);
+  g_hash_table_insert (self->relays, relay, entry);
+  lmd_http_relay_start (relay, relay_done, self);
+}
+
+static void
 websocket_handler (SoupServer *server, SoupServerMessage *msg, const char *path,
                    SoupWebsocketConnection *conn, gpointer user_data)
 {
   LmdHttpTransport *self = user_data;
   HttpCall *call = get_call (msg);
 
-  lmd_http_streams_accept (self->streams, msg, conn, call != NULL ? call->request_id : NULL);
+  if (self->forwards)
+    relay_stream (self, msg, conn, call != NULL ? call->request_id : NULL);
+  else
+    lmd_http_streams_accept (self->streams, msg, conn, call != NULL ? call->request_id : NULL);
 }
 
 static void
@@ -751,6 +996,26 @@ http_setup (LmdTransport *transport, GKeyFile *config, GError **error)
   g_free (self->role);
   self->role = lmd_config_get_string (config, "server", "role", "all");
   self->max_body_bytes = limits.max_body_bytes;
+  self->forwards = g_str_equal (self->role, "api");
+  {
+    gint64 worker_timeout, quarantine;
+    if (!lmd_config_get_int (config, "api", "worker_timeout_s", limits.request_timeout_s + 10,
+                             &worker_timeout, error) ||
+        !lmd_config_get_int (config, "api", "failure_quarantine_ms", 5000, &quarantine, error))
+      return FALSE;
+    if (worker_timeout < 1 || worker_timeout > 86400 || quarantine < 0 || quarantine > 3600000)
+      {
+        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                     "config [api]: worker_timeout_s must be 1..86400, failure_quarantine_ms 0..3600000");
+        return FALSE;
+      }
+    self->worker_timeout_s = (guint) worker_timeout;
+    self->quarantine_ms = (guint) quarantine;
+  }
+  g_clear_pointer (&self->stream_urls, g_strfreev);
+  self->stream_urls = lmd_config_get_list (config, "api", "asr_streaming_base_url");
+  if (self->stream_urls[0] == NULL)
+    g_clear_pointer (&self->stream_urls, g_strfreev);
   return TRUE;
 }
 
@@ -768,6 +1033,32 @@ http_start (LmdTransport *transport, LmdRouter *router, GError **error)
       return FALSE;
     }
   self->router = router;
+  if (self->forwards)
+    {
+      if (lmd_router_get_state (router) == NULL)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_INITIALIZED,
+                       "role api needs a worker registry (redis plugin or [api] asr_base_url)");
+          return FALSE;
+        }
+      self->picker = lmd_worker_picker_new (lmd_router_get_state (router), self->quarantine_ms);
+      self->forwarder = lmd_http_forwarder_new (self->picker, self->worker_timeout_s);
+      if (self->stream_urls != NULL)
+        {
+          /* streams go to their own workers (LIGHTNING_ASR_STREAMING_BASE_URL) */
+          g_autoptr (GKeyFile) list = g_key_file_new ();
+          g_autofree char *joined = g_strjoinv (",", self->stream_urls);
+          g_key_file_set_string (list, "api", "asr_base_url", joined);
+          self->stream_state = LMD_STATE (lmd_static_state_new ());
+          if (!lmd_state_setup (self->stream_state, list, error))
+            {
+              g_prefix_error (error, "[api] asr_streaming_base_url: ");
+              return FALSE;
+            }
+          lmd_state_start (self->stream_state);
+          self->stream_picker = lmd_worker_picker_new (self->stream_state, self->quarantine_ms);
+        }
+    }
   self->server = soup_server_new ("server-header", "lightning-mediad/" LMD_VERSION " ", NULL);
   /* libsoup keeps one handler entry per path, holding both the early and the normal
    * callback: the early handler is registered on every path so it runs for every request. */
@@ -834,7 +1125,8 @@ http_get_in_flight (LmdTransport *transport)
 {
   LmdHttpTransport *self = LMD_HTTP_TRANSPORT (transport);
 
-  return self->in_flight + (self->streams != NULL ? lmd_http_streams_get_active (self->streams) : 0);
+  return self->in_flight + self->forwarded + g_hash_table_size (self->relays) +
+         (self->streams != NULL ? lmd_http_streams_get_active (self->streams) : 0);
 }
 
 static void
@@ -856,6 +1148,26 @@ lmd_http_transport_finalize (GObject *object)
     soup_server_disconnect (self->server);
   g_clear_object (&self->server);
   g_clear_pointer (&self->streams, lmd_http_streams_unref);
+  {
+    GHashTableIter iter;
+    gpointer relay, value;
+    g_hash_table_iter_init (&iter, self->relays);
+    while (g_hash_table_iter_next (&iter, &relay, &value))
+      {
+        RelayEntry *entry = value;
+        if (entry->ticket != NULL)
+          lmd_license_complete (lmd_router_get_license (self->router), g_steal_pointer (&entry->ticket),
+                                lmd_http_relay_get_bytes_received (relay) / entry->bytes_per_second, 499);
+      }
+  }
+  g_hash_table_unref (self->relays);
+  g_clear_pointer (&self->forwarder, lmd_http_forwarder_free);
+  g_clear_pointer (&self->picker, lmd_worker_picker_free);
+  g_clear_pointer (&self->stream_picker, lmd_worker_picker_free);
+  g_clear_object (&self->stream_state);
+  g_strfreev (self->stream_urls);
+  lmd_histogram_free (self->e2e_latency);
+  lmd_histogram_free (self->processing);
   g_free (self->host);
   g_free (self->role);
   g_hash_table_unref (self->requests_by_status);
@@ -876,6 +1188,13 @@ lmd_http_transport_init (LmdHttpTransport *self)
   self->port = 7100;
   self->max_body_bytes = 100 * 1024 * 1024;
   self->requests_by_status = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
+  self->relays = g_hash_table_new_full (g_direct_hash, g_direct_equal, g_object_unref,
+                                        (GDestroyNotify) relay_entry_free);
+  {
+    static const double latency_bounds[] = { 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300 };
+    self->e2e_latency = lmd_histogram_new (latency_bounds, G_N_ELEMENTS (latency_bounds));
+    self->processing = lmd_histogram_new (latency_bounds, G_N_ELEMENTS (latency_bounds));
+  }
 }
 
 G_MODULE_EXPORT const LmdPluginInfo *lmd_plugin_describe (void);

@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench-api-hop — what the api hop costs: short batch requests sent straight to an asr
+ * worker versus through an api process in front of it, same machine, same run.
+ *
+ * One asr worker (sphinx, --workers W) and two api processes in front of it: one with the
+ * static worker list (LIGHTNING_ASR_BASE_URL), one choosing through Redis (a redis-server the
+ * benchmark starts on a free loopback port; skipped when redis-server is not installed).
+ * Each measurement sends --requests POSTs of 2 s of speech (WAV, the first 2 s of a
+ * LibriVox recording of pocketsphinx-testdata) from C client threads at once, and records
+ * every request's latency.  Paths are measured in turns (direct, api, api+redis, direct, ...)
+ * for --rounds rounds so that load from elsewhere on the machine falls on all of them.
+ *
+ *   bench-api-hop [--clients 1,4] [--requests 40] [--rounds 3] [--workers 2]
+ */
+#include <glib/gstdio.h>
+#include <libsoup/soup.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include "lmd-test-audio.h"
+#include "lmd-test-server.h"
+#include "lmd-test-wav.h"
+
+static GBytes *wav;
+static double wav_seconds;
+static guint n_requests = 40;
+
+typedef struct {
+  const char *url;
+  guint count;          /* requests this client sends */
+  GArray *latencies_ms; /* double */
+  guint failures;
+} Client;
+
+static gpointer
+client_main (gpointer data)
+{
+  Client *c = data;
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 600, NULL);
+
+  for (guint i = 0; i < c->count; i++)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+      g_autoptr (LmdTestResponse) resp = lmd_test_http (session, "POST", c->url, "audio/wav", wav, NULL);
+      double ms = (g_get_monotonic_time () - t0) / 1000.0;
+      if (resp->status != 200)
+        c->failures++;
+      else
+        g_array_append_val (c->latencies_ms, ms);
+    }
+  return NULL;
+}
+
+typedef struct {
+  double wall_s;
+  GArray *latencies_ms; /* all requests of all rounds */
+  guint requests, failures;
+} Result;
+
+static void
+measure (const char *url, guint clients, Result *out)
+{
+  Client *c = g_new0 (Client, clients);
+  GThread **threads = g_new0 (GThread *, clients);
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (guint i = 0; i < clients; i++)
+    {
+      c[i].url = url;
+      c[i].count = n_requests / clients + (i < n_requests % clients ? 1 : 0);
+      c[i].latencies_ms = g_array_new (FALSE, FALSE, sizeof (double));
+      threads[i] = g_thread_new ("client", client_main, &c[i]);
+    }
+  for (guint i = 0; i < clients; i++)
+    {
+      g_thread_join (threads[i]);
+      g_array_append_vals (out->latencies_ms, c[i].latencies_ms->data, c[i].latencies_ms->len);
+      out->requests += c[i].count;
+      out->failures += c[i].failures;
+      g_array_unref (c[i].latencies_ms);
+    }
+  out->wall_s += (g_get_monotonic_time () - t0) / 1e6;
+  g_free (threads);
+  g_free (c);
+}
+
+static int
+cmp_double (gconstpointer a, gconstpointer b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+  return x < y ? -1 : x > y;
+}
+
+static double
+percentile (GArray *sorted, double p)
+{
+  gsize i;
+
+  if (sorted->len == 0)
+    return 0;
+  i = (gsize) (p / 100.0 * (sorted->len - 1) + 0.5);
+  return g_array_index (sorted, double, MIN (i, sorted->len - 1));
+}
+
+static void
+die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static guint
+free_port (void)
+{
+  g_autoptr (GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+
+  g_socket_bind (socket, any, TRUE, NULL);
+  bound = g_socket_get_local_address (socket, NULL);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+static GSubprocess *
+start_redis (guint port)
+{
+  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+  g_autofree char *p = g_strdup_printf ("%u", port);
+  GSubprocess *redis;
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  redis = g_subprocess_launcher_spawn (launcher, NULL, "redis-server", "--port", p, "--bind", "127.0.0.1",
+                                       "--save", "", "--appendonly", "no", NULL);
+  while (redis != NULL && g_get_monotonic_time () < deadline)
+    {
+      g_autoptr (GSocketClient) client = g_socket_client_new ();
+      g_autoptr (GSocketConnection) conn = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, NULL);
+      if (conn != NULL)
+        break;
+      g_usleep (20000);
+    }
+  return redis;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *clients_opt = g_strdup ("1,4");
+  gint rounds = 3, workers = 2, requests = 40;
+  GOptionEntry entries[] = {
+    { "clients", 'c', 0, G_OPTION_ARG_STRING, &clients_opt, "Concurrent clients, comma-separated (1,4)", "LIST" },
+    { "requests", 'n', 0, G_OPTION_ARG_INT, &requests, "Requests per measurement (40)", "N" },
+    { "rounds", 'r', 0, G_OPTION_ARG_INT, &rounds, "Turns over the paths (3)", "N" },
+    { "workers", 'w', 0, G_OPTION_ARG_INT, &workers, "Inference threads of the worker (2)", "N" },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) context = g_option_context_new ("— cost of the api hop");
+  g_autoptr (GError) error = NULL;
+  g_auto (GStrv) client_counts = NULL;
+  g_autofree char *path = NULL;
+  g_autofree float *samples = NULL;
+  g_autofree char *worker_args_w = NULL;
+  g_autofree char *static_config = NULL, *redis_config = NULL;
+  g_autofree char *redis_path = g_find_program_in_path ("redis-server");
+  GSubprocess *redis = NULL;
+  LmdTestServer *worker, *api_static, *api_redis = NULL;
+  const char *names[3] = { "direct to worker", "api (static list)", "api (redis)" };
+  char *urls[3] = { NULL, NULL, NULL };
+  guint n_paths;
+  guint rate = 0;
+  gsize n = 0;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("%s\n", error->message);
+      return 2;
+    }
+  n_requests = (guint) MAX (requests, 1);
+  if (lmd_test_librivox_dir () == NULL)
+    {
+      g_printerr ("pocketsphinx-testdata is not installed\n");
+      return 77;
+    }
+  path = g_strdup_printf ("%s/sense_and_sensibility_01_austen_64kb-0870.wav", lmd_test_librivox_dir ());
+  samples = lmd_test_wav_read (path, &rate, &n, &error);
+  g_assert_no_error (error);
+  n = MIN (n, (gsize) 2 * rate);
+  wav = lmd_test_wav_encode (samples, n, rate);
+  wav_seconds = (double) n / rate;
+
+  /* the worker registers in Redis when there is one; the static api ignores the registry */
+  if (redis_path != NULL)
+    {
+      guint port = free_port ();
+      redis = start_redis (port);
+      redis_config = g_strdup_printf ("[redis]\nurl=redis://127.0.0.1:%u\n[limits]\nqueue_size=256\n", port);
+    }
+  worker_args_w = g_strdup_printf ("--workers=%d", workers);
+  {
+    const char *args[] = { "--role=asr", worker_args_w, "--plugins=http;gst-decoder;sphinx", "--log-level=warning", NULL };
+    const char *args_redis[] = { "--role=asr", worker_args_w, "--plugins=http;gst-decoder;sphinx;redis",
+                                 "--log-level=warning", NULL };
+    worker = lmd_test_server_start (redis_config != NULL ? redis_config : "[limits]\nqueue_size=256\n",
+                                    redis_config != NULL ? args_redis : args, &error);
+    g_assert_no_error (error);
+  }
+  static_config = g_strdup_printf ("[api]\nasr_base_url=http://127.0.0.1:%u\n", lmd_test_server_get_port (worker));
+  {
+    const char *args[] = { "--role=api", "--plugins=http;license", "--log-level=warning", NULL };
+    api_static = lmd_test_server_start (static_config, args, &error);
+    g_assert_no_error (error);
+  }
+  if (redis_config != NULL)
+    {
+      const char *args[] = { "--role=api", "--plugins=http;license;redis", "--log-level=warning", NULL };
+      api_redis = lmd_test_server_start (redis_config, args, &error);
+      g_assert_no_error (error);
+      g_usleep (1500000); /* first registry read */
+    }
+  urls[0] = lmd_test_server_url (worker, "/v1/listen");
+  urls[1] = lmd_test_server_url (api_static, "/v1/listen");
+  urls[2] = api_redis != NULL ? lmd_test_server_url (api_redis, "/v1/listen") : NULL;
+  n_paths = api_redis != NULL ? 3 : 2;
+
+  g_print ("api hop: %u requests of %.1f s audio per measurement, %d rounds, worker --workers=%d, %u cores\n\n",
+           n_requests, wav_seconds, rounds, workers, g_get_num_processors ());
+  g_print ("| clients | path | requests | failures | req/s | audio s/s | p50 ms | p99 ms |\n");
+  g_print ("|---|---|---|---|---|---|---|---|\n");
+  client_counts = g_strsplit (clients_opt, ",", -1);
+  for (guint ci = 0; client_counts[ci] != NULL; ci++)
+    {
+      guint clients = (guint) MAX (g_ascii_strtoull (client_counts[ci], NULL, 10), 1);
+      Result results[3] = { 0 };
+      double rps[3], p50[3];
+
+      for (guint p = 0; p < n_paths; p++)
+        results[p].latencies_ms = g_array_new (FALSE, FALSE, sizeof (double));
+      /* warm-up: connections, the engine's first decode */
+      for (guint p = 0; p < n_paths; p++)
+        {
+          Result warm = { 0 };
+          warm.latencies_ms = g_array_new (FALSE, FALSE, sizeof (double));
+          measure (urls[p], clients, &warm);
+          g_array_unref (warm.latencies_ms);
+        }
+      for (gint r = 0; r < rounds; r++)
+        for (guint p = 0; p < n_paths; p++)
+          measure (urls[p], clients, &results[p]);
+      for (guint p = 0; p < n_paths; p++)
+        {
+          g_array_sort (results[p].latencies_ms, cmp_double);
+          rps[p] = (results[p].requests - results[p].failures) / results[p].wall_s;
+          p50[p] = percentile (results[p].latencies_ms, 50);
+          g_print ("| %u | %s | %u | %u | %.2f | %.2f | %.1f | %.1f |\n", clients, names[p], results[p].requests,
+                   results[p].failures, rps[p], rps[p] * wav_seconds, p50[p],
+                   percentile (results[p].latencies_ms, 99));
+          g_array_unref (results[p].latencies_ms);
+        }
+      for (guint p = 1; p < n_paths; p++)
+        g_print ("| %u | %s vs direct | | | %+.1f %% | | %+.1f ms | |\n", clients, names[p],
+                 (rps[p] / rps[0] - 1) * 100, p50[p] - p50[0]);
+    }
+  for (guint p = 0; p < 3; p++)
+    g_free (urls[p]);
+  if (api_redis != NULL)
+    lmd_test_server_stop (api_redis);
+  lmd_test_server_stop (api_static);
+  lmd_test_server_stop (worker);
+  if (redis != NULL)
+    {
+      g_subprocess_send_signal (redis, SIGTERM);
+      g_subprocess_wait (redis, NULL, NULL);
+      g_object_unref (redis);
+    }
+  g_bytes_unref (wav);
+  return 0;
+}

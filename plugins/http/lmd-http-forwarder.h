@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmd-http-forwarder.h — an api process's batch requests, sent on to asr workers.
+ *
+ * forward() sends the request (method, path, query, content type, body, X-Request-ID) to the
+ * worker the picker chooses, and relays the worker's answer as is (status, body, content
+ * type, Retry-After).  The body is the one the transport collected, sent from the same
+ * buffer (no copy).  Failure handling: when the connection to the worker fails, or the
+ * worker dies or stops answering (no byte for [api] worker_timeout_s) before its answer, or
+ * answers 503 (draining, full), the request is sent once more to another worker with the
+ * same request id.  No live worker: SERVICE_UNAVAILABLE.
+ *
+ * All on the main context.  The client's connection going away cancels the forwarded
+ * request through @cancellable.
+ */
+#pragma once
+
+#include <libsoup/soup.h>
+
+#include "lmd-worker-picker.h"
+
+G_BEGIN_DECLS
+
+typedef struct _LmdHttpForwarder LmdHttpForwarder;
+
+/* Called once per forward(): either @msg has the worker's answer (@error NULL; @status is it,
+ * @audio_seconds the "duration" of a JSON answer or 0), or @error says why there is none
+ * (SERVICE_UNAVAILABLE, or G_IO_ERROR_CANCELLED when the client left). */
+typedef void (*LmdHttpForwardDone) (SoupServerMessage *msg, guint status, double audio_seconds,
+                                    const GError *error, gpointer user_data);
+
+/* @picker: borrowed, must outlive the forwarder. */
+LmdHttpForwarder *lmd_http_forwarder_new (LmdWorkerPicker *picker, guint worker_timeout_s);
+void lmd_http_forwarder_free (LmdHttpForwarder *self);
+
+/* The session the forwarder uses (transfer none), shared with WebSocket relays. */
+SoupSession *lmd_http_forwarder_get_session (LmdHttpForwarder *self);
+
+/* @msg: a paused server message (a reference is taken); @body (nullable): its body;
+ * @model (nullable): the model the request names, for the choice of worker. */
+void lmd_http_forwarder_forward (LmdHttpForwarder *self, SoupServerMessage *msg, const char *request_id,
+                                 const char *model, GBytes *body, GCancellable *cancellable,
+                                 LmdHttpForwardDone done, gpointer user_data);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmdHttpForwarder, lmd_http_forwarder_free)
+
+G_END_DECLS
