@@ -523,8 +523,7 @@ lmd_daemon_main (int argc, char **argv)
   if (find_role (effective_role) < 0)
     {
       g_printerr ("lightning-mediad: role '%s' is not available in this build (use all, api, asr or "
-                  "license)
-", effective_role);
+                  "license)\n", effective_role);
       return 2;
     }
   g_info ("lightning-mediad %s starting (role %s, config %s)", LMD_VERSION, effective_role,
