@@ -14,6 +14,7 @@ struct _LmdRouter {
   LmdLimits limits;
   LmdAudioDecoder *decoder; /* owned */
   LmdLicense *license;      /* owned, nullable */
+  LmdJobStore *job_store;   /* owned, nullable */
   GHashTable *engines;      /* owned: model name or alias → LmdEngine (owned) */
   GPtrArray *models;        /* owned: model names in order of registration */
   char *default_model;      /* owned */
@@ -403,6 +404,18 @@ lmd_router_get_license (LmdRouter *self)
 }
 
 void
+lmd_router_set_job_store (LmdRouter *self, LmdJobStore *store)
+{
+  g_set_object (&self->job_store, store);
+}
+
+LmdJobStore *
+lmd_router_get_job_store (LmdRouter *self)
+{
+  return self->job_store;
+}
+
+void
 lmd_router_add_engine (LmdRouter *self, LmdEngine *engine, const char *alias)
 {
   const char *name = lmd_engine_get_model_name (engine);
@@ -533,6 +546,7 @@ lmd_router_finalize (GObject *object)
     g_thread_pool_free (self->pool, FALSE, TRUE);
   g_clear_object (&self->decoder);
   g_clear_object (&self->license);
+  g_clear_object (&self->job_store);
   g_hash_table_unref (self->engines);
   g_ptr_array_unref (self->models);
   g_free (self->default_model);

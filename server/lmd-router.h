@@ -15,6 +15,7 @@
 
 #include "lmd-audio-decoder.h"
 #include "lmd-engine.h"
+#include "lmd-job-store.h"
 #include "lmd-license.h"
 #include "lmd-transcribe-request.h"
 #include "lmd-transcript.h"
@@ -47,6 +48,9 @@ LmdAudioDecoder *lmd_router_get_decoder (LmdRouter *self);
  * every request is admitted). */
 void lmd_router_set_license (LmdRouter *self, LmdLicense *license);
 LmdLicense *lmd_router_get_license (LmdRouter *self);
+/* Where asynchronous jobs (callback_url) are stored (nullable: none, they are refused). */
+void lmd_router_set_job_store (LmdRouter *self, LmdJobStore *store);
+LmdJobStore *lmd_router_get_job_store (LmdRouter *self);
 /* Registers @engine under its model name and under @alias (nullable, e.g. the plugin name).
  * The first engine added is the default unless lmd_router_set_default_model() says otherwise. */
 void lmd_router_add_engine (LmdRouter *self, LmdEngine *engine, const char *alias);
