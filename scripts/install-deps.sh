@@ -13,6 +13,7 @@ PACKAGES="
   libopenblas-dev
   valgrind
   libsodium-dev
+  libhiredis-dev redis-server
 "
 
 missing=""

@@ -341,7 +341,7 @@ take_done (GObject *source, GAsyncResult *result, gpointer user_data)
   else
     {
       LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, job->request_id, "took job %s (%s)", job->id,
-                       job->url != NULL ? "audio URL" : "spooled audio");
+                       job->url != NULL ? "audio URL" : "stored audio");
       transcribe (rj);
     }
   maybe_take (self);

@@ -2,10 +2,12 @@
 #include "lmd-plugin-loader.h"
 
 #include <gmodule.h>
+#include <string.h>
 
 #include "lmd-audio-decoder.h"
 #include "lmd-config.h"
 #include "lmd-engine.h"
+#include "lmd-job-store.h"
 #include "lmd-license.h"
 #include "lmd-plugin.h"
 #include "lmd-transport.h"
@@ -94,6 +96,14 @@ lmd_plugin_loader_find (LmdPluginLoader *self, const char *name, GError **error)
         return g_steal_pointer (&direct);
       if (g_file_test (nested, G_FILE_TEST_IS_REGULAR))
         return g_steal_pointer (&nested);
+      /* "family-part" plugins are built in their family's directory (redis-jobs in redis/) */
+      if (strchr (name, '-') != NULL)
+        {
+          g_autofree char *family = g_strndup (name, strcspn (name, "-"));
+          g_autofree char *in_family = g_build_filename (self->dirs[i], family, file, NULL);
+          if (g_file_test (in_family, G_FILE_TEST_IS_REGULAR))
+            return g_steal_pointer (&in_family);
+        }
     }
   searched = g_strjoinv (", ", self->dirs);
   g_set_error (error, LMD_PLUGIN_ERROR, LMD_PLUGIN_ERROR_NOT_FOUND,
@@ -148,11 +158,12 @@ lmd_plugin_loader_load (LmdPluginLoader *self, const char *name, GError **error)
   g_module_make_resident (module);
   type = info->get_type ();
   if (!g_type_is_a (type, LMD_TYPE_TRANSPORT) && !g_type_is_a (type, LMD_TYPE_AUDIO_DECODER) &&
-      !g_type_is_a (type, LMD_TYPE_ENGINE) && !g_type_is_a (type, LMD_TYPE_LICENSE))
+      !g_type_is_a (type, LMD_TYPE_ENGINE) && !g_type_is_a (type, LMD_TYPE_LICENSE) &&
+      !g_type_is_a (type, LMD_TYPE_JOB_STORE))
     {
       g_set_error (error, LMD_PLUGIN_ERROR, LMD_PLUGIN_ERROR_BAD_TYPE,
                    "plugin '%s': %s: type %s implements no plugin interface "
-                   "(transport, audio decoder, engine or license)",
+                   "(transport, audio decoder, engine, license or job store)",
                    name, path, g_type_name (type));
       return NULL;
     }
