@@ -186,11 +186,6 @@ deliver (RunJob *rj)
   g_autoptr (GTask) task = NULL;
   Post *post;
 
-  if (self->stopped)
-    {
-      drop (rj, "shutting down before the callback was delivered");
-      return;
-    }
   post = g_new0 (Post, 1);
   post->url = g_strdup (rj->job->callback_url);
   post->document = g_strdup (rj->document);
@@ -220,10 +215,8 @@ complete_done (GObject *source, GAsyncResult *result, gpointer user_data)
                        rj->job->id, error->message);
       drop (rj, "its result could not be stored");
     }
-  else if (self->stopped)
-    drop (rj, "shutting down before the callback was delivered");
   else
-    deliver (rj);
+    deliver (rj); /* also while shutting down: one attempt, no retries */
   g_object_unref (self);
 }
 
