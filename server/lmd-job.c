@@ -23,7 +23,7 @@ lmd_job_new (const char *request_id, const char *callback_url)
   self->id = g_string_free (id, FALSE);
   self->request_id = g_strdup (request_id);
   self->callback_url = g_strdup (callback_url);
-  self->created_at = g_get_real_time () / G_USEC_PER_SEC;
+  self->created_at = g_get_real_time ();
   lmd_transcribe_options_init (&self->options);
   return self;
 }
@@ -69,7 +69,7 @@ lmd_job_to_meta_json (const LmdJob *self)
   lmd_json_writer_string (w, self->callback_url);
   lmd_json_writer_key (w, "url");
   lmd_json_writer_string (w, self->url);
-  lmd_json_writer_key (w, "created_at");
+  lmd_json_writer_key (w, "created_us");
   lmd_json_writer_int (w, self->created_at);
   lmd_json_writer_key (w, "options");
   lmd_json_writer_begin_object (w);
@@ -120,7 +120,7 @@ lmd_job_from_meta_json (const char *json, GError **error)
   job->request_id = dup_member (obj, "request_id");
   job->callback_url = dup_member (obj, "callback_url");
   job->url = dup_member (obj, "url");
-  job->created_at = json_object_get_int_member_with_default (obj, "created_at", 0);
+  job->created_at = json_object_get_int_member_with_default (obj, "created_us", 0);
   if (!lmd_job_id_is_valid (job->id) || job->callback_url == NULL)
     goto bad;
   opts = json_object_get_object_member (obj, "options");

@@ -29,7 +29,7 @@ typedef struct {
   char *url;                    /* owned, nullable: audio to fetch */
   GBytes *audio;                /* owned, nullable when url is set */
   LmdTranscribeOptions options; /* owned */
-  gint64 created_at;            /* unix seconds */
+  gint64 created_at;            /* unix microseconds: jobs resume in this order */
   char *document;               /* owned, nullable: the stored result, when there is one */
 } LmdJob;
 

@@ -19,6 +19,7 @@
 
 #include "lmd-test-audio.h"
 #include "lmd-test-callback-receiver.h"
+#include "lmd-test-file-server.h"
 #include "lmd-test-server.h"
 
 #define WAIT_S 120
@@ -352,6 +353,49 @@ test_embedded_retries (void)
   rm_rf (spool);
 }
 
+/* JSON {"url", "callback_url", "timestamps"}: the audio is fetched when the job runs. */
+static void
+test_embedded_json_url (void)
+{
+  g_autofree char *spool = make_spool ();
+  g_autofree char *config = local_config (spool, TRUE);
+  LmdTestServer *server;
+  LmdTestCallbackReceiver *receiver = lmd_test_callback_receiver_start (0);
+  LmdTestFileServer *files = lmd_test_file_server_start ();
+  g_autofree char *callback = lmd_test_callback_receiver_url (receiver, "/hook");
+  g_autofree char *audio_url = lmd_test_file_server_url (files, "/speech.wav");
+  g_autofree char *json = g_strdup_printf ("{\"url\":\"%s\",\"callback_url\":\"%s\",\"timestamps\":true}",
+                                           audio_url, callback);
+  g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
+  g_autoptr (LmdTestResponse) r = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *delivered = NULL;
+  const char *job_id;
+  JsonObject *result;
+
+  if (!need_testdata ())
+    return;
+  lmd_test_file_server_add (files, "/speech.wav", speech);
+  server = start_daemon (config);
+  text = sync_text (server);
+  url = lmd_test_server_url (server, "/v1/listen");
+  r = lmd_test_http (session, "POST", url, "application/json", body, NULL);
+  g_assert_cmpuint (r->status, ==, 202);
+  job_id = json_object_get_string_member (lmd_test_response_json (r), "job_id");
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 1, WAIT_S), ==, 1);
+  delivered = the_delivery_of (receiver, job_id);
+  assert_completed (delivered, job_id, text);
+  result = json_object_get_object_member (parse_object (delivered), "result");
+  g_assert_true (json_object_has_member (result, "words"));
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (result, "words")), >, 0);
+  g_assert_cmpuint (lmd_test_file_server_get_hits (files, "/speech.wav"), ==, 1);
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+  lmd_test_file_server_stop (files);
+  lmd_test_callback_receiver_stop (receiver);
+  rm_rf (spool);
+}
+
 /* ---- local spool survives kill -9 ---------------------------------------------------------- */
 
 static void
@@ -649,6 +693,7 @@ main (int argc, char **argv)
   g_test_add_func ("/jobs/embedded/errors", test_embedded_errors);
   g_test_add_func ("/jobs/embedded/failed-job", test_embedded_failed_job);
   g_test_add_func ("/jobs/embedded/retries", test_embedded_retries);
+  g_test_add_func ("/jobs/embedded/json-url", test_embedded_json_url);
   g_test_add_func ("/jobs/local/kill", test_local_kill);
   g_test_add_func ("/jobs/redis/kill-worker", test_redis_kill_worker);
   g_test_add_func ("/jobs/redis/kill-api", test_redis_kill_api);
