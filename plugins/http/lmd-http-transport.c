@@ -507,7 +507,8 @@ static void
 pending_job_finish (PendingJob *pending)
 {
   pending->self->in_flight--;
-  soup_server_message_unpause (pending->msg);
+  if (!pending->call->disconnected)
+    soup_server_message_unpause (pending->msg);
   g_free (pending->job_id);
   g_object_unref (pending->msg);
   g_object_unref (pending->self);

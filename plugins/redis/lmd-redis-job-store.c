@@ -38,6 +38,26 @@ G_DEFINE_FINAL_TYPE_WITH_CODE (LmdRedisJobStore, lmd_redis_job_store, G_TYPE_OBJ
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (redisReply, freeReplyObject)
 
+/* KEYS: stream, bytes counter, job hash; ARGV: max_pending, max_bytes, size, meta, audio, id */
+static const char submit_script[] =
+  "if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then return -1 end\n"
+  "local used = tonumber(redis.call('GET', KEYS[2]) or '0')\n"
+  "if used + tonumber(ARGV[3]) > tonumber(ARGV[2]) then return -2 end\n"
+  "redis.call('HSET', KEYS[3], 'meta', ARGV[4], 'bytes', ARGV[3], 'audio', ARGV[5])\n"
+  "redis.call('INCRBY', KEYS[2], ARGV[3])\n"
+  "redis.call('XADD', KEYS[1], '*', 'job', ARGV[6])\n"
+  "return 0\n";
+
+/* KEYS: job hash, bytes counter; ARGV: document, ttl.  Completing twice (a job taken over
+ * while its first owner still ran) counts its audio out once. */
+static const char complete_script[] =
+  "local b = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')\n"
+  "redis.call('HSET', KEYS[1], 'document', ARGV[1], 'bytes', '0')\n"
+  "redis.call('HDEL', KEYS[1], 'audio')\n"
+  "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+  "if b > 0 then redis.call('DECRBY', KEYS[2], b) end\n"
+  "return b\n";
+
 gboolean
 lmd_redis_url_parse (const char *url, char **host, guint *port, char **password, guint *db,
                      GError **error)
@@ -233,8 +253,7 @@ redis_submit (LmdJobStore *store, const LmdJob *job, GError **error)
   g_autofree char *key = job_key (self, job->id);
   g_autofree char *meta = lmd_job_to_meta_json (job);
   g_autofree char *size_text = g_strdup_printf ("%" G_GSIZE_FORMAT, size);
-  g_autoptr (redisReply) pending = NULL;
-  g_autoptr (redisReply) bytes = NULL;
+  g_autoptr (redisReply) reply = NULL;
   gboolean ok = FALSE;
 
   if (size > self->config.max_bytes)
@@ -245,38 +264,31 @@ redis_submit (LmdJobStore *store, const LmdJob *job, GError **error)
       return FALSE;
     }
   g_mutex_lock (&self->lock);
-  if ((pending = command (self, error, "XLEN", self->stream_key, NULL)) == NULL ||
-      (bytes = command (self, error, "GET", self->bytes_key, NULL)) == NULL)
-    goto out;
-  if (pending->type == REDIS_REPLY_INTEGER && pending->integer >= (long long) self->config.max_pending)
-    {
-      g_set_error (error, LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
-                   "%u jobs are waiting already; try again later", self->config.max_pending);
-      goto out;
-    }
-  if (bytes->type == REDIS_REPLY_STRING &&
-      g_ascii_strtoull (bytes->str, NULL, 10) + size > self->config.max_bytes)
-    {
-      g_set_error (error, LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
-                   "the audio of waiting jobs would pass the limit of %" G_GUINT64_FORMAT " MB; try again later",
-                   self->config.max_bytes / (1024 * 1024));
-      goto out;
-    }
   {
-    const char *argv[] = { "HSET", key, "meta", meta, "bytes", size_text, "audio",
-                           size > 0 ? g_bytes_get_data (job->audio, NULL) : "" };
-    size_t lens[] = { 4, strlen (key), 4, strlen (meta), 5, strlen (size_text), 5, size };
-    g_autoptr (redisReply) r1 = NULL;
-    g_autoptr (redisReply) r2 = NULL;
-    g_autoptr (redisReply) r3 = NULL;
+    /* bounds checked and job stored in one step: the job before its stream entry, so whoever
+     * reads the entry finds the job */
+    g_autofree char *max_pending = g_strdup_printf ("%u", self->config.max_pending);
+    g_autofree char *max_bytes = g_strdup_printf ("%" G_GUINT64_FORMAT, self->config.max_bytes);
+    const char *argv[] = { "EVAL", submit_script, "3", self->stream_key, self->bytes_key, key,
+                           max_pending, max_bytes, size_text, meta,
+                           size > 0 ? g_bytes_get_data (job->audio, NULL) : "", job->id };
+    size_t lens[G_N_ELEMENTS (argv)];
 
-    /* the job before its stream entry: whoever reads the entry finds the job */
-    if ((r1 = command_argv (self, size > 0 ? 8 : 6, argv, lens, error)) == NULL ||
-        (r2 = command (self, error, "INCRBY", self->bytes_key, size_text, NULL)) == NULL ||
-        (r3 = command (self, error, "XADD", self->stream_key, "*", "job", job->id, NULL)) == NULL)
-      goto out;
+    for (guint i = 0; i < G_N_ELEMENTS (argv); i++)
+      lens[i] = i == 10 ? size : strlen (argv[i]); /* [10]: the audio, binary */
+    reply = command_argv (self, G_N_ELEMENTS (argv), argv, lens, error);
   }
-  ok = TRUE;
+  if (reply == NULL)
+    goto out;
+  if (reply->type == REDIS_REPLY_INTEGER && reply->integer == -1)
+    g_set_error (error, LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
+                 "%u jobs are waiting already; try again later", self->config.max_pending);
+  else if (reply->type == REDIS_REPLY_INTEGER && reply->integer == -2)
+    g_set_error (error, LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
+                 "the audio of waiting jobs would pass the limit of %" G_GUINT64_FORMAT " MB; try again later",
+                 self->config.max_bytes / (1024 * 1024));
+  else
+    ok = TRUE;
 out:
   g_mutex_unlock (&self->lock);
   return ok;
@@ -413,28 +425,16 @@ redis_complete (LmdJobStore *store, const char *job_id, const char *document, GE
   LmdRedisJobStore *self = LMD_REDIS_JOB_STORE (store);
   g_autofree char *key = job_key (self, job_id);
   g_autofree char *ttl = g_strdup_printf ("%u", self->config.result_ttl_s);
-  g_autoptr (redisReply) bytes = NULL;
-  g_autoptr (redisReply) set = NULL;
-  g_autoptr (redisReply) expire = NULL;
-  gboolean ok = FALSE;
+  g_autoptr (redisReply) reply = NULL;
+  const char *argv[] = { "EVAL", complete_script, "2", key, self->bytes_key, document, ttl };
+  size_t lens[G_N_ELEMENTS (argv)];
 
+  for (guint i = 0; i < G_N_ELEMENTS (argv); i++)
+    lens[i] = strlen (argv[i]);
   g_mutex_lock (&self->lock);
-  if ((bytes = command (self, error, "HGET", key, "bytes", NULL)) == NULL ||
-      (set = command (self, error, "HSET", key, "document", document, "bytes", "0", NULL)) == NULL ||
-      (expire = command (self, error, "EXPIRE", key, ttl, NULL)) == NULL)
-    goto out;
-  {
-    g_autoptr (redisReply) del = command (self, NULL, "HDEL", key, "audio", NULL);
-    if (bytes->type == REDIS_REPLY_STRING && g_ascii_strtoull (bytes->str, NULL, 10) > 0)
-      {
-        g_autofree char *decrement = g_strdup (bytes->str);
-        g_autoptr (redisReply) decr = command (self, NULL, "DECRBY", self->bytes_key, decrement, NULL);
-      }
-  }
-  ok = TRUE;
-out:
+  reply = command_argv (self, G_N_ELEMENTS (argv), argv, lens, error);
   g_mutex_unlock (&self->lock);
-  return ok;
+  return reply != NULL;
 }
 
 static gboolean

@@ -664,6 +664,64 @@ test_redis_kill_api (void)
   redis_stop (redis);
 }
 
+/* Bounds: max_pending jobs in the stream, then 503; a body over max_mb alone is 413. */
+static void
+test_redis_bounds (void)
+{
+  TestRedis *redis;
+  g_autofree char *config = NULL;
+  LmdTestServer *server;
+  LmdTestCallbackReceiver *receiver;
+  g_autofree char *callback = NULL;
+  g_autofree char *first = NULL;
+  g_autofree char *escaped = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *url = NULL;
+
+  if (!need_testdata ())
+    return;
+  if ((redis = redis_start ()) == NULL)
+    {
+      g_test_skip ("redis-server is not installed");
+      return;
+    }
+  config = g_strdup_printf ("[server]\nrole=all\nhost=127.0.0.1\n"
+                            "[plugins]\nload=http;gst-decoder;sphinx;redis-jobs\n"
+                            "[limits]\nworkers=1\nallow_private_urls=true\n"
+                            "[redis]\nurl=redis://127.0.0.1:%u\nprefix=bounds:\n"
+                            "[jobs]\nmax_pending=1\nmax_mb=1\npoll_ms=50\n", redis->port);
+  receiver = lmd_test_callback_receiver_start (0);
+  callback = lmd_test_callback_receiver_url (receiver, "/hook");
+  server = start_daemon (config);
+  escaped = g_uri_escape_string (callback, NULL, FALSE);
+  path = g_strdup_printf ("/v1/listen?callback_url=%s", escaped);
+  url = lmd_test_server_url (server, path);
+  {
+    g_autoptr (GBytes) big = g_bytes_new_take (g_malloc0 (1536 * 1024), 1536 * 1024);
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", big, NULL);
+    g_assert_cmpuint (r->status, ==, 413);
+    g_assert_cmpstr (json_object_get_string_member (lmd_test_response_json (r), "code"), ==, "FILE_TOO_LARGE");
+  }
+  first = submit (server, speech, callback);
+  {
+    /* the first job is pending until its callback is delivered */
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", speech, NULL);
+    g_assert_cmpuint (r->status, ==, 503);
+    g_assert_cmpstr (json_object_get_string_member (lmd_test_response_json (r), "code"), ==, "SERVICE_UNAVAILABLE");
+  }
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 1, WAIT_S), ==, 1);
+  g_free (the_delivery_of (receiver, first));
+  g_assert_true (wait_log (server, "delivered", 10));
+  g_usleep (G_USEC_PER_SEC / 2); /* the release follows the delivery */
+  {
+    g_autofree char *second = submit (server, speech, callback);
+    g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 2, WAIT_S), ==, 2);
+  }
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+  lmd_test_callback_receiver_stop (receiver);
+  redis_stop (redis);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -697,6 +755,7 @@ main (int argc, char **argv)
   g_test_add_func ("/jobs/local/kill", test_local_kill);
   g_test_add_func ("/jobs/redis/kill-worker", test_redis_kill_worker);
   g_test_add_func ("/jobs/redis/kill-api", test_redis_kill_api);
+  g_test_add_func ("/jobs/redis/bounds", test_redis_bounds);
   status = g_test_run ();
   g_object_unref (session);
   g_clear_pointer (&speech, g_bytes_unref);
