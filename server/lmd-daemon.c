@@ -13,6 +13,8 @@
 #include "lmd-build-config.h"
 #include "lmd-config.h"
 #include "lmd-engine.h"
+#include "lmd-job-runner.h"
+#include "lmd-local-job-store.h"
 #include "lmd-license.h"
 #include "lmd-log.h"
 #include "lmd-plugin-loader.h"
@@ -58,6 +60,7 @@ find_role (const char *role)
 typedef struct {
   GMainLoop *loop;
   LmdRouter *router;
+  LmdJobRunner *job_runner; /* nullable */
   GPtrArray *transports; /* LmdTransport */
   guint signals_seen;
   guint drain_timeout_id;
@@ -133,6 +136,8 @@ daemon_quit_if_drained (Daemon *d)
 
   for (guint i = 0; i < d->transports->len; i++)
     in_flight += lmd_transport_get_in_flight (d->transports->pdata[i]);
+  if (d->job_runner != NULL)
+    in_flight += lmd_job_runner_get_busy (d->job_runner);
   if (in_flight == 0)
     {
       g_info ("drained; exiting");
@@ -172,6 +177,8 @@ signal_cb (gpointer data)
       g_clear_handle_id (&d->heartbeat_id, g_source_remove);
       lmd_state_withdraw_worker (d->state, d->advertise_url, 0);
     }
+  if (d->job_runner != NULL)
+    lmd_job_runner_stop (d->job_runner);
   d->drain_deadline = g_get_monotonic_time () + d->grace_s * G_USEC_PER_SEC;
   for (guint i = 0; i < d->transports->len; i++)
     lmd_transport_stop (d->transports->pdata[i]);
@@ -192,6 +199,7 @@ load_plugins (GKeyFile *config, guint role, LmdRouter **router_out, GPtrArray *t
   g_autoptr (LmdAudioDecoder) decoder = NULL;
   g_autoptr (LmdLicense) license = NULL;
   g_autoptr (LmdState) state = NULL;
+  g_autoptr (LmdJobStore) job_store = NULL;
   g_autofree char *default_model = NULL;
   LmdLimits limits;
   LmdRouter *router;
@@ -262,6 +270,21 @@ load_plugins (GKeyFile *config, guint role, LmdRouter **router_out, GPtrArray *t
             }
           state = LMD_STATE (g_steal_pointer (&plugin));
         }
+      else if (LMD_IS_JOB_STORE (plugin))
+        {
+          if (job_store != NULL)
+            {
+              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                           "plugin '%s': only one job store may be loaded", names[i]);
+              return FALSE;
+            }
+          if (!lmd_job_store_setup (LMD_JOB_STORE (plugin), config, error))
+            {
+              g_prefix_error (error, "plugin '%s': ", names[i]);
+              return FALSE;
+            }
+          job_store = LMD_JOB_STORE (g_steal_pointer (&plugin));
+        }
       else
         {
           if (!lmd_engine_setup (LMD_ENGINE (plugin), config, error))
@@ -310,11 +333,29 @@ load_plugins (GKeyFile *config, guint role, LmdRouter **router_out, GPtrArray *t
                    transports->len, decoder != NULL ? 1u : 0u, engines->len);
       return FALSE;
     }
+  if (job_store == NULL && role_table[role].needs_engine)
+    {
+      /* the built-in store: jobs spooled in [jobs] dir, for this one process (an api process
+       * forwards jobs to its workers unless a shared store such as redis-jobs is loaded) */
+      g_autoptr (GError) local_error = NULL;
+      job_store = LMD_JOB_STORE (lmd_local_job_store_new ());
+      if (!lmd_job_store_setup (job_store, config, &local_error))
+        {
+          if (g_key_file_has_key (config, "jobs", "dir", NULL))
+            {
+              g_propagate_error (error, g_steal_pointer (&local_error));
+              return FALSE;
+            }
+          g_warning ("asynchronous jobs (callback_url) are disabled: %s", local_error->message);
+          g_clear_object (&job_store);
+        }
+    }
   router = lmd_router_new (&limits);
   if (decoder != NULL)
     lmd_router_set_decoder (router, decoder);
   lmd_router_set_license (router, license);
   lmd_router_set_state (router, state);
+  lmd_router_set_job_store (router, job_store);
   for (guint i = 0; i < engines->len; i++)
     lmd_router_add_engine (router, engines->pdata[i], engine_names->pdata[i]);
   default_model = lmd_config_get_string (config, "server", "default_model", NULL);
@@ -541,6 +582,19 @@ lmd_daemon_main (int argc, char **argv)
       g_ptr_array_unref (d.transports);
       return 1;
     }
+  /* jobs run where there are engines; an api process only accepts and looks them up */
+  if (lmd_router_get_job_store (d.router) != NULL &&
+      role_table[find_role (effective_role)].needs_engine)
+    {
+      d.job_runner = lmd_job_runner_new (lmd_router_get_job_store (d.router), d.router, config, &error);
+      if (d.job_runner == NULL)
+        {
+          g_printerr ("lightning-mediad: %s\n", error->message);
+          g_ptr_array_unref (d.transports);
+          g_clear_object (&d.router);
+          return 1;
+        }
+    }
   /* Signals are caught from here on, before anyone can learn the port: a SIGTERM that
    * arrives at once still drains instead of killing the process. */
   d.loop = g_main_loop_new (NULL, FALSE);
@@ -577,6 +631,8 @@ lmd_daemon_main (int argc, char **argv)
     g_autofree char *bound_host = lmd_config_get_string (config, "server", "host", "127.0.0.1");
     g_info ("listening on http://%s:%u", bound_host, lmd_transport_get_port (d.transports->pdata[0]));
   }
+  if (d.job_runner != NULL)
+    lmd_job_runner_start (d.job_runner);
   g_main_loop_run (d.loop);
 
 out:
@@ -586,6 +642,8 @@ out:
   g_clear_pointer (&d.advertise_url, g_free);
   for (guint i = 0; i < d.transports->len; i++)
     lmd_transport_stop (d.transports->pdata[i]);
+  if (d.job_runner != NULL)
+    lmd_job_runner_stop (d.job_runner);
   if (d.router != NULL)
     {
       /* requests still running past the grace period are cancelled; their answers (or the
@@ -593,6 +651,17 @@ out:
       lmd_router_shutdown (d.router);
       while (g_main_context_pending (NULL))
         g_main_context_iteration (NULL, FALSE);
+    }
+  if (d.job_runner != NULL)
+    {
+      /* store calls and callback posts under way end within their own time limits */
+      gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+      while (lmd_job_runner_get_busy (d.job_runner) > 0 && g_get_monotonic_time () < deadline)
+        {
+          if (!g_main_context_iteration (NULL, FALSE))
+            g_usleep (10000);
+        }
+      g_clear_object (&d.job_runner);
     }
   if (d.drain_poll_id != 0)
     g_source_remove (d.drain_poll_id);

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include "lmd-plugin-loader.h"
 
-#include <string.h>
-
 #include <gmodule.h>
+#include <string.h>
 
 #include "lmd-audio-decoder.h"
 #include "lmd-config.h"
 #include "lmd-engine.h"
+#include "lmd-job-store.h"
 #include "lmd-license.h"
 #include "lmd-plugin.h"
 #include "lmd-state.h"
@@ -97,13 +97,14 @@ lmd_plugin_loader_find (LmdPluginLoader *self, const char *name, GError **error)
         return g_steal_pointer (&direct);
       if (g_file_test (nested, G_FILE_TEST_IS_REGULAR))
         return g_steal_pointer (&nested);
-      /* "license-server" is built beside "license", in its family's directory */
+      /* "family-part" plugins are built in their family's directory (license-server in
+       * license/, redis-jobs in redis/) */
       if (strchr (name, '-') != NULL)
         {
-          g_autofree char *family = g_strndup (name, strchr (name, '-') - name);
-          g_autofree char *sibling = g_build_filename (self->dirs[i], family, file, NULL);
-          if (g_file_test (sibling, G_FILE_TEST_IS_REGULAR))
-            return g_steal_pointer (&sibling);
+          g_autofree char *family = g_strndup (name, strcspn (name, "-"));
+          g_autofree char *in_family = g_build_filename (self->dirs[i], family, file, NULL);
+          if (g_file_test (in_family, G_FILE_TEST_IS_REGULAR))
+            return g_steal_pointer (&in_family);
         }
     }
   searched = g_strjoinv (", ", self->dirs);
@@ -160,11 +161,12 @@ lmd_plugin_loader_load (LmdPluginLoader *self, const char *name, GError **error)
   type = info->get_type ();
   if (!g_type_is_a (type, LMD_TYPE_TRANSPORT) && !g_type_is_a (type, LMD_TYPE_AUDIO_DECODER) &&
       !g_type_is_a (type, LMD_TYPE_ENGINE) && !g_type_is_a (type, LMD_TYPE_LICENSE) &&
-      !g_type_is_a (type, LMD_TYPE_STATE))
+      !g_type_is_a (type, LMD_TYPE_STATE) &&
+      !g_type_is_a (type, LMD_TYPE_JOB_STORE))
     {
       g_set_error (error, LMD_PLUGIN_ERROR, LMD_PLUGIN_ERROR_BAD_TYPE,
                    "plugin '%s': %s: type %s implements no plugin interface "
-                   "(transport, audio decoder, engine, license or state)",
+                   "(transport, audio decoder, engine, license, state or job store)",
                    name, path, g_type_name (type));
       return NULL;
     }

@@ -15,6 +15,7 @@ struct _LmdRouter {
   LmdAudioDecoder *decoder; /* owned */
   LmdLicense *license;      /* owned, nullable */
   LmdState *state;          /* owned, nullable: worker registry (roles api and asr) */
+  LmdJobStore *job_store;   /* owned, nullable */
   GHashTable *engines;      /* owned: model name or alias → LmdEngine (owned) */
   GPtrArray *models;        /* owned: model names in order of registration */
   char *default_model;      /* owned */
@@ -416,6 +417,18 @@ lmd_router_get_license (LmdRouter *self)
 }
 
 void
+lmd_router_set_job_store (LmdRouter *self, LmdJobStore *store)
+{
+  g_set_object (&self->job_store, store);
+}
+
+LmdJobStore *
+lmd_router_get_job_store (LmdRouter *self)
+{
+  return self->job_store;
+}
+
+void
 lmd_router_add_engine (LmdRouter *self, LmdEngine *engine, const char *alias)
 {
   const char *name = lmd_engine_get_model_name (engine);
@@ -547,6 +560,7 @@ lmd_router_finalize (GObject *object)
   g_clear_object (&self->decoder);
   g_clear_object (&self->license);
   g_clear_object (&self->state);
+  g_clear_object (&self->job_store);
   g_hash_table_unref (self->engines);
   g_ptr_array_unref (self->models);
   g_free (self->default_model);

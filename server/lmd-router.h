@@ -15,6 +15,7 @@
 
 #include "lmd-audio-decoder.h"
 #include "lmd-engine.h"
+#include "lmd-job-store.h"
 #include "lmd-license.h"
 #include "lmd-state.h"
 #include "lmd-transcribe-request.h"
@@ -52,6 +53,9 @@ LmdLicense *lmd_router_get_license (LmdRouter *self);
  * itself in it. */
 void lmd_router_set_state (LmdRouter *self, LmdState *state);
 LmdState *lmd_router_get_state (LmdRouter *self);
+/* Where asynchronous jobs (callback_url) are stored (nullable: none, they are refused). */
+void lmd_router_set_job_store (LmdRouter *self, LmdJobStore *store);
+LmdJobStore *lmd_router_get_job_store (LmdRouter *self);
 /* Registers @engine under its model name and under @alias (nullable, e.g. the plugin name).
  * The first engine added is the default unless lmd_router_set_default_model() says otherwise. */
 void lmd_router_add_engine (LmdRouter *self, LmdEngine *engine, const char *alias);

@@ -92,3 +92,54 @@ lmd_transcript_append (LmdTranscript *self, const LmdTranscript *other, double o
     }
   lmd_transcript_update_text_from_words (self);
 }
+
+void
+lmd_transcript_write_words (const LmdTranscript *self, LmdJsonWriter *w, guint decimals)
+{
+  lmd_json_writer_key (w, "words");
+  lmd_json_writer_begin_array (w);
+  for (guint i = 0; i < self->words->len; i++)
+    {
+      const LmdWord *word = &g_array_index (self->words, LmdWord, i);
+      lmd_json_writer_begin_object (w);
+      lmd_json_writer_key (w, "word");
+      lmd_json_writer_string (w, word->word);
+      lmd_json_writer_key (w, "start");
+      lmd_json_writer_double (w, word->start, decimals);
+      lmd_json_writer_key (w, "end");
+      lmd_json_writer_double (w, word->end, decimals);
+      lmd_json_writer_key (w, "confidence");
+      lmd_json_writer_double (w, word->confidence, decimals);
+      lmd_json_writer_end_object (w);
+    }
+  lmd_json_writer_end_array (w);
+}
+
+char *
+lmd_transcript_to_listen_json (const LmdTranscript *self, const LmdTranscribeOptions *options,
+                               const char *request_id)
+{
+  LmdJsonWriter *w = lmd_json_writer_new ();
+
+  lmd_json_writer_begin_object (w);
+  lmd_json_writer_key (w, "request_id");
+  lmd_json_writer_string (w, request_id);
+  lmd_json_writer_key (w, "text");
+  lmd_json_writer_string (w, self->text);
+  lmd_json_writer_key (w, "confidence");
+  lmd_json_writer_double (w, self->confidence, 3);
+  lmd_json_writer_key (w, "duration");
+  lmd_json_writer_double (w, self->duration, 3);
+  lmd_json_writer_key (w, "language");
+  lmd_json_writer_string (w, self->language);
+  if (options->word_timestamps)
+    lmd_transcript_write_words (self, w, 3);
+  if (options->diarize)
+    {
+      lmd_json_writer_key (w, "speakers");
+      lmd_json_writer_begin_array (w);
+      lmd_json_writer_end_array (w);
+    }
+  lmd_json_writer_end_object (w);
+  return lmd_json_writer_finish (w);
+}

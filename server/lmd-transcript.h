@@ -9,6 +9,9 @@
 
 #include <glib-object.h>
 
+#include "lmd-json-writer.h"
+#include "lmd-transcribe-options.h"
+
 G_BEGIN_DECLS
 
 typedef struct {
@@ -41,6 +44,13 @@ LmdWord *lmd_transcript_add_word (LmdTranscript *self, const char *word, double 
 void lmd_transcript_update_text_from_words (LmdTranscript *self);
 /* Appends @other's words, shifted by @offset seconds, to @self, and re-derives the text. */
 void lmd_transcript_append (LmdTranscript *self, const LmdTranscript *other, double offset);
+
+/* Writes the member "words": [{"word","start","end","confidence"}...] with @decimals. */
+void lmd_transcript_write_words (const LmdTranscript *self, LmdJsonWriter *w, guint decimals);
+/* (transfer full) the answer of POST /v1/listen for @self:
+ * {"request_id","text","confidence","duration","language"[,"words"][,"speakers"]}. */
+char *lmd_transcript_to_listen_json (const LmdTranscript *self, const LmdTranscribeOptions *options,
+                                     const char *request_id);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmdTranscript, lmd_transcript_free)
 

@@ -190,3 +190,90 @@ lmd_url_fetch (const char *url, const LmdFetchLimits *limits, GCancellable *canc
   g_byte_array_unref (state.body);
   return NULL;
 }
+
+static size_t
+discard_cb (char *data, size_t size, size_t nmemb, void *user_data)
+{
+  return size * nmemb;
+}
+
+guint
+lmd_url_post_json (const char *url, const char *json, const LmdFetchLimits *limits, GError **error)
+{
+  static GOnce init = G_ONCE_INIT;
+  FetchState state = { 0 };
+  struct curl_slist *headers = NULL;
+  CURL *curl;
+  CURLcode rc;
+  long status = 0;
+  char curl_error[CURL_ERROR_SIZE] = "";
+
+  g_once (&init, curl_init_once, NULL);
+  if (!lmd_url_check_destination (url, limits->allow_private, "callback_url", error))
+    return 0;
+  state.limits = limits;
+  headers = curl_slist_append (headers, "Content-Type: application/json");
+  curl = curl_easy_init ();
+  curl_easy_setopt (curl, CURLOPT_URL, url);
+  curl_easy_setopt (curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt (curl, CURLOPT_TIMEOUT, (long) limits->timeout_s);
+  curl_easy_setopt (curl, CURLOPT_CONNECTTIMEOUT, (long) MIN (limits->timeout_s, 15u));
+  curl_easy_setopt (curl, CURLOPT_USERAGENT, "lightning-mediad/" "1");
+  curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt (curl, CURLOPT_POSTFIELDS, json);
+  curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen (json));
+  curl_easy_setopt (curl, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
+  curl_easy_setopt (curl, CURLOPT_OPENSOCKETDATA, &state);
+  curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, discard_cb);
+  curl_easy_setopt (curl, CURLOPT_ERRORBUFFER, curl_error);
+
+  rc = curl_easy_perform (curl);
+  curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup (curl);
+  curl_slist_free_all (headers);
+
+  if (state.refused_address)
+    g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                 "callback_url" LMD_ERROR_PARAM_SEPARATOR
+                 "refusing to post to internal address %s (loopback and private ranges are not "
+                 "allowed)", state.refused);
+  else if (rc != CURLE_OK)
+    g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                 "callback_url" LMD_ERROR_PARAM_SEPARATOR "could not post: %s",
+                 curl_error[0] != '\0' ? curl_error : curl_easy_strerror (rc));
+  else
+    return (guint) status;
+  return 0;
+}
+
+gboolean
+lmd_url_check_destination (const char *url, gboolean allow_private, const char *param, GError **error)
+{
+  g_autoptr (GUri) uri = url != NULL ? g_uri_parse (url, G_URI_FLAGS_NONE, NULL) : NULL;
+  const char *scheme = uri != NULL ? g_uri_get_scheme (uri) : NULL;
+  const char *host = uri != NULL ? g_uri_get_host (uri) : NULL;
+
+  if (uri == NULL || scheme == NULL ||
+      (g_ascii_strcasecmp (scheme, "http") != 0 && g_ascii_strcasecmp (scheme, "https") != 0) ||
+      host == NULL || host[0] == '\0')
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "%s" LMD_ERROR_PARAM_SEPARATOR "must be an absolute http:// or https:// URL", param);
+      return FALSE;
+    }
+  if (!allow_private)
+    {
+      g_autoptr (GInetAddress) addr = g_inet_address_new_from_string (host);
+      if ((addr != NULL && lmd_inet_address_is_internal (addr)) ||
+          g_ascii_strcasecmp (host, "localhost") == 0 || g_str_has_suffix (host, ".localhost"))
+        {
+          g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                       "%s" LMD_ERROR_PARAM_SEPARATOR
+                       "refusing internal address %s (loopback and private ranges are not allowed)",
+                       param, host);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}

@@ -25,6 +25,19 @@ typedef struct {
 GBytes *lmd_url_fetch (const char *url, const LmdFetchLimits *limits, GCancellable *cancellable,
                        GError **error);
 
+/* POSTs @json (Content-Type: application/json) to @url, under the same address rule and time
+ * limit as lmd_url_fetch() (redirects are not followed; the answer's body is discarded).
+ * Returns the HTTP status, or 0 with @error set (LMD_ERROR_INVALID_PARAMETER "callback_url: ..."
+ * for a refused or failing URL). */
+guint lmd_url_post_json (const char *url, const char *json, const LmdFetchLimits *limits,
+                         GError **error);
+
+/* Checks, without network I/O, that @url is an http(s) URL with a host, and (unless
+ * @allow_private) that the host is not an internal address literal or "localhost".  Names are
+ * checked again when connecting.  Errors: LMD_ERROR_INVALID_PARAMETER "@param: ...". */
+gboolean lmd_url_check_destination (const char *url, gboolean allow_private, const char *param,
+                                     GError **error);
+
 /* Releases libcurl's global state (TLS libraries); call once at process exit. */
 void lmd_url_fetcher_shutdown (void);
 

@@ -19,23 +19,7 @@ lmd_http_respond_json (SoupServerMessage *msg, guint status, char *json)
 void
 lmd_http_write_words (LmdJsonWriter *w, const LmdTranscript *transcript, guint decimals)
 {
-  lmd_json_writer_key (w, "words");
-  lmd_json_writer_begin_array (w);
-  for (guint i = 0; i < transcript->words->len; i++)
-    {
-      const LmdWord *word = &g_array_index (transcript->words, LmdWord, i);
-      lmd_json_writer_begin_object (w);
-      lmd_json_writer_key (w, "word");
-      lmd_json_writer_string (w, word->word);
-      lmd_json_writer_key (w, "start");
-      lmd_json_writer_double (w, word->start, decimals);
-      lmd_json_writer_key (w, "end");
-      lmd_json_writer_double (w, word->end, decimals);
-      lmd_json_writer_key (w, "confidence");
-      lmd_json_writer_double (w, word->confidence, decimals);
-      lmd_json_writer_end_object (w);
-    }
-  lmd_json_writer_end_array (w);
+  lmd_transcript_write_words (transcript, w, decimals);
 }
 
 /* Groups words into segments at pauses of 0.5 s or more, or every 30 words. */
@@ -188,48 +172,32 @@ lmd_http_respond_transcript (SoupServerMessage *msg, LmdHttpDialect dialect,
       return;
     }
 
+  if (dialect == LMD_HTTP_DIALECT_LISTEN)
+    {
+      lmd_http_respond_json (msg, SOUP_STATUS_OK,
+                             lmd_transcript_to_listen_json (transcript, opts, request->request_id));
+      return;
+    }
+
   w = lmd_json_writer_new ();
   lmd_json_writer_begin_object (w);
-  if (dialect == LMD_HTTP_DIALECT_GET_TEXT)
-    {
-      lmd_json_writer_key (w, "status");
-      lmd_json_writer_string (w, "success");
-      lmd_json_writer_key (w, "transcription");
-      lmd_json_writer_string (w, transcript->text);
-      lmd_http_write_words (w, transcript, 3);
-      lmd_json_writer_key (w, "language");
-      lmd_json_writer_string (w, transcript->language);
-      lmd_json_writer_key (w, "metadata");
-      lmd_json_writer_begin_object (w);
-      lmd_json_writer_key (w, "duration");
-      lmd_json_writer_double (w, transcript->duration, 3);
-      lmd_json_writer_key (w, "fileSize");
-      lmd_json_writer_int (w, (gint64) file_size);
-      lmd_json_writer_end_object (w);
-      lmd_json_writer_key (w, "request_id");
-      lmd_json_writer_string (w, request->request_id);
-    }
-  else
-    {
-      lmd_json_writer_key (w, "request_id");
-      lmd_json_writer_string (w, request->request_id);
-      lmd_json_writer_key (w, "text");
-      lmd_json_writer_string (w, transcript->text);
-      lmd_json_writer_key (w, "confidence");
-      lmd_json_writer_double (w, transcript->confidence, 3);
-      lmd_json_writer_key (w, "duration");
-      lmd_json_writer_double (w, transcript->duration, 3);
-      lmd_json_writer_key (w, "language");
-      lmd_json_writer_string (w, transcript->language);
-      if (opts->word_timestamps)
-        lmd_http_write_words (w, transcript, 3);
-      if (opts->diarize)
-        {
-          lmd_json_writer_key (w, "speakers");
-          lmd_json_writer_begin_array (w);
-          lmd_json_writer_end_array (w);
-        }
-    }
+  /* LMD_HTTP_DIALECT_GET_TEXT */
+  lmd_json_writer_key (w, "status");
+  lmd_json_writer_string (w, "success");
+  lmd_json_writer_key (w, "transcription");
+  lmd_json_writer_string (w, transcript->text);
+  lmd_http_write_words (w, transcript, 3);
+  lmd_json_writer_key (w, "language");
+  lmd_json_writer_string (w, transcript->language);
+  lmd_json_writer_key (w, "metadata");
+  lmd_json_writer_begin_object (w);
+  lmd_json_writer_key (w, "duration");
+  lmd_json_writer_double (w, transcript->duration, 3);
+  lmd_json_writer_key (w, "fileSize");
+  lmd_json_writer_int (w, (gint64) file_size);
+  lmd_json_writer_end_object (w);
+  lmd_json_writer_key (w, "request_id");
+  lmd_json_writer_string (w, request->request_id);
   lmd_json_writer_end_object (w);
   lmd_http_respond_json (msg, SOUP_STATUS_OK, lmd_json_writer_finish (w));
 }

@@ -16,12 +16,15 @@
 #include "lmd-http-request-parser.h"
 #include "lmd-http-response.h"
 #include "lmd-http-stream.h"
+#include "lmd-job.h"
+#include "lmd-job-store.h"
 #include "lmd-json-writer.h"
 #include "lmd-log.h"
 #include "lmd-plugin.h"
 #include "lmd-router.h"
 #include "lmd-static-state.h"
 #include "lmd-transport.h"
+#include "lmd-url-fetcher.h"
 #include "lmd-worker-picker.h"
 
 struct _LmdHttpTransport {
@@ -642,6 +645,154 @@ transcribe_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_free (pending);
 }
 
+/* ---- asynchronous jobs -------------------------------------------------------------------- */
+
+/* What the job store's callbacks need. */
+typedef struct {
+  LmdHttpTransport *self;   /* owned ref */
+  SoupServerMessage *msg;   /* owned ref */
+  HttpCall *call;           /* borrowed: lives as long as msg */
+  char *job_id;             /* owned */
+} PendingJob;
+
+static void
+pending_job_finish (PendingJob *pending)
+{
+  pending->self->in_flight--;
+  if (!pending->call->disconnected)
+    soup_server_message_unpause (pending->msg);
+  g_free (pending->job_id);
+  g_object_unref (pending->msg);
+  g_object_unref (pending->self);
+  g_free (pending);
+}
+
+static PendingJob *
+pending_job_new (LmdHttpTransport *self, SoupServerMessage *msg, const char *job_id)
+{
+  PendingJob *pending = g_new0 (PendingJob, 1);
+
+  pending->self = g_object_ref (self);
+  pending->msg = g_object_ref (msg);
+  pending->call = get_call (msg);
+  pending->job_id = g_strdup (job_id);
+  self->in_flight++;
+  soup_server_message_pause (msg);
+  return pending;
+}
+
+static void
+job_submitted (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  PendingJob *pending = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (!lmd_job_store_submit_finish (LMD_JOB_STORE (source), result, &error))
+    set_error_response (pending->self, pending->msg, pending->call, error);
+  else
+    {
+      LmdJsonWriter *w = lmd_json_writer_new ();
+
+      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, pending->call->request_id, "accepted job %s (%s store)",
+                       pending->job_id, lmd_job_store_get_name (LMD_JOB_STORE (source)));
+      lmd_json_writer_begin_object (w);
+      lmd_json_writer_key (w, "job_id");
+      lmd_json_writer_string (w, pending->job_id);
+      lmd_json_writer_key (w, "status");
+      lmd_json_writer_string (w, "processing");
+      lmd_json_writer_key (w, "request_id");
+      lmd_json_writer_string (w, pending->call->request_id);
+      lmd_json_writer_end_object (w);
+      lmd_http_respond_json (pending->msg, SOUP_STATUS_ACCEPTED, lmd_json_writer_finish (w));
+    }
+  pending_job_finish (pending);
+}
+
+/* POST /v1/listen with callback_url: validates, stores the job, answers 202.  The license
+ * ticket of the request is completed when the 202 is sent, like any other answer. */
+static void
+submit_job (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call,
+            LmdTranscribeRequest *request)
+{
+  LmdJobStore *store = lmd_router_get_job_store (self->router);
+  const LmdLimits *limits = lmd_router_get_limits (self->router);
+  g_autoptr (GError) error = NULL;
+  LmdJob *job;
+
+  if (!lmd_url_check_destination (request->options.callback_url, limits->allow_private_urls,
+                                  "callback_url", &error) ||
+      (request->url != NULL &&
+       !lmd_url_check_destination (request->url, limits->allow_private_urls, "url", &error)))
+    {
+      set_error_response (self, msg, call, error);
+      soup_server_message_unpause (msg);
+      return;
+    }
+  if (store == NULL || lmd_router_is_draining (self->router))
+    {
+      error = g_error_new (LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
+                           store == NULL ? "asynchronous jobs are not available on this server"
+                                         : "the server is shutting down");
+      set_error_response (self, msg, call, error);
+      soup_server_message_unpause (msg);
+      return;
+    }
+  job = lmd_job_new (call->request_id, request->options.callback_url);
+  job->audio = request->audio != NULL ? g_bytes_ref (request->audio) : NULL;
+  job->url = g_strdup (request->url);
+  lmd_transcribe_options_clear (&job->options);
+  lmd_transcribe_options_copy (&job->options, &request->options);
+  lmd_job_store_submit_async (store, job, job_submitted, pending_job_new (self, msg, job->id));
+}
+
+static void
+job_looked_up (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  PendingJob *pending = user_data;
+  g_autoptr (GError) error = NULL;
+  char *document = lmd_job_store_lookup_finish (LMD_JOB_STORE (source), result, &error);
+
+  if (document != NULL)
+    lmd_http_respond_json (pending->msg, SOUP_STATUS_OK, document);
+  else
+    {
+      g_autoptr (GError) answer = NULL;
+
+      if (error == NULL)
+        answer = g_error_new (LMD_ERROR, LMD_ERROR_NOT_FOUND,
+                              "no such job: %s (unknown, or its result expired)", pending->job_id);
+      else if (error->domain == LMD_ERROR)
+        answer = g_error_copy (error);
+      else
+        answer = g_error_new (LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE, "the job store failed: %s",
+                              error->message);
+      set_error_response (pending->self, pending->msg, pending->call, answer);
+    }
+  pending_job_finish (pending);
+}
+
+/* GET /v1/jobs/{job_id} */
+static void
+jobs_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+              gpointer user_data)
+{
+  LmdHttpTransport *self = user_data;
+  HttpCall *call = get_call (msg);
+  LmdJobStore *store = lmd_router_get_job_store (self->router);
+  const char *job_id = g_str_has_prefix (path, "/v1/jobs/") ? path + strlen ("/v1/jobs/") : NULL;
+  g_autoptr (GError) error = NULL;
+
+  if (!require_method (self, msg, SOUP_METHOD_GET))
+    return;
+  if (!lmd_job_id_is_valid (job_id) || store == NULL)
+    {
+      error = g_error_new (LMD_ERROR, LMD_ERROR_NOT_FOUND, "no such job: %s", path);
+      set_error_response (self, msg, call, error);
+      return;
+    }
+  lmd_job_store_lookup_async (store, job_id, job_looked_up, pending_job_new (self, msg, job_id));
+}
+
 /* A request waiting for the license service's answer (the message is paused meanwhile). */
 typedef struct {
   LmdHttpTransport *self;   /* owned ref */
@@ -695,6 +846,11 @@ transcribe_admitted (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable 
     {
       set_error_response (self, msg, call, error);
       soup_server_message_unpause (msg);
+      return;
+    }
+  if (dialect == LMD_HTTP_DIALECT_LISTEN && request->options.callback_url != NULL)
+    {
+      submit_job (self, msg, call, request);
       return;
     }
   LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id, "%s %s: %s%s, language %s, model %s",
@@ -951,6 +1107,7 @@ static const struct {
   { "/api/v1/health", health_handler },
   { "/metrics", metrics_handler },
   { "/v1/listen", listen_handler },
+  { "/v1/jobs", jobs_handler },
   { "/api/v1/lightning/get_text", get_text_handler },
   { "/v1/audio/transcriptions", openai_handler },
   { "/v1/listen/stream", stream_handler },

@@ -1,0 +1,763 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-jobs.c — asynchronous jobs end to end: real daemons (HTTP + GStreamer + sphinx), real
+ * speech (pocketsphinx-testdata), a real callback receiver (an HTTP server in this test), and
+ * for the Redis store a real redis-server owned by the test on a free loopback port.
+ *
+ *   /jobs/embedded/...   the built-in local store: callback = synchronous answer, GET
+ *                        /v1/jobs/{id}, 404, validation, failed jobs, retried callbacks;
+ *   /jobs/local/kill     kill -9 while jobs run and wait; a restart on the same spool finishes
+ *                        them, each callback exactly once;
+ *   /jobs/redis/...      two processes sharing a Redis: kill -9 of the process running a job,
+ *                        and of the process that accepted one; the other finishes it.
+ */
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include "lmd-test-audio.h"
+#include "lmd-test-callback-receiver.h"
+#include "lmd-test-file-server.h"
+#include "lmd-test-server.h"
+
+#define WAIT_S 120
+
+static SoupSession *session;
+static GBytes *speech;        /* a LibriVox WAV */
+
+static gboolean
+need_testdata (void)
+{
+  if (lmd_test_librivox_dir () == NULL)
+    {
+      g_test_skip ("pocketsphinx-testdata is not installed");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+rm_rf (const char *path)
+{
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        rm_rf (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+static JsonObject *
+parse_object (const char *text)
+{
+  static GPtrArray *keep = NULL; /* parsers live until exit */
+  JsonParser *parser = json_parser_new ();
+  g_autoptr (GError) error = NULL;
+
+  if (keep == NULL)
+    keep = g_ptr_array_new_with_free_func (g_object_unref);
+  g_ptr_array_add (keep, parser);
+  json_parser_load_from_data (parser, text, -1, &error);
+  g_assert_no_error (error);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)));
+  return json_node_get_object (json_parser_get_root (parser));
+}
+
+static LmdTestServer *
+start_daemon (const char *config)
+{
+  g_autoptr (GError) error = NULL;
+  LmdTestServer *server = lmd_test_server_start (config, NULL, &error);
+
+  g_assert_no_error (error);
+  return server;
+}
+
+/* The synchronous answer's text for the speech. */
+static char *
+sync_text (LmdTestServer *server)
+{
+  g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
+  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", speech, NULL);
+
+  g_assert_cmpuint (r->status, ==, 200);
+  return g_strdup (json_object_get_string_member (lmd_test_response_json (r), "text"));
+}
+
+/* POSTs @audio with callback_url=@callback; (transfer full) the job id of the 202. */
+static char *
+submit (LmdTestServer *server, GBytes *audio, const char *callback)
+{
+  g_autofree char *escaped = g_uri_escape_string (callback, NULL, FALSE);
+  g_autofree char *path = g_strdup_printf ("/v1/listen?callback_url=%s", escaped);
+  g_autofree char *url = lmd_test_server_url (server, path);
+  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", audio, NULL);
+  JsonObject *o;
+
+  g_assert_no_error (r->error);
+  if (r->status != 202)
+    g_error ("expected 202, got %u: %.*s", r->status, (int) g_bytes_get_size (r->body),
+             (const char *) g_bytes_get_data (r->body, NULL));
+  o = lmd_test_response_json (r);
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "processing");
+  g_assert_true (g_str_has_prefix (json_object_get_string_member (o, "job_id"), "job_"));
+  return g_strdup (json_object_get_string_member (o, "job_id"));
+}
+
+/* GET /v1/jobs/@job_id: (transfer full) the body; *status the HTTP status. */
+static char *
+get_job (LmdTestServer *server, const char *job_id, guint *status)
+{
+  g_autofree char *path = g_strdup_printf ("/v1/jobs/%s", job_id);
+  g_autofree char *url = lmd_test_server_url (server, path);
+  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+
+  g_assert_no_error (r->error);
+  *status = r->status;
+  return g_strndup (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body));
+}
+
+/* Waits until the daemon's log contains @needle. */
+static gboolean
+wait_log (LmdTestServer *server, const char *needle, guint timeout_s)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
+
+  for (;;)
+    {
+      g_autofree char *log = lmd_test_server_read_log (server);
+      if (strstr (log, needle) != NULL)
+        return TRUE;
+      if (g_get_monotonic_time () >= deadline)
+        return FALSE;
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (20000);
+    }
+}
+
+static void
+kill_daemon (LmdTestServer *server)
+{
+  lmd_test_server_signal (server, SIGKILL);
+  g_assert_cmpint (lmd_test_server_wait (server, 30), ==, -SIGKILL);
+}
+
+/* Finds the callback delivery of @job_id among the receiver's; asserts there is exactly one. */
+static char *
+the_delivery_of (LmdTestCallbackReceiver *receiver, const char *job_id)
+{
+  char *found = NULL;
+
+  for (guint i = 0; i < lmd_test_callback_receiver_get_delivered (receiver); i++)
+    {
+      g_autofree char *body = lmd_test_callback_receiver_get_body (receiver, i);
+      JsonObject *o = parse_object (body);
+      if (g_str_equal (json_object_get_string_member (o, "job_id"), job_id))
+        {
+          if (found != NULL)
+            g_error ("the callback of %s arrived more than once", job_id);
+          found = g_steal_pointer (&body);
+        }
+    }
+  if (found == NULL)
+    g_error ("no callback for %s", job_id);
+  return found;
+}
+
+/* Asserts that @document is the completed document of @job_id with the transcript @text. */
+static void
+assert_completed (const char *document, const char *job_id, const char *text)
+{
+  JsonObject *o = parse_object (document);
+  JsonObject *result;
+
+  g_assert_cmpstr (json_object_get_string_member (o, "job_id"), ==, job_id);
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "completed");
+  result = json_object_get_object_member (o, "result");
+  g_assert_nonnull (result);
+  g_assert_cmpstr (json_object_get_string_member (result, "text"), ==, text);
+  g_assert_cmpfloat (json_object_get_double_member (result, "duration"), >, 1.0);
+  g_assert_cmpstr (json_object_get_string_member (result, "language"), ==, "en");
+}
+
+static char *
+make_spool (void)
+{
+  g_autoptr (GError) error = NULL;
+  char *dir = g_dir_make_tmp ("lmd-jobs-XXXXXX", &error);
+
+  g_assert_no_error (error);
+  return dir;
+}
+
+static char *
+local_config (const char *spool, gboolean allow_private)
+{
+  return g_strdup_printf ("[server]\nrole=all\nhost=127.0.0.1\n"
+                          "[plugins]\nload=http;gst-decoder;sphinx\n"
+                          "[limits]\nworkers=1\nallow_private_urls=%s\n"
+                          "[jobs]\ndir=%s\ncallback_backoff_s=1\ncallback_backoff_max_s=2\n"
+                          "callback_attempts=4\npoll_ms=50\n",
+                          allow_private ? "true" : "false", spool);
+}
+
+/* ---- embedded default -------------------------------------------------------------------- */
+
+static void
+test_embedded_callback (void)
+{
+  g_autofree char *spool = make_spool ();
+  g_autofree char *config = local_config (spool, TRUE);
+  LmdTestServer *server;
+  LmdTestCallbackReceiver *receiver = lmd_test_callback_receiver_start (0);
+  g_autofree char *callback = lmd_test_callback_receiver_url (receiver, "/hook");
+  g_autofree char *text = NULL;
+  g_autofree char *job_id = NULL;
+  g_autofree char *delivered = NULL;
+  g_autofree char *fetched = NULL;
+  g_autofree char *log = NULL;
+  guint status;
+
+  if (!need_testdata ())
+    return;
+  server = start_daemon (config);
+  text = sync_text (server);
+  g_assert_cmpstr (text, !=, "");
+  job_id = submit (server, speech, callback);
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 1, WAIT_S), ==, 1);
+  delivered = the_delivery_of (receiver, job_id);
+  assert_completed (delivered, job_id, text);
+  /* GET /v1/jobs/{id} answers the same document */
+  fetched = get_job (server, job_id, &status);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_cmpstr (fetched, ==, delivered);
+  log = lmd_test_server_read_log (server);
+  g_assert_nonnull (strstr (log, "callback of job"));
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+  lmd_test_callback_receiver_stop (receiver);
+  rm_rf (spool);
+}
+
+static void
+test_embedded_errors (void)
+{
+  g_autofree char *spool = make_spool ();
+  g_autofree char *config = local_config (spool, FALSE);
+  LmdTestServer *server = start_daemon (config);
+  static const struct {
+    const char *callback;
+  } refused[] = { { "ftp://example.com/hook" }, { "not a url" }, { "http://127.0.0.1:9/hook" },
+                  { "http://10.1.2.3/hook" }, { "http://localhost/hook" } };
+  g_autofree char *unknown = NULL;
+  guint status;
+
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autofree char *escaped = g_uri_escape_string (refused[i].callback, NULL, FALSE);
+      g_autofree char *path = g_strdup_printf ("/v1/listen?callback_url=%s", escaped);
+      g_autofree char *url = lmd_test_server_url (server, path);
+      g_autoptr (GBytes) body = g_bytes_new_static ("RIFF", 4);
+      g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", body,
+                                                     "X-Request-ID", "bad-callback-1", NULL);
+      JsonObject *o;
+
+      g_assert_cmpuint (r->status, ==, 400);
+      o = lmd_test_response_json (r);
+      g_assert_cmpstr (json_object_get_string_member (o, "code"), ==, "INVALID_PARAMETER");
+      g_assert_cmpstr (json_object_get_string_member (o, "param"), ==, "callback_url");
+    }
+  /* unknown and malformed ids */
+  unknown = get_job (server, "job_0123456789abcdef0123456789abcdef", &status);
+  g_assert_cmpuint (status, ==, 404);
+  g_assert_cmpstr (json_object_get_string_member (parse_object (unknown), "code"), ==, "NOT_FOUND");
+  {
+    g_autofree char *odd = get_job (server, "job_..%2E%2E%2Fdone", &status);
+    g_assert_cmpuint (status, >=, 400); /* never a file outside the spool */
+    g_free (g_steal_pointer (&odd));
+    odd = get_job (server, "JOB_0123456789ABCDEF0123456789ABCDEF", &status);
+    g_assert_cmpuint (status, ==, 404);
+  }
+  {
+    g_autofree char *log = lmd_test_server_read_log (server);
+    g_assert_nonnull (strstr (log, "[bad-callback-1]"));
+    g_assert_nonnull (strstr (log, "callback_url"));
+  }
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+  rm_rf (spool);
+}
+
+/* Audio the decoder cannot read: the job fails, and the callback says so with the code. */
+static void
+test_embedded_failed_job (void)
+{
+  g_autofree char *spool = make_spool ();
+  g_autofree char *config = local_config (spool, TRUE);
+  LmdTestServer *server = start_daemon (config);
+  LmdTestCallbackReceiver *receiver = lmd_test_callback_receiver_start (0);
+  g_autofree char *callback = lmd_test_callback_receiver_url (receiver, "/hook");
+  g_autoptr (GBytes) garbage = g_bytes_new_static ("this is not audio at all, not even close", 40);
+  g_autofree char *job_id = submit (server, garbage, callback);
+  g_autofree char *delivered = NULL;
+  JsonObject *o;
+  const char *code;
+
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 1, WAIT_S), ==, 1);
+  delivered = the_delivery_of (receiver, job_id);
+  o = parse_object (delivered);
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "failed");
+  code = json_object_get_string_member (o, "code");
+  g_assert_true (g_str_equal (code, "UNSUPPORTED_FORMAT") || g_str_equal (code, "UNPROCESSABLE_AUDIO"));
+  g_assert_true (strlen (json_object_get_string_member (o, "error")) > 0);
+  g_assert_false (json_object_has_member (o, "result"));
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+  lmd_test_callback_receiver_stop (receiver);
+  rm_rf (spool);
+}
+
+/* The receiver fails the first two posts: the third delivers, with the same document. */
+static void
+test_embedded_retries (void)
+{
+  g_autofree char *spool = make_spool ();
+  g_autofree char *config = local_config (spool, TRUE);
+  LmdTestServer *server;
+  LmdTestCallbackReceiver *receiver = lmd_test_callback_receiver_start (2);
+  g_autofree char *callback = lmd_test_callback_receiver_url (receiver, "/hook");
+  g_autofree char *job_id = NULL;
+  g_autofree char *delivered = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *log = NULL;
+
+  if (!need_testdata ())
+    return;
+  server = start_daemon (config);
+  text = sync_text (server);
+  job_id = submit (server, speech, callback);
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 1, WAIT_S), ==, 1);
+  g_assert_cmpuint (lmd_test_callback_receiver_get_requests (receiver), ==, 3);
+  delivered = the_delivery_of (receiver, job_id);
+  assert_completed (delivered, job_id, text);
+  g_assert_true (wait_log (server, "delivered (attempt 3", 10));
+  log = lmd_test_server_read_log (server);
+  g_assert_nonnull (strstr (log, "answered HTTP 500 (attempt 1)"));
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+  lmd_test_callback_receiver_stop (receiver);
+  rm_rf (spool);
+}
+
+/* JSON {"url", "callback_url", "timestamps"}: the audio is fetched when the job runs. */
+static void
+test_embedded_json_url (void)
+{
+  g_autofree char *spool = make_spool ();
+  g_autofree char *config = local_config (spool, TRUE);
+  LmdTestServer *server;
+  LmdTestCallbackReceiver *receiver = lmd_test_callback_receiver_start (0);
+  LmdTestFileServer *files = lmd_test_file_server_start ();
+  g_autofree char *callback = lmd_test_callback_receiver_url (receiver, "/hook");
+  g_autofree char *audio_url = lmd_test_file_server_url (files, "/speech.wav");
+  g_autofree char *json = g_strdup_printf ("{\"url\":\"%s\",\"callback_url\":\"%s\",\"timestamps\":true}",
+                                           audio_url, callback);
+  g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
+  g_autoptr (LmdTestResponse) r = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *delivered = NULL;
+  const char *job_id;
+  JsonObject *result;
+
+  if (!need_testdata ())
+    return;
+  lmd_test_file_server_add (files, "/speech.wav", speech);
+  server = start_daemon (config);
+  text = sync_text (server);
+  url = lmd_test_server_url (server, "/v1/listen");
+  r = lmd_test_http (session, "POST", url, "application/json", body, NULL);
+  g_assert_cmpuint (r->status, ==, 202);
+  job_id = json_object_get_string_member (lmd_test_response_json (r), "job_id");
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 1, WAIT_S), ==, 1);
+  delivered = the_delivery_of (receiver, job_id);
+  assert_completed (delivered, job_id, text);
+  result = json_object_get_object_member (parse_object (delivered), "result");
+  g_assert_true (json_object_has_member (result, "words"));
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (result, "words")), >, 0);
+  g_assert_cmpuint (lmd_test_file_server_get_hits (files, "/speech.wav"), ==, 1);
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+  lmd_test_file_server_stop (files);
+  lmd_test_callback_receiver_stop (receiver);
+  rm_rf (spool);
+}
+
+/* ---- local spool survives kill -9 ---------------------------------------------------------- */
+
+static void
+test_local_kill (void)
+{
+  g_autofree char *spool = make_spool ();
+  g_autofree char *config = local_config (spool, TRUE);
+  LmdTestServer *server;
+  LmdTestCallbackReceiver *receiver = lmd_test_callback_receiver_start (0);
+  g_autofree char *callback = lmd_test_callback_receiver_url (receiver, "/hook");
+  g_autofree char *text = NULL;
+  g_autofree char *running = NULL;
+  g_autofree char *waiting = NULL;
+  g_autofree char *took = NULL;
+  guint status;
+
+  if (!need_testdata ())
+    return;
+  server = start_daemon (config);
+  text = sync_text (server);
+  /* one worker: the first job runs, the second waits */
+  running = submit (server, speech, callback);
+  waiting = submit (server, speech, callback);
+  took = g_strdup_printf ("took job %s", running);
+  g_assert_true (wait_log (server, took, WAIT_S));
+  kill_daemon (server);
+  lmd_test_server_stop (server);
+  g_assert_cmpuint (lmd_test_callback_receiver_get_delivered (receiver), ==, 0);
+
+  server = start_daemon (config);
+  {
+    g_autofree char *pending = get_job (server, waiting, &status);
+    g_assert_cmpuint (status, ==, 200); /* still known after the restart */
+  }
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 2, WAIT_S), ==, 2);
+  {
+    g_autofree char *a = the_delivery_of (receiver, running);
+    g_autofree char *b = the_delivery_of (receiver, waiting);
+    g_autofree char *fetched = get_job (server, running, &status);
+    assert_completed (a, running, text);
+    assert_completed (b, waiting, text);
+    g_assert_cmpuint (status, ==, 200);
+    g_assert_cmpstr (fetched, ==, a);
+  }
+  /* exactly once: a stop and a restart deliver nothing more */
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+  server = start_daemon (config);
+  g_usleep (G_USEC_PER_SEC);
+  g_assert_cmpuint (lmd_test_callback_receiver_get_delivered (receiver), ==, 2);
+  {
+    g_autofree char *fetched = get_job (server, waiting, &status);
+    g_assert_cmpuint (status, ==, 200);
+    g_assert_cmpstr (json_object_get_string_member (parse_object (fetched), "status"), ==, "completed");
+  }
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+  lmd_test_callback_receiver_stop (receiver);
+  rm_rf (spool);
+}
+
+/* ---- Redis ----------------------------------------------------------------------------------- */
+
+typedef struct {
+  GSubprocess *process;
+  guint port;
+  char *dir;
+} TestRedis;
+
+static void
+die_with_parent (gpointer data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static guint
+free_port (void)
+{
+  g_autoptr (GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_socket_bind (socket, any, FALSE, &error);
+  g_assert_no_error (error);
+  bound = g_socket_get_local_address (socket, &error);
+  g_assert_no_error (error);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+static TestRedis *
+redis_start (void)
+{
+  TestRedis *redis;
+  g_autoptr (GSubprocessLauncher) launcher = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autofree char *port = NULL;
+  g_autofree char *log = NULL;
+  g_autofree char *path = g_find_program_in_path ("redis-server");
+  gint64 deadline;
+
+  if (path == NULL)
+    return NULL;
+  redis = g_new0 (TestRedis, 1);
+  redis->dir = make_spool ();
+  redis->port = free_port ();
+  port = g_strdup_printf ("%u", redis->port);
+  log = g_build_filename (redis->dir, "redis.log", NULL);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
+  g_subprocess_launcher_set_cwd (launcher, redis->dir);
+  g_subprocess_launcher_set_stdout_file_path (launcher, log);
+  g_subprocess_launcher_set_stderr_file_path (launcher, log);
+  redis->process = g_subprocess_launcher_spawn (launcher, &error, path, "--port", port, "--bind", "127.0.0.1",
+                                                "--save", "", "--appendonly", "no", NULL);
+  g_assert_no_error (error);
+  deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  while (g_get_monotonic_time () < deadline)
+    {
+      g_autoptr (GSocketClient) client = g_socket_client_new ();
+      g_autoptr (GSocketConnection) conn = g_socket_client_connect_to_host (client, "127.0.0.1", (guint16) redis->port, NULL, NULL);
+      if (conn != NULL)
+        return redis;
+      g_usleep (50000);
+    }
+  g_error ("redis-server did not start on port %u", redis->port);
+  return NULL;
+}
+
+static void
+redis_stop (TestRedis *redis)
+{
+  g_subprocess_force_exit (redis->process);
+  g_subprocess_wait (redis->process, NULL, NULL);
+  g_object_unref (redis->process);
+  rm_rf (redis->dir);
+  g_free (redis->dir);
+  g_free (redis);
+}
+
+static char *
+redis_config (TestRedis *redis)
+{
+  return g_strdup_printf ("[server]\nrole=all\nhost=127.0.0.1\n"
+                          "[plugins]\nload=http;gst-decoder;sphinx;redis-jobs\n"
+                          "[limits]\nworkers=1\nallow_private_urls=true\n"
+                          "[redis]\nurl=redis://127.0.0.1:%u/0\n"
+                          "[jobs]\nclaim_timeout_s=2\ncallback_backoff_s=1\npoll_ms=50\n",
+                          redis->port);
+}
+
+/* The process running a job dies: the other reclaims the job after claim_timeout_s. */
+static void
+test_redis_kill_worker (void)
+{
+  TestRedis *redis;
+  g_autofree char *config = NULL;
+  LmdTestServer *a, *b, *survivor;
+  LmdTestCallbackReceiver *receiver;
+  g_autofree char *callback = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *job_id = NULL;
+  g_autofree char *took = NULL;
+  g_autofree char *delivered = NULL;
+  g_autofree char *fetched = NULL;
+  guint status;
+
+  if (!need_testdata ())
+    return;
+  if ((redis = redis_start ()) == NULL)
+    {
+      g_test_skip ("redis-server is not installed");
+      return;
+    }
+  config = redis_config (redis);
+  receiver = lmd_test_callback_receiver_start (0);
+  callback = lmd_test_callback_receiver_url (receiver, "/hook");
+  a = start_daemon (config);
+  b = start_daemon (config);
+  text = sync_text (a);
+  job_id = submit (a, speech, callback);
+  took = g_strdup_printf ("took job %s", job_id);
+  {
+    gint64 deadline = g_get_monotonic_time () + WAIT_S * G_USEC_PER_SEC;
+    LmdTestServer *runner = NULL;
+    while (runner == NULL && g_get_monotonic_time () < deadline)
+      {
+        if (wait_log (a, took, 0))
+          runner = a;
+        else if (wait_log (b, took, 0))
+          runner = b;
+        else
+          g_usleep (10000);
+      }
+    g_assert_nonnull (runner);
+    kill_daemon (runner);
+    survivor = runner == a ? b : a;
+    lmd_test_server_stop (runner);
+  }
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 1, WAIT_S), ==, 1);
+  delivered = the_delivery_of (receiver, job_id);
+  assert_completed (delivered, job_id, text);
+  g_assert_true (wait_log (survivor, "reclaimed job", 5));
+  fetched = get_job (survivor, job_id, &status);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_cmpstr (fetched, ==, delivered);
+  /* exactly once: nothing more after another claim timeout */
+  g_usleep (3 * G_USEC_PER_SEC);
+  g_assert_cmpuint (lmd_test_callback_receiver_get_delivered (receiver), ==, 1);
+  g_assert_cmpint (lmd_test_server_stop (survivor), ==, 0);
+  lmd_test_callback_receiver_stop (receiver);
+  redis_stop (redis);
+}
+
+/* The process that accepted a job dies right after its 202: another finishes the job, and
+ * GET /v1/jobs/{id} works from any process, a restarted one included. */
+static void
+test_redis_kill_api (void)
+{
+  TestRedis *redis;
+  g_autofree char *config = NULL;
+  LmdTestServer *a, *b;
+  LmdTestCallbackReceiver *receiver;
+  g_autofree char *callback = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *job_id = NULL;
+  g_autofree char *delivered = NULL;
+  guint status;
+
+  if (!need_testdata ())
+    return;
+  if ((redis = redis_start ()) == NULL)
+    {
+      g_test_skip ("redis-server is not installed");
+      return;
+    }
+  config = redis_config (redis);
+  receiver = lmd_test_callback_receiver_start (0);
+  callback = lmd_test_callback_receiver_url (receiver, "/hook");
+  b = start_daemon (config);
+  text = sync_text (b);
+  a = start_daemon (config);
+  job_id = submit (a, speech, callback);
+  kill_daemon (a);
+  lmd_test_server_stop (a);
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 1, WAIT_S), ==, 1);
+  delivered = the_delivery_of (receiver, job_id);
+  assert_completed (delivered, job_id, text);
+  {
+    g_autofree char *fetched = get_job (b, job_id, &status);
+    g_assert_cmpuint (status, ==, 200);
+    g_assert_cmpstr (fetched, ==, delivered);
+  }
+  /* a new process knows the job too */
+  a = start_daemon (config);
+  {
+    g_autofree char *fetched = get_job (a, job_id, &status);
+    g_autofree char *unknown = get_job (a, "job_0123456789abcdef0123456789abcdef", &status);
+    g_assert_cmpstr (fetched, ==, delivered);
+    g_assert_cmpuint (status, ==, 404);
+  }
+  g_usleep (3 * G_USEC_PER_SEC);
+  g_assert_cmpuint (lmd_test_callback_receiver_get_delivered (receiver), ==, 1);
+  g_assert_cmpint (lmd_test_server_stop (a), ==, 0);
+  g_assert_cmpint (lmd_test_server_stop (b), ==, 0);
+  lmd_test_callback_receiver_stop (receiver);
+  redis_stop (redis);
+}
+
+/* Bounds: max_pending jobs in the stream, then 503; a body over max_mb alone is 413. */
+static void
+test_redis_bounds (void)
+{
+  TestRedis *redis;
+  g_autofree char *config = NULL;
+  LmdTestServer *server;
+  LmdTestCallbackReceiver *receiver;
+  g_autofree char *callback = NULL;
+  g_autofree char *first = NULL;
+  g_autofree char *escaped = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *url = NULL;
+
+  if (!need_testdata ())
+    return;
+  if ((redis = redis_start ()) == NULL)
+    {
+      g_test_skip ("redis-server is not installed");
+      return;
+    }
+  config = g_strdup_printf ("[server]\nrole=all\nhost=127.0.0.1\n"
+                            "[plugins]\nload=http;gst-decoder;sphinx;redis-jobs\n"
+                            "[limits]\nworkers=1\nallow_private_urls=true\n"
+                            "[redis]\nurl=redis://127.0.0.1:%u\nprefix=bounds:\n"
+                            "[jobs]\nmax_pending=1\nmax_mb=1\npoll_ms=50\n", redis->port);
+  receiver = lmd_test_callback_receiver_start (0);
+  callback = lmd_test_callback_receiver_url (receiver, "/hook");
+  server = start_daemon (config);
+  escaped = g_uri_escape_string (callback, NULL, FALSE);
+  path = g_strdup_printf ("/v1/listen?callback_url=%s", escaped);
+  url = lmd_test_server_url (server, path);
+  {
+    g_autoptr (GBytes) big = g_bytes_new_take (g_malloc0 (1536 * 1024), 1536 * 1024);
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", big, NULL);
+    g_assert_cmpuint (r->status, ==, 413);
+    g_assert_cmpstr (json_object_get_string_member (lmd_test_response_json (r), "code"), ==, "FILE_TOO_LARGE");
+  }
+  first = submit (server, speech, callback);
+  {
+    /* the first job is pending until its callback is delivered */
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", speech, NULL);
+    g_assert_cmpuint (r->status, ==, 503);
+    g_assert_cmpstr (json_object_get_string_member (lmd_test_response_json (r), "code"), ==, "SERVICE_UNAVAILABLE");
+  }
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 1, WAIT_S), ==, 1);
+  g_free (the_delivery_of (receiver, first));
+  g_assert_true (wait_log (server, "delivered", 10));
+  g_usleep (G_USEC_PER_SEC / 2); /* the release follows the delivery */
+  {
+    g_autofree char *second = submit (server, speech, callback);
+    g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 2, WAIT_S), ==, 2);
+  }
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+  lmd_test_callback_receiver_stop (receiver);
+  redis_stop (redis);
+}
+
+int
+main (int argc, char **argv)
+{
+  int status;
+
+  g_test_init (&argc, &argv, NULL);
+  if (lmd_test_librivox_dir () != NULL)
+    {
+      g_autofree char *fileids = NULL;
+      g_autofree char *fpath = g_build_filename (lmd_test_librivox_dir (), "fileids", NULL);
+      g_autofree char *wav = NULL;
+      g_autoptr (GError) error = NULL;
+      char *data = NULL;
+      gsize len = 0;
+
+      g_file_get_contents (fpath, &fileids, NULL, &error);
+      g_assert_no_error (error);
+      *strchr (fileids, '\n') = '\0';
+      wav = g_strdup_printf ("%s/%s.wav", lmd_test_librivox_dir (), g_strstrip (fileids));
+      g_file_get_contents (wav, &data, &len, &error);
+      g_assert_no_error (error);
+      speech = g_bytes_new_take (data, len);
+    }
+  session = soup_session_new_with_options ("timeout", 300, NULL);
+
+  g_test_add_func ("/jobs/embedded/callback", test_embedded_callback);
+  g_test_add_func ("/jobs/embedded/errors", test_embedded_errors);
+  g_test_add_func ("/jobs/embedded/failed-job", test_embedded_failed_job);
+  g_test_add_func ("/jobs/embedded/retries", test_embedded_retries);
+  g_test_add_func ("/jobs/embedded/json-url", test_embedded_json_url);
+  g_test_add_func ("/jobs/local/kill", test_local_kill);
+  g_test_add_func ("/jobs/redis/kill-worker", test_redis_kill_worker);
+  g_test_add_func ("/jobs/redis/kill-api", test_redis_kill_api);
+  g_test_add_func ("/jobs/redis/bounds", test_redis_bounds);
+  status = g_test_run ();
+  g_object_unref (session);
+  g_clear_pointer (&speech, g_bytes_unref);
+  return status;
+}
