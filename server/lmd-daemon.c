@@ -368,8 +368,11 @@ load_plugins (GKeyFile *config, guint role, LmdRouter **router_out, GPtrArray *t
   return TRUE;
 }
 
+static const char *const redis_plugins[] = { "redis", "redis-jobs" };
+
 /* The plugin list of @role: --plugins, else [plugins] load_<role>, else the role's default
- * (api) or [plugins] load; plus the redis plugin for api and asr when Redis is configured. */
+ * (api, license) or [plugins] load; plus the redis plugins for api and asr when Redis is
+ * configured. */
 static void
 choose_plugins (GKeyFile *config, guint role_index, gboolean from_flag)
 {
@@ -387,13 +390,18 @@ choose_plugins (GKeyFile *config, guint role_index, gboolean from_flag)
         g_key_file_set_string (config, "plugins", "load", list);
     }
   names = lmd_config_get_list (config, "plugins", "load");
-  if (redis_url != NULL && redis_url[0] != '\0' && (g_str_equal (role, "api") || g_str_equal (role, "asr")) &&
-      !g_strv_contains ((const char *const *) names, "redis"))
-    {
-      g_autofree char *list = lmd_config_get_string (config, "plugins", "load", "");
-      g_autofree char *with_redis = g_strconcat (list, list[0] != '\0' ? ";" : "", "redis", NULL);
-      g_key_file_set_string (config, "plugins", "load", with_redis);
-    }
+  if (redis_url == NULL || redis_url[0] == '\0' ||
+      !(g_str_equal (role, "api") || g_str_equal (role, "asr")))
+    return;
+  /* the worker registry, and the job store every process of the deployment shares (an api
+   * answers GET /v1/jobs/{id} for jobs its workers accepted) */
+  for (guint i = 0; i < G_N_ELEMENTS (redis_plugins); i++)
+    if (!g_strv_contains ((const char *const *) names, redis_plugins[i]))
+      {
+        g_autofree char *list = lmd_config_get_string (config, "plugins", "load", "");
+        g_autofree char *longer = g_strconcat (list, list[0] != '\0' ? ";" : "", redis_plugins[i], NULL);
+        g_key_file_set_string (config, "plugins", "load", longer);
+      }
 }
 
 /* What this worker tells api processes about itself. */
