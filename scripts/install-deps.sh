@@ -13,6 +13,7 @@ PACKAGES="
   libopenblas-dev
   valgrind
   libsodium-dev
+  zlib1g-dev
 "
 
 missing=""
