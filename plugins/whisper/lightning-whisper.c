@@ -6,7 +6,7 @@
  *                     [--translate] [--timestamps] [--beam-size N] [--best-of N]
  *                     [--temperature-inc T] [--logprob-threshold L] [--no-speech-threshold P]
  *                     [--compression-threshold R] [--max-tokens N] [--seed S]
- *                     [--word-timestamps] [--stats]
+ *                     [--offset-ms MS] [--duration-ms MS] [--word-timestamps] [--stats]
  *       prints the transcript (30-second windows; greedy unless --beam-size > 1, temperature
  *       fallback unless --temperature-inc 0), one line per segment ("[t0 --> t1] text" with
  *       --timestamps), each word with its times and probability with --word-timestamps, and
@@ -34,6 +34,7 @@ usage (FILE *f)
            "                         [--beam-size N] [--best-of N] [--temperature-inc T]\n"
            "                         [--logprob-threshold L] [--no-speech-threshold P]\n"
            "                         [--compression-threshold R] [--max-tokens N] [--seed S]\n"
+           "                         [--offset-ms MS] [--duration-ms MS]\n"
            "                         [--word-timestamps] [--stats]\n"
            "       lightning-whisper --model MODEL --audio FILE.wav --tokens A,B,C --dump DIR\n");
 }
@@ -183,7 +184,8 @@ main (int argc, char **argv)
                strcmp (a, "--max-tokens") == 0 || strcmp (a, "--seed") == 0 ||
                strcmp (a, "--temperature-inc") == 0 || strcmp (a, "--logprob-threshold") == 0 ||
                strcmp (a, "--no-speech-threshold") == 0 ||
-               strcmp (a, "--compression-threshold") == 0) {
+               strcmp (a, "--compression-threshold") == 0 || strcmp (a, "--offset-ms") == 0 ||
+               strcmp (a, "--duration-ms") == 0) {
       double x;
       bool ok;
       i++;
@@ -203,6 +205,10 @@ main (int argc, char **argv)
         params.no_speech_threshold = (float) x;
       else if (strcmp (a, "--compression-threshold") == 0 && (ok = parse_num (v, 0, 1e9, &x)))
         params.compression_threshold = (float) x;
+      else if (strcmp (a, "--offset-ms") == 0 && (ok = parse_num (v, 0, 1e12, &x)))
+        params.offset_ms = (int64_t) x;
+      else if (strcmp (a, "--duration-ms") == 0 && (ok = parse_num (v, 0, 1e12, &x)))
+        params.duration_ms = (int64_t) x;
       else
         ok = false;
       if (!ok) {

@@ -155,7 +155,11 @@ typedef struct {
   bool suppress_blank;
   bool suppress_non_speech;
   bool word_timestamps;        /* fill lmw_segment.words */
-  uint32_t seed;               /* for sampling at temperature > 0 */
+  uint32_t seed;               /* for sampling at temperature > 0; each window's generator is
+                                * seeded from it and the window's start, so a window decodes
+                                * the same whatever came before it */
+  int64_t offset_ms;           /* start decoding here (0) */
+  int64_t duration_ms;         /* decode this much audio after offset_ms; 0: to the end */
 } lmw_params;
 
 lmw_params lmw_default_params (void);

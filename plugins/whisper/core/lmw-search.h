@@ -28,7 +28,7 @@ typedef struct {
   float *logprobs;      /* (n_vocab) */
   float *first_logits;  /* (n_vocab): logits after the prompt, set by the caller */
   int n_prompt;         /* positions of the prompt in the cache */
-  uint64_t rng;         /* sampling state (splitmix64) */
+  uint64_t rng;         /* sampling state (splitmix64), set per window by the caller */
   /* beam search: per-beam self-attention caches, allocated on first use */
   float *beam_k[LMW_MAX_BEAM];
   float *beam_v[LMW_MAX_BEAM];

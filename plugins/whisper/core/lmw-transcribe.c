@@ -2,8 +2,8 @@
 /*
  * lmw-transcribe.c — audio to text segments, window by window, as the reference transcriber:
  *
- *   - the log-mel of the whole audio is computed once; each window is its next 30 s (3000
- *     frames), frames past the end of the audio zeroed;
+ *   - the log-mel of the whole audio (padded with 30 s of silence) is computed once; each
+ *     window is its next 30 s (3000 frames);
  *   - prompt <|startoftranscript|> [<|lang|> <|task|>] [<|notimestamps|>]; with language
  *     "auto" on a multilingual model the language is detected on the first window (argmax of
  *     the language tokens after <|startoftranscript|>) and kept;
@@ -49,6 +49,8 @@ lmw_default_params (void)
     .suppress_non_speech = true,
     .word_timestamps = false,
     .seed = 0,
+    .offset_ms = 0,
+    .duration_ms = 0,
   };
   return p;
 }
@@ -141,6 +143,7 @@ typedef struct {
   float avg_logprob, no_speech_prob, temperature, compression_ratio;
   double sum_logprob;
   int64_t window_ms;
+  int64_t end_ms; /* end of the audio: segment times are clamped to it */
 } window_info;
 
 /* adds the text tokens of toks[0..n) as a segment [t0, t1] */
@@ -166,8 +169,10 @@ add_segment (lmw_result *r, const lmw_model *m, const lmw_params *p, int64_t t0,
   s->text = lmw_tokens_to_text (m, s->tokens, s->n_tokens);
   if (s->text == NULL)
     goto fail;
-  s->t0_ms = t0;
-  s->t1_ms = t1 > t0 ? t1 : t0;
+  s->t0_ms = t0 < wi->end_ms ? t0 : wi->end_ms;
+  s->t1_ms = t1 < wi->end_ms ? t1 : wi->end_ms;
+  if (s->t1_ms < s->t0_ms)
+    s->t1_ms = s->t0_ms;
   s->avg_logprob = wi->avg_logprob;
   s->no_speech_prob = wi->no_speech_prob;
   s->temperature = wi->temperature;
@@ -238,29 +243,32 @@ lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_
 {
   const lmw_model *m = st->model;
   const lmw_special_tokens *sp = &m->sp;
-  int nv = m->hp.n_vocab, n_mels = m->hp.n_mels, window = 2 * m->hp.n_audio_ctx;
+  int nv = m->hp.n_vocab, window = 2 * m->hp.n_audio_ctx;
   memset (result, 0, sizeof *result);
   if (params == NULL || (pcm == NULL && n_samples > 0)) {
     lmw_set_error (err, LMW_ERR_ARG, "lmw_transcribe: invalid arguments");
     return -1;
   }
-  float *mel = NULL, *win = NULL, *prompt_logits = NULL;
+  float *mel = NULL, *prompt_logits = NULL;
   int n_frames = 0, rc = -1;
   lmw_search s;
   lmw_seq *best = NULL;
   if (lmw_search_init (&s, st, params, err) != 0)
     return -1;
   int tokens[8];
-  win = malloc (sizeof (float) * (size_t) n_mels * window);
   prompt_logits = malloc (sizeof (float) * (size_t) nv * 8);
   best = lmw_seq_new (s.cap);
-  if (win == NULL || prompt_logits == NULL || best == NULL) {
+  if (prompt_logits == NULL || best == NULL) {
     lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
     goto out;
   }
   if (lmw_mel_compute (m, pcm, n_samples, params->n_threads, &mel, &n_frames, err) != 0)
     goto out;
   int content_frames = (int) (n_samples / LMW_HOP);
+  int start_frame = params->offset_ms > 0 ? (int) (params->offset_ms / 10) : 0;
+  if (params->duration_ms > 0 && start_frame + params->duration_ms / 10 < content_frames)
+    content_frames = start_frame + (int) (params->duration_ms / 10);
+  int64_t end_ms = (int64_t) content_frames * 10;
   int lang = -1;
   if (sp->multilingual && params->language && strcmp (params->language, "auto") != 0) {
     lang = lmw_language_token (m, params->language);
@@ -270,15 +278,11 @@ lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_
     }
   }
   snprintf (result->language, sizeof result->language, "%s", "en");
-  for (int seek = 0; seek < content_frames;) {
+  for (int seek = start_frame; seek < content_frames;) {
     int seg_frames = content_frames - seek < window ? content_frames - seek : window;
-    for (int c = 0; c < n_mels; c++) { /* the window, zeros past the audio */
-      memcpy (win + (size_t) c * window, mel + (size_t) c * n_frames + seek,
-              sizeof (float) * (size_t) seg_frames);
-      memset (win + (size_t) c * window + seg_frames, 0, sizeof (float) * (size_t) (window - seg_frames));
-    }
-    if (lmw_encode (st, win, window, 0, err) != 0)
+    if (lmw_encode (st, mel, n_frames, seek, err) != 0)
       goto out;
+    s.rng = ((uint64_t) params->seed << 32) ^ ((uint64_t) seek * 0x9e3779b97f4a7c15ull);
     result->n_windows++;
     int np = 0;
     tokens[np++] = sp->sot;
@@ -308,6 +312,7 @@ lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_
 
     window_info wi = { 0 };
     wi.window_ms = (int64_t) seek * 10;
+    wi.end_ms = end_ms;
     wi.no_speech_prob = no_speech;
     for (float t = 0.0f;; t += params->temperature_inc) {
       if (lmw_search_window (&s, t, best, err) != 0)
@@ -350,7 +355,6 @@ out:
   lmw_search_clear (&s);
   lmw_seq_free (best);
   free (mel);
-  free (win);
   free (prompt_logits);
   return rc;
 }
