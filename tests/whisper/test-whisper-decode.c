@@ -123,7 +123,7 @@ test_fallback (void)
   p.seed = 42;
   lmw_result a, b, c, s;
   bool ok = run (&p, pcm, n_samples, &a) == 0 && run (&p, pcm, n_samples, &b) == 0;
-  TEST_OK (ok && a.n_windows == 1 && a.n_fallbacks == 5, "forced failure: %d fallbacks in %d window",
+  TEST_OK (ok && a.n_windows >= 1 && a.n_fallbacks == 5 * a.n_windows, "forced failure: %d fallbacks in %d windows",
            a.n_fallbacks, a.n_windows);
   bool all_t1 = ok && a.n_segments > 0;
   for (int i = 0; ok && i < a.n_segments; i++)
