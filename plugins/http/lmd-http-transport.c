@@ -313,7 +313,10 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
                 gpointer user_data)
 {
   LmdHttpTransport *self = user_data;
-  gboolean ready = !lmd_router_is_draining (self->router);
+  gboolean draining = lmd_router_is_draining (self->router);
+  g_autofree char *engines_why = NULL;
+  LmdEngineState engines = lmd_router_get_engines_state (self->router, &engines_why);
+  gboolean ready = !draining && engines == LMD_ENGINE_READY;
   gboolean detailed = FALSE;
   LmdLicense *license = lmd_router_get_license (self->router);
   LmdLicenseStatus license_status = { 0 };
@@ -339,7 +342,13 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
   if (g_str_equal (self->role, "asr"))
     {
       g_autoptr (GPtrArray) models = lmd_router_list_models (self->router);
-      lmd_json_writer_string (w, ready ? "ready" : "draining");
+      lmd_json_writer_string (w, draining ? "draining" : engines == LMD_ENGINE_LOADING ? "loading"
+                                 : engines == LMD_ENGINE_FAILED ? "unhealthy" : "ready");
+      if (!ready)
+        {
+          lmd_json_writer_key (w, "reason");
+          lmd_json_writer_string (w, draining ? "shutting down" : engines_why);
+        }
       lmd_json_writer_key (w, "model");
       lmd_json_writer_string (w, models->len > 0 ? models->pdata[0] : NULL);
       lmd_json_writer_key (w, "device");
@@ -347,11 +356,12 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
     }
   else
     {
-      lmd_json_writer_string (w, ready ? "healthy" : "unhealthy");
+      lmd_json_writer_string (w, ready ? "healthy" : !draining && engines == LMD_ENGINE_LOADING ? "loading"
+                                 : "unhealthy");
       if (!ready)
         {
           lmd_json_writer_key (w, "reason");
-          lmd_json_writer_string (w, "shutting down");
+          lmd_json_writer_string (w, draining ? "shutting down" : engines_why);
         }
     }
   if (detailed)
@@ -362,7 +372,8 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
       lmd_json_writer_key (w, "api_server");
       lmd_json_writer_string (w, ready ? "healthy" : "unhealthy");
       lmd_json_writer_key (w, "lightning_asr");
-      lmd_json_writer_string (w, ready ? "healthy" : "unhealthy");
+      lmd_json_writer_string (w, ready ? "healthy" : !draining && engines == LMD_ENGINE_LOADING ? "loading"
+                                 : "unhealthy");
       lmd_json_writer_key (w, "license_proxy");
       lmd_json_writer_string (w, license == NULL                 ? "disabled"
                                  : license_status.development_mode ? "development"

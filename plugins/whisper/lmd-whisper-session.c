@@ -37,7 +37,8 @@ whisper_session_feed (LmdEngineSession *session, const float *samples, gsize n_s
   return TRUE;
 }
 
-/* Adds the words of @text, spread over [t0, t1] in proportion to their lengths. */
+/* Adds the words of @text, spread over [t0, t1] in proportion to their lengths (used when
+ * the engine gave no words of its own). */
 static void
 add_segment_words (LmdTranscript *transcript, const char *text, double t0, double t1, double confidence)
 {
@@ -96,7 +97,19 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
 
       if (stripped[0] == '\0')
         continue;
-      add_segment_words (transcript, stripped, t0, t1, confidence);
+      if (seg->n_words > 0)
+        for (int w = 0; w < seg->n_words; w++)
+          {
+            const lmw_word *word = &seg->words[w];
+            g_autofree char *wt = g_strstrip (g_strdup (word->text));
+            double ws = CLAMP (word->t0_ms / 1000.0, t0, t1);
+            double we = CLAMP (word->t1_ms / 1000.0, ws, t1);
+
+            if (wt[0] != '\0')
+              lmd_transcript_add_word (transcript, wt, ws, we, CLAMP (word->probability, 0.0, 1.0));
+          }
+      else
+        add_segment_words (transcript, stripped, t0, t1, confidence);
       if (text->len > 0)
         g_string_append_c (text, ' ');
       g_string_append (text, stripped);
