@@ -194,6 +194,8 @@ typedef struct {
   int n_fallbacks;        /* decodings retried at a higher temperature */
   int n_skipped;          /* windows skipped as no speech */
   size_t kv_copy_bytes;   /* self-attention cache bytes copied when beams fork */
+  double kv_copy_ms;      /* time spent copying them */
+  int n_decoded;          /* tokens run through the decoder (every candidate and retry) */
 } lmw_result;
 
 /* Transcribes pcm (16 kHz mono f32) window by window.  Returns 0 on success; the result is

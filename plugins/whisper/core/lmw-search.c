@@ -24,6 +24,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* token ids whose text is a non-speech symbol the reference suppresses */
 static bool
@@ -284,6 +285,7 @@ decode_one (lmw_search *s, float t, lmw_seq *q, lmw_error *err)
       break;
     if (lmw_decode (s->st, &next, 1, np + q->n - 1, s->logits, false, err) != 0)
       return -1;
+    s->n_decoded++;
   }
   return 0;
 }
@@ -337,11 +339,15 @@ copy_rows (lmw_search *s, int dst, int src, int rows)
 {
   const lmw_hparams *hp = &s->m->hp;
   size_t C = (size_t) hp->n_text_state, Tt = (size_t) hp->n_text_ctx;
+  struct timespec t0, t1;
+  clock_gettime (CLOCK_MONOTONIC, &t0);
   for (int l = 0; l < hp->n_text_layer; l++) {
     size_t off = (size_t) l * Tt * C;
     memcpy (s->beam_k[dst] + off, s->beam_k[src] + off, sizeof (float) * (size_t) rows * C);
     memcpy (s->beam_v[dst] + off, s->beam_v[src] + off, sizeof (float) * (size_t) rows * C);
   }
+  clock_gettime (CLOCK_MONOTONIC, &t1);
+  s->kv_copy_ms += (double) (t1.tv_sec - t0.tv_sec) * 1e3 + (double) (t1.tv_nsec - t0.tv_nsec) / 1e6;
   s->kv_copy_bytes += 2 * sizeof (float) * (size_t) rows * C * (size_t) hp->n_text_layer;
 }
 
@@ -403,6 +409,7 @@ beam_search (lmw_search *s, int B, lmw_seq *out, lmw_error *err)
         st->self_v = s->beam_v[buf[b]];
         st->n_cached = np + q->n - 1;
         int r = lmw_decode (st, &q->tokens[q->n - 1], 1, np + q->n - 1, s->logits, false, err);
+        s->n_decoded++;
         st->self_k = orig_k;
         st->self_v = orig_v;
         st->n_cached = orig_n;

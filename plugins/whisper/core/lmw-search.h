@@ -34,6 +34,8 @@ typedef struct {
   float *beam_v[LMW_MAX_BEAM];
   int n_beam_bufs;
   size_t kv_copy_bytes;
+  double kv_copy_ms;     /* time spent copying them */
+  int n_decoded;         /* tokens run through the decoder */
 } lmw_search;
 
 int lmw_search_init (lmw_search *s, lmw_state *st, const lmw_params *p, lmw_error *err);

@@ -348,6 +348,8 @@ lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_
     seek += adv;
   }
   result->kv_copy_bytes = s.kv_copy_bytes;
+  result->kv_copy_ms = s.kv_copy_ms;
+  result->n_decoded = s.n_decoded;
   rc = 0;
 out:
   if (rc != 0)
