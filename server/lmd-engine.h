@@ -23,6 +23,7 @@ typedef struct {
   gboolean word_timestamps; /* the caller wants words (engines may always produce them) */
   gboolean punctuate;
   const char *request_id;   /* for log lines; nullable */
+  gint beam_size;           /* 0 = the engine's default; engines without beam search ignore it */
   gboolean streaming;       /* live input: utterances are decoded as the audio arrives and
                              * ended by the caller (end_utterance); needs the optional
                              * streaming methods below */

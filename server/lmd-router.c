@@ -139,6 +139,7 @@ job_run (Job *job, GError **error)
     .word_timestamps = req->options.word_timestamps,
     .punctuate = req->options.punctuate,
     .request_id = req->request_id,
+    .beam_size = req->options.beam_size,
   };
   FeedState state = { job };
 

@@ -15,6 +15,7 @@ struct _LmdWhisperSession {
   lmw_state *state;         /* owned */
   GArray *pcm;              /* owned: float samples fed so far */
   char *language;           /* owned: requested language or "auto" */
+  int beam_size;            /* 0: the engine's default */
   gboolean finished;
 };
 
@@ -74,6 +75,8 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
   LmdTranscript *transcript;
   GString *text = g_string_new (NULL);
 
+  if (self->beam_size > 0)
+    params.beam_size = self->beam_size;
   self->finished = TRUE;
   if (self->pcm->len == 0)
     {
@@ -138,6 +141,7 @@ lmd_whisper_session_new (LmdWhisperEngine *engine, const LmdSessionOptions *opti
 
   self->engine = g_object_ref (engine);
   self->language = g_strdup (options->language != NULL ? options->language : "auto");
+  self->beam_size = options->beam_size;
   self->state = lmw_state_new (lmd_whisper_engine_get_model (engine), lmd_whisper_engine_get_threads (engine), &err);
   if (self->state == NULL)
     {

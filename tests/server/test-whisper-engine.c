@@ -84,7 +84,10 @@ test_transcribe (void)
   model = g_build_filename (fixtures, "whisper", "tiny-en-random", "model.ggml.bin", NULL);
   wav = g_build_filename (fixtures, "audio", "speech-sample.wav", NULL);
   config = g_strdup_printf ("[plugins]\nload=http;gst-decoder;sphinx;whisper\n"
-                            "[whisper]\nmodel=%s\nname=tiny-en-random\n", model);
+                            "[whisper]\nmodel=%s\nname=tiny-en-random\n"
+                            /* random weights fail every decoding: fallback would only add time
+                             * (it is covered by tests/whisper/test-whisper-decode.c) */
+                            "temperature_increment=0\n", model);
   server = lmd_test_server_start (config, NULL, &error);
   g_assert_no_error (error);
   audio = read_bytes (wav);
@@ -115,6 +118,24 @@ test_transcribe (void)
         g_assert_cmpfloat (end, <=, duration + 1e-6);
         last = end;
       }
+  }
+  /* beam search on request; an out-of-range beam size is a parameter error */
+  {
+    g_autofree char *url = lmd_test_server_url (server, "/v1/listen?model=tiny-en-random&timestamps=true&beam_size=3");
+    g_autofree char *bad = lmd_test_server_url (server, "/v1/listen?model=tiny-en-random&beam_size=9");
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", audio, NULL);
+    g_autoptr (LmdTestResponse) b = lmd_test_http (session, "POST", bad, "audio/wav", audio, NULL);
+    JsonArray *words = json_object_get_array_member (lmd_test_response_json (r), "words");
+
+    g_assert_cmpuint (r->status, ==, 200);
+    for (guint i = 0; i < json_array_get_length (words); i++)
+      {
+        double c = json_object_get_double_member (json_array_get_object_element (words, i), "confidence");
+        g_assert_cmpfloat (c, >=, 0.0); /* random weights: tiny probabilities round to 0 */
+        g_assert_cmpfloat (c, <=, 1.0);
+      }
+    g_assert_cmpuint (b->status, ==, 400);
+    g_assert_cmpstr (json_object_get_string_member (lmd_test_response_json (b), "param"), ==, "beam_size");
   }
   /* the default model is still sphinx; the engine's plugin name selects whisper too */
   {
