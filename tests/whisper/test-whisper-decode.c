@@ -17,7 +17,8 @@
  *     every window's segments are exactly those of that window decoded on its own (offset_ms)
  *     — no words repeated or lost at the seams;
  *   - word timestamps: words are ordered, inside their segment and inside the audio, their
- *     text joins to the segment's, probabilities in (0, 1].
+ *     text joins to the segment's, probabilities in (0, 1], and the windows with text were timed
+ *     by the cross-attention alignment.
  * The models have random weights: the text is meaningless, the mechanics are what is checked.
  */
 #include "lmw-context.h"
@@ -252,6 +253,8 @@ test_long_audio (void)
   TEST_OK (same && n_checked >= 2, "%d windows: the same segments as each window decoded on its own",
            n_checked);
   check_words (&r, audio_ms);
+  TEST_OK (r.n_aligned > 0 && r.n_aligned <= r.n_windows, "word times of %d of %d windows from "
+           "the cross-attention alignment", r.n_aligned, r.n_windows);
   lmw_result_clear (&r);
   free (lng);
 }

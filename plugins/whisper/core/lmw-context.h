@@ -196,6 +196,7 @@ typedef struct {
   size_t kv_copy_bytes;   /* self-attention cache bytes copied when beams fork */
   double kv_copy_ms;      /* time spent copying them */
   int n_decoded;          /* tokens run through the decoder (every candidate and retry) */
+  int n_aligned;          /* windows whose word times come from cross-attention alignment */
 } lmw_result;
 
 /* Transcribes pcm (16 kHz mono f32) window by window.  Returns 0 on success; the result is

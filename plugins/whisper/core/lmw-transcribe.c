@@ -18,10 +18,12 @@
  *     complete timestamp pair (the words after it are decoded again in the next window, in
  *     full), or 30 s later when the window ends with a single timestamp or has none;
  *   - word timestamps: words are the runs of tokens from one that starts with a space to the
- *     next; each token gets a share of its segment's time proportional to its byte length
- *     (a first step: no cross-attention alignment yet), a word's probability is the mean
- *     of its tokens'.
+ *     next; token times come from the cross-attention alignment of the window's text
+ *     (lmw-align.c), clamped into the token's segment; when the alignment cannot run (text
+ *     longer than the context) each token gets a share of its segment proportional to its
+ *     byte length.  A word's probability is the mean of its tokens'.
  */
+#include "lmw-align.h"
 #include "lmw-search.h"
 
 #include <math.h>
@@ -93,8 +95,9 @@ lmw_compression_ratio (const char *text)
 
 /* ---- segments and words ------------------------------------------------------------------ */
 
+/* words of s; tok_ms (nullable): n_tokens + 1 absolute token boundaries, else proportional */
 static int
-add_words (lmw_segment *s, const lmw_model *m)
+add_words (lmw_segment *s, const lmw_model *m, const int64_t *tok_ms)
 {
   if (s->n_tokens == 0)
     return 0;
@@ -109,6 +112,7 @@ add_words (lmw_segment *s, const lmw_model *m)
     return -1;
   double span = (double) (s->t1_ms - s->t0_ms);
   size_t done = 0;
+  int64_t prev = s->t0_ms;
   for (int i = 0; i < s->n_tokens;) {
     int j = i + 1;
     for (; j < s->n_tokens; j++) {
@@ -126,9 +130,18 @@ add_words (lmw_segment *s, const lmw_model *m)
       p += exp ((double) s->token_logprobs[k]);
     }
     lmw_word *w = &s->words[s->n_words];
-    w->t0_ms = s->t0_ms + (int64_t) llround (span * (double) done / (double) total);
+    if (tok_ms != NULL) {
+      w->t0_ms = tok_ms[i];
+      w->t1_ms = tok_ms[j];
+    } else {
+      w->t0_ms = s->t0_ms + (int64_t) llround (span * (double) done / (double) total);
+      w->t1_ms = s->t0_ms + (int64_t) llround (span * (double) (done + bytes) / (double) total);
+    }
     done += bytes;
-    w->t1_ms = s->t0_ms + (int64_t) llround (span * (double) done / (double) total);
+    /* inside the segment, in order */
+    w->t0_ms = w->t0_ms < prev ? prev : w->t0_ms > s->t1_ms ? s->t1_ms : w->t0_ms;
+    w->t1_ms = w->t1_ms < w->t0_ms ? w->t0_ms : w->t1_ms > s->t1_ms ? s->t1_ms : w->t1_ms;
+    prev = w->t1_ms;
     w->probability = (float) (p / (j - i));
     w->text = lmw_tokens_to_text (m, s->tokens + i, j - i);
     if (w->text == NULL)
@@ -137,6 +150,61 @@ add_words (lmw_segment *s, const lmw_model *m)
     i = j;
   }
   return 0;
+}
+
+/* words of the segments [first, r->n_segments) decoded in the window at seek (seg_frames
+ * of audio), timed by aligning their text on the window's cross-attention */
+static int
+window_words (lmw_state *st, lmw_result *r, int first, const int *prompt, int np, int seek,
+              int seg_frames, lmw_error *err)
+{
+  const lmw_model *m = st->model;
+  int n_text = 0;
+  for (int i = first; i < r->n_segments; i++)
+    n_text += r->segments[i].n_tokens;
+  int *text = malloc (sizeof (int) * (size_t) (n_text > 0 ? n_text : 1));
+  int64_t *times = malloc (sizeof (int64_t) * (size_t) (n_text + 1));
+  if (text == NULL || times == NULL) {
+    free (text);
+    free (times);
+    lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
+    return -1;
+  }
+  int k = 0;
+  for (int i = first; i < r->n_segments; i++) {
+    memcpy (text + k, r->segments[i].tokens, sizeof (int) * (size_t) r->segments[i].n_tokens);
+    k += r->segments[i].n_tokens;
+  }
+  int n_sot = np > 0 && prompt[np - 1] == m->sp.notimestamps ? np - 1 : np;
+  lmw_error aerr = { 0 };
+  bool aligned = n_text > 0 &&
+                 lmw_align_tokens (st, prompt, n_sot, text, n_text, seg_frames, times, &aerr) == 0;
+  int rc = 0;
+  r->n_aligned += aligned;
+  k = 0;
+  for (int i = first; i < r->n_segments && rc == 0; i++) {
+    lmw_segment *s = &r->segments[i];
+    const int64_t *tk = times + k; /* relative to the window */
+    if (aligned) {
+      int64_t *abs_ms = malloc (sizeof (int64_t) * (size_t) (s->n_tokens + 1));
+      if (abs_ms == NULL) {
+        rc = -1;
+        break;
+      }
+      for (int t = 0; t <= s->n_tokens; t++)
+        abs_ms[t] = (int64_t) seek * 10 + tk[t];
+      rc = add_words (s, m, abs_ms);
+      free (abs_ms);
+    } else {
+      rc = add_words (s, m, NULL);
+    }
+    k += s->n_tokens;
+  }
+  if (rc != 0)
+    lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
+  free (text);
+  free (times);
+  return rc;
 }
 
 typedef struct {
@@ -180,8 +248,6 @@ add_segment (lmw_result *r, const lmw_model *m, const lmw_params *p, int64_t t0,
   s->sum_logprob = wi->sum_logprob;
   s->window_ms = wi->window_ms;
   r->n_segments++;
-  if (p->word_timestamps && add_words (s, m) != 0)
-    return -1; /* counted: lmw_result_clear frees it */
   return 0;
 fail:
   free (s->tokens);
@@ -340,11 +406,15 @@ lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_
       seek += seg_frames;
       continue;
     }
+    int first = result->n_segments;
     int adv = emit_window (result, m, params, best, seek, seg_frames, &wi);
     if (adv < 0) {
       lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
       goto out;
     }
+    if (params->word_timestamps &&
+        window_words (st, result, first, tokens, np, seek, seg_frames, err) != 0)
+      goto out;
     seek += adv;
   }
   result->kv_copy_bytes = s.kv_copy_bytes;
