@@ -22,6 +22,7 @@ struct _LmdWhisperEngine {
   lmw_model *model;    /* owned */
   char *model_path;    /* owned */
   GThread *loader;     /* owned: the background load, joined in finalize */
+  GCancellable *cancel_load; /* owned: stops a download when the engine goes away */
 
   /* set in setup, read-only afterwards */
   char *model_name;    /* owned */
@@ -76,7 +77,7 @@ load_model (LmdWhisperEngine *self, const char *local_path, GError **error)
   if (path == NULL)
     {
       set_state (self, LMD_ENGINE_LOADING, g_strdup_printf ("downloading %s", self->url));
-      path = lmd_model_fetch (self->url, self->cache_dir, self->sha256, NULL, error);
+      path = lmd_model_fetch (self->url, self->cache_dir, self->sha256, self->cancel_load, error);
       if (path == NULL)
         return FALSE;
     }
@@ -315,8 +316,10 @@ lmd_whisper_engine_finalize (GObject *object)
 {
   LmdWhisperEngine *self = LMD_WHISPER_ENGINE (object);
 
+  g_cancellable_cancel (self->cancel_load); /* a download in progress stops */
   if (self->loader != NULL)
-    g_thread_join (self->loader); /* a download in progress ends with its own time limit */
+    g_thread_join (self->loader);
+  g_clear_object (&self->cancel_load);
   g_clear_pointer (&self->model, lmw_model_free);
   g_free (self->model_name);
   g_free (self->model_path);
@@ -338,6 +341,7 @@ static void
 lmd_whisper_engine_init (LmdWhisperEngine *self)
 {
   g_mutex_init (&self->lock);
+  self->cancel_load = g_cancellable_new ();
   self->state = LMD_ENGINE_READY;
   self->threads = 1;
   self->beam_size = 1;

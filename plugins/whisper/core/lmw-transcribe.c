@@ -10,8 +10,9 @@
  *   - the window is decoded at temperature 0 (greedy or beam search, lmw-search.c); when the
  *     text compresses too well (zlib ratio > compression_threshold: repetition loops) or the
  *     average log-prob is below logprob_threshold, it is decoded again at temperature_inc,
- *     2 * temperature_inc, ... 1.0 with sampling, unless the no-speech probability (softmax
- *     of <|nospeech|> at the <|startoftranscript|> position) is above no_speech_threshold;
+ *     2 * temperature_inc, ... 1.0 with sampling, unless it is silence: the no-speech
+ *     probability (softmax of <|nospeech|> at the <|startoftranscript|> position) above
+ *     no_speech_threshold and the average log-prob below logprob_threshold;
  *   - a window whose no-speech probability is above the threshold and whose average log-prob
  *     is below logprob_threshold is skipped as silence;
  *   - timestamp tokens cut the window into segments; the next window starts at the last
@@ -395,7 +396,7 @@ lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_
       free (text);
       bool failed = wi.compression_ratio > params->compression_threshold ||
                     wi.avg_logprob < params->logprob_threshold;
-      if (no_speech > params->no_speech_threshold)
+      if (no_speech > params->no_speech_threshold && wi.avg_logprob < params->logprob_threshold)
         failed = false; /* silence: skipped below, not retried */
       if (!failed || params->temperature_inc <= 0.0f || t + params->temperature_inc > 1.0f + 1e-6f)
         break;
