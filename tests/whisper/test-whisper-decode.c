@@ -19,8 +19,10 @@
  *   - word timestamps: words are ordered, inside their segment and inside the audio, their
  *     text joins to the segment's, probabilities in (0, 1], and the windows with text were timed
  *     by the cross-attention alignment.
+ *   - dynamic time warping finds the staircase of a cost matrix with three cheap blocks.
  * The models have random weights: the text is meaningless, the mechanics are what is checked.
  */
+#include "lmw-align.h"
 #include "lmw-context.h"
 #include "lmw-test.h"
 
@@ -259,6 +261,28 @@ test_long_audio (void)
   free (lng);
 }
 
+static void
+test_dtw (void)
+{
+  /* rows 0, 1, 2 cheap on columns 0-2, 3-6, 7-9; a distracting cheap cell in row 0, column 8 */
+  enum { N = 3, M = 10 };
+  float cost[N * M];
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < M; j++)
+      cost[i * M + j] = 1.0f;
+  for (int j = 0; j < 3; j++)
+    cost[0 * M + j] = -1.0f;
+  for (int j = 3; j < 7; j++)
+    cost[1 * M + j] = -1.0f;
+  for (int j = 7; j < 10; j++)
+    cost[2 * M + j] = -1.0f;
+  cost[0 * M + 8] = -1.0f;
+  int starts[N] = { -1, -1, -1 };
+  TEST_OK (lmw_dtw_starts (cost, N, M, starts) == 0 && starts[0] == 0 && starts[1] == 3 &&
+           starts[2] == 7, "DTW: rows start at columns %d, %d, %d (want 0, 3, 7)", starts[0],
+           starts[1], starts[2]);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -274,6 +298,7 @@ main (int argc, char **argv)
   TEST_OK (model && lmw_wav_read (path, &pcm, &n_samples, &err) == 0, "speech-sample.wav read");
   if (model == NULL || json == NULL || pcm == NULL)
     return test_done ();
+  test_dtw ();
   test_greedy_reference (json);
   test_beam ();
   test_fallback ();

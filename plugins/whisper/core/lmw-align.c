@@ -170,6 +170,28 @@ dtw (const float *x, int N, int M, int *ti, int *fi)
 }
 
 int
+lmw_dtw_starts (const float *cost, int N, int M, int *starts)
+{
+  int *ti = malloc (sizeof (int) * (size_t) (N + M));
+  int *fi = malloc (sizeof (int) * (size_t) (N + M));
+  int len = ti && fi ? dtw (cost, N, M, ti, fi) : -1;
+  if (len < 0) {
+    free (ti);
+    free (fi);
+    return -1;
+  }
+  int row = 0;
+  for (int k = 0; k < len && row < N; k++)
+    if (k == 0 || ti[k] != ti[k - 1])
+      starts[row++] = fi[k];
+  for (; row < N; row++) /* not reached: the path visits every row */
+    starts[row] = row > 0 ? starts[row - 1] : 0;
+  free (ti);
+  free (fi);
+  return 0;
+}
+
+int
 lmw_align_tokens (lmw_state *st, const int *sot_seq, int n_sot, const int *text, int n_text,
                   int content_frames, int64_t *times, lmw_error *err)
 {
@@ -192,9 +214,7 @@ lmw_align_tokens (lmw_state *st, const int *sot_seq, int n_sot, const int *text,
   a.acc = calloc ((size_t) n * a.F, sizeof (float));
   a.w = malloc (sizeof (float) * (size_t) n * a.F);
   a.pad = malloc (sizeof (float) * (size_t) (a.F + 6));
-  int *ti = malloc (sizeof (int) * (size_t) (N + a.F));
-  int *fi = malloc (sizeof (int) * (size_t) (N + a.F));
-  if (!seq || !a.acc || !a.w || !a.pad || !ti || !fi) {
+  if (!seq || !a.acc || !a.w || !a.pad) {
     lmw_set_error (err, LMW_ERR_NOMEM, "out of memory for the alignment");
     goto out;
   }
@@ -215,25 +235,20 @@ lmw_align_tokens (lmw_state *st, const int *sot_seq, int n_sot, const int *text,
   float inv = a.n_heads > 0 ? -1.0f / (float) a.n_heads : -1.0f;
   for (size_t i = 0; i < (size_t) N * a.F; i++)
     x[i] *= inv;
-  int len = dtw (x, N, a.F, ti, fi);
-  if (len < 0) {
+  int *starts = malloc (sizeof (int) * (size_t) N);
+  if (starts == NULL || lmw_dtw_starts (x, N, a.F, starts) != 0) {
+    free (starts);
     lmw_set_error (err, LMW_ERR_NOMEM, "out of memory for the alignment");
     goto out;
   }
-  /* the first time step of each row is where its token starts */
-  int row = 0;
-  for (int k = 0; k < len && row <= n_text; k++)
-    if (k == 0 || ti[k] != ti[k - 1])
-      times[row++] = (int64_t) fi[k] * 20;
-  for (; row <= n_text; row++)
-    times[row] = times[row > 0 ? row - 1 : 0];
+  for (int row = 0; row < N; row++)
+    times[row] = (int64_t) starts[row] * 20;
+  free (starts);
   rc = 0;
 out:
   free (seq);
   free (a.acc);
   free (a.w);
   free (a.pad);
-  free (ti);
-  free (fi);
   return rc;
 }

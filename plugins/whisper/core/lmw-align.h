@@ -18,4 +18,9 @@
 int lmw_align_tokens (lmw_state *st, const int *sot_seq, int n_sot, const int *text, int n_text,
                       int content_frames, int64_t *times, lmw_error *err);
 
+/* Dynamic time warping over cost (N, M) from (0, 0) to (N - 1, M - 1), steps (1, 1), (1, 0)
+ * and (0, 1); starts[i] gets the first column of row i on the cheapest path.  0, or -1 when
+ * out of memory. */
+int lmw_dtw_starts (const float *cost, int N, int M, int *starts);
+
 #endif /* LMW_ALIGN_H */
