@@ -13,7 +13,7 @@ PACKAGES="
   libopenblas-dev
   valgrind
   libsodium-dev
-  libhiredis-dev redis-server
+  libhiredis-dev redis-server zlib1g-dev
 "
 
 missing=""

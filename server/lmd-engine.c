@@ -90,6 +90,18 @@ lmd_engine_get_model_name (LmdEngine *self)
   return LMD_ENGINE_GET_IFACE (self)->get_model_name (self);
 }
 
+LmdEngineState
+lmd_engine_get_state (LmdEngine *self, char **message)
+{
+  LmdEngineInterface *iface;
+
+  if (message != NULL)
+    *message = NULL;
+  g_return_val_if_fail (LMD_IS_ENGINE (self), LMD_ENGINE_FAILED);
+  iface = LMD_ENGINE_GET_IFACE (self);
+  return iface->get_state != NULL ? iface->get_state (self, message) : LMD_ENGINE_READY;
+}
+
 gboolean
 lmd_engine_supports_language (LmdEngine *self, const char *language)
 {

@@ -23,6 +23,7 @@ typedef struct {
   gboolean word_timestamps; /* the caller wants words (engines may always produce them) */
   gboolean punctuate;
   const char *request_id;   /* for log lines; nullable */
+  gint beam_size;           /* 0 = the engine's default; engines without beam search ignore it */
   gboolean streaming;       /* live input: utterances are decoded as the audio arrives and
                              * ended by the caller (end_utterance); needs the optional
                              * streaming methods below */
@@ -71,6 +72,13 @@ LmdTranscript *lmd_engine_session_end_utterance (LmdEngineSession *self, GError 
 gboolean lmd_engine_session_get_speech_state (LmdEngineSession *self, double *since,
                                               double *utterance_start);
 
+/* Whether an engine's model can serve requests yet (engines that load it in the background). */
+typedef enum {
+  LMD_ENGINE_READY,
+  LMD_ENGINE_LOADING,
+  LMD_ENGINE_FAILED,
+} LmdEngineState;
+
 #define LMD_TYPE_ENGINE (lmd_engine_get_type ())
 G_DECLARE_INTERFACE (LmdEngine, lmd_engine, LMD, ENGINE, GObject)
 
@@ -88,6 +96,9 @@ struct _LmdEngineInterface {
   /* (transfer full) a new session, or NULL with @error set. */
   LmdEngineSession *(*open_session) (LmdEngine *self, const LmdSessionOptions *options,
                                      GError **error);
+  /* Optional (NULL: always ready): the model's state; thread-safe.  @message (nullable) gets
+   * (transfer full) why it is not ready ("downloading ...", the load error). */
+  LmdEngineState (*get_state) (LmdEngine *self, char **message);
 };
 
 gboolean lmd_engine_setup (LmdEngine *self, GKeyFile *config, GError **error);
@@ -96,5 +107,6 @@ const char *lmd_engine_get_model_name (LmdEngine *self);
 gboolean lmd_engine_supports_language (LmdEngine *self, const char *language);
 LmdEngineSession *lmd_engine_open_session (LmdEngine *self, const LmdSessionOptions *options,
                                            GError **error);
+LmdEngineState lmd_engine_get_state (LmdEngine *self, char **message);
 
 G_END_DECLS

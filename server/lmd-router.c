@@ -141,6 +141,7 @@ job_run (Job *job, GError **error)
     .word_timestamps = req->options.word_timestamps,
     .punctuate = req->options.punctuate,
     .request_id = req->request_id,
+    .beam_size = req->options.beam_size,
   };
   FeedState state = { job };
 
@@ -283,6 +284,22 @@ validate_request (LmdRouter *self, LmdTranscribeRequest *request, LmdEngine **en
                    request->options.model, list);
       return FALSE;
     }
+  {
+    g_autofree char *why = NULL;
+    LmdEngineState state = lmd_engine_get_state (*engine, &why);
+
+    if (state != LMD_ENGINE_READY)
+      {
+        LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, request->request_id, "refused: model %s is %s (%s)",
+                         lmd_engine_get_model_name (*engine),
+                         state == LMD_ENGINE_LOADING ? "loading" : "not usable", why ? why : "");
+        g_set_error (error, LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
+                     state == LMD_ENGINE_LOADING ? "model %s is loading (%s); retry later"
+                                                 : "model %s could not be loaded: %s",
+                     lmd_engine_get_model_name (*engine), why ? why : "");
+        return FALSE;
+      }
+  }
   if (!lmd_engine_supports_language (*engine, request->options.language))
     {
       g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
@@ -505,6 +522,33 @@ lmd_router_shutdown (LmdRouter *self)
       g_thread_pool_free (self->pool, FALSE, TRUE);
       self->pool = NULL;
     }
+}
+
+LmdEngineState
+lmd_router_get_engines_state (LmdRouter *self, char **message)
+{
+  LmdEngineState worst = LMD_ENGINE_READY;
+
+  if (message != NULL)
+    *message = NULL;
+  for (guint i = 0; i < self->models->len; i++)
+    {
+      LmdEngine *engine = g_hash_table_lookup (self->engines, self->models->pdata[i]);
+      g_autofree char *why = NULL;
+      LmdEngineState state = engine != NULL ? lmd_engine_get_state (engine, &why) : LMD_ENGINE_READY;
+
+      if (state > worst)
+        {
+          worst = state;
+          if (message != NULL)
+            {
+              g_free (*message);
+              *message = g_strdup_printf ("model %s: %s", (const char *) self->models->pdata[i],
+                                          why != NULL ? why : state == LMD_ENGINE_LOADING ? "loading" : "failed");
+            }
+        }
+    }
+  return worst;
 }
 
 gboolean

@@ -75,6 +75,9 @@ LmdTranscript *lmd_router_transcribe_finish (LmdRouter *self, GAsyncResult *resu
 /* Stops admitting new requests; those already admitted run to completion. */
 void lmd_router_drain (LmdRouter *self);
 gboolean lmd_router_is_draining (LmdRouter *self);
+/* The least ready state of the engines (LOADING while one loads its model in the background,
+ * FAILED when one could not); @message (nullable) gets (transfer full) which and why. */
+LmdEngineState lmd_router_get_engines_state (LmdRouter *self, char **message);
 /* At exit: cancels every admitted request and waits for the workers to stop.  The requests'
  * callbacks are still to be dispatched on the main context (they report cancellation). */
 void lmd_router_shutdown (LmdRouter *self);

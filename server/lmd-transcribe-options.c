@@ -113,6 +113,19 @@ lmd_transcribe_options_set (LmdTranscribeOptions *self, const char *key, const c
         }
       self->num_speakers = (gint) n;
     }
+  else if (g_str_equal (key, "beam_size"))
+    {
+      char *end = NULL;
+      gint64 n = g_ascii_strtoll (value, &end, 10);
+      if (value[0] == '\0' || *end != '\0' || n < 1 || n > 8)
+        {
+          g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                       "beam_size" LMD_ERROR_PARAM_SEPARATOR "'%s' is not a number from 1 to 8",
+                       value);
+          return FALSE;
+        }
+      self->beam_size = (gint) n;
+    }
   else if (g_str_equal (key, "callback_url"))
     {
       if (value[0] != '\0' && !g_str_has_prefix (value, "http://") &&

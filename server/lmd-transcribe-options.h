@@ -16,6 +16,7 @@ typedef struct {
   gboolean punctuate;
   gboolean diarize;
   gint num_speakers;      /* 0 = unknown */
+  gint beam_size;         /* 0 = the engine's default; 1 greedy; 2..8 beam search (whisper) */
   char *callback_url;     /* owned; nullable */
   char *response_format;  /* owned; nullable; OpenAI-style dialect only */
 } LmdTranscribeOptions;

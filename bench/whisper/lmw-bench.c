@@ -5,6 +5,8 @@
  *
  *   lmw-bench [--models tiny,base,small] [--types f16,q8_0] [--threads 1,2] [--reps N]
  *             [--dir DIR]
+ *   lmw-bench --whole-file SECONDS [--models base] [--types f16] [--threads 2]
+ *             [--beams 1,5] [--max-tokens 224] [--audio-dir DIR]
  *
  * Writes each model (n_vocab 51864, 80 mels, matrices as f16 or q8_0, vectors f32) into a
  * temporary folder, then runs every (model, type, threads) configuration in its own process
@@ -12,10 +14,20 @@
  * that configuration's alone.  Each child loads the model, runs the encoder on a 30 s window
  * (median of --reps runs after one warm-up) and measures the decoder per token: a 4-token
  * prompt, then 32 tokens one at a time through the KV cache.  Prints a table.
+ *
+ * --whole-file: the real-time factor of transcribing one long recording with lmw_transcribe
+ * (timestamps on, windows following them): the WAV files of --audio-dir (default: the LibriVox
+ * recordings of pocketsphinx-testdata) concatenated, repeated up to SECONDS; speech-like
+ * synthetic audio (voiced harmonics with syllable and pause envelopes) when none can be read.
+ * Random weights rarely emit timestamps or end-of-text, so windows usually run to the token cap
+ * (--max-tokens, whisper's 224) and advance by 30 s: the time is that of the worst case of
+ * real decoding.  Temperature fallback is off (random text always "fails", which would only
+ * multiply the decoder time by up to 26).  One row per (model, type, threads, beam size).
  */
 #include "lmw-backend.h"
 #include "lmw-context.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -259,6 +271,115 @@ child (const char *path, int threads, int reps)
   return 0;
 }
 
+/* ---- child: whole-file real-time factor ------------------------------------------------------ */
+
+static int
+cmp_str (const void *a, const void *b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+/* WAV files of dir (16 kHz) concatenated and repeated to `seconds`; synthetic if none */
+static float *
+long_audio (const char *dir, double seconds, size_t *n_out, int *n_files)
+{
+  size_t n = (size_t) (seconds * LMW_SAMPLE_RATE);
+  float *out = calloc (n, sizeof (float));
+  size_t have = 0;
+  char *names[256];
+  int nn = 0;
+  DIR *d = dir ? opendir (dir) : NULL;
+  struct dirent *e;
+  while (d && (e = readdir (d)) != NULL && nn < 256) {
+    size_t l = strlen (e->d_name);
+    if (l > 4 && strcmp (e->d_name + l - 4, ".wav") == 0)
+      names[nn++] = strdup (e->d_name);
+  }
+  if (d)
+    closedir (d);
+  qsort (names, (size_t) nn, sizeof names[0], cmp_str);
+  *n_files = 0;
+  float *clips[256];
+  size_t lens[256];
+  int nc = 0;
+  for (int i = 0; i < nn; i++) {
+    char path[4300];
+    lmw_error err = { 0 };
+    snprintf (path, sizeof path, "%s/%s", dir, names[i]);
+    if (lmw_wav_read (path, &clips[nc], &lens[nc], &err) == 0 && lens[nc] > 0)
+      nc++;
+    free (names[i]);
+  }
+  *n_files = nc;
+  if (nc > 0) {
+    for (int i = 0; have < n; i = (i + 1) % nc) {
+      size_t take = lens[i] < n - have ? lens[i] : n - have;
+      memcpy (out + have, clips[i], take * sizeof (float));
+      have += take;
+    }
+  } else { /* syllables of 80-250 ms on a 100-220 Hz voice with harmonics, pauses between */
+    double phase = 0.0;
+    for (size_t i = 0; i < n;) {
+      size_t syl = (size_t) (LMW_SAMPLE_RATE * (0.08 + 0.17 * (frand () + 1.0) / 2.0));
+      double f0 = 100.0 + 60.0 * (frand () + 1.0);
+      for (size_t k = 0; k < syl && i < n; k++, i++) {
+        double env = sin (M_PI * (double) k / (double) syl);
+        phase += 2.0 * M_PI * f0 / LMW_SAMPLE_RATE;
+        double v = 0.0;
+        for (int h = 1; h <= 8; h++)
+          v += sin (h * phase) / h;
+        out[i] = (float) (0.15 * env * v + 0.005 * frand ());
+      }
+      size_t gap = frand () > 0.6f ? (size_t) (LMW_SAMPLE_RATE * 0.4) : (size_t) (LMW_SAMPLE_RATE * 0.04);
+      for (size_t k = 0; k < gap && i < n; k++, i++)
+        out[i] = 0.005f * frand ();
+    }
+  }
+  for (int i = 0; i < nc; i++)
+    free (clips[i]);
+  *n_out = n;
+  return out;
+}
+
+static int
+child_whole (const char *path, int threads, double seconds, int beam, int max_tokens, const char *audio_dir)
+{
+  lmw_error err = { 0 };
+  lmw_model *m = lmw_model_load_file (path, &err);
+  lmw_state *st = m ? lmw_state_new (m, threads, &err) : NULL;
+  if (st == NULL) {
+    fprintf (stderr, "lmw-bench: %s\n", err.message);
+    lmw_model_free (m);
+    return 1;
+  }
+  size_t n = 0;
+  int n_files = 0;
+  float *pcm = long_audio (audio_dir, seconds, &n, &n_files);
+  lmw_params p = lmw_default_params ();
+  p.n_threads = threads;
+  p.timestamps = true;
+  p.beam_size = beam;
+  p.max_tokens = max_tokens;
+  p.temperature_inc = 0.0f;
+  lmw_result r;
+  double t0 = now_ms ();
+  int rc = lmw_transcribe (st, &p, pcm, n, &r, &err);
+  double ms = now_ms () - t0;
+  if (rc != 0) {
+    fprintf (stderr, "lmw-bench: %s\n", err.message);
+  } else {
+    struct rusage ru;
+    getrusage (RUSAGE_SELF, &ru);
+    printf ("%.1f %d %d %d %zu %.1f %ld %d\n", ms, r.n_windows, r.n_segments, r.n_decoded,
+            r.kv_copy_bytes, r.kv_copy_ms, ru.ru_maxrss, n_files);
+    lmw_result_clear (&r);
+  }
+  free (pcm);
+  lmw_state_free (st);
+  lmw_model_free (m);
+  return rc != 0;
+}
+
 /* ---- parent -------------------------------------------------------------------------------- */
 
 static int
@@ -275,10 +396,37 @@ main (int argc, char **argv)
 {
   if (argc >= 5 && strcmp (argv[1], "--child") == 0)
     return child (argv[2], atoi (argv[3]), atoi (argv[4]));
+  if (argc >= 8 && strcmp (argv[1], "--child-whole") == 0)
+    return child_whole (argv[2], atoi (argv[3]), atof (argv[4]), atoi (argv[5]), atoi (argv[6]),
+                        argv[7]);
   char models_s[256] = "tiny,base,small", types_s[64] = "f16,q8_0", threads_s[64] = "1,2";
-  const char *dir_arg = NULL;
-  int reps = 3;
+  char beams_s[64] = "1,5";
+  const char *dir_arg = NULL, *audio_dir = "/usr/share/pocketsphinx/test/data/librivox";
+  int reps = 3, max_tokens = 224;
+  double whole = 0.0;
   for (int i = 1; i + 1 < argc; i += 2) {
+    if (strcmp (argv[i], "--whole-file") == 0) {
+      whole = atof (argv[i + 1]);
+      if (strcmp (models_s, "tiny,base,small") == 0)
+        snprintf (models_s, sizeof models_s, "base");
+      if (strcmp (types_s, "f16,q8_0") == 0)
+        snprintf (types_s, sizeof types_s, "f16");
+      if (strcmp (threads_s, "1,2") == 0)
+        snprintf (threads_s, sizeof threads_s, "2");
+      continue;
+    }
+    if (strcmp (argv[i], "--beams") == 0) {
+      snprintf (beams_s, sizeof beams_s, "%s", argv[i + 1]);
+      continue;
+    }
+    if (strcmp (argv[i], "--max-tokens") == 0) {
+      max_tokens = atoi (argv[i + 1]) > 0 ? atoi (argv[i + 1]) : 224;
+      continue;
+    }
+    if (strcmp (argv[i], "--audio-dir") == 0) {
+      audio_dir = argv[i + 1];
+      continue;
+    }
     if (strcmp (argv[i], "--models") == 0)
       snprintf (models_s, sizeof models_s, "%s", argv[i + 1]);
     else if (strcmp (argv[i], "--types") == 0)
@@ -306,8 +454,16 @@ main (int argc, char **argv)
     return 1;
   }
   self[sl] = '\0';
-  printf ("| model | type | threads | encoder 30 s (ms) | decoder (ms/token) | weights (MB) | peak RSS (MB) |\n");
-  printf ("|---|---|---|---|---|---|---|\n");
+  char *beams[8];
+  int nb = split_list (beams_s, beams, 8);
+  if (whole > 0.0) {
+    printf ("| model | type | threads | beam | audio (s) | windows | tokens decoded | time (s) | RTF | "
+            "ms/token incl. encoder | beam cache copies (MB, ms) | peak RSS (MB) |\n");
+    printf ("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  } else {
+    printf ("| model | type | threads | encoder 30 s (ms) | decoder (ms/token) | weights (MB) | peak RSS (MB) |\n");
+    printf ("|---|---|---|---|---|---|---|\n");
+  }
   fflush (stdout);
   for (int i = 0; i < nm; i++) {
     const shape *s = NULL;
@@ -327,7 +483,31 @@ main (int argc, char **argv)
         fprintf (stderr, "lmw-bench: can't write %s\n", path);
         continue;
       }
-      for (int k = 0; k < nth; k++) {
+      for (int k = 0; whole > 0.0 && k < nth; k++)
+        for (int b = 0; b < nb; b++) {
+          char cmd[8600];
+          snprintf (cmd, sizeof cmd, "'%s' --child-whole '%s' %d %f %d %d '%s'", self, path,
+                    atoi (threads[k]), whole, atoi (beams[b]), max_tokens, audio_dir);
+          FILE *p = popen (cmd, "r");
+          double ms = 0, copy_ms = 0;
+          int windows = 0, segs = 0, decoded = 0, files = 0;
+          size_t copied = 0;
+          long rss = 0;
+          int ok = p && fscanf (p, "%lf %d %d %d %zu %lf %ld %d", &ms, &windows, &segs, &decoded,
+                                &copied, &copy_ms, &rss, &files) == 8;
+          if (p)
+            pclose (p);
+          if (!ok) {
+            printf ("| %s | %s | %s | %s | failed | | | | | | | |\n", s->name, types[j], threads[k], beams[b]);
+            continue;
+          }
+          printf ("| %s | %s | %s | %s | %.0f (%s) | %d | %d | %.1f | %.3f | %.1f | %.0f, %.0f | %.0f |\n",
+                  s->name, types[j], threads[k], beams[b], whole, files > 0 ? "recordings" : "synthetic",
+                  windows, decoded, ms / 1e3, ms / 1e3 / whole, decoded > 0 ? ms / decoded : 0.0,
+                  copied / 1048576.0, copy_ms, rss / 1024.0);
+          fflush (stdout);
+        }
+      for (int k = 0; whole <= 0.0 && k < nth; k++) {
         char cmd[8600];
         snprintf (cmd, sizeof cmd, "'%s' --child '%s' %d %d", self, path, atoi (threads[k]), reps);
         FILE *p = popen (cmd, "r");

@@ -346,7 +346,10 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
                 gpointer user_data)
 {
   LmdHttpTransport *self = user_data;
-  gboolean ready = !lmd_router_is_draining (self->router);
+  gboolean draining = lmd_router_is_draining (self->router);
+  g_autofree char *engines_why = NULL;
+  LmdEngineState engines = lmd_router_get_engines_state (self->router, &engines_why);
+  gboolean ready = !draining && engines == LMD_ENGINE_READY;
   gboolean detailed = FALSE;
   LmdLicense *license = lmd_router_get_license (self->router);
   LmdLicenseStatus license_status = { 0 };
@@ -379,7 +382,13 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
   if (g_str_equal (self->role, "asr"))
     {
       g_autoptr (GPtrArray) models = lmd_router_list_models (self->router);
-      lmd_json_writer_string (w, ready ? "ready" : "draining");
+      lmd_json_writer_string (w, draining ? "draining" : engines == LMD_ENGINE_LOADING ? "loading"
+                                 : engines == LMD_ENGINE_FAILED ? "unhealthy" : "ready");
+      if (!ready)
+        {
+          lmd_json_writer_key (w, "reason");
+          lmd_json_writer_string (w, draining ? "shutting down" : engines_why);
+        }
       lmd_json_writer_key (w, "model");
       lmd_json_writer_string (w, models->len > 0 ? models->pdata[0] : NULL);
       lmd_json_writer_key (w, "device");
@@ -387,11 +396,13 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
     }
   else
     {
-      lmd_json_writer_string (w, ready ? "healthy" : "unhealthy");
+      lmd_json_writer_string (w, ready ? "healthy" : !draining && engines == LMD_ENGINE_LOADING ? "loading"
+                                 : "unhealthy");
       if (!ready)
         {
           lmd_json_writer_key (w, "reason");
-          lmd_json_writer_string (w, no_worker ? "no transcription worker is live" : "shutting down");
+          lmd_json_writer_string (w, draining ? "shutting down"
+                                     : no_worker ? "no transcription worker is live" : engines_why);
         }
     }
   if (detailed)
@@ -403,7 +414,8 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
       lmd_json_writer_string (w, ready ? "healthy" : "unhealthy");
       lmd_json_writer_key (w, "lightning_asr");
       lmd_json_writer_string (w, self->forwards ? (no_worker ? "unhealthy" : "healthy")
-                                 : !lmd_router_is_draining (self->router) ? "healthy" : "unhealthy");
+                                 : draining || engines == LMD_ENGINE_FAILED ? "unhealthy"
+                                 : engines == LMD_ENGINE_LOADING ? "loading" : "healthy");
       lmd_json_writer_key (w, "license_proxy");
       lmd_json_writer_string (w, license == NULL                 ? "disabled"
                                  : license_status.development_mode ? "development"

@@ -3,9 +3,14 @@
  * lightning-whisper.c — command-line front end of the Whisper-architecture engine.
  *
  *   lightning-whisper --model M --audio A.wav [--threads N] [--language xx|auto]
- *                     [--translate] [--timestamps]
- *       prints the transcript (greedy decoding, 30-second windows), one line per segment
- *       ("[t0 --> t1] text" with --timestamps)
+ *                     [--translate] [--timestamps] [--beam-size N] [--best-of N]
+ *                     [--temperature-inc T] [--logprob-threshold L] [--no-speech-threshold P]
+ *                     [--compression-threshold R] [--max-tokens N] [--seed S]
+ *                     [--offset-ms MS] [--duration-ms MS] [--word-timestamps] [--stats]
+ *       prints the transcript (30-second windows; greedy unless --beam-size > 1, temperature
+ *       fallback unless --temperature-inc 0), one line per segment ("[t0 --> t1] text" with
+ *       --timestamps), each word with its times and probability with --word-timestamps, and
+ *       the window / fallback / skipped counts on stderr with --stats
  *   lightning-whisper --model M --audio A.wav --tokens a,b,c --dump DIR [--threads N]
  *       writes DIR/mel.f32 (n_mels, 3000), DIR/encoder_out.f32 (n_audio_ctx, n_audio_state)
  *       and DIR/logits.f32 (len(tokens), n_vocab) of the first window, raw little-endian f32,
@@ -26,7 +31,25 @@ usage (FILE *f)
   fprintf (f,
            "usage: lightning-whisper --model MODEL --audio FILE.wav [--threads N]\n"
            "                         [--language CODE|auto] [--translate] [--timestamps]\n"
+           "                         [--beam-size N] [--best-of N] [--temperature-inc T]\n"
+           "                         [--logprob-threshold L] [--no-speech-threshold P]\n"
+           "                         [--compression-threshold R] [--max-tokens N] [--seed S]\n"
+           "                         [--offset-ms MS] [--duration-ms MS]\n"
+           "                         [--word-timestamps] [--stats]\n"
            "       lightning-whisper --model MODEL --audio FILE.wav --tokens A,B,C --dump DIR\n");
+}
+
+/* a number in [lo, hi] from s, or false */
+static bool
+parse_num (const char *s, double lo, double hi, double *out)
+{
+  char *end;
+  errno = 0;
+  double v = strtod (s, &end);
+  if (end == s || *end != '\0' || errno != 0 || !(v >= lo && v <= hi))
+    return false;
+  *out = v;
+  return true;
 }
 
 static int
@@ -127,6 +150,7 @@ main (int argc, char **argv)
 {
   const char *model_path = NULL, *audio_path = NULL, *tokens_arg = NULL, *dump_dir = NULL;
   lmw_params params = lmw_default_params ();
+  bool stats = false;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -137,6 +161,10 @@ main (int argc, char **argv)
       params.translate = true;
     } else if (strcmp (a, "--timestamps") == 0) {
       params.timestamps = true;
+    } else if (strcmp (a, "--word-timestamps") == 0) {
+      params.word_timestamps = true;
+    } else if (strcmp (a, "--stats") == 0) {
+      stats = true;
     } else if (v == NULL) {
       usage (stderr);
       return 2;
@@ -152,6 +180,41 @@ main (int argc, char **argv)
       }
     } else if (strcmp (a, "--language") == 0 || strcmp (a, "-l") == 0) {
       params.language = argv[++i];
+    } else if (strcmp (a, "--beam-size") == 0 || strcmp (a, "--best-of") == 0 ||
+               strcmp (a, "--max-tokens") == 0 || strcmp (a, "--seed") == 0 ||
+               strcmp (a, "--temperature-inc") == 0 || strcmp (a, "--logprob-threshold") == 0 ||
+               strcmp (a, "--no-speech-threshold") == 0 ||
+               strcmp (a, "--compression-threshold") == 0 || strcmp (a, "--offset-ms") == 0 ||
+               strcmp (a, "--duration-ms") == 0) {
+      double x;
+      bool ok;
+      i++;
+      if (strcmp (a, "--beam-size") == 0 && (ok = parse_num (v, 1, LMW_MAX_BEAM, &x)))
+        params.beam_size = (int) x;
+      else if (strcmp (a, "--best-of") == 0 && (ok = parse_num (v, 1, 64, &x)))
+        params.best_of = (int) x;
+      else if (strcmp (a, "--max-tokens") == 0 && (ok = parse_num (v, 1, 100000, &x)))
+        params.max_tokens = (int) x;
+      else if (strcmp (a, "--seed") == 0 && (ok = parse_num (v, 0, 4294967295.0, &x)))
+        params.seed = (uint32_t) x;
+      else if (strcmp (a, "--temperature-inc") == 0 && (ok = parse_num (v, 0, 1, &x)))
+        params.temperature_inc = (float) x;
+      else if (strcmp (a, "--logprob-threshold") == 0 && (ok = parse_num (v, -1e9, 0, &x)))
+        params.logprob_threshold = (float) x;
+      else if (strcmp (a, "--no-speech-threshold") == 0 && (ok = parse_num (v, 0, 1, &x)))
+        params.no_speech_threshold = (float) x;
+      else if (strcmp (a, "--compression-threshold") == 0 && (ok = parse_num (v, 0, 1e9, &x)))
+        params.compression_threshold = (float) x;
+      else if (strcmp (a, "--offset-ms") == 0 && (ok = parse_num (v, 0, 1e12, &x)))
+        params.offset_ms = (int64_t) x;
+      else if (strcmp (a, "--duration-ms") == 0 && (ok = parse_num (v, 0, 1e12, &x)))
+        params.duration_ms = (int64_t) x;
+      else
+        ok = false;
+      if (!ok) {
+        fprintf (stderr, "lightning-whisper: invalid value '%s' for %s\n", v, a);
+        return 2;
+      }
     } else if (strcmp (a, "--tokens") == 0) {
       tokens_arg = argv[++i];
     } else if (strcmp (a, "--dump") == 0) {
@@ -199,7 +262,14 @@ main (int argc, char **argv)
               (int) (s->t1_ms / 1000 % 60), (int) (s->t1_ms % 1000), s->text);
     else
       printf ("%s\n", s->text[0] == ' ' ? s->text + 1 : s->text);
+    for (int w = 0; w < s->n_words; w++)
+      printf ("    %8.3f %8.3f %.3f %s\n", s->words[w].t0_ms / 1000.0, s->words[w].t1_ms / 1000.0,
+              s->words[w].probability, s->words[w].text);
   }
+  if (stats)
+    fprintf (stderr, "language %s, %d windows, %d fallbacks, %d skipped as no speech, %zu bytes of "
+             "cache copied for beams\n", res.language, res.n_windows, res.n_fallbacks, res.n_skipped,
+             res.kv_copy_bytes);
   lmw_result_clear (&res);
   rc = 0;
   goto out;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lmd-config.h"
+#include "lmd-error.h"
 #include "lmd-engine.h"
 #include "lmd-model-fetcher.h"
 #include "lmd-transcribe-options.h"
@@ -14,11 +15,27 @@
 struct _LmdWhisperEngine {
   GObject parent_instance;
 
-  lmw_model *model;  /* owned */
-  char *model_name;  /* owned */
-  char *model_path;  /* owned */
+  /* under lock while loading; read-only once state is READY */
+  GMutex lock;
+  LmdEngineState state;
+  char *state_message; /* owned: what the loader is doing, or why it failed */
+  lmw_model *model;    /* owned */
+  char *model_path;    /* owned */
+  GThread *loader;     /* owned: the background load, joined in finalize */
+  GCancellable *cancel_load; /* owned: stops a download when the engine goes away */
+
+  /* set in setup, read-only afterwards */
+  char *model_name;    /* owned */
+  char *url;           /* owned, nullable: MODEL_URL */
+  char *sha256;        /* owned, nullable */
+  char *cache_dir;     /* owned */
   int threads;
   int beam_size;
+  int best_of;
+  double temperature_inc;
+  double logprob_threshold;
+  double no_speech_threshold;
+  double compression_threshold;
 };
 
 static void lmd_whisper_engine_iface_init (LmdEngineInterface *iface);
@@ -38,60 +55,173 @@ default_model_name (const char *path)
   return g_steal_pointer (&base);
 }
 
+static void
+set_state (LmdWhisperEngine *self, LmdEngineState state, char *message)
+{
+  g_mutex_lock (&self->lock);
+  self->state = state;
+  g_free (self->state_message);
+  self->state_message = message;
+  g_mutex_unlock (&self->lock);
+}
+
+/* Fetches (MODEL_URL), verifies and loads the model; TRUE when ready. */
+static gboolean
+load_model (LmdWhisperEngine *self, const char *local_path, GError **error)
+{
+  g_autofree char *path = g_strdup (local_path);
+  lmw_model *model;
+  lmw_error err = { 0 };
+  gint64 started = g_get_monotonic_time ();
+
+  if (path == NULL)
+    {
+      set_state (self, LMD_ENGINE_LOADING, g_strdup_printf ("downloading %s", self->url));
+      path = lmd_model_fetch (self->url, self->cache_dir, self->sha256, self->cancel_load, error);
+      if (path == NULL)
+        return FALSE;
+    }
+  else
+    {
+      set_state (self, LMD_ENGINE_LOADING, g_strdup_printf ("verifying %s", path));
+      if (!lmd_model_verify (path, self->sha256, error))
+        return FALSE;
+    }
+  set_state (self, LMD_ENGINE_LOADING, g_strdup_printf ("loading %s", path));
+  model = lmw_model_load_file (path, &err);
+  if (model == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "cannot load the model %s: %s", path, err.message);
+      return FALSE;
+    }
+  g_info ("model %s loaded from %s: %s, %d mels, %.1f MB of weights, %.2f s", self->model_name,
+          path, lmw_model_special (model)->multilingual ? "multilingual" : "English-only",
+          lmw_model_hparams (model)->n_mels, lmw_model_weight_bytes (model) / 1048576.0,
+          (g_get_monotonic_time () - started) / 1e6);
+  g_mutex_lock (&self->lock);
+  self->model = model;
+  self->model_path = g_steal_pointer (&path);
+  self->state = LMD_ENGINE_READY;
+  g_clear_pointer (&self->state_message, g_free);
+  g_mutex_unlock (&self->lock);
+  return TRUE;
+}
+
+typedef struct {
+  LmdWhisperEngine *self; /* borrowed: finalize joins the thread first */
+  char *path;             /* owned, nullable */
+} LoadJob;
+
+static gpointer
+load_thread (gpointer data)
+{
+  LoadJob *job = data;
+  g_autoptr (GError) error = NULL;
+
+  if (!load_model (job->self, job->path, &error))
+    {
+      g_warning ("model %s could not be loaded: %s", job->self->model_name, error->message);
+      set_state (job->self, LMD_ENGINE_FAILED, g_strdup (error->message));
+    }
+  g_free (job->path);
+  g_free (job);
+  return NULL;
+}
+
+static char *
+name_from_url (const char *url)
+{
+  g_autofree char *no_query = g_strndup (url, strcspn (url, "?#"));
+  return default_model_name (no_query);
+}
+
 static gboolean
 whisper_setup (LmdEngine *engine, GKeyFile *config, GError **error)
 {
   LmdWhisperEngine *self = LMD_WHISPER_ENGINE (engine);
   g_autofree char *path = lmd_config_get_string (config, "whisper", "model", NULL);
-  g_autofree char *url = lmd_config_get_string (config, "whisper", "model_url", NULL);
-  g_autofree char *sha256 = lmd_config_get_string (config, "whisper", "sha256", NULL);
   g_autofree char *default_cache = g_build_filename (g_get_user_cache_dir (), "lightning-mediad", "models", NULL);
-  g_autofree char *cache_dir = lmd_config_get_string (config, "whisper", "cache_dir", default_cache);
   g_autofree char *name = NULL;
-  gint64 threads, beam;
-  lmw_error err = { 0 };
-  gint64 started = g_get_monotonic_time ();
+  gint64 threads, beam, best_of;
+  gboolean background;
 
+  self->url = lmd_config_get_string (config, "whisper", "model_url", NULL);
+  self->sha256 = lmd_config_get_string (config, "whisper", "sha256", NULL);
+  self->cache_dir = lmd_config_get_string (config, "whisper", "cache_dir", default_cache);
   if (!lmd_config_get_int (config, "whisper", "threads", 1, &threads, error) ||
-      !lmd_config_get_int (config, "whisper", "beam_size", 1, &beam, error))
+      !lmd_config_get_int (config, "whisper", "beam_size", 1, &beam, error) ||
+      !lmd_config_get_int (config, "whisper", "best_of", 5, &best_of, error) ||
+      !lmd_config_get_double (config, "whisper", "temperature_increment", 0.2, &self->temperature_inc, error) ||
+      !lmd_config_get_double (config, "whisper", "logprob_threshold", -1.0, &self->logprob_threshold, error) ||
+      !lmd_config_get_double (config, "whisper", "no_speech_threshold", 0.6, &self->no_speech_threshold, error) ||
+      !lmd_config_get_double (config, "whisper", "compression_ratio_threshold", 2.4,
+                              &self->compression_threshold, error) ||
+      !lmd_config_get_boolean (config, "whisper", "background_load", TRUE, &background, error))
     return FALSE;
-  if (threads < 1 || threads > 256 || beam < 1 || beam > 8)
+  if (threads < 1 || threads > 256 || beam < 1 || beam > 8 || best_of < 1 || best_of > 16 ||
+      self->temperature_inc < 0.0 || self->temperature_inc > 1.0)
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                   "config [whisper]: threads must be 1..256 and beam_size 1..8");
+                   "config [whisper]: threads must be 1..256, beam_size 1..8, best_of 1..16 and "
+                   "temperature_increment 0..1");
       return FALSE;
     }
   self->threads = (int) threads;
   self->beam_size = (int) beam;
+  self->best_of = (int) best_of;
 
-  if (path == NULL && url == NULL)
+  if (path == NULL && self->url == NULL)
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND,
                    "no model configured: set [whisper] model to a ggml file, or model_url (MODEL_URL)");
       return FALSE;
     }
-  if (path == NULL)
+  if (path != NULL && !g_file_test (path, G_FILE_TEST_IS_REGULAR))
     {
-      path = lmd_model_fetch (url, cache_dir, sha256, NULL, error);
-      if (path == NULL)
-        return FALSE;
-    }
-  else if (!lmd_model_verify (path, sha256, error))
-    return FALSE;
-  self->model = lmw_model_load_file (path, &err);
-  if (self->model == NULL)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "cannot load the model %s: %s", path, err.message);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, "the model file %s does not exist", path);
       return FALSE;
     }
   name = lmd_config_get_string (config, "whisper", "name", NULL);
-  self->model_name = name != NULL ? g_steal_pointer (&name) : default_model_name (path);
-  self->model_path = g_steal_pointer (&path);
-  g_info ("model %s loaded from %s: %s, %d mels, %.1f MB of weights, %.2f s", self->model_name,
-          self->model_path, lmw_model_special (self->model)->multilingual ? "multilingual" : "English-only",
-          lmw_model_hparams (self->model)->n_mels, lmw_model_weight_bytes (self->model) / 1048576.0,
-          (g_get_monotonic_time () - started) / 1e6);
+  self->model_name = name != NULL ? g_steal_pointer (&name)
+                     : path != NULL ? default_model_name (path) : name_from_url (self->url);
+  if (!background)
+    return load_model (self, path, error);
+  {
+    LoadJob *job = g_new0 (LoadJob, 1);
+
+    job->self = self;
+    job->path = g_steal_pointer (&path);
+    self->state = LMD_ENGINE_LOADING;
+    self->state_message = g_strdup ("starting");
+    self->loader = g_thread_new ("lmd-whisper-load", load_thread, job);
+  }
+  g_info ("model %s: loading in the background", self->model_name);
   return TRUE;
+}
+
+static LmdEngineState
+whisper_get_state (LmdEngine *engine, char **message)
+{
+  LmdWhisperEngine *self = LMD_WHISPER_ENGINE (engine);
+  LmdEngineState state;
+
+  g_mutex_lock (&self->lock);
+  state = self->state;
+  if (message != NULL)
+    *message = g_strdup (self->state_message);
+  g_mutex_unlock (&self->lock);
+  return state;
+}
+
+static const lmw_model *
+ready_model (LmdWhisperEngine *self)
+{
+  const lmw_model *model;
+
+  g_mutex_lock (&self->lock);
+  model = self->state == LMD_ENGINE_READY ? self->model : NULL;
+  g_mutex_unlock (&self->lock);
+  return model;
 }
 
 static guint
@@ -110,16 +240,29 @@ static gboolean
 whisper_supports_language (LmdEngine *engine, const char *language)
 {
   LmdWhisperEngine *self = LMD_WHISPER_ENGINE (engine);
+  const lmw_model *model = ready_model (self);
 
   if (language == NULL || g_str_equal (language, "auto") || g_str_equal (language, "en"))
     return TRUE;
-  return lmw_model_special (self->model)->multilingual && lmw_language_token (self->model, language) >= 0;
+  /* while loading, any known code passes; the session is refused until the model is ready */
+  if (model == NULL)
+    return TRUE;
+  return lmw_model_special (model)->multilingual && lmw_language_token (model, language) >= 0;
 }
 
 static LmdEngineSession *
 whisper_open_session (LmdEngine *engine, const LmdSessionOptions *options, GError **error)
 {
-  return LMD_ENGINE_SESSION (lmd_whisper_session_new (LMD_WHISPER_ENGINE (engine), options, error));
+  LmdWhisperEngine *self = LMD_WHISPER_ENGINE (engine);
+  g_autofree char *why = NULL;
+
+  if (whisper_get_state (engine, &why) != LMD_ENGINE_READY)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE, "model %s is not ready (%s); retry later",
+                   self->model_name, why != NULL ? why : "loading");
+      return NULL;
+    }
+  return LMD_ENGINE_SESSION (lmd_whisper_session_new (self, options, error));
 }
 
 const lmw_model *
@@ -141,7 +284,13 @@ lmd_whisper_engine_get_params (LmdWhisperEngine *self, const char *language)
 
   params.n_threads = self->threads;
   params.beam_size = self->beam_size;
+  params.best_of = self->best_of;
+  params.temperature_inc = (float) self->temperature_inc;
+  params.logprob_threshold = (float) self->logprob_threshold;
+  params.no_speech_threshold = (float) self->no_speech_threshold;
+  params.compression_threshold = (float) self->compression_threshold;
   params.timestamps = true;
+  params.word_timestamps = true;
   if (!lmw_model_special (self->model)->multilingual)
     params.language = "en";
   else if (language == NULL || g_str_equal (language, "auto"))
@@ -159,6 +308,7 @@ lmd_whisper_engine_iface_init (LmdEngineInterface *iface)
   iface->get_model_name = whisper_get_model_name;
   iface->supports_language = whisper_supports_language;
   iface->open_session = whisper_open_session;
+  iface->get_state = whisper_get_state;
 }
 
 static void
@@ -166,9 +316,18 @@ lmd_whisper_engine_finalize (GObject *object)
 {
   LmdWhisperEngine *self = LMD_WHISPER_ENGINE (object);
 
+  g_cancellable_cancel (self->cancel_load); /* a download in progress stops */
+  if (self->loader != NULL)
+    g_thread_join (self->loader);
+  g_clear_object (&self->cancel_load);
   g_clear_pointer (&self->model, lmw_model_free);
   g_free (self->model_name);
   g_free (self->model_path);
+  g_free (self->state_message);
+  g_free (self->url);
+  g_free (self->sha256);
+  g_free (self->cache_dir);
+  g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (lmd_whisper_engine_parent_class)->finalize (object);
 }
 
@@ -181,6 +340,10 @@ lmd_whisper_engine_class_init (LmdWhisperEngineClass *klass)
 static void
 lmd_whisper_engine_init (LmdWhisperEngine *self)
 {
+  g_mutex_init (&self->lock);
+  self->cancel_load = g_cancellable_new ();
+  self->state = LMD_ENGINE_READY;
   self->threads = 1;
   self->beam_size = 1;
+  self->best_of = 5;
 }

@@ -15,6 +15,7 @@ struct _LmdWhisperSession {
   lmw_state *state;         /* owned */
   GArray *pcm;              /* owned: float samples fed so far */
   char *language;           /* owned: requested language or "auto" */
+  int beam_size;            /* 0: the engine's default */
   gboolean finished;
 };
 
@@ -37,7 +38,8 @@ whisper_session_feed (LmdEngineSession *session, const float *samples, gsize n_s
   return TRUE;
 }
 
-/* Adds the words of @text, spread over [t0, t1] in proportion to their lengths. */
+/* Adds the words of @text, spread over [t0, t1] in proportion to their lengths (used when
+ * the engine gave no words of its own). */
 static void
 add_segment_words (LmdTranscript *transcript, const char *text, double t0, double t1, double confidence)
 {
@@ -73,6 +75,8 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
   LmdTranscript *transcript;
   GString *text = g_string_new (NULL);
 
+  if (self->beam_size > 0)
+    params.beam_size = self->beam_size;
   self->finished = TRUE;
   if (self->pcm->len == 0)
     {
@@ -96,7 +100,19 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
 
       if (stripped[0] == '\0')
         continue;
-      add_segment_words (transcript, stripped, t0, t1, confidence);
+      if (seg->n_words > 0)
+        for (int w = 0; w < seg->n_words; w++)
+          {
+            const lmw_word *word = &seg->words[w];
+            g_autofree char *wt = g_strstrip (g_strdup (word->text));
+            double ws = CLAMP (word->t0_ms / 1000.0, t0, t1);
+            double we = CLAMP (word->t1_ms / 1000.0, ws, t1);
+
+            if (wt[0] != '\0')
+              lmd_transcript_add_word (transcript, wt, ws, we, CLAMP (word->probability, 0.0, 1.0));
+          }
+      else
+        add_segment_words (transcript, stripped, t0, t1, confidence);
       if (text->len > 0)
         g_string_append_c (text, ' ');
       g_string_append (text, stripped);
@@ -125,6 +141,7 @@ lmd_whisper_session_new (LmdWhisperEngine *engine, const LmdSessionOptions *opti
 
   self->engine = g_object_ref (engine);
   self->language = g_strdup (options->language != NULL ? options->language : "auto");
+  self->beam_size = options->beam_size;
   self->state = lmw_state_new (lmd_whisper_engine_get_model (engine), lmd_whisper_engine_get_threads (engine), &err);
   if (self->state == NULL)
     {

@@ -12,12 +12,32 @@ struct _LmdTestFileServer {
   GMutex lock;
   GHashTable *bodies; /* path → GBytes, under lock */
   GHashTable *hits;   /* path → count, under lock */
+  GHashTable *held;   /* path → GPtrArray of paused SoupServerMessage, under lock */
 };
+
+static void respond (LmdTestFileServer *self, SoupServerMessage *msg, const char *path);
 
 static void
 handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
 {
   LmdTestFileServer *self = user_data;
+  GPtrArray *waiting;
+
+  g_mutex_lock (&self->lock);
+  waiting = g_hash_table_lookup (self->held, path);
+  if (waiting != NULL)
+    {
+      g_ptr_array_add (waiting, g_object_ref (msg));
+      soup_server_message_pause (msg);
+    }
+  g_mutex_unlock (&self->lock);
+  if (waiting == NULL)
+    respond (self, msg, path);
+}
+
+static void
+respond (LmdTestFileServer *self, SoupServerMessage *msg, const char *path)
+{
   g_autoptr (GBytes) body = NULL;
   SoupRange *ranges = NULL;
   int n_ranges = 0;
@@ -82,6 +102,7 @@ lmd_test_file_server_start (void)
   g_mutex_init (&self->lock);
   self->bodies = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
   self->hits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->held = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_ptr_array_unref);
   self->context = g_main_context_new ();
   g_main_context_push_thread_default (self->context);
   self->server = soup_server_new (NULL, NULL);
@@ -106,6 +127,65 @@ lmd_test_file_server_add (LmdTestFileServer *self, const char *path, GBytes *bod
   g_mutex_lock (&self->lock);
   g_hash_table_insert (self->bodies, g_strdup (path), g_bytes_ref (body));
   g_mutex_unlock (&self->lock);
+}
+
+void
+lmd_test_file_server_hold (LmdTestFileServer *self, const char *path)
+{
+  g_mutex_lock (&self->lock);
+  if (!g_hash_table_contains (self->held, path))
+    g_hash_table_insert (self->held, g_strdup (path), g_ptr_array_new_with_free_func (g_object_unref));
+  g_mutex_unlock (&self->lock);
+}
+
+typedef struct {
+  LmdTestFileServer *self;
+  char *path;
+} Release;
+
+static gboolean
+release_cb (gpointer data)
+{
+  Release *r = data;
+  GPtrArray *waiting = NULL;
+  char *key = NULL;
+
+  g_mutex_lock (&r->self->lock);
+  g_hash_table_steal_extended (r->self->held, r->path, (gpointer *) &key, (gpointer *) &waiting);
+  g_mutex_unlock (&r->self->lock);
+  for (guint i = 0; waiting != NULL && i < waiting->len; i++)
+    {
+      respond (r->self, waiting->pdata[i], r->path);
+      soup_server_message_unpause (waiting->pdata[i]);
+    }
+  g_clear_pointer (&waiting, g_ptr_array_unref);
+  g_free (key);
+  g_free (r->path);
+  g_free (r);
+  return G_SOURCE_REMOVE;
+}
+
+void
+lmd_test_file_server_release (LmdTestFileServer *self, const char *path)
+{
+  Release *r = g_new0 (Release, 1);
+
+  r->self = self;
+  r->path = g_strdup (path);
+  g_main_context_invoke (self->context, release_cb, r);
+}
+
+guint
+lmd_test_file_server_get_held (LmdTestFileServer *self, const char *path)
+{
+  GPtrArray *waiting;
+  guint n;
+
+  g_mutex_lock (&self->lock);
+  waiting = g_hash_table_lookup (self->held, path);
+  n = waiting != NULL ? waiting->len : 0;
+  g_mutex_unlock (&self->lock);
+  return n;
 }
 
 guint
@@ -150,6 +230,7 @@ lmd_test_file_server_stop (LmdTestFileServer *self)
   g_main_context_unref (self->context);
   g_hash_table_unref (self->bodies);
   g_hash_table_unref (self->hits);
+  g_hash_table_unref (self->held);
   g_mutex_clear (&self->lock);
   g_free (self);
 }

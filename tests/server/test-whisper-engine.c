@@ -3,7 +3,10 @@
  * test-whisper-engine.c — the whisper engine plugin inside the real daemon: a ggml model of
  * the shared fixtures selected per request with model=, and model acquisition through
  * MODEL_URL (download from a real HTTP server in the test, SHA-256 verification, the cache
- * reused on restart, a wrong digest refused).
+ * reused on restart, a wrong digest refused).  The model loads in the background: while the
+ * download is held back by the test's file server, /health reports "loading" (worker form)
+ * and requests get 503 SERVICE_UNAVAILABLE with retry_after; a failed load is "unhealthy"
+ * with the reason.
  *
  * The fixture models have random weights: their words are meaningless, so these tests check
  * the plumbing (status, duration, word times, model selection), not accuracy.
@@ -42,6 +45,29 @@ read_bytes (const char *path)
   return g_bytes_new_take (data, len);
 }
 
+/* Polls /health until its status is not @while_status (at most 60 s); returns the document. */
+static JsonObject *
+wait_health (LmdTestServer *server, SoupSession *session, const char *while_status, guint *http_status)
+{
+  g_autofree char *url = lmd_test_server_url (server, "/health");
+
+  for (int i = 0; i < 600; i++)
+    {
+      g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+      JsonObject *o = lmd_test_response_json (r);
+      const char *status = o != NULL ? json_object_get_string_member_with_default (o, "status", "") : "";
+
+      if (!g_str_equal (status, while_status))
+        {
+          *http_status = r->status;
+          return json_object_ref (o);
+        }
+      g_usleep (100000);
+    }
+  g_assert_not_reached ();
+  return NULL;
+}
+
 static void
 test_transcribe (void)
 {
@@ -58,10 +84,18 @@ test_transcribe (void)
   model = g_build_filename (fixtures, "whisper", "tiny-en-random", "model.ggml.bin", NULL);
   wav = g_build_filename (fixtures, "audio", "speech-sample.wav", NULL);
   config = g_strdup_printf ("[plugins]\nload=http;gst-decoder;sphinx;whisper\n"
-                            "[whisper]\nmodel=%s\nname=tiny-en-random\n", model);
+                            "[whisper]\nmodel=%s\nname=tiny-en-random\n"
+                            /* random weights fail every decoding: fallback would only add time
+                             * (it is covered by tests/whisper/test-whisper-decode.c) */
+                            "temperature_increment=0\n", model);
   server = lmd_test_server_start (config, NULL, &error);
   g_assert_no_error (error);
   audio = read_bytes (wav);
+  {
+    guint status = 0;
+    g_autoptr (JsonObject) h = wait_health (server, session, "loading", &status);
+    g_assert_cmpuint (status, ==, 200);
+  }
 
   {
     g_autofree char *url = lmd_test_server_url (server, "/v1/listen?model=tiny-en-random&timestamps=true");
@@ -84,6 +118,24 @@ test_transcribe (void)
         g_assert_cmpfloat (end, <=, duration + 1e-6);
         last = end;
       }
+  }
+  /* beam search on request; an out-of-range beam size is a parameter error */
+  {
+    g_autofree char *url = lmd_test_server_url (server, "/v1/listen?model=tiny-en-random&timestamps=true&beam_size=3");
+    g_autofree char *bad = lmd_test_server_url (server, "/v1/listen?model=tiny-en-random&beam_size=9");
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", audio, NULL);
+    g_autoptr (LmdTestResponse) b = lmd_test_http (session, "POST", bad, "audio/wav", audio, NULL);
+    JsonArray *words = json_object_get_array_member (lmd_test_response_json (r), "words");
+
+    g_assert_cmpuint (r->status, ==, 200);
+    for (guint i = 0; i < json_array_get_length (words); i++)
+      {
+        double c = json_object_get_double_member (json_array_get_object_element (words, i), "confidence");
+        g_assert_cmpfloat (c, >=, 0.0); /* random weights: tiny probabilities round to 0 */
+        g_assert_cmpfloat (c, <=, 1.0);
+      }
+    g_assert_cmpuint (b->status, ==, 400);
+    g_assert_cmpstr (json_object_get_string_member (lmd_test_response_json (b), "param"), ==, "beam_size");
   }
   /* the default model is still sphinx; the engine's plugin name selects whisper too */
   {
@@ -153,6 +205,7 @@ test_model_url (void)
   LmdTestFileServer *files;
   LmdTestServer *server;
   g_autofree char *log = NULL;
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 60, NULL);
 
   if (!need_fixtures ())
     return;
@@ -169,9 +222,47 @@ test_model_url (void)
   /* MODEL_URL and MODEL_CACHE_DIR come from the environment, as in a deployment */
   g_setenv ("MODEL_URL", url, TRUE);
   g_setenv ("MODEL_CACHE_DIR", cache, TRUE);
-  config = g_strdup_printf ("[plugins]\nload=http;gst-decoder;whisper\n[whisper]\nsha256=%s\n", sha256);
+  config = g_strdup_printf ("[plugins]\nload=http;gst-decoder;whisper\n[server]\nrole=asr\n"
+                            "[whisper]\nsha256=%s\n", sha256);
+  /* the download is held back: the worker starts and says it is loading */
+  lmd_test_file_server_hold (files, "/models/ggml-tiny-test.bin");
   server = lmd_test_server_start (config, NULL, &error);
   g_assert_no_error (error);
+  for (int i = 0; i < 600 && lmd_test_file_server_get_held (files, "/models/ggml-tiny-test.bin") == 0; i++)
+    g_usleep (100000);
+  g_assert_cmpuint (lmd_test_file_server_get_held (files, "/models/ggml-tiny-test.bin"), ==, 1);
+  {
+    g_autofree char *health = lmd_test_server_url (server, "/health");
+    g_autofree char *healthz = lmd_test_server_url (server, "/healthz");
+    g_autofree char *listen = lmd_test_server_url (server, "/v1/listen");
+    g_autofree char *wav = g_build_filename (fixtures, "audio", "speech-sample.wav", NULL);
+    g_autoptr (GBytes) audio = read_bytes (wav);
+    g_autoptr (LmdTestResponse) h = lmd_test_http (session, "GET", health, NULL, NULL, NULL);
+    g_autoptr (LmdTestResponse) hz = lmd_test_http (session, "GET", healthz, NULL, NULL, NULL);
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", listen, "audio/wav", audio, NULL);
+    JsonObject *ho = lmd_test_response_json (h);
+    JsonObject *ro = lmd_test_response_json (r);
+    g_autofree char *log_loading = NULL;
+
+    g_assert_cmpuint (h->status, ==, 503);
+    g_assert_cmpstr (json_object_get_string_member (ho, "status"), ==, "loading");
+    g_assert_cmpstr (json_object_get_string_member (ho, "model"), ==, "ggml-tiny-test");
+    g_assert_cmpstr (json_object_get_string_member (ho, "device"), ==, "cpu");
+    g_assert_cmpuint (hz->status, ==, 503);
+    g_assert_cmpuint (r->status, ==, 503);
+    g_assert_cmpstr (json_object_get_string_member (ro, "code"), ==, "SERVICE_UNAVAILABLE");
+    g_assert_cmpint (json_object_get_int_member (ro, "retry_after"), >, 0);
+    log_loading = lmd_test_server_read_log (server);
+    g_assert_nonnull (strstr (log_loading, "is loading"));
+    g_assert_nonnull (strstr (log_loading, json_object_get_string_member (ro, "request_id")));
+  }
+  lmd_test_file_server_release (files, "/models/ggml-tiny-test.bin");
+  {
+    guint status = 0;
+    g_autoptr (JsonObject) h = wait_health (server, session, "loading", &status);
+    g_assert_cmpuint (status, ==, 200);
+    g_assert_cmpstr (json_object_get_string_member (h, "status"), ==, "ready");
+  }
   g_assert_cmpuint (lmd_test_file_server_get_hits (files, "/models/ggml-tiny-test.bin"), ==, 1);
   g_assert_true (g_file_test (cached, G_FILE_TEST_IS_REGULAR));
   log = lmd_test_server_read_log (server);
@@ -181,11 +272,31 @@ test_model_url (void)
   /* a restart uses the cache: no second download */
   server = lmd_test_server_start (config, NULL, &error);
   g_assert_no_error (error);
+  {
+    guint status = 0;
+    g_autoptr (JsonObject) h = wait_health (server, session, "loading", &status);
+    g_assert_cmpuint (status, ==, 200);
+  }
   g_assert_cmpuint (lmd_test_file_server_get_hits (files, "/models/ggml-tiny-test.bin"), ==, 1);
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
 
   /* a wrong digest is refused: the cached copy does not match, the download does not either */
+  /* a wrong digest in the background: the server stays up, unhealthy, with the reason */
   bad_config = g_strdup_printf ("[plugins]\nload=http;gst-decoder;whisper\n[whisper]\nsha256=%064d\n", 0);
+  server = lmd_test_server_start (bad_config, NULL, &error);
+  g_assert_no_error (error);
+  {
+    guint status = 0;
+    g_autoptr (JsonObject) h = wait_health (server, session, "loading", &status);
+    g_assert_cmpuint (status, ==, 503);
+    g_assert_cmpstr (json_object_get_string_member (h, "status"), ==, "unhealthy");
+    g_assert_nonnull (strstr (json_object_get_string_member (h, "reason"), "SHA-256"));
+  }
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+  g_free (bad_config);
+  /* and at start-up with background_load=false: the daemon refuses to start */
+  bad_config = g_strdup_printf ("[plugins]\nload=http;gst-decoder;whisper\n[whisper]\nsha256=%064d\n"
+                                "background_load=false\n", 0);
   {
     const char *argv[] = { "--config", NULL, "--port=0", NULL };
     g_autofree char *dir = g_dir_make_tmp ("lmd-whisper-XXXXXX", NULL);

@@ -6,7 +6,8 @@
  *   - `--model M --audio A --tokens T --dump DIR` exits 0 and writes mel.f32, encoder_out.f32
  *     and logits.f32 with the fixture's sizes, each within 1e-3 of the reference relative to
  *     the tensor's max |value|;
- *   - `--model M --audio A --threads 2` exits 0 (prints a transcript);
+ *   - `--model M --audio A --threads 2` exits 0 (prints a transcript), and so does beam search
+ *     with word timestamps; out-of-range or non-numeric decoding options exit 2;
  *   - a corrupt model path, a missing audio file and bad arguments exit non-zero.
  */
 #include "lmw-test.h"
@@ -65,6 +66,16 @@ main (int argc, char **argv)
   snprintf (cmd, sizeof cmd, "'%s' --model '%s/model.ggml.bin' --audio '%s/../../audio/speech-sample.wav' "
             "--threads 2 > /dev/null", prog, dir, dir);
   TEST_OK (run (cmd) == 0, "transcription runs");
+  snprintf (cmd, sizeof cmd, "'%s' --model '%s/model.ggml.bin' --audio '%s/../../audio/speech-sample.wav' "
+            "--timestamps --word-timestamps --beam-size 3 --max-tokens 16 --temperature-inc 0 --stats "
+            "> /dev/null 2>&1", prog, dir, dir);
+  TEST_OK (run (cmd) == 0, "beam search with word timestamps runs");
+  snprintf (cmd, sizeof cmd, "'%s' --model '%s/model.ggml.bin' --audio '%s/../../audio/speech-sample.wav' "
+            "--beam-size 0 2> /dev/null", prog, dir, dir);
+  TEST_OK (run (cmd) == 2, "--beam-size 0 is a usage error");
+  snprintf (cmd, sizeof cmd, "'%s' --model '%s/model.ggml.bin' --audio '%s/../../audio/speech-sample.wav' "
+            "--temperature-inc x 2> /dev/null", prog, dir, dir);
+  TEST_OK (run (cmd) == 2, "a non-numeric --temperature-inc is a usage error");
   snprintf (cmd, sizeof cmd, "'%s' --model '%s/reference.json' --audio '%s/../../audio/speech-sample.wav' "
             "2> /dev/null", prog, dir, dir);
   TEST_OK (run (cmd) == 1, "a file that is not a model is refused");

@@ -137,38 +137,66 @@ int lmw_decode (lmw_state *state, const int *tokens, int n_tokens, int n_past, f
 
 /* ---- transcription ----------------------------------------------------------------------- */
 
+#define LMW_MAX_BEAM 16
+
 typedef struct {
   int n_threads;
   const char *language;  /* "en", ...; NULL or "auto" detects it (multilingual models) */
   bool translate;
-  bool timestamps;       /* decode timestamp tokens into segments */
-  int beam_size;         /* <= 1: greedy */
-  int max_tokens;        /* per 30-second window; 0 = n_text_ctx / 2 */
-  float temperature_inc; /* fallback step (0.2); 0 disables fallback */
-  float logprob_threshold;     /* -1.0 */
-  float no_speech_threshold;   /* 0.6 */
-  float compression_threshold; /* 2.4 (as text entropy ratio proxy) */
+  bool timestamps;       /* decode timestamp tokens into segments; long audio then moves from
+                          * window to window at the last complete timestamp */
+  int beam_size;         /* <= 1: greedy at temperature 0; 2 .. LMW_MAX_BEAM: beam search */
+  int best_of;           /* candidates sampled at temperature > 0 (5); <= 1: one */
+  int max_tokens;        /* per 30-second window; 0 = n_text_ctx / 2 (224 for every shape) */
+  float temperature_inc; /* fallback step (0.2): retry at 0.2, 0.4 .. 1.0; 0 disables fallback */
+  float logprob_threshold;     /* -1.0: a window whose average log-prob is lower fails */
+  float no_speech_threshold;   /* 0.6: no-speech prob above this and a failed log-prob skip it */
+  float compression_threshold; /* 2.4: a window whose text compresses (zlib) better fails */
   bool suppress_blank;
   bool suppress_non_speech;
-  uint32_t seed;               /* for sampling at temperature > 0 */
+  bool word_timestamps;        /* fill lmw_segment.words */
+  uint32_t seed;               /* for sampling at temperature > 0; each window's generator is
+                                * seeded from it and the window's start, so a window decodes
+                                * the same whatever came before it */
+  int64_t offset_ms;           /* start decoding here (0) */
+  int64_t duration_ms;         /* decode this much audio after offset_ms; 0: to the end */
 } lmw_params;
 
 lmw_params lmw_default_params (void);
 
 typedef struct {
   int64_t t0_ms, t1_ms;
+  char *text;        /* owned, UTF-8; starts with a space as the tokens do */
+  float probability; /* mean probability of its tokens */
+} lmw_word;
+
+typedef struct {
+  int64_t t0_ms, t1_ms;
   char *text;        /* owned, UTF-8 */
-  int *tokens;       /* owned */
+  int *tokens;       /* owned: the text tokens (no timestamps) */
+  float *token_logprobs; /* owned: log-probability of each of tokens */
   int n_tokens;
-  float avg_logprob;
+  float avg_logprob;     /* of the window's chosen decoding (as the reference reports it) */
   float no_speech_prob;
-  float temperature;
+  float temperature;     /* the temperature the window was decoded at */
+  float compression_ratio;
+  double sum_logprob;    /* of the window's chosen decoding, end-of-text included */
+  int64_t window_ms;     /* start of the 30-second window it was decoded in */
+  lmw_word *words;       /* owned, when params.word_timestamps */
+  int n_words;
 } lmw_segment;
 
 typedef struct {
   lmw_segment *segments; /* owned */
   int n_segments;
   char language[8];
+  int n_windows;          /* windows decoded (skipped silent ones included) */
+  int n_fallbacks;        /* decodings retried at a higher temperature */
+  int n_skipped;          /* windows skipped as no speech */
+  size_t kv_copy_bytes;   /* self-attention cache bytes copied when beams fork */
+  double kv_copy_ms;      /* time spent copying them */
+  int n_decoded;          /* tokens run through the decoder (every candidate and retry) */
+  int n_aligned;          /* windows whose word times come from cross-attention alignment */
 } lmw_result;
 
 /* Transcribes pcm (16 kHz mono f32) window by window.  Returns 0 on success; the result is
@@ -176,6 +204,9 @@ typedef struct {
 int lmw_transcribe (lmw_state *state, const lmw_params *params, const float *pcm,
                     size_t n_samples, lmw_result *result, lmw_error *err);
 void lmw_result_clear (lmw_result *result);
+
+/* gzip-style compression ratio of text: its length over its zlib-compressed length. */
+float lmw_compression_ratio (const char *text);
 
 /* ---- audio helper ------------------------------------------------------------------------ */
 

@@ -47,6 +47,8 @@ decoder_cross_attention (lmw_state *st, float *x, const lmw_layer *L, int layer,
   const float *vx = st->cross_v + (size_t) layer * T * C;
   ops->layernorm (st->be, st->xn, x, L->cross_ln_w, L->cross_ln_b, n, C, 1e-5f);
   ops->matmul (st->be, st->q, C, st->xn, C, &L->cross_q, L->cross_q_b, n);
+  if (st->xattn_cb != NULL)
+    st->xattn_cb (st->xattn_user_data, layer, st->q, n, kx, T, C, H);
   ops->attention (st->be, st->att, C, st->q, C, kx, C, vx, C, n, T, H, C / H, -1);
   ops->matmul (st->be, st->xn, C, st->att, C, &L->cross_o, L->cross_o_b, n);
   ops->add (st->be, x, st->xn, (size_t) n * C);

@@ -27,6 +27,12 @@ struct lmw_state {
   int n_cached;     /* positions held by self_k / self_v */
   float *dec_x;     /* (Tt, C) */
 
+  /* optional: called by the decoder with each layer's cross-attention queries q (n, C) and
+   * keys k (T, C) of the window, for word alignment (lmw-align.c); NULL in normal decoding */
+  void (*xattn_cb) (void *user_data, int layer, const float *q, int n, const float *k, int T,
+                    int C, int H);
+  void *xattn_user_data;
+
   /* scratch shared by encoder and decoder, rows = max (2T, Tt) */
   float *xn;        /* (rows, C) */
   float *q;         /* (rows, C) */

@@ -1,23 +1,37 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lmw-transcribe.c — decoding audio into text segments, window by window (30 s each):
- * encode the window, build the prompt (<|startoftranscript|> [<|lang|> <|task|>]
- * [<|notimestamps|>]), detect the language when asked, then decode greedily with the standard
- * logit filters:
- *   - suppress blank: at the first sampled position " " and <|endoftext|> are forbidden;
- *   - special tokens other than <|endoftext|> and the timestamps are never sampled;
- *   - suppress non-speech: the symbol tokens the reference suppresses ("-", "[", "(", ...);
- *   - timestamp rules (with timestamps): timestamps come in pairs, never decrease, the first
- *     is at most 1.00 s, and a timestamp is forced when their total probability exceeds that
- *     of every text token.
- * The no-speech probability is the softmax of <|nospeech|> at the first position.
+ * lmw-transcribe.c — audio to text segments, window by window, as the reference transcriber:
+ *
+ *   - the log-mel of the whole audio (padded with 30 s of silence) is computed once; each
+ *     window is its next 30 s (3000 frames);
+ *   - prompt <|startoftranscript|> [<|lang|> <|task|>] [<|notimestamps|>]; with language
+ *     "auto" on a multilingual model the language is detected on the first window (argmax of
+ *     the language tokens after <|startoftranscript|>) and kept;
+ *   - the window is decoded at temperature 0 (greedy or beam search, lmw-search.c); when the
+ *     text compresses too well (zlib ratio > compression_threshold: repetition loops) or the
+ *     average log-prob is below logprob_threshold, it is decoded again at temperature_inc,
+ *     2 * temperature_inc, ... 1.0 with sampling, unless it is silence: the no-speech
+ *     probability (softmax of <|nospeech|> at the <|startoftranscript|> position) above
+ *     no_speech_threshold and the average log-prob below logprob_threshold;
+ *   - a window whose no-speech probability is above the threshold and whose average log-prob
+ *     is below logprob_threshold is skipped as silence;
+ *   - timestamp tokens cut the window into segments; the next window starts at the last
+ *     complete timestamp pair (the words after it are decoded again in the next window, in
+ *     full), or 30 s later when the window ends with a single timestamp or has none;
+ *   - word timestamps: words are the runs of tokens from one that starts with a space to the
+ *     next; token times come from the cross-attention alignment of the window's text
+ *     (lmw-align.c), clamped into the token's segment; when the alignment cannot run (text
+ *     longer than the context) each token gets a share of its segment proportional to its
+ *     byte length.  A word's probability is the mean of its tokens'.
  */
-#include "lmw-state.h"
+#include "lmw-align.h"
+#include "lmw-search.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 lmw_params
 lmw_default_params (void)
@@ -28,14 +42,18 @@ lmw_default_params (void)
     .translate = false,
     .timestamps = false,
     .beam_size = 1,
+    .best_of = 5,
     .max_tokens = 0,
-    .temperature_inc = 0.0f,
+    .temperature_inc = 0.2f,
     .logprob_threshold = -1.0f,
     .no_speech_threshold = 0.6f,
     .compression_threshold = 2.4f,
     .suppress_blank = true,
     .suppress_non_speech = true,
+    .word_timestamps = false,
     .seed = 0,
+    .offset_ms = 0,
+    .duration_ms = 0,
   };
   return p;
 }
@@ -46,137 +64,161 @@ lmw_result_clear (lmw_result *r)
   if (r == NULL)
     return;
   for (int i = 0; i < r->n_segments; i++) {
-    free (r->segments[i].text);
-    free (r->segments[i].tokens);
+    lmw_segment *s = &r->segments[i];
+    free (s->text);
+    free (s->tokens);
+    free (s->token_logprobs);
+    for (int w = 0; w < s->n_words; w++)
+      free (s->words[w].text);
+    free (s->words);
   }
   free (r->segments);
   memset (r, 0, sizeof *r);
 }
 
+float
+lmw_compression_ratio (const char *text)
+{
+  size_t len = text ? strlen (text) : 0;
+  if (len == 0)
+    return 0.0f;
+  uLongf cap = compressBound ((uLong) len);
+  unsigned char *buf = malloc (cap);
+  if (buf == NULL)
+    return 0.0f;
+  uLongf out = cap;
+  float r = 0.0f;
+  if (compress2 (buf, &out, (const Bytef *) text, (uLong) len, Z_DEFAULT_COMPRESSION) == Z_OK && out > 0)
+    r = (float) len / (float) out;
+  free (buf);
+  return r;
+}
+
+/* ---- segments and words ------------------------------------------------------------------ */
+
+/* words of s; tok_ms (nullable): n_tokens + 1 absolute token boundaries, else proportional */
 static int
-argmax (const float *x, int n)
+add_words (lmw_segment *s, const lmw_model *m, const int64_t *tok_ms)
 {
-  int best = 0;
-  for (int i = 1; i < n; i++)
-    if (x[i] > x[best])
-      best = i;
-  return best;
-}
-
-/* token ids whose text is a non-speech symbol the reference suppresses */
-static bool
-is_non_speech (const lmw_model *m, int id)
-{
-  static const char *const symbols[] = {
-    "\"", "#", "(", ")", "*", "+", "/", ":", ";", "<", "=", ">", "@", "[", "\\", "]", "^",
-    "_", "`", "{", "|", "}", "~", "「", "」", "『", "』", "<<", ">>", "<<<", ">>>", "--",
-    "---", "-(", "-[", "('", "(\"", "((", "))", "(((", ")))", "[[", "]]", "{{", "}}", "♪♪",
-    "♪♪♪", "♩", "♪", "♫", "♬", "♭", "♮", "♯", "-", "'", NULL,
-  };
-  size_t len;
-  const char *b = lmw_token_bytes (m, id, &len);
-  if (b == NULL || len == 0)
-    return false;
-  const char *s = b;
-  size_t l = len;
-  if (s[0] == ' ') { /* " -" and " '" are allowed; others with a leading space are not */
-    s++;
-    l--;
-    if (l == 1 && (s[0] == '-' || s[0] == '\''))
-      return false;
-  } else if (l == 1 && (s[0] == '-' || s[0] == '\'')) {
-    return false;
+  if (s->n_tokens == 0)
+    return 0;
+  size_t total = 0;
+  for (int i = 0; i < s->n_tokens; i++) {
+    size_t l = 0;
+    lmw_token_bytes (m, s->tokens[i], &l);
+    total += l > 0 ? l : 1;
   }
-  for (int i = 0; symbols[i]; i++)
-    if (strlen (symbols[i]) == l && memcmp (symbols[i], s, l) == 0)
-      return true;
-  return false;
+  s->words = calloc ((size_t) s->n_tokens, sizeof *s->words);
+  if (s->words == NULL)
+    return -1;
+  double span = (double) (s->t1_ms - s->t0_ms);
+  size_t done = 0;
+  int64_t prev = s->t0_ms;
+  for (int i = 0; i < s->n_tokens;) {
+    int j = i + 1;
+    for (; j < s->n_tokens; j++) {
+      size_t l = 0;
+      const char *b = lmw_token_bytes (m, s->tokens[j], &l);
+      if (b && l > 0 && b[0] == ' ')
+        break;
+    }
+    size_t bytes = 0;
+    double p = 0.0;
+    for (int k = i; k < j; k++) {
+      size_t l = 0;
+      lmw_token_bytes (m, s->tokens[k], &l);
+      bytes += l > 0 ? l : 1;
+      p += exp ((double) s->token_logprobs[k]);
+    }
+    lmw_word *w = &s->words[s->n_words];
+    if (tok_ms != NULL) {
+      w->t0_ms = tok_ms[i];
+      w->t1_ms = tok_ms[j];
+    } else {
+      w->t0_ms = s->t0_ms + (int64_t) llround (span * (double) done / (double) total);
+      w->t1_ms = s->t0_ms + (int64_t) llround (span * (double) (done + bytes) / (double) total);
+    }
+    done += bytes;
+    /* inside the segment, in order */
+    w->t0_ms = w->t0_ms < prev ? prev : w->t0_ms > s->t1_ms ? s->t1_ms : w->t0_ms;
+    w->t1_ms = w->t1_ms < w->t0_ms ? w->t0_ms : w->t1_ms > s->t1_ms ? s->t1_ms : w->t1_ms;
+    prev = w->t1_ms;
+    w->probability = (float) (p / (j - i));
+    w->text = lmw_tokens_to_text (m, s->tokens + i, j - i);
+    if (w->text == NULL)
+      return -1;
+    s->n_words++;
+    i = j;
+  }
+  return 0;
 }
 
-static void
-log_softmax (float *out, const float *x, int n)
+/* words of the segments [first, r->n_segments) decoded in the window at seek (seg_frames
+ * of audio), timed by aligning their text on the window's cross-attention */
+static int
+window_words (lmw_state *st, lmw_result *r, int first, const int *prompt, int np, int seek,
+              int seg_frames, lmw_error *err)
 {
-  float max = x[0];
-  for (int i = 1; i < n; i++)
-    max = x[i] > max ? x[i] : max;
-  double sum = 0.0;
-  for (int i = 0; i < n; i++)
-    sum += exp ((double) (x[i] - max));
-  float lse = max + (float) log (sum);
-  for (int i = 0; i < n; i++)
-    out[i] = x[i] - lse;
+  const lmw_model *m = st->model;
+  int n_text = 0;
+  for (int i = first; i < r->n_segments; i++)
+    n_text += r->segments[i].n_tokens;
+  int *text = malloc (sizeof (int) * (size_t) (n_text > 0 ? n_text : 1));
+  int64_t *times = malloc (sizeof (int64_t) * (size_t) (n_text + 1));
+  if (text == NULL || times == NULL) {
+    free (text);
+    free (times);
+    lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
+    return -1;
+  }
+  int k = 0;
+  for (int i = first; i < r->n_segments; i++) {
+    memcpy (text + k, r->segments[i].tokens, sizeof (int) * (size_t) r->segments[i].n_tokens);
+    k += r->segments[i].n_tokens;
+  }
+  int n_sot = np > 0 && prompt[np - 1] == m->sp.notimestamps ? np - 1 : np;
+  lmw_error aerr = { 0 };
+  bool aligned = n_text > 0 &&
+                 lmw_align_tokens (st, prompt, n_sot, text, n_text, seg_frames, times, &aerr) == 0;
+  int rc = 0;
+  r->n_aligned += aligned;
+  k = 0;
+  for (int i = first; i < r->n_segments && rc == 0; i++) {
+    lmw_segment *s = &r->segments[i];
+    const int64_t *tk = times + k; /* relative to the window */
+    if (aligned) {
+      int64_t *abs_ms = malloc (sizeof (int64_t) * (size_t) (s->n_tokens + 1));
+      if (abs_ms == NULL) {
+        rc = -1;
+        break;
+      }
+      for (int t = 0; t <= s->n_tokens; t++)
+        abs_ms[t] = (int64_t) seek * 10 + tk[t];
+      rc = add_words (s, m, abs_ms);
+      free (abs_ms);
+    } else {
+      rc = add_words (s, m, NULL);
+    }
+    k += s->n_tokens;
+  }
+  if (rc != 0)
+    lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
+  free (text);
+  free (times);
+  return rc;
 }
 
 typedef struct {
-  const lmw_model *m;
-  const lmw_params *p;
-  bool *non_speech; /* (n_vocab) */
-  float *logprobs;  /* (n_vocab) */
-} filter_ctx;
+  float avg_logprob, no_speech_prob, temperature, compression_ratio;
+  double sum_logprob;
+  int64_t window_ms;
+  int64_t end_ms; /* end of the audio: segment times are clamped to it */
+} window_info;
 
-/* applies the filters to logits of the token after `generated` (n_gen sampled tokens) */
-static void
-apply_filters (filter_ctx *f, float *logits, const int *generated, int n_gen)
-{
-  const lmw_model *m = f->m;
-  const lmw_special_tokens *sp = &m->sp;
-  int nv = m->hp.n_vocab;
-  for (int i = sp->eot + 1; i < sp->timestamp_begin; i++)
-    logits[i] = -INFINITY;
-  if (!f->p->timestamps)
-    for (int i = sp->timestamp_begin; i < nv; i++)
-      logits[i] = -INFINITY;
-  if (f->p->suppress_blank && n_gen == 0) {
-    logits[sp->eot] = -INFINITY;
-    logits[220] = -INFINITY; /* " " */
-  }
-  if (f->p->suppress_non_speech)
-    for (int i = 0; i < sp->eot; i++)
-      if (f->non_speech[i])
-        logits[i] = -INFINITY;
-  if (!f->p->timestamps)
-    return;
-  /* timestamp rules */
-  bool last_ts = n_gen >= 1 && generated[n_gen - 1] >= sp->timestamp_begin;
-  bool penult_ts = n_gen < 2 || generated[n_gen - 2] >= sp->timestamp_begin;
-  if (last_ts) {
-    if (penult_ts) /* a pair just closed: next is text */
-      for (int i = sp->timestamp_begin; i < nv; i++)
-        logits[i] = -INFINITY;
-    else /* one timestamp open: next is a timestamp or eot */
-      for (int i = 0; i < sp->eot; i++)
-        logits[i] = -INFINITY;
-  }
-  int last_t = -1;
-  for (int i = n_gen - 1; i >= 0; i--)
-    if (generated[i] >= sp->timestamp_begin) {
-      last_t = generated[i];
-      break;
-    }
-  if (last_t >= 0) /* timestamps never decrease */
-    for (int i = sp->timestamp_begin; i < last_t + (last_ts && !penult_ts ? 0 : 1) && i < nv; i++)
-      logits[i] = -INFINITY;
-  if (n_gen == 0) {
-    for (int i = 0; i < sp->timestamp_begin; i++)
-      logits[i] = -INFINITY;
-    for (int i = sp->timestamp_begin + 50 + 1; i < nv; i++) /* first timestamp <= 1.00 s */
-      logits[i] = -INFINITY;
-  }
-  log_softmax (f->logprobs, logits, nv);
-  double ts_sum = 0.0;
-  float text_max = -INFINITY;
-  for (int i = sp->timestamp_begin; i < nv; i++)
-    ts_sum += exp ((double) f->logprobs[i]);
-  for (int i = 0; i < sp->timestamp_begin; i++)
-    text_max = f->logprobs[i] > text_max ? f->logprobs[i] : text_max;
-  if (ts_sum > 0.0 && log (ts_sum) > text_max)
-    for (int i = 0; i < sp->timestamp_begin; i++)
-      logits[i] = -INFINITY;
-}
-
+/* adds the text tokens of toks[0..n) as a segment [t0, t1] */
 static int
-add_segment (lmw_result *r, const lmw_model *m, int64_t t0, int64_t t1, const int *toks, int n,
-             float avg_lp, float nsp, float temp)
+add_segment (lmw_result *r, const lmw_model *m, const lmw_params *p, int64_t t0, int64_t t1,
+             const int *toks, const float *lps, int n, const window_info *wi)
 {
   lmw_segment *ns = realloc (r->segments, sizeof *ns * (size_t) (r->n_segments + 1));
   if (ns == NULL)
@@ -184,23 +226,83 @@ add_segment (lmw_result *r, const lmw_model *m, int64_t t0, int64_t t1, const in
   r->segments = ns;
   lmw_segment *s = &ns[r->n_segments];
   memset (s, 0, sizeof *s);
-  s->t0_ms = t0;
-  s->t1_ms = t1;
-  s->text = lmw_tokens_to_text (m, toks, n);
   s->tokens = malloc (sizeof (int) * (size_t) (n > 0 ? n : 1));
-  if (s->text == NULL || s->tokens == NULL) {
-    free (s->text);
-    free (s->tokens);
-    return -1;
-  }
-  memcpy (s->tokens, toks, sizeof (int) * (size_t) n);
-  s->n_tokens = n;
-  s->avg_logprob = avg_lp;
-  s->no_speech_prob = nsp;
-  s->temperature = temp;
+  s->token_logprobs = malloc (sizeof (float) * (size_t) (n > 0 ? n : 1));
+  if (s->tokens == NULL || s->token_logprobs == NULL)
+    goto fail;
+  for (int i = 0; i < n; i++)
+    if (toks[i] < m->sp.eot) {
+      s->tokens[s->n_tokens] = toks[i];
+      s->token_logprobs[s->n_tokens++] = lps[i];
+    }
+  s->text = lmw_tokens_to_text (m, s->tokens, s->n_tokens);
+  if (s->text == NULL)
+    goto fail;
+  s->t0_ms = t0 < wi->end_ms ? t0 : wi->end_ms;
+  s->t1_ms = t1 < wi->end_ms ? t1 : wi->end_ms;
+  if (s->t1_ms < s->t0_ms)
+    s->t1_ms = s->t0_ms;
+  s->avg_logprob = wi->avg_logprob;
+  s->no_speech_prob = wi->no_speech_prob;
+  s->temperature = wi->temperature;
+  s->compression_ratio = wi->compression_ratio;
+  s->sum_logprob = wi->sum_logprob;
+  s->window_ms = wi->window_ms;
   r->n_segments++;
   return 0;
+fail:
+  free (s->tokens);
+  free (s->token_logprobs);
+  free (s->text);
+  return -1;
 }
+
+/* Cuts q (decoded in the window at frame seek, seg_frames long) into segments; returns the
+ * frames to advance, or -1 on allocation failure. */
+static int
+emit_window (lmw_result *r, const lmw_model *m, const lmw_params *p, const lmw_seq *q, int seek,
+             int seg_frames, const window_info *wi)
+{
+  int tb = m->sp.timestamp_begin, n = q->n;
+  const int *g = q->tokens;
+  int64_t w0 = (int64_t) seek * 10;
+  bool single_end = n >= 2 && g[n - 2] < tb && g[n - 1] >= tb;
+  int last = 0, n_cuts = 0;
+  for (int i = 1; i < n; i++)
+    if (g[i - 1] >= tb && g[i] >= tb) { /* a pair <|t1|><|t2|>: a segment ends at i */
+      if (add_segment (r, m, p, w0 + (int64_t) (g[last] - tb) * 20, w0 + (int64_t) (g[i - 1] - tb) * 20,
+                       g + last, q->logprobs + last, i - last, wi) != 0)
+        return -1;
+      last = i;
+      n_cuts++;
+    }
+  if (n_cuts > 0) {
+    if (single_end) {
+      if (add_segment (r, m, p, w0 + (int64_t) (g[last] - tb) * 20, w0 + (int64_t) (g[n - 1] - tb) * 20,
+                       g + last, q->logprobs + last, n - last, wi) != 0)
+        return -1;
+      return seg_frames;
+    }
+    /* restart at the last complete timestamp: 0.02 s = 2 frames */
+    int adv = (g[last - 1] - tb) * 2;
+    return adv > 0 ? adv : seg_frames;
+  }
+  int64_t dur = (int64_t) seg_frames * 10;
+  int last_ts = -1;
+  for (int i = 0; i < n; i++)
+    if (g[i] >= tb)
+      last_ts = g[i] - tb;
+  if (last_ts > 0)
+    dur = (int64_t) last_ts * 20;
+  bool any_text = false;
+  for (int i = 0; i < n; i++)
+    any_text |= g[i] < m->sp.eot;
+  if (any_text && add_segment (r, m, p, w0, w0 + dur, g, q->logprobs, n, wi) != 0)
+    return -1;
+  return seg_frames;
+}
+
+/* ---- the window loop --------------------------------------------------------------------- */
 
 int
 lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_t n_samples,
@@ -208,41 +310,58 @@ lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_
 {
   const lmw_model *m = st->model;
   const lmw_special_tokens *sp = &m->sp;
-  int nv = m->hp.n_vocab;
+  int nv = m->hp.n_vocab, window = 2 * m->hp.n_audio_ctx;
   memset (result, 0, sizeof *result);
-  float *mel = NULL;
-  int n_frames = 0;
-  int rc = -1;
-  float *logits = malloc (sizeof (float) * (size_t) nv);
-  float *logprobs = malloc (sizeof (float) * (size_t) nv);
-  bool *non_speech = calloc ((size_t) nv, sizeof (bool));
-  int *tokens = malloc (sizeof (int) * (size_t) m->hp.n_text_ctx);
-  if (!logits || !logprobs || !non_speech || !tokens) {
+  if (params == NULL || (pcm == NULL && n_samples > 0)) {
+    lmw_set_error (err, LMW_ERR_ARG, "lmw_transcribe: invalid arguments");
+    return -1;
+  }
+  float *mel = NULL, *prompt_logits = NULL;
+  int n_frames = 0, rc = -1;
+  lmw_search s;
+  lmw_seq *best = NULL;
+  if (lmw_search_init (&s, st, params, err) != 0)
+    return -1;
+  int tokens[8];
+  prompt_logits = malloc (sizeof (float) * (size_t) nv * 8);
+  best = lmw_seq_new (s.cap);
+  if (prompt_logits == NULL || best == NULL) {
     lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
     goto out;
   }
-  for (int i = 0; i < sp->eot; i++)
-    non_speech[i] = is_non_speech (m, i);
-  filter_ctx fc = { m, params, non_speech, logprobs };
   if (lmw_mel_compute (m, pcm, n_samples, params->n_threads, &mel, &n_frames, err) != 0)
     goto out;
   int content_frames = (int) (n_samples / LMW_HOP);
-  int window = 2 * m->hp.n_audio_ctx;
-  int max_tokens = params->max_tokens > 0 ? params->max_tokens : m->hp.n_text_ctx / 2;
+  int start_frame = params->offset_ms > 0 ? (int) (params->offset_ms / 10) : 0;
+  if (params->duration_ms > 0 && start_frame + params->duration_ms / 10 < content_frames)
+    content_frames = start_frame + (int) (params->duration_ms / 10);
+  int64_t end_ms = (int64_t) content_frames * 10;
+  int lang = -1;
+  if (sp->multilingual && params->language && strcmp (params->language, "auto") != 0) {
+    lang = lmw_language_token (m, params->language);
+    if (lang < 0) {
+      lmw_set_error (err, LMW_ERR_ARG, "unknown language '%s'", params->language);
+      goto out;
+    }
+  }
   snprintf (result->language, sizeof result->language, "%s", "en");
-  for (int seek = 0; seek < content_frames;) {
+  for (int seek = start_frame; seek < content_frames;) {
+    int seg_frames = content_frames - seek < window ? content_frames - seek : window;
     if (lmw_encode (st, mel, n_frames, seek, err) != 0)
       goto out;
+    s.rng = ((uint64_t) params->seed << 32) ^ ((uint64_t) seek * 0x9e3779b97f4a7c15ull);
+    result->n_windows++;
     int np = 0;
     tokens[np++] = sp->sot;
     if (sp->multilingual) {
-      int lang = -1;
-      if (params->language && strcmp (params->language, "auto") != 0)
-        lang = lmw_language_token (m, params->language);
-      if (lang < 0) { /* detect: argmax over the language tokens after <|startoftranscript|> */
-        if (lmw_decode (st, tokens, 1, 0, logits, false, err) != 0)
+      if (lang < 0) { /* detect on the first window: argmax over the language tokens */
+        if (lmw_decode (st, tokens, 1, 0, s.logits, false, err) != 0)
           goto out;
-        lang = sp->lang_first + argmax (logits + sp->lang_first, sp->n_languages);
+        int best_l = 0;
+        for (int i = 1; i < sp->n_languages; i++)
+          if (s.logits[sp->lang_first + i] > s.logits[sp->lang_first + best_l])
+            best_l = i;
+        lang = sp->lang_first + best_l;
       }
       const char *code = lmw_language_code (lang - sp->lang_first);
       snprintf (result->language, sizeof result->language, "%s", code ? code : "?");
@@ -251,65 +370,64 @@ lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_
     }
     if (!params->timestamps)
       tokens[np++] = sp->notimestamps;
-    int n = np;
-    if (lmw_decode (st, tokens, np, 0, logits, false, err) != 0)
+    if (lmw_decode (st, tokens, np, 0, prompt_logits, true, err) != 0)
       goto out;
-    log_softmax (logprobs, logits, nv);
-    float no_speech = expf (logprobs[sp->nospeech]);
-    double sum_lp = 0.0;
-    while (n - np < max_tokens && n < m->hp.n_text_ctx) {
-      apply_filters (&fc, logits, tokens + np, n - np);
-      int next = argmax (logits, nv);
-      log_softmax (logprobs, logits, nv);
-      sum_lp += logprobs[next];
-      if (next == sp->eot)
-        break;
-      tokens[n++] = next;
-      if (n >= m->hp.n_text_ctx)
-        break;
-      if (lmw_decode (st, &tokens[n - 1], 1, n - 1, logits, false, err) != 0)
+    lmw_log_softmax (s.logprobs, prompt_logits, nv); /* at <|startoftranscript|> */
+    float no_speech = expf (s.logprobs[sp->nospeech]);
+    memcpy (s.first_logits, prompt_logits + (size_t) (np - 1) * nv, sizeof (float) * (size_t) nv);
+    s.n_prompt = np;
+
+    window_info wi = { 0 };
+    wi.window_ms = (int64_t) seek * 10;
+    wi.end_ms = end_ms;
+    wi.no_speech_prob = no_speech;
+    for (float t = 0.0f;; t += params->temperature_inc) {
+      if (lmw_search_window (&s, t, best, err) != 0)
         goto out;
-    }
-    int n_gen = n - np;
-    float avg_lp = (float) (sum_lp / (n_gen + 1));
-    int64_t w0 = (int64_t) seek * 10;
-    int64_t w1 = (int64_t) (seek + window < content_frames ? seek + window : content_frames) * 10;
-    bool silent = no_speech > params->no_speech_threshold && avg_lp < params->logprob_threshold;
-    if (!silent) {
-      if (params->timestamps) {
-        /* split at timestamp pairs */
-        int start = np;
-        int64_t t0 = w0;
-        for (int i = np; i < n; i++) {
-          if (tokens[i] >= sp->timestamp_begin) {
-            int64_t t = w0 + (int64_t) (tokens[i] - sp->timestamp_begin) * 20;
-            if (i > start && add_segment (result, m, t0, t, tokens + start, i - start, avg_lp,
-                                          no_speech, 0.0f) != 0)
-              goto nomem;
-            start = i + 1;
-            t0 = t;
-          }
-        }
-        if (n > start && add_segment (result, m, t0, w1, tokens + start, n - start, avg_lp,
-                                      no_speech, 0.0f) != 0)
-          goto nomem;
-      } else if (add_segment (result, m, w0, w1, tokens + np, n_gen, avg_lp, no_speech, 0.0f) != 0) {
-        goto nomem;
+      char *text = lmw_tokens_to_text (m, best->tokens, best->n);
+      if (text == NULL) {
+        lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
+        goto out;
       }
+      wi.temperature = t;
+      wi.sum_logprob = best->sum_logprob;
+      wi.avg_logprob = (float) (best->sum_logprob / (best->n + 1));
+      wi.compression_ratio = lmw_compression_ratio (text);
+      free (text);
+      bool failed = wi.compression_ratio > params->compression_threshold ||
+                    wi.avg_logprob < params->logprob_threshold;
+      if (no_speech > params->no_speech_threshold && wi.avg_logprob < params->logprob_threshold)
+        failed = false; /* silence: skipped below, not retried */
+      if (!failed || params->temperature_inc <= 0.0f || t + params->temperature_inc > 1.0f + 1e-6f)
+        break;
+      result->n_fallbacks++;
     }
-    seek += window;
+    if (no_speech > params->no_speech_threshold && wi.avg_logprob < params->logprob_threshold) {
+      result->n_skipped++;
+      seek += seg_frames;
+      continue;
+    }
+    int first = result->n_segments;
+    int adv = emit_window (result, m, params, best, seek, seg_frames, &wi);
+    if (adv < 0) {
+      lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
+      goto out;
+    }
+    if (params->word_timestamps &&
+        window_words (st, result, first, tokens, np, seek, seg_frames, err) != 0)
+      goto out;
+    seek += adv;
   }
+  result->kv_copy_bytes = s.kv_copy_bytes;
+  result->kv_copy_ms = s.kv_copy_ms;
+  result->n_decoded = s.n_decoded;
   rc = 0;
-  goto out;
-nomem:
-  lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
 out:
   if (rc != 0)
     lmw_result_clear (result);
+  lmw_search_clear (&s);
+  lmw_seq_free (best);
   free (mel);
-  free (logits);
-  free (logprobs);
-  free (non_speech);
-  free (tokens);
+  free (prompt_logits);
   return rc;
 }

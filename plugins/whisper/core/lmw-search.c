@@ -1,0 +1,538 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmw-search.c — decoding one window into tokens, with the standard logit filters:
+ *   - suppress blank: at the first sampled position " " and <|endoftext|> are forbidden;
+ *   - special tokens other than <|endoftext|> and the timestamps are never sampled;
+ *   - suppress non-speech: the symbol tokens the reference suppresses ("-", "[", "(", ...);
+ *   - timestamp rules (with timestamps): timestamps come in pairs, never decrease, the first
+ *     is at most 1.00 s, and a timestamp is forced when their total probability exceeds that
+ *     of every text token.
+ * Strategies:
+ *   - greedy (temperature 0, beam_size <= 1): argmax;
+ *   - sampling (temperature > 0): best_of candidates drawn from softmax (logits / T) with a
+ *     seeded splitmix64 generator, decoded one after another from the shared prompt cache;
+ *   - beam search (temperature 0, beam_size > 1): every live beam proposes its beam_size + 1
+ *     best tokens; the beam_size best-scoring (sum log-prob) non-final candidates live on,
+ *     candidates ending in <|endoftext|> are finished; it stops when beam_size are finished.
+ *     Each beam owns a self-attention cache; the decoder runs on a beam's cache by pointing the
+ *     state at it, and a beam forked twice from one parent gets a copy of the parent's rows
+ *     (copy-on-fork: the first child takes the parent's buffer, no copy).
+ * Candidates are ranked as the reference does: sum log-prob / number of tokens.
+ */
+#include "lmw-search.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* token ids whose text is a non-speech symbol the reference suppresses */
+static bool
+is_non_speech (const lmw_model *m, int id)
+{
+  static const char *const symbols[] = {
+    "\"", "#", "(", ")", "*", "+", "/", ":", ";", "<", "=", ">", "@", "[", "\\", "]", "^",
+    "_", "`", "{", "|", "}", "~", "「", "」", "『", "』", "<<", ">>", "<<<", ">>>", "--",
+    "---", "-(", "-[", "('", "(\"", "((", "))", "(((", ")))", "[[", "]]", "{{", "}}", "♪♪",
+    "♪♪♪", "♩", "♪", "♫", "♬", "♭", "♮", "♯", "-", "'", NULL,
+  };
+  size_t len;
+  const char *b = lmw_token_bytes (m, id, &len);
+  if (b == NULL || len == 0)
+    return false;
+  const char *s = b;
+  size_t l = len;
+  if (s[0] == ' ') { /* " -" and " '" are allowed; others with a leading space are not */
+    s++;
+    l--;
+    if (l == 1 && (s[0] == '-' || s[0] == '\''))
+      return false;
+  } else if (l == 1 && (s[0] == '-' || s[0] == '\'')) {
+    return false;
+  }
+  for (int i = 0; symbols[i]; i++)
+    if (strlen (symbols[i]) == l && memcmp (symbols[i], s, l) == 0)
+      return true;
+  return false;
+}
+
+void
+lmw_log_softmax (float *out, const float *x, int n)
+{
+  float max = x[0];
+  for (int i = 1; i < n; i++)
+    max = x[i] > max ? x[i] : max;
+  double sum = 0.0;
+  for (int i = 0; i < n; i++)
+    sum += exp ((double) (x[i] - max));
+  float lse = max + (float) log (sum);
+  for (int i = 0; i < n; i++)
+    out[i] = x[i] - lse;
+}
+
+static int
+argmax (const float *x, int n)
+{
+  int best = 0;
+  for (int i = 1; i < n; i++)
+    if (x[i] > x[best])
+      best = i;
+  return best;
+}
+
+/* applies the filters to logits of the token after `generated` (n_gen sampled tokens) */
+static void
+apply_filters (lmw_search *s, float *logits, const int *generated, int n_gen)
+{
+  const lmw_model *m = s->m;
+  const lmw_special_tokens *sp = &m->sp;
+  int nv = m->hp.n_vocab;
+  for (int i = sp->eot + 1; i < sp->timestamp_begin; i++)
+    logits[i] = -INFINITY;
+  if (!s->p->timestamps)
+    for (int i = sp->timestamp_begin; i < nv; i++)
+      logits[i] = -INFINITY;
+  if (s->p->suppress_blank && n_gen == 0) {
+    logits[sp->eot] = -INFINITY;
+    logits[220] = -INFINITY; /* " " */
+  }
+  if (s->p->suppress_non_speech)
+    for (int i = 0; i < sp->eot; i++)
+      if (s->non_speech[i])
+        logits[i] = -INFINITY;
+  if (!s->p->timestamps)
+    return;
+  /* timestamp rules */
+  bool last_ts = n_gen >= 1 && generated[n_gen - 1] >= sp->timestamp_begin;
+  bool penult_ts = n_gen < 2 || generated[n_gen - 2] >= sp->timestamp_begin;
+  if (last_ts) {
+    if (penult_ts) /* a pair just closed: next is text */
+      for (int i = sp->timestamp_begin; i < nv; i++)
+        logits[i] = -INFINITY;
+    else /* one timestamp open: next is a timestamp or eot */
+      for (int i = 0; i < sp->eot; i++)
+        logits[i] = -INFINITY;
+  }
+  int last_t = -1;
+  for (int i = n_gen - 1; i >= 0; i--)
+    if (generated[i] >= sp->timestamp_begin) {
+      last_t = generated[i];
+      break;
+    }
+  if (last_t >= 0) /* timestamps never decrease; a segment is never empty */
+    for (int i = sp->timestamp_begin; i < last_t + (last_ts && !penult_ts ? 0 : 1) && i < nv; i++)
+      logits[i] = -INFINITY;
+  if (n_gen == 0) {
+    for (int i = 0; i < sp->timestamp_begin; i++)
+      logits[i] = -INFINITY;
+    for (int i = sp->timestamp_begin + 50 + 1; i < nv; i++) /* first timestamp <= 1.00 s */
+      logits[i] = -INFINITY;
+  }
+  lmw_log_softmax (s->logprobs, logits, nv);
+  double ts_sum = 0.0;
+  float text_max = -INFINITY;
+  for (int i = sp->timestamp_begin; i < nv; i++)
+    ts_sum += exp ((double) s->logprobs[i]);
+  for (int i = 0; i < sp->timestamp_begin; i++)
+    text_max = s->logprobs[i] > text_max ? s->logprobs[i] : text_max;
+  if (ts_sum > 0.0 && log (ts_sum) > text_max)
+    for (int i = 0; i < sp->timestamp_begin; i++)
+      logits[i] = -INFINITY;
+}
+
+/* ---- sequences --------------------------------------------------------------------------- */
+
+lmw_seq *
+lmw_seq_new (int cap)
+{
+  lmw_seq *q = calloc (1, sizeof *q);
+  if (q == NULL)
+    return NULL;
+  q->tokens = malloc (sizeof (int) * (size_t) cap);
+  q->logprobs = malloc (sizeof (float) * (size_t) cap);
+  if (q->tokens == NULL || q->logprobs == NULL) {
+    lmw_seq_free (q);
+    return NULL;
+  }
+  return q;
+}
+
+void
+lmw_seq_free (lmw_seq *q)
+{
+  if (q == NULL)
+    return;
+  free (q->tokens);
+  free (q->logprobs);
+  free (q);
+}
+
+void
+lmw_seq_copy (lmw_seq *dst, const lmw_seq *src)
+{
+  memcpy (dst->tokens, src->tokens, sizeof (int) * (size_t) src->n);
+  memcpy (dst->logprobs, src->logprobs, sizeof (float) * (size_t) src->n);
+  dst->n = src->n;
+  dst->sum_logprob = src->sum_logprob;
+  dst->finished = src->finished;
+}
+
+static double
+seq_score (const lmw_seq *q)
+{
+  return q->sum_logprob / (q->n > 0 ? q->n : 1);
+}
+
+/* ---- set-up ------------------------------------------------------------------------------ */
+
+int
+lmw_search_init (lmw_search *s, lmw_state *st, const lmw_params *p, lmw_error *err)
+{
+  const lmw_model *m = st->model;
+  int nv = m->hp.n_vocab;
+  memset (s, 0, sizeof *s);
+  s->st = st;
+  s->m = m;
+  s->p = p;
+  s->max_tokens = p->max_tokens > 0 ? p->max_tokens : m->hp.n_text_ctx / 2;
+  s->cap = s->max_tokens + 1;
+  s->rng = 0x9e3779b97f4a7c15ull ^ (uint64_t) p->seed;
+  s->non_speech = calloc ((size_t) nv, sizeof (bool));
+  s->logits = malloc (sizeof (float) * (size_t) nv);
+  s->logprobs = malloc (sizeof (float) * (size_t) nv);
+  s->first_logits = malloc (sizeof (float) * (size_t) nv);
+  if (!s->non_speech || !s->logits || !s->logprobs || !s->first_logits) {
+    lmw_search_clear (s);
+    lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
+    return -1;
+  }
+  for (int i = 0; i < m->sp.eot; i++)
+    s->non_speech[i] = is_non_speech (m, i);
+  return 0;
+}
+
+void
+lmw_search_clear (lmw_search *s)
+{
+  free (s->non_speech);
+  free (s->logits);
+  free (s->logprobs);
+  free (s->first_logits);
+  for (int i = 0; i < s->n_beam_bufs; i++) {
+    free (s->beam_k[i]);
+    free (s->beam_v[i]);
+  }
+  memset (s, 0, sizeof *s);
+}
+
+/* ---- greedy and sampling ----------------------------------------------------------------- */
+
+static uint64_t
+splitmix64 (uint64_t *x)
+{
+  uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* a draw from softmax (logits / t) */
+static int
+sample (lmw_search *s, const float *logits, float t)
+{
+  int nv = s->m->hp.n_vocab;
+  float max = -INFINITY;
+  for (int i = 0; i < nv; i++)
+    max = logits[i] > max ? logits[i] : max;
+  double sum = 0.0;
+  for (int i = 0; i < nv; i++)
+    sum += exp ((double) (logits[i] - max) / t);
+  double u = (double) (splitmix64 (&s->rng) >> 11) * (1.0 / 9007199254740992.0) * sum;
+  double c = 0.0;
+  int last = argmax (logits, nv);
+  for (int i = 0; i < nv; i++) {
+    if (logits[i] == -INFINITY)
+      continue;
+    c += exp ((double) (logits[i] - max) / t);
+    last = i;
+    if (u < c)
+      return i;
+  }
+  return last;
+}
+
+static int
+decode_one (lmw_search *s, float t, lmw_seq *q, lmw_error *err)
+{
+  const lmw_model *m = s->m;
+  int nv = m->hp.n_vocab, eot = m->sp.eot, np = s->n_prompt, Tt = m->hp.n_text_ctx;
+  memcpy (s->logits, s->first_logits, sizeof (float) * (size_t) nv);
+  q->n = 0;
+  q->sum_logprob = 0.0;
+  q->finished = false;
+  while (q->n < s->max_tokens && np + q->n < Tt) {
+    apply_filters (s, s->logits, q->tokens, q->n);
+    int next = t > 0.0f ? sample (s, s->logits, t) : argmax (s->logits, nv);
+    lmw_log_softmax (s->logprobs, s->logits, nv);
+    q->sum_logprob += s->logprobs[next];
+    if (next == eot) {
+      q->finished = true;
+      break;
+    }
+    q->logprobs[q->n] = s->logprobs[next];
+    q->tokens[q->n++] = next;
+    if (q->n >= s->max_tokens || np + q->n >= Tt)
+      break;
+    if (lmw_decode (s->st, &next, 1, np + q->n - 1, s->logits, false, err) != 0)
+      return -1;
+    s->n_decoded++;
+  }
+  return 0;
+}
+
+/* ---- beam search ------------------------------------------------------------------------- */
+
+typedef struct {
+  double score;
+  float logprob;
+  int src;
+  int token;
+} beam_cand;
+
+static int
+cand_cmp (const void *a, const void *b)
+{
+  const beam_cand *x = a, *y = b;
+  if (x->score != y->score)
+    return x->score > y->score ? -1 : 1;
+  if (x->src != y->src) /* deterministic order among equal scores */
+    return x->src - y->src;
+  return x->token - y->token;
+}
+
+/* the beam_size + 1 best entries of lp (n) into idx, best first */
+static int
+top_k (const float *lp, int n, int k, int *idx)
+{
+  int cnt = 0;
+  for (int i = 0; i < n; i++) {
+    if (lp[i] == -INFINITY)
+      continue;
+    if (cnt < k) {
+      idx[cnt++] = i;
+    } else if (lp[i] > lp[idx[cnt - 1]]) {
+      idx[cnt - 1] = i;
+    } else {
+      continue;
+    }
+    for (int j = cnt - 1; j > 0 && lp[idx[j]] > lp[idx[j - 1]]; j--) {
+      int tmp = idx[j];
+      idx[j] = idx[j - 1];
+      idx[j - 1] = tmp;
+    }
+  }
+  return cnt;
+}
+
+static void
+copy_rows (lmw_search *s, int dst, int src, int rows)
+{
+  const lmw_hparams *hp = &s->m->hp;
+  size_t C = (size_t) hp->n_text_state, Tt = (size_t) hp->n_text_ctx;
+  struct timespec t0, t1;
+  clock_gettime (CLOCK_MONOTONIC, &t0);
+  for (int l = 0; l < hp->n_text_layer; l++) {
+    size_t off = (size_t) l * Tt * C;
+    memcpy (s->beam_k[dst] + off, s->beam_k[src] + off, sizeof (float) * (size_t) rows * C);
+    memcpy (s->beam_v[dst] + off, s->beam_v[src] + off, sizeof (float) * (size_t) rows * C);
+  }
+  clock_gettime (CLOCK_MONOTONIC, &t1);
+  s->kv_copy_ms += (double) (t1.tv_sec - t0.tv_sec) * 1e3 + (double) (t1.tv_nsec - t0.tv_nsec) / 1e6;
+  s->kv_copy_bytes += 2 * sizeof (float) * (size_t) rows * C * (size_t) hp->n_text_layer;
+}
+
+static int
+beam_search (lmw_search *s, int B, lmw_seq *out, lmw_error *err)
+{
+  lmw_state *st = s->st;
+  const lmw_model *m = s->m;
+  const lmw_hparams *hp = &m->hp;
+  int nv = hp->n_vocab, eot = m->sp.eot, np = s->n_prompt, Tt = hp->n_text_ctx;
+  size_t per = (size_t) hp->n_text_layer * Tt * hp->n_text_state;
+  float *orig_k = st->self_k, *orig_v = st->self_v;
+  int orig_n = st->n_cached;
+  int rc = -1;
+  lmw_seq *live[LMW_MAX_BEAM] = { 0 }, *next[LMW_MAX_BEAM] = { 0 }, *fin[LMW_MAX_BEAM] = { 0 };
+  int buf[LMW_MAX_BEAM], nbuf[LMW_MAX_BEAM];
+  int n_live = 1, n_fin = 0;
+  beam_cand *cands = malloc (sizeof *cands * (size_t) B * (B + 1));
+  int *idx = malloc (sizeof (int) * (size_t) (B + 1));
+  if (cands == NULL || idx == NULL)
+    goto nomem;
+  while (s->n_beam_bufs < B) { /* malloc: pages are only touched for the rows in use */
+    s->beam_k[s->n_beam_bufs] = malloc (sizeof (float) * per);
+    s->beam_v[s->n_beam_bufs] = malloc (sizeof (float) * per);
+    if (!s->beam_k[s->n_beam_bufs] || !s->beam_v[s->n_beam_bufs]) {
+      free (s->beam_k[s->n_beam_bufs]);
+      free (s->beam_v[s->n_beam_bufs]);
+      goto nomem;
+    }
+    s->n_beam_bufs++;
+  }
+  for (int i = 0; i < B; i++) {
+    live[i] = lmw_seq_new (s->cap);
+    next[i] = lmw_seq_new (s->cap);
+    fin[i] = lmw_seq_new (s->cap);
+    if (!live[i] || !next[i] || !fin[i])
+      goto nomem;
+  }
+  /* the prompt's rows go to beam 0's cache */
+  {
+    size_t C = (size_t) hp->n_text_state;
+    for (int l = 0; l < hp->n_text_layer; l++) {
+      size_t off = (size_t) l * Tt * C;
+      memcpy (s->beam_k[0] + off, orig_k + off, sizeof (float) * (size_t) np * C);
+      memcpy (s->beam_v[0] + off, orig_v + off, sizeof (float) * (size_t) np * C);
+    }
+  }
+  live[0]->n = 0;
+  live[0]->sum_logprob = 0.0;
+  buf[0] = 0;
+  for (int step = 0; step < s->max_tokens && np + step < Tt; step++) {
+    int nc = 0;
+    for (int b = 0; b < n_live; b++) {
+      lmw_seq *q = live[b];
+      if (step == 0) {
+        memcpy (s->logits, s->first_logits, sizeof (float) * (size_t) nv);
+      } else {
+        st->self_k = s->beam_k[buf[b]];
+        st->self_v = s->beam_v[buf[b]];
+        st->n_cached = np + q->n - 1;
+        int r = lmw_decode (st, &q->tokens[q->n - 1], 1, np + q->n - 1, s->logits, false, err);
+        s->n_decoded++;
+        st->self_k = orig_k;
+        st->self_v = orig_v;
+        st->n_cached = orig_n;
+        if (r != 0)
+          goto out;
+      }
+      apply_filters (s, s->logits, q->tokens, q->n);
+      lmw_log_softmax (s->logprobs, s->logits, nv);
+      int k = top_k (s->logprobs, nv, B + 1, idx);
+      for (int j = 0; j < k; j++)
+        cands[nc++] = (beam_cand) { q->sum_logprob + s->logprobs[idx[j]], s->logprobs[idx[j]], b,
+                                    idx[j] };
+    }
+    qsort (cands, (size_t) nc, sizeof *cands, cand_cmp);
+    int saved = 0;
+    bool parent_used[LMW_MAX_BEAM] = { false };
+    int src_of[LMW_MAX_BEAM];
+    for (int c = 0; c < nc && saved < B; c++) {
+      const beam_cand *cd = &cands[c];
+      const lmw_seq *par = live[cd->src];
+      if (cd->token == eot) {
+        if (n_fin < B) {
+          lmw_seq_copy (fin[n_fin], par);
+          fin[n_fin]->sum_logprob = cd->score;
+          fin[n_fin]->finished = true;
+          n_fin++;
+        }
+        continue;
+      }
+      lmw_seq *nq = next[saved];
+      lmw_seq_copy (nq, par);
+      nq->tokens[nq->n] = cd->token;
+      nq->logprobs[nq->n] = cd->logprob;
+      nq->n++;
+      nq->sum_logprob = cd->score;
+      src_of[saved] = cd->src;
+      saved++;
+    }
+    /* caches: the first child of a parent takes its buffer, later ones copy its rows */
+    bool buf_taken[LMW_MAX_BEAM] = { false };
+    for (int j = 0; j < saved; j++)
+      nbuf[j] = -1;
+    for (int j = 0; j < saved; j++)
+      if (!parent_used[src_of[j]]) {
+        parent_used[src_of[j]] = true;
+        nbuf[j] = buf[src_of[j]];
+        buf_taken[nbuf[j]] = true;
+      }
+    for (int j = 0; j < saved; j++) {
+      if (nbuf[j] >= 0)
+        continue;
+      int f = 0;
+      while (buf_taken[f])
+        f++;
+      buf_taken[f] = true;
+      nbuf[j] = f;
+      /* the parent's cache holds its prompt and tokens, the last one included */
+      copy_rows (s, f, buf[src_of[j]], np + next[j]->n - 1);
+    }
+    for (int j = 0; j < saved; j++) {
+      lmw_seq *t = live[j];
+      live[j] = next[j];
+      next[j] = t;
+      buf[j] = nbuf[j];
+    }
+    n_live = saved;
+    if (n_fin >= B || n_live == 0)
+      break;
+  }
+  /* finished candidates first, then the live ones up to beam_size, ranked by score */
+  for (int b = 0; b < n_live && n_fin < B; b++)
+    lmw_seq_copy (fin[n_fin++], live[b]);
+  int best = 0;
+  for (int i = 1; i < n_fin; i++)
+    if (seq_score (fin[i]) > seq_score (fin[best]))
+      best = i;
+  if (n_fin > 0) {
+    lmw_seq_copy (out, fin[best]);
+  } else {
+    out->n = 0;
+    out->sum_logprob = 0.0;
+    out->finished = true;
+  }
+  rc = 0;
+  goto out;
+nomem:
+  lmw_set_error (err, LMW_ERR_NOMEM, "out of memory for the beams");
+out:
+  st->self_k = orig_k;
+  st->self_v = orig_v;
+  st->n_cached = orig_n;
+  for (int i = 0; i < B; i++) {
+    lmw_seq_free (live[i]);
+    lmw_seq_free (next[i]);
+    lmw_seq_free (fin[i]);
+  }
+  free (cands);
+  free (idx);
+  return rc;
+}
+
+int
+lmw_search_window (lmw_search *s, float t, lmw_seq *out, lmw_error *err)
+{
+  const lmw_params *p = s->p;
+  if (t <= 0.0f && p->beam_size > 1)
+    return beam_search (s, p->beam_size < LMW_MAX_BEAM ? p->beam_size : LMW_MAX_BEAM, out, err);
+  if (t <= 0.0f || p->best_of <= 1)
+    return decode_one (s, t, out, err);
+  lmw_seq *cand = lmw_seq_new (s->cap);
+  if (cand == NULL) {
+    lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
+    return -1;
+  }
+  int rc = 0;
+  for (int i = 0; i < p->best_of; i++) {
+    if (decode_one (s, t, i == 0 ? out : cand, err) != 0) {
+      rc = -1;
+      break;
+    }
+    if (i > 0 && seq_score (cand) > seq_score (out))
+      lmw_seq_copy (out, cand);
+  }
+  lmw_seq_free (cand);
+  return rc;
+}

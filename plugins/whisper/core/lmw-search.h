@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmw-search.h — decoding one 30-second window into tokens (internal): the logit filters, then
+ * greedy, sampling (best_of candidates at a temperature) or beam search over the decoder.
+ */
+#ifndef LMW_SEARCH_H
+#define LMW_SEARCH_H
+
+#include "lmw-state.h"
+
+/* One decoded token sequence (after the prompt, end-of-text excluded). */
+typedef struct {
+  int *tokens;      /* (cap) */
+  float *logprobs;  /* (cap): log-probability of each token under the filtered distribution */
+  int n;
+  double sum_logprob; /* of the tokens, plus end-of-text's when finished */
+  bool finished;      /* ended with end-of-text */
+} lmw_seq;
+
+typedef struct {
+  lmw_state *st;
+  const lmw_model *m;
+  const lmw_params *p;
+  int max_tokens;       /* tokens per window */
+  int cap;              /* capacity of every lmw_seq: max_tokens + 1 */
+  bool *non_speech;     /* (n_vocab) */
+  float *logits;        /* (n_vocab) */
+  float *logprobs;      /* (n_vocab) */
+  float *first_logits;  /* (n_vocab): logits after the prompt, set by the caller */
+  int n_prompt;         /* positions of the prompt in the cache */
+  uint64_t rng;         /* sampling state (splitmix64), set per window by the caller */
+  /* beam search: per-beam self-attention caches, allocated on first use */
+  float *beam_k[LMW_MAX_BEAM];
+  float *beam_v[LMW_MAX_BEAM];
+  int n_beam_bufs;
+  size_t kv_copy_bytes;
+  double kv_copy_ms;     /* time spent copying them */
+  int n_decoded;         /* tokens run through the decoder */
+} lmw_search;
+
+int lmw_search_init (lmw_search *s, lmw_state *st, const lmw_params *p, lmw_error *err);
+void lmw_search_clear (lmw_search *s);
+lmw_seq *lmw_seq_new (int cap);
+void lmw_seq_free (lmw_seq *q);
+void lmw_seq_copy (lmw_seq *dst, const lmw_seq *src);
+void lmw_log_softmax (float *out, const float *x, int n);
+
+/* Decodes the window whose prompt is in the cache (s->n_prompt positions, s->first_logits)
+ * at temperature t: beam search when t == 0 and beam_size > 1, greedy when t == 0, else
+ * best_of sampled candidates; the best by sum log-prob / length goes to out. */
+int lmw_search_window (lmw_search *s, float temperature, lmw_seq *out, lmw_error *err);
+
+#endif /* LMW_SEARCH_H */

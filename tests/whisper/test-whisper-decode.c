@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-whisper-decode.c — decoding strategies and long-audio windows on one fixture model
+ * (argv[1]: tiny-en-random or tiny-v3-random) and the fixture speech.
+ *
+ * Asserts (TAP):
+ *   - greedy decoding through lmw_transcribe (filters that cannot apply turned off) gives
+ *     greedy.tokens of reference.json;
+ *   - beam search with beam_size 1 gives exactly the greedy result;
+ *   - beam search with beam_size 5 scores at least as well as greedy (sum log-prob over the
+ *     same number of tokens, and the length-normalised score it ranks by);
+ *   - a log-prob threshold no decoding can meet makes every window fall back up to T = 1.0;
+ *     the result is the same for the same seed and differs for another seed;
+ *   - a no-speech threshold of 0 with that log-prob threshold skips every window;
+ *   - long audio (the sample six times, 42 s): the windows start where the previous one's last
+ *     complete timestamp pair ends (or 30 s later), segments never overlap or go back, and
+ *     every window's segments are exactly those of that window decoded on its own (offset_ms)
+ *     — no words repeated or lost at the seams;
+ *   - word timestamps: words are ordered, inside their segment and inside the audio, their
+ *     text joins to the segment's, probabilities in (0, 1], and the windows with text were timed
+ *     by the cross-attention alignment.
+ *   - dynamic time warping finds the staircase of a cost matrix with three cheap blocks.
+ * The models have random weights: the text is meaningless, the mechanics are what is checked.
+ */
+#include "lmw-align.h"
+#include "lmw-context.h"
+#include "lmw-test.h"
+
+static lmw_model *model;
+static float *pcm;
+static size_t n_samples;
+
+static int
+run (const lmw_params *p, const float *audio, size_t n, lmw_result *r)
+{
+  lmw_error err = { 0 };
+  lmw_state *st = lmw_state_new (model, p->n_threads, &err);
+  int rc = st ? lmw_transcribe (st, p, audio, n, r, &err) : -1;
+  if (rc != 0)
+    TEST_DIAG ("transcription failed: %s", err.message);
+  lmw_state_free (st);
+  return rc;
+}
+
+static lmw_params
+base_params (void)
+{
+  lmw_params p = lmw_default_params ();
+  p.n_threads = 2;
+  p.language = "en";
+  p.max_tokens = 24;
+  p.temperature_inc = 0.0f;
+  return p;
+}
+
+static bool
+same_results (const lmw_result *a, const lmw_result *b)
+{
+  if (a->n_segments != b->n_segments)
+    return false;
+  for (int i = 0; i < a->n_segments; i++) {
+    const lmw_segment *x = &a->segments[i], *y = &b->segments[i];
+    if (x->t0_ms != y->t0_ms || x->t1_ms != y->t1_ms || x->n_tokens != y->n_tokens ||
+        memcmp (x->tokens, y->tokens, sizeof (int) * (size_t) x->n_tokens) != 0)
+      return false;
+  }
+  return true;
+}
+
+static void
+test_greedy_reference (const char *json)
+{
+  int want[64];
+  int ng = json_int_array (json, "\"greedy\"", "tokens", want, 64);
+  lmw_params p = base_params ();
+  p.max_tokens = ng;
+  p.suppress_blank = false;
+  p.suppress_non_speech = false;
+  lmw_result r;
+  bool ok = run (&p, pcm, n_samples, &r) == 0;
+  ok = ok && r.n_segments == 1 && r.segments[0].n_tokens == ng &&
+       memcmp (r.segments[0].tokens, want, sizeof (int) * (size_t) ng) == 0;
+  TEST_OK (ok, "greedy lmw_transcribe reproduces the %d greedy.tokens (first %d)", ng,
+           r.n_segments ? r.segments[0].tokens[0] : -1);
+  lmw_result_clear (&r);
+}
+
+static void
+test_beam (void)
+{
+  lmw_params p = base_params ();
+  lmw_result g, b1, b5;
+  bool ok = run (&p, pcm, n_samples, &g) == 0;
+  p.beam_size = 1;
+  ok = ok && run (&p, pcm, n_samples, &b1) == 0;
+  TEST_OK (ok && same_results (&g, &b1), "beam_size 1 == greedy (%d segments)", g.n_segments);
+  p.beam_size = 5;
+  ok = ok && run (&p, pcm, n_samples, &b5) == 0;
+  TEST_OK (ok && g.n_segments == 1 && b5.n_segments == 1, "beam 5 and greedy: one segment each");
+  if (ok && g.n_segments == 1 && b5.n_segments == 1) {
+    const lmw_segment *x = &g.segments[0], *y = &b5.segments[0];
+    double sg = x->sum_logprob / (x->n_tokens > 0 ? x->n_tokens : 1);
+    double sb = y->sum_logprob / (y->n_tokens > 0 ? y->n_tokens : 1);
+    TEST_DIAG ("greedy: %d tokens, sum log-prob %.4f; beam 5: %d tokens, sum log-prob %.4f; "
+               "%zu cache bytes copied", x->n_tokens, x->sum_logprob, y->n_tokens, y->sum_logprob,
+               b5.kv_copy_bytes);
+    TEST_OK (sb >= sg - 1e-4, "beam 5 length-normalised score %.4f >= greedy's %.4f", sb, sg);
+    if (x->n_tokens == y->n_tokens)
+      TEST_OK (y->sum_logprob >= x->sum_logprob - 1e-4,
+               "same length: beam 5 sum log-prob %.4f >= greedy's %.4f", y->sum_logprob, x->sum_logprob);
+    TEST_OK (b5.kv_copy_bytes > 0, "beams forked with cache copies (%zu bytes)", b5.kv_copy_bytes);
+  }
+  lmw_result_clear (&g);
+  lmw_result_clear (&b1);
+  lmw_result_clear (&b5);
+}
+
+static void
+test_fallback (void)
+{
+  lmw_params p = base_params ();
+  p.timestamps = true;
+  p.temperature_inc = 0.2f;
+  p.logprob_threshold = 0.0f; /* no decoding has an average log-prob above 0 */
+  p.no_speech_threshold = 1.0f;
+  p.seed = 42;
+  lmw_result a, b, c, s;
+  bool ok = run (&p, pcm, n_samples, &a) == 0 && run (&p, pcm, n_samples, &b) == 0;
+  TEST_OK (ok && a.n_windows >= 1 && a.n_fallbacks == 5 * a.n_windows, "forced failure: %d fallbacks in %d windows",
+           a.n_fallbacks, a.n_windows);
+  bool all_t1 = ok && a.n_segments > 0;
+  for (int i = 0; ok && i < a.n_segments; i++)
+    all_t1 &= fabsf (a.segments[i].temperature - 1.0f) < 1e-5f;
+  TEST_OK (all_t1, "the kept decoding is the last one, at T = 1.0");
+  TEST_OK (ok && same_results (&a, &b), "same seed, same result (%d segments)", a.n_segments);
+  p.seed = 7;
+  ok = ok && run (&p, pcm, n_samples, &c) == 0;
+  TEST_OK (ok && !same_results (&a, &c), "another seed, another sample");
+  p.no_speech_threshold = 0.0f;
+  ok = ok && run (&p, pcm, n_samples, &s) == 0;
+  TEST_OK (ok && s.n_segments == 0 && s.n_skipped == s.n_windows && s.n_fallbacks == 0,
+           "no-speech threshold 0 with a failed log-prob: every window skipped, no retry "
+           "(%d segments, %d skipped)", s.n_segments, s.n_skipped);
+  lmw_result_clear (&a);
+  lmw_result_clear (&b);
+  lmw_result_clear (&c);
+  lmw_result_clear (&s);
+}
+
+static void
+check_words (const lmw_result *r, int64_t audio_ms)
+{
+  bool ordered = true, inside = true, text = true, probs = true;
+  int n_words = 0;
+  int64_t prev = 0;
+  for (int i = 0; i < r->n_segments; i++) {
+    const lmw_segment *s = &r->segments[i];
+    size_t tl = 0;
+    char joined[65536] = "";
+    for (int w = 0; w < s->n_words; w++) {
+      const lmw_word *x = &s->words[w];
+      ordered &= x->t0_ms <= x->t1_ms && x->t0_ms >= prev;
+      prev = x->t1_ms;
+      inside &= x->t0_ms >= s->t0_ms && x->t1_ms <= s->t1_ms && x->t1_ms <= audio_ms;
+      probs &= x->probability > 0.0f && x->probability <= 1.0f;
+      if (tl + strlen (x->text) < sizeof joined) {
+        memcpy (joined + tl, x->text, strlen (x->text) + 1);
+        tl += strlen (x->text);
+      }
+      n_words++;
+    }
+    text &= strcmp (joined, s->text) == 0 || tl + 1 >= sizeof joined;
+  }
+  TEST_OK (n_words > 0 && ordered, "%d words in time order", n_words);
+  TEST_OK (inside, "words inside their segments and the audio (%.2f s)", audio_ms / 1000.0);
+  TEST_OK (text, "words join to their segment's text");
+  TEST_OK (probs, "word probabilities in (0, 1]");
+}
+
+static void
+test_long_audio (void)
+{
+  int copies = 6;
+  size_t n = n_samples * (size_t) copies;
+  float *lng = malloc (sizeof (float) * n);
+  for (int c = 0; c < copies; c++)
+    memcpy (lng + (size_t) c * n_samples, pcm, sizeof (float) * n_samples);
+  int64_t audio_ms = (int64_t) (n / LMW_HOP) * 10;
+  lmw_params p = base_params ();
+  p.timestamps = true;
+  p.word_timestamps = true;
+  p.max_tokens = 64;
+  p.temperature_inc = 0.2f;
+  p.seed = 3;
+  lmw_result r;
+  bool ok = run (&p, lng, n, &r) == 0;
+  TEST_OK (ok && r.n_windows >= 2, "%.1f s of audio: %d windows, %d segments, %d fallbacks",
+           audio_ms / 1000.0, r.n_windows, r.n_segments, r.n_fallbacks);
+  if (!ok) {
+    free (lng);
+    return;
+  }
+  /* windows in order; a window starts where the previous one's last segment ends, or 30 s on */
+  bool seams = true, no_overlap = true;
+  int n_follow = 0;
+  int64_t prev_end = 0;
+  for (int i = 0; i < r.n_segments; i++) {
+    const lmw_segment *s = &r.segments[i];
+    no_overlap &= s->t0_ms >= prev_end && s->t1_ms >= s->t0_ms;
+    prev_end = s->t1_ms;
+    if (i + 1 < r.n_segments && r.segments[i + 1].window_ms != s->window_ms) {
+      int64_t next = r.segments[i + 1].window_ms;
+      bool follows = next == s->t1_ms;
+      n_follow += follows;
+      seams &= next > s->window_ms && (follows || next >= s->window_ms + 30000);
+    }
+  }
+  TEST_OK (seams, "each window starts at the previous one's last complete timestamp (%d times) "
+           "or 30 s later", n_follow);
+  TEST_OK (no_overlap, "segments never overlap nor go back in time");
+  for (int i = 0; i < r.n_segments; i++)
+    TEST_DIAG ("  window %6.2f  [%6.2f --> %6.2f] T=%.1f %d tokens", r.segments[i].window_ms / 1000.0,
+               r.segments[i].t0_ms / 1000.0, r.segments[i].t1_ms / 1000.0,
+               r.segments[i].temperature, r.segments[i].n_tokens);
+  /* each window against its own decode */
+  bool same = true;
+  int n_checked = 0;
+  for (int i = 0; i < r.n_segments;) {
+    int64_t w = r.segments[i].window_ms;
+    int j = i;
+    while (j < r.n_segments && r.segments[j].window_ms == w)
+      j++;
+    lmw_params q = p;
+    q.offset_ms = w;
+    q.duration_ms = 30000;
+    lmw_result one;
+    if (run (&q, lng, n, &one) != 0) {
+      same = false;
+      break;
+    }
+    int k = 0;
+    for (int x = 0; x < one.n_segments; x++)
+      if (one.segments[x].window_ms == w) {
+        const lmw_segment *a = &one.segments[x];
+        const lmw_segment *b = i + k < j ? &r.segments[i + k] : NULL;
+        same &= b && a->t0_ms == b->t0_ms && a->t1_ms == b->t1_ms && a->n_tokens == b->n_tokens &&
+                memcmp (a->tokens, b->tokens, sizeof (int) * (size_t) a->n_tokens) == 0;
+        k++;
+      }
+    same &= k == j - i;
+    n_checked++;
+    lmw_result_clear (&one);
+    i = j;
+  }
+  TEST_OK (same && n_checked >= 2, "%d windows: the same segments as each window decoded on its own",
+           n_checked);
+  check_words (&r, audio_ms);
+  TEST_OK (r.n_aligned > 0 && r.n_aligned <= r.n_windows, "word times of %d of %d windows from "
+           "the cross-attention alignment", r.n_aligned, r.n_windows);
+  lmw_result_clear (&r);
+  free (lng);
+}
+
+static void
+test_dtw (void)
+{
+  /* rows 0, 1, 2 cheap on columns 0-2, 3-6, 7-9; a distracting cheap cell in row 0, column 8 */
+  enum { N = 3, M = 10 };
+  float cost[N * M];
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < M; j++)
+      cost[i * M + j] = 1.0f;
+  for (int j = 0; j < 3; j++)
+    cost[0 * M + j] = -1.0f;
+  for (int j = 3; j < 7; j++)
+    cost[1 * M + j] = -1.0f;
+  for (int j = 7; j < 10; j++)
+    cost[2 * M + j] = -1.0f;
+  cost[0 * M + 8] = -1.0f;
+  int starts[N] = { -1, -1, -1 };
+  TEST_OK (lmw_dtw_starts (cost, N, M, starts) == 0 && starts[0] == 0 && starts[1] == 3 &&
+           starts[2] == 7, "DTW: rows start at columns %d, %d, %d (want 0, 3, 7)", starts[0],
+           starts[1], starts[2]);
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *name = argc > 1 ? argv[1] : "tiny-en-random";
+  const char *dir = fixture_dir (name);
+  char *json = read_file (dir, "reference.json", NULL);
+  char path[4300];
+  lmw_error err = { 0 };
+  snprintf (path, sizeof path, "%s/model.ggml.bin", dir);
+  model = lmw_model_load_file (path, &err);
+  TEST_OK (json && model, "fixture %s loads (%s)", name, model ? "ok" : err.message);
+  snprintf (path, sizeof path, "%s/../../audio/speech-sample.wav", dir);
+  TEST_OK (model && lmw_wav_read (path, &pcm, &n_samples, &err) == 0, "speech-sample.wav read");
+  if (model == NULL || json == NULL || pcm == NULL)
+    return test_done ();
+  test_dtw ();
+  test_greedy_reference (json);
+  test_beam ();
+  test_fallback ();
+  test_long_audio ();
+  lmw_model_free (model);
+  free (pcm);
+  free (json);
+  return test_done ();
+}
