@@ -675,6 +675,9 @@ out:
     g_source_remove (d.drain_poll_id);
   g_ptr_array_unref (d.transports);
   g_clear_object (&d.router);
+  /* what the plugins cancelled as they went away (probes, connections) completes now */
+  while (g_main_context_pending (NULL))
+    g_main_context_iteration (NULL, FALSE);
   g_clear_pointer (&d.loop, g_main_loop_unref);
   lmd_url_fetcher_shutdown ();
   return d.exit_status;

@@ -58,7 +58,7 @@ static_setup (LmdState *state, GKeyFile *config, GError **error)
       if (trimmed[0] == '\0')
         continue;
       uri = g_uri_parse (trimmed, G_URI_FLAGS_NONE, NULL);
-      if (uri == NULL || g_uri_get_host (uri) == NULL ||
+      if (uri == NULL || g_uri_get_host (uri) == NULL || g_uri_get_host (uri)[0] == '\0' ||
           (g_strcmp0 (g_uri_get_scheme (uri), "http") != 0 && g_strcmp0 (g_uri_get_scheme (uri), "https") != 0))
         {
           g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
@@ -79,8 +79,10 @@ static_setup (LmdState *state, GKeyFile *config, GError **error)
   return TRUE;
 }
 
+/* A probe in flight holds no reference: disposing the state cancels it, and a cancelled
+ * probe touches nothing but itself. */
 typedef struct {
-  LmdStaticState *self; /* owned ref */
+  LmdStaticState *self; /* borrowed */
   StaticWorker *worker; /* borrowed: workers live as long as self */
 } Probe;
 
@@ -107,7 +109,6 @@ probe_done (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   if (conn != NULL)
     g_io_stream_close (G_IO_STREAM (conn), NULL, NULL);
-  g_object_unref (probe->self);
   g_free (probe);
 }
 
@@ -125,7 +126,7 @@ probe_all (gpointer data)
         continue;
       w->probing = TRUE;
       probe = g_new0 (Probe, 1);
-      probe->self = g_object_ref (self);
+      probe->self = self;
       probe->worker = w;
       g_socket_client_connect_to_host_async (self->client, w->host, w->port, self->cancellable,
                                              probe_done, probe);

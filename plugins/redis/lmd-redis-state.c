@@ -83,8 +83,10 @@ send_record (LmdRedisState *self)
 
 /* ---- reading the registry ------------------------------------------------------------------ */
 
+/* A registry read in progress.  It holds no reference: the connection belongs to the state,
+ * and freeing it (dispose) runs every pending callback with a NULL reply first. */
 typedef struct {
-  LmdRedisState *self; /* owned ref */
+  LmdRedisState *self; /* borrowed */
   GPtrArray *urls;     /* owned, char* */
 } Refresh;
 
@@ -92,7 +94,6 @@ static void
 refresh_free (Refresh *r)
 {
   r->self->refreshing = FALSE;
-  g_object_unref (r->self);
   g_clear_pointer (&r->urls, g_ptr_array_unref);
   g_free (r);
 }
@@ -176,7 +177,7 @@ refresh_cb (gpointer data)
   if (self->refreshing)
     return G_SOURCE_CONTINUE;
   r = g_new0 (Refresh, 1);
-  r->self = g_object_ref (self);
+  r->self = self;
   self->refreshing = TRUE;
   if (!lmd_redis_connection_command (self->conn, on_smembers, r, "SMEMBERS", set, NULL))
     refresh_free (r);
@@ -274,6 +275,7 @@ lmd_redis_state_dispose (GObject *object)
   LmdRedisState *self = LMD_REDIS_STATE (object);
 
   g_clear_handle_id (&self->refresh_id, g_source_remove);
+  g_clear_object (&self->conn);
   G_OBJECT_CLASS (lmd_redis_state_parent_class)->dispose (object);
 }
 
