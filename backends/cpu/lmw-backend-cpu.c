@@ -35,11 +35,15 @@ void openblas_set_num_threads (int num_threads);
  * costs more than it saves, and much more when the machine is oversubscribed */
 #define PARALLEL_MIN_WORK (1 << 20)
 
+static const float zero_row[LMW_GEMM_KC];
+
 typedef struct {
   float *pack;   /* LMW_GEMM_KC * LMW_GEMM_NC, 32-byte aligned */
   float *rowtmp; /* MAX_K */
   float *scores; /* ATTN_QCHUNK * MAX_KEYS */
   float *blas_w; /* BLAS_NC * MAX_K, allocated on first use */
+  float *attn;   /* attention: packed K and V of one head and a block of scores, grown on use */
+  size_t attn_len;
 } thread_scratch;
 
 typedef struct {
@@ -108,6 +112,7 @@ cpu_destroy (void *vctx)
       free (ctx->scratch[i].rowtmp);
       free (ctx->scratch[i].scores);
       free (ctx->scratch[i].blas_w);
+      free (ctx->scratch[i].attn);
     }
   free (ctx->scratch);
   free (ctx);
@@ -463,6 +468,116 @@ attention_task (void *arg, int task, int thread)
   }
 }
 
+/* Blockwise attention for many queries: a task is one head and a range of queries.  It packs
+ * the head's K as (D, 16)-panels of keys and V as (Tk, 16)-panels of channels once, then for
+ * each block of LMW_GEMM_MR queries computes the block's scores (MR, Tk) with the GEMM kernel,
+ * turns them into unnormalised exponentials in place (fused scale, max and sum), multiplies
+ * them by V with the same kernel and divides each output row by its sum on the way out.
+ * Only MR rows of scores exist at any time. */
+static int
+attn_pad (int n)
+{
+  return (n + LMW_GEMM_NR - 1) / LMW_GEMM_NR * LMW_GEMM_NR;
+}
+
+static size_t
+attn_scratch_floats (int Tk, int D)
+{
+  return (size_t) attn_pad (Tk) * D + (size_t) attn_pad (D) * Tk + (size_t) LMW_GEMM_MR * attn_pad (Tk);
+}
+
+static void
+attention_block_task (void *arg, int task, int thread)
+{
+  attn_job *j = arg;
+  thread_scratch *s = &j->ctx->scratch[thread];
+  const lmw_cpu_kernels *kern = j->ctx->kern;
+  const int D = j->D, NR = LMW_GEMM_NR, MR = LMW_GEMM_MR;
+  int h = task / j->n_chunks;
+  int rows = (j->Tq + j->n_chunks - 1) / j->n_chunks;
+  rows = (rows + MR - 1) / MR * MR;
+  int q0 = (task % j->n_chunks) * rows;
+  int q1 = q0 + rows < j->Tq ? q0 + rows : j->Tq;
+  if (q0 >= q1)
+    return;
+  int kn = j->Tk; /* keys any query of the task sees */
+  if (j->causal_past >= 0 && j->causal_past + q1 < kn)
+    kn = j->causal_past + q1;
+  int np = (kn + NR - 1) / NR, ldS = np * NR, ne = (D + NR - 1) / NR;
+  float *Kp = s->attn;                         /* np panels (D, NR) */
+  float *Vp = Kp + (size_t) attn_pad (j->Tk) * D; /* ne panels (kn, NR) */
+  float *S = Vp + (size_t) attn_pad (D) * j->Tk; /* (MR, ldS) */
+  const float *kh = j->k + (size_t) h * D, *vh = j->v + (size_t) h * D;
+  for (int p = 0; p < np; p++) {
+    float *dst = Kp + (size_t) p * D * NR;
+    for (int c = 0; c < NR; c++) {
+      int t = p * NR + c;
+      const float *src = kh + (size_t) t * j->ldk;
+      if (t < kn)
+        for (int d = 0; d < D; d++)
+          dst[(size_t) d * NR + c] = src[d];
+      else
+        for (int d = 0; d < D; d++)
+          dst[(size_t) d * NR + c] = 0.0f;
+    }
+  }
+  for (int e = 0; e < ne; e++) {
+    float *dst = Vp + (size_t) e * kn * NR;
+    int nw = D - e * NR < NR ? D - e * NR : NR;
+    for (int t = 0; t < kn; t++) {
+      const float *src = vh + (size_t) t * j->ldv + e * NR;
+      float *d = dst + (size_t) t * NR;
+      int c = 0;
+      for (; c < nw; c++)
+        d[c] = src[c];
+      for (; c < NR; c++)
+        d[c] = 0.0f;
+    }
+  }
+  float scale = 1.0f / sqrtf ((float) D);
+  float tile[LMW_GEMM_MR * LMW_GEMM_NR] __attribute__ ((aligned (32)));
+  for (int m = q0; m < q1; m += MR) {
+    int mr = q1 - m < MR ? q1 - m : MR;
+    const float *a[LMW_GEMM_MR];
+    for (int r = 0; r < MR; r++)
+      a[r] = r < mr ? j->q + (size_t) (m + r) * j->ldq + (size_t) h * D : zero_row;
+    for (int p = 0; p < np; p++)
+      kern->kernel (D, a, Kp + (size_t) p * D * NR, S + (size_t) p * NR, ldS, NULL, false);
+    float inv[LMW_GEMM_MR];
+    for (int r = 0; r < MR; r++) {
+      float *row = S + (size_t) r * ldS;
+      int visible = kn;
+      if (r >= mr) {
+        visible = 0;
+        inv[r] = 0.0f;
+      } else {
+        if (j->causal_past >= 0 && j->causal_past + m + r + 1 < visible)
+          visible = j->causal_past + m + r + 1;
+        inv[r] = 1.0f / kern->exp_row (row, visible, scale);
+      }
+      for (int t = visible; t < kn; t++)
+        row[t] = 0.0f;
+      a[r] = row;
+    }
+    for (int e = 0; e < ne; e++) {
+      const float *bp = Vp + (size_t) e * kn * NR;
+      int nw = D - e * NR < NR ? D - e * NR : NR;
+      for (int kb = 0; kb < kn; kb += LMW_GEMM_KC) {
+        int kc = kn - kb < LMW_GEMM_KC ? kn - kb : LMW_GEMM_KC;
+        const float *ak[LMW_GEMM_MR];
+        for (int r = 0; r < MR; r++)
+          ak[r] = a[r] + kb;
+        kern->kernel (kc, ak, bp + (size_t) kb * NR, tile, NR, NULL, kb > 0);
+      }
+      for (int r = 0; r < mr; r++) {
+        float *o = j->out + (size_t) (m + r) * j->ldo + (size_t) h * D + e * NR;
+        for (int c = 0; c < nw; c++)
+          o[c] = tile[r * NR + c] * inv[r];
+      }
+    }
+  }
+}
+
 static void
 cpu_attention (void *vctx, float *out, int ldo, const float *q, int ldq, const float *k, int ldk,
                const float *v, int ldv, int Tq, int Tk, int H, int D, int causal_past)
@@ -471,6 +586,32 @@ cpu_attention (void *vctx, float *out, int ldo, const float *q, int ldq, const f
   if (Tk > MAX_KEYS || D > MAX_K)
     return; /* the model loader refuses such shapes */
   attn_job j = { ctx, out, ldo, q, k, v, ldq, ldk, ldv, Tq, Tk, H, D, causal_past, 0 };
+  if (Tq > GEMV_MAX_M && D <= LMW_GEMM_KC && !ctx->use_blas) {
+    size_t need = attn_scratch_floats (Tk, D);
+    bool ok = true;
+    for (int i = 0; i < ctx->n_threads && ok; i++) {
+      thread_scratch *s = &ctx->scratch[i];
+      if (s->attn_len >= need)
+        continue;
+      free (s->attn);
+      s->attn = aligned_alloc (64, (need * sizeof (float) + 63) / 64 * 64);
+      s->attn_len = s->attn ? need : 0;
+      ok = s->attn != NULL;
+    }
+    if (ok) {
+      /* enough tasks for every thread to get an even share, each a multiple of MR queries */
+      int split = (4 * ctx->n_threads + H - 1) / H;
+      int max_split = (Tq + LMW_GEMM_MR - 1) / LMW_GEMM_MR;
+      j.n_chunks = split < max_split ? split : max_split;
+      if ((size_t) Tq * Tk * H * D < PARALLEL_MIN_WORK) {
+        for (int t = 0; t < H * j.n_chunks; t++)
+          attention_block_task (&j, t, 0);
+        return;
+      }
+      lmw_pool_run (ctx->pool, attention_block_task, &j, H * j.n_chunks);
+      return;
+    }
+  }
   j.n_chunks = (Tq + ATTN_QCHUNK - 1) / ATTN_QCHUNK;
   if ((size_t) Tq * Tk * H * D < PARALLEL_MIN_WORK) {
     for (int t = 0; t < H * j.n_chunks; t++)

@@ -95,6 +95,20 @@ generic_softmax_row (float *x, int n, float scale)
     x[i] *= inv;
 }
 
+static float
+generic_exp_row (float *x, int n, float scale)
+{
+  float max = -INFINITY;
+  for (int i = 0; i < n; i++)
+    max = x[i] > max ? x[i] : max;
+  float sum = 0.0f;
+  for (int i = 0; i < n; i++) {
+    x[i] = expf ((x[i] - max) * scale);
+    sum += x[i];
+  }
+  return sum;
+}
+
 static void
 generic_gelu (float *x, size_t n)
 {
@@ -104,7 +118,7 @@ generic_gelu (float *x, size_t n)
 
 static const lmw_cpu_kernels generic_kernels = {
   "generic", generic_convert_row, generic_dot_row, generic_kernel, generic_axpy,
-  generic_softmax_row, generic_gelu,
+  generic_exp_row, generic_softmax_row, generic_gelu,
 };
 
 /* ---- AVX2 + FMA + F16C kernels ------------------------------------------------------------ */
@@ -326,6 +340,36 @@ avx2_softmax_row (float *x, int n, float scale)
     x[i] *= 1.0f / sum;
 }
 
+AVX2 static float
+avx2_exp_row (float *x, int n, float scale)
+{
+  __m256 vmax = _mm256_set1_ps (-INFINITY);
+  int i = 0;
+  for (; i + 8 <= n; i += 8)
+    vmax = _mm256_max_ps (vmax, _mm256_loadu_ps (x + i));
+  float tmp[8];
+  _mm256_storeu_ps (tmp, vmax);
+  float max = tmp[0];
+  for (int j = 1; j < 8; j++)
+    max = tmp[j] > max ? tmp[j] : max;
+  for (; i < n; i++)
+    max = x[i] > max ? x[i] : max;
+  /* exp (scale * x - scale * max) */
+  __m256 vs = _mm256_set1_ps (scale), vo = _mm256_set1_ps (-scale * max);
+  __m256 vsum = _mm256_setzero_ps ();
+  for (i = 0; i + 8 <= n; i += 8) {
+    __m256 e = exp256 (_mm256_fmadd_ps (_mm256_loadu_ps (x + i), vs, vo));
+    _mm256_storeu_ps (x + i, e);
+    vsum = _mm256_add_ps (vsum, e);
+  }
+  float sum = hsum256 (vsum);
+  for (; i < n; i++) {
+    x[i] = expf (x[i] * scale - scale * max);
+    sum += x[i];
+  }
+  return sum;
+}
+
 AVX2 static void
 avx2_gelu (float *x, size_t n)
 {
@@ -354,7 +398,8 @@ avx2_gelu (float *x, size_t n)
 }
 
 static const lmw_cpu_kernels avx2_kernels = {
-  "avx2", avx2_convert_row, avx2_dot_row, avx2_kernel, avx2_axpy, avx2_softmax_row, avx2_gelu,
+  "avx2", avx2_convert_row, avx2_dot_row, avx2_kernel, avx2_axpy, avx2_exp_row,
+  avx2_softmax_row, avx2_gelu,
 };
 #endif /* LMW_HAVE_X86 */
 

@@ -28,6 +28,8 @@ typedef struct {
                   const float *bias, bool accumulate);
   /* y (n) += a * x (n) */
   void (*axpy) (float *y, float a, const float *x, int n);
+  /* x (n) = exp (scale * (x - max (x))) in place; returns the sum (n >= 1) */
+  float (*exp_row) (float *x, int n, float scale);
   /* softmax of one row in place, after multiplying it by scale */
   void (*softmax_row) (float *x, int n, float scale);
   void (*gelu) (float *x, size_t n);

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,6 +260,156 @@ child (const char *path, int threads, int reps)
   return 0;
 }
 
+
+/* ---- --ops: the encoder's operations one by one ------------------------------------------- */
+
+static double
+thread_cpu_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static void
+fill_rand (float *x, size_t n, float scale)
+{
+  for (size_t i = 0; i < n; i++)
+    x[i] = frand () * scale;
+}
+
+/* a (rows, cols) weight of `type` with random values */
+static void *
+make_bench_weight (lmw_weight *w, lmw_type type, int rows, int cols)
+{
+  w->type = type;
+  w->rows = rows;
+  w->cols = cols;
+  w->row_bytes = lmw_type_row_bytes (type, cols);
+  uint8_t *data = malloc (w->row_bytes * (size_t) rows);
+  if (data == NULL)
+    return NULL;
+  for (size_t r = 0; r < (size_t) rows; r++) {
+    uint8_t *row = data + r * w->row_bytes;
+    if (type == LMW_TYPE_F16)
+      for (int c = 0; c < cols; c++) {
+        uint16_t h = lmw_fp32_to_fp16 (frand () * 0.05f);
+        memcpy (row + 2 * c, &h, 2);
+      }
+    else /* q8_0 */
+      for (int b = 0; b < cols / 32; b++) {
+        uint16_t h = lmw_fp32_to_fp16 (0.05f / 127.0f);
+        memcpy (row + 34 * b, &h, 2);
+        for (int j = 0; j < 32; j++)
+          row[34 * b + 2 + j] = (uint8_t) (int8_t) (frand () * 127.0f);
+      }
+  }
+  w->data = data;
+  return data;
+}
+
+typedef struct {
+  const char *name;
+  double flop;
+  double best_ms, cpu_ms;
+} op_row;
+
+#define OP_REPS_TIMED(row, reps, stmt)                                                        \
+  do {                                                                                        \
+    (row).best_ms = 1e30;                                                                     \
+    for (int r_ = 0; r_ < (reps); r_++) {                                                     \
+      double c0_ = thread_cpu_ms (), t0_ = now_ms ();                                         \
+      stmt;                                                                                   \
+      double dt_ = now_ms () - t0_;                                                           \
+      if (dt_ < (row).best_ms) {                                                              \
+        (row).best_ms = dt_;                                                                  \
+        (row).cpu_ms = thread_cpu_ms () - c0_;                                                \
+      }                                                                                       \
+    }                                                                                         \
+  } while (0)
+
+/* times each operation of one encoder layer of `s` (T = 1500) and the conv stem; min of reps */
+static int
+bench_ops (const shape *s, lmw_type type, int threads, int reps)
+{
+  const lmw_backend_ops *ops = lmw_backend_cpu ();
+  char msg[256];
+  void *be = ops->create (threads, msg, sizeof msg);
+  if (be == NULL) {
+    fprintf (stderr, "lmw-bench: %s\n", msg);
+    return 1;
+  }
+  const int T = 1500, C = s->state, H = s->heads;
+  float *x = malloc (sizeof (float) * (size_t) 2 * T * 4 * C);
+  float *y = malloc (sizeof (float) * (size_t) 2 * T * 4 * C);
+  float *q = malloc (sizeof (float) * (size_t) T * C);
+  float *k = malloc (sizeof (float) * (size_t) T * C);
+  float *v = malloc (sizeof (float) * (size_t) T * C);
+  float *g = malloc (sizeof (float) * (size_t) 4 * C);
+  float *b = malloc (sizeof (float) * (size_t) 4 * C);
+  lmw_weight wqkv, wup, wdown, wc1, wc2;
+  void *d1 = make_bench_weight (&wqkv, type, C, C);
+  void *d2 = make_bench_weight (&wup, type, 4 * C, C);
+  void *d3 = make_bench_weight (&wdown, type, C, 4 * C);
+  void *d4 = make_bench_weight (&wc1, LMW_TYPE_F16, C, 80 * 3);
+  void *d5 = make_bench_weight (&wc2, LMW_TYPE_F16, C, C * 3);
+  if (!x || !y || !q || !k || !v || !g || !b || !d1 || !d2 || !d3 || !d4 || !d5) {
+    fprintf (stderr, "lmw-bench: out of memory\n");
+    return 1;
+  }
+  fill_rand (x, (size_t) 2 * T * 4 * C, 1.0f);
+  fill_rand (q, (size_t) T * C, 1.0f);
+  fill_rand (k, (size_t) T * C, 1.0f);
+  fill_rand (v, (size_t) T * C, 1.0f);
+  fill_rand (b, (size_t) 4 * C, 0.1f);
+  for (int i = 0; i < 4 * C; i++)
+    g[i] = 1.0f;
+  double mm = 2.0 * T * C * C;
+  op_row rows[] = {
+    { "matmul q/k/v/o (1500 x C x C)", mm, 0, 0 },
+    { "matmul mlp.0 (1500 x 4C x C)", 4 * mm, 0, 0 },
+    { "matmul mlp.2 (1500 x C x 4C)", 4 * mm, 0, 0 },
+    { "attention (1500 x 1500, H heads)", 4.0 * T * T * C, 0, 0 },
+    { "layernorm (1500 x C)", 0, 0, 0 },
+    { "gelu (1500 x 4C)", 0, 0, 0 },
+    { "add (1500 x C)", 0, 0, 0 },
+    { "conv1 (80 -> C, 3000 steps)", 2.0 * 2 * T * C * 80 * 3, 0, 0 },
+    { "conv2 (C -> C, stride 2)", 2.0 * T * C * C * 3, 0, 0 },
+  };
+  /* one untimed pass warms the caches and the pool */
+  ops->matmul (be, y, 4 * C, x, C, &wup, b, T);
+  OP_REPS_TIMED (rows[0], reps, ops->matmul (be, y, C, x, C, &wqkv, b, T));
+  OP_REPS_TIMED (rows[1], reps, ops->matmul (be, y, 4 * C, x, C, &wup, b, T));
+  OP_REPS_TIMED (rows[2], reps, ops->matmul (be, y, C, x, 4 * C, &wdown, b, T));
+  OP_REPS_TIMED (rows[3], reps, ops->attention (be, y, C, q, C, k, C, v, C, T, T, H, C / H, -1));
+  OP_REPS_TIMED (rows[4], reps, ops->layernorm (be, y, x, g, b, T, C, 1e-5f));
+  OP_REPS_TIMED (rows[5], reps, ops->gelu (be, y, (size_t) T * 4 * C));
+  OP_REPS_TIMED (rows[6], reps, ops->add (be, y, x, (size_t) T * C));
+  OP_REPS_TIMED (rows[7], reps, ops->conv1d_k3 (be, y, x, (size_t) 2 * T, 1, &wc1, b, 2 * T, 80, 1));
+  OP_REPS_TIMED (rows[8], reps, ops->conv1d_k3 (be, y, x, 1, (size_t) C, &wc2, b, 2 * T, C, 2));
+  /* per layer: 4 q/k/v/o products, 2 layernorms, 2 adds */
+  const int per_layer[] = { 4, 1, 1, 1, 2, 1, 2, 0, 0 };
+  double layer_ms = 0;
+  printf ("\n%s %s, %d thread%s (min of %d runs)\n\n", s->name, lmw_type_name (type), threads,
+          threads > 1 ? "s" : "", reps);
+  printf ("| operation | ms | GFLOP/s | CPU ms (all threads) | per layer |\n|---|---|---|---|---|\n");
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    layer_ms += per_layer[i] * rows[i].best_ms;
+    if (rows[i].flop > 0)
+      printf ("| %s | %.2f | %.1f | %.2f | x%d |\n", rows[i].name, rows[i].best_ms,
+              rows[i].flop / rows[i].best_ms / 1e6, rows[i].cpu_ms, per_layer[i]);
+    else
+      printf ("| %s | %.2f | | %.2f | x%d |\n", rows[i].name, rows[i].best_ms, rows[i].cpu_ms,
+              per_layer[i]);
+  }
+  printf ("\none layer: %.1f ms; %d layers + conv stem: %.1f ms (without the cross K/V)\n",
+          layer_ms, s->layers, layer_ms * s->layers + rows[7].best_ms + rows[8].best_ms);
+  ops->destroy (be);
+  free (x); free (y); free (q); free (k); free (v); free (g); free (b);
+  free (d1); free (d2); free (d3); free (d4); free (d5);
+  return 0;
+}
+
 /* ---- parent -------------------------------------------------------------------------------- */
 
 static int
@@ -278,6 +429,7 @@ main (int argc, char **argv)
   char models_s[256] = "tiny,base,small", types_s[64] = "f16,q8_0", threads_s[64] = "1,2";
   const char *dir_arg = NULL;
   int reps = 3;
+  bool op_mode = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp (argv[i], "--models") == 0)
       snprintf (models_s, sizeof models_s, "%s", argv[i + 1]);
@@ -289,10 +441,23 @@ main (int argc, char **argv)
       reps = atoi (argv[i + 1]) > 0 ? atoi (argv[i + 1]) : 1;
     else if (strcmp (argv[i], "--dir") == 0)
       dir_arg = argv[i + 1];
+    else if (strcmp (argv[i], "--ops") == 0)
+      op_mode = strcmp (argv[i + 1], "1") == 0 || strcmp (argv[i + 1], "yes") == 0;
   }
   char *models[8], *types[4], *threads[8];
   int nm = split_list (models_s, models, 8), nt = split_list (types_s, types, 4),
       nth = split_list (threads_s, threads, 8);
+  if (op_mode) {
+    for (int i = 0; i < nm; i++)
+      for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+        if (strcmp (shapes[k].name, models[i]) == 0)
+          for (int j = 0; j < nt; j++)
+            for (int th = 0; th < nth; th++)
+              if (bench_ops (&shapes[k], strcmp (types[j], "q8_0") == 0 ? LMW_TYPE_Q8_0 : LMW_TYPE_F16,
+                             atoi (threads[th]), reps) != 0)
+                return 1;
+    return 0;
+  }
   char tmpl[] = "/tmp/lmw-bench-XXXXXX";
   const char *dir = dir_arg ? dir_arg : mkdtemp (tmpl);
   if (dir == NULL) {
