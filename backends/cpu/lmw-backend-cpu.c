@@ -223,12 +223,12 @@ cpu_matmul (void *vctx, float *out, int ldc, const float *inp, int lda, const lm
   }
 #ifdef LMW_HAVE_OPENBLAS
   if (ctx->use_blas && w->cols <= MAX_K && blas_ready (ctx)) {
-    j.width = task_width (ctx, N, LMW_GEMM_NR, BLAS_NC, 1);
+    j.width = task_width (ctx, N, ctx->kern->nr, BLAS_NC, 1);
     lmw_pool_run (ctx->pool, blas_task, &j, (N + j.width - 1) / j.width);
     return;
   }
 #endif
-  j.width = task_width (ctx, N, LMW_GEMM_NR, LMW_GEMM_NC, 1);
+  j.width = task_width (ctx, N, ctx->kern->nr, LMW_GEMM_NC, 1);
   lmw_pool_run (ctx->pool, gemm_task, &j, (N + j.width - 1) / j.width);
 }
 
@@ -477,7 +477,7 @@ attention_task (void *arg, int task, int thread)
 static int
 attn_pad (int n)
 {
-  return (n + LMW_GEMM_NR - 1) / LMW_GEMM_NR * LMW_GEMM_NR;
+  return (n + LMW_GEMM_NR_MAX - 1) / LMW_GEMM_NR_MAX * LMW_GEMM_NR_MAX;
 }
 
 static size_t
@@ -492,7 +492,7 @@ attention_block_task (void *arg, int task, int thread)
   attn_job *j = arg;
   thread_scratch *s = &j->ctx->scratch[thread];
   const lmw_cpu_kernels *kern = j->ctx->kern;
-  const int D = j->D, NR = LMW_GEMM_NR, MR = LMW_GEMM_MR;
+  const int D = j->D, NR = kern->nr, MR = LMW_GEMM_MR;
   int h = task / j->n_chunks;
   int rows = (j->Tq + j->n_chunks - 1) / j->n_chunks;
   rows = (rows + MR - 1) / MR * MR;
@@ -535,7 +535,7 @@ attention_block_task (void *arg, int task, int thread)
     }
   }
   float scale = 1.0f / sqrtf ((float) D);
-  float tile[LMW_GEMM_MR * LMW_GEMM_NR] __attribute__ ((aligned (32)));
+  float tile[LMW_GEMM_MR * LMW_GEMM_NR_MAX] __attribute__ ((aligned (64)));
   for (int m = q0; m < q1; m += MR) {
     int mr = q1 - m < MR ? q1 - m : MR;
     const float *a[LMW_GEMM_MR];

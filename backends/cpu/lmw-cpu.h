@@ -11,19 +11,20 @@
 
 #include <stdbool.h>
 
-#define LMW_GEMM_MR 6   /* rows of the register tile */
-#define LMW_GEMM_NR 16  /* columns of the register tile (one packed panel) */
-#define LMW_GEMM_KC 256 /* depth of one packed block */
-#define LMW_GEMM_NC 256 /* columns packed at once per thread */
+#define LMW_GEMM_MR 6      /* rows of the register tile */
+#define LMW_GEMM_NR_MAX 64 /* widest register tile (one packed panel); each table has its nr */
+#define LMW_GEMM_KC 256    /* depth of one packed block */
+#define LMW_GEMM_NC 256    /* columns packed at once per thread, a multiple of every nr */
 
 typedef struct {
-  const char *name; /* "generic", "avx2" */
+  const char *name; /* "generic", "avx2", "avx512" */
+  int nr;           /* columns of the register tile: panels are packed (kc, nr) */
   /* dst (n) = elements [k0, k0 + n) of a row of `type` */
   void (*convert_row) (float *dst, lmw_type type, const void *row, int k0, int n);
   /* dot (x (K), row of `type` (K)); tmp is K floats of scratch for the generic types */
   float (*dot_row) (const float *x, lmw_type type, const void *row, int K, float *tmp);
-  /* c (MR, NR) (row stride ldc) = init + sum over k < kc of a[r][k] * bp[k][j]; bp is a packed
-   * (kc, NR) panel; init is c itself when accumulate, else bias (NR) or zero when bias is NULL */
+  /* c (MR, nr) (row stride ldc) = init + sum over k < kc of a[r][k] * bp[k][j]; bp is a packed
+   * (kc, nr) panel, 64-byte aligned; init is c itself when accumulate, else bias (NR) or zero when bias is NULL */
   void (*kernel) (int kc, const float *const *a, const float *bp, float *c, int ldc,
                   const float *bias, bool accumulate);
   /* y (n) += a * x (n) */
