@@ -34,6 +34,8 @@ void openblas_set_num_threads (int num_threads);
 /* below this many multiply-adds an operation runs on the calling thread alone: waking a worker
  * costs more than it saves, and much more when the machine is oversubscribed */
 #define PARALLEL_MIN_WORK (1 << 20)
+/* products with at least this many rows per thread are split by rows, smaller ones by columns */
+#define ROW_SPLIT_MIN_M 96
 
 static const float zero_row[LMW_GEMM_KC];
 
@@ -144,7 +146,8 @@ typedef struct {
   const lmw_weight *w;
   const float *bias;
   int M;
-  int width; /* output columns per task */
+  int width;     /* output columns per task */
+  int row_width; /* output rows per task (GEMM) */
 } matmul_job;
 
 static void
@@ -168,11 +171,16 @@ static void
 gemm_task (void *arg, int task, int thread)
 {
   matmul_job *j = arg;
-  int n0 = task * j->width;
+  int n_col_tasks = (j->w->rows + j->width - 1) / j->width;
+  int rt = task / n_col_tasks, ct = task % n_col_tasks;
+  int n0 = ct * j->width;
   int n1 = n0 + j->width < j->w->rows ? n0 + j->width : j->w->rows;
+  int m0 = rt * j->row_width;
+  int m1 = m0 + j->row_width < j->M ? m0 + j->row_width : j->M;
   lmw_gemm_b B = { .kn = false, .w = j->w };
   thread_scratch *s = &j->ctx->scratch[thread];
-  lmw_cpu_gemm_cols (j->ctx->kern, j->out, j->ldc, j->inp, j->lda, &B, j->bias, j->M, j->w->cols,
+  lmw_cpu_gemm_cols (j->ctx->kern, j->out + (size_t) m0 * j->ldc, j->ldc,
+                     j->inp + (size_t) m0 * j->lda, j->lda, &B, j->bias, m1 - m0, j->w->cols,
                      n0, n1, s->pack, s->rowtmp);
 }
 
@@ -214,7 +222,7 @@ cpu_matmul (void *vctx, float *out, int ldc, const float *inp, int lda, const lm
             const float *bias, int M)
 {
   cpu_ctx *ctx = vctx;
-  matmul_job j = { ctx, out, ldc, inp, lda, w, bias, M, 0 };
+  matmul_job j = { ctx, out, ldc, inp, lda, w, bias, M, 0, M };
   int N = w->rows;
   if (M <= GEMV_MAX_M) {
     j.width = (size_t) M * N * w->cols < PARALLEL_MIN_WORK ? N : task_width (ctx, N, 8, 1 << 30, 4);
@@ -228,6 +236,14 @@ cpu_matmul (void *vctx, float *out, int ldc, const float *inp, int lda, const lm
     return;
   }
 #endif
+  if (ctx->n_threads > 1 && M >= ROW_SPLIT_MIN_M * ctx->n_threads) {
+    /* each task a band of rows times every column: a thread reads only its share of the
+     * activations, and the weights (small next to them) are packed once per task */
+    j.width = N;
+    j.row_width = task_width (ctx, M, LMW_GEMM_MR, 1 << 30, 2);
+    lmw_pool_run (ctx->pool, gemm_task, &j, (M + j.row_width - 1) / j.row_width);
+    return;
+  }
   j.width = task_width (ctx, N, ctx->kern->nr, LMW_GEMM_NC, 1);
   lmw_pool_run (ctx->pool, gemm_task, &j, (N + j.width - 1) / j.width);
 }
@@ -252,21 +268,9 @@ layernorm_task (void *arg, int task, int thread)
   rows_job *j = arg;
   int r0 = task * j->width;
   int r1 = r0 + j->width < j->N ? r0 + j->width : j->N;
-  for (int r = r0; r < r1; r++) {
-    const float *x = j->inp + (size_t) r * j->C;
-    float *y = j->out + (size_t) r * j->C;
-    float mean = 0.0f;
-    for (int c = 0; c < j->C; c++)
-      mean += x[c];
-    mean /= (float) j->C;
-    float var = 0.0f;
-    for (int c = 0; c < j->C; c++)
-      var += (x[c] - mean) * (x[c] - mean);
-    var /= (float) j->C;
-    float rstd = 1.0f / sqrtf (var + j->eps);
-    for (int c = 0; c < j->C; c++)
-      y[c] = (x[c] - mean) * rstd * j->weight[c] + j->bias[c];
-  }
+  for (int r = r0; r < r1; r++)
+    j->ctx->kern->layernorm_row (j->out + (size_t) r * j->C, j->inp + (size_t) r * j->C, j->weight,
+                                 j->bias, j->C, j->eps);
 }
 
 static void

@@ -119,9 +119,25 @@ generic_gelu (float *x, size_t n)
     x[i] = 0.5f * x[i] * (1.0f + erff (x[i] * (float) M_SQRT1_2));
 }
 
+static void
+generic_layernorm_row (float *y, const float *x, const float *w, const float *b, int C, float eps)
+{
+  float mean = 0.0f;
+  for (int c = 0; c < C; c++)
+    mean += x[c];
+  mean /= (float) C;
+  float var = 0.0f;
+  for (int c = 0; c < C; c++)
+    var += (x[c] - mean) * (x[c] - mean);
+  var /= (float) C;
+  float rstd = 1.0f / sqrtf (var + eps);
+  for (int c = 0; c < C; c++)
+    y[c] = (x[c] - mean) * rstd * w[c] + b[c];
+}
+
 static const lmw_cpu_kernels generic_kernels = {
   "generic", GENERIC_NR, generic_convert_row, generic_dot_row, generic_kernel, generic_axpy,
-  generic_exp_row, generic_softmax_row, generic_gelu,
+  generic_exp_row, generic_softmax_row, generic_gelu, generic_layernorm_row,
 };
 
 /* ---- AVX2 + FMA + F16C kernels ------------------------------------------------------------ */
@@ -400,9 +416,47 @@ avx2_gelu (float *x, size_t n)
   generic_gelu (x + i, n - i);
 }
 
+/* two passes: the mean, then the variance around it (as the portable one, no E[x^2] - mean^2
+ * cancellation) */
+AVX2 static void
+avx2_layernorm_row (float *y, const float *x, const float *w, const float *b, int C, float eps)
+{
+  __m256 s0 = _mm256_setzero_ps (), s1 = _mm256_setzero_ps ();
+  int c = 0;
+  for (; c + 16 <= C; c += 16) {
+    s0 = _mm256_add_ps (s0, _mm256_loadu_ps (x + c));
+    s1 = _mm256_add_ps (s1, _mm256_loadu_ps (x + c + 8));
+  }
+  float sum = hsum256 (_mm256_add_ps (s0, s1));
+  for (; c < C; c++)
+    sum += x[c];
+  float mean = sum / (float) C;
+  __m256 vm = _mm256_set1_ps (mean);
+  s0 = _mm256_setzero_ps ();
+  s1 = _mm256_setzero_ps ();
+  for (c = 0; c + 16 <= C; c += 16) {
+    __m256 d0 = _mm256_sub_ps (_mm256_loadu_ps (x + c), vm);
+    __m256 d1 = _mm256_sub_ps (_mm256_loadu_ps (x + c + 8), vm);
+    s0 = _mm256_fmadd_ps (d0, d0, s0);
+    s1 = _mm256_fmadd_ps (d1, d1, s1);
+  }
+  float var = hsum256 (_mm256_add_ps (s0, s1));
+  for (; c < C; c++)
+    var += (x[c] - mean) * (x[c] - mean);
+  var /= (float) C;
+  float rstd = 1.0f / sqrtf (var + eps);
+  __m256 vr = _mm256_set1_ps (rstd);
+  for (c = 0; c + 8 <= C; c += 8) {
+    __m256 d = _mm256_mul_ps (_mm256_sub_ps (_mm256_loadu_ps (x + c), vm), vr);
+    _mm256_storeu_ps (y + c, _mm256_fmadd_ps (d, _mm256_loadu_ps (w + c), _mm256_loadu_ps (b + c)));
+  }
+  for (; c < C; c++)
+    y[c] = (x[c] - mean) * rstd * w[c] + b[c];
+}
+
 static const lmw_cpu_kernels avx2_kernels = {
   "avx2", 16, avx2_convert_row, avx2_dot_row, avx2_kernel, avx2_axpy, avx2_exp_row,
-  avx2_softmax_row, avx2_gelu,
+  avx2_softmax_row, avx2_gelu, avx2_layernorm_row,
 };
 
 /* ---- AVX-512 kernels (F, plus the AVX2 set for the rest) ---------------------------------- */
@@ -455,9 +509,87 @@ avx512_kernel (int kc, const float *const *a, const float *bp, float *c, int ldc
 #undef STOREC
 }
 
+/* exp256 on 16 lanes; 2^n applied with scalef */
+AVX512 static inline __m512
+exp512 (__m512 x)
+{
+  x = _mm512_min_ps (x, _mm512_set1_ps (88.3762626647949f));
+  x = _mm512_max_ps (x, _mm512_set1_ps (-87.3f));
+  __m512 fx = _mm512_fmadd_ps (x, _mm512_set1_ps (1.44269504088896341f), _mm512_set1_ps (0.5f));
+  fx = _mm512_roundscale_ps (fx, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  x = _mm512_fnmadd_ps (fx, _mm512_set1_ps (0.693359375f), x);
+  x = _mm512_fnmadd_ps (fx, _mm512_set1_ps (-2.12194440e-4f), x);
+  __m512 y = _mm512_set1_ps (1.9875691500e-4f);
+  y = _mm512_fmadd_ps (y, x, _mm512_set1_ps (1.3981999507e-3f));
+  y = _mm512_fmadd_ps (y, x, _mm512_set1_ps (8.3334519073e-3f));
+  y = _mm512_fmadd_ps (y, x, _mm512_set1_ps (4.1665795894e-2f));
+  y = _mm512_fmadd_ps (y, x, _mm512_set1_ps (1.6666665459e-1f));
+  y = _mm512_fmadd_ps (y, x, _mm512_set1_ps (5.0000001201e-1f));
+  __m512 x2 = _mm512_mul_ps (x, x);
+  y = _mm512_fmadd_ps (y, x2, _mm512_add_ps (x, _mm512_set1_ps (1.0f)));
+  return _mm512_scalef_ps (y, fx);
+}
+
+AVX512 static float
+avx512_exp_row (float *x, int n, float scale)
+{
+  __m512 vmax = _mm512_set1_ps (-INFINITY);
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    vmax = _mm512_max_ps (vmax, _mm512_loadu_ps (x + i));
+  if (i < n) {
+    __mmask16 m = (__mmask16) ((1u << (n - i)) - 1);
+    vmax = _mm512_mask_max_ps (vmax, m, vmax, _mm512_maskz_loadu_ps (m, x + i));
+  }
+  float max = _mm512_reduce_max_ps (vmax);
+  __m512 vs = _mm512_set1_ps (scale), vo = _mm512_set1_ps (-scale * max);
+  __m512 vsum = _mm512_setzero_ps ();
+  for (i = 0; i + 16 <= n; i += 16) {
+    __m512 e = exp512 (_mm512_fmadd_ps (_mm512_loadu_ps (x + i), vs, vo));
+    _mm512_storeu_ps (x + i, e);
+    vsum = _mm512_add_ps (vsum, e);
+  }
+  if (i < n) {
+    __mmask16 m = (__mmask16) ((1u << (n - i)) - 1);
+    __m512 e = exp512 (_mm512_fmadd_ps (_mm512_maskz_loadu_ps (m, x + i), vs, vo));
+    _mm512_mask_storeu_ps (x + i, m, e);
+    vsum = _mm512_mask_add_ps (vsum, m, vsum, e);
+  }
+  return _mm512_reduce_add_ps (vsum);
+}
+
+AVX512 static void
+avx512_gelu (float *x, size_t n)
+{
+  const __m512 sign_mask = _mm512_set1_ps (-0.0f);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 v = _mm512_loadu_ps (x + i);
+    __m512 z = _mm512_mul_ps (v, _mm512_set1_ps ((float) M_SQRT1_2));
+    __m512 az = _mm512_abs_ps (z);
+    __m512 t = _mm512_div_ps (_mm512_set1_ps (1.0f),
+                              _mm512_fmadd_ps (az, _mm512_set1_ps (0.3275911f), _mm512_set1_ps (1.0f)));
+    __m512 p = _mm512_set1_ps (1.061405429f);
+    p = _mm512_fmadd_ps (p, t, _mm512_set1_ps (-1.453152027f));
+    p = _mm512_fmadd_ps (p, t, _mm512_set1_ps (1.421413741f));
+    p = _mm512_fmadd_ps (p, t, _mm512_set1_ps (-0.284496736f));
+    p = _mm512_fmadd_ps (p, t, _mm512_set1_ps (0.254829592f));
+    p = _mm512_mul_ps (p, t);
+    __m512 e = exp512 (_mm512_mul_ps (_mm512_sub_ps (_mm512_setzero_ps (), az), az));
+    __m512 erf_abs = _mm512_fnmadd_ps (p, e, _mm512_set1_ps (1.0f));
+    /* copy the sign of z: erf is odd */
+    __m512 erf = _mm512_castsi512_ps (_mm512_or_si512 (
+      _mm512_castps_si512 (erf_abs), _mm512_and_si512 (_mm512_castps_si512 (z), _mm512_castps_si512 (sign_mask))));
+    __m512 r = _mm512_mul_ps (_mm512_mul_ps (v, _mm512_set1_ps (0.5f)),
+                              _mm512_add_ps (erf, _mm512_set1_ps (1.0f)));
+    _mm512_storeu_ps (x + i, r);
+  }
+  avx2_gelu (x + i, n - i);
+}
+
 static const lmw_cpu_kernels avx512_kernels = {
-  "avx512", 64, avx2_convert_row, avx2_dot_row, avx512_kernel, avx2_axpy, avx2_exp_row,
-  avx2_softmax_row, avx2_gelu,
+  "avx512", 64, avx2_convert_row, avx2_dot_row, avx512_kernel, avx2_axpy, avx512_exp_row,
+  avx2_softmax_row, avx512_gelu, avx2_layernorm_row,
 };
 #endif /* LMW_HAVE_X86 */
 

@@ -34,6 +34,8 @@ typedef struct {
   /* softmax of one row in place, after multiplying it by scale */
   void (*softmax_row) (float *x, int n, float scale);
   void (*gelu) (float *x, size_t n);
+  /* y (C) = (x - mean) / sqrt (var + eps) * w + b; y may equal x */
+  void (*layernorm_row) (float *y, const float *x, const float *w, const float *b, int C, float eps);
 } lmw_cpu_kernels;
 
 const lmw_cpu_kernels *lmw_cpu_kernels_get (void);
