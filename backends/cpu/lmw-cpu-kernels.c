@@ -135,9 +135,25 @@ generic_layernorm_row (float *y, const float *x, const float *w, const float *b,
     y[c] = (x[c] - mean) * rstd * w[c] + b[c];
 }
 
+static void
+generic_pack_rows (float *dst, const lmw_weight *w, int n0, int nw, int k0, int kc, float *tmp)
+{
+  for (int j = 0; j < GENERIC_NR; j++) {
+    if (j < nw) {
+      const uint8_t *row = (const uint8_t *) w->data + (size_t) (n0 + j) * w->row_bytes;
+      lmw_dequantize_row (tmp, w->type, row, k0, kc);
+      for (int k = 0; k < kc; k++)
+        dst[(size_t) k * GENERIC_NR + j] = tmp[k];
+    } else {
+      for (int k = 0; k < kc; k++)
+        dst[(size_t) k * GENERIC_NR + j] = 0.0f;
+    }
+  }
+}
+
 static const lmw_cpu_kernels generic_kernels = {
   "generic", GENERIC_NR, generic_convert_row, generic_dot_row, generic_kernel, generic_axpy,
-  generic_exp_row, generic_softmax_row, generic_gelu, generic_layernorm_row,
+  generic_exp_row, generic_softmax_row, generic_gelu, generic_pack_rows, generic_layernorm_row,
 };
 
 /* ---- AVX2 + FMA + F16C kernels ------------------------------------------------------------ */
@@ -416,6 +432,92 @@ avx2_gelu (float *x, size_t n)
   generic_gelu (x + i, n - i);
 }
 
+
+/* 8 rows of 8 floats -> 8 columns: dst[i * ld + r] = row r element i */
+AVX2 static inline void
+transpose8_store (__m256 r0, __m256 r1, __m256 r2, __m256 r3, __m256 r4, __m256 r5, __m256 r6,
+                  __m256 r7, float *dst, size_t ld)
+{
+  __m256 t0 = _mm256_unpacklo_ps (r0, r1), t1 = _mm256_unpackhi_ps (r0, r1);
+  __m256 t2 = _mm256_unpacklo_ps (r2, r3), t3 = _mm256_unpackhi_ps (r2, r3);
+  __m256 t4 = _mm256_unpacklo_ps (r4, r5), t5 = _mm256_unpackhi_ps (r4, r5);
+  __m256 t6 = _mm256_unpacklo_ps (r6, r7), t7 = _mm256_unpackhi_ps (r6, r7);
+  __m256 u0 = _mm256_shuffle_ps (t0, t2, 0x44), u1 = _mm256_shuffle_ps (t0, t2, 0xee);
+  __m256 u2 = _mm256_shuffle_ps (t1, t3, 0x44), u3 = _mm256_shuffle_ps (t1, t3, 0xee);
+  __m256 u4 = _mm256_shuffle_ps (t4, t6, 0x44), u5 = _mm256_shuffle_ps (t4, t6, 0xee);
+  __m256 u6 = _mm256_shuffle_ps (t5, t7, 0x44), u7 = _mm256_shuffle_ps (t5, t7, 0xee);
+  _mm256_storeu_ps (dst + 0 * ld, _mm256_permute2f128_ps (u0, u4, 0x20));
+  _mm256_storeu_ps (dst + 1 * ld, _mm256_permute2f128_ps (u1, u5, 0x20));
+  _mm256_storeu_ps (dst + 2 * ld, _mm256_permute2f128_ps (u2, u6, 0x20));
+  _mm256_storeu_ps (dst + 3 * ld, _mm256_permute2f128_ps (u3, u7, 0x20));
+  _mm256_storeu_ps (dst + 4 * ld, _mm256_permute2f128_ps (u0, u4, 0x31));
+  _mm256_storeu_ps (dst + 5 * ld, _mm256_permute2f128_ps (u1, u5, 0x31));
+  _mm256_storeu_ps (dst + 6 * ld, _mm256_permute2f128_ps (u2, u6, 0x31));
+  _mm256_storeu_ps (dst + 7 * ld, _mm256_permute2f128_ps (u3, u7, 0x31));
+}
+
+/* packs with 8x8 transposes: f16 rows converted on the fly, other types converted 8 rows at a
+ * time into tmp first; nr is the panel width of the table that uses it */
+AVX2 static inline void
+avx2_pack_rows_nr (float *dst, int NR, const lmw_weight *w, int n0, int nw, int k0, int kc,
+                   float *tmp)
+{
+  int j = 0;
+  int k8 = kc / 8 * 8;
+  for (; j + 8 <= nw; j += 8) {
+    const uint8_t *base = (const uint8_t *) w->data + (size_t) (n0 + j) * w->row_bytes;
+    if (w->type == LMW_TYPE_F16) {
+      const uint16_t *h[8];
+      for (int i = 0; i < 8; i++)
+        h[i] = (const uint16_t *) (base + (size_t) i * w->row_bytes) + k0;
+      for (int k = 0; k < k8; k += 8) {
+#define LD(i) _mm256_cvtph_ps (_mm_loadu_si128 ((const __m128i *) (h[i] + k)))
+        transpose8_store (LD (0), LD (1), LD (2), LD (3), LD (4), LD (5), LD (6), LD (7),
+                          dst + (size_t) k * NR + j, (size_t) NR);
+#undef LD
+      }
+      for (int k = k8; k < kc; k++)
+        for (int i = 0; i < 8; i++)
+          dst[(size_t) k * NR + j + i] = _cvtsh_ss (h[i][k]);
+      continue;
+    }
+    const float *f[8];
+    for (int i = 0; i < 8; i++) {
+      const uint8_t *row = base + (size_t) i * w->row_bytes;
+      if (w->type == LMW_TYPE_F32) {
+        f[i] = (const float *) row + k0;
+      } else {
+        avx2_convert_row (tmp + (size_t) i * kc, w->type, row, k0, kc);
+        f[i] = tmp + (size_t) i * kc;
+      }
+    }
+    for (int k = 0; k < k8; k += 8) {
+#define LD(i) _mm256_loadu_ps (f[i] + k)
+      transpose8_store (LD (0), LD (1), LD (2), LD (3), LD (4), LD (5), LD (6), LD (7),
+                        dst + (size_t) k * NR + j, (size_t) NR);
+#undef LD
+    }
+    for (int k = k8; k < kc; k++)
+      for (int i = 0; i < 8; i++)
+        dst[(size_t) k * NR + j + i] = f[i][k];
+  }
+  for (; j < nw; j++) {
+    const uint8_t *row = (const uint8_t *) w->data + (size_t) (n0 + j) * w->row_bytes;
+    avx2_convert_row (tmp, w->type, row, k0, kc);
+    for (int k = 0; k < kc; k++)
+      dst[(size_t) k * NR + j] = tmp[k];
+  }
+  if (nw < NR)
+    for (int k = 0; k < kc; k++)
+      memset (dst + (size_t) k * NR + nw, 0, sizeof (float) * (size_t) (NR - nw));
+}
+
+AVX2 static void
+avx2_pack_rows (float *dst, const lmw_weight *w, int n0, int nw, int k0, int kc, float *tmp)
+{
+  avx2_pack_rows_nr (dst, 16, w, n0, nw, k0, kc, tmp);
+}
+
 /* two passes: the mean, then the variance around it (as the portable one, no E[x^2] - mean^2
  * cancellation) */
 AVX2 static void
@@ -456,7 +558,7 @@ avx2_layernorm_row (float *y, const float *x, const float *w, const float *b, in
 
 static const lmw_cpu_kernels avx2_kernels = {
   "avx2", 16, avx2_convert_row, avx2_dot_row, avx2_kernel, avx2_axpy, avx2_exp_row,
-  avx2_softmax_row, avx2_gelu, avx2_layernorm_row,
+  avx2_softmax_row, avx2_gelu, avx2_pack_rows, avx2_layernorm_row,
 };
 
 /* ---- AVX-512 kernels (F, plus the AVX2 set for the rest) ---------------------------------- */
@@ -587,9 +689,15 @@ avx512_gelu (float *x, size_t n)
   avx2_gelu (x + i, n - i);
 }
 
+AVX512 static void
+avx512_pack_rows (float *dst, const lmw_weight *w, int n0, int nw, int k0, int kc, float *tmp)
+{
+  avx2_pack_rows_nr (dst, 64, w, n0, nw, k0, kc, tmp);
+}
+
 static const lmw_cpu_kernels avx512_kernels = {
   "avx512", 64, avx2_convert_row, avx2_dot_row, avx512_kernel, avx2_axpy, avx512_exp_row,
-  avx2_softmax_row, avx512_gelu, avx2_layernorm_row,
+  avx2_softmax_row, avx512_gelu, avx512_pack_rows, avx2_layernorm_row,
 };
 #endif /* LMW_HAVE_X86 */
 
@@ -687,18 +795,7 @@ pack_panel (const lmw_cpu_kernels *kern, float *dst, const lmw_gemm_b *B, int n0
     }
     return;
   }
-  const lmw_weight *w = B->w;
-  for (int j = 0; j < NR; j++) {
-    if (j < nw) {
-      const uint8_t *row = (const uint8_t *) w->data + (size_t) (n0 + j) * w->row_bytes;
-      kern->convert_row (rowtmp, w->type, row, k0, kc);
-      for (int k = 0; k < kc; k++)
-        dst[(size_t) k * NR + j] = rowtmp[k];
-    } else {
-      for (int k = 0; k < kc; k++)
-        dst[(size_t) k * NR + j] = 0.0f;
-    }
-  }
+  kern->pack_rows (dst, B->w, n0, nw, k0, kc, rowtmp);
 }
 
 static const float zero_row[LMW_GEMM_KC];

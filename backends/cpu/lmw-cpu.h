@@ -34,6 +34,9 @@ typedef struct {
   /* softmax of one row in place, after multiplying it by scale */
   void (*softmax_row) (float *x, int n, float scale);
   void (*gelu) (float *x, size_t n);
+  /* dst (kc, nr) = transposed rows n0 .. n0 + nw of w, elements k0 .. k0 + kc, converted to f32,
+   * zero past nw (the GEMM's packed B panel); tmp holds 8 * kc floats */
+  void (*pack_rows) (float *dst, const lmw_weight *w, int n0, int nw, int k0, int kc, float *tmp);
   /* y (C) = (x - mean) / sqrt (var + eps) * w + b; y may equal x */
   void (*layernorm_row) (float *y, const float *x, const float *w, const float *b, int C, float eps);
 } lmw_cpu_kernels;
@@ -51,7 +54,7 @@ typedef struct {
 } lmw_gemm_b;
 
 /* C (M, n1 - n0) (columns n0 .. n1 of C, row stride ldc) = A (M, K) · B + bias.
- * pack is LMW_GEMM_KC * LMW_GEMM_NC floats of scratch; rowtmp K floats. */
+ * pack is LMW_GEMM_KC * LMW_GEMM_NC floats of scratch; rowtmp max (K, 8 * LMW_GEMM_KC) floats. */
 void lmw_cpu_gemm_cols (const lmw_cpu_kernels *kern, float *C, int ldc, const float *A, int lda,
                         const lmw_gemm_b *B, const float *bias, int M, int K, int n0, int n1,
                         float *pack, float *rowtmp);
