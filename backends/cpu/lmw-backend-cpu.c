@@ -512,30 +512,20 @@ attention_block_task (void *arg, int task, int thread)
   float *Vp = Kp + (size_t) attn_pad (j->Tk) * D; /* ne panels (kn, NR) */
   float *S = Vp + (size_t) attn_pad (D) * j->Tk; /* (MR, ldS) */
   const float *kh = j->k + (size_t) h * D, *vh = j->v + (size_t) h * D;
+  /* K rows of this head seen as an f32 weight (kn, D): packed like any B operand */
+  lmw_weight kw = { LMW_TYPE_F32, kn, D, (size_t) j->ldk * sizeof (float), kh };
   for (int p = 0; p < np; p++) {
-    float *dst = Kp + (size_t) p * D * NR;
-    for (int c = 0; c < NR; c++) {
-      int t = p * NR + c;
-      const float *src = kh + (size_t) t * j->ldk;
-      if (t < kn)
-        for (int d = 0; d < D; d++)
-          dst[(size_t) d * NR + c] = src[d];
-      else
-        for (int d = 0; d < D; d++)
-          dst[(size_t) d * NR + c] = 0.0f;
-    }
+    int nw = kn - p * NR < NR ? kn - p * NR : NR;
+    kern->pack_rows (Kp + (size_t) p * D * NR, &kw, p * NR, nw, 0, D, s->rowtmp);
   }
   for (int e = 0; e < ne; e++) {
     float *dst = Vp + (size_t) e * kn * NR;
     int nw = D - e * NR < NR ? D - e * NR : NR;
     for (int t = 0; t < kn; t++) {
-      const float *src = vh + (size_t) t * j->ldv + e * NR;
       float *d = dst + (size_t) t * NR;
-      int c = 0;
-      for (; c < nw; c++)
-        d[c] = src[c];
-      for (; c < NR; c++)
-        d[c] = 0.0f;
+      memcpy (d, vh + (size_t) t * j->ldv + e * NR, sizeof (float) * (size_t) nw);
+      if (nw < NR)
+        memset (d + nw, 0, sizeof (float) * (size_t) (NR - nw));
     }
   }
   float scale = 1.0f / sqrtf ((float) D);
