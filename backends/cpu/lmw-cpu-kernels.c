@@ -760,6 +760,31 @@ select_kernels (void)
 #endif
 }
 
+bool
+lmw_cpu_kernels_force (const char *name)
+{
+  if (name == NULL) {
+    force_generic = false;
+    select_kernels ();
+    return true;
+  }
+  if (strcmp (name, "generic") == 0) {
+    selected = &generic_kernels;
+    return true;
+  }
+#ifdef LMW_HAVE_X86
+  if (strcmp (name, "avx2") == 0 && have_avx2_fma_f16c ()) {
+    selected = &avx2_kernels;
+    return true;
+  }
+  if (strcmp (name, "avx512") == 0 && have_avx2_fma_f16c () && have_avx512 ()) {
+    selected = &avx512_kernels;
+    return true;
+  }
+#endif
+  return false;
+}
+
 void
 lmw_cpu_kernels_force_generic (bool generic)
 {

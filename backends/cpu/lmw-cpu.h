@@ -44,6 +44,9 @@ typedef struct {
 const lmw_cpu_kernels *lmw_cpu_kernels_get (void);
 /* forces the portable kernels (tests compare both); call before any backend is created */
 void lmw_cpu_kernels_force_generic (bool generic);
+/* selects the kernel set `name` ("generic", "avx2", "avx512"; NULL: the best for this machine)
+ * for backends created afterwards; false when this machine can't run it (nothing changes) */
+bool lmw_cpu_kernels_force (const char *name);
 
 /* B operand of a GEMM: either weight rows (N, K) of any type, or an f32 matrix (K, N). */
 typedef struct {
