@@ -148,6 +148,7 @@ typedef struct {
   int M;
   int width;     /* output columns per task */
   int row_width; /* output rows per task (GEMM) */
+  unsigned flags;
 } matmul_job;
 
 static void
@@ -158,13 +159,19 @@ gemv_task (void *arg, int task, int thread)
   int n0 = task * j->width;
   int n1 = n0 + j->width < w->rows ? n0 + j->width : w->rows;
   float *tmp = j->ctx->scratch[thread].rowtmp;
+  bool acc = j->flags & LMW_MATMUL_ACCUMULATE;
   for (int n = n0; n < n1; n++) {
     const uint8_t *row = (const uint8_t *) w->data + (size_t) n * w->row_bytes;
     float b = j->bias ? j->bias[n] : 0.0f;
-    for (int m = 0; m < j->M; m++)
-      j->out[(size_t) m * j->ldc + n] =
-        j->ctx->kern->dot_row (j->inp + (size_t) m * j->lda, w->type, row, w->cols, tmp) + b;
+    for (int m = 0; m < j->M; m++) {
+      float d = j->ctx->kern->dot_row (j->inp + (size_t) m * j->lda, w->type, row, w->cols, tmp) + b;
+      float *o = j->out + (size_t) m * j->ldc + n;
+      *o = acc ? *o + d : d;
+    }
   }
+  if ((j->flags & LMW_MATMUL_GELU) && !acc)
+    for (int m = 0; m < j->M; m++)
+      j->ctx->kern->gelu (j->out + (size_t) m * j->ldc + n0, (size_t) (n1 - n0));
 }
 
 static void
@@ -181,7 +188,7 @@ gemm_task (void *arg, int task, int thread)
   thread_scratch *s = &j->ctx->scratch[thread];
   lmw_cpu_gemm_cols (j->ctx->kern, j->out + (size_t) m0 * j->ldc, j->ldc,
                      j->inp + (size_t) m0 * j->lda, j->lda, &B, j->bias, m1 - m0, j->w->cols,
-                     n0, n1, s->pack, s->rowtmp);
+                     n0, n1, j->flags, s->pack, s->rowtmp);
 }
 
 #ifdef LMW_HAVE_OPENBLAS
@@ -196,12 +203,16 @@ blas_task (void *arg, int task, int thread)
   for (int n = n0; n < n1; n++)
     j->ctx->kern->convert_row (wf + (size_t) (n - n0) * w->cols, w->type,
                                (const uint8_t *) w->data + (size_t) n * w->row_bytes, 0, w->cols);
+  bool acc = j->flags & LMW_MATMUL_ACCUMULATE;
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, j->M, n1 - n0, w->cols, 1.0f, j->inp,
-               j->lda, wf, w->cols, 0.0f, j->out + n0, j->ldc);
+               j->lda, wf, w->cols, acc ? 1.0f : 0.0f, j->out + n0, j->ldc);
   if (j->bias)
     for (int m = 0; m < j->M; m++)
       for (int n = n0; n < n1; n++)
         j->out[(size_t) m * j->ldc + n] += j->bias[n];
+  if ((j->flags & LMW_MATMUL_GELU) && !acc)
+    for (int m = 0; m < j->M; m++)
+      j->ctx->kern->gelu (j->out + (size_t) m * j->ldc + n0, (size_t) (n1 - n0));
 }
 
 static bool
@@ -218,11 +229,11 @@ blas_ready (cpu_ctx *ctx)
 #endif
 
 static void
-cpu_matmul (void *vctx, float *out, int ldc, const float *inp, int lda, const lmw_weight *w,
-            const float *bias, int M)
+cpu_matmul_ex (void *vctx, float *out, int ldc, const float *inp, int lda, const lmw_weight *w,
+               const float *bias, int M, unsigned flags)
 {
   cpu_ctx *ctx = vctx;
-  matmul_job j = { ctx, out, ldc, inp, lda, w, bias, M, 0, M };
+  matmul_job j = { ctx, out, ldc, inp, lda, w, bias, M, 0, M, flags };
   int N = w->rows;
   if (M <= GEMV_MAX_M) {
     j.width = (size_t) M * N * w->cols < PARALLEL_MIN_WORK ? N : task_width (ctx, N, 8, 1 << 30, 4);
@@ -246,6 +257,13 @@ cpu_matmul (void *vctx, float *out, int ldc, const float *inp, int lda, const lm
   }
   j.width = task_width (ctx, N, ctx->kern->nr, LMW_GEMM_NC, 1);
   lmw_pool_run (ctx->pool, gemm_task, &j, (N + j.width - 1) / j.width);
+}
+
+static void
+cpu_matmul (void *vctx, float *out, int ldc, const float *inp, int lda, const lmw_weight *w,
+            const float *bias, int M)
+{
+  cpu_matmul_ex (vctx, out, ldc, inp, lda, w, bias, M, 0);
 }
 
 /* ---- element-wise and row-wise operations ------------------------------------------------- */
@@ -435,7 +453,8 @@ attention_task (void *arg, int task, int thread)
     {
       lmw_weight kw = { LMW_TYPE_F32, kn, j->D, (size_t) j->ldk * sizeof (float), kh };
       lmw_gemm_b B = { .kn = false, .w = &kw };
-      lmw_cpu_gemm_cols (kern, S, kn, qh, j->ldq, &B, NULL, qn, j->D, 0, kn, s->pack, s->rowtmp);
+      lmw_cpu_gemm_cols (kern, S, kn, qh, j->ldq, &B, NULL, qn, j->D, 0, kn, 0, s->pack,
+                         s->rowtmp);
     }
   }
   /* mask and softmax */
@@ -467,7 +486,8 @@ attention_task (void *arg, int task, int thread)
 #endif
     {
       lmw_gemm_b B = { .kn = true, .f = vh, .ld = j->ldv };
-      lmw_cpu_gemm_cols (kern, oh, j->ldo, S, kn, &B, NULL, qn, kn, 0, j->D, s->pack, s->rowtmp);
+      lmw_cpu_gemm_cols (kern, oh, j->ldo, S, kn, &B, NULL, qn, kn, 0, j->D, 0, s->pack,
+                         s->rowtmp);
     }
   }
 }
@@ -629,6 +649,7 @@ static const lmw_backend_ops cpu_ops = {
   .attention = cpu_attention,
   .add = cpu_add,
   .get_rows = cpu_get_rows,
+  .matmul_ex = cpu_matmul_ex,
 };
 
 const lmw_backend_ops *

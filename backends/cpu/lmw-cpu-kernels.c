@@ -828,15 +828,17 @@ static const float zero_row[LMW_GEMM_KC];
 void
 lmw_cpu_gemm_cols (const lmw_cpu_kernels *kern, float *C, int ldc, const float *A, int lda,
                    const lmw_gemm_b *B, const float *bias, int M, int K, int n0, int n1,
-                   float *pack, float *rowtmp)
+                   unsigned flags, float *pack, float *rowtmp)
 {
   const int NR = kern->nr;
+  const bool acc = flags & LMW_MATMUL_ACCUMULATE, gelu = (flags & LMW_MATMUL_GELU) && !acc;
   float tile[LMW_GEMM_MR * LMW_GEMM_NR_MAX] __attribute__ ((aligned (64)));
   for (int nb = n0; nb < n1; nb += LMW_GEMM_NC) {
     int nc = n1 - nb < LMW_GEMM_NC ? n1 - nb : LMW_GEMM_NC;
     int n_panels = (nc + NR - 1) / NR;
     for (int kb = 0; kb < K; kb += LMW_GEMM_KC) {
       int kc = K - kb < LMW_GEMM_KC ? K - kb : LMW_GEMM_KC;
+      bool first = kb == 0 && !acc, last = kb + kc >= K;
       for (int p = 0; p < n_panels; p++) {
         int pn = nb + p * NR;
         int nw = n1 - pn < NR ? n1 - pn : NR;
@@ -851,26 +853,34 @@ lmw_cpu_gemm_cols (const lmw_cpu_kernels *kern, float *C, int ldc, const float *
           int pn = nb + p * NR;
           int nw = n1 - pn < NR ? n1 - pn : NR;
           const float *bp = pack + (size_t) p * LMW_GEMM_KC * NR;
+          float *c0 = C + (size_t) m * ldc + pn;
           if (mr == LMW_GEMM_MR && nw == NR) { /* full tile: straight into C */
-            kern->kernel (kc, a, bp, C + (size_t) m * ldc + pn, ldc, bias ? bias + pn : NULL, kb > 0);
-            continue;
-          }
-          kern->kernel (kc, a, bp, tile, NR, NULL, false);
-          for (int r = 0; r < mr; r++) {
-            float *c = C + (size_t) (m + r) * ldc + pn;
-            const float *t = tile + r * NR;
-            if (kb == 0) {
-              if (bias)
+            kern->kernel (kc, a, bp, c0, ldc, first && bias ? bias + pn : NULL, !first);
+          } else {
+            kern->kernel (kc, a, bp, tile, NR, NULL, false);
+            for (int r = 0; r < mr; r++) {
+              float *c = c0 + (size_t) r * ldc;
+              const float *t = tile + r * NR;
+              if (first && bias)
                 for (int j = 0; j < nw; j++)
                   c[j] = t[j] + bias[pn + j];
-              else
+              else if (first)
                 for (int j = 0; j < nw; j++)
                   c[j] = t[j];
-            } else {
-              for (int j = 0; j < nw; j++)
-                c[j] += t[j];
+              else
+                for (int j = 0; j < nw; j++)
+                  c[j] += t[j];
             }
           }
+          if (last && ((acc && bias) || gelu))
+            for (int r = 0; r < mr; r++) {
+              float *c = c0 + (size_t) r * ldc;
+              if (acc && bias)
+                for (int j = 0; j < nw; j++)
+                  c[j] += bias[pn + j];
+              if (gelu)
+                kern->gelu (c, (size_t) nw);
+            }
         }
       }
     }

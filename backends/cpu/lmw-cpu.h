@@ -56,10 +56,11 @@ typedef struct {
   int ld;
 } lmw_gemm_b;
 
-/* C (M, n1 - n0) (columns n0 .. n1 of C, row stride ldc) = A (M, K) · B + bias.
+/* C (M, n1 - n0) (columns n0 .. n1 of C, row stride ldc) = A (M, K) · B + bias, with the
+ * epilogue of flags (LMW_MATMUL_GELU, LMW_MATMUL_ACCUMULATE) applied.
  * pack is LMW_GEMM_KC * LMW_GEMM_NC floats of scratch; rowtmp max (K, 8 * LMW_GEMM_KC) floats. */
 void lmw_cpu_gemm_cols (const lmw_cpu_kernels *kern, float *C, int ldc, const float *A, int lda,
                         const lmw_gemm_b *B, const float *bias, int M, int K, int n0, int n1,
-                        float *pack, float *rowtmp);
+                        unsigned flags, float *pack, float *rowtmp);
 
 #endif /* LMW_CPU_H */

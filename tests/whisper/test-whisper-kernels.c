@@ -8,7 +8,7 @@
  * 1 key, odd key counts, head sizes that are not a multiple of the tile width, causal masks.
  *
  * Asserts (TAP), relative to the max |value| of the portable result: matmul f32 / f16 / q8_0
- * (with and without bias) <= 1e-5; attention <= 1e-5; gelu, layernorm, softmax on odd
+ * (with and without bias, plain or with the fused GELU / accumulate epilogue) <= 1e-5; attention <= 1e-5; gelu, layernorm, softmax on odd
  * lengths <= 1e-5.  A set the machine lacks is reported as skipped.
  */
 #include "lmw-backend.h"
@@ -76,15 +76,22 @@ typedef struct {
   void *fast, *portable; /* contexts created under each kernel set */
 } pair;
 
+/* flags: 0 plain matmul, else matmul_ex with those flags (the accumulated output starts equal) */
 static double
-matmul_err (pair *p, lmw_type type, int M, int N, int K, bool bias)
+matmul_err (pair *p, lmw_type type, int M, int N, int K, bool bias, unsigned flags)
 {
   lmw_weight w;
   uint8_t *data = make_weight (&w, type, N, K);
   float *A = rand_floats ((size_t) M * K, 1.0f), *b = rand_floats ((size_t) N, 1.0f);
-  float *C1 = malloc (sizeof (float) * (size_t) M * N), *C2 = malloc (sizeof (float) * (size_t) M * N);
-  p->ops->matmul (p->fast, C1, N, A, K, &w, bias ? b : NULL, M);
-  p->ops->matmul (p->portable, C2, N, A, K, &w, bias ? b : NULL, M);
+  float *C1 = rand_floats ((size_t) M * N, 1.0f), *C2 = malloc (sizeof (float) * (size_t) M * N);
+  memcpy (C2, C1, sizeof (float) * (size_t) M * N);
+  if (flags == 0) {
+    p->ops->matmul (p->fast, C1, N, A, K, &w, bias ? b : NULL, M);
+    p->ops->matmul (p->portable, C2, N, A, K, &w, bias ? b : NULL, M);
+  } else {
+    p->ops->matmul_ex (p->fast, C1, N, A, K, &w, bias ? b : NULL, M, flags);
+    p->ops->matmul_ex (p->portable, C2, N, A, K, &w, bias ? b : NULL, M, flags);
+  }
   double e = compare (C1, C2, (size_t) M * N).rel;
   free (data);
   free (A);
@@ -145,7 +152,9 @@ run_set (const char *name, int threads)
         for (size_t k = 0; k < nK; k++) {
           if (Ms[i] * Ns[j] * Ks[k] > 4000000)
             continue;
-          double e = matmul_err (&p, types[t], Ms[i], Ns[j], Ks[k], (i + j + k) % 2 == 0);
+          static const unsigned fl[] = { 0, LMW_MATMUL_GELU, LMW_MATMUL_ACCUMULATE };
+          double e = matmul_err (&p, types[t], Ms[i], Ns[j], Ks[k], (i + j + k) % 2 == 0,
+                                 fl[(i + 2 * j + k) % 3]);
           if (e > worst || isnan (e)) {
             worst = isnan (e) ? INFINITY : e;
             wm = Ms[i];
