@@ -54,6 +54,8 @@ typedef struct {
   const lmw_cpu_kernels *kern;
   bool use_blas;
   thread_scratch *scratch;       /* owned, n_threads */
+  float *conv_x;                 /* conv1d im2col matrix, kept between calls (no page faults) */
+  size_t conv_x_len;
 } cpu_ctx;
 
 /* ---- life cycle ------------------------------------------------------------------------- */
@@ -117,6 +119,7 @@ cpu_destroy (void *vctx)
       free (ctx->scratch[i].attn);
     }
   free (ctx->scratch);
+  free (ctx->conv_x);
   free (ctx);
 }
 
@@ -368,15 +371,52 @@ cpu_get_rows (void *vctx, float *out, const lmw_weight *w, const int *ids, int n
 
 /* ---- conv1d, kernel 3, padding 1 ---------------------------------------------------------- */
 
+typedef struct {
+  float *X;
+  const float *inp;
+  size_t in_cstride, in_tstride;
+  int T_in, C_in, stride, T_out;
+  int width; /* output steps per task */
+} im2col_job;
+
+static void
+im2col_task (void *arg, int task, int thread)
+{
+  im2col_job *j = arg;
+  int K = j->C_in * 3;
+  int t0 = task * j->width, t1 = t0 + j->width < j->T_out ? t0 + j->width : j->T_out;
+  for (int t = t0; t < t1; t++) {
+    float *x = j->X + (size_t) t * K;
+    for (int k = 0; k < 3; k++) {
+      int ti = t * j->stride + k - 1;
+      if (ti < 0 || ti >= j->T_in) {
+        for (int c = 0; c < j->C_in; c++)
+          x[c * 3 + k] = 0.0f;
+        continue;
+      }
+      const float *src = j->inp + (size_t) ti * j->in_tstride;
+      for (int c = 0; c < j->C_in; c++)
+        x[c * 3 + k] = src[c * j->in_cstride];
+    }
+  }
+}
+
 /* As an im2col product: X (T_out, C_in * 3) with X[t][c * 3 + k] = inp (c, t * stride + k - 1),
- * then out = X · w^T + bias. */
+ * built in parallel, then out = X · w^T + bias. */
 static void
 cpu_conv1d_k3 (void *vctx, float *out, const float *inp, size_t in_cstride, size_t in_tstride,
                const lmw_weight *w, const float *bias, int T_in, int C_in, int stride)
 {
+  cpu_ctx *ctx = vctx;
   int T_out = (T_in - 1) / stride + 1;
   int K = C_in * 3;
-  float *X = malloc (sizeof (float) * (size_t) T_out * K);
+  size_t need = (size_t) T_out * K;
+  if (ctx->conv_x_len < need) {
+    free (ctx->conv_x);
+    ctx->conv_x = malloc (sizeof (float) * need);
+    ctx->conv_x_len = ctx->conv_x ? need : 0;
+  }
+  float *X = ctx->conv_x;
   if (X == NULL) { /* degrade to one output row at a time */
     float *x1 = malloc (sizeof (float) * (size_t) K);
     if (x1 == NULL)
@@ -392,16 +432,10 @@ cpu_conv1d_k3 (void *vctx, float *out, const float *inp, size_t in_cstride, size
     free (x1);
     return;
   }
-  for (int t = 0; t < T_out; t++) {
-    float *x = X + (size_t) t * K;
-    for (int c = 0; c < C_in; c++)
-      for (int k = 0; k < 3; k++) {
-        int ti = t * stride + k - 1;
-        x[c * 3 + k] = ti < 0 || ti >= T_in ? 0.0f : inp[c * in_cstride + (size_t) ti * in_tstride];
-      }
-  }
+  im2col_job j = { X, inp, in_cstride, in_tstride, T_in, C_in, stride, T_out, 0 };
+  j.width = task_width (ctx, T_out, 1, 1 << 30, 2);
+  lmw_pool_run (ctx->pool, im2col_task, &j, (T_out + j.width - 1) / j.width);
   cpu_matmul (vctx, out, w->rows, X, K, w, bias, T_out);
-  free (X);
 }
 
 /* ---- attention ---------------------------------------------------------------------------- */
