@@ -4,14 +4,21 @@
  * shapes (the time doesn't depend on the values), in the spirit of whisper.cpp's bench.
  *
  *   lmw-bench [--models tiny,base,small] [--types f16,q8_0] [--threads 1,2] [--reps N]
- *             [--dir DIR]
+ *             [--dir DIR] [--ops 1] [--peak 1]
  *
  * Writes each model (n_vocab 51864, 80 mels, matrices as f16 or q8_0, vectors f32) into a
  * temporary folder, then runs every (model, type, threads) configuration in its own process
  * (this program re-executed with --child) so that the peak memory (getrusage ru_maxrss) is
  * that configuration's alone.  Each child loads the model, runs the encoder on a 30 s window
  * (median of --reps runs after one warm-up) and measures the decoder per token: a 4-token
- * prompt, then 32 tokens one at a time through the KV cache.  Prints a table.
+ * prompt, then 32 tokens one at a time through the KV cache.  Prints a table: median and
+ * minimum encoder time, the CPU time (all threads) of the fastest run, which shows how much of
+ * the wall time other processes took, decoder time per token, weights and peak RSS.
+ *
+ * --ops 1   times each operation of one encoder layer (T = 1500) and the conv stem on the
+ *           backend directly (min of --reps runs, GFLOP/s, CPU time), for profiling.
+ * --peak 1  the compute ceiling: GFLOP/s of a pure FMA loop (AVX2 and AVX-512) on each
+ *           --threads count.
  */
 #include "lmw-backend.h"
 #include "lmw-context.h"
@@ -418,6 +425,110 @@ bench_ops (const shape *s, lmw_type type, int threads, int reps)
   return 0;
 }
 
+
+/* ---- --peak: the FMA ceiling of this CPU --------------------------------------------------- */
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#include <pthread.h>
+
+#define PEAK_ITERS 50000000L
+
+/* 12 independent chains of fused multiply-adds: enough to cover the latency of both FMA pipes */
+__attribute__ ((target ("avx2,fma"))) static float
+fma_loop_ymm (long iters)
+{
+  __m256 b = _mm256_set1_ps (0.999f), c = _mm256_set1_ps (0.001f);
+  __m256 a0 = _mm256_set1_ps (0), a1 = _mm256_set1_ps (1), a2 = _mm256_set1_ps (2),
+         a3 = _mm256_set1_ps (3), a4 = _mm256_set1_ps (4), a5 = _mm256_set1_ps (5),
+         a6 = _mm256_set1_ps (6), a7 = _mm256_set1_ps (7), a8 = _mm256_set1_ps (8),
+         a9 = _mm256_set1_ps (9), a10 = _mm256_set1_ps (10), a11 = _mm256_set1_ps (11);
+  for (long i = 0; i < iters; i++) {
+    a0 = _mm256_fmadd_ps (a0, b, c); a1 = _mm256_fmadd_ps (a1, b, c);
+    a2 = _mm256_fmadd_ps (a2, b, c); a3 = _mm256_fmadd_ps (a3, b, c);
+    a4 = _mm256_fmadd_ps (a4, b, c); a5 = _mm256_fmadd_ps (a5, b, c);
+    a6 = _mm256_fmadd_ps (a6, b, c); a7 = _mm256_fmadd_ps (a7, b, c);
+    a8 = _mm256_fmadd_ps (a8, b, c); a9 = _mm256_fmadd_ps (a9, b, c);
+    a10 = _mm256_fmadd_ps (a10, b, c); a11 = _mm256_fmadd_ps (a11, b, c);
+  }
+  __m256 s = _mm256_add_ps (_mm256_add_ps (_mm256_add_ps (a0, a1), _mm256_add_ps (a2, a3)),
+                            _mm256_add_ps (_mm256_add_ps (a4, a5), _mm256_add_ps (a6, a7)));
+  s = _mm256_add_ps (s, _mm256_add_ps (_mm256_add_ps (a8, a9), _mm256_add_ps (a10, a11)));
+  return _mm256_cvtss_f32 (s);
+}
+
+__attribute__ ((target ("avx512f"))) static float
+fma_loop_zmm (long iters)
+{
+  __m512 b = _mm512_set1_ps (0.999f), c = _mm512_set1_ps (0.001f);
+  __m512 a0 = _mm512_set1_ps (0), a1 = _mm512_set1_ps (1), a2 = _mm512_set1_ps (2),
+         a3 = _mm512_set1_ps (3), a4 = _mm512_set1_ps (4), a5 = _mm512_set1_ps (5),
+         a6 = _mm512_set1_ps (6), a7 = _mm512_set1_ps (7), a8 = _mm512_set1_ps (8),
+         a9 = _mm512_set1_ps (9), a10 = _mm512_set1_ps (10), a11 = _mm512_set1_ps (11);
+  for (long i = 0; i < iters; i++) {
+    a0 = _mm512_fmadd_ps (a0, b, c); a1 = _mm512_fmadd_ps (a1, b, c);
+    a2 = _mm512_fmadd_ps (a2, b, c); a3 = _mm512_fmadd_ps (a3, b, c);
+    a4 = _mm512_fmadd_ps (a4, b, c); a5 = _mm512_fmadd_ps (a5, b, c);
+    a6 = _mm512_fmadd_ps (a6, b, c); a7 = _mm512_fmadd_ps (a7, b, c);
+    a8 = _mm512_fmadd_ps (a8, b, c); a9 = _mm512_fmadd_ps (a9, b, c);
+    a10 = _mm512_fmadd_ps (a10, b, c); a11 = _mm512_fmadd_ps (a11, b, c);
+  }
+  __m512 s = _mm512_add_ps (_mm512_add_ps (_mm512_add_ps (a0, a1), _mm512_add_ps (a2, a3)),
+                            _mm512_add_ps (_mm512_add_ps (a4, a5), _mm512_add_ps (a6, a7)));
+  s = _mm512_add_ps (s, _mm512_add_ps (_mm512_add_ps (a8, a9), _mm512_add_ps (a10, a11)));
+  return _mm512_reduce_add_ps (s);
+}
+
+static volatile float peak_sink;
+
+static void *
+peak_thread (void *p)
+{
+  int zmm = *(int *) p;
+  peak_sink = zmm ? fma_loop_zmm (PEAK_ITERS) : fma_loop_ymm (PEAK_ITERS);
+  return NULL;
+}
+
+/* GFLOP/s of the FMA loops on 1 .. n threads, best of reps */
+static void
+bench_peak (char **threads, int nth, int reps)
+{
+  printf ("| instructions | threads | GFLOP/s (best of %d) |\n|---|---|---|\n", reps);
+  for (int zmm = 0; zmm < 2; zmm++) {
+    if (zmm ? !__builtin_cpu_supports ("avx512f") : !__builtin_cpu_supports ("fma"))
+      continue;
+    for (int k = 0; k < nth; k++) {
+      int n = atoi (threads[k]);
+      if (n < 1 || n > 64)
+        continue;
+      double best = 0;
+      for (int r = 0; r < reps; r++) {
+        pthread_t th[64];
+        double t0 = now_ms ();
+        int started = 0;
+        for (int i = 0; i < n; i++)
+          started += pthread_create (&th[i], NULL, peak_thread, &zmm) == 0;
+        for (int i = 0; i < started; i++)
+          pthread_join (th[i], NULL);
+        double flop = 2.0 * PEAK_ITERS * 12 * (zmm ? 16 : 8) * started;
+        double g = flop / (now_ms () - t0) / 1e6;
+        best = g > best ? g : best;
+      }
+      printf ("| %s FMA | %d | %.1f |\n", zmm ? "AVX-512 (zmm)" : "AVX2 (ymm)", n, best);
+    }
+  }
+}
+#else
+static void
+bench_peak (char **threads, int nth, int reps)
+{
+  (void) threads;
+  (void) nth;
+  (void) reps;
+  printf ("--peak: x86-64 only\n");
+}
+#endif
+
 /* ---- parent -------------------------------------------------------------------------------- */
 
 static int
@@ -437,7 +548,7 @@ main (int argc, char **argv)
   char models_s[256] = "tiny,base,small", types_s[64] = "f16,q8_0", threads_s[64] = "1,2";
   const char *dir_arg = NULL;
   int reps = 3;
-  bool op_mode = false;
+  bool op_mode = false, peak_mode = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp (argv[i], "--models") == 0)
       snprintf (models_s, sizeof models_s, "%s", argv[i + 1]);
@@ -449,12 +560,18 @@ main (int argc, char **argv)
       reps = atoi (argv[i + 1]) > 0 ? atoi (argv[i + 1]) : 1;
     else if (strcmp (argv[i], "--dir") == 0)
       dir_arg = argv[i + 1];
+    else if (strcmp (argv[i], "--peak") == 0)
+      peak_mode = strcmp (argv[i + 1], "1") == 0 || strcmp (argv[i + 1], "yes") == 0;
     else if (strcmp (argv[i], "--ops") == 0)
       op_mode = strcmp (argv[i + 1], "1") == 0 || strcmp (argv[i + 1], "yes") == 0;
   }
   char *models[8], *types[4], *threads[8];
   int nm = split_list (models_s, models, 8), nt = split_list (types_s, types, 4),
       nth = split_list (threads_s, threads, 8);
+  if (peak_mode) {
+    bench_peak (threads, nth, reps);
+    return 0;
+  }
   if (op_mode) {
     for (int i = 0; i < nm; i++)
       for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
