@@ -574,19 +574,24 @@ avx512_kernel (int kc, const float *const *a, const float *bp, float *c, int ldc
 #define ROWS(X) X (0) X (1) X (2) X (3) X (4) X (5)
 #define DECL(r) __m512 c##r##0, c##r##1, c##r##2, c##r##3; float *cr##r = c + (size_t) (r) * ldc;
   ROWS (DECL)
-#define LOADC(r)                                                                              \
-  c##r##0 = _mm512_loadu_ps (cr##r); c##r##1 = _mm512_loadu_ps (cr##r + 16);                  \
-  c##r##2 = _mm512_loadu_ps (cr##r + 32); c##r##3 = _mm512_loadu_ps (cr##r + 48);
-#define INITC(r) c##r##0 = b0; c##r##1 = b1; c##r##2 = b2; c##r##3 = b3;
+#define PREFC(r)                                                                              \
+  _mm_prefetch ((const char *) cr##r, _MM_HINT_T0);                                           \
+  _mm_prefetch ((const char *) (cr##r + 16), _MM_HINT_T0);                                    \
+  _mm_prefetch ((const char *) (cr##r + 32), _MM_HINT_T0);                                    \
+  _mm_prefetch ((const char *) (cr##r + 48), _MM_HINT_T0);
+#define INITC(r) c##r##0 = i0; c##r##1 = i1; c##r##2 = i2; c##r##3 = i3;
+  /* when accumulating, C is added after the loop (its lines prefetched now), so the products
+   * don't wait for C to arrive from a far cache level */
+  __m512 i0 = _mm512_setzero_ps (), i1 = i0, i2 = i0, i3 = i0;
   if (accumulate) {
-    ROWS (LOADC)
-  } else {
-    __m512 b0 = bias ? _mm512_loadu_ps (bias) : _mm512_setzero_ps ();
-    __m512 b1 = bias ? _mm512_loadu_ps (bias + 16) : _mm512_setzero_ps ();
-    __m512 b2 = bias ? _mm512_loadu_ps (bias + 32) : _mm512_setzero_ps ();
-    __m512 b3 = bias ? _mm512_loadu_ps (bias + 48) : _mm512_setzero_ps ();
-    ROWS (INITC)
+    ROWS (PREFC)
+  } else if (bias) {
+    i0 = _mm512_loadu_ps (bias);
+    i1 = _mm512_loadu_ps (bias + 16);
+    i2 = _mm512_loadu_ps (bias + 32);
+    i3 = _mm512_loadu_ps (bias + 48);
   }
+  ROWS (INITC)
   const float *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4], *a5 = a[5];
 #define STEP(r)                                                                               \
   av = _mm512_set1_ps (a##r[k]);                                                              \
@@ -599,13 +604,22 @@ avx512_kernel (int kc, const float *const *a, const float *bp, float *c, int ldc
     __m512 av;
     ROWS (STEP)
   }
+#define ADDC(r)                                                                               \
+  c##r##0 = _mm512_add_ps (c##r##0, _mm512_loadu_ps (cr##r));                                 \
+  c##r##1 = _mm512_add_ps (c##r##1, _mm512_loadu_ps (cr##r + 16));                            \
+  c##r##2 = _mm512_add_ps (c##r##2, _mm512_loadu_ps (cr##r + 32));                            \
+  c##r##3 = _mm512_add_ps (c##r##3, _mm512_loadu_ps (cr##r + 48));
+  if (accumulate) {
+    ROWS (ADDC)
+  }
 #define STOREC(r)                                                                             \
   _mm512_storeu_ps (cr##r, c##r##0); _mm512_storeu_ps (cr##r + 16, c##r##1);                  \
   _mm512_storeu_ps (cr##r + 32, c##r##2); _mm512_storeu_ps (cr##r + 48, c##r##3);
   ROWS (STOREC)
 #undef ROWS
 #undef DECL
-#undef LOADC
+#undef PREFC
+#undef ADDC
 #undef INITC
 #undef STEP
 #undef STOREC
