@@ -3,12 +3,16 @@
  * lmw-backend-cpu.c — the CPU backend: the reference every other backend is compared with.
  *
  * Operations are written as plain loops split into tasks for the thread pool; the inner loops
- * (GEMM micro-kernel, f16/q8_0 dot products, exp, erf) come from lmw-cpu-kernels.c, chosen once
- * for the machine.  Matrix products with more than GEMV_MAX_M rows use a packed, blocked GEMM
- * (own AVX2/FMA kernel, or OpenBLAS sgemm on weights converted to f32 per column block when
- * the build has OpenBLAS and LMW_GEMM=blas is set); smaller products use fused dot products
- * directly on the f16 / q8_0 weights.  Weights are never converted as a whole: they stay in
- * their file type in memory.
+ * (GEMM micro-kernel, panel packing, f16/q8_0 dot products, exp, erf) come from
+ * lmw-cpu-kernels.c, chosen once for the machine.  Matrix products with more than GEMV_MAX_M
+ * rows use a packed, blocked GEMM: weight rows are converted to f32 and packed one (KC, nr)
+ * panel at a time, so weights stay in their file type in memory; large products are split
+ * between threads by bands of rows (each thread reads only its share of the activations),
+ * smaller ones by columns.  An optional epilogue fuses GELU or the residual add (matmul_ex).
+ * Smaller products use fused dot products directly on the f16 / q8_0 weights.  Attention for
+ * many queries is blockwise: per head, K and V are packed once and only LMW_GEMM_MR rows of
+ * scores exist at a time (see attention_block_task).  OpenBLAS sgemm on weights converted to f32
+ * per column block is available when the build has OpenBLAS and LMW_GEMM=blas is set.
  *
  * Environment: LMW_GEMM=own|blas picks the GEMM for large products (default: own).
  */
