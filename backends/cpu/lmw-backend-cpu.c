@@ -478,9 +478,7 @@ attention_task (void *arg, int task, int thread)
   /* S = Qh · Kh^T */
   if (qn <= GEMV_MAX_M) {
     for (int i = 0; i < qn; i++)
-      for (int t = 0; t < kn; t++)
-        S[(size_t) i * kn + t] = kern->dot_row (qh + (size_t) i * j->ldq, LMW_TYPE_F32,
-                                                kh + (size_t) t * j->ldk, j->D, NULL);
+      kern->dot_rows (S + (size_t) i * kn, qh + (size_t) i * j->ldq, kh, (size_t) j->ldk, kn, j->D);
   } else {
 #ifdef LMW_HAVE_OPENBLAS
     if (j->ctx->use_blas)
@@ -507,14 +505,8 @@ attention_task (void *arg, int task, int thread)
   }
   /* O = S · Vh */
   if (qn <= GEMV_MAX_M) {
-    for (int i = 0; i < qn; i++) {
-      float *o = oh + (size_t) i * j->ldo;
-      const float *p = S + (size_t) i * kn;
-      for (int d = 0; d < j->D; d++)
-        o[d] = 0.0f;
-      for (int t = 0; t < kn; t++)
-        kern->axpy (o, p[t], vh + (size_t) t * j->ldv, j->D);
-    }
+    for (int i = 0; i < qn; i++)
+      kern->gemv_t (oh + (size_t) i * j->ldo, S + (size_t) i * kn, vh, (size_t) j->ldv, kn, j->D);
   } else {
 #ifdef LMW_HAVE_OPENBLAS
     if (j->ctx->use_blas)

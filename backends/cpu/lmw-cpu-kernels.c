@@ -161,9 +161,26 @@ generic_pack_rows (float *dst, const lmw_weight *w, int n0, int nw, int k0, int 
   }
 }
 
+static void
+generic_dot_rows (float *out, const float *x, const float *rows, size_t ld, int n, int D)
+{
+  for (int t = 0; t < n; t++)
+    out[t] = generic_dot_row (x, LMW_TYPE_F32, rows + (size_t) t * ld, D, NULL);
+}
+
+static void
+generic_gemv_t (float *y, const float *p, const float *rows, size_t ld, int n, int D)
+{
+  for (int d = 0; d < D; d++)
+    y[d] = 0.0f;
+  for (int t = 0; t < n; t++)
+    generic_axpy (y, p[t], rows + (size_t) t * ld, D);
+}
+
 static const lmw_cpu_kernels generic_kernels = {
   "generic", GENERIC_NR, generic_convert_row, generic_dot_row, generic_kernel, generic_axpy,
-  generic_exp_row, generic_softmax_row, generic_gelu, generic_pack_rows, generic_layernorm_row,
+  generic_exp_row, generic_softmax_row, generic_gelu, generic_pack_rows, generic_dot_rows,
+  generic_gemv_t, generic_layernorm_row,
 };
 
 /* ---- AVX2 + FMA + F16C kernels ------------------------------------------------------------ */
@@ -528,6 +545,21 @@ avx2_pack_rows (float *dst, const lmw_weight *w, int n0, int nw, int k0, int kc,
   avx2_pack_rows_nr (dst, 16, w, n0, nw, k0, kc, tmp);
 }
 
+AVX2 static void
+avx2_dot_rows (float *out, const float *x, const float *rows, size_t ld, int n, int D)
+{
+  for (int t = 0; t < n; t++)
+    out[t] = avx2_dot_row (x, LMW_TYPE_F32, rows + (size_t) t * ld, D, NULL);
+}
+
+AVX2 static void
+avx2_gemv_t (float *y, const float *p, const float *rows, size_t ld, int n, int D)
+{
+  memset (y, 0, sizeof (float) * (size_t) D);
+  for (int t = 0; t < n; t++)
+    avx2_axpy (y, p[t], rows + (size_t) t * ld, D);
+}
+
 /* two passes: the mean, then the variance around it (as the portable one, no E[x^2] - mean^2
  * cancellation) */
 AVX2 static void
@@ -568,7 +600,7 @@ avx2_layernorm_row (float *y, const float *x, const float *w, const float *b, in
 
 static const lmw_cpu_kernels avx2_kernels = {
   "avx2", 16, avx2_convert_row, avx2_dot_row, avx2_kernel, avx2_axpy, avx2_exp_row,
-  avx2_softmax_row, avx2_gelu, avx2_pack_rows, avx2_layernorm_row,
+  avx2_softmax_row, avx2_gelu, avx2_pack_rows, avx2_dot_rows, avx2_gemv_t, avx2_layernorm_row,
 };
 
 /* ---- AVX-512 kernels (F, plus the AVX2 set for the rest) ---------------------------------- */
@@ -719,9 +751,79 @@ avx512_pack_rows (float *dst, const lmw_weight *w, int n0, int nw, int k0, int k
   avx2_pack_rows_nr (dst, 64, w, n0, nw, k0, kc, tmp);
 }
 
+/* one query against n keys: the query stays in registers (64 columns at a time), four keys
+ * per step, each reduced once */
+AVX512 static void
+avx512_dot_rows (float *out, const float *x, const float *rows, size_t ld, int n, int D)
+{
+  for (int t = 0; t < n; t++)
+    out[t] = 0.0f;
+  for (int d0 = 0; d0 < D; d0 += 64) {
+    int w = D - d0 < 64 ? D - d0 : 64;
+    __mmask16 m[4];
+    __m512 q[4];
+    for (int i = 0; i < 4; i++) {
+      int left = w - 16 * i;
+      m[i] = left >= 16 ? (__mmask16) 0xffff : left <= 0 ? 0 : (__mmask16) ((1u << left) - 1);
+      q[i] = _mm512_maskz_loadu_ps (m[i], x + d0 + 16 * i);
+    }
+    int nv = (w + 15) / 16;
+    int t = 0;
+    for (; t + 4 <= n; t += 4) {
+      const float *r0 = rows + (size_t) t * ld + d0, *r1 = r0 + ld, *r2 = r1 + ld, *r3 = r2 + ld;
+      __m512 s0 = _mm512_setzero_ps (), s1 = s0, s2 = s0, s3 = s0;
+      for (int i = 0; i < nv; i++) {
+        s0 = _mm512_fmadd_ps (q[i], _mm512_maskz_loadu_ps (m[i], r0 + 16 * i), s0);
+        s1 = _mm512_fmadd_ps (q[i], _mm512_maskz_loadu_ps (m[i], r1 + 16 * i), s1);
+        s2 = _mm512_fmadd_ps (q[i], _mm512_maskz_loadu_ps (m[i], r2 + 16 * i), s2);
+        s3 = _mm512_fmadd_ps (q[i], _mm512_maskz_loadu_ps (m[i], r3 + 16 * i), s3);
+      }
+      out[t] += _mm512_reduce_add_ps (s0);
+      out[t + 1] += _mm512_reduce_add_ps (s1);
+      out[t + 2] += _mm512_reduce_add_ps (s2);
+      out[t + 3] += _mm512_reduce_add_ps (s3);
+    }
+    for (; t < n; t++) {
+      const float *r0 = rows + (size_t) t * ld + d0;
+      __m512 s0 = _mm512_setzero_ps ();
+      for (int i = 0; i < nv; i++)
+        s0 = _mm512_fmadd_ps (q[i], _mm512_maskz_loadu_ps (m[i], r0 + 16 * i), s0);
+      out[t] += _mm512_reduce_add_ps (s0);
+    }
+  }
+}
+
+/* the output row stays in registers (64 columns at a time) while the n rows stream by */
+AVX512 static void
+avx512_gemv_t (float *y, const float *p, const float *rows, size_t ld, int n, int D)
+{
+  for (int d0 = 0; d0 < D; d0 += 64) {
+    int w = D - d0 < 64 ? D - d0 : 64;
+    __mmask16 m[4];
+    for (int i = 0; i < 4; i++) {
+      int left = w - 16 * i;
+      m[i] = left >= 16 ? (__mmask16) 0xffff : left <= 0 ? 0 : (__mmask16) ((1u << left) - 1);
+    }
+    __m512 a0 = _mm512_setzero_ps (), a1 = a0, a2 = a0, a3 = a0;
+    const float *r = rows + d0;
+    for (int t = 0; t < n; t++, r += ld) {
+      __m512 pt = _mm512_set1_ps (p[t]);
+      a0 = _mm512_fmadd_ps (pt, _mm512_maskz_loadu_ps (m[0], r), a0);
+      a1 = _mm512_fmadd_ps (pt, _mm512_maskz_loadu_ps (m[1], r + 16), a1);
+      a2 = _mm512_fmadd_ps (pt, _mm512_maskz_loadu_ps (m[2], r + 32), a2);
+      a3 = _mm512_fmadd_ps (pt, _mm512_maskz_loadu_ps (m[3], r + 48), a3);
+    }
+    _mm512_mask_storeu_ps (y + d0, m[0], a0);
+    _mm512_mask_storeu_ps (y + d0 + 16, m[1], a1);
+    _mm512_mask_storeu_ps (y + d0 + 32, m[2], a2);
+    _mm512_mask_storeu_ps (y + d0 + 48, m[3], a3);
+  }
+}
+
 static const lmw_cpu_kernels avx512_kernels = {
   "avx512", 64, avx2_convert_row, avx2_dot_row, avx512_kernel, avx2_axpy, avx512_exp_row,
-  avx2_softmax_row, avx512_gelu, avx512_pack_rows, avx2_layernorm_row,
+  avx2_softmax_row, avx512_gelu, avx512_pack_rows, avx512_dot_rows, avx512_gemv_t,
+  avx2_layernorm_row,
 };
 #endif /* LMW_HAVE_X86 */
 

@@ -37,6 +37,10 @@ typedef struct {
   /* dst (kc, nr) = transposed rows n0 .. n0 + nw of w, elements k0 .. k0 + kc, converted to f32,
    * zero past nw (the GEMM's packed B panel); tmp holds 8 * kc floats */
   void (*pack_rows) (float *dst, const lmw_weight *w, int n0, int nw, int k0, int kc, float *tmp);
+  /* out (n): out[t] = x (D) · rows[t * ld .. + D) (attention scores of one query) */
+  void (*dot_rows) (float *out, const float *x, const float *rows, size_t ld, int n, int D);
+  /* y (D) = sum over t < n of p[t] * rows[t * ld .. + D) (one query's attention output) */
+  void (*gemv_t) (float *y, const float *p, const float *rows, size_t ld, int n, int D);
   /* y (C) = (x - mean) / sqrt (var + eps) * w + b; y may equal x */
   void (*layernorm_row) (float *y, const float *x, const float *w, const float *b, int C, float eps);
 } lmw_cpu_kernels;

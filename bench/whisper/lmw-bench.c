@@ -13,7 +13,8 @@
  * (median of --reps runs after one warm-up) and measures the decoder per token: a 4-token
  * prompt, then 32 tokens one at a time through the KV cache.  Prints a table: median and
  * minimum encoder time, the CPU time (all threads) of the fastest run, which shows how much of
- * the wall time other processes took, decoder time per token, weights and peak RSS.
+ * the wall time other processes took, decoder time per token (wall and CPU of all threads,
+ * which includes the workers' spinning between operations), weights and peak RSS.
  *
  * --ops 1   times each operation of one encoder layer (T = 1500) and the conv stem on the
  *           backend directly (min of --reps runs, GFLOP/s, CPU time), for profiling.
@@ -264,15 +265,15 @@ child (const char *path, int threads, int reps)
   lmw_decode (st, prompt, 4, 0, logits, false, &err);
   const int n_dec = 32;
   int tok = 1000;
-  double t0 = now_ms ();
+  double t0 = now_ms (), dc0 = process_cpu_ms ();
   for (int i = 0; i < n_dec; i++) {
     lmw_decode (st, &tok, 1, 4 + i, logits, false, &err);
     tok = (tok * 7 + 13) % 50000;
   }
-  double dec = (now_ms () - t0) / n_dec;
+  double dec = (now_ms () - t0) / n_dec, dec_cpu = (process_cpu_ms () - dc0) / n_dec;
   struct rusage ru;
   getrusage (RUSAGE_SELF, &ru);
-  printf ("%.1f %.1f %.1f %.2f %ld %zu\n", enc, enc_min, enc_cpu, dec, ru.ru_maxrss,
+  printf ("%.1f %.1f %.1f %.2f %.2f %ld %zu\n", enc, enc_min, enc_cpu, dec, dec_cpu, ru.ru_maxrss,
           lmw_model_weight_bytes (m));
   free (t);
   free (mel);
@@ -597,8 +598,8 @@ main (int argc, char **argv)
   }
   self[sl] = '\0';
   printf ("| model | type | threads | encoder 30 s, median (ms) | min (ms) | CPU of the min run, all threads (ms) "
-          "| decoder (ms/token) | weights (MB) | peak RSS (MB) |\n");
-  printf ("|---|---|---|---|---|---|---|---|---|\n");
+          "| decoder (ms/token) | decoder CPU (ms/token) | weights (MB) | peak RSS (MB) |\n");
+  printf ("|---|---|---|---|---|---|---|---|---|---|\n");
   fflush (stdout);
   for (int i = 0; i < nm; i++) {
     const shape *s = NULL;
@@ -622,19 +623,20 @@ main (int argc, char **argv)
         char cmd[8600];
         snprintf (cmd, sizeof cmd, "'%s' --child '%s' %d %d", self, path, atoi (threads[k]), reps);
         FILE *p = popen (cmd, "r");
-        double enc = 0, enc_min = 0, enc_cpu = 0, dec = 0;
+        double enc = 0, enc_min = 0, enc_cpu = 0, dec = 0, dec_cpu = 0;
         long rss = 0;
         size_t wbytes = 0;
-        int ok = p && fscanf (p, "%lf %lf %lf %lf %ld %zu", &enc, &enc_min, &enc_cpu, &dec, &rss,
-                              &wbytes) == 6;
+        int ok = p && fscanf (p, "%lf %lf %lf %lf %lf %ld %zu", &enc, &enc_min, &enc_cpu, &dec,
+                              &dec_cpu, &rss, &wbytes) == 7;
         if (p)
           pclose (p);
         if (!ok) {
-          printf ("| %s | %s | %s | failed | | | | | |\n", s->name, types[j], threads[k]);
+          printf ("| %s | %s | %s | failed | | | | | | |\n", s->name, types[j], threads[k]);
           continue;
         }
-        printf ("| %s | %s | %s | %.0f | %.0f | %.0f | %.2f | %.0f | %.0f |\n", s->name, types[j],
-                threads[k], enc, enc_min, enc_cpu, dec, wbytes / 1048576.0, rss / 1024.0);
+        printf ("| %s | %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f | %.0f |\n", s->name,
+                types[j], threads[k], enc, enc_min, enc_cpu, dec, dec_cpu, wbytes / 1048576.0,
+                rss / 1024.0);
         fflush (stdout);
       }
       if (dir_arg == NULL)
