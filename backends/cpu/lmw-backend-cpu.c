@@ -606,13 +606,8 @@ attention_block_task (void *arg, int task, int thread)
     for (int e = 0; e < ne; e++) {
       const float *bp = Vp + (size_t) e * kn * NR;
       int nw = D - e * NR < NR ? D - e * NR : NR;
-      for (int kb = 0; kb < kn; kb += LMW_GEMM_KC) {
-        int kc = kn - kb < LMW_GEMM_KC ? kn - kb : LMW_GEMM_KC;
-        const float *ak[LMW_GEMM_MR];
-        for (int r = 0; r < MR; r++)
-          ak[r] = a[r] + kb;
-        kern->kernel (kc, ak, bp + (size_t) kb * NR, tile, NR, NULL, kb > 0);
-      }
+      /* V is packed whole, so one call covers every key */
+      kern->kernel (kn, a, bp, tile, NR, NULL, false);
       for (int r = 0; r < mr; r++) {
         float *o = j->out + (size_t) (m + r) * j->ldo + (size_t) h * D + e * NR;
         for (int c = 0; c < nw; c++)
