@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-#define LMW_BACKEND_VERSION 1
+#define LMW_BACKEND_VERSION 2
 
 /* Element types, numbered as in the ggml file format. */
 typedef enum {
@@ -88,7 +88,17 @@ typedef struct lmw_backend_ops {
   void (*add) (void *ctx, float *out, const float *inp, size_t n);
   /* out (n, cols) = rows ids[i] of w, converted to f32. */
   void (*get_rows) (void *ctx, float *out, const lmw_weight *w, const int *ids, int n);
+
+  /* Optional (version 2; NULL when the backend lacks it): matmul with a fused epilogue.
+   * flags LMW_MATMUL_GELU: out = gelu (inp · w^T + bias);
+   * flags LMW_MATMUL_ACCUMULATE: out += inp · w^T + bias (a residual connection);
+   * not both.  inp must not overlap out. */
+  void (*matmul_ex) (void *ctx, float *out, int ldc, const float *inp, int lda,
+                     const lmw_weight *w, const float *bias, int M, unsigned flags);
 } lmw_backend_ops;
+
+#define LMW_MATMUL_GELU 1u
+#define LMW_MATMUL_ACCUMULATE 2u
 
 /* The CPU reference backend (always available). */
 const lmw_backend_ops *lmw_backend_cpu (void);

@@ -3,12 +3,16 @@
  * lmw-backend-cpu.c — the CPU backend: the reference every other backend is compared with.
  *
  * Operations are written as plain loops split into tasks for the thread pool; the inner loops
- * (GEMM micro-kernel, f16/q8_0 dot products, exp, erf) come from lmw-cpu-kernels.c, chosen once
- * for the machine.  Matrix products with more than GEMV_MAX_M rows use a packed, blocked GEMM
- * (own AVX2/FMA kernel, or OpenBLAS sgemm on weights converted to f32 per column block when
- * the build has OpenBLAS and LMW_GEMM=blas is set); smaller products use fused dot products
- * directly on the f16 / q8_0 weights.  Weights are never converted as a whole: they stay in
- * their file type in memory.
+ * (GEMM micro-kernel, panel packing, f16/q8_0 dot products, exp, erf) come from
+ * lmw-cpu-kernels.c, chosen once for the machine.  Matrix products with more than GEMV_MAX_M
+ * rows use a packed, blocked GEMM: weight rows are converted to f32 and packed one (KC, nr)
+ * panel at a time, so weights stay in their file type in memory; large products are split
+ * between threads by bands of rows (each thread reads only its share of the activations),
+ * smaller ones by columns.  An optional epilogue fuses GELU or the residual add (matmul_ex).
+ * Smaller products use fused dot products directly on the f16 / q8_0 weights.  Attention for
+ * many queries is blockwise: per head, K and V are packed once and only LMW_GEMM_MR rows of
+ * scores exist at a time (see attention_block_task).  OpenBLAS sgemm on weights converted to f32
+ * per column block is available when the build has OpenBLAS and LMW_GEMM=blas is set.
  *
  * Environment: LMW_GEMM=own|blas picks the GEMM for large products (default: own).
  */
@@ -34,12 +38,18 @@ void openblas_set_num_threads (int num_threads);
 /* below this many multiply-adds an operation runs on the calling thread alone: waking a worker
  * costs more than it saves, and much more when the machine is oversubscribed */
 #define PARALLEL_MIN_WORK (1 << 20)
+/* products with at least this many rows per thread are split by rows, smaller ones by columns */
+#define ROW_SPLIT_MIN_M 96
+
+static const float zero_row[LMW_GEMM_KC];
 
 typedef struct {
   float *pack;   /* LMW_GEMM_KC * LMW_GEMM_NC, 32-byte aligned */
   float *rowtmp; /* MAX_K */
   float *scores; /* ATTN_QCHUNK * MAX_KEYS */
   float *blas_w; /* BLAS_NC * MAX_K, allocated on first use */
+  float *attn;   /* attention: packed K and V of one head and a block of scores, grown on use */
+  size_t attn_len;
 } thread_scratch;
 
 typedef struct {
@@ -48,6 +58,8 @@ typedef struct {
   const lmw_cpu_kernels *kern;
   bool use_blas;
   thread_scratch *scratch;       /* owned, n_threads */
+  float *conv_x;                 /* conv1d im2col matrix, kept between calls (no page faults) */
+  size_t conv_x_len;
 } cpu_ctx;
 
 /* ---- life cycle ------------------------------------------------------------------------- */
@@ -108,8 +120,10 @@ cpu_destroy (void *vctx)
       free (ctx->scratch[i].rowtmp);
       free (ctx->scratch[i].scores);
       free (ctx->scratch[i].blas_w);
+      free (ctx->scratch[i].attn);
     }
   free (ctx->scratch);
+  free (ctx->conv_x);
   free (ctx);
 }
 
@@ -139,7 +153,9 @@ typedef struct {
   const lmw_weight *w;
   const float *bias;
   int M;
-  int width; /* output columns per task */
+  int width;     /* output columns per task */
+  int row_width; /* output rows per task (GEMM) */
+  unsigned flags;
 } matmul_job;
 
 static void
@@ -150,25 +166,36 @@ gemv_task (void *arg, int task, int thread)
   int n0 = task * j->width;
   int n1 = n0 + j->width < w->rows ? n0 + j->width : w->rows;
   float *tmp = j->ctx->scratch[thread].rowtmp;
+  bool acc = j->flags & LMW_MATMUL_ACCUMULATE;
   for (int n = n0; n < n1; n++) {
     const uint8_t *row = (const uint8_t *) w->data + (size_t) n * w->row_bytes;
     float b = j->bias ? j->bias[n] : 0.0f;
-    for (int m = 0; m < j->M; m++)
-      j->out[(size_t) m * j->ldc + n] =
-        j->ctx->kern->dot_row (j->inp + (size_t) m * j->lda, w->type, row, w->cols, tmp) + b;
+    for (int m = 0; m < j->M; m++) {
+      float d = j->ctx->kern->dot_row (j->inp + (size_t) m * j->lda, w->type, row, w->cols, tmp) + b;
+      float *o = j->out + (size_t) m * j->ldc + n;
+      *o = acc ? *o + d : d;
+    }
   }
+  if ((j->flags & LMW_MATMUL_GELU) && !acc)
+    for (int m = 0; m < j->M; m++)
+      j->ctx->kern->gelu (j->out + (size_t) m * j->ldc + n0, (size_t) (n1 - n0));
 }
 
 static void
 gemm_task (void *arg, int task, int thread)
 {
   matmul_job *j = arg;
-  int n0 = task * j->width;
+  int n_col_tasks = (j->w->rows + j->width - 1) / j->width;
+  int rt = task / n_col_tasks, ct = task % n_col_tasks;
+  int n0 = ct * j->width;
   int n1 = n0 + j->width < j->w->rows ? n0 + j->width : j->w->rows;
+  int m0 = rt * j->row_width;
+  int m1 = m0 + j->row_width < j->M ? m0 + j->row_width : j->M;
   lmw_gemm_b B = { .kn = false, .w = j->w };
   thread_scratch *s = &j->ctx->scratch[thread];
-  lmw_cpu_gemm_cols (j->ctx->kern, j->out, j->ldc, j->inp, j->lda, &B, j->bias, j->M, j->w->cols,
-                     n0, n1, s->pack, s->rowtmp);
+  lmw_cpu_gemm_cols (j->ctx->kern, j->out + (size_t) m0 * j->ldc, j->ldc,
+                     j->inp + (size_t) m0 * j->lda, j->lda, &B, j->bias, m1 - m0, j->w->cols,
+                     n0, n1, j->flags, s->pack, s->rowtmp);
 }
 
 #ifdef LMW_HAVE_OPENBLAS
@@ -183,12 +210,16 @@ blas_task (void *arg, int task, int thread)
   for (int n = n0; n < n1; n++)
     j->ctx->kern->convert_row (wf + (size_t) (n - n0) * w->cols, w->type,
                                (const uint8_t *) w->data + (size_t) n * w->row_bytes, 0, w->cols);
+  bool acc = j->flags & LMW_MATMUL_ACCUMULATE;
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, j->M, n1 - n0, w->cols, 1.0f, j->inp,
-               j->lda, wf, w->cols, 0.0f, j->out + n0, j->ldc);
+               j->lda, wf, w->cols, acc ? 1.0f : 0.0f, j->out + n0, j->ldc);
   if (j->bias)
     for (int m = 0; m < j->M; m++)
       for (int n = n0; n < n1; n++)
         j->out[(size_t) m * j->ldc + n] += j->bias[n];
+  if ((j->flags & LMW_MATMUL_GELU) && !acc)
+    for (int m = 0; m < j->M; m++)
+      j->ctx->kern->gelu (j->out + (size_t) m * j->ldc + n0, (size_t) (n1 - n0));
 }
 
 static bool
@@ -205,11 +236,11 @@ blas_ready (cpu_ctx *ctx)
 #endif
 
 static void
-cpu_matmul (void *vctx, float *out, int ldc, const float *inp, int lda, const lmw_weight *w,
-            const float *bias, int M)
+cpu_matmul_ex (void *vctx, float *out, int ldc, const float *inp, int lda, const lmw_weight *w,
+               const float *bias, int M, unsigned flags)
 {
   cpu_ctx *ctx = vctx;
-  matmul_job j = { ctx, out, ldc, inp, lda, w, bias, M, 0 };
+  matmul_job j = { ctx, out, ldc, inp, lda, w, bias, M, 0, M, flags };
   int N = w->rows;
   if (M <= GEMV_MAX_M) {
     j.width = (size_t) M * N * w->cols < PARALLEL_MIN_WORK ? N : task_width (ctx, N, 8, 1 << 30, 4);
@@ -218,13 +249,28 @@ cpu_matmul (void *vctx, float *out, int ldc, const float *inp, int lda, const lm
   }
 #ifdef LMW_HAVE_OPENBLAS
   if (ctx->use_blas && w->cols <= MAX_K && blas_ready (ctx)) {
-    j.width = task_width (ctx, N, LMW_GEMM_NR, BLAS_NC, 1);
+    j.width = task_width (ctx, N, ctx->kern->nr, BLAS_NC, 1);
     lmw_pool_run (ctx->pool, blas_task, &j, (N + j.width - 1) / j.width);
     return;
   }
 #endif
-  j.width = task_width (ctx, N, LMW_GEMM_NR, LMW_GEMM_NC, 1);
+  if (ctx->n_threads > 1 && M >= ROW_SPLIT_MIN_M * ctx->n_threads) {
+    /* each task a band of rows times every column: a thread reads only its share of the
+     * activations, and the weights (small next to them) are packed once per task */
+    j.width = N;
+    j.row_width = task_width (ctx, M, LMW_GEMM_MR, 1 << 30, 2);
+    lmw_pool_run (ctx->pool, gemm_task, &j, (M + j.row_width - 1) / j.row_width);
+    return;
+  }
+  j.width = task_width (ctx, N, ctx->kern->nr, LMW_GEMM_NC, 1);
   lmw_pool_run (ctx->pool, gemm_task, &j, (N + j.width - 1) / j.width);
+}
+
+static void
+cpu_matmul (void *vctx, float *out, int ldc, const float *inp, int lda, const lmw_weight *w,
+            const float *bias, int M)
+{
+  cpu_matmul_ex (vctx, out, ldc, inp, lda, w, bias, M, 0);
 }
 
 /* ---- element-wise and row-wise operations ------------------------------------------------- */
@@ -247,21 +293,9 @@ layernorm_task (void *arg, int task, int thread)
   rows_job *j = arg;
   int r0 = task * j->width;
   int r1 = r0 + j->width < j->N ? r0 + j->width : j->N;
-  for (int r = r0; r < r1; r++) {
-    const float *x = j->inp + (size_t) r * j->C;
-    float *y = j->out + (size_t) r * j->C;
-    float mean = 0.0f;
-    for (int c = 0; c < j->C; c++)
-      mean += x[c];
-    mean /= (float) j->C;
-    float var = 0.0f;
-    for (int c = 0; c < j->C; c++)
-      var += (x[c] - mean) * (x[c] - mean);
-    var /= (float) j->C;
-    float rstd = 1.0f / sqrtf (var + j->eps);
-    for (int c = 0; c < j->C; c++)
-      y[c] = (x[c] - mean) * rstd * j->weight[c] + j->bias[c];
-  }
+  for (int r = r0; r < r1; r++)
+    j->ctx->kern->layernorm_row (j->out + (size_t) r * j->C, j->inp + (size_t) r * j->C, j->weight,
+                                 j->bias, j->C, j->eps);
 }
 
 static void
@@ -341,15 +375,52 @@ cpu_get_rows (void *vctx, float *out, const lmw_weight *w, const int *ids, int n
 
 /* ---- conv1d, kernel 3, padding 1 ---------------------------------------------------------- */
 
+typedef struct {
+  float *X;
+  const float *inp;
+  size_t in_cstride, in_tstride;
+  int T_in, C_in, stride, T_out;
+  int width; /* output steps per task */
+} im2col_job;
+
+static void
+im2col_task (void *arg, int task, int thread)
+{
+  im2col_job *j = arg;
+  int K = j->C_in * 3;
+  int t0 = task * j->width, t1 = t0 + j->width < j->T_out ? t0 + j->width : j->T_out;
+  for (int t = t0; t < t1; t++) {
+    float *x = j->X + (size_t) t * K;
+    for (int k = 0; k < 3; k++) {
+      int ti = t * j->stride + k - 1;
+      if (ti < 0 || ti >= j->T_in) {
+        for (int c = 0; c < j->C_in; c++)
+          x[c * 3 + k] = 0.0f;
+        continue;
+      }
+      const float *src = j->inp + (size_t) ti * j->in_tstride;
+      for (int c = 0; c < j->C_in; c++)
+        x[c * 3 + k] = src[c * j->in_cstride];
+    }
+  }
+}
+
 /* As an im2col product: X (T_out, C_in * 3) with X[t][c * 3 + k] = inp (c, t * stride + k - 1),
- * then out = X · w^T + bias. */
+ * built in parallel, then out = X · w^T + bias. */
 static void
 cpu_conv1d_k3 (void *vctx, float *out, const float *inp, size_t in_cstride, size_t in_tstride,
                const lmw_weight *w, const float *bias, int T_in, int C_in, int stride)
 {
+  cpu_ctx *ctx = vctx;
   int T_out = (T_in - 1) / stride + 1;
   int K = C_in * 3;
-  float *X = malloc (sizeof (float) * (size_t) T_out * K);
+  size_t need = (size_t) T_out * K;
+  if (ctx->conv_x_len < need) {
+    free (ctx->conv_x);
+    ctx->conv_x = malloc (sizeof (float) * need);
+    ctx->conv_x_len = ctx->conv_x ? need : 0;
+  }
+  float *X = ctx->conv_x;
   if (X == NULL) { /* degrade to one output row at a time */
     float *x1 = malloc (sizeof (float) * (size_t) K);
     if (x1 == NULL)
@@ -365,16 +436,10 @@ cpu_conv1d_k3 (void *vctx, float *out, const float *inp, size_t in_cstride, size
     free (x1);
     return;
   }
-  for (int t = 0; t < T_out; t++) {
-    float *x = X + (size_t) t * K;
-    for (int c = 0; c < C_in; c++)
-      for (int k = 0; k < 3; k++) {
-        int ti = t * stride + k - 1;
-        x[c * 3 + k] = ti < 0 || ti >= T_in ? 0.0f : inp[c * in_cstride + (size_t) ti * in_tstride];
-      }
-  }
+  im2col_job j = { X, inp, in_cstride, in_tstride, T_in, C_in, stride, T_out, 0 };
+  j.width = task_width (ctx, T_out, 1, 1 << 30, 2);
+  lmw_pool_run (ctx->pool, im2col_task, &j, (T_out + j.width - 1) / j.width);
   cpu_matmul (vctx, out, w->rows, X, K, w, bias, T_out);
-  free (X);
 }
 
 /* ---- attention ---------------------------------------------------------------------------- */
@@ -413,9 +478,7 @@ attention_task (void *arg, int task, int thread)
   /* S = Qh · Kh^T */
   if (qn <= GEMV_MAX_M) {
     for (int i = 0; i < qn; i++)
-      for (int t = 0; t < kn; t++)
-        S[(size_t) i * kn + t] = kern->dot_row (qh + (size_t) i * j->ldq, LMW_TYPE_F32,
-                                                kh + (size_t) t * j->ldk, j->D, NULL);
+      kern->dot_rows (S + (size_t) i * kn, qh + (size_t) i * j->ldq, kh, (size_t) j->ldk, kn, j->D);
   } else {
 #ifdef LMW_HAVE_OPENBLAS
     if (j->ctx->use_blas)
@@ -426,7 +489,8 @@ attention_task (void *arg, int task, int thread)
     {
       lmw_weight kw = { LMW_TYPE_F32, kn, j->D, (size_t) j->ldk * sizeof (float), kh };
       lmw_gemm_b B = { .kn = false, .w = &kw };
-      lmw_cpu_gemm_cols (kern, S, kn, qh, j->ldq, &B, NULL, qn, j->D, 0, kn, s->pack, s->rowtmp);
+      lmw_cpu_gemm_cols (kern, S, kn, qh, j->ldq, &B, NULL, qn, j->D, 0, kn, 0, s->pack,
+                         s->rowtmp);
     }
   }
   /* mask and softmax */
@@ -441,14 +505,8 @@ attention_task (void *arg, int task, int thread)
   }
   /* O = S · Vh */
   if (qn <= GEMV_MAX_M) {
-    for (int i = 0; i < qn; i++) {
-      float *o = oh + (size_t) i * j->ldo;
-      const float *p = S + (size_t) i * kn;
-      for (int d = 0; d < j->D; d++)
-        o[d] = 0.0f;
-      for (int t = 0; t < kn; t++)
-        kern->axpy (o, p[t], vh + (size_t) t * j->ldv, j->D);
-    }
+    for (int i = 0; i < qn; i++)
+      kern->gemv_t (oh + (size_t) i * j->ldo, S + (size_t) i * kn, vh, (size_t) j->ldv, kn, j->D);
   } else {
 #ifdef LMW_HAVE_OPENBLAS
     if (j->ctx->use_blas)
@@ -458,7 +516,103 @@ attention_task (void *arg, int task, int thread)
 #endif
     {
       lmw_gemm_b B = { .kn = true, .f = vh, .ld = j->ldv };
-      lmw_cpu_gemm_cols (kern, oh, j->ldo, S, kn, &B, NULL, qn, kn, 0, j->D, s->pack, s->rowtmp);
+      lmw_cpu_gemm_cols (kern, oh, j->ldo, S, kn, &B, NULL, qn, kn, 0, j->D, 0, s->pack,
+                         s->rowtmp);
+    }
+  }
+}
+
+/* Blockwise attention for many queries: a task is one head and a range of queries.  It packs
+ * the head's K as (D, 16)-panels of keys and V as (Tk, 16)-panels of channels once, then for
+ * each block of LMW_GEMM_MR queries computes the block's scores (MR, Tk) with the GEMM kernel,
+ * turns them into unnormalised exponentials in place (fused scale, max and sum), multiplies
+ * them by V with the same kernel and divides each output row by its sum on the way out.
+ * Only MR rows of scores exist at any time. */
+static int
+attn_pad (int n)
+{
+  return (n + LMW_GEMM_NR_MAX - 1) / LMW_GEMM_NR_MAX * LMW_GEMM_NR_MAX;
+}
+
+static size_t
+attn_scratch_floats (int Tk, int D)
+{
+  return (size_t) attn_pad (Tk) * D + (size_t) attn_pad (D) * Tk + (size_t) LMW_GEMM_MR * attn_pad (Tk);
+}
+
+static void
+attention_block_task (void *arg, int task, int thread)
+{
+  attn_job *j = arg;
+  thread_scratch *s = &j->ctx->scratch[thread];
+  const lmw_cpu_kernels *kern = j->ctx->kern;
+  const int D = j->D, NR = kern->nr, MR = LMW_GEMM_MR;
+  int h = task / j->n_chunks;
+  int rows = (j->Tq + j->n_chunks - 1) / j->n_chunks;
+  rows = (rows + MR - 1) / MR * MR;
+  int q0 = (task % j->n_chunks) * rows;
+  int q1 = q0 + rows < j->Tq ? q0 + rows : j->Tq;
+  if (q0 >= q1)
+    return;
+  int kn = j->Tk; /* keys any query of the task sees */
+  if (j->causal_past >= 0 && j->causal_past + q1 < kn)
+    kn = j->causal_past + q1;
+  int np = (kn + NR - 1) / NR, ldS = np * NR, ne = (D + NR - 1) / NR;
+  float *Kp = s->attn;                         /* np panels (D, NR) */
+  float *Vp = Kp + (size_t) attn_pad (j->Tk) * D; /* ne panels (kn, NR) */
+  float *S = Vp + (size_t) attn_pad (D) * j->Tk; /* (MR, ldS) */
+  const float *kh = j->k + (size_t) h * D, *vh = j->v + (size_t) h * D;
+  /* K rows of this head seen as an f32 weight (kn, D): packed like any B operand */
+  lmw_weight kw = { LMW_TYPE_F32, kn, D, (size_t) j->ldk * sizeof (float), kh };
+  for (int p = 0; p < np; p++) {
+    int nw = kn - p * NR < NR ? kn - p * NR : NR;
+    kern->pack_rows (Kp + (size_t) p * D * NR, &kw, p * NR, nw, 0, D, s->rowtmp);
+  }
+  for (int e = 0; e < ne; e++) {
+    float *dst = Vp + (size_t) e * kn * NR;
+    int nw = D - e * NR < NR ? D - e * NR : NR;
+    for (int t = 0; t < kn; t++) {
+      float *d = dst + (size_t) t * NR;
+      memcpy (d, vh + (size_t) t * j->ldv + e * NR, sizeof (float) * (size_t) nw);
+      if (nw < NR)
+        memset (d + nw, 0, sizeof (float) * (size_t) (NR - nw));
+    }
+  }
+  float scale = 1.0f / sqrtf ((float) D);
+  float tile[LMW_GEMM_MR * LMW_GEMM_NR_MAX] __attribute__ ((aligned (64)));
+  for (int m = q0; m < q1; m += MR) {
+    int mr = q1 - m < MR ? q1 - m : MR;
+    const float *a[LMW_GEMM_MR];
+    for (int r = 0; r < MR; r++)
+      a[r] = r < mr ? j->q + (size_t) (m + r) * j->ldq + (size_t) h * D : zero_row;
+    for (int p = 0; p < np; p++)
+      kern->kernel (D, a, Kp + (size_t) p * D * NR, S + (size_t) p * NR, ldS, NULL, false);
+    float inv[LMW_GEMM_MR];
+    for (int r = 0; r < MR; r++) {
+      float *row = S + (size_t) r * ldS;
+      int visible = kn;
+      if (r >= mr) {
+        visible = 0;
+        inv[r] = 0.0f;
+      } else {
+        if (j->causal_past >= 0 && j->causal_past + m + r + 1 < visible)
+          visible = j->causal_past + m + r + 1;
+        inv[r] = 1.0f / kern->exp_row (row, visible, scale);
+      }
+      for (int t = visible; t < kn; t++)
+        row[t] = 0.0f;
+      a[r] = row;
+    }
+    for (int e = 0; e < ne; e++) {
+      const float *bp = Vp + (size_t) e * kn * NR;
+      int nw = D - e * NR < NR ? D - e * NR : NR;
+      /* V is packed whole, so one call covers every key */
+      kern->kernel (kn, a, bp, tile, NR, NULL, false);
+      for (int r = 0; r < mr; r++) {
+        float *o = j->out + (size_t) (m + r) * j->ldo + (size_t) h * D + e * NR;
+        for (int c = 0; c < nw; c++)
+          o[c] = tile[r * NR + c] * inv[r];
+      }
     }
   }
 }
@@ -471,6 +625,32 @@ cpu_attention (void *vctx, float *out, int ldo, const float *q, int ldq, const f
   if (Tk > MAX_KEYS || D > MAX_K)
     return; /* the model loader refuses such shapes */
   attn_job j = { ctx, out, ldo, q, k, v, ldq, ldk, ldv, Tq, Tk, H, D, causal_past, 0 };
+  if (Tq > GEMV_MAX_M && D <= LMW_GEMM_KC && !ctx->use_blas) {
+    size_t need = attn_scratch_floats (Tk, D);
+    bool ok = true;
+    for (int i = 0; i < ctx->n_threads && ok; i++) {
+      thread_scratch *s = &ctx->scratch[i];
+      if (s->attn_len >= need)
+        continue;
+      free (s->attn);
+      s->attn = aligned_alloc (64, (need * sizeof (float) + 63) / 64 * 64);
+      s->attn_len = s->attn ? need : 0;
+      ok = s->attn != NULL;
+    }
+    if (ok) {
+      /* enough tasks for every thread to get an even share, each a multiple of MR queries */
+      int split = (4 * ctx->n_threads + H - 1) / H;
+      int max_split = (Tq + LMW_GEMM_MR - 1) / LMW_GEMM_MR;
+      j.n_chunks = split < max_split ? split : max_split;
+      if ((size_t) Tq * Tk * H * D < PARALLEL_MIN_WORK) {
+        for (int t = 0; t < H * j.n_chunks; t++)
+          attention_block_task (&j, t, 0);
+        return;
+      }
+      lmw_pool_run (ctx->pool, attention_block_task, &j, H * j.n_chunks);
+      return;
+    }
+  }
   j.n_chunks = (Tq + ATTN_QCHUNK - 1) / ATTN_QCHUNK;
   if ((size_t) Tq * Tk * H * D < PARALLEL_MIN_WORK) {
     for (int t = 0; t < H * j.n_chunks; t++)
@@ -494,6 +674,7 @@ static const lmw_backend_ops cpu_ops = {
   .attention = cpu_attention,
   .add = cpu_add,
   .get_rows = cpu_get_rows,
+  .matmul_ex = cpu_matmul_ex,
 };
 
 const lmw_backend_ops *

@@ -11,31 +11,46 @@
 
 #include <stdbool.h>
 
-#define LMW_GEMM_MR 6   /* rows of the register tile */
-#define LMW_GEMM_NR 16  /* columns of the register tile (one packed panel) */
-#define LMW_GEMM_KC 256 /* depth of one packed block */
-#define LMW_GEMM_NC 256 /* columns packed at once per thread */
+#define LMW_GEMM_MR 6      /* rows of the register tile */
+#define LMW_GEMM_NR_MAX 64 /* widest register tile (one packed panel); each table has its nr */
+#define LMW_GEMM_KC 256    /* depth of one packed block */
+#define LMW_GEMM_NC 256    /* columns packed at once per thread, a multiple of every nr */
 
 typedef struct {
-  const char *name; /* "generic", "avx2" */
+  const char *name; /* "generic", "avx2", "avx512" */
+  int nr;           /* columns of the register tile: panels are packed (kc, nr) */
   /* dst (n) = elements [k0, k0 + n) of a row of `type` */
   void (*convert_row) (float *dst, lmw_type type, const void *row, int k0, int n);
   /* dot (x (K), row of `type` (K)); tmp is K floats of scratch for the generic types */
   float (*dot_row) (const float *x, lmw_type type, const void *row, int K, float *tmp);
-  /* c (MR, NR) (row stride ldc) = init + sum over k < kc of a[r][k] * bp[k][j]; bp is a packed
-   * (kc, NR) panel; init is c itself when accumulate, else bias (NR) or zero when bias is NULL */
+  /* c (MR, nr) (row stride ldc) = init + sum over k < kc of a[r][k] * bp[k][j]; bp is a packed
+   * (kc, nr) panel, 64-byte aligned; init is c itself when accumulate, else bias (NR) or zero when bias is NULL */
   void (*kernel) (int kc, const float *const *a, const float *bp, float *c, int ldc,
                   const float *bias, bool accumulate);
   /* y (n) += a * x (n) */
   void (*axpy) (float *y, float a, const float *x, int n);
+  /* x (n) = exp (scale * (x - max (x))) in place; returns the sum (n >= 1) */
+  float (*exp_row) (float *x, int n, float scale);
   /* softmax of one row in place, after multiplying it by scale */
   void (*softmax_row) (float *x, int n, float scale);
   void (*gelu) (float *x, size_t n);
+  /* dst (kc, nr) = transposed rows n0 .. n0 + nw of w, elements k0 .. k0 + kc, converted to f32,
+   * zero past nw (the GEMM's packed B panel); tmp holds 8 * kc floats */
+  void (*pack_rows) (float *dst, const lmw_weight *w, int n0, int nw, int k0, int kc, float *tmp);
+  /* out (n): out[t] = x (D) · rows[t * ld .. + D) (attention scores of one query) */
+  void (*dot_rows) (float *out, const float *x, const float *rows, size_t ld, int n, int D);
+  /* y (D) = sum over t < n of p[t] * rows[t * ld .. + D) (one query's attention output) */
+  void (*gemv_t) (float *y, const float *p, const float *rows, size_t ld, int n, int D);
+  /* y (C) = (x - mean) / sqrt (var + eps) * w + b; y may equal x */
+  void (*layernorm_row) (float *y, const float *x, const float *w, const float *b, int C, float eps);
 } lmw_cpu_kernels;
 
 const lmw_cpu_kernels *lmw_cpu_kernels_get (void);
 /* forces the portable kernels (tests compare both); call before any backend is created */
 void lmw_cpu_kernels_force_generic (bool generic);
+/* selects the kernel set `name` ("generic", "avx2", "avx512"; NULL: the best for this machine)
+ * for backends created afterwards; false when this machine can't run it (nothing changes) */
+bool lmw_cpu_kernels_force (const char *name);
 
 /* B operand of a GEMM: either weight rows (N, K) of any type, or an f32 matrix (K, N). */
 typedef struct {
@@ -45,10 +60,11 @@ typedef struct {
   int ld;
 } lmw_gemm_b;
 
-/* C (M, n1 - n0) (columns n0 .. n1 of C, row stride ldc) = A (M, K) · B + bias.
- * pack is LMW_GEMM_KC * LMW_GEMM_NC floats of scratch; rowtmp K floats. */
+/* C (M, n1 - n0) (columns n0 .. n1 of C, row stride ldc) = A (M, K) · B + bias, with the
+ * epilogue of flags (LMW_MATMUL_GELU, LMW_MATMUL_ACCUMULATE) applied.
+ * pack is LMW_GEMM_KC * LMW_GEMM_NC floats of scratch; rowtmp max (K, 8 * LMW_GEMM_KC) floats. */
 void lmw_cpu_gemm_cols (const lmw_cpu_kernels *kern, float *C, int ldc, const float *A, int lda,
                         const lmw_gemm_b *B, const float *bias, int M, int K, int n0, int n1,
-                        float *pack, float *rowtmp);
+                        unsigned flags, float *pack, float *rowtmp);
 
 #endif /* LMW_CPU_H */

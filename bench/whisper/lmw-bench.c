@@ -4,7 +4,7 @@
  * shapes (the time doesn't depend on the values), in the spirit of whisper.cpp's bench.
  *
  *   lmw-bench [--models tiny,base,small] [--types f16,q8_0] [--threads 1,2] [--reps N]
- *             [--dir DIR]
+ *             [--dir DIR] [--ops 1] [--peak 1]
  *   lmw-bench --whole-file SECONDS [--models base] [--types f16] [--threads 2]
  *             [--beams 1,5] [--max-tokens 224] [--audio-dir DIR]
  *
@@ -13,7 +13,15 @@
  * (this program re-executed with --child) so that the peak memory (getrusage ru_maxrss) is
  * that configuration's alone.  Each child loads the model, runs the encoder on a 30 s window
  * (median of --reps runs after one warm-up) and measures the decoder per token: a 4-token
- * prompt, then 32 tokens one at a time through the KV cache.  Prints a table.
+ * prompt, then 32 tokens one at a time through the KV cache.  Prints a table: median and
+ * minimum encoder time, the CPU time (all threads) of the fastest run, which shows how much of
+ * the wall time other processes took, decoder time per token (wall and CPU of all threads,
+ * which includes the workers' spinning between operations), weights and peak RSS.
+ *
+ * --ops 1   times each operation of one encoder layer (T = 1500) and the conv stem on the
+ *           backend directly (min of --reps runs, GFLOP/s, CPU time), for profiling.
+ * --peak 1  the compute ceiling: GFLOP/s of a pure FMA loop (AVX2 and AVX-512) on each
+ *           --threads count.
  *
  * --whole-file: the real-time factor of transcribing one long recording with lmw_transcribe
  * (timestamps on, windows following them): the WAV files of --audio-dir (default: the LibriVox
@@ -30,6 +38,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +59,15 @@ static const shape shapes[] = {
   { "small", 768, 12, 12 },
   { "medium", 1024, 16, 24 },
 };
+
+/* CPU time of every thread of this process */
+static double
+process_cpu_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 static double
 now_ms (void)
@@ -243,10 +261,15 @@ child (const char *path, int threads, int reps)
     mel[i] = frand ();
   double *t = malloc (sizeof (double) * (size_t) (reps + 1));
   lmw_encode (st, mel, Tm, 0, &err); /* warm-up */
+  double enc_min = 1e30, enc_cpu = 0;
   for (int r = 0; r < reps; r++) {
-    double t0 = now_ms ();
+    double c0 = process_cpu_ms (), t0 = now_ms ();
     lmw_encode (st, mel, Tm, 0, &err);
     t[r] = now_ms () - t0;
+    if (t[r] < enc_min) {
+      enc_min = t[r];
+      enc_cpu = process_cpu_ms () - c0;
+    }
   }
   qsort (t, (size_t) reps, sizeof *t, cmp_double);
   double enc = t[reps / 2];
@@ -254,15 +277,16 @@ child (const char *path, int threads, int reps)
   lmw_decode (st, prompt, 4, 0, logits, false, &err);
   const int n_dec = 32;
   int tok = 1000;
-  double t0 = now_ms ();
+  double t0 = now_ms (), dc0 = process_cpu_ms ();
   for (int i = 0; i < n_dec; i++) {
     lmw_decode (st, &tok, 1, 4 + i, logits, false, &err);
     tok = (tok * 7 + 13) % 50000;
   }
-  double dec = (now_ms () - t0) / n_dec;
+  double dec = (now_ms () - t0) / n_dec, dec_cpu = (process_cpu_ms () - dc0) / n_dec;
   struct rusage ru;
   getrusage (RUSAGE_SELF, &ru);
-  printf ("%.1f %.2f %ld %zu\n", enc, dec, ru.ru_maxrss, lmw_model_weight_bytes (m));
+  printf ("%.1f %.1f %.1f %.2f %.2f %ld %zu\n", enc, enc_min, enc_cpu, dec, dec_cpu, ru.ru_maxrss,
+          lmw_model_weight_bytes (m));
   free (t);
   free (mel);
   free (logits);
@@ -380,6 +404,253 @@ child_whole (const char *path, int threads, double seconds, int beam, int max_to
   return rc != 0;
 }
 
+
+/* ---- --ops: the encoder's operations one by one ------------------------------------------- */
+
+
+static void
+fill_rand (float *x, size_t n, float scale)
+{
+  for (size_t i = 0; i < n; i++)
+    x[i] = frand () * scale;
+}
+
+/* a (rows, cols) weight of `type` with random values */
+static void *
+make_bench_weight (lmw_weight *w, lmw_type type, int rows, int cols)
+{
+  w->type = type;
+  w->rows = rows;
+  w->cols = cols;
+  w->row_bytes = lmw_type_row_bytes (type, cols);
+  uint8_t *data = malloc (w->row_bytes * (size_t) rows);
+  if (data == NULL)
+    return NULL;
+  for (size_t r = 0; r < (size_t) rows; r++) {
+    uint8_t *row = data + r * w->row_bytes;
+    if (type == LMW_TYPE_F16)
+      for (int c = 0; c < cols; c++) {
+        uint16_t h = lmw_fp32_to_fp16 (frand () * 0.05f);
+        memcpy (row + 2 * c, &h, 2);
+      }
+    else /* q8_0 */
+      for (int b = 0; b < cols / 32; b++) {
+        uint16_t h = lmw_fp32_to_fp16 (0.05f / 127.0f);
+        memcpy (row + 34 * b, &h, 2);
+        for (int j = 0; j < 32; j++)
+          row[34 * b + 2 + j] = (uint8_t) (int8_t) (frand () * 127.0f);
+      }
+  }
+  w->data = data;
+  return data;
+}
+
+typedef struct {
+  const char *name;
+  double flop;
+  double best_ms, cpu_ms;
+} op_row;
+
+#define OP_REPS_TIMED(row, reps, stmt)                                                        \
+  do {                                                                                        \
+    (row).best_ms = 1e30;                                                                     \
+    for (int r_ = 0; r_ < (reps); r_++) {                                                     \
+      double c0_ = process_cpu_ms (), t0_ = now_ms ();                                         \
+      stmt;                                                                                   \
+      double dt_ = now_ms () - t0_;                                                           \
+      if (dt_ < (row).best_ms) {                                                              \
+        (row).best_ms = dt_;                                                                  \
+        (row).cpu_ms = process_cpu_ms () - c0_;                                                \
+      }                                                                                       \
+    }                                                                                         \
+  } while (0)
+
+/* times each operation of one encoder layer of `s` (T = 1500) and the conv stem; min of reps */
+static int
+bench_ops (const shape *s, lmw_type type, int threads, int reps)
+{
+  const lmw_backend_ops *ops = lmw_backend_cpu ();
+  char msg[256];
+  void *be = ops->create (threads, msg, sizeof msg);
+  if (be == NULL) {
+    fprintf (stderr, "lmw-bench: %s\n", msg);
+    return 1;
+  }
+  const int T = 1500, C = s->state, H = s->heads;
+  float *x = malloc (sizeof (float) * (size_t) 2 * T * 4 * C);
+  float *y = malloc (sizeof (float) * (size_t) 2 * T * 4 * C);
+  float *q = malloc (sizeof (float) * (size_t) T * C);
+  float *k = malloc (sizeof (float) * (size_t) T * C);
+  float *v = malloc (sizeof (float) * (size_t) T * C);
+  float *g = malloc (sizeof (float) * (size_t) 4 * C);
+  float *b = malloc (sizeof (float) * (size_t) 4 * C);
+  lmw_weight wqkv, wup, wdown, wc1, wc2;
+  void *d1 = make_bench_weight (&wqkv, type, C, C);
+  void *d2 = make_bench_weight (&wup, type, 4 * C, C);
+  void *d3 = make_bench_weight (&wdown, type, C, 4 * C);
+  void *d4 = make_bench_weight (&wc1, LMW_TYPE_F16, C, 80 * 3);
+  void *d5 = make_bench_weight (&wc2, LMW_TYPE_F16, C, C * 3);
+  if (!x || !y || !q || !k || !v || !g || !b || !d1 || !d2 || !d3 || !d4 || !d5) {
+    fprintf (stderr, "lmw-bench: out of memory\n");
+    return 1;
+  }
+  fill_rand (x, (size_t) 2 * T * 4 * C, 1.0f);
+  fill_rand (q, (size_t) T * C, 1.0f);
+  fill_rand (k, (size_t) T * C, 1.0f);
+  fill_rand (v, (size_t) T * C, 1.0f);
+  fill_rand (b, (size_t) 4 * C, 0.1f);
+  for (int i = 0; i < 4 * C; i++)
+    g[i] = 1.0f;
+  double mm = 2.0 * T * C * C;
+  op_row rows[] = {
+    { "matmul q/k/v/o (1500 x C x C)", mm, 0, 0 },
+    { "matmul mlp.0 (1500 x 4C x C)", 4 * mm, 0, 0 },
+    { "matmul mlp.2 (1500 x C x 4C)", 4 * mm, 0, 0 },
+    { "attention (1500 x 1500, H heads)", 4.0 * T * T * C, 0, 0 },
+    { "layernorm (1500 x C)", 0, 0, 0 },
+    { "gelu (1500 x 4C)", 0, 0, 0 },
+    { "add (1500 x C)", 0, 0, 0 },
+    { "conv1 (80 -> C, 3000 steps)", 2.0 * 2 * T * C * 80 * 3, 0, 0 },
+    { "conv2 (C -> C, stride 2)", 2.0 * T * C * C * 3, 0, 0 },
+  };
+  /* one untimed pass warms the caches and the pool */
+  ops->matmul (be, y, 4 * C, x, C, &wup, b, T);
+  OP_REPS_TIMED (rows[0], reps, ops->matmul (be, y, C, x, C, &wqkv, b, T));
+  OP_REPS_TIMED (rows[1], reps, ops->matmul (be, y, 4 * C, x, C, &wup, b, T));
+  OP_REPS_TIMED (rows[2], reps, ops->matmul (be, y, C, x, 4 * C, &wdown, b, T));
+  OP_REPS_TIMED (rows[3], reps, ops->attention (be, y, C, q, C, k, C, v, C, T, T, H, C / H, -1));
+  OP_REPS_TIMED (rows[4], reps, ops->layernorm (be, y, x, g, b, T, C, 1e-5f));
+  OP_REPS_TIMED (rows[5], reps, ops->gelu (be, y, (size_t) T * 4 * C));
+  OP_REPS_TIMED (rows[6], reps, ops->add (be, y, x, (size_t) T * C));
+  OP_REPS_TIMED (rows[7], reps, ops->conv1d_k3 (be, y, x, (size_t) 2 * T, 1, &wc1, b, 2 * T, 80, 1));
+  OP_REPS_TIMED (rows[8], reps, ops->conv1d_k3 (be, y, x, 1, (size_t) C, &wc2, b, 2 * T, C, 2));
+  /* per layer: 4 q/k/v/o products, 2 layernorms, 2 adds */
+  const int per_layer[] = { 4, 1, 1, 1, 2, 1, 2, 0, 0 };
+  double layer_ms = 0;
+  printf ("\n%s %s, %d thread%s (min of %d runs)\n\n", s->name, lmw_type_name (type), threads,
+          threads > 1 ? "s" : "", reps);
+  printf ("| operation | ms | GFLOP/s | CPU ms (all threads) | per layer |\n|---|---|---|---|---|\n");
+  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+    layer_ms += per_layer[i] * rows[i].best_ms;
+    if (rows[i].flop > 0)
+      printf ("| %s | %.2f | %.1f | %.2f | x%d |\n", rows[i].name, rows[i].best_ms,
+              rows[i].flop / rows[i].best_ms / 1e6, rows[i].cpu_ms, per_layer[i]);
+    else
+      printf ("| %s | %.2f | | %.2f | x%d |\n", rows[i].name, rows[i].best_ms, rows[i].cpu_ms,
+              per_layer[i]);
+  }
+  printf ("\none layer: %.1f ms; %d layers + conv stem: %.1f ms (without the cross K/V)\n",
+          layer_ms, s->layers, layer_ms * s->layers + rows[7].best_ms + rows[8].best_ms);
+  ops->destroy (be);
+  free (x); free (y); free (q); free (k); free (v); free (g); free (b);
+  free (d1); free (d2); free (d3); free (d4); free (d5);
+  return 0;
+}
+
+
+/* ---- --peak: the FMA ceiling of this CPU --------------------------------------------------- */
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#include <pthread.h>
+
+#define PEAK_ITERS 50000000L
+
+/* 12 independent chains of fused multiply-adds: enough to cover the latency of both FMA pipes */
+__attribute__ ((target ("avx2,fma"))) static float
+fma_loop_ymm (long iters)
+{
+  __m256 b = _mm256_set1_ps (0.999f), c = _mm256_set1_ps (0.001f);
+  __m256 a0 = _mm256_set1_ps (0), a1 = _mm256_set1_ps (1), a2 = _mm256_set1_ps (2),
+         a3 = _mm256_set1_ps (3), a4 = _mm256_set1_ps (4), a5 = _mm256_set1_ps (5),
+         a6 = _mm256_set1_ps (6), a7 = _mm256_set1_ps (7), a8 = _mm256_set1_ps (8),
+         a9 = _mm256_set1_ps (9), a10 = _mm256_set1_ps (10), a11 = _mm256_set1_ps (11);
+  for (long i = 0; i < iters; i++) {
+    a0 = _mm256_fmadd_ps (a0, b, c); a1 = _mm256_fmadd_ps (a1, b, c);
+    a2 = _mm256_fmadd_ps (a2, b, c); a3 = _mm256_fmadd_ps (a3, b, c);
+    a4 = _mm256_fmadd_ps (a4, b, c); a5 = _mm256_fmadd_ps (a5, b, c);
+    a6 = _mm256_fmadd_ps (a6, b, c); a7 = _mm256_fmadd_ps (a7, b, c);
+    a8 = _mm256_fmadd_ps (a8, b, c); a9 = _mm256_fmadd_ps (a9, b, c);
+    a10 = _mm256_fmadd_ps (a10, b, c); a11 = _mm256_fmadd_ps (a11, b, c);
+  }
+  __m256 s = _mm256_add_ps (_mm256_add_ps (_mm256_add_ps (a0, a1), _mm256_add_ps (a2, a3)),
+                            _mm256_add_ps (_mm256_add_ps (a4, a5), _mm256_add_ps (a6, a7)));
+  s = _mm256_add_ps (s, _mm256_add_ps (_mm256_add_ps (a8, a9), _mm256_add_ps (a10, a11)));
+  return _mm256_cvtss_f32 (s);
+}
+
+__attribute__ ((target ("avx512f"))) static float
+fma_loop_zmm (long iters)
+{
+  __m512 b = _mm512_set1_ps (0.999f), c = _mm512_set1_ps (0.001f);
+  __m512 a0 = _mm512_set1_ps (0), a1 = _mm512_set1_ps (1), a2 = _mm512_set1_ps (2),
+         a3 = _mm512_set1_ps (3), a4 = _mm512_set1_ps (4), a5 = _mm512_set1_ps (5),
+         a6 = _mm512_set1_ps (6), a7 = _mm512_set1_ps (7), a8 = _mm512_set1_ps (8),
+         a9 = _mm512_set1_ps (9), a10 = _mm512_set1_ps (10), a11 = _mm512_set1_ps (11);
+  for (long i = 0; i < iters; i++) {
+    a0 = _mm512_fmadd_ps (a0, b, c); a1 = _mm512_fmadd_ps (a1, b, c);
+    a2 = _mm512_fmadd_ps (a2, b, c); a3 = _mm512_fmadd_ps (a3, b, c);
+    a4 = _mm512_fmadd_ps (a4, b, c); a5 = _mm512_fmadd_ps (a5, b, c);
+    a6 = _mm512_fmadd_ps (a6, b, c); a7 = _mm512_fmadd_ps (a7, b, c);
+    a8 = _mm512_fmadd_ps (a8, b, c); a9 = _mm512_fmadd_ps (a9, b, c);
+    a10 = _mm512_fmadd_ps (a10, b, c); a11 = _mm512_fmadd_ps (a11, b, c);
+  }
+  __m512 s = _mm512_add_ps (_mm512_add_ps (_mm512_add_ps (a0, a1), _mm512_add_ps (a2, a3)),
+                            _mm512_add_ps (_mm512_add_ps (a4, a5), _mm512_add_ps (a6, a7)));
+  s = _mm512_add_ps (s, _mm512_add_ps (_mm512_add_ps (a8, a9), _mm512_add_ps (a10, a11)));
+  return _mm512_reduce_add_ps (s);
+}
+
+static volatile float peak_sink;
+
+static void *
+peak_thread (void *p)
+{
+  int zmm = *(int *) p;
+  peak_sink = zmm ? fma_loop_zmm (PEAK_ITERS) : fma_loop_ymm (PEAK_ITERS);
+  return NULL;
+}
+
+/* GFLOP/s of the FMA loops on 1 .. n threads, best of reps */
+static void
+bench_peak (char **threads, int nth, int reps)
+{
+  printf ("| instructions | threads | GFLOP/s (best of %d) |\n|---|---|---|\n", reps);
+  for (int zmm = 0; zmm < 2; zmm++) {
+    if (zmm ? !__builtin_cpu_supports ("avx512f") : !__builtin_cpu_supports ("fma"))
+      continue;
+    for (int k = 0; k < nth; k++) {
+      int n = atoi (threads[k]);
+      if (n < 1 || n > 64)
+        continue;
+      double best = 0;
+      for (int r = 0; r < reps; r++) {
+        pthread_t th[64];
+        double t0 = now_ms ();
+        int started = 0;
+        for (int i = 0; i < n; i++)
+          started += pthread_create (&th[i], NULL, peak_thread, &zmm) == 0;
+        for (int i = 0; i < started; i++)
+          pthread_join (th[i], NULL);
+        double flop = 2.0 * PEAK_ITERS * 12 * (zmm ? 16 : 8) * started;
+        double g = flop / (now_ms () - t0) / 1e6;
+        best = g > best ? g : best;
+      }
+      printf ("| %s FMA | %d | %.1f |\n", zmm ? "AVX-512 (zmm)" : "AVX2 (ymm)", n, best);
+    }
+  }
+}
+#else
+static void
+bench_peak (char **threads, int nth, int reps)
+{
+  (void) threads;
+  (void) nth;
+  (void) reps;
+  printf ("--peak: x86-64 only\n");
+}
+#endif
+
 /* ---- parent -------------------------------------------------------------------------------- */
 
 static int
@@ -404,6 +675,7 @@ main (int argc, char **argv)
   const char *dir_arg = NULL, *audio_dir = "/usr/share/pocketsphinx/test/data/librivox";
   int reps = 3, max_tokens = 224;
   double whole = 0.0;
+  bool op_mode = false, peak_mode = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp (argv[i], "--whole-file") == 0) {
       whole = atof (argv[i + 1]);
@@ -437,10 +709,29 @@ main (int argc, char **argv)
       reps = atoi (argv[i + 1]) > 0 ? atoi (argv[i + 1]) : 1;
     else if (strcmp (argv[i], "--dir") == 0)
       dir_arg = argv[i + 1];
+    else if (strcmp (argv[i], "--peak") == 0)
+      peak_mode = strcmp (argv[i + 1], "1") == 0 || strcmp (argv[i + 1], "yes") == 0;
+    else if (strcmp (argv[i], "--ops") == 0)
+      op_mode = strcmp (argv[i + 1], "1") == 0 || strcmp (argv[i + 1], "yes") == 0;
   }
   char *models[8], *types[4], *threads[8];
   int nm = split_list (models_s, models, 8), nt = split_list (types_s, types, 4),
       nth = split_list (threads_s, threads, 8);
+  if (peak_mode) {
+    bench_peak (threads, nth, reps);
+    return 0;
+  }
+  if (op_mode) {
+    for (int i = 0; i < nm; i++)
+      for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+        if (strcmp (shapes[k].name, models[i]) == 0)
+          for (int j = 0; j < nt; j++)
+            for (int th = 0; th < nth; th++)
+              if (bench_ops (&shapes[k], strcmp (types[j], "q8_0") == 0 ? LMW_TYPE_Q8_0 : LMW_TYPE_F16,
+                             atoi (threads[th]), reps) != 0)
+                return 1;
+    return 0;
+  }
   char tmpl[] = "/tmp/lmw-bench-XXXXXX";
   const char *dir = dir_arg ? dir_arg : mkdtemp (tmpl);
   if (dir == NULL) {
@@ -461,8 +752,9 @@ main (int argc, char **argv)
             "ms/token incl. encoder | beam cache copies (MB, ms) | peak RSS (MB) |\n");
     printf ("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   } else {
-    printf ("| model | type | threads | encoder 30 s (ms) | decoder (ms/token) | weights (MB) | peak RSS (MB) |\n");
-    printf ("|---|---|---|---|---|---|---|\n");
+    printf ("| model | type | threads | encoder 30 s, median (ms) | min (ms) | CPU of the min run, all threads (ms) "
+            "| decoder (ms/token) | decoder CPU (ms/token) | weights (MB) | peak RSS (MB) |\n");
+    printf ("|---|---|---|---|---|---|---|---|---|---|\n");
   }
   fflush (stdout);
   for (int i = 0; i < nm; i++) {
@@ -511,18 +803,20 @@ main (int argc, char **argv)
         char cmd[8600];
         snprintf (cmd, sizeof cmd, "'%s' --child '%s' %d %d", self, path, atoi (threads[k]), reps);
         FILE *p = popen (cmd, "r");
-        double enc = 0, dec = 0;
+        double enc = 0, enc_min = 0, enc_cpu = 0, dec = 0, dec_cpu = 0;
         long rss = 0;
         size_t wbytes = 0;
-        int ok = p && fscanf (p, "%lf %lf %ld %zu", &enc, &dec, &rss, &wbytes) == 4;
+        int ok = p && fscanf (p, "%lf %lf %lf %lf %lf %ld %zu", &enc, &enc_min, &enc_cpu, &dec,
+                              &dec_cpu, &rss, &wbytes) == 7;
         if (p)
           pclose (p);
         if (!ok) {
-          printf ("| %s | %s | %s | failed | | | |\n", s->name, types[j], threads[k]);
+          printf ("| %s | %s | %s | failed | | | | | | |\n", s->name, types[j], threads[k]);
           continue;
         }
-        printf ("| %s | %s | %s | %.0f | %.2f | %.0f | %.0f |\n", s->name, types[j], threads[k],
-                enc, dec, wbytes / 1048576.0, rss / 1024.0);
+        printf ("| %s | %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f | %.0f |\n", s->name,
+                types[j], threads[k], enc, enc_min, enc_cpu, dec, dec_cpu, wbytes / 1048576.0,
+                rss / 1024.0);
         fflush (stdout);
       }
       if (dir_arg == NULL)

@@ -17,6 +17,8 @@
 #include <string.h>
 
 void lmw_mlp_block (lmw_state *st, float *x, const lmw_layer *L, int T, int C);
+void lmw_matmul_fused (lmw_state *st, float *out, int ldc, const float *inp, int lda,
+                       const lmw_weight *w, const float *bias, int M, unsigned flags);
 
 /* x (n, C) += causal self-attention of x at positions n_past .. n_past + n, cache extended */
 static void
@@ -32,8 +34,7 @@ decoder_self_attention (lmw_state *st, float *x, const lmw_layer *L, int layer, 
   ops->matmul (st->be, kc + (size_t) n_past * C, C, st->xn, C, &L->attn_k, NULL, n);
   ops->matmul (st->be, vc + (size_t) n_past * C, C, st->xn, C, &L->attn_v, L->attn_v_b, n);
   ops->attention (st->be, st->att, C, st->q, C, kc, C, vc, C, n, n_past + n, H, C / H, n_past);
-  ops->matmul (st->be, st->xn, C, st->att, C, &L->attn_o, L->attn_o_b, n);
-  ops->add (st->be, x, st->xn, (size_t) n * C);
+  lmw_matmul_fused (st, x, C, st->att, C, &L->attn_o, L->attn_o_b, n, LMW_MATMUL_ACCUMULATE);
 }
 
 /* x (n, C) += cross-attention of x on the encoder output of this window */
@@ -50,8 +51,7 @@ decoder_cross_attention (lmw_state *st, float *x, const lmw_layer *L, int layer,
   if (st->xattn_cb != NULL)
     st->xattn_cb (st->xattn_user_data, layer, st->q, n, kx, T, C, H);
   ops->attention (st->be, st->att, C, st->q, C, kx, C, vx, C, n, T, H, C / H, -1);
-  ops->matmul (st->be, st->xn, C, st->att, C, &L->cross_o, L->cross_o_b, n);
-  ops->add (st->be, x, st->xn, (size_t) n * C);
+  lmw_matmul_fused (st, x, C, st->att, C, &L->cross_o, L->cross_o_b, n, LMW_MATMUL_ACCUMULATE);
 }
 
 int

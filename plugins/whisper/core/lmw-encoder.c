@@ -14,10 +14,34 @@
 
 #include <string.h>
 
+/* out (T, N) (+)= inp · w^T + bias with the epilogue of flags, fused when the backend can */
+void lmw_matmul_fused (lmw_state *st, float *out, int ldc, const float *inp, int lda,
+                       const lmw_weight *w, const float *bias, int M, unsigned flags);
 /* x (T, C) += attention block (x); uses st->xn, q, k, v, att */
 void lmw_self_attention_block (lmw_state *st, float *x, const lmw_layer *L, int T, int C, int H);
 /* x (T, C) += mlp block (x); uses st->xn, hidden */
 void lmw_mlp_block (lmw_state *st, float *x, const lmw_layer *L, int T, int C);
+
+void
+lmw_matmul_fused (lmw_state *st, float *out, int ldc, const float *inp, int lda,
+                  const lmw_weight *w, const float *bias, int M, unsigned flags)
+{
+  const lmw_backend_ops *ops = st->ops;
+  if (ops->matmul_ex != NULL) {
+    ops->matmul_ex (st->be, out, ldc, inp, lda, w, bias, M, flags);
+    return;
+  }
+  if (flags & LMW_MATMUL_ACCUMULATE) { /* through st->xn, which no caller passes as out */
+    ops->matmul (st->be, st->xn, w->rows, inp, lda, w, bias, M);
+    for (int m = 0; m < M; m++)
+      ops->add (st->be, out + (size_t) m * ldc, st->xn + (size_t) m * w->rows, (size_t) w->rows);
+    return;
+  }
+  ops->matmul (st->be, out, ldc, inp, lda, w, bias, M);
+  if (flags & LMW_MATMUL_GELU)
+    for (int m = 0; m < M; m++)
+      ops->gelu (st->be, out + (size_t) m * ldc, (size_t) w->rows);
+}
 
 void
 lmw_self_attention_block (lmw_state *st, float *x, const lmw_layer *L, int T, int C, int H)
@@ -28,8 +52,7 @@ lmw_self_attention_block (lmw_state *st, float *x, const lmw_layer *L, int T, in
   ops->matmul (st->be, st->k, C, st->xn, C, &L->attn_k, NULL, T);
   ops->matmul (st->be, st->v, C, st->xn, C, &L->attn_v, L->attn_v_b, T);
   ops->attention (st->be, st->att, C, st->q, C, st->k, C, st->v, C, T, T, H, C / H, -1);
-  ops->matmul (st->be, st->xn, C, st->att, C, &L->attn_o, L->attn_o_b, T);
-  ops->add (st->be, x, st->xn, (size_t) T * C);
+  lmw_matmul_fused (st, x, C, st->att, C, &L->attn_o, L->attn_o_b, T, LMW_MATMUL_ACCUMULATE);
 }
 
 void
@@ -37,10 +60,8 @@ lmw_mlp_block (lmw_state *st, float *x, const lmw_layer *L, int T, int C)
 {
   const lmw_backend_ops *ops = st->ops;
   ops->layernorm (st->be, st->xn, x, L->mlp_ln_w, L->mlp_ln_b, T, C, 1e-5f);
-  ops->matmul (st->be, st->hidden, 4 * C, st->xn, C, &L->mlp_0, L->mlp_0_b, T);
-  ops->gelu (st->be, st->hidden, (size_t) T * 4 * C);
-  ops->matmul (st->be, st->xn, C, st->hidden, 4 * C, &L->mlp_2, L->mlp_2_b, T);
-  ops->add (st->be, x, st->xn, (size_t) T * C);
+  lmw_matmul_fused (st, st->hidden, 4 * C, st->xn, C, &L->mlp_0, L->mlp_0_b, T, LMW_MATMUL_GELU);
+  lmw_matmul_fused (st, x, C, st->hidden, 4 * C, &L->mlp_2, L->mlp_2_b, T, LMW_MATMUL_ACCUMULATE);
 }
 
 /* enc_x (T, C) = gelu (conv2 (gelu (conv1 (mel_win)))) + pos */
