@@ -12,6 +12,8 @@
  *   vad_threshold        streaming: speech/noise log-ratio of the voice-activity detector (2.0)
  *
  *   stream_decoders      decoders for live streams (default: [streaming] max_streams, 16)
+ *   stream_args          more pocketsphinx arguments for the live-stream decoders only, after
+ *                        extra_args (default: SPHINX_STREAM_DEFAULT_ARGS below)
  *
  * Live streams have a pool of their own, because they hold a decoder for as long as an
  * utterance is open, and because their decoders run without the second (flat lexicon) pass:
@@ -46,6 +48,8 @@
 #define SPHINX_SAMPLE_RATE 16000
 #define SPHINX_DEFAULT_MODEL_DIR "/usr/share/pocketsphinx/model/en-us"
 #define SPHINX_MAX_DECODERS 64
+/* Live-stream decoders: see docs/benchmarks.md "Live streams" for how these were chosen. */
+#define SPHINX_STREAM_DEFAULT_ARGS ""
 #define SPHINX_VAD_START_FRAMES 10 /* 100 ms of speech to enter speech */
 #define SPHINX_VAD_END_FRAMES 15   /* 150 ms of silence to leave it; the stream's own
                                     * end-of-utterance timeout comes on top */
@@ -348,6 +352,8 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
   g_autofree char *dict = NULL;
   g_autofree char *extra = NULL;
   g_auto (GStrv) extra_argv = NULL;
+  g_autofree char *stream_extra = NULL;
+  g_auto (GStrv) stream_extra_argv = NULL;
   g_autoptr (GStrvBuilder) builder = NULL;
   gint64 decoders = 0, max_streams = 0, stream_decoders = 0;
   double max_segment_seconds = 0.0, vad_threshold = 0.0;
@@ -367,6 +373,8 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
   dict = lmd_config_get_string (config, SPHINX_GROUP, "dict",
                                 SPHINX_DEFAULT_MODEL_DIR "/cmudict-en-us.dict");
   extra = lmd_config_get_string (config, SPHINX_GROUP, "extra_args", NULL);
+  stream_extra = lmd_config_get_string (config, SPHINX_GROUP, "stream_args",
+                                        SPHINX_STREAM_DEFAULT_ARGS);
   if (!lmd_config_get_int (config, "streaming", "max_streams", 16, &max_streams, error) ||
       !lmd_config_get_double (config, SPHINX_GROUP, "vad_threshold", 2.0, &vad_threshold, error) ||
       !lmd_config_get_int (config, SPHINX_GROUP, "stream_decoders",
@@ -414,6 +422,16 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
           return FALSE;
         }
     }
+  if (stream_extra != NULL && stream_extra[0] != '\0')
+    {
+      g_autoptr (GError) parse_error = NULL;
+      if (!g_shell_parse_argv (stream_extra, NULL, &stream_extra_argv, &parse_error))
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "config [" SPHINX_GROUP "] stream_args: %s", parse_error->message);
+          return FALSE;
+        }
+    }
 
   if (!check_acoustic_model (hmm, error) ||
       !check_model_path (lm, "language model", "lm", FALSE, error) ||
@@ -433,6 +451,8 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
     g_autoptr (GStrvBuilder) stream_builder = g_strv_builder_new ();
     g_strv_builder_addv (stream_builder, (const char **) self->argv);
     g_strv_builder_add_many (stream_builder, "-fwdflat", "no", NULL);
+    if (stream_extra_argv != NULL)
+      g_strv_builder_addv (stream_builder, (const char **) stream_extra_argv);
     self->stream_argv = g_strv_builder_end (stream_builder);
   }
   self->max_segment_samples = (gsize) (max_segment_seconds * SPHINX_SAMPLE_RATE);
