@@ -300,6 +300,8 @@ make_engine (guint stream_decoders)
 
   g_key_file_set_integer (config, "sphinx", "stream_decoders", (gint) stream_decoders);
   g_key_file_set_integer (config, "sphinx", "decoders", 1);
+  /* no pre-warming: the first borrow below times the creation of a decoder */
+  g_key_file_set_integer (config, "sphinx", "stream_prewarm", 0);
   if (stream_args != NULL)
     g_key_file_set_string (config, "sphinx", "stream_args", stream_args);
   if (!lmd_engine_setup (engine, config, &error))
