@@ -57,7 +57,7 @@
 #define SPHINX_DEFAULT_MODEL_DIR "/usr/share/pocketsphinx/model/en-us"
 #define SPHINX_MAX_DECODERS 64
 /* Live-stream decoders: see docs/benchmarks.md "Live streams" for how these were chosen. */
-#define SPHINX_STREAM_DEFAULT_ARGS "-maxhmmpf 2500"
+#define SPHINX_STREAM_DEFAULT_ARGS "-maxhmmpf 2500 -ds 2"
 #define SPHINX_VAD_START_FRAMES 10 /* 100 ms of speech to enter speech */
 #define SPHINX_VAD_END_FRAMES 15   /* 150 ms of silence to leave it; the stream's own
                                     * end-of-utterance timeout comes on top */
