@@ -18,11 +18,11 @@
  *    everything the server does for it (WebSocket, conversion, detector, decoder, JSON).
  * 3. Cost of the in-process converter (decode + resample) per second of audio.
  *
- *   bench-stream-latency [--rounds N] [--levels 1,4,8,12,16] [--eou MS] [--config TEXT]
+ *   bench-stream-latency [--rounds N] [--levels 1,4,8,10,12,14,16] [--eou MS] [--config TEXT]
  *
  * --config adds lines to the server's configuration, e.g. to compare decoder settings:
- *   --config $'[sphinx]\nstream_args=\nstream_prewarm=0'  (the settings before pre-warming and
- *   the live-stream decoder defaults).
+ *   --config $'[sphinx]\nstream_args=-maxhmmpf 30000 -ds 1\nstream_prewarm=0'  (pocketsphinx's
+ *   own search settings and no pre-warmed decoders, as before both existed).
  */
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
@@ -369,7 +369,7 @@ bench_single (SoupSession *session)
 static void
 bench_concurrency (SoupSession *session)
 {
-  g_auto (GStrv) parts = g_strsplit (levels_text != NULL ? levels_text : "1,4,8,12,16", ",", -1);
+  g_auto (GStrv) parts = g_strsplit (levels_text != NULL ? levels_text : "1,4,8,10,12,14,16", ",", -1);
   guint max_level = 0, best = 0;
 
   for (guint i = 0; parts[i] != NULL; i++)
@@ -464,7 +464,7 @@ main (int argc, char **argv)
   gboolean skip_single = FALSE, skip_concurrency = FALSE;
   const GOptionEntry entries[] = {
     { "rounds", 0, 0, G_OPTION_ARG_INT64, &rounds_arg, "passes over the recordings (single streams)", "N" },
-    { "levels", 0, 0, G_OPTION_ARG_STRING, &levels_text, "concurrent stream counts", "1,4,8,12,16" },
+    { "levels", 0, 0, G_OPTION_ARG_STRING, &levels_text, "concurrent stream counts", "1,4,8,10,12,14,16" },
     { "eou", 0, 0, G_OPTION_ARG_INT64, &eou_arg, "eou_timeout_ms", "MS" },
     { "config", 0, 0, G_OPTION_ARG_STRING, &extra_config, "more server configuration lines", "TEXT" },
     { "skip-single", 0, 0, G_OPTION_ARG_NONE, &skip_single, "skip the one-stream measures", NULL },
