@@ -40,9 +40,15 @@
 #define FALLBACK_SEARCH_FRAMES 500 /* 5 s */
 #define SMOOTH_FRAMES 10         /* 100 ms */
 #define SILENT_FRAME_POWER 9.0   /* mean square below (3 LSB)^2, about -80 dBFS: nothing to decode */
-#define HISTORY_SAMPLES SAMPLE_RATE /* streaming: the last second of input */
+#define HISTORY_SAMPLES (SAMPLE_RATE * 3 / 2) /* streaming: the last 1.5 s of input */
 #define PREROLL_SAMPLES 4000       /* 250 ms fed to the decoder before the detected onset */
 #define VAD_MAX_FRAMES 64          /* front-end output per call (prespeech flush included) */
+/* The detector has no noise estimate when a stream starts: it calls the first 0.3-0.8 s of
+ * even faint noise speech.  No utterance opens before this much input; speech still going on
+ * then opens one from its start (the history holds it), so nothing is lost, while a false
+ * start has ended by then and opens nothing.  Without this, such a false start stays open into
+ * speech that follows within the end-of-utterance timeout, and its noise is decoded as words. */
+#define VAD_SETTLE_SAMPLES SAMPLE_RATE
 
 /* Streaming state; present only in a streaming session. */
 typedef struct {
@@ -52,7 +58,8 @@ typedef struct {
   guint vad_end_frames;
   gboolean in_speech;        /* the detector's state after the last block */
   guint64 since;             /* sample where that state began */
-  gint16 *history;           /* owned; ring of the last HISTORY_SAMPLES samples */
+  gint16 *history;           /* owned; ring of the last HISTORY_SAMPLES samples (more than
+                              * VAD_SETTLE_SAMPLES) */
   guint64 utt_floor;         /* an utterance never starts before this sample (last end) */
   ps_decoder_t *decoder;     /* borrowed from the engine while an utterance is open */
   guint64 utt_start;         /* first sample of the open utterance */
@@ -390,7 +397,8 @@ stream_block (LmdSphinxSession *self, const gint16 *block, guint n, GError **err
     }
   if (st->decoder != NULL)
     g_array_append_vals (st->pending, block, n);
-  else if (st->in_speech && !stream_open_utterance (self, error))
+  else if (st->in_speech && self->n_fed >= VAD_SETTLE_SAMPLES &&
+           !stream_open_utterance (self, error))
     return FALSE;
   if (st->pending->len >= SAMPLE_RATE / 10)
     return stream_flush (self, error);

@@ -11,6 +11,10 @@
  *   /sphinx/stream-pool/config     stream_prewarm out of range, bad stream_args: setup errors
  *   /sphinx/stream-pool/session    a streaming session on a pre-warmed pool transcribes a
  *                                  LibriVox recording with the decoder waiting for it
+ *   /sphinx/stream-pool/leading-noise  faint noise at the start of a stream (which the
+ *                                  detector calls speech until it has a noise estimate) opens
+ *                                  no utterance; the speech after it opens one whose words lie
+ *                                  in the speech, and speech from the first sample is kept
  */
 #include <string.h>
 
@@ -252,6 +256,100 @@ test_session (void)
   g_assert_cmpuint (idle, ==, 2);
 }
 
+static void
+feed_noise (LmdEngineSession *session, double seconds)
+{
+  float slice[320];
+  g_autoptr (GError) error = NULL;
+
+  for (guint k = 0; k < (guint) (seconds * 50); k++)
+    {
+      double utterance_start = 0.0;
+      for (guint i = 0; i < G_N_ELEMENTS (slice); i++)
+        slice[i] = (float) g_random_int_range (-8, 9) / 32768.0f;
+      g_assert_true (lmd_engine_session_feed (session, slice, G_N_ELEMENTS (slice), &error));
+      lmd_engine_session_get_speech_state (session, NULL, &utterance_start);
+      g_assert_cmpfloat (utterance_start, <, 0.0);
+    }
+}
+
+static void
+test_leading_noise (void)
+{
+  const char *dir = lmd_test_librivox_dir ();
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmdSphinxEngine) engine = NULL;
+  g_autofree char *path = NULL;
+  g_autofree float *samples = NULL;
+  LmdSessionOptions options = { 0 };
+  guint rate = 0;
+  gsize n = 0;
+
+  if (!have_model ())
+    return;
+  if (dir == NULL)
+    {
+      g_test_skip ("pocketsphinx-testdata is not installed");
+      return;
+    }
+  path = g_build_filename (dir, "sense_and_sensibility_01_austen_64kb-0880.wav", NULL);
+  samples = lmd_test_wav_read (path, &rate, &n, &error);
+  g_assert_no_error (error);
+  engine = make_engine (2, 0, &error);
+  g_assert_no_error (error);
+  options.language = "en";
+  options.streaming = TRUE;
+
+  /* 1.2 s of noise, then the recording: no utterance in the noise, words inside the speech */
+  {
+    g_autoptr (LmdEngineSession) session = lmd_engine_open_session (LMD_ENGINE (engine), &options, &error);
+    g_autoptr (LmdTranscript) none = NULL;
+    g_autoptr (LmdTranscript) final = NULL;
+    guint created = 0;
+
+    g_assert_no_error (error);
+    feed_noise (session, 1.2);
+    none = lmd_engine_session_end_utterance (session, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (none->words->len, ==, 0);
+    lmd_sphinx_engine_get_stream_pool (engine, &created, NULL, NULL);
+    g_assert_cmpuint (created, ==, 0); /* no decoder was ever needed */
+    for (gsize done = 0; done < n; done += RATE / 50)
+      g_assert_true (lmd_engine_session_feed (session, samples + done, MIN (RATE / 50, n - done), &error));
+    final = lmd_engine_session_finish (session, &error);
+    g_assert_no_error (error);
+    g_test_message ("after noise: %s", final->text);
+    g_assert_cmpuint (final->words->len, >, 0);
+    g_assert_cmpfloat (g_array_index (final->words, LmdWord, 0).start, >=, 1.2 - 0.05);
+  }
+  /* speech from the first sample: the utterance opens once the detector has settled, from
+   * the start of the input, and keeps the first words */
+  {
+    g_autoptr (LmdEngineSession) session = lmd_engine_open_session (LMD_ENGINE (engine), &options, &error);
+    g_autoptr (LmdTranscript) final = NULL;
+    g_autoptr (LmdEngineSession) reference_session = NULL;
+    g_autoptr (LmdTranscript) reference = NULL;
+
+    g_assert_no_error (error);
+    for (gsize done = 0; done < n; done += RATE / 50)
+      g_assert_true (lmd_engine_session_feed (session, samples + done, MIN (RATE / 50, n - done), &error));
+    final = lmd_engine_session_finish (session, &error);
+    g_assert_no_error (error);
+    /* the same words as one batch decode of the recording */
+    options.streaming = FALSE;
+    reference_session = lmd_engine_open_session (LMD_ENGINE (engine), &options, &error);
+    g_assert_no_error (error);
+    g_assert_true (lmd_engine_session_feed (reference_session, samples, n, &error));
+    reference = lmd_engine_session_finish (reference_session, &error);
+    g_assert_no_error (error);
+    g_test_message ("from the first sample: %s (batch: %s)", final->text, reference->text);
+    g_assert_cmpuint (final->words->len, >, 0);
+    g_assert_cmpfloat (g_array_index (final->words, LmdWord, 0).start, <, 0.5);
+    g_assert_cmpstr (g_array_index (final->words, LmdWord, 0).word, ==,
+                     g_array_index (reference->words, LmdWord, 0).word);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -261,5 +359,6 @@ main (int argc, char **argv)
   g_test_add_func ("/sphinx/stream-pool/none", test_none);
   g_test_add_func ("/sphinx/stream-pool/config", test_config);
   g_test_add_func ("/sphinx/stream-pool/session", test_session);
+  g_test_add_func ("/sphinx/stream-pool/leading-noise", test_leading_noise);
   return g_test_run ();
 }
