@@ -44,11 +44,14 @@
 #define PREROLL_SAMPLES 4000       /* 250 ms fed to the decoder before the detected onset */
 #define VAD_MAX_FRAMES 64          /* front-end output per call (prespeech flush included) */
 /* The detector has no noise estimate when a stream starts: it calls the first 0.3-0.8 s of
- * even faint noise speech.  No utterance opens before this much input; speech still going on
- * then opens one from its start (the history holds it), so nothing is lost, while a false
- * start has ended by then and opens nothing.  Without this, such a false start stays open into
- * speech that follows within the end-of-utterance timeout, and its noise is decoded as words. */
+ * even faint noise speech.  Without a check, such a false start stays open into speech that
+ * follows within the end-of-utterance timeout, and its noise is decoded as words.  So during
+ * the first VAD_SETTLE_SAMPLES, an utterance opens only on a block louder than
+ * SETTLE_MIN_POWER (RMS 30, about -61 dBFS), and not before the last fainter block: speech
+ * from the first sample still opens at once, faint noise opens nothing.  After that the
+ * detector decides alone (speech quieter than the gate opens then, from its start). */
 #define VAD_SETTLE_SAMPLES SAMPLE_RATE
+#define SETTLE_MIN_POWER 900.0
 
 /* Streaming state; present only in a streaming session. */
 typedef struct {
@@ -57,6 +60,7 @@ typedef struct {
   guint vad_start_frames;
   guint vad_end_frames;
   gboolean in_speech;        /* the detector's state after the last block */
+  guint64 faint_until;       /* end of the last block under SETTLE_MIN_POWER while settling */
   guint64 since;             /* sample where that state began */
   gint16 *history;           /* owned; ring of the last HISTORY_SAMPLES samples (more than
                               * VAD_SETTLE_SAMPLES) */
@@ -343,7 +347,8 @@ static gboolean
 stream_open_utterance (LmdSphinxSession *self, GError **error)
 {
   StreamState *st = self->stream;
-  guint64 onset = st->since > PREROLL_SAMPLES ? st->since - PREROLL_SAMPLES : 0;
+  guint64 speech = MAX (st->since, st->faint_until);
+  guint64 onset = speech > PREROLL_SAMPLES ? speech - PREROLL_SAMPLES : 0;
   guint64 oldest = self->n_fed > HISTORY_SAMPLES ? self->n_fed - HISTORY_SAMPLES : 0;
   guint64 start = MAX (MAX (onset, oldest), st->utt_floor);
 
@@ -397,9 +402,16 @@ stream_block (LmdSphinxSession *self, const gint16 *block, guint n, GError **err
     }
   if (st->decoder != NULL)
     g_array_append_vals (st->pending, block, n);
-  else if (st->in_speech && self->n_fed >= VAD_SETTLE_SAMPLES &&
-           !stream_open_utterance (self, error))
-    return FALSE;
+  else if (st->in_speech)
+    {
+      gboolean settled = self->n_fed > VAD_SETTLE_SAMPLES;
+      if (!settled && frame_power (block, n) < SETTLE_MIN_POWER)
+        st->faint_until = self->n_fed;
+      else if (!stream_open_utterance (self, error))
+        return FALSE;
+    }
+  else if (self->n_fed <= VAD_SETTLE_SAMPLES && frame_power (block, n) < SETTLE_MIN_POWER)
+    st->faint_until = self->n_fed;
   if (st->pending->len >= SAMPLE_RATE / 10)
     return stream_flush (self, error);
   return TRUE;

@@ -14,7 +14,8 @@
  *   /sphinx/stream-pool/leading-noise  faint noise at the start of a stream (which the
  *                                  detector calls speech until it has a noise estimate) opens
  *                                  no utterance; the speech after it opens one whose words lie
- *                                  in the speech, and speech from the first sample is kept
+ *                                  in the speech; speech from the first sample opens one at
+ *                                  once and keeps its first word
  */
 #include <string.h>
 
@@ -322,19 +323,30 @@ test_leading_noise (void)
     g_assert_cmpuint (final->words->len, >, 0);
     g_assert_cmpfloat (g_array_index (final->words, LmdWord, 0).start, >=, 1.2 - 0.05);
   }
-  /* speech from the first sample: the utterance opens once the detector has settled, from
-   * the start of the input, and keeps the first words */
+  /* speech from the first sample: the utterance opens at once and keeps the first word */
   {
     g_autoptr (LmdEngineSession) session = lmd_engine_open_session (LMD_ENGINE (engine), &options, &error);
     g_autoptr (LmdTranscript) final = NULL;
     g_autoptr (LmdEngineSession) reference_session = NULL;
     g_autoptr (LmdTranscript) reference = NULL;
 
+    double opened_at = -1.0;
+
     g_assert_no_error (error);
     for (gsize done = 0; done < n; done += RATE / 50)
-      g_assert_true (lmd_engine_session_feed (session, samples + done, MIN (RATE / 50, n - done), &error));
+      {
+        double utterance_start = -1.0;
+        g_assert_true (lmd_engine_session_feed (session, samples + done, MIN (RATE / 50, n - done), &error));
+        lmd_engine_session_get_speech_state (session, NULL, &utterance_start);
+        if (utterance_start >= 0.0 && opened_at < 0.0)
+          opened_at = (double) MIN (done + RATE / 50, n) / RATE;
+      }
     final = lmd_engine_session_finish (session, &error);
     g_assert_no_error (error);
+    /* loud enough to open at once, not after the detector's first second */
+    g_test_message ("utterance opened after %.2f s of input", opened_at);
+    g_assert_cmpfloat (opened_at, >, 0.0);
+    g_assert_cmpfloat (opened_at, <, 0.5);
     /* the same words as one batch decode of the recording */
     options.streaming = FALSE;
     reference_session = lmd_engine_open_session (LMD_ENGINE (engine), &options, &error);
