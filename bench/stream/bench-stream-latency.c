@@ -13,15 +13,23 @@
  *    recordings separated by 1.5 s of silence at real time; final latency p50/p95 over every
  *    utterance of every stream, for growing N.  The largest N whose p95 stays under 500 ms
  *    is reported.
+ *    Also printed for each N: the server's CPU time (user + system, from /proc) per second
+ *    of audio streamed, over all streams: what one real-time stream costs in cores, with
+ *    everything the server does for it (WebSocket, conversion, detector, decoder, JSON).
  * 3. Cost of the in-process converter (decode + resample) per second of audio.
  *
- *   bench-stream-latency [--rounds N] [--levels 1,4,8,12,16] [--eou MS]
+ *   bench-stream-latency [--rounds N] [--levels 1,4,8,10,12,14,16] [--eou MS] [--config TEXT]
+ *
+ * --config adds lines to the server's configuration, e.g. to compare decoder settings:
+ *   --config $'[sphinx]\nstream_args=-maxhmmpf 30000 -ds 1\nstream_prewarm=0'  (pocketsphinx's
+ *   own search settings and no pre-warmed decoders, as before both existed).
  */
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lmd-pcm-converter.h"
 #include "lmd-test-audio.h"
@@ -36,6 +44,7 @@ static GArray *lengths;   /* gsize */
 static guint rounds = 2;
 static guint eou_ms = 800;
 static char *levels_text = NULL;
+static char *extra_config = NULL;
 
 typedef struct {
   gsize speech_start;     /* samples, in the stream */
@@ -237,13 +246,44 @@ collect (Client *c, GArray *finals, GArray *interims)
   return missing;
 }
 
+/* CPU seconds (user + system) process @pid has used, or NAN. */
+static double
+process_cpu_seconds (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree char *text = NULL;
+  g_auto (GStrv) fields = NULL;
+  const char *after;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL) || (after = strrchr (text, ')')) == NULL)
+    return NAN;
+  fields = g_strsplit (after + 2, " ", -1);
+  /* after "pid (comm) ": state is field 0, utime 11, stime 12 */
+  if (g_strv_length (fields) < 13)
+    return NAN;
+  return (g_ascii_strtod (fields[11], NULL) + g_ascii_strtod (fields[12], NULL)) /
+         (double) sysconf (_SC_CLK_TCK);
+}
+
+/* The 1-minute load average of the machine (other processes included), or NAN. */
+static double
+load_average (void)
+{
+  g_autofree char *text = NULL;
+
+  if (!g_file_get_contents ("/proc/loadavg", &text, NULL, NULL))
+    return NAN;
+  return g_ascii_strtod (text, NULL);
+}
+
 static LmdTestServer *
 start_server (guint max_streams)
 {
   g_autoptr (GError) error = NULL;
   g_autofree char *config = g_strdup_printf ("[plugins]\nload=http;gst-decoder;sphinx\n"
                                              "[server]\nlog_level=warning\n"
-                                             "[streaming]\nmax_streams=%u\n", max_streams);
+                                             "[streaming]\nmax_streams=%u\n%s\n", max_streams,
+                                             extra_config != NULL ? extra_config : "");
   LmdTestServer *server = lmd_test_server_start (config, NULL, &error);
   g_assert_no_error (error);
   return server;
@@ -329,7 +369,7 @@ bench_single (SoupSession *session)
 static void
 bench_concurrency (SoupSession *session)
 {
-  g_auto (GStrv) parts = g_strsplit (levels_text != NULL ? levels_text : "1,4,8,12,16", ",", -1);
+  g_auto (GStrv) parts = g_strsplit (levels_text != NULL ? levels_text : "1,4,8,10,12,14,16", ",", -1);
   guint max_level = 0, best = 0;
 
   for (guint i = 0; parts[i] != NULL; i++)
@@ -340,8 +380,8 @@ bench_concurrency (SoupSession *session)
     warm_up (session, server, max_level);
     printf ("\n## Concurrent real-time streams (each: 3 recordings, 1.5 s apart; %u cores)\n\n",
             g_get_num_processors ());
-    printf ("| streams | utterances | final p50 (ms) | final p95 (ms) | no final | p95 < 500 ms |\n");
-    printf ("|---|---|---|---|---|---|\n");
+    printf ("| streams | utterances | final p50 (ms) | final p95 (ms) | no final | p95 < 500 ms | server CPU s per stream s | load avg |\n");
+    printf ("|---|---|---|---|---|---|---|---|\n");
     for (guint l = 0; parts[l] != NULL; l++)
       {
         guint n = (guint) g_ascii_strtoull (parts[l], NULL, 10);
@@ -349,14 +389,17 @@ bench_concurrency (SoupSession *session)
         g_autofree double *delays = g_new (double, n);
         Client *clients;
         guint missing = 0;
-        double p95;
+        double p95, cpu, stream_seconds = 0.0;
 
         clients = open_clients (session, server, n, 3);
         for (guint i = 0; i < n; i++)
           delays[i] = (double) i / n;
+        cpu = process_cpu_seconds (lmd_test_server_get_pid (server));
         drive (clients, n, delays);
+        cpu = process_cpu_seconds (lmd_test_server_get_pid (server)) - cpu;
         for (guint i = 0; i < n; i++)
           {
+            stream_seconds += g_bytes_get_size (clients[i].bytes) / 32000.0;
             missing += collect (&clients[i], finals, NULL);
             client_clear (&clients[i]);
           }
@@ -364,8 +407,9 @@ bench_concurrency (SoupSession *session)
         p95 = percentile (finals, 0.95);
         if (p95 < 500.0 && missing == 0)
           best = MAX (best, n);
-        printf ("| %u | %u | %.0f | %.0f | %u | %s |\n", n, finals->len + missing,
-                percentile (finals, 0.5), p95, missing, p95 < 500.0 && missing == 0 ? "yes" : "no");
+        printf ("| %u | %u | %.0f | %.0f | %u | %s | %.3f | %.1f |\n", n, finals->len + missing,
+                percentile (finals, 0.5), p95, missing, p95 < 500.0 && missing == 0 ? "yes" : "no",
+                cpu / stream_seconds, load_average ());
         fflush (stdout);
       }
     lmd_test_server_stop (server);
@@ -420,8 +464,9 @@ main (int argc, char **argv)
   gboolean skip_single = FALSE, skip_concurrency = FALSE;
   const GOptionEntry entries[] = {
     { "rounds", 0, 0, G_OPTION_ARG_INT64, &rounds_arg, "passes over the recordings (single streams)", "N" },
-    { "levels", 0, 0, G_OPTION_ARG_STRING, &levels_text, "concurrent stream counts", "1,4,8,12,16" },
+    { "levels", 0, 0, G_OPTION_ARG_STRING, &levels_text, "concurrent stream counts", "1,4,8,10,12,14,16" },
     { "eou", 0, 0, G_OPTION_ARG_INT64, &eou_arg, "eou_timeout_ms", "MS" },
+    { "config", 0, 0, G_OPTION_ARG_STRING, &extra_config, "more server configuration lines", "TEXT" },
     { "skip-single", 0, 0, G_OPTION_ARG_NONE, &skip_single, "skip the one-stream measures", NULL },
     { "skip-concurrency", 0, 0, G_OPTION_ARG_NONE, &skip_concurrency, "skip the concurrency measure", NULL },
     { NULL },

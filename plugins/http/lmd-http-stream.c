@@ -510,8 +510,10 @@ check_utterance (LmdHttpStream *self, gboolean want_partial)
     return end_utterance (self, FALSE, since);
   if (now - utterance_start >= self->hub->config.max_utterance_s)
     return end_utterance (self, FALSE, now);
+  /* until the utterance's first interim, every frame is checked: the first word goes out as
+   * soon as the decoder has it; later ones at most every INTERIM_INTERVAL_SECONDS of audio */
   if (want_partial && self->interim_results &&
-      now - self->last_partial_at >= INTERIM_INTERVAL_SECONDS)
+      (self->last_partial == NULL || now - self->last_partial_at >= INTERIM_INTERVAL_SECONDS))
     {
       g_autofree char *partial = lmd_engine_session_get_partial (self->session);
 

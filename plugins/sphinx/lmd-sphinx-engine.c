@@ -12,6 +12,16 @@
  *   vad_threshold        streaming: speech/noise log-ratio of the voice-activity detector (2.0)
  *
  *   stream_decoders      decoders for live streams (default: [streaming] max_streams, 16)
+ *   stream_args          more pocketsphinx arguments for the live-stream decoders only, after
+ *                        extra_args (default: SPHINX_STREAM_DEFAULT_ARGS below)
+ *   stream_prewarm       live-stream decoders kept created and idle ahead of demand (default 2,
+ *                        0 to stream_decoders)
+ *
+ * Creating a decoder loads the model: about 0.5 s of CPU, more than the whole latency budget
+ * of a first interim.  So a background thread keeps stream_prewarm stream decoders created
+ * and idle: it starts right after setup and runs again whenever a borrow leaves fewer idle
+ * than that, never creating more than stream_decoders in all.  A stream that finds none idle
+ * creates its own, as before.
  *
  * Live streams have a pool of their own, because they hold a decoder for as long as an
  * utterance is open, and because their decoders run without the second (flat lexicon) pass:
@@ -46,6 +56,12 @@
 #define SPHINX_SAMPLE_RATE 16000
 #define SPHINX_DEFAULT_MODEL_DIR "/usr/share/pocketsphinx/model/en-us"
 #define SPHINX_MAX_DECODERS 64
+/* Live-stream decoders (bench/stream/bench-stream-cost; docs/benchmarks.md "Live streams"):
+ * at most 2500 HMMs searched per frame instead of 30000, and acoustic scores computed on
+ * every other frame.  Together about 40% of the CPU time of pocketsphinx's defaults per
+ * stream, the same WER on tests/stream (38.0%) and one more error in 71 words on the
+ * bench's set; wider beams or -topn 2 cost more WER for less gain. */
+#define SPHINX_STREAM_DEFAULT_ARGS "-maxhmmpf 2500 -ds 2"
 #define SPHINX_VAD_START_FRAMES 10 /* 100 ms of speech to enter speech */
 #define SPHINX_VAD_END_FRAMES 15   /* 150 ms of silence to leave it; the stream's own
                                     * end-of-utterance timeout comes on top */
@@ -63,6 +79,11 @@ struct _LmdSphinxEngine {
   guint stream_pool_size;
   GPtrArray *stream_idle;   /* owned; under lock */
   guint stream_created;     /* under lock */
+  guint stream_prewarm;
+  GThread *refill_thread;   /* owned; keeps stream_prewarm stream decoders idle */
+  GCond refill_wanted;      /* signalled when the refill thread may have work */
+  gboolean refilling;       /* under lock: the refill thread is creating a decoder */
+  gboolean stopping;        /* under lock: the refill thread must end */
   GStrv vad_argv;           /* owned; front-end arguments of the streaming VAD */
   mfcc_t *initial_cmn;      /* owned; live CMN of a fresh decoder */
   guint initial_cmn_len;
@@ -168,7 +189,8 @@ borrow_from (LmdSphinxEngine *self, GPtrArray *idle, guint *n_created, guint siz
   ps_decoder_t *decoder = NULL;
 
   g_mutex_lock (&self->lock);
-  while (idle->len == 0 && *n_created >= size)
+  /* a decoder being pre-warmed comes sooner than a new one (creation is serialised) */
+  while (idle->len == 0 && (*n_created >= size || (idle == self->stream_idle && self->refilling)))
     g_cond_wait (&self->returned, &self->lock);
   if (idle->len > 0)
     decoder = g_ptr_array_steal_index (idle, idle->len - 1);
@@ -210,13 +232,82 @@ lmd_sphinx_engine_return_decoder (LmdSphinxEngine *self, ps_decoder_t *decoder)
   g_mutex_unlock (&self->lock);
 }
 
+/* Under lock: whether the refill thread has a stream decoder to create. */
+static gboolean
+refill_needed (LmdSphinxEngine *self)
+{
+  return self->stream_idle->len < self->stream_prewarm &&
+         self->stream_created < self->stream_pool_size;
+}
+
+static gpointer
+refill_thread (gpointer data)
+{
+  LmdSphinxEngine *self = data;
+
+  g_mutex_lock (&self->lock);
+  for (;;)
+    {
+      ps_decoder_t *decoder;
+      g_autoptr (GError) error = NULL;
+
+      while (!self->stopping && !refill_needed (self))
+        g_cond_wait (&self->refill_wanted, &self->lock);
+      if (self->stopping)
+        break;
+      self->stream_created++;
+      self->refilling = TRUE;
+      g_mutex_unlock (&self->lock);
+
+      decoder = create_decoder (self, self->stream_argv, &error);
+
+      g_mutex_lock (&self->lock);
+      self->refilling = FALSE;
+      if (decoder != NULL)
+        g_ptr_array_add (self->stream_idle, decoder);
+      else
+        {
+          /* a borrow will report it; do not retry in a loop */
+          self->stream_created--;
+          g_warning ("sphinx: pre-warming a stream decoder failed: %s", error->message);
+          g_cond_broadcast (&self->returned);
+          break;
+        }
+      g_cond_broadcast (&self->returned);
+    }
+  g_mutex_unlock (&self->lock);
+  return NULL;
+}
+
 ps_decoder_t *
 lmd_sphinx_engine_borrow_stream_decoder (LmdSphinxEngine *self, GError **error)
 {
+  ps_decoder_t *decoder;
+
   g_return_val_if_fail (LMD_IS_SPHINX_ENGINE (self), NULL);
   g_return_val_if_fail (self->ready, NULL);
-  return borrow_from (self, self->stream_idle, &self->stream_created, self->stream_pool_size,
-                      self->stream_argv, error);
+  decoder = borrow_from (self, self->stream_idle, &self->stream_created, self->stream_pool_size,
+                         self->stream_argv, error);
+  g_mutex_lock (&self->lock);
+  if (refill_needed (self))
+    g_cond_signal (&self->refill_wanted);
+  g_mutex_unlock (&self->lock);
+  return decoder;
+}
+
+void
+lmd_sphinx_engine_get_stream_pool (LmdSphinxEngine *self, guint *created, guint *idle,
+                                   gboolean *settled)
+{
+  g_return_if_fail (LMD_IS_SPHINX_ENGINE (self));
+  g_mutex_lock (&self->lock);
+  if (created != NULL)
+    *created = self->stream_created;
+  if (idle != NULL)
+    *idle = self->stream_idle->len;
+  if (settled != NULL)
+    *settled = !self->refilling && (self->refill_thread == NULL || !refill_needed (self));
+  g_mutex_unlock (&self->lock);
 }
 
 void
@@ -348,8 +439,10 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
   g_autofree char *dict = NULL;
   g_autofree char *extra = NULL;
   g_auto (GStrv) extra_argv = NULL;
+  g_autofree char *stream_extra = NULL;
+  g_auto (GStrv) stream_extra_argv = NULL;
   g_autoptr (GStrvBuilder) builder = NULL;
-  gint64 decoders = 0, max_streams = 0, stream_decoders = 0;
+  gint64 decoders = 0, max_streams = 0, stream_decoders = 0, stream_prewarm = 0;
   double max_segment_seconds = 0.0, vad_threshold = 0.0;
   g_autofree char *vad_threshold_text = NULL;
   ps_decoder_t *first;
@@ -367,10 +460,13 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
   dict = lmd_config_get_string (config, SPHINX_GROUP, "dict",
                                 SPHINX_DEFAULT_MODEL_DIR "/cmudict-en-us.dict");
   extra = lmd_config_get_string (config, SPHINX_GROUP, "extra_args", NULL);
+  stream_extra = lmd_config_get_string (config, SPHINX_GROUP, "stream_args",
+                                        SPHINX_STREAM_DEFAULT_ARGS);
   if (!lmd_config_get_int (config, "streaming", "max_streams", 16, &max_streams, error) ||
       !lmd_config_get_double (config, SPHINX_GROUP, "vad_threshold", 2.0, &vad_threshold, error) ||
       !lmd_config_get_int (config, SPHINX_GROUP, "stream_decoders",
                            CLAMP (max_streams, 1, SPHINX_MAX_DECODERS), &stream_decoders, error) ||
+      !lmd_config_get_int (config, SPHINX_GROUP, "stream_prewarm", 2, &stream_prewarm, error) ||
       !lmd_config_get_int (config, SPHINX_GROUP, "decoders", g_get_num_processors (), &decoders,
                            error) ||
       !lmd_config_get_double (config, SPHINX_GROUP, "max_segment_seconds", 30.0,
@@ -397,6 +493,14 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
                    " is out of range (1 to %d)", stream_decoders, SPHINX_MAX_DECODERS);
       return FALSE;
     }
+  if (stream_prewarm < 0 || stream_prewarm > stream_decoders)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [" SPHINX_GROUP "] stream_prewarm: %" G_GINT64_FORMAT
+                   " is out of range (0 to stream_decoders, %" G_GINT64_FORMAT ")",
+                   stream_prewarm, stream_decoders);
+      return FALSE;
+    }
   if (!(vad_threshold >= 0.0 && vad_threshold <= 20.0))
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
@@ -411,6 +515,16 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
         {
           g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                        "config [" SPHINX_GROUP "] extra_args: %s", parse_error->message);
+          return FALSE;
+        }
+    }
+  if (stream_extra != NULL && stream_extra[0] != '\0')
+    {
+      g_autoptr (GError) parse_error = NULL;
+      if (!g_shell_parse_argv (stream_extra, NULL, &stream_extra_argv, &parse_error))
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "config [" SPHINX_GROUP "] stream_args: %s", parse_error->message);
           return FALSE;
         }
     }
@@ -429,10 +543,13 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
   self->argv = g_strv_builder_end (builder);
   self->pool_size = (guint) decoders;
   self->stream_pool_size = (guint) stream_decoders;
+  self->stream_prewarm = (guint) stream_prewarm;
   {
     g_autoptr (GStrvBuilder) stream_builder = g_strv_builder_new ();
     g_strv_builder_addv (stream_builder, (const char **) self->argv);
     g_strv_builder_add_many (stream_builder, "-fwdflat", "no", NULL);
+    if (stream_extra_argv != NULL)
+      g_strv_builder_addv (stream_builder, (const char **) stream_extra_argv);
     self->stream_argv = g_strv_builder_end (stream_builder);
   }
   self->max_segment_samples = (gsize) (max_segment_seconds * SPHINX_SAMPLE_RATE);
@@ -474,6 +591,8 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
   self->n_created = 1;
   g_ptr_array_add (self->idle, first);
   self->ready = TRUE;
+  if (self->stream_prewarm > 0)
+    self->refill_thread = g_thread_new ("lmd-sphinx-prewarm", refill_thread, self);
   g_debug ("sphinx: model %s ready (hmm %s, lm %s, dict %s, pool of %u decoders, "
            "segments up to %.0f s)",
            SPHINX_MODEL_NAME, hmm, lm, dict, self->pool_size, max_segment_seconds);
@@ -526,6 +645,14 @@ lmd_sphinx_engine_finalize (GObject *object)
 {
   LmdSphinxEngine *self = LMD_SPHINX_ENGINE (object);
 
+  if (self->refill_thread != NULL)
+    {
+      g_mutex_lock (&self->lock);
+      self->stopping = TRUE;
+      g_cond_signal (&self->refill_wanted);
+      g_mutex_unlock (&self->lock);
+      g_thread_join (g_steal_pointer (&self->refill_thread));
+    }
   /* Sessions hold a reference to the engine, so every decoder is back in the pool. */
   g_warn_if_fail (self->idle->len == self->n_created);
   g_warn_if_fail (self->stream_idle->len == self->stream_created);
@@ -541,6 +668,7 @@ lmd_sphinx_engine_finalize (GObject *object)
   g_free (self->initial_cmn);
   g_mutex_clear (&self->lock);
   g_cond_clear (&self->returned);
+  g_cond_clear (&self->refill_wanted);
 
   G_OBJECT_CLASS (lmd_sphinx_engine_parent_class)->finalize (object);
 }
@@ -566,6 +694,7 @@ lmd_sphinx_engine_init (LmdSphinxEngine *self)
 {
   g_mutex_init (&self->lock);
   g_cond_init (&self->returned);
+  g_cond_init (&self->refill_wanted);
   self->idle = g_ptr_array_new ();
   self->stream_idle = g_ptr_array_new ();
   self->frame_rate = 100;

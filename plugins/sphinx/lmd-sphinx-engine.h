@@ -36,6 +36,11 @@ guint lmd_sphinx_engine_get_n_decoders (LmdSphinxEngine *self);
  * without the flat-lexicon second pass, so that ending an utterance is quick. */
 ps_decoder_t *lmd_sphinx_engine_borrow_stream_decoder (LmdSphinxEngine *self, GError **error);
 void lmd_sphinx_engine_return_stream_decoder (LmdSphinxEngine *self, ps_decoder_t *decoder);
+/* The live-stream pool: decoders created (never more than stream_decoders), idle ones, and
+ * whether the pre-warming thread has nothing left to do ([sphinx] stream_prewarm idle, or
+ * stream_decoders reached).  Any argument may be NULL. */
+void lmd_sphinx_engine_get_stream_pool (LmdSphinxEngine *self, guint *created, guint *idle,
+                                        gboolean *settled);
 
 /* Streaming sessions.  The voice-activity detector is pocketsphinx's own front end (the
  * noise-tracking detector of pocketsphinx_continuous), one small fe_t per session that only

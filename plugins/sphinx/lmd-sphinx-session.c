@@ -40,9 +40,18 @@
 #define FALLBACK_SEARCH_FRAMES 500 /* 5 s */
 #define SMOOTH_FRAMES 10         /* 100 ms */
 #define SILENT_FRAME_POWER 9.0   /* mean square below (3 LSB)^2, about -80 dBFS: nothing to decode */
-#define HISTORY_SAMPLES SAMPLE_RATE /* streaming: the last second of input */
+#define HISTORY_SAMPLES (SAMPLE_RATE * 3 / 2) /* streaming: the last 1.5 s of input */
 #define PREROLL_SAMPLES 4000       /* 250 ms fed to the decoder before the detected onset */
 #define VAD_MAX_FRAMES 64          /* front-end output per call (prespeech flush included) */
+/* The detector has no noise estimate when a stream starts: it calls the first 0.3-0.8 s of
+ * even faint noise speech.  Without a check, such a false start stays open into speech that
+ * follows within the end-of-utterance timeout, and its noise is decoded as words.  So during
+ * the first VAD_SETTLE_SAMPLES, an utterance opens only on a block louder than
+ * SETTLE_MIN_POWER (RMS 30, about -61 dBFS), and not before the last fainter block: speech
+ * from the first sample still opens at once, faint noise opens nothing.  After that the
+ * detector decides alone (speech quieter than the gate opens then, from its start). */
+#define VAD_SETTLE_SAMPLES SAMPLE_RATE
+#define SETTLE_MIN_POWER 900.0
 
 /* Streaming state; present only in a streaming session. */
 typedef struct {
@@ -51,8 +60,10 @@ typedef struct {
   guint vad_start_frames;
   guint vad_end_frames;
   gboolean in_speech;        /* the detector's state after the last block */
+  guint64 faint_until;       /* end of the last block under SETTLE_MIN_POWER while settling */
   guint64 since;             /* sample where that state began */
-  gint16 *history;           /* owned; ring of the last HISTORY_SAMPLES samples */
+  gint16 *history;           /* owned; ring of the last HISTORY_SAMPLES samples (more than
+                              * VAD_SETTLE_SAMPLES) */
   guint64 utt_floor;         /* an utterance never starts before this sample (last end) */
   ps_decoder_t *decoder;     /* borrowed from the engine while an utterance is open */
   guint64 utt_start;         /* first sample of the open utterance */
@@ -336,7 +347,8 @@ static gboolean
 stream_open_utterance (LmdSphinxSession *self, GError **error)
 {
   StreamState *st = self->stream;
-  guint64 onset = st->since > PREROLL_SAMPLES ? st->since - PREROLL_SAMPLES : 0;
+  guint64 speech = MAX (st->since, st->faint_until);
+  guint64 onset = speech > PREROLL_SAMPLES ? speech - PREROLL_SAMPLES : 0;
   guint64 oldest = self->n_fed > HISTORY_SAMPLES ? self->n_fed - HISTORY_SAMPLES : 0;
   guint64 start = MAX (MAX (onset, oldest), st->utt_floor);
 
@@ -390,8 +402,16 @@ stream_block (LmdSphinxSession *self, const gint16 *block, guint n, GError **err
     }
   if (st->decoder != NULL)
     g_array_append_vals (st->pending, block, n);
-  else if (st->in_speech && !stream_open_utterance (self, error))
-    return FALSE;
+  else if (st->in_speech)
+    {
+      gboolean settled = self->n_fed > VAD_SETTLE_SAMPLES;
+      if (!settled && frame_power (block, n) < SETTLE_MIN_POWER)
+        st->faint_until = self->n_fed;
+      else if (!stream_open_utterance (self, error))
+        return FALSE;
+    }
+  else if (self->n_fed <= VAD_SETTLE_SAMPLES && frame_power (block, n) < SETTLE_MIN_POWER)
+    st->faint_until = self->n_fed;
   if (st->pending->len >= SAMPLE_RATE / 10)
     return stream_flush (self, error);
   return TRUE;

@@ -4,8 +4,8 @@
  *
  * The LibriVox recordings of pocketsphinx-testdata are streamed in 100 ms frames, once at
  * real-time pace (all five at once) and once as fast as the socket takes them; then two
- * utterances separated by silence, other encodings and rates, and every protocol error of
- * the contract.
+ * utterances separated by silence, other encodings and rates, interims from 20 ms frames
+ * (bounded to one per 100 ms of audio), and every protocol error of the contract.
  */
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
@@ -614,6 +614,49 @@ test_shared_path (void)
   g_assert_cmpuint (metric (server, "asr_active_streams"), ==, 0);
 }
 
+/* 20 ms frames at real time: interims come at most once per 100 ms of audio (the first of
+ * an utterance excepted), and still before the end of the speech. */
+static void
+test_interim_rate (void)
+{
+  g_autofree char *url = NULL;
+  g_autoptr (GError) error = NULL;
+  Client c = { 0 };
+  gsize n;
+  double duration;
+  guint interims = 0, before_end = 0;
+
+  if (ids == NULL)
+    {
+      g_test_skip ("pocketsphinx-testdata is not installed");
+      return;
+    }
+  n = g_array_index (lengths, gsize, 0);
+  duration = n / 16000.0;
+  url = ws_url (server, "/v1/listen/stream?sample_rate=16000&encoding=linear16");
+  c.stream = lmd_test_stream_connect (session, url, &error);
+  g_assert_no_error (error);
+  c.bytes = lmd_test_encode_linear16 (audio->pdata[0], n);
+  c.frame_bytes = 16000 * 2 / 50;
+  drive (&c, 1, TRUE, 32000.0);
+  check_stream_messages (c.stream, duration);
+  for (guint m = 0; m < c.stream->messages->len; m++)
+    {
+      JsonObject *o = c.stream->messages->pdata[m];
+      if (!json_object_has_member (o, "is_final") || json_object_get_boolean_member (o, "is_final"))
+        continue;
+      interims++;
+      if (g_array_index (c.stream->arrivals, gint64, m) < c.last_sent)
+        before_end++;
+    }
+  g_test_message ("%u interims for %.2f s of audio in 20 ms frames, %u before the last frame",
+                  interims, duration, before_end);
+  g_assert_cmpuint (before_end, >, 0);
+  g_assert_cmpuint (interims, <=, (guint) ceil (duration / 0.1) + 1);
+  lmd_test_stream_free (c.stream);
+  g_bytes_unref (c.bytes);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -633,6 +676,7 @@ main (int argc, char **argv)
   g_test_add_func ("/stream/two-utterances", test_two_utterances);
   g_test_add_func ("/stream/encodings", test_encodings);
   g_test_add_func ("/stream/finalize", test_finalize);
+  g_test_add_func ("/stream/interim-rate", test_interim_rate);
   g_test_add_func ("/stream/errors/parameters", test_bad_parameters);
   g_test_add_func ("/stream/errors/control", test_bad_control);
   g_test_add_func ("/stream/errors/frame-too-large", test_frame_too_large);
