@@ -384,6 +384,10 @@ choose_plugins (GKeyFile *config, guint role_index, gboolean from_flag)
   if (!from_flag)
     {
       g_autofree char *list = lmd_config_get_string (config, "plugins", role_key, NULL);
+      g_autofree char *license_service = lmd_config_get_string (config, "license", "service_url", NULL);
+
+      if (list == NULL && g_str_equal (role, "api") && license_service != NULL && license_service[0] != '\0')
+        list = g_strdup ("http;license-remote"); /* a license role answers for this api */
       if (list == NULL && role_table[role_index].default_plugins != NULL)
         list = g_strdup (role_table[role_index].default_plugins);
       if (list != NULL)
