@@ -58,9 +58,9 @@
 #define SPHINX_MAX_DECODERS 64
 /* Live-stream decoders (bench/stream/bench-stream-cost; docs/benchmarks.md "Live streams"):
  * at most 2500 HMMs searched per frame instead of 30000, and acoustic scores computed on
- * every other frame.  Together about 40% of the CPU time of pocketsphinx's defaults per
+ * every other frame.  Together about a third of the CPU time of pocketsphinx's defaults per
  * stream, the same WER on tests/stream (38.0%) and one more error in 71 words on the
- * bench's set; wider beams or -topn 2 cost more WER for less gain. */
+ * bench's set; narrower beams or -topn 2 cost more WER for less gain. */
 #define SPHINX_STREAM_DEFAULT_ARGS "-maxhmmpf 2500 -ds 2"
 #define SPHINX_VAD_START_FRAMES 10 /* 100 ms of speech to enter speech */
 #define SPHINX_VAD_END_FRAMES 15   /* 150 ms of silence to leave it; the stream's own
@@ -527,6 +527,18 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
                        "config [" SPHINX_GROUP "] stream_args: %s", parse_error->message);
           return FALSE;
         }
+      /* the settings checked on the first decoder below must hold for stream decoders too */
+      for (guint i = 0; stream_extra_argv[i] != NULL; i++)
+        if (g_str_equal (stream_extra_argv[i], "-samprate") ||
+            g_str_equal (stream_extra_argv[i], "-bestpath") ||
+            g_str_equal (stream_extra_argv[i], "-remove_silence") ||
+            g_str_equal (stream_extra_argv[i], "-fwdflat"))
+          {
+            g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                         "config [" SPHINX_GROUP "] stream_args: %s is fixed for live streams",
+                         stream_extra_argv[i]);
+            return FALSE;
+          }
     }
 
   if (!check_acoustic_model (hmm, error) ||

@@ -8,7 +8,8 @@
  *   /sphinx/stream-pool/refill     borrowing refills the idle decoders, never beyond
  *                                  stream_decoders; returned decoders are kept
  *   /sphinx/stream-pool/none       stream_prewarm = 0 creates nothing ahead of demand
- *   /sphinx/stream-pool/config     stream_prewarm out of range, bad stream_args: setup errors
+ *   /sphinx/stream-pool/config     stream_prewarm out of range, unparsable stream_args, or
+ *                                  stream_args changing a fixed setting: setup errors
  *   /sphinx/stream-pool/session    a streaming session on a pre-warmed pool transcribes a
  *                                  LibriVox recording with the decoder waiting for it
  *   /sphinx/stream-pool/leading-noise  faint noise at the start of a stream (which the
@@ -190,6 +191,15 @@ test_config (void)
     g_assert_false (lmd_engine_setup (LMD_ENGINE (e), config, &error));
     g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
     g_assert_nonnull (strstr (error->message, "stream_args"));
+  }
+  {
+    g_autoptr (GError) error = NULL;
+    g_autoptr (GKeyFile) config = g_key_file_new ();
+    g_autoptr (LmdSphinxEngine) e = g_object_new (LMD_TYPE_SPHINX_ENGINE, NULL);
+    g_key_file_set_string (config, "sphinx", "stream_args", "-maxhmmpf 2000 -remove_silence yes");
+    g_assert_false (lmd_engine_setup (LMD_ENGINE (e), config, &error));
+    g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+    g_assert_nonnull (strstr (error->message, "-remove_silence"));
   }
 }
 
