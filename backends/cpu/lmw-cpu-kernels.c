@@ -745,15 +745,18 @@ avx512_gelu (float *x, size_t n)
     __m512 v = _mm512_loadu_ps (x + i);
     __m512 z = _mm512_mul_ps (v, _mm512_set1_ps ((float) M_SQRT1_2));
     __m512 az = _mm512_abs_ps (z);
-    __m512 t = _mm512_div_ps (_mm512_set1_ps (1.0f),
-                              _mm512_fmadd_ps (az, _mm512_set1_ps (0.3275911f), _mm512_set1_ps (1.0f)));
+    /* 1 / den: rcp14 and one Newton step (about 2^-27 relative), no divide */
+    __m512 den = _mm512_fmadd_ps (az, _mm512_set1_ps (0.3275911f), _mm512_set1_ps (1.0f));
+    __m512 t = _mm512_rcp14_ps (den);
+    t = _mm512_mul_ps (t, _mm512_fnmadd_ps (den, t, _mm512_set1_ps (2.0f)));
     __m512 p = _mm512_set1_ps (1.061405429f);
     p = _mm512_fmadd_ps (p, t, _mm512_set1_ps (-1.453152027f));
     p = _mm512_fmadd_ps (p, t, _mm512_set1_ps (1.421413741f));
     p = _mm512_fmadd_ps (p, t, _mm512_set1_ps (-0.284496736f));
     p = _mm512_fmadd_ps (p, t, _mm512_set1_ps (0.254829592f));
     p = _mm512_mul_ps (p, t);
-    __m512 e = exp512 (_mm512_mul_ps (_mm512_sub_ps (_mm512_setzero_ps (), az), az));
+    /* exp (-z^2) = 2^(-z^2 log2 e) */
+    __m512 e = exp2_512_neg (_mm512_mul_ps (_mm512_mul_ps (az, _mm512_set1_ps (-1.44269504088896341f)), az));
     __m512 erf_abs = _mm512_fnmadd_ps (p, e, _mm512_set1_ps (1.0f));
     /* copy the sign of z: erf is odd */
     __m512 erf = _mm512_castsi512_ps (_mm512_or_si512 (
