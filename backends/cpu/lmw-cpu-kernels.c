@@ -688,6 +688,25 @@ exp512 (__m512 x)
   return _mm512_scalef_ps (y, fx);
 }
 
+/* 2^t for t <= 0: n = round (t), 2^(t - n) by a degree-5 polynomial on [-1/2, 1/2] (Chebyshev
+ * nodes, relative error 1.6e-7), scaled by 2^n with scalef */
+AVX512 static inline __m512
+exp2_512_neg (__m512 t)
+{
+  t = _mm512_max_ps (t, _mm512_set1_ps (-126.0f));
+  __m512 n = _mm512_roundscale_ps (t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 f = _mm512_sub_ps (t, n);
+  __m512 y = _mm512_set1_ps (1.3390863314270973e-3f);
+  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (9.676031768321991e-3f));
+  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (5.5503569543361664e-2f));
+  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (2.402210682630539e-1f));
+  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (6.931471824645996e-1f));
+  y = _mm512_fmadd_ps (y, f, _mm512_set1_ps (1.0000001192092896f));
+  return _mm512_scalef_ps (y, n);
+}
+
+/* exp (scale * (x - max)) = 2^(x * scale * log2 e - max * scale * log2 e): one FMA gives the
+ * power of two, whose argument is never positive */
 AVX512 static float
 avx512_exp_row (float *x, int n, float scale)
 {
@@ -700,16 +719,17 @@ avx512_exp_row (float *x, int n, float scale)
     vmax = _mm512_mask_max_ps (vmax, m, vmax, _mm512_maskz_loadu_ps (m, x + i));
   }
   float max = _mm512_reduce_max_ps (vmax);
-  __m512 vs = _mm512_set1_ps (scale), vo = _mm512_set1_ps (-scale * max);
+  float s2 = scale * 1.44269504088896341f;
+  __m512 vs = _mm512_set1_ps (s2), vo = _mm512_set1_ps (-s2 * max);
   __m512 vsum = _mm512_setzero_ps ();
   for (i = 0; i + 16 <= n; i += 16) {
-    __m512 e = exp512 (_mm512_fmadd_ps (_mm512_loadu_ps (x + i), vs, vo));
+    __m512 e = exp2_512_neg (_mm512_fmadd_ps (_mm512_loadu_ps (x + i), vs, vo));
     _mm512_storeu_ps (x + i, e);
     vsum = _mm512_add_ps (vsum, e);
   }
   if (i < n) {
     __mmask16 m = (__mmask16) ((1u << (n - i)) - 1);
-    __m512 e = exp512 (_mm512_fmadd_ps (_mm512_maskz_loadu_ps (m, x + i), vs, vo));
+    __m512 e = exp2_512_neg (_mm512_fmadd_ps (_mm512_maskz_loadu_ps (m, x + i), vs, vo));
     _mm512_mask_storeu_ps (x + i, m, e);
     vsum = _mm512_mask_add_ps (vsum, m, vsum, e);
   }
@@ -725,15 +745,18 @@ avx512_gelu (float *x, size_t n)
     __m512 v = _mm512_loadu_ps (x + i);
     __m512 z = _mm512_mul_ps (v, _mm512_set1_ps ((float) M_SQRT1_2));
     __m512 az = _mm512_abs_ps (z);
-    __m512 t = _mm512_div_ps (_mm512_set1_ps (1.0f),
-                              _mm512_fmadd_ps (az, _mm512_set1_ps (0.3275911f), _mm512_set1_ps (1.0f)));
+    /* 1 / den: rcp14 and one Newton step (about 2^-27 relative), no divide */
+    __m512 den = _mm512_fmadd_ps (az, _mm512_set1_ps (0.3275911f), _mm512_set1_ps (1.0f));
+    __m512 t = _mm512_rcp14_ps (den);
+    t = _mm512_mul_ps (t, _mm512_fnmadd_ps (den, t, _mm512_set1_ps (2.0f)));
     __m512 p = _mm512_set1_ps (1.061405429f);
     p = _mm512_fmadd_ps (p, t, _mm512_set1_ps (-1.453152027f));
     p = _mm512_fmadd_ps (p, t, _mm512_set1_ps (1.421413741f));
     p = _mm512_fmadd_ps (p, t, _mm512_set1_ps (-0.284496736f));
     p = _mm512_fmadd_ps (p, t, _mm512_set1_ps (0.254829592f));
     p = _mm512_mul_ps (p, t);
-    __m512 e = exp512 (_mm512_mul_ps (_mm512_sub_ps (_mm512_setzero_ps (), az), az));
+    /* exp (-z^2) = 2^(-z^2 log2 e) */
+    __m512 e = exp2_512_neg (_mm512_mul_ps (_mm512_mul_ps (az, _mm512_set1_ps (-1.44269504088896341f)), az));
     __m512 erf_abs = _mm512_fnmadd_ps (p, e, _mm512_set1_ps (1.0f));
     /* copy the sign of z: erf is odd */
     __m512 erf = _mm512_castsi512_ps (_mm512_or_si512 (
