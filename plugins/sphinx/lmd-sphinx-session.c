@@ -48,8 +48,10 @@
  * follows within the end-of-utterance timeout, and its noise is decoded as words.  So during
  * the first VAD_SETTLE_SAMPLES, an utterance opens only on a block louder than
  * SETTLE_MIN_POWER (RMS 30, about -61 dBFS), and not before the last fainter block: speech
- * from the first sample still opens at once, faint noise opens nothing.  After that the
- * detector decides alone (speech quieter than the gate opens then, from its start). */
+ * from the first sample still opens at once, faint noise opens nothing.  A detector run of
+ * "speech" that began while settling stays gated the same way until it ends or turns loud.
+ * After that the detector decides alone (speech quieter than the gate opens then, from its
+ * start). */
 #define VAD_SETTLE_SAMPLES SAMPLE_RATE
 #define SETTLE_MIN_POWER 900.0
 
@@ -60,7 +62,8 @@ typedef struct {
   guint vad_start_frames;
   guint vad_end_frames;
   gboolean in_speech;        /* the detector's state after the last block */
-  guint64 faint_until;       /* end of the last block under SETTLE_MIN_POWER while settling */
+  guint64 faint_until;       /* end of the last block under SETTLE_MIN_POWER while settling,
+                              * or in a detector run that began while settling */
   guint64 since;             /* sample where that state began */
   gint16 *history;           /* owned; ring of the last HISTORY_SAMPLES samples (more than
                               * VAD_SETTLE_SAMPLES) */
@@ -404,8 +407,10 @@ stream_block (LmdSphinxSession *self, const gint16 *block, guint n, GError **err
     g_array_append_vals (st->pending, block, n);
   else if (st->in_speech)
     {
-      gboolean settled = self->n_fed > VAD_SETTLE_SAMPLES;
-      if (!settled && frame_power (block, n) < SETTLE_MIN_POWER)
+      /* a run of "speech" that began while the detector was settling stays gated after the
+       * settling period too, until it ends or turns loud: it is the same false start */
+      gboolean gated = self->n_fed <= VAD_SETTLE_SAMPLES || st->since <= st->faint_until;
+      if (gated && frame_power (block, n) < SETTLE_MIN_POWER)
         st->faint_until = self->n_fed;
       else if (!stream_open_utterance (self, error))
         return FALSE;
