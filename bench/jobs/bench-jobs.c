@@ -16,10 +16,10 @@
 #include <libsoup/soup.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "lmd-test-audio.h"
 #include "lmd-test-callback-receiver.h"
+#include "lmd-test-redis.h"
 #include "lmd-test-server.h"
 
 static GPtrArray *files;  /* GBytes of each WAV */
@@ -42,55 +42,6 @@ rm_rf (const char *path)
         g_unlink (child);
     }
   g_rmdir (path);
-}
-
-static void
-die_with_parent (gpointer data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static guint
-free_port (void)
-{
-  g_autoptr (GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
-  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
-  g_autoptr (GSocketAddress) bound = NULL;
-
-  g_socket_bind (socket, any, FALSE, NULL);
-  bound = g_socket_get_local_address (socket, NULL);
-  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-}
-
-/* (transfer full) a running redis-server on *port, or NULL when not installed */
-static GSubprocess *
-redis_start (guint *port)
-{
-  g_autofree char *path = g_find_program_in_path ("redis-server");
-  g_autoptr (GSubprocessLauncher) launcher = NULL;
-  g_autofree char *port_text = NULL;
-  GSubprocess *process;
-
-  if (path == NULL)
-    return NULL;
-  *port = free_port ();
-  port_text = g_strdup_printf ("%u", *port);
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE | G_SUBPROCESS_FLAGS_STDERR_SILENCE);
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  g_subprocess_launcher_set_cwd (launcher, g_get_tmp_dir ());
-  process = g_subprocess_launcher_spawn (launcher, NULL, path, "--port", port_text, "--bind", "127.0.0.1",
-                                         "--save", "", "--appendonly", "no", NULL);
-  for (guint i = 0; process != NULL && i < 200; i++)
-    {
-      g_autoptr (GSocketClient) client = g_socket_client_new ();
-      g_autoptr (GSocketConnection) conn = g_socket_client_connect_to_host (client, "127.0.0.1", (guint16) *port, NULL, NULL);
-      if (conn != NULL)
-        return process;
-      g_usleep (50000);
-    }
-  g_error ("redis-server did not start");
-  return NULL;
 }
 
 static int
@@ -209,8 +160,8 @@ main (int argc, char **argv)
   g_auto (GStrv) lines = NULL;
   g_autofree char *spool = NULL;
   g_autofree char *spool_config = NULL;
-  g_autoptr (GSubprocess) redis = NULL;
-  guint redis_port = 0;
+  GSubprocess *redis = NULL;
+  guint redis_port = lmd_test_free_port ();
 
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error) || n_jobs < 1 || workers < 1)
@@ -250,14 +201,13 @@ main (int argc, char **argv)
   spool_config = g_strdup_printf ("[jobs]\ndir=%s\npoll_ms=50\n", spool);
   run ("local spool", "http;gst-decoder;sphinx", spool_config);
   rm_rf (spool);
-  redis = redis_start (&redis_port);
+  redis = lmd_test_redis_start (redis_port, NULL);
   if (redis != NULL)
     {
       g_autofree char *redis_config = g_strdup_printf ("[redis]\nurl=redis://127.0.0.1:%u\n[jobs]\npoll_ms=50\n",
                                                        redis_port);
       run ("redis", "http;gst-decoder;sphinx;redis-jobs", redis_config);
-      g_subprocess_force_exit (redis);
-      g_subprocess_wait (redis, NULL, NULL);
+      lmd_test_redis_stop (redis);
     }
   else
     g_print ("(redis-server is not installed: no Redis row)\n");

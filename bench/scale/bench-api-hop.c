@@ -22,9 +22,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "lmd-test-audio.h"
+#include "lmd-test-redis.h"
 #include "lmd-test-server.h"
 #include "lmd-test-wav.h"
 
@@ -113,47 +113,6 @@ percentile (GArray *sorted, double p)
   return g_array_index (sorted, double, MIN (i, sorted->len - 1));
 }
 
-static void
-die_with_parent (gpointer data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static guint
-free_port (void)
-{
-  g_autoptr (GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
-  g_autoptr (GSocketAddress) bound = NULL;
-
-  g_socket_bind (socket, any, TRUE, NULL);
-  bound = g_socket_get_local_address (socket, NULL);
-  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-}
-
-static GSubprocess *
-start_redis (guint port)
-{
-  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-  g_autofree char *p = g_strdup_printf ("%u", port);
-  GSubprocess *redis;
-  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  redis = g_subprocess_launcher_spawn (launcher, NULL, "redis-server", "--port", p, "--bind", "127.0.0.1",
-                                       "--save", "", "--appendonly", "no", NULL);
-  while (redis != NULL && g_get_monotonic_time () < deadline)
-    {
-      g_autoptr (GSocketClient) client = g_socket_client_new ();
-      g_autoptr (GSocketConnection) conn = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, NULL);
-      if (conn != NULL)
-        break;
-      g_usleep (20000);
-    }
-  return redis;
-}
-
 int
 main (int argc, char **argv)
 {
@@ -205,8 +164,8 @@ main (int argc, char **argv)
   /* the worker registers in Redis when there is one; the static api ignores the registry */
   if (redis_path != NULL)
     {
-      guint port = free_port ();
-      redis = start_redis (port);
+      guint port = lmd_test_free_port ();
+      redis = lmd_test_redis_start (port, NULL);
       redis_config = g_strdup_printf ("[redis]\nurl=redis://127.0.0.1:%u\n[limits]\nqueue_size=256\n", port);
     }
   worker_args_w = g_strdup_printf ("--workers=%d", workers);
@@ -300,11 +259,7 @@ main (int argc, char **argv)
   lmd_test_server_stop (api_static);
   lmd_test_server_stop (worker);
   if (redis != NULL)
-    {
-      g_subprocess_send_signal (redis, SIGTERM);
-      g_subprocess_wait (redis, NULL, NULL);
-      g_object_unref (redis);
-    }
+    lmd_test_redis_stop (redis);
   g_bytes_unref (wav);
   return 0;
 }

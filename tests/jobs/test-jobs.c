@@ -15,11 +15,11 @@
 #include <json-glib/json-glib.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "lmd-test-audio.h"
 #include "lmd-test-callback-receiver.h"
 #include "lmd-test-file-server.h"
+#include "lmd-test-redis.h"
 #include "lmd-test-server.h"
 
 #define WAIT_S 120
@@ -463,73 +463,28 @@ typedef struct {
   char *dir;
 } TestRedis;
 
-static void
-die_with_parent (gpointer data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static guint
-free_port (void)
-{
-  g_autoptr (GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
-  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
-  g_autoptr (GSocketAddress) bound = NULL;
-  g_autoptr (GError) error = NULL;
-
-  g_socket_bind (socket, any, FALSE, &error);
-  g_assert_no_error (error);
-  bound = g_socket_get_local_address (socket, &error);
-  g_assert_no_error (error);
-  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-}
-
 static TestRedis *
 redis_start (void)
 {
-  TestRedis *redis;
-  g_autoptr (GSubprocessLauncher) launcher = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autofree char *port = NULL;
-  g_autofree char *log = NULL;
-  g_autofree char *path = g_find_program_in_path ("redis-server");
-  gint64 deadline;
+  TestRedis *redis = g_new0 (TestRedis, 1);
 
-  if (path == NULL)
-    return NULL;
-  redis = g_new0 (TestRedis, 1);
   redis->dir = make_spool ();
-  redis->port = free_port ();
-  port = g_strdup_printf ("%u", redis->port);
-  log = g_build_filename (redis->dir, "redis.log", NULL);
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  g_subprocess_launcher_set_cwd (launcher, redis->dir);
-  g_subprocess_launcher_set_stdout_file_path (launcher, log);
-  g_subprocess_launcher_set_stderr_file_path (launcher, log);
-  redis->process = g_subprocess_launcher_spawn (launcher, &error, path, "--port", port, "--bind", "127.0.0.1",
-                                                "--save", "", "--appendonly", "no", NULL);
-  g_assert_no_error (error);
-  deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
-  while (g_get_monotonic_time () < deadline)
+  redis->port = lmd_test_free_port ();
+  redis->process = lmd_test_redis_start (redis->port, redis->dir);
+  if (redis->process == NULL)
     {
-      g_autoptr (GSocketClient) client = g_socket_client_new ();
-      g_autoptr (GSocketConnection) conn = g_socket_client_connect_to_host (client, "127.0.0.1", (guint16) redis->port, NULL, NULL);
-      if (conn != NULL)
-        return redis;
-      g_usleep (50000);
+      rm_rf (redis->dir);
+      g_free (redis->dir);
+      g_free (redis);
+      return NULL;
     }
-  g_error ("redis-server did not start on port %u", redis->port);
-  return NULL;
+  return redis;
 }
 
 static void
 redis_stop (TestRedis *redis)
 {
-  g_subprocess_force_exit (redis->process);
-  g_subprocess_wait (redis->process, NULL, NULL);
-  g_object_unref (redis->process);
+  lmd_test_redis_stop (redis->process);
   rm_rf (redis->dir);
   g_free (redis->dir);
   g_free (redis);

@@ -21,9 +21,9 @@
 #include <libsoup/soup.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/prctl.h>
 
 #include "lmd-test-audio.h"
+#include "lmd-test-redis.h"
 #include "lmd-test-server.h"
 #include "lmd-test-stream.h"
 #include "lmd-test-wav.h"
@@ -40,59 +40,17 @@ static GBytes *stream_pcm;     /* one recording as linear16 */
 
 /* ---- set-up --------------------------------------------------------------------------- */
 
-static guint
-free_port (void)
-{
-  g_autoptr (GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, NULL);
-  g_autoptr (GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (lo, 0);
-  g_autoptr (GSocketAddress) bound = NULL;
-  g_autoptr (GError) error = NULL;
-
-  g_socket_bind (socket, any, TRUE, &error);
-  g_assert_no_error (error);
-  bound = g_socket_get_local_address (socket, &error);
-  g_assert_no_error (error);
-  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-}
-
-static void
-die_with_parent (gpointer data)
-{
-  prctl (PR_SET_PDEATHSIG, SIGKILL);
-}
-
-static gboolean
-port_answers (guint port)
-{
-  g_autoptr (GSocketClient) client = g_socket_client_new ();
-  g_autoptr (GSocketConnection) conn = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, NULL);
-  return conn != NULL;
-}
-
 static void
 redis_start (void)
 {
-  g_autoptr (GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-  g_autofree char *port = g_strdup_printf ("%u", redis_port);
-  g_autoptr (GError) error = NULL;
-  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-
-  g_subprocess_launcher_set_child_setup (launcher, die_with_parent, NULL, NULL);
-  redis = g_subprocess_launcher_spawn (launcher, &error, "redis-server", "--port", port, "--bind", "127.0.0.1",
-                                       "--save", "", "--appendonly", "no", NULL);
-  g_assert_no_error (error);
-  while (!port_answers (redis_port) && g_get_monotonic_time () < deadline)
-    g_usleep (20000);
-  g_assert_true (port_answers (redis_port));
+  redis = lmd_test_redis_start (redis_port, NULL);
+  g_assert_nonnull (redis);
 }
 
 static void
 redis_stop (void)
 {
-  g_subprocess_send_signal (redis, SIGKILL);
-  g_subprocess_wait (redis, NULL, NULL);
-  g_clear_object (&redis);
+  g_clear_pointer (&redis, lmd_test_redis_stop);
 }
 
 static char *
@@ -469,7 +427,7 @@ test_no_worker (void)
   /* batch requests have a dead worker; streams their own list (LIGHTNING_ASR_STREAMING_BASE_URL) */
   g_autofree char *config = g_strdup_printf ("[api]\nasr_base_url=http://127.0.0.1:%u\nprobe_interval_ms=200\n"
                                              "asr_streaming_base_url=http://127.0.0.1:%u\n",
-                                             free_port (), lmd_test_server_get_port (workers[0]));
+                                             lmd_test_free_port (), lmd_test_server_get_port (workers[0]));
   const char *args[] = { "--role=api", NULL };
   g_autoptr (GError) error = NULL;
   LmdTestServer *lone;
@@ -576,7 +534,7 @@ main (int argc, char **argv)
       const char *api_args[] = { "--role=api", "--plugins=http;license;redis", NULL };
       g_autoptr (GError) error = NULL;
 
-      redis_port = free_port ();
+      redis_port = lmd_test_free_port ();
       redis_start ();
       workers[0] = start_worker ();
       workers[1] = start_worker ();
