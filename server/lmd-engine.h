@@ -24,6 +24,9 @@ typedef struct {
   gboolean punctuate;
   const char *request_id;   /* for log lines; nullable */
   gint beam_size;           /* 0 = the engine's default; engines without beam search ignore it */
+  const char *prompt;       /* nullable: text that precedes the audio; engines without
+                             * prompting ignore it */
+  gint condition_on_previous_text; /* 0 = the engine's default, > 0 on, < 0 off */
   gboolean streaming;       /* live input: utterances are decoded as the audio arrives and
                              * ended by the caller (end_utterance); needs the optional
                              * streaming methods below */

@@ -85,6 +85,12 @@ lmd_job_to_meta_json (const LmdJob *self)
   lmd_json_writer_boolean (w, o->diarize);
   lmd_json_writer_key (w, "num_speakers");
   lmd_json_writer_int (w, o->num_speakers);
+  lmd_json_writer_key (w, "beam_size");
+  lmd_json_writer_int (w, o->beam_size);
+  lmd_json_writer_key (w, "prompt");
+  lmd_json_writer_string (w, o->prompt);
+  lmd_json_writer_key (w, "condition_on_previous_text");
+  lmd_json_writer_int (w, o->condition_on_previous_text);
   lmd_json_writer_end_object (w);
   lmd_json_writer_end_object (w);
   return lmd_json_writer_finish (w);
@@ -137,6 +143,10 @@ lmd_job_from_meta_json (const char *json, GError **error)
       job->options.punctuate = json_object_get_boolean_member_with_default (opts, "punctuate", TRUE);
       job->options.diarize = json_object_get_boolean_member_with_default (opts, "diarize", FALSE);
       job->options.num_speakers = (gint) json_object_get_int_member_with_default (opts, "num_speakers", 0);
+      job->options.beam_size = (gint) CLAMP (json_object_get_int_member_with_default (opts, "beam_size", 0), 0, 8);
+      job->options.prompt = dup_member (opts, "prompt");
+      job->options.condition_on_previous_text =
+        (gint) CLAMP (json_object_get_int_member_with_default (opts, "condition_on_previous_text", -1), -1, 1);
     }
   job->options.callback_url = g_strdup (job->callback_url);
   return g_steal_pointer (&job);

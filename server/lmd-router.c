@@ -142,6 +142,9 @@ job_run (Job *job, GError **error)
     .punctuate = req->options.punctuate,
     .request_id = req->request_id,
     .beam_size = req->options.beam_size,
+    .prompt = req->options.prompt,
+    .condition_on_previous_text = req->options.condition_on_previous_text < 0 ? 0
+                                  : req->options.condition_on_previous_text ? 1 : -1,
   };
   FeedState state = { job };
 

@@ -34,6 +34,7 @@ lmd_transcribe_options_init (LmdTranscribeOptions *self)
   memset (self, 0, sizeof *self);
   self->language = g_strdup ("en");
   self->punctuate = TRUE;
+  self->condition_on_previous_text = -1;
 }
 
 void
@@ -43,6 +44,7 @@ lmd_transcribe_options_clear (LmdTranscribeOptions *self)
   g_clear_pointer (&self->model, g_free);
   g_clear_pointer (&self->callback_url, g_free);
   g_clear_pointer (&self->response_format, g_free);
+  g_clear_pointer (&self->prompt, g_free);
 }
 
 void
@@ -53,6 +55,7 @@ lmd_transcribe_options_copy (LmdTranscribeOptions *dest, const LmdTranscribeOpti
   dest->model = g_strdup (src->model);
   dest->callback_url = g_strdup (src->callback_url);
   dest->response_format = g_strdup (src->response_format);
+  dest->prompt = g_strdup (src->prompt);
 }
 
 static gboolean
@@ -125,6 +128,25 @@ lmd_transcribe_options_set (LmdTranscribeOptions *self, const char *key, const c
           return FALSE;
         }
       self->beam_size = (gint) n;
+    }
+  else if (g_str_equal (key, "prompt"))
+    {
+      if (strlen (value) > LMD_TRANSCRIBE_PROMPT_MAX || !g_utf8_validate (value, -1, NULL))
+        {
+          g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                       "prompt" LMD_ERROR_PARAM_SEPARATOR "must be UTF-8 text of at most %d bytes",
+                       LMD_TRANSCRIBE_PROMPT_MAX);
+          return FALSE;
+        }
+      g_free (self->prompt);
+      self->prompt = value[0] != '\0' ? g_strdup (value) : NULL;
+    }
+  else if (g_str_equal (key, "condition_on_previous_text"))
+    {
+      gboolean on = FALSE;
+      if (!set_boolean (&on, key, value, error))
+        return FALSE;
+      self->condition_on_previous_text = on ? 1 : 0;
     }
   else if (g_str_equal (key, "callback_url"))
     {

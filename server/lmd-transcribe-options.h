@@ -19,7 +19,13 @@ typedef struct {
   gint beam_size;         /* 0 = the engine's default; 1 greedy; 2..8 beam search (whisper) */
   char *callback_url;     /* owned; nullable */
   char *response_format;  /* owned; nullable; OpenAI-style dialect only */
+  char *prompt;           /* owned; nullable; text that precedes the audio (whisper) */
+  gint condition_on_previous_text; /* -1 = the engine's default; 0 or 1 (whisper) */
 } LmdTranscribeOptions;
+
+/* Longest accepted prompt, in bytes (a prompt uses at most 223 tokens; longer text is cut
+ * to its last 223 tokens by the engine). */
+#define LMD_TRANSCRIBE_PROMPT_MAX 4096
 
 void lmd_transcribe_options_init (LmdTranscribeOptions *self);
 void lmd_transcribe_options_clear (LmdTranscribeOptions *self);

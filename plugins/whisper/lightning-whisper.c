@@ -7,10 +7,12 @@
  *                     [--temperature-inc T] [--logprob-threshold L] [--no-speech-threshold P]
  *                     [--compression-threshold R] [--max-tokens N] [--seed S]
  *                     [--offset-ms MS] [--duration-ms MS] [--word-timestamps] [--stats]
+ *                     [--prompt TEXT] [--no-context]
  *       prints the transcript (30-second windows; greedy unless --beam-size > 1, temperature
  *       fallback unless --temperature-inc 0), one line per segment ("[t0 --> t1] text" with
  *       --timestamps), each word with its times and probability with --word-timestamps, and
- *       the window / fallback / skipped counts on stderr with --stats
+ *       the window / fallback / skipped counts on stderr with --stats; --prompt gives text
+ *       that precedes the audio, --no-context decodes each window without the text before it
  *   lightning-whisper --model M --audio A.wav --tokens a,b,c --dump DIR [--threads N]
  *       writes DIR/mel.f32 (n_mels, 3000), DIR/encoder_out.f32 (n_audio_ctx, n_audio_state)
  *       and DIR/logits.f32 (len(tokens), n_vocab) of the first window, raw little-endian f32,
@@ -35,7 +37,7 @@ usage (FILE *f)
            "                         [--logprob-threshold L] [--no-speech-threshold P]\n"
            "                         [--compression-threshold R] [--max-tokens N] [--seed S]\n"
            "                         [--offset-ms MS] [--duration-ms MS]\n"
-           "                         [--word-timestamps] [--stats]\n"
+           "                         [--word-timestamps] [--stats] [--prompt TEXT] [--no-context]\n"
            "       lightning-whisper --model MODEL --audio FILE.wav --tokens A,B,C --dump DIR\n");
 }
 
@@ -165,6 +167,8 @@ main (int argc, char **argv)
       params.word_timestamps = true;
     } else if (strcmp (a, "--stats") == 0) {
       stats = true;
+    } else if (strcmp (a, "--no-context") == 0) {
+      params.condition_on_previous_text = false;
     } else if (v == NULL) {
       usage (stderr);
       return 2;
@@ -180,6 +184,8 @@ main (int argc, char **argv)
       }
     } else if (strcmp (a, "--language") == 0 || strcmp (a, "-l") == 0) {
       params.language = argv[++i];
+    } else if (strcmp (a, "--prompt") == 0) {
+      params.initial_prompt = argv[++i];
     } else if (strcmp (a, "--beam-size") == 0 || strcmp (a, "--best-of") == 0 ||
                strcmp (a, "--max-tokens") == 0 || strcmp (a, "--seed") == 0 ||
                strcmp (a, "--temperature-inc") == 0 || strcmp (a, "--logprob-threshold") == 0 ||
@@ -267,9 +273,9 @@ main (int argc, char **argv)
               s->words[w].probability, s->words[w].text);
   }
   if (stats)
-    fprintf (stderr, "language %s, %d windows, %d fallbacks, %d skipped as no speech, %zu bytes of "
-             "cache copied for beams\n", res.language, res.n_windows, res.n_fallbacks, res.n_skipped,
-             res.kv_copy_bytes);
+    fprintf (stderr, "language %s, %d windows, %d fallbacks, %d skipped as no speech, %d after "
+             "previous text, %zu bytes of cache copied for beams\n", res.language, res.n_windows,
+             res.n_fallbacks, res.n_skipped, res.n_conditioned, res.kv_copy_bytes);
   lmw_result_clear (&res);
   rc = 0;
   goto out;

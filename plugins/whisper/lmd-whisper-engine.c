@@ -31,6 +31,7 @@ struct _LmdWhisperEngine {
   char *cache_dir;     /* owned */
   int threads;
   int beam_size;
+  gboolean condition;    /* condition_on_previous_text */
   int best_of;
   double temperature_inc;
   double logprob_threshold;
@@ -156,7 +157,8 @@ whisper_setup (LmdEngine *engine, GKeyFile *config, GError **error)
       !lmd_config_get_double (config, "whisper", "no_speech_threshold", 0.6, &self->no_speech_threshold, error) ||
       !lmd_config_get_double (config, "whisper", "compression_ratio_threshold", 2.4,
                               &self->compression_threshold, error) ||
-      !lmd_config_get_boolean (config, "whisper", "background_load", TRUE, &background, error))
+      !lmd_config_get_boolean (config, "whisper", "background_load", TRUE, &background, error) ||
+      !lmd_config_get_boolean (config, "whisper", "condition_on_previous_text", TRUE, &self->condition, error))
     return FALSE;
   if (threads < 1 || threads > 256 || beam < 1 || beam > 8 || best_of < 1 || best_of > 16 ||
       self->temperature_inc < 0.0 || self->temperature_inc > 1.0)
@@ -289,6 +291,7 @@ lmd_whisper_engine_get_params (LmdWhisperEngine *self, const char *language)
   params.logprob_threshold = (float) self->logprob_threshold;
   params.no_speech_threshold = (float) self->no_speech_threshold;
   params.compression_threshold = (float) self->compression_threshold;
+  params.condition_on_previous_text = self->condition;
   params.timestamps = true;
   params.word_timestamps = true;
   if (!lmw_model_special (self->model)->multilingual)
@@ -346,4 +349,5 @@ lmd_whisper_engine_init (LmdWhisperEngine *self)
   self->threads = 1;
   self->beam_size = 1;
   self->best_of = 5;
+  self->condition = TRUE;
 }

@@ -12,6 +12,8 @@
  *               ".bin"/".ggml"), the plugin name "whisper" works too
  *   threads     compute threads per request (default 1: requests run in parallel already)
  *   beam_size   1 = greedy (default), up to 8
+ *   condition_on_previous_text  true (default): each 30 s window is decoded after the text of
+ *               the ones before it (requests may turn it off)
  *   language    default language when a request says "auto" on an English-only model: "en"
  *
  * The model is loaded once and shared; each session owns its own decoding state.

@@ -16,6 +16,8 @@ struct _LmdWhisperSession {
   GArray *pcm;              /* owned: float samples fed so far */
   char *language;           /* owned: requested language or "auto" */
   int beam_size;            /* 0: the engine's default */
+  char *prompt;             /* owned, nullable */
+  int condition;            /* condition_on_previous_text: 0 = the engine's default, > 0 on, < 0 off */
   gboolean finished;
 };
 
@@ -77,6 +79,9 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
 
   if (self->beam_size > 0)
     params.beam_size = self->beam_size;
+  if (self->condition != 0)
+    params.condition_on_previous_text = self->condition > 0;
+  params.initial_prompt = self->prompt;
   self->finished = TRUE;
   if (self->pcm->len == 0)
     {
@@ -142,6 +147,8 @@ lmd_whisper_session_new (LmdWhisperEngine *engine, const LmdSessionOptions *opti
   self->engine = g_object_ref (engine);
   self->language = g_strdup (options->language != NULL ? options->language : "auto");
   self->beam_size = options->beam_size;
+  self->prompt = g_strdup (options->prompt);
+  self->condition = options->condition_on_previous_text;
   self->state = lmw_state_new (lmd_whisper_engine_get_model (engine), lmd_whisper_engine_get_threads (engine), &err);
   if (self->state == NULL)
     {
@@ -159,6 +166,7 @@ lmd_whisper_session_finalize (GObject *object)
   g_clear_pointer (&self->state, lmw_state_free);
   g_array_unref (self->pcm);
   g_free (self->language);
+  g_free (self->prompt);
   g_clear_object (&self->engine);
   G_OBJECT_CLASS (lmd_whisper_session_parent_class)->finalize (object);
 }

@@ -137,6 +137,37 @@ test_transcribe (void)
     g_assert_cmpuint (b->status, ==, 400);
     g_assert_cmpstr (json_object_get_string_member (lmd_test_response_json (b), "param"), ==, "beam_size");
   }
+  /* a prompt conditions the decoding (the same prompt, the same text; none, another text);
+   * an over-long prompt and a bad condition_on_previous_text are parameter errors */
+  {
+    g_autofree char *plain = lmd_test_server_url (server, "/v1/listen?model=tiny-en-random&condition_on_previous_text=false");
+    g_autofree char *prompted = lmd_test_server_url (server, "/v1/listen?model=tiny-en-random&prompt=Quarterly%20results");
+    g_autofree char *long_prompt = g_strnfill (4097, 'a');
+    g_autofree char *too_long = lmd_test_server_url (server, "/v1/listen?model=tiny-en-random&prompt=");
+    g_autofree char *too_long_url = g_strconcat (too_long, long_prompt, NULL);
+    g_autofree char *bad = lmd_test_server_url (server, "/v1/listen?model=tiny-en-random&condition_on_previous_text=maybe");
+    g_autoptr (LmdTestResponse) a = lmd_test_http (session, "POST", plain, "audio/wav", audio, NULL);
+    g_autoptr (LmdTestResponse) p1 = lmd_test_http (session, "POST", prompted, "audio/wav", audio, NULL);
+    g_autoptr (LmdTestResponse) p2 = lmd_test_http (session, "POST", prompted, "audio/wav", audio, NULL);
+    g_autoptr (LmdTestResponse) l = lmd_test_http (session, "POST", too_long_url, "audio/wav", audio, NULL);
+    g_autoptr (LmdTestResponse) b = lmd_test_http (session, "POST", bad, "audio/wav", audio, NULL);
+    const char *text_a, *text_p1, *text_p2;
+
+    g_assert_cmpuint (a->status, ==, 200);
+    g_assert_cmpuint (p1->status, ==, 200);
+    g_assert_cmpuint (p2->status, ==, 200);
+    text_a = json_object_get_string_member (lmd_test_response_json (a), "text");
+    text_p1 = json_object_get_string_member (lmd_test_response_json (p1), "text");
+    text_p2 = json_object_get_string_member (lmd_test_response_json (p2), "text");
+    g_test_message ("no prompt: '%s'; prompt 'Quarterly results': '%s'", text_a, text_p1);
+    g_assert_cmpstr (text_p1, ==, text_p2);
+    g_assert_cmpstr (text_p1, !=, text_a);
+    g_assert_cmpuint (l->status, ==, 400);
+    g_assert_cmpstr (json_object_get_string_member (lmd_test_response_json (l), "param"), ==, "prompt");
+    g_assert_cmpuint (b->status, ==, 400);
+    g_assert_cmpstr (json_object_get_string_member (lmd_test_response_json (b), "param"), ==,
+                     "condition_on_previous_text");
+  }
   /* the default model is still sphinx; the engine's plugin name selects whisper too */
   {
     g_autofree char *url = lmd_test_server_url (server, "/health?detailed=true");

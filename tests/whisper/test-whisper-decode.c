@@ -19,11 +19,18 @@
  *   - word timestamps: words are ordered, inside their segment and inside the audio, their
  *     text joins to the segment's, probabilities in (0, 1], and the windows with text were timed
  *     by the cross-attention alignment.
- *   - dynamic time warping finds the staircase of a cost matrix with three cheap blocks.
+ *   - dynamic time warping finds the staircase of a cost matrix with three cheap blocks;
+ *   - text to tokens: real text round-trips through the vocabulary, a common word is one token;
+ *   - prompts: an initial prompt and the previous windows' text reach the decoder as
+ *     <|startofprev|> tokens <|startoftranscript|> ... — the result equals a window decoded by
+ *     hand after exactly that prompt; the previous text is dropped after a window decoded
+ *     above T = 0.5 and when conditioning is off.
  * The models have random weights: the text is meaningless, the mechanics are what is checked.
  */
 #include "lmw-align.h"
 #include "lmw-context.h"
+#include "lmw-model.h"
+#include "lmw-search.h"
 #include "lmw-test.h"
 
 static lmw_model *model;
@@ -192,6 +199,7 @@ test_long_audio (void)
   p.max_tokens = 64;
   p.temperature_inc = 0.2f;
   p.seed = 3;
+  p.condition_on_previous_text = false; /* each window must equal its own decode */
   lmw_result r;
   bool ok = run (&p, lng, n, &r) == 0;
   TEST_OK (ok && r.n_windows >= 2, "%.1f s of audio: %d windows, %d segments, %d fallbacks",
@@ -262,6 +270,166 @@ test_long_audio (void)
 }
 
 static void
+test_text_to_tokens (void)
+{
+  const char *texts[] = { " Hello world, it's 2026: the caf\xc3\xa9's na\xc3\xafve r\xc3\xa9sum\xc3\xa9!",
+                          "  two  spaces\tand a tab\n", " \xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e", "" };
+  bool round = true, in_range = true;
+  int total = 0;
+  for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+    int *t = NULL, n = 0;
+    lmw_error err = { 0 };
+    if (lmw_text_to_tokens (model, texts[i], &t, &n, &err) != 0) {
+      TEST_DIAG ("'%s': %s", texts[i], err.message);
+      round = false;
+      continue;
+    }
+    char *back = lmw_tokens_to_text (model, t, n);
+    round &= back != NULL && strcmp (back, texts[i]) == 0;
+    for (int k = 0; k < n; k++)
+      in_range &= t[k] >= 0 && t[k] < model->sp.eot;
+    total += n;
+    free (back);
+    free (t);
+  }
+  TEST_OK (round && in_range, "text -> %d tokens -> the same text (4 texts, UTF-8 included)", total);
+  int *t = NULL, n = 0;
+  lmw_error err = { 0 };
+  size_t len = 0;
+  const char *b = lmw_text_to_tokens (model, " the", &t, &n, &err) == 0 && n == 1
+                      ? lmw_token_bytes (model, t[0], &len) : NULL;
+  TEST_OK (b != NULL && len == 4 && memcmp (b, " the", 4) == 0, "' the' is one token (%d)", n > 0 ? t[0] : -1);
+  free (t);
+}
+
+/* decodes the window at offset_frames by hand after the prompt
+ * <|startofprev|> prev <|startoftranscript|> [<|en|> <|transcribe|>] <|notimestamps|> */
+static int
+decode_by_hand (const lmw_params *p, const float *audio, size_t n, int offset_frames, const int *prev,
+                int n_prev, lmw_seq *out)
+{
+  const lmw_special_tokens *sp = &model->sp;
+  lmw_error err = { 0 };
+  lmw_state *st = lmw_state_new (model, p->n_threads, &err);
+  float *mel = NULL;
+  int n_frames = 0, rc = -1;
+  int *tok = malloc (sizeof (int) * (size_t) (n_prev + 8));
+  lmw_search s;
+  bool search = false;
+  if (st == NULL || tok == NULL || lmw_mel_compute (model, audio, n, p->n_threads, &mel, &n_frames, &err) != 0 ||
+      lmw_encode (st, mel, n_frames, offset_frames, &err) != 0)
+    goto out;
+  int np = 0;
+  tok[np++] = sp->prev;
+  memcpy (tok + np, prev, sizeof (int) * (size_t) n_prev);
+  np += n_prev;
+  int sot_at = np;
+  tok[np++] = sp->sot;
+  if (sp->multilingual) {
+    tok[np++] = lmw_language_token (model, "en");
+    tok[np++] = sp->transcribe;
+  }
+  tok[np++] = sp->notimestamps;
+  if (lmw_search_init (&s, st, p, &err) != 0)
+    goto out;
+  search = true;
+  if (lmw_decode (st, tok, sot_at, 0, NULL, false, &err) != 0 ||
+      lmw_decode (st, tok + sot_at, np - sot_at, sot_at, s.first_logits, false, &err) != 0)
+    goto out;
+  s.n_prompt = np;
+  rc = lmw_search_window (&s, 0.0f, out, &err);
+out:
+  if (rc != 0)
+    TEST_DIAG ("decode by hand failed: %s", err.message);
+  if (search)
+    lmw_search_clear (&s);
+  free (tok);
+  free (mel);
+  lmw_state_free (st);
+  return rc;
+}
+
+static void
+test_prompts (void)
+{
+  lmw_params p = base_params ();
+  p.initial_prompt = "  Lightning quarterly results, by Ana Gonz\xc3\xa1lez. ";
+  int *pt = NULL, npt = 0;
+  lmw_error err = { 0 };
+  lmw_result a;
+  lmw_seq *q = lmw_seq_new (p.max_tokens + 1);
+  bool ok = lmw_text_to_tokens (model, " Lightning quarterly results, by Ana Gonz\xc3\xa1lez.", &pt, &npt, &err) == 0 &&
+            run (&p, pcm, n_samples, &a) == 0;
+  TEST_OK (ok && a.n_conditioned == 1 && a.n_segments == 1, "an initial prompt conditions the one window "
+           "(%d conditioned, %d prompt tokens)", ok ? a.n_conditioned : -1, npt);
+  ok = ok && a.n_segments == 1 && decode_by_hand (&p, pcm, n_samples, 0, pt, npt, q) == 0;
+  TEST_OK (ok && q->n == a.segments[0].n_tokens &&
+           memcmp (q->tokens, a.segments[0].tokens, sizeof (int) * (size_t) q->n) == 0,
+           "the window equals a decode by hand after <|startofprev|> and the prompt's tokens (%d tokens)",
+           q->n);
+  if (ok)
+    lmw_result_clear (&a);
+  free (pt);
+
+  /* six copies of the sample, 42 s: two windows without timestamps (30 s and 12 s) */
+  int copies = 6;
+  size_t n = n_samples * (size_t) copies;
+  float *lng = malloc (sizeof (float) * n);
+  for (int c = 0; c < copies; c++)
+    memcpy (lng + (size_t) c * n_samples, pcm, sizeof (float) * n_samples);
+  p = base_params ();
+  lmw_result r, off, hot, hot_prompt;
+  ok = run (&p, lng, n, &r) == 0;
+  int w2 = -1;
+  for (int i = 0; ok && i < r.n_segments; i++)
+    if (r.segments[i].window_ms > 0) {
+      w2 = i;
+      break;
+    }
+  TEST_OK (ok && r.n_windows == 2 && w2 == 1 && r.n_conditioned == 1,
+           "%d windows, the second conditioned on the first (%d conditioned)", ok ? r.n_windows : -1,
+           ok ? r.n_conditioned : -1);
+  if (ok && w2 == 1) {
+    const lmw_segment *s1 = &r.segments[0], *s2 = &r.segments[1];
+    bool same = decode_by_hand (&p, lng, n, (int) (s2->window_ms / 10), s1->tokens, s1->n_tokens, q) == 0 &&
+                q->n == s2->n_tokens && memcmp (q->tokens, s2->tokens, sizeof (int) * (size_t) q->n) == 0;
+    TEST_OK (same, "window 2 equals a decode by hand after <|startofprev|> and window 1's %d tokens",
+             s1->n_tokens);
+  }
+  p.condition_on_previous_text = false;
+  ok = run (&p, lng, n, &off) == 0;
+  TEST_OK (ok && off.n_conditioned == 0 && off.n_windows == 2, "conditioning off: no window conditioned");
+  p.initial_prompt = "Lightning.";
+  lmw_result off_prompt;
+  bool ok2 = run (&p, lng, n, &off_prompt) == 0;
+  TEST_OK (ok2 && off_prompt.n_conditioned == 1, "conditioning off: the initial prompt still conditions "
+           "the first window (%d)", ok2 ? off_prompt.n_conditioned : -1);
+  /* every window falls back to T = 1.0: its text is not carried on */
+  p = base_params ();
+  p.temperature_inc = 0.2f;
+  p.logprob_threshold = 0.0f;
+  p.no_speech_threshold = 1.0f;
+  bool ok3 = run (&p, lng, n, &hot) == 0;
+  TEST_OK (ok3 && hot.n_windows == 2 && hot.n_conditioned == 0, "after a window decoded at T = 1.0 the "
+           "next one starts without previous text (%d conditioned)", ok3 ? hot.n_conditioned : -1);
+  p.initial_prompt = "Lightning.";
+  bool ok4 = run (&p, lng, n, &hot_prompt) == 0;
+  TEST_OK (ok4 && hot_prompt.n_conditioned == 1, "... and the initial prompt only conditions the first (%d)",
+           ok4 ? hot_prompt.n_conditioned : -1);
+  if (ok)
+    lmw_result_clear (&off);
+  if (ok2)
+    lmw_result_clear (&off_prompt);
+  if (ok3)
+    lmw_result_clear (&hot);
+  if (ok4)
+    lmw_result_clear (&hot_prompt);
+  lmw_result_clear (&r);
+  lmw_seq_free (q);
+  free (lng);
+}
+
+static void
 test_dtw (void)
 {
   /* rows 0, 1, 2 cheap on columns 0-2, 3-6, 7-9; a distracting cheap cell in row 0, column 8 */
@@ -303,6 +471,8 @@ main (int argc, char **argv)
   test_beam ();
   test_fallback ();
   test_long_audio ();
+  test_text_to_tokens ();
+  test_prompts ();
   lmw_model_free (model);
   free (pcm);
   free (json);

@@ -95,6 +95,11 @@ const char *lmw_token_name (const lmw_model *model, int id, char *buf, size_t bu
 /* Concatenates the text tokens (ids < eot) of tokens into valid UTF-8 (invalid sequences become
  * U+FFFD).  (transfer full) (nullable on allocation failure) */
 char *lmw_tokens_to_text (const lmw_model *model, const int *tokens, int n_tokens);
+/* Tokens of UTF-8 text (for a prompt): GPT-2's pre-split, then the longest vocabulary entries
+ * (the file has no merge ranks; see lmw-vocab.c).  *tokens (transfer full) holds *n_tokens
+ * ids.  Returns 0, or -1 with err filled. */
+int lmw_text_to_tokens (const lmw_model *model, const char *text, int **tokens, int *n_tokens,
+                        lmw_error *err);
 /* Two-letter (or three-letter) code of language i, or NULL. */
 const char *lmw_language_code (int i);
 /* Token id of a language code, or -1. */
@@ -156,10 +161,17 @@ typedef struct {
   bool suppress_non_speech;
   bool word_timestamps;        /* fill lmw_segment.words */
   uint32_t seed;               /* for sampling at temperature > 0; each window's generator is
-                                * seeded from it and the window's start, so a window decodes
-                                * the same whatever came before it */
+                                * seeded from it and the window's start, so (without
+                                * previous-text conditioning) a window samples the same
+                                * whatever came before it */
   int64_t offset_ms;           /* start decoding here (0) */
   int64_t duration_ms;         /* decode this much audio after offset_ms; 0: to the end */
+  bool condition_on_previous_text; /* true: each window's prompt carries the text decoded so far
+                                    * (<|startofprev|> and its last n_text_ctx / 2 - 1 tokens),
+                                    * reset after a window decoded at a temperature above 0.5 */
+  const char *initial_prompt;  /* nullable: text that precedes the audio (spellings, names,
+                                * style); it conditions the first window, and the next ones
+                                * while condition_on_previous_text holds */
 } lmw_params;
 
 lmw_params lmw_default_params (void);
@@ -197,6 +209,7 @@ typedef struct {
   double kv_copy_ms;      /* time spent copying them */
   int n_decoded;          /* tokens run through the decoder (every candidate and retry) */
   int n_aligned;          /* windows whose word times come from cross-attention alignment */
+  int n_conditioned;      /* windows decoded with a <|startofprev|> prompt */
 } lmw_result;
 
 /* Transcribes pcm (16 kHz mono f32) window by window.  Returns 0 on success; the result is

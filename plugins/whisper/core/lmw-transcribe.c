@@ -4,7 +4,11 @@
  *
  *   - the log-mel of the whole audio (padded with 30 s of silence) is computed once; each
  *     window is its next 30 s (3000 frames);
- *   - prompt <|startoftranscript|> [<|lang|> <|task|>] [<|notimestamps|>]; with language
+ *   - prompt [<|startofprev|> previous text] <|startoftranscript|> [<|lang|> <|task|>]
+ *     [<|notimestamps|>]: the previous text is the initial prompt and the tokens of the
+ *     windows decoded so far (timestamps included), at most n_text_ctx / 2 - 1 of the last
+ *     ones; it restarts empty after a window decoded at a temperature above 0.5 (its text is
+ *     doubtful) and after every window when condition_on_previous_text is off; with language
  *     "auto" on a multilingual model the language is detected on the first window (argmax of
  *     the language tokens after <|startoftranscript|>) and kept;
  *   - the window is decoded at temperature 0 (greedy or beam search, lmw-search.c); when the
@@ -54,6 +58,8 @@ lmw_default_params (void)
     .seed = 0,
     .offset_ms = 0,
     .duration_ms = 0,
+    .condition_on_previous_text = true,
+    .initial_prompt = NULL,
   };
   return p;
 }
@@ -258,16 +264,18 @@ fail:
 }
 
 /* Cuts q (decoded in the window at frame seek, seg_frames long) into segments; returns the
- * frames to advance, or -1 on allocation failure. */
+ * frames to advance, or -1 on allocation failure.  *consumed gets how many of q's tokens the
+ * segments took (the rest is decoded again in the next window). */
 static int
 emit_window (lmw_result *r, const lmw_model *m, const lmw_params *p, const lmw_seq *q, int seek,
-             int seg_frames, const window_info *wi)
+             int seg_frames, const window_info *wi, int *consumed)
 {
   int tb = m->sp.timestamp_begin, n = q->n;
   const int *g = q->tokens;
   int64_t w0 = (int64_t) seek * 10;
   bool single_end = n >= 2 && g[n - 2] < tb && g[n - 1] >= tb;
   int last = 0, n_cuts = 0;
+  *consumed = n;
   for (int i = 1; i < n; i++)
     if (g[i - 1] >= tb && g[i] >= tb) { /* a pair <|t1|><|t2|>: a segment ends at i */
       if (add_segment (r, m, p, w0 + (int64_t) (g[last] - tb) * 20, w0 + (int64_t) (g[i - 1] - tb) * 20,
@@ -284,6 +292,7 @@ emit_window (lmw_result *r, const lmw_model *m, const lmw_params *p, const lmw_s
       return seg_frames;
     }
     /* restart at the last complete timestamp: 0.02 s = 2 frames */
+    *consumed = last;
     int adv = (g[last - 1] - tb) * 2;
     return adv > 0 ? adv : seg_frames;
   }
@@ -322,10 +331,12 @@ lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_
   lmw_seq *best = NULL;
   if (lmw_search_init (&s, st, params, err) != 0)
     return -1;
-  int tokens[8];
+  int max_prev = m->hp.n_text_ctx / 2 - 1; /* previous-text tokens a prompt may carry */
+  int *tokens = malloc (sizeof (int) * (size_t) (max_prev + 8));
+  int *ctx = NULL, n_ctx = 0, cap_ctx = 0, reset_since = 0; /* the text so far, as tokens */
   prompt_logits = malloc (sizeof (float) * (size_t) nv * 8);
   best = lmw_seq_new (s.cap);
-  if (prompt_logits == NULL || best == NULL) {
+  if (prompt_logits == NULL || best == NULL || tokens == NULL) {
     lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
     goto out;
   }
@@ -344,6 +355,29 @@ lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_
       goto out;
     }
   }
+  if (params->initial_prompt != NULL) {
+    const char *a = params->initial_prompt;
+    while (*a == ' ' || *a == '\t' || *a == '\n' || *a == '\r')
+      a++;
+    size_t len = strlen (a);
+    while (len > 0 && (a[len - 1] == ' ' || a[len - 1] == '\t' || a[len - 1] == '\n' || a[len - 1] == '\r'))
+      len--;
+    if (len > 0) { /* encoded with a leading space, as a continuation of earlier speech */
+      char *text = malloc (len + 2);
+      if (text == NULL) {
+        lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
+        goto out;
+      }
+      text[0] = ' ';
+      memcpy (text + 1, a, len);
+      text[len + 1] = '\0';
+      int r = lmw_text_to_tokens (m, text, &ctx, &n_ctx, err);
+      free (text);
+      if (r != 0)
+        goto out;
+      cap_ctx = n_ctx;
+    }
+  }
   snprintf (result->language, sizeof result->language, "%s", "en");
   for (int seek = start_frame; seek < content_frames;) {
     int seg_frames = content_frames - seek < window ? content_frames - seek : window;
@@ -351,11 +385,18 @@ lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_
       goto out;
     s.rng = ((uint64_t) params->seed << 32) ^ ((uint64_t) seek * 0x9e3779b97f4a7c15ull);
     result->n_windows++;
-    int np = 0;
+    int np = 0, n_prev = n_ctx - reset_since < max_prev ? n_ctx - reset_since : max_prev;
+    if (n_prev > 0) {
+      tokens[np++] = sp->prev;
+      memcpy (tokens + np, ctx + n_ctx - n_prev, sizeof (int) * (size_t) n_prev);
+      np += n_prev;
+      result->n_conditioned++;
+    }
+    int sot_at = np;
     tokens[np++] = sp->sot;
     if (sp->multilingual) {
       if (lang < 0) { /* detect on the first window: argmax over the language tokens */
-        if (lmw_decode (st, tokens, 1, 0, s.logits, false, err) != 0)
+        if (lmw_decode (st, &sp->sot, 1, 0, s.logits, false, err) != 0)
           goto out;
         int best_l = 0;
         for (int i = 1; i < sp->n_languages; i++)
@@ -370,11 +411,15 @@ lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_
     }
     if (!params->timestamps)
       tokens[np++] = sp->notimestamps;
-    if (lmw_decode (st, tokens, np, 0, prompt_logits, true, err) != 0)
+    /* the previous text only fills the cache; the logits of the <|startoftranscript|>
+     * sequence come from one call, as without it */
+    if (sot_at > 0 && lmw_decode (st, tokens, sot_at, 0, NULL, false, err) != 0)
+      goto out;
+    if (lmw_decode (st, tokens + sot_at, np - sot_at, sot_at, prompt_logits, true, err) != 0)
       goto out;
     lmw_log_softmax (s.logprobs, prompt_logits, nv); /* at <|startoftranscript|> */
     float no_speech = expf (s.logprobs[sp->nospeech]);
-    memcpy (s.first_logits, prompt_logits + (size_t) (np - 1) * nv, sizeof (float) * (size_t) nv);
+    memcpy (s.first_logits, prompt_logits + (size_t) (np - 1 - sot_at) * nv, sizeof (float) * (size_t) nv);
     s.n_prompt = np;
 
     window_info wi = { 0 };
@@ -408,14 +453,29 @@ lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_
       continue;
     }
     int first = result->n_segments;
-    int adv = emit_window (result, m, params, best, seek, seg_frames, &wi);
+    int consumed = 0;
+    int adv = emit_window (result, m, params, best, seek, seg_frames, &wi, &consumed);
     if (adv < 0) {
       lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
       goto out;
     }
     if (params->word_timestamps &&
-        window_words (st, result, first, tokens, np, seek, seg_frames, err) != 0)
+        window_words (st, result, first, tokens + sot_at, np - sot_at, seek, seg_frames, err) != 0)
       goto out;
+    if (n_ctx + consumed > cap_ctx) {
+      int cap = (n_ctx + consumed) * 2;
+      int *nc = realloc (ctx, sizeof (int) * (size_t) cap);
+      if (nc == NULL) {
+        lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
+        goto out;
+      }
+      ctx = nc;
+      cap_ctx = cap;
+    }
+    memcpy (ctx + n_ctx, best->tokens, sizeof (int) * (size_t) consumed);
+    n_ctx += consumed;
+    if (!params->condition_on_previous_text || wi.temperature > 0.5f)
+      reset_since = n_ctx;
     seek += adv;
   }
   result->kv_copy_bytes = s.kv_copy_bytes;
@@ -429,5 +489,7 @@ out:
   lmw_seq_free (best);
   free (mel);
   free (prompt_logits);
+  free (tokens);
+  free (ctx);
   return rc;
 }

@@ -7,6 +7,13 @@
  * a token may hold part of a UTF-8 sequence, which is why text is only validated after the
  * tokens of a segment are joined.  Ids past the stored tokens are the special tokens, named
  * here in the whisper.cpp style ("[_SOT_]", "[_LANG_en]", "[_TT_150]").
+ *
+ * Text to tokens (for prompts): the file has the tokens but not the BPE merge ranks, so the
+ * text is split as GPT-2 splits it (contractions, an optional space before a run of letters,
+ * digits or symbols, runs of white space) and each piece is cut greedily into the longest
+ * tokens of the vocabulary.  A word that is one token, which is most common words, gets the
+ * same token as the real BPE; a rare word may be cut differently, into tokens that spell the
+ * same bytes.
  */
 #include "lmw-model.h"
 
@@ -172,4 +179,158 @@ lmw_tokens_to_text (const lmw_model *model, const int *tokens, int n_tokens)
   out[o] = '\0';
   free (raw);
   return out;
+}
+
+/* ---- text to tokens ---------------------------------------------------------------------- */
+
+typedef struct {
+  const lmw_model *m;
+  int *slots; /* token id + 1, 0 = empty */
+  size_t mask;
+  size_t max_len;
+} token_table;
+
+static uint64_t
+bytes_hash (const char *b, size_t n)
+{
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char) b[i]) * 0x100000001b3ull;
+  return h;
+}
+
+static int
+table_build (token_table *t, const lmw_model *m)
+{
+  size_t cap = 1;
+  while (cap < (size_t) m->n_vocab_file * 2)
+    cap <<= 1;
+  t->m = m;
+  t->mask = cap - 1;
+  t->max_len = 0;
+  t->slots = calloc (cap, sizeof (int));
+  if (t->slots == NULL)
+    return -1;
+  for (int id = 0; id < m->n_vocab_file; id++) {
+    size_t len;
+    const char *b = lmw_token_bytes (m, id, &len);
+    if (len == 0)
+      continue;
+    size_t h = (size_t) bytes_hash (b, len) & t->mask;
+    bool dup = false;
+    while (t->slots[h] != 0 && !dup) {
+      size_t ol;
+      const char *ob = lmw_token_bytes (m, t->slots[h] - 1, &ol);
+      dup = ol == len && memcmp (ob, b, len) == 0; /* the first id of a string wins */
+      h = (h + 1) & t->mask;
+    }
+    if (dup)
+      continue;
+    t->slots[h] = id + 1;
+    if (len > t->max_len)
+      t->max_len = len;
+  }
+  return 0;
+}
+
+static int
+table_find (const token_table *t, const char *b, size_t len)
+{
+  size_t h = (size_t) bytes_hash (b, len) & t->mask;
+  while (t->slots[h] != 0) {
+    size_t ol;
+    const char *ob = lmw_token_bytes (t->m, t->slots[h] - 1, &ol);
+    if (ol == len && memcmp (ob, b, len) == 0)
+      return t->slots[h] - 1;
+    h = (h + 1) & t->mask;
+  }
+  return -1;
+}
+
+/* 0: space, 1: letter (or any byte of a multi-byte UTF-8 sequence), 2: digit, 3: other */
+static int
+byte_class (unsigned char c)
+{
+  if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f')
+    return 0;
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80)
+    return 1;
+  if (c >= '0' && c <= '9')
+    return 2;
+  return 3;
+}
+
+/* length of the pre-tokenised piece at s[i..n): GPT-2's split — contractions, an optional
+ * space before a run of letters, digits or other symbols, and runs of white space (the last
+ * space of a run goes with the word after it) */
+static size_t
+piece_len (const char *s, size_t i, size_t n)
+{
+  static const char *const contractions[] = { "'s", "'t", "'re", "'ve", "'m", "'ll", "'d" };
+  if (s[i] == '\'')
+    for (size_t k = 0; k < sizeof contractions / sizeof contractions[0]; k++) {
+      size_t l = strlen (contractions[k]);
+      if (i + l <= n && memcmp (s + i, contractions[k], l) == 0)
+        return l;
+    }
+  size_t j = i;
+  if (byte_class ((unsigned char) s[i]) == 0) {
+    if (s[i] == ' ' && i + 1 < n && byte_class ((unsigned char) s[i + 1]) != 0) {
+      j = i + 1; /* " word" */
+    } else {
+      while (j < n && byte_class ((unsigned char) s[j]) == 0)
+        j++;
+      if (j < n && j - i > 1 && s[j - 1] == ' ')
+        j--;
+      return j - i;
+    }
+  }
+  int c = byte_class ((unsigned char) s[j]);
+  size_t k = j + 1;
+  while (k < n && byte_class ((unsigned char) s[k]) == c)
+    k++;
+  return k - i;
+}
+
+int
+lmw_text_to_tokens (const lmw_model *model, const char *text, int **tokens, int *n_tokens,
+                    lmw_error *err)
+{
+  *tokens = NULL;
+  *n_tokens = 0;
+  size_t n = text ? strlen (text) : 0;
+  token_table t;
+  if (table_build (&t, model) != 0) {
+    lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
+    return -1;
+  }
+  int *out = malloc (sizeof (int) * (n > 0 ? n : 1)); /* at most one token per byte */
+  if (out == NULL) {
+    free (t.slots);
+    lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
+    return -1;
+  }
+  int k = 0;
+  for (size_t i = 0; i < n;) {
+    size_t end = i + piece_len (text, i, n);
+    while (i < end) { /* longest vocabulary entry first */
+      size_t l = end - i < t.max_len ? end - i : t.max_len;
+      int id = -1;
+      for (; l > 0 && (id = table_find (&t, text + i, l)) < 0; l--)
+        ;
+      if (id < 0) {
+        free (out);
+        free (t.slots);
+        lmw_set_error (err, LMW_ERR_ARG, "byte 0x%02x of the text has no token",
+                       (unsigned char) text[i]);
+        return -1;
+      }
+      out[k++] = id;
+      i += l;
+    }
+  }
+  free (t.slots);
+  *tokens = out;
+  *n_tokens = k;
+  return 0;
 }
