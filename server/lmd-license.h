@@ -32,6 +32,8 @@
 
 #include <gio/gio.h>
 
+#include "lmd-limit-store.h"
+
 G_BEGIN_DECLS
 
 typedef struct _LmdLicenseTicket LmdLicenseTicket; /* defined by each implementation */
@@ -45,6 +47,12 @@ typedef struct {
   const char *licensee;        /* (nullable) borrowed until the next call */
   guint64 usage_pending_bytes; /* usage journal not yet delivered upstream */
   gboolean service_reachable;  /* remote implementations: the license service answers */
+  /* Where the per-key limits are counted: NULL = in this process only (no limit store);
+   * else the limit store's name ("redis"), with limits_shared FALSE while it is unreachable
+   * and this process counts on its own (static strings) */
+  const char *limits_store;
+  gboolean limits_shared;
+  guint64 limits_local_admissions; /* admissions decided locally because the store was unreachable */
 } LmdLicenseStatus;
 
 #define LMD_LICENSE_KEY_HASH_BYTES 32 /* SHA-256 */
@@ -80,6 +88,9 @@ struct _LmdLicenseInterface {
   /* Optional: whether an admitted request may also use @feature (e.g. "whisper", known only
    * once the request is parsed).  Without it, everything is allowed. */
   gboolean (*allows) (LmdLicense *self, LmdLicenseTicket *ticket, const char *feature);
+  /* Optional: count the per-key limits in @store (shared with other processes) instead of
+   * this process's memory; called once, after setup(), before any admission. */
+  void (*set_limit_store) (LmdLicense *self, LmdLimitStore *store);
 };
 
 /* The features a transport asks about; a license names any of them (none = all). */
@@ -104,5 +115,7 @@ gboolean lmd_license_allows (LmdLicense *self, LmdLicenseTicket *ticket, const c
 gboolean lmd_license_record_usage (LmdLicense *self, const guint8 *key_sha256, const char *feature,
                                    const char *request_id, double audio_seconds, guint status,
                                    GError **error);
+/* FALSE when the implementation counts no limits of its own (it takes no store). */
+gboolean lmd_license_set_limit_store (LmdLicense *self, LmdLimitStore *store);
 
 G_END_DECLS

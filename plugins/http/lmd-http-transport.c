@@ -423,9 +423,15 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
                                  : license_status.grace_period_active ? "grace_period"
                                                                       : "healthy");
       lmd_json_writer_key (w, "redis");
-      lmd_json_writer_string (w, lmd_router_get_state (self->router) != NULL
-                                     ? lmd_state_get_store_health (lmd_router_get_state (self->router))
-                                     : "disabled");
+      {
+        /* the worker registry's connection, else the shared limits' (role all) */
+        const char *redis = lmd_router_get_state (self->router) != NULL
+                              ? lmd_state_get_store_health (lmd_router_get_state (self->router))
+                              : "disabled";
+        if (g_str_equal (redis, "disabled") && g_strcmp0 (license_status.limits_store, "redis") == 0)
+          redis = license_status.limits_shared ? "healthy" : "unhealthy";
+        lmd_json_writer_string (w, redis);
+      }
       lmd_json_writer_end_object (w);
       if (self->forwards)
         {
@@ -462,6 +468,12 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
           lmd_json_writer_boolean (w, license_status.grace_period_active);
           lmd_json_writer_key (w, "development_mode");
           lmd_json_writer_boolean (w, license_status.development_mode);
+          /* where the per-key limits are counted: "local", or the shared store ("redis"),
+           * "local_fallback" while it is unreachable */
+          lmd_json_writer_key (w, "limits");
+          lmd_json_writer_string (w, license_status.limits_store == NULL ? "local"
+                                     : license_status.limits_shared ? license_status.limits_store
+                                                                    : "local_fallback");
           lmd_json_writer_end_object (w);
         }
       lmd_json_writer_key (w, "active_requests");
@@ -545,6 +557,18 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
                             "asr_real_time_factor_sum %s\nasr_real_time_factor_count %" G_GUINT64_FORMAT "\n",
                             g_ascii_formatd (sum, sizeof sum, "%.6f", self->rtf_sum), self->rtf_count);
   }
+  if (lmd_router_get_license (self->router) != NULL)
+    {
+      LmdLicenseStatus status;
+      lmd_license_get_status (lmd_router_get_license (self->router), &status);
+      if (status.limits_store != NULL)
+        g_string_append_printf (out,
+                                "# HELP license_limits_shared Per-key limits counted in the shared store (1) or, while it is unreachable, in this process (0).\n"
+                                "# TYPE license_limits_shared gauge\nlicense_limits_shared %d\n"
+                                "# HELP license_limits_local_admissions_total Admissions decided by this process alone because the shared limit store was unreachable.\n"
+                                "# TYPE license_limits_local_admissions_total counter\nlicense_limits_local_admissions_total %" G_GUINT64_FORMAT "\n",
+                                status.limits_shared ? 1 : 0, status.limits_local_admissions);
+    }
   if (self->forwards)
     g_string_append_printf (out, "# HELP asr_workers_live Transcription workers this api process can use.\n"
                                  "# TYPE asr_workers_live gauge\nasr_workers_live %u\n",
