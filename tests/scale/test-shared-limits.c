@@ -15,7 +15,8 @@
  * kill -9 of the process holding the slot frees it after the lease (2 s here); Redis stopped:
  * requests still served under each process's own limits, logged, reported by /health and
  * /metrics, and shared again once Redis is back; the daily audio quota of a license counted
- * on one process refuses the next request on the other with 403 QUOTA_EXCEEDED.
+ * on one process refuses the next request on the other with 403 QUOTA_EXCEEDED; two
+ * `--role license` replicas admit a key rpm times in all through their internal API.
  */
 #include <glib/gstdio.h>
 #include <hiredis/hiredis.h>
@@ -36,6 +37,7 @@
 #define KEY_KILL "shared-kill-key-0123456789"
 #define KEY_DOWN "shared-down-key-0123456789"
 #define KEY_BACK "shared-back-key-0123456789"
+#define KEY_ROLE "shared-role-key-0123456789"
 
 static char *dir;
 static char *pub;
@@ -64,7 +66,7 @@ static char *
 make_config (const char *license_key, const char *name)
 {
   g_autofree char *state = g_build_filename (dir, name, NULL);
-  const char *keys[] = { KEY_RATE, KEY_CONC, KEY_KILL, KEY_DOWN, KEY_BACK };
+  const char *keys[] = { KEY_RATE, KEY_CONC, KEY_KILL, KEY_DOWN, KEY_BACK, KEY_ROLE };
   g_autoptr (GString) hashes = g_string_new (NULL);
 
   for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
@@ -375,6 +377,70 @@ test_redis_down (void)
   g_assert_nonnull (strstr (log, "counted in the shared redis store again"));
 }
 
+static LmdTestResponse *
+post_json (LmdTestServer *s, const char *path, const char *json)
+{
+  g_autofree char *url = lmd_test_server_url (s, path);
+  g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
+
+  return lmd_test_http (session, "POST", url, "application/json", body, NULL);
+}
+
+/* Two `--role license` replicas (behind a balancer, say) with the same Redis: their internal
+ * admission API admits a key RPM times in all. */
+static void
+test_license_role_replicas (void)
+{
+  const char *args[] = { "--role", "license", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, KEY_ROLE, -1);
+  LmdTestServer *role[2];
+  guint admitted = 0, refused = 0;
+
+  for (guint i = 0; i < 2; i++)
+    {
+      role[i] = lmd_test_server_start (config, args, &error);
+      g_assert_no_error (error);
+    }
+  for (guint i = 0; i < 2 * RPM; i++)
+    {
+      g_autoptr (LmdTestResponse) r = post_json (role[i % 2], "/v1/license/admit",
+                                                 "{\"api_key\":\"" KEY_ROLE "\",\"feature\":\"batch\"}");
+      g_assert_no_error (r->error);
+      if (r->status == 429)
+        {
+          assert_refused (r, 429, "RATE_LIMIT_EXCEEDED");
+          refused++;
+        }
+      else
+        {
+          g_autofree char *id = g_uuid_string_random ();
+          g_autofree char *completion = NULL;
+          g_autoptr (LmdTestResponse) done = NULL;
+          assert_status (r, 200, NULL);
+          admitted++;
+          completion = g_strdup_printf ("{\"id\":\"%s\",\"ticket\":\"%s\",\"key_sha256\":\"%s\","
+                                        "\"feature\":\"batch\",\"audio_seconds\":0,\"status\":200}",
+                                        id,
+                                        json_object_get_string_member (lmd_test_response_json (r), "ticket"),
+                                        hash);
+          done = post_json (role[i % 2], "/v1/license/complete", completion);
+          assert_status (done, 200, NULL);
+          g_assert_true (wait_tickets (KEY_ROLE, 0, 10));
+        }
+    }
+  g_assert_cmpuint (admitted, ==, RPM);
+  g_assert_cmpuint (refused, ==, RPM);
+  {
+    g_autofree char *url = lmd_test_server_url (role[1], "/health");
+    g_autoptr (LmdTestResponse) h = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+    g_assert_cmpstr (json_object_get_string_member (lmd_test_response_json (h), "limits"), ==,
+                     "redis");
+  }
+  for (guint i = 0; i < 2; i++)
+    g_assert_cmpint (lmd_test_server_stop (role[i]), ==, 0);
+}
+
 /* License B: a daily quota of 1 s of audio, no other limit. */
 static void
 test_quota_shared (void)
@@ -476,6 +542,7 @@ main (int argc, char **argv)
   g_test_add_func ("/shared-limits/concurrency", test_concurrency_shared);
   g_test_add_func ("/shared-limits/kill-frees-slot", test_kill_frees_slot);
   g_test_add_func ("/shared-limits/redis-down", test_redis_down);
+  g_test_add_func ("/shared-limits/license-role-replicas", test_license_role_replicas);
   g_test_add_func ("/shared-limits/quota", test_quota_shared);
   status = g_test_run ();
 
