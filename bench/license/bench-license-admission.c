@@ -85,11 +85,15 @@ static void
 print_direct (const char *name, GArray *times, double sequential_per_s, double parallel_per_s)
 {
   g_array_sort (times, compare_doubles);
-  /* times in ms; printed in µs */
-  g_print ("| %s | %.1f | %.1f | %.1f | %.0f | %.0f |\n", name,
+  char parallel[32] = "n/a";
+
+  /* times in ms; printed in microseconds (us: g_print converts to the locale's charset) */
+  if (parallel_per_s > 0)
+    g_snprintf (parallel, sizeof parallel, "%.0f", parallel_per_s);
+  g_print ("| %s | %.0f | %.0f | %.0f | %.0f | %s |\n", name,
            1000 * g_array_index (times, double, times->len / 2),
            1000 * g_array_index (times, double, times->len * 99 / 100),
-           1000 * g_array_index (times, double, times->len - 1), sequential_per_s, parallel_per_s);
+           1000 * g_array_index (times, double, times->len - 1), sequential_per_s, parallel);
 }
 
 static void
@@ -116,8 +120,8 @@ direct_memory (void)
       lmd_license_limiter_release (limiter, "api:bench", "license", 1.0);
     }
   sequential = requests / ((g_get_monotonic_time () - start) / 1e6);
-  /* in memory there is nothing to wait for: "in flight" is the same loop */
-  print_direct ("process memory (LmdLicenseLimiter)", times, sequential, sequential);
+  /* in memory there is nothing to wait for: nothing is ever in flight */
+  print_direct ("process memory (LmdLicenseLimiter)", times, sequential, -1);
 }
 
 #ifdef LMD_BENCH_REDIS
@@ -274,7 +278,7 @@ main (int argc, char **argv)
   if (!no_direct)
     {
       g_print ("\nAdmission alone, %d acquire + release per row; the acquire timed\n\n", requests);
-      g_print ("| limiter | p50 (µs) | p99 (µs) | max (µs) | admissions/s, one at a time | "
+      g_print ("| limiter | p50 (us) | p99 (us) | max (us) | admissions/s, one at a time | "
                "admissions/s, %d in flight |\n|---|---|---|---|---|---|\n", IN_FLIGHT);
       direct_memory ();
 #ifdef LMD_BENCH_REDIS
