@@ -439,8 +439,8 @@ choose_plugins (GKeyFile *config, guint role_index, gboolean from_flag)
   names = lmd_config_get_list (config, "plugins", "load");
   if (redis_url == NULL || redis_url[0] == '\0')
     return;
-  /* per-key limits counted once for every process that enforces them (an invalid value is
-   * reported by the plugin's own reading of [redis]; here it counts as the default) */
+  /* per-key limits counted once for every process that enforces them (an invalid value
+   * counts as true here, and the plugin's own reading of [redis] refuses it) */
   if (!lmd_config_get_boolean (config, "redis", "shared_limits", TRUE, &shared_limits, NULL))
     shared_limits = TRUE;
   if (shared_limits && g_strv_contains ((const char *const *) names, "license"))

@@ -536,6 +536,7 @@ redis_limits_setup (LmdLimitStore *store, GKeyFile *config, GError **error)
   LmdRedisLimitStore *self = LMD_REDIS_LIMIT_STORE (store);
   g_autofree char *url = lmd_config_get_string (config, "redis", "url", NULL);
   gint64 lease, timeout, reconnect_max;
+  gboolean shared_limits;
 
   if (url == NULL || url[0] == '\0')
     {
@@ -543,7 +544,9 @@ redis_limits_setup (LmdLimitStore *store, GKeyFile *config, GError **error)
                    "config [redis] url (env REDIS_URL) is not set");
       return FALSE;
     }
-  if (!lmd_config_get_int (config, "redis", "limits_lease_s", 30, &lease, error)
+  /* read by the daemon to load this plugin, which treats a bad value as true: refused here */
+  if (!lmd_config_get_boolean (config, "redis", "shared_limits", TRUE, &shared_limits, error)
+      || !lmd_config_get_int (config, "redis", "limits_lease_s", 30, &lease, error)
       || !lmd_config_get_int (config, "redis", "limits_timeout_ms", 1000, &timeout, error)
       || !lmd_config_get_int (config, "redis", "reconnect_max_ms", 2000, &reconnect_max, error))
     return FALSE;
