@@ -6,8 +6,10 @@
  * exactly once for every ticket admit() returned, when the request has been answered.
  * Everything runs on the main context and must not block.
  *
- * Asynchronous admission.  An implementation that owns its state (the "license" plugin)
- * answers admit() at once.  One that asks a license service in another process
+ * Asynchronous admission.  An implementation that owns its state (the "license" plugin
+ * without a limit store) answers admit() at once.  One that counts its limits in a store
+ * shared with other processes (the "license" plugin with redis-limits, see
+ * lmd-limit-store.h), or asks a license service in another process
  * ("license-remote") cannot: every admission has to reach the service, which alone counts
  * the per-key rate and concurrency limits over all api processes.  So the interface has an
  * optional admit_async()/admit_finish() pair; transports call lmd_license_admit_async(), which
