@@ -10,8 +10,8 @@
  * without a limit store) answers admit() at once.  One that counts its limits in a store
  * shared with other processes (the "license" plugin with redis-limits, see
  * lmd-limit-store.h), or asks a license service in another process
- * ("license-remote") cannot: every admission has to reach the service, which alone counts
- * the per-key rate and concurrency limits over all api processes.  So the interface has an
+ * ("license-remote"), cannot: every admission has to reach the store or the service, which
+ * alone counts the per-key limits over all processes.  So the interface has an
  * optional admit_async()/admit_finish() pair; transports call lmd_license_admit_async(), which
  * falls back to the synchronous admit() (answering on the next main-loop iteration) for
  * implementations without it.  The transports pause the HTTP message (or hold the WebSocket
