@@ -11,10 +11,13 @@
  * renewed past its lease; audio seconds released add up per quota id and UTC day, with a
  * 2-day expiry, and QUOTA_EXCEEDED with a retry_after up to the next UTC midnight once over;
  * the scripts survive SCRIPT FLUSH (EVALSHA → NOSCRIPT → EVAL); a stopped Redis answers
- * SERVICE_UNAVAILABLE at once, and audio released meanwhile reaches Redis once it is back.
+ * SERVICE_UNAVAILABLE at once, and audio released meanwhile reaches Redis once it is back; a
+ * stalled Redis (SIGSTOP) answers SERVICE_UNAVAILABLE after limits_timeout_ms, and the slot it
+ * grants late is given back.
  */
 #include <gio/gio.h>
 #include <hiredis/hiredis.h>
+#include <signal.h>
 #include <string.h>
 
 #include "lmd-error.h"
@@ -340,6 +343,46 @@ test_redis_down (void)
   g_assert_true (acquire (store, "down", "lic-down", 10, 1, 1, "d2", NULL, NULL, NULL));
 }
 
+/* Redis accepts the command and does not answer (SIGSTOP): SERVICE_UNAVAILABLE after
+ * limits_timeout_ms; the slot Redis grants once it runs again is given back at once. */
+static void
+test_redis_stalled (void)
+{
+  g_autoptr (LmdLimitStore) store = new_store (30);
+  GPid pid = (GPid) g_ascii_strtoll (g_subprocess_get_identifier (redis), NULL, 10);
+  gint64 started;
+  int code = 0;
+
+  g_assert_true (wait_available (store, TRUE, 10));
+  g_assert_cmpint (kill (pid, SIGSTOP), ==, 0);
+  started = g_get_monotonic_time ();
+  g_assert_false (acquire (store, "stall", NULL, 0, 1, 0, "late", NULL, NULL, &code));
+  g_assert_cmpint (code, ==, LMD_ERROR_SERVICE_UNAVAILABLE);
+  /* answered by the timeout (1 s by default), not by a lost connection */
+  g_assert_cmpint (g_get_monotonic_time () - started, >=, 900 * 1000);
+  g_assert_true (lmd_limit_store_is_available (store));
+  g_assert_cmpint (kill (pid, SIGCONT), ==, 0);
+  /* Redis now runs the script and admits "late" (its answer comes back on the store's
+   * connection): nobody holds that ticket, so the store releases it */
+  {
+    gboolean admitted = FALSE;
+    for (guint i = 0; i < 100 && !admitted; i++)
+      {
+        spin (50);
+        admitted = acquire (store, "stall", NULL, 0, 1, 0, "next", NULL, NULL, NULL);
+      }
+    g_assert_true (admitted);
+  }
+  g_assert_cmpint (redis_int ("ZCARD t:limits:active:stall"), ==, 1);
+  {
+    /* the one held is "next": "late" was given back */
+    g_autofree char *late = redis_string ("ZSCORE t:limits:active:stall late");
+    g_autofree char *next = redis_string ("ZSCORE t:limits:active:stall next");
+    g_assert_null (late);
+    g_assert_nonnull (next);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -361,6 +404,7 @@ main (int argc, char **argv)
   g_test_add_func ("/redis-limits/lease", test_lease);
   g_test_add_func ("/redis-limits/quota", test_quota);
   g_test_add_func ("/redis-limits/noscript", test_noscript);
+  g_test_add_func ("/redis-limits/redis-stalled", test_redis_stalled);
   g_test_add_func ("/redis-limits/redis-down", test_redis_down);
   status = g_test_run ();
   g_clear_pointer (&inspect, redisFree);
