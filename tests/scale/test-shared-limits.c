@@ -16,7 +16,9 @@
  * requests still served under each process's own limits, logged, reported by /health and
  * /metrics, and shared again once Redis is back; the daily audio quota of a license counted
  * on one process refuses the next request on the other with 403 QUOTA_EXCEEDED; two
- * `--role license` replicas admit a key rpm times in all through their internal API.
+ * `--role license` replicas admit a key rpm times in all through their internal API; two
+ * `--role api` processes in front of an asr worker share the concurrency slot of relayed
+ * streams.
  */
 #include <glib/gstdio.h>
 #include <hiredis/hiredis.h>
@@ -38,6 +40,7 @@
 #define KEY_DOWN "shared-down-key-0123456789"
 #define KEY_BACK "shared-back-key-0123456789"
 #define KEY_ROLE "shared-role-key-0123456789"
+#define KEY_RELAY "shared-relay-key-0123456789"
 
 static char *dir;
 static char *pub;
@@ -66,7 +69,7 @@ static char *
 make_config (const char *license_key, const char *name)
 {
   g_autofree char *state = g_build_filename (dir, name, NULL);
-  const char *keys[] = { KEY_RATE, KEY_CONC, KEY_KILL, KEY_DOWN, KEY_BACK, KEY_ROLE };
+  const char *keys[] = { KEY_RATE, KEY_CONC, KEY_KILL, KEY_DOWN, KEY_BACK, KEY_ROLE, KEY_RELAY };
   g_autoptr (GString) hashes = g_string_new (NULL);
 
   for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
@@ -441,6 +444,75 @@ test_license_role_replicas (void)
     g_assert_cmpint (lmd_test_server_stop (role[i]), ==, 0);
 }
 
+static gint64
+workers_seen (LmdTestServer *s)
+{
+  JsonObject *o = health (s);
+  gint64 n = json_object_has_member (o, "workers") ? json_object_get_int_member (o, "workers") : 0;
+
+  json_object_unref (o);
+  return n;
+}
+
+/* Two `--role api` processes, each with the in-process license, in front of one asr worker:
+ * a stream relayed by one holds the key's only slot, so a stream or a request of the same
+ * key through the other is refused until it ends. */
+static void
+test_api_relayed_streams (void)
+{
+  g_autofree char *api_config = g_strconcat (config, "refresh_ms=200\n[server]\nheartbeat_interval_ms=300\n",
+                                             NULL);
+  const char *worker_args[] = { "--role=asr", "--workers=1", "--plugins=http;gst-decoder;sphinx;redis",
+                                NULL };
+  const char *api_args[] = { "--role=api", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmdTestStream) stream = NULL;
+  g_autoptr (LmdTestStream) refused = NULL;
+  g_autoptr (LmdTestResponse) request = NULL;
+  g_autoptr (LmdTestResponse) after = NULL;
+  LmdTestServer *worker, *api[2];
+  static const guint8 silence[3200] = { 0 };
+  JsonObject *refusal;
+  gint64 deadline;
+
+  worker = lmd_test_server_start (api_config, worker_args, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < 2; i++)
+    {
+      api[i] = lmd_test_server_start (api_config, api_args, &error);
+      g_assert_no_error (error);
+    }
+  deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  while (workers_seen (api[0]) < 1 || workers_seen (api[1]) < 1)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (100000);
+    }
+
+  stream = open_stream (api[0], KEY_RELAY);
+  lmd_test_stream_send (stream, silence, sizeof silence);
+  g_assert_true (wait_tickets (KEY_RELAY, 1, 20));
+  /* a stream of the same key through the other api process: refused, frames sent before the
+   * answer included */
+  refused = open_stream (api[1], KEY_RELAY);
+  lmd_test_stream_send (refused, silence, sizeof silence);
+  g_assert_true (lmd_test_stream_wait_closed (refused, 20));
+  refusal = lmd_test_stream_find_type (refused, "error");
+  g_assert_nonnull (refusal);
+  g_assert_cmpstr (json_object_get_string_member (refusal, "code"), ==, "RATE_LIMIT_EXCEEDED");
+  request = post_listen (api[1], KEY_RELAY, garbage);
+  assert_refused (request, 429, "RATE_LIMIT_EXCEEDED");
+  /* the stream ends: the slot is free for the other api process */
+  g_clear_pointer (&stream, lmd_test_stream_free);
+  g_assert_true (wait_tickets (KEY_RELAY, 0, 20));
+  after = post_listen (api[1], KEY_RELAY, garbage);
+  assert_status (after, 415, "UNSUPPORTED_FORMAT");
+
+  for (guint i = 0; i < 2; i++)
+    g_assert_cmpint (lmd_test_server_stop (api[i]), ==, 0);
+  g_assert_cmpint (lmd_test_server_stop (worker), ==, 0);
+}
+
 /* License B: a daily quota of 1 s of audio, no other limit. */
 static void
 test_quota_shared (void)
@@ -543,6 +615,7 @@ main (int argc, char **argv)
   g_test_add_func ("/shared-limits/kill-frees-slot", test_kill_frees_slot);
   g_test_add_func ("/shared-limits/redis-down", test_redis_down);
   g_test_add_func ("/shared-limits/license-role-replicas", test_license_role_replicas);
+  g_test_add_func ("/shared-limits/api-relayed-streams", test_api_relayed_streams);
   g_test_add_func ("/shared-limits/quota", test_quota_shared);
   status = g_test_run ();
 
