@@ -16,6 +16,7 @@
 #include "lmd-job-runner.h"
 #include "lmd-local-job-store.h"
 #include "lmd-license.h"
+#include "lmd-limit-store.h"
 #include "lmd-log.h"
 #include "lmd-plugin-loader.h"
 #include "lmd-router.h"
@@ -200,6 +201,7 @@ load_plugins (GKeyFile *config, guint role, LmdRouter **router_out, GPtrArray *t
   g_autoptr (LmdLicense) license = NULL;
   g_autoptr (LmdState) state = NULL;
   g_autoptr (LmdJobStore) job_store = NULL;
+  g_autoptr (LmdLimitStore) limit_store = NULL;
   g_autofree char *default_model = NULL;
   LmdLimits limits;
   LmdRouter *router;
@@ -285,6 +287,21 @@ load_plugins (GKeyFile *config, guint role, LmdRouter **router_out, GPtrArray *t
             }
           job_store = LMD_JOB_STORE (g_steal_pointer (&plugin));
         }
+      else if (LMD_IS_LIMIT_STORE (plugin))
+        {
+          if (limit_store != NULL)
+            {
+              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                           "plugin '%s': only one limit store may be loaded", names[i]);
+              return FALSE;
+            }
+          if (!lmd_limit_store_setup (LMD_LIMIT_STORE (plugin), config, error))
+            {
+              g_prefix_error (error, "plugin '%s': ", names[i]);
+              return FALSE;
+            }
+          limit_store = LMD_LIMIT_STORE (g_steal_pointer (&plugin));
+        }
       else
         {
           if (!lmd_engine_setup (LMD_ENGINE (plugin), config, error))
@@ -350,6 +367,15 @@ load_plugins (GKeyFile *config, guint role, LmdRouter **router_out, GPtrArray *t
           g_clear_object (&job_store);
         }
     }
+  if (limit_store != NULL)
+    {
+      /* the license plugin counts its per-key limits there (it holds the store from now on) */
+      if (license == NULL || !lmd_license_set_limit_store (license, limit_store))
+        g_warning ("limit store %s loaded but no license plugin here counts limits itself; "
+                   "ignored", lmd_limit_store_get_name (limit_store));
+      else
+        lmd_limit_store_start (limit_store);
+    }
   router = lmd_router_new (&limits);
   if (decoder != NULL)
     lmd_router_set_decoder (router, decoder);
@@ -370,9 +396,25 @@ load_plugins (GKeyFile *config, guint role, LmdRouter **router_out, GPtrArray *t
 
 static const char *const redis_plugins[] = { "redis", "redis-jobs" };
 
+/* Appends @name to [plugins] load unless it is there. */
+static void
+add_plugin (GKeyFile *config, const char *name)
+{
+  g_auto (GStrv) names = lmd_config_get_list (config, "plugins", "load");
+  g_autofree char *list = NULL;
+  g_autofree char *longer = NULL;
+
+  if (g_strv_contains ((const char *const *) names, name))
+    return;
+  list = lmd_config_get_string (config, "plugins", "load", "");
+  longer = g_strconcat (list, list[0] != '\0' ? ";" : "", name, NULL);
+  g_key_file_set_string (config, "plugins", "load", longer);
+}
+
 /* The plugin list of @role: --plugins, else [plugins] load_<role>, else the role's default
- * (api, license) or [plugins] load; plus the redis plugins for api and asr when Redis is
- * configured. */
+ * (api, license) or [plugins] load; plus, when Redis is configured, the redis plugins for api
+ * and asr, and redis-limits for any role that runs the in-process license plugin (unless
+ * [redis] shared_limits is false). */
 static void
 choose_plugins (GKeyFile *config, guint role_index, gboolean from_flag)
 {
@@ -380,6 +422,7 @@ choose_plugins (GKeyFile *config, guint role_index, gboolean from_flag)
   g_autofree char *role_key = g_strdup_printf ("load_%s", role);
   g_autofree char *redis_url = lmd_config_get_string (config, "redis", "url", NULL);
   g_auto (GStrv) names = NULL;
+  gboolean shared_limits = TRUE;
 
   if (!from_flag)
     {
@@ -394,18 +437,20 @@ choose_plugins (GKeyFile *config, guint role_index, gboolean from_flag)
         g_key_file_set_string (config, "plugins", "load", list);
     }
   names = lmd_config_get_list (config, "plugins", "load");
-  if (redis_url == NULL || redis_url[0] == '\0' ||
-      !(g_str_equal (role, "api") || g_str_equal (role, "asr")))
+  if (redis_url == NULL || redis_url[0] == '\0')
+    return;
+  /* per-key limits counted once for every process that enforces them (an invalid value
+   * counts as true here, and the plugin's own reading of [redis] refuses it) */
+  if (!lmd_config_get_boolean (config, "redis", "shared_limits", TRUE, &shared_limits, NULL))
+    shared_limits = TRUE;
+  if (shared_limits && g_strv_contains ((const char *const *) names, "license"))
+    add_plugin (config, "redis-limits");
+  if (!(g_str_equal (role, "api") || g_str_equal (role, "asr")))
     return;
   /* the worker registry, and the job store every process of the deployment shares (an api
    * answers GET /v1/jobs/{id} for jobs its workers accepted) */
   for (guint i = 0; i < G_N_ELEMENTS (redis_plugins); i++)
-    if (!g_strv_contains ((const char *const *) names, redis_plugins[i]))
-      {
-        g_autofree char *list = lmd_config_get_string (config, "plugins", "load", "");
-        g_autofree char *longer = g_strconcat (list, list[0] != '\0' ? ";" : "", redis_plugins[i], NULL);
-        g_key_file_set_string (config, "plugins", "load", longer);
-      }
+    add_plugin (config, redis_plugins[i]);
 }
 
 /* What this worker tells api processes about itself. */

@@ -137,3 +137,17 @@ lmd_license_allows (LmdLicense *self, LmdLicenseTicket *ticket, const char *feat
   iface = LMD_LICENSE_GET_IFACE (self);
   return iface->allows == NULL || iface->allows (self, ticket, feature);
 }
+
+gboolean
+lmd_license_set_limit_store (LmdLicense *self, LmdLimitStore *store)
+{
+  LmdLicenseInterface *iface;
+
+  g_return_val_if_fail (LMD_IS_LICENSE (self), FALSE);
+  g_return_val_if_fail (LMD_IS_LIMIT_STORE (store), FALSE);
+  iface = LMD_LICENSE_GET_IFACE (self);
+  if (iface->set_limit_store == NULL)
+    return FALSE;
+  iface->set_limit_store (self, store);
+  return TRUE;
+}

@@ -6,10 +6,12 @@
  * exactly once for every ticket admit() returned, when the request has been answered.
  * Everything runs on the main context and must not block.
  *
- * Asynchronous admission.  An implementation that owns its state (the "license" plugin)
- * answers admit() at once.  One that asks a license service in another process
- * ("license-remote") cannot: every admission has to reach the service, which alone counts
- * the per-key rate and concurrency limits over all api processes.  So the interface has an
+ * Asynchronous admission.  An implementation that owns its state (the "license" plugin
+ * without a limit store) answers admit() at once.  One that counts its limits in a store
+ * shared with other processes (the "license" plugin with redis-limits, see
+ * lmd-limit-store.h), or asks a license service in another process
+ * ("license-remote"), cannot: every admission has to reach the store or the service, which
+ * alone counts the per-key limits over all processes.  So the interface has an
  * optional admit_async()/admit_finish() pair; transports call lmd_license_admit_async(), which
  * falls back to the synchronous admit() (answering on the next main-loop iteration) for
  * implementations without it.  The transports pause the HTTP message (or hold the WebSocket
@@ -32,6 +34,8 @@
 
 #include <gio/gio.h>
 
+#include "lmd-limit-store.h"
+
 G_BEGIN_DECLS
 
 typedef struct _LmdLicenseTicket LmdLicenseTicket; /* defined by each implementation */
@@ -45,6 +49,12 @@ typedef struct {
   const char *licensee;        /* (nullable) borrowed until the next call */
   guint64 usage_pending_bytes; /* usage journal not yet delivered upstream */
   gboolean service_reachable;  /* remote implementations: the license service answers */
+  /* Where the per-key limits are counted: NULL = in this process only (no limit store);
+   * else the limit store's name ("redis"), with limits_shared FALSE while it is unreachable
+   * and this process counts on its own (static strings) */
+  const char *limits_store;
+  gboolean limits_shared;
+  guint64 limits_local_admissions; /* admissions decided locally because the store was unreachable */
 } LmdLicenseStatus;
 
 #define LMD_LICENSE_KEY_HASH_BYTES 32 /* SHA-256 */
@@ -80,6 +90,9 @@ struct _LmdLicenseInterface {
   /* Optional: whether an admitted request may also use @feature (e.g. "whisper", known only
    * once the request is parsed).  Without it, everything is allowed. */
   gboolean (*allows) (LmdLicense *self, LmdLicenseTicket *ticket, const char *feature);
+  /* Optional: count the per-key limits in @store (shared with other processes) instead of
+   * this process's memory; called once, after setup(), before any admission. */
+  void (*set_limit_store) (LmdLicense *self, LmdLimitStore *store);
 };
 
 /* The features a transport asks about; a license names any of them (none = all). */
@@ -104,5 +117,7 @@ gboolean lmd_license_allows (LmdLicense *self, LmdLicenseTicket *ticket, const c
 gboolean lmd_license_record_usage (LmdLicense *self, const guint8 *key_sha256, const char *feature,
                                    const char *request_id, double audio_seconds, guint status,
                                    GError **error);
+/* FALSE when the implementation counts no limits of its own (it takes no store). */
+gboolean lmd_license_set_limit_store (LmdLicense *self, LmdLimitStore *store);
 
 G_END_DECLS

@@ -9,6 +9,7 @@
 #include "lmd-engine.h"
 #include "lmd-job-store.h"
 #include "lmd-license.h"
+#include "lmd-limit-store.h"
 #include "lmd-plugin.h"
 #include "lmd-state.h"
 #include "lmd-transport.h"
@@ -161,12 +162,12 @@ lmd_plugin_loader_load (LmdPluginLoader *self, const char *name, GError **error)
   type = info->get_type ();
   if (!g_type_is_a (type, LMD_TYPE_TRANSPORT) && !g_type_is_a (type, LMD_TYPE_AUDIO_DECODER) &&
       !g_type_is_a (type, LMD_TYPE_ENGINE) && !g_type_is_a (type, LMD_TYPE_LICENSE) &&
-      !g_type_is_a (type, LMD_TYPE_STATE) &&
-      !g_type_is_a (type, LMD_TYPE_JOB_STORE))
+      !g_type_is_a (type, LMD_TYPE_STATE) && !g_type_is_a (type, LMD_TYPE_JOB_STORE) &&
+      !g_type_is_a (type, LMD_TYPE_LIMIT_STORE))
     {
       g_set_error (error, LMD_PLUGIN_ERROR, LMD_PLUGIN_ERROR_BAD_TYPE,
                    "plugin '%s': %s: type %s implements no plugin interface "
-                   "(transport, audio decoder, engine, license, state or job store)",
+                   "(transport, audio decoder, engine, license, state, job store or limit store)",
                    name, path, g_type_name (type));
       return NULL;
     }

@@ -6,7 +6,8 @@
  * LMD_PLUGIN_ENTRY ("lmd_plugin_describe"), returning a static LmdPluginInfo.  The loader checks
  * api_version before touching anything else, keeps the module resident (GTypes can never be
  * unregistered), and instantiates info->get_type() with g_object_new().  The type must
- * implement one of LmdTransport, LmdAudioDecoder, LmdEngine, LmdLicense, LmdState or LmdJobStore.
+ * implement one of LmdTransport, LmdAudioDecoder, LmdEngine, LmdLicense, LmdState, LmdJobStore
+ * or LmdLimitStore.
  *
  *   G_MODULE_EXPORT const LmdPluginInfo *
  *   lmd_plugin_describe (void)

@@ -36,6 +36,7 @@ struct _LmdHttpRelay {
   gboolean worker_closed;           /* or never to be connected */
   gboolean closing_worker;          /* we asked the worker to close */
   gboolean done_called;
+  gboolean holding;                 /* the client's signals are connected */
   gint64 opened_at;
   LmdHttpRelayDone done;
   gpointer done_data;
@@ -309,8 +310,11 @@ lmd_http_relay_new (LmdWorkerPicker *picker, SoupSession *session, SoupServerMes
 }
 
 void
-lmd_http_relay_start (LmdHttpRelay *self, LmdHttpRelayDone done, gpointer user_data)
+lmd_http_relay_hold (LmdHttpRelay *self, LmdHttpRelayDone done, gpointer user_data)
 {
+  if (self->holding)
+    return;
+  self->holding = TRUE;
   self->done = done;
   self->done_data = user_data;
   /* the worker enforces frame sizes; the api passes on what the worker would accept */
@@ -318,8 +322,50 @@ lmd_http_relay_start (LmdHttpRelay *self, LmdHttpRelayDone done, gpointer user_d
   soup_websocket_connection_set_keepalive_interval (self->client, 0);
   g_signal_connect_object (self->client, "message", G_CALLBACK (on_client_message), self, 0);
   g_signal_connect_object (self->client, "closed", G_CALLBACK (on_client_closed), self, 0);
+}
+
+void
+lmd_http_relay_start (LmdHttpRelay *self, LmdHttpRelayDone done, gpointer user_data)
+{
+  lmd_http_relay_hold (self, done, user_data);
+  if (self->client_closed || self->worker_closed)
+    {
+      /* the client left while it was held (or it was refused): no worker needed */
+      self->worker_closed = TRUE;
+      maybe_done (self);
+      return;
+    }
   self->attempt = 1;
   connect_worker (self);
+}
+
+void
+lmd_http_relay_refuse (LmdHttpRelay *self, const char *code, const char *message)
+{
+  g_object_ref (self);
+  self->worker_closed = TRUE;
+  g_queue_clear_full (&self->pending, (GDestroyNotify) frame_free);
+  self->pending_bytes = 0;
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream refused: %s", message);
+  if (is_open (self->client))
+    {
+      LmdJsonWriter *w = lmd_json_writer_new ();
+      g_autofree char *text = NULL;
+
+      lmd_json_writer_begin_object (w);
+      lmd_json_writer_key (w, "type");
+      lmd_json_writer_string (w, "error");
+      lmd_json_writer_key (w, "code");
+      lmd_json_writer_string (w, code);
+      lmd_json_writer_key (w, "error");
+      lmd_json_writer_string (w, message);
+      lmd_json_writer_end_object (w);
+      text = lmd_json_writer_finish (w);
+      soup_websocket_connection_send_text (self->client, text);
+      soup_websocket_connection_close (self->client, CLOSE_POLICY, NULL);
+    }
+  maybe_done (self);
+  g_object_unref (self);
 }
 
 guint64

@@ -33,7 +33,14 @@ typedef void (*LmdHttpRelayDone) (LmdHttpRelay *relay, gpointer user_data);
 LmdHttpRelay *lmd_http_relay_new (LmdWorkerPicker *picker, SoupSession *session,
                                   SoupServerMessage *msg, SoupWebsocketConnection *client,
                                   const char *request_id);
+/* Starts listening to the client: its frames are held (as before the worker is connected)
+ * until start() or refuse().  For an admission that answers later.  Optional. */
+void lmd_http_relay_hold (LmdHttpRelay *self, LmdHttpRelayDone done, gpointer user_data);
+/* Connects to a worker and relays (holding the client first, unless hold() did). */
 void lmd_http_relay_start (LmdHttpRelay *self, LmdHttpRelayDone done, gpointer user_data);
+/* Instead of start(): sends {"type":"error","code":@code,"error":@message} to the client and
+ * closes it (1008); the held frames are dropped. */
+void lmd_http_relay_refuse (LmdHttpRelay *self, const char *code, const char *message);
 
 /* Bytes of binary frames received from the client. */
 guint64 lmd_http_relay_get_bytes_received (LmdHttpRelay *self);

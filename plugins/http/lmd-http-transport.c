@@ -423,9 +423,15 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
                                  : license_status.grace_period_active ? "grace_period"
                                                                       : "healthy");
       lmd_json_writer_key (w, "redis");
-      lmd_json_writer_string (w, lmd_router_get_state (self->router) != NULL
-                                     ? lmd_state_get_store_health (lmd_router_get_state (self->router))
-                                     : "disabled");
+      {
+        /* the worker registry's connection, else the shared limits' (role all) */
+        const char *redis = lmd_router_get_state (self->router) != NULL
+                              ? lmd_state_get_store_health (lmd_router_get_state (self->router))
+                              : "disabled";
+        if (g_str_equal (redis, "disabled") && g_strcmp0 (license_status.limits_store, "redis") == 0)
+          redis = license_status.limits_shared ? "healthy" : "unhealthy";
+        lmd_json_writer_string (w, redis);
+      }
       lmd_json_writer_end_object (w);
       if (self->forwards)
         {
@@ -462,6 +468,12 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
           lmd_json_writer_boolean (w, license_status.grace_period_active);
           lmd_json_writer_key (w, "development_mode");
           lmd_json_writer_boolean (w, license_status.development_mode);
+          /* where the per-key limits are counted: "local", or the shared store ("redis"),
+           * "local_fallback" while it is unreachable */
+          lmd_json_writer_key (w, "limits");
+          lmd_json_writer_string (w, license_status.limits_store == NULL ? "local"
+                                     : license_status.limits_shared ? license_status.limits_store
+                                                                    : "local_fallback");
           lmd_json_writer_end_object (w);
         }
       lmd_json_writer_key (w, "active_requests");
@@ -545,6 +557,18 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
                             "asr_real_time_factor_sum %s\nasr_real_time_factor_count %" G_GUINT64_FORMAT "\n",
                             g_ascii_formatd (sum, sizeof sum, "%.6f", self->rtf_sum), self->rtf_count);
   }
+  if (lmd_router_get_license (self->router) != NULL)
+    {
+      LmdLicenseStatus status;
+      lmd_license_get_status (lmd_router_get_license (self->router), &status);
+      if (status.limits_store != NULL)
+        g_string_append_printf (out,
+                                "# HELP license_limits_shared Per-key limits counted in the shared store (1) or, while it is unreachable, in this process (0).\n"
+                                "# TYPE license_limits_shared gauge\nlicense_limits_shared %d\n"
+                                "# HELP license_limits_local_admissions_total Admissions decided by this process alone because the shared limit store was unreachable.\n"
+                                "# TYPE license_limits_local_admissions_total counter\nlicense_limits_local_admissions_total %" G_GUINT64_FORMAT "\n",
+                                status.limits_shared ? 1 : 0, status.limits_local_admissions);
+    }
   if (self->forwards)
     g_string_append_printf (out, "# HELP asr_workers_live Transcription workers this api process can use.\n"
                                  "# TYPE asr_workers_live gauge\nasr_workers_live %u\n",
@@ -996,6 +1020,46 @@ relay_entry_free (RelayEntry *entry)
   g_free (entry);
 }
 
+/* A relayed stream waiting for its admission (which may ask another process or a shared
+ * limit store); the relay holds the client's frames meanwhile. */
+typedef struct {
+  LmdHttpTransport *self; /* owned ref */
+  LmdHttpRelay *relay;    /* owned ref */
+} RelayAdmission;
+
+static void
+relay_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  RelayAdmission *a = user_data;
+  LmdHttpTransport *self = a->self;
+  LmdLicense *license = lmd_router_get_license (self->router);
+  RelayEntry *entry = g_hash_table_lookup (self->relays, a->relay);
+  g_autoptr (GError) error = NULL;
+  LmdLicenseTicket *ticket = NULL;
+  guint retry_after = 0;
+  gboolean admitted = lmd_http_auth_admit_finish (license, result, &ticket, &retry_after, &error);
+
+  if (entry == NULL)
+    {
+      /* the transport let the relay go meanwhile (exit): nothing to run */
+      if (ticket != NULL)
+        lmd_license_complete (license, ticket, 0, 499);
+    }
+  else if (!admitted)
+    {
+      g_autofree char *sentence = lmd_error_get_sentence (error);
+      lmd_http_relay_refuse (a->relay, lmd_error_code_name (lmd_error_classify (error)), sentence);
+    }
+  else
+    {
+      entry->ticket = ticket;
+      lmd_http_relay_start (a->relay, relay_done, self);
+    }
+  g_object_unref (a->relay);
+  g_object_unref (a->self);
+  g_free (a);
+}
+
 /* Role api: admission here, then the stream goes to a worker frame by frame. */
 static void
 relay_stream (LmdHttpTransport *self, SoupServerMessage *msg, SoupWebsocketConnection *conn,
@@ -1003,50 +1067,16 @@ relay_stream (LmdHttpTransport *self, SoupServerMessage *msg, SoupWebsocketConne
 {
   GUri *uri = soup_server_message_get_uri (msg);
   g_autoptr (GHashTable) query = g_uri_get_query (uri) != NULL ? soup_form_decode (g_uri_get_query (uri)) : NULL;
-  g_autoptr (GError) error = NULL;
   GSocket *socket = soup_server_message_get_socket (msg);
   RelayEntry *entry = g_new0 (RelayEntry, 1);
   LmdHttpRelay *relay;
+  RelayAdmission *a;
   const char *rate = query != NULL ? g_hash_table_lookup (query, "sample_rate") : NULL;
   const char *encoding = query != NULL ? g_hash_table_lookup (query, "encoding") : NULL;
-  guint retry_after = 0;
-  const char *refusal = NULL, *code = NULL;
-  g_autofree char *sentence = NULL;
 
   /* the HTTP client timeout must not cut a stream: the worker's idle timeout applies */
   if (socket != NULL)
     g_socket_set_timeout (socket, 0);
-  if (lmd_router_is_draining (self->router))
-    {
-      code = "SERVICE_UNAVAILABLE";
-      refusal = "the server is shutting down";
-    }
-  else if (!lmd_http_auth_admit (lmd_router_get_license (self->router), msg, query, "streaming",
-                                 request_id, &entry->ticket, &retry_after, &error))
-    {
-      code = lmd_error_code_name (lmd_error_classify (error));
-      refusal = sentence = lmd_error_get_sentence (error);
-    }
-  if (refusal != NULL)
-    {
-      LmdJsonWriter *w = lmd_json_writer_new ();
-      g_autofree char *text = NULL;
-
-      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, request_id, "stream refused: %s", refusal);
-      lmd_json_writer_begin_object (w);
-      lmd_json_writer_key (w, "type");
-      lmd_json_writer_string (w, "error");
-      lmd_json_writer_key (w, "code");
-      lmd_json_writer_string (w, code);
-      lmd_json_writer_key (w, "error");
-      lmd_json_writer_string (w, refusal);
-      lmd_json_writer_end_object (w);
-      text = lmd_json_writer_finish (w);
-      soup_websocket_connection_send_text (conn, text);
-      soup_websocket_connection_close (conn, 1008, NULL);
-      g_free (entry);
-      return;
-    }
   entry->bytes_per_second = (rate != NULL ? g_ascii_strtod (rate, NULL) : 16000) *
                             (g_strcmp0 (encoding, "linear32") == 0                                       ? 4
                              : g_strcmp0 (encoding, "mulaw") == 0 || g_strcmp0 (encoding, "alaw") == 0 ? 1
@@ -1057,7 +1087,18 @@ relay_stream (LmdHttpTransport *self, SoupServerMessage *msg, SoupWebsocketConne
                               lmd_http_forwarder_get_session (self->forwarder), msg, conn,
                               request_id);
   g_hash_table_insert (self->relays, relay, entry);
-  lmd_http_relay_start (relay, relay_done, self);
+  /* frames that come while the admission is answered are held by the relay */
+  lmd_http_relay_hold (relay, relay_done, self);
+  if (lmd_router_is_draining (self->router))
+    {
+      lmd_http_relay_refuse (relay, "SERVICE_UNAVAILABLE", "the server is shutting down");
+      return;
+    }
+  a = g_new0 (RelayAdmission, 1);
+  a->self = g_object_ref (self);
+  a->relay = g_object_ref (relay);
+  lmd_http_auth_admit_async (lmd_router_get_license (self->router), msg, query, "streaming",
+                             request_id, NULL, relay_admitted, a);
 }
 
 static void

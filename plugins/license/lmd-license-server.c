@@ -192,6 +192,10 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
       lmd_json_writer_key (w, "licensee");
       lmd_json_writer_string (w, status.licensee);
     }
+  lmd_json_writer_key (w, "limits");
+  lmd_json_writer_string (w, status.limits_store == NULL ? "local"
+                             : status.limits_shared      ? status.limits_store
+                                                         : "local_fallback");
   lmd_json_writer_key (w, "version");
   lmd_json_writer_string (w, LMD_VERSION);
   lmd_json_writer_end_object (w);
@@ -245,6 +249,13 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
                           "# TYPE license_tickets_expired_total counter\nlicense_tickets_expired_total %" G_GUINT64_FORMAT "\n",
                           self->completions, self->completions_without_ticket,
                           self->completions_duplicate, self->tickets_expired);
+  if (status.limits_store != NULL)
+    g_string_append_printf (out,
+                            "# HELP license_limits_shared Per-key limits counted in the shared store (1) or, while it is unreachable, in this process (0).\n"
+                            "# TYPE license_limits_shared gauge\nlicense_limits_shared %d\n"
+                            "# HELP license_limits_local_admissions_total Admissions decided by this process alone because the shared limit store was unreachable.\n"
+                            "# TYPE license_limits_local_admissions_total counter\nlicense_limits_local_admissions_total %" G_GUINT64_FORMAT "\n",
+                            status.limits_shared ? 1 : 0, status.limits_local_admissions);
   len = out->len;
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_server_message_set_response (msg, "text/plain; version=0.0.4", SOUP_MEMORY_TAKE,
@@ -360,19 +371,83 @@ feature_is_acceptable (const char *feature)
   return TRUE;
 }
 
+/* An admission waiting for the license's answer; the message is paused meanwhile. */
+typedef struct {
+  LmdLicenseServer *self; /* owned ref */
+  SoupServerMessage *msg; /* owned ref */
+  char *request_id;       /* owned, nullable */
+} Admission;
+
+static void
+admit_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Admission *a = user_data;
+  LmdLicenseServer *self = a->self;
+  SoupServerMessage *msg = a->msg;
+  const char *request_id = a->request_id;
+  g_autoptr (GError) error = NULL;
+  guint retry = 0;
+  LmdLicenseTicket *ticket = lmd_license_admit_finish (LMD_LICENSE (source), result, &retry, &error);
+
+  if (ticket == NULL)
+    {
+      LmdErrorCode code = lmd_error_classify (error);
+      gint64 expires_at = 0;
+      if (code == LMD_ERROR_LICENSE_EXPIRED || code == LMD_ERROR_QUOTA_EXCEEDED)
+        {
+          LmdLicenseStatus status;
+          lmd_license_get_status (self->license, &status);
+          expires_at = status.valid_until;
+        }
+      count_admission (self, lmd_error_code_name (code));
+      respond_error (msg, request_id, lmd_error_http_status (code), lmd_error_code_name (code),
+                     error->message, retry, expires_at);
+    }
+  else
+    {
+      g_autofree char *id = g_uuid_string_random ();
+      OpenTicket *open = g_new0 (OpenTicket, 1);
+      LmdJsonWriter *w = lmd_json_writer_new ();
+
+      open->ticket = ticket;
+      open->request_id = g_strdup (request_id);
+      open->expires_at = g_get_monotonic_time () + (gint64) self->ticket_ttl_s * G_USEC_PER_SEC;
+      g_hash_table_insert (self->tickets, g_strdup (id), open);
+      count_admission (self, "OK");
+      lmd_json_writer_begin_object (w);
+      lmd_json_writer_key (w, "ticket");
+      lmd_json_writer_string (w, id);
+      /* what else the request may use, so the api process can check it once parsed */
+      lmd_json_writer_key (w, "features");
+      lmd_json_writer_begin_array (w);
+      {
+        const char *known[] = LMD_LICENSE_KNOWN_FEATURES;
+        for (guint i = 0; known[i] != NULL; i++)
+          if (lmd_license_allows (self->license, ticket, known[i]))
+            lmd_json_writer_string (w, known[i]);
+      }
+      lmd_json_writer_end_array (w);
+      lmd_json_writer_end_object (w);
+      LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, request_id, "admitted");
+      respond (msg, SOUP_STATUS_OK, lmd_json_writer_finish (w));
+    }
+  soup_server_message_unpause (msg);
+  g_object_unref (a->msg);
+  g_object_unref (a->self);
+  g_free (a->request_id);
+  g_free (a);
+}
+
 static void
 admit_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
                gpointer user_data)
 {
   LmdLicenseServer *self = user_data;
   g_autoptr (JsonParser) parser = json_parser_new ();
-  g_autoptr (GError) error = NULL;
   const char *header_id = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
                                                         "X-Request-ID");
   const char *api_key, *feature, *request_id;
   JsonObject *obj;
-  LmdLicenseTicket *ticket;
-  guint retry = 0;
 
   if (header_id != NULL && !request_id_is_acceptable (header_id))
     header_id = NULL;
@@ -397,49 +472,15 @@ admit_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
                      "feature: must be a feature name like \"batch\" or \"streaming\"", 0, 0);
       return;
     }
-  ticket = lmd_license_admit (self->license, api_key[0] != '\0' ? api_key : NULL, feature,
-                              request_id, &retry, &error);
-  if (ticket == NULL)
-    {
-      LmdErrorCode code = lmd_error_classify (error);
-      gint64 expires_at = 0;
-      if (code == LMD_ERROR_LICENSE_EXPIRED || code == LMD_ERROR_QUOTA_EXCEEDED)
-        {
-          LmdLicenseStatus status;
-          lmd_license_get_status (self->license, &status);
-          expires_at = status.valid_until;
-        }
-      count_admission (self, lmd_error_code_name (code));
-      respond_error (msg, request_id, lmd_error_http_status (code), lmd_error_code_name (code),
-                     error->message, retry, expires_at);
-      return;
-    }
   {
-    g_autofree char *id = g_uuid_string_random ();
-    OpenTicket *open = g_new0 (OpenTicket, 1);
-    LmdJsonWriter *w = lmd_json_writer_new ();
-
-    open->ticket = ticket;
-    open->request_id = g_strdup (request_id);
-    open->expires_at = g_get_monotonic_time () + (gint64) self->ticket_ttl_s * G_USEC_PER_SEC;
-    g_hash_table_insert (self->tickets, g_strdup (id), open);
-    count_admission (self, "OK");
-    lmd_json_writer_begin_object (w);
-    lmd_json_writer_key (w, "ticket");
-    lmd_json_writer_string (w, id);
-    /* what else the request may use, so the api process can check it once parsed */
-    lmd_json_writer_key (w, "features");
-    lmd_json_writer_begin_array (w);
-    {
-      const char *known[] = LMD_LICENSE_KNOWN_FEATURES;
-      for (guint i = 0; known[i] != NULL; i++)
-        if (lmd_license_allows (self->license, ticket, known[i]))
-          lmd_json_writer_string (w, known[i]);
-    }
-    lmd_json_writer_end_array (w);
-    lmd_json_writer_end_object (w);
-    LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, request_id, "admitted (%s)", feature);
-    respond (msg, SOUP_STATUS_OK, lmd_json_writer_finish (w));
+    Admission *a = g_new0 (Admission, 1);
+    a->self = g_object_ref (self);
+    a->msg = g_object_ref (msg);
+    a->request_id = g_strdup (request_id);
+    /* the answer may wait for a limit store shared with other replicas (Redis) */
+    soup_server_message_pause (msg);
+    lmd_license_admit_async (self->license, api_key[0] != '\0' ? api_key : NULL, feature,
+                             request_id, NULL, admit_done, a);
   }
 }
 

@@ -41,6 +41,7 @@
 #include "lmd-license-limiter.h"
 #include "lmd-license-upstream.h"
 #include "lmd-license.h"
+#include "lmd-limit-store.h"
 #include "lmd-log.h"
 #include "lmd-plugin.h"
 
@@ -58,7 +59,8 @@ struct _LmdLicenseTicket {
   char *client_id;    /* owned */
   char *feature;      /* owned */
   char *request_id;   /* owned, nullable */
-  gboolean limited;   /* holds a slot in the limiter */
+  gboolean limited;   /* holds a slot in the process-local limiter */
+  char *store_ticket; /* owned, nullable: holds a slot in the shared limit store instead */
 };
 
 struct _LmdLicenseService {
@@ -71,6 +73,9 @@ struct _LmdLicenseService {
   GArray *api_key_hashes;          /* owned: guint8[HASH_BYTES] each */
   LmdLicenseKeyring *keyring;      /* owned */
   LmdLicenseLimiter *limiter;      /* owned */
+  LmdLimitStore *limit_store;      /* owned, nullable: limits shared with other processes */
+  gboolean store_down;             /* the store was unreachable at the last admission (logged) */
+  guint64 local_admissions;        /* admitted by @limiter because the store was unreachable */
   LmdLicenseJournal *journal;      /* owned, NULL without upstream */
   LmdLicenseUpstream *upstream;    /* owned, NULL without upstream */
   GMainContext *context;           /* owned: where timers and task callbacks run */
@@ -827,7 +832,19 @@ ticket_free (LmdLicenseTicket *t)
   g_free (t->client_id);
   g_free (t->feature);
   g_free (t->request_id);
+  g_free (t->store_ticket);
   g_free (t);
+}
+
+static LmdLicenseTicket *
+ticket_new (char *client_id /* taken */, const char *feature, const char *request_id)
+{
+  LmdLicenseTicket *ticket = g_new0 (LmdLicenseTicket, 1);
+
+  ticket->client_id = client_id;
+  ticket->feature = g_strdup (feature != NULL ? feature : "batch");
+  ticket->request_id = g_strdup (request_id);
+  return ticket;
 }
 
 /* The client id of @api_key, or NULL when it is not a configured key.  Every configured hash
@@ -869,13 +886,28 @@ authenticate (LmdLicenseService *self, const char *api_key)
   return client_id;
 }
 
-static LmdLicenseTicket *
-lmd_license_service_admit (LmdLicense *license, const char *api_key, const char *feature,
-                           const char *request_id, guint *retry_after_s, GError **error)
+/* Names in the shared store: one Redis may serve deployments of several licenses, so the
+ * license's key id qualifies the client (API key) and is the quota's id. */
+static char *
+store_client_id (LmdLicenseService *self, const char *client_id)
 {
-  LmdLicenseService *self = LMD_LICENSE_SERVICE (license);
+  return g_strconcat (self->key != NULL ? self->key->key_id : DEVELOPMENT_CLIENT, "/", client_id,
+                      NULL);
+}
+
+static const char *
+store_quota_id (LmdLicenseService *self)
+{
+  return self->key != NULL ? self->key->key_id : DEVELOPMENT_CLIENT;
+}
+
+/* Everything an admission checks but the per-key limits: (transfer full) the client id,
+ * or NULL with @error. */
+static char *
+admit_check (LmdLicenseService *self, const char *api_key, const char *feature,
+             const char *request_id, guint *retry_after_s, GError **error)
+{
   g_autofree char *client_id = NULL;
-  LmdLicenseTicket *ticket;
   gboolean open_door = self->development_mode && self->api_key_hashes->len == 0;
 
   *retry_after_s = 0;
@@ -906,20 +938,219 @@ lmd_license_service_admit (LmdLicense *license, const char *api_key, const char 
                    "the license does not include the feature '%s'", feature);
       return NULL;
     }
+  return g_steal_pointer (&client_id);
+}
+
+/* The per-key limits counted in this process's memory. */
+static LmdLicenseTicket *
+admit_locally (LmdLicenseService *self, char *client_id /* taken */, const char *feature,
+               const char *request_id, guint *retry_after_s, GError **error)
+{
+  LmdLicenseTicket *ticket;
+
   if (!self->development_mode
       && !lmd_license_limiter_acquire (self->limiter, client_id, LICENSE_CLIENT,
                                        effective_limits (self), retry_after_s, error))
     {
       LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, request_id, "license: %s refused: %s", client_id,
                        (*error)->message);
+      g_free (client_id);
       return NULL;
     }
-  ticket = g_new0 (LmdLicenseTicket, 1);
-  ticket->client_id = g_steal_pointer (&client_id);
-  ticket->feature = g_strdup (feature != NULL ? feature : "batch");
-  ticket->request_id = g_strdup (request_id);
+  ticket = ticket_new (client_id, feature, request_id);
   ticket->limited = !self->development_mode;
   return ticket;
+}
+
+/* The synchronous admission counts in this process only, limit store or not (its callers
+ * cannot wait for another process); transports use the asynchronous one. */
+static LmdLicenseTicket *
+lmd_license_service_admit (LmdLicense *license, const char *api_key, const char *feature,
+                           const char *request_id, guint *retry_after_s, GError **error)
+{
+  LmdLicenseService *self = LMD_LICENSE_SERVICE (license);
+  char *client_id = admit_check (self, api_key, feature, request_id, retry_after_s, error);
+
+  if (client_id == NULL)
+    return NULL;
+  return admit_locally (self, client_id, feature, request_id, retry_after_s, error);
+}
+
+/* ---- admission through the shared limit store ------------------------------------------ */
+
+typedef struct {
+  char *client_id;    /* owned */
+  char *feature;      /* owned */
+  char *request_id;   /* owned, nullable */
+  char *store_ticket; /* owned */
+  guint retry_after_s;
+} StoreAdmission;
+
+static void
+store_admission_free (StoreAdmission *a)
+{
+  g_free (a->client_id);
+  g_free (a->feature);
+  g_free (a->request_id);
+  g_free (a->store_ticket);
+  g_free (a);
+}
+
+static void
+note_store_down (LmdLicenseService *self, const char *request_id, const char *why)
+{
+  self->local_admissions++;
+  if (self->store_down)
+    return;
+  self->store_down = TRUE;
+  LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, request_id,
+                   "license: %s; counting per-key limits in this process until the %s store "
+                   "answers again (each process then allows the whole limit)",
+                   why, lmd_limit_store_get_name (self->limit_store));
+}
+
+static void
+note_store_up (LmdLicenseService *self)
+{
+  if (!self->store_down)
+    return;
+  self->store_down = FALSE;
+  g_message ("per-key limits counted in the shared %s store again",
+             lmd_limit_store_get_name (self->limit_store));
+}
+
+/* The store's count of today's audio seconds, so that this process's own count (what it
+ * falls back to, and what quota.json keeps) never lags behind it. */
+static void
+follow_store_quota (LmdLicenseService *self, double audio_seconds_today)
+{
+  if (audio_seconds_today > lmd_license_limiter_get_audio_seconds (self->limiter, LICENSE_CLIENT))
+    lmd_license_limiter_restore_audio_seconds (self->limiter, LICENSE_CLIENT,
+                                               lmd_license_clock_now () / 86400,
+                                               audio_seconds_today);
+}
+
+static void
+store_acquire_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr (GTask) task = user_data;
+  LmdLicenseService *self = g_task_get_source_object (task);
+  StoreAdmission *a = g_task_get_task_data (task);
+  g_autoptr (GError) error = NULL;
+  double today = -1;
+  LmdLicenseTicket *ticket;
+
+  if (lmd_limit_store_acquire_finish (LMD_LIMIT_STORE (source), result, &a->retry_after_s, &today,
+                                      &error))
+    {
+      note_store_up (self);
+      follow_store_quota (self, today);
+      ticket = ticket_new (g_steal_pointer (&a->client_id), a->feature, a->request_id);
+      ticket->store_ticket = g_steal_pointer (&a->store_ticket);
+      g_task_return_pointer (task, ticket, NULL);
+      return;
+    }
+  if (g_error_matches (error, LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE))
+    {
+      /* fail open: the store is down, not the license: count here until it is back */
+      GError *local_error = NULL;
+      note_store_down (self, a->request_id, error->message);
+      ticket = admit_locally (self, g_steal_pointer (&a->client_id), a->feature, a->request_id,
+                              &a->retry_after_s, &local_error);
+      if (ticket == NULL)
+        g_task_return_error (task, local_error);
+      else
+        g_task_return_pointer (task, ticket, NULL);
+      return;
+    }
+  note_store_up (self);
+  follow_store_quota (self, today);
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, a->request_id, "license: %s refused: %s", a->client_id,
+                   error->message);
+  g_task_return_error (task, g_steal_pointer (&error));
+}
+
+static void
+lmd_license_service_admit_async (LmdLicense *license, const char *api_key, const char *feature,
+                                 const char *request_id, GCancellable *cancellable,
+                                 GAsyncReadyCallback callback, gpointer user_data)
+{
+  LmdLicenseService *self = LMD_LICENSE_SERVICE (license);
+  g_autoptr (GTask) task = g_task_new (self, cancellable, callback, user_data);
+  StoreAdmission *a = g_new0 (StoreAdmission, 1);
+  const LmdLicenseLimits *limits;
+  LmdLimitStoreLimits shared;
+  GError *error = NULL;
+  LmdLicenseTicket *ticket;
+  char *client_id;
+
+  g_task_set_source_tag (task, lmd_license_service_admit_async);
+  /* a ticket granted after the caller gave up is still returned: the caller completes it */
+  g_task_set_check_cancellable (task, FALSE);
+  g_task_set_task_data (task, a, (GDestroyNotify) store_admission_free);
+  client_id = admit_check (self, api_key, feature, request_id, &a->retry_after_s, &error);
+  if (client_id == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (self->limit_store == NULL || self->development_mode)
+    {
+      ticket = admit_locally (self, client_id, feature, request_id, &a->retry_after_s, &error);
+      if (ticket == NULL)
+        g_task_return_error (task, error);
+      else
+        g_task_return_pointer (task, ticket, NULL);
+      return;
+    }
+  if (!lmd_limit_store_is_available (self->limit_store))
+    {
+      note_store_down (self, request_id, "the shared limit store is unreachable");
+      ticket = admit_locally (self, client_id, feature, request_id, &a->retry_after_s, &error);
+      if (ticket == NULL)
+        g_task_return_error (task, error);
+      else
+        g_task_return_pointer (task, ticket, NULL);
+      return;
+    }
+  limits = effective_limits (self);
+  shared.rpm = limits->rpm;
+  shared.concurrency = limits->concurrency;
+  shared.audio_hours_per_day = limits->audio_hours_per_day;
+  a->client_id = client_id;
+  a->feature = g_strdup (feature != NULL ? feature : "batch");
+  a->request_id = g_strdup (request_id);
+  a->store_ticket = g_uuid_string_random ();
+  {
+    g_autofree char *store_client = store_client_id (self, a->client_id);
+    lmd_limit_store_acquire_async (self->limit_store, store_client, store_quota_id (self),
+                                   &shared, a->store_ticket, NULL, store_acquire_done,
+                                   g_steal_pointer (&task));
+  }
+}
+
+static LmdLicenseTicket *
+lmd_license_service_admit_finish (LmdLicense *license, GAsyncResult *result,
+                                  guint *retry_after_s, GError **error)
+{
+  StoreAdmission *a;
+
+  g_return_val_if_fail (g_task_is_valid (result, license), NULL);
+  a = g_task_get_task_data (G_TASK (result));
+  *retry_after_s = a->retry_after_s;
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+lmd_license_service_set_limit_store (LmdLicense *license, LmdLimitStore *store)
+{
+  LmdLicenseService *self = LMD_LICENSE_SERVICE (license);
+
+  g_set_object (&self->limit_store, store);
+  if (!self->development_mode)
+    g_message ("per-key limits (rate, concurrency, daily audio) shared through %s; this "
+               "process counts them itself while it is unreachable",
+               lmd_limit_store_get_name (store));
 }
 
 static char *
@@ -963,6 +1194,23 @@ lmd_license_service_complete (LmdLicense *license, LmdLicenseTicket *ticket, dou
     audio_seconds = 0;
   if (ticket->limited)
     lmd_license_limiter_release (self->limiter, ticket->client_id, LICENSE_CLIENT, audio_seconds);
+  else if (ticket->store_ticket != NULL)
+    {
+      g_autofree char *store_client = store_client_id (self, ticket->client_id);
+      lmd_license_limiter_restore_audio_seconds (
+        self->limiter, LICENSE_CLIENT, lmd_license_clock_now () / 86400,
+        lmd_license_limiter_get_audio_seconds (self->limiter, LICENSE_CLIENT) + audio_seconds);
+      lmd_limit_store_release (self->limit_store, store_client, store_quota_id (self),
+                               ticket->store_ticket, audio_seconds);
+    }
+  if (ticket->limited && self->limit_store != NULL && audio_seconds > 0)
+    {
+      /* admitted while the store was unreachable: its audio still counts for everyone (the
+       * store keeps it until it is reachable again) */
+      g_autofree char *store_client = store_client_id (self, ticket->client_id);
+      lmd_limit_store_release (self->limit_store, store_client, store_quota_id (self), NULL,
+                               audio_seconds);
+    }
   if (self->journal != NULL && self->key != NULL)
     {
       g_autofree char *record = usage_record (self, ticket, audio_seconds, status);
@@ -1000,6 +1248,12 @@ lmd_license_service_record_usage (LmdLicense *license, const guint8 *key_sha256,
       double used = lmd_license_limiter_get_audio_seconds (self->limiter, LICENSE_CLIENT);
       lmd_license_limiter_restore_audio_seconds (self->limiter, LICENSE_CLIENT, today,
                                                  used + audio_seconds);
+      if (self->limit_store != NULL && audio_seconds > 0)
+        {
+          g_autofree char *store_client = store_client_id (self, client_id);
+          lmd_limit_store_release (self->limit_store, store_client, store_quota_id (self), NULL,
+                                   audio_seconds);
+        }
     }
   if (self->journal != NULL && self->key != NULL)
     {
@@ -1043,6 +1297,12 @@ lmd_license_service_get_status (LmdLicense *license, LmdLicenseStatus *status)
   status->grace_period_active = grace_active (self, now);
   status->grace_ends_at = status->grace_period_active ? self->last_good_at + self->grace_period_s : 0;
   status->licensee = self->status_licensee;
+  if (self->limit_store != NULL)
+    {
+      status->limits_store = lmd_limit_store_get_name (self->limit_store);
+      status->limits_shared = lmd_limit_store_is_available (self->limit_store);
+      status->limits_local_admissions = self->local_admissions;
+    }
 }
 
 static void
@@ -1054,6 +1314,9 @@ lmd_license_service_iface_init (LmdLicenseInterface *iface)
   iface->get_status = lmd_license_service_get_status;
   iface->record_usage = lmd_license_service_record_usage;
   iface->allows = lmd_license_service_allows;
+  iface->admit_async = lmd_license_service_admit_async;
+  iface->admit_finish = lmd_license_service_admit_finish;
+  iface->set_limit_store = lmd_license_service_set_limit_store;
 }
 
 /* ---- GObject ---------------------------------------------------------------------------- */
@@ -1079,6 +1342,7 @@ lmd_license_service_finalize (GObject *object)
   g_array_unref (self->api_key_hashes);
   lmd_license_keyring_free (self->keyring);
   lmd_license_limiter_free (self->limiter);
+  g_clear_object (&self->limit_store);
   g_clear_pointer (&self->journal, lmd_license_journal_close);
   g_clear_pointer (&self->upstream, lmd_license_upstream_unref);
   g_clear_pointer (&self->context, g_main_context_unref);

@@ -19,6 +19,13 @@
  * and [server] host: with no key configured and a loopback host, the service runs in
  * development mode and admits every request (unless api_keys_sha256 is set: then only those).
  *
+ * Limits: counted in this process (LmdLicenseLimiter), or, when the daemon hands it a limit
+ * store (set_limit_store: the redis-limits plugin), in that store, shared with every process
+ * that uses it; admit_async() then waits for the store.  While the store is unreachable the
+ * service admits with its own limiter (fails open), logs it once per outage and reports it in
+ * get_status() (limits_shared FALSE, limits_local_admissions); the synchronous admit() (for
+ * in-process callers; every transport admits asynchronously) counts in this process only.
+ *
  * Everything here runs on the main context the service was set up on, except the upstream
  * calls, which run on GTask worker threads and report back to that context.
  */
