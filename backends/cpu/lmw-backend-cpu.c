@@ -568,6 +568,34 @@ attention_block_task (void *arg, int task, int thread)
     int nw = kn - p * NR < NR ? kn - p * NR : NR;
     kern->pack_rows (Kp + (size_t) p * D * NR, &kw, p * NR, nw, 0, D, s->rowtmp);
   }
+  float scale = 1.0f / sqrtf ((float) D);
+  if (kern->attn_block != NULL) {
+    /* fused kernel: the exponentials live in S (MR, ldS); V is read in place when its rows
+     * start on 64-byte boundaries, else copied to aligned rows first (loads that straddle two
+     * cache lines made the P V product about 4% slower) */
+    const float *vsrc = vh;
+    size_t vld = (size_t) j->ldv;
+    if ((uintptr_t) vh % 64 != 0 || j->ldv % 16 != 0) {
+      vld = (size_t) (D + 15) / 16 * 16;
+      for (int t = 0; t < kn; t++)
+        memcpy (Vp + (size_t) t * vld, vh + (size_t) t * j->ldv, sizeof (float) * (size_t) D);
+      vsrc = Vp;
+    }
+    for (int m = q0; m < q1; m += MR) {
+      int mr = q1 - m < MR ? q1 - m : MR;
+      const float *a[LMW_GEMM_MR];
+      int visible[LMW_GEMM_MR];
+      for (int r = 0; r < MR; r++) {
+        a[r] = r < mr ? j->q + (size_t) (m + r) * j->ldq + (size_t) h * D : zero_row;
+        visible[r] = r >= mr ? 0
+                     : j->causal_past >= 0 && j->causal_past + m + r + 1 < kn ? j->causal_past + m + r + 1
+                                                                             : kn;
+      }
+      kern->attn_block (j->out + (size_t) m * j->ldo + (size_t) h * D, (size_t) j->ldo, a,
+                        visible, Kp, vsrc, vld, kn, D, scale, S, ldS);
+    }
+    return;
+  }
   for (int e = 0; e < ne; e++) {
     float *dst = Vp + (size_t) e * kn * NR;
     int nw = D - e * NR < NR ? D - e * NR : NR;
@@ -578,7 +606,6 @@ attention_block_task (void *arg, int task, int thread)
         memset (d + nw, 0, sizeof (float) * (size_t) (NR - nw));
     }
   }
-  float scale = 1.0f / sqrtf ((float) D);
   float tile[LMW_GEMM_MR * LMW_GEMM_NR_MAX] __attribute__ ((aligned (64)));
   for (int m = q0; m < q1; m += MR) {
     int mr = q1 - m < MR ? q1 - m : MR;
