@@ -591,6 +591,13 @@ attention_block_task (void *arg, int task, int thread)
                      : j->causal_past >= 0 && j->causal_past + m + r + 1 < kn ? j->causal_past + m + r + 1
                                                                              : kn;
       }
+      /* the next block's queries, fetched while this one runs (64 floats of rows 512 or more
+       * floats apart: no hardware prefetcher brings them in time) */
+      for (int r = 0; r < MR && m + MR + r < q1; r++) {
+        const char *nq = (const char *) (j->q + (size_t) (m + MR + r) * j->ldq + (size_t) h * D);
+        for (int b = 0; b < D * (int) sizeof (float); b += 64)
+          __builtin_prefetch (nq + b);
+      }
       kern->attn_block (j->out + (size_t) m * j->ldo + (size_t) h * D, (size_t) j->ldo, a,
                         visible, Kp, vsrc, vld, kn, D, scale, S, ldS);
     }

@@ -943,12 +943,38 @@ attn_row_exp (__m512 x0, __m512 x1, __m512 x2, __m512 x3, int nvalid, float *pro
   *sum = _mm512_add_ps (*sum, _mm512_add_ps (_mm512_add_ps (e0, e1), _mm512_add_ps (e2, e3)));
 }
 
+/* attn_row_exp for a panel whose 64 keys are all visible, unchecked: no masks, no max */
+AVX512 static inline __attribute__ ((always_inline)) void
+attn_row_exp_full (__m512 x0, __m512 x1, __m512 x2, __m512 x3, float *dst, float ref, __m512 *sum)
+{
+  __m512 vr = _mm512_set1_ps (ref), tlo = _mm512_load_ps (exp2_tab32), thi = _mm512_load_ps (exp2_tab32 + 16);
+  __m512 e0 = exp2_512_tab (_mm512_sub_ps (x0, vr), tlo, thi);
+  __m512 e1 = exp2_512_tab (_mm512_sub_ps (x1, vr), tlo, thi);
+  __m512 e2 = exp2_512_tab (_mm512_sub_ps (x2, vr), tlo, thi);
+  __m512 e3 = exp2_512_tab (_mm512_sub_ps (x3, vr), tlo, thi);
+  _mm512_storeu_ps (dst, e0);
+  _mm512_storeu_ps (dst + 16, e1);
+  _mm512_storeu_ps (dst + 32, e2);
+  _mm512_storeu_ps (dst + 48, e3);
+  *sum = _mm512_add_ps (*sum, _mm512_add_ps (_mm512_add_ps (e0, e1), _mm512_add_ps (e2, e3)));
+}
+
 #define ROWS(X) X (0) X (1) X (2) X (3) X (4) X (5)
 #define DECL(r) __m512 c##r##0 = _mm512_setzero_ps (), c##r##1 = c##r##0, c##r##2 = c##r##0, c##r##3 = c##r##0;
 #define STEP(r)                                                                               \
   av = _mm512_set1_ps (a##r[k]);                                                              \
   c##r##0 = _mm512_fmadd_ps (av, b0, c##r##0); c##r##1 = _mm512_fmadd_ps (av, b1, c##r##1);   \
   c##r##2 = _mm512_fmadd_ps (av, b2, c##r##2); c##r##3 = _mm512_fmadd_ps (av, b3, c##r##3);
+#define STEP3(r)                                                                              \
+  av = _mm512_set1_ps (a##r[k]);                                                              \
+  c##r##0 = _mm512_fmadd_ps (av, b0, c##r##0); c##r##1 = _mm512_fmadd_ps (av, b1, c##r##1);   \
+  c##r##2 = _mm512_fmadd_ps (av, b2, c##r##2);
+#define STEP2(r)                                                                              \
+  av = _mm512_set1_ps (a##r[k]);                                                              \
+  c##r##0 = _mm512_fmadd_ps (av, b0, c##r##0); c##r##1 = _mm512_fmadd_ps (av, b1, c##r##1);
+#define STEP1(r)                                                                              \
+  av = _mm512_set1_ps (a##r[k]);                                                              \
+  c##r##0 = _mm512_fmadd_ps (av, b0, c##r##0);
 
 /* the exponentials p (MR, ldp) of the block's scores against every panel of keys; returns
  * false when some row's sum passed ATTN_SUM_MAX (only possible unchecked) */
@@ -965,24 +991,59 @@ avx512_attn_scores (const float *const *q, const int *visible, const float *kp, 
   }
   const float *a0 = q[0], *a1 = q[1], *a2 = q[2], *a3 = q[3], *a4 = q[4], *a5 = q[5];
   int np = (kn + 63) / 64;
+  int vmin = visible[0]; /* panels below vmin are visible to every row */
+  for (int r = 1; r < LMW_GEMM_MR; r++)
+    vmin = visible[r] < vmin ? visible[r] : vmin;
 #define EXPROW(r)                                                                             \
   attn_row_exp (c##r##0, c##r##1, c##r##2, c##r##3, visible[r] - base, p + (size_t) (r) * ldp, \
                 base, &st[r], &sum[r], chk);
+#define EXPFULL(r)                                                                            \
+  attn_row_exp_full (c##r##0, c##r##1, c##r##2, c##r##3, p + (size_t) (r) * ldp + base,       \
+                     st[r].ref, &sum[r]);
   for (int pi = 0; pi < np; pi++) {
     const float *bp = kp + (size_t) pi * D * 64;
     int base = pi * 64;
     bool chk = check || pi == 0;
     ROWS (DECL)
-    for (int k = 0; k < D; k++) {
-      __m512 b0 = _mm512_load_ps (bp), b1 = _mm512_load_ps (bp + 16);
-      __m512 b2 = _mm512_load_ps (bp + 32), b3 = _mm512_load_ps (bp + 48);
-      bp += 64;
-      __m512 av;
-      ROWS (STEP)
+    int nv = kn - base >= 64 ? 4 : (kn - base + 15) / 16; /* vectors of keys in this panel */
+    if (nv == 4) {
+      for (int k = 0; k < D; k++) {
+        __m512 b0 = _mm512_load_ps (bp), b1 = _mm512_load_ps (bp + 16);
+        __m512 b2 = _mm512_load_ps (bp + 32), b3 = _mm512_load_ps (bp + 48);
+        bp += 64;
+        __m512 av;
+        ROWS (STEP)
+      }
+    } else if (nv == 3) { /* the last panel: only the columns that hold keys */
+      for (int k = 0; k < D; k++) {
+        __m512 b0 = _mm512_load_ps (bp), b1 = _mm512_load_ps (bp + 16), b2 = _mm512_load_ps (bp + 32);
+        bp += 64;
+        __m512 av;
+        ROWS (STEP3)
+      }
+    } else if (nv == 2) {
+      for (int k = 0; k < D; k++) {
+        __m512 b0 = _mm512_load_ps (bp), b1 = _mm512_load_ps (bp + 16);
+        bp += 64;
+        __m512 av;
+        ROWS (STEP2)
+      }
+    } else {
+      for (int k = 0; k < D; k++) {
+        __m512 b0 = _mm512_load_ps (bp);
+        bp += 64;
+        __m512 av;
+        ROWS (STEP1)
+      }
     }
-    ROWS (EXPROW)
+    if (!chk && base + 64 <= vmin) {
+      ROWS (EXPFULL)
+    } else {
+      ROWS (EXPROW)
+    }
   }
 #undef EXPROW
+#undef EXPFULL
   bool ok = true;
   for (int r = 0; r < LMW_GEMM_MR; r++) {
     float s = _mm512_reduce_add_ps (sum[r]);
@@ -1061,6 +1122,9 @@ avx512_attn_block (float *out, size_t ldo, const float *const *q, const int *vis
 #undef ROWS
 #undef DECL
 #undef STEP
+#undef STEP3
+#undef STEP2
+#undef STEP1
 
 static const lmw_cpu_kernels avx512_kernels = {
   "avx512", 64, avx2_convert_row, avx2_dot_row, avx512_kernel, avx2_axpy, avx512_exp_row,
