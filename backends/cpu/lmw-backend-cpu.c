@@ -10,8 +10,9 @@
  * between threads by bands of rows (each thread reads only its share of the activations),
  * smaller ones by columns.  An optional epilogue fuses GELU or the residual add (matmul_ex).
  * Smaller products use fused dot products directly on the f16 / q8_0 weights.  Attention for
- * many queries is blockwise: per head, K and V are packed once and only LMW_GEMM_MR rows of
- * scores exist at a time (see attention_block_task).  OpenBLAS sgemm on weights converted to f32
+ * many queries is blockwise: per head, K (and V, unless the kernel set reads it in place) is
+ * packed once and only LMW_GEMM_MR rows of scores exist at a time (see attention_block_task;
+ * the AVX-512 set does a whole block in its attn_block kernel).  OpenBLAS sgemm on weights converted to f32
  * per column block is available when the build has OpenBLAS and LMW_GEMM=blas is set.
  *
  * Environment: LMW_GEMM=own|blas picks the GEMM for large products (default: own).
@@ -527,7 +528,9 @@ attention_task (void *arg, int task, int thread)
  * each block of LMW_GEMM_MR queries computes the block's scores (MR, Tk) with the GEMM kernel,
  * turns them into unnormalised exponentials in place (fused scale, max and sum), multiplies
  * them by V with the same kernel and divides each output row by its sum on the way out.
- * Only MR rows of scores exist at any time. */
+ * Only MR rows of scores exist at any time.  With a kernel set that has attn_block (AVX-512),
+ * only K is packed and each block of queries is one call of that kernel (scores turned into
+ * exponentials in registers, V read in place when its rows are 64-byte aligned). */
 static int
 attn_pad (int n)
 {

@@ -16,6 +16,9 @@
  *   gelu           x * 0.5 * (1 + erf (x / sqrt 2)), erf from Abramowitz-Stegun 7.1.26
  *                  (absolute error below 1.5e-7) with a vectorised exp
  *   layernorm_row  two-pass mean / variance
+ *   attn_block     (AVX-512 only) one block of 6 queries of one head against every key: the
+ *                  scores of each 64-key panel turned into exponentials while still in
+ *                  registers (2^t from a 32-entry table), then P V with V read in place
  *
  * AVX512-BF16 dot products were tried (emulated: operands of every matmul rounded to bf16) and
  * lose the reference parity: encoder output 2.4e-3 and logits 3.9e-3 relative to the largest
