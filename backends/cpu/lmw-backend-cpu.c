@@ -10,8 +10,9 @@
  * between threads by bands of rows (each thread reads only its share of the activations),
  * smaller ones by columns.  An optional epilogue fuses GELU or the residual add (matmul_ex).
  * Smaller products use fused dot products directly on the f16 / q8_0 weights.  Attention for
- * many queries is blockwise: per head, K and V are packed once and only LMW_GEMM_MR rows of
- * scores exist at a time (see attention_block_task).  OpenBLAS sgemm on weights converted to f32
+ * many queries is blockwise: per head, K (and V, unless the kernel set reads it in place) is
+ * packed once and only LMW_GEMM_MR rows of scores exist at a time (see attention_block_task;
+ * the AVX-512 set does a whole block in its attn_block kernel).  OpenBLAS sgemm on weights converted to f32
  * per column block is available when the build has OpenBLAS and LMW_GEMM=blas is set.
  *
  * Environment: LMW_GEMM=own|blas picks the GEMM for large products (default: own).
@@ -527,7 +528,9 @@ attention_task (void *arg, int task, int thread)
  * each block of LMW_GEMM_MR queries computes the block's scores (MR, Tk) with the GEMM kernel,
  * turns them into unnormalised exponentials in place (fused scale, max and sum), multiplies
  * them by V with the same kernel and divides each output row by its sum on the way out.
- * Only MR rows of scores exist at any time. */
+ * Only MR rows of scores exist at any time.  With a kernel set that has attn_block (AVX-512),
+ * only K is packed and each block of queries is one call of that kernel (scores turned into
+ * exponentials in registers, V read in place when its rows are 64-byte aligned). */
 static int
 attn_pad (int n)
 {
@@ -568,6 +571,41 @@ attention_block_task (void *arg, int task, int thread)
     int nw = kn - p * NR < NR ? kn - p * NR : NR;
     kern->pack_rows (Kp + (size_t) p * D * NR, &kw, p * NR, nw, 0, D, s->rowtmp);
   }
+  float scale = 1.0f / sqrtf ((float) D);
+  if (kern->attn_block != NULL) {
+    /* fused kernel: the exponentials live in S (MR, ldS); V is read in place when its rows
+     * start on 64-byte boundaries, else copied to aligned rows first (loads that straddle two
+     * cache lines made the P V product about 4% slower) */
+    const float *vsrc = vh;
+    size_t vld = (size_t) j->ldv;
+    if ((uintptr_t) vh % 64 != 0 || j->ldv % 16 != 0) {
+      vld = (size_t) (D + 15) / 16 * 16;
+      for (int t = 0; t < kn; t++)
+        memcpy (Vp + (size_t) t * vld, vh + (size_t) t * j->ldv, sizeof (float) * (size_t) D);
+      vsrc = Vp;
+    }
+    for (int m = q0; m < q1; m += MR) {
+      int mr = q1 - m < MR ? q1 - m : MR;
+      const float *a[LMW_GEMM_MR];
+      int visible[LMW_GEMM_MR];
+      for (int r = 0; r < MR; r++) {
+        a[r] = r < mr ? j->q + (size_t) (m + r) * j->ldq + (size_t) h * D : zero_row;
+        visible[r] = r >= mr ? 0
+                     : j->causal_past >= 0 && j->causal_past + m + r + 1 < kn ? j->causal_past + m + r + 1
+                                                                             : kn;
+      }
+      /* the next block's queries, fetched while this one runs (64 floats of rows 512 or more
+       * floats apart: no hardware prefetcher brings them in time) */
+      for (int r = 0; r < MR && m + MR + r < q1; r++) {
+        const char *nq = (const char *) (j->q + (size_t) (m + MR + r) * j->ldq + (size_t) h * D);
+        for (int b = 0; b < D * (int) sizeof (float); b += 64)
+          __builtin_prefetch (nq + b);
+      }
+      kern->attn_block (j->out + (size_t) m * j->ldo + (size_t) h * D, (size_t) j->ldo, a,
+                        visible, Kp, vsrc, vld, kn, D, scale, S, ldS);
+    }
+    return;
+  }
   for (int e = 0; e < ne; e++) {
     float *dst = Vp + (size_t) e * kn * NR;
     int nw = D - e * NR < NR ? D - e * NR : NR;
@@ -578,7 +616,6 @@ attention_block_task (void *arg, int task, int thread)
         memset (d + nw, 0, sizeof (float) * (size_t) (NR - nw));
     }
   }
-  float scale = 1.0f / sqrtf ((float) D);
   float tile[LMW_GEMM_MR * LMW_GEMM_NR_MAX] __attribute__ ((aligned (64)));
   for (int m = q0; m < q1; m += MR) {
     int mr = q1 - m < MR ? q1 - m : MR;

@@ -16,6 +16,9 @@
  *   gelu           x * 0.5 * (1 + erf (x / sqrt 2)), erf from Abramowitz-Stegun 7.1.26
  *                  (absolute error below 1.5e-7) with a vectorised exp
  *   layernorm_row  two-pass mean / variance
+ *   attn_block     (AVX-512 only) one block of 6 queries of one head against every key: the
+ *                  scores of each 64-key panel turned into exponentials while still in
+ *                  registers (2^t from a 32-entry table), then P V with V read in place
  *
  * AVX512-BF16 dot products were tried (emulated: operands of every matmul rounded to bf16) and
  * lose the reference parity: encoder output 2.4e-3 and logits 3.9e-3 relative to the largest
@@ -180,7 +183,7 @@ generic_gemv_t (float *y, const float *p, const float *rows, size_t ld, int n, i
 static const lmw_cpu_kernels generic_kernels = {
   "generic", GENERIC_NR, generic_convert_row, generic_dot_row, generic_kernel, generic_axpy,
   generic_exp_row, generic_softmax_row, generic_gelu, generic_pack_rows, generic_dot_rows,
-  generic_gemv_t, generic_layernorm_row,
+  generic_gemv_t, generic_layernorm_row, NULL,
 };
 
 /* ---- AVX2 + FMA + F16C kernels ------------------------------------------------------------ */
@@ -601,6 +604,7 @@ avx2_layernorm_row (float *y, const float *x, const float *w, const float *b, in
 static const lmw_cpu_kernels avx2_kernels = {
   "avx2", 16, avx2_convert_row, avx2_dot_row, avx2_kernel, avx2_axpy, avx2_exp_row,
   avx2_softmax_row, avx2_gelu, avx2_pack_rows, avx2_dot_rows, avx2_gemv_t, avx2_layernorm_row,
+  NULL,
 };
 
 /* ---- AVX-512 kernels (F, plus the AVX2 set for the rest) ---------------------------------- */
@@ -843,10 +847,292 @@ avx512_gemv_t (float *y, const float *p, const float *rows, size_t ld, int n, in
   }
 }
 
+/* ---- attention: one block of queries against every key, scores never leave L1/L2 ---------- */
+
+/* 2^(j/32) for j = 0 .. 31 */
+static const float exp2_tab32[32] __attribute__ ((aligned (64))) = {
+  1.000000000e+00f, 1.021897197e+00f, 1.044273734e+00f, 1.067140460e+00f,
+  1.090507746e+00f, 1.114386797e+00f, 1.138788581e+00f, 1.163724899e+00f,
+  1.189207077e+00f, 1.215247393e+00f, 1.241857767e+00f, 1.269050956e+00f,
+  1.296839595e+00f, 1.325236678e+00f, 1.354255557e+00f, 1.383909941e+00f,
+  1.414213538e+00f, 1.445180774e+00f, 1.476826191e+00f, 1.509164453e+00f,
+  1.542210817e+00f, 1.575980902e+00f, 1.610490322e+00f, 1.645755529e+00f,
+  1.681792855e+00f, 1.718619347e+00f, 1.756252170e+00f, 1.794709086e+00f,
+  1.834008098e+00f, 1.874167681e+00f, 1.915206552e+00f, 1.957144141e+00f,
+};
+
+/* 2^t for any t: j = round (32 t) by adding 1.5 * 2^18 (the low 5 bits of the sum's mantissa
+ * are j mod 32), 2^t = 2^floor (j / 32) * 2^((j mod 32) / 32) * 2^f with |f| <= 1/64; the
+ * middle factor from a 32-entry table (vpermt2ps on two registers), 2^f = 1 + f (c1 + c2 f)
+ * (relative error 5e-8), the power of two by scalef (which floors its exponent, and gives 0
+ * or inf outside the range: far from 0, t only has to land on the right side).  Three of its
+ * nine operations use the multiply units, which the products keep busy. */
+AVX512 static inline __m512
+exp2_512_tab (__m512 t, __m512 tlo, __m512 thi)
+{
+  const __m512 magic = _mm512_set1_ps (393216.0f);
+  __m512 u = _mm512_add_ps (t, magic);
+  __m512 r = _mm512_sub_ps (u, magic); /* j / 32 */
+  __m512 f = _mm512_sub_ps (t, r);
+  __m512 T = _mm512_permutex2var_ps (tlo, _mm512_castps_si512 (u), thi);
+  __m512 q = _mm512_fmadd_ps (f, _mm512_set1_ps (0.24022699892520905f), _mm512_set1_ps (0.6931573152542114f));
+  __m512 y = _mm512_fmadd_ps (_mm512_mul_ps (T, f), q, T);
+  return _mm512_scalef_ps (y, r);
+}
+
+/* running state of one query row: its reference score (base-2 units) and the limit past
+ * which, when the panels are checked, the reference moves up */
+typedef struct {
+  float ref, lim;
+} attn_row_state;
+
+/* while checking, exponentials never exceed 2^ATTN_HEADROOM (the reference moves only when a
+ * score passes it by that much, so rescaling is rare); unchecked, a row whose sum passes
+ * 2^ATTN_SUM_MAX is computed again with checks */
+#define ATTN_HEADROOM 32.0f
+#define ATTN_SUM_MAX 0x1p64f
+
+/* scores x0..x3 in base-2 units (64 keys from column `base` of the row, nvalid of them visible)
+ * -> unnormalised exponentials 2^(x - ref) in prow[base ..], zero where not visible; sum += them.  With
+ * `check` (always on the first panel) the reference is first raised to the panel's max when a
+ * score passes the limit, and what the row holds so far is rescaled. */
+AVX512 static inline __attribute__ ((always_inline)) void
+attn_row_exp (__m512 x0, __m512 x1, __m512 x2, __m512 x3, int nvalid, float *prow, int base,
+              attn_row_state *st, __m512 *sum, bool check)
+{
+  float *dst = prow + base;
+  if (nvalid <= 0) {
+    __m512 z = _mm512_setzero_ps ();
+    _mm512_storeu_ps (dst, z);
+    _mm512_storeu_ps (dst + 16, z);
+    _mm512_storeu_ps (dst + 32, z);
+    _mm512_storeu_ps (dst + 48, z);
+    return;
+  }
+  __mmask16 m0 = 0xffff, m1 = 0xffff, m2 = 0xffff, m3 = 0xffff;
+  if (nvalid < 64) {
+    uint64_t bits = (1ull << nvalid) - 1;
+    m0 = (__mmask16) bits;
+    m1 = (__mmask16) (bits >> 16);
+    m2 = (__mmask16) (bits >> 32);
+    m3 = (__mmask16) (bits >> 48);
+  }
+  if (check) {
+    __m512 ninf = _mm512_set1_ps (-INFINITY);
+    __m512 mx = _mm512_max_ps (_mm512_max_ps (_mm512_mask_blend_ps (m0, ninf, x0), _mm512_mask_blend_ps (m1, ninf, x1)),
+                               _mm512_max_ps (_mm512_mask_blend_ps (m2, ninf, x2), _mm512_mask_blend_ps (m3, ninf, x3)));
+    if (_mm512_cmp_ps_mask (mx, _mm512_set1_ps (st->lim), _CMP_GT_OQ)) {
+      float nref = _mm512_reduce_max_ps (mx);
+      if (st->ref > -INFINITY) {
+        float f = exp2f (st->ref - nref);
+        __m512 vf = _mm512_set1_ps (f);
+        for (int i = 0; i < base; i += 16)
+          _mm512_storeu_ps (prow + i, _mm512_mul_ps (_mm512_loadu_ps (prow + i), vf));
+        *sum = _mm512_mul_ps (*sum, vf);
+      }
+      st->ref = nref;
+      st->lim = nref + ATTN_HEADROOM;
+    }
+  }
+  __m512 vr = _mm512_set1_ps (st->ref), tlo = _mm512_load_ps (exp2_tab32), thi = _mm512_load_ps (exp2_tab32 + 16);
+  __m512 e0 = _mm512_maskz_mov_ps (m0, exp2_512_tab (_mm512_sub_ps (x0, vr), tlo, thi));
+  __m512 e1 = _mm512_maskz_mov_ps (m1, exp2_512_tab (_mm512_sub_ps (x1, vr), tlo, thi));
+  __m512 e2 = _mm512_maskz_mov_ps (m2, exp2_512_tab (_mm512_sub_ps (x2, vr), tlo, thi));
+  __m512 e3 = _mm512_maskz_mov_ps (m3, exp2_512_tab (_mm512_sub_ps (x3, vr), tlo, thi));
+  _mm512_storeu_ps (dst, e0);
+  _mm512_storeu_ps (dst + 16, e1);
+  _mm512_storeu_ps (dst + 32, e2);
+  _mm512_storeu_ps (dst + 48, e3);
+  *sum = _mm512_add_ps (*sum, _mm512_add_ps (_mm512_add_ps (e0, e1), _mm512_add_ps (e2, e3)));
+}
+
+/* attn_row_exp for a panel whose 64 keys are all visible, unchecked: no masks, no max */
+AVX512 static inline __attribute__ ((always_inline)) void
+attn_row_exp_full (__m512 x0, __m512 x1, __m512 x2, __m512 x3, float *dst, float ref, __m512 *sum)
+{
+  __m512 vr = _mm512_set1_ps (ref), tlo = _mm512_load_ps (exp2_tab32), thi = _mm512_load_ps (exp2_tab32 + 16);
+  __m512 e0 = exp2_512_tab (_mm512_sub_ps (x0, vr), tlo, thi);
+  __m512 e1 = exp2_512_tab (_mm512_sub_ps (x1, vr), tlo, thi);
+  __m512 e2 = exp2_512_tab (_mm512_sub_ps (x2, vr), tlo, thi);
+  __m512 e3 = exp2_512_tab (_mm512_sub_ps (x3, vr), tlo, thi);
+  _mm512_storeu_ps (dst, e0);
+  _mm512_storeu_ps (dst + 16, e1);
+  _mm512_storeu_ps (dst + 32, e2);
+  _mm512_storeu_ps (dst + 48, e3);
+  *sum = _mm512_add_ps (*sum, _mm512_add_ps (_mm512_add_ps (e0, e1), _mm512_add_ps (e2, e3)));
+}
+
+#define ROWS(X) X (0) X (1) X (2) X (3) X (4) X (5)
+#define DECL(r) __m512 c##r##0 = _mm512_setzero_ps (), c##r##1 = c##r##0, c##r##2 = c##r##0, c##r##3 = c##r##0;
+#define STEP(r)                                                                               \
+  av = _mm512_set1_ps (a##r[k]);                                                              \
+  c##r##0 = _mm512_fmadd_ps (av, b0, c##r##0); c##r##1 = _mm512_fmadd_ps (av, b1, c##r##1);   \
+  c##r##2 = _mm512_fmadd_ps (av, b2, c##r##2); c##r##3 = _mm512_fmadd_ps (av, b3, c##r##3);
+#define STEP3(r)                                                                              \
+  av = _mm512_set1_ps (a##r[k]);                                                              \
+  c##r##0 = _mm512_fmadd_ps (av, b0, c##r##0); c##r##1 = _mm512_fmadd_ps (av, b1, c##r##1);   \
+  c##r##2 = _mm512_fmadd_ps (av, b2, c##r##2);
+#define STEP2(r)                                                                              \
+  av = _mm512_set1_ps (a##r[k]);                                                              \
+  c##r##0 = _mm512_fmadd_ps (av, b0, c##r##0); c##r##1 = _mm512_fmadd_ps (av, b1, c##r##1);
+#define STEP1(r)                                                                              \
+  av = _mm512_set1_ps (a##r[k]);                                                              \
+  c##r##0 = _mm512_fmadd_ps (av, b0, c##r##0);
+
+/* the exponentials p (MR, ldp) of the block's scores against every panel of keys; returns
+ * false when some row's sum passed ATTN_SUM_MAX (only possible unchecked) */
+AVX512 static bool
+avx512_attn_scores (const float *const *q, const int *visible, const float *kp, int kn, int D,
+                    float *p, int ldp, float *inv, bool check)
+{
+  attn_row_state st[LMW_GEMM_MR];
+  __m512 sum[LMW_GEMM_MR];
+  for (int r = 0; r < LMW_GEMM_MR; r++) {
+    st[r].ref = -INFINITY;
+    st[r].lim = -INFINITY;
+    sum[r] = _mm512_setzero_ps ();
+  }
+  const float *a0 = q[0], *a1 = q[1], *a2 = q[2], *a3 = q[3], *a4 = q[4], *a5 = q[5];
+  int np = (kn + 63) / 64;
+  int vmin = visible[0]; /* panels below vmin are visible to every row */
+  for (int r = 1; r < LMW_GEMM_MR; r++)
+    vmin = visible[r] < vmin ? visible[r] : vmin;
+#define EXPROW(r)                                                                             \
+  attn_row_exp (c##r##0, c##r##1, c##r##2, c##r##3, visible[r] - base, p + (size_t) (r) * ldp, \
+                base, &st[r], &sum[r], chk);
+#define EXPFULL(r)                                                                            \
+  attn_row_exp_full (c##r##0, c##r##1, c##r##2, c##r##3, p + (size_t) (r) * ldp + base,       \
+                     st[r].ref, &sum[r]);
+  for (int pi = 0; pi < np; pi++) {
+    const float *bp = kp + (size_t) pi * D * 64;
+    int base = pi * 64;
+    bool chk = check || pi == 0;
+    ROWS (DECL)
+    int nv = kn - base >= 64 ? 4 : (kn - base + 15) / 16; /* vectors of keys in this panel */
+    if (nv == 4) {
+      for (int k = 0; k < D; k++) {
+        __m512 b0 = _mm512_load_ps (bp), b1 = _mm512_load_ps (bp + 16);
+        __m512 b2 = _mm512_load_ps (bp + 32), b3 = _mm512_load_ps (bp + 48);
+        bp += 64;
+        __m512 av;
+        ROWS (STEP)
+      }
+    } else if (nv == 3) { /* the last panel: only the columns that hold keys */
+      for (int k = 0; k < D; k++) {
+        __m512 b0 = _mm512_load_ps (bp), b1 = _mm512_load_ps (bp + 16), b2 = _mm512_load_ps (bp + 32);
+        bp += 64;
+        __m512 av;
+        ROWS (STEP3)
+      }
+    } else if (nv == 2) {
+      for (int k = 0; k < D; k++) {
+        __m512 b0 = _mm512_load_ps (bp), b1 = _mm512_load_ps (bp + 16);
+        bp += 64;
+        __m512 av;
+        ROWS (STEP2)
+      }
+    } else {
+      for (int k = 0; k < D; k++) {
+        __m512 b0 = _mm512_load_ps (bp);
+        bp += 64;
+        __m512 av;
+        ROWS (STEP1)
+      }
+    }
+    if (!chk && base + 64 <= vmin) {
+      ROWS (EXPFULL)
+    } else {
+      ROWS (EXPROW)
+    }
+  }
+#undef EXPROW
+#undef EXPFULL
+  bool ok = true;
+  for (int r = 0; r < LMW_GEMM_MR; r++) {
+    float s = _mm512_reduce_add_ps (sum[r]);
+    if (!(s <= ATTN_SUM_MAX))
+      ok = false;
+    inv[r] = s > 0.0f ? 1.0f / s : 0.0f;
+  }
+  return ok;
+}
+
+/* One block of LMW_GEMM_MR queries of one head (see lmw-cpu.h).  Per panel of 64 keys the
+ * scores come from the 6x64 register tile (depth D) and are turned into exponentials while
+ * still in registers, against a reference taken from the first panel (a row whose later scores
+ * run far above it is computed again, checking every panel); the exponentials (MR, kn) stay in
+ * p; then O = P V with V read in place (row stride ldv), each output row divided by its sum on
+ * the way out. */
+AVX512 static void
+avx512_attn_block (float *out, size_t ldo, const float *const *q, const int *visible,
+                   const float *kp, const float *v, size_t ldv, int kn, int D, float scale,
+                   float *p, int ldp)
+{
+  /* the queries times scale * log2 e: scores in base-2 units */
+  float qs[LMW_GEMM_MR][LMW_GEMM_KC] __attribute__ ((aligned (64)));
+  const float *qp[LMW_GEMM_MR];
+  __m512 vs = _mm512_set1_ps (scale * 1.44269504088896341f);
+  for (int r = 0; r < LMW_GEMM_MR; r++) {
+    int d = 0;
+    for (; d + 16 <= D; d += 16)
+      _mm512_store_ps (qs[r] + d, _mm512_mul_ps (_mm512_loadu_ps (q[r] + d), vs));
+    if (d < D) {
+      __mmask16 m = (__mmask16) ((1u << (D - d)) - 1);
+      _mm512_mask_store_ps (qs[r] + d, m, _mm512_mul_ps (_mm512_maskz_loadu_ps (m, q[r] + d), vs));
+    }
+    qp[r] = qs[r];
+  }
+  float inv[LMW_GEMM_MR];
+  if (!avx512_attn_scores (qp, visible, kp, kn, D, p, ldp, inv, false))
+    avx512_attn_scores (qp, visible, kp, kn, D, p, ldp, inv, true);
+  const float *a0 = p, *a1 = p + (size_t) ldp, *a2 = p + 2 * (size_t) ldp;
+  const float *a3 = p + 3 * (size_t) ldp, *a4 = p + 4 * (size_t) ldp, *a5 = p + 5 * (size_t) ldp;
+#define STORE(r)                                                                              \
+  if (visible[r] > 0) {                                                                       \
+    float *o = out + (size_t) (r) * ldo + e0;                                                 \
+    __m512 vi = _mm512_set1_ps (inv[r]);                                                      \
+    _mm512_mask_storeu_ps (o, n0, _mm512_mul_ps (c##r##0, vi));                               \
+    _mm512_mask_storeu_ps (o + 16, n1, _mm512_mul_ps (c##r##1, vi));                          \
+    _mm512_mask_storeu_ps (o + 32, n2, _mm512_mul_ps (c##r##2, vi));                          \
+    _mm512_mask_storeu_ps (o + 48, n3, _mm512_mul_ps (c##r##3, vi));                          \
+  }
+  for (int e0 = 0; e0 < D; e0 += 64) {
+    int w = D - e0 < 64 ? D - e0 : 64;
+    uint64_t bits = w >= 64 ? ~0ull : (1ull << w) - 1;
+    __mmask16 n0 = (__mmask16) bits, n1 = (__mmask16) (bits >> 16);
+    __mmask16 n2 = (__mmask16) (bits >> 32), n3 = (__mmask16) (bits >> 48);
+    const float *vb = v + e0;
+    ROWS (DECL)
+    if (w == 64) {
+      for (int k = 0; k < kn; k++, vb += ldv) {
+        __m512 b0 = _mm512_loadu_ps (vb), b1 = _mm512_loadu_ps (vb + 16);
+        __m512 b2 = _mm512_loadu_ps (vb + 32), b3 = _mm512_loadu_ps (vb + 48);
+        __m512 av;
+        ROWS (STEP)
+      }
+    } else {
+      for (int k = 0; k < kn; k++, vb += ldv) {
+        __m512 b0 = _mm512_maskz_loadu_ps (n0, vb), b1 = _mm512_maskz_loadu_ps (n1, vb + 16);
+        __m512 b2 = _mm512_maskz_loadu_ps (n2, vb + 32), b3 = _mm512_maskz_loadu_ps (n3, vb + 48);
+        __m512 av;
+        ROWS (STEP)
+      }
+    }
+    ROWS (STORE)
+  }
+#undef STORE
+}
+#undef ROWS
+#undef DECL
+#undef STEP
+#undef STEP3
+#undef STEP2
+#undef STEP1
+
 static const lmw_cpu_kernels avx512_kernels = {
   "avx512", 64, avx2_convert_row, avx2_dot_row, avx512_kernel, avx2_axpy, avx512_exp_row,
   avx2_softmax_row, avx512_gelu, avx512_pack_rows, avx512_dot_rows, avx512_gemv_t,
-  avx2_layernorm_row,
+  avx2_layernorm_row, avx512_attn_block,
 };
 #endif /* LMW_HAVE_X86 */
 

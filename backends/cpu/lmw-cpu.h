@@ -43,6 +43,16 @@ typedef struct {
   void (*gemv_t) (float *y, const float *p, const float *rows, size_t ld, int n, int D);
   /* y (C) = (x - mean) / sqrt (var + eps) * w + b; y may equal x */
   void (*layernorm_row) (float *y, const float *x, const float *w, const float *b, int C, float eps);
+  /* Optional (NULL: the backend computes scores, exponentials and P V with the kernels above).
+   * One block of LMW_GEMM_MR query rows q[r] (D floats each) of one head against kn keys: for
+   * each row with visible[r] > 0, out[r * ldo .. + D) = sum over t < visible[r] of
+   * softmax_t (scale * q[r] . k_t) v_t; rows with visible[r] == 0 are not written (q[r] must
+   * still point to D readable floats).  kp holds the keys as (D, nr) panels packed by pack_rows
+   * (64-byte aligned, zero past kn), v the rows (kn, D) with row stride ldv; p is scratch of
+   * LMW_GEMM_MR rows of ldp >= kn rounded up to nr floats. */
+  void (*attn_block) (float *out, size_t ldo, const float *const *q, const int *visible,
+                      const float *kp, const float *v, size_t ldv, int kn, int D, float scale,
+                      float *p, int ldp);
 } lmw_cpu_kernels;
 
 const lmw_cpu_kernels *lmw_cpu_kernels_get (void);

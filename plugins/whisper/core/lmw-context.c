@@ -64,10 +64,13 @@ lmw_state_free (lmw_state *st)
   free (st);
 }
 
+/* activations start on a 64-byte boundary: rows of a multiple of 16 floats then never
+ * straddle cache lines, which the attention kernel's in-place reads of V rely on */
 static float *
 alloc_f (size_t n)
 {
-  return malloc (n * sizeof (float));
+  size_t bytes = (n * sizeof (float) + 63) / 64 * 64;
+  return aligned_alloc (64, bytes ? bytes : 64);
 }
 
 lmw_state *
