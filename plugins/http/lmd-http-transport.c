@@ -3,8 +3,11 @@
 
 #include "lmd-http-transport.h"
 
+#include <errno.h>
+#include <glib-unix.h>
 #include <libsoup/soup.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "lmd-body-spool.h"
 #include "lmd-build-config.h"
@@ -93,6 +96,7 @@ typedef struct {
   gboolean disconnected;
   GCancellable *cancellable; /* owned */
   gint64 processing_started; /* monotonic µs, 0 = not started */
+  GSource *watch;            /* owned, nullable: the client's socket, while the message is paused */
 } HttpCall;
 
 /* What the router callback needs. */
@@ -117,6 +121,11 @@ http_call_free (HttpCall *call)
   g_free (call->request_id);
   g_clear_object (&call->cancellable);
   g_clear_pointer (&call->body, g_byte_array_unref);
+  if (call->watch != NULL)
+    {
+      g_source_destroy (call->watch);
+      g_source_unref (call->watch);
+    }
   if (call->spool != NULL)
     {
       g_autoptr (GError) ended = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the request has ended");
@@ -159,6 +168,65 @@ new_request_id (void)
 
 static void set_error_response (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call,
                                 const GError *error);
+static void on_disconnected (SoupServerMessage *msg, gpointer user_data);
+
+/* libsoup does no I/O on a paused message, so a client that closes its connection while its
+ * request is worked on would go unnoticed until the answer is written.  While paused, the
+ * socket is watched: the end of the stream (or a reset) means the client left, and the work
+ * is cancelled (for an api, that closes its connection to the worker, whose own watch then
+ * stops the transcription).  A client that half-closes its side after sending a request
+ * counts as gone too. */
+static gboolean
+on_client_socket (int fd, GIOCondition condition, gpointer user_data)
+{
+  SoupServerMessage *msg = user_data;
+  HttpCall *call = get_call (msg);
+  char byte;
+  gssize n = recv (fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    return G_SOURCE_CONTINUE;
+  g_clear_pointer (&call->watch, g_source_unref);
+  if (n > 0)
+    return G_SOURCE_REMOVE; /* more from the client (a pipelined request): nothing to tell */
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id, "the client closed its connection; stopping the request");
+  on_disconnected (msg, NULL);
+  /* libsoup finishes the message when it tries to answer on the closed socket */
+  soup_server_message_set_status (msg, 499, "Client Closed Request");
+  call->paused = FALSE;
+  soup_server_message_unpause (msg);
+  return G_SOURCE_REMOVE;
+}
+
+/* Pauses @msg while its request is worked on, watching its client. */
+static void
+call_hold (SoupServerMessage *msg)
+{
+  HttpCall *call = get_call (msg);
+  GSocket *socket = soup_server_message_get_socket (msg);
+
+  soup_server_message_pause (msg);
+  if (call != NULL && call->watch == NULL && socket != NULL)
+    {
+      call->watch = g_unix_fd_source_new (g_socket_get_fd (socket), G_IO_IN | G_IO_HUP | G_IO_ERR);
+      g_source_set_callback (call->watch, G_SOURCE_FUNC (on_client_socket), msg, NULL);
+      g_source_attach (call->watch, g_main_context_get_thread_default ());
+    }
+}
+
+/* The answer is set: libsoup sends it. */
+static void
+call_resume (SoupServerMessage *msg)
+{
+  HttpCall *call = get_call (msg);
+
+  if (call != NULL && call->watch != NULL)
+    {
+      g_source_destroy (call->watch);
+      g_clear_pointer (&call->watch, g_source_unref);
+    }
+  soup_server_message_unpause (msg);
+}
 
 /* Role api: the response of a streamed request is set.  Before the whole body is in, libsoup
  * sends it once the body has been read (and calls no handler); after, the message is paused
@@ -170,7 +238,7 @@ stream_answered (SoupServerMessage *msg, HttpCall *call)
   if (call->paused)
     {
       call->paused = FALSE;
-      soup_server_message_unpause (msg);
+      call_resume (msg);
     }
 }
 
@@ -757,7 +825,7 @@ transcribe_done (GObject *source, GAsyncResult *result, gpointer user_data)
                                      pending->request_copy, pending->file_size);
       else
         set_error_response (self, pending->msg, pending->call, error);
-      soup_server_message_unpause (pending->msg);
+      call_resume (pending->msg);
     }
   lmd_transcribe_request_free (pending->request_copy);
   g_object_unref (pending->msg);
@@ -780,7 +848,7 @@ pending_job_finish (PendingJob *pending)
 {
   pending->self->in_flight--;
   if (!pending->call->disconnected)
-    soup_server_message_unpause (pending->msg);
+    call_resume (pending->msg);
   g_free (pending->job_id);
   g_object_unref (pending->msg);
   g_object_unref (pending->self);
@@ -797,7 +865,7 @@ pending_job_new (LmdHttpTransport *self, SoupServerMessage *msg, const char *job
   pending->call = get_call (msg);
   pending->job_id = g_strdup (job_id);
   self->in_flight++;
-  soup_server_message_pause (msg);
+  call_hold (msg);
   return pending;
 }
 
@@ -845,7 +913,7 @@ submit_job (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call,
        !lmd_url_check_destination (request->url, limits->allow_private_urls, "url", &error)))
     {
       set_error_response (self, msg, call, error);
-      soup_server_message_unpause (msg);
+      call_resume (msg);
       return;
     }
   if (store == NULL || lmd_router_is_draining (self->router))
@@ -854,7 +922,7 @@ submit_job (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call,
                            store == NULL ? "asynchronous jobs are not available on this server"
                                          : "the server is shutting down");
       set_error_response (self, msg, call, error);
-      soup_server_message_unpause (msg);
+      call_resume (msg);
       return;
     }
   job = lmd_job_new (call->request_id, request->options.callback_url);
@@ -990,14 +1058,14 @@ transcribe_admitted (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable 
                            "the body is larger than the limit of %" G_GUINT64_FORMAT " MB",
                            self->max_body_bytes / (1024 * 1024));
       set_error_response (self, msg, call, error);
-      soup_server_message_unpause (msg);
+      call_resume (msg);
       return;
     }
   body = g_byte_array_free_to_bytes (g_steal_pointer (&call->body));
   if (!lmd_http_request_parse (request, msg, query, body, &error))
     {
       set_error_response (self, msg, call, error);
-      soup_server_message_unpause (msg);
+      call_resume (msg);
       return;
     }
   if (dialect == LMD_HTTP_DIALECT_OPENAI && request->options.model != NULL &&
@@ -1012,7 +1080,7 @@ transcribe_admitted (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable 
                                     &error))
     {
       set_error_response (self, msg, call, error);
-      soup_server_message_unpause (msg);
+      call_resume (msg);
       return;
     }
   if (dialect == LMD_HTTP_DIALECT_LISTEN && request->options.callback_url != NULL)
@@ -1081,7 +1149,7 @@ admit_done (GObject *source, GAsyncResult *result, gpointer user_data)
   else if (!admitted)
     {
       set_error_response_full (self, wait->msg, call, error, retry_after);
-      soup_server_message_unpause (wait->msg);
+      call_resume (wait->msg);
     }
   else
     transcribe_admitted (self, wait->msg, wait->query, wait->dialect);
@@ -1106,7 +1174,7 @@ transcribe_handler (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable *
       if (!call->answered)
         {
           call->paused = TRUE;
-          soup_server_message_pause (msg);
+          call_hold (msg);
         }
       return;
     }
@@ -1121,7 +1189,7 @@ transcribe_handler (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable *
   wait->query = query != NULL ? g_hash_table_ref (query) : NULL;
   wait->dialect = dialect;
   self->in_flight++;
-  soup_server_message_pause (msg);
+  call_hold (msg);
   lmd_http_auth_admit_async (lmd_router_get_license (self->router), msg, query, "batch",
                              call->request_id, call->cancellable, admit_done, wait);
 }

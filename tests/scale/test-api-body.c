@@ -14,7 +14,9 @@
  * closed when the request ends; a chunked body over [limits] max_body_mb gets 413
  * FILE_TOO_LARGE with a log line carrying the request id, and the api keeps serving; kill -9
  * of the worker receiving a large upload half-way through: the request succeeds on the other
- * worker with the same request id and the same transcript; GET /v1/jobs/{id} through the api
+ * worker with the same request id and the same transcript; a client that leaves while a
+ * worker transcribes its request: the api notices, closes its connection to the worker, and
+ * the worker stops the transcription; GET /v1/jobs/{id} through the api
  * finds a job a worker holds, answers 404 for a job no worker has, 503 with retry_after when
  * no worker answers.  After every test the spool directory is empty.
  */
@@ -452,6 +454,67 @@ test_kill_worker_mid_upload (void)
   workers[victim] = start_worker (victim);
 }
 
+/* The client leaves while a worker transcribes its request: the api closes its connection
+ * to the worker, and the worker drops the request. */
+static void
+test_client_leaves (void)
+{
+  g_autofree char *url = NULL;
+  g_autoptr (SoupMessage) msg = NULL;
+  g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+  LmdTestResponse r = { 0 };
+  gint64 deadline;
+  guint busy = G_MAXUINT;
+  gboolean dropped = FALSE;
+
+  if (!need_setup ())
+    return;
+  url = lmd_test_server_url (api, "/v1/listen");
+  msg = soup_message_new ("POST", url);
+  soup_message_set_request_body_from_bytes (msg, "audio/wav", big_wav);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "X-Request-ID", "client-leaves-1");
+  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, cancellable, send_done, &r);
+  deadline = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  while (busy == G_MAXUINT && r.body == NULL && r.error == NULL && g_get_monotonic_time () < deadline)
+    {
+      for (guint i = 0; i < 2 && busy == G_MAXUINT; i++)
+        {
+          g_autofree char *log = lmd_test_server_read_log (workers[i]);
+          if (log_has (log, "client-leaves-1", "POST /v1/listen"))
+            busy = i;
+        }
+      for (guint i = 0; i < 10; i++)
+        g_main_context_iteration (NULL, FALSE) || (g_usleep (5000), TRUE);
+    }
+  g_assert_cmpuint (busy, <, 2);
+  g_cancellable_cancel (cancellable);
+  while (r.body == NULL && r.error == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  while (!dropped && g_get_monotonic_time () < deadline)
+    {
+      g_autofree char *log = lmd_test_server_read_log (workers[busy]);
+      dropped = log_has (log, "client-leaves-1", "client went away");
+      g_usleep (50000);
+    }
+  if (!dropped)
+    {
+      g_autofree char *wlog = lmd_test_server_read_log (workers[busy]);
+      g_autofree char *alog = lmd_test_server_read_log (api);
+      g_error ("the worker did not drop the request; its log:\n%s\napi log:\n%s", wlog, alog);
+    }
+  {
+    /* it noticed when the api closed the connection, and stopped before the end */
+    g_autofree char *wlog = lmd_test_server_read_log (workers[busy]);
+    g_autofree char *alog = lmd_test_server_read_log (api);
+    g_assert_true (log_has (alog, "client-leaves-1", "the client closed its connection"));
+    g_assert_true (log_has (wlog, "client-leaves-1", "the client closed its connection"));
+    g_assert_false (log_has (wlog, "client-leaves-1", "transcribed"));
+  }
+  assert_spool_empty ();
+}
+
 static char *
 get_job (LmdTestServer *srv, const char *job_id, guint *status, JsonObject **object)
 {
@@ -566,6 +629,7 @@ main (int argc, char **argv)
   g_test_add_func ("/api-body/large-upload", test_large_upload);
   g_test_add_func ("/api-body/chunked-too-large", test_chunked_too_large);
   g_test_add_func ("/api-body/kill-worker-mid-upload", test_kill_worker_mid_upload);
+  g_test_add_func ("/api-body/client-leaves", test_client_leaves);
   g_test_add_func ("/api-body/job-at-worker", test_job_at_worker);
   g_test_add_func ("/api-body/job-no-worker-answers", test_job_no_worker_answers);
   status = g_test_run ();
