@@ -265,8 +265,12 @@ test_large_upload (void)
   g_assert_cmpstr (text, ==, big_text);
   lmd_wer_accumulate (&counts, big_text, text);
   g_assert_cmpfloat (lmd_wer_rate (&counts), ==, 0);
-  /* the body never sat in the api's memory */
-  g_assert_cmpuint ((hwm_after - hwm_before) * 1024, <, BIG_BYTES / 4);
+  /* the body never sat in the api's memory (not measurable under AddressSanitizer, whose
+   * quarantine keeps freed chunks resident, nor under a wrapper such as valgrind) */
+#ifndef __SANITIZE_ADDRESS__
+  if (g_getenv ("LMD_TEST_DAEMON_WRAPPER") == NULL)
+    g_assert_cmpuint ((hwm_after - hwm_before) * 1024, <, BIG_BYTES / 4);
+#endif
   assert_spool_empty ();
 }
 
