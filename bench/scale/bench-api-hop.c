@@ -15,12 +15,20 @@
  * the worker refuses (400 INVALID_PARAMETER) before decoding, so the time measured is the
  * HTTP exchange with its 64 KB body, plus the forwarding when through an api.
  *
- *   bench-api-hop [--clients 1,4] [--requests 40] [--rounds 3] [--workers 2]
+ * A third table sends large bodies (--large-mb, 20 MiB: a WAV of 96 kHz stereo float, the
+ * same speech then silence) from one client, straight to the worker and through the api with
+ * the static list: refused before decoding (?language=zz: the upload and the hop alone), and
+ * transcribed.  It prints the latencies and how much the peak RSS (VmHWM) of the api process
+ * and of the worker grew over the table.
+ *
+ *   bench-api-hop [--clients 1,4] [--requests 40] [--rounds 3] [--workers 2] [--large-mb 20]
+ *                 [--large-requests 3]
  */
 #include <glib/gstdio.h>
 #include <libsoup/soup.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lmd-test-audio.h"
@@ -95,6 +103,55 @@ measure (const char *url, guint clients, Result *out)
   g_free (c);
 }
 
+/* VmHWM of @pid in KiB */
+static guint64
+peak_rss_kib (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) pid);
+  g_autofree char *text = NULL;
+  const char *at;
+
+  if (!g_file_get_contents (path, &text, NULL, NULL) || (at = strstr (text, "\nVmHWM:")) == NULL)
+    return 0;
+  return g_ascii_strtoull (at + strlen ("\nVmHWM:"), NULL, 10);
+}
+
+static void
+put_le32 (guint8 *p, guint32 v)
+{
+  p[0] = v & 0xff;
+  p[1] = (v >> 8) & 0xff;
+  p[2] = (v >> 16) & 0xff;
+  p[3] = v >> 24;
+}
+
+/* @bytes of WAV, IEEE float stereo at 96 kHz: @samples (16 kHz mono) held for six output
+ * samples each, then silence. */
+static GBytes *
+large_wav (const float *samples, gsize n, gsize bytes)
+{
+  guint8 *data = g_malloc0 (bytes);
+  float *out = (float *) (data + 44);
+  gsize frames = (bytes - 44) / 8;
+
+  memcpy (data, "RIFF", 4);
+  put_le32 (data + 4, (guint32) bytes - 8);
+  memcpy (data + 8, "WAVEfmt ", 8);
+  put_le32 (data + 16, 16);
+  data[20] = 3; /* IEEE float */
+  data[22] = 2;
+  put_le32 (data + 24, 96000);
+  put_le32 (data + 28, 96000 * 8);
+  data[32] = 8;
+  data[34] = 32;
+  memcpy (data + 36, "data", 4);
+  put_le32 (data + 40, (guint32) (bytes - 44));
+  for (gsize i = 0; i < n && i * 6 + 6 <= frames; i++)
+    for (guint k = 0; k < 6; k++)
+      out[(i * 6 + k) * 2] = out[(i * 6 + k) * 2 + 1] = samples[i];
+  return g_bytes_new_take (data, bytes);
+}
+
 static int
 cmp_double (gconstpointer a, gconstpointer b)
 {
@@ -117,12 +174,14 @@ int
 main (int argc, char **argv)
 {
   g_autofree char *clients_opt = g_strdup ("1,4");
-  gint rounds = 3, workers = 2, requests = 40;
+  gint rounds = 3, workers = 2, requests = 40, large_mb = 20, large_requests = 3;
   GOptionEntry entries[] = {
     { "clients", 'c', 0, G_OPTION_ARG_STRING, &clients_opt, "Concurrent clients, comma-separated (1,4)", "LIST" },
     { "requests", 'n', 0, G_OPTION_ARG_INT, &requests, "Requests per measurement (40)", "N" },
     { "rounds", 'r', 0, G_OPTION_ARG_INT, &rounds, "Turns over the paths (3)", "N" },
     { "workers", 'w', 0, G_OPTION_ARG_INT, &workers, "Inference threads of the worker (2)", "N" },
+    { "large-mb", 'l', 0, G_OPTION_ARG_INT, &large_mb, "Size of the large bodies in MiB, 0 = none (20)", "N" },
+    { "large-requests", 0, 0, G_OPTION_ARG_INT, &large_requests, "Large requests per path and round (3)", "N" },
     { NULL },
   };
   g_autoptr (GOptionContext) context = g_option_context_new ("— cost of the api hop");
@@ -251,6 +310,53 @@ main (int argc, char **argv)
       for (guint p = 1; p < n_paths; p++)
         g_print ("| %u | %s vs direct | | | %+.1f %% | | %+.2f ms | |\n", clients, names[p],
                  (rps[p] / rps[0] - 1) * 100, p50[p] - p50[0]);
+    }
+  if (large_mb > 0)
+    {
+      /* large bodies: one client, direct and through the static api */
+      GBytes *small = wav;
+      GPid api_pid = lmd_test_server_get_pid (api_static), worker_pid = lmd_test_server_get_pid (worker);
+      guint64 api_before = peak_rss_kib (api_pid), worker_before = peak_rss_kib (worker_pid);
+      g_autofree char *direct = lmd_test_server_url (worker, "/v1/listen");
+      g_autofree char *through = lmd_test_server_url (api_static, "/v1/listen");
+
+      wav = large_wav (samples, MIN ((gsize) rate * 2, n), (gsize) large_mb * 1024 * 1024);
+      n_requests = (guint) MAX (large_requests, 1);
+      g_print ("\nlarge bodies: %d MiB (%.1f s of 96 kHz stereo float audio), %u requests per path and round, "
+               "1 client, %d rounds\n\n",
+               large_mb, (large_mb * 1024.0 * 1024 - 44) / (96000 * 8), n_requests, rounds);
+      g_print ("| body | path | requests | failures | p50 ms | max ms |\n|---|---|---|---|---|---|\n");
+      for (guint kind = 0; kind < 2; kind++)
+        {
+          const char *base[2] = { direct, through };
+          Result results[2] = { 0 };
+
+          expected_status = kind == 0 ? 400 : 200;
+          for (guint p = 0; p < 2; p++)
+            results[p].latencies_ms = g_array_new (FALSE, FALSE, sizeof (double));
+          for (gint r = 0; r < rounds; r++)
+            for (guint p = 0; p < 2; p++)
+              {
+                g_autofree char *url = g_strconcat (base[p], kind == 0 ? "?language=zz" : "", NULL);
+                measure (url, 1, &results[p]);
+              }
+          for (guint p = 0; p < 2; p++)
+            {
+              g_array_sort (results[p].latencies_ms, cmp_double);
+              g_print ("| %s | %s | %u | %u | %.0f | %.0f |\n", kind == 0 ? "refused (400)" : "transcribed",
+                       names[p], results[p].requests, results[p].failures,
+                       percentile (results[p].latencies_ms, 50), percentile (results[p].latencies_ms, 100));
+              g_array_unref (results[p].latencies_ms);
+            }
+        }
+      g_print ("\npeak RSS (VmHWM) over the large-body table: api %.1f -> %.1f MiB (+%.1f), "
+               "worker %.1f -> %.1f MiB (+%.1f)\n",
+               api_before / 1024.0, peak_rss_kib (api_pid) / 1024.0,
+               ((gint64) peak_rss_kib (api_pid) - (gint64) api_before) / 1024.0, worker_before / 1024.0,
+               peak_rss_kib (worker_pid) / 1024.0,
+               ((gint64) peak_rss_kib (worker_pid) - (gint64) worker_before) / 1024.0);
+      g_bytes_unref (wav);
+      wav = small;
     }
   for (guint p = 0; p < 3; p++)
     g_free (urls[p]);

@@ -8,6 +8,7 @@
 
 #include "lmd-error.h"
 #include "lmd-log.h"
+#include "lmd-spool-input-stream.h"
 
 struct _LmdHttpForwarder {
   LmdWorkerPicker *picker; /* borrowed */
@@ -20,7 +21,8 @@ typedef struct {
   SoupServerMessage *msg;      /* owned ref */
   char *request_id;            /* owned */
   char *model;                 /* owned, nullable */
-  GBytes *body;                /* owned, nullable */
+  LmdBodySpool *body;          /* owned ref, nullable: the body, arriving or arrived */
+  goffset content_length;      /* the client's Content-Length, -1 = chunked */
   GCancellable *cancellable;   /* owned ref, nullable */
   char *worker_url;            /* owned: the worker of the current attempt */
   SoupMessage *out;            /* owned: the current attempt */
@@ -70,7 +72,7 @@ forward_free (Forward *f)
   g_object_unref (f->msg);
   g_free (f->request_id);
   g_free (f->model);
-  g_clear_pointer (&f->body, g_bytes_unref);
+  g_clear_pointer (&f->body, lmd_body_spool_unref);
   g_clear_object (&f->cancellable);
   g_free (f->worker_url);
   g_clear_object (&f->out);
@@ -150,6 +152,12 @@ on_answer (GObject *source, GAsyncResult *result, gpointer user_data)
       finish_with_error (f, g_steal_pointer (&error));
       return;
     }
+  if (body == NULL && f->body != NULL && lmd_body_spool_get_failure (f->body) != NULL)
+    {
+      /* the client's side failed (gone, over the limit): no worker is to blame */
+      finish_with_error (f, g_error_copy (lmd_body_spool_get_failure (f->body)));
+      return;
+    }
   if (body == NULL || status == SOUP_STATUS_SERVICE_UNAVAILABLE)
     {
       if (body == NULL)
@@ -221,13 +229,18 @@ send_attempt (Forward *f)
     }
   soup_message_headers_replace (out_headers, "X-Request-ID", f->request_id);
   if (f->body != NULL)
-    soup_message_set_request_body_from_bytes (f->out, soup_message_headers_get_one (in_headers, "Content-Type"),
-                                              f->body);
+    {
+      /* each attempt reads the spool from its start, waiting for what has not arrived yet */
+      g_autoptr (GInputStream) stream = lmd_spool_input_stream_new (f->body);
+      soup_message_set_request_body (f->out, soup_message_headers_get_one (in_headers, "Content-Type"), stream,
+                                     f->content_length);
+    }
   /* a retried request must go to a fresh connection, never a pooled one to the dead worker */
   if (f->attempt > 1)
     soup_message_add_flags (f->out, SOUP_MESSAGE_NEW_CONNECTION);
-  LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, f->request_id, "forwarding to %s (attempt %u)", f->worker_url,
-                   f->attempt);
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, f->request_id, "forwarding to %s (attempt %u, %" G_GUINT64_FORMAT
+                   " bytes of the body in so far)", f->worker_url, f->attempt,
+                   f->body != NULL ? lmd_body_spool_get_length (f->body) : 0);
   lmd_worker_picker_begin (f->self->picker, f->worker_url);
   soup_session_send_and_read_async (f->self->session, f->out, G_PRIORITY_DEFAULT, f->cancellable,
                                     on_answer, f);
@@ -235,8 +248,8 @@ send_attempt (Forward *f)
 
 void
 lmd_http_forwarder_forward (LmdHttpForwarder *self, SoupServerMessage *msg, const char *request_id,
-                            const char *model, GBytes *body, GCancellable *cancellable,
-                            LmdHttpForwardDone done, gpointer user_data)
+                            const char *model, LmdBodySpool *body, goffset content_length,
+                            GCancellable *cancellable, LmdHttpForwardDone done, gpointer user_data)
 {
   Forward *f = g_new0 (Forward, 1);
 
@@ -244,7 +257,8 @@ lmd_http_forwarder_forward (LmdHttpForwarder *self, SoupServerMessage *msg, cons
   f->msg = g_object_ref (msg);
   f->request_id = g_strdup (request_id);
   f->model = g_strdup (model);
-  f->body = body != NULL ? g_bytes_ref (body) : NULL;
+  f->body = body != NULL ? lmd_body_spool_ref (body) : NULL;
+  f->content_length = content_length;
   f->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
   f->attempt = 1;
   f->done = done;

@@ -4,11 +4,15 @@
  *
  * forward() sends the request (method, path, query, content type, body, X-Request-ID) to the
  * worker the picker chooses, and relays the worker's answer as is (status, body, content
- * type, Retry-After).  The body is the one the transport collected, sent from the same
- * buffer (no copy).  Failure handling: when the connection to the worker fails, or the
- * worker dies or stops answering (no byte for [api] worker_timeout_s) before its answer, or
- * answers 503 (draining, full), the request is sent once more to another worker with the
- * same request id.  No live worker: SERVICE_UNAVAILABLE.
+ * type, Retry-After).  The body streams from the transport's spool (LmdBodySpool) while
+ * the client is still sending it: with the client's Content-Length when it sent one, chunked
+ * otherwise.  Failure handling: when the connection to the worker fails, or the worker dies
+ * or stops answering (no byte for [api] worker_timeout_s) before its answer, or answers 503
+ * (draining, full), the request is sent once more to another worker with the same request
+ * id, the body read again from the start of the spool (and the rest of it as it arrives,
+ * when the client has not finished).  No live worker: SERVICE_UNAVAILABLE.  A spool that is
+ * aborted (the client left or passed the size limit) ends the forward with the spool's
+ * error, without a retry.
  *
  * All on the main context.  The client's connection going away cancels the forwarded
  * request through @cancellable.
@@ -17,6 +21,7 @@
 
 #include <libsoup/soup.h>
 
+#include "lmd-body-spool.h"
 #include "lmd-worker-picker.h"
 
 G_BEGIN_DECLS
@@ -36,11 +41,13 @@ void lmd_http_forwarder_free (LmdHttpForwarder *self);
 /* The session the forwarder uses (transfer none), shared with WebSocket relays. */
 SoupSession *lmd_http_forwarder_get_session (LmdHttpForwarder *self);
 
-/* @msg: a paused server message (a reference is taken); @body (nullable): its body;
- * @model (nullable): the model the request names, for the choice of worker. */
+/* @msg: the server message (a reference is taken), possibly still receiving its body;
+ * @body (nullable): the spool its body goes to (a reference is taken); @content_length: the
+ * client's, or -1; @model (nullable): the model the request names, for the choice of
+ * worker. */
 void lmd_http_forwarder_forward (LmdHttpForwarder *self, SoupServerMessage *msg, const char *request_id,
-                                 const char *model, GBytes *body, GCancellable *cancellable,
-                                 LmdHttpForwardDone done, gpointer user_data);
+                                 const char *model, LmdBodySpool *body, goffset content_length,
+                                 GCancellable *cancellable, LmdHttpForwardDone done, gpointer user_data);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmdHttpForwarder, lmd_http_forwarder_free)
 

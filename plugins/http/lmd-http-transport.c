@@ -3,15 +3,20 @@
 
 #include "lmd-http-transport.h"
 
+#include <errno.h>
+#include <glib-unix.h>
 #include <libsoup/soup.h>
 #include <string.h>
+#include <sys/socket.h>
 
+#include "lmd-body-spool.h"
 #include "lmd-build-config.h"
 #include "lmd-config.h"
 #include "lmd-error.h"
 #include "lmd-histogram.h"
 #include "lmd-http-auth.h"
 #include "lmd-http-forwarder.h"
+#include "lmd-http-job-lookup.h"
 #include "lmd-http-relay.h"
 #include "lmd-http-request-parser.h"
 #include "lmd-http-response.h"
@@ -52,6 +57,7 @@ struct _LmdHttpTransport {
   /* role api */
   guint worker_timeout_s;
   guint quarantine_ms;
+  char *spool_dir;             /* owned: [api] spool_dir, NULL = the system temp directory */
   LmdWorkerPicker *picker;     /* owned */
   GStrv stream_urls;           /* owned: [api] asr_streaming_base_url, nullable */
   LmdState *stream_state;      /* owned, nullable: a static list for streams only */
@@ -81,12 +87,16 @@ typedef struct {
   guint64 body_bytes;
   gboolean too_large;
   GByteArray *body;          /* owned: the request body, collected chunk by chunk */
+  LmdBodySpool *spool;       /* owned, role api: the body on its way to a worker, instead of body */
+  gboolean paused;           /* role api: the body is in, the message waits for the worker */
+  gboolean answered;         /* role api: the response is set (possibly before the body is in) */
   LmdLicenseTicket *ticket;  /* owned: admission by the license service, until answered */
   double audio_seconds;      /* transcribed, for usage metering */
   gboolean counted;         /* a transcription endpoint: counts in metrics */
   gboolean disconnected;
   GCancellable *cancellable; /* owned */
   gint64 processing_started; /* monotonic µs, 0 = not started */
+  GSource *watch;            /* owned, nullable: the client's socket, while the message is paused */
 } HttpCall;
 
 /* What the router callback needs. */
@@ -111,6 +121,17 @@ http_call_free (HttpCall *call)
   g_free (call->request_id);
   g_clear_object (&call->cancellable);
   g_clear_pointer (&call->body, g_byte_array_unref);
+  if (call->watch != NULL)
+    {
+      g_source_destroy (call->watch);
+      g_source_unref (call->watch);
+    }
+  if (call->spool != NULL)
+    {
+      g_autoptr (GError) ended = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the request has ended");
+      lmd_body_spool_abort (call->spool, ended);
+      lmd_body_spool_unref (call->spool);
+    }
   g_free (call);
 }
 
@@ -145,6 +166,133 @@ new_request_id (void)
   return g_string_free (id, FALSE);
 }
 
+static void set_error_response (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call,
+                                const GError *error);
+static void on_disconnected (SoupServerMessage *msg, gpointer user_data);
+
+/* libsoup does no I/O on a paused message, so a client that closes its connection while its
+ * request is worked on would go unnoticed until the answer is written.  While paused, the
+ * socket is watched: the end of the stream (or a reset) means the client left, and the work
+ * is cancelled (for an api, that closes its connection to the worker, whose own watch then
+ * stops the transcription).  A client that half-closes its side after sending a request
+ * counts as gone too. */
+static gboolean
+on_client_socket (int fd, GIOCondition condition, gpointer user_data)
+{
+  SoupServerMessage *msg = user_data;
+  HttpCall *call = get_call (msg);
+  char byte;
+  gssize n = recv (fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    return G_SOURCE_CONTINUE;
+  g_clear_pointer (&call->watch, g_source_unref);
+  if (n > 0)
+    return G_SOURCE_REMOVE; /* more from the client (a pipelined request): nothing to tell */
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id, "the client closed its connection; stopping the request");
+  on_disconnected (msg, NULL);
+  /* libsoup finishes the message when it tries to answer on the closed socket */
+  soup_server_message_set_status (msg, 499, "Client Closed Request");
+  call->paused = FALSE;
+  soup_server_message_unpause (msg);
+  return G_SOURCE_REMOVE;
+}
+
+/* Pauses @msg while its request is worked on, watching its client. */
+static void
+call_hold (SoupServerMessage *msg)
+{
+  HttpCall *call = get_call (msg);
+  GSocket *socket = soup_server_message_get_socket (msg);
+
+  soup_server_message_pause (msg);
+  if (call != NULL && call->watch == NULL && socket != NULL)
+    {
+      call->watch = g_unix_fd_source_new (g_socket_get_fd (socket), G_IO_IN | G_IO_HUP | G_IO_ERR);
+      g_source_set_callback (call->watch, G_SOURCE_FUNC (on_client_socket), msg, NULL);
+      g_source_attach (call->watch, g_main_context_get_thread_default ());
+    }
+}
+
+/* The answer is set: libsoup sends it. */
+static void
+call_resume (SoupServerMessage *msg)
+{
+  HttpCall *call = get_call (msg);
+
+  if (call != NULL && call->watch != NULL)
+    {
+      g_source_destroy (call->watch);
+      g_clear_pointer (&call->watch, g_source_unref);
+    }
+  soup_server_message_unpause (msg);
+}
+
+/* Role api: the response of a streamed request is set.  Before the whole body is in, libsoup
+ * sends it once the body has been read (and calls no handler); after, the message is paused
+ * waiting for it. */
+static void
+stream_answered (SoupServerMessage *msg, HttpCall *call)
+{
+  call->answered = TRUE;
+  if (call->paused)
+    {
+      call->paused = FALSE;
+      call_resume (msg);
+    }
+}
+
+/* Role api: answers @error now and stops the body's way to a worker (the rest of the body is
+ * still read, and dropped: HTTP/1.1 gives no other way to answer). */
+static void
+stream_fail (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call, const GError *error)
+{
+  lmd_body_spool_abort (call->spool, error);
+  g_cancellable_cancel (call->cancellable); /* the admission or the worker's request */
+  if (!call->answered && !call->disconnected)
+    {
+      set_error_response (self, msg, call, error);
+      stream_answered (msg, call);
+    }
+}
+
+static void
+spool_chunk (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call, GBytes *chunk)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (call->answered || call->too_large)
+    return;
+  if (call->body_bytes > self->max_body_bytes)
+    {
+      call->too_large = TRUE;
+      LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, call->request_id,
+                       "body passed the limit of %" G_GUINT64_FORMAT " bytes; discarding the rest",
+                       self->max_body_bytes);
+      error = g_error_new (LMD_ERROR, LMD_ERROR_FILE_TOO_LARGE,
+                           "the body is larger than the limit of %" G_GUINT64_FORMAT " MB",
+                           self->max_body_bytes / (1024 * 1024));
+      stream_fail (self, msg, call, error);
+      return;
+    }
+  if (!lmd_body_spool_append (call->spool, g_bytes_get_data (chunk, NULL), g_bytes_get_size (chunk), &error))
+    {
+      g_autoptr (GError) answer = g_error_new (LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
+                                               "the request body could not be spooled (%s); retry later",
+                                               error->message);
+      stream_fail (self, msg, call, answer);
+    }
+}
+
+static void
+on_got_body (SoupServerMessage *msg, gpointer user_data)
+{
+  HttpCall *call = get_call (msg);
+
+  if (call != NULL && call->spool != NULL)
+    lmd_body_spool_finish (call->spool);
+}
+
 static void
 on_got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
 {
@@ -153,6 +301,11 @@ on_got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
   if (call == NULL)
     return;
   call->body_bytes += g_bytes_get_size (chunk);
+  if (call->spool != NULL)
+    {
+      spool_chunk (call->self, msg, call, chunk);
+      return;
+    }
   if (!call->too_large && call->body_bytes <= call->self->max_body_bytes)
     {
       gsize len;
@@ -179,6 +332,11 @@ on_disconnected (SoupServerMessage *msg, gpointer user_data)
     {
       call->disconnected = TRUE;
       g_cancellable_cancel (call->cancellable);
+      if (call->spool != NULL)
+        {
+          g_autoptr (GError) gone = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the client went away");
+          lmd_body_spool_abort (call->spool, gone);
+        }
     }
 }
 
@@ -211,6 +369,8 @@ set_error_response (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *ca
   set_error_response_full (self, msg, call, error, 0);
 }
 
+static void stream_start (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call, GHashTable *query);
+
 /* Runs after the headers are read and before the body: request id, body limit. */
 static void
 early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
@@ -220,6 +380,7 @@ early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
   SoupMessageHeaders *req_headers = soup_server_message_get_request_headers (msg);
   const char *client_id = soup_message_headers_get_one (req_headers, "X-Request-ID");
   HttpCall *call = g_new0 (HttpCall, 1);
+  gboolean streams;
 
   call->self = self;
   call->request_id = client_id != NULL && request_id_is_acceptable (client_id) ? g_strdup (client_id)
@@ -231,14 +392,20 @@ early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
                                 call->request_id);
   /* The body is collected here rather than by libsoup, so it exists once in memory (no
    * flattening copy) and never beyond the limit.  The declared length is reserved up front,
-   * but only when it is within the limit (else the request is refused below). */
+   * but only when it is within the limit (else the request is refused below).  Role api
+   * keeps none of it in memory: a transcription request's body goes to a spool file, and from
+   * there to a worker while it arrives (stream_start). */
   soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
+  streams = self->forwards && g_str_equal (soup_server_message_get_method (msg), SOUP_METHOD_POST) &&
+            (g_str_equal (path, "/v1/listen") || g_str_equal (path, "/api/v1/lightning/get_text") ||
+             g_str_equal (path, "/v1/audio/transcriptions"));
   call->body = g_byte_array_sized_new (
-      soup_message_headers_get_encoding (req_headers) == SOUP_ENCODING_CONTENT_LENGTH &&
+      !streams && soup_message_headers_get_encoding (req_headers) == SOUP_ENCODING_CONTENT_LENGTH &&
               (guint64) soup_message_headers_get_content_length (req_headers) <= self->max_body_bytes
           ? (guint) soup_message_headers_get_content_length (req_headers)
           : 0);
   g_signal_connect (msg, "got-chunk", G_CALLBACK (on_got_chunk), NULL);
+  g_signal_connect (msg, "got-body", G_CALLBACK (on_got_body), NULL);
   g_signal_connect (msg, "disconnected", G_CALLBACK (on_disconnected), NULL);
 
   if (soup_message_headers_get_encoding (req_headers) == SOUP_ENCODING_CONTENT_LENGTH &&
@@ -252,7 +419,10 @@ early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
       set_error_response (self, msg, call, error);
       /* the connection can't be reused: the body was never read */
       soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
+      return;
     }
+  if (streams)
+    stream_start (self, msg, call, query);
 }
 
 /* A client that stops sending (or reading) for client_timeout_s loses its connection, so slow
@@ -606,7 +776,9 @@ forward_done (SoupServerMessage *msg, guint status, double audio_seconds, const 
   HttpCall *call = get_call (msg);
 
   self->forwarded--;
-  if (call != NULL && !call->disconnected)
+  if (call != NULL && call->disconnected)
+    LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id, "client went away before the worker answered");
+  else if (call != NULL && !call->answered)
     {
       if (error != NULL)
         set_error_response (self, msg, call, error);
@@ -617,36 +789,40 @@ forward_done (SoupServerMessage *msg, guint status, double audio_seconds, const 
           if (status == SOUP_STATUS_OK)
             observe_processing (self, call, audio_seconds);
         }
-      soup_server_message_unpause (msg);
+      stream_answered (msg, call);
     }
-  else if (call != NULL)
-    LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id, "client went away before the worker answered");
   g_object_unref (self);
 }
 
-/* Role api: the request goes to a worker as it is; the worker parses and validates it. */
+/* Role api, once admitted: the request goes to a worker as it is (the worker parses and
+ * validates it), its body streamed from the spool while the client still sends it. */
 static void
 forward_request (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call, GHashTable *query)
 {
-  g_autoptr (GBytes) body = g_byte_array_free_to_bytes (g_steal_pointer (&call->body));
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  goffset length = soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH
+                       ? soup_message_headers_get_content_length (headers)
+                       : -1;
   const char *model = query != NULL ? g_hash_table_lookup (query, "model") : NULL;
 
   if (lmd_router_is_draining (self->router))
     {
       g_autoptr (GError) error = g_error_new (LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
                                               "the server is shutting down");
-      set_error_response (self, msg, call, error);
-      soup_server_message_unpause (msg);
+      stream_fail (self, msg, call, error);
       return;
     }
-  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id, "%s %s: %" G_GSIZE_FORMAT " bytes, forwarding",
-                   soup_server_message_get_method (msg),
-                   g_uri_get_path (soup_server_message_get_uri (msg)), g_bytes_get_size (body));
+  if (length >= 0)
+    LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id, "%s %s: %" G_GOFFSET_FORMAT " bytes, forwarding",
+                     soup_server_message_get_method (msg), g_uri_get_path (soup_server_message_get_uri (msg)),
+                     length);
+  else
+    LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id, "%s %s: chunked body, forwarding",
+                     soup_server_message_get_method (msg), g_uri_get_path (soup_server_message_get_uri (msg)));
   self->forwarded++;
-  /* the message is paused since admission, until the worker's answer is relayed */
   call->processing_started = g_get_monotonic_time ();
-  lmd_http_forwarder_forward (self->forwarder, msg, call->request_id, model, body, call->cancellable,
-                              forward_done, g_object_ref (self));
+  lmd_http_forwarder_forward (self->forwarder, msg, call->request_id, model, call->spool, length,
+                              call->cancellable, forward_done, g_object_ref (self));
 }
 
 static void
@@ -673,7 +849,7 @@ transcribe_done (GObject *source, GAsyncResult *result, gpointer user_data)
                                      pending->request_copy, pending->file_size);
       else
         set_error_response (self, pending->msg, pending->call, error);
-      soup_server_message_unpause (pending->msg);
+      call_resume (pending->msg);
     }
   lmd_transcribe_request_free (pending->request_copy);
   g_object_unref (pending->msg);
@@ -696,7 +872,7 @@ pending_job_finish (PendingJob *pending)
 {
   pending->self->in_flight--;
   if (!pending->call->disconnected)
-    soup_server_message_unpause (pending->msg);
+    call_resume (pending->msg);
   g_free (pending->job_id);
   g_object_unref (pending->msg);
   g_object_unref (pending->self);
@@ -713,7 +889,7 @@ pending_job_new (LmdHttpTransport *self, SoupServerMessage *msg, const char *job
   pending->call = get_call (msg);
   pending->job_id = g_strdup (job_id);
   self->in_flight++;
-  soup_server_message_pause (msg);
+  call_hold (msg);
   return pending;
 }
 
@@ -761,7 +937,7 @@ submit_job (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call,
        !lmd_url_check_destination (request->url, limits->allow_private_urls, "url", &error)))
     {
       set_error_response (self, msg, call, error);
-      soup_server_message_unpause (msg);
+      call_resume (msg);
       return;
     }
   if (store == NULL || lmd_router_is_draining (self->router))
@@ -770,7 +946,7 @@ submit_job (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call,
                            store == NULL ? "asynchronous jobs are not available on this server"
                                          : "the server is shutting down");
       set_error_response (self, msg, call, error);
-      soup_server_message_unpause (msg);
+      call_resume (msg);
       return;
     }
   job = lmd_job_new (call->request_id, request->options.callback_url);
@@ -807,6 +983,53 @@ job_looked_up (GObject *source, GAsyncResult *result, gpointer user_data)
   pending_job_finish (pending);
 }
 
+static void
+job_found_at_worker (LmdHttpJobLookupResult result, GBytes *document, gpointer user_data)
+{
+  PendingJob *pending = user_data;
+
+  if (pending->call->disconnected)
+    ;
+  else if (result == LMD_HTTP_JOB_LOOKUP_FOUND)
+    {
+      soup_server_message_set_status (pending->msg, SOUP_STATUS_OK, NULL);
+      soup_message_headers_set_content_type (soup_server_message_get_response_headers (pending->msg),
+                                             "application/json", NULL);
+      soup_message_body_append_bytes (soup_server_message_get_response_body (pending->msg), document);
+    }
+  else
+    {
+      g_autoptr (GError) error = NULL;
+
+      if (result == LMD_HTTP_JOB_LOOKUP_NOT_FOUND)
+        error = g_error_new (LMD_ERROR, LMD_ERROR_NOT_FOUND,
+                             "no such job: %s (unknown, or its result expired)", pending->job_id);
+      else
+        error = g_error_new (LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
+                             "the workers that hold jobs did not answer; retry later");
+      set_error_response (pending->self, pending->msg, pending->call, error);
+    }
+  pending_job_finish (pending);
+}
+
+/* Role api without a shared job store: each worker keeps the jobs it accepted, so every live
+ * worker is asked (LmdHttpJobLookup). */
+static void
+ask_workers_for_job (LmdHttpTransport *self, SoupServerMessage *msg, const char *job_id)
+{
+  g_autoptr (GPtrArray) workers = lmd_state_list_workers (lmd_router_get_state (self->router));
+  g_autoptr (GPtrArray) urls = g_ptr_array_new ();
+  HttpCall *call = get_call (msg);
+
+  for (guint i = 0; i < workers->len; i++)
+    g_ptr_array_add (urls, ((LmdWorkerInfo *) workers->pdata[i])->url);
+  g_ptr_array_add (urls, NULL);
+  LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, call->request_id, "job %s: asking %u worker(s)", job_id, workers->len);
+  lmd_http_job_lookup_start (lmd_http_forwarder_get_session (self->forwarder), (const char *const *) urls->pdata,
+                             job_id, call->request_id, MIN (self->worker_timeout_s, 10), job_found_at_worker,
+                             pending_job_new (self, msg, job_id));
+}
+
 /* GET /v1/jobs/{job_id} */
 static void
 jobs_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
@@ -820,6 +1043,11 @@ jobs_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHas
 
   if (!require_method (self, msg, SOUP_METHOD_GET))
     return;
+  if (self->forwards && store == NULL && lmd_job_id_is_valid (job_id))
+    {
+      ask_workers_for_job (self, msg, job_id);
+      return;
+    }
   if (!lmd_job_id_is_valid (job_id) || store == NULL)
     {
       error = g_error_new (LMD_ERROR, LMD_ERROR_NOT_FOUND, "no such job: %s", path);
@@ -854,19 +1082,14 @@ transcribe_admitted (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable 
                            "the body is larger than the limit of %" G_GUINT64_FORMAT " MB",
                            self->max_body_bytes / (1024 * 1024));
       set_error_response (self, msg, call, error);
-      soup_server_message_unpause (msg);
-      return;
-    }
-  if (self->forwards)
-    {
-      forward_request (self, msg, call, query);
+      call_resume (msg);
       return;
     }
   body = g_byte_array_free_to_bytes (g_steal_pointer (&call->body));
   if (!lmd_http_request_parse (request, msg, query, body, &error))
     {
       set_error_response (self, msg, call, error);
-      soup_server_message_unpause (msg);
+      call_resume (msg);
       return;
     }
   if (dialect == LMD_HTTP_DIALECT_OPENAI && request->options.model != NULL &&
@@ -881,7 +1104,7 @@ transcribe_admitted (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable 
                                     &error))
     {
       set_error_response (self, msg, call, error);
-      soup_server_message_unpause (msg);
+      call_resume (msg);
       return;
     }
   if (dialect == LMD_HTTP_DIALECT_LISTEN && request->options.callback_url != NULL)
@@ -927,13 +1150,30 @@ admit_done (GObject *source, GAsyncResult *result, gpointer user_data)
   self->in_flight--;
   /* the call owns the ticket from here: whatever happens, it is completed exactly once */
   call->ticket = ticket;
-  if (call->disconnected)
+  if (call->spool != NULL)
+    {
+      /* role api: admitted while the body may still be arriving */
+      if (call->disconnected)
+        LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id,
+                         "client went away while the license was checked; dropping the request");
+      else if (call->answered)
+        ; /* refused meanwhile (too large) */
+      else if (!admitted)
+        {
+          lmd_body_spool_abort (call->spool, error);
+          set_error_response_full (self, wait->msg, call, error, retry_after);
+          stream_answered (wait->msg, call);
+        }
+      else
+        forward_request (self, wait->msg, call, wait->query);
+    }
+  else if (call->disconnected)
     LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id,
                      "client went away while the license was checked; dropping the request");
   else if (!admitted)
     {
       set_error_response_full (self, wait->msg, call, error, retry_after);
-      soup_server_message_unpause (wait->msg);
+      call_resume (wait->msg);
     }
   else
     transcribe_admitted (self, wait->msg, wait->query, wait->dialect);
@@ -950,6 +1190,18 @@ transcribe_handler (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable *
   HttpCall *call = get_call (msg);
   AdmitWait *wait;
 
+  if (call->spool != NULL)
+    {
+      /* role api: admitted (or being admitted) since the headers came, the body is all in;
+       * the message waits for the worker's answer */
+      lmd_body_spool_finish (call->spool);
+      if (!call->answered)
+        {
+          call->paused = TRUE;
+          call_hold (msg);
+        }
+      return;
+    }
   call->counted = TRUE;
   if (!require_method (self, msg, SOUP_METHOD_POST))
     return;
@@ -961,9 +1213,37 @@ transcribe_handler (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable *
   wait->query = query != NULL ? g_hash_table_ref (query) : NULL;
   wait->dialect = dialect;
   self->in_flight++;
-  soup_server_message_pause (msg);
+  call_hold (msg);
   lmd_http_auth_admit_async (lmd_router_get_license (self->router), msg, query, "batch",
                              call->request_id, call->cancellable, admit_done, wait);
+}
+
+/* Role api, from the early handler: admission starts as soon as the headers are in, while the
+ * body goes to the spool; admitted, the request is forwarded at once, its body streaming. */
+static void
+stream_start (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call, GHashTable *query)
+{
+  g_autoptr (GError) error = NULL;
+  AdmitWait *wait;
+
+  call->counted = TRUE;
+  call->spool = lmd_body_spool_new (self->spool_dir, &error);
+  if (call->spool == NULL)
+    {
+      g_autoptr (GError) answer = g_error_new (LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
+                                               "the request body cannot be spooled (%s); retry later",
+                                               error->message);
+      set_error_response (self, msg, call, answer);
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
+      return;
+    }
+  wait = g_new0 (AdmitWait, 1);
+  wait->self = g_object_ref (self);
+  wait->msg = g_object_ref (msg);
+  wait->query = query != NULL ? g_hash_table_ref (query) : NULL;
+  self->in_flight++;
+  lmd_http_auth_admit_async (lmd_router_get_license (self->router), msg, query, "batch", call->request_id,
+                             call->cancellable, admit_done, wait);
 }
 
 static void
@@ -1222,6 +1502,10 @@ http_setup (LmdTransport *transport, GKeyFile *config, GError **error)
     self->worker_timeout_s = (guint) worker_timeout;
     self->quarantine_ms = (guint) quarantine;
   }
+  g_free (self->spool_dir);
+  self->spool_dir = lmd_config_get_string (config, "api", "spool_dir", NULL);
+  if (self->spool_dir != NULL && self->spool_dir[0] == '\0')
+    g_clear_pointer (&self->spool_dir, g_free);
   g_clear_pointer (&self->stream_urls, g_strfreev);
   self->stream_urls = lmd_config_get_list (config, "api", "asr_streaming_base_url");
   if (self->stream_urls[0] == NULL)
@@ -1251,6 +1535,15 @@ http_start (LmdTransport *transport, LmdRouter *router, GError **error)
                        "role api needs a worker registry (redis plugin or [api] asr_base_url)");
           return FALSE;
         }
+      {
+        /* the spool directory must take files before the first request needs one */
+        g_autoptr (LmdBodySpool) probe = lmd_body_spool_new (self->spool_dir, error);
+        if (probe == NULL)
+          {
+            g_prefix_error (error, "[api] spool_dir: ");
+            return FALSE;
+          }
+      }
       self->picker = lmd_worker_picker_new (lmd_router_get_state (router), self->quarantine_ms);
       self->forwarder = lmd_http_forwarder_new (self->picker, self->worker_timeout_s);
       if (self->stream_urls != NULL)
@@ -1380,6 +1673,7 @@ lmd_http_transport_finalize (GObject *object)
   lmd_histogram_free (self->processing);
   g_free (self->host);
   g_free (self->role);
+  g_free (self->spool_dir);
   g_hash_table_unref (self->requests_by_status);
   G_OBJECT_CLASS (lmd_http_transport_parent_class)->finalize (object);
 }
