@@ -8,8 +8,11 @@
  * benchmark starts on a free loopback port; skipped when redis-server is not installed).
  * Each measurement sends --requests POSTs of 2 s of speech (WAV, the first 2 s of a
  * LibriVox recording of pocketsphinx-testdata) from C client threads at once, and records
- * every request's latency.  Paths are measured in turns (direct, api, api+redis, direct, ...)
- * for --rounds rounds so that load from elsewhere on the machine falls on all of them.
+ * every request's latency.  Paths are measured in turns for --rounds rounds, each round
+ * starting with the next path (direct, api, api+redis; api, api+redis, direct; ...), so that
+ * load from elsewhere on the machine falls on all of them.  Each row also gives the CPU time
+ * (user + system, from /proc) the worker and the api process spent per request: the api's
+ * share of it is what the hop costs in throughput where api and worker share the cores.
  *
  * A second table isolates the hop from the decoding: the same body with ?language=zz, which
  * the worker refuses (400 INVALID_PARAMETER) before decoding, so the time measured is the
@@ -30,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lmd-test-audio.h"
 #include "lmd-test-redis.h"
@@ -101,6 +105,24 @@ measure (const char *url, guint clients, Result *out)
   out->wall_s += (g_get_monotonic_time () - t0) / 1e6;
   g_free (threads);
   g_free (c);
+}
+
+/* user + system CPU time of @pid so far, in ms (0 when it cannot be read) */
+static double
+process_cpu_ms (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree char *text = NULL;
+  const char *p;
+  guint64 utime = 0, stime = 0;
+
+  if (pid <= 0 || !g_file_get_contents (path, &text, NULL, NULL) || (p = strrchr (text, ')')) == NULL)
+    return 0;
+  /* after "(comm)": state, then fields 4..; utime and stime are fields 14 and 15 */
+  if (sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT,
+              &utime, &stime) != 2)
+    return 0;
+  return (utime + stime) * 1000.0 / sysconf (_SC_CLK_TCK);
 }
 
 /* VmHWM of @pid in KiB */
@@ -256,15 +278,18 @@ main (int argc, char **argv)
 
   g_print ("api hop: %u requests of %.1f s audio per measurement, %d rounds, worker --workers=%d, %u cores\n\n",
            n_requests, wav_seconds, rounds, workers, g_get_num_processors ());
-  g_print ("| clients | path | requests | failures | req/s | audio s/s | p50 ms | p99 ms |\n");
-  g_print ("|---|---|---|---|---|---|---|---|\n");
+  g_print ("| clients | path | requests | failures | req/s | audio s/s | p50 ms | p99 ms | worker CPU ms/req | api CPU ms/req |\n");
+  g_print ("|---|---|---|---|---|---|---|---|---|---|\n");
   client_counts = g_strsplit (clients_opt, ",", -1);
   for (guint table = 0; table < 2; table++)
   for (guint ci = 0; client_counts[ci] != NULL; ci++)
     {
       guint clients = (guint) MAX (g_ascii_strtoull (client_counts[ci], NULL, 10), 1);
       Result results[3] = { 0 };
-      double rps[3], p50[3];
+      double rps[3], p50[3], worker_cpu[3] = { 0 }, api_cpu[3] = { 0 };
+      GPid api_pids[3] = { 0, lmd_test_server_get_pid (api_static),
+                           api_redis != NULL ? lmd_test_server_get_pid (api_redis) : 0 };
+      GPid worker_pid = lmd_test_server_get_pid (worker);
 
       if (table == 1 && ci == 0)
         {
@@ -278,8 +303,8 @@ main (int argc, char **argv)
           expected_status = 400;
           n_requests *= 5;
           g_print ("\nthe hop alone: %u requests refused before decoding (400) per measurement\n\n", n_requests);
-          g_print ("| clients | path | requests | failures | req/s | audio s/s | p50 ms | p99 ms |\n");
-          g_print ("|---|---|---|---|---|---|---|---|\n");
+          g_print ("| clients | path | requests | failures | req/s | audio s/s | p50 ms | p99 ms | worker CPU ms/req | api CPU ms/req |\n");
+          g_print ("|---|---|---|---|---|---|---|---|---|---|\n");
         }
       for (guint p = 0; p < n_paths; p++)
         results[p].latencies_ms = g_array_new (FALSE, FALSE, sizeof (double));
@@ -291,9 +316,16 @@ main (int argc, char **argv)
           measure (urls[p], clients, &warm);
           g_array_unref (warm.latencies_ms);
         }
+      /* each round starts with another path, so no path is always the first after a switch */
       for (gint r = 0; r < rounds; r++)
-        for (guint p = 0; p < n_paths; p++)
-          measure (urls[p], clients, &results[p]);
+        for (guint i = 0; i < n_paths; i++)
+          {
+            guint p = (i + (guint) r) % n_paths;
+            double w0 = process_cpu_ms (worker_pid), a0 = process_cpu_ms (api_pids[p]);
+            measure (urls[p], clients, &results[p]);
+            worker_cpu[p] += process_cpu_ms (worker_pid) - w0;
+            api_cpu[p] += process_cpu_ms (api_pids[p]) - a0;
+          }
       for (guint p = 0; p < n_paths; p++)
         {
           g_array_sort (results[p].latencies_ms, cmp_double);
@@ -302,13 +334,17 @@ main (int argc, char **argv)
           char audio_rate[32] = "";
           if (table == 0)
             g_snprintf (audio_rate, sizeof audio_rate, "%.2f", rps[p] * wav_seconds);
-          g_print ("| %u | %s | %u | %u | %.2f | %s | %.2f | %.2f |\n", clients, names[p], results[p].requests,
-                   results[p].failures, rps[p], audio_rate,
-                   p50[p], percentile (results[p].latencies_ms, 99));
+          char api_cpu_text[32] = "";
+          if (p > 0)
+            g_snprintf (api_cpu_text, sizeof api_cpu_text, "%.2f", api_cpu[p] / MAX (results[p].requests, 1u));
+          g_print ("| %u | %s | %u | %u | %.2f | %s | %.2f | %.2f | %.2f | %s |\n", clients, names[p],
+                   results[p].requests, results[p].failures, rps[p], audio_rate, p50[p],
+                   percentile (results[p].latencies_ms, 99), worker_cpu[p] / MAX (results[p].requests, 1u),
+                   api_cpu_text);
           g_array_unref (results[p].latencies_ms);
         }
       for (guint p = 1; p < n_paths; p++)
-        g_print ("| %u | %s vs direct | | | %+.1f %% | | %+.2f ms | |\n", clients, names[p],
+        g_print ("| %u | %s vs direct | | | %+.1f %% | | %+.2f ms | | | |\n", clients, names[p],
                  (rps[p] / rps[0] - 1) * 100, p50[p] - p50[0]);
     }
   if (large_mb > 0)
