@@ -22,6 +22,19 @@
 #define FRAME_MS 100
 #define MAX_WER 0.40
 
+
+/* whether this build or the daemons run instrumented (AddressSanitizer, valgrind): several
+ * times slower, so the real-time expectations are relaxed */
+static gboolean
+slow_build (void)
+{
+#ifdef __SANITIZE_ADDRESS__
+  return TRUE;
+#else
+  const char *wrapper = g_getenv ("LMD_TEST_DAEMON_WRAPPER");
+  return wrapper != NULL && wrapper[0] != '\0';
+#endif
+}
 static LmdTestServer *server;
 static SoupSession *session;
 static GPtrArray *ids;     /* utterance ids */
@@ -216,8 +229,10 @@ run_set (const char *label, gboolean realtime)
   printf ("# %s pass: WER %.1f%% (%u/%u), streams with an interim before the end: %u/%u\n", label,
           100.0 * lmd_wer_rate (&counts), counts.errors, counts.reference_words, interims_before_end, n);
   g_assert_cmpfloat (lmd_wer_rate (&counts), <=, MAX_WER);
+  /* under AddressSanitizer or valgrind the decoder runs several times slower than real time,
+   * so a short recording can end before its first interim: there, at least one must come */
   if (realtime)
-    g_assert_cmpuint (interims_before_end, ==, n);
+    g_assert_cmpuint (interims_before_end, >=, slow_build () ? 1 : n);
   g_free (clients);
 }
 
@@ -548,7 +563,7 @@ test_limits (void)
   /* idle: no audio for 1 s */
   t0 = g_get_monotonic_time ();
   g_assert_true (lmd_test_stream_wait_closed (a, 10));
-  g_assert_cmpfloat ((g_get_monotonic_time () - t0) / 1e6, <, 5.0);
+  g_assert_cmpfloat ((g_get_monotonic_time () - t0) / 1e6, <, slow_build () ? 15.0 : 5.0);
   e = lmd_test_stream_find_type (a, "error");
   g_assert_nonnull (e);
   g_assert_cmpstr (json_object_get_string_member (e, "code"), ==, "TIMEOUT");
