@@ -29,24 +29,6 @@ lmd_http_auth_extract_key (SoupServerMessage *msg, GHashTable *query)
   return token != NULL && token[0] != '\0' ? g_strdup (token) : NULL;
 }
 
-gboolean
-lmd_http_auth_admit (LmdLicense *license, SoupServerMessage *msg, GHashTable *query,
-                     const char *feature, const char *request_id, LmdLicenseTicket **ticket,
-                     guint *retry_after_s, GError **error)
-{
-  g_autofree char *key = NULL;
-
-  *ticket = NULL;
-  *retry_after_s = 0;
-  if (license == NULL)
-    return TRUE;
-  key = lmd_http_auth_extract_key (msg, query);
-  *ticket = lmd_license_admit (license, key, feature, request_id, retry_after_s, error);
-  if (key != NULL)
-    memset (key, 0, strlen (key));
-  return *ticket != NULL;
-}
-
 void
 lmd_http_auth_admit_async (LmdLicense *license, SoupServerMessage *msg, GHashTable *query,
                            const char *feature, const char *request_id, GCancellable *cancellable,

@@ -19,15 +19,11 @@ G_BEGIN_DECLS
 char *lmd_http_auth_extract_key (SoupServerMessage *msg, GHashTable *query);
 
 /* Asks @license (nullable: no license service, everything is admitted with a NULL ticket)
- * to admit the request.  On refusal returns FALSE with @error set (LMD_ERROR) and
- * *retry_after_s filled for 429/503. */
-gboolean lmd_http_auth_admit (LmdLicense *license, SoupServerMessage *msg, GHashTable *query,
-                              const char *feature, const char *request_id,
-                              LmdLicenseTicket **ticket, guint *retry_after_s, GError **error);
-
-/* The same without blocking: @license may have to ask a license service in another process.
- * The key is read from @msg and @query at once (they need not outlive the call).  @callback
- * runs on the main context; pass its result to lmd_http_auth_admit_finish(). */
+ * to admit the request, without blocking: @license may have to ask a license service in
+ * another process or the limits in Redis.  The key is read from @msg and @query at once
+ * (they need not outlive the call).  @callback runs on the main context; pass its result to
+ * lmd_http_auth_admit_finish(), which on refusal returns FALSE with @error set (LMD_ERROR)
+ * and *retry_after_s filled for 429/503. */
 void lmd_http_auth_admit_async (LmdLicense *license, SoupServerMessage *msg, GHashTable *query,
                                 const char *feature, const char *request_id,
                                 GCancellable *cancellable, GAsyncReadyCallback callback,
