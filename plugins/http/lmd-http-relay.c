@@ -3,7 +3,7 @@
 
 #include "lmd-http-relay.h"
 
-#include "lmd-json-writer.h"
+#include "lmd-http-response.h"
 #include "lmd-log.h"
 
 #define MAX_PENDING_BYTES (1024 * 1024)
@@ -72,28 +72,25 @@ maybe_done (LmdHttpRelay *self)
     self->done (self, self->done_data);
 }
 
-/* Sends an error message to the client and closes it. */
+/* Sends {"type":"error",...} to the client, if it is still open, and closes it. */
+static void
+send_error_and_close (LmdHttpRelay *self, const char *code, const char *message, gushort close_code)
+{
+  g_autofree char *text = NULL;
+
+  if (!is_open (self->client))
+    return;
+  text = lmd_http_stream_error_json (code, NULL, message);
+  soup_websocket_connection_send_text (self->client, text);
+  soup_websocket_connection_close (self->client, close_code, NULL);
+}
+
+/* Logs the failure, sends an error message to the client and closes it. */
 static void
 fail_client (LmdHttpRelay *self, const char *code, const char *message, gushort close_code)
 {
-  LmdJsonWriter *w;
-  g_autofree char *text = NULL;
-
   LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, self->request_id, "relayed stream: %s", message);
-  if (!is_open (self->client))
-    return;
-  w = lmd_json_writer_new ();
-  lmd_json_writer_begin_object (w);
-  lmd_json_writer_key (w, "type");
-  lmd_json_writer_string (w, "error");
-  lmd_json_writer_key (w, "code");
-  lmd_json_writer_string (w, code);
-  lmd_json_writer_key (w, "error");
-  lmd_json_writer_string (w, message);
-  lmd_json_writer_end_object (w);
-  text = lmd_json_writer_finish (w);
-  soup_websocket_connection_send_text (self->client, text);
-  soup_websocket_connection_close (self->client, close_code, NULL);
+  send_error_and_close (self, code, message, close_code);
 }
 
 static void
@@ -347,23 +344,7 @@ lmd_http_relay_refuse (LmdHttpRelay *self, const char *code, const char *message
   g_queue_clear_full (&self->pending, (GDestroyNotify) frame_free);
   self->pending_bytes = 0;
   LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream refused: %s", message);
-  if (is_open (self->client))
-    {
-      LmdJsonWriter *w = lmd_json_writer_new ();
-      g_autofree char *text = NULL;
-
-      lmd_json_writer_begin_object (w);
-      lmd_json_writer_key (w, "type");
-      lmd_json_writer_string (w, "error");
-      lmd_json_writer_key (w, "code");
-      lmd_json_writer_string (w, code);
-      lmd_json_writer_key (w, "error");
-      lmd_json_writer_string (w, message);
-      lmd_json_writer_end_object (w);
-      text = lmd_json_writer_finish (w);
-      soup_websocket_connection_send_text (self->client, text);
-      soup_websocket_connection_close (self->client, CLOSE_POLICY, NULL);
-    }
+  send_error_and_close (self, code, message, CLOSE_POLICY);
   maybe_done (self);
   g_object_unref (self);
 }

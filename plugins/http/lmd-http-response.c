@@ -9,6 +9,27 @@
 #include "lmd-error.h"
 #include "lmd-json-writer.h"
 
+char *
+lmd_http_stream_error_json (const char *code, const char *param, const char *message)
+{
+  LmdJsonWriter *w = lmd_json_writer_new ();
+
+  lmd_json_writer_begin_object (w);
+  lmd_json_writer_key (w, "type");
+  lmd_json_writer_string (w, "error");
+  lmd_json_writer_key (w, "code");
+  lmd_json_writer_string (w, code);
+  lmd_json_writer_key (w, "error");
+  lmd_json_writer_string (w, message);
+  if (param != NULL)
+    {
+      lmd_json_writer_key (w, "param");
+      lmd_json_writer_string (w, param);
+    }
+  lmd_json_writer_end_object (w);
+  return lmd_json_writer_finish (w);
+}
+
 void
 lmd_http_respond_json (SoupServerMessage *msg, guint status, char *json)
 {

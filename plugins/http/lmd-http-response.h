@@ -36,4 +36,8 @@ void lmd_http_write_words (LmdJsonWriter *w, const LmdTranscript *transcript, gu
 /* Sets a JSON body (@json is taken) with @status. */
 void lmd_http_respond_json (SoupServerMessage *msg, guint status, char *json);
 
+/* (transfer full) A streaming error message {"type":"error","code","error"[,"param"]};
+ * @param nullable. */
+char *lmd_http_stream_error_json (const char *code, const char *param, const char *message);
+
 G_END_DECLS

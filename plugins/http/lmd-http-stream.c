@@ -308,27 +308,6 @@ post (LmdHttpStream *self, char *text, gushort close_code)
                                 g_object_ref (self), g_object_unref);
 }
 
-static char *
-error_json (const char *code, const char *param, const char *message)
-{
-  LmdJsonWriter *w = lmd_json_writer_new ();
-
-  lmd_json_writer_begin_object (w);
-  lmd_json_writer_key (w, "type");
-  lmd_json_writer_string (w, "error");
-  lmd_json_writer_key (w, "code");
-  lmd_json_writer_string (w, code);
-  lmd_json_writer_key (w, "error");
-  lmd_json_writer_string (w, message);
-  if (param != NULL)
-    {
-      lmd_json_writer_key (w, "param");
-      lmd_json_writer_string (w, param);
-    }
-  lmd_json_writer_end_object (w);
-  return lmd_json_writer_finish (w);
-}
-
 /* Main context: queues a job and makes sure a worker will run the stream. */
 static void
 enqueue (LmdHttpStream *self, Job *job)
@@ -362,7 +341,7 @@ fail_stream (LmdHttpStream *self, const char *code, const char *param, const cha
     return;
   LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream %s: %s: %s (close %u)",
                    self->session_id, code, message, close_code);
-  text = error_json (code, param, message);
+  text = lmd_http_stream_error_json (code, param, message);
   self->state = STATE_CLOSING;
   if (self->conn != NULL)
     soup_websocket_connection_send_text (self->conn, text);
@@ -460,7 +439,7 @@ worker_fail (LmdHttpStream *self, const GError *error)
   LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, self->request_id, "stream %s: %s", self->session_id,
                    error->message);
   self->failed = TRUE;
-  post (self, error_json (lmd_error_code_name (code), NULL, error->message),
+  post (self, lmd_http_stream_error_json (lmd_error_code_name (code), NULL, error->message),
         code == LMD_ERROR_SERVICE_UNAVAILABLE ? CLOSE_TRY_AGAIN : CLOSE_INTERNAL);
 }
 
@@ -969,7 +948,7 @@ static void
 refuse (SoupWebsocketConnection *conn, const char *code, const char *param, const char *message,
         gushort close_code)
 {
-  g_autofree char *text = error_json (code, param, message);
+  g_autofree char *text = lmd_http_stream_error_json (code, param, message);
 
   soup_websocket_connection_send_text (conn, text);
   soup_websocket_connection_close (conn, close_code, NULL);
