@@ -13,10 +13,13 @@
  * (this program re-executed with --child) so that the peak memory (getrusage ru_maxrss) is
  * that configuration's alone.  Each child loads the model, runs the encoder on a 30 s window
  * (median of --reps runs after one warm-up) and measures the decoder per token: a 4-token
- * prompt, then 32 tokens one at a time through the KV cache.  Prints a table: median and
- * minimum encoder time, the CPU time (all threads) of the fastest run, which shows how much of
- * the wall time other processes took, decoder time per token (wall and CPU of all threads,
- * which includes the workers' spinning between operations), weights and peak RSS.
+ * prompt, then 32 tokens one at a time through the KV cache.  Prints a table: the median time
+ * of the audio encoder itself (conv stem, layers, final norm: about 87 GFLOP for base), of the
+ * cross-attention K/V projections that lmw_encode computes from its output for every decoder
+ * layer (about 9.4 GFLOP for base; whisper.cpp's bench counts them in its encoder time), and of
+ * both together; the minimum of both together and the CPU time (all threads) of that run, which
+ * shows how much of the wall time other processes took; decoder time per token (wall and CPU of
+ * all threads, which includes the workers' spinning between operations), weights and peak RSS.
  *
  * --ops 1   times each operation of one encoder layer (T = 1500) and the conv stem on the
  *           backend directly (min of --reps runs, GFLOP/s, CPU time), for profiling.
@@ -259,20 +262,24 @@ child (const char *path, int threads, int reps)
   float *logits = malloc (sizeof (float) * (size_t) hp->n_vocab);
   for (int i = 0; i < hp->n_mels * Tm; i++)
     mel[i] = frand ();
-  double *t = malloc (sizeof (double) * (size_t) (reps + 1));
+  double *t = malloc (sizeof (double) * (size_t) (3 * reps + 1));
+  double *te = t + reps, *tx = t + 2 * reps; /* the encoder alone, the cross K/V */
   lmw_encode (st, mel, Tm, 0, &err); /* warm-up */
   double enc_min = 1e30, enc_cpu = 0;
   for (int r = 0; r < reps; r++) {
     double c0 = process_cpu_ms (), t0 = now_ms ();
     lmw_encode (st, mel, Tm, 0, &err);
     t[r] = now_ms () - t0;
+    lmw_state_encode_times (st, &te[r], &tx[r]);
     if (t[r] < enc_min) {
       enc_min = t[r];
       enc_cpu = process_cpu_ms () - c0;
     }
   }
   qsort (t, (size_t) reps, sizeof *t, cmp_double);
-  double enc = t[reps / 2];
+  qsort (te, (size_t) reps, sizeof *te, cmp_double);
+  qsort (tx, (size_t) reps, sizeof *tx, cmp_double);
+  double enc = t[reps / 2], enc_only = te[reps / 2], cross = tx[reps / 2];
   int prompt[4] = { 50257, 50258, 50358, 50362 };
   lmw_decode (st, prompt, 4, 0, logits, false, &err);
   const int n_dec = 32;
@@ -285,8 +292,8 @@ child (const char *path, int threads, int reps)
   double dec = (now_ms () - t0) / n_dec, dec_cpu = (process_cpu_ms () - dc0) / n_dec;
   struct rusage ru;
   getrusage (RUSAGE_SELF, &ru);
-  printf ("%.1f %.1f %.1f %.2f %.2f %ld %zu\n", enc, enc_min, enc_cpu, dec, dec_cpu, ru.ru_maxrss,
-          lmw_model_weight_bytes (m));
+  printf ("%.1f %.1f %.1f %.1f %.1f %.2f %.2f %ld %zu\n", enc_only, cross, enc, enc_min, enc_cpu,
+          dec, dec_cpu, ru.ru_maxrss, lmw_model_weight_bytes (m));
   free (t);
   free (mel);
   free (logits);
@@ -753,9 +760,10 @@ main (int argc, char **argv)
             "ms/token incl. encoder | beam cache copies (MB, ms) | peak RSS (MB) |\n");
     printf ("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   } else {
-    printf ("| model | type | threads | encoder 30 s, median (ms) | min (ms) | CPU of the min run, all threads (ms) "
+    printf ("| model | type | threads | encoder 30 s, median (ms) | cross K/V, median (ms) "
+            "| encoder + cross K/V, median (ms) | min (ms) | CPU of the min run, all threads (ms) "
             "| decoder (ms/token) | decoder CPU (ms/token) | weights (MB) | peak RSS (MB) |\n");
-    printf ("|---|---|---|---|---|---|---|---|---|---|\n");
+    printf ("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   }
   fflush (stdout);
   for (int i = 0; i < nm; i++) {
@@ -804,20 +812,20 @@ main (int argc, char **argv)
         char cmd[8600];
         snprintf (cmd, sizeof cmd, "'%s' --child '%s' %d %d", self, path, atoi (threads[k]), reps);
         FILE *p = popen (cmd, "r");
-        double enc = 0, enc_min = 0, enc_cpu = 0, dec = 0, dec_cpu = 0;
+        double enc_only = 0, cross = 0, enc = 0, enc_min = 0, enc_cpu = 0, dec = 0, dec_cpu = 0;
         long rss = 0;
         size_t wbytes = 0;
-        int ok = p && fscanf (p, "%lf %lf %lf %lf %lf %ld %zu", &enc, &enc_min, &enc_cpu, &dec,
-                              &dec_cpu, &rss, &wbytes) == 7;
+        int ok = p && fscanf (p, "%lf %lf %lf %lf %lf %lf %lf %ld %zu", &enc_only, &cross, &enc,
+                              &enc_min, &enc_cpu, &dec, &dec_cpu, &rss, &wbytes) == 9;
         if (p)
           pclose (p);
         if (!ok) {
-          printf ("| %s | %s | %s | failed | | | | | | |\n", s->name, types[j], threads[k]);
+          printf ("| %s | %s | %s | failed | | | | | | | | |\n", s->name, types[j], threads[k]);
           continue;
         }
-        printf ("| %s | %s | %s | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f | %.0f |\n", s->name,
-                types[j], threads[k], enc, enc_min, enc_cpu, dec, dec_cpu, wbytes / 1048576.0,
-                rss / 1024.0);
+        printf ("| %s | %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.2f | %.2f | %.0f | %.0f |\n",
+                s->name, types[j], threads[k], enc_only, cross, enc, enc_min, enc_cpu, dec, dec_cpu,
+                wbytes / 1048576.0, rss / 1024.0);
         fflush (stdout);
       }
       if (dir_arg == NULL)

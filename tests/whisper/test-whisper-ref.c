@@ -129,7 +129,13 @@ main (int argc, char **argv)
   TEST_OK (st != NULL, "state created (backend %s)", st ? lmw_state_backend_name (st) : err.message);
   float *ref_enc = read_file (dir, "encoder_out.f32", &len);
   TEST_OK (ref_enc && len == sizeof (float) * T * C, "encoder_out.f32 has (%d, %d)", T, C);
+  double enc_ms = -1, cross_ms = -1;
+  lmw_state_encode_times (st, &enc_ms, &cross_ms);
+  TEST_OK (enc_ms == 0 && cross_ms == 0, "no encoder times before the first window");
   TEST_OK (lmw_encode (st, ref_mel, Tm, 0, &err) == 0, "encoder runs on the reference mel");
+  lmw_state_encode_times (st, &enc_ms, &cross_ms);
+  TEST_OK (enc_ms > 0 && cross_ms > 0, "encoder %.2f ms and cross K/V %.2f ms timed", enc_ms,
+           cross_ms);
   report ("encoder_out (reference mel)", compare (lmw_state_encoder_output (st), ref_enc, (size_t) T * C),
           lmw_state_encoder_output (st), ref_enc, (size_t) T * C);
   TEST_OK (lmw_encode (st, mel, n_frames, 0, &err) == 0, "encoder runs on our mel");

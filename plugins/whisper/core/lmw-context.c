@@ -138,6 +138,15 @@ lmw_state_encoder_output (const lmw_state *st)
   return st->have_audio ? st->enc_out : NULL;
 }
 
+void
+lmw_state_encode_times (const lmw_state *st, double *encoder_ms, double *cross_ms)
+{
+  if (encoder_ms != NULL)
+    *encoder_ms = st->encoder_ms;
+  if (cross_ms != NULL)
+    *cross_ms = st->cross_ms;
+}
+
 int
 lmw_encode (lmw_state *st, const float *mel, int n_frames, int offset, lmw_error *err)
 {

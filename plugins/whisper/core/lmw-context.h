@@ -132,6 +132,11 @@ const char *lmw_state_backend_name (const lmw_state *state);
 int lmw_encode (lmw_state *state, const float *mel, int n_frames, int offset, lmw_error *err);
 /* The encoder output of the last lmw_encode: (n_audio_ctx, n_audio_state). (transfer none) */
 const float *lmw_state_encoder_output (const lmw_state *state);
+/* Wall time of the last lmw_encode in ms: the audio encoder itself (conv stem, transformer
+ * layers, final norm: the window's encoder output) in *encoder_ms, and the cross-attention K/V
+ * projections of every decoder layer computed from that output in *cross_ms (either may be NULL;
+ * 0 before the first lmw_encode). */
+void lmw_state_encode_times (const lmw_state *state, double *encoder_ms, double *cross_ms);
 
 /* Runs the decoder on n_tokens tokens at positions n_past .. n_past + n_tokens - 1, using and
  * extending the self-attention cache (which must hold n_past positions).  logits, when not

@@ -13,6 +13,7 @@
 #include "lmw-state.h"
 
 #include <string.h>
+#include <time.h>
 
 /* out (T, N) (+)= inp · w^T + bias with the epilogue of flags, fused when the backend can */
 void lmw_matmul_fused (lmw_state *st, float *out, int ldc, const float *inp, int lda,
@@ -80,6 +81,14 @@ encoder_conv_stem (lmw_state *st)
   ops->add (st->be, st->enc_x, m->enc_pos, (size_t) T * C);
 }
 
+static double
+now_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
+}
+
 int
 lmw_encoder_forward (lmw_state *st, lmw_error *err)
 {
@@ -87,12 +96,14 @@ lmw_encoder_forward (lmw_state *st, lmw_error *err)
   const lmw_backend_ops *ops = st->ops;
   int T = m->hp.n_audio_ctx, C = m->hp.n_audio_state, H = m->hp.n_audio_head;
 
+  double t0 = now_ms ();
   encoder_conv_stem (st);
   for (int l = 0; l < m->hp.n_audio_layer; l++) {
     lmw_self_attention_block (st, st->enc_x, &m->enc[l], T, C, H);
     lmw_mlp_block (st, st->enc_x, &m->enc[l], T, C);
   }
   ops->layernorm (st->be, st->enc_out, st->enc_x, m->enc_ln_w, m->enc_ln_b, T, C, 1e-5f);
+  double t1 = now_ms ();
 
   /* cross-attention K/V of each decoder layer: k = enc · Wk^T, v = enc · Wv^T + bv */
   for (int l = 0; l < m->hp.n_text_layer; l++) {
@@ -101,6 +112,8 @@ lmw_encoder_forward (lmw_state *st, lmw_error *err)
     ops->matmul (st->be, st->cross_v + (size_t) l * T * C, C, st->enc_out, C, &L->cross_v,
                  L->cross_v_b, T);
   }
+  st->encoder_ms = t1 - t0;
+  st->cross_ms = now_ms () - t1;
   st->have_audio = true;
   st->n_cached = 0;
   (void) err;

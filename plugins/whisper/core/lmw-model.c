@@ -341,6 +341,7 @@ lmw_model_free (lmw_model *m)
   free (m->mel_filters);
   free (m->vocab_blob);
   free (m->vocab_off);
+  free (m->vocab_slots);
   free (m->enc);
   free (m->dec);
   free (m->arena);
@@ -581,6 +582,10 @@ load (source *src, lmw_error *err)
 
   if (!read_vocab (m, src, &off, err))
     goto fail;
+  if (!lmw_vocab_index_build (m)) {
+    lmw_set_error (err, LMW_ERR_NOMEM, "out of memory for the vocabulary index");
+    goto fail;
+  }
 
   /* tensors, pass 1 */
   m->enc = calloc ((size_t) m->hp.n_audio_layer, sizeof *m->enc);

@@ -39,6 +39,11 @@ struct lmw_model {
   int n_vocab_file;   /* tokens stored in the file (ids 0 .. n_vocab_file - 1) */
   char *vocab_blob;   /* owned: the bytes of every token back to back */
   uint32_t *vocab_off;/* owned: n_vocab_file + 1 offsets into vocab_blob */
+  /* index from a token's bytes to its id (lmw-vocab.c), built once at load: open addressing,
+   * token id + 1 per slot (0: empty), mask + 1 slots; the first id of a string wins */
+  int *vocab_slots;   /* owned */
+  size_t vocab_mask;
+  size_t vocab_max_len; /* longest token in bytes */
 
   /* encoder */
   const float *enc_pos;         /* (n_audio_ctx, C) */
@@ -64,5 +69,7 @@ void lmw_set_error (lmw_error *err, lmw_status code, const char *fmt, ...)
 
 /* Derives the special tokens from the vocabulary size; false if the size is not a Whisper one. */
 bool lmw_special_tokens_from_vocab (lmw_special_tokens *sp, int n_vocab);
+/* Builds m->vocab_slots from the vocabulary read from the file; false when out of memory. */
+bool lmw_vocab_index_build (lmw_model *m);
 
 #endif /* LMW_MODEL_H */

@@ -20,6 +20,8 @@ struct lmw_state {
   float *cross_k;   /* (n_text_layer, T, C) */
   float *cross_v;   /* (n_text_layer, T, C) */
   bool have_audio;
+  double encoder_ms; /* wall time of the last encoder pass, without the cross K/V */
+  double cross_ms;   /* wall time of the last cross K/V projections */
 
   /* decoder, Tt = n_text_ctx */
   float *self_k;    /* (n_text_layer, Tt, C) */

@@ -183,13 +183,6 @@ lmw_tokens_to_text (const lmw_model *model, const int *tokens, int n_tokens)
 
 /* ---- text to tokens ---------------------------------------------------------------------- */
 
-typedef struct {
-  const lmw_model *m;
-  int *slots; /* token id + 1, 0 = empty */
-  size_t mask;
-  size_t max_len;
-} token_table;
-
 static uint64_t
 bytes_hash (const char *b, size_t n)
 {
@@ -199,50 +192,51 @@ bytes_hash (const char *b, size_t n)
   return h;
 }
 
-static int
-table_build (token_table *t, const lmw_model *m)
+bool
+lmw_vocab_index_build (lmw_model *m)
 {
   size_t cap = 1;
   while (cap < (size_t) m->n_vocab_file * 2)
     cap <<= 1;
-  t->m = m;
-  t->mask = cap - 1;
-  t->max_len = 0;
-  t->slots = calloc (cap, sizeof (int));
-  if (t->slots == NULL)
-    return -1;
+  free (m->vocab_slots);
+  m->vocab_mask = cap - 1;
+  m->vocab_max_len = 0;
+  m->vocab_slots = calloc (cap, sizeof (int));
+  if (m->vocab_slots == NULL)
+    return false;
   for (int id = 0; id < m->n_vocab_file; id++) {
     size_t len;
     const char *b = lmw_token_bytes (m, id, &len);
     if (len == 0)
       continue;
-    size_t h = (size_t) bytes_hash (b, len) & t->mask;
+    size_t h = (size_t) bytes_hash (b, len) & m->vocab_mask;
     bool dup = false;
-    while (t->slots[h] != 0 && !dup) {
+    while (m->vocab_slots[h] != 0 && !dup) {
       size_t ol;
-      const char *ob = lmw_token_bytes (m, t->slots[h] - 1, &ol);
+      const char *ob = lmw_token_bytes (m, m->vocab_slots[h] - 1, &ol);
       dup = ol == len && memcmp (ob, b, len) == 0; /* the first id of a string wins */
-      h = (h + 1) & t->mask;
+      h = (h + 1) & m->vocab_mask;
     }
     if (dup)
       continue;
-    t->slots[h] = id + 1;
-    if (len > t->max_len)
-      t->max_len = len;
+    m->vocab_slots[h] = id + 1;
+    if (len > m->vocab_max_len)
+      m->vocab_max_len = len;
   }
-  return 0;
+  return true;
 }
 
+/* the id of the token whose bytes are b (len), -1 if none */
 static int
-table_find (const token_table *t, const char *b, size_t len)
+vocab_find (const lmw_model *m, const char *b, size_t len)
 {
-  size_t h = (size_t) bytes_hash (b, len) & t->mask;
-  while (t->slots[h] != 0) {
+  size_t h = (size_t) bytes_hash (b, len) & m->vocab_mask;
+  while (m->vocab_slots[h] != 0) {
     size_t ol;
-    const char *ob = lmw_token_bytes (t->m, t->slots[h] - 1, &ol);
+    const char *ob = lmw_token_bytes (m, m->vocab_slots[h] - 1, &ol);
     if (ol == len && memcmp (ob, b, len) == 0)
-      return t->slots[h] - 1;
-    h = (h + 1) & t->mask;
+      return m->vocab_slots[h] - 1;
+    h = (h + 1) & m->vocab_mask;
   }
   return -1;
 }
@@ -299,14 +293,8 @@ lmw_text_to_tokens (const lmw_model *model, const char *text, int **tokens, int 
   *tokens = NULL;
   *n_tokens = 0;
   size_t n = text ? strlen (text) : 0;
-  token_table t;
-  if (table_build (&t, model) != 0) {
-    lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
-    return -1;
-  }
   int *out = malloc (sizeof (int) * (n > 0 ? n : 1)); /* at most one token per byte */
   if (out == NULL) {
-    free (t.slots);
     lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
     return -1;
   }
@@ -314,13 +302,12 @@ lmw_text_to_tokens (const lmw_model *model, const char *text, int **tokens, int 
   for (size_t i = 0; i < n;) {
     size_t end = i + piece_len (text, i, n);
     while (i < end) { /* longest vocabulary entry first */
-      size_t l = end - i < t.max_len ? end - i : t.max_len;
+      size_t l = end - i < model->vocab_max_len ? end - i : model->vocab_max_len;
       int id = -1;
-      for (; l > 0 && (id = table_find (&t, text + i, l)) < 0; l--)
+      for (; l > 0 && (id = vocab_find (model, text + i, l)) < 0; l--)
         ;
       if (id < 0) {
         free (out);
-        free (t.slots);
         lmw_set_error (err, LMW_ERR_ARG, "byte 0x%02x of the text has no token",
                        (unsigned char) text[i]);
         return -1;
@@ -329,7 +316,6 @@ lmw_text_to_tokens (const lmw_model *model, const char *text, int **tokens, int 
       i += l;
     }
   }
-  free (t.slots);
   *tokens = out;
   *n_tokens = k;
   return 0;
