@@ -22,19 +22,20 @@ lmd_http_listener_new_server (void)
 }
 
 gboolean
-lmd_http_listener_listen (SoupServer *server, GInetAddress *address, const char *host,
+lmd_http_listener_listen (SoupServer **server, GInetAddress *address, const char *host,
                           guint port, guint *bound_port, GError **error)
 {
   g_autoptr (GSocketAddress) socket_address = g_inet_socket_address_new (address, port);
   GSList *listeners;
 
-  if (!soup_server_listen (server, socket_address, 0, error))
+  if (!soup_server_listen (*server, socket_address, 0, error))
     {
       g_prefix_error (error, "cannot listen on %s:%u: ", host, port);
+      g_clear_object (server);
       return FALSE;
     }
   /* the bound port, read from the listening socket (port 0 picks a free one) */
-  listeners = soup_server_get_listeners (server);
+  listeners = soup_server_get_listeners (*server);
   if (listeners != NULL)
     {
       g_autoptr (GSocketAddress) local = g_socket_get_local_address (listeners->data, NULL);

@@ -24,10 +24,11 @@ GInetAddress *lmd_http_listener_parse_host (const char *host, GError **error);
 /* (transfer full) a server answering with "Server: lightning-mediad/VERSION", no handlers. */
 SoupServer *lmd_http_listener_new_server (void);
 
-/* Listens on @address:@port (@port 0 picks a free one) and stores the port actually bound
- * in *@bound_port.  On failure, @error says "cannot listen on @host:@port: " and why
- * (@host is the configured text, for the message only). */
-gboolean lmd_http_listener_listen (SoupServer *server, GInetAddress *address, const char *host,
+/* Makes *@server listen on @address:@port (@port 0 picks a free one) and stores the port
+ * actually bound in *@bound_port.  On failure, @error says "cannot listen on @host:@port: "
+ * and why (@host is the configured text, for the message only), and *@server is dropped and
+ * set to NULL: a transport that could not start holds no server. */
+gboolean lmd_http_listener_listen (SoupServer **server, GInetAddress *address, const char *host,
                                    guint port, guint *bound_port, GError **error);
 
 /* Closes the listening sockets only: requests in flight still get their answers.

@@ -1574,12 +1574,9 @@ http_start (LmdTransport *transport, LmdRouter *router, GError **error)
   g_signal_connect (self->server, "request-finished", G_CALLBACK (on_request_finished), self);
   g_signal_connect (self->server, "request-aborted", G_CALLBACK (on_request_aborted), self);
 
-  if (!lmd_http_listener_listen (self->server, address, self->host, self->port, &self->bound_port,
+  if (!lmd_http_listener_listen (&self->server, address, self->host, self->port, &self->bound_port,
                                  error))
-    {
-      g_clear_object (&self->server);
-      return FALSE;
-    }
+    return FALSE;
   self->started_at = g_get_monotonic_time ();
   return TRUE;
 }

@@ -726,12 +726,9 @@ server_start (LmdTransport *transport, LmdRouter *router, GError **error)
   soup_server_add_handler (self->server, "/metrics", metrics_handler, self, NULL);
   soup_server_add_handler (self->server, "/v1/license/admit", admit_handler, self, NULL);
   soup_server_add_handler (self->server, "/v1/license/complete", complete_handler, self, NULL);
-  if (!lmd_http_listener_listen (self->server, address, self->host, self->port, &self->bound_port,
+  if (!lmd_http_listener_listen (&self->server, address, self->host, self->port, &self->bound_port,
                                  error))
-    {
-      g_clear_object (&self->server);
-      return FALSE;
-    }
+    return FALSE;
   self->sweep_id = g_timeout_add_seconds (SWEEP_INTERVAL_S, sweep_cb, self);
   self->started_at = g_get_monotonic_time ();
   g_info ("internal API %s", self->has_token ? "needs the service token"
