@@ -17,6 +17,7 @@
 #include "lmd-http-auth.h"
 #include "lmd-http-forwarder.h"
 #include "lmd-http-job-lookup.h"
+#include "lmd-http-listener.h"
 #include "lmd-http-relay.h"
 #include "lmd-http-request-parser.h"
 #include "lmd-http-response.h"
@@ -1517,15 +1518,10 @@ static gboolean
 http_start (LmdTransport *transport, LmdRouter *router, GError **error)
 {
   LmdHttpTransport *self = LMD_HTTP_TRANSPORT (transport);
-  g_autoptr (GInetAddress) address = g_inet_address_new_from_string (self->host);
-  g_autoptr (GSocketAddress) socket_address = NULL;
+  g_autoptr (GInetAddress) address = lmd_http_listener_parse_host (self->host, error);
 
   if (address == NULL)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                   "host '%s' is not an IP address (use 127.0.0.1, 0.0.0.0, ::1 or ::)", self->host);
-      return FALSE;
-    }
+    return FALSE;
   self->router = router;
   if (self->forwards)
     {
@@ -1562,7 +1558,7 @@ http_start (LmdTransport *transport, LmdRouter *router, GError **error)
           self->stream_picker = lmd_worker_picker_new (self->stream_state, self->quarantine_ms);
         }
     }
-  self->server = soup_server_new ("server-header", "lightning-mediad/" LMD_VERSION " ", NULL);
+  self->server = lmd_http_listener_new_server ();
   /* libsoup keeps one handler entry per path, holding both the early and the normal
    * callback: the early handler is registered on every path so it runs for every request. */
   for (guint i = 0; i < G_N_ELEMENTS (routes); i++)
@@ -1578,24 +1574,9 @@ http_start (LmdTransport *transport, LmdRouter *router, GError **error)
   g_signal_connect (self->server, "request-finished", G_CALLBACK (on_request_finished), self);
   g_signal_connect (self->server, "request-aborted", G_CALLBACK (on_request_aborted), self);
 
-  socket_address = g_inet_socket_address_new (address, self->port);
-  if (!soup_server_listen (self->server, socket_address, 0, error))
-    {
-      g_prefix_error (error, "cannot listen on %s:%u: ", self->host, self->port);
-      g_clear_object (&self->server);
-      return FALSE;
-    }
-  /* the bound port, read from the listening socket (port 0 picks a free one) */
-  {
-    GSList *listeners = soup_server_get_listeners (self->server);
-    if (listeners != NULL)
-      {
-        g_autoptr (GSocketAddress) local = g_socket_get_local_address (listeners->data, NULL);
-        if (local != NULL && G_IS_INET_SOCKET_ADDRESS (local))
-          self->bound_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
-      }
-    g_slist_free (listeners);
-  }
+  if (!lmd_http_listener_listen (&self->server, address, self->host, self->port, &self->bound_port,
+                                 error))
+    return FALSE;
   self->started_at = g_get_monotonic_time ();
   return TRUE;
 }
@@ -1604,15 +1585,9 @@ static void
 http_stop (LmdTransport *transport)
 {
   LmdHttpTransport *self = LMD_HTTP_TRANSPORT (transport);
-  GSList *listeners;
 
-  if (self->server == NULL)
-    return;
   /* Close only the listening sockets: requests in flight still get their answers. */
-  listeners = soup_server_get_listeners (self->server);
-  for (GSList *l = listeners; l != NULL; l = l->next)
-    g_socket_close (l->data, NULL);
-  g_slist_free (listeners);
+  lmd_http_listener_close (self->server);
 }
 
 static guint
@@ -1647,9 +1622,7 @@ lmd_http_transport_finalize (GObject *object)
 {
   LmdHttpTransport *self = LMD_HTTP_TRANSPORT (object);
 
-  if (self->server != NULL)
-    soup_server_disconnect (self->server);
-  g_clear_object (&self->server);
+  lmd_http_listener_clear (&self->server);
   g_clear_pointer (&self->streams, lmd_http_streams_unref);
   {
     GHashTableIter iter;

@@ -14,6 +14,7 @@
 #include "lmd-build-config.h"
 #include "lmd-config.h"
 #include "lmd-error.h"
+#include "lmd-http-listener.h"
 #include "lmd-json-writer.h"
 #include "lmd-license.h"
 #include "lmd-log.h"
@@ -706,9 +707,7 @@ static gboolean
 server_start (LmdTransport *transport, LmdRouter *router, GError **error)
 {
   LmdLicenseServer *self = LMD_LICENSE_SERVER (transport);
-  g_autoptr (GInetAddress) address = g_inet_address_new_from_string (self->host);
-  g_autoptr (GSocketAddress) socket_address = NULL;
-  GSList *listeners;
+  g_autoptr (GInetAddress) address = NULL;
 
   self->license = lmd_router_get_license (router);
   if (self->license == NULL)
@@ -717,34 +716,19 @@ server_start (LmdTransport *transport, LmdRouter *router, GError **error)
                    "license-server: no license plugin loaded (add \"license\" to the plugins)");
       return FALSE;
     }
+  address = lmd_http_listener_parse_host (self->host, error);
   if (address == NULL)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-                   "host '%s' is not an IP address (use 127.0.0.1, 0.0.0.0, ::1 or ::)", self->host);
-      return FALSE;
-    }
-  self->server = soup_server_new ("server-header", "lightning-mediad/" LMD_VERSION " ", NULL);
+    return FALSE;
+  self->server = lmd_http_listener_new_server ();
   soup_server_add_handler (self->server, NULL, default_handler, self, NULL);
   soup_server_add_handler (self->server, "/health", health_handler, self, NULL);
   soup_server_add_handler (self->server, "/healthz", health_handler, self, NULL);
   soup_server_add_handler (self->server, "/metrics", metrics_handler, self, NULL);
   soup_server_add_handler (self->server, "/v1/license/admit", admit_handler, self, NULL);
   soup_server_add_handler (self->server, "/v1/license/complete", complete_handler, self, NULL);
-  socket_address = g_inet_socket_address_new (address, self->port);
-  if (!soup_server_listen (self->server, socket_address, 0, error))
-    {
-      g_prefix_error (error, "cannot listen on %s:%u: ", self->host, self->port);
-      g_clear_object (&self->server);
-      return FALSE;
-    }
-  listeners = soup_server_get_listeners (self->server);
-  if (listeners != NULL)
-    {
-      g_autoptr (GSocketAddress) local = g_socket_get_local_address (listeners->data, NULL);
-      if (local != NULL && G_IS_INET_SOCKET_ADDRESS (local))
-        self->bound_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
-    }
-  g_slist_free (listeners);
+  if (!lmd_http_listener_listen (&self->server, address, self->host, self->port, &self->bound_port,
+                                 error))
+    return FALSE;
   self->sweep_id = g_timeout_add_seconds (SWEEP_INTERVAL_S, sweep_cb, self);
   self->started_at = g_get_monotonic_time ();
   g_info ("internal API %s", self->has_token ? "needs the service token"
@@ -756,14 +740,8 @@ static void
 server_stop (LmdTransport *transport)
 {
   LmdLicenseServer *self = LMD_LICENSE_SERVER (transport);
-  GSList *listeners;
 
-  if (self->server == NULL)
-    return;
-  listeners = soup_server_get_listeners (self->server);
-  for (GSList *l = listeners; l != NULL; l = l->next)
-    g_socket_close (l->data, NULL);
-  g_slist_free (listeners);
+  lmd_http_listener_close (self->server);
 }
 
 static guint
@@ -799,9 +777,7 @@ lmd_license_server_finalize (GObject *object)
 
   if (self->sweep_id != 0)
     g_source_remove (self->sweep_id);
-  if (self->server != NULL)
-    soup_server_disconnect (self->server);
-  g_clear_object (&self->server);
+  lmd_http_listener_clear (&self->server);
   /* tickets still open at exit are released, so that their slots and usage are accounted */
   g_hash_table_iter_init (&iter, self->tickets);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &open))

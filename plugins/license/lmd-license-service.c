@@ -978,21 +978,17 @@ lmd_license_service_admit (LmdLicense *license, const char *api_key, const char 
 
 /* ---- admission through the shared limit store ------------------------------------------ */
 
+/* An admission waiting for the shared store: the ticket it will be if the store admits it
+ * (store_ticket set, the name of its slot there), and the retry hint of a refusal. */
 typedef struct {
-  char *client_id;    /* owned */
-  char *feature;      /* owned */
-  char *request_id;   /* owned, nullable */
-  char *store_ticket; /* owned */
+  LmdLicenseTicket *ticket; /* owned until handed to the caller; NULL once handed */
   guint retry_after_s;
 } StoreAdmission;
 
 static void
 store_admission_free (StoreAdmission *a)
 {
-  g_free (a->client_id);
-  g_free (a->feature);
-  g_free (a->request_id);
-  g_free (a->store_ticket);
+  g_clear_pointer (&a->ticket, ticket_free);
   g_free (a);
 }
 
@@ -1045,18 +1041,16 @@ store_acquire_done (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       note_store_up (self);
       follow_store_quota (self, today);
-      ticket = ticket_new (g_steal_pointer (&a->client_id), a->feature, a->request_id);
-      ticket->store_ticket = g_steal_pointer (&a->store_ticket);
-      g_task_return_pointer (task, ticket, NULL);
+      g_task_return_pointer (task, g_steal_pointer (&a->ticket), NULL);
       return;
     }
   if (g_error_matches (error, LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE))
     {
       /* fail open: the store is down, not the license: count here until it is back */
       GError *local_error = NULL;
-      note_store_down (self, a->request_id, error->message);
-      ticket = admit_locally (self, g_steal_pointer (&a->client_id), a->feature, a->request_id,
-                              &a->retry_after_s, &local_error);
+      note_store_down (self, a->ticket->request_id, error->message);
+      ticket = admit_locally (self, g_steal_pointer (&a->ticket->client_id), a->ticket->feature,
+                              a->ticket->request_id, &a->retry_after_s, &local_error);
       if (ticket == NULL)
         g_task_return_error (task, local_error);
       else
@@ -1065,8 +1059,8 @@ store_acquire_done (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   note_store_up (self);
   follow_store_quota (self, today);
-  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, a->request_id, "license: %s refused: %s", a->client_id,
-                   error->message);
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, a->ticket->request_id, "license: %s refused: %s",
+                   a->ticket->client_id, error->message);
   g_task_return_error (task, g_steal_pointer (&error));
 }
 
@@ -1117,14 +1111,12 @@ lmd_license_service_admit_async (LmdLicense *license, const char *api_key, const
   shared.rpm = limits->rpm;
   shared.concurrency = limits->concurrency;
   shared.audio_hours_per_day = limits->audio_hours_per_day;
-  a->client_id = client_id;
-  a->feature = g_strdup (feature != NULL ? feature : "batch");
-  a->request_id = g_strdup (request_id);
-  a->store_ticket = g_uuid_string_random ();
+  a->ticket = ticket_new (client_id, feature, request_id);
+  a->ticket->store_ticket = g_uuid_string_random ();
   {
-    g_autofree char *store_client = store_client_id (self, a->client_id);
+    g_autofree char *store_client = store_client_id (self, a->ticket->client_id);
     lmd_limit_store_acquire_async (self->limit_store, store_client, store_quota_id (self),
-                                   &shared, a->store_ticket, NULL, store_acquire_done,
+                                   &shared, a->ticket->store_ticket, NULL, store_acquire_done,
                                    g_steal_pointer (&task));
   }
 }

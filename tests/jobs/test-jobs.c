@@ -198,264 +198,7 @@ make_spool (void)
   return dir;
 }
 
-static char *
-local_config (const char *spool, gboolean allow_private)
-{
-  return g_strdup_printf ("[server]\nrole=all\nhost=127.0.0.1\n"
-                          "[plugins]\nload=http;gst-decoder;sphinx\n"
-                          "[limits]\nworkers=1\nallow_private_urls=%s\n"
-                          "[jobs]\ndir=%s\ncallback_backoff_s=1\ncallback_backoff_max_s=2\n"
-                          "callback_attempts=4\npoll_ms=50\n",
-                          allow_private ? "true" : "false", spool);
-}
-
-/* ---- embedded default -------------------------------------------------------------------- */
-
-static void
-test_embedded_callback (void)
-{
-  g_autofree char *spool = make_spool ();
-  g_autofree char *config = local_config (spool, TRUE);
-  LmdTestServer *server;
-  LmdTestCallbackReceiver *receiver = lmd_test_callback_receiver_start (0);
-  g_autofree char *callback = lmd_test_callback_receiver_url (receiver, "/hook");
-  g_autofree char *text = NULL;
-  g_autofree char *job_id = NULL;
-  g_autofree char *delivered = NULL;
-  g_autofree char *fetched = NULL;
-  g_autofree char *log = NULL;
-  guint status;
-
-  if (!need_testdata ())
-    return;
-  server = start_daemon (config);
-  text = sync_text (server);
-  g_assert_cmpstr (text, !=, "");
-  job_id = submit (server, speech, callback);
-  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 1, WAIT_S), ==, 1);
-  delivered = the_delivery_of (receiver, job_id);
-  assert_completed (delivered, job_id, text);
-  /* GET /v1/jobs/{id} answers the same document */
-  fetched = get_job (server, job_id, &status);
-  g_assert_cmpuint (status, ==, 200);
-  g_assert_cmpstr (fetched, ==, delivered);
-  log = lmd_test_server_read_log (server);
-  g_assert_nonnull (strstr (log, "callback of job"));
-  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
-  lmd_test_callback_receiver_stop (receiver);
-  rm_rf (spool);
-}
-
-static void
-test_embedded_errors (void)
-{
-  g_autofree char *spool = make_spool ();
-  g_autofree char *config = local_config (spool, FALSE);
-  LmdTestServer *server = start_daemon (config);
-  static const struct {
-    const char *callback;
-  } refused[] = { { "ftp://example.com/hook" }, { "not a url" }, { "http://127.0.0.1:9/hook" },
-                  { "http://10.1.2.3/hook" }, { "http://localhost/hook" } };
-  g_autofree char *unknown = NULL;
-  guint status;
-
-  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
-    {
-      g_autofree char *escaped = g_uri_escape_string (refused[i].callback, NULL, FALSE);
-      g_autofree char *path = g_strdup_printf ("/v1/listen?callback_url=%s", escaped);
-      g_autofree char *url = lmd_test_server_url (server, path);
-      g_autoptr (GBytes) body = g_bytes_new_static ("RIFF", 4);
-      g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", body,
-                                                     "X-Request-ID", "bad-callback-1", NULL);
-      JsonObject *o;
-
-      g_assert_cmpuint (r->status, ==, 400);
-      o = lmd_test_response_json (r);
-      g_assert_cmpstr (json_object_get_string_member (o, "code"), ==, "INVALID_PARAMETER");
-      g_assert_cmpstr (json_object_get_string_member (o, "param"), ==, "callback_url");
-    }
-  /* unknown and malformed ids */
-  unknown = get_job (server, "job_0123456789abcdef0123456789abcdef", &status);
-  g_assert_cmpuint (status, ==, 404);
-  g_assert_cmpstr (json_object_get_string_member (parse_object (unknown), "code"), ==, "NOT_FOUND");
-  {
-    g_autofree char *odd = get_job (server, "job_..%2E%2E%2Fdone", &status);
-    g_assert_cmpuint (status, >=, 400); /* never a file outside the spool */
-    g_free (g_steal_pointer (&odd));
-    odd = get_job (server, "JOB_0123456789ABCDEF0123456789ABCDEF", &status);
-    g_assert_cmpuint (status, ==, 404);
-  }
-  {
-    g_autofree char *log = lmd_test_server_read_log (server);
-    g_assert_nonnull (strstr (log, "[bad-callback-1]"));
-    g_assert_nonnull (strstr (log, "callback_url"));
-  }
-  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
-  rm_rf (spool);
-}
-
-/* Audio the decoder cannot read: the job fails, and the callback says so with the code. */
-static void
-test_embedded_failed_job (void)
-{
-  g_autofree char *spool = make_spool ();
-  g_autofree char *config = local_config (spool, TRUE);
-  LmdTestServer *server = start_daemon (config);
-  LmdTestCallbackReceiver *receiver = lmd_test_callback_receiver_start (0);
-  g_autofree char *callback = lmd_test_callback_receiver_url (receiver, "/hook");
-  g_autoptr (GBytes) garbage = g_bytes_new_static ("this is not audio at all, not even close", 40);
-  g_autofree char *job_id = submit (server, garbage, callback);
-  g_autofree char *delivered = NULL;
-  JsonObject *o;
-  const char *code;
-
-  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 1, WAIT_S), ==, 1);
-  delivered = the_delivery_of (receiver, job_id);
-  o = parse_object (delivered);
-  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "failed");
-  code = json_object_get_string_member (o, "code");
-  g_assert_true (g_str_equal (code, "UNSUPPORTED_FORMAT") || g_str_equal (code, "UNPROCESSABLE_AUDIO"));
-  g_assert_true (strlen (json_object_get_string_member (o, "error")) > 0);
-  g_assert_false (json_object_has_member (o, "result"));
-  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
-  lmd_test_callback_receiver_stop (receiver);
-  rm_rf (spool);
-}
-
-/* The receiver fails the first two posts: the third delivers, with the same document. */
-static void
-test_embedded_retries (void)
-{
-  g_autofree char *spool = make_spool ();
-  g_autofree char *config = local_config (spool, TRUE);
-  LmdTestServer *server;
-  LmdTestCallbackReceiver *receiver = lmd_test_callback_receiver_start (2);
-  g_autofree char *callback = lmd_test_callback_receiver_url (receiver, "/hook");
-  g_autofree char *job_id = NULL;
-  g_autofree char *delivered = NULL;
-  g_autofree char *text = NULL;
-  g_autofree char *log = NULL;
-
-  if (!need_testdata ())
-    return;
-  server = start_daemon (config);
-  text = sync_text (server);
-  job_id = submit (server, speech, callback);
-  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 1, WAIT_S), ==, 1);
-  g_assert_cmpuint (lmd_test_callback_receiver_get_requests (receiver), ==, 3);
-  delivered = the_delivery_of (receiver, job_id);
-  assert_completed (delivered, job_id, text);
-  g_assert_true (wait_log (server, "delivered (attempt 3", 10));
-  log = lmd_test_server_read_log (server);
-  g_assert_nonnull (strstr (log, "answered HTTP 500 (attempt 1)"));
-  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
-  lmd_test_callback_receiver_stop (receiver);
-  rm_rf (spool);
-}
-
-/* JSON {"url", "callback_url", "timestamps"}: the audio is fetched when the job runs. */
-static void
-test_embedded_json_url (void)
-{
-  g_autofree char *spool = make_spool ();
-  g_autofree char *config = local_config (spool, TRUE);
-  LmdTestServer *server;
-  LmdTestCallbackReceiver *receiver = lmd_test_callback_receiver_start (0);
-  LmdTestFileServer *files = lmd_test_file_server_start ();
-  g_autofree char *callback = lmd_test_callback_receiver_url (receiver, "/hook");
-  g_autofree char *audio_url = lmd_test_file_server_url (files, "/speech.wav");
-  g_autofree char *json = g_strdup_printf ("{\"url\":\"%s\",\"callback_url\":\"%s\",\"timestamps\":true}",
-                                           audio_url, callback);
-  g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
-  g_autoptr (LmdTestResponse) r = NULL;
-  g_autofree char *url = NULL;
-  g_autofree char *text = NULL;
-  g_autofree char *delivered = NULL;
-  const char *job_id;
-  JsonObject *result;
-
-  if (!need_testdata ())
-    return;
-  lmd_test_file_server_add (files, "/speech.wav", speech);
-  server = start_daemon (config);
-  text = sync_text (server);
-  url = lmd_test_server_url (server, "/v1/listen");
-  r = lmd_test_http (session, "POST", url, "application/json", body, NULL);
-  g_assert_cmpuint (r->status, ==, 202);
-  job_id = json_object_get_string_member (lmd_test_response_json (r), "job_id");
-  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 1, WAIT_S), ==, 1);
-  delivered = the_delivery_of (receiver, job_id);
-  assert_completed (delivered, job_id, text);
-  result = json_object_get_object_member (parse_object (delivered), "result");
-  g_assert_true (json_object_has_member (result, "words"));
-  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (result, "words")), >, 0);
-  g_assert_cmpuint (lmd_test_file_server_get_hits (files, "/speech.wav"), ==, 1);
-  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
-  lmd_test_file_server_stop (files);
-  lmd_test_callback_receiver_stop (receiver);
-  rm_rf (spool);
-}
-
-/* ---- local spool survives kill -9 ---------------------------------------------------------- */
-
-static void
-test_local_kill (void)
-{
-  g_autofree char *spool = make_spool ();
-  g_autofree char *config = local_config (spool, TRUE);
-  LmdTestServer *server;
-  LmdTestCallbackReceiver *receiver = lmd_test_callback_receiver_start (0);
-  g_autofree char *callback = lmd_test_callback_receiver_url (receiver, "/hook");
-  g_autofree char *text = NULL;
-  g_autofree char *running = NULL;
-  g_autofree char *waiting = NULL;
-  g_autofree char *took = NULL;
-  guint status;
-
-  if (!need_testdata ())
-    return;
-  server = start_daemon (config);
-  text = sync_text (server);
-  /* one worker: the first job runs, the second waits */
-  running = submit (server, speech, callback);
-  waiting = submit (server, speech, callback);
-  took = g_strdup_printf ("took job %s", running);
-  g_assert_true (wait_log (server, took, WAIT_S));
-  kill_daemon (server);
-  lmd_test_server_stop (server);
-  g_assert_cmpuint (lmd_test_callback_receiver_get_delivered (receiver), ==, 0);
-
-  server = start_daemon (config);
-  {
-    g_autofree char *pending = get_job (server, waiting, &status);
-    g_assert_cmpuint (status, ==, 200); /* still known after the restart */
-  }
-  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 2, WAIT_S), ==, 2);
-  {
-    g_autofree char *a = the_delivery_of (receiver, running);
-    g_autofree char *b = the_delivery_of (receiver, waiting);
-    g_autofree char *fetched = get_job (server, running, &status);
-    assert_completed (a, running, text);
-    assert_completed (b, waiting, text);
-    g_assert_cmpuint (status, ==, 200);
-    g_assert_cmpstr (fetched, ==, a);
-  }
-  /* exactly once: a stop and a restart deliver nothing more */
-  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
-  server = start_daemon (config);
-  g_usleep (G_USEC_PER_SEC);
-  g_assert_cmpuint (lmd_test_callback_receiver_get_delivered (receiver), ==, 2);
-  {
-    g_autofree char *fetched = get_job (server, waiting, &status);
-    g_assert_cmpuint (status, ==, 200);
-    g_assert_cmpstr (json_object_get_string_member (parse_object (fetched), "status"), ==, "completed");
-  }
-  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
-  lmd_test_callback_receiver_stop (receiver);
-  rm_rf (spool);
-}
-
-/* ---- Redis ----------------------------------------------------------------------------------- */
+/* ---- fixture: a job store, a callback receiver, the daemons' config ----------------------- */
 
 typedef struct {
   GSubprocess *process;
@@ -490,26 +233,308 @@ redis_stop (TestRedis *redis)
   g_free (redis);
 }
 
-static char *
-redis_config (TestRedis *redis)
+/* What a test needs: the parameter of the fixture. */
+typedef struct {
+  gboolean redis;          /* the redis-jobs store on a redis-server of the test; else the
+                            * built-in local store in a spool directory of the test */
+  gboolean speech;         /* skipped without pocketsphinx-testdata */
+  gboolean allow_private;  /* [limits] allow_private_urls (the receiver is on loopback) */
+  guint fail_first;        /* callback POSTs the receiver answers 500 before it accepts */
+  const char *redis_keys;  /* more keys of [redis] (nullable) */
+  const char *jobs_keys;   /* keys of [jobs] */
+  gboolean daemon;         /* start one daemon with the config (tests that need more start them) */
+} JobsSetup;
+
+typedef struct {
+  gboolean ready;                    /* FALSE when skipped: the test returns at once */
+  char *spool;                       /* owned: the local store's directory, NULL with Redis */
+  TestRedis *redis;                  /* owned, NULL with the local store */
+  char *config;                      /* owned: the daemons' config */
+  LmdTestCallbackReceiver *receiver; /* owned */
+  char *callback;                    /* owned: the receiver's URL */
+  LmdTestServer *server;             /* owned, nullable: stopped by the tear-down, which expects
+                                      * exit status 0 */
+} JobsFixture;
+
+#define LOCAL_JOBS_KEYS "callback_backoff_s=1\ncallback_backoff_max_s=2\ncallback_attempts=4\npoll_ms=50\n"
+
+static const JobsSetup local_store = {
+  .speech = TRUE, .allow_private = TRUE, .jobs_keys = LOCAL_JOBS_KEYS, .daemon = TRUE,
+};
+static const JobsSetup local_store_no_speech = {
+  .allow_private = TRUE, .jobs_keys = LOCAL_JOBS_KEYS, .daemon = TRUE,
+};
+static const JobsSetup local_store_public_only = {
+  .jobs_keys = LOCAL_JOBS_KEYS, .daemon = TRUE,
+};
+static const JobsSetup local_store_flaky_receiver = {
+  .speech = TRUE, .allow_private = TRUE, .fail_first = 2, .jobs_keys = LOCAL_JOBS_KEYS,
+  .daemon = TRUE,
+};
+static const JobsSetup redis_store = {
+  .redis = TRUE, .speech = TRUE, .allow_private = TRUE,
+  .jobs_keys = "claim_timeout_s=2\ncallback_backoff_s=1\npoll_ms=50\n",
+};
+static const JobsSetup redis_store_bounded = {
+  .redis = TRUE, .speech = TRUE, .allow_private = TRUE, .redis_keys = "prefix=bounds:\n",
+  .jobs_keys = "max_pending=1\nmax_mb=1\npoll_ms=50\n", .daemon = TRUE,
+};
+
+static void
+jobs_fixture_set_up (JobsFixture *f, gconstpointer data)
 {
-  return g_strdup_printf ("[server]\nrole=all\nhost=127.0.0.1\n"
-                          "[plugins]\nload=http;gst-decoder;sphinx;redis-jobs\n"
-                          "[limits]\nworkers=1\nallow_private_urls=true\n"
-                          "[redis]\nurl=redis://127.0.0.1:%u/0\n"
-                          "[jobs]\nclaim_timeout_s=2\ncallback_backoff_s=1\npoll_ms=50\n",
-                          redis->port);
+  const JobsSetup *setup = data;
+  g_autofree char *store = NULL;
+
+  if (setup->speech && !need_testdata ())
+    return;
+  if (setup->redis)
+    {
+      if ((f->redis = redis_start ()) == NULL)
+        {
+          g_test_skip ("redis-server is not installed");
+          return;
+        }
+      store = g_strdup_printf ("[redis]\nurl=redis://127.0.0.1:%u/0\n%s[jobs]\n", f->redis->port,
+                               setup->redis_keys != NULL ? setup->redis_keys : "");
+    }
+  else
+    {
+      f->spool = make_spool ();
+      store = g_strdup_printf ("[jobs]\ndir=%s\n", f->spool);
+    }
+  f->config = g_strdup_printf ("[server]\nrole=all\nhost=127.0.0.1\n"
+                               "[plugins]\nload=http;gst-decoder;sphinx%s\n"
+                               "[limits]\nworkers=1\nallow_private_urls=%s\n"
+                               "%s%s",
+                               setup->redis ? ";redis-jobs" : "",
+                               setup->allow_private ? "true" : "false", store, setup->jobs_keys);
+  f->receiver = lmd_test_callback_receiver_start (setup->fail_first);
+  f->callback = lmd_test_callback_receiver_url (f->receiver, "/hook");
+  if (setup->daemon)
+    f->server = start_daemon (f->config);
+  f->ready = TRUE;
+}
+
+static void
+jobs_fixture_tear_down (JobsFixture *f, gconstpointer data)
+{
+  if (f->server != NULL)
+    g_assert_cmpint (lmd_test_server_stop (f->server), ==, 0);
+  g_clear_pointer (&f->receiver, lmd_test_callback_receiver_stop);
+  if (f->spool != NULL)
+    rm_rf (f->spool);
+  g_clear_pointer (&f->redis, redis_stop);
+  g_free (f->spool);
+  g_free (f->config);
+  g_free (f->callback);
+}
+
+/* ---- embedded default -------------------------------------------------------------------- */
+
+static void
+test_embedded_callback (JobsFixture *f, gconstpointer data)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *job_id = NULL;
+  g_autofree char *delivered = NULL;
+  g_autofree char *fetched = NULL;
+  g_autofree char *log = NULL;
+  guint status;
+
+  if (!f->ready)
+    return;
+  text = sync_text (f->server);
+  g_assert_cmpstr (text, !=, "");
+  job_id = submit (f->server, speech, f->callback);
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (f->receiver, 1, WAIT_S), ==, 1);
+  delivered = the_delivery_of (f->receiver, job_id);
+  assert_completed (delivered, job_id, text);
+  /* GET /v1/jobs/{id} answers the same document */
+  fetched = get_job (f->server, job_id, &status);
+  g_assert_cmpuint (status, ==, 200);
+  g_assert_cmpstr (fetched, ==, delivered);
+  log = lmd_test_server_read_log (f->server);
+  g_assert_nonnull (strstr (log, "callback of job"));
+}
+
+static void
+test_embedded_errors (JobsFixture *f, gconstpointer data)
+{
+  static const struct {
+    const char *callback;
+  } refused[] = { { "ftp://example.com/hook" }, { "not a url" }, { "http://127.0.0.1:9/hook" },
+                  { "http://10.1.2.3/hook" }, { "http://localhost/hook" } };
+  g_autofree char *unknown = NULL;
+  guint status;
+
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autofree char *escaped = g_uri_escape_string (refused[i].callback, NULL, FALSE);
+      g_autofree char *path = g_strdup_printf ("/v1/listen?callback_url=%s", escaped);
+      g_autofree char *url = lmd_test_server_url (f->server, path);
+      g_autoptr (GBytes) body = g_bytes_new_static ("RIFF", 4);
+      g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", body,
+                                                     "X-Request-ID", "bad-callback-1", NULL);
+      JsonObject *o;
+
+      g_assert_cmpuint (r->status, ==, 400);
+      o = lmd_test_response_json (r);
+      g_assert_cmpstr (json_object_get_string_member (o, "code"), ==, "INVALID_PARAMETER");
+      g_assert_cmpstr (json_object_get_string_member (o, "param"), ==, "callback_url");
+    }
+  /* unknown and malformed ids */
+  unknown = get_job (f->server, "job_0123456789abcdef0123456789abcdef", &status);
+  g_assert_cmpuint (status, ==, 404);
+  g_assert_cmpstr (json_object_get_string_member (parse_object (unknown), "code"), ==, "NOT_FOUND");
+  {
+    g_autofree char *odd = get_job (f->server, "job_..%2E%2E%2Fdone", &status);
+    g_assert_cmpuint (status, >=, 400); /* never a file outside the spool */
+    g_free (g_steal_pointer (&odd));
+    odd = get_job (f->server, "JOB_0123456789ABCDEF0123456789ABCDEF", &status);
+    g_assert_cmpuint (status, ==, 404);
+  }
+  {
+    g_autofree char *log = lmd_test_server_read_log (f->server);
+    g_assert_nonnull (strstr (log, "[bad-callback-1]"));
+    g_assert_nonnull (strstr (log, "callback_url"));
+  }
+}
+
+/* Audio the decoder cannot read: the job fails, and the callback says so with the code. */
+static void
+test_embedded_failed_job (JobsFixture *f, gconstpointer data)
+{
+  g_autoptr (GBytes) garbage = g_bytes_new_static ("this is not audio at all, not even close", 40);
+  g_autofree char *job_id = submit (f->server, garbage, f->callback);
+  g_autofree char *delivered = NULL;
+  JsonObject *o;
+  const char *code;
+
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (f->receiver, 1, WAIT_S), ==, 1);
+  delivered = the_delivery_of (f->receiver, job_id);
+  o = parse_object (delivered);
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "failed");
+  code = json_object_get_string_member (o, "code");
+  g_assert_true (g_str_equal (code, "UNSUPPORTED_FORMAT") || g_str_equal (code, "UNPROCESSABLE_AUDIO"));
+  g_assert_true (strlen (json_object_get_string_member (o, "error")) > 0);
+  g_assert_false (json_object_has_member (o, "result"));
+}
+
+/* The receiver fails the first two posts: the third delivers, with the same document. */
+static void
+test_embedded_retries (JobsFixture *f, gconstpointer data)
+{
+  g_autofree char *job_id = NULL;
+  g_autofree char *delivered = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *log = NULL;
+
+  if (!f->ready)
+    return;
+  text = sync_text (f->server);
+  job_id = submit (f->server, speech, f->callback);
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (f->receiver, 1, WAIT_S), ==, 1);
+  g_assert_cmpuint (lmd_test_callback_receiver_get_requests (f->receiver), ==, 3);
+  delivered = the_delivery_of (f->receiver, job_id);
+  assert_completed (delivered, job_id, text);
+  g_assert_true (wait_log (f->server, "delivered (attempt 3", 10));
+  log = lmd_test_server_read_log (f->server);
+  g_assert_nonnull (strstr (log, "answered HTTP 500 (attempt 1)"));
+}
+
+/* JSON {"url", "callback_url", "timestamps"}: the audio is fetched when the job runs. */
+static void
+test_embedded_json_url (JobsFixture *f, gconstpointer data)
+{
+  LmdTestFileServer *files = lmd_test_file_server_start ();
+  g_autofree char *audio_url = lmd_test_file_server_url (files, "/speech.wav");
+  g_autofree char *json = g_strdup_printf ("{\"url\":\"%s\",\"callback_url\":\"%s\",\"timestamps\":true}",
+                                           audio_url, f->callback);
+  g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
+  g_autoptr (LmdTestResponse) r = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *delivered = NULL;
+  const char *job_id;
+  JsonObject *result;
+
+  if (!f->ready)
+    {
+      lmd_test_file_server_stop (files);
+      return;
+    }
+  lmd_test_file_server_add (files, "/speech.wav", speech);
+  text = sync_text (f->server);
+  url = lmd_test_server_url (f->server, "/v1/listen");
+  r = lmd_test_http (session, "POST", url, "application/json", body, NULL);
+  g_assert_cmpuint (r->status, ==, 202);
+  job_id = json_object_get_string_member (lmd_test_response_json (r), "job_id");
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (f->receiver, 1, WAIT_S), ==, 1);
+  delivered = the_delivery_of (f->receiver, job_id);
+  assert_completed (delivered, job_id, text);
+  result = json_object_get_object_member (parse_object (delivered), "result");
+  g_assert_true (json_object_has_member (result, "words"));
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (result, "words")), >, 0);
+  g_assert_cmpuint (lmd_test_file_server_get_hits (files, "/speech.wav"), ==, 1);
+  lmd_test_file_server_stop (files);
+}
+
+/* ---- local spool survives kill -9 ---------------------------------------------------------- */
+
+static void
+test_local_kill (JobsFixture *f, gconstpointer data)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *running = NULL;
+  g_autofree char *waiting = NULL;
+  g_autofree char *took = NULL;
+  guint status;
+
+  if (!f->ready)
+    return;
+  text = sync_text (f->server);
+  /* one worker: the first job runs, the second waits */
+  running = submit (f->server, speech, f->callback);
+  waiting = submit (f->server, speech, f->callback);
+  took = g_strdup_printf ("took job %s", running);
+  g_assert_true (wait_log (f->server, took, WAIT_S));
+  kill_daemon (f->server);
+  lmd_test_server_stop (f->server);
+  g_assert_cmpuint (lmd_test_callback_receiver_get_delivered (f->receiver), ==, 0);
+
+  f->server = start_daemon (f->config);
+  {
+    g_autofree char *pending = get_job (f->server, waiting, &status);
+    g_assert_cmpuint (status, ==, 200); /* still known after the restart */
+  }
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (f->receiver, 2, WAIT_S), ==, 2);
+  {
+    g_autofree char *a = the_delivery_of (f->receiver, running);
+    g_autofree char *b = the_delivery_of (f->receiver, waiting);
+    g_autofree char *fetched = get_job (f->server, running, &status);
+    assert_completed (a, running, text);
+    assert_completed (b, waiting, text);
+    g_assert_cmpuint (status, ==, 200);
+    g_assert_cmpstr (fetched, ==, a);
+  }
+  /* exactly once: a stop and a restart deliver nothing more */
+  g_assert_cmpint (lmd_test_server_stop (f->server), ==, 0);
+  f->server = start_daemon (f->config);
+  g_usleep (G_USEC_PER_SEC);
+  g_assert_cmpuint (lmd_test_callback_receiver_get_delivered (f->receiver), ==, 2);
+  {
+    g_autofree char *fetched = get_job (f->server, waiting, &status);
+    g_assert_cmpuint (status, ==, 200);
+    g_assert_cmpstr (json_object_get_string_member (parse_object (fetched), "status"), ==, "completed");
+  }
 }
 
 /* The process running a job dies: the other reclaims the job after claim_timeout_s. */
 static void
-test_redis_kill_worker (void)
+test_redis_kill_worker (JobsFixture *f, gconstpointer data)
 {
-  TestRedis *redis;
-  g_autofree char *config = NULL;
   LmdTestServer *a, *b, *survivor;
-  LmdTestCallbackReceiver *receiver;
-  g_autofree char *callback = NULL;
   g_autofree char *text = NULL;
   g_autofree char *job_id = NULL;
   g_autofree char *took = NULL;
@@ -517,20 +542,12 @@ test_redis_kill_worker (void)
   g_autofree char *fetched = NULL;
   guint status;
 
-  if (!need_testdata ())
+  if (!f->ready)
     return;
-  if ((redis = redis_start ()) == NULL)
-    {
-      g_test_skip ("redis-server is not installed");
-      return;
-    }
-  config = redis_config (redis);
-  receiver = lmd_test_callback_receiver_start (0);
-  callback = lmd_test_callback_receiver_url (receiver, "/hook");
-  a = start_daemon (config);
-  b = start_daemon (config);
+  a = start_daemon (f->config);
+  b = start_daemon (f->config);
   text = sync_text (a);
-  job_id = submit (a, speech, callback);
+  job_id = submit (a, speech, f->callback);
   took = g_strdup_printf ("took job %s", job_id);
   {
     gint64 deadline = g_get_monotonic_time () + WAIT_S * G_USEC_PER_SEC;
@@ -549,8 +566,8 @@ test_redis_kill_worker (void)
     survivor = runner == a ? b : a;
     lmd_test_server_stop (runner);
   }
-  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 1, WAIT_S), ==, 1);
-  delivered = the_delivery_of (receiver, job_id);
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (f->receiver, 1, WAIT_S), ==, 1);
+  delivered = the_delivery_of (f->receiver, job_id);
   assert_completed (delivered, job_id, text);
   g_assert_true (wait_log (survivor, "reclaimed job", 5));
   fetched = get_job (survivor, job_id, &status);
@@ -558,45 +575,31 @@ test_redis_kill_worker (void)
   g_assert_cmpstr (fetched, ==, delivered);
   /* exactly once: nothing more after another claim timeout */
   g_usleep (3 * G_USEC_PER_SEC);
-  g_assert_cmpuint (lmd_test_callback_receiver_get_delivered (receiver), ==, 1);
+  g_assert_cmpuint (lmd_test_callback_receiver_get_delivered (f->receiver), ==, 1);
   g_assert_cmpint (lmd_test_server_stop (survivor), ==, 0);
-  lmd_test_callback_receiver_stop (receiver);
-  redis_stop (redis);
 }
 
 /* The process that accepted a job dies right after its 202: another finishes the job, and
  * GET /v1/jobs/{id} works from any process, a restarted one included. */
 static void
-test_redis_kill_api (void)
+test_redis_kill_api (JobsFixture *f, gconstpointer data)
 {
-  TestRedis *redis;
-  g_autofree char *config = NULL;
   LmdTestServer *a, *b;
-  LmdTestCallbackReceiver *receiver;
-  g_autofree char *callback = NULL;
   g_autofree char *text = NULL;
   g_autofree char *job_id = NULL;
   g_autofree char *delivered = NULL;
   guint status;
 
-  if (!need_testdata ())
+  if (!f->ready)
     return;
-  if ((redis = redis_start ()) == NULL)
-    {
-      g_test_skip ("redis-server is not installed");
-      return;
-    }
-  config = redis_config (redis);
-  receiver = lmd_test_callback_receiver_start (0);
-  callback = lmd_test_callback_receiver_url (receiver, "/hook");
-  b = start_daemon (config);
+  b = start_daemon (f->config);
   text = sync_text (b);
-  a = start_daemon (config);
-  job_id = submit (a, speech, callback);
+  a = start_daemon (f->config);
+  job_id = submit (a, speech, f->callback);
   kill_daemon (a);
   lmd_test_server_stop (a);
-  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 1, WAIT_S), ==, 1);
-  delivered = the_delivery_of (receiver, job_id);
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (f->receiver, 1, WAIT_S), ==, 1);
+  delivered = the_delivery_of (f->receiver, job_id);
   assert_completed (delivered, job_id, text);
   {
     g_autofree char *fetched = get_job (b, job_id, &status);
@@ -604,7 +607,7 @@ test_redis_kill_api (void)
     g_assert_cmpstr (fetched, ==, delivered);
   }
   /* a new process knows the job too */
-  a = start_daemon (config);
+  a = start_daemon (f->config);
   {
     g_autofree char *fetched = get_job (a, job_id, &status);
     g_autofree char *unknown = get_job (a, "job_0123456789abcdef0123456789abcdef", &status);
@@ -612,69 +615,46 @@ test_redis_kill_api (void)
     g_assert_cmpuint (status, ==, 404);
   }
   g_usleep (3 * G_USEC_PER_SEC);
-  g_assert_cmpuint (lmd_test_callback_receiver_get_delivered (receiver), ==, 1);
+  g_assert_cmpuint (lmd_test_callback_receiver_get_delivered (f->receiver), ==, 1);
   g_assert_cmpint (lmd_test_server_stop (a), ==, 0);
   g_assert_cmpint (lmd_test_server_stop (b), ==, 0);
-  lmd_test_callback_receiver_stop (receiver);
-  redis_stop (redis);
 }
 
 /* Bounds: max_pending jobs in the stream, then 503; a body over max_mb alone is 413. */
 static void
-test_redis_bounds (void)
+test_redis_bounds (JobsFixture *f, gconstpointer data)
 {
-  TestRedis *redis;
-  g_autofree char *config = NULL;
-  LmdTestServer *server;
-  LmdTestCallbackReceiver *receiver;
-  g_autofree char *callback = NULL;
   g_autofree char *first = NULL;
   g_autofree char *escaped = NULL;
   g_autofree char *path = NULL;
   g_autofree char *url = NULL;
 
-  if (!need_testdata ())
+  if (!f->ready)
     return;
-  if ((redis = redis_start ()) == NULL)
-    {
-      g_test_skip ("redis-server is not installed");
-      return;
-    }
-  config = g_strdup_printf ("[server]\nrole=all\nhost=127.0.0.1\n"
-                            "[plugins]\nload=http;gst-decoder;sphinx;redis-jobs\n"
-                            "[limits]\nworkers=1\nallow_private_urls=true\n"
-                            "[redis]\nurl=redis://127.0.0.1:%u\nprefix=bounds:\n"
-                            "[jobs]\nmax_pending=1\nmax_mb=1\npoll_ms=50\n", redis->port);
-  receiver = lmd_test_callback_receiver_start (0);
-  callback = lmd_test_callback_receiver_url (receiver, "/hook");
-  server = start_daemon (config);
-  escaped = g_uri_escape_string (callback, NULL, FALSE);
+  escaped = g_uri_escape_string (f->callback, NULL, FALSE);
   path = g_strdup_printf ("/v1/listen?callback_url=%s", escaped);
-  url = lmd_test_server_url (server, path);
+  url = lmd_test_server_url (f->server, path);
   {
     g_autoptr (GBytes) big = g_bytes_new_take (g_malloc0 (1536 * 1024), 1536 * 1024);
     g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", big, NULL);
     g_assert_cmpuint (r->status, ==, 413);
     g_assert_cmpstr (json_object_get_string_member (lmd_test_response_json (r), "code"), ==, "FILE_TOO_LARGE");
   }
-  first = submit (server, speech, callback);
+  first = submit (f->server, speech, f->callback);
   {
     /* the first job is pending until its callback is delivered */
     g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", speech, NULL);
     g_assert_cmpuint (r->status, ==, 503);
     g_assert_cmpstr (json_object_get_string_member (lmd_test_response_json (r), "code"), ==, "SERVICE_UNAVAILABLE");
   }
-  g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 1, WAIT_S), ==, 1);
-  g_free (the_delivery_of (receiver, first));
-  g_assert_true (wait_log (server, "delivered", 10));
+  g_assert_cmpuint (lmd_test_callback_receiver_wait (f->receiver, 1, WAIT_S), ==, 1);
+  g_free (the_delivery_of (f->receiver, first));
+  g_assert_true (wait_log (f->server, "delivered", 10));
   g_usleep (G_USEC_PER_SEC / 2); /* the release follows the delivery */
   {
-    g_autofree char *second = submit (server, speech, callback);
-    g_assert_cmpuint (lmd_test_callback_receiver_wait (receiver, 2, WAIT_S), ==, 2);
+    g_autofree char *second = submit (f->server, speech, f->callback);
+    g_assert_cmpuint (lmd_test_callback_receiver_wait (f->receiver, 2, WAIT_S), ==, 2);
   }
-  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
-  lmd_test_callback_receiver_stop (receiver);
-  redis_stop (redis);
 }
 
 int
@@ -702,15 +682,18 @@ main (int argc, char **argv)
     }
   session = soup_session_new_with_options ("timeout", 300, NULL);
 
-  g_test_add_func ("/jobs/embedded/callback", test_embedded_callback);
-  g_test_add_func ("/jobs/embedded/errors", test_embedded_errors);
-  g_test_add_func ("/jobs/embedded/failed-job", test_embedded_failed_job);
-  g_test_add_func ("/jobs/embedded/retries", test_embedded_retries);
-  g_test_add_func ("/jobs/embedded/json-url", test_embedded_json_url);
-  g_test_add_func ("/jobs/local/kill", test_local_kill);
-  g_test_add_func ("/jobs/redis/kill-worker", test_redis_kill_worker);
-  g_test_add_func ("/jobs/redis/kill-api", test_redis_kill_api);
-  g_test_add_func ("/jobs/redis/bounds", test_redis_bounds);
+#define ADD(path, setup, test) \
+  g_test_add (path, JobsFixture, &setup, jobs_fixture_set_up, test, jobs_fixture_tear_down)
+  ADD ("/jobs/embedded/callback", local_store, test_embedded_callback);
+  ADD ("/jobs/embedded/errors", local_store_public_only, test_embedded_errors);
+  ADD ("/jobs/embedded/failed-job", local_store_no_speech, test_embedded_failed_job);
+  ADD ("/jobs/embedded/retries", local_store_flaky_receiver, test_embedded_retries);
+  ADD ("/jobs/embedded/json-url", local_store, test_embedded_json_url);
+  ADD ("/jobs/local/kill", local_store, test_local_kill);
+  ADD ("/jobs/redis/kill-worker", redis_store, test_redis_kill_worker);
+  ADD ("/jobs/redis/kill-api", redis_store, test_redis_kill_api);
+  ADD ("/jobs/redis/bounds", redis_store_bounded, test_redis_bounds);
+#undef ADD
   status = g_test_run ();
   g_object_unref (session);
   g_clear_pointer (&speech, g_bytes_unref);

@@ -101,27 +101,6 @@ wait_for_workers (guint n, double timeout_s)
   return FALSE;
 }
 
-static gboolean
-load_audio (void)
-{
-  const char *dir = lmd_test_librivox_dir ();
-  g_autofree char *path = NULL;
-  g_autoptr (GError) error = NULL;
-  g_autofree float *samples = NULL;
-  guint rate = 0;
-  gsize n = 0;
-
-  if (dir == NULL)
-    return FALSE;
-  path = g_strdup_printf ("%s/sense_and_sensibility_01_austen_64kb-0870.wav", dir);
-  samples = lmd_test_wav_read (path, &rate, &n, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (rate, ==, 16000);
-  short_wav = lmd_test_wav_encode (samples, MIN (n, (gsize) (2.5 * rate)), rate);
-  stream_pcm = lmd_test_encode_linear16 (samples, n);
-  return TRUE;
-}
-
 /* ---- helpers ------------------------------------------------------------------------------- */
 
 /* Concurrent POSTs of short_wav to @srv. */
@@ -524,16 +503,23 @@ int
 main (int argc, char **argv)
 {
   g_autofree char *redis_path = g_find_program_in_path ("redis-server");
+  g_autofree float *samples = NULL;
+  gsize n_samples = 0;
   int status;
 
   g_test_init (&argc, &argv, NULL);
   session = soup_session_new_with_options ("max-conns", 256, "max-conns-per-host", 256, "timeout", 300, NULL);
-  if (redis_path != NULL && load_audio ())
+  if (redis_path != NULL)
+    samples = lmd_test_librivox_read ("sense_and_sensibility_01_austen_64kb-0870", &n_samples);
+  if (samples != NULL)
     {
       g_autofree char *api_config = NULL;
       const char *api_args[] = { "--role=api", "--plugins=http;license;redis", NULL };
       g_autoptr (GError) error = NULL;
 
+      short_wav = lmd_test_wav_encode (samples, MIN (n_samples, (gsize) (2.5 * LMD_TEST_LIBRIVOX_RATE)),
+                                       LMD_TEST_LIBRIVOX_RATE);
+      stream_pcm = lmd_test_encode_linear16 (samples, n_samples);
       redis_port = lmd_test_free_port ();
       redis_start ();
       workers[0] = start_worker ();

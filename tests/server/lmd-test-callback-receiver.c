@@ -1,14 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "lmd-test-callback-receiver.h"
 
-#include <libsoup/soup.h>
+#include "lmd-test-server-thread.h"
 
 struct _LmdTestCallbackReceiver {
-  SoupServer *server;
-  GMainContext *context;
-  GThread *thread;
-  guint port;
-  gint quit;
+  LmdTestServerThread *thread; /* owned */
   GMutex lock;
   guint fail_first;   /* under lock */
   guint requests;     /* under lock */
@@ -40,54 +36,22 @@ handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTabl
   soup_server_message_set_response (msg, "text/plain", SOUP_MEMORY_STATIC, fail ? "no" : "ok", 2);
 }
 
-static gpointer
-thread_main (gpointer data)
-{
-  LmdTestCallbackReceiver *self = data;
-
-  g_main_context_push_thread_default (self->context);
-  while (!g_atomic_int_get (&self->quit))
-    g_main_context_iteration (self->context, TRUE);
-  soup_server_disconnect (self->server);
-  g_clear_object (&self->server);
-  while (g_main_context_pending (self->context))
-    g_main_context_iteration (self->context, FALSE);
-  g_main_context_pop_thread_default (self->context);
-  return NULL;
-}
-
 LmdTestCallbackReceiver *
 lmd_test_callback_receiver_start (guint fail_first)
 {
   LmdTestCallbackReceiver *self = g_new0 (LmdTestCallbackReceiver, 1);
-  g_autoptr (GError) error = NULL;
-  GSList *listeners;
 
   g_mutex_init (&self->lock);
   self->fail_first = fail_first;
   self->bodies = g_ptr_array_new_with_free_func (g_free);
-  self->context = g_main_context_new ();
-  g_main_context_push_thread_default (self->context);
-  self->server = soup_server_new (NULL, NULL);
-  soup_server_add_handler (self->server, NULL, handler, self, NULL);
-  soup_server_listen_local (self->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
-  g_assert_no_error (error);
-  g_main_context_pop_thread_default (self->context);
-  listeners = soup_server_get_listeners (self->server);
-  {
-    g_autoptr (GSocketAddress) local = g_socket_get_local_address (listeners->data, &error);
-    g_assert_no_error (error);
-    self->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
-  }
-  g_slist_free (listeners);
-  self->thread = g_thread_new ("test-callbacks", thread_main, self);
+  self->thread = lmd_test_server_thread_start ("test-callbacks", handler, self);
   return self;
 }
 
 char *
 lmd_test_callback_receiver_url (LmdTestCallbackReceiver *self, const char *path)
 {
-  return g_strdup_printf ("http://127.0.0.1:%u%s", self->port, path);
+  return lmd_test_server_thread_url (self->thread, path);
 }
 
 guint
@@ -139,23 +103,10 @@ lmd_test_callback_receiver_wait (LmdTestCallbackReceiver *self, guint count, gui
   return n;
 }
 
-static gboolean
-wake_up (gpointer data)
-{
-  return G_SOURCE_REMOVE;
-}
-
 void
 lmd_test_callback_receiver_stop (LmdTestCallbackReceiver *self)
 {
-  GSource *source = g_idle_source_new ();
-
-  g_atomic_int_set (&self->quit, 1);
-  g_source_set_callback (source, wake_up, NULL, NULL);
-  g_source_attach (source, self->context);
-  g_source_unref (source);
-  g_thread_join (self->thread);
-  g_main_context_unref (self->context);
+  lmd_test_server_thread_stop (self->thread);
   g_ptr_array_unref (self->bodies);
   g_mutex_clear (&self->lock);
   g_free (self);

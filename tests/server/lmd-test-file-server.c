@@ -1,14 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include "lmd-test-file-server.h"
 
-#include <libsoup/soup.h>
+#include "lmd-test-server-thread.h"
 
 struct _LmdTestFileServer {
-  SoupServer *server;
-  GMainContext *context;
-  GThread *thread;
-  guint port;
-  gint quit;
+  LmdTestServerThread *thread; /* owned */
   GMutex lock;
   GHashTable *bodies; /* path → GBytes, under lock */
   GHashTable *hits;   /* path → count, under lock */
@@ -76,48 +72,16 @@ respond (LmdTestFileServer *self, SoupServerMessage *msg, const char *path)
                                     g_bytes_get_data (body, NULL), size);
 }
 
-static gpointer
-thread_main (gpointer data)
-{
-  LmdTestFileServer *self = data;
-
-  g_main_context_push_thread_default (self->context);
-  while (!g_atomic_int_get (&self->quit))
-    g_main_context_iteration (self->context, TRUE);
-  soup_server_disconnect (self->server);
-  g_clear_object (&self->server);
-  while (g_main_context_pending (self->context))
-    g_main_context_iteration (self->context, FALSE);
-  g_main_context_pop_thread_default (self->context);
-  return NULL;
-}
-
 LmdTestFileServer *
 lmd_test_file_server_start (void)
 {
   LmdTestFileServer *self = g_new0 (LmdTestFileServer, 1);
-  g_autoptr (GError) error = NULL;
-  GSList *listeners;
 
   g_mutex_init (&self->lock);
   self->bodies = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
   self->hits = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->held = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_ptr_array_unref);
-  self->context = g_main_context_new ();
-  g_main_context_push_thread_default (self->context);
-  self->server = soup_server_new (NULL, NULL);
-  soup_server_add_handler (self->server, NULL, handler, self, NULL);
-  soup_server_listen_local (self->server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
-  g_assert_no_error (error);
-  g_main_context_pop_thread_default (self->context);
-  listeners = soup_server_get_listeners (self->server);
-  {
-    g_autoptr (GSocketAddress) local = g_socket_get_local_address (listeners->data, &error);
-    g_assert_no_error (error);
-    self->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
-  }
-  g_slist_free (listeners);
-  self->thread = g_thread_new ("test-file-server", thread_main, self);
+  self->thread = lmd_test_server_thread_start ("test-file-server", handler, self);
   return self;
 }
 
@@ -172,7 +136,7 @@ lmd_test_file_server_release (LmdTestFileServer *self, const char *path)
 
   r->self = self;
   r->path = g_strdup (path);
-  g_main_context_invoke (self->context, release_cb, r);
+  g_main_context_invoke (lmd_test_server_thread_get_context (self->thread), release_cb, r);
 }
 
 guint
@@ -191,13 +155,13 @@ lmd_test_file_server_get_held (LmdTestFileServer *self, const char *path)
 guint
 lmd_test_file_server_get_port (LmdTestFileServer *self)
 {
-  return self->port;
+  return lmd_test_server_thread_get_port (self->thread);
 }
 
 char *
 lmd_test_file_server_url (LmdTestFileServer *self, const char *path)
 {
-  return g_strdup_printf ("http://127.0.0.1:%u%s", self->port, path);
+  return lmd_test_server_thread_url (self->thread, path);
 }
 
 guint
@@ -211,23 +175,10 @@ lmd_test_file_server_get_hits (LmdTestFileServer *self, const char *path)
   return n;
 }
 
-static gboolean
-wake_up (gpointer data)
-{
-  return G_SOURCE_REMOVE;
-}
-
 void
 lmd_test_file_server_stop (LmdTestFileServer *self)
 {
-  GSource *source = g_idle_source_new ();
-
-  g_atomic_int_set (&self->quit, 1);
-  g_source_set_callback (source, wake_up, NULL, NULL);
-  g_source_attach (source, self->context);
-  g_source_unref (source);
-  g_thread_join (self->thread);
-  g_main_context_unref (self->context);
+  lmd_test_server_thread_stop (self->thread);
   g_hash_table_unref (self->bodies);
   g_hash_table_unref (self->hits);
   g_hash_table_unref (self->held);

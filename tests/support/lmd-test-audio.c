@@ -14,6 +14,8 @@
 #include <glib/gstdio.h>
 #include <gst/gst.h>
 
+#include "lmd-test-wav.h"
+
 #define ENCODE_TIMEOUT (120 * GST_SECOND)
 
 typedef struct {
@@ -173,4 +175,23 @@ lmd_test_librivox_dir (void)
   static const char *const dir = "/usr/share/pocketsphinx/test/data/librivox";
 
   return g_file_test (dir, G_FILE_TEST_IS_DIR) ? dir : NULL;
+}
+
+float *
+lmd_test_librivox_read (const char *name, gsize *n_samples)
+{
+  const char *dir = lmd_test_librivox_dir ();
+  g_autofree char *path = NULL;
+  g_autoptr (GError) error = NULL;
+  float *samples;
+  guint rate = 0;
+
+  *n_samples = 0;
+  if (dir == NULL)
+    return NULL;
+  path = g_strdup_printf ("%s/%s.wav", dir, name);
+  samples = lmd_test_wav_read (path, &rate, n_samples, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (rate, ==, LMD_TEST_LIBRIVOX_RATE);
+  return samples;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lmd-test-audio.h — re-encodes test recordings with real GStreamer encoders at test time.
+ * lmd-test-audio.h — the test recordings: finds and reads the LibriVox recordings of
+ * pocketsphinx-testdata, and re-encodes recordings with real GStreamer encoders at test time.
  */
 #pragma once
 
@@ -15,5 +16,14 @@ GBytes *lmd_test_audio_encode (const char *wav_path, const char *format, GError 
 
 /* The LibriVox recordings of pocketsphinx-testdata: directory, or NULL when not installed. */
 const char *lmd_test_librivox_dir (void);
+
+/* The sample rate of every LibriVox recording of pocketsphinx-testdata. */
+#define LMD_TEST_LIBRIVOX_RATE 16000
+
+/* Reads the LibriVox recording @name (its file name without ".wav", e.g.
+ * "sense_and_sensibility_01_austen_64kb-0870") into float samples at LMD_TEST_LIBRIVOX_RATE;
+ * fails the test when it cannot be read.  (transfer full) the samples and their count in
+ * *@n_samples, or NULL when pocketsphinx-testdata is not installed. */
+float *lmd_test_librivox_read (const char *name, gsize *n_samples);
 
 G_END_DECLS
