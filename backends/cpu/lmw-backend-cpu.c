@@ -251,7 +251,8 @@ cpu_matmul_ex (void *vctx, float *out, int ldc, const float *inp, int lda, const
   int N = w->rows;
   bool plain = w->type == LMW_TYPE_F16 || w->type == LMW_TYPE_F32;
   if (M <= (plain ? GEMV_MATMUL_MAX_M_F16 : GEMV_MATMUL_MAX_M_QUANT)) {
-    j.width = (size_t) M * N * w->cols < PARALLEL_MIN_WORK ? N : task_width (ctx, N, 8, 1 << 30, 4);
+    /* split by the weight's size, which is what these products cost (reading it), whatever M */
+    j.width = (size_t) N * w->cols < PARALLEL_MIN_WORK ? N : task_width (ctx, N, 8, 1 << 30, 4);
     lmw_pool_run (ctx->pool, gemv_task, &j, (N + j.width - 1) / j.width);
     return;
   }
