@@ -4,7 +4,7 @@
  *
  * Operations are written as plain loops split into tasks for the thread pool; the inner loops
  * (GEMM micro-kernel, panel packing, f16/q8_0 dot products, exp, erf) come from
- * lmw-cpu-kernels.c, chosen once for the machine.  Matrix products with more than GEMV_MAX_M
+ * lmw-cpu-kernels.c, chosen once for the machine.  Matrix products above GEMV_MATMUL_MAX_M_*
  * rows use a packed, blocked GEMM: weight rows are converted to f32 and packed one (KC, nr)
  * panel at a time, so weights stay in their file type in memory; large products are split
  * between threads by bands of rows (each thread reads only its share of the activations),
@@ -31,7 +31,13 @@
 void openblas_set_num_threads (int num_threads);
 #endif
 
-#define GEMV_MAX_M 4      /* up to this many rows: fused dot products */
+#define GEMV_MAX_M 4      /* attention: up to this many queries, dot products per query */
+/* products with up to this many rows use the fused dot products, each weight row read from
+ * memory once for all rows (beam search runs its 5 beams as 5 rows): f16 / f32 weights up to 8
+ * rows, block-quantised ones (whose dot products convert more per element) up to 5; above,
+ * the packed GEMM is faster (docs/benchmarks.md, lmw-bench --beam-step) */
+#define GEMV_MATMUL_MAX_M_F16 8
+#define GEMV_MATMUL_MAX_M_QUANT 5
 #define ATTN_QCHUNK 64    /* query rows per attention task */
 #define MAX_KEYS 4096     /* longest key sequence attention supports */
 #define MAX_K 16384       /* widest inner dimension of a product */
@@ -243,8 +249,10 @@ cpu_matmul_ex (void *vctx, float *out, int ldc, const float *inp, int lda, const
   cpu_ctx *ctx = vctx;
   matmul_job j = { ctx, out, ldc, inp, lda, w, bias, M, 0, M, flags };
   int N = w->rows;
-  if (M <= GEMV_MAX_M) {
-    j.width = (size_t) M * N * w->cols < PARALLEL_MIN_WORK ? N : task_width (ctx, N, 8, 1 << 30, 4);
+  bool plain = w->type == LMW_TYPE_F16 || w->type == LMW_TYPE_F32;
+  if (M <= (plain ? GEMV_MATMUL_MAX_M_F16 : GEMV_MATMUL_MAX_M_QUANT)) {
+    /* split by the weight's size, which is what these products cost (reading it), whatever M */
+    j.width = (size_t) N * w->cols < PARALLEL_MIN_WORK ? N : task_width (ctx, N, 8, 1 << 30, 4);
     lmw_pool_run (ctx->pool, gemv_task, &j, (N + j.width - 1) / j.width);
     return;
   }

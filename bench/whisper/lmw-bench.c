@@ -34,9 +34,19 @@
  * (--max-tokens, whisper's 224) and advance by 30 s: the time is that of the worst case of
  * real decoding.  Temperature fallback is off (random text always "fails", which would only
  * multiply the decoder time by up to 26).  One row per (model, type, threads, beam size).
+ *
+ *   lmw-bench --beam-step 1,2,3,4,5 [--models base] [--types f16] [--threads 2] [--reps 20]
+ *             [--position 64]
+ *
+ * --beam-step: the decoder time of one beam-search step with B live beams, each with its own
+ * self-attention cache holding --position earlier tokens: B calls of lmw_decode (one beam at a
+ * time, the state pointed at each beam's cache) against one lmw_decode_batch of B rows; the
+ * two alternate within each of --reps repetitions (median and minimum of each).  One row per
+ * (model, type, threads, B).
  */
 #include "lmw-backend.h"
 #include "lmw-context.h"
+#include "lmw-state.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -412,6 +422,100 @@ child_whole (const char *path, int threads, double seconds, int beam, int max_to
 }
 
 
+/* ---- --beam-step: one beam-search step, beam by beam or batched ----------------------------- */
+
+static int
+bench_beam_step (const char *path, const char *model_name, const char *type_name, int threads,
+                 int reps, int position, char **beams, int nb)
+{
+  lmw_error err = { 0 };
+  lmw_model *m = lmw_model_load_file (path, &err);
+  lmw_state *st = m ? lmw_state_new (m, threads, &err) : NULL;
+  if (st == NULL) {
+    fprintf (stderr, "lmw-bench: %s\n", err.message);
+    lmw_model_free (m);
+    return 1;
+  }
+  float *own_k = st->self_k, *own_v = st->self_v;
+  const lmw_hparams *hp = lmw_model_hparams (m);
+  int Tm = 2 * hp->n_audio_ctx, nv = hp->n_vocab;
+  size_t per = (size_t) hp->n_text_layer * hp->n_text_ctx * hp->n_text_state;
+  if (position < 1 || position >= hp->n_text_ctx)
+    position = 64;
+  float *mel = malloc (sizeof (float) * (size_t) hp->n_mels * Tm);
+  float *logits = malloc (sizeof (float) * (size_t) LMW_MAX_BEAM * nv);
+  int *prompt = malloc (sizeof (int) * (size_t) position);
+  float *ck[LMW_MAX_BEAM] = { 0 }, *cv[LMW_MAX_BEAM] = { 0 };
+  double *ts = malloc (sizeof (double) * (size_t) reps), *tb = malloc (sizeof (double) * (size_t) reps);
+  int rc = 1;
+  for (int i = 0; i < hp->n_mels * Tm; i++)
+    mel[i] = frand ();
+  for (int i = 0; i < position; i++)
+    prompt[i] = (1000 + 37 * i) % 50000;
+  if (lmw_encode (st, mel, Tm, 0, &err) != 0 ||
+      lmw_decode (st, prompt, position, 0, NULL, false, &err) != 0)
+    goto out;
+  for (int b = 0; b < LMW_MAX_BEAM; b++) { /* every beam's cache: the same history */
+    ck[b] = malloc (sizeof (float) * per);
+    cv[b] = malloc (sizeof (float) * per);
+    if (ck[b] == NULL || cv[b] == NULL)
+      goto out;
+    memcpy (ck[b], st->self_k, sizeof (float) * per);
+    memcpy (cv[b], st->self_v, sizeof (float) * per);
+  }
+  for (int i = 0; i < nb; i++) {
+    int B = atoi (beams[i]);
+    if (B < 1 || B > LMW_MAX_BEAM)
+      continue;
+    int tok[LMW_MAX_BEAM];
+    for (int b = 0; b < B; b++)
+      tok[b] = 220 + 101 * b;
+    for (int r = -1; r < reps; r++) { /* r = -1: warm-up */
+      double t0 = now_ms ();
+      for (int b = 0; b < B; b++) {
+        st->self_k = ck[b];
+        st->self_v = cv[b];
+        st->n_cached = position;
+        if (lmw_decode (st, &tok[b], 1, position, logits + (size_t) b * nv, false, &err) != 0)
+          goto out;
+      }
+      double t1 = now_ms ();
+      st->self_k = own_k;
+      st->self_v = own_v;
+      if (lmw_decode_batch (st, tok, B, position, ck, cv, logits, &err) != 0)
+        goto out;
+      double t2 = now_ms ();
+      if (r >= 0) {
+        ts[r] = t1 - t0;
+        tb[r] = t2 - t1;
+      }
+    }
+    qsort (ts, (size_t) reps, sizeof *ts, cmp_double);
+    qsort (tb, (size_t) reps, sizeof *tb, cmp_double);
+    printf ("| %s | %s | %d | %d | %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", model_name, type_name,
+            threads, B, position, ts[reps / 2], ts[0], tb[reps / 2], tb[0], ts[reps / 2] / tb[reps / 2]);
+    fflush (stdout);
+  }
+  rc = 0;
+out:
+  if (rc != 0)
+    fprintf (stderr, "lmw-bench: %s\n", err.message);
+  st->self_k = own_k; /* the state frees its own cache */
+  st->self_v = own_v;
+  for (int b = 0; b < LMW_MAX_BEAM; b++) {
+    free (ck[b]);
+    free (cv[b]);
+  }
+  free (ts);
+  free (tb);
+  free (prompt);
+  free (mel);
+  free (logits);
+  lmw_state_free (st);
+  lmw_model_free (m);
+  return rc;
+}
+
 /* ---- --ops: the encoder's operations one by one ------------------------------------------- */
 
 
@@ -681,8 +785,9 @@ main (int argc, char **argv)
   char models_s[256] = "tiny,base,small", types_s[64] = "f16,q8_0", threads_s[64] = "1,2";
   char beams_s[64] = "1,5";
   const char *dir_arg = NULL, *audio_dir = "/usr/share/pocketsphinx/test/data/librivox";
-  int reps = 3, max_tokens = 224;
+  int reps = 3, max_tokens = 224, position = 64;
   double whole = 0.0;
+  char beam_step_s[64] = "";
   bool op_mode = false, peak_mode = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp (argv[i], "--whole-file") == 0) {
@@ -693,6 +798,22 @@ main (int argc, char **argv)
         snprintf (types_s, sizeof types_s, "f16");
       if (strcmp (threads_s, "1,2") == 0)
         snprintf (threads_s, sizeof threads_s, "2");
+      continue;
+    }
+    if (strcmp (argv[i], "--beam-step") == 0) {
+      snprintf (beam_step_s, sizeof beam_step_s, "%s", argv[i + 1]);
+      if (strcmp (models_s, "tiny,base,small") == 0)
+        snprintf (models_s, sizeof models_s, "base");
+      if (strcmp (types_s, "f16,q8_0") == 0)
+        snprintf (types_s, sizeof types_s, "f16");
+      if (strcmp (threads_s, "1,2") == 0)
+        snprintf (threads_s, sizeof threads_s, "2");
+      if (reps == 3)
+        reps = 20;
+      continue;
+    }
+    if (strcmp (argv[i], "--position") == 0) {
+      position = atoi (argv[i + 1]);
       continue;
     }
     if (strcmp (argv[i], "--beams") == 0) {
@@ -755,7 +876,13 @@ main (int argc, char **argv)
   self[sl] = '\0';
   char *beams[8];
   int nb = split_list (beams_s, beams, 8);
-  if (whole > 0.0) {
+  char *steps[8];
+  int ns = beam_step_s[0] ? split_list (beam_step_s, steps, 8) : 0;
+  if (ns > 0) {
+    printf ("| model | type | threads | beams | position | B decodes, median (ms) | min (ms) | "
+            "batched, median (ms) | min (ms) | speed-up (medians) |\n");
+    printf ("|---|---|---|---|---|---|---|---|---|---|\n");
+  } else if (whole > 0.0) {
     printf ("| model | type | threads | beam | audio (s) | windows | tokens decoded | time (s) | RTF | "
             "ms/token incl. encoder | beam cache copies (MB, ms) | peak RSS (MB) |\n");
     printf ("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
@@ -784,7 +911,9 @@ main (int argc, char **argv)
         fprintf (stderr, "lmw-bench: can't write %s\n", path);
         continue;
       }
-      for (int k = 0; whole > 0.0 && k < nth; k++)
+      for (int k = 0; ns > 0 && k < nth; k++)
+        bench_beam_step (path, s->name, types[j], atoi (threads[k]), reps, position, steps, ns);
+      for (int k = 0; ns == 0 && whole > 0.0 && k < nth; k++)
         for (int b = 0; b < nb; b++) {
           char cmd[8600];
           snprintf (cmd, sizeof cmd, "'%s' --child-whole '%s' %d %f %d %d '%s'", self, path,
@@ -808,7 +937,7 @@ main (int argc, char **argv)
                   copied / 1048576.0, copy_ms, rss / 1024.0);
           fflush (stdout);
         }
-      for (int k = 0; whole <= 0.0 && k < nth; k++) {
+      for (int k = 0; ns == 0 && whole <= 0.0 && k < nth; k++) {
         char cmd[8600];
         snprintf (cmd, sizeof cmd, "'%s' --child '%s' %d %d", self, path, atoi (threads[k]), reps);
         FILE *p = popen (cmd, "r");

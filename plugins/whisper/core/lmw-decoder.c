@@ -11,6 +11,11 @@
  *
  * Running n tokens at once or one at a time gives the same logits: the cache holds exactly
  * what a full recomputation would produce for the earlier positions.
+ *
+ * lmw_decode_batch runs B independent rows (the live beams of a beam-search step), each one
+ * token at the same position with its own cache: the products run once with M = B rows, so
+ * every weight matrix is read once per step instead of once per beam; only the self-attention
+ * (each row against its own cache) runs row by row.
  */
 #include "lmw-state.h"
 
@@ -37,9 +42,35 @@ decoder_self_attention (lmw_state *st, float *x, const lmw_layer *L, int layer, 
   lmw_matmul_fused (st, x, C, st->att, C, &L->attn_o, L->attn_o_b, n, LMW_MATMUL_ACCUMULATE);
 }
 
-/* x (n, C) += cross-attention of x on the encoder output of this window */
+/* x (B, C) += self-attention of B rows, row b one token at position n_past with its own
+ * cache cache_k[b] / cache_v[b] (n_text_layer, Tt, C), which its new K/V extend */
 static void
-decoder_cross_attention (lmw_state *st, float *x, const lmw_layer *L, int layer, int n)
+decoder_self_attention_batch (lmw_state *st, float *x, const lmw_layer *L, int layer, int B,
+                              int n_past, float *const *cache_k, float *const *cache_v)
+{
+  const lmw_model *m = st->model;
+  const lmw_backend_ops *ops = st->ops;
+  int C = m->hp.n_text_state, H = m->hp.n_text_head, Tt = m->hp.n_text_ctx;
+  size_t lay = (size_t) layer * Tt * C, row = sizeof (float) * (size_t) C;
+  ops->layernorm (st->be, st->xn, x, L->attn_ln_w, L->attn_ln_b, B, C, 1e-5f);
+  ops->matmul (st->be, st->q, C, st->xn, C, &L->attn_q, L->attn_q_b, B);
+  ops->matmul (st->be, st->k, C, st->xn, C, &L->attn_k, NULL, B);
+  ops->matmul (st->be, st->v, C, st->xn, C, &L->attn_v, L->attn_v_b, B);
+  for (int b = 0; b < B; b++) {
+    float *kc = cache_k[b] + lay, *vc = cache_v[b] + lay;
+    memcpy (kc + (size_t) n_past * C, st->k + (size_t) b * C, row);
+    memcpy (vc + (size_t) n_past * C, st->v + (size_t) b * C, row);
+    ops->attention (st->be, st->att + (size_t) b * C, C, st->q + (size_t) b * C, C, kc, C, vc, C,
+                    1, n_past + 1, H, C / H, n_past);
+  }
+  lmw_matmul_fused (st, x, C, st->att, C, &L->attn_o, L->attn_o_b, B, LMW_MATMUL_ACCUMULATE);
+}
+
+/* x (n, C) += cross-attention of x on the encoder output of this window; the alignment
+ * callback sees the queries when `report` */
+static void
+decoder_cross_attention (lmw_state *st, float *x, const lmw_layer *L, int layer, int n,
+                         bool report)
 {
   const lmw_model *m = st->model;
   const lmw_backend_ops *ops = st->ops;
@@ -48,7 +79,7 @@ decoder_cross_attention (lmw_state *st, float *x, const lmw_layer *L, int layer,
   const float *vx = st->cross_v + (size_t) layer * T * C;
   ops->layernorm (st->be, st->xn, x, L->cross_ln_w, L->cross_ln_b, n, C, 1e-5f);
   ops->matmul (st->be, st->q, C, st->xn, C, &L->cross_q, L->cross_q_b, n);
-  if (st->xattn_cb != NULL)
+  if (report && st->xattn_cb != NULL)
     st->xattn_cb (st->xattn_user_data, layer, st->q, n, kx, T, C, H);
   ops->attention (st->be, st->att, C, st->q, C, kx, C, vx, C, n, T, H, C / H, -1);
   lmw_matmul_fused (st, x, C, st->att, C, &L->cross_o, L->cross_o_b, n, LMW_MATMUL_ACCUMULATE);
@@ -81,7 +112,7 @@ lmw_decode (lmw_state *st, const int *tokens, int n_tokens, int n_past, float *l
   for (int l = 0; l < m->hp.n_text_layer; l++) {
     const lmw_layer *L = &m->dec[l];
     decoder_self_attention (st, x, L, l, n_tokens, n_past);
-    decoder_cross_attention (st, x, L, l, n_tokens);
+    decoder_cross_attention (st, x, L, l, n_tokens, true);
     lmw_mlp_block (st, x, L, n_tokens, C);
   }
   st->n_cached = n_past + n_tokens;
@@ -91,5 +122,53 @@ lmw_decode (lmw_state *st, const int *tokens, int n_tokens, int n_past, float *l
   int rows = all_logits ? n_tokens : 1;
   ops->layernorm (st->be, st->xn, xl, m->dec_ln_w, m->dec_ln_b, rows, C, 1e-5f);
   ops->matmul (st->be, logits, m->hp.n_vocab, st->xn, C, &m->tok_emb, NULL, rows);
+  return 0;
+}
+
+int
+lmw_decode_batch (lmw_state *st, const int *tokens, int B, int n_past, float *const *cache_k,
+                  float *const *cache_v, float *logits, lmw_error *err)
+{
+  const lmw_model *m = st->model;
+  const lmw_backend_ops *ops = st->ops;
+  int C = m->hp.n_text_state;
+  if (!st->have_audio) {
+    lmw_set_error (err, LMW_ERR_ARG, "lmw_decode_batch: no audio encoded yet");
+    return -1;
+  }
+  if (B < 1 || B > LMW_MAX_BEAM || n_past < 0 || n_past >= m->hp.n_text_ctx || tokens == NULL ||
+      cache_k == NULL || cache_v == NULL || logits == NULL) {
+    lmw_set_error (err, LMW_ERR_ARG, "lmw_decode_batch: %d rows at position %d (at most %d rows, "
+                   "context %d)", B, n_past, LMW_MAX_BEAM, m->hp.n_text_ctx);
+    return -1;
+  }
+  for (int b = 0; b < B; b++) {
+    if (tokens[b] < 0 || tokens[b] >= m->hp.n_vocab) {
+      lmw_set_error (err, LMW_ERR_ARG, "lmw_decode_batch: token %d of row %d out of range",
+                     tokens[b], b);
+      return -1;
+    }
+    if (cache_k[b] == NULL || cache_v[b] == NULL) {
+      lmw_set_error (err, LMW_ERR_ARG, "lmw_decode_batch: row %d has no cache", b);
+      return -1;
+    }
+    for (int c = 0; c < b; c++) /* each row writes its new K/V into its own cache */
+      if (cache_k[c] == cache_k[b] || cache_v[c] == cache_v[b]) {
+        lmw_set_error (err, LMW_ERR_ARG, "lmw_decode_batch: rows %d and %d share a cache", c, b);
+        return -1;
+      }
+  }
+  float *x = st->dec_x; /* (B, C) */
+  ops->get_rows (st->be, x, &m->tok_emb, tokens, B);
+  for (int b = 0; b < B; b++)
+    ops->add (st->be, x + (size_t) b * C, m->dec_pos + (size_t) n_past * C, (size_t) C);
+  for (int l = 0; l < m->hp.n_text_layer; l++) {
+    const lmw_layer *L = &m->dec[l];
+    decoder_self_attention_batch (st, x, L, l, B, n_past, cache_k, cache_v);
+    decoder_cross_attention (st, x, L, l, B, false);
+    lmw_mlp_block (st, x, L, B, C);
+  }
+  ops->layernorm (st->be, st->xn, x, m->dec_ln_w, m->dec_ln_b, B, C, 1e-5f);
+  ops->matmul (st->be, logits, m->hp.n_vocab, st->xn, C, &m->tok_emb, NULL, B);
   return 0;
 }

@@ -14,9 +14,13 @@
  *   - beam search (temperature 0, beam_size > 1): every live beam proposes its beam_size + 1
  *     best tokens; the beam_size best-scoring (sum log-prob) non-final candidates live on,
  *     candidates ending in <|endoftext|> are finished; it stops when beam_size are finished.
- *     Each beam owns a self-attention cache; the decoder runs on a beam's cache by pointing the
- *     state at it, and a beam forked twice from one parent gets a copy of the parent's rows
- *     (copy-on-fork: the first child takes the parent's buffer, no copy).
+ *     Each beam owns a self-attention cache, and a beam forked twice from one parent gets a
+ *     copy of the parent's rows (copy-on-fork: the first child takes the parent's buffer, no
+ *     copy).  Every live beam's last token sits at the same position, so one step runs the
+ *     decoder once for all of them (lmw_decode_batch: each weight matrix read once per step,
+ *     each beam attending to its own cache); lmw_search.beam_sequential runs them one after
+ *     another instead (the state pointed at each beam's cache), the reference it is tested
+ *     against.
  * Candidates are ranked as the reference does: sum log-prob / number of tokens.
  */
 #include "lmw-search.h"
@@ -367,7 +371,8 @@ beam_search (lmw_search *s, int B, lmw_seq *out, lmw_error *err)
   int n_live = 1, n_fin = 0;
   beam_cand *cands = malloc (sizeof *cands * (size_t) B * (B + 1));
   int *idx = malloc (sizeof (int) * (size_t) (B + 1));
-  if (cands == NULL || idx == NULL)
+  float *step_logits = malloc (sizeof (float) * (size_t) B * nv); /* (B, n_vocab) */
+  if (cands == NULL || idx == NULL || step_logits == NULL)
     goto nomem;
   while (s->n_beam_bufs < B) { /* malloc: pages are only touched for the rows in use */
     s->beam_k[s->n_beam_bufs] = malloc (sizeof (float) * per);
@@ -400,15 +405,28 @@ beam_search (lmw_search *s, int B, lmw_seq *out, lmw_error *err)
   buf[0] = 0;
   for (int step = 0; step < s->max_tokens && np + step < Tt; step++) {
     int nc = 0;
-    for (int b = 0; b < n_live; b++) {
-      lmw_seq *q = live[b];
-      if (step == 0) {
-        memcpy (s->logits, s->first_logits, sizeof (float) * (size_t) nv);
-      } else {
+    if (step == 0) {
+      memcpy (step_logits, s->first_logits, sizeof (float) * (size_t) nv);
+    } else if (!s->beam_sequential) {
+      /* every live beam has step tokens: their last ones all sit at np + step - 1 */
+      int last[LMW_MAX_BEAM];
+      float *ck[LMW_MAX_BEAM], *cv[LMW_MAX_BEAM];
+      for (int b = 0; b < n_live; b++) {
+        last[b] = live[b]->tokens[live[b]->n - 1];
+        ck[b] = s->beam_k[buf[b]];
+        cv[b] = s->beam_v[buf[b]];
+      }
+      if (lmw_decode_batch (st, last, n_live, np + step - 1, ck, cv, step_logits, err) != 0)
+        goto out;
+      s->n_decoded += n_live;
+    } else {
+      for (int b = 0; b < n_live; b++) {
+        lmw_seq *q = live[b];
         st->self_k = s->beam_k[buf[b]];
         st->self_v = s->beam_v[buf[b]];
         st->n_cached = np + q->n - 1;
-        int r = lmw_decode (st, &q->tokens[q->n - 1], 1, np + q->n - 1, s->logits, false, err);
+        int r = lmw_decode (st, &q->tokens[q->n - 1], 1, np + q->n - 1,
+                            step_logits + (size_t) b * nv, false, err);
         s->n_decoded++;
         st->self_k = orig_k;
         st->self_v = orig_v;
@@ -416,8 +434,12 @@ beam_search (lmw_search *s, int B, lmw_seq *out, lmw_error *err)
         if (r != 0)
           goto out;
       }
-      apply_filters (s, s->logits, q->tokens, q->n);
-      lmw_log_softmax (s->logprobs, s->logits, nv);
+    }
+    for (int b = 0; b < n_live; b++) {
+      lmw_seq *q = live[b];
+      float *logits = step_logits + (size_t) b * nv;
+      apply_filters (s, logits, q->tokens, q->n);
+      lmw_log_softmax (s->logprobs, logits, nv);
       int k = top_k (s->logprobs, nv, B + 1, idx);
       for (int j = 0; j < k; j++)
         cands[nc++] = (beam_cand) { q->sum_logprob + s->logprobs[idx[j]], s->logprobs[idx[j]], b,
@@ -508,6 +530,7 @@ out:
   }
   free (cands);
   free (idx);
+  free (step_logits);
   return rc;
 }
 

@@ -33,6 +33,8 @@ typedef struct {
   float *beam_k[LMW_MAX_BEAM];
   float *beam_v[LMW_MAX_BEAM];
   int n_beam_bufs;
+  bool beam_sequential;  /* run the beams of a step one at a time through lmw_decode (the
+                          * reference for the batched step; false in normal decoding) */
   size_t kv_copy_bytes;
   double kv_copy_ms;     /* time spent copying them */
   int n_decoded;         /* tokens run through the decoder */

@@ -47,4 +47,17 @@ struct lmw_state {
 /* encoder / decoder entry points (lmw-encoder.c, lmw-decoder.c) */
 int lmw_encoder_forward (lmw_state *st, lmw_error *err);
 
+/* Runs the decoder on B rows at once (1 <= B <= LMW_MAX_BEAM), as beam search does for the
+ * live beams of one step: row b is one token tokens[b] at position n_past (the same for every
+ * row) with its own self-attention cache cache_k[b], cache_v[b], each (n_text_layer,
+ * n_text_ctx, C) like st->self_k / st->self_v and holding the row's n_past earlier positions;
+ * the row's new K/V go into its cache at n_past.  Every weight matrix is read once for all
+ * rows (products with M = B); each row attends to its own cache, and all rows attend to the
+ * window's cross-attention K/V in one call.  logits (B, n_vocab) receives each row's logits,
+ * equal up to float rounding to lmw_decode of that row's token on its cache alone.
+ * st->self_k, st->self_v and st->n_cached are neither used nor changed, and st->xattn_cb is
+ * not called (the rows are not one sequence).  Returns 0 on success. */
+int lmw_decode_batch (lmw_state *st, const int *tokens, int B, int n_past, float *const *cache_k,
+                      float *const *cache_v, float *logits, lmw_error *err);
+
 #endif /* LMW_STATE_H */
