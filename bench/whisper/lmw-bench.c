@@ -251,21 +251,30 @@ cmp_double (const void *a, const void *b)
   return x < y ? -1 : x > y;
 }
 
+/* loads the model at path and a state of `threads` threads on it; NULL (message printed) on failure */
+static lmw_state *
+open_state (const char *path, int threads, lmw_model **model)
+{
+  lmw_error err = { 0 };
+  lmw_model *m = lmw_model_load_file (path, &err);
+  lmw_state *st = m ? lmw_state_new (m, threads, &err) : NULL;
+  if (st == NULL) {
+    fprintf (stderr, "lmw-bench: %s\n", err.message);
+    lmw_model_free (m);
+    return NULL;
+  }
+  *model = m;
+  return st;
+}
+
 static int
 child (const char *path, int threads, int reps)
 {
   lmw_error err = { 0 };
-  lmw_model *m = lmw_model_load_file (path, &err);
-  if (m == NULL) {
-    fprintf (stderr, "lmw-bench: %s\n", err.message);
+  lmw_model *m = NULL;
+  lmw_state *st = open_state (path, threads, &m);
+  if (st == NULL)
     return 1;
-  }
-  lmw_state *st = lmw_state_new (m, threads, &err);
-  if (st == NULL) {
-    fprintf (stderr, "lmw-bench: %s\n", err.message);
-    lmw_model_free (m);
-    return 1;
-  }
   const lmw_hparams *hp = lmw_model_hparams (m);
   int Tm = 2 * hp->n_audio_ctx;
   float *mel = malloc (sizeof (float) * (size_t) hp->n_mels * Tm);
@@ -386,13 +395,10 @@ static int
 child_whole (const char *path, int threads, double seconds, int beam, int max_tokens, const char *audio_dir)
 {
   lmw_error err = { 0 };
-  lmw_model *m = lmw_model_load_file (path, &err);
-  lmw_state *st = m ? lmw_state_new (m, threads, &err) : NULL;
-  if (st == NULL) {
-    fprintf (stderr, "lmw-bench: %s\n", err.message);
-    lmw_model_free (m);
+  lmw_model *m = NULL;
+  lmw_state *st = open_state (path, threads, &m);
+  if (st == NULL)
     return 1;
-  }
   size_t n = 0;
   int n_files = 0;
   float *pcm = long_audio (audio_dir, seconds, &n, &n_files);
@@ -429,13 +435,10 @@ bench_beam_step (const char *path, const char *model_name, const char *type_name
                  int reps, int position, char **beams, int nb)
 {
   lmw_error err = { 0 };
-  lmw_model *m = lmw_model_load_file (path, &err);
-  lmw_state *st = m ? lmw_state_new (m, threads, &err) : NULL;
-  if (st == NULL) {
-    fprintf (stderr, "lmw-bench: %s\n", err.message);
-    lmw_model_free (m);
+  lmw_model *m = NULL;
+  lmw_state *st = open_state (path, threads, &m);
+  if (st == NULL)
     return 1;
-  }
   float *own_k = st->self_k, *own_v = st->self_v;
   const lmw_hparams *hp = lmw_model_hparams (m);
   int Tm = 2 * hp->n_audio_ctx, nv = hp->n_vocab;
