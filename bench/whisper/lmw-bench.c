@@ -777,6 +777,20 @@ split_list (char *s, char **out, int max)
   return n;
 }
 
+/* the modes that time one configuration (--whole-file, --beam-step) default to base, f16, 2
+ * threads where the lists were not given */
+static void
+single_config_defaults (char *models_s, size_t models_len, char *types_s, size_t types_len,
+                        char *threads_s, size_t threads_len)
+{
+  if (strcmp (models_s, "tiny,base,small") == 0)
+    snprintf (models_s, models_len, "base");
+  if (strcmp (types_s, "f16,q8_0") == 0)
+    snprintf (types_s, types_len, "f16");
+  if (strcmp (threads_s, "1,2") == 0)
+    snprintf (threads_s, threads_len, "2");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -795,22 +809,14 @@ main (int argc, char **argv)
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp (argv[i], "--whole-file") == 0) {
       whole = atof (argv[i + 1]);
-      if (strcmp (models_s, "tiny,base,small") == 0)
-        snprintf (models_s, sizeof models_s, "base");
-      if (strcmp (types_s, "f16,q8_0") == 0)
-        snprintf (types_s, sizeof types_s, "f16");
-      if (strcmp (threads_s, "1,2") == 0)
-        snprintf (threads_s, sizeof threads_s, "2");
+      single_config_defaults (models_s, sizeof models_s, types_s, sizeof types_s, threads_s,
+                              sizeof threads_s);
       continue;
     }
     if (strcmp (argv[i], "--beam-step") == 0) {
       snprintf (beam_step_s, sizeof beam_step_s, "%s", argv[i + 1]);
-      if (strcmp (models_s, "tiny,base,small") == 0)
-        snprintf (models_s, sizeof models_s, "base");
-      if (strcmp (types_s, "f16,q8_0") == 0)
-        snprintf (types_s, sizeof types_s, "f16");
-      if (strcmp (threads_s, "1,2") == 0)
-        snprintf (threads_s, sizeof threads_s, "2");
+      single_config_defaults (models_s, sizeof models_s, types_s, sizeof types_s, threads_s,
+                              sizeof threads_s);
       if (reps == 3)
         reps = 20;
       continue;
