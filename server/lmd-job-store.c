@@ -37,7 +37,6 @@ gboolean
 lmd_job_config_load (LmdJobConfig *out, GKeyFile *config, GError **error)
 {
   guint64 max_pending, max_mb, ttl, claim, attempts, backoff, backoff_max, timeout, poll;
-  g_autofree char *default_dir = g_build_filename (g_get_user_state_dir (), "lightning-mediad", "jobs", NULL);
 
   memset (out, 0, sizeof *out);
   if (!get_bounded (config, "max_pending", 1000, 1, 10000000, &max_pending, error) ||
@@ -50,7 +49,7 @@ lmd_job_config_load (LmdJobConfig *out, GKeyFile *config, GError **error)
       !get_bounded (config, "callback_timeout_s", 10, 1, 600, &timeout, error) ||
       !get_bounded (config, "poll_ms", 250, 10, 60000, &poll, error))
     return FALSE;
-  out->dir = lmd_config_get_string (config, "jobs", "dir", default_dir);
+  out->dir = lmd_config_get_string (config, "jobs", "dir", NULL); /* NULL: the store's default */
   out->max_pending = (guint) max_pending;
   out->max_bytes = max_mb * 1024 * 1024;
   out->result_ttl_s = (guint) ttl;

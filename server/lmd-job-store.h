@@ -31,7 +31,8 @@ G_BEGIN_DECLS
 
 /* [jobs] of the config: shared by the stores and the job runner. */
 typedef struct {
-  char *dir;                  /* owned: spool directory of the local store */
+  char *dir;                  /* owned, nullable: spool directory of the local store as
+                               * configured; NULL = its default (per port) */
   guint max_pending;          /* jobs accepted and not yet completed; default 1000 */
   guint64 max_bytes;          /* their audio, in total (max_mb); default 1024 MB */
   guint result_ttl_s;         /* default 86400 */

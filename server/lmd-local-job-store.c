@@ -17,6 +17,7 @@ struct _LmdLocalJobStore {
   GObject parent_instance;
 
   LmdJobConfig config;
+  gboolean temporary;  /* the spool is a private temporary directory (ephemeral port) */
   char *pending_dir;   /* owned */
   char *done_dir;      /* owned */
   int lock_fd;
@@ -78,6 +79,24 @@ expire_documents (LmdLocalJobStore *self)
     }
 }
 
+/* Removes @path and everything under it (a private temporary spool). */
+static void
+remove_tree (const char *path)
+{
+  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
+        remove_tree (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
 static gboolean
 local_setup (LmdJobStore *store, GKeyFile *config, GError **error)
 {
@@ -90,6 +109,26 @@ local_setup (LmdJobStore *store, GKeyFile *config, GError **error)
   lmd_job_config_clear (&self->config);
   if (!lmd_job_config_load (&self->config, config, error))
     return FALSE;
+  if (self->config.dir == NULL)
+    {
+      /* The default spool is per port, so that two servers on one machine (each on its own
+       * port) both keep jobs.  A server on an ephemeral port (0) has no identity a restart
+       * could find again: its spool is a private temporary directory, removed when it stops. */
+      gint64 port = g_key_file_get_int64 (config, "server", "port", NULL);
+
+      if (port > 0)
+        {
+          g_autofree char *leaf = g_strdup_printf ("jobs-%" G_GINT64_FORMAT, port);
+          self->config.dir = g_build_filename (g_get_user_state_dir (), "lightning-mediad", leaf, NULL);
+        }
+      else
+        {
+          self->config.dir = g_dir_make_tmp ("lightning-mediad-jobs-XXXXXX", error);
+          if (self->config.dir == NULL)
+            return FALSE;
+          self->temporary = TRUE;
+        }
+    }
   self->pending_dir = g_build_filename (self->config.dir, "pending", NULL);
   self->done_dir = g_build_filename (self->config.dir, "done", NULL);
   if (g_mkdir_with_parents (self->pending_dir, 0700) != 0 || g_mkdir_with_parents (self->done_dir, 0700) != 0)
@@ -158,6 +197,8 @@ local_setup (LmdJobStore *store, GKeyFile *config, GError **error)
     g_queue_push_tail (&self->waiting, g_array_index (found, Found, i).id);
   if (found->len > 0)
     g_info ("resuming %u unfinished jobs from %s", found->len, self->config.dir);
+  g_info ("asynchronous jobs are spooled in %s%s", self->config.dir,
+          self->temporary ? " (ephemeral port: a private directory, removed at exit)" : "");
   expire_documents (self);
   return TRUE;
 }
@@ -362,6 +403,8 @@ lmd_local_job_store_finalize (GObject *object)
 
   if (self->lock_fd >= 0)
     close (self->lock_fd);
+  if (self->temporary && self->config.dir != NULL)
+    remove_tree (self->config.dir);
   lmd_job_config_clear (&self->config);
   g_free (self->pending_dir);
   g_free (self->done_dir);

@@ -115,6 +115,8 @@ lmd_log_init (const char *level_name, GError **error)
           return FALSE;
         }
     }
+  /* libraries' lines that go through GLib's own writer also belong on stderr, not stdout */
+  g_log_writer_default_set_use_stderr (TRUE);
   g_log_set_writer_func (log_writer, NULL, NULL);
   return TRUE;
 }

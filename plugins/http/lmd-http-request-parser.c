@@ -180,6 +180,23 @@ parse_json (LmdTranscribeRequest *request, GBytes *body, GError **error)
   return TRUE;
 }
 
+/* TRUE when @body reads as an HTML form (name=value pairs joined by '&'): printable ASCII
+ * only.  Audio is binary from its first bytes (every container's header has bytes outside
+ * that range), so a body with any other byte is taken for audio that was sent with
+ * application/x-www-form-urlencoded — the type curl's --data-binary sends when no -H is
+ * given — and the decoder decides whether it recognises it. */
+static gboolean
+looks_like_form (GBytes *body)
+{
+  gsize len = 0;
+  const guint8 *p = body != NULL ? g_bytes_get_data (body, &len) : NULL;
+
+  for (gsize i = 0; i < len; i++)
+    if ((p[i] < 0x20 || p[i] > 0x7e) && p[i] != '\r' && p[i] != '\n' && p[i] != '\t')
+      return FALSE;
+  return TRUE;
+}
+
 gboolean
 lmd_http_request_parse (LmdTranscribeRequest *request, SoupServerMessage *msg, GHashTable *query,
                         GBytes *body, GError **error)
@@ -194,11 +211,16 @@ lmd_http_request_parse (LmdTranscribeRequest *request, SoupServerMessage *msg, G
   if (content_type != NULL && (g_ascii_strcasecmp (content_type, "application/json") == 0 ||
                                g_str_has_suffix (content_type, "+json")))
     return parse_json (request, body, error);
-  if (content_type != NULL && g_ascii_strcasecmp (content_type, "application/x-www-form-urlencoded") == 0)
+  if (content_type != NULL &&
+      g_ascii_strcasecmp (content_type, "application/x-www-form-urlencoded") == 0 &&
+      body != NULL && g_bytes_get_size (body) > 0 && looks_like_form (body))
     {
       g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
                    "body" LMD_ERROR_PARAM_SEPARATOR
-                   "send the audio as raw bytes, multipart/form-data or a JSON url");
+                   "an HTML form body (application/x-www-form-urlencoded) carries no audio: "
+                   "send the audio's bytes with their type (curl --data-binary @speech.wav "
+                   "-H 'Content-Type: audio/wav'), as multipart/form-data (curl -F "
+                   "file=@speech.wav) or as JSON {\"url\": \"https://...\"}");
       return FALSE;
     }
   if (body == NULL || g_bytes_get_size (body) == 0)

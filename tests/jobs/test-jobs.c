@@ -657,6 +657,123 @@ test_redis_bounds (JobsFixture *f, gconstpointer data)
   }
 }
 
+/* ---- the default spool directory -------------------------------------------------------- */
+
+/* A port that is free now (bound and released at once). */
+static guint
+free_port (void)
+{
+  g_autoptr (GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                             G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_autoptr (GError) error = NULL;
+
+  g_assert_nonnull (socket);
+  g_socket_bind (socket, any, FALSE, &error);
+  g_assert_no_error (error);
+  bound = g_socket_get_local_address (socket, &error);
+  g_assert_no_error (error);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+/* Two servers started on one machine with the default configuration, each on its own port,
+ * both take asynchronous jobs (the default spool is per port); a spool directory configured
+ * explicitly that another process uses stops start-up with a message naming it. */
+static void
+test_default_spool_per_port (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *state = g_dir_make_tmp ("lmd-test-state-XXXXXX", &error);
+  g_autofree char *old_state = g_strdup (g_getenv ("XDG_STATE_HOME"));
+  const char *config = "[limits]\nworkers=1\nallow_private_urls=true\n";
+  g_autofree char *port_a = NULL, *port_b = NULL;
+  g_autofree char *dir_a = NULL, *dir_b = NULL;
+  g_autofree char *log_a = NULL, *log_b = NULL;
+  g_autofree char *explicit = NULL, *output = NULL;
+  g_autofree char *config_path = NULL;
+  LmdTestServer *a, *b;
+  int status;
+
+  if (!need_testdata ())
+    return;
+  g_assert_no_error (error);
+  g_setenv ("XDG_STATE_HOME", state, TRUE); /* inherited by the daemons */
+  port_a = g_strdup_printf ("--port=%u", free_port ());
+  port_b = g_strdup_printf ("--port=%u", free_port ());
+  {
+    const char *args_a[] = { port_a, NULL }, *args_b[] = { port_b, NULL };
+    a = lmd_test_server_start (config, args_a, &error);
+    g_assert_no_error (error);
+    b = lmd_test_server_start (config, args_b, &error);
+    g_assert_no_error (error);
+  }
+  /* the callback goes nowhere (a closed loopback port): only the 202 matters here */
+  g_free (submit (a, speech, "http://127.0.0.1:9/cb"));
+  g_free (submit (b, speech, "http://127.0.0.1:9/cb"));
+  log_a = lmd_test_server_read_log (a);
+  log_b = lmd_test_server_read_log (b);
+  g_assert_null (strstr (log_a, "disabled"));
+  g_assert_null (strstr (log_b, "disabled"));
+  dir_a = g_strdup_printf ("%s/lightning-mediad/jobs-%s/lock", state, port_a + strlen ("--port="));
+  dir_b = g_strdup_printf ("%s/lightning-mediad/jobs-%s/lock", state, port_b + strlen ("--port="));
+  g_assert_true (g_file_test (dir_a, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (dir_b, G_FILE_TEST_EXISTS));
+
+  /* the same directory configured explicitly while a runs: start-up stops and names it */
+  explicit = g_path_get_dirname (dir_a);
+  config_path = g_build_filename (state, "explicit.conf", NULL);
+  {
+    g_autofree char *text = g_strdup_printf ("[jobs]\ndir=%s\n", explicit);
+    const char *argv[] = { "--config", config_path, "--port=0", NULL };
+
+    g_file_set_contents (config_path, text, -1, &error);
+    g_assert_no_error (error);
+    status = lmd_test_daemon_run (argv, &output, 60);
+  }
+  g_assert_cmpint (status, !=, 0);
+  g_assert_nonnull (strstr (output, explicit));
+  g_assert_nonnull (strstr (output, "in use"));
+
+  g_assert_cmpint (lmd_test_server_stop (a), ==, 0);
+  g_assert_cmpint (lmd_test_server_stop (b), ==, 0);
+  if (old_state != NULL)
+    g_setenv ("XDG_STATE_HOME", old_state, TRUE);
+  else
+    g_unsetenv ("XDG_STATE_HOME");
+  rm_rf (state);
+}
+
+/* A server on an ephemeral port keeps its jobs in a private temporary spool, removed when it
+ * stops. */
+static void
+test_ephemeral_spool (void)
+{
+  g_autoptr (GError) error = NULL;
+  LmdTestServer *server;
+  g_autofree char *log = NULL;
+  g_autofree char *dir = NULL;
+  const char *start, *end;
+
+  if (!need_testdata ())
+    return;
+  server = lmd_test_server_start ("[limits]\nworkers=1\nallow_private_urls=true\n",
+                                  NULL, &error);
+  g_assert_no_error (error);
+  g_free (submit (server, speech, "http://127.0.0.1:9/cb"));
+  log = lmd_test_server_read_log (server);
+  start = strstr (log, "lightning-mediad-jobs-");
+  g_assert_nonnull (start);
+  while (start > log && start[-1] != ' ')
+    start--;
+  end = start + strcspn (start, " \n)");
+  dir = g_strndup (start, end - start);
+  g_assert_true (g_file_test (dir, G_FILE_TEST_IS_DIR));
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+  g_assert_false (g_file_test (dir, G_FILE_TEST_EXISTS));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -694,6 +811,8 @@ main (int argc, char **argv)
   ADD ("/jobs/redis/kill-api", redis_store, test_redis_kill_api);
   ADD ("/jobs/redis/bounds", redis_store_bounded, test_redis_bounds);
 #undef ADD
+  g_test_add_func ("/jobs/local/default-spool-per-port", test_default_spool_per_port);
+  g_test_add_func ("/jobs/local/ephemeral-spool", test_ephemeral_spool);
   status = g_test_run ();
   g_object_unref (session);
   g_clear_pointer (&speech, g_bytes_unref);

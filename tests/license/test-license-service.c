@@ -712,6 +712,8 @@ int
 main (int argc, char **argv)
 {
   log_text = g_string_new (NULL);
+  /* log lines go to stderr: stdout carries only TAP */
+  g_log_writer_default_set_use_stderr (TRUE);
   g_log_set_writer_func (capture_writer, NULL, NULL);
   g_test_init (&argc, &argv, NULL);
   /* the upstream going down is expected to be warned about */

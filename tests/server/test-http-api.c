@@ -296,6 +296,32 @@ test_multipart (void)
   g_object_unref (parser);
 }
 
+/* curl --data-binary @speech.wav without -H sends application/x-www-form-urlencoded: the
+ * bytes are audio and are transcribed; a real form body gets 400 saying how to send audio. */
+static void
+test_form_urlencoded (void)
+{
+  g_autoptr (GBytes) audio = NULL;
+  g_autoptr (GBytes) form = g_bytes_new_static ("audio=speech.wav&language=en", 28);
+  g_autoptr (LmdTestResponse) r = NULL;
+  g_autoptr (LmdTestResponse) refused = NULL;
+  JsonObject *o;
+
+  if (!need_testdata ())
+    return;
+  audio = first_recording ();
+  r = post_listen (audio, "application/x-www-form-urlencoded", NULL);
+  assert_status (r, 200);
+  o = lmd_test_response_json (r);
+  g_assert_nonnull (strstr (json_string (o, "text"), "young man"));
+
+  refused = post_listen (form, "application/x-www-form-urlencoded", NULL);
+  assert_error (refused, 400, "INVALID_PARAMETER", "body");
+  o = lmd_test_response_json (refused);
+  g_assert_nonnull (strstr (json_string (o, "error"), "Content-Type: audio/wav"));
+  g_assert_nonnull (strstr (json_string (o, "error"), "multipart/form-data"));
+}
+
 static void
 test_json_url (void)
 {
@@ -658,6 +684,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/http/librivox/opus", "opus", test_librivox_formats);
   g_test_add_func ("/http/form/multipart", test_multipart);
   g_test_add_func ("/http/form/json-url", test_json_url);
+  g_test_add_func ("/http/form/urlencoded", test_form_urlencoded);
   g_test_add_func ("/http/dialect/get-text", test_get_text_dialect);
   g_test_add_func ("/http/dialect/openai", test_openai_dialect);
   g_test_add_func ("/http/error/empty-body", test_error_empty_body);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test-whisper-engine.c — the whisper engine plugin inside the real daemon: a ggml model of
- * the shared fixtures selected per request with model=, and model acquisition through
+ * the repository's test fixtures selected per request with model=, and model acquisition through
  * MODEL_URL (download from a real HTTP server in the test, SHA-256 verification, the cache
  * reused on restart, a wrong digest refused).  The model loads in the background: while the
  * download is held back by the test's file server, /health reports "loading" (worker form)
@@ -27,7 +27,7 @@ need_fixtures (void)
 
   if (!g_file_test (model, G_FILE_TEST_IS_REGULAR))
     {
-      g_test_skip ("the shared whisper fixtures are not there");
+      g_test_skip ("the whisper fixtures are not there (tests/fixtures/whisper, or set LMD_FIXTURES_DIR)");
       return FALSE;
     }
   return TRUE;
@@ -354,7 +354,8 @@ main (int argc, char **argv)
   const char *dir = g_getenv ("LMD_FIXTURES_DIR");
 
   g_test_init (&argc, &argv, NULL);
-  fixtures = g_strdup (dir != NULL ? dir : "../shared/fixtures");
+  fixtures = dir != NULL ? g_strdup (dir)
+                         : g_build_filename (g_getenv ("LMD_SOURCE_DIR"), "tests", "fixtures", NULL);
   g_test_add_func ("/whisper-engine/transcribe", test_transcribe);
   g_test_add_func ("/whisper-engine/missing-model", test_missing_model);
   g_test_add_func ("/whisper-engine/model-url", test_model_url);

@@ -4,8 +4,9 @@
  * helpers to read the reference fixtures: raw f32 files, integer arrays out of reference.json,
  * and error statistics.
  *
- * Fixtures come from $LMD_FIXTURES_DIR/whisper/<name>/; a test exits with 77 (skip) when the
- * folder is missing.
+ * Fixtures come from $LMD_FIXTURES_DIR/whisper/<name>/ (default: the repository's
+ * tests/fixtures); when the folder is missing a test reports a TAP skip ("1..0 # SKIP why") and
+ * exits 0, which meson counts as skipped.
  */
 #ifndef LMW_TEST_H
 #define LMW_TEST_H
@@ -47,21 +48,35 @@ test_done (void)
   return lmw_test_failed ? 1 : 0;
 }
 
-/* $LMD_FIXTURES_DIR/whisper/<name>, or exits 77 with a message */
+#ifndef LMD_TEST_FIXTURES_DIR
+#define LMD_TEST_FIXTURES_DIR "tests/fixtures"
+#endif
+
+/* Reports the whole program as skipped, with its reason, and exits. */
+static inline void
+test_skip_all (const char *why)
+{
+  printf ("1..0 # SKIP %s\n", why);
+  fflush (stdout);
+  exit (0);
+}
+
+/* $LMD_FIXTURES_DIR/whisper/<name>, or skips the whole program with a message */
 static inline const char *
 fixture_dir (const char *name)
 {
   static char path[4096];
   const char *root = getenv ("LMD_FIXTURES_DIR");
   if (root == NULL)
-    root = "../shared/fixtures";
+    root = LMD_TEST_FIXTURES_DIR;
   snprintf (path, sizeof path, "%s/whisper/%s", root, name);
   FILE *f;
   char probe[4200];
   snprintf (probe, sizeof probe, "%s/model.ggml.bin", path);
   if ((f = fopen (probe, "rb")) == NULL) {
-    printf ("1..0 # SKIP fixture folder %s missing (set LMD_FIXTURES_DIR)\n", path);
-    exit (77);
+    char why[4300];
+    snprintf (why, sizeof why, "fixture folder %s missing (set LMD_FIXTURES_DIR)", path);
+    test_skip_all (why);
   }
   fclose (f);
   return path;

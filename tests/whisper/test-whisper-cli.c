@@ -27,8 +27,7 @@ int
 main (int argc, char **argv)
 {
   if (argc < 3) {
-    printf ("1..0 # SKIP usage: test-whisper-cli PROGRAM FIXTURE\n");
-    return 77;
+    test_skip_all ("usage: test-whisper-cli PROGRAM FIXTURE");
   }
   const char *prog = argv[1];
   const char *dir = fixture_dir (argv[2]);
