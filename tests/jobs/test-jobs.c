@@ -26,6 +26,7 @@
 
 static SoupSession *session;
 static GBytes *speech;        /* a LibriVox WAV */
+static char *state_home;      /* XDG_STATE_HOME of the daemons: a temporary directory */
 
 static gboolean
 need_testdata (void)
@@ -659,6 +660,10 @@ test_redis_bounds (JobsFixture *f, gconstpointer data)
 
 /* ---- the default spool directory -------------------------------------------------------- */
 
+#define DEFAULT_LIKE_CONFIG \
+  "[server]\nhost=127.0.0.1\n[plugins]\nload=http;gst-decoder;sphinx\n" \
+  "[limits]\nworkers=1\nallow_private_urls=true\n"
+
 /* A port that is free now (bound and released at once). */
 static guint
 free_port (void)
@@ -685,9 +690,9 @@ static void
 test_default_spool_per_port (void)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *state = g_dir_make_tmp ("lmd-test-state-XXXXXX", &error);
-  g_autofree char *old_state = g_strdup (g_getenv ("XDG_STATE_HOME"));
-  const char *config = "[limits]\nworkers=1\nallow_private_urls=true\n";
+  const char *state = state_home;
+  /* the default configuration's plugins, no [jobs] dir */
+  const char *config = DEFAULT_LIKE_CONFIG;
   g_autofree char *port_a = NULL, *port_b = NULL;
   g_autofree char *dir_a = NULL, *dir_b = NULL;
   g_autofree char *log_a = NULL, *log_b = NULL;
@@ -698,8 +703,6 @@ test_default_spool_per_port (void)
 
   if (!need_testdata ())
     return;
-  g_assert_no_error (error);
-  g_setenv ("XDG_STATE_HOME", state, TRUE); /* inherited by the daemons */
   port_a = g_strdup_printf ("--port=%u", free_port ());
   port_b = g_strdup_printf ("--port=%u", free_port ());
   {
@@ -725,7 +728,7 @@ test_default_spool_per_port (void)
   explicit = g_path_get_dirname (dir_a);
   config_path = g_build_filename (state, "explicit.conf", NULL);
   {
-    g_autofree char *text = g_strdup_printf ("[jobs]\ndir=%s\n", explicit);
+    g_autofree char *text = g_strdup_printf ("%s[jobs]\ndir=%s\n", DEFAULT_LIKE_CONFIG, explicit);
     const char *argv[] = { "--config", config_path, "--port=0", NULL };
 
     g_file_set_contents (config_path, text, -1, &error);
@@ -738,11 +741,6 @@ test_default_spool_per_port (void)
 
   g_assert_cmpint (lmd_test_server_stop (a), ==, 0);
   g_assert_cmpint (lmd_test_server_stop (b), ==, 0);
-  if (old_state != NULL)
-    g_setenv ("XDG_STATE_HOME", old_state, TRUE);
-  else
-    g_unsetenv ("XDG_STATE_HOME");
-  rm_rf (state);
 }
 
 /* A server on an ephemeral port keeps its jobs in a private temporary spool, removed when it
@@ -758,8 +756,7 @@ test_ephemeral_spool (void)
 
   if (!need_testdata ())
     return;
-  server = lmd_test_server_start ("[limits]\nworkers=1\nallow_private_urls=true\n",
-                                  NULL, &error);
+  server = lmd_test_server_start (DEFAULT_LIKE_CONFIG, NULL, &error);
   g_assert_no_error (error);
   g_free (submit (server, speech, "http://127.0.0.1:9/cb"));
   log = lmd_test_server_read_log (server);
@@ -780,6 +777,11 @@ main (int argc, char **argv)
   int status;
 
   g_test_init (&argc, &argv, NULL);
+  /* the daemons' default job spools land in a directory of this run, not in $HOME (set
+   * before any thread exists; inherited by every daemon) */
+  state_home = g_dir_make_tmp ("lmd-test-state-XXXXXX", NULL);
+  g_assert_nonnull (state_home);
+  g_setenv ("XDG_STATE_HOME", state_home, TRUE);
   if (lmd_test_librivox_dir () != NULL)
     {
       g_autofree char *fileids = NULL;
@@ -816,5 +818,7 @@ main (int argc, char **argv)
   status = g_test_run ();
   g_object_unref (session);
   g_clear_pointer (&speech, g_bytes_unref);
+  rm_rf (state_home);
+  g_free (state_home);
   return status;
 }
