@@ -43,6 +43,7 @@ struct _LmdHttpTransport {
   gboolean forwards;   /* role api: requests go to asr workers */
   guint64 max_body_bytes;
   guint client_timeout_s; /* a connection idle this long while we wait for it is closed */
+  LmdHttpConnectionLimits connection_limits; /* enforced by the listener's connection tracker */
   SoupServer *server;  /* owned */
   LmdRouter *router;   /* borrowed from the daemon */
   guint in_flight;     /* paused messages waiting for the router */
@@ -1479,6 +1480,7 @@ http_setup (LmdTransport *transport, GKeyFile *config, GError **error)
       return FALSE;
     }
   if (!lmd_limits_load (&limits, config, error) ||
+      !lmd_http_connection_limits_load (&self->connection_limits, config, "server", error) ||
       !lmd_stream_config_load (&self->stream_config, config, error))
     return FALSE;
   self->port = (guint) port;
@@ -1574,8 +1576,8 @@ http_start (LmdTransport *transport, LmdRouter *router, GError **error)
   g_signal_connect (self->server, "request-finished", G_CALLBACK (on_request_finished), self);
   g_signal_connect (self->server, "request-aborted", G_CALLBACK (on_request_aborted), self);
 
-  if (!lmd_http_listener_listen (&self->server, address, self->host, self->port, &self->bound_port,
-                                 error))
+  if (!lmd_http_listener_listen (&self->server, address, self->host, self->port,
+                                 &self->connection_limits, &self->bound_port, error))
     return FALSE;
   self->started_at = g_get_monotonic_time ();
   return TRUE;
