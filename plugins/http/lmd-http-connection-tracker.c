@@ -248,10 +248,14 @@ connection_close (Connection *conn, const char *answer)
   conn->deadline_id = g_timeout_add (LINGER_MS, on_linger_deadline, conn);
 }
 
+/* (transfer full) a whole response in the API's error format; @message and @param
+ * (nullable) are plain text without quotes or backslashes. */
 static char *
-error_response (guint status, const char *reason, const char *code, const char *message)
+error_response (guint status, const char *reason, const char *code, const char *param, const char *message)
 {
-  g_autofree char *body = g_strdup_printf ("{\"error\":\"%s\",\"code\":\"%s\"}", message, code);
+  g_autofree char *body = g_strdup_printf ("{\"error\":\"%s\",\"code\":\"%s\"%s%s%s%s}", message, code,
+                                           param != NULL ? ",\"param\":\"" : "", param != NULL ? param : "",
+                                           param != NULL ? "\"" : "", status == 503 ? ",\"retry_after\":1" : "");
 
   return g_strdup_printf ("HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
                           "%sContent-Length: %zu\r\n\r\n%s",
@@ -265,7 +269,7 @@ on_header_deadline (gpointer user_data)
   LmdHttpConnectionTracker *self = conn->tracker;
   g_autofree char *message = g_strdup_printf ("the request headers did not arrive within %u s",
                                               self->limits.header_timeout_s);
-  g_autofree char *answer = error_response (408, "Request Timeout", "TIMEOUT", message);
+  g_autofree char *answer = error_response (408, "Request Timeout", "TIMEOUT", NULL, message);
 
   conn->deadline_id = 0;
   log_limit (self, LIMIT_HEADERS,
@@ -305,8 +309,7 @@ on_idle_readable (int fd, GIOCondition condition, gpointer user_data)
       /* the next request: libsoup reads it; its headers have the deadline */
       g_clear_handle_id (&conn->deadline_id, g_source_remove);
       conn->state = CONN_READING;
-      conn->deadline_id = g_timeout_add_seconds (conn->tracker->limits.header_timeout_s,
-                                                 on_header_deadline, conn);
+      conn->deadline_id = g_timeout_add (conn->tracker->limits.header_timeout_s * 1000, on_header_deadline, conn);
       return G_SOURCE_REMOVE;
     }
   LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, NULL, "keep-alive connection from %s closed by the client",
@@ -315,11 +318,65 @@ on_idle_readable (int fd, GIOCondition condition, gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+#define BAD_LENGTH_KEY "lmd-http-bad-content-length"
+
+/* RFC 9112 §6.3: a request whose Content-Length is not one non-negative decimal number (or
+ * a list of the same number) cannot be framed: libsoup 3.2 would read a negative or
+ * overflowing length (or the first of two) as "until the end of the stream".  Returns the
+ * reason, or NULL when the header is absent or valid. */
+static const char *
+content_length_problem (SoupMessageHeaders *headers)
+{
+  const char *list = soup_message_headers_get_list (headers, "Content-Length");
+  g_auto (GStrv) values = NULL;
+
+  if (list == NULL)
+    return NULL;
+  values = g_strsplit (list, ",", -1);
+  for (guint i = 0; values[i] != NULL; i++)
+    {
+      const char *v = g_strstrip (values[i]);
+      gsize len = strlen (v);
+      if (len == 0 || len > 18 || strspn (v, "0123456789") != len)
+        return "Content-Length is not a non-negative number below 10^18";
+      if (i > 0 && strcmp (v, values[0]) != 0)
+        return "the request has several different Content-Length values";
+    }
+  return NULL;
+}
+
+/* An emission hook runs before every handler of "got-headers", libsoup's own (which calls
+ * the early handlers) included: a request that cannot be framed gets a status at once, so
+ * no handler sees it, and the tracker (a later handler) answers it and closes. */
+static gboolean
+content_length_hook (GSignalInvocationHint *hint, guint n_params, const GValue *params, gpointer data)
+{
+  SoupServerMessage *msg = g_value_get_object (&params[0]);
+  const char *problem = content_length_problem (soup_server_message_get_request_headers (msg));
+
+  if (problem != NULL && soup_server_message_get_status (msg) == 0)
+    {
+      soup_server_message_set_status (msg, SOUP_STATUS_BAD_REQUEST, NULL);
+      g_object_set_data (G_OBJECT (msg), BAD_LENGTH_KEY, (gpointer) problem);
+    }
+  return TRUE;
+}
+
 static void
 on_got_headers (SoupServerMessage *msg, gpointer user_data)
 {
   Connection *conn = user_data;
+  const char *problem = g_object_get_data (G_OBJECT (msg), BAD_LENGTH_KEY);
 
+  if (problem != NULL)
+    {
+      g_autofree char *answer = error_response (400, "Bad Request", "INVALID_PARAMETER", "Content-Length", problem);
+      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, NULL, "%s %s from %s → 400: %s; connection closed",
+                       soup_server_message_get_method (msg),
+                       g_uri_get_path (soup_server_message_get_uri (msg)), conn->client, problem);
+      connection_close (conn, answer);
+      return;
+    }
   if (conn->state == CONN_READING)
     {
       g_clear_handle_id (&conn->deadline_id, g_source_remove);
@@ -362,8 +419,21 @@ on_refused_connected (SoupServerMessage *msg, gpointer user_data)
                                  self->limits.max_connections_per_client > 0
                                ? "from this address"
                                : "in all");
-  answer = error_response (503, "Service Unavailable", "SERVICE_UNAVAILABLE", message);
+  answer = error_response (503, "Service Unavailable", "SERVICE_UNAVAILABLE", NULL, message);
   connection_close (conn, answer);
+}
+
+/* A 101 answer was written: the connection becomes a WebSocket.  The socket's timeout (the
+ * transport's client_timeout_s) would apply to the WebSocket's own reads, since GLib fixes a
+ * socket source's deadline when the source is made, and libsoup makes it right after this
+ * signal: it is lifted first, so that only the stream's own idle timeout applies. */
+static void
+on_wrote_informational (SoupServerMessage *msg, gpointer user_data)
+{
+  Connection *conn = user_data;
+
+  if (soup_server_message_get_status (msg) == SOUP_STATUS_SWITCHING_PROTOCOLS)
+    g_socket_set_timeout (conn->socket, 0);
 }
 
 static void
@@ -371,6 +441,8 @@ watch_msg (Connection *conn, SoupServerMessage *msg)
 {
   set_msg (conn, msg);
   g_signal_connect (msg, "got-headers", G_CALLBACK (on_got_headers), conn);
+  /* before libsoup's own handler, which it connects once the request is read */
+  g_signal_connect (msg, "wrote-informational", G_CALLBACK (on_wrote_informational), conn);
   g_signal_connect (msg, "disconnected", G_CALLBACK (on_msg_disconnected), conn);
 }
 
@@ -392,7 +464,7 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer user_da
       clear_timers (conn);
       conn->state = CONN_READING;
       watch_msg (conn, msg);
-      conn->deadline_id = g_timeout_add_seconds (self->limits.header_timeout_s, on_header_deadline, conn);
+      conn->deadline_id = g_timeout_add (self->limits.header_timeout_s * 1000, on_header_deadline, conn);
       return;
     }
 
@@ -432,7 +504,7 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer user_da
     }
   conn->state = CONN_READING;
   watch_msg (conn, msg);
-  conn->deadline_id = g_timeout_add_seconds (self->limits.header_timeout_s, on_header_deadline, conn);
+  conn->deadline_id = g_timeout_add (self->limits.header_timeout_s * 1000, on_header_deadline, conn);
 }
 
 static void
@@ -460,7 +532,7 @@ on_request_finished (SoupServer *server, SoupServerMessage *msg, gpointer user_d
   g_source_set_priority (conn->watch, G_PRIORITY_HIGH);
   g_source_set_callback (conn->watch, G_SOURCE_FUNC (on_idle_readable), conn, NULL);
   g_source_attach (conn->watch, g_main_context_get_thread_default ());
-  conn->deadline_id = g_timeout_add_seconds (self->limits.keepalive_timeout_s, on_idle_deadline, conn);
+  conn->deadline_id = g_timeout_add (self->limits.keepalive_timeout_s * 1000, on_idle_deadline, conn);
 }
 
 /* Drops the records of connections whose socket was closed without a word to us (a
@@ -498,6 +570,17 @@ lmd_http_connection_tracker_new (SoupServer *server, const LmdHttpConnectionLimi
   self->finished_id = g_signal_connect (server, "request-finished", G_CALLBACK (on_request_finished), self);
   self->aborted_id = g_signal_connect (server, "request-aborted", G_CALLBACK (on_request_finished), self);
   self->sweep_id = g_timeout_add_seconds (1, on_sweep, self);
+  {
+    static gsize hooked = 0;
+    if (g_once_init_enter (&hooked))
+      {
+        /* the class is made (its signals created) before its first message; kept for good */
+        g_type_class_ref (SOUP_TYPE_SERVER_MESSAGE);
+        g_signal_add_emission_hook (g_signal_lookup ("got-headers", SOUP_TYPE_SERVER_MESSAGE), 0,
+                                    content_length_hook, NULL, NULL);
+        g_once_init_leave (&hooked, 1);
+      }
+  }
   return self;
 }
 

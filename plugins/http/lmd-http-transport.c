@@ -1349,16 +1349,14 @@ relay_stream (LmdHttpTransport *self, SoupServerMessage *msg, SoupWebsocketConne
 {
   GUri *uri = soup_server_message_get_uri (msg);
   g_autoptr (GHashTable) query = g_uri_get_query (uri) != NULL ? soup_form_decode (g_uri_get_query (uri)) : NULL;
-  GSocket *socket = soup_server_message_get_socket (msg);
   RelayEntry *entry = g_new0 (RelayEntry, 1);
   LmdHttpRelay *relay;
   RelayAdmission *a;
   const char *rate = query != NULL ? g_hash_table_lookup (query, "sample_rate") : NULL;
   const char *encoding = query != NULL ? g_hash_table_lookup (query, "encoding") : NULL;
 
-  /* the HTTP client timeout must not cut a stream: the worker's idle timeout applies */
-  if (socket != NULL)
-    g_socket_set_timeout (socket, 0);
+  /* the HTTP client timeout does not cut a stream (lifted by the connection tracker when the
+   * 101 is written): the worker's idle timeout applies */
   entry->bytes_per_second = (rate != NULL ? g_ascii_strtod (rate, NULL) : 16000) *
                             (g_strcmp0 (encoding, "linear32") == 0                                       ? 4
                              : g_strcmp0 (encoding, "mulaw") == 0 || g_strcmp0 (encoding, "alaw") == 0 ? 1
