@@ -14,7 +14,7 @@
 
 /* how long a refused or timed-out connection may still send before it is closed */
 #define LINGER_MS 2000
-/* connections lingering at once; beyond, they are closed at once */
+/* connections lingering at once, at most; beyond, they are closed at once */
 #define MAX_LINGERING 64
 
 typedef enum {
@@ -45,8 +45,13 @@ typedef enum {
 
 struct _LmdHttpConnectionTracker {
   SoupServer *server;             /* borrowed */
+  GSocket *listening;             /* owned ref: the server's listening socket */
   LmdHttpConnectionLimits limits;
   guint max_connections;          /* in force */
+  guint max_lingering;            /* refused or timed-out connections answered and lingering */
+  guint64 accepted;               /* connections seen since the start */
+  guint64 accepted_at_sweep;      /* the same at the last sweep */
+  gboolean pending_at_sweep;      /* connections were waiting in the backlog at the last sweep */
   GHashTable *connections;        /* GSocket (borrowed key) → Connection (owned) */
   GHashTable *per_client;         /* address (owned) → open connections (GUINT_TO_POINTER) */
   guint lingering;
@@ -234,7 +239,7 @@ connection_close (Connection *conn, const char *answer)
     }
   self->lingering++;
   g_socket_set_timeout (conn->socket, 0);
-  if (answer == NULL || self->lingering > MAX_LINGERING)
+  if (answer == NULL || self->lingering > self->max_lingering)
     {
       connection_drop (conn);
       return;
@@ -468,6 +473,7 @@ on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer user_da
       return;
     }
 
+  self->accepted++;
   conn = g_new0 (Connection, 1);
   conn->tracker = self;
   conn->socket = g_object_ref (socket);
@@ -535,8 +541,35 @@ on_request_finished (SoupServer *server, SoupServerMessage *msg, gpointer user_d
   conn->deadline_id = g_timeout_add (self->limits.keepalive_timeout_s * 1000, on_idle_deadline, conn);
 }
 
+/* libsoup 3.2 stops accepting for good when accept() fails once (out of descriptors: its
+ * listening source removes itself).  Connections waiting in the backlog at two sweeps in a
+ * row with none accepted in between mean that happened: the server listens again on the
+ * same socket.  (The socket is non-blocking, so a second listener never blocks in accept.) */
+static void
+check_accepting (LmdHttpConnectionTracker *self)
+{
+  gboolean pending;
+
+  if (self->listening == NULL || g_socket_is_closed (self->listening))
+    return;
+  pending = (g_socket_condition_check (self->listening, G_IO_IN) & G_IO_IN) != 0;
+  if (pending && self->pending_at_sweep && self->accepted == self->accepted_at_sweep)
+    {
+      g_autoptr (GError) error = NULL;
+      LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, NULL,
+                       "connections were no longer accepted (out of descriptors? %u connections open); "
+                       "accepting again", g_hash_table_size (self->connections));
+      if (!soup_server_listen_socket (self->server, self->listening, 0, &error))
+        LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, NULL, "cannot accept again: %s", error->message);
+      pending = FALSE;
+    }
+  self->pending_at_sweep = pending;
+  self->accepted_at_sweep = self->accepted;
+}
+
 /* Drops the records of connections whose socket was closed without a word to us (a
- * WebSocket that ended, a message libsoup disconnected after we let it go). */
+ * WebSocket that ended, a message libsoup disconnected after we let it go), and checks that
+ * connections are still accepted. */
 static gboolean
 on_sweep (gpointer user_data)
 {
@@ -544,6 +577,7 @@ on_sweep (gpointer user_data)
   GHashTableIter iter;
   gpointer key, value;
 
+  check_accepting (self);
   g_hash_table_iter_init (&iter, self->connections);
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
@@ -555,15 +589,28 @@ on_sweep (gpointer user_data)
 }
 
 LmdHttpConnectionTracker *
-lmd_http_connection_tracker_new (SoupServer *server, const LmdHttpConnectionLimits *limits)
+lmd_http_connection_tracker_new (SoupServer *server, GSocket *listening,
+                                 const LmdHttpConnectionLimits *limits)
 {
-  LmdHttpConnectionTracker *self = g_new0 (LmdHttpConnectionTracker, 1);
+  LmdHttpConnectionTracker *self;
+  struct rlimit rl;
+  guint64 soft = 1024;
 
   g_return_val_if_fail (SOUP_IS_SERVER (server), NULL);
+  g_return_val_if_fail (listening == NULL || G_IS_SOCKET (listening), NULL);
+  self = g_new0 (LmdHttpConnectionTracker, 1);
   self->server = server;
+  self->listening = listening != NULL ? g_object_ref (listening) : NULL;
   self->limits = *limits;
   self->max_connections = limits->max_connections > 0 ? limits->max_connections
                                                       : lmd_http_connection_limits_default_max ();
+  /* answered refusals hold a descriptor for up to LINGER_MS: a quarter of what the
+   * connections leave, at most MAX_LINGERING */
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+    soft = rl.rlim_cur;
+  self->max_lingering = soft > self->max_connections
+                          ? (guint) CLAMP ((soft - self->max_connections) / 4, 4, MAX_LINGERING)
+                          : 4;
   self->connections = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, (GDestroyNotify) connection_free);
   self->per_client = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->started_id = g_signal_connect (server, "request-started", G_CALLBACK (on_request_started), self);
@@ -594,6 +641,7 @@ lmd_http_connection_tracker_free (LmdHttpConnectionTracker *self)
   g_signal_handler_disconnect (self->server, self->aborted_id);
   g_source_remove (self->sweep_id);
   g_hash_table_unref (self->connections);
+  g_clear_object (&self->listening);
   g_hash_table_unref (self->per_client);
   g_free (self);
 }

@@ -14,7 +14,10 @@
  *   - at most [server] max_connections connections per process and
  *     [server] max_connections_per_client per client address: one more gets 503 (written
  *     before its request is read, "Connection: close") and is closed.  Each limit reached
- *     logs one line (at most one a second, with the count refused meanwhile).
+ *     logs one line (at most one a second, with the count refused meanwhile);
+ *   - libsoup stops accepting for good after one failed accept() (out of descriptors): the
+ *     tracker notices connections left waiting in the backlog and makes the server accept
+ *     again.
  *
  * A connection the tracker closes is taken from libsoup (soup_server_message_steal_connection)
  * while libsoup waits on it, so libsoup frees its own state too.  A refused or timed-out
@@ -50,9 +53,10 @@ guint lmd_http_connection_limits_default_max (void);
 typedef struct _LmdHttpConnectionTracker LmdHttpConnectionTracker;
 
 /* (transfer full) tracks the connections of @server (borrowed: it must outlive the
- * tracker, and the tracker must be freed before the server disconnects its clients).
- * @limits is copied.  Call before the server listens. */
-LmdHttpConnectionTracker *lmd_http_connection_tracker_new (SoupServer *server,
+ * tracker, and the tracker must be freed before the server disconnects its clients), which
+ * listens on @listening (nullable; a non-blocking socket: the tracker makes the server
+ * listen on it again when libsoup stopped accepting).  @limits is copied. */
+LmdHttpConnectionTracker *lmd_http_connection_tracker_new (SoupServer *server, GSocket *listening,
                                                            const LmdHttpConnectionLimits *limits);
 void lmd_http_connection_tracker_free (LmdHttpConnectionTracker *self);
 

@@ -39,6 +39,8 @@ listening_socket (GSocketAddress *address, GError **error)
   g_socket_set_listen_backlog (socket, system_backlog ());
   if (!g_socket_listen (socket, error))
     return NULL;
+  /* accept() never waits: a listener woken for a connection another one took gives up */
+  g_socket_set_blocking (socket, FALSE);
   return g_steal_pointer (&socket);
 }
 
@@ -84,7 +86,7 @@ lmd_http_listener_listen (SoupServer **server, GInetAddress *address, const char
         *bound_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local));
     }
   g_slist_free (listeners);
-  g_object_set_data_full (G_OBJECT (*server), TRACKER_KEY, lmd_http_connection_tracker_new (*server, limits),
+  g_object_set_data_full (G_OBJECT (*server), TRACKER_KEY, lmd_http_connection_tracker_new (*server, socket, limits),
                           (GDestroyNotify) lmd_http_connection_tracker_free);
   return TRUE;
 }

@@ -63,7 +63,8 @@ raw_connect (LmdTestServer *server, double timeout_s)
   addr.sin_port = htons ((guint16) lmd_test_server_get_port (server));
   addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
   setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  g_assert_cmpint (connect (fd, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+  if (connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0)
+    g_error ("connect to port %u: %s", lmd_test_server_get_port (server), g_strerror (errno));
   return fd;
 }
 
@@ -186,6 +187,42 @@ test_closed_keepalive_released (void)
     g_usleep (50000);
   g_test_message ("descriptors: %u before, %u after 301 requests", baseline, after);
   g_assert_cmpuint (after, <=, baseline + 2);
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+}
+
+/* Out of descriptors (a per-process limit above what the descriptors allow), libsoup's
+ * accept() fails and libsoup stops accepting for good: once the connections are gone, the
+ * server must accept again. */
+static void
+test_accepting_after_exhaustion (void)
+{
+  LmdTestServer *server;
+  int held[80];
+  gboolean served = FALSE;
+  gint64 t0;
+
+  if (!need_prlimit ())
+    return;
+  server = start_server (PLUGINS "[server]\nmax_connections=500\nmax_connections_per_client=0\n", "64");
+  for (guint i = 0; i < G_N_ELEMENTS (held); i++)
+    held[i] = raw_connect (server, 10);
+  /* the server takes what it can until accept() fails */
+  g_usleep (1500000);
+  for (guint i = 0; i < G_N_ELEMENTS (held); i++)
+    close (held[i]);
+  t0 = g_get_monotonic_time ();
+  while (!served && g_get_monotonic_time () - t0 < 15 * G_USEC_PER_SEC)
+    {
+      int fd = raw_connect (server, 5);
+      g_autofree char *answer = NULL;
+      raw_send (fd, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+      answer = raw_read_response (fd);
+      close (fd);
+      served = g_str_has_prefix (answer, "HTTP/1.1 200");
+    }
+  g_test_message ("served again %.1f s after the connections closed", (g_get_monotonic_time () - t0) / 1e6);
+  g_assert_true (served);
+  g_assert_true (log_contains (server, "accepting again"));
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
 }
 
@@ -431,6 +468,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/connections/closed-keepalive-released", test_closed_keepalive_released);
+  g_test_add_func ("/connections/accepting-after-exhaustion", test_accepting_after_exhaustion);
   g_test_add_func ("/connections/idle-keepalive-closed", test_idle_keepalive_closed);
   g_test_add_func ("/connections/slow-headers-cut", test_slow_headers_cut);
   g_test_add_func ("/connections/per-client-cap", test_per_client_cap);
