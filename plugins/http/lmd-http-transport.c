@@ -113,6 +113,19 @@ typedef struct {
 
 #define CALL_KEY "lmd-http-call"
 
+/* The request's body (in memory or spooled), once nothing reads it any more. */
+static void
+http_call_release_body (HttpCall *call)
+{
+  g_clear_pointer (&call->body, g_byte_array_unref);
+  if (call->spool != NULL)
+    {
+      g_autoptr (GError) ended = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the request has ended");
+      lmd_body_spool_abort (call->spool, ended);
+      g_clear_pointer (&call->spool, lmd_body_spool_unref);
+    }
+}
+
 static void
 http_call_free (HttpCall *call)
 {
@@ -122,18 +135,12 @@ http_call_free (HttpCall *call)
                           call->audio_seconds, 499);
   g_free (call->request_id);
   g_clear_object (&call->cancellable);
-  g_clear_pointer (&call->body, g_byte_array_unref);
   if (call->watch != NULL)
     {
       g_source_destroy (call->watch);
       g_source_unref (call->watch);
     }
-  if (call->spool != NULL)
-    {
-      g_autoptr (GError) ended = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the request has ended");
-      lmd_body_spool_abort (call->spool, ended);
-      lmd_body_spool_unref (call->spool);
-    }
+  http_call_release_body (call);
   g_free (call);
 }
 
@@ -469,6 +476,9 @@ on_request_finished (SoupServer *server, SoupServerMessage *msg, gpointer user_d
   if (call == NULL)
     return;
   complete_ticket (self, call, status);
+  /* the answer is out: the message itself may outlive the request (the connection tracker
+   * keeps the last one of a kept-alive connection), its body need not */
+  http_call_release_body (call);
   if (call->counted)
     {
       gpointer key = GUINT_TO_POINTER (status);
