@@ -57,6 +57,7 @@ struct _LmdHttpConnectionTracker {
   guint lingering;
   gulong started_id, finished_id, aborted_id;
   guint sweep_id;
+  guint64 hits[N_LIMITS];         /* connections each limit refused or cut, since the start */
   gint64 logged_at[N_LIMITS];     /* monotonic µs of the last line about each limit */
   guint unlogged[N_LIMITS];       /* events of each limit since its last line */
 };
@@ -118,6 +119,7 @@ log_limit (LmdHttpConnectionTracker *self, LimitKind kind, const char *format, .
   g_autofree char *text = NULL;
   va_list args;
 
+  self->hits[kind]++;
   if (self->logged_at[kind] != 0 && now - self->logged_at[kind] < G_USEC_PER_SEC)
     {
       self->unlogged[kind]++;
@@ -656,4 +658,23 @@ guint
 lmd_http_connection_tracker_get_max (LmdHttpConnectionTracker *self)
 {
   return self->max_connections;
+}
+
+void
+lmd_http_connection_tracker_render_metrics (LmdHttpConnectionTracker *self, GString *out)
+{
+  static const char *const names[N_LIMITS] = { "max_connections", "max_connections_per_client",
+                                               "header_timeout_s" };
+
+  g_string_append_printf (out,
+                          "# HELP asr_http_connections HTTP connections open now, WebSockets included.\n"
+                          "# TYPE asr_http_connections gauge\nasr_http_connections %u\n"
+                          "# HELP asr_http_connections_max Connections allowed at once ([server] max_connections, or derived from the open-files limit).\n"
+                          "# TYPE asr_http_connections_max gauge\nasr_http_connections_max %u\n"
+                          "# HELP asr_http_connections_refused_total Connections answered 503 (a connection limit) or 408 (header_timeout_s) and closed.\n"
+                          "# TYPE asr_http_connections_refused_total counter\n",
+                          g_hash_table_size (self->connections), self->max_connections);
+  for (guint i = 0; i < N_LIMITS; i++)
+    g_string_append_printf (out, "asr_http_connections_refused_total{limit=\"%s\"} %" G_GUINT64_FORMAT "\n",
+                            names[i], self->hits[i]);
 }

@@ -65,6 +65,10 @@ guint lmd_http_connection_tracker_get_count (LmdHttpConnectionTracker *self);
 /* The per-process limit in force (max_connections, or the one derived from the descriptors). */
 guint lmd_http_connection_tracker_get_max (LmdHttpConnectionTracker *self);
 
+/* Appends the Prometheus lines asr_http_connections (gauge), asr_http_connections_max (gauge)
+ * and asr_http_connections_refused_total{limit} (counter) to @out. */
+void lmd_http_connection_tracker_render_metrics (LmdHttpConnectionTracker *self, GString *out);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmdHttpConnectionTracker, lmd_http_connection_tracker_free)
 
 G_END_DECLS

@@ -712,6 +712,8 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
                           "# HELP asr_stream_queue_depth Audio frames of live streams received and not yet decoded.\n"
                           "# TYPE asr_stream_queue_depth gauge\nasr_stream_queue_depth %u\n",
                           active, queued, streams, stream_queue);
+  if (lmd_http_listener_get_connections (self->server) != NULL)
+    lmd_http_connection_tracker_render_metrics (lmd_http_listener_get_connections (self->server), out);
   g_string_append (out, "# HELP asr_requests_total Transcription requests answered, by HTTP status.\n"
                         "# TYPE asr_requests_total counter\n");
   g_hash_table_iter_init (&iter, self->requests_by_status);

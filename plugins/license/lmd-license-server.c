@@ -258,6 +258,8 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
                             "# HELP license_limits_local_admissions_total Admissions decided by this process alone because the shared limit store was unreachable.\n"
                             "# TYPE license_limits_local_admissions_total counter\nlicense_limits_local_admissions_total %" G_GUINT64_FORMAT "\n",
                             status.limits_shared ? 1 : 0, status.limits_local_admissions);
+  if (lmd_http_listener_get_connections (self->server) != NULL)
+    lmd_http_connection_tracker_render_metrics (lmd_http_listener_get_connections (self->server), out);
   len = out->len;
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_server_message_set_response (msg, "text/plain; version=0.0.4", SOUP_MEMORY_TAKE,

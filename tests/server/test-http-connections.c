@@ -304,13 +304,12 @@ test_slow_headers_cut (void)
  * log says which limit; once they close, a new one is served.  The same for the
  * per-process limit. */
 static void
-check_cap (const char *config, const char *limit_name)
+check_cap (const char *config, const char *limit_name, const char *metric_line)
 {
   LmdTestServer *server = start_server (config, NULL);
   int held[3];
   int fd;
   g_autofree char *answer = NULL;
-  g_autofree char *message = NULL;
   gboolean served = FALSE;
   gint64 t0;
 
@@ -327,8 +326,7 @@ check_cap (const char *config, const char *limit_name)
   g_assert_cmpfloat (seconds_until_closed (fd, 10), >=, 0);
   close (fd);
   g_assert_true (log_contains (server, limit_name));
-  message = g_strdup_printf ("refused with 503");
-  g_assert_true (log_contains (server, message));
+  g_assert_true (log_contains (server, "refused with 503"));
 
   for (guint i = 0; i < G_N_ELEMENTS (held); i++)
     close (held[i]);
@@ -345,19 +343,33 @@ check_cap (const char *config, const char *limit_name)
         g_usleep (100000);
     }
   g_assert_true (served);
+  /* the refusal is counted */
+  {
+    g_autofree char *metrics = NULL;
+    fd = raw_connect (server, 10);
+    raw_send (fd, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    metrics = raw_read_response (fd);
+    close (fd);
+    const char *line = strstr (metrics, metric_line);
+    g_assert_nonnull (line);
+    /* the one above, and any the loop above met while the held ones were being closed */
+    g_assert_cmpuint (g_ascii_strtoull (line + strlen (metric_line), NULL, 10), >=, 1);
+  }
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
 }
 
 static void
 test_per_client_cap (void)
 {
-  check_cap (PLUGINS "[server]\nmax_connections_per_client=3\n", "max_connections_per_client");
+  check_cap (PLUGINS "[server]\nmax_connections_per_client=3\n", "max_connections_per_client",
+             "asr_http_connections_refused_total{limit=\"max_connections_per_client\"} ");
 }
 
 static void
 test_per_process_cap (void)
 {
-  check_cap (PLUGINS "[server]\nmax_connections=3\n", "max_connections)");
+  check_cap (PLUGINS "[server]\nmax_connections=3\n", "max_connections)",
+             "asr_http_connections_refused_total{limit=\"max_connections\"} ");
 }
 
 /* 200 connections while the daemon is stopped: each completes its handshake in the listen
