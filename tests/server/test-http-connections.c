@@ -50,7 +50,7 @@ start_server (const char *config, const char *nofile)
   return server;
 }
 
-/* A blocking loopback connection whose reads give up after @timeout_s. */
+/* A blocking loopback connection whose connect() and reads give up after @timeout_s. */
 static int
 raw_connect (LmdTestServer *server, double timeout_s)
 {
@@ -63,6 +63,8 @@ raw_connect (LmdTestServer *server, double timeout_s)
   addr.sin_port = htons ((guint16) lmd_test_server_get_port (server));
   addr.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
   setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  /* connect() too: a backlog that is full leaves it waiting for SYN retransmissions */
+  setsockopt (fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   if (connect (fd, (struct sockaddr *) &addr, sizeof addr) != 0)
     g_error ("connect to port %u: %s", lmd_test_server_get_port (server), g_strerror (errno));
   return fd;
