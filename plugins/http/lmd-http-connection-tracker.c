@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "lmd-config.h"
+#include "lmd-json-writer.h"
 #include "lmd-log.h"
 
 /* how long a refused or timed-out connection may still send before it is closed */
@@ -255,18 +256,55 @@ connection_close (Connection *conn, const char *answer)
   conn->deadline_id = g_timeout_add (LINGER_MS, on_linger_deadline, conn);
 }
 
-/* (transfer full) a whole response in the API's error format; @message and @param
- * (nullable) are plain text without quotes or backslashes. */
+/* (transfer full) a whole response in the API's error format, with @param and @request_id
+ * when not NULL. */
 static char *
-error_response (guint status, const char *reason, const char *code, const char *param, const char *message)
+error_response (guint status, const char *reason, const char *code, const char *param,
+                const char *request_id, const char *message)
 {
-  g_autofree char *body = g_strdup_printf ("{\"error\":\"%s\",\"code\":\"%s\"%s%s%s%s}", message, code,
-                                           param != NULL ? ",\"param\":\"" : "", param != NULL ? param : "",
-                                           param != NULL ? "\"" : "", status == 503 ? ",\"retry_after\":1" : "");
+  LmdJsonWriter *w = lmd_json_writer_new ();
+  g_autofree char *body = NULL;
+  g_autofree char *id_header = request_id != NULL ? g_strdup_printf ("X-Request-ID: %s\r\n", request_id) : NULL;
 
+  lmd_json_writer_begin_object (w);
+  lmd_json_writer_key (w, "error");
+  lmd_json_writer_string (w, message);
+  lmd_json_writer_key (w, "code");
+  lmd_json_writer_string (w, code);
+  if (param != NULL)
+    {
+      lmd_json_writer_key (w, "param");
+      lmd_json_writer_string (w, param);
+    }
+  if (request_id != NULL)
+    {
+      lmd_json_writer_key (w, "request_id");
+      lmd_json_writer_string (w, request_id);
+    }
+  if (status == SOUP_STATUS_SERVICE_UNAVAILABLE)
+    {
+      lmd_json_writer_key (w, "retry_after");
+      lmd_json_writer_int (w, 1);
+    }
+  lmd_json_writer_end_object (w);
+  body = lmd_json_writer_finish (w);
   return g_strdup_printf ("HTTP/1.1 %u %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
-                          "%sContent-Length: %zu\r\n\r\n%s",
-                          status, reason, status == 503 ? "Retry-After: 1\r\n" : "", strlen (body), body);
+                          "%s%sContent-Length: %zu\r\n\r\n%s",
+                          status, reason, status == SOUP_STATUS_SERVICE_UNAVAILABLE ? "Retry-After: 1\r\n" : "",
+                          id_header != NULL ? id_header : "", strlen (body), body);
+}
+
+/* (transfer full) a new request id, as the transports make them */
+static char *
+new_request_id (void)
+{
+  g_autofree char *uuid = g_uuid_string_random ();
+  GString *id = g_string_new ("req_");
+
+  for (const char *p = uuid; *p != '\0'; p++)
+    if (*p != '-')
+      g_string_append_c (id, *p);
+  return g_string_free (id, FALSE);
 }
 
 static gboolean
@@ -276,7 +314,7 @@ on_header_deadline (gpointer user_data)
   LmdHttpConnectionTracker *self = conn->tracker;
   g_autofree char *message = g_strdup_printf ("the request headers did not arrive within %u s",
                                               self->limits.header_timeout_s);
-  g_autofree char *answer = error_response (408, "Request Timeout", "TIMEOUT", NULL, message);
+  g_autofree char *answer = error_response (408, "Request Timeout", "TIMEOUT", NULL, NULL, message);
 
   conn->deadline_id = 0;
   log_limit (self, LIMIT_HEADERS,
@@ -377,8 +415,10 @@ on_got_headers (SoupServerMessage *msg, gpointer user_data)
 
   if (problem != NULL)
     {
-      g_autofree char *answer = error_response (400, "Bad Request", "INVALID_PARAMETER", "Content-Length", problem);
-      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, NULL, "%s %s from %s → 400: %s; connection closed",
+      g_autofree char *request_id = new_request_id ();
+      g_autofree char *answer = error_response (400, "Bad Request", "INVALID_PARAMETER", "Content-Length",
+                                                request_id, problem);
+      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, request_id, "%s %s from %s → 400 INVALID_PARAMETER: %s; connection closed",
                        soup_server_message_get_method (msg),
                        g_uri_get_path (soup_server_message_get_uri (msg)), conn->client, problem);
       connection_close (conn, answer);
@@ -426,7 +466,7 @@ on_refused_connected (SoupServerMessage *msg, gpointer user_data)
                                  self->limits.max_connections_per_client > 0
                                ? "from this address"
                                : "in all");
-  answer = error_response (503, "Service Unavailable", "SERVICE_UNAVAILABLE", NULL, message);
+  answer = error_response (503, "Service Unavailable", "SERVICE_UNAVAILABLE", NULL, NULL, message);
   connection_close (conn, answer);
 }
 
