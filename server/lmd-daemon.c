@@ -3,10 +3,12 @@
 
 #include "lmd-daemon.h"
 
+#include <errno.h>
 #include <glib-unix.h>
 #include <locale.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "lmd-audio-decoder.h"
@@ -128,6 +130,34 @@ find_default_config (void)
     if (candidates[i] != NULL && g_file_test (candidates[i], G_FILE_TEST_IS_REGULAR))
       return g_strdup (candidates[i]);
   return NULL;
+}
+
+/* Every connection, spool file and socket to a worker takes a descriptor, and the usual soft
+ * limit (1024) is far below what the hard limit allows: the soft limit is raised to the hard
+ * one (systemd units set both with LimitNOFILE).  The connection limits derive from it. */
+static void
+raise_descriptor_limit (void)
+{
+  struct rlimit rl;
+  rlim_t before;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) != 0)
+    return;
+  before = rl.rlim_cur;
+  if (rl.rlim_cur < rl.rlim_max)
+    {
+      rl.rlim_cur = rl.rlim_max;
+      if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
+        {
+          g_warning ("open files: cannot raise the limit of %lu to %lu: %s", (unsigned long) before,
+                     (unsigned long) rl.rlim_max, g_strerror (errno));
+          return;
+        }
+      g_info ("open files: limit raised from %lu to %lu (the hard limit)", (unsigned long) before,
+              (unsigned long) rl.rlim_cur);
+    }
+  else
+    g_info ("open files: limit %lu (already the hard limit)", (unsigned long) rl.rlim_cur);
 }
 
 static void
@@ -627,6 +657,7 @@ lmd_daemon_main (int argc, char **argv)
   g_info ("lightning-mediad %s starting (role %s, config %s)", LMD_VERSION, effective_role,
           config_path != NULL ? config_path : "built-in defaults");
 
+  raise_descriptor_limit ();
   if (!lmd_config_get_int (config, "server", "shutdown_grace_s", 30, &d.grace_s, &error))
     {
       g_printerr ("lightning-mediad: %s\n", error->message);

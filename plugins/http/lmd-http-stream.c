@@ -1023,12 +1023,11 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
   g_autoptr (GHashTable) query = NULL;
   g_autofree char *uuid = g_uuid_string_random ();
   GUri *uri = soup_server_message_get_uri (msg);
-  GSocket *socket = soup_server_message_get_socket (msg);
   const char *model;
 
-  /* the HTTP client timeout must not cut a stream: its idle timeout applies instead */
-  if (socket != NULL)
-    g_socket_set_timeout (socket, 0);
+  /* the HTTP client timeout does not cut a stream (the listener's connection tracker lifts it
+   * when the 101 is written, before libsoup reads the socket as a WebSocket): the stream's
+   * idle timeout applies instead */
   /* frames a little over the limit get an error message; libsoup itself closes (1009)
    * without one beyond this */
   soup_websocket_connection_set_max_incoming_payload_size (conn,

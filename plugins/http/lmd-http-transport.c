@@ -43,6 +43,7 @@ struct _LmdHttpTransport {
   gboolean forwards;   /* role api: requests go to asr workers */
   guint64 max_body_bytes;
   guint client_timeout_s; /* a connection idle this long while we wait for it is closed */
+  LmdHttpConnectionLimits connection_limits; /* enforced by the listener's connection tracker */
   SoupServer *server;  /* owned */
   LmdRouter *router;   /* borrowed from the daemon */
   guint in_flight;     /* paused messages waiting for the router */
@@ -112,6 +113,19 @@ typedef struct {
 
 #define CALL_KEY "lmd-http-call"
 
+/* The request's body (in memory or spooled), once nothing reads it any more. */
+static void
+http_call_release_body (HttpCall *call)
+{
+  g_clear_pointer (&call->body, g_byte_array_unref);
+  if (call->spool != NULL)
+    {
+      g_autoptr (GError) ended = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the request has ended");
+      lmd_body_spool_abort (call->spool, ended);
+      g_clear_pointer (&call->spool, lmd_body_spool_unref);
+    }
+}
+
 static void
 http_call_free (HttpCall *call)
 {
@@ -121,18 +135,12 @@ http_call_free (HttpCall *call)
                           call->audio_seconds, 499);
   g_free (call->request_id);
   g_clear_object (&call->cancellable);
-  g_clear_pointer (&call->body, g_byte_array_unref);
   if (call->watch != NULL)
     {
       g_source_destroy (call->watch);
       g_source_unref (call->watch);
     }
-  if (call->spool != NULL)
-    {
-      g_autoptr (GError) ended = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the request has ended");
-      lmd_body_spool_abort (call->spool, ended);
-      lmd_body_spool_unref (call->spool);
-    }
+  http_call_release_body (call);
   g_free (call);
 }
 
@@ -468,6 +476,9 @@ on_request_finished (SoupServer *server, SoupServerMessage *msg, gpointer user_d
   if (call == NULL)
     return;
   complete_ticket (self, call, status);
+  /* the answer is out: the message itself may outlive the request (the connection tracker
+   * keeps the last one of a kept-alive connection), its body need not */
+  http_call_release_body (call);
   if (call->counted)
     {
       gpointer key = GUINT_TO_POINTER (status);
@@ -701,6 +712,8 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
                           "# HELP asr_stream_queue_depth Audio frames of live streams received and not yet decoded.\n"
                           "# TYPE asr_stream_queue_depth gauge\nasr_stream_queue_depth %u\n",
                           active, queued, streams, stream_queue);
+  if (lmd_http_listener_get_connections (self->server) != NULL)
+    lmd_http_connection_tracker_render_metrics (lmd_http_listener_get_connections (self->server), out);
   g_string_append (out, "# HELP asr_requests_total Transcription requests answered, by HTTP status.\n"
                         "# TYPE asr_requests_total counter\n");
   g_hash_table_iter_init (&iter, self->requests_by_status);
@@ -1348,16 +1361,14 @@ relay_stream (LmdHttpTransport *self, SoupServerMessage *msg, SoupWebsocketConne
 {
   GUri *uri = soup_server_message_get_uri (msg);
   g_autoptr (GHashTable) query = g_uri_get_query (uri) != NULL ? soup_form_decode (g_uri_get_query (uri)) : NULL;
-  GSocket *socket = soup_server_message_get_socket (msg);
   RelayEntry *entry = g_new0 (RelayEntry, 1);
   LmdHttpRelay *relay;
   RelayAdmission *a;
   const char *rate = query != NULL ? g_hash_table_lookup (query, "sample_rate") : NULL;
   const char *encoding = query != NULL ? g_hash_table_lookup (query, "encoding") : NULL;
 
-  /* the HTTP client timeout must not cut a stream: the worker's idle timeout applies */
-  if (socket != NULL)
-    g_socket_set_timeout (socket, 0);
+  /* the HTTP client timeout does not cut a stream (lifted by the connection tracker when the
+   * 101 is written): the worker's idle timeout applies */
   entry->bytes_per_second = (rate != NULL ? g_ascii_strtod (rate, NULL) : 16000) *
                             (g_strcmp0 (encoding, "linear32") == 0                                       ? 4
                              : g_strcmp0 (encoding, "mulaw") == 0 || g_strcmp0 (encoding, "alaw") == 0 ? 1
@@ -1479,6 +1490,7 @@ http_setup (LmdTransport *transport, GKeyFile *config, GError **error)
       return FALSE;
     }
   if (!lmd_limits_load (&limits, config, error) ||
+      !lmd_http_connection_limits_load (&self->connection_limits, config, "server", error) ||
       !lmd_stream_config_load (&self->stream_config, config, error))
     return FALSE;
   self->port = (guint) port;
@@ -1574,8 +1586,8 @@ http_start (LmdTransport *transport, LmdRouter *router, GError **error)
   g_signal_connect (self->server, "request-finished", G_CALLBACK (on_request_finished), self);
   g_signal_connect (self->server, "request-aborted", G_CALLBACK (on_request_aborted), self);
 
-  if (!lmd_http_listener_listen (&self->server, address, self->host, self->port, &self->bound_port,
-                                 error))
+  if (!lmd_http_listener_listen (&self->server, address, self->host, self->port,
+                                 &self->connection_limits, &self->bound_port, error))
     return FALSE;
   self->started_at = g_get_monotonic_time ();
   return TRUE;

@@ -41,6 +41,7 @@ struct _LmdLicenseServer {
   gboolean has_token;
   guint8 token_hash[crypto_hash_sha256_BYTES];
   guint ticket_ttl_s;
+  LmdHttpConnectionLimits connection_limits;
   SoupServer *server;        /* owned */
   LmdLicense *license;       /* borrowed from the router */
   GHashTable *tickets;       /* ticket id → OpenTicket */
@@ -257,6 +258,8 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
                             "# HELP license_limits_local_admissions_total Admissions decided by this process alone because the shared limit store was unreachable.\n"
                             "# TYPE license_limits_local_admissions_total counter\nlicense_limits_local_admissions_total %" G_GUINT64_FORMAT "\n",
                             status.limits_shared ? 1 : 0, status.limits_local_admissions);
+  if (lmd_http_listener_get_connections (self->server) != NULL)
+    lmd_http_connection_tracker_render_metrics (lmd_http_listener_get_connections (self->server), out);
   len = out->len;
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
   soup_server_message_set_response (msg, "text/plain; version=0.0.4", SOUP_MEMORY_TAKE,
@@ -667,7 +670,8 @@ server_setup (LmdTransport *transport, GKeyFile *config, GError **error)
   gint64 port, ttl;
 
   if (!lmd_config_get_int (config, "server", "port", 6699, &port, error)
-      || !lmd_config_get_int (config, "license", "ticket_ttl_s", 3600, &ttl, error))
+      || !lmd_config_get_int (config, "license", "ticket_ttl_s", 3600, &ttl, error)
+      || !lmd_http_connection_limits_load (&self->connection_limits, config, "server", error))
     return FALSE;
   if (port < 0 || port > 65535)
     {
@@ -726,7 +730,8 @@ server_start (LmdTransport *transport, LmdRouter *router, GError **error)
   soup_server_add_handler (self->server, "/metrics", metrics_handler, self, NULL);
   soup_server_add_handler (self->server, "/v1/license/admit", admit_handler, self, NULL);
   soup_server_add_handler (self->server, "/v1/license/complete", complete_handler, self, NULL);
-  if (!lmd_http_listener_listen (&self->server, address, self->host, self->port, &self->bound_port,
+  if (!lmd_http_listener_listen (&self->server, address, self->host, self->port,
+                                 &self->connection_limits, &self->bound_port,
                                  error))
     return FALSE;
   self->sweep_id = g_timeout_add_seconds (SWEEP_INTERVAL_S, sweep_cb, self);

@@ -672,6 +672,39 @@ test_interim_rate (void)
   g_bytes_unref (c.bytes);
 }
 
+/* A stream that sends nothing ends with TIMEOUT (close 1008) after [streaming]
+ * idle_timeout_s, even when that is longer than the HTTP client_timeout_s, which used to cut
+ * it first (close 1006, no message). */
+static void
+test_silent_stream (void)
+{
+  g_autoptr (GError) error = NULL;
+  LmdTestServer *quiet = lmd_test_server_start ("[plugins]\nload=http;gst-decoder;sphinx\n"
+                                                "[server]\nclient_timeout_s=1\n"
+                                                "[streaming]\nidle_timeout_s=3\n", NULL, &error);
+  g_autofree char *url = NULL;
+  LmdTestStream *stream;
+  JsonObject *e;
+  gint64 t0 = g_get_monotonic_time ();
+  double elapsed;
+
+  g_assert_no_error (error);
+  url = ws_url (quiet, "/v1/listen/stream");
+  stream = lmd_test_stream_connect (session, url, &error);
+  g_assert_no_error (error);
+  g_assert_true (lmd_test_stream_wait_closed (stream, 30));
+  elapsed = (g_get_monotonic_time () - t0) / 1e6;
+  g_test_message ("silent stream closed after %.2f s with %u", elapsed, stream->close_code);
+  g_assert_cmpuint (stream->close_code, ==, 1008);
+  e = lmd_test_stream_find_type (stream, "error");
+  g_assert_nonnull (e);
+  g_assert_cmpstr (json_object_get_string_member (e, "code"), ==, "TIMEOUT");
+  g_assert_cmpuint (stream->n_last, ==, 1);
+  g_assert_cmpfloat (elapsed, >=, 2.5);
+  lmd_test_stream_free (stream);
+  g_assert_cmpint (lmd_test_server_stop (quiet), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -696,6 +729,7 @@ main (int argc, char **argv)
   g_test_add_func ("/stream/errors/control", test_bad_control);
   g_test_add_func ("/stream/errors/frame-too-large", test_frame_too_large);
   g_test_add_func ("/stream/errors/limits", test_limits);
+  g_test_add_func ("/stream/errors/silent", test_silent_stream);
   g_test_add_func ("/stream/shared-path", test_shared_path);
   rc = g_test_run ();
 
