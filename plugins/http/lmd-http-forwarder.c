@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lmd-error.h"
+#include "lmd-json.h"
 #include "lmd-log.h"
 #include "lmd-spool-input-stream.h"
 
@@ -91,17 +92,15 @@ static double
 answer_duration (SoupMessage *out, GBytes *body)
 {
   const char *type = soup_message_headers_get_content_type (soup_message_get_response_headers (out), NULL);
-  g_autoptr (JsonParser) parser = NULL;
+  g_autoptr (JsonNode) root = NULL;
   gsize len;
   const char *data = g_bytes_get_data (body, &len);
-  JsonNode *root;
   JsonObject *o;
 
   if (type == NULL || g_ascii_strcasecmp (type, "application/json") != 0 || len == 0)
     return 0;
-  parser = json_parser_new ();
-  if (!json_parser_load_from_data (parser, data, (gssize) len, NULL) ||
-      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  root = lmd_json_parse (data, (gssize) len, LMD_JSON_MAX_DOCUMENT_BYTES, NULL);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return 0;
   o = json_node_get_object (root);
   if (json_object_has_member (o, "duration"))
