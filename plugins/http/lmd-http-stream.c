@@ -9,8 +9,10 @@
  *   last     {"session_id","transcript":"","is_final":true,"is_last":true}
  *   events   {"type":"speech_started"|"speech_ended","session_id","timestamp"} (vad_events)
  *   error    {"type":"error","code","error"[,"param"]} then a close:
- *            INVALID_PARAMETER (bad query parameter or control message) 1008,
- *            FILE_TOO_LARGE (frame over max_frame_bytes) 1009,
+ *            INVALID_PARAMETER (bad query parameter or control message, JSON nested deeper
+ *            than LMD_JSON_MAX_DEPTH) 1008,
+ *            FILE_TOO_LARGE (binary frame over max_frame_bytes, control message over
+ *            LMD_JSON_MAX_CONTROL_BYTES) 1009,
  *            RATE_LIMIT_EXCEEDED (more than max_queue_seconds of audio waiting) 1008,
  *            TIMEOUT (no audio for idle_timeout_s) 1008,
  *            SERVICE_UNAVAILABLE (max_streams open, server draining, no streaming engine) 1008,
