@@ -31,6 +31,8 @@ typedef enum {
   LMD_ERROR_TIMEOUT,             /* 504 TIMEOUT: the request ran past its time limit */
   LMD_ERROR_FEATURE_NOT_LICENSED,/* 403: the key's license does not include the feature asked
                                   * for ("streaming", "whisper", "gpu") */
+  LMD_ERROR_BAD_GATEWAY,         /* 502: role api, the worker that had the whole request closed
+                                  * its connection without answering */
 } LmdErrorCode;
 
 /* Errors about one parameter (MISSING_PARAMETER, INVALID_PARAMETER) carry its name at the

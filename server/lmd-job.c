@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "lmd-error.h"
+#include "lmd-json.h"
 #include "lmd-json-writer.h"
 
 LmdJob *
@@ -109,15 +110,14 @@ dup_member (JsonObject *obj, const char *name)
 LmdJob *
 lmd_job_from_meta_json (const char *json, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (LmdJob) job = NULL;
+  g_autoptr (JsonNode) root = NULL;
   JsonObject *obj, *opts;
-  JsonNode *root;
 
-  if (!json_parser_load_from_data (parser, json, -1, error))
+  root = lmd_json_parse (json, -1, LMD_JSON_MAX_RECORD_BYTES, error);
+  if (root == NULL)
     return NULL;
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  if (!JSON_NODE_HOLDS_OBJECT (root))
     goto bad;
   obj = json_node_get_object (root);
   job = g_new0 (LmdJob, 1);

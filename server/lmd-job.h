@@ -42,7 +42,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmdJob, lmd_job_free)
 gboolean lmd_job_id_is_valid (const char *id);
 
 /* The job without its audio and document, as one JSON object (transfer full), and back.
- * lmd_job_from_meta_json() fails with G_IO_ERROR_INVALID_DATA on a malformed object. */
+ * lmd_job_from_meta_json() fails with LMD_JSON_ERROR on what is not JSON (or nests too deep,
+ * see lmd-json.h) and G_IO_ERROR_INVALID_DATA on a malformed object. */
 char *lmd_job_to_meta_json (const LmdJob *self);
 LmdJob *lmd_job_from_meta_json (const char *json, GError **error);
 

@@ -83,12 +83,15 @@ lmd_limits_load (LmdLimits *limits, GKeyFile *config, GError **error)
       !lmd_config_get_boolean (config, "limits", "allow_private_urls", FALSE,
                                &limits->allow_private_urls, error))
     return FALSE;
+  /* bodies are held and handed around with 32-bit lengths in places (GByteArray): the
+   * largest body stays well below 4 GiB */
   if (workers < 1 || workers > 1024 || queue < 0 || queue > 100000 || body_mb <= 0 ||
-      audio_s <= 0 || timeout < 1 || fetch_timeout < 1 || retry < 1)
+      body_mb > LMD_LIMITS_MAX_BODY_MB || audio_s <= 0 || timeout < 1 || fetch_timeout < 1 || retry < 1)
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                    "config [limits]: a value is out of range (workers 1..1024, queue_size >= 0, "
-                   "max_body_mb > 0, max_audio_seconds > 0, timeouts >= 1 s)");
+                   "max_body_mb > 0 and at most %d, max_audio_seconds > 0, timeouts >= 1 s)",
+                   LMD_LIMITS_MAX_BODY_MB);
       return FALSE;
     }
   limits->workers = (guint) workers;

@@ -23,10 +23,13 @@
 
 G_BEGIN_DECLS
 
+/* the largest [limits] max_body_mb accepted (2 GiB) */
+#define LMD_LIMITS_MAX_BODY_MB 2048
+
 typedef struct {
   guint workers;              /* inference threads; default: number of cores */
   guint queue_size;           /* waiting requests beyond the running ones; default 64 */
-  guint64 max_body_bytes;     /* default 100 MB */
+  guint64 max_body_bytes;     /* default 100 MB, at most LMD_LIMITS_MAX_BODY_MB */
   double max_audio_seconds;   /* default 7200 */
   guint request_timeout_s;    /* default 300 */
   guint fetch_timeout_s;      /* URL fetches; default 60 */

@@ -3,6 +3,7 @@
 
 #include <json-glib/json-glib.h>
 
+#include "lmd-json.h"
 #include "lmd-json-writer.h"
 
 LmdWorkerInfo *
@@ -96,18 +97,17 @@ member_uint (JsonObject *o, const char *name)
 LmdWorkerInfo *
 lmd_worker_info_from_json (const char *json, gssize length, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GPtrArray) models = g_ptr_array_new ();
-  JsonNode *root;
+  g_autoptr (JsonNode) root = NULL;
   JsonObject *o;
   JsonArray *array;
   const char *url;
   LmdWorkerInfo *self;
 
-  if (!json_parser_load_from_data (parser, json, length, error))
+  root = lmd_json_parse (json, length, LMD_JSON_MAX_RECORD_BYTES, error);
+  if (root == NULL)
     return NULL;
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root) ||
+  if (!JSON_NODE_HOLDS_OBJECT (root) ||
       (url = json_object_get_string_member_with_default (json_node_get_object (root), "url", NULL)) == NULL)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "worker record without a url");

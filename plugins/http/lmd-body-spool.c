@@ -67,6 +67,19 @@ lmd_body_spool_unref (LmdBodySpool *self)
   g_free (self);
 }
 
+GBytes *
+lmd_body_spool_map (LmdBodySpool *self, GError **error)
+{
+  g_autoptr (GMappedFile) file = NULL;
+
+  if (self->length == 0)
+    return g_bytes_new (NULL, 0);
+  file = g_mapped_file_new_from_fd (self->fd, FALSE, error);
+  if (file == NULL)
+    return NULL;
+  return g_mapped_file_get_bytes (file);
+}
+
 /* Runs (and forgets) every waiter registered so far. */
 static void
 wake_waiters (LmdBodySpool *self)

@@ -41,6 +41,10 @@ const GError *lmd_body_spool_get_failure (LmdBodySpool *self);
 /* Reads up to @count bytes at @offset (below the length); -1 on a read error. */
 gssize lmd_body_spool_read (LmdBodySpool *self, guint64 offset, void *buffer, gsize count, GError **error);
 
+/* (transfer full) the bytes appended so far, as a read-only mapping of the file (they stay
+ * valid after the spool is gone); NULL with @error when the file cannot be mapped. */
+GBytes *lmd_body_spool_map (LmdBodySpool *self, GError **error);
+
 typedef void (*LmdBodySpoolWaiter) (gpointer user_data);
 /* @func runs once on the next append, finish or abort.  Returns an id for remove_waiter(). */
 guint lmd_body_spool_add_waiter (LmdBodySpool *self, LmdBodySpoolWaiter func, gpointer user_data);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lmd-error.h"
+#include "lmd-json.h"
 #include "lmd-log.h"
 #include "lmd-spool-input-stream.h"
 
@@ -27,6 +28,7 @@ typedef struct {
   char *worker_url;            /* owned: the worker of the current attempt */
   SoupMessage *out;            /* owned: the current attempt */
   guint attempt;               /* 1 or 2 */
+  gboolean request_written;    /* the current attempt's whole request is written to its worker */
   LmdHttpForwardDone done;
   gpointer user_data;
 } Forward;
@@ -91,17 +93,15 @@ static double
 answer_duration (SoupMessage *out, GBytes *body)
 {
   const char *type = soup_message_headers_get_content_type (soup_message_get_response_headers (out), NULL);
-  g_autoptr (JsonParser) parser = NULL;
+  g_autoptr (JsonNode) root = NULL;
   gsize len;
   const char *data = g_bytes_get_data (body, &len);
-  JsonNode *root;
   JsonObject *o;
 
   if (type == NULL || g_ascii_strcasecmp (type, "application/json") != 0 || len == 0)
     return 0;
-  parser = json_parser_new ();
-  if (!json_parser_load_from_data (parser, data, (gssize) len, NULL) ||
-      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  root = lmd_json_parse (data, (gssize) len, LMD_JSON_MAX_DOCUMENT_BYTES, NULL);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return 0;
   o = json_node_get_object (root);
   if (json_object_has_member (o, "duration"))
@@ -113,6 +113,15 @@ answer_duration (SoupMessage *out, GBytes *body)
 }
 
 static void send_attempt (Forward *f);
+
+static void
+on_request_written (SoupMessage *out, gpointer user_data)
+{
+  Forward *f = user_data;
+
+  if (out == f->out)
+    f->request_written = TRUE;
+}
 
 static void
 relay_answer (Forward *f, GBytes *body)
@@ -162,9 +171,26 @@ on_answer (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       if (body == NULL)
         {
-          LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, f->request_id, "worker %s failed: %s", f->worker_url,
+          LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, f->request_id, "worker %s failed%s: %s", f->worker_url,
+                           f->request_written ? " after the whole request was written to it" : "",
                            error->message);
           lmd_worker_picker_report_failure (f->self->picker, f->worker_url);
+        }
+      if (body == NULL && f->request_written)
+        {
+          /* The worker had the whole request and may have started on it: the request itself
+           * may be what brought it down (a worker only parses and decodes a body it has whole),
+           * so it is never replayed on another one. */
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+            finish_with_error (f, g_error_new (LMD_ERROR, LMD_ERROR_TIMEOUT,
+                                               "the transcription worker did not answer in time; "
+                                               "the request was not sent to another worker"));
+          else
+            finish_with_error (f, g_error_new (LMD_ERROR, LMD_ERROR_BAD_GATEWAY,
+                                               "the transcription worker closed the connection "
+                                               "without answering (%s); the request was not sent to "
+                                               "another worker", error->message));
+          return;
         }
       else
         LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, f->request_id, "worker %s answered 503", f->worker_url);
@@ -211,12 +237,15 @@ send_attempt (Forward *f)
   target = g_strconcat (f->worker_url, g_uri_get_path (in_uri), g_uri_get_query (in_uri) != NULL ? "?" : "",
                         g_uri_get_query (in_uri) != NULL ? g_uri_get_query (in_uri) : "", NULL);
   g_clear_object (&f->out);
+  f->request_written = FALSE;
   f->out = soup_message_new (soup_server_message_get_method (f->msg), target);
   if (f->out == NULL)
     {
       finish_with_error (f, g_error_new (LMD_ERROR, LMD_ERROR_INTERNAL, "bad worker URL %s", target));
       return;
     }
+  /* the retry rule: see on_answer() */
+  g_signal_connect (f->out, "wrote-body", G_CALLBACK (on_request_written), f);
   out_headers = soup_message_get_request_headers (f->out);
   soup_message_headers_iter_init (&iter, in_headers);
   while (soup_message_headers_iter_next (&iter, &name, &value))

@@ -6,11 +6,15 @@
  * worker the picker chooses, and relays the worker's answer as is (status, body, content
  * type, Retry-After).  The body streams from the transport's spool (LmdBodySpool) while
  * the client is still sending it: with the client's Content-Length when it sent one, chunked
- * otherwise.  Failure handling: when the connection to the worker fails, or the worker dies
- * or stops answering (no byte for [api] worker_timeout_s) before its answer, or answers 503
- * (draining, full), the request is sent once more to another worker with the same request
- * id, the body read again from the start of the spool (and the rest of it as it arrives,
- * when the client has not finished).  No live worker: SERVICE_UNAVAILABLE.  A spool that is
+ * otherwise.  Failure handling: the request is sent once more to another worker (same request
+ * id, the body read again from the start of the spool and the rest of it as it arrives) only
+ * when the first cannot have started on it: the connection could not be opened, it broke
+ * before the whole request was written, or the worker answered 503 (draining, full).  A
+ * worker parses and decodes only a body it has whole, so once the whole request is written,
+ * a worker that closes or resets the connection without answering gets BAD_GATEWAY (502)
+ * and one that stops answering (no byte for [api] worker_timeout_s) TIMEOUT (504), and the
+ * request goes to no other worker: a request that crashes a worker must not crash the next
+ * one.  No live worker: SERVICE_UNAVAILABLE.  A spool that is
  * aborted (the client left or passed the size limit) ends the forward with the spool's
  * error, without a retry.
  *

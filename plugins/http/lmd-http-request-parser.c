@@ -6,6 +6,7 @@
 #include <json-glib/json-glib.h>
 
 #include "lmd-error.h"
+#include "lmd-json.h"
 
 static gboolean
 apply_query (LmdTranscribeRequest *request, GHashTable *query, GError **error)
@@ -91,11 +92,10 @@ parse_multipart (LmdTranscribeRequest *request, SoupServerMessage *msg, GBytes *
 static gboolean
 parse_json (LmdTranscribeRequest *request, GBytes *body, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GError) parse_error = NULL;
   gsize len = 0;
   const char *data = g_bytes_get_data (body, &len);
-  JsonNode *root;
+  g_autoptr (JsonNode) root = NULL;
   JsonObject *object;
   g_autoptr (GList) members = NULL;
 
@@ -105,15 +105,22 @@ parse_json (LmdTranscribeRequest *request, GBytes *body, GError **error)
                    "url" LMD_ERROR_PARAM_SEPARATOR "the JSON body is empty");
       return FALSE;
     }
-  if (!json_parser_load_from_data (parser, data, (gssize) len, &parse_error))
+  root = lmd_json_parse (data, (gssize) len, LMD_JSON_MAX_REQUEST_BYTES, &parse_error);
+  if (root == NULL && g_error_matches (parse_error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_LARGE))
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_FILE_TOO_LARGE,
+                   "a JSON body (%" G_GSIZE_FORMAT " bytes) is longer than the limit of %u bytes",
+                   len, LMD_JSON_MAX_REQUEST_BYTES);
+      return FALSE;
+    }
+  if (root == NULL)
     {
       g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
                    "body" LMD_ERROR_PARAM_SEPARATOR "the body is not valid JSON: %s",
                    parse_error->message);
       return FALSE;
     }
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  if (!JSON_NODE_HOLDS_OBJECT (root))
     {
       g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
                    "body" LMD_ERROR_PARAM_SEPARATOR "the JSON body must be an object");

@@ -9,8 +9,10 @@
  *   last     {"session_id","transcript":"","is_final":true,"is_last":true}
  *   events   {"type":"speech_started"|"speech_ended","session_id","timestamp"} (vad_events)
  *   error    {"type":"error","code","error"[,"param"]} then a close:
- *            INVALID_PARAMETER (bad query parameter or control message) 1008,
- *            FILE_TOO_LARGE (frame over max_frame_bytes) 1009,
+ *            INVALID_PARAMETER (bad query parameter or control message, JSON nested deeper
+ *            than LMD_JSON_MAX_DEPTH) 1008,
+ *            FILE_TOO_LARGE (binary frame over max_frame_bytes, control message over
+ *            LMD_JSON_MAX_CONTROL_BYTES) 1009,
  *            RATE_LIMIT_EXCEEDED (more than max_queue_seconds of audio waiting) 1008,
  *            TIMEOUT (no audio for idle_timeout_s) 1008,
  *            SERVICE_UNAVAILABLE (max_streams open, server draining, no streaming engine) 1008,
@@ -42,6 +44,7 @@
 #include "lmd-error.h"
 #include "lmd-http-auth.h"
 #include "lmd-http-response.h"
+#include "lmd-json.h"
 #include "lmd-json-writer.h"
 #include "lmd-log.h"
 #include "lmd-pcm-converter.h"
@@ -684,17 +687,29 @@ on_idle_check (gpointer data)
 static void
 on_text (LmdHttpStream *self, GBytes *message)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GError) error = NULL;
   gsize len;
   const char *data = g_bytes_get_data (message, &len);
-  JsonNode *root;
+  g_autoptr (JsonNode) root = NULL;
   JsonObject *object;
   const char *type = NULL;
   Job *job;
 
-  if (!json_parser_load_from_data (parser, data, (gssize) len, &error) ||
-      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  if (len > LMD_JSON_MAX_CONTROL_BYTES)
+    {
+      g_autofree char *text = g_strdup_printf ("a control message of %" G_GSIZE_FORMAT
+                                               " bytes is over the limit of %u bytes",
+                                               len, LMD_JSON_MAX_CONTROL_BYTES);
+      fail_stream (self, "FILE_TOO_LARGE", "message", text, CLOSE_TOO_BIG);
+      return;
+    }
+  root = lmd_json_parse (data, (gssize) len, LMD_JSON_MAX_CONTROL_BYTES, &error);
+  if (root == NULL && g_error_matches (error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_DEEP))
+    {
+      fail_stream (self, "INVALID_PARAMETER", "message", error->message, CLOSE_POLICY);
+      return;
+    }
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
       fail_stream (self, "INVALID_PARAMETER", "message",
                    "a control message must be a JSON object such as {\"type\":\"finalize\"}",

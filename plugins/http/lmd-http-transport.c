@@ -10,6 +10,8 @@
 #include <sys/socket.h>
 
 #include "lmd-body-spool.h"
+#include "lmd-http-body.h"
+#include "lmd-http-upload-budget.h"
 #include "lmd-build-config.h"
 #include "lmd-config.h"
 #include "lmd-error.h"
@@ -18,12 +20,14 @@
 #include "lmd-http-forwarder.h"
 #include "lmd-http-job-lookup.h"
 #include "lmd-http-listener.h"
+#include "lmd-http-refusal.h"
 #include "lmd-http-relay.h"
 #include "lmd-http-request-parser.h"
 #include "lmd-http-response.h"
 #include "lmd-http-stream.h"
 #include "lmd-job.h"
 #include "lmd-job-store.h"
+#include "lmd-json.h"
 #include "lmd-json-writer.h"
 #include "lmd-log.h"
 #include "lmd-plugin.h"
@@ -42,6 +46,7 @@ struct _LmdHttpTransport {
   char *role;          /* owned: "all", "api" or "asr" */
   gboolean forwards;   /* role api: requests go to asr workers */
   guint64 max_body_bytes;
+  LmdHttpUploadBudget *uploads; /* owned: bodies being received, and their memory */
   guint client_timeout_s; /* a connection idle this long while we wait for it is closed */
   LmdHttpConnectionLimits connection_limits; /* enforced by the listener's connection tracker */
   SoupServer *server;  /* owned */
@@ -88,11 +93,15 @@ typedef struct {
   gint64 started_at;
   guint64 body_bytes;
   gboolean too_large;
-  GByteArray *body;          /* owned: the request body, collected chunk by chunk */
+  LmdHttpBody *body;         /* owned, nullable: an admitted transcription request's body,
+                              * collected chunk by chunk (in memory or a file) */
+  gboolean uploading;        /* counted in the upload budget until its body is in */
+  gboolean body_failed;      /* the body could not be stored (disk full) */
   LmdBodySpool *spool;       /* owned, role api: the body on its way to a worker, instead of body */
   gboolean paused;           /* role api: the body is in, the message waits for the worker */
   gboolean answered;         /* role api: the response is set (possibly before the body is in) */
   LmdLicenseTicket *ticket;  /* owned: admission by the license service, until answered */
+  gboolean admitted;         /* admitted from the headers, before its body was read */
   double audio_seconds;      /* transcribed, for usage metering */
   gboolean counted;         /* a transcription endpoint: counts in metrics */
   gboolean disconnected;
@@ -117,7 +126,12 @@ typedef struct {
 static void
 http_call_release_body (HttpCall *call)
 {
-  g_clear_pointer (&call->body, g_byte_array_unref);
+  g_clear_pointer (&call->body, lmd_http_body_free);
+  if (call->uploading)
+    {
+      call->uploading = FALSE;
+      lmd_http_upload_budget_end_upload (call->self->uploads);
+    }
   if (call->spool != NULL)
     {
       g_autoptr (GError) ended = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the request has ended");
@@ -298,6 +312,11 @@ on_got_body (SoupServerMessage *msg, gpointer user_data)
 {
   HttpCall *call = get_call (msg);
 
+  if (call != NULL && call->uploading)
+    {
+      call->uploading = FALSE;
+      lmd_http_upload_budget_end_upload (call->self->uploads);
+    }
   if (call != NULL && call->spool != NULL)
     lmd_body_spool_finish (call->spool);
 }
@@ -315,17 +334,24 @@ on_got_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
       spool_chunk (call->self, msg, call, chunk);
       return;
     }
+  if (call->body == NULL || call->body_failed)
+    return; /* not a transcription request: its body is not kept */
   if (!call->too_large && call->body_bytes <= call->self->max_body_bytes)
     {
-      gsize len;
-      const guint8 *data = g_bytes_get_data (chunk, &len);
-      g_byte_array_append (call->body, data, (guint) len);
+      g_autoptr (GError) error = NULL;
+      if (!lmd_http_body_append (call->body, g_bytes_get_data (chunk, NULL), g_bytes_get_size (chunk), &error))
+        {
+          LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, call->request_id, "the body cannot be stored: %s",
+                           error->message);
+          call->body_failed = TRUE;
+          lmd_http_body_discard (call->body);
+        }
     }
   else if (!call->too_large)
     {
       /* Keep reading (HTTP/1.1 gives no other way to answer) but stop storing. */
       call->too_large = TRUE;
-      g_byte_array_set_size (call->body, 0);
+      lmd_http_body_discard (call->body);
       LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, call->request_id,
                        "body passed the limit of %" G_GUINT64_FORMAT " bytes; discarding the rest",
                        call->self->max_body_bytes);
@@ -379,8 +405,46 @@ set_error_response (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *ca
 }
 
 static void stream_start (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call, GHashTable *query);
+static void early_admit (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call, GHashTable *query,
+                         LmdHttpDialect dialect);
+static void count_answer (LmdHttpTransport *self, HttpCall *call, guint status);
 
-/* Runs after the headers are read and before the body: request id, body limit. */
+/* Answers @error from the request's headers and reads none of its body (lmd-http-refusal.h). */
+static void
+refuse_from_headers (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call,
+                     const GError *error, guint retry_after_s)
+{
+  set_error_response_full (self, msg, call, error, retry_after_s);
+  call->answered = TRUE;
+  /* libsoup emits no request-finished for a message whose connection is taken */
+  if (call->counted)
+    count_answer (self, call, soup_server_message_get_status (msg));
+  if (call->spool != NULL)
+    lmd_body_spool_abort (call->spool, error);
+  g_cancellable_cancel (call->cancellable);
+  lmd_http_refuse_now (msg);
+}
+
+/* The dialect of a transcription request (POST to one of its paths); FALSE for any other. */
+static gboolean
+transcription_dialect (SoupServerMessage *msg, const char *path, LmdHttpDialect *dialect)
+{
+  if (!g_str_equal (soup_server_message_get_method (msg), SOUP_METHOD_POST))
+    return FALSE;
+  if (g_str_equal (path, "/v1/listen"))
+    *dialect = LMD_HTTP_DIALECT_LISTEN;
+  else if (g_str_equal (path, "/api/v1/lightning/get_text"))
+    *dialect = LMD_HTTP_DIALECT_GET_TEXT;
+  else if (g_str_equal (path, "/v1/audio/transcriptions"))
+    *dialect = LMD_HTTP_DIALECT_OPENAI;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+/* Runs after the headers are read and before the body: request id, body limit, and the
+ * admission of a transcription request, so that a refusal (401/403/413/429/503) is answered
+ * before any of its body is read. */
 static void
 early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
                gpointer user_data)
@@ -389,7 +453,10 @@ early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
   SoupMessageHeaders *req_headers = soup_server_message_get_request_headers (msg);
   const char *client_id = soup_message_headers_get_one (req_headers, "X-Request-ID");
   HttpCall *call = g_new0 (HttpCall, 1);
+  LmdHttpDialect dialect = LMD_HTTP_DIALECT_LISTEN;
+  gboolean transcribes = transcription_dialect (msg, path, &dialect);
   gboolean streams;
+  const char *content_type = soup_message_headers_get_content_type (req_headers, NULL);
 
   call->self = self;
   call->request_id = client_id != NULL && request_id_is_acceptable (client_id) ? g_strdup (client_id)
@@ -399,20 +466,14 @@ early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
   g_object_set_data_full (G_OBJECT (msg), CALL_KEY, call, (GDestroyNotify) http_call_free);
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "X-Request-ID",
                                 call->request_id);
-  /* The body is collected here rather than by libsoup, so it exists once in memory (no
-   * flattening copy) and never beyond the limit.  The declared length is reserved up front,
-   * but only when it is within the limit (else the request is refused below).  Role api
-   * keeps none of it in memory: a transcription request's body goes to a spool file, and from
-   * there to a worker while it arrives (stream_start). */
+  /* The body is collected here rather than by libsoup, so it exists once (no flattening
+   * copy) and never beyond the limit, and only for an admitted transcription request
+   * (early_admit): other paths read no body.  It is kept in memory within the upload budget
+   * ([limits] max_buffered_mb), else in a file (LmdHttpBody).  Role api keeps none of it in
+   * memory: a transcription request's body goes to a spool file, and from there to a worker
+   * while it arrives (stream_start). */
   soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
-  streams = self->forwards && g_str_equal (soup_server_message_get_method (msg), SOUP_METHOD_POST) &&
-            (g_str_equal (path, "/v1/listen") || g_str_equal (path, "/api/v1/lightning/get_text") ||
-             g_str_equal (path, "/v1/audio/transcriptions"));
-  call->body = g_byte_array_sized_new (
-      !streams && soup_message_headers_get_encoding (req_headers) == SOUP_ENCODING_CONTENT_LENGTH &&
-              (guint64) soup_message_headers_get_content_length (req_headers) <= self->max_body_bytes
-          ? (guint) soup_message_headers_get_content_length (req_headers)
-          : 0);
+  streams = self->forwards && transcribes;
   g_signal_connect (msg, "got-chunk", G_CALLBACK (on_got_chunk), NULL);
   g_signal_connect (msg, "got-body", G_CALLBACK (on_got_body), NULL);
   g_signal_connect (msg, "disconnected", G_CALLBACK (on_disconnected), NULL);
@@ -425,13 +486,36 @@ early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
                                               soup_message_headers_get_content_length (req_headers),
                                               self->max_body_bytes / (1024 * 1024));
       call->counted = TRUE;
-      set_error_response (self, msg, call, error);
-      /* the connection can't be reused: the body was never read */
-      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Connection", "close");
+      refuse_from_headers (self, msg, call, error, 0);
       return;
     }
+  if (transcribes && content_type != NULL &&
+      (g_ascii_strcasecmp (content_type, "application/json") == 0 || g_str_has_suffix (content_type, "+json")) &&
+      soup_message_headers_get_encoding (req_headers) == SOUP_ENCODING_CONTENT_LENGTH &&
+      soup_message_headers_get_content_length (req_headers) > LMD_JSON_MAX_REQUEST_BYTES)
+    {
+      g_autoptr (GError) error = g_error_new (LMD_ERROR, LMD_ERROR_FILE_TOO_LARGE,
+                                              "a JSON body (%" G_GOFFSET_FORMAT " bytes) is longer than the limit of %u bytes",
+                                              soup_message_headers_get_content_length (req_headers),
+                                              LMD_JSON_MAX_REQUEST_BYTES);
+      call->counted = TRUE;
+      refuse_from_headers (self, msg, call, error, 0);
+      return;
+    }
+  if (transcribes && !lmd_http_upload_budget_begin_upload (self->uploads))
+    {
+      g_autoptr (GError) error = g_error_new (LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
+                                              "%u uploads are in progress, the limit; retry later",
+                                              lmd_http_upload_budget_get_uploads (self->uploads));
+      call->counted = TRUE;
+      refuse_from_headers (self, msg, call, error, 0);
+      return;
+    }
+  call->uploading = transcribes;
   if (streams)
     stream_start (self, msg, call, query);
+  else if (transcribes)
+    early_admit (self, msg, call, query, dialect);
 }
 
 /* A client that stops sending (or reading) for client_timeout_s loses its connection, so slow
@@ -466,6 +550,25 @@ on_request_aborted (SoupServer *server, SoupServerMessage *msg, gpointer user_da
     complete_ticket (user_data, call, 499); /* the client closed the connection */
 }
 
+/* A transcription request answered with @status, in the metrics. */
+static void
+count_answer (LmdHttpTransport *self, HttpCall *call, guint status)
+{
+  gpointer key = GUINT_TO_POINTER (status);
+  guint64 *count = g_hash_table_lookup (self->requests_by_status, key);
+
+  if (count == NULL)
+    {
+      count = g_new0 (guint64, 1);
+      g_hash_table_insert (self->requests_by_status, key, count);
+    }
+  (*count)++;
+  if (status >= 500)
+    self->errors_total++;
+  if (status == SOUP_STATUS_OK)
+    lmd_histogram_observe (self->e2e_latency, (g_get_monotonic_time () - call->started_at) / 1e6);
+}
+
 static void
 on_request_finished (SoupServer *server, SoupServerMessage *msg, gpointer user_data)
 {
@@ -480,20 +583,7 @@ on_request_finished (SoupServer *server, SoupServerMessage *msg, gpointer user_d
    * keeps the last one of a kept-alive connection), its body need not */
   http_call_release_body (call);
   if (call->counted)
-    {
-      gpointer key = GUINT_TO_POINTER (status);
-      guint64 *count = g_hash_table_lookup (self->requests_by_status, key);
-      if (count == NULL)
-        {
-          count = g_new0 (guint64, 1);
-          g_hash_table_insert (self->requests_by_status, key, count);
-        }
-      (*count)++;
-      if (status >= 500)
-        self->errors_total++;
-      if (status == SOUP_STATUS_OK)
-        lmd_histogram_observe (self->e2e_latency, (g_get_monotonic_time () - call->started_at) / 1e6);
-    }
+    count_answer (self, call, status);
   LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, call->request_id, "%s %s → %u (%.3f s)%s",
                    soup_server_message_get_method (msg),
                    g_uri_get_path (soup_server_message_get_uri (msg)), status,
@@ -753,6 +843,16 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
                                 "# TYPE license_limits_local_admissions_total counter\nlicense_limits_local_admissions_total %" G_GUINT64_FORMAT "\n",
                                 status.limits_shared ? 1 : 0, status.limits_local_admissions);
     }
+  g_string_append_printf (out,
+                          "# HELP asr_uploads_in_progress Request bodies being received now.\n"
+                          "# TYPE asr_uploads_in_progress gauge\nasr_uploads_in_progress %u\n"
+                          "# HELP asr_upload_memory_bytes Memory reserved for request bodies now.\n"
+                          "# TYPE asr_upload_memory_bytes gauge\nasr_upload_memory_bytes %" G_GUINT64_FORMAT "\n"
+                          "# HELP asr_uploads_spooled_total Request bodies written to a file because max_buffered_mb was reached.\n"
+                          "# TYPE asr_uploads_spooled_total counter\nasr_uploads_spooled_total %" G_GUINT64_FORMAT "\n",
+                          lmd_http_upload_budget_get_uploads (self->uploads),
+                          lmd_http_upload_budget_get_reserved (self->uploads),
+                          lmd_http_upload_budget_get_spooled_total (self->uploads));
   if (self->forwards)
     g_string_append_printf (out, "# HELP asr_workers_live Transcription workers this api process can use.\n"
                                  "# TYPE asr_workers_live gauge\nasr_workers_live %u\n",
@@ -1077,6 +1177,7 @@ typedef struct {
   SoupServerMessage *msg;   /* owned ref */
   GHashTable *query;        /* owned ref, nullable */
   LmdHttpDialect dialect;
+  gboolean early;           /* asked from the headers: the body is not read yet */
 } AdmitWait;
 
 /* Runs the admitted request: the message is paused, and stays so while the router works. */
@@ -1099,7 +1200,17 @@ transcribe_admitted (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable 
       call_resume (msg);
       return;
     }
-  body = g_byte_array_free_to_bytes (g_steal_pointer (&call->body));
+  if (call->body == NULL && !call->body_failed)
+    body = g_bytes_new (NULL, 0);
+  else if (call->body_failed || (body = lmd_http_body_finish (call->body, &error)) == NULL)
+    {
+      g_autoptr (GError) answer = g_error_new (LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
+                                               "the request body could not be stored (%s); retry later",
+                                               error != NULL ? error->message : "no room for it");
+      set_error_response (self, msg, call, answer);
+      call_resume (msg);
+      return;
+    }
   if (!lmd_http_request_parse (request, msg, query, body, &error))
     {
       set_error_response (self, msg, call, error);
@@ -1172,6 +1283,8 @@ admit_done (GObject *source, GAsyncResult *result, gpointer user_data)
                          "client went away while the license was checked; dropping the request");
       else if (call->answered)
         ; /* refused meanwhile (too large) */
+      else if (!admitted && !lmd_body_spool_is_complete (call->spool))
+        refuse_from_headers (self, wait->msg, call, error, retry_after); /* the rest is not read */
       else if (!admitted)
         {
           lmd_body_spool_abort (call->spool, error);
@@ -1184,10 +1297,25 @@ admit_done (GObject *source, GAsyncResult *result, gpointer user_data)
   else if (call->disconnected)
     LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id,
                      "client went away while the license was checked; dropping the request");
+  else if (!admitted && wait->early)
+    refuse_from_headers (self, wait->msg, call, error, retry_after);
   else if (!admitted)
     {
       set_error_response_full (self, wait->msg, call, error, retry_after);
       call_resume (wait->msg);
+    }
+  else if (wait->early)
+    {
+      /* admitted: now the body is read (a client that sent Expect: 100-continue gets its
+       * 100 now), then the handler runs the request */
+      SoupMessageHeaders *headers = soup_server_message_get_request_headers (wait->msg);
+      call->admitted = TRUE;
+      call->body = lmd_http_body_new (self->uploads,
+                                      soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH
+                                          ? soup_message_headers_get_content_length (headers)
+                                          : -1,
+                                      self->spool_dir);
+      soup_server_message_unpause (wait->msg);
     }
   else
     transcribe_admitted (self, wait->msg, wait->query, wait->dialect);
@@ -1219,6 +1347,13 @@ transcribe_handler (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable *
   call->counted = TRUE;
   if (!require_method (self, msg, SOUP_METHOD_POST))
     return;
+  if (call->admitted)
+    {
+      /* admitted from the headers (early_admit) */
+      call_hold (msg);
+      transcribe_admitted (self, msg, query, dialect);
+      return;
+    }
   /* admission may wait for a license service in another process: the message is paused
    * until it answers (and stays paused while the router works on it) */
   wait = g_new0 (AdmitWait, 1);
@@ -1258,6 +1393,27 @@ stream_start (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call, GH
   self->in_flight++;
   lmd_http_auth_admit_async (lmd_router_get_license (self->router), msg, query, "batch", call->request_id,
                              call->cancellable, admit_done, wait);
+}
+
+/* A transcription request, from the early handler: the license admits it from its headers
+ * while its body waits (the message is paused: the body stays in the client's socket); a
+ * refusal is answered without reading the body, an admission lets libsoup read it. */
+static void
+early_admit (LmdHttpTransport *self, SoupServerMessage *msg, HttpCall *call, GHashTable *query,
+             LmdHttpDialect dialect)
+{
+  AdmitWait *wait = g_new0 (AdmitWait, 1);
+
+  call->counted = TRUE;
+  wait->self = g_object_ref (self);
+  wait->msg = g_object_ref (msg);
+  wait->query = query != NULL ? g_hash_table_ref (query) : NULL;
+  wait->dialect = dialect;
+  wait->early = TRUE;
+  self->in_flight++;
+  soup_server_message_pause (msg);
+  lmd_http_auth_admit_async (lmd_router_get_license (self->router), msg, query, "batch",
+                             call->request_id, call->cancellable, admit_done, wait);
 }
 
 static void
@@ -1515,6 +1671,20 @@ http_setup (LmdTransport *transport, GKeyFile *config, GError **error)
     self->worker_timeout_s = (guint) worker_timeout;
     self->quarantine_ms = (guint) quarantine;
   }
+  {
+    gint64 max_uploads, buffered_mb;
+    if (!lmd_config_get_int (config, "limits", "max_uploads", 64, &max_uploads, error) ||
+        !lmd_config_get_int (config, "limits", "max_buffered_mb", 256, &buffered_mb, error))
+      return FALSE;
+    if (max_uploads < 1 || max_uploads > 100000 || buffered_mb < 0 || buffered_mb > 1024 * 1024)
+      {
+        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                     "config [limits]: max_uploads must be 1..100000, max_buffered_mb 0..1048576");
+        return FALSE;
+      }
+    lmd_http_upload_budget_unref (self->uploads);
+    self->uploads = lmd_http_upload_budget_new ((guint) max_uploads, (guint64) buffered_mb * 1024 * 1024);
+  }
   g_free (self->spool_dir);
   self->spool_dir = lmd_config_get_string (config, "api", "spool_dir", NULL);
   if (self->spool_dir != NULL && self->spool_dir[0] == '\0')
@@ -1659,6 +1829,7 @@ lmd_http_transport_finalize (GObject *object)
   g_free (self->host);
   g_free (self->role);
   g_free (self->spool_dir);
+  lmd_http_upload_budget_unref (self->uploads);
   g_hash_table_unref (self->requests_by_status);
   G_OBJECT_CLASS (lmd_http_transport_parent_class)->finalize (object);
 }
@@ -1676,6 +1847,7 @@ lmd_http_transport_init (LmdHttpTransport *self)
   self->role = g_strdup ("all");
   self->port = 7100;
   self->max_body_bytes = 100 * 1024 * 1024;
+  self->uploads = lmd_http_upload_budget_new (64, 256 * 1024 * 1024);
   self->requests_by_status = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   self->relays = g_hash_table_new_full (g_direct_hash, g_direct_equal, g_object_unref,
                                         (GDestroyNotify) relay_entry_free);

@@ -4,7 +4,12 @@
  * transcription endpoints of docs/api.md.
  *
  * Config: [server] host, port, role; [limits] max_body_mb (checked against Content-Length
- * before the body is read, and while a chunked body arrives).
+ * before the body is read, and while a chunked body arrives), max_uploads and
+ * max_buffered_mb (LmdHttpUploadBudget).
+ *
+ * A transcription request is admitted from its headers; refusals are answered without
+ * reading the body (lmd-http-refusal.h).  Only an admitted transcription request's body is
+ * kept (LmdHttpBody: in memory within the budget, else in a file).
  *
  * Handlers never block: a transcription request is parsed, handed to the router, and the
  * message is paused until the router's callback fires on the main context.  A client that

@@ -14,6 +14,8 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "lmd-json.h"
+
 G_DEFINE_QUARK (lmd-license-key-error-quark, lmd_license_key_error)
 
 #define MAX_KEY_ID 64
@@ -297,13 +299,12 @@ LmdLicenseKey *
 lmd_license_key_parse (const char *text, GError **error)
 {
   g_autoptr (LmdLicenseKey) key = NULL;
-  g_autoptr (JsonParser) parser = NULL;
+  g_autoptr (JsonNode) root = NULL;
   g_autofree guint8 *payload = NULL;
   g_autofree guint8 *signature = NULL;
   g_autoptr (GError) json_error = NULL;
   gsize len, payload_len = 0, signature_len = 0;
   const char *body, *dot, *sig;
-  JsonNode *root;
 
   g_return_val_if_fail (text != NULL, NULL);
   len = strnlen (text, LMD_LICENSE_KEY_MAX_LENGTH + 1);
@@ -335,12 +336,11 @@ lmd_license_key_parse (const char *text, GError **error)
   if (json_depth ((const char *) payload, payload_len, LMD_LICENSE_KEY_MAX_DEPTH) == G_MAXUINT)
     return malformed (error, "the payload is nested too deeply"), NULL;
 
-  parser = json_parser_new ();
-  if (!json_parser_load_from_data (parser, (const char *) payload, (gssize) payload_len,
-                                   &json_error))
+  root = lmd_json_parse ((const char *) payload, (gssize) payload_len, LMD_JSON_MAX_RECORD_BYTES,
+                         &json_error);
+  if (root == NULL)
     return malformed (error, "the payload is not JSON"), NULL;
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  if (!JSON_NODE_HOLDS_OBJECT (root))
     return malformed (error, "the payload is not a JSON object"), NULL;
 
   key = lmd_license_key_new ();

@@ -14,6 +14,7 @@
 
 #include "lmd-config.h"
 #include "lmd-error.h"
+#include "lmd-json.h"
 #include "lmd-json-writer.h"
 #include "lmd-license.h"
 #include "lmd-log.h"
@@ -223,16 +224,16 @@ static gboolean
 parse_service_error (GBytes *body, LmdErrorCode *code, char **code_name, char **message,
                      guint *retry_after_s)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonNode) root = NULL;
   JsonObject *obj;
   const char *name;
 
   if (body == NULL
-      || !json_parser_load_from_data (parser, g_bytes_get_data (body, NULL),
-                                      (gssize) g_bytes_get_size (body), NULL)
-      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+      || (root = lmd_json_parse (g_bytes_get_data (body, NULL), (gssize) g_bytes_get_size (body),
+                                 LMD_JSON_MAX_RECORD_BYTES, NULL)) == NULL
+      || !JSON_NODE_HOLDS_OBJECT (root))
     return FALSE;
-  obj = json_node_get_object (json_parser_get_root (parser));
+  obj = json_node_get_object (root);
   name = json_object_get_string_member_with_default (obj, "code", NULL);
   if (name == NULL)
     return FALSE;
@@ -333,17 +334,17 @@ admit_done (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   if (error == NULL && status == SOUP_STATUS_OK)
     {
-      g_autoptr (JsonParser) parser = json_parser_new ();
+      g_autoptr (JsonNode) root = lmd_json_parse (g_bytes_get_data (body, NULL),
+                                                  (gssize) g_bytes_get_size (body),
+                                                  LMD_JSON_MAX_RECORD_BYTES, NULL);
       g_autoptr (GStrvBuilder) allowed = g_strv_builder_new ();
       g_auto (GStrv) features = NULL;
       const char *id = NULL;
       JsonArray *list = NULL;
 
-      if (json_parser_load_from_data (parser, g_bytes_get_data (body, NULL),
-                                      (gssize) g_bytes_get_size (body), NULL)
-          && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+      if (root != NULL && JSON_NODE_HOLDS_OBJECT (root))
         {
-          JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+          JsonObject *o = json_node_get_object (root);
           JsonNode *n = json_object_get_member (o, "features");
           id = json_object_get_string_member_with_default (o, "ticket", NULL);
           if (n != NULL && JSON_NODE_HOLDS_ARRAY (n))
@@ -636,20 +637,19 @@ health_done (GObject *source, GAsyncResult *result, gpointer user_data)
   LmdLicenseRemote *self = job->self;
   g_autoptr (GError) error = NULL;
   g_autoptr (GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
-  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonNode) root = NULL;
   guint status = soup_message_get_status (job->msg);
 
   if (!background_job_end (job, error))
     return;
   self->health_in_flight = FALSE;
   if (error == NULL
-      && json_parser_load_from_data (parser, g_bytes_get_data (body, NULL),
-                                     (gssize) g_bytes_get_size (body), NULL)
-      && JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))
-      && json_object_has_member (json_node_get_object (json_parser_get_root (parser)),
-                                 "license_valid"))
+      && (root = lmd_json_parse (g_bytes_get_data (body, NULL), (gssize) g_bytes_get_size (body),
+                                 LMD_JSON_MAX_RECORD_BYTES, NULL)) != NULL
+      && JSON_NODE_HOLDS_OBJECT (root)
+      && json_object_has_member (json_node_get_object (root), "license_valid"))
     {
-      JsonObject *o = json_node_get_object (json_parser_get_root (parser));
+      JsonObject *o = json_node_get_object (root);
       gboolean was_valid = self->license_valid;
 
       mark_reachable (self);

@@ -15,6 +15,7 @@
 #include "lmd-config.h"
 #include "lmd-error.h"
 #include "lmd-http-listener.h"
+#include "lmd-json.h"
 #include "lmd-json-writer.h"
 #include "lmd-license.h"
 #include "lmd-log.h"
@@ -288,13 +289,12 @@ check_token (LmdLicenseServer *self, SoupServerMessage *msg)
 
 /* The request's JSON object, or NULL after answering 400/401/405/413. */
 static JsonObject *
-read_request (LmdLicenseServer *self, SoupServerMessage *msg, JsonParser *parser,
+read_request (LmdLicenseServer *self, SoupServerMessage *msg, JsonNode **root,
               const char *request_id)
 {
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
   g_autoptr (GBytes) bytes = NULL;
   g_autoptr (GError) error = NULL;
-  JsonNode *root;
 
   if (!g_str_equal (soup_server_message_get_method (msg), SOUP_METHOD_POST))
     {
@@ -316,15 +316,15 @@ read_request (LmdLicenseServer *self, SoupServerMessage *msg, JsonParser *parser
       return NULL;
     }
   bytes = soup_message_body_flatten (body);
-  if (!json_parser_load_from_data (parser, g_bytes_get_data (bytes, NULL),
-                                   (gssize) g_bytes_get_size (bytes), &error)
-      || (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  *root = lmd_json_parse (g_bytes_get_data (bytes, NULL), (gssize) g_bytes_get_size (bytes),
+                          MAX_BODY_BYTES, &error);
+  if (*root == NULL || !JSON_NODE_HOLDS_OBJECT (*root))
     {
       respond_error (msg, request_id, SOUP_STATUS_BAD_REQUEST, "INVALID_PARAMETER",
                      "the body must be a JSON object", 0, 0);
       return NULL;
     }
-  return json_node_get_object (root);
+  return json_node_get_object (*root);
 }
 
 /* A string member, "" when absent or null; FALSE after answering 400 when it is something else. */
@@ -447,7 +447,7 @@ admit_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
                gpointer user_data)
 {
   LmdLicenseServer *self = user_data;
-  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonNode) root = NULL;
   const char *header_id = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
                                                         "X-Request-ID");
   const char *api_key, *feature, *request_id;
@@ -455,7 +455,7 @@ admit_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
 
   if (header_id != NULL && !request_id_is_acceptable (header_id))
     header_id = NULL;
-  if ((obj = read_request (self, msg, parser, header_id)) == NULL
+  if ((obj = read_request (self, msg, &root, header_id)) == NULL
       || !get_string (msg, obj, "request_id", &request_id, header_id)
       || !get_string (msg, obj, "api_key", &api_key, request_id[0] ? request_id : header_id)
       || !get_string (msg, obj, "feature", &feature, request_id[0] ? request_id : header_id))
@@ -517,7 +517,7 @@ complete_handler (SoupServer *server, SoupServerMessage *msg, const char *path, 
                   gpointer user_data)
 {
   LmdLicenseServer *self = user_data;
-  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonNode) root = NULL;
   const char *header_id = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
                                                         "X-Request-ID");
   const char *id, *ticket_id, *key_hex, *feature, *request_id;
@@ -529,7 +529,7 @@ complete_handler (SoupServer *server, SoupServerMessage *msg, const char *path, 
 
   if (header_id != NULL && !request_id_is_acceptable (header_id))
     header_id = NULL;
-  if ((obj = read_request (self, msg, parser, header_id)) == NULL
+  if ((obj = read_request (self, msg, &root, header_id)) == NULL
       || !get_string (msg, obj, "id", &id, header_id)
       || !get_string (msg, obj, "ticket", &ticket_id, header_id)
       || !get_string (msg, obj, "key_sha256", &key_hex, header_id)

@@ -34,6 +34,7 @@
 
 #include "lmd-config.h"
 #include "lmd-error.h"
+#include "lmd-json.h"
 #include "lmd-license-clock.h"
 #include "lmd-license-journal.h"
 #include "lmd-license-key.h"
@@ -231,14 +232,13 @@ static void
 load_cache (LmdLicenseService *self)
 {
   g_autofree char *path = cache_path (self);
-  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonNode) root = lmd_json_parse_file (path, LMD_JSON_MAX_RECORD_BYTES, NULL);
   JsonObject *obj;
   JsonNode *n;
 
-  if (!json_parser_load_from_mapped_file (parser, path, NULL)
-      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return;
-  obj = json_node_get_object (json_parser_get_root (parser));
+  obj = json_node_get_object (root);
   if (g_strcmp0 (json_object_get_string_member_with_default (obj, "key_id", ""),
                  self->key->key_id) != 0)
     return; /* a cache of another license */
@@ -326,13 +326,12 @@ static void
 load_quota (LmdLicenseService *self)
 {
   g_autofree char *path = g_build_filename (self->state_dir, "quota.json", NULL);
-  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonNode) root = lmd_json_parse_file (path, LMD_JSON_MAX_RECORD_BYTES, NULL);
   JsonObject *obj;
 
-  if (!json_parser_load_from_mapped_file (parser, path, NULL)
-      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return;
-  obj = json_node_get_object (json_parser_get_root (parser));
+  obj = json_node_get_object (root);
   lmd_license_limiter_restore_audio_seconds (
     self->limiter, LICENSE_CLIENT, json_object_get_int_member_with_default (obj, "day", 0),
     json_object_get_double_member_with_default (obj, "audio_seconds", 0));
@@ -505,7 +504,6 @@ flush_job_free (FlushJob *job)
 static char *
 build_usage_body (const char *key_id, GPtrArray *lines, guint *n_records)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (JsonBuilder) b = json_builder_new ();
   g_autoptr (JsonGenerator) gen = json_generator_new ();
   g_autoptr (JsonNode) root = NULL;
@@ -518,14 +516,13 @@ build_usage_body (const char *key_id, GPtrArray *lines, guint *n_records)
   json_builder_begin_array (b);
   for (guint i = 0; i < lines->len; i++)
     {
-      JsonNode *record;
-      if (!json_parser_load_from_data (parser, lines->pdata[i], -1, NULL)
-          || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+      JsonNode *record = lmd_json_parse (lines->pdata[i], -1, LMD_JSON_MAX_RECORD_BYTES, NULL);
+      if (record == NULL || !JSON_NODE_HOLDS_OBJECT (record))
         {
           g_warning ("usage journal: skipping a record that is not a JSON object");
+          g_clear_pointer (&record, json_node_unref);
           continue;
         }
-      record = json_node_copy (json_parser_get_root (parser));
       json_builder_add_value (b, record);
       (*n_records)++;
     }

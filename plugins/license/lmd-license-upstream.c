@@ -14,6 +14,8 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 
+#include "lmd-json.h"
+
 #define CONNECT_TIMEOUT_S 5
 #define REQUEST_TIMEOUT_S 20
 #define MAX_RESPONSE (256 * 1024)
@@ -191,15 +193,16 @@ read_limits (JsonObject *obj, LmdLicenseLimits *limits)
 static gboolean
 parse_validation (const GByteArray *body, LmdLicenseValidation *out)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
+  g_autoptr (JsonNode) root = NULL;
   JsonObject *obj;
   JsonNode *n;
 
   if (body->len == 0
-      || !json_parser_load_from_data (parser, (const char *) body->data, body->len, NULL)
-      || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+      || (root = lmd_json_parse ((const char *) body->data, body->len, LMD_JSON_MAX_RECORD_BYTES,
+                                 NULL)) == NULL
+      || !JSON_NODE_HOLDS_OBJECT (root))
     return FALSE;
-  obj = json_node_get_object (json_parser_get_root (parser));
+  obj = json_node_get_object (root);
   n = json_object_get_member (obj, "valid");
   if (n == NULL || !JSON_NODE_HOLDS_VALUE (n) || json_node_get_value_type (n) != G_TYPE_BOOLEAN)
     return FALSE;

@@ -19,7 +19,11 @@
  * the worker stops the transcription; a client that stalls half-way through its upload is cut
  * off after [server] client_timeout_s, its spool file closed, and the api keeps serving; GET /v1/jobs/{id} through the api
  * finds a job a worker holds, answers 404 for a job no worker has, 503 with retry_after when
- * no worker answers.  After every test the spool directory is empty.
+ * no worker answers.  A JSON body nested 100,000 deep (it used to crash the worker, and the
+ * api replayed it on the other one) gets 400 from a worker and both workers keep serving; a
+ * worker that closes the connection after receiving a whole request (as one that crashed on
+ * it would) is answered 502 BAD_GATEWAY and the request never reaches the other worker.
+ * After every test the spool directory is empty.
  */
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -33,6 +37,7 @@
 #include "lmd-test-callback-receiver.h"
 #include "lmd-test-redis.h"
 #include "lmd-test-server.h"
+#include "lmd-test-server-thread.h"
 #include "lmd-test-wav.h"
 #include "lmd-wer.h"
 
@@ -700,6 +705,182 @@ test_job_no_worker_answers (void)
   g_assert_cmpint (lmd_test_server_stop (lone), ==, 0);
 }
 
+/* "[[…]]" nested @depth deep */
+static GBytes *
+deep_json (guint depth)
+{
+  GString *s = g_string_sized_new (depth * 2);
+
+  for (guint i = 0; i < depth; i++)
+    g_string_append_c (s, '[');
+  for (guint i = 0; i < depth; i++)
+    g_string_append_c (s, ']');
+  return g_string_free_to_bytes (s);
+}
+
+static void
+assert_healthy (LmdTestServer *srv)
+{
+  g_autofree char *url = lmd_test_server_url (srv, "/health");
+  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+
+  g_assert_no_error (r->error);
+  g_assert_cmpuint (r->status, ==, 200);
+}
+
+static void
+test_deep_json (void)
+{
+  /* the issue's body (200 KB) is over the size bound of a JSON body; one within it is still
+   * far deeper than the depth bound */
+  static const struct {
+    guint depth;
+    guint status;
+    const char *code;
+  } cases[] = { { 100000, 413, "FILE_TOO_LARGE" }, { 32000, 400, "INVALID_PARAMETER" } };
+  g_autofree char *url = NULL;
+
+  if (!need_setup ())
+    return;
+  url = lmd_test_server_url (api, "/v1/listen");
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++)
+    {
+      g_autoptr (GBytes) deep = deep_json (cases[c].depth);
+      g_autofree char *id = g_strdup_printf ("deep-json-api-%u", cases[c].depth);
+      g_autofree char *logged_as = g_strdup_printf ("%u %s", cases[c].status, cases[c].code);
+      g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "application/json", deep,
+                                                     "X-Request-ID", id, NULL);
+      gboolean logged = FALSE;
+      JsonObject *o;
+
+      g_assert_no_error (r->error);
+      g_assert_cmpuint (r->status, ==, cases[c].status);
+      o = lmd_test_response_json (r);
+      g_assert_cmpstr (json_object_get_string_member (o, "code"), ==, cases[c].code);
+      if (cases[c].status == 400)
+        {
+          g_assert_cmpstr (json_object_get_string_member (o, "param"), ==, "body");
+          g_assert_nonnull (strstr (json_object_get_string_member (o, "error"), "deeper than 64 levels"));
+        }
+      /* both workers are alive and serving; the process that answered logged it with the id */
+      {
+        g_autofree char *api_log = lmd_test_server_read_log (api);
+        logged = log_has (api_log, id, logged_as);
+      }
+      for (guint w = 0; w < 2; w++)
+        {
+          g_autofree char *log = lmd_test_server_read_log (workers[w]);
+          g_assert_cmpint (kill (lmd_test_server_get_pid (workers[w]), 0), ==, 0);
+          assert_healthy (workers[w]);
+          logged = logged || log_has (log, id, logged_as);
+        }
+      g_assert_true (logged);
+      assert_healthy (api);
+    }
+  assert_spool_empty ();
+}
+
+/* A worker that takes each batch request whole, then closes the connection without an
+ * answer, as a worker that crashed on it would; it answers anything else 200. */
+typedef struct {
+  gint posts;          /* atomic */
+  GMutex lock;
+  GPtrArray *ids;      /* owned: X-Request-ID of each POST, under lock */
+} ClosingWorker;
+
+static void
+closing_worker_handler (SoupServer *server, SoupServerMessage *msg, const char *path,
+                        GHashTable *query, gpointer user_data)
+{
+  ClosingWorker *cw = user_data;
+  GIOStream *stream;
+
+  if (!g_str_equal (soup_server_message_get_method (msg), SOUP_METHOD_POST))
+    {
+      soup_server_message_set_status (msg, 200, NULL);
+      soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_STATIC, "{}", 2);
+      return;
+    }
+  g_mutex_lock (&cw->lock);
+  g_ptr_array_add (cw->ids, g_strdup (soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                                                    "X-Request-ID")));
+  g_mutex_unlock (&cw->lock);
+  g_atomic_int_inc (&cw->posts);
+  stream = soup_server_message_steal_connection (msg);
+  g_io_stream_close (stream, NULL, NULL);
+  g_object_unref (stream);
+}
+
+static void
+test_no_replay_after_worker_closes (void)
+{
+  ClosingWorker cw = { 0 };
+  LmdTestServerThread *fake;
+  g_autofree char *config = NULL;
+  const char *args[] = { "--role=api", NULL };
+  g_autoptr (GError) error = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *worker_log = NULL;
+  g_autofree char *api_log = NULL;
+  LmdTestServer *lone;
+  guint n_502 = 0, n_200 = 0;
+
+  if (!need_setup ())
+    return;
+  g_mutex_init (&cw.lock);
+  cw.ids = g_ptr_array_new_with_free_func (g_free);
+  fake = lmd_test_server_thread_start ("closing-worker", closing_worker_handler, &cw);
+  /* the closing worker and a real one, equally loaded: the picker alternates between them */
+  config = g_strdup_printf ("[api]\nasr_base_url=http://127.0.0.1:%u,http://127.0.0.1:%u\n"
+                            "probe_interval_ms=200\nfailure_quarantine_ms=100\nspool_dir=%s\n",
+                            lmd_test_server_thread_get_port (fake),
+                            lmd_test_server_get_port (workers[0]), spool_dir);
+  lone = lmd_test_server_start (config, args, &error);
+  g_assert_no_error (error);
+  url = lmd_test_server_url (lone, "/v1/listen");
+  for (guint i = 0; i < 4; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("no-replay-%u", i);
+      g_autoptr (LmdTestResponse) r = NULL;
+
+      g_usleep (300 * 1000); /* past the quarantine of the previous failure */
+      r = lmd_test_http (session, "POST", url, "audio/wav", short_wav, "X-Request-ID", id, NULL);
+      g_assert_no_error (r->error);
+      if (r->status == 502)
+        {
+          JsonObject *o = lmd_test_response_json (r);
+          g_assert_cmpstr (json_object_get_string_member (o, "code"), ==, "BAD_GATEWAY");
+          n_502++;
+        }
+      else
+        {
+          g_assert_cmpuint (r->status, ==, 200);
+          n_200++;
+        }
+    }
+  g_test_message ("%u answered 502, %u answered 200; the closing worker took %d", n_502, n_200,
+                  g_atomic_int_get (&cw.posts));
+  /* every request the closing worker took was answered 502 and went to no other worker */
+  g_assert_cmpuint (n_502, >=, 1);
+  g_assert_cmpuint (n_502, ==, (guint) g_atomic_int_get (&cw.posts));
+  worker_log = lmd_test_server_read_log (workers[0]);
+  api_log = lmd_test_server_read_log (lone);
+  g_mutex_lock (&cw.lock);
+  for (guint i = 0; i < cw.ids->len; i++)
+    {
+      const char *id = cw.ids->pdata[i];
+      g_autofree char *tag = g_strdup_printf ("[%s]", id);
+      g_assert_null (strstr (worker_log, tag));
+      g_assert_true (log_has (api_log, id, "502 BAD_GATEWAY"));
+    }
+  g_mutex_unlock (&cw.lock);
+  g_assert_cmpint (lmd_test_server_stop (lone), ==, 0);
+  lmd_test_server_thread_stop (fake);
+  g_ptr_array_unref (cw.ids);
+  g_mutex_clear (&cw.lock);
+  assert_spool_empty ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -738,6 +919,8 @@ main (int argc, char **argv)
   g_test_add_func ("/api-body/slow-client", test_slow_client);
   g_test_add_func ("/api-body/job-at-worker", test_job_at_worker);
   g_test_add_func ("/api-body/job-no-worker-answers", test_job_no_worker_answers);
+  g_test_add_func ("/api-body/deep-json", test_deep_json);
+  g_test_add_func ("/api-body/no-replay-after-worker-closes", test_no_replay_after_worker_closes);
   status = g_test_run ();
   if (api != NULL)
     {

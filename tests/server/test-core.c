@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test-core.c — unit tests of the server core: options, errors, JSON output, transcripts,
+ * test-core.c — unit tests of the server core: options, errors, JSON input (the depth and
+ * size guard) and output, transcripts,
  * the internal-address check of the URL fetcher, and every failure of the plugin loader.
  */
 #include <gio/gio.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
 #include "lmd-error.h"
+#include "lmd-json.h"
 #include "lmd-json-writer.h"
 #include "lmd-plugin-loader.h"
 #include "lmd-transcribe-options.h"
@@ -71,6 +74,114 @@ test_errors (void)
   g_assert_cmpint (lmd_error_classify (other), ==, LMD_ERROR_INTERNAL);
   /* only parameter errors carry a parameter */
   g_assert_null (lmd_error_get_param (plain));
+}
+
+/* "[[…]]" (or "{"a":{…}}") nested @depth deep. */
+static char *
+nested (guint depth, gboolean objects)
+{
+  GString *s = g_string_new (NULL);
+
+  for (guint i = 0; i < depth; i++)
+    g_string_append (s, objects ? "{\"a\":" : "[");
+  g_string_append (s, "1");
+  for (guint i = 0; i < depth; i++)
+    g_string_append_c (s, objects ? '}' : ']');
+  return g_string_free (s, FALSE);
+}
+
+static void
+test_json_guard (void)
+{
+  g_autofree char *at_limit = nested (LMD_JSON_MAX_DEPTH, FALSE);
+  g_autofree char *over = nested (LMD_JSON_MAX_DEPTH + 1, FALSE);
+  g_autofree char *objects_over = nested (LMD_JSON_MAX_DEPTH + 1, TRUE);
+  g_autofree char *crash = nested (100000, FALSE); /* killed json-glib's parser (stack) */
+  g_autofree char *in_string = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) root = NULL;
+  JsonNode *node;
+
+  /* at the limit: parsed, and the value is there */
+  root = lmd_json_parse (at_limit, -1, G_MAXSIZE, &error);
+  g_assert_no_error (error);
+  node = root;
+  for (guint i = 0; i < LMD_JSON_MAX_DEPTH; i++)
+    {
+      g_assert_true (JSON_NODE_HOLDS_ARRAY (node));
+      node = json_array_get_element (json_node_get_array (node), 0);
+    }
+  g_assert_cmpint (json_node_get_int (node), ==, 1);
+  g_clear_pointer (&root, json_node_unref);
+
+  /* one level more, arrays or objects, or the document that crashed: refused unparsed */
+  g_assert_null (lmd_json_parse (over, -1, G_MAXSIZE, &error));
+  g_assert_error (error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_DEEP);
+  g_clear_error (&error);
+  g_assert_false (lmd_json_check (objects_over, -1, G_MAXSIZE, &error));
+  g_assert_error (error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_DEEP);
+  g_clear_error (&error);
+  g_assert_null (lmd_json_parse (crash, -1, G_MAXSIZE, &error));
+  g_assert_error (error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_DEEP);
+  g_clear_error (&error);
+
+  /* brackets inside strings, escaped quotes included, are text, not nesting */
+  in_string = g_strdup_printf ("{\"s\":\"\\\"%s\",\"n\":[1]}", over);
+  root = lmd_json_parse (in_string, -1, G_MAXSIZE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (json_array_get_int_element (json_object_get_array_member (json_node_get_object (root), "n"), 0), ==, 1);
+  g_clear_pointer (&root, json_node_unref);
+
+  /* closers first do not hide depth that follows; unbalanced input is json-glib's to refuse */
+  {
+    g_autofree char *tricky = g_strconcat ("]]]]", over, NULL);
+    g_assert_false (lmd_json_check (tricky, -1, G_MAXSIZE, &error));
+    g_assert_error (error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_DEEP);
+    g_clear_error (&error);
+  }
+  g_assert_null (lmd_json_parse ("[1,", -1, G_MAXSIZE, &error));
+  g_assert_error (error, LMD_JSON_ERROR, LMD_JSON_ERROR_INVALID);
+  g_clear_error (&error);
+  g_assert_null (lmd_json_parse ("", -1, G_MAXSIZE, &error));
+  g_assert_error (error, LMD_JSON_ERROR, LMD_JSON_ERROR_INVALID);
+  g_clear_error (&error);
+
+  /* the size bound: at it parsed, one byte over refused; an explicit length is honoured */
+  root = lmd_json_parse ("[1,2]", -1, 5, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&root, json_node_unref);
+  g_assert_null (lmd_json_parse ("[1,2] ", -1, 5, &error));
+  g_assert_error (error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_LARGE);
+  g_clear_error (&error);
+  root = lmd_json_parse ("[1]garbage", 3, 3, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (json_array_get_length (json_node_get_array (root)), ==, 1);
+}
+
+static void
+test_json_guard_file (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("lmd-json-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "doc.json", NULL);
+  g_autofree char *deep = nested (100000, TRUE);
+  g_autoptr (GError) error = NULL;
+  g_autoptr (JsonNode) root = NULL;
+
+  g_assert_true (g_file_set_contents (path, "{\"a\":1}", -1, NULL));
+  root = lmd_json_parse_file (path, 64, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (json_object_get_int_member (json_node_get_object (root), "a"), ==, 1);
+  g_assert_null (lmd_json_parse_file (path, 4, &error));
+  g_assert_error (error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_LARGE);
+  g_clear_error (&error);
+  g_assert_true (g_file_set_contents (path, deep, -1, NULL));
+  g_assert_null (lmd_json_parse_file (path, G_MAXSIZE, &error));
+  g_assert_error (error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_DEEP);
+  g_clear_error (&error);
+  g_unlink (path);
+  g_assert_null (lmd_json_parse_file (path, 64, &error));
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  g_rmdir (dir);
 }
 
 static void
@@ -206,6 +317,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/core/options", test_options);
   g_test_add_func ("/core/errors", test_errors);
+  g_test_add_func ("/core/json-guard", test_json_guard);
+  g_test_add_func ("/core/json-guard-file", test_json_guard_file);
   g_test_add_func ("/core/json-writer", test_json_writer);
   g_test_add_func ("/core/transcript", test_transcript);
   g_test_add_func ("/core/internal-addresses", test_internal_addresses);

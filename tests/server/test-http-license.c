@@ -6,13 +6,16 @@
  *
  * Covers: 401 without a key or with a wrong one, Token and Bearer schemes, an extra API key
  * stored as a SHA-256, the per-key rate limit answering 429 with Retry-After, health needing
- * no key, and the license status in /health?detailed=true.
+ * no key, and the license status in /health?detailed=true.  A request without a key that
+ * declares a 99 MiB body is answered 401 from its headers, before any of the body is sent
+ * (with and without "Expect: 100-continue"), and the connection is closed.
  */
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
 #include "lmd-test-audio.h"
+#include "lmd-test-raw-http.h"
 #include "lmd-test-server.h"
 
 static char *dir;
@@ -74,6 +77,39 @@ test_no_key (void)
   assert_code (none, 401, "INVALID_LICENSE");
   assert_code (wrong, 401, "INVALID_LICENSE");
   assert_code (scheme, 401, "INVALID_LICENSE");
+}
+
+static void
+test_no_key_refused_from_headers (void)
+{
+  static const char *const expect[] = { "", "Expect: 100-continue\r\n" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (expect); i++)
+    {
+      g_autoptr (GSocketConnection) conn = lmd_test_raw_connect (lmd_test_server_get_port (server));
+      g_autofree char *id = g_strdup_printf ("no-key-early-%u", i);
+      g_autofree char *head = g_strdup_printf ("POST /v1/listen HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                               "Content-Type: audio/wav\r\nContent-Length: %u\r\n"
+                                               "X-Request-ID: %s\r\n%s\r\n",
+                                               99u * 1024 * 1024, id, expect[i]);
+      g_autofree char *response = NULL;
+      g_autofree char *log = NULL;
+      g_autofree char *tag = g_strdup_printf ("[%s]", id);
+      gboolean closed = FALSE;
+      gint64 start = g_get_monotonic_time ();
+
+      /* the headers only: the client waits for the answer before sending any of the body */
+      g_assert_true (lmd_test_raw_send (conn, head, strlen (head)));
+      response = lmd_test_raw_read_response (conn, 10, &closed);
+      g_test_message ("%s: answered in %.3f s: %.40s", id, (g_get_monotonic_time () - start) / 1e6,
+                      response != NULL ? response : "(nothing)");
+      g_assert_nonnull (response);
+      g_assert_cmpuint (lmd_test_raw_status (response), ==, 401);
+      g_assert_nonnull (strstr (lmd_test_raw_body (response), "\"INVALID_LICENSE\""));
+      g_assert_true (closed);
+      log = lmd_test_server_read_log (server);
+      g_assert_nonnull (strstr (log, tag));
+    }
 }
 
 static void
@@ -186,6 +222,7 @@ main (int argc, char **argv)
     audio = g_bytes_new_static ("RIFF", 4);
 
   g_test_add_func ("/http-license/no-key", test_no_key);
+  g_test_add_func ("/http-license/no-key-refused-from-headers", test_no_key_refused_from_headers);
   g_test_add_func ("/http-license/health-needs-no-key", test_health_needs_no_key);
   g_test_add_func ("/http-license/valid-key-and-rate-limit", test_valid_key_and_rate_limit);
   g_test_add_func ("/http-license/api-key", test_api_key);

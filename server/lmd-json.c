@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+#include "lmd-json.h"
+
+#include <string.h>
+
+G_DEFINE_QUARK (lmd-json-error-quark, lmd_json_error)
+
+gboolean
+lmd_json_check (const char *data, gssize length, gsize max_bytes, GError **error)
+{
+  gsize len = length < 0 ? strlen (data) : (gsize) length;
+  gboolean in_string = FALSE, escaped = FALSE;
+  guint depth = 0;
+
+  if (len > max_bytes)
+    {
+      g_set_error (error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_LARGE,
+                   "the JSON document (%" G_GSIZE_FORMAT " bytes) is longer than the limit of %"
+                   G_GSIZE_FORMAT " bytes", len, max_bytes);
+      return FALSE;
+    }
+  for (gsize i = 0; i < len; i++)
+    {
+      char c = data[i];
+
+      if (in_string)
+        {
+          if (escaped)
+            escaped = FALSE;
+          else if (c == '\\')
+            escaped = TRUE;
+          else if (c == '"')
+            in_string = FALSE;
+          continue;
+        }
+      switch (c)
+        {
+        case '"':
+          in_string = TRUE;
+          break;
+        case '[':
+        case '{':
+          if (++depth > LMD_JSON_MAX_DEPTH)
+            {
+              g_set_error (error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_DEEP,
+                           "the JSON document nests arrays and objects deeper than %u levels",
+                           LMD_JSON_MAX_DEPTH);
+              return FALSE;
+            }
+          break;
+        case ']':
+        case '}':
+          /* an unbalanced closer is json-glib's to report */
+          if (depth > 0)
+            depth--;
+          break;
+        default:
+          break;
+        }
+    }
+  return TRUE;
+}
+
+JsonNode *
+lmd_json_parse (const char *data, gssize length, gsize max_bytes, GError **error)
+{
+  g_autoptr (JsonParser) parser = NULL;
+  g_autoptr (GError) parse_error = NULL;
+  gsize len;
+  JsonNode *root;
+
+  if (data == NULL)
+    data = "";
+  len = length < 0 ? strlen (data) : (gsize) length;
+  if (!lmd_json_check (data, (gssize) len, max_bytes, error))
+    return NULL;
+  parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, data, (gssize) len, &parse_error))
+    {
+      g_set_error (error, LMD_JSON_ERROR, LMD_JSON_ERROR_INVALID, "%s", parse_error->message);
+      return NULL;
+    }
+  root = json_parser_steal_root (parser);
+  if (root == NULL)
+    g_set_error_literal (error, LMD_JSON_ERROR, LMD_JSON_ERROR_INVALID, "the JSON document is empty");
+  return root;
+}
+
+JsonNode *
+lmd_json_parse_file (const char *path, gsize max_bytes, GError **error)
+{
+  g_autoptr (GMappedFile) file = g_mapped_file_new (path, FALSE, error);
+  gsize len;
+
+  if (file == NULL)
+    return NULL;
+  len = g_mapped_file_get_length (file);
+  if (len > max_bytes)
+    {
+      g_set_error (error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_LARGE,
+                   "%s (%" G_GSIZE_FORMAT " bytes) is longer than the limit of %" G_GSIZE_FORMAT
+                   " bytes", path, len, max_bytes);
+      return NULL;
+    }
+  return lmd_json_parse (g_mapped_file_get_contents (file), (gssize) len, max_bytes, error);
+}
