@@ -530,6 +530,44 @@ test_request_id (void)
   g_assert_nonnull (strstr (log, "[client-id-4711]"));
 }
 
+/* An option value with a newline cannot forge a log line: the logging layer escapes it. */
+static void
+test_log_escapes_values (void)
+{
+  g_autofree char *path = NULL;
+  g_autoptr (GBytes) audio = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *log = NULL;
+  g_auto (GStrv) lines = NULL;
+  gboolean found = FALSE;
+
+  if (!need_testdata ())
+    return;
+  path = librivox_path (0);
+  audio = read_file_bytes (path);
+  url = lmd_test_server_url (
+      server, "/v1/listen?model=x%0A2026-01-01T00:00:00.000Z%20WARN%20%20forged%0D%1B%5B31m%E2%80%A8");
+  {
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", audio,
+                                                   "X-Request-ID", "log-escape-1", NULL);
+    g_assert_cmpuint (r->status, ==, 400);
+  }
+  log = lmd_test_server_read_log (server);
+  lines = g_strsplit (log, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_assert_false (g_str_has_prefix (lines[i], "2026-01-01T00:00:00.000Z"));
+      g_assert_null (strchr (lines[i], '\r'));
+      g_assert_null (strchr (lines[i], '\x1b'));
+      g_assert_null (strstr (lines[i], "\xe2\x80\xa8"));
+      if (strstr (lines[i], "[log-escape-1] ") != NULL &&
+          strstr (lines[i], "x\\n2026-01-01T00:00:00.000Z WARN  forged\\r\\x1b[31m\\u{2028}") != NULL)
+        found = TRUE;
+    }
+  if (!found)
+    g_error ("no escaped line for log-escape-1 in:\n%s", log);
+}
+
 typedef struct {
   GBytes *audio;
   guint status;   /* 0 when the request failed at the transport level */
@@ -669,6 +707,7 @@ main (int argc, char **argv)
   g_test_add_func ("/http/error/bad-option", test_error_bad_option);
   g_test_add_func ("/http/error/unreachable-url", test_error_unreachable_url);
   g_test_add_func ("/http/request-id", test_request_id);
+  g_test_add_func ("/http/log-escapes-values", test_log_escapes_values);
   g_test_add_func ("/http/concurrent", test_concurrent);
   g_test_add_func ("/http/metrics", test_metrics);
 
