@@ -408,6 +408,59 @@ test_error_garbage (void)
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (o, "supported_formats")), >, 3);
 }
 
+/* Audio GStreamer cannot decode: the 422 says what is wrong with the audio, never where in
+ * GStreamer (source files, element names, pipeline paths); those details are in the log line
+ * of the request.  A WAV that declares MPEG audio and holds none, and a FLAC stream marker
+ * with nothing after it. */
+static void
+test_error_undecodable_details (void)
+{
+  static const guint8 mp3_in_wav[] = {
+    'R', 'I', 'F', 'F', 136, 0, 0, 0, 'W', 'A', 'V', 'E', 'f', 'm', 't', ' ', 16, 0, 0, 0,
+    0x55, 0, 1, 0, 0x80, 0x3e, 0, 0, 0, 0x7d, 0, 0, 2, 0, 16, 0, 'd', 'a', 't', 'a', 100, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  };
+  static const char flac[] = "fLaC\0\0\0\x22garbage";
+  struct {
+    GBytes *body;
+    const char *id;
+  } cases[] = {
+    { g_bytes_new_static (mp3_in_wav, sizeof mp3_in_wav), "undecodable-1" },
+    { g_bytes_new_static (flac, sizeof flac - 1), "undecodable-2" },
+  };
+  g_autofree char *log = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
+      g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "application/octet-stream",
+                                                     cases[i].body, "X-Request-ID", cases[i].id, NULL);
+      const char *message;
+
+      assert_error (r, 422, "UNPROCESSABLE_AUDIO", NULL);
+      message = json_object_get_string_member (lmd_test_response_json (r), "error");
+      g_test_message ("%s: %s", cases[i].id, message);
+      g_assert_nonnull (strstr (message, "cannot be decoded: "));
+      g_assert_null (strstr (message, ".c("));
+      g_assert_null (strstr (message, "/Gst"));
+      g_assert_null (strstr (message, "parse0"));
+      g_assert_null (strstr (message, "parse1"));
+      g_bytes_unref (cases[i].body);
+    }
+  log = lmd_test_server_read_log (server);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *tag = g_strdup_printf ("[%s] gst-decoder: ", cases[i].id);
+      const char *line = strstr (log, tag);
+      g_assert_nonnull (line);
+      g_assert_true (g_str_has_prefix (strstr (line, ": ") + 2, "the "));
+      g_assert_nonnull (strstr (line, "GStreamer reports from "));
+    }
+}
+
 static void
 test_error_truncated_wav (void)
 {
@@ -701,6 +754,7 @@ main (int argc, char **argv)
   g_test_add_func ("/http/error/empty-body", test_error_empty_body);
   g_test_add_func ("/http/error/garbage", test_error_garbage);
   g_test_add_func ("/http/error/truncated-wav", test_error_truncated_wav);
+  g_test_add_func ("/http/error/undecodable-details", test_error_undecodable_details);
   g_test_add_func ("/http/error/too-large", test_error_too_large);
   g_test_add_func ("/http/truncated-data", test_truncated_data);
   g_test_add_func ("/http/error/bad-json", test_error_bad_json);
