@@ -12,7 +12,7 @@
  * start; with the secret it starts, answers /health to anyone, and answers every other
  * request (batch, /metrics, a WebSocket upgrade) with 401 unless it carries the secret in
  * X-Worker-Secret (a log line with the request id, the secret never logged); an api with the
- * same secret sends batch requests and streams through to that worker, and an api without
+ * same secret sends batch requests, streams and job look-ups through to that worker, and an api without
  * it (even when its client sends the header) gets the worker's 401.
  */
 #include <glib/gstdio.h>
@@ -251,6 +251,12 @@ test_api_to_asr (void)
     g_autoptr (LmdTestResponse) r = post_wav (session, api, NULL);
     through = transcript_of (r);
     g_assert_cmpstr (through, ==, direct);
+  }
+  {
+    /* job look-ups go to the worker with the secret too: its 404 comes back, not a refusal */
+    g_autofree char *job = lmd_test_server_url (api, "/v1/jobs/job_0123456789abcdef0123456789abcdef");
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", job, NULL, NULL, NULL);
+    g_assert_cmpuint (r->status, ==, 404);
   }
   ws = g_strdup_printf ("ws://127.0.0.1:%u/v1/listen/stream", lmd_test_server_get_port (api));
   streamed = stream_text (session, ws, &error);
