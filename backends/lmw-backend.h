@@ -41,6 +41,15 @@ typedef enum {
 
 #define LMW_QK 32 /* elements per block of every quantised type */
 
+/* Shapes every backend supports, and the model loader's bounds (a model beyond them is refused
+ * when it loads, so no operation ever sees a larger shape):
+ *   LMW_BACKEND_MAX_KEYS  the longest key sequence of attention() (Tk), hence n_audio_ctx and
+ *                         n_text_ctx;
+ *   LMW_BACKEND_MAX_K     the widest inner dimension of matmul() (cols), hence 4 * n_state
+ *                         (the MLP's hidden width) at most. */
+#define LMW_BACKEND_MAX_KEYS 4096
+#define LMW_BACKEND_MAX_K 16384
+
 /* A weight matrix (rows, cols): row r starts at data + r * row_bytes. */
 typedef struct {
   lmw_type type;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "lmd-config.h"
 
+#include <gio/gio.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,4 +153,27 @@ lmd_config_executable_dir (void)
   if (exe == NULL)
     return NULL;
   return g_path_get_dirname (exe);
+}
+
+gboolean
+lmd_config_host_is_loopback (const char *host)
+{
+  g_autoptr (GInetAddress) addr = NULL;
+
+  if (host == NULL || host[0] == '\0')
+    return FALSE; /* "any address" */
+  if (g_ascii_strcasecmp (host, "localhost") == 0)
+    return TRUE;
+  addr = g_inet_address_new_from_string (host);
+  if (addr == NULL)
+    return FALSE;
+  if (g_inet_address_get_family (addr) == G_SOCKET_FAMILY_IPV6)
+    {
+      /* ::ffff:127.x.y.z binds the IPv4 loopback through a dual-stack socket */
+      static const guint8 mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+      const guint8 *b = g_inet_address_to_bytes (addr);
+      if (memcmp (b, mapped, sizeof mapped) == 0)
+        return b[12] == 127;
+    }
+  return g_inet_address_get_is_loopback (addr);
 }

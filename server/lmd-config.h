@@ -29,6 +29,11 @@ GStrv lmd_config_get_list (GKeyFile *config, const char *group, const char *key)
 /* Parses a boolean as the API accepts it: true/false/1/0/yes/no (any case). */
 gboolean lmd_parse_boolean (const char *text, gboolean *out);
 
+/* Whether the bind address @host ([server] host, nullable) keeps the server on this machine:
+ * a loopback literal (127.0.0.0/8, ::1, ::ffff:127.x.y.z) or "localhost".  An empty host, a
+ * wildcard (0.0.0.0, ::) and any name or address beyond loopback are public. */
+gboolean lmd_config_host_is_loopback (const char *host);
+
 /* Directory of the running executable ("/proc/self/exe"), (transfer full), or NULL. */
 char *lmd_config_executable_dir (void);
 

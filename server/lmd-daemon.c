@@ -101,6 +101,7 @@ static const struct {
   { "LIGHTNING_ASR_STREAMING_BASE_URL", "api", "asr_streaming_base_url", NULL },
   { "API_BASE_URL", "license", "service_url", NULL },
   { "LICENSE_SERVICE_TOKEN", "license", "service_token", NULL },
+  { "WORKER_SECRET", "server", "worker_secret", NULL },
 };
 
 static guint
@@ -424,6 +425,54 @@ load_plugins (GKeyFile *config, guint role, LmdRouter **router_out, GPtrArray *t
   return TRUE;
 }
 
+/* The rule for a bind beyond loopback, enforced here whatever the plugins: a process that
+ * answers clients (roles all and api) needs a license plugin that is not in development mode
+ * (the license plugin itself refuses to start there without a key); a worker (role asr) has
+ * no admission of its own and needs the secret it shares with its api processes
+ * ([server] worker_secret), which its transport then requires on every request.  Called
+ * before the plugins load (@router NULL: the worker's secret) and after (the license). */
+static gboolean
+check_public_bind (GKeyFile *config, guint role, LmdRouter *router, GError **error)
+{
+  g_autofree char *host = lmd_config_get_string (config, "server", "host", "127.0.0.1");
+  g_autofree char *secret = lmd_config_get_string (config, "server", "worker_secret", NULL);
+  LmdLicense *license;
+  LmdLicenseStatus status = { 0 };
+
+  if (lmd_config_host_is_loopback (host))
+    return TRUE;
+  if (g_str_equal (role_table[role].role, "asr"))
+    {
+      if (router != NULL)
+        return TRUE;
+      if (secret == NULL || g_strstrip (secret)[0] == '\0')
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "role asr bound to '%s', not loopback, without a worker secret: a worker "
+                       "admits no one itself, so off loopback it answers only callers that "
+                       "present the secret it shares with its api processes (set WORKER_SECRET "
+                       "or [server] worker_secret on both, or bind 127.0.0.1)", host);
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (router == NULL || g_str_equal (role_table[role].role, "license"))
+    return TRUE; /* the license role needs its license plugin anyway (load_plugins) */
+  license = lmd_router_get_license (router);
+  if (license != NULL)
+    lmd_license_get_status (license, &status);
+  if (license == NULL || status.development_mode)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "role %s bound to '%s', not loopback, %s: only a loopback server may "
+                   "serve without a license (load the license or license-remote plugin with "
+                   "a license key, or bind 127.0.0.1)", role_table[role].role, host,
+                   license == NULL ? "without a license plugin" : "in development mode");
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static const char *const redis_plugins[] = { "redis", "redis-jobs" };
 
 /* Appends @name to [plugins] load unless it is there. */
@@ -663,11 +712,18 @@ lmd_daemon_main (int argc, char **argv)
       g_printerr ("lightning-mediad: %s\n", error->message);
       return 2;
     }
+  if (!check_public_bind (config, (guint) find_role (effective_role), NULL, &error))
+    {
+      g_printerr ("lightning-mediad: %s\n", error->message);
+      return 1;
+    }
   d.transports = g_ptr_array_new_with_free_func (g_object_unref);
-  if (!load_plugins (config, (guint) find_role (effective_role), &d.router, d.transports, &error))
+  if (!load_plugins (config, (guint) find_role (effective_role), &d.router, d.transports, &error) ||
+      !check_public_bind (config, (guint) find_role (effective_role), d.router, &error))
     {
       g_printerr ("lightning-mediad: %s\n", error->message);
       g_ptr_array_unref (d.transports);
+      g_clear_object (&d.router);
       return 1;
     }
   /* jobs run where there are engines; an api process only accepts and looks them up */

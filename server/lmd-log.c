@@ -45,6 +45,41 @@ level_label (GLogLevelFlags flags)
   return "DEBUG";
 }
 
+/* Appends @text to @line with every control character escaped, so that no value (a client's
+ * option, a file name, a library's message) can end a line or forge another: C0 controls and
+ * DEL as \n, \r, \t or \xNN, the Unicode line breaks (NEL, U+2028, U+2029) and the other C1
+ * controls as \u{NNNN}, and bytes that are not UTF-8 as \xNN. */
+static void
+append_escaped (GString *line, const char *text)
+{
+  const char *p = text;
+
+  while (*p != '\0')
+    {
+      gunichar c = g_utf8_get_char_validated (p, -1);
+
+      if (c == (gunichar) -1 || c == (gunichar) -2)
+        {
+          g_string_append_printf (line, "\\x%02x", (guint8) *p);
+          p++;
+          continue;
+        }
+      if (c == '\n')
+        g_string_append (line, "\\n");
+      else if (c == '\r')
+        g_string_append (line, "\\r");
+      else if (c == '\t')
+        g_string_append (line, "\\t");
+      else if (c < 0x20 || c == 0x7f)
+        g_string_append_printf (line, "\\x%02x", (guint) c);
+      else if ((c >= 0x80 && c <= 0x9f) || c == 0x2028 || c == 0x2029)
+        g_string_append_printf (line, "\\u{%04x}", (guint) c);
+      else
+        g_string_append_len (line, p, g_utf8_next_char (p) - p);
+      p = g_utf8_next_char (p);
+    }
+}
+
 static GLogWriterOutput
 log_writer (GLogLevelFlags flags, const GLogField *fields, gsize n_fields, gpointer user_data)
 {
@@ -78,10 +113,17 @@ log_writer (GLogLevelFlags flags, const GLogField *fields, gsize n_fields, gpoin
   g_string_append_printf (line, "%s.%03dZ %s ", stamp, g_date_time_get_microsecond (now) / 1000,
                           level_label (flags));
   if (request_id != NULL && request_id[0] != '\0')
-    g_string_append_printf (line, "[%s] ", request_id);
+    {
+      g_string_append_c (line, '[');
+      append_escaped (line, request_id);
+      g_string_append (line, "] ");
+    }
   if (domain != NULL && !g_str_equal (domain, "lmd"))
-    g_string_append_printf (line, "%s: ", g_str_has_prefix (domain, "lmd-") ? domain + 4 : domain);
-  g_string_append (line, message != NULL ? message : "");
+    {
+      append_escaped (line, g_str_has_prefix (domain, "lmd-") ? domain + 4 : domain);
+      g_string_append (line, ": ");
+    }
+  append_escaped (line, message != NULL ? message : "");
   g_string_append_c (line, '\n');
   fputs (line->str, stderr);
   fflush (stderr);

@@ -4,7 +4,9 @@
  *
  *   2026-11-24T16:00:00.123Z INFO  [req_3f2a...] http: POST /v1/listen → 200 (1.42 s)
  *
- * Lines go to stderr.  The level comes from LOG_LEVEL / --log-level (error, warning, info,
+ * Every value is written with its control characters escaped (a newline as \n, other
+ * controls and bytes that are not UTF-8 as \xNN, C1 controls and U+2028/U+2029 as \u{NNNN}),
+ * so one event is always one line whatever a client sent.  Lines go to stderr.  The level comes from LOG_LEVEL / --log-level (error, warning, info,
  * debug; default info).  Use LMD_LOG_REQUEST() for anything about a request.
  */
 #pragma once

@@ -16,36 +16,6 @@ typedef struct {
   char refused[64];
 } FetchState;
 
-gboolean
-lmd_inet_address_is_internal (GInetAddress *addr)
-{
-  if (g_inet_address_get_is_loopback (addr) || g_inet_address_get_is_any (addr) ||
-      g_inet_address_get_is_link_local (addr) || g_inet_address_get_is_site_local (addr) ||
-      g_inet_address_get_is_multicast (addr))
-    return TRUE;
-  if (g_inet_address_get_family (addr) == G_SOCKET_FAMILY_IPV6)
-    {
-      const guint8 *b = g_inet_address_to_bytes (addr);
-      /* unique local fc00::/7, and IPv4-mapped ::ffff:a.b.c.d checked as IPv4 */
-      if ((b[0] & 0xfe) == 0xfc)
-        return TRUE;
-      static const guint8 mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-      if (memcmp (b, mapped_prefix, 12) == 0)
-        {
-          g_autoptr (GInetAddress) v4 = g_inet_address_new_from_bytes (b + 12, G_SOCKET_FAMILY_IPV4);
-          return lmd_inet_address_is_internal (v4);
-        }
-    }
-  else
-    {
-      const guint8 *b = g_inet_address_to_bytes (addr);
-      /* 0.0.0.0/8, 100.64.0.0/10 (carrier-grade NAT) */
-      if (b[0] == 0 || (b[0] == 100 && (b[1] & 0xc0) == 64))
-        return TRUE;
-    }
-  return FALSE;
-}
-
 static curl_socket_t
 open_socket_cb (void *user_data, curlsocktype purpose, struct curl_sockaddr *address)
 {
@@ -129,12 +99,10 @@ lmd_url_fetch (const char *url, const LmdFetchLimits *limits, GCancellable *canc
   char curl_error[CURL_ERROR_SIZE] = "";
 
   g_once (&init, curl_init_once, NULL);
-  if (url == NULL || !(g_str_has_prefix (url, "http://") || g_str_has_prefix (url, "https://")))
-    {
-      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
-                   "url" LMD_ERROR_PARAM_SEPARATOR "only http:// and https:// URLs are fetched");
-      return NULL;
-    }
+  /* numeric and localhost forms of internal addresses are refused before any connection;
+   * names are checked on every address they resolve to (open_socket_cb) */
+  if (!lmd_url_check_destination (url, limits->allow_private, "url", error))
+    return NULL;
   state.body = g_byte_array_new ();
   state.limits = limits;
   state.cancellable = cancellable;
@@ -264,9 +232,7 @@ lmd_url_check_destination (const char *url, gboolean allow_private, const char *
     }
   if (!allow_private)
     {
-      g_autoptr (GInetAddress) addr = g_inet_address_new_from_string (host);
-      if ((addr != NULL && lmd_inet_address_is_internal (addr)) ||
-          g_ascii_strcasecmp (host, "localhost") == 0 || g_str_has_suffix (host, ".localhost"))
+      if (lmd_inet_address_host_is_internal (host))
         {
           g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
                        "%s" LMD_ERROR_PARAM_SEPARATOR

@@ -3,14 +3,17 @@
  * lmd-url-fetcher.h — fetches the audio of a JSON {"url": ...} request with libcurl.
  *
  * Blocking: call it from a worker thread.  Only http and https (also after redirects, at most
- * 5).  Every address the transfer connects to is checked, so a name that resolves to loopback,
- * link-local, private (RFC 1918, fc00::/7) or unspecified addresses is refused unless
- * allow_private is set — including after a redirect.  The body is capped at max_bytes while it
+ * 5).  Unless allow_private is set, the URL's host is refused before any connection when it
+ * is an internal address in any numeric form or localhost, and every address the transfer
+ * connects to is checked with the same classifier (lmd-inet-address.h), so a name that
+ * resolves to an internal address is refused too — including after a redirect.  The body is capped at max_bytes while it
  * arrives, and the whole transfer at timeout_s.
  */
 #pragma once
 
 #include <gio/gio.h>
+
+#include "lmd-inet-address.h"
 
 G_BEGIN_DECLS
 
@@ -33,15 +36,13 @@ guint lmd_url_post_json (const char *url, const char *json, const LmdFetchLimits
                          GError **error);
 
 /* Checks, without network I/O, that @url is an http(s) URL with a host, and (unless
- * @allow_private) that the host is not an internal address literal or "localhost".  Names are
+ * @allow_private) that the host is not an internal address in any numeric form the resolver
+ * reads (lmd_inet_address_host_is_internal()) nor localhost.  Names are
  * checked again when connecting.  Errors: LMD_ERROR_INVALID_PARAMETER "@param: ...". */
 gboolean lmd_url_check_destination (const char *url, gboolean allow_private, const char *param,
                                      GError **error);
 
 /* Releases libcurl's global state (TLS libraries); call once at process exit. */
 void lmd_url_fetcher_shutdown (void);
-
-/* Whether @addr is loopback, private, link-local, unique-local, multicast or unspecified. */
-gboolean lmd_inet_address_is_internal (GInetAddress *addr);
 
 G_END_DECLS

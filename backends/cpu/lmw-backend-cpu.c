@@ -39,8 +39,8 @@ void openblas_set_num_threads (int num_threads);
 #define GEMV_MATMUL_MAX_M_F16 8
 #define GEMV_MATMUL_MAX_M_QUANT 5
 #define ATTN_QCHUNK 64    /* query rows per attention task */
-#define MAX_KEYS 4096     /* longest key sequence attention supports */
-#define MAX_K 16384       /* widest inner dimension of a product */
+#define MAX_KEYS LMW_BACKEND_MAX_KEYS /* longest key sequence attention supports */
+#define MAX_K LMW_BACKEND_MAX_K       /* widest inner dimension of a product */
 #define BLAS_NC 256       /* weight rows converted to f32 per BLAS call */
 /* below this many multiply-adds an operation runs on the calling thread alone: waking a worker
  * costs more than it saves, and much more when the machine is oversubscribed */

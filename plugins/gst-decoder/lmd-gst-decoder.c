@@ -417,8 +417,9 @@ wav_is_truncated (const guint8 *data, gsize size, guint64 *declared, guint64 *pr
   return FALSE;
 }
 
-/* The last line of a GStreamer debug string: the reason, without the source location and
- * element path ("streaming stopped, reason not-negotiated (-4)"). */
+/* What a GStreamer debug string says about the input, for the client: the text after the
+ * source location and element path ("file.c(123): function (): /GstPipeline:...:\nreason"),
+ * or NULL when it holds nothing else (those details stay in the log). */
 static const char *
 debug_reason (const char *debug)
 {
@@ -427,9 +428,16 @@ debug_reason (const char *debug)
   if (debug == NULL)
     return NULL;
   newline = strrchr (debug, '\n');
-  return newline != NULL ? newline + 1 : debug;
+  if (newline != NULL)
+    return newline + 1;
+  if (strstr (debug, ".c(") != NULL || strstr (debug, "/Gst") != NULL)
+    return NULL; /* only a location */
+  return debug;
 }
 
+/* Sets @error from a pipeline's error @message.  The client's message says what is wrong with
+ * the audio in GStreamer's words, without element names, source files or pipeline paths; the
+ * whole report goes to the log (with the request id of the calling thread). */
 static void
 set_error_from_message (DecodeJob *job, GstMessage *message, const char *format, GError **error)
 {
@@ -439,12 +447,13 @@ set_error_from_message (DecodeJob *job, GstMessage *message, const char *format,
   const char *detail;
 
   gst_message_parse_error (message, &gst_error, &debug);
+  g_info ("the %s input: GStreamer reports from %s: %s (%s)", format, GST_MESSAGE_SRC_NAME (message),
+          gst_error->message, debug != NULL ? debug : "no details");
   detail = debug_reason (debug);
   if (detail != NULL && detail[0] != '\0')
-    reason = g_strdup_printf ("%s: %s (%s)", GST_MESSAGE_SRC_NAME (message), gst_error->message,
-                              detail);
+    reason = g_strdup_printf ("%s (%s)", gst_error->message, detail);
   else
-    reason = g_strdup_printf ("%s: %s", GST_MESSAGE_SRC_NAME (message), gst_error->message);
+    reason = g_strdup (gst_error->message);
 
   if (g_atomic_int_get (&job->unknown_audio) &&
       (g_error_matches (gst_error, GST_CORE_ERROR, GST_CORE_ERROR_MISSING_PLUGIN) ||

@@ -36,6 +36,18 @@ lmd_http_auth_admit_async (LmdLicense *license, SoupServerMessage *msg, GHashTab
 {
   g_autofree char *key = NULL;
 
+  if (license != NULL && !g_str_equal (feature, "streaming") && query != NULL &&
+      g_hash_table_contains (query, "token"))
+    {
+      /* a key in a REST URL ends up in proxy and access logs: refused, never checked */
+      g_autoptr (GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+      g_task_set_source_tag (task, lmd_http_auth_admit_async);
+      g_task_return_new_error (task, LMD_ERROR, LMD_ERROR_INVALID_LICENSE,
+                               "the key goes in the Authorization header (Token or Bearer): the "
+                               "token query parameter is accepted on WebSocket URLs only, since "
+                               "query strings end up in proxy and access logs");
+      return;
+    }
   if (license == NULL)
     {
       /* no license service: everything is admitted, on the next main-loop iteration */

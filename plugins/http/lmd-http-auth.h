@@ -3,7 +3,9 @@
  * lmd-http-auth.h — the client's key of a request, and admission through the license service.
  *
  * The key comes from "Authorization: Token <key>" or "Authorization: Bearer <key>", or, for
- * browsers that cannot set headers on a WebSocket, from the query parameter "token".  The key
+ * browsers that cannot set headers on a WebSocket, from the query parameter "token" — on
+ * WebSocket URLs only: a REST request (any feature but "streaming") whose URL carries
+ * "token" is refused with INVALID_LICENSE, since query strings end up in proxy logs.  The key
  * is never logged.
  */
 #pragma once
@@ -23,7 +25,8 @@ char *lmd_http_auth_extract_key (SoupServerMessage *msg, GHashTable *query);
  * another process or the limits in Redis.  The key is read from @msg and @query at once
  * (they need not outlive the call).  @callback runs on the main context; pass its result to
  * lmd_http_auth_admit_finish(), which on refusal returns FALSE with @error set (LMD_ERROR)
- * and *retry_after_s filled for 429/503. */
+ * and *retry_after_s filled for 429/503.  @feature "streaming" is a WebSocket (where @query
+ * may hold the key); any other feature is a REST request, refused when @query has "token". */
 void lmd_http_auth_admit_async (LmdLicense *license, SoupServerMessage *msg, GHashTable *query,
                                 const char *feature, const char *request_id,
                                 GCancellable *cancellable, GAsyncReadyCallback callback,

@@ -36,6 +36,7 @@
 #include "lmd-transport.h"
 #include "lmd-url-fetcher.h"
 #include "lmd-worker-picker.h"
+#include "lmd-worker-secret.h"
 
 struct _LmdHttpTransport {
   GObject parent_instance;
@@ -73,6 +74,8 @@ struct _LmdHttpTransport {
   guint forwarded;             /* batch requests at a worker now */
   double audio_seconds_forwarded; /* as the workers' answers report it */
   GHashTable *relays;          /* owned: LmdHttpRelay (owned ref) → RelayEntry (owned) */
+  /* [server] worker_secret: role api sends it to its workers, role asr requires it */
+  LmdWorkerSecret *worker_secret; /* owned, nullable */
 };
 
 /* A relayed stream's admission: its license ticket and how to turn bytes into seconds. */
@@ -473,6 +476,20 @@ early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
    * memory: a transcription request's body goes to a spool file, and from there to a worker
    * while it arrives (stream_start). */
   soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
+  if (self->worker_secret != NULL && g_str_equal (self->role, "asr") &&
+      !(path != NULL && (g_str_equal (path, "/health") || g_str_equal (path, "/healthz") ||
+                         g_str_equal (path, "/api/v1/health"))) &&
+      !lmd_worker_secret_check (self->worker_secret, req_headers))
+    {
+      /* a worker answers its api processes only; refused before the body is read */
+      g_autoptr (GError) error = g_error_new (LMD_ERROR, LMD_ERROR_INVALID_LICENSE,
+                                              "this is a transcription worker: it answers only "
+                                              "requests that carry its api's worker secret (header "
+                                              LMD_WORKER_SECRET_HEADER ")");
+      call->counted = TRUE;
+      refuse_from_headers (self, msg, call, error, 0);
+      return;
+    }
   streams = self->forwards && transcribes;
   g_signal_connect (msg, "got-chunk", G_CALLBACK (on_got_chunk), NULL);
   g_signal_connect (msg, "got-body", G_CALLBACK (on_got_body), NULL);
@@ -1656,6 +1673,8 @@ http_setup (LmdTransport *transport, GKeyFile *config, GError **error)
   self->role = lmd_config_get_string (config, "server", "role", "all");
   self->max_body_bytes = limits.max_body_bytes;
   self->forwards = g_str_equal (self->role, "api");
+  g_clear_pointer (&self->worker_secret, lmd_worker_secret_free);
+  self->worker_secret = lmd_worker_secret_new_from_config (config);
   {
     gint64 worker_timeout, quarantine;
     if (!lmd_config_get_int (config, "api", "worker_timeout_s", limits.request_timeout_s + 10,
@@ -1724,6 +1743,8 @@ http_start (LmdTransport *transport, LmdRouter *router, GError **error)
       }
       self->picker = lmd_worker_picker_new (lmd_router_get_state (router), self->quarantine_ms);
       self->forwarder = lmd_http_forwarder_new (self->picker, self->worker_timeout_s);
+      lmd_worker_secret_attach (self->worker_secret,
+                                lmd_http_forwarder_get_session (self->forwarder));
       if (self->stream_urls != NULL)
         {
           /* streams go to their own workers (LIGHTNING_ASR_STREAMING_BASE_URL) */
@@ -1820,6 +1841,7 @@ lmd_http_transport_finalize (GObject *object)
   }
   g_hash_table_unref (self->relays);
   g_clear_pointer (&self->forwarder, lmd_http_forwarder_free);
+  g_clear_pointer (&self->worker_secret, lmd_worker_secret_free); /* after the session */
   g_clear_pointer (&self->picker, lmd_worker_picker_free);
   g_clear_pointer (&self->stream_picker, lmd_worker_picker_free);
   g_clear_object (&self->stream_state);

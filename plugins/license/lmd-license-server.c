@@ -93,19 +93,6 @@ format_time (gint64 unix_s)
   return t != NULL ? g_date_time_format (t, "%Y-%m-%dT%H:%M:%SZ") : NULL;
 }
 
-static gboolean
-host_is_loopback (const char *host)
-{
-  g_autoptr (GInetAddress) addr = NULL;
-
-  if (host == NULL || host[0] == '\0')
-    return FALSE;
-  if (g_ascii_strcasecmp (host, "localhost") == 0)
-    return TRUE;
-  addr = g_inet_address_new_from_string (host);
-  return addr != NULL && g_inet_address_get_is_loopback (addr);
-}
-
 /* ---- responses -------------------------------------------------------------------------- */
 
 static void
@@ -697,7 +684,7 @@ server_setup (LmdTransport *transport, GKeyFile *config, GError **error)
       crypto_hash_sha256 (self->token_hash, (const guint8 *) token, strlen (token));
       sodium_memzero (token, strlen (token));
     }
-  else if (!host_is_loopback (self->host))
+  else if (!lmd_config_host_is_loopback (self->host))
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                    "license-server: bound to '%s', not loopback, without a service token "

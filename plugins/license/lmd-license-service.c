@@ -129,19 +129,6 @@ hash_key (const char *key, guint8 out[HASH_BYTES])
   crypto_hash_sha256 (out, (const guint8 *) key, strlen (key));
 }
 
-static gboolean
-host_is_loopback (const char *host)
-{
-  g_autoptr (GInetAddress) addr = NULL;
-
-  if (host == NULL || host[0] == '\0')
-    return FALSE; /* "any address" */
-  if (g_ascii_strcasecmp (host, "localhost") == 0)
-    return TRUE;
-  addr = g_inet_address_new_from_string (host);
-  return addr != NULL && g_inet_address_get_is_loopback (addr);
-}
-
 static void
 clear_timer (GSource **timer)
 {
@@ -755,7 +742,7 @@ lmd_license_service_setup (LmdLicense *license, GKeyFile *config, GError **error
     g_strstrip (key_text);
   if (key_text == NULL || key_text[0] == '\0')
     {
-      if (!host_is_loopback (host))
+      if (!lmd_config_host_is_loopback (host))
         {
           g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_LICENSE,
                        "license: no license key configured (LICENSE_KEY or [license] key), and "

@@ -365,7 +365,10 @@ test_embedded_errors (JobsFixture *f, gconstpointer data)
   static const struct {
     const char *callback;
   } refused[] = { { "ftp://example.com/hook" }, { "not a url" }, { "http://127.0.0.1:9/hook" },
-                  { "http://10.1.2.3/hook" }, { "http://localhost/hook" } };
+                  { "http://10.1.2.3/hook" }, { "http://localhost/hook" },
+                  /* numeric and trailing-dot forms of loopback, read as the resolver reads them */
+                  { "http://127.1/hook" }, { "http://2130706433/hook" }, { "http://0x7f.1/hook" },
+                  { "http://localhost./hook" }, { "http://[::ffff:127.0.0.1]/hook" } };
   g_autofree char *unknown = NULL;
   guint status;
 

@@ -211,6 +211,12 @@ lmd_test_server_read_log (LmdTestServer *self)
   return text;
 }
 
+static void
+communicate_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
 int
 lmd_test_daemon_run (const char *const *argv, char **output, guint timeout_s)
 {
@@ -226,10 +232,35 @@ lmd_test_daemon_run (const char *const *argv, char **output, guint timeout_s)
   process = g_subprocess_newv ((const char *const *) full->pdata,
                                G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_MERGE, &error);
   g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, NULL, &error);
-  g_assert_no_error (error);
-  if (output != NULL)
-    *output = g_steal_pointer (&out);
+  {
+    /* bounded: a daemon that should have refused to start but serves is killed, and the
+     * caller sees G_MININT instead of waiting for ever */
+    g_autoptr (GMainContext) context = g_main_context_new ();
+    gint64 deadline = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
+    GAsyncResult *result = NULL;
+    gboolean killed = FALSE;
+
+    g_main_context_push_thread_default (context);
+    g_subprocess_communicate_utf8_async (process, NULL, NULL, communicate_done, &result);
+    while (result == NULL)
+      {
+        if (!killed && g_get_monotonic_time () > deadline)
+          {
+            g_subprocess_force_exit (process);
+            killed = TRUE;
+          }
+        if (!g_main_context_iteration (context, FALSE))
+          g_usleep (10000);
+      }
+    g_subprocess_communicate_utf8_finish (process, result, &out, NULL, &error);
+    g_object_unref (result);
+    g_main_context_pop_thread_default (context);
+    g_assert_no_error (error);
+    if (output != NULL)
+      *output = g_steal_pointer (&out);
+    if (killed)
+      return G_MININT;
+  }
   if (g_subprocess_get_if_exited (process))
     return g_subprocess_get_exit_status (process);
   return -g_subprocess_get_term_sig (process);

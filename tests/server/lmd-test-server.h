@@ -37,7 +37,8 @@ char *lmd_test_server_read_log (LmdTestServer *self);
 const char *lmd_test_daemon_path (void);
 
 /* Runs the daemon to completion with @argv (after the binary) and returns its exit status
- * and output (stdout + stderr). */
+ * and output (stdout + stderr); a daemon still running after @timeout_s is killed and
+ * G_MININT returned. */
 int lmd_test_daemon_run (const char *const *argv, char **output, guint timeout_s);
 
 /* A finished HTTP exchange. */

@@ -246,19 +246,118 @@ test_transcript (void)
 static void
 test_internal_addresses (void)
 {
-  const char *internal[] = { "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.0.1",
-                             "0.0.0.0", "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "100.64.0.1" };
-  const char *external[] = { "93.184.216.34", "8.8.8.8", "2001:4860:4860::8888", "172.32.0.1" };
+  const char *internal[] = {
+    "127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.0.1", "0.0.0.0", "100.64.0.1",
+    "198.18.0.1", "198.19.255.255", "240.0.0.1", "255.255.255.255", "224.0.0.1", "192.0.2.1",
+    "::1", "::", "fe80::1", "fd00::1", "fec0::1", "ff02::1", "2001:db8::1", "2001::1", "100::1",
+    "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::127.0.0.1", "::ffff:0:127.0.0.1",
+    "64:ff9b::7f00:1", "64:ff9b::a00:1", "64:ff9b:1::808:808", "2002:7f00:1::", "2002:c0a8:101::1",
+  };
+  const char *external[] = {
+    "93.184.216.34", "8.8.8.8", "172.32.0.1", "198.20.0.1", "223.255.255.255", "100.128.0.1",
+    "2001:4860:4860::8888", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1",
+  };
 
   for (guint i = 0; i < G_N_ELEMENTS (internal); i++)
     {
       g_autoptr (GInetAddress) a = g_inet_address_new_from_string (internal[i]);
-      g_assert_true (lmd_inet_address_is_internal (a));
+      g_assert_nonnull (a);
+      if (!lmd_inet_address_is_internal (a))
+        g_error ("%s should be internal", internal[i]);
     }
   for (guint i = 0; i < G_N_ELEMENTS (external); i++)
     {
       g_autoptr (GInetAddress) a = g_inet_address_new_from_string (external[i]);
-      g_assert_false (lmd_inet_address_is_internal (a));
+      g_assert_nonnull (a);
+      if (lmd_inet_address_is_internal (a))
+        g_error ("%s should be external", external[i]);
+    }
+}
+
+/* URL hosts read as the resolver reads them, then classified: every numeric form of an
+ * internal address and localhost are refused without any network I/O, for audio URLs and
+ * callback URLs alike. */
+static void
+test_url_destinations (void)
+{
+  const char *refused[] = {
+    "http://127.1/a.wav", "http://2130706433/a.wav", "http://0x7f000001/a.wav",
+    "http://0x7f.1/a.wav", "http://0177.0.0.1/a.wav", "http://127.0.1/a.wav", "http://0/a.wav",
+    "http://127.0.0.1./a.wav", "http://localhost./a.wav", "http://LOCALHOST/a.wav",
+    "http://api.localhost/a.wav", "http://[::127.0.0.1]/a.wav",
+    "http://[::ffff:127.0.0.1]/a.wav", "http://[::ffff:7f00:1]/a.wav",
+    "http://[64:ff9b::7f00:1]/a.wav", "http://[2002:7f00:1::]/a.wav",
+    "http://[fe80::1%25eth0]/a.wav", "http://198.18.0.1/a.wav", "http://240.0.0.1/a.wav",
+    "http://255.255.255.255/a.wav", "https://10.0.0.1:8443/a.wav", "http://3232235777/a.wav",
+  };
+  const char *accepted[] = {
+    "http://93.184.216.34/a.wav", "https://example.com/a.wav", "http://8.8.8.8./a.wav",
+    "http://[2001:4860:4860::8888]/a.wav", "http://134744072/a.wav", "http://127x.example/a.wav",
+    "http://localhost.example.com/a.wav", "http://0x7g.1/a.wav",
+  };
+  const char *params[] = { "url", "callback_url" };
+
+  for (guint p = 0; p < G_N_ELEMENTS (params); p++)
+    {
+      for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+        {
+          g_autoptr (GError) error = NULL;
+          if (lmd_url_check_destination (refused[i], FALSE, params[p], &error))
+            g_error ("%s should be refused", refused[i]);
+          g_assert_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER);
+          g_assert_true (g_str_has_prefix (error->message, params[p]));
+          if (strstr (error->message, "refusing internal address") == NULL)
+            g_error ("%s: %s", refused[i], error->message);
+          /* allowed when private URLs are */
+          g_assert_true (lmd_url_check_destination (refused[i], TRUE, params[p], NULL));
+        }
+      for (guint i = 0; i < G_N_ELEMENTS (accepted); i++)
+        {
+          g_autoptr (GError) error = NULL;
+          if (!lmd_url_check_destination (accepted[i], FALSE, params[p], &error))
+            g_error ("%s should be accepted: %s", accepted[i], error->message);
+        }
+    }
+}
+
+/* The fetcher and the callback poster refuse numeric and localhost forms of loopback before
+ * connecting: a listener on loopback sees no connection. */
+static void
+test_fetch_refuses_before_connecting (void)
+{
+  const char *forms[] = { "127.1", "2130706433", "0x7f.0.0.1", "0177.0.0.1", "localhost.",
+                          "127.0.0.1.", "[::ffff:127.0.0.1]" };
+  LmdFetchLimits limits = { 1024, 5, FALSE };
+  g_autoptr (GSocket) listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
+                                               G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any_port = g_inet_socket_address_new (loopback, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  guint port;
+
+  g_assert_true (g_socket_bind (listener, any_port, TRUE, NULL));
+  g_assert_true (g_socket_listen (listener, NULL));
+  g_socket_set_blocking (listener, FALSE);
+  bound = g_socket_get_local_address (listener, NULL);
+  port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  for (guint i = 0; i < G_N_ELEMENTS (forms); i++)
+    {
+      g_autofree char *url = g_strdup_printf ("http://%s:%u/a.wav", forms[i], port);
+      g_autoptr (GError) fetch_error = NULL;
+      g_autoptr (GError) post_error = NULL;
+      g_autoptr (GBytes) bytes = lmd_url_fetch (url, &limits, NULL, &fetch_error);
+      g_autoptr (GError) accept_error = NULL;
+      g_autoptr (GSocket) accepted = NULL;
+
+      g_assert_null (bytes);
+      g_assert_error (fetch_error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER);
+      g_assert_nonnull (strstr (fetch_error->message, "refusing internal address"));
+      g_assert_cmpuint (lmd_url_post_json (url, "{}", &limits, &post_error), ==, 0);
+      g_assert_error (post_error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER);
+      g_assert_nonnull (strstr (post_error->message, "refusing internal address"));
+      accepted = g_socket_accept (listener, NULL, &accept_error);
+      g_assert_null (accepted);
+      g_assert_error (accept_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
     }
 }
 
@@ -323,6 +422,8 @@ main (int argc, char **argv)
   g_test_add_func ("/core/transcript", test_transcript);
   g_test_add_func ("/core/internal-addresses", test_internal_addresses);
   g_test_add_func ("/core/fetch-refuses-internal", test_fetch_refuses_internal);
+  g_test_add_func ("/core/url-destinations", test_url_destinations);
+  g_test_add_func ("/core/fetch-refuses-before-connecting", test_fetch_refuses_before_connecting);
   g_test_add_func ("/core/plugin-loader-errors", test_loader_errors);
   return g_test_run ();
 }

@@ -434,6 +434,59 @@ test_error_garbage (void)
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (o, "supported_formats")), >, 3);
 }
 
+/* Audio GStreamer cannot decode: the 422 says what is wrong with the audio, never where in
+ * GStreamer (source files, element names, pipeline paths); those details are in the log line
+ * of the request.  A WAV that declares MPEG audio and holds none, and a FLAC stream marker
+ * with nothing after it. */
+static void
+test_error_undecodable_details (void)
+{
+  static const guint8 mp3_in_wav[] = {
+    'R', 'I', 'F', 'F', 136, 0, 0, 0, 'W', 'A', 'V', 'E', 'f', 'm', 't', ' ', 16, 0, 0, 0,
+    0x55, 0, 1, 0, 0x80, 0x3e, 0, 0, 0, 0x7d, 0, 0, 2, 0, 16, 0, 'd', 'a', 't', 'a', 100, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  };
+  static const char flac[] = "fLaC\0\0\0\x22garbage";
+  struct {
+    GBytes *body;
+    const char *id;
+  } cases[] = {
+    { g_bytes_new_static (mp3_in_wav, sizeof mp3_in_wav), "undecodable-1" },
+    { g_bytes_new_static (flac, sizeof flac - 1), "undecodable-2" },
+  };
+  g_autofree char *log = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
+      g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "application/octet-stream",
+                                                     cases[i].body, "X-Request-ID", cases[i].id, NULL);
+      const char *message;
+
+      assert_error (r, 422, "UNPROCESSABLE_AUDIO", NULL);
+      message = json_object_get_string_member (lmd_test_response_json (r), "error");
+      g_test_message ("%s: %s", cases[i].id, message);
+      g_assert_nonnull (strstr (message, "cannot be decoded: "));
+      g_assert_null (strstr (message, ".c("));
+      g_assert_null (strstr (message, "/Gst"));
+      g_assert_null (strstr (message, "parse0"));
+      g_assert_null (strstr (message, "parse1"));
+      g_bytes_unref (cases[i].body);
+    }
+  log = lmd_test_server_read_log (server);
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *tag = g_strdup_printf ("[%s] gst-decoder: ", cases[i].id);
+      const char *line = strstr (log, tag);
+      g_assert_nonnull (line);
+      g_assert_true (g_str_has_prefix (strstr (line, ": ") + 2, "the "));
+      g_assert_nonnull (strstr (line, "GStreamer reports from "));
+    }
+}
+
 static void
 test_error_truncated_wav (void)
 {
@@ -554,6 +607,44 @@ test_request_id (void)
   g_assert_cmpstr (soup_message_headers_get_one (r->headers, "X-Request-ID"), ==, "client-id-4711");
   log = lmd_test_server_read_log (server);
   g_assert_nonnull (strstr (log, "[client-id-4711]"));
+}
+
+/* An option value with a newline cannot forge a log line: the logging layer escapes it. */
+static void
+test_log_escapes_values (void)
+{
+  g_autofree char *path = NULL;
+  g_autoptr (GBytes) audio = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *log = NULL;
+  g_auto (GStrv) lines = NULL;
+  gboolean found = FALSE;
+
+  if (!need_testdata ())
+    return;
+  path = librivox_path (0);
+  audio = read_file_bytes (path);
+  url = lmd_test_server_url (
+      server, "/v1/listen?model=x%0A2026-01-01T00:00:00.000Z%20WARN%20%20forged%0D%1B%5B31m%E2%80%A8");
+  {
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", audio,
+                                                   "X-Request-ID", "log-escape-1", NULL);
+    g_assert_cmpuint (r->status, ==, 400);
+  }
+  log = lmd_test_server_read_log (server);
+  lines = g_strsplit (log, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_assert_false (g_str_has_prefix (lines[i], "2026-01-01T00:00:00.000Z"));
+      g_assert_null (strchr (lines[i], '\r'));
+      g_assert_null (strchr (lines[i], '\x1b'));
+      g_assert_null (strstr (lines[i], "\xe2\x80\xa8"));
+      if (strstr (lines[i], "[log-escape-1] ") != NULL &&
+          strstr (lines[i], "x\\n2026-01-01T00:00:00.000Z WARN  forged\\r\\x1b[31m\\u{2028}") != NULL)
+        found = TRUE;
+    }
+  if (!found)
+    g_error ("no escaped line for log-escape-1 in:\n%s", log);
 }
 
 typedef struct {
@@ -690,12 +781,14 @@ main (int argc, char **argv)
   g_test_add_func ("/http/error/empty-body", test_error_empty_body);
   g_test_add_func ("/http/error/garbage", test_error_garbage);
   g_test_add_func ("/http/error/truncated-wav", test_error_truncated_wav);
+  g_test_add_func ("/http/error/undecodable-details", test_error_undecodable_details);
   g_test_add_func ("/http/error/too-large", test_error_too_large);
   g_test_add_func ("/http/truncated-data", test_truncated_data);
   g_test_add_func ("/http/error/bad-json", test_error_bad_json);
   g_test_add_func ("/http/error/bad-option", test_error_bad_option);
   g_test_add_func ("/http/error/unreachable-url", test_error_unreachable_url);
   g_test_add_func ("/http/request-id", test_request_id);
+  g_test_add_func ("/http/log-escapes-values", test_log_escapes_values);
   g_test_add_func ("/http/concurrent", test_concurrent);
   g_test_add_func ("/http/metrics", test_metrics);
 

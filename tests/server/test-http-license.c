@@ -6,9 +6,10 @@
  *
  * Covers: 401 without a key or with a wrong one, Token and Bearer schemes, an extra API key
  * stored as a SHA-256, the per-key rate limit answering 429 with Retry-After, health needing
- * no key, and the license status in /health?detailed=true.  A request without a key that
- * declares a 99 MiB body is answered 401 from its headers, before any of the body is sent
- * (with and without "Expect: 100-continue"), and the connection is closed.
+ * no key, the license status in /health?detailed=true, and ?token= refused on REST URLs.  A
+ * request without a key that declares a 99 MiB body is answered 401 from its headers, before
+ * any of the body is sent (with and without "Expect: 100-continue"), and the connection is
+ * closed.
  */
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -176,6 +177,24 @@ test_api_key (void)
   assert_code (r, 200, NULL);
 }
 
+/* ?token= is for WebSocket URLs only: on REST the key would end up in proxy logs, so a
+ * valid key in the query is refused with a message that says where it goes, and not logged. */
+static void
+test_query_token_refused_on_rest (void)
+{
+  g_autofree char *url = lmd_test_server_url (server, "/v1/listen?token=team-key-0123456789");
+  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", audio,
+                                                 "X-Request-ID", "query-token-1", NULL);
+  g_autofree char *log = NULL;
+
+  assert_code (r, 401, "INVALID_LICENSE");
+  g_assert_nonnull (strstr (json_object_get_string_member (lmd_test_response_json (r), "error"),
+                            "Authorization header"));
+  log = lmd_test_server_read_log (server);
+  g_assert_nonnull (strstr (log, "[query-token-1] "));
+  g_assert_null (strstr (log, "team-key-0123456789"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -226,6 +245,7 @@ main (int argc, char **argv)
   g_test_add_func ("/http-license/health-needs-no-key", test_health_needs_no_key);
   g_test_add_func ("/http-license/valid-key-and-rate-limit", test_valid_key_and_rate_limit);
   g_test_add_func ("/http-license/api-key", test_api_key);
+  g_test_add_func ("/http-license/query-token-refused-on-rest", test_query_token_refused_on_rest);
   status = g_test_run ();
 
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);

@@ -7,7 +7,8 @@
  *   - matmul for f32, f16, q8_0, q4_0, q4_1, q5_0, q5_1 weights, for M in {1, 3, 5, 7, 13, 64}
  *     and odd N (tails of the 6x16 tile), with and without bias: <= 1e-5;
  *   - the quantised row formats decode as documented (round trip of known blocks);
- *   - attention, plain and causal with a past offset, several heads: <= 1e-5;
+ *   - attention, plain and causal with a past offset, several heads, and over the longest key
+ *     sequence the loader allows (LMW_BACKEND_MAX_KEYS): <= 1e-5;
  *   - layernorm, softmax, gelu (against erf): <= 1e-5;
  *   - conv1d (kernel 3, stride 1 and 2, both input layouts): <= 1e-5;
  *   - f16 conversion round trips every half value.
@@ -248,6 +249,11 @@ run_suite (const char *label, int threads)
   TEST_OK (fmax (fmax (a1, a2), fmax (a3, a4)) <= 1e-5,
            "[%s] attention (plain, causal with past, single query): rel %.3g %.3g %.3g %.3g", label,
            a1, a2, a3, a4);
+  /* the longest key sequence the model loader lets through, one query and a block of them */
+  double m1 = check_attention (ops, ctx, 1, LMW_BACKEND_MAX_KEYS, 2, 8, -1);
+  double m2 = check_attention (ops, ctx, 70, LMW_BACKEND_MAX_KEYS, 1, 8, -1);
+  TEST_OK (fmax (m1, m2) <= 1e-5, "[%s] attention over LMW_BACKEND_MAX_KEYS = %d keys: rel %.3g %.3g",
+           label, LMW_BACKEND_MAX_KEYS, m1, m2);
 
   /* layernorm, softmax, gelu */
   int N = 5, Cc = 77;

@@ -8,12 +8,15 @@
  *     the end of the filterbank, the vocabulary at every token boundary (+-1) of the first
  *     2000 tokens and every 37th after, every tensor header field boundary (+-1) and 24
  *     data lengths inside every tensor;
+ *   - n_audio_ctx / n_text_ctx one past LMW_BACKEND_MAX_KEYS and n_audio_state / n_text_state
+ *     one past LMW_BACKEND_MAX_K / 4 are refused with a message naming that bound;
  *   - corrupted fields are refused: magic, each hyper-parameter set to 0 / -1 / INT32_MIN /
  *     INT32_MAX / 2^30 (ftype excepted: any non-negative value is accepted), filterbank
  *     sizes, vocabulary count and token lengths, and in every tensor header: n_dims, name
  *     length, type (unknown and wrong-size), each dimension, and the name.
  * Refusals must carry a non-empty message; the test also runs under ASan/valgrind.
  */
+#include "lmw-backend.h"
 #include "lmw-context.h"
 #include "lmw-ggml-layout.h"
 #include "lmw-test.h"
@@ -114,6 +117,33 @@ main (int argc, char **argv)
   memcpy (buf, orig, size);
   layout_put_i32 (buf, L.hparams + 40, -1);
   expect_refused (buf, size, "ftype", -1);
+  /* one past the backend's attention limit (LMW_BACKEND_MAX_KEYS) for either context, and a
+   * state whose MLP width passes the widest product (LMW_BACKEND_MAX_K): refused, naming the
+   * bound that comes from the backend */
+  {
+    static const struct { int index; int32_t value; int32_t bound; } limits[] = {
+      { 1, LMW_BACKEND_MAX_KEYS + 1, LMW_BACKEND_MAX_KEYS }, /* n_audio_ctx */
+      { 5, LMW_BACKEND_MAX_KEYS + 1, LMW_BACKEND_MAX_KEYS }, /* n_text_ctx */
+      { 2, LMW_BACKEND_MAX_K / 4 + 1, LMW_BACKEND_MAX_K / 4 }, /* n_audio_state */
+      { 6, LMW_BACKEND_MAX_K / 4 + 1, LMW_BACKEND_MAX_K / 4 }, /* n_text_state */
+    };
+    int named = 0;
+    for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
+      char allowed[64];
+      memcpy (buf, orig, size);
+      layout_put_i32 (buf, L.hparams + 4 * (size_t) limits[i].index, limits[i].value);
+      lmw_model *lm = lmw_model_load_buffer (buf, size, &err);
+      snprintf (allowed, sizeof allowed, "allowed 1 .. %d)", (int) limits[i].bound);
+      if (lm == NULL && err.code == LMW_ERR_FORMAT && strstr (err.message, allowed) != NULL)
+        named++;
+      else
+        TEST_DIAG ("hyper-parameter %d = %d: %s", limits[i].index, (int) limits[i].value,
+                   lm != NULL ? "loaded" : err.message);
+      lmw_model_free (lm);
+    }
+    TEST_OK (named == 4, "contexts past LMW_BACKEND_MAX_KEYS (%d) and states past LMW_BACKEND_MAX_K / 4 "
+             "refused with the backend's bound", LMW_BACKEND_MAX_KEYS);
+  }
   /* swapped head counts, states not divisible */
   memcpy (buf, orig, size);
   layout_put_i32 (buf, L.hparams + 12, 3);

@@ -27,10 +27,10 @@
 #include <unistd.h>
 
 #define LMW_MAGIC 0x67676d6cu
-#define MAX_STATE 4096 /* 4 * MAX_STATE is the widest product the CPU backend takes */
+#define MAX_STATE (LMW_BACKEND_MAX_K / 4) /* the MLP's hidden width, 4 * n_state, is a product's inner dimension */
 #define MAX_HEAD_DIM 1024
 #define MAX_LAYERS 256
-#define MAX_CTX 4096   /* the CPU backend's attention limit */
+#define MAX_CTX LMW_BACKEND_MAX_KEYS /* attention's longest key sequence */
 #define MAX_MELS 512
 #define MAX_TOKEN_LEN 1024
 #define MAX_NAME_LEN 255
