@@ -168,7 +168,8 @@ job_run (Job *job, GError **error)
   state.session = session;
   state.sample_rate = lmd_engine_get_sample_rate (job->engine);
   state.max_samples = (guint64) (self->limits.max_audio_seconds * state.sample_rate);
-  if (!lmd_audio_decoder_decode (self->decoder, audio, state.sample_rate, feed_pcm, &state,
+  if (!lmd_audio_decoder_decode (self->decoder, audio, state.sample_rate,
+                                 self->limits.max_audio_seconds, feed_pcm, &state,
                                  job->cancellable, error))
     return NULL;
   transcript = lmd_engine_session_finish (session, error);

@@ -15,6 +15,7 @@
 #include "lmd-test-audio.h"
 #include "lmd-test-file-server.h"
 #include "lmd-test-server.h"
+#include "lmd-test-wav.h"
 #include "lmd-wer.h"
 
 #define LIBRIVOX_FILES 5
@@ -463,6 +464,57 @@ test_error_too_large (void)
   g_assert_cmpint (json_object_get_int_member (o, "max_size_mb"), ==, 100);
 }
 
+/* A 16-bit mono WAV image of @n_frames silent frames whose header declares @rate. */
+static GBytes *
+wav_declaring (guint rate, gsize n_frames)
+{
+  g_autofree float *silence = g_new0 (float, n_frames);
+  return lmd_test_wav_encode (silence, n_frames, rate);
+}
+
+static void
+test_error_wav_rate (void)
+{
+  /* 227 KB whose header says 1 Hz: 113,600 s of audio by its header, which the server once
+   * resampled 16,000-fold (1.2 GB, a worker busy until the request timeout).  Refused from
+   * the header at once; a small one at 1 Hz is refused for its rate; the server serves on. */
+  g_autoptr (GBytes) long_1hz = wav_declaring (1, 113600);
+  g_autoptr (GBytes) short_1hz = wav_declaring (1, 100);
+  g_autoptr (GBytes) high = wav_declaring (384000, 38400);
+  g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
+  g_autoptr (LmdTestResponse) r_long = NULL;
+  g_autoptr (LmdTestResponse) r_short = NULL;
+  g_autoptr (LmdTestResponse) r_high = NULL;
+  g_autoptr (LmdTestResponse) r_after = NULL;
+  g_autoptr (GBytes) speech = NULL;
+  g_autofree char *log = NULL;
+  JsonObject *o;
+
+  g_assert_cmpuint (g_bytes_get_size (long_1hz), ==, 44 + 2 * 113600);
+  r_long = lmd_test_http (session, "POST", url, "audio/wav", long_1hz, "X-Request-ID", "wav-1hz-long", NULL);
+  assert_error (r_long, 413, "FILE_TOO_LARGE", NULL);
+  o = lmd_test_response_json (r_long);
+  g_assert_cmpint (json_object_get_int_member (o, "max_duration_s"), ==, 7200);
+  g_assert_nonnull (strstr (json_string (o, "error"), "113600"));
+
+  r_short = lmd_test_http (session, "POST", url, "audio/wav", short_1hz, "X-Request-ID", "wav-1hz-short", NULL);
+  assert_error (r_short, 422, "UNPROCESSABLE_AUDIO", NULL);
+  g_assert_nonnull (strstr (json_string (lmd_test_response_json (r_short), "error"), "1 Hz"));
+  r_high = post_listen (high, "audio/wav", NULL);
+  assert_error (r_high, 422, "UNPROCESSABLE_AUDIO", NULL);
+
+  log = lmd_test_server_read_log (server);
+  g_assert_nonnull (strstr (log, "[wav-1hz-long] http: POST /v1/listen → 413 FILE_TOO_LARGE"));
+  g_assert_nonnull (strstr (log, "[wav-1hz-short] http: POST /v1/listen → 422 UNPROCESSABLE_AUDIO"));
+
+  if (!need_testdata ())
+    return;
+  speech = first_recording ();
+  r_after = post_listen (speech, "audio/wav", NULL);
+  assert_status (r_after, 200);
+  g_assert_true (strlen (json_string (lmd_test_response_json (r_after), "text")) > 0);
+}
+
 static void
 test_error_bad_json (void)
 {
@@ -665,6 +717,7 @@ main (int argc, char **argv)
   g_test_add_func ("/http/error/truncated-wav", test_error_truncated_wav);
   g_test_add_func ("/http/error/too-large", test_error_too_large);
   g_test_add_func ("/http/truncated-data", test_truncated_data);
+  g_test_add_func ("/http/error/wav-rate", test_error_wav_rate);
   g_test_add_func ("/http/error/bad-json", test_error_bad_json);
   g_test_add_func ("/http/error/bad-option", test_error_bad_option);
   g_test_add_func ("/http/error/unreachable-url", test_error_unreachable_url);
