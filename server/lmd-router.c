@@ -34,8 +34,10 @@ struct _LmdRouter {
 
 G_DEFINE_FINAL_TYPE (LmdRouter, lmd_router, G_TYPE_OBJECT)
 
-/* One admitted request.  Created on the main context; run on a pool thread; its GTask
- * returns on the main context. */
+/* One admitted request.  Created on the caller's thread-default context (the owning context);
+ * run on a pool thread; its GTask returns on the owning context, its timeout fires there, and
+ * it is freed there: the pool thread hands its reference to the task back to the owning
+ * context, so job_free never runs while job_timeout_cb does. */
 typedef struct {
   LmdRouter *router;              /* owned ref */
   LmdTranscribeRequest *request;  /* owned */
@@ -44,7 +46,7 @@ typedef struct {
   GCancellable *cancellable;      /* owned: cancelled by timeout or by the caller */
   GCancellable *caller_cancellable; /* owned ref, nullable */
   gulong caller_handler;
-  guint timeout_id;
+  GSource *timeout;               /* owned: attached to the owning context */
   gint timed_out;
   gint64 admitted_at;
 } Job;
@@ -55,8 +57,11 @@ job_free (Job *job)
   g_mutex_lock (&job->router->stats_lock);
   g_hash_table_remove (job->router->live_jobs, job);
   g_mutex_unlock (&job->router->stats_lock);
-  if (job->timeout_id != 0)
-    g_source_remove (job->timeout_id);
+  if (job->timeout != NULL)
+    {
+      g_source_destroy (job->timeout);
+      g_source_unref (job->timeout);
+    }
   if (job->caller_cancellable != NULL)
     g_cancellable_disconnect (job->caller_cancellable, job->caller_handler);
   g_clear_object (&job->caller_cancellable);
@@ -179,6 +184,14 @@ job_run (Job *job, GError **error)
   return transcript;
 }
 
+/* Owning context: drops the reference the pool thread held. */
+static gboolean
+unref_task (gpointer data)
+{
+  g_object_unref (data);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 pool_func (gpointer data, gpointer user_data)
 {
@@ -230,8 +243,10 @@ pool_func (gpointer data, gpointer user_data)
         }
       g_task_return_error (job->task, error);
     }
-  /* The task keeps the Job alive (task data) until its callback has run on the main context. */
-  g_object_unref (job->task);
+  /* The task keeps the Job alive (task data): its last reference goes on the owning context,
+   * after the callback.  @job may be freed as soon as this is queued. */
+  g_main_context_invoke_full (g_task_get_context (job->task), G_PRIORITY_DEFAULT, unref_task,
+                              job->task, NULL);
 }
 
 static gboolean
@@ -239,7 +254,6 @@ job_timeout_cb (gpointer data)
 {
   Job *job = data;
 
-  job->timeout_id = 0;
   g_atomic_int_set (&job->timed_out, 1);
   LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, job->request->request_id,
                    "cancelling: past the time limit of %u s", job->router->limits.request_timeout_s);
@@ -370,7 +384,9 @@ lmd_router_transcribe_async (LmdRouter *self, LmdTranscribeRequest *request,
       job->caller_handler = g_cancellable_connect (cancellable, G_CALLBACK (caller_cancelled_cb),
                                                    job->cancellable, NULL);
     }
-  job->timeout_id = g_timeout_add_seconds (self->limits.request_timeout_s, job_timeout_cb, job);
+  job->timeout = g_timeout_source_new_seconds (self->limits.request_timeout_s);
+  g_source_set_callback (job->timeout, job_timeout_cb, job, NULL);
+  g_source_attach (job->timeout, g_task_get_context (task));
   g_task_set_task_data (task, job, (GDestroyNotify) job_free);
   g_mutex_lock (&self->stats_lock);
   g_hash_table_add (self->live_jobs, job);
