@@ -19,7 +19,8 @@ struct _LmdRouter {
   GHashTable *engines;      /* owned: model name or alias → LmdEngine (owned) */
   GPtrArray *models;        /* owned: model names in order of registration */
   char *default_model;      /* owned */
-  GThreadPool *pool;        /* owned */
+  GThreadPool *pool;        /* owned: inference */
+  GThreadPool *fetch_pool;  /* owned: URL fetches, which then go to pool */
 
   /* counters, atomics */
   gint admitted; /* queued + running */
@@ -49,6 +50,7 @@ typedef struct {
   GSource *timeout;               /* owned: attached to the owning context */
   gint timed_out;
   gint64 admitted_at;
+  GBytes *fetched;                /* owned, nullable: the body of request->url, once fetched */
 } Job;
 
 static void
@@ -68,6 +70,7 @@ job_free (Job *job)
   g_clear_object (&job->cancellable);
   g_clear_object (&job->engine);
   g_clear_pointer (&job->request, lmd_transcribe_request_free);
+  g_clear_pointer (&job->fetched, g_bytes_unref);
   g_clear_object (&job->router);
   g_free (job);
 }
@@ -75,7 +78,7 @@ job_free (Job *job)
 gboolean
 lmd_limits_load (LmdLimits *limits, GKeyFile *config, GError **error)
 {
-  gint64 workers, queue, timeout, fetch_timeout, retry;
+  gint64 workers, queue, timeout, fetch_timeout, fetch_workers, retry;
   double body_mb, audio_s;
 
   if (!lmd_config_get_int (config, "limits", "workers", g_get_num_processors (), &workers, error) ||
@@ -84,16 +87,19 @@ lmd_limits_load (LmdLimits *limits, GKeyFile *config, GError **error)
       !lmd_config_get_double (config, "limits", "max_audio_seconds", 7200.0, &audio_s, error) ||
       !lmd_config_get_int (config, "limits", "request_timeout_s", 300, &timeout, error) ||
       !lmd_config_get_int (config, "limits", "fetch_timeout_s", 60, &fetch_timeout, error) ||
+      !lmd_config_get_int (config, "limits", "fetch_workers", 8, &fetch_workers, error) ||
       !lmd_config_get_int (config, "limits", "retry_after_s", 2, &retry, error) ||
       !lmd_config_get_boolean (config, "limits", "allow_private_urls", FALSE,
                                &limits->allow_private_urls, error))
     return FALSE;
   if (workers < 1 || workers > 1024 || queue < 0 || queue > 100000 || body_mb <= 0 ||
-      audio_s <= 0 || timeout < 1 || fetch_timeout < 1 || retry < 1)
+      audio_s <= 0 || timeout < 1 || fetch_timeout < 1 || retry < 1 || fetch_workers < 1 ||
+      fetch_workers > 1024)
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                    "config [limits]: a value is out of range (workers 1..1024, queue_size >= 0, "
-                   "max_body_mb > 0, max_audio_seconds > 0, timeouts >= 1 s)");
+                   "max_body_mb > 0, max_audio_seconds > 0, timeouts >= 1 s, "
+                   "fetch_workers 1..1024)");
       return FALSE;
     }
   limits->workers = (guint) workers;
@@ -102,6 +108,7 @@ lmd_limits_load (LmdLimits *limits, GKeyFile *config, GError **error)
   limits->max_audio_seconds = audio_s;
   limits->request_timeout_s = (guint) timeout;
   limits->fetch_timeout_s = (guint) fetch_timeout;
+  limits->fetch_workers = (guint) fetch_workers;
   limits->retry_after_s = (guint) retry;
   return TRUE;
 }
@@ -153,19 +160,8 @@ job_run (Job *job, GError **error)
   };
   FeedState state = { job };
 
-  if (req->url != NULL)
-    {
-      LmdFetchLimits fetch = { self->limits.max_body_bytes, self->limits.fetch_timeout_s,
-                               self->limits.allow_private_urls };
-      LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, req->request_id, "fetching %s", req->url);
-      audio = lmd_url_fetch (req->url, &fetch, job->cancellable, error);
-      if (audio == NULL)
-        return NULL;
-      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, req->request_id, "fetched %" G_GSIZE_FORMAT " bytes from the URL",
-                       g_bytes_get_size (audio));
-    }
-  else
-    audio = g_bytes_ref (req->audio);
+  /* a request by URL comes here from the fetch pool with its body */
+  audio = g_bytes_ref (job->fetched != NULL ? job->fetched : req->audio);
 
   session = lmd_engine_open_session (job->engine, &opts, error);
   if (session == NULL)
@@ -192,25 +188,12 @@ unref_task (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Any pool thread: returns @transcript (taken) or @error (taken) and leaves the router. */
 static void
-pool_func (gpointer data, gpointer user_data)
+job_complete (Job *job, LmdTranscript *transcript, GError *error, gint64 started)
 {
-  Job *job = data;
   LmdRouter *self = job->router;
-  GError *error = NULL;
-  LmdTranscript *transcript = NULL;
-  gint64 started = g_get_monotonic_time ();
 
-  g_atomic_int_inc (&self->active);
-  lmd_log_set_thread_request_id (job->request->request_id);
-  LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, job->request->request_id,
-                   "started on model %s after %.3f s in the queue",
-                   lmd_engine_get_model_name (job->engine),
-                   (started - job->admitted_at) / 1e6);
-  if (!g_cancellable_set_error_if_cancelled (job->cancellable, &error))
-    transcript = job_run (job, &error);
-  lmd_log_set_thread_request_id (NULL);
-  g_atomic_int_add (&self->active, -1);
   g_atomic_int_add (&self->admitted, -1);
 
   if (transcript != NULL)
@@ -247,6 +230,58 @@ pool_func (gpointer data, gpointer user_data)
    * after the callback.  @job may be freed as soon as this is queued. */
   g_main_context_invoke_full (g_task_get_context (job->task), G_PRIORITY_DEFAULT, unref_task,
                               job->task, NULL);
+}
+
+static void
+pool_func (gpointer data, gpointer user_data)
+{
+  Job *job = data;
+  LmdRouter *self = job->router;
+  GError *error = NULL;
+  LmdTranscript *transcript = NULL;
+  gint64 started = g_get_monotonic_time ();
+
+  g_atomic_int_inc (&self->active);
+  lmd_log_set_thread_request_id (job->request->request_id);
+  LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, job->request->request_id,
+                   "started on model %s after %.3f s in the queue",
+                   lmd_engine_get_model_name (job->engine),
+                   (started - job->admitted_at) / 1e6);
+  if (!g_cancellable_set_error_if_cancelled (job->cancellable, &error))
+    transcript = job_run (job, &error);
+  lmd_log_set_thread_request_id (NULL);
+  g_atomic_int_add (&self->active, -1);
+  job_complete (job, transcript, error, started);
+}
+
+/* A fetch thread: fetches request->url, then queues the job for an inference thread. */
+static void
+fetch_func (gpointer data, gpointer user_data)
+{
+  Job *job = data;
+  LmdRouter *self = job->router;
+  LmdTranscribeRequest *req = job->request;
+  LmdFetchLimits fetch = { self->limits.max_body_bytes, self->limits.fetch_timeout_s,
+                           self->limits.allow_private_urls };
+  GError *error = NULL;
+  gint64 started = g_get_monotonic_time ();
+
+  lmd_log_set_thread_request_id (req->request_id);
+  if (!g_cancellable_set_error_if_cancelled (job->cancellable, &error))
+    {
+      LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, req->request_id, "fetching %s", req->url);
+      job->fetched = lmd_url_fetch (req->url, &fetch, job->cancellable, &error);
+    }
+  lmd_log_set_thread_request_id (NULL);
+  if (job->fetched == NULL)
+    {
+      job_complete (job, NULL, error, started);
+      return;
+    }
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, req->request_id,
+                   "fetched %" G_GSIZE_FORMAT " bytes from the URL in %.3f s",
+                   g_bytes_get_size (job->fetched), (g_get_monotonic_time () - started) / 1e6);
+  g_thread_pool_push (self->pool, job, NULL);
 }
 
 static gboolean
@@ -391,7 +426,7 @@ lmd_router_transcribe_async (LmdRouter *self, LmdTranscribeRequest *request,
   g_mutex_lock (&self->stats_lock);
   g_hash_table_add (self->live_jobs, job);
   g_mutex_unlock (&self->stats_lock);
-  g_thread_pool_push (self->pool, job, NULL);
+  g_thread_pool_push (request->url != NULL ? self->fetch_pool : self->pool, job, NULL);
 }
 
 LmdTranscript *
@@ -408,6 +443,8 @@ lmd_router_new (const LmdLimits *limits)
 
   self->limits = *limits;
   self->pool = g_thread_pool_new (pool_func, self, (gint) limits->workers, FALSE, NULL);
+  self->fetch_pool = g_thread_pool_new (fetch_func, self, (gint) MAX (limits->fetch_workers, 1u),
+                                        FALSE, NULL);
   return self;
 }
 
@@ -536,6 +573,12 @@ lmd_router_shutdown (LmdRouter *self)
   while (g_hash_table_iter_next (&iter, &job, NULL))
     g_cancellable_cancel (((Job *) job)->cancellable);
   g_mutex_unlock (&self->stats_lock);
+  /* fetches first: a fetch that ends queues its job on the inference pool */
+  if (self->fetch_pool != NULL)
+    {
+      g_thread_pool_free (self->fetch_pool, FALSE, TRUE);
+      self->fetch_pool = NULL;
+    }
   if (self->pool != NULL)
     {
       /* cancelled jobs end at their next chunk; queued ones end before they start */
@@ -619,6 +662,8 @@ lmd_router_finalize (GObject *object)
   LmdRouter *self = LMD_ROUTER (object);
 
   /* Jobs hold a reference, so no job is running here. */
+  if (self->fetch_pool != NULL)
+    g_thread_pool_free (self->fetch_pool, FALSE, TRUE);
   if (self->pool != NULL)
     g_thread_pool_free (self->pool, FALSE, TRUE);
   g_clear_object (&self->decoder);
