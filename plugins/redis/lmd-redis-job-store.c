@@ -145,7 +145,7 @@ command_argv (LmdRedisJobStore *self, int argc, const char **argv, const size_t 
 
   if (self->ctx != NULL && connection_is_stale (self->ctx))
     {
-      g_info ("redis %s:%u: the server closed the connection; connecting again", self->host,
+      g_info ("%s:%u closed the connection; connecting again", self->host,
               self->port);
       disconnect (self);
     }
@@ -157,7 +157,7 @@ command_argv (LmdRedisJobStore *self, int argc, const char **argv, const size_t 
         g_propagate_error (error, g_steal_pointer (&first_error));
       return reply;
     }
-  g_info ("redis %s:%u: %s; connecting again for %s", self->host, self->port,
+  g_info ("%s:%u: %s; connecting again for %s", self->host, self->port,
           first_error->message, argv[0]);
   return command_once (self, argc, argv, lens, &reused, error);
 }
