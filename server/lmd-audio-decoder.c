@@ -19,13 +19,15 @@ lmd_audio_decoder_setup (LmdAudioDecoder *self, GKeyFile *config, GError **error
 }
 
 gboolean
-lmd_audio_decoder_decode (LmdAudioDecoder *self, GBytes *input, guint sample_rate, LmdPcmFunc func,
-                          gpointer user_data, GCancellable *cancellable, GError **error)
+lmd_audio_decoder_decode (LmdAudioDecoder *self, GBytes *input, guint sample_rate,
+                          double max_seconds, LmdPcmFunc func, gpointer user_data,
+                          GCancellable *cancellable, GError **error)
 {
   g_return_val_if_fail (LMD_IS_AUDIO_DECODER (self), FALSE);
   g_return_val_if_fail (input != NULL && func != NULL && sample_rate > 0, FALSE);
-  return LMD_AUDIO_DECODER_GET_IFACE (self)->decode (self, input, sample_rate, func, user_data,
-                                                      cancellable, error);
+  g_return_val_if_fail (max_seconds >= 0, FALSE);
+  return LMD_AUDIO_DECODER_GET_IFACE (self)->decode (self, input, sample_rate, max_seconds, func,
+                                                      user_data, cancellable, error);
 }
 
 const char *const *

@@ -6,9 +6,16 @@
  * in order, through @func, so a long recording is never held in memory as float samples:
  * the caller feeds each chunk to an engine session.  Samples are in [-1, 1].
  *
+ * @max_seconds (0: no limit) bounds the audio a decode may deliver, measured at the input's
+ * own rate before any resampling: an input whose container declares a longer duration is
+ * refused before anything is decoded, and one that turns out longer while decoding is
+ * stopped at the limit.  Either way nothing is resampled beyond it.
+ *
  * Errors (LMD_ERROR): UNSUPPORTED_FORMAT when no decoder recognises the bytes,
- * UNPROCESSABLE_AUDIO when a recognised container fails to decode or has no audio stream,
- * MISSING_PARAMETER for empty input.  An error returned by @func stops decoding and is
+ * UNPROCESSABLE_AUDIO when a recognised container fails to decode, has no audio stream or
+ * declares a sample rate outside LMD_AUDIO_DECODER_MIN_RATE..LMD_AUDIO_DECODER_MAX_RATE,
+ * FILE_TOO_LARGE when the audio is longer than @max_seconds, MISSING_PARAMETER for empty
+ * input.  An error returned by @func stops decoding and is
  * propagated unchanged.  A cancelled @cancellable stops decoding with G_IO_ERROR_CANCELLED.
  */
 #pragma once
@@ -19,6 +26,11 @@ G_BEGIN_DECLS
 
 /* Receives @n_samples samples at the rate given to decode().  Returns FALSE with @error set
  * to stop decoding. */
+/* The sample rates an input may declare: below, a header is corrupt or hostile (a 1 Hz WAV
+ * would be resampled 16,000-fold); above, no recording format goes. */
+#define LMD_AUDIO_DECODER_MIN_RATE 4000
+#define LMD_AUDIO_DECODER_MAX_RATE 192000
+
 typedef gboolean (*LmdPcmFunc) (const float *samples, gsize n_samples, gpointer user_data,
                                 GError **error);
 
@@ -31,9 +43,11 @@ struct _LmdAudioDecoderInterface {
   /* Reads the plugin's config group; called once before any decode(). Optional. */
   gboolean (*setup) (LmdAudioDecoder *self, GKeyFile *config, GError **error);
 
-  /* Decodes @input, resampled to @sample_rate mono; thread-safe (many calls at once). */
-  gboolean (*decode) (LmdAudioDecoder *self, GBytes *input, guint sample_rate, LmdPcmFunc func,
-                      gpointer user_data, GCancellable *cancellable, GError **error);
+  /* Decodes @input, resampled to @sample_rate mono, at most @max_seconds of it (0: no
+   * limit); thread-safe (many calls at once). */
+  gboolean (*decode) (LmdAudioDecoder *self, GBytes *input, guint sample_rate,
+                      double max_seconds, LmdPcmFunc func, gpointer user_data,
+                      GCancellable *cancellable, GError **error);
 
   /* (transfer none) names of the formats this decoder handles, e.g. "wav", "flac". Optional. */
   const char *const *(*get_supported_formats) (LmdAudioDecoder *self);
@@ -41,7 +55,7 @@ struct _LmdAudioDecoderInterface {
 
 gboolean lmd_audio_decoder_setup (LmdAudioDecoder *self, GKeyFile *config, GError **error);
 gboolean lmd_audio_decoder_decode (LmdAudioDecoder *self, GBytes *input, guint sample_rate,
-                                   LmdPcmFunc func, gpointer user_data, GCancellable *cancellable,
+                                   double max_seconds, LmdPcmFunc func, gpointer user_data, GCancellable *cancellable,
                                    GError **error);
 const char *const *lmd_audio_decoder_get_supported_formats (LmdAudioDecoder *self);
 

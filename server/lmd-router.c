@@ -19,7 +19,8 @@ struct _LmdRouter {
   GHashTable *engines;      /* owned: model name or alias → LmdEngine (owned) */
   GPtrArray *models;        /* owned: model names in order of registration */
   char *default_model;      /* owned */
-  GThreadPool *pool;        /* owned */
+  GThreadPool *pool;        /* owned: inference */
+  GThreadPool *fetch_pool;  /* owned: URL fetches, which then go to pool */
 
   /* counters, atomics */
   gint admitted; /* queued + running */
@@ -34,8 +35,10 @@ struct _LmdRouter {
 
 G_DEFINE_FINAL_TYPE (LmdRouter, lmd_router, G_TYPE_OBJECT)
 
-/* One admitted request.  Created on the main context; run on a pool thread; its GTask
- * returns on the main context. */
+/* One admitted request.  Created on the caller's thread-default context (the owning context);
+ * run on a pool thread; its GTask returns on the owning context, its timeout fires there, and
+ * it is freed there: the pool thread hands its reference to the task back to the owning
+ * context, so job_free never runs while job_timeout_cb does. */
 typedef struct {
   LmdRouter *router;              /* owned ref */
   LmdTranscribeRequest *request;  /* owned */
@@ -44,9 +47,10 @@ typedef struct {
   GCancellable *cancellable;      /* owned: cancelled by timeout or by the caller */
   GCancellable *caller_cancellable; /* owned ref, nullable */
   gulong caller_handler;
-  guint timeout_id;
+  GSource *timeout;               /* owned: attached to the owning context */
   gint timed_out;
   gint64 admitted_at;
+  GBytes *fetched;                /* owned, nullable: the body of request->url, once fetched */
 } Job;
 
 static void
@@ -55,14 +59,18 @@ job_free (Job *job)
   g_mutex_lock (&job->router->stats_lock);
   g_hash_table_remove (job->router->live_jobs, job);
   g_mutex_unlock (&job->router->stats_lock);
-  if (job->timeout_id != 0)
-    g_source_remove (job->timeout_id);
+  if (job->timeout != NULL)
+    {
+      g_source_destroy (job->timeout);
+      g_source_unref (job->timeout);
+    }
   if (job->caller_cancellable != NULL)
     g_cancellable_disconnect (job->caller_cancellable, job->caller_handler);
   g_clear_object (&job->caller_cancellable);
   g_clear_object (&job->cancellable);
   g_clear_object (&job->engine);
   g_clear_pointer (&job->request, lmd_transcribe_request_free);
+  g_clear_pointer (&job->fetched, g_bytes_unref);
   g_clear_object (&job->router);
   g_free (job);
 }
@@ -70,7 +78,7 @@ job_free (Job *job)
 gboolean
 lmd_limits_load (LmdLimits *limits, GKeyFile *config, GError **error)
 {
-  gint64 workers, queue, timeout, fetch_timeout, retry;
+  gint64 workers, queue, timeout, fetch_timeout, fetch_workers, retry;
   double body_mb, audio_s;
 
   if (!lmd_config_get_int (config, "limits", "workers", g_get_num_processors (), &workers, error) ||
@@ -79,6 +87,7 @@ lmd_limits_load (LmdLimits *limits, GKeyFile *config, GError **error)
       !lmd_config_get_double (config, "limits", "max_audio_seconds", 7200.0, &audio_s, error) ||
       !lmd_config_get_int (config, "limits", "request_timeout_s", 300, &timeout, error) ||
       !lmd_config_get_int (config, "limits", "fetch_timeout_s", 60, &fetch_timeout, error) ||
+      !lmd_config_get_int (config, "limits", "fetch_workers", 8, &fetch_workers, error) ||
       !lmd_config_get_int (config, "limits", "retry_after_s", 2, &retry, error) ||
       !lmd_config_get_boolean (config, "limits", "allow_private_urls", FALSE,
                                &limits->allow_private_urls, error))
@@ -86,11 +95,13 @@ lmd_limits_load (LmdLimits *limits, GKeyFile *config, GError **error)
   /* bodies are held and handed around with 32-bit lengths in places (GByteArray): the
    * largest body stays well below 4 GiB */
   if (workers < 1 || workers > 1024 || queue < 0 || queue > 100000 || body_mb <= 0 ||
-      body_mb > LMD_LIMITS_MAX_BODY_MB || audio_s <= 0 || timeout < 1 || fetch_timeout < 1 || retry < 1)
+      body_mb > LMD_LIMITS_MAX_BODY_MB || audio_s <= 0 || timeout < 1 || fetch_timeout < 1 ||
+      retry < 1 || fetch_workers < 1 || fetch_workers > 1024)
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                    "config [limits]: a value is out of range (workers 1..1024, queue_size >= 0, "
-                   "max_body_mb > 0 and at most %d, max_audio_seconds > 0, timeouts >= 1 s)",
+                   "max_body_mb > 0 and at most %d, max_audio_seconds > 0, timeouts >= 1 s, "
+                   "fetch_workers 1..1024)",
                    LMD_LIMITS_MAX_BODY_MB);
       return FALSE;
     }
@@ -100,6 +111,7 @@ lmd_limits_load (LmdLimits *limits, GKeyFile *config, GError **error)
   limits->max_audio_seconds = audio_s;
   limits->request_timeout_s = (guint) timeout;
   limits->fetch_timeout_s = (guint) fetch_timeout;
+  limits->fetch_workers = (guint) fetch_workers;
   limits->retry_after_s = (guint) retry;
   return TRUE;
 }
@@ -151,19 +163,8 @@ job_run (Job *job, GError **error)
   };
   FeedState state = { job };
 
-  if (req->url != NULL)
-    {
-      LmdFetchLimits fetch = { self->limits.max_body_bytes, self->limits.fetch_timeout_s,
-                               self->limits.allow_private_urls };
-      LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, req->request_id, "fetching %s", req->url);
-      audio = lmd_url_fetch (req->url, &fetch, job->cancellable, error);
-      if (audio == NULL)
-        return NULL;
-      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, req->request_id, "fetched %" G_GSIZE_FORMAT " bytes from the URL",
-                       g_bytes_get_size (audio));
-    }
-  else
-    audio = g_bytes_ref (req->audio);
+  /* a request by URL comes here from the fetch pool with its body */
+  audio = g_bytes_ref (job->fetched != NULL ? job->fetched : req->audio);
 
   session = lmd_engine_open_session (job->engine, &opts, error);
   if (session == NULL)
@@ -171,7 +172,8 @@ job_run (Job *job, GError **error)
   state.session = session;
   state.sample_rate = lmd_engine_get_sample_rate (job->engine);
   state.max_samples = (guint64) (self->limits.max_audio_seconds * state.sample_rate);
-  if (!lmd_audio_decoder_decode (self->decoder, audio, state.sample_rate, feed_pcm, &state,
+  if (!lmd_audio_decoder_decode (self->decoder, audio, state.sample_rate,
+                                 self->limits.max_audio_seconds, feed_pcm, &state,
                                  job->cancellable, error))
     return NULL;
   transcript = lmd_engine_session_finish (session, error);
@@ -181,25 +183,20 @@ job_run (Job *job, GError **error)
   return transcript;
 }
 
-static void
-pool_func (gpointer data, gpointer user_data)
+/* Owning context: drops the reference the pool thread held. */
+static gboolean
+unref_task (gpointer data)
 {
-  Job *job = data;
-  LmdRouter *self = job->router;
-  GError *error = NULL;
-  LmdTranscript *transcript = NULL;
-  gint64 started = g_get_monotonic_time ();
+  g_object_unref (data);
+  return G_SOURCE_REMOVE;
+}
 
-  g_atomic_int_inc (&self->active);
-  lmd_log_set_thread_request_id (job->request->request_id);
-  LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, job->request->request_id,
-                   "started on model %s after %.3f s in the queue",
-                   lmd_engine_get_model_name (job->engine),
-                   (started - job->admitted_at) / 1e6);
-  if (!g_cancellable_set_error_if_cancelled (job->cancellable, &error))
-    transcript = job_run (job, &error);
-  lmd_log_set_thread_request_id (NULL);
-  g_atomic_int_add (&self->active, -1);
+/* Any pool thread: returns @transcript (taken) or @error (taken) and leaves the router. */
+static void
+job_complete (Job *job, LmdTranscript *transcript, GError *error, gint64 started)
+{
+  LmdRouter *self = job->router;
+
   g_atomic_int_add (&self->admitted, -1);
 
   if (transcript != NULL)
@@ -232,8 +229,62 @@ pool_func (gpointer data, gpointer user_data)
         }
       g_task_return_error (job->task, error);
     }
-  /* The task keeps the Job alive (task data) until its callback has run on the main context. */
-  g_object_unref (job->task);
+  /* The task keeps the Job alive (task data): its last reference goes on the owning context,
+   * after the callback.  @job may be freed as soon as this is queued. */
+  g_main_context_invoke_full (g_task_get_context (job->task), G_PRIORITY_DEFAULT, unref_task,
+                              job->task, NULL);
+}
+
+static void
+pool_func (gpointer data, gpointer user_data)
+{
+  Job *job = data;
+  LmdRouter *self = job->router;
+  GError *error = NULL;
+  LmdTranscript *transcript = NULL;
+  gint64 started = g_get_monotonic_time ();
+
+  g_atomic_int_inc (&self->active);
+  lmd_log_set_thread_request_id (job->request->request_id);
+  LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, job->request->request_id,
+                   "started on model %s after %.3f s in the queue",
+                   lmd_engine_get_model_name (job->engine),
+                   (started - job->admitted_at) / 1e6);
+  if (!g_cancellable_set_error_if_cancelled (job->cancellable, &error))
+    transcript = job_run (job, &error);
+  lmd_log_set_thread_request_id (NULL);
+  g_atomic_int_add (&self->active, -1);
+  job_complete (job, transcript, error, started);
+}
+
+/* A fetch thread: fetches request->url, then queues the job for an inference thread. */
+static void
+fetch_func (gpointer data, gpointer user_data)
+{
+  Job *job = data;
+  LmdRouter *self = job->router;
+  LmdTranscribeRequest *req = job->request;
+  LmdFetchLimits fetch = { self->limits.max_body_bytes, self->limits.fetch_timeout_s,
+                           self->limits.allow_private_urls };
+  GError *error = NULL;
+  gint64 started = g_get_monotonic_time ();
+
+  lmd_log_set_thread_request_id (req->request_id);
+  if (!g_cancellable_set_error_if_cancelled (job->cancellable, &error))
+    {
+      LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, req->request_id, "fetching %s", req->url);
+      job->fetched = lmd_url_fetch (req->url, &fetch, job->cancellable, &error);
+    }
+  lmd_log_set_thread_request_id (NULL);
+  if (job->fetched == NULL)
+    {
+      job_complete (job, NULL, error, started);
+      return;
+    }
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, req->request_id,
+                   "fetched %" G_GSIZE_FORMAT " bytes from the URL in %.3f s",
+                   g_bytes_get_size (job->fetched), (g_get_monotonic_time () - started) / 1e6);
+  g_thread_pool_push (self->pool, job, NULL);
 }
 
 static gboolean
@@ -241,7 +292,6 @@ job_timeout_cb (gpointer data)
 {
   Job *job = data;
 
-  job->timeout_id = 0;
   g_atomic_int_set (&job->timed_out, 1);
   LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, job->request->request_id,
                    "cancelling: past the time limit of %u s", job->router->limits.request_timeout_s);
@@ -372,12 +422,14 @@ lmd_router_transcribe_async (LmdRouter *self, LmdTranscribeRequest *request,
       job->caller_handler = g_cancellable_connect (cancellable, G_CALLBACK (caller_cancelled_cb),
                                                    job->cancellable, NULL);
     }
-  job->timeout_id = g_timeout_add_seconds (self->limits.request_timeout_s, job_timeout_cb, job);
+  job->timeout = g_timeout_source_new_seconds (self->limits.request_timeout_s);
+  g_source_set_callback (job->timeout, job_timeout_cb, job, NULL);
+  g_source_attach (job->timeout, g_task_get_context (task));
   g_task_set_task_data (task, job, (GDestroyNotify) job_free);
   g_mutex_lock (&self->stats_lock);
   g_hash_table_add (self->live_jobs, job);
   g_mutex_unlock (&self->stats_lock);
-  g_thread_pool_push (self->pool, job, NULL);
+  g_thread_pool_push (request->url != NULL ? self->fetch_pool : self->pool, job, NULL);
 }
 
 LmdTranscript *
@@ -394,6 +446,8 @@ lmd_router_new (const LmdLimits *limits)
 
   self->limits = *limits;
   self->pool = g_thread_pool_new (pool_func, self, (gint) limits->workers, FALSE, NULL);
+  self->fetch_pool = g_thread_pool_new (fetch_func, self, (gint) MAX (limits->fetch_workers, 1u),
+                                        FALSE, NULL);
   return self;
 }
 
@@ -522,6 +576,12 @@ lmd_router_shutdown (LmdRouter *self)
   while (g_hash_table_iter_next (&iter, &job, NULL))
     g_cancellable_cancel (((Job *) job)->cancellable);
   g_mutex_unlock (&self->stats_lock);
+  /* fetches first: a fetch that ends queues its job on the inference pool */
+  if (self->fetch_pool != NULL)
+    {
+      g_thread_pool_free (self->fetch_pool, FALSE, TRUE);
+      self->fetch_pool = NULL;
+    }
   if (self->pool != NULL)
     {
       /* cancelled jobs end at their next chunk; queued ones end before they start */
@@ -605,6 +665,8 @@ lmd_router_finalize (GObject *object)
   LmdRouter *self = LMD_ROUTER (object);
 
   /* Jobs hold a reference, so no job is running here. */
+  if (self->fetch_pool != NULL)
+    g_thread_pool_free (self->fetch_pool, FALSE, TRUE);
   if (self->pool != NULL)
     g_thread_pool_free (self->pool, FALSE, TRUE);
   g_clear_object (&self->decoder);

@@ -8,6 +8,10 @@
  * `workers` requests run and `queue_size` wait; beyond that the request fails at once with
  * SERVICE_UNAVAILABLE.  Each request has a time limit (request_timeout_s) after which it is
  * cancelled and fails with TIMEOUT.  While draining (shutdown), new requests are refused.
+ *
+ * A request by URL is fetched first on a pool of its own (`fetch_workers` threads): it takes
+ * an inference thread only once its bytes are in, so a slow or silent host delays that request
+ * alone.  While it is fetched it counts as queued.
  */
 #pragma once
 
@@ -33,6 +37,7 @@ typedef struct {
   double max_audio_seconds;   /* default 7200 */
   guint request_timeout_s;    /* default 300 */
   guint fetch_timeout_s;      /* URL fetches; default 60 */
+  guint fetch_workers;        /* URL fetches at once, outside the inference threads; default 8 */
   gboolean allow_private_urls;/* default false */
   guint retry_after_s;        /* suggested wait in 503/429 answers; default 2 */
 } LmdLimits;

@@ -16,7 +16,14 @@
  * streaming threads decode only as fast as the calling thread pulls, and the calling thread
  * hands the samples on in chunks of chunk_ms, so memory stays bounded however long the input.
  *
- * The pull loop ends on EOS, on a bus error, on cancellation (checked at least every
+ * The input is measured before it is resampled: a probe on each raw audio pad decodebin
+ * exposes reads the caps (a rate outside LMD_AUDIO_DECODER_MIN_RATE..MAX_RATE is
+ * UNPROCESSABLE_AUDIO), asks upstream for the duration the container declares (longer than
+ * max_seconds is FILE_TOO_LARGE before a sample is decoded), and counts the frames that pass
+ * (FILE_TOO_LARGE as soon as they exceed max_seconds, whatever the header said).  A refused
+ * input's buffers are dropped at the probe, so audioresample never multiplies them.
+ *
+ * The pull loop ends on EOS, on a bus error, on a refusal by the probe, on cancellation (checked at least every
  * PULL_TIMEOUT and before every chunk), on an error returned by the callback, or when no
  * output has come for stall_timeout_s (a corrupt file must never hang a worker).  Every path
  * sets the pipeline to NULL before unreffing it, which joins the streaming threads.
@@ -142,6 +149,10 @@ typedef struct {
   gsize size;
   guint64 offset;        /* next byte "src" pushes; streaming thread only */
 
+  double max_seconds;    /* 0: no limit */
+  GMutex lock;
+  GError *refusal;       /* owned, under lock; why a probe refused the input */
+
   gint n_audio_pads;     /* atomic; raw audio pads decodebin exposed */
   gint no_more_pads;     /* atomic; decodebin exposed all its pads */
   gint unknown_audio;    /* atomic; an audio stream no installed decoder handles */
@@ -160,6 +171,8 @@ decode_job_free (DecodeJob *job)
   g_clear_object (&job->src);
   g_clear_object (&job->pipeline);
   g_clear_pointer (&job->input, g_bytes_unref);
+  g_clear_error (&job->refusal);
+  g_mutex_clear (&job->lock);
   g_free (job);
 }
 
@@ -174,6 +187,8 @@ decode_job_new (const char *description, const char *origin, GError **error)
   g_autoptr (GError) parse_error = NULL;
   GstElement *element;
   GstElement *src, *sink;
+
+  g_mutex_init (&job->lock);
 
   element = gst_parse_launch_full (description, NULL, GST_PARSE_FLAG_FATAL_ERRORS, &parse_error);
   if (element == NULL)
@@ -247,6 +262,148 @@ feed_seek_data (GstAppSrc *src, guint64 offset, gpointer user_data)
   return TRUE;
 }
 
+/* ---- measuring the raw input (streaming threads) ---- */
+
+/* Records why the input is refused; the first reason wins.  Takes ownership of @refusal. */
+static void
+decode_job_refuse (DecodeJob *job, GError *refusal)
+{
+  g_mutex_lock (&job->lock);
+  if (job->refusal == NULL)
+    job->refusal = g_steal_pointer (&refusal);
+  g_mutex_unlock (&job->lock);
+  g_clear_error (&refusal);
+}
+
+static gboolean
+decode_job_is_refused (DecodeJob *job)
+{
+  gboolean refused;
+
+  g_mutex_lock (&job->lock);
+  refused = job->refusal != NULL;
+  g_mutex_unlock (&job->lock);
+  return refused;
+}
+
+/* FALSE with the refusal in @error when a probe refused the input. */
+static gboolean
+decode_job_check_refusal (DecodeJob *job, GError **error)
+{
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&job->lock);
+  if (job->refusal != NULL)
+    {
+      g_propagate_error (error, g_error_copy (job->refusal));
+      ok = FALSE;
+    }
+  g_mutex_unlock (&job->lock);
+  return ok;
+}
+
+/* What the probe of one raw audio pad knows about the stream it carries. */
+typedef struct {
+  DecodeJob *job;        /* not owned: the job outlives the pipeline's streaming threads */
+  guint rate;            /* 0 until the caps are known */
+  guint bpf;             /* bytes per frame */
+  guint64 frames;        /* frames that passed */
+} InputProbe;
+
+static void
+input_probe_refuse_too_long (InputProbe *probe, const char *what, double seconds)
+{
+  decode_job_refuse (probe->job,
+                     g_error_new (LMD_ERROR, LMD_ERROR_FILE_TOO_LARGE,
+                                  "the audio is longer than the limit of %.0f s (%s %.1f s)",
+                                  probe->job->max_seconds, what, seconds));
+}
+
+static void
+input_probe_check_caps (InputProbe *probe, GstPad *pad, GstCaps *caps)
+{
+  GstAudioInfo info;
+  gint64 duration = -1;
+
+  if (!gst_audio_info_from_caps (&info, caps))
+    return; /* not raw audio: the pipeline fails to negotiate and says so on the bus */
+  probe->rate = (guint) GST_AUDIO_INFO_RATE (&info);
+  probe->bpf = (guint) GST_AUDIO_INFO_BPF (&info);
+  /* The declared duration first: a long input is FILE_TOO_LARGE whatever its rate. */
+  if (probe->job->max_seconds > 0 && gst_pad_query_duration (pad, GST_FORMAT_TIME, &duration) &&
+      duration > 0 && (double) duration / GST_SECOND > probe->job->max_seconds)
+    {
+      input_probe_refuse_too_long (probe, "its container declares", (double) duration / GST_SECOND);
+      return;
+    }
+  if (probe->rate < LMD_AUDIO_DECODER_MIN_RATE || probe->rate > LMD_AUDIO_DECODER_MAX_RATE)
+    decode_job_refuse (probe->job,
+                       g_error_new (LMD_ERROR, LMD_ERROR_UNPROCESSABLE_AUDIO,
+                                    "the audio declares a sample rate of %u Hz, outside %d..%d Hz",
+                                    probe->rate, LMD_AUDIO_DECODER_MIN_RATE,
+                                    LMD_AUDIO_DECODER_MAX_RATE));
+}
+
+static void
+input_probe_count (InputProbe *probe, gsize bytes)
+{
+  double seconds;
+
+  if (probe->rate == 0 || probe->bpf == 0 || probe->job->max_seconds <= 0)
+    return;
+  probe->frames += bytes / probe->bpf;
+  seconds = (double) probe->frames / probe->rate;
+  if (seconds > probe->job->max_seconds)
+    input_probe_refuse_too_long (probe, "at least", seconds);
+}
+
+static GstPadProbeReturn
+on_input_data (GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+  InputProbe *probe = user_data;
+
+  if (GST_PAD_PROBE_INFO_TYPE (info) & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM)
+    {
+      GstEvent *event = GST_PAD_PROBE_INFO_EVENT (info);
+
+      if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS)
+        {
+          GstCaps *caps = NULL;
+
+          gst_event_parse_caps (event, &caps);
+          input_probe_check_caps (probe, pad, caps);
+        }
+    }
+  else if (GST_PAD_PROBE_INFO_TYPE (info) & GST_PAD_PROBE_TYPE_BUFFER)
+    input_probe_count (probe, gst_buffer_get_size (GST_PAD_PROBE_INFO_BUFFER (info)));
+  else if (GST_PAD_PROBE_INFO_TYPE (info) & GST_PAD_PROBE_TYPE_BUFFER_LIST)
+    input_probe_count (probe, gst_buffer_list_calculate_size (GST_PAD_PROBE_INFO_BUFFER_LIST (info)));
+
+  /* No sample of a refused input goes further (events do): the pull loop ends at its next
+   * check. */
+  if (!(GST_PAD_PROBE_INFO_TYPE (info) & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) &&
+      decode_job_is_refused (probe->job))
+    return GST_PAD_PROBE_DROP;
+  return GST_PAD_PROBE_OK;
+}
+
+/* Measures the raw audio leaving @pad. */
+static void
+decode_job_probe_input (DecodeJob *job, GstPad *pad)
+{
+  InputProbe *probe = g_new0 (InputProbe, 1);
+  g_autoptr (GstCaps) caps = gst_pad_get_current_caps (pad);
+
+  probe->job = job;
+  /* decodebin exposes a pad once its caps are set: their event may have passed already. */
+  if (caps != NULL)
+    input_probe_check_caps (probe, pad, caps);
+  gst_pad_add_probe (pad,
+                     GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST |
+                     GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+                     on_input_data, probe, g_free);
+}
+
 /* ---- watching decodebin (streaming threads) ---- */
 
 /* Video, image and subtitle streams are exposed undecoded: they would cost time and could
@@ -280,7 +437,10 @@ on_pad_added (GstElement *decodebin, GstPad *pad, gpointer user_data)
   if (caps == NULL)
     caps = gst_pad_query_caps (pad, NULL);
   if (caps_are_audio (caps))
-    g_atomic_int_inc (&job->n_audio_pads);
+    {
+      g_atomic_int_inc (&job->n_audio_pads);
+      decode_job_probe_input (job, pad);
+    }
 }
 
 static void
@@ -639,8 +799,8 @@ lmd_gst_decoder_setup (LmdAudioDecoder *decoder, GKeyFile *config, GError **erro
 
 static gboolean
 lmd_gst_decoder_decode (LmdAudioDecoder *decoder, GBytes *input, guint sample_rate,
-                        LmdPcmFunc func, gpointer user_data, GCancellable *cancellable,
-                        GError **error)
+                        double max_seconds, LmdPcmFunc func, gpointer user_data,
+                        GCancellable *cancellable, GError **error)
 {
   LmdGstDecoder *self = LMD_GST_DECODER (decoder);
   GstAppSrcCallbacks feed_callbacks = {
@@ -675,6 +835,7 @@ lmd_gst_decoder_decode (LmdAudioDecoder *decoder, GBytes *input, guint sample_ra
     return FALSE;
   job->input = g_bytes_ref (input);
   job->data = g_bytes_get_data (input, &job->size);
+  job->max_seconds = max_seconds;
 
   if (gst_structure_has_name (gst_caps_get_structure (input_caps, 0), "audio/x-wav") &&
       wav_is_truncated (job->data, job->size, &declared, &present))
@@ -694,10 +855,17 @@ lmd_gst_decoder_decode (LmdAudioDecoder *decoder, GBytes *input, guint sample_ra
                 (guint) SINK_MAX_BUFFERS, "drop", FALSE, "emit-signals", FALSE,
                 "enable-last-sample", FALSE, NULL);
   decode_job_watch (job);
+  if (job->decode == NULL)
+    {
+      /* A description without a decodebin: measure at the sink, after resampling. */
+      g_autoptr (GstPad) pad = gst_element_get_static_pad (GST_ELEMENT (job->sink), "sink");
+
+      decode_job_probe_input (job, pad);
+    }
 
   if (gst_element_set_state (job->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
     {
-      if (decode_job_check_bus (job, format, error))
+      if (decode_job_check_refusal (job, error) && decode_job_check_bus (job, format, error))
         g_set_error (error, LMD_ERROR, LMD_ERROR_UNPROCESSABLE_AUDIO,
                      "the %s input cannot be decoded: the pipeline does not start", format);
       return FALSE;
@@ -714,7 +882,7 @@ lmd_gst_decoder_decode (LmdAudioDecoder *decoder, GBytes *input, guint sample_ra
       g_autoptr (GstSample) sample = NULL;
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error) ||
-          !decode_job_check_bus (job, format, error))
+          !decode_job_check_refusal (job, error) || !decode_job_check_bus (job, format, error))
         return FALSE;
       sample = gst_app_sink_try_pull_sample (job->sink, PULL_TIMEOUT);
       if (sample != NULL)
@@ -735,7 +903,8 @@ lmd_gst_decoder_decode (LmdAudioDecoder *decoder, GBytes *input, guint sample_ra
         }
     }
   /* An element may post its error just before EOS reaches the sink. */
-  if (!decode_job_check_bus (job, format, error) || !chunk_writer_flush (&writer, error))
+  if (!decode_job_check_refusal (job, error) || !decode_job_check_bus (job, format, error) ||
+      !chunk_writer_flush (&writer, error))
     return FALSE;
   if (writer.total == 0)
     {

@@ -117,7 +117,7 @@ struct _LmdHttpStream {
   SoupWebsocketConnection *conn; /* owned ref; NULL once closed */
   gulong message_id, closed_id;
   StreamState state;
-  guint idle_source;
+  GSource *idle_source;      /* owned, nullable: attached to the hub's context */
   gint64 last_audio_at;       /* monotonic µs */
   guint64 bytes_received;
   GQueue held;                /* HeldFrame *: received while admitting, replayed once admitted */
@@ -858,7 +858,11 @@ on_closed (SoupWebsocketConnection *conn, gpointer user_data)
                    self->session_id, soup_websocket_connection_get_close_code (conn),
                    (g_get_monotonic_time () - self->opened_at) / 1e6, self->bytes_received);
   self->state = STATE_CLOSED;
-  g_clear_handle_id (&self->idle_source, g_source_remove);
+  if (self->idle_source != NULL)
+    {
+      g_source_destroy (self->idle_source);
+      g_clear_pointer (&self->idle_source, g_source_unref);
+    }
   g_clear_signal_handler (&self->message_id, self->conn);
   g_clear_signal_handler (&self->closed_id, self->conn);
 
@@ -1012,7 +1016,10 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   self->state = STATE_OPEN;
   self->last_audio_at = g_get_monotonic_time ();
-  self->idle_source = g_timeout_add_seconds (1, on_idle_check, self);
+  /* on the hub's context, where every other callback of the stream runs */
+  self->idle_source = g_timeout_source_new_seconds (1);
+  g_source_set_callback (self->idle_source, on_idle_check, self, NULL);
+  g_source_attach (self->idle_source, self->hub->context);
   LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id,
                    "stream %s opened: %s, %u Hz, language %s, eou %u ms, interim %s%s",
                    self->session_id,
@@ -1124,6 +1131,11 @@ lmd_http_stream_finalize (GObject *object)
 
   /* may run on a worker thread: the connection was released on the main context */
   g_warn_if_fail (self->conn == NULL);
+  if (self->idle_source != NULL)
+    {
+      g_source_destroy (self->idle_source);
+      g_source_unref (self->idle_source);
+    }
   g_queue_clear_full (&self->jobs, (GDestroyNotify) job_free);
   g_queue_clear_full (&self->outbox, (GDestroyNotify) outgoing_free);
   g_queue_clear_full (&self->held, (GDestroyNotify) held_frame_free);

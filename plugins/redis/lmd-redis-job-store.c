@@ -3,8 +3,10 @@
 
 #include "lmd-redis-job-store.h"
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "lmd-config.h"
@@ -113,13 +115,61 @@ unavailable (LmdRedisJobStore *self, GError **error, const char *what)
   return FALSE;
 }
 
+/* Whether the server closed the idle connection (a Redis restarted since the last command) or
+ * sent something nobody asked for; either way it cannot carry the next command.  Never
+ * blocks. */
+static gboolean
+connection_is_stale (redisContext *ctx)
+{
+  char byte;
+  ssize_t n = recv (ctx->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+  if (n < 0)
+    return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  return TRUE; /* 0: closed by the server; > 0: a byte that answers nothing */
+}
+
+static redisReply *command_once (LmdRedisJobStore *self, int argc, const char **argv,
+                                 const size_t *lens, gboolean *reused, GError **error);
+
 /* Runs a command; NULL with @error set on a connection failure (the connection is dropped)
- * or an error reply. */
+ * or an error reply.  An idle connection the server has closed is replaced before the
+ * command; a command whose reused connection ends without an answer (the server closed it
+ * while the command was on its way) runs once more on a fresh one. */
 static redisReply *
 command_argv (LmdRedisJobStore *self, int argc, const char **argv, const size_t *lens, GError **error)
 {
+  g_autoptr (GError) first_error = NULL;
+  gboolean reused = FALSE;
   redisReply *reply;
 
+  if (self->ctx != NULL && connection_is_stale (self->ctx))
+    {
+      g_info ("%s:%u closed the connection; connecting again", self->host,
+              self->port);
+      disconnect (self);
+    }
+  reply = command_once (self, argc, argv, lens, &reused, &first_error);
+  if (reply != NULL || !reused || self->ctx != NULL)
+    {
+      /* an answer, an error reply (the connection is fine), or a failure on a fresh one */
+      if (first_error != NULL)
+        g_propagate_error (error, g_steal_pointer (&first_error));
+      return reply;
+    }
+  g_info ("%s:%u: %s; connecting again for %s", self->host, self->port,
+          first_error->message, argv[0]);
+  return command_once (self, argc, argv, lens, &reused, error);
+}
+
+/* One attempt; *@reused tells whether the connection was open before it. */
+static redisReply *
+command_once (LmdRedisJobStore *self, int argc, const char **argv, const size_t *lens,
+              gboolean *reused, GError **error)
+{
+  redisReply *reply;
+
+  *reused = self->ctx != NULL;
   if (self->ctx == NULL)
     {
       struct timeval timeout = { 5, 0 };

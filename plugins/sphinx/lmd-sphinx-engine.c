@@ -16,12 +16,17 @@
  *                        extra_args (default: SPHINX_STREAM_DEFAULT_ARGS below)
  *   stream_prewarm       live-stream decoders kept created and idle ahead of demand (default 2,
  *                        0 to stream_decoders)
+ *   stream_idle_release_s  a live-stream decoder idle this long beyond the stream_prewarm ones
+ *                        is freed (default 60, 0 = kept until exit)
  *
  * Creating a decoder loads the model: about 0.5 s of CPU, more than the whole latency budget
  * of a first interim.  So a background thread keeps stream_prewarm stream decoders created
  * and idle: it starts right after setup and runs again whenever a borrow leaves fewer idle
  * than that, never creating more than stream_decoders in all.  A stream that finds none idle
- * creates its own, as before.
+ * creates its own, as before.  Each stream decoder is a full copy of the model (about 90 MiB):
+ * after a burst of streams, the same thread frees the decoders beyond stream_prewarm that have
+ * been idle for stream_idle_release_s, oldest first, so the memory follows the streams open
+ * rather than the most there ever were.
  *
  * Live streams have a pool of their own, because they hold a decoder for as long as an
  * utterance is open, and because their decoders run without the second (flat lexicon) pass:
@@ -77,7 +82,9 @@ struct _LmdSphinxEngine {
 
   GStrv stream_argv;        /* owned; argv + -fwdflat no */
   guint stream_pool_size;
-  GPtrArray *stream_idle;   /* owned; under lock */
+  GPtrArray *stream_idle;   /* owned; under lock; the most recently returned last */
+  GArray *stream_idle_since; /* owned; under lock: gint64, when each of stream_idle became idle */
+  gint64 stream_release_us; /* 0: idle stream decoders are kept */
   guint stream_created;     /* under lock */
   guint stream_prewarm;
   GThread *refill_thread;   /* owned; keeps stream_prewarm stream decoders idle */
@@ -193,7 +200,11 @@ borrow_from (LmdSphinxEngine *self, GPtrArray *idle, guint *n_created, guint siz
   while (idle->len == 0 && (*n_created >= size || (idle == self->stream_idle && self->refilling)))
     g_cond_wait (&self->returned, &self->lock);
   if (idle->len > 0)
-    decoder = g_ptr_array_steal_index (idle, idle->len - 1);
+    {
+      decoder = g_ptr_array_steal_index (idle, idle->len - 1);
+      if (idle == self->stream_idle)
+        g_array_set_size (self->stream_idle_since, idle->len);
+    }
   else
     (*n_created)++;
   g_mutex_unlock (&self->lock);
@@ -232,6 +243,48 @@ lmd_sphinx_engine_return_decoder (LmdSphinxEngine *self, ps_decoder_t *decoder)
   g_mutex_unlock (&self->lock);
 }
 
+/* Under lock: adds @decoder to the idle stream decoders. */
+static void
+stream_idle_add (LmdSphinxEngine *self, ps_decoder_t *decoder)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  g_ptr_array_add (self->stream_idle, decoder);
+  g_array_append_val (self->stream_idle_since, now);
+}
+
+/* Under lock: when the oldest idle stream decoder beyond stream_prewarm is due to be freed,
+ * or -1 when none is. */
+static gint64
+stream_release_due (LmdSphinxEngine *self)
+{
+  if (self->stream_release_us <= 0 || self->stream_idle->len <= self->stream_prewarm)
+    return -1;
+  return g_array_index (self->stream_idle_since, gint64, 0) + self->stream_release_us;
+}
+
+/* Under lock (dropped while freeing): frees the idle stream decoders beyond stream_prewarm
+ * that are due. */
+static void
+stream_release_idle (LmdSphinxEngine *self)
+{
+  gint64 due;
+
+  while ((due = stream_release_due (self)) >= 0 && due <= g_get_monotonic_time ())
+    {
+      ps_decoder_t *decoder = g_ptr_array_steal_index (self->stream_idle, 0);
+
+      g_array_remove_index (self->stream_idle_since, 0);
+      self->stream_created--;
+      g_cond_broadcast (&self->returned);
+      g_mutex_unlock (&self->lock);
+      ps_free (decoder);
+      g_debug ("sphinx: freed a live-stream decoder idle for %.0f s",
+               self->stream_release_us / 1e6);
+      g_mutex_lock (&self->lock);
+    }
+}
+
 /* Under lock: whether the refill thread has a stream decoder to create. */
 static gboolean
 refill_needed (LmdSphinxEngine *self)
@@ -252,7 +305,14 @@ refill_thread (gpointer data)
       g_autoptr (GError) error = NULL;
 
       while (!self->stopping && !refill_needed (self))
-        g_cond_wait (&self->refill_wanted, &self->lock);
+        {
+          gint64 due = stream_release_due (self);
+
+          if (due < 0)
+            g_cond_wait (&self->refill_wanted, &self->lock);
+          else if (!g_cond_wait_until (&self->refill_wanted, &self->lock, due))
+            stream_release_idle (self);
+        }
       if (self->stopping)
         break;
       self->stream_created++;
@@ -264,7 +324,7 @@ refill_thread (gpointer data)
       g_mutex_lock (&self->lock);
       self->refilling = FALSE;
       if (decoder != NULL)
-        g_ptr_array_add (self->stream_idle, decoder);
+        stream_idle_add (self, decoder);
       else
         {
           /* a borrow will report it; do not retry in a loop */
@@ -317,8 +377,11 @@ lmd_sphinx_engine_return_stream_decoder (LmdSphinxEngine *self, ps_decoder_t *de
   g_return_if_fail (decoder != NULL);
 
   g_mutex_lock (&self->lock);
-  g_ptr_array_add (self->stream_idle, decoder);
+  stream_idle_add (self, decoder);
   g_cond_broadcast (&self->returned);
+  /* the refill thread times the release of decoders beyond stream_prewarm */
+  if (self->refill_thread != NULL && stream_release_due (self) >= 0)
+    g_cond_signal (&self->refill_wanted);
   g_mutex_unlock (&self->lock);
 }
 
@@ -442,7 +505,7 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
   g_autofree char *stream_extra = NULL;
   g_auto (GStrv) stream_extra_argv = NULL;
   g_autoptr (GStrvBuilder) builder = NULL;
-  gint64 decoders = 0, max_streams = 0, stream_decoders = 0, stream_prewarm = 0;
+  gint64 decoders = 0, max_streams = 0, stream_decoders = 0, stream_prewarm = 0, release_s = 0;
   double max_segment_seconds = 0.0, vad_threshold = 0.0;
   g_autofree char *vad_threshold_text = NULL;
   ps_decoder_t *first;
@@ -467,6 +530,7 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
       !lmd_config_get_int (config, SPHINX_GROUP, "stream_decoders",
                            CLAMP (max_streams, 1, SPHINX_MAX_DECODERS), &stream_decoders, error) ||
       !lmd_config_get_int (config, SPHINX_GROUP, "stream_prewarm", 2, &stream_prewarm, error) ||
+      !lmd_config_get_int (config, SPHINX_GROUP, "stream_idle_release_s", 60, &release_s, error) ||
       !lmd_config_get_int (config, SPHINX_GROUP, "decoders", g_get_num_processors (), &decoders,
                            error) ||
       !lmd_config_get_double (config, SPHINX_GROUP, "max_segment_seconds", 30.0,
@@ -491,6 +555,13 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                    "config [" SPHINX_GROUP "] stream_decoders: %" G_GINT64_FORMAT
                    " is out of range (1 to %d)", stream_decoders, SPHINX_MAX_DECODERS);
+      return FALSE;
+    }
+  if (release_s < 0 || release_s > 86400)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [" SPHINX_GROUP "] stream_idle_release_s: %" G_GINT64_FORMAT
+                   " is out of range (0 to 86400)", release_s);
       return FALSE;
     }
   if (stream_prewarm < 0 || stream_prewarm > stream_decoders)
@@ -556,6 +627,7 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
   self->pool_size = (guint) decoders;
   self->stream_pool_size = (guint) stream_decoders;
   self->stream_prewarm = (guint) stream_prewarm;
+  self->stream_release_us = release_s * G_USEC_PER_SEC;
   {
     g_autoptr (GStrvBuilder) stream_builder = g_strv_builder_new ();
     g_strv_builder_addv (stream_builder, (const char **) self->argv);
@@ -603,7 +675,7 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
   self->n_created = 1;
   g_ptr_array_add (self->idle, first);
   self->ready = TRUE;
-  if (self->stream_prewarm > 0)
+  if (self->stream_prewarm > 0 || self->stream_release_us > 0)
     self->refill_thread = g_thread_new ("lmd-sphinx-prewarm", refill_thread, self);
   g_debug ("sphinx: model %s ready (hmm %s, lm %s, dict %s, pool of %u decoders, "
            "segments up to %.0f s)",
@@ -671,6 +743,7 @@ lmd_sphinx_engine_finalize (GObject *object)
   for (guint i = 0; i < self->stream_idle->len; i++)
     ps_free (g_ptr_array_index (self->stream_idle, i));
   g_ptr_array_unref (self->stream_idle);
+  g_array_unref (self->stream_idle_since);
   g_strfreev (self->stream_argv);
   for (guint i = 0; i < self->idle->len; i++)
     ps_free (g_ptr_array_index (self->idle, i));
@@ -709,5 +782,6 @@ lmd_sphinx_engine_init (LmdSphinxEngine *self)
   g_cond_init (&self->refill_wanted);
   self->idle = g_ptr_array_new ();
   self->stream_idle = g_ptr_array_new ();
+  self->stream_idle_since = g_array_new (FALSE, FALSE, sizeof (gint64));
   self->frame_rate = 100;
 }

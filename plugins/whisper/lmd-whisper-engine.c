@@ -29,6 +29,7 @@ struct _LmdWhisperEngine {
   char *url;           /* owned, nullable: MODEL_URL */
   char *sha256;        /* owned, nullable */
   char *cache_dir;     /* owned */
+  char *spool_dir;     /* owned: where sessions keep audio beyond one window */
   int threads;
   int beam_size;
   gboolean condition;    /* condition_on_previous_text */
@@ -149,6 +150,13 @@ whisper_setup (LmdEngine *engine, GKeyFile *config, GError **error)
   self->url = lmd_config_get_string (config, "whisper", "model_url", NULL);
   self->sha256 = lmd_config_get_string (config, "whisper", "sha256", NULL);
   self->cache_dir = lmd_config_get_string (config, "whisper", "cache_dir", default_cache);
+  self->spool_dir = lmd_config_get_string (config, "whisper", "spool_dir", g_get_tmp_dir ());
+  if (!g_file_test (self->spool_dir, G_FILE_TEST_IS_DIR))
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [whisper] spool_dir: %s is not a directory", self->spool_dir);
+      return FALSE;
+    }
   if (!lmd_config_get_int (config, "whisper", "threads", 1, &threads, error) ||
       !lmd_config_get_int (config, "whisper", "beam_size", 1, &beam, error) ||
       !lmd_config_get_int (config, "whisper", "best_of", 5, &best_of, error) ||
@@ -279,6 +287,12 @@ lmd_whisper_engine_get_threads (LmdWhisperEngine *self)
   return self->threads;
 }
 
+const char *
+lmd_whisper_engine_get_spool_dir (LmdWhisperEngine *self)
+{
+  return self->spool_dir;
+}
+
 lmw_params
 lmd_whisper_engine_get_params (LmdWhisperEngine *self, const char *language)
 {
@@ -330,6 +344,7 @@ lmd_whisper_engine_finalize (GObject *object)
   g_free (self->url);
   g_free (self->sha256);
   g_free (self->cache_dir);
+  g_free (self->spool_dir);
   g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (lmd_whisper_engine_parent_class)->finalize (object);
 }

@@ -14,6 +14,8 @@
  *   beam_size   1 = greedy (default), up to 8
  *   condition_on_previous_text  true (default): each 30 s window is decoded after the text of
  *               the ones before it (requests may turn it off)
+ *   spool_dir   where a session keeps the audio beyond its first 30 s, in an unlinked file
+ *               (default: $TMPDIR or /tmp); 4 bytes per sample, 230 MB per hour of audio
  *   language    default language when a request says "auto" on an English-only model: "en"
  *
  * The model is loaded once and shared; each session owns its own decoding state.
@@ -34,5 +36,7 @@ const lmw_model *lmd_whisper_engine_get_model (LmdWhisperEngine *self);
 /* decoding parameters for a request in @language (nullable) */
 lmw_params lmd_whisper_engine_get_params (LmdWhisperEngine *self, const char *language);
 int lmd_whisper_engine_get_threads (LmdWhisperEngine *self);
+/* (transfer none) the directory where sessions keep audio beyond one window */
+const char *lmd_whisper_engine_get_spool_dir (LmdWhisperEngine *self);
 
 G_END_DECLS

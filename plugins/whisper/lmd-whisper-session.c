@@ -7,19 +7,24 @@
 #include <string.h>
 
 #include "lmd-error.h"
+#include "lmd-pcm-spool.h"
 
 struct _LmdWhisperSession {
   GObject parent_instance;
 
   LmdWhisperEngine *engine; /* owned ref */
   lmw_state *state;         /* owned */
-  GArray *pcm;              /* owned: float samples fed so far */
+  LmdPcmSpool *pcm;         /* owned: float samples fed so far (SESSION_MEMORY_SAMPLES of them
+                             * in memory, the rest in the engine's spool directory) */
   char *language;           /* owned: requested language or "auto" */
   int beam_size;            /* 0: the engine's default */
   char *prompt;             /* owned, nullable */
   int condition;            /* condition_on_previous_text: 0 = the engine's default, > 0 on, < 0 off */
   gboolean finished;
 };
+
+/* Samples a session keeps in memory: one 30-second window, what the core reads at a time. */
+#define SESSION_MEMORY_SAMPLES LMW_CHUNK_SAMPLES
 
 static void lmd_whisper_session_iface_init (LmdEngineSessionInterface *iface);
 
@@ -36,8 +41,34 @@ whisper_session_feed (LmdEngineSession *session, const float *samples, gsize n_s
       g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "whisper session: feed after finish");
       return FALSE;
     }
-  g_array_append_vals (self->pcm, samples, (guint) n_samples);
+  if (!lmd_pcm_spool_append (self->pcm, samples, n_samples, error))
+    {
+      g_prefix_error (error, "whisper: ");
+      /* a full or unwritable spool directory is the server's problem, not the request's */
+      if (error != NULL && *error != NULL && (*error)->domain != LMD_ERROR)
+        {
+          GError *io = *error;
+
+          *error = g_error_new (LMD_ERROR, LMD_ERROR_INTERNAL, "%s", io->message);
+          g_error_free (io);
+        }
+      return FALSE;
+    }
   return TRUE;
+}
+
+/* lmw_pcm_reader over the session's spool */
+static int
+read_spool (void *user_data, size_t offset, float *out, size_t n, lmw_error *err)
+{
+  LmdWhisperSession *self = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (lmd_pcm_spool_read (self->pcm, offset, out, n, &error))
+    return 0;
+  err->code = LMW_ERR_IO;
+  g_strlcpy (err->message, error->message, sizeof err->message);
+  return -1;
 }
 
 /* Adds the words of @text, spread over [t0, t1] in proportion to their lengths (used when
@@ -73,7 +104,8 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
   lmw_params params = lmd_whisper_engine_get_params (self->engine, self->language);
   lmw_result result = { 0 };
   lmw_error err = { 0 };
-  double duration = (double) self->pcm->len / LMW_SAMPLE_RATE;
+  guint64 n_samples = lmd_pcm_spool_get_length (self->pcm);
+  double duration = (double) n_samples / LMW_SAMPLE_RATE;
   LmdTranscript *transcript;
   GString *text = g_string_new (NULL);
 
@@ -83,12 +115,13 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
     params.condition_on_previous_text = self->condition > 0;
   params.initial_prompt = self->prompt;
   self->finished = TRUE;
-  if (self->pcm->len == 0)
+  if (n_samples == 0)
     {
       g_string_free (text, TRUE);
       return lmd_transcript_new (g_str_equal (self->language, "auto") ? "en" : self->language);
     }
-  if (lmw_transcribe (self->state, &params, (const float *) self->pcm->data, self->pcm->len, &result, &err) != 0)
+  if (lmw_transcribe_reader (self->state, &params, read_spool, self, (size_t) n_samples, &result,
+                             &err) != 0)
     {
       g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "whisper: %s", err.message);
       g_string_free (text, TRUE);
@@ -149,6 +182,7 @@ lmd_whisper_session_new (LmdWhisperEngine *engine, const LmdSessionOptions *opti
   self->beam_size = options->beam_size;
   self->prompt = g_strdup (options->prompt);
   self->condition = options->condition_on_previous_text;
+  self->pcm = lmd_pcm_spool_new (SESSION_MEMORY_SAMPLES, lmd_whisper_engine_get_spool_dir (engine));
   self->state = lmw_state_new (lmd_whisper_engine_get_model (engine), lmd_whisper_engine_get_threads (engine), &err);
   if (self->state == NULL)
     {
@@ -164,7 +198,7 @@ lmd_whisper_session_finalize (GObject *object)
   LmdWhisperSession *self = LMD_WHISPER_SESSION (object);
 
   g_clear_pointer (&self->state, lmw_state_free);
-  g_array_unref (self->pcm);
+  g_clear_pointer (&self->pcm, lmd_pcm_spool_free);
   g_free (self->language);
   g_free (self->prompt);
   g_clear_object (&self->engine);
@@ -180,5 +214,11 @@ lmd_whisper_session_class_init (LmdWhisperSessionClass *klass)
 static void
 lmd_whisper_session_init (LmdWhisperSession *self)
 {
-  self->pcm = g_array_new (FALSE, FALSE, sizeof (float));
+}
+
+gsize
+lmd_whisper_session_get_buffered_samples (LmdWhisperSession *self)
+{
+  g_return_val_if_fail (LMD_IS_WHISPER_SESSION (self), 0);
+  return lmd_pcm_spool_get_buffered (self->pcm);
 }

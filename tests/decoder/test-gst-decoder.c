@@ -20,6 +20,13 @@
  *                                      header whose data is all missing → UNPROCESSABLE_AUDIO
  *   /gst-decoder/truncated-data        WAV cut in the middle of its data → exactly the samples
  *                                      present, and a warning in the log
+ *   /gst-decoder/limit/rate            WAVs declaring 1 Hz, 2000 Hz and 384 kHz are
+ *                                      UNPROCESSABLE_AUDIO before a sample is delivered;
+ *                                      4 kHz and 192 kHz decode
+ *   /gst-decoder/limit/duration        with max_seconds below the recording's length, every
+ *                                      format is FILE_TOO_LARGE, never delivering more than
+ *                                      max_seconds of samples (WAV and FLAC declare their
+ *                                      duration: none at all); at the exact length it decodes
  *   /gst-decoder/callback-error        the callback's error stops decoding and comes back as is
  *   /gst-decoder/cancel                cancelled before and during decoding → G_IO_ERROR_CANCELLED
  *   /gst-decoder/concurrent            8 decodes on 8 threads give the sequential results
@@ -121,7 +128,7 @@ decode_with (LmdAudioDecoder *dec, GBytes *input, guint rate, GError **error)
   Collector c;
 
   collector_init (&c);
-  if (!lmd_audio_decoder_decode (dec, input, rate, collect, &c, NULL, error))
+  if (!lmd_audio_decoder_decode (dec, input, rate, 0, collect, &c, NULL, error))
     {
       collector_clear (&c);
       return NULL;
@@ -251,7 +258,7 @@ test_librivox (void)
 
       ref = read_reference (path, &n_ref);
       collector_init (&c);
-      lmd_audio_decoder_decode (decoder, input, RATE, collect, &c, NULL, &error);
+      lmd_audio_decoder_decode (decoder, input, RATE, 0, collect, &c, NULL, &error);
       g_assert_no_error (error);
       n = c.samples->len;
       g_test_message ("%s: %" G_GSIZE_FORMAT " samples (reference %" G_GSIZE_FORMAT "), %u chunks",
@@ -493,7 +500,7 @@ test_error_empty (void)
   if (!have_decoder ())
     return;
   collector_init (&c);
-  g_assert_false (lmd_audio_decoder_decode (decoder, empty, RATE, collect, &c, NULL, &error));
+  g_assert_false (lmd_audio_decoder_decode (decoder, empty, RATE, 0, collect, &c, NULL, &error));
   g_assert_error (error, LMD_ERROR, LMD_ERROR_MISSING_PARAMETER);
   param = lmd_error_get_param (error);
   g_assert_cmpstr (param, ==, "audio");
@@ -508,7 +515,7 @@ expect_error (GBytes *input, int code, const char *what)
   Collector c;
 
   collector_init (&c);
-  g_assert_false (lmd_audio_decoder_decode (decoder, input, RATE, collect, &c, NULL, &error));
+  g_assert_false (lmd_audio_decoder_decode (decoder, input, RATE, 0, collect, &c, NULL, &error));
   g_assert_nonnull (error);
   g_test_message ("%s: %s", what, error->message);
   g_assert_error (error, LMD_ERROR, code);
@@ -614,6 +621,105 @@ test_truncated_data (void)
   g_assert_cmpfloat (worst, <=, 1.0 / 32768);
 }
 
+/* A 16-bit mono WAV image of @n_frames frames of a quiet 300 Hz tone that declares @rate. */
+static GBytes *
+mono_wav_declaring (guint rate, gsize n_frames)
+{
+  g_autofree float *tone = g_new (float, n_frames);
+
+  for (gsize i = 0; i < n_frames; i++)
+    tone[i] = 0.3f * sinf (2 * G_PI * 300 * i / MAX (rate, 1000u));
+  return lmd_test_wav_encode (tone, n_frames, rate);
+}
+
+static void
+test_limit_rate (void)
+{
+  /* Out of range: refused from the caps, before any resampling or delivery. */
+  static const guint refused[] = { 1, 2000, 384000 };
+  static const guint accepted[] = { LMD_AUDIO_DECODER_MIN_RATE, LMD_AUDIO_DECODER_MAX_RATE };
+
+  if (!have_decoder ())
+    return;
+  for (gsize i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autoptr (GBytes) input = mono_wav_declaring (refused[i], 1000);
+      g_autoptr (GError) error = NULL;
+      g_autofree char *rate = g_strdup_printf ("%u Hz", refused[i]);
+      Collector c;
+
+      collector_init (&c);
+      g_assert_false (lmd_audio_decoder_decode (decoder, input, RATE, 7200, collect, &c, NULL, &error));
+      g_assert_error (error, LMD_ERROR, LMD_ERROR_UNPROCESSABLE_AUDIO);
+      g_assert_nonnull (strstr (error->message, rate));
+      g_assert_cmpuint (c.samples->len, ==, 0);
+      collector_clear (&c);
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (accepted); i++)
+    {
+      g_autoptr (GBytes) input = mono_wav_declaring (accepted[i], accepted[i] / 2);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GArray) decoded = decode_with (decoder, input, RATE, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpfloat (fabs ((double) decoded->len - RATE / 2.0), <=, RATE / 100.0);
+    }
+}
+
+static void
+test_limit_duration (void)
+{
+  static const char *const formats[] = { "wav", "flac", "mp3", "vorbis", "opus", "m4a", "webm" };
+  g_autofree float *ref = NULL;
+  gsize n_ref = 0;
+  double seconds, limit;
+
+  if (!have_librivox ())
+    return;
+  ref = read_reference (librivox->pdata[0], &n_ref);
+  seconds = (double) n_ref / RATE;
+  limit = floor (seconds / 2);
+  for (gsize i = 0; i < G_N_ELEMENTS (formats); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (GBytes) input = lmd_test_audio_encode (librivox->pdata[0], formats[i], &error);
+      Collector c;
+
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
+        {
+          g_test_message ("%s: %s", formats[i], error->message);
+          continue;
+        }
+      g_assert_no_error (error);
+      collector_init (&c);
+      g_assert_false (lmd_audio_decoder_decode (decoder, input, RATE, limit, collect, &c, NULL,
+                                                &error));
+      g_test_message ("%s: %.2f s over a limit of %.0f s: %s after %u samples", formats[i],
+                      seconds, limit, error->message, c.samples->len);
+      g_assert_error (error, LMD_ERROR, LMD_ERROR_FILE_TOO_LARGE);
+      g_assert_cmpuint (c.samples->len, <=, (guint) (limit * RATE));
+      if (g_str_equal (formats[i], "wav") || g_str_equal (formats[i], "flac"))
+        {
+          g_assert_nonnull (strstr (error->message, "declares"));
+          g_assert_cmpuint (c.samples->len, ==, 0);
+        }
+      collector_clear (&c);
+    }
+  /* A limit the recording fits exactly is no refusal. */
+  {
+    g_autoptr (GBytes) input = read_file (librivox->pdata[0]);
+    g_autoptr (GError) error = NULL;
+    Collector c;
+
+    collector_init (&c);
+    g_assert_true (lmd_audio_decoder_decode (decoder, input, RATE, seconds, collect, &c, NULL,
+                                             &error));
+    g_assert_no_error (error);
+    g_assert_cmpuint (c.samples->len, ==, n_ref);
+    collector_clear (&c);
+  }
+}
+
 static void
 test_callback_error (void)
 {
@@ -626,7 +732,7 @@ test_callback_error (void)
   input = read_file (librivox->pdata[0]);
   collector_init (&c);
   c.fail_at_chunk = 2;
-  g_assert_false (lmd_audio_decoder_decode (decoder, input, RATE, collect, &c, NULL, &error));
+  g_assert_false (lmd_audio_decoder_decode (decoder, input, RATE, 0, collect, &c, NULL, &error));
   g_assert_error (error, test_error_quark (), 42);
   g_assert_cmpstr (error->message, ==, "consumer refuses chunk 2");
   g_assert_cmpuint (c.n_chunks, ==, 2);
@@ -648,7 +754,7 @@ test_cancel (void)
 
   collector_init (&c);
   g_cancellable_cancel (before);
-  g_assert_false (lmd_audio_decoder_decode (decoder, input, RATE, collect, &c, before, &error));
+  g_assert_false (lmd_audio_decoder_decode (decoder, input, RATE, 0, collect, &c, before, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_cmpuint (c.n_chunks, ==, 0);
   collector_clear (&c);
@@ -657,7 +763,7 @@ test_cancel (void)
   collector_init (&c);
   c.cancel_at = during;
   c.cancel_at_chunk = 1;
-  g_assert_false (lmd_audio_decoder_decode (decoder, input, RATE, collect, &c, during, &error));
+  g_assert_false (lmd_audio_decoder_decode (decoder, input, RATE, 0, collect, &c, during, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_cmpuint (c.n_chunks, ==, 1);
   collector_clear (&c);
@@ -779,7 +885,7 @@ test_config (void)
   dec = load_decoder (config, &error);
   g_assert_no_error (error);
   collector_init (&c);
-  lmd_audio_decoder_decode (dec, input, RATE, collect, &c, NULL, &error);
+  lmd_audio_decoder_decode (dec, input, RATE, 0, collect, &c, NULL, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (c.max_chunk, ==, RATE / 4);
   g_assert_cmpuint (c.n_chunks, ==, (c.samples->len + RATE / 4 - 1) / (RATE / 4));
@@ -862,7 +968,7 @@ test_stall (void)
 
   collector_init (&c);
   started = g_get_monotonic_time ();
-  g_assert_false (lmd_audio_decoder_decode (LMD_AUDIO_DECODER (dec), input, RATE, collect, &c,
+  g_assert_false (lmd_audio_decoder_decode (LMD_AUDIO_DECODER (dec), input, RATE, 0, collect, &c,
                                             NULL, &error));
   elapsed = (g_get_monotonic_time () - started) / 1e6;
   g_test_message ("stalled decode: %s after %.2f s", error->message, elapsed);
@@ -880,7 +986,7 @@ test_stall (void)
   collector_init (&c);
   canceller = g_thread_new ("cancel", cancel_later, cancellable);
   started = g_get_monotonic_time ();
-  g_assert_false (lmd_audio_decoder_decode (LMD_AUDIO_DECODER (dec), input, RATE, collect, &c,
+  g_assert_false (lmd_audio_decoder_decode (LMD_AUDIO_DECODER (dec), input, RATE, 0, collect, &c,
                                             cancellable, &error));
   elapsed = (g_get_monotonic_time () - started) / 1e6;
   g_thread_join (canceller);
@@ -943,6 +1049,8 @@ main (int argc, char **argv)
   g_test_add_func ("/gst-decoder/error/unrecognised", test_error_unrecognised);
   g_test_add_func ("/gst-decoder/error/broken-header", test_error_broken_header);
   g_test_add_func ("/gst-decoder/truncated-data", test_truncated_data);
+  g_test_add_func ("/gst-decoder/limit/rate", test_limit_rate);
+  g_test_add_func ("/gst-decoder/limit/duration", test_limit_duration);
   g_test_add_func ("/gst-decoder/callback-error", test_callback_error);
   g_test_add_func ("/gst-decoder/cancel", test_cancel);
   g_test_add_func ("/gst-decoder/concurrent", test_concurrent);

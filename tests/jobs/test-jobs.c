@@ -9,7 +9,11 @@
  *   /jobs/local/kill     kill -9 while jobs run and wait; a restart on the same spool finishes
  *                        them, each callback exactly once;
  *   /jobs/redis/...      two processes sharing a Redis: kill -9 of the process running a job,
- *                        and of the process that accepted one; the other finishes it.
+ *                        and of the process that accepted one; the other finishes it;
+ *   /jobs/redis/restart  redis-server restarted under a running daemon: the next
+ *                        GET /v1/jobs/{id} reaches the new server (404 for a job it does not
+ *                        know, not 503 "Server closed the connection"), and so does the next
+ *                        submission.
  */
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -279,6 +283,13 @@ static const JobsSetup redis_store = {
 static const JobsSetup redis_store_bounded = {
   .redis = TRUE, .speech = TRUE, .allow_private = TRUE, .redis_keys = "prefix=bounds:\n",
   .jobs_keys = "max_pending=1\nmax_mb=1\npoll_ms=50\n", .daemon = TRUE,
+};
+
+/* The runner polls once a minute: the requests of the test are the first to use the store's
+ * connection after a restart. */
+static const JobsSetup redis_store_quiet = {
+  .redis = TRUE, .speech = TRUE, .allow_private = TRUE, .jobs_keys = "poll_ms=60000\n",
+  .daemon = TRUE,
 };
 
 static void
@@ -624,6 +635,33 @@ test_redis_kill_api (JobsFixture *f, gconstpointer data)
   g_assert_cmpint (lmd_test_server_stop (b), ==, 0);
 }
 
+/* redis-server restarts (SIGKILL, then a new one on the same port, without the old data):
+ * the store's connection to the old one is closed, and the next request uses a new one. */
+static void
+test_redis_restart (JobsFixture *f, gconstpointer data)
+{
+  const char *unknown_id = "job_0123456789abcdef0123456789abcdef";
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *again = NULL;
+  guint status = 0;
+
+  if (!f->ready)
+    return;
+  before = get_job (f->server, unknown_id, &status);
+  g_assert_cmpuint (status, ==, 404); /* the connection is open now */
+  lmd_test_redis_stop (f->redis->process);
+  f->redis->process = lmd_test_redis_start (f->redis->port, f->redis->dir);
+  g_assert_nonnull (f->redis->process);
+  after = get_job (f->server, unknown_id, &status);
+  g_test_message ("GET after the restart: %u %s", status, after);
+  g_assert_cmpuint (status, ==, 404);
+  g_assert_cmpstr (json_object_get_string_member (parse_object (after), "code"), ==, "NOT_FOUND");
+  again = submit (f->server, speech, f->callback);
+  g_assert_true (g_str_has_prefix (again, "job_"));
+  g_assert_true (wait_log (f->server, "closed the connection; connecting again", 0));
+}
+
 /* Bounds: max_pending jobs in the stream, then 503; a body over max_mb alone is 413. */
 static void
 test_redis_bounds (JobsFixture *f, gconstpointer data)
@@ -815,6 +853,7 @@ main (int argc, char **argv)
   ADD ("/jobs/redis/kill-worker", redis_store, test_redis_kill_worker);
   ADD ("/jobs/redis/kill-api", redis_store, test_redis_kill_api);
   ADD ("/jobs/redis/bounds", redis_store_bounded, test_redis_bounds);
+  ADD ("/jobs/redis/restart", redis_store_quiet, test_redis_restart);
 #undef ADD
   g_test_add_func ("/jobs/local/default-spool-per-port", test_default_spool_per_port);
   g_test_add_func ("/jobs/local/ephemeral-spool", test_ephemeral_spool);

@@ -15,6 +15,7 @@
 #include "lmd-test-audio.h"
 #include "lmd-test-file-server.h"
 #include "lmd-test-server.h"
+#include "lmd-test-wav.h"
 #include "lmd-wer.h"
 
 #define LIBRIVOX_FILES 5
@@ -542,6 +543,57 @@ test_error_too_large (void)
   g_assert_cmpint (json_object_get_int_member (o, "max_size_mb"), ==, 100);
 }
 
+/* A 16-bit mono WAV image of @n_frames silent frames whose header declares @rate. */
+static GBytes *
+wav_declaring (guint rate, gsize n_frames)
+{
+  g_autofree float *silence = g_new0 (float, n_frames);
+  return lmd_test_wav_encode (silence, n_frames, rate);
+}
+
+static void
+test_error_wav_rate (void)
+{
+  /* 227 KB whose header says 1 Hz: 113,600 s of audio by its header, which the server once
+   * resampled 16,000-fold (1.2 GB, a worker busy until the request timeout).  Refused from
+   * the header at once; a small one at 1 Hz is refused for its rate; the server serves on. */
+  g_autoptr (GBytes) long_1hz = wav_declaring (1, 113600);
+  g_autoptr (GBytes) short_1hz = wav_declaring (1, 100);
+  g_autoptr (GBytes) high = wav_declaring (384000, 38400);
+  g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
+  g_autoptr (LmdTestResponse) r_long = NULL;
+  g_autoptr (LmdTestResponse) r_short = NULL;
+  g_autoptr (LmdTestResponse) r_high = NULL;
+  g_autoptr (LmdTestResponse) r_after = NULL;
+  g_autoptr (GBytes) speech = NULL;
+  g_autofree char *log = NULL;
+  JsonObject *o;
+
+  g_assert_cmpuint (g_bytes_get_size (long_1hz), ==, 44 + 2 * 113600);
+  r_long = lmd_test_http (session, "POST", url, "audio/wav", long_1hz, "X-Request-ID", "wav-1hz-long", NULL);
+  assert_error (r_long, 413, "FILE_TOO_LARGE", NULL);
+  o = lmd_test_response_json (r_long);
+  g_assert_cmpint (json_object_get_int_member (o, "max_duration_s"), ==, 7200);
+  g_assert_nonnull (strstr (json_string (o, "error"), "113600"));
+
+  r_short = lmd_test_http (session, "POST", url, "audio/wav", short_1hz, "X-Request-ID", "wav-1hz-short", NULL);
+  assert_error (r_short, 422, "UNPROCESSABLE_AUDIO", NULL);
+  g_assert_nonnull (strstr (json_string (lmd_test_response_json (r_short), "error"), "1 Hz"));
+  r_high = post_listen (high, "audio/wav", NULL);
+  assert_error (r_high, 422, "UNPROCESSABLE_AUDIO", NULL);
+
+  log = lmd_test_server_read_log (server);
+  g_assert_nonnull (strstr (log, "[wav-1hz-long] http: POST /v1/listen → 413 FILE_TOO_LARGE"));
+  g_assert_nonnull (strstr (log, "[wav-1hz-short] http: POST /v1/listen → 422 UNPROCESSABLE_AUDIO"));
+
+  if (!need_testdata ())
+    return;
+  speech = first_recording ();
+  r_after = post_listen (speech, "audio/wav", NULL);
+  assert_status (r_after, 200);
+  g_assert_true (strlen (json_string (lmd_test_response_json (r_after), "text")) > 0);
+}
+
 static void
 test_error_bad_json (void)
 {
@@ -591,6 +643,146 @@ test_error_unreachable_url (void)
   assert_error (r, 400, "INVALID_PARAMETER", "url");
   assert_error (r404, 400, "INVALID_PARAMETER", "url");
   assert_error (r_ftp, 400, "INVALID_PARAMETER", "url");
+}
+
+/* A loopback port that accepts connections and never answers: its listen socket, and on a
+ * thread of its own, the connections it accepted (kept open, silent). */
+typedef struct {
+  GSocket *listener;       /* owned */
+  GPtrArray *accepted;     /* owned: GSocket; under lock */
+  GMutex lock;
+  GCancellable *stop;      /* owned */
+  GThread *thread;         /* owned */
+  guint port;
+} SilentHost;
+
+static gpointer
+silent_host_accept (gpointer data)
+{
+  SilentHost *h = data;
+
+  for (;;)
+    {
+      GSocket *conn = g_socket_accept (h->listener, h->stop, NULL);
+
+      if (conn == NULL)
+        return NULL;
+      g_mutex_lock (&h->lock);
+      g_ptr_array_add (h->accepted, conn);
+      g_mutex_unlock (&h->lock);
+    }
+}
+
+static SilentHost *
+silent_host_start (void)
+{
+  SilentHost *h = g_new0 (SilentHost, 1);
+  g_autoptr (GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr (GSocketAddress) any_port = g_inet_socket_address_new (loopback, 0);
+  g_autoptr (GSocketAddress) bound = NULL;
+  g_autoptr (GError) error = NULL;
+
+  h->listener = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (h->listener, any_port, TRUE, &error));
+  g_assert_true (g_socket_listen (h->listener, &error));
+  bound = g_socket_get_local_address (h->listener, &error);
+  g_assert_no_error (error);
+  h->port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+  h->accepted = g_ptr_array_new_with_free_func (g_object_unref);
+  g_mutex_init (&h->lock);
+  h->stop = g_cancellable_new ();
+  h->thread = g_thread_new ("silent-host", silent_host_accept, h);
+  return h;
+}
+
+static guint
+silent_host_connections (SilentHost *h)
+{
+  guint n;
+
+  g_mutex_lock (&h->lock);
+  n = h->accepted->len;
+  g_mutex_unlock (&h->lock);
+  return n;
+}
+
+/* Closes every connection (the clients see the peer go away) and the listener. */
+static void
+silent_host_stop (SilentHost *h)
+{
+  g_cancellable_cancel (h->stop);
+  g_thread_join (h->thread);
+  g_ptr_array_unref (h->accepted);
+  g_socket_close (h->listener, NULL);
+  g_object_unref (h->listener);
+  g_object_unref (h->stop);
+  g_mutex_clear (&h->lock);
+  g_free (h);
+}
+
+typedef struct {
+  GBytes *body;
+  const char *content_type;
+  guint status;   /* 0 until answered */
+  gint done;
+} PendingCall;
+
+static gpointer
+pending_call (gpointer data)
+{
+  PendingCall *c = data;
+  g_autoptr (SoupSession) s = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
+  g_autoptr (LmdTestResponse) r = lmd_test_http (s, "POST", url, c->content_type, c->body, NULL);
+
+  c->status = r->status;
+  g_atomic_int_set (&c->done, 1);
+  return NULL;
+}
+
+static void
+test_url_fetch_outside_workers (void)
+{
+  /* Two requests by URL to a host that accepts and never answers hold no inference thread
+   * (the server has two): a WAV sent meanwhile is answered while both are still fetching. */
+  SilentHost *host = silent_host_start ();
+  g_autofree char *json = g_strdup_printf ("{\"url\":\"http://127.0.0.1:%u/audio.wav\"}", host->port);
+  g_autoptr (GBytes) body = g_bytes_new (json, strlen (json));
+  PendingCall fetches[2] = { { body, "application/json" }, { body, "application/json" } };
+  GThread *threads[2];
+  g_autoptr (GBytes) speech = NULL;
+  g_autoptr (LmdTestResponse) r = NULL;
+  gint64 deadline;
+
+  if (!need_testdata ())
+    {
+      silent_host_stop (host);
+      return;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (fetches); i++)
+    threads[i] = g_thread_new ("url-call", pending_call, &fetches[i]);
+  /* both fetches connected (bounded by fetch_timeout_s of the test's server, 10 s) */
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (silent_host_connections (host) < 2 && g_get_monotonic_time () < deadline)
+    g_usleep (10000);
+  g_assert_cmpuint (silent_host_connections (host), ==, 2);
+
+  speech = first_recording ();
+  r = post_listen (speech, "audio/wav", NULL);
+  assert_status (r, 200);
+  g_assert_true (strlen (json_string (lmd_test_response_json (r), "text")) > 0);
+  /* answered while both fetches still wait for the silent host */
+  g_assert_false (g_atomic_int_get (&fetches[0].done));
+  g_assert_false (g_atomic_int_get (&fetches[1].done));
+
+  /* the host goes away: both fetches fail as a URL error */
+  silent_host_stop (host);
+  for (guint i = 0; i < G_N_ELEMENTS (fetches); i++)
+    {
+      g_thread_join (threads[i]);
+      g_assert_cmpuint (fetches[i].status, ==, 400);
+    }
 }
 
 /* ---- request ids and concurrency ------------------------------------------------------- */
@@ -784,9 +976,11 @@ main (int argc, char **argv)
   g_test_add_func ("/http/error/undecodable-details", test_error_undecodable_details);
   g_test_add_func ("/http/error/too-large", test_error_too_large);
   g_test_add_func ("/http/truncated-data", test_truncated_data);
+  g_test_add_func ("/http/error/wav-rate", test_error_wav_rate);
   g_test_add_func ("/http/error/bad-json", test_error_bad_json);
   g_test_add_func ("/http/error/bad-option", test_error_bad_option);
   g_test_add_func ("/http/error/unreachable-url", test_error_unreachable_url);
+  g_test_add_func ("/http/url-fetch-outside-workers", test_url_fetch_outside_workers);
   g_test_add_func ("/http/request-id", test_request_id);
   g_test_add_func ("/http/log-escapes-values", test_log_escapes_values);
   g_test_add_func ("/http/concurrent", test_concurrent);

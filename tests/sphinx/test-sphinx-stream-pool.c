@@ -7,6 +7,9 @@
  *                                  without any stream asking
  *   /sphinx/stream-pool/refill     borrowing refills the idle decoders, never beyond
  *                                  stream_decoders; returned decoders are kept
+ *   /sphinx/stream-pool/release    after a burst, the stream decoders beyond stream_prewarm
+ *                                  are freed once idle for stream_idle_release_s (1 s here),
+ *                                  and a later borrow creates one again
  *   /sphinx/stream-pool/none       stream_prewarm = 0 creates nothing ahead of demand
  *   /sphinx/stream-pool/config     stream_prewarm out of range, unparsable stream_args, or
  *                                  stream_args changing a fixed setting: setup errors
@@ -40,18 +43,26 @@ have_model (void)
 }
 
 static LmdSphinxEngine *
-make_engine (int stream_decoders, int prewarm, GError **error)
+make_engine_releasing (int stream_decoders, int prewarm, int release_s, GError **error)
 {
   g_autoptr (GKeyFile) config = g_key_file_new ();
   g_autoptr (LmdSphinxEngine) engine = g_object_new (LMD_TYPE_SPHINX_ENGINE, NULL);
 
   g_key_file_set_integer (config, "sphinx", "decoders", 1);
+  if (release_s >= 0)
+    g_key_file_set_integer (config, "sphinx", "stream_idle_release_s", release_s);
   g_key_file_set_integer (config, "sphinx", "stream_decoders", stream_decoders);
   if (prewarm != G_MININT)
     g_key_file_set_integer (config, "sphinx", "stream_prewarm", prewarm);
   if (!lmd_engine_setup (LMD_ENGINE (engine), config, error))
     return NULL;
   return g_steal_pointer (&engine);
+}
+
+static LmdSphinxEngine *
+make_engine (int stream_decoders, int prewarm, GError **error)
+{
+  return make_engine_releasing (stream_decoders, prewarm, -1, error);
 }
 
 /* Waits until the pre-warming thread has nothing left to do; returns created and idle. */
@@ -136,6 +147,58 @@ test_refill (void)
   g_assert_cmpuint (created, ==, 3);
   g_assert_cmpuint (idle, ==, 2);
   lmd_sphinx_engine_return_stream_decoder (engine, borrowed[0]);
+}
+
+static void
+test_release (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmdSphinxEngine) engine = NULL;
+  ps_decoder_t *borrowed[3];
+  guint created = 0, idle = 0;
+  gint64 deadline;
+
+  if (!have_model ())
+    return;
+  engine = make_engine_releasing (3, 1, 1, &error);
+  g_assert_no_error (error);
+  wait_settled (engine, &created, &idle);
+  g_assert_cmpuint (created, ==, 1);
+
+  /* a burst of three streams */
+  for (guint i = 0; i < 3; i++)
+    {
+      borrowed[i] = lmd_sphinx_engine_borrow_stream_decoder (engine, &error);
+      g_assert_no_error (error);
+    }
+  for (guint i = 0; i < 3; i++)
+    lmd_sphinx_engine_return_stream_decoder (engine, borrowed[i]);
+  lmd_sphinx_engine_get_stream_pool (engine, &created, &idle, NULL);
+  g_assert_cmpuint (created, ==, 3);
+  g_assert_cmpuint (idle, ==, 3);
+
+  /* one second idle: back to the one pre-warmed decoder (bounded wait) */
+  deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  do
+    {
+      g_usleep (50000);
+      lmd_sphinx_engine_get_stream_pool (engine, &created, &idle, NULL);
+    }
+  while (created > 1 && g_get_monotonic_time () < deadline);
+  g_assert_cmpuint (created, ==, 1);
+  g_assert_cmpuint (idle, ==, 1);
+
+  /* the pool still grows on demand */
+  borrowed[0] = lmd_sphinx_engine_borrow_stream_decoder (engine, &error);
+  g_assert_no_error (error);
+  borrowed[1] = lmd_sphinx_engine_borrow_stream_decoder (engine, &error);
+  g_assert_no_error (error);
+  g_assert_true (borrowed[0] != NULL && borrowed[1] != NULL && borrowed[0] != borrowed[1]);
+  lmd_sphinx_engine_get_stream_pool (engine, &created, NULL, NULL);
+  g_assert_cmpuint (created, >=, 2);
+  lmd_sphinx_engine_return_stream_decoder (engine, borrowed[0]);
+  lmd_sphinx_engine_return_stream_decoder (engine, borrowed[1]);
+  wait_settled (engine, &created, &idle);
 }
 
 static void
@@ -378,6 +441,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/sphinx/stream-pool/prewarm", test_prewarm);
   g_test_add_func ("/sphinx/stream-pool/refill", test_refill);
+  g_test_add_func ("/sphinx/stream-pool/release", test_release);
   g_test_add_func ("/sphinx/stream-pool/none", test_none);
   g_test_add_func ("/sphinx/stream-pool/config", test_config);
   g_test_add_func ("/sphinx/stream-pool/session", test_session);

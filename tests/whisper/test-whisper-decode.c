@@ -16,6 +16,13 @@
  *     complete timestamp pair ends (or 30 s later), segments never overlap or go back, and
  *     every window's segments are exactly those of that window decoded on its own (offset_ms)
  *     — no words repeated or lost at the seams;
+ *   - a window's spectrogram computed alone from its samples (lmw_mel_frames, normalised with
+ *     the whole signal's maximum) is bit for bit the whole spectrogram's, at frame 0, at an
+ *     odd offset and at the end of the padding;
+ *   - lmw_transcribe_reader on long audio (the sample six times, the first copy 40 dB quieter
+ *     so that the normalisation's maximum lies outside the first window) gives exactly the
+ *     segments, texts and word times of lmw_transcribe on the same samples, never reading
+ *     more than one window (30 s and 400 samples) at a time nor outside the audio;
  *   - word timestamps: words are ordered, inside their segment and inside the audio, their
  *     text joins to the segment's, probabilities in (0, 1], and the windows with text were timed
  *     by the cross-attention alignment.
@@ -29,6 +36,7 @@
  */
 #include "lmw-align.h"
 #include "lmw-context.h"
+#include "lmw-mel.h"
 #include "lmw-model.h"
 #include "lmw-search.h"
 #include "lmw-test.h"
@@ -270,6 +278,131 @@ test_long_audio (void)
 }
 
 static void
+test_mel_window (void)
+{
+  int copies = 3;
+  size_t n = n_samples * (size_t) copies;
+  float *lng = malloc (sizeof (float) * n);
+  for (int c = 0; c < copies; c++)
+    for (size_t i = 0; i < n_samples; i++)
+      lng[(size_t) c * n_samples + i] = pcm[i] * (c == 0 ? 0.01f : 1.0f);
+  float *whole = NULL;
+  int n_frames = 0, n_mels = model->hp.n_mels, window = 2 * model->hp.n_audio_ctx;
+  lmw_error err = { 0 };
+  bool ok = lmw_mel_compute (model, lng, n, 2, &whole, &n_frames, &err) == 0;
+  /* the maximum of the whole signal, from its raw frames computed window by window */
+  float *raw = malloc (sizeof (float) * (size_t) n_mels * (size_t) window);
+  float max = -INFINITY;
+  for (int f0 = 0; ok && f0 < n_frames; f0 += window) {
+    int f1 = f0 + window < n_frames ? f0 + window : n_frames;
+    float m = -INFINITY;
+    lmw_mel_frames (raw, f1 - f0, lng, 0, n, LMW_CHUNK_SAMPLES, f0, f1, model->mel_filters, n_mels, 2, &m);
+    max = m > max ? m : max;
+  }
+  const int starts[] = { 0, 1234, n_frames - 700 };
+  int n_diff = 0;
+  for (int k = 0; ok && k < 3; k++) {
+    int f0 = starts[k], f1 = f0 + window < n_frames ? f0 + window : n_frames;
+    long lo = (long) f0 * LMW_HOP - LMW_N_FFT / 2;
+    size_t base = lo > 0 ? (size_t) lo : 0;
+    float m = 0.0f;
+    /* only the samples the frames read, at their own address */
+    size_t hi = (size_t) f1 * LMW_HOP + LMW_N_FFT / 2;
+    hi = hi < n ? hi : n;
+    float *part = malloc (sizeof (float) * (hi > base ? hi - base : 1));
+    if (hi > base)
+      memcpy (part, lng + base, sizeof (float) * (hi - base));
+    lmw_mel_frames (raw, f1 - f0, part, base, n, LMW_CHUNK_SAMPLES, f0, f1, model->mel_filters,
+                    n_mels, 2, &m);
+    lmw_mel_normalise (raw, (size_t) n_mels * (size_t) (f1 - f0), max);
+    for (int c = 0; c < n_mels; c++)
+      for (int t = f0; t < f1; t++)
+        n_diff += memcmp (&raw[(size_t) c * (f1 - f0) + (t - f0)], &whole[(size_t) c * n_frames + t],
+                          sizeof (float)) != 0;
+    free (part);
+  }
+  TEST_OK (ok && n_diff == 0, "windows of the spectrogram computed alone equal the whole one bit "
+           "for bit (%d values differ)", n_diff);
+  free (raw);
+  free (whole);
+  free (lng);
+}
+
+typedef struct {
+  const float *pcm;
+  size_t n;
+  size_t max_read; /* the most samples one call asked for */
+  bool outside;    /* a call asked for samples outside the audio */
+  int calls;
+} reader_log;
+
+static int
+read_samples (void *user_data, size_t offset, float *out, size_t n, lmw_error *err)
+{
+  reader_log *l = user_data;
+  l->calls++;
+  if (offset + n > l->n || n == 0) {
+    l->outside = true;
+    return -1;
+  }
+  l->max_read = n > l->max_read ? n : l->max_read;
+  memcpy (out, l->pcm + offset, sizeof (float) * n);
+  return 0;
+}
+
+static bool
+same_words (const lmw_result *a, const lmw_result *b)
+{
+  for (int i = 0; i < a->n_segments && i < b->n_segments; i++) {
+    const lmw_segment *x = &a->segments[i], *y = &b->segments[i];
+    if (strcmp (x->text, y->text) != 0 || x->n_words != y->n_words ||
+        x->avg_logprob != y->avg_logprob || x->no_speech_prob != y->no_speech_prob)
+      return false;
+    for (int w = 0; w < x->n_words; w++)
+      if (x->words[w].t0_ms != y->words[w].t0_ms || x->words[w].t1_ms != y->words[w].t1_ms ||
+          strcmp (x->words[w].text, y->words[w].text) != 0 ||
+          x->words[w].probability != y->words[w].probability)
+        return false;
+  }
+  return true;
+}
+
+static void
+test_reader (void)
+{
+  int copies = 6;
+  size_t n = n_samples * (size_t) copies;
+  float *lng = malloc (sizeof (float) * n);
+  for (int c = 0; c < copies; c++)
+    for (size_t i = 0; i < n_samples; i++)
+      lng[(size_t) c * n_samples + i] = pcm[i] * (c == 0 ? 0.01f : 1.0f);
+  lmw_params p = base_params ();
+  p.timestamps = true;
+  p.word_timestamps = true;
+  p.max_tokens = 64;
+  lmw_result whole, windowed;
+  reader_log log = { lng, n, 0, false, 0 };
+  lmw_error err = { 0 };
+  lmw_state *st = lmw_state_new (model, p.n_threads, &err);
+  bool ok = st && run (&p, lng, n, &whole) == 0 &&
+            lmw_transcribe_reader (st, &p, read_samples, &log, n, &windowed, &err) == 0;
+  TEST_OK (ok, "%.1f s through lmw_transcribe and lmw_transcribe_reader (%s)", n / 16000.0,
+           ok ? "ok" : err.message);
+  if (ok) {
+    TEST_OK (whole.n_windows >= 2 && whole.n_windows == windowed.n_windows &&
+             same_results (&whole, &windowed) && same_words (&whole, &windowed),
+             "the same %d windows, %d segments, texts and word times", windowed.n_windows,
+             windowed.n_segments);
+    TEST_OK (!log.outside && log.max_read <= (size_t) 30 * 16000 + 400,
+             "%d reads of at most %zu samples, none outside the audio", log.calls, log.max_read);
+    lmw_result_clear (&whole);
+    lmw_result_clear (&windowed);
+  }
+  lmw_state_free (st);
+  free (lng);
+}
+
+static void
 test_text_to_tokens (void)
 {
   const char *texts[] = { " Hello world, it's 2026: the caf\xc3\xa9's na\xc3\xafve r\xc3\xa9sum\xc3\xa9!",
@@ -471,6 +604,8 @@ main (int argc, char **argv)
   test_beam ();
   test_fallback ();
   test_long_audio ();
+  test_mel_window ();
+  test_reader ();
   test_text_to_tokens ();
   test_prompts ();
   lmw_model_free (model);

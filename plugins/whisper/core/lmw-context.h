@@ -223,6 +223,19 @@ int lmw_transcribe (lmw_state *state, const lmw_params *params, const float *pcm
                     size_t n_samples, lmw_result *result, lmw_error *err);
 void lmw_result_clear (lmw_result *result);
 
+/* Copies n samples of the audio, from sample offset on, into out; returns 0, or -1 with err
+ * filled (the transcription then fails with that error). */
+typedef int (*lmw_pcm_reader) (void *user_data, size_t offset, float *out, size_t n,
+                               lmw_error *err);
+
+/* lmw_transcribe for audio of n_samples that the caller keeps wherever it likes (a file): it
+ * is read through read() twice, once whole in blocks of 30 s and then window by window, and
+ * no more than one window (30 s and 400 samples) is held at a time, nor the spectrogram of
+ * more than one window.  The result is identical to lmw_transcribe's on the same samples. */
+int lmw_transcribe_reader (lmw_state *state, const lmw_params *params, lmw_pcm_reader read,
+                           void *user_data, size_t n_samples, lmw_result *result,
+                           lmw_error *err);
+
 /* gzip-style compression ratio of text: its length over its zlib-compressed length. */
 float lmw_compression_ratio (const char *text);
 

@@ -12,7 +12,10 @@
  *   out    = (log + 4) / 4
  *
  * The FFT is a recursive mixed-radix one (400 = 2^4 * 5^2) in double precision; frames are
- * split over threads.
+ * split over threads.  Each frame depends only on its 400 samples, so any range of frames can
+ * be computed alone from the samples it reads (lmw_mel_frames) and normalised later with the
+ * maximum of the whole signal (lmw_mel_normalise): the values are those of the whole
+ * spectrogram, bit for bit.
  */
 #include "lmw-context.h"
 #include "lmw-mel.h"
@@ -93,13 +96,15 @@ lmw_fft (double *re, double *im, int n)
 }
 
 typedef struct {
-  float *out;           /* (n_mels, n_frames) */
-  const float *pcm;
+  float *out;           /* (n_mels, out_stride): column 0 is frame out_f0 */
+  int out_stride;
+  int out_f0;
+  const float *pcm;     /* samples pcm_base .. of the signal */
+  size_t pcm_base;
   size_t n_samples;     /* real samples */
   size_t n_total;       /* with the zero padding */
   const float *filters; /* (n_mels, 201) */
   int n_mels;
-  int n_frames;
   int f0, f1;           /* frames of this worker */
   const cpx *tw;
   const double *window;
@@ -117,7 +122,7 @@ sample_at (const mel_job *j, long i)
     i = 2 * (n - 1) - i;
   if (i < 0 || (size_t) i >= j->n_samples)
     return 0.0;
-  return j->pcm[i];
+  return j->pcm[(size_t) i - j->pcm_base];
 }
 
 static void *
@@ -143,7 +148,7 @@ mel_worker (void *arg)
       for (int b = 0; b < nb; b++)
         s += f[b] * power[b];
       float v = (float) log10 (s > 1e-10 ? s : 1e-10);
-      j->out[(size_t) m * j->n_frames + t] = v;
+      j->out[(size_t) m * j->out_stride + (t - j->out_f0)] = v;
       if (v > max)
         max = v;
     }
@@ -153,11 +158,12 @@ mel_worker (void *arg)
 }
 
 int
-lmw_mel_spectrogram (float *out, const float *pcm, size_t n_samples, size_t n_pad,
-                     const float *filters, int n_mels, int n_threads)
+lmw_mel_frames (float *out, int out_stride, const float *pcm, size_t pcm_base, size_t n_samples,
+                size_t n_pad, int f0, int f1, const float *filters, int n_mels, int n_threads,
+                float *max_out)
 {
   size_t n_total = n_samples + n_pad;
-  int n_frames = (int) (n_total / LMW_HOP);
+  int n = f1 - f0;
   if (n_threads < 1)
     n_threads = 1;
   if (n_threads > 64)
@@ -172,12 +178,11 @@ lmw_mel_spectrogram (float *out, const float *pcm, size_t n_samples, size_t n_pa
   mel_job jobs[64];
   pthread_t threads[64];
   bool started[64] = { false };
-  int per = (n_frames + n_threads - 1) / n_threads;
+  int per = n > 0 ? (n + n_threads - 1) / n_threads : 0;
   for (int i = 0; i < n_threads; i++) {
-    jobs[i] = (mel_job) { out, pcm, n_samples, n_total, filters, n_mels, n_frames,
-                          i * per < n_frames ? i * per : n_frames,
-                          (i + 1) * per < n_frames ? (i + 1) * per : n_frames, tw, window,
-                          -INFINITY };
+    int a = f0 + i * per, b = f0 + (i + 1) * per;
+    jobs[i] = (mel_job) { out, out_stride, f0, pcm, pcm_base, n_samples, n_total, filters, n_mels,
+                          a < f1 ? a : f1, b < f1 ? b : f1, tw, window, -INFINITY };
     if (i > 0)
       started[i] = pthread_create (&threads[i], NULL, mel_worker, &jobs[i]) == 0;
   }
@@ -191,11 +196,28 @@ lmw_mel_spectrogram (float *out, const float *pcm, size_t n_samples, size_t n_pa
     if (jobs[i].max > max)
       max = jobs[i].max;
   }
+  *max_out = max;
+  return 0;
+}
+
+void
+lmw_mel_normalise (float *mel, size_t n, float max)
+{
   float floor_v = max - 8.0f;
-  size_t n = (size_t) n_mels * n_frames;
   for (size_t i = 0; i < n; i++) {
-    float v = out[i] > floor_v ? out[i] : floor_v;
-    out[i] = (v + 4.0f) / 4.0f;
+    float v = mel[i] > floor_v ? mel[i] : floor_v;
+    mel[i] = (v + 4.0f) / 4.0f;
   }
+}
+
+int
+lmw_mel_spectrogram (float *out, const float *pcm, size_t n_samples, size_t n_pad,
+                     const float *filters, int n_mels, int n_threads)
+{
+  int n_frames = (int) ((n_samples + n_pad) / LMW_HOP);
+  float max = -INFINITY;
+  lmw_mel_frames (out, n_frames, pcm, 0, n_samples, n_pad, 0, n_frames, filters, n_mels,
+                  n_threads, &max);
+  lmw_mel_normalise (out, (size_t) n_mels * n_frames, max);
   return 0;
 }

@@ -3,7 +3,10 @@
  * lmw-transcribe.c — audio to text segments, window by window, as the reference transcriber:
  *
  *   - the log-mel of the whole audio (padded with 30 s of silence) is computed once; each
- *     window is its next 30 s (3000 frames);
+ *     window is its next 30 s (3000 frames).  lmw_transcribe_reader keeps no more than one
+ *     window of samples instead: a first pass over the audio finds the maximum the
+ *     normalisation needs, then each window's frames are computed from its own samples;
+ *     the values, and so the results, are those of the whole spectrogram;
  *   - prompt [<|startofprev|> previous text] <|startoftranscript|> [<|lang|> <|task|>]
  *     [<|notimestamps|>]: the previous text is the initial prompt and the tokens of the
  *     windows decoded so far (timestamps included), at most n_text_ctx / 2 - 1 of the last
@@ -29,6 +32,7 @@
  *     byte length.  A word's probability is the mean of its tokens'.
  */
 #include "lmw-align.h"
+#include "lmw-mel.h"
 #include "lmw-search.h"
 
 #include <math.h>
@@ -311,22 +315,112 @@ emit_window (lmw_result *r, const lmw_model *m, const lmw_params *p, const lmw_s
   return seg_frames;
 }
 
+/* ---- where the windows' spectrogram comes from ------------------------------------------- */
+
+/* Either the whole log-mel in memory (lmw_transcribe), or one window's frames computed from
+ * the samples a reader gives (lmw_transcribe_reader). */
+typedef struct {
+  const lmw_model *m;
+  int n_threads;
+  size_t n_samples;
+  int n_frames;          /* of the padded signal */
+  int window;            /* frames per window */
+  float *mel;            /* owned: whole: (n_mels, n_frames); reader: one window (n_mels, window) */
+  lmw_pcm_reader read;   /* NULL: whole */
+  void *user_data;
+  float *pcm;            /* owned, reader: the samples one window reads */
+  float max;             /* reader: the largest raw value of the whole signal */
+} mel_source;
+
+static void
+mel_source_clear (mel_source *ms)
+{
+  free (ms->mel);
+  free (ms->pcm);
+}
+
+/* raw values of frames [f0, f1) into ms->mel (stride f1 - f0); *max their largest */
+static int
+mel_source_frames (mel_source *ms, int f0, int f1, float *max, lmw_error *err)
+{
+  long lo = (long) f0 * LMW_HOP - LMW_N_FFT / 2, hi = (long) f1 * LMW_HOP + LMW_N_FFT / 2;
+  size_t a = lo > 0 ? (size_t) lo : 0, b = hi > 0 ? (size_t) hi : 0;
+  if (b > ms->n_samples)
+    b = ms->n_samples;
+  if (b > a && ms->read (ms->user_data, a, ms->pcm, b - a, err) != 0)
+    return -1;
+  return lmw_mel_frames (ms->mel, f1 - f0, ms->pcm, a, ms->n_samples, LMW_CHUNK_SAMPLES, f0, f1,
+                         ms->m->mel_filters, ms->m->hp.n_mels, ms->n_threads, max);
+}
+
+static int
+mel_source_init (mel_source *ms, const lmw_model *m, int n_threads, const float *pcm,
+                 lmw_pcm_reader read, void *user_data, size_t n_samples, lmw_error *err)
+{
+  memset (ms, 0, sizeof *ms);
+  ms->m = m;
+  ms->n_threads = n_threads;
+  ms->n_samples = n_samples;
+  ms->window = 2 * m->hp.n_audio_ctx;
+  ms->read = read;
+  ms->user_data = user_data;
+  if (read == NULL)
+    return lmw_mel_compute (m, pcm, n_samples, n_threads, &ms->mel, &ms->n_frames, err);
+  if (n_samples > (size_t) 1 << 34) {
+    lmw_set_error (err, LMW_ERR_ARG, "lmw_transcribe_reader: audio too long");
+    return -1;
+  }
+  ms->n_frames = (int) ((n_samples + LMW_CHUNK_SAMPLES) / LMW_HOP);
+  ms->mel = malloc (sizeof (float) * (size_t) m->hp.n_mels * (size_t) ms->window);
+  ms->pcm = malloc (sizeof (float) * ((size_t) ms->window * LMW_HOP + LMW_N_FFT));
+  if (ms->mel == NULL || ms->pcm == NULL) {
+    lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
+    return -1;
+  }
+  /* the first pass: the maximum over every frame, padding included */
+  ms->max = -INFINITY;
+  for (int f0 = 0; f0 < ms->n_frames; f0 += ms->window) {
+    int f1 = f0 + ms->window < ms->n_frames ? f0 + ms->window : ms->n_frames;
+    float max = -INFINITY;
+    if (mel_source_frames (ms, f0, f1, &max, err) != 0)
+      return -1;
+    if (max > ms->max)
+      ms->max = max;
+  }
+  return 0;
+}
+
+/* runs the encoder on the window starting at frame seek */
+static int
+mel_source_encode (mel_source *ms, lmw_state *st, int seek, lmw_error *err)
+{
+  if (ms->read == NULL)
+    return lmw_encode (st, ms->mel, ms->n_frames, seek, err);
+  int f1 = seek + ms->window < ms->n_frames ? seek + ms->window : ms->n_frames;
+  float max = 0.0f;
+  if (mel_source_frames (ms, seek, f1, &max, err) != 0)
+    return -1;
+  lmw_mel_normalise (ms->mel, (size_t) ms->m->hp.n_mels * (size_t) (f1 - seek), ms->max);
+  return lmw_encode (st, ms->mel, f1 - seek, 0, err);
+}
+
 /* ---- the window loop --------------------------------------------------------------------- */
 
-int
-lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_t n_samples,
-                lmw_result *result, lmw_error *err)
+static int
+transcribe (lmw_state *st, const lmw_params *params, const float *pcm, lmw_pcm_reader read,
+            void *user_data, size_t n_samples, lmw_result *result, lmw_error *err)
 {
   const lmw_model *m = st->model;
   const lmw_special_tokens *sp = &m->sp;
   int nv = m->hp.n_vocab, window = 2 * m->hp.n_audio_ctx;
   memset (result, 0, sizeof *result);
-  if (params == NULL || (pcm == NULL && n_samples > 0)) {
+  if (params == NULL || (pcm == NULL && read == NULL && n_samples > 0)) {
     lmw_set_error (err, LMW_ERR_ARG, "lmw_transcribe: invalid arguments");
     return -1;
   }
-  float *mel = NULL, *prompt_logits = NULL;
-  int n_frames = 0, rc = -1;
+  float *prompt_logits = NULL;
+  mel_source ms = { 0 };
+  int rc = -1;
   lmw_search s;
   lmw_seq *best = NULL;
   if (lmw_search_init (&s, st, params, err) != 0)
@@ -340,7 +434,7 @@ lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_
     lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
     goto out;
   }
-  if (lmw_mel_compute (m, pcm, n_samples, params->n_threads, &mel, &n_frames, err) != 0)
+  if (mel_source_init (&ms, m, params->n_threads, pcm, read, user_data, n_samples, err) != 0)
     goto out;
   int content_frames = (int) (n_samples / LMW_HOP);
   int start_frame = params->offset_ms > 0 ? (int) (params->offset_ms / 10) : 0;
@@ -381,7 +475,7 @@ lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_
   snprintf (result->language, sizeof result->language, "%s", "en");
   for (int seek = start_frame; seek < content_frames;) {
     int seg_frames = content_frames - seek < window ? content_frames - seek : window;
-    if (lmw_encode (st, mel, n_frames, seek, err) != 0)
+    if (mel_source_encode (&ms, st, seek, err) != 0)
       goto out;
     s.rng = ((uint64_t) params->seed << 32) ^ ((uint64_t) seek * 0x9e3779b97f4a7c15ull);
     result->n_windows++;
@@ -487,9 +581,28 @@ out:
     lmw_result_clear (result);
   lmw_search_clear (&s);
   lmw_seq_free (best);
-  free (mel);
+  mel_source_clear (&ms);
   free (prompt_logits);
   free (tokens);
   free (ctx);
   return rc;
+}
+
+int
+lmw_transcribe (lmw_state *st, const lmw_params *params, const float *pcm, size_t n_samples,
+                lmw_result *result, lmw_error *err)
+{
+  return transcribe (st, params, pcm, NULL, NULL, n_samples, result, err);
+}
+
+int
+lmw_transcribe_reader (lmw_state *st, const lmw_params *params, lmw_pcm_reader read,
+                       void *user_data, size_t n_samples, lmw_result *result, lmw_error *err)
+{
+  if (read == NULL) {
+    memset (result, 0, sizeof *result);
+    lmw_set_error (err, LMW_ERR_ARG, "lmw_transcribe_reader: no reader");
+    return -1;
+  }
+  return transcribe (st, params, NULL, read, user_data, n_samples, result, err);
 }
