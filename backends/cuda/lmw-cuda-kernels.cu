@@ -27,18 +27,7 @@
  *   k_topk                       k rounds of a block-wide arg-max (k = 1: arg-max), with the row's
  *                                log-sum-exp in the first round
  */
-#ifdef LMW_CUDA_EMU
-#include "emu/lmw-cuda-emu.h"
-/* grid-stride kernels get few blocks: the result is the same and fibers are not free */
-#define LMW_GRID_CAP 8u
-#else
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
-#define LMW_LAUNCH(kernel, grid, block, shared, stream, ...)                                   \
-  kernel<<<(grid), (block), (shared), (cudaStream_t) (stream)>>> (__VA_ARGS__)
-#define LMW_GRID_CAP 4096u
-#endif
-
+#include "lmw-cuda-compat.h"
 #include "lmw-cuda-kernels.h"
 
 #include <math.h>

@@ -6,7 +6,7 @@
  * The model:
  *   - a launch (LMW_LAUNCH) runs the blocks of the grid one after the other, on the calling
  *     thread, before it returns; streams are ignored;
- *   - each CUDA thread of a block is a fiber (ucontext) with its own stack; fibers run until they
+ *   - each CUDA thread of a block is a fiber with its own stack; fibers run until they
  *     finish or reach a barrier, then the next one runs (cooperative, in thread order);
  *   - __syncthreads waits for every thread of the block, __syncwarp and the warp shuffles for every
  *     lane of the warp (32 consecutive threads of the block, the last warp possibly partial).
@@ -39,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ucontext.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define LMW_EMU_ASAN 1
@@ -180,19 +179,52 @@ enum { LMW_EMU_READY, LMW_EMU_AT_BLOCK, LMW_EMU_AT_WARP, LMW_EMU_DONE };
 #define LMW_EMU_MAX_THREADS 1024
 #define LMW_EMU_STACK (256 * 1024)
 
+/* Switching fibers: on x86-64 a hand-written switch of the callee-saved registers and the
+ * stack pointer (a few nanoseconds; swapcontext also saves the signal mask with a system call
+ * every time, which made an emulated encoder-sized attention 30 times slower); elsewhere, or
+ * with LMW_EMU_UCONTEXT defined, ucontext. */
+#if defined(__x86_64__) && !defined(LMW_EMU_UCONTEXT)
+#define LMW_EMU_FAST_SWITCH 1
+/* saves the callee-saved registers on the current stack, stores the stack pointer in *save_sp,
+ * and continues on new_sp where an earlier lmw_emu_switch (or a new fiber's frame) left off */
+extern "C" void lmw_emu_switch (void **save_sp, void *new_sp);
+__asm__ (".pushsection .text\n"
+         ".weak lmw_emu_switch\n"
+         ".type lmw_emu_switch, @function\n"
+         "lmw_emu_switch:\n"
+         "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
+         "  movq %rsp, (%rdi)\n"
+         "  movq %rsi, %rsp\n"
+         "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
+         "  ret\n"
+         ".size lmw_emu_switch, .-lmw_emu_switch\n"
+         ".popsection\n");
+#else
+#include <ucontext.h>
+#endif
+
 struct lmw_emu_fiber {
+#ifdef LMW_EMU_FAST_SWITCH
+  void *sp;
+#else
   ucontext_t ctx;
+#endif
   uint3 tid;
   int state;
+  unsigned shuffles; /* shuffles done: selects the exchange buffer */
 #ifdef LMW_EMU_ASAN
   void *fake_stack;
 #endif
 };
 
 struct lmw_emu_block {
+#ifdef LMW_EMU_FAST_SWITCH
+  void *sched_sp;
+#else
   ucontext_t sched;
+#endif
   lmw_emu_fiber fibers[LMW_EMU_MAX_THREADS];
-  char *stacks;            /* LMW_EMU_MAX_THREADS stacks of LMW_EMU_STACK bytes, lazily */
+  char *stacks;            /* LMW_EMU_MAX_THREADS stacks of LMW_EMU_STACK bytes */
   int n;                   /* threads in the block */
   int cur;                 /* the running fiber */
   uint3 bid;
@@ -201,7 +233,10 @@ struct lmw_emu_block {
   size_t dyn_shared_size;
   void (*body) (void *);
   void *arg;
-  uint64_t slots[LMW_EMU_MAX_THREADS]; /* warp shuffle exchange */
+  /* warp shuffle exchange, two buffers used in turn: a lane can only write the buffer of its
+   * next-but-one shuffle after every lane of its warp has passed the barrier of the next one,
+   * that is, after they all read this one */
+  uint64_t slots[2][LMW_EMU_MAX_THREADS];
 #ifdef LMW_EMU_ASAN
   const void *sched_stack;
   size_t sched_stack_size;
@@ -230,6 +265,26 @@ static inline const dim3 &lmw_emu_grid_dim (void) { return lmw_emu_block_get ()-
 #define blockDim (lmw_emu_block_dim ())
 #define gridDim (lmw_emu_grid_dim ())
 
+/* from the running fiber to the scheduler */
+static inline void
+lmw_emu_to_scheduler (lmw_emu_block *b, lmw_emu_fiber *f, bool finished)
+{
+#ifdef LMW_EMU_ASAN
+  __sanitizer_start_switch_fiber (finished ? nullptr : &f->fake_stack, b->sched_stack,
+                                  b->sched_stack_size);
+#endif
+#ifdef LMW_EMU_FAST_SWITCH
+  lmw_emu_switch (&f->sp, b->sched_sp);
+#else
+  if (finished)
+    return; /* the fiber's function returns to b->sched through uc_link */
+  swapcontext (&f->ctx, &b->sched);
+#endif
+#ifdef LMW_EMU_ASAN
+  __sanitizer_finish_switch_fiber (f->fake_stack, nullptr, nullptr);
+#endif
+}
+
 /* the running fiber gives the CPU back to the scheduler with state `state` */
 static inline void
 lmw_emu_yield (int state)
@@ -237,13 +292,7 @@ lmw_emu_yield (int state)
   lmw_emu_block *b = lmw_emu_block_get ();
   lmw_emu_fiber *f = &b->fibers[b->cur];
   f->state = state;
-#ifdef LMW_EMU_ASAN
-  __sanitizer_start_switch_fiber (&f->fake_stack, b->sched_stack, b->sched_stack_size);
-#endif
-  swapcontext (&f->ctx, &b->sched);
-#ifdef LMW_EMU_ASAN
-  __sanitizer_finish_switch_fiber (f->fake_stack, nullptr, nullptr);
-#endif
+  lmw_emu_to_scheduler (b, f, false);
 }
 
 static inline void __syncthreads (void) { lmw_emu_yield (LMW_EMU_AT_BLOCK); }
@@ -259,11 +308,12 @@ lmw_emu_fiber_main (void)
   __sanitizer_finish_switch_fiber (nullptr, &b->sched_stack, &b->sched_stack_size);
 #endif
   b->body (b->arg);
-  b->fibers[b->cur].state = LMW_EMU_DONE;
-#ifdef LMW_EMU_ASAN
-  __sanitizer_start_switch_fiber (nullptr, b->sched_stack, b->sched_stack_size);
+  lmw_emu_fiber *f = &b->fibers[b->cur];
+  f->state = LMW_EMU_DONE;
+  lmw_emu_to_scheduler (b, f, true);
+#ifdef LMW_EMU_FAST_SWITCH
+  abort (); /* a finished fiber is never resumed */
 #endif
-  /* returns to b->sched through uc_link */
 }
 
 static inline void
@@ -273,6 +323,30 @@ lmw_emu_fail (const lmw_emu_block *b, const char *what)
            what, b->bid.x, b->bid.y, b->bid.z, b->grid.x, b->grid.y, b->grid.z, b->block.x,
            b->block.y, b->block.z);
   abort ();
+}
+
+/* a fresh fiber i, to start in lmw_emu_fiber_main */
+static inline void
+lmw_emu_fiber_init (lmw_emu_block *b, int i)
+{
+  lmw_emu_fiber *f = &b->fibers[i];
+  char *stack = b->stacks + (size_t) i * LMW_EMU_STACK;
+#ifdef LMW_EMU_FAST_SWITCH
+  /* the frame lmw_emu_switch pops: six registers, then the address it returns to; above it
+   * the (never used) return address of lmw_emu_fiber_main, 16-byte aligned as after a call */
+  void **sp = (void **) (((uintptr_t) (stack + LMW_EMU_STACK)) & ~(uintptr_t) 15);
+  *--sp = nullptr;
+  *--sp = (void *) lmw_emu_fiber_main;
+  for (int r = 0; r < 6; r++)
+    *--sp = nullptr;
+  f->sp = sp;
+#else
+  getcontext (&f->ctx);
+  f->ctx.uc_stack.ss_sp = stack;
+  f->ctx.uc_stack.ss_size = LMW_EMU_STACK;
+  f->ctx.uc_link = &b->sched;
+  makecontext (&f->ctx, lmw_emu_fiber_main, 0);
+#endif
 }
 
 /* Runs one block to completion. */
@@ -285,11 +359,8 @@ lmw_emu_run_block (lmw_emu_block *b)
     f->tid.y = ((unsigned) i / b->block.x) % b->block.y;
     f->tid.z = (unsigned) i / (b->block.x * b->block.y);
     f->state = LMW_EMU_READY;
-    getcontext (&f->ctx);
-    f->ctx.uc_stack.ss_sp = b->stacks + (size_t) i * LMW_EMU_STACK;
-    f->ctx.uc_stack.ss_size = LMW_EMU_STACK;
-    f->ctx.uc_link = &b->sched;
-    makecontext (&f->ctx, lmw_emu_fiber_main, 0);
+    f->shuffles = 0;
+    lmw_emu_fiber_init (b, i);
   }
   int n_warps = (b->n + 31) / 32;
   for (;;) {
@@ -302,7 +373,11 @@ lmw_emu_run_block (lmw_emu_block *b)
       void *fake = nullptr;
       __sanitizer_start_switch_fiber (&fake, b->stacks + (size_t) i * LMW_EMU_STACK, LMW_EMU_STACK);
 #endif
+#ifdef LMW_EMU_FAST_SWITCH
+      lmw_emu_switch (&b->sched_sp, f->sp);
+#else
       swapcontext (&b->sched, &f->ctx);
+#endif
 #ifdef LMW_EMU_ASAN
       __sanitizer_finish_switch_fiber (fake, nullptr, nullptr);
 #endif
@@ -413,9 +488,17 @@ lmw_emu_launch (dim3 grid, dim3 block, size_t shared_bytes, F f)
   lmw_emu_launch_raw (grid, block, shared_bytes, lmw_emu_thunk<F>, &f);
 }
 
-/* kernel<<<grid, block, shared, stream>>> (args...) */
+/* kernel<<<grid, block, shared, stream>>> (args...): the arguments are taken by value as a
+ * launch does (arrays decay to pointers) and converted to the kernel's parameter types at the
+ * call, in every thread */
+template <class K, class... A>
+static inline void
+lmw_emu_launch_kernel (dim3 grid, dim3 block, size_t shared_bytes, K kernel, A... args)
+{
+  lmw_emu_launch (grid, block, shared_bytes, [=] () { kernel (args...); });
+}
 #define LMW_LAUNCH(kernel, grid, block, shared, stream, ...)                                   \
-  lmw_emu_launch ((grid), (block), (shared), [=] () { kernel (__VA_ARGS__); })
+  lmw_emu_launch_kernel ((grid), (block), (shared), kernel, __VA_ARGS__)
 
 #define LMW_DYNAMIC_SHARED(type, name)                                                         \
   type *name = reinterpret_cast<type *> (lmw_emu_block_get ()->dyn_shared)
@@ -434,17 +517,16 @@ lmw_emu_shfl (T v, int src_lane_in_warp)
   static_assert (sizeof (T) <= sizeof (uint64_t), "shuffle of a type wider than 8 bytes");
   lmw_emu_block *b = lmw_emu_block_get ();
   int me = lmw_emu_linear_tid (b);
-  int base = me & ~31;
+  uint64_t *slots = b->slots[b->fibers[me].shuffles++ & 1];
   uint64_t bits = 0;
   memcpy (&bits, &v, sizeof v);
-  b->slots[me] = bits;
+  slots[me] = bits;
   lmw_emu_yield (LMW_EMU_AT_WARP);
-  int src = base + src_lane_in_warp;
+  int src = (me & ~31) + src_lane_in_warp;
   if (src >= b->n)
     src = me; /* a lane past the end of a partial warp: the caller's own value */
   T r;
-  memcpy (&r, &b->slots[src], sizeof r);
-  lmw_emu_yield (LMW_EMU_AT_WARP); /* nobody overwrites a slot before every lane read */
+  memcpy (&r, &slots[src], sizeof r);
   return r;
 }
 
