@@ -51,6 +51,13 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h> /* fiber stacks registered: no "switching stacks?" warnings */
+#define LMW_EMU_VALGRIND 1
+#endif
+#endif
+
 #define LMW_CUDA_EMU 1
 
 /* ---- qualifiers ------------------------------------------------------------------------- */
@@ -445,6 +452,12 @@ lmw_emu_launch_raw (dim3 grid, dim3 block, size_t shared_bytes, void (*body) (vo
       fprintf (stderr, "lmw-cuda-emu: out of memory for fiber stacks\n");
       abort ();
     }
+#ifdef LMW_EMU_VALGRIND
+    for (int i = 0; i < LMW_EMU_MAX_THREADS; i++) {
+      char *lo = st->block->stacks + (size_t) i * LMW_EMU_STACK;
+      VALGRIND_STACK_REGISTER (lo, lo + LMW_EMU_STACK);
+    }
+#endif
   }
   if (shared_bytes > st->dyn_cap) {
     free (st->dyn);
