@@ -8,15 +8,18 @@
 #                        [--reps N] [--no-bench]
 #
 # Steps, each reported in the table printed last:
-#   build     backends/cpu/*.c and plugins/whisper/core/*.c with $CC; every backends/cuda/*.cu
-#             with $NVCC for sm_80 and sm_90 ($GPU_CHECK_ARCHS), every backends/cuda/*.c with
-#             $CC against the CUDA headers; each tests/cuda/test-*.c (compiled with
-#             -DLMW_TEST_GPU, linked with all of the above, cuBLAS and the CUDA runtime) and
-#             bench/cuda/lmw-cuda-bench.c.  The inference core needs zlib; without zlib.h it is
-#             left out (and a test that needs it fails to link, reported as such).
-#   test      every test program, TAP, on the GPU (fixtures: $LMD_FIXTURES_DIR, default
-#             tests/fixtures when present, else ../shared/fixtures);
-#   memcheck  the same programs under compute-sanitizer --tool memcheck, when it is installed;
+#   build     backends/cpu/*.c with $CC; every backends/cuda/*.cu with $NVCC for sm_80 and
+#             sm_90 ($GPU_CHECK_ARCHS); the CUDA backend module liblmw-backend-cuda.so from
+#             backends/cuda/*.c (not the *-emu.c twins) and the kernels; the inference core
+#             (plugins/whisper/core/*.c, backends/lmw-backend-registry.c; needs zlib.h);
+#             each tests/cuda/test-*.c (compiled with -DLMW_TEST_GPU, linked with the CPU
+#             backend, the kernels, cuBLAS and the CUDA runtime); tests/whisper/
+#             test-whisper-parity.c; bench/cuda/lmw-cuda-bench.c;
+#   test      every tests/cuda program, TAP, on the GPU; then the parity test of the whole
+#             CUDA backend (LMW_CUDA_MODULE=the module built here) on both fixtures
+#             ($LMD_FIXTURES_DIR, default tests/fixtures when present, else ../shared/fixtures);
+#   memcheck  the tests/cuda programs and the parity test on one fixture under
+#             compute-sanitizer --tool memcheck, when it is installed;
 #   bench     lmw-cuda-bench: encoder time per 30 s window and decoder time per token for the
 #             tiny, base, small, medium and large-v3 shapes with random weights.
 # A GPU test is any tests/cuda/test-*.c: add a file there and this script builds and runs it.
@@ -45,7 +48,7 @@ while [ $# -gt 0 ]; do
   --build-dir) B=$2; shift ;;
   --models) MODELS=$2; shift ;;
   --reps) REPS=$2; shift ;;
-  -h | --help) sed -n '3,27p' "$0"; exit 0 ;;
+  -h | --help) sed -n '3,28p' "$0"; exit 0 ;;
   *) echo "gpu-check: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -86,51 +89,78 @@ for a in $ARCHS; do
 done
 
 # ---- build ------------------------------------------------------------------------------
+# objects: $CPU (the CPU backend), $KERNELS (every backends/cuda/*.cu), $CORE (the inference
+# core and, when present, the backend registry); $MODULE: the CUDA backend module
 build() {
   run mkdir -p "$B/obj" || return 1
-  objs=""
+  CPU=""
   for f in "$ROOT"/backends/cpu/*.c; do
     o=$B/obj/cpu-$(basename "$f" .c).o
     run $CC $CFLAGS $INC -c "$f" -o "$o" || return 1
-    objs="$objs $o"
+    CPU="$CPU $o"
   done
-  core=""
-  if printf '#include <zlib.h>\n' | $CC -E - >/dev/null 2>&1; then
-    for f in "$ROOT"/plugins/whisper/core/*.c; do
-      o=$B/obj/core-$(basename "$f" .c).o
-      run $CC $CFLAGS $INC -c "$f" -o "$o" || return 1
-      core="$core $o"
-    done
-    LIBZ=-lz
-  else
-    echo "gpu-check: zlib.h not found: the inference core is left out" >&2
-    LIBZ=""
-  fi
+  KERNELS=""
   for f in "$ROOT"/backends/cuda/*.cu; do
     [ -e "$f" ] || continue
     o=$B/obj/cuda-$(basename "$f" .cu).o
     run "$NVCC" -std=c++17 -O3 $GENCODE -Xcompiler=-fPIC $INC -c "$f" -o "$o" || return 1
-    objs="$objs $o"
+    KERNELS="$KERNELS $o"
   done
+  CUDA_LIBS="-L$CUDA_LIB -Wl,-rpath,$CUDA_LIB -lcublasLt -lcublas -lcudart -lstdc++ -lm -lpthread -ldl"
+
+  # the CUDA backend module: backends/cuda/*.c but their emulated twins (*-emu.c), with the
+  # kernels, opened by the registry at run time (LMW_CUDA_MODULE)
+  MODULE=""
+  host=""
   for f in "$ROOT"/backends/cuda/*.c; do
-    [ -e "$f" ] || continue
-    o=$B/obj/cuda-$(basename "$f" .c).o
-    run $CC $CFLAGS $INC -c "$f" -o "$o" || return 1
-    objs="$objs $o"
+    case $f in *-emu.c) continue ;; esac
+    [ -e "$f" ] && host="$host $f"
   done
-  LIBS="-L$CUDA_LIB -Wl,-rpath,$CUDA_LIB -lcublasLt -lcublas -lcudart -lstdc++ -lm -lpthread -ldl $LIBZ"
+  if [ -n "$host" ]; then
+    MODULE=$B/liblmw-backend-cuda.so
+    run $CC $CFLAGS -fvisibility=hidden $INC -shared -Wl,-Bsymbolic -Wl,--no-undefined $host \
+      "$ROOT/backends/cpu/lmw-types.c" $KERNELS $CUDA_LIBS -o "$MODULE" || return 1
+  fi
+
+  CORE=""
+  if [ -e "$ROOT/backends/lmw-backend-registry.c" ]; then
+    o=$B/obj/lmw-backend-registry.o
+    reg=""
+    [ -n "$MODULE" ] && reg="-DLMW_HAVE_CUDA_MODULE=1"
+    run $CC $CFLAGS $reg $INC -c "$ROOT/backends/lmw-backend-registry.c" -o "$o" || return 1
+    CORE="$o"
+  fi
+  LIBZ=""
+  if printf '#include <zlib.h>\n' | $CC -E - >/dev/null 2>&1; then
+    for f in "$ROOT"/plugins/whisper/core/*.c; do
+      o=$B/obj/core-$(basename "$f" .c).o
+      run $CC $CFLAGS $INC -c "$f" -o "$o" || return 1
+      CORE="$CORE $o"
+    done
+    LIBZ=-lz
+  else
+    echo "gpu-check: zlib.h not found: the inference core and the parity tests are left out" >&2
+    CORE=""
+  fi
+
   PROGRAMS=""
   for f in "$ROOT"/tests/cuda/test-*.c; do
     [ -e "$f" ] || continue
     p=$B/$(basename "$f" .c)
-    if run $CC $CFLAGS -DLMW_TEST_GPU=1 $INC "$f" $core $objs $LIBS -o "$p"; then
+    if run $CC $CFLAGS -DLMW_TEST_GPU=1 $INC "$f" $CPU $KERNELS $CUDA_LIBS -o "$p"; then
       PROGRAMS="$PROGRAMS $p"
     else
       record "build $(basename "$f" .c)" "FAILED"
     fi
   done
-  run $CC $CFLAGS $INC "$ROOT/bench/cuda/lmw-cuda-bench.c" $objs $LIBS -o "$B/lmw-cuda-bench" ||
-    return 1
+  PARITY=""
+  if [ -n "$CORE" ] && [ -n "$MODULE" ] && [ -e "$ROOT/tests/whisper/test-whisper-parity.c" ]; then
+    PARITY=$B/test-whisper-parity
+    run $CC $CFLAGS $INC "$ROOT/tests/whisper/test-whisper-parity.c" $CORE $CPU \
+      -lm -lpthread -ldl $LIBZ -o "$PARITY" || return 1
+  fi
+  run $CC $CFLAGS $INC "$ROOT/bench/cuda/lmw-cuda-bench.c" $CPU $KERNELS $CUDA_LIBS \
+    -o "$B/lmw-cuda-bench" || return 1
   return 0
 }
 
@@ -201,6 +231,34 @@ for p in $PROGRAMS; do
     record "memcheck $name" "skipped (no compute-sanitizer)"
   fi
 done
+
+# the whole CUDA backend against the fixtures and the CPU backend, on the GPU
+if [ -n "${PARITY:-}" ]; then
+  export LMW_CUDA_MODULE=$MODULE
+  for fixture in tiny-en-random tiny-v3-random; do
+    name="parity cuda $fixture"
+    echo "== $name" >&2
+    log=$B/parity-$fixture.log
+    $TO "$PARITY" "$fixture" cuda >"$log" 2>"$log.err"
+    st=$?
+    grep -E '^(not ok|#)' "$log" >&2
+    record "$name" "$(tap_result "$log" $st)"
+  done
+  if [ -n "$SANITIZER" ]; then
+    echo "== memcheck parity tiny-en-random" >&2
+    $TO "$SANITIZER" --tool memcheck --error-exitcode 99 --print-limit 20 "$PARITY" \
+      tiny-en-random cuda >"$B/parity.memcheck.log" 2>&1
+    st=$?
+    if [ $st -eq 0 ]; then
+      record "memcheck parity tiny-en-random" "ok (no errors)"
+    else
+      tail -n 30 "$B/parity.memcheck.log" >&2
+      record "memcheck parity tiny-en-random" "FAILED (exit $st, log $B/parity.memcheck.log)"
+    fi
+  fi
+else
+  record "parity (CUDA backend)" "skipped (no backend module, core or zlib in this tree)"
+fi
 
 # ---- bench --------------------------------------------------------------------------------
 BENCH_TABLE=""
