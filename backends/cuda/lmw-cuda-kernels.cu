@@ -289,8 +289,7 @@ lmw_cuda_bias_act (float *out, int ldo, uint16_t *out_h, int ldh, const float *x
   CHECK (out || !(flags & LMW_CUDA_ACCUMULATE), "accumulate without out");
   CHECK ((ldx == 0 || ldx >= N) && (!out || ldo >= N) && (!out_h || ldh >= N),
          "row stride below N");
-  CHECK (out != x || (ldo == ldx && !(flags & LMW_CUDA_ACCUMULATE)),
-         "in place with a different stride or accumulating");
+  CHECK (out != x || ldo == ldx, "in place with a different stride");
   LMW_LAUNCH (k_bias_act, grid_for ((size_t) M * N, 256), 256, 0, stream, out, ldo,
               (__half *) out_h, ldh, x, ldx, bias, M, N, flags);
   return launched (__func__);

@@ -83,7 +83,7 @@ lmw_cuda_status lmw_cuda_layernorm (float *out, int ldo, uint16_t *out_h, int ld
  *   LMW_CUDA_GELU:             out = gelu (x + bias)        gelu (v) = v/2 (1 + erf (v / sqrt 2))
  *   LMW_CUDA_ACCUMULATE:       out = out + x + bias         (a residual connection)
  *   both:                      out = out + gelu (x + bias)
- * out (M, N) f32 row stride ldo (may equal x when ldo == ldx and ACCUMULATE is not set; NULL
+ * out (M, N) f32 row stride ldo (may equal x when ldo == ldx: x + x with ACCUMULATE; NULL
  * when only out_h is wanted, then ACCUMULATE must not be set); out_h (M, N) f16 row stride ldh
  * receives the final values rounded; bias (N) f32 or NULL.
  * ldx may be 0: every row reads the same x row (a broadcast, e.g. adding one positional

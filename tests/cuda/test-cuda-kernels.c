@@ -340,6 +340,34 @@ test_bias_act (int M, int N, unsigned flags, bool broadcast, bool with_bias)
   free (x), free (bias), free (o), free (want), free (h);
 }
 
+/* out == x: in place, with and without the residual (x + x) */
+static void
+test_bias_act_in_place (int M, int N, unsigned flags)
+{
+  int ld = N + 3;
+  float *x = rand_floats ((size_t) M * ld, 2.0f), *bias = rand_floats (N, 1.0f);
+  float *want = malloc (sizeof (float) * M * N);
+  for (int r = 0; r < M; r++)
+    for (int c = 0; c < N; c++) {
+      float v = x[(size_t) r * ld + c] + bias[c];
+      if (flags & LMW_CUDA_GELU)
+        v = gelu_ref (v);
+      if (flags & LMW_CUDA_ACCUMULATE)
+        v += x[(size_t) r * ld + c];
+      want[(size_t) r * N + c] = v;
+    }
+  float *dx = dev_dup (x, sizeof (float) * M * ld), *db = dev_dup (bias, sizeof (float) * N);
+  lmw_cuda_status st = lmw_cuda_bias_act (dx, ld, NULL, 0, dx, ld, db, M, N, flags, NULL);
+  from_dev (x, dx, sizeof (float) * M * ld);
+  double e = rel_err (x, ld, want, N, M, N);
+  TEST_OK (st == LMW_CUDA_OK && e <= TOL, "bias_act (%d, %d) flags %u in place: rel err %.2e", M,
+           N, flags, e);
+  TEST_OK (lmw_cuda_bias_act (dx, ld, NULL, 0, dx, 0, db, M, N, flags, NULL) == LMW_CUDA_EINVAL,
+           "bias_act in place from a broadcast row is rejected");
+  dev_free (dx), dev_free (db);
+  free (x), free (bias), free (want);
+}
+
 static void
 test_gelu (size_t n)
 {
@@ -708,6 +736,8 @@ main (void)
     test_bias_act (29, 71, flags, false, true);
   test_bias_act (5, 384, LMW_CUDA_ACCUMULATE, true, false);
   test_bias_act (1, 1, LMW_CUDA_GELU, false, true);
+  test_bias_act_in_place (13, 57, LMW_CUDA_ACCUMULATE);
+  test_bias_act_in_place (7, 33, LMW_CUDA_GELU);
 
   test_gelu (1);
   test_gelu (1000);
