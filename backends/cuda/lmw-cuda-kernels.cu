@@ -20,9 +20,13 @@
  *   k_im2col_k3                  the same gather into an f16 matrix for cuBLAS
  *   k_attention                  flash-style: a block owns BQ query rows of one head and streams
  *                                the keys and values through shared memory in tiles of BK, with a
- *                                running max and sum per row; the f16, 16-byte-load variant is
- *                                the cross-attention of a decode step (one read of a request's
- *                                K/V for all of its beams)
+ *                                running max and sum per row
+ *   k_attention_few              at most 16 (8 for heads over 64) query rows of one head: the 8
+ *                                warps of the block take interleaved chunks of 32 keys with their
+ *                                own running max and sum, merged at the end (a decode step has
+ *                                too few rows for flash tiles); with f16 K/V in 16-byte loads it
+ *                                is the cross-attention of a decode step, one read of a request's
+ *                                K/V for all of its beams
  *   k_get_rows                   embedding lookup
  *   k_topk                       k rounds of a block-wide arg-max (k = 1: arg-max), with the row's
  *                                log-sum-exp in the first round
@@ -606,17 +610,183 @@ k_attention (float *out, int ldo, size_t o_bs, __half *out_h, int ldh, size_t h_
   }
 }
 
+/* Few query rows (a decode step: one per beam, or a short prompt) against many keys.  The flash
+ * kernel would give each (batch, head) one block that walks the keys tile after tile; here the
+ * 8 warps of a block take every 8th chunk of 32 keys each (lane = key for the scores, lane =
+ * output dimension for P V), keep their own running max, sum and output for each of the NQ
+ * rows, and the block merges the 8 partial results at the end.  grid (ceil (Tq / NQ), H, B). */
+#define FEW_THREADS 256
+#define FEW_WARPS (FEW_THREADS / 32)
+
+template <int DMAX, int NQ, bool VEC, typename KT>
+__global__ void __launch_bounds__ (FEW_THREADS)
+k_attention_few (float *out, int ldo, size_t o_bs, __half *out_h, int ldh, size_t h_bs,
+                 const float *q, int ldq, size_t q_bs, const KT *k, int ldk, const KT *v, int ldv,
+                 size_t kv_bs, int Tq, int Tk, int D, int causal_past, float scale)
+{
+  __shared__ float Qs[NQ][DMAX];
+  __shared__ float Ms[FEW_WARPS][NQ];
+  __shared__ float Ls[FEW_WARPS][NQ];
+  __shared__ float Os[FEW_WARPS][NQ][DMAX];
+  const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
+  const int q0 = blockIdx.x * NQ, h = blockIdx.y, b = blockIdx.z;
+  const int nr = Tq - q0 < NQ ? Tq - q0 : NQ; /* rows of this block, the same for all threads */
+  q += b * q_bs + (size_t) h * D;
+  k += b * kv_bs + (size_t) h * D;
+  v += b * kv_bs + (size_t) h * D;
+  for (int e = tid; e < NQ * DMAX; e += FEW_THREADS) {
+    int r = e / DMAX, d = e % DMAX;
+    Qs[r][d] = r < nr && d < D ? q[(size_t) (q0 + r) * ldq + d] * scale : 0.0f;
+  }
+  int k_end = Tk;
+  if (causal_past >= 0 && causal_past + q0 + nr < k_end)
+    k_end = causal_past + q0 + nr;
+  __syncthreads ();
+
+  float m[NQ], l[NQ], acc[NQ][DMAX / 32];
+  for (int r = 0; r < NQ; r++) {
+    m[r] = -INFINITY;
+    l[r] = 0.0f;
+    for (int i = 0; i < DMAX / 32; i++)
+      acc[r][i] = 0.0f;
+  }
+  for (int c0 = w * 32; c0 < k_end; c0 += FEW_WARPS * 32) {
+    const int j = c0 + lane;
+    const bool valid = j < k_end;
+    float s[NQ];
+    for (int r = 0; r < NQ; r++)
+      s[r] = 0.0f;
+    if (valid) {
+      const KT *kr = k + (size_t) j * ldk;
+      if (VEC) {
+        for (int d = 0; d < D; d += 8) {
+          uint4 u = *reinterpret_cast<const uint4 *> (kr + d);
+          const __half2 *hh = reinterpret_cast<const __half2 *> (&u);
+          float kf[8];
+          for (int i = 0; i < 4; i++) {
+            float2 f = __half22float2 (hh[i]);
+            kf[2 * i] = f.x;
+            kf[2 * i + 1] = f.y;
+          }
+          for (int r = 0; r < NQ; r++)
+            if (r < nr)
+              for (int i = 0; i < 8; i++)
+                s[r] += Qs[r][d + i] * kf[i];
+        }
+      } else {
+        for (int d = 0; d < D; d++) {
+          float kd = ld_f (kr, d);
+          for (int r = 0; r < NQ; r++)
+            if (r < nr)
+              s[r] += Qs[r][d] * kd;
+        }
+      }
+    }
+    float p[NQ];
+    for (int r = 0; r < NQ; r++) {
+      p[r] = 0.0f;
+      if (r >= nr)
+        continue;
+      const int visible = causal_past >= 0 ? causal_past + q0 + r + 1 : Tk;
+      float sr = valid && j < visible ? s[r] : -INFINITY;
+      float m_new = fmaxf (m[r], warp_max (sr));
+      if (m_new == -INFINITY) /* no visible key yet: the same in every lane */
+        continue;
+      float alpha = m[r] == -INFINITY ? 0.0f : expf (m[r] - m_new);
+      p[r] = sr == -INFINITY ? 0.0f : expf (sr - m_new);
+      l[r] = l[r] * alpha + warp_sum (p[r]);
+      m[r] = m_new;
+      for (int i = 0; i < DMAX / 32; i++)
+        acc[r][i] *= alpha;
+    }
+    const int nj = k_end - c0 < 32 ? k_end - c0 : 32;
+    for (int jj = 0; jj < nj; jj++) {
+      const KT *vr = v + (size_t) (c0 + jj) * ldv;
+      float vv[DMAX / 32];
+      for (int i = 0; i < DMAX / 32; i++) {
+        int d = lane + 32 * i;
+        vv[i] = d < D ? ld_f (vr, d) : 0.0f;
+      }
+      for (int r = 0; r < NQ; r++)
+        if (r < nr) {
+          float pj = __shfl_sync (FULL_MASK, p[r], jj);
+          for (int i = 0; i < DMAX / 32; i++)
+            acc[r][i] += pj * vv[i];
+        }
+    }
+  }
+
+  for (int r = 0; r < NQ; r++) {
+    if (lane == 0) {
+      Ms[w][r] = m[r];
+      Ls[w][r] = l[r];
+    }
+    for (int i = 0; i < DMAX / 32; i++)
+      Os[w][r][lane + 32 * i] = acc[r][i];
+  }
+  __syncthreads ();
+  for (int e = tid; e < nr * D; e += FEW_THREADS) {
+    int r = e / D, d = e % D, qi = q0 + r;
+    float M = -INFINITY;
+    for (int ww = 0; ww < FEW_WARPS; ww++)
+      M = fmaxf (M, Ms[ww][r]);
+    float L = 0.0f, o = 0.0f;
+    if (M != -INFINITY)
+      for (int ww = 0; ww < FEW_WARPS; ww++)
+        if (Ms[ww][r] != -INFINITY) {
+          float f = expf (Ms[ww][r] - M);
+          L += Ls[ww][r] * f;
+          o += Os[ww][r][d] * f;
+        }
+    float y = L > 0.0f ? o / L : 0.0f;
+    if (out)
+      out[b * o_bs + (size_t) qi * ldo + (size_t) h * D + d] = y;
+    if (out_h)
+      out_h[b * h_bs + (size_t) qi * ldh + (size_t) h * D + d] = __float2half_rn (y);
+  }
+}
+
+/* rows of one k_attention_few block for the head-size class DMAX (shared memory: 8 warps' partial
+ * outputs of NQ rows, 32 KiB) */
+#define FEW_NQ(DMAX) ((DMAX) == 64 ? 16 : 8)
+
+typedef struct {
+  float *out;
+  int ldo;
+  size_t o_bs;
+  __half *out_h;
+  int ldh;
+  size_t h_bs;
+  const float *q;
+  int ldq;
+  size_t q_bs;
+  const void *k;
+  int ldk;
+  const void *v;
+  int ldv;
+  size_t kv_bs;
+  int B, Tq, Tk, H, D, causal_past;
+} attn_args;
+
+/* one instance: the few-rows kernel when a (batch, head) has at most FEW_NQ rows, else flash */
 template <int DMAX, int BK, bool VEC, typename KT>
 static void
-launch_attention (dim3 grid, void *stream, float *out, int ldo, size_t o_bs, __half *out_h,
-                  int ldh, size_t h_bs, const float *q, int ldq, size_t q_bs, const void *k,
-                  int ldk, const void *v, int ldv, size_t kv_bs, int Tq, int Tk, int D,
-                  int causal_past, float scale)
+launch_attention (const attn_args *a, void *stream)
 {
-  auto kernel = k_attention<DMAX, BK, VEC, KT>;
-  LMW_LAUNCH (kernel, grid, ATTN_THREADS, 0, stream, out, ldo, o_bs, out_h, ldh, h_bs, q, ldq,
-              q_bs, (const KT *) k, ldk, (const KT *) v, ldv, kv_bs, Tq, Tk, D, causal_past,
-              scale);
+  float scale = 1.0f / sqrtf ((float) a->D);
+  if (a->Tq <= FEW_NQ (DMAX)) {
+    dim3 grid (1, (unsigned) a->H, (unsigned) a->B);
+    auto kernel = k_attention_few<DMAX, FEW_NQ (DMAX), VEC, KT>;
+    LMW_LAUNCH (kernel, grid, FEW_THREADS, 0, stream, a->out, a->ldo, a->o_bs, a->out_h, a->ldh,
+                a->h_bs, a->q, a->ldq, a->q_bs, (const KT *) a->k, a->ldk, (const KT *) a->v,
+                a->ldv, a->kv_bs, a->Tq, a->Tk, a->D, a->causal_past, scale);
+  } else {
+    dim3 grid ((unsigned) ((a->Tq + ATTN_BQ - 1) / ATTN_BQ), (unsigned) a->H, (unsigned) a->B);
+    auto kernel = k_attention<DMAX, BK, VEC, KT>;
+    LMW_LAUNCH (kernel, grid, ATTN_THREADS, 0, stream, a->out, a->ldo, a->o_bs, a->out_h, a->ldh,
+                a->h_bs, a->q, a->ldq, a->q_bs, (const KT *) a->k, a->ldk, (const KT *) a->v,
+                a->ldv, a->kv_bs, a->Tq, a->Tk, a->D, a->causal_past, scale);
+  }
 }
 
 static bool
@@ -627,34 +797,20 @@ aligned16 (const void *p)
 
 /* Chooses the instance: head size class, key type, 16-byte loads when the layout allows. */
 static void
-dispatch_attention (dim3 grid, void *stream, float *out, int ldo, size_t o_bs, __half *out_h,
-                    int ldh, size_t h_bs, const float *q, int ldq, size_t q_bs, const void *k,
-                    int ldk, const void *v, int ldv, size_t kv_bs, lmw_type kv_type, int Tq,
-                    int Tk, int D, int causal_past)
+dispatch_attention (const attn_args *a, lmw_type kv_type, void *stream)
 {
-  float scale = 1.0f / sqrtf ((float) D);
-  bool vec = kv_type == LMW_TYPE_F16 && D % 8 == 0 && ldk % 8 == 0 && ldv % 8 == 0 &&
-             kv_bs % 8 == 0 && aligned16 (k) && aligned16 (v);
-#define ATTN_ARGS                                                                              \
-  grid, stream, out, ldo, o_bs, out_h, ldh, h_bs, q, ldq, q_bs, k, ldk, v, ldv, kv_bs, Tq, Tk, D, \
-    causal_past, scale
-  if (kv_type == LMW_TYPE_F32) {
-    if (D <= 64)
-      launch_attention<64, 64, false, float> (ATTN_ARGS);
-    else
-      launch_attention<128, 32, false, float> (ATTN_ARGS);
-  } else if (vec) {
-    if (D <= 64)
-      launch_attention<64, 64, true, __half> (ATTN_ARGS);
-    else
-      launch_attention<128, 32, true, __half> (ATTN_ARGS);
-  } else {
-    if (D <= 64)
-      launch_attention<64, 64, false, __half> (ATTN_ARGS);
-    else
-      launch_attention<128, 32, false, __half> (ATTN_ARGS);
-  }
-#undef ATTN_ARGS
+  bool vec = kv_type == LMW_TYPE_F16 && a->D % 8 == 0 && a->ldk % 8 == 0 && a->ldv % 8 == 0 &&
+             a->kv_bs % 8 == 0 && aligned16 (a->k) && aligned16 (a->v);
+  bool small = a->D <= 64;
+  if (kv_type == LMW_TYPE_F32)
+    small ? launch_attention<64, 64, false, float> (a, stream)
+          : launch_attention<128, 32, false, float> (a, stream);
+  else if (vec)
+    small ? launch_attention<64, 64, true, __half> (a, stream)
+          : launch_attention<128, 32, true, __half> (a, stream);
+  else
+    small ? launch_attention<64, 64, false, __half> (a, stream)
+          : launch_attention<128, 32, false, __half> (a, stream);
 }
 
 extern "C" lmw_cuda_status
@@ -674,9 +830,10 @@ lmw_cuda_attention (float *out, int ldo, size_t o_bstride, uint16_t *out_h, int 
   int HD = H * D;
   CHECK (ldq >= HD && ldk >= HD && ldv >= HD && (!out || ldo >= HD) && (!out_h || ldh >= HD),
          "row stride below H * D");
-  dim3 grid ((unsigned) ((Tq + ATTN_BQ - 1) / ATTN_BQ), (unsigned) H, (unsigned) B);
-  dispatch_attention (grid, stream, out, ldo, o_bstride, (__half *) out_h, ldh, h_bstride, q, ldq,
-                      q_bstride, k, ldk, v, ldv, kv_bstride, kv_type, Tq, Tk, D, causal_past);
+  attn_args a = {out,        ldo, o_bstride, (__half *) out_h, ldh,  h_bstride,  q, ldq,
+                 q_bstride,  k,   ldk,       v,                ldv,  kv_bstride, B, Tq,
+                 Tk,         H,   D,         causal_past};
+  dispatch_attention (&a, kv_type, stream);
   return launched (__func__);
 }
 
@@ -696,17 +853,12 @@ lmw_cuda_cross_attention (float *out, int ldo, uint16_t *out_h, int ldh, const f
   int HD = H * D;
   CHECK (ldq >= HD && ldkv >= HD && (!out || ldo >= HD) && (!out_h || ldh >= HD),
          "row stride below H * D");
-  dim3 grid ((unsigned) ((nq + ATTN_BQ - 1) / ATTN_BQ), (unsigned) H, (unsigned) R);
-  float scale = 1.0f / sqrtf ((float) D);
-  size_t o_bs = (size_t) nq * ldo, h_bs = (size_t) nq * ldh, q_bs = (size_t) nq * ldq;
+  attn_args a = {out, ldo, (size_t) nq * ldo, (__half *) out_h, ldh, (size_t) nq * ldh, q, ldq,
+                 (size_t) nq * ldq, k, ldkv, v, ldkv, kv_rstride, R, nq, Tk, H, D, -1};
   if (D <= 64)
-    launch_attention<64, 64, true, __half> (grid, stream, out, ldo, o_bs, (__half *) out_h, ldh,
-                                            h_bs, q, ldq, q_bs, k, ldkv, v, ldkv, kv_rstride, nq,
-                                            Tk, D, -1, scale);
+    launch_attention<64, 64, true, __half> (&a, stream);
   else
-    launch_attention<128, 32, true, __half> (grid, stream, out, ldo, o_bs, (__half *) out_h,
-                                             ldh, h_bs, q, ldq, q_bs, k, ldkv, v, ldkv,
-                                             kv_rstride, nq, Tk, D, -1, scale);
+    launch_attention<128, 32, true, __half> (&a, stream);
   return launched (__func__);
 }
 

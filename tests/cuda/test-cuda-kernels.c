@@ -16,7 +16,9 @@
  *   (2e-5 when the device's fast math takes part), their f16 copies equal to the rounded f32
  *   results; im2col, get_rows exact;
  *   attention and cross-attention <= 1e-5 against the CPU backend fed the same (f16-rounded)
- *   keys and values; rows and columns outside the output untouched;
+ *   keys and values, through both kernels (few query rows split over warps, and flash tiles),
+ *   at and past the few-rows limit, up to 1500 keys; rows and columns outside the output
+ *   untouched;
  *   argmax and top-k identical indices and values to a plain sort (ties: lower column first,
  *   NaN never chosen), log-sum-exp <= 1e-5;
  *   bad arguments rejected with LMW_CUDA_EINVAL and nothing written.
@@ -759,11 +761,21 @@ main (void)
   test_attention (1, 5, 130, 2, 40, -1, LMW_TYPE_F16);
   test_attention (2, 17, 45, 2, 96, 28, LMW_TYPE_F16);
   test_attention (1, 3, 3, 3, 1, -1, LMW_TYPE_F32);
+  /* few rows (the per-warp split kernel) against many keys, at and past its row limit */
+  test_attention (2, 3, 700, 2, 64, 600, LMW_TYPE_F16);
+  test_attention (1, 16, 1500, 2, 32, -1, LMW_TYPE_F32);
+  test_attention (1, 17, 300, 1, 64, -1, LMW_TYPE_F32);
+  test_attention (2, 8, 300, 2, 128, -1, LMW_TYPE_F16);
+  test_attention (1, 9, 50, 1, 100, 20, LMW_TYPE_F32);
+  test_attention (5, 1, 225, 2, 64, 224, LMW_TYPE_F16);
 
   test_cross_attention (3, 5, 45, 2, 64);
   test_cross_attention (2, 21, 67, 3, 64);
   test_cross_attention (1, 1, 1, 1, 8);
   test_cross_attention (2, 4, 33, 1, 128);
+  test_cross_attention (1, 5, 1500, 2, 64);
+  test_cross_attention (2, 16, 333, 2, 64);
+  test_cross_attention (1, 9, 200, 1, 128);
 
   test_get_rows (LMW_TYPE_F16);
   test_get_rows (LMW_TYPE_F32);
