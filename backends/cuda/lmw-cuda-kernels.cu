@@ -627,8 +627,11 @@ k_attention_few (float *out, int ldo, size_t o_bs, __half *out_h, int ldh, size_
   __shared__ float Qs[NQ][DMAX];
   __shared__ float Ms[FEW_WARPS][NQ];
   __shared__ float Ls[FEW_WARPS][NQ];
-  __shared__ float Os[FEW_WARPS][NQ][DMAX];
+  /* during the key loop, each warp's probabilities of its current chunk (NQ rows of 32); at the
+   * end, each warp's partial outputs (NQ rows of DMAX) */
+  __shared__ float pool[FEW_WARPS * NQ * DMAX];
   const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
+  float *Pw = pool + w * NQ * 32;
   const int q0 = blockIdx.x * NQ, h = blockIdx.y, b = blockIdx.z;
   const int nr = Tq - q0 < NQ ? Tq - q0 : NQ; /* rows of this block, the same for all threads */
   q += b * q_bs + (size_t) h * D;
@@ -699,6 +702,10 @@ k_attention_few (float *out, int ldo, size_t o_bs, __half *out_h, int ldh, size_
       for (int i = 0; i < DMAX / 32; i++)
         acc[r][i] *= alpha;
     }
+    for (int r = 0; r < NQ; r++)
+      if (r < nr)
+        Pw[r * 32 + lane] = p[r];
+    __syncwarp ();
     const int nj = k_end - c0 < 32 ? k_end - c0 : 32;
     for (int jj = 0; jj < nj; jj++) {
       const KT *vr = v + (size_t) (c0 + jj) * ldv;
@@ -709,13 +716,16 @@ k_attention_few (float *out, int ldo, size_t o_bs, __half *out_h, int ldh, size_
       }
       for (int r = 0; r < NQ; r++)
         if (r < nr) {
-          float pj = __shfl_sync (FULL_MASK, p[r], jj);
+          float pj = Pw[r * 32 + jj];
           for (int i = 0; i < DMAX / 32; i++)
             acc[r][i] += pj * vv[i];
         }
     }
+    __syncwarp (); /* every lane has read Pw before the next chunk writes it */
   }
 
+  __syncthreads (); /* every warp is done with its Pw: pool now takes the partial outputs */
+  float (*Os)[NQ][DMAX] = reinterpret_cast<float (*)[NQ][DMAX]> (pool);
   for (int r = 0; r < NQ; r++) {
     if (lane == 0) {
       Ms[w][r] = m[r];
