@@ -21,6 +21,8 @@
  *   k_attention                  flash-style: a block owns BQ query rows of one head and streams
  *                                the keys and values through shared memory in tiles of BK, with a
  *                                running max and sum per row
+ *   k_attention_tc               the same on tensor cores (wmma) for f16 K/V and heads of at most
+ *                                64: 64 rows per block, Q and the probabilities rounded to f16
  *   k_attention_few              at most 16 (8 for heads over 64) query rows of one head: the 8
  *                                warps of the block take interleaved chunks of 32 keys with their
  *                                own running max and sum, merged at the end (a decode step has
@@ -610,6 +612,161 @@ k_attention (float *out, int ldo, size_t o_bs, __half *out_h, int ldh, size_t h_
   }
 }
 
+/* Flash attention on tensor cores, for f16 K/V and heads of at most 64: a block of 4 warps owns
+ * 64 query rows (16 per warp) of one head and streams the keys in tiles of 32.  Per tile each
+ * warp computes its scores S = Q K^T with wmma (Q, pre-scaled and rounded to f16, held in
+ * fragments), turns them into probabilities in plain code (two lanes per row, running max and
+ * sum), rescales its output rows, and adds P V with wmma (P rounded to f16) into its f32
+ * output rows in shared memory.  Heads below 64 are padded with zeros.
+ * grid (ceil (Tq / 64), H, B), 128 threads. */
+#define TC_BQ 64
+#define TC_BK 32
+#define TC_DP 64           /* padded head size */
+#define TC_LDH (TC_DP + 8) /* row stride of the f16 Q, K, V tiles (keeps 32-byte alignment) */
+#define TC_LDS (TC_BK + 4) /* scores, f32 */
+#define TC_LDP (TC_BK + 8) /* probabilities, f16 */
+#define TC_LDO (TC_DP + 4) /* outputs, f32 */
+/* one shared pool: [Q staging, later the scores][K][V][P][O]; every part 32-byte aligned */
+#define TC_OFF_K (TC_BQ * TC_LDH * 2)
+#define TC_OFF_V (TC_OFF_K + TC_BK * TC_LDH * 2)
+#define TC_OFF_P (TC_OFF_V + TC_BK * TC_LDH * 2)
+#define TC_OFF_O (TC_OFF_P + 4 * 16 * TC_LDP * 2)
+#define TC_POOL (TC_OFF_O + 4 * 16 * TC_LDO * 4)
+
+template <bool VEC>
+__device__ __forceinline__ void
+tc_load_tile (__half *dst, const __half *src, int ld, int k0, int Tk, int D)
+{
+  if (VEC) {
+    for (int e = threadIdx.x; e < TC_BK * (TC_DP / 8); e += 128) {
+      int j = e / (TC_DP / 8), d = (e % (TC_DP / 8)) * 8;
+      uint4 u = make_uint4 (0, 0, 0, 0);
+      if (k0 + j < Tk && d < D)
+        u = *reinterpret_cast<const uint4 *> (src + (size_t) (k0 + j) * ld + d);
+      *reinterpret_cast<uint4 *> (dst + j * TC_LDH + d) = u;
+    }
+  } else {
+    for (int e = threadIdx.x; e < TC_BK * TC_DP; e += 128) {
+      int j = e / TC_DP, d = e % TC_DP;
+      dst[j * TC_LDH + d] =
+        k0 + j < Tk && d < D ? src[(size_t) (k0 + j) * ld + d] : __float2half_rn (0.0f);
+    }
+  }
+}
+
+template <bool VEC>
+__global__ void __launch_bounds__ (128)
+k_attention_tc (float *out, int ldo, size_t o_bs, __half *out_h, int ldh, size_t h_bs,
+                const float *q, int ldq, size_t q_bs, const __half *k, int ldk, const __half *v,
+                int ldv, size_t kv_bs, int Tq, int Tk, int D, int causal_past, float scale)
+{
+  using namespace nvcuda;
+  __shared__ __align__ (32) unsigned char pool[TC_POOL];
+  __half *Qh = reinterpret_cast<__half *> (pool);
+  __half *Kh = reinterpret_cast<__half *> (pool + TC_OFF_K);
+  __half *Vh = reinterpret_cast<__half *> (pool + TC_OFF_V);
+  const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
+  float *Sw = reinterpret_cast<float *> (pool) + w * 16 * TC_LDS; /* aliases Q staging */
+  __half *Pw = reinterpret_cast<__half *> (pool + TC_OFF_P) + w * 16 * TC_LDP;
+  float *Ow = reinterpret_cast<float *> (pool + TC_OFF_O) + w * 16 * TC_LDO;
+  const int q0 = blockIdx.x * TC_BQ, h = blockIdx.y, b = blockIdx.z;
+  q += b * q_bs + (size_t) h * D;
+  k += b * kv_bs + (size_t) h * D;
+  v += b * kv_bs + (size_t) h * D;
+
+  for (int e = tid; e < TC_BQ * TC_DP; e += 128) {
+    int r = e / TC_DP, d = e % TC_DP;
+    float x = q0 + r < Tq && d < D ? q[(size_t) (q0 + r) * ldq + d] * scale : 0.0f;
+    Qh[r * TC_LDH + d] = __float2half_rn (x);
+  }
+  for (int e = lane; e < 16 * TC_LDO; e += 32)
+    Ow[e] = 0.0f;
+  __syncthreads ();
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> qa[TC_DP / 16];
+  for (int ks = 0; ks < TC_DP / 16; ks++)
+    wmma::load_matrix_sync (qa[ks], Qh + w * 16 * TC_LDH + ks * 16, TC_LDH);
+
+  /* this lane's row and half of the columns in the softmax step */
+  const int r = lane >> 1, half = lane & 1, qi = q0 + w * 16 + r;
+  const int visible = causal_past >= 0 ? causal_past + qi + 1 : Tk;
+  int q_last = (q0 + TC_BQ < Tq ? q0 + TC_BQ : Tq) - 1;
+  int k_end = Tk;
+  if (causal_past >= 0 && causal_past + q_last + 1 < k_end)
+    k_end = causal_past + q_last + 1;
+  float m_run = -INFINITY, l_run = 0.0f;
+
+  for (int k0 = 0; k0 < k_end; k0 += TC_BK) {
+    __syncthreads (); /* Q staging read (first tile), or the previous K and V tiles used */
+    tc_load_tile<VEC> (Kh, k, ldk, k0, Tk, D);
+    tc_load_tile<VEC> (Vh, v, ldv, k0, Tk, D);
+    __syncthreads ();
+
+    for (int nt = 0; nt < TC_BK / 16; nt++) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
+      wmma::fill_fragment (c, 0.0f);
+      for (int ks = 0; ks < TC_DP / 16; ks++) {
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> kb;
+        wmma::load_matrix_sync (kb, Kh + nt * 16 * TC_LDH + ks * 16, TC_LDH);
+        wmma::mma_sync (c, qa[ks], kb, c);
+      }
+      wmma::store_matrix_sync (Sw + nt * 16, c, TC_LDS, wmma::mem_row_major);
+    }
+    __syncwarp ();
+
+    float s[16], m_tile = -INFINITY;
+    for (int i = 0; i < 16; i++) {
+      int c = half * 16 + i, kj = k0 + c;
+      s[i] = kj < Tk && kj < visible ? Sw[r * TC_LDS + c] : -INFINITY;
+      m_tile = fmaxf (m_tile, s[i]);
+    }
+    m_tile = fmaxf (m_tile, __shfl_xor_sync (FULL_MASK, m_tile, 1));
+    float m_new = fmaxf (m_run, m_tile);
+    float alpha = m_new == -INFINITY || m_run == -INFINITY ? (m_new == -INFINITY ? 1.0f : 0.0f)
+                                                           : expf (m_run - m_new);
+    float l_tile = 0.0f;
+    for (int i = 0; i < 16; i++) {
+      float p = s[i] == -INFINITY ? 0.0f : expf (s[i] - m_new);
+      __half ph = __float2half_rn (p);
+      Pw[r * TC_LDP + half * 16 + i] = ph;
+      l_tile += __half2float (ph); /* the sum of what P V will add */
+    }
+    l_tile += __shfl_xor_sync (FULL_MASK, l_tile, 1);
+    l_run = l_run * alpha + l_tile;
+    m_run = m_new;
+    for (int i = 0; i < TC_DP / 2; i++)
+      Ow[r * TC_LDO + half * (TC_DP / 2) + i] *= alpha;
+    __syncwarp ();
+
+    for (int dt = 0; dt < TC_DP / 16; dt++) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
+      wmma::load_matrix_sync (c, Ow + dt * 16, TC_LDO, wmma::mem_row_major);
+      for (int ks = 0; ks < TC_BK / 16; ks++) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> pa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> vb;
+        wmma::load_matrix_sync (pa, Pw + ks * 16, TC_LDP);
+        wmma::load_matrix_sync (vb, Vh + ks * 16 * TC_LDH + dt * 16, TC_LDH);
+        wmma::mma_sync (c, pa, vb, c);
+      }
+      wmma::store_matrix_sync (Ow + dt * 16, c, TC_LDO, wmma::mem_row_major);
+    }
+    __syncwarp ();
+  }
+
+  if (qi < Tq) {
+    float inv = l_run > 0.0f ? 1.0f / l_run : 0.0f;
+    for (int i = 0; i < TC_DP / 2; i++) {
+      int d = half * (TC_DP / 2) + i;
+      if (d >= D)
+        break;
+      float y = Ow[r * TC_LDO + d] * inv;
+      if (out)
+        out[b * o_bs + (size_t) qi * ldo + (size_t) h * D + d] = y;
+      if (out_h)
+        out_h[b * h_bs + (size_t) qi * ldh + (size_t) h * D + d] = __float2half_rn (y);
+    }
+  }
+}
+
 /* Few query rows (a decode step: one per beam, or a short prompt) against many keys.  The flash
  * kernel would give each (batch, head) one block that walks the keys tile after tile; here the
  * 8 warps of a block take every 8th chunk of 32 keys each (lane = key for the scores, lane =
@@ -784,7 +941,13 @@ static void
 launch_attention (const attn_args *a, void *stream)
 {
   float scale = 1.0f / sqrtf ((float) a->D);
-  if (a->Tq <= FEW_NQ (DMAX)) {
+  if (a->Tq > FEW_NQ (DMAX) && DMAX == 64 && sizeof (KT) == 2) { /* f16 K/V: tensor cores */
+    dim3 grid ((unsigned) ((a->Tq + TC_BQ - 1) / TC_BQ), (unsigned) a->H, (unsigned) a->B);
+    auto kernel = k_attention_tc<VEC>;
+    LMW_LAUNCH (kernel, grid, 128, 0, stream, a->out, a->ldo, a->o_bs, a->out_h, a->ldh, a->h_bs,
+                a->q, a->ldq, a->q_bs, (const __half *) a->k, a->ldk, (const __half *) a->v,
+                a->ldv, a->kv_bs, a->Tq, a->Tk, a->D, a->causal_past, scale);
+  } else if (a->Tq <= FEW_NQ (DMAX)) {
     dim3 grid (1, (unsigned) a->H, (unsigned) a->B);
     auto kernel = k_attention_few<DMAX, FEW_NQ (DMAX), VEC, KT>;
     LMW_LAUNCH (kernel, grid, FEW_THREADS, 0, stream, a->out, a->ldo, a->o_bs, a->out_h, a->ldh,
