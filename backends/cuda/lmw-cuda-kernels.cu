@@ -776,7 +776,7 @@ k_attention_tc (float *out, int ldo, size_t o_bs, __half *out_h, int ldh, size_t
 #define FEW_WARPS (FEW_THREADS / 32)
 
 template <int DMAX, int NQ, bool VEC, typename KT>
-__global__ void __launch_bounds__ (FEW_THREADS)
+__global__ void __launch_bounds__ (FEW_THREADS, 2)
 k_attention_few (float *out, int ldo, size_t o_bs, __half *out_h, int ldh, size_t h_bs,
                  const float *q, int ldq, size_t q_bs, const KT *k, int ldk, const KT *v, int ldv,
                  size_t kv_bs, int Tq, int Tk, int D, int causal_past, float scale)
