@@ -122,6 +122,18 @@ grid_for (size_t n, unsigned threads)
   return blocks > LMW_GRID_CAP ? LMW_GRID_CAP : (unsigned) blocks;
 }
 
+/* rows along y (at most 65535, and the grid at most LMW_GRID_CAP blocks), columns along x */
+static dim3
+grid_2d (int rows, int cols, unsigned threads)
+{
+  unsigned x = (unsigned) ((cols + threads - 1) / threads);
+  x = x > LMW_GRID_CAP ? LMW_GRID_CAP : x;
+  unsigned y = (unsigned) rows, y_cap = LMW_GRID_CAP / x ? LMW_GRID_CAP / x : 1;
+  y = y > y_cap ? y_cap : y;
+  y = y > 65535u ? 65535u : y;
+  return dim3 (x, y);
+}
+
 /* ---- status ----------------------------------------------------------------------------- */
 
 static thread_local char last_error[256];
@@ -266,21 +278,21 @@ __global__ void
 k_bias_act (float *out, int ldo, __half *out_h, int ldh, const float *x, int ldx,
             const float *bias, int M, int N, unsigned flags)
 {
-  size_t n = (size_t) M * N, step = (size_t) gridDim.x * blockDim.x;
-  for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
-    size_t r = i / (size_t) N, c = i % (size_t) N;
-    float v = x[r * (size_t) ldx + c];
-    if (bias)
-      v += bias[c];
-    if (flags & LMW_CUDA_GELU)
-      v = gelu_f (v);
-    if (flags & LMW_CUDA_ACCUMULATE)
-      v += out[r * (size_t) ldo + c];
-    if (out)
-      out[r * (size_t) ldo + c] = v;
-    if (out_h)
-      out_h[r * (size_t) ldh + c] = __float2half_rn (v);
-  }
+  /* rows along y, columns along x, both grid-stride: no division per element */
+  for (int r = blockIdx.y; r < M; r += gridDim.y)
+    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < N; c += gridDim.x * blockDim.x) {
+      float v = x[(size_t) r * ldx + c];
+      if (bias)
+        v += bias[c];
+      if (flags & LMW_CUDA_GELU)
+        v = gelu_f (v);
+      if (flags & LMW_CUDA_ACCUMULATE)
+        v += out[(size_t) r * ldo + c];
+      if (out)
+        out[(size_t) r * ldo + c] = v;
+      if (out_h)
+        out_h[(size_t) r * ldh + c] = __float2half_rn (v);
+    }
 }
 
 extern "C" lmw_cuda_status
@@ -296,7 +308,7 @@ lmw_cuda_bias_act (float *out, int ldo, uint16_t *out_h, int ldh, const float *x
   CHECK ((ldx == 0 || ldx >= N) && (!out || ldo >= N) && (!out_h || ldh >= N),
          "row stride below N");
   CHECK (out != x || ldo == ldx, "in place with a different stride");
-  LMW_LAUNCH (k_bias_act, grid_for ((size_t) M * N, 256), 256, 0, stream, out, ldo,
+  LMW_LAUNCH (k_bias_act, grid_2d (M, N, 256), 256, 0, stream, out, ldo,
               (__half *) out_h, ldh, x, ldx, bias, M, N, flags);
   return launched (__func__);
 }
@@ -454,13 +466,12 @@ k_im2col_k3 (__half *cols, int ldc, const float *inp, size_t cs, size_t ts, int 
              int T_out, int stride)
 {
   int K = C_in * 3;
-  size_t n = (size_t) T_out * K, step = (size_t) gridDim.x * blockDim.x;
-  for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
-    int t = (int) (i / (size_t) K), k = (int) (i % (size_t) K);
-    int c = k / 3, ti = t * stride + k % 3 - 1;
-    float a = (ti >= 0 && ti < T_in) ? inp[(size_t) c * cs + (size_t) ti * ts] : 0.0f;
-    cols[(size_t) t * ldc + k] = __float2half_rn (a);
-  }
+  for (int t = blockIdx.y; t < T_out; t += gridDim.y)
+    for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < K; k += gridDim.x * blockDim.x) {
+      int c = k / 3, ti = t * stride + k % 3 - 1;
+      float a = (ti >= 0 && ti < T_in) ? inp[(size_t) c * cs + (size_t) ti * ts] : 0.0f;
+      cols[(size_t) t * ldc + k] = __float2half_rn (a);
+    }
 }
 
 extern "C" lmw_cuda_status
@@ -473,7 +484,7 @@ lmw_cuda_im2col_k3 (uint16_t *cols, int ldc, const float *inp, size_t in_cstride
     return LMW_CUDA_OK;
   CHECK (cols && inp, "NULL pointer");
   CHECK (ldc >= C_in * 3, "row stride below 3 C_in");
-  LMW_LAUNCH (k_im2col_k3, grid_for ((size_t) T_out * C_in * 3, 256), 256, 0, stream,
+  LMW_LAUNCH (k_im2col_k3, grid_2d (T_out, C_in * 3, 256), 256, 0, stream,
               (__half *) cols, ldc, inp, in_cstride, in_tstride, T_in, C_in, T_out, stride);
   return launched (__func__);
 }
