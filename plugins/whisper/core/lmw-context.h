@@ -120,11 +120,22 @@ int lmw_mel_compute (const lmw_model *model, const float *pcm, size_t n_samples,
 
 /* ---- per-stream state -------------------------------------------------------------------- */
 
-/* (transfer full) (nullable) */
+/* A stream on the compute backend `backend` ("cpu", "cuda", "cuda-emu"; NULL, "" or "auto":
+ * the best one usable here, or the one named by the environment variable LMW_BACKEND).
+ * The backend holds the stream's buffers and its own view of the model's weights (on the
+ * device for "cuda").  (transfer full) (nullable: NULL with err filled, saying why the named
+ * backend can't run here) */
+lmw_state *lmw_state_new_backend (const lmw_model *model, int n_threads, const char *backend,
+                                  lmw_error *err);
+/* lmw_state_new_backend (model, n_threads, NULL, err) */
 lmw_state *lmw_state_new (const lmw_model *model, int n_threads, lmw_error *err);
 void lmw_state_free (lmw_state *state);
-/* Name of the compute backend in use ("cpu"). */
+/* Name of the compute backend in use ("cpu", "cuda", "cuda-emu"). */
 const char *lmw_state_backend_name (const lmw_state *state);
+/* What the backend runs on ("CPU (avx2 kernels, 2 threads)", "NVIDIA H100 ... (device 0)"). */
+const char *lmw_state_device_name (const lmw_state *state);
+/* Bytes of device memory the stream's backend holds (weights and buffers); 0 on the CPU. */
+size_t lmw_state_memory_used (const lmw_state *state);
 
 /* Runs the encoder on the 2 * n_audio_ctx mel frames starting at frame `offset` of mel
  * (n_mels, n_frames) (frames past the end read as 0, as the reference's pad_or_trim does), then computes every decoder layer's cross-attention K/V from the output and
