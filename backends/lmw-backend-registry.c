@@ -13,8 +13,8 @@
  * "auto" takes the usable backend with the highest score (cuda 100, cpu 1) and records why a
  * better one was passed over, for the one log line the server writes.
  *
- * Environment: LMW_CUDA_MODULE, the path of the CUDA module (default: LMW_CUDA_MODULE_PATH of
- * the build, then the name alone through the dynamic linker's search path).
+ * Environment: LMW_CUDA_MODULE, the path of the CUDA module (default: where the build installs
+ * it, then where the build made it, then the name alone through the dynamic linker's path).
  */
 #include "lmw-backend.h"
 
@@ -71,11 +71,14 @@ load_cuda (void)
     mod = dlopen (path, RTLD_NOW | RTLD_LOCAL);
   } else {
 #ifdef LMW_CUDA_MODULE_PATH
-    path = LMW_CUDA_MODULE_PATH;
-    mod = dlopen (path, RTLD_NOW | RTLD_LOCAL);
-    if (mod == NULL) {
-      const char *e = dlerror ();
-      snprintf (first_error, sizeof first_error, "%s", e ? e : "");
+    const char *builtin[] = { LMW_CUDA_MODULE_PATH, LMW_CUDA_MODULE_BUILD_PATH };
+    for (size_t i = 0; mod == NULL && i < sizeof builtin / sizeof builtin[0]; i++) {
+      path = builtin[i];
+      mod = dlopen (path, RTLD_NOW | RTLD_LOCAL);
+      if (mod == NULL && i == 0) {
+        const char *e = dlerror ();
+        snprintf (first_error, sizeof first_error, "%s", e ? e : "");
+      }
     }
 #endif
     if (mod == NULL) {

@@ -106,7 +106,7 @@ typedef struct lmw_backend_ops {
                      int causal_past);
   /* out (n) += inp (n). */
   void (*add) (void *ctx, float *out, const float *inp, size_t n);
-  /* out (n, cols) = rows ids[i] of w, converted to f32. */
+  /* out (n, cols) = rows ids[i] of w, converted to f32; ids is host memory. */
   void (*get_rows) (void *ctx, float *out, const lmw_weight *w, const int *ids, int n);
 
   /* Optional (version 2; NULL when the backend lacks it): matmul with a fused epilogue.
@@ -135,10 +135,17 @@ typedef struct lmw_backend_ops {
   /* waits for everything queued on the context */
   void (*sync) (void *ctx);
 
-  /* Optional (version 3; NULL when the backend lacks it): what the context runs on ("AVX2 CPU",
-   * "NVIDIA H100 80GB HBM3 (device 0)"), and the bytes of device memory it holds. */
+  /* Optional (version 3; NULL when the backend lacks it): what the context runs on ("CPU (avx2
+   * kernels, 2 threads)", "NVIDIA H100 80GB HBM3 (device 0, sm_90, 81079 MiB)"), and the bytes
+   * of device memory it holds (its buffers and the weights it maps). */
   const char *(*device_name) (void *ctx);
   size_t (*memory_used) (void *ctx);
+  /* Optional: 0 when every operation since the last call succeeded, else -1 with the first
+   * failure in err (a launch refused, device memory exhausted, a kernel fault), which it
+   * forgets.  Operations of a backend without it never fail. */
+  int (*status) (void *ctx, char *err, size_t err_len);
+  /* Optional: create on device number `device` (GPU_DEVICE_ID); create is device 0. */
+  void *(*create_on) (int device, int n_threads, char *err, size_t err_len);
 } lmw_backend_ops;
 
 #define LMW_MATMUL_GELU 1u

@@ -96,6 +96,16 @@ map_model (lmw_state *st, char *msg, size_t len)
 
 /* ---- state ------------------------------------------------------------------------------- */
 
+int
+lmw_state_check (lmw_state *st, const char *what, lmw_error *err)
+{
+  char msg[256] = "";
+  if (st->ops->status == NULL || st->ops->status (st->be, msg, sizeof msg) == 0)
+    return 0;
+  lmw_set_error (err, LMW_ERR_NOMEM, "%s: %s", what, msg);
+  return -1;
+}
+
 float *
 lmw_state_alloc_floats (lmw_state *st, size_t n)
 {
@@ -166,11 +176,11 @@ lmw_state_free (lmw_state *st)
 lmw_state *
 lmw_state_new (const lmw_model *model, int n_threads, lmw_error *err)
 {
-  return lmw_state_new_backend (model, n_threads, NULL, err);
+  return lmw_state_new_backend (model, n_threads, NULL, 0, err);
 }
 
 lmw_state *
-lmw_state_new_backend (const lmw_model *model, int n_threads, const char *backend,
+lmw_state_new_backend (const lmw_model *model, int n_threads, const char *backend, int device,
                        lmw_error *err)
 {
   if (model == NULL) {
@@ -185,6 +195,10 @@ lmw_state_new_backend (const lmw_model *model, int n_threads, const char *backen
     lmw_set_error (err, LMW_ERR_ARG, "backend %s: %s", backend, why);
     return NULL;
   }
+  if (device < 0 || (device > 0 && ops->create_on == NULL)) {
+    lmw_set_error (err, LMW_ERR_ARG, "backend %s has no device %d", ops->name, device);
+    return NULL;
+  }
   lmw_state *st = calloc (1, sizeof *st);
   if (st == NULL) {
     lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
@@ -194,7 +208,8 @@ lmw_state_new_backend (const lmw_model *model, int n_threads, const char *backen
   st->ops = ops;
   st->host_memory = (ops->caps & LMW_BACKEND_HOST_MEMORY) != 0;
   char msg[200] = "";
-  st->be = st->ops->create (n_threads, msg, sizeof msg);
+  st->be = ops->create_on != NULL ? ops->create_on (device, n_threads, msg, sizeof msg)
+                                  : ops->create (n_threads, msg, sizeof msg);
   if (st->be == NULL) {
     lmw_set_error (err, LMW_ERR_NOMEM, "%s", msg);
     free (st);

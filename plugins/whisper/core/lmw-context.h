@@ -121,13 +121,14 @@ int lmw_mel_compute (const lmw_model *model, const float *pcm, size_t n_samples,
 /* ---- per-stream state -------------------------------------------------------------------- */
 
 /* A stream on the compute backend `backend` ("cpu", "cuda", "cuda-emu"; NULL, "" or "auto":
- * the best one usable here, or the one named by the environment variable LMW_BACKEND).
- * The backend holds the stream's buffers and its own view of the model's weights (on the
- * device for "cuda").  (transfer full) (nullable: NULL with err filled, saying why the named
- * backend can't run here) */
+ * the one named by the environment variable LMW_BACKEND, else the best one usable here), on
+ * its device number `device` (a GPU's index; 0 for the CPU).  The backend holds the stream's
+ * buffers and its own view of the model's weights (on the device for "cuda", shared by the
+ * streams of one device).  (transfer full) (nullable: NULL with err filled, saying why the
+ * named backend can't run here) */
 lmw_state *lmw_state_new_backend (const lmw_model *model, int n_threads, const char *backend,
-                                  lmw_error *err);
-/* lmw_state_new_backend (model, n_threads, NULL, err) */
+                                  int device, lmw_error *err);
+/* lmw_state_new_backend (model, n_threads, NULL, 0, err) */
 lmw_state *lmw_state_new (const lmw_model *model, int n_threads, lmw_error *err);
 void lmw_state_free (lmw_state *state);
 /* Name of the compute backend in use ("cpu", "cuda", "cuda-emu"). */

@@ -138,7 +138,7 @@ lmw_decode (lmw_state *st, const int *tokens, int n_tokens, int n_past, float *l
   }
   st->n_cached = n_past + n_tokens;
   if (logits == NULL)
-    return 0;
+    return lmw_state_check (st, "lmw_decode", err);
   const float *xl = all_logits ? x : x + (size_t) (n_tokens - 1) * C;
   int rows = all_logits ? n_tokens : 1;
   size_t n_out = (size_t) rows * m->hp.n_vocab;
@@ -150,7 +150,7 @@ lmw_decode (lmw_state *st, const int *tokens, int n_tokens, int n_past, float *l
   ops->layernorm (st->be, st->xn, xl, m->dec_ln_w, m->dec_ln_b, rows, C, 1e-5f);
   ops->matmul (st->be, out, m->hp.n_vocab, st->xn, C, &m->tok_emb, NULL, rows);
   lmw_state_output_done (st, logits, out, n_out);
-  return 0;
+  return lmw_state_check (st, "lmw_decode", err);
 }
 
 int
@@ -205,5 +205,5 @@ lmw_decode_batch (lmw_state *st, const int *tokens, int B, int n_past, float *co
   ops->layernorm (st->be, st->xn, x, m->dec_ln_w, m->dec_ln_b, B, C, 1e-5f);
   ops->matmul (st->be, out, m->hp.n_vocab, st->xn, C, &m->tok_emb, NULL, B);
   lmw_state_output_done (st, logits, out, n_out);
-  return 0;
+  return lmw_state_check (st, "lmw_decode_batch", err);
 }

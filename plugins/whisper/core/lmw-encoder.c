@@ -117,8 +117,7 @@ lmw_encoder_forward (lmw_state *st, lmw_error *err)
   ops->sync (st->be);
   st->encoder_ms = t1 - t0;
   st->cross_ms = now_ms () - t1;
-  st->have_audio = true;
   st->n_cached = 0;
-  (void) err;
-  return 0;
+  st->have_audio = lmw_state_check (st, "lmw_encode", err) == 0;
+  return st->have_audio ? 0 : -1;
 }

@@ -75,6 +75,9 @@ int lmw_encoder_forward (lmw_state *st, lmw_error *err);
 int lmw_decode_batch (lmw_state *st, const int *tokens, int B, int n_past, float *const *cache_k,
                       float *const *cache_v, float *logits, lmw_error *err);
 
+/* 0 when every backend operation since the last check succeeded, else -1 with err filled
+ * ("what: the backend's message"). */
+int lmw_state_check (lmw_state *st, const char *what, lmw_error *err);
 /* A buffer of n floats in the backend's memory (NULL when out of memory), freed with
  * lmw_state_free_floats; copies between two of them (n floats) with lmw_state_copy_floats. */
 float *lmw_state_alloc_floats (lmw_state *st, size_t n);
