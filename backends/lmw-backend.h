@@ -137,7 +137,8 @@ typedef struct lmw_backend_ops {
 
   /* Optional (version 3; NULL when the backend lacks it): what the context runs on ("CPU (avx2
    * kernels, 2 threads)", "NVIDIA H100 80GB HBM3 (device 0, sm_90, 81079 MiB)"), and the bytes
-   * of device memory it holds (its buffers and the weights it maps). */
+   * of device memory the backend holds in this process: every context's buffers and scratch
+   * and the weights they share, each counted once (ctx may be NULL). */
   const char *(*device_name) (void *ctx);
   size_t (*memory_used) (void *ctx);
   /* Optional: 0 when every operation since the last call succeeded, else -1 with the first

@@ -66,6 +66,25 @@ typedef struct shared_weight {
 
 static pthread_mutex_t weights_lock = PTHREAD_MUTEX_INITIALIZER;
 static shared_weight *weights; /* guarded by weights_lock */
+static size_t device_bytes;    /* every allocation of every context; atomic */
+
+static void *
+dev_malloc (lmw_cuda_rt *rt, size_t bytes)
+{
+  void *p = lmw_cuda_rt_malloc (rt, bytes);
+  if (p != NULL)
+    __atomic_add_fetch (&device_bytes, bytes, __ATOMIC_RELAXED);
+  return p;
+}
+
+static void
+dev_free (lmw_cuda_rt *rt, void *p, size_t bytes)
+{
+  if (p == NULL)
+    return;
+  lmw_cuda_rt_free_mem (rt, p);
+  __atomic_sub_fetch (&device_bytes, bytes, __ATOMIC_RELAXED);
+}
 
 typedef struct {
   void *p;
@@ -80,7 +99,6 @@ typedef struct {
   int n_held, cap_held;
   allocation *allocs;       /* owned: the buffers of alloc, for memory_used */
   int n_allocs, cap_allocs;
-  size_t alloc_bytes;
   uint16_t *xh;             /* f16 scratch: a product's input, or the conv stem's columns */
   size_t xh_len;            /* elements */
   float *tmp;               /* f32 scratch: a product before a residual add */
@@ -173,7 +191,7 @@ release_weight (cuda_ctx *ctx, shared_weight *w)
         *pp = w->next;
         break;
       }
-    lmw_cuda_rt_free_mem (ctx->rt, w->dev);
+    dev_free (ctx->rt, w->dev, w->bytes);
     free (w);
   }
   pthread_mutex_unlock (&weights_lock);
@@ -189,10 +207,10 @@ cuda_destroy (void *vctx)
   for (int i = 0; i < ctx->n_held; i++)
     release_weight (ctx, ctx->held[i]);
   for (int i = 0; i < ctx->n_allocs; i++) /* buffers the engine did not free */
-    lmw_cuda_rt_free_mem (ctx->rt, ctx->allocs[i].p);
-  lmw_cuda_rt_free_mem (ctx->rt, ctx->xh);
-  lmw_cuda_rt_free_mem (ctx->rt, ctx->tmp);
-  lmw_cuda_rt_free_mem (ctx->rt, ctx->ids);
+    dev_free (ctx->rt, ctx->allocs[i].p, ctx->allocs[i].bytes);
+  dev_free (ctx->rt, ctx->xh, ctx->xh_len * sizeof (uint16_t));
+  dev_free (ctx->rt, ctx->tmp, ctx->tmp_len * sizeof (float));
+  dev_free (ctx->rt, ctx->ids, ctx->ids_len * sizeof (int));
   lmw_cuda_rt_free (ctx->rt);
   free (ctx->held);
   free (ctx->allocs);
@@ -213,11 +231,10 @@ cuda_alloc (void *vctx, size_t bytes)
     ctx->allocs = a;
     ctx->cap_allocs = cap;
   }
-  void *p = lmw_cuda_rt_malloc (ctx->rt, bytes);
+  void *p = dev_malloc (ctx->rt, bytes);
   if (p == NULL)
     return NULL;
   ctx->allocs[ctx->n_allocs++] = (allocation) { p, bytes };
-  ctx->alloc_bytes += bytes;
   return p;
 }
 
@@ -229,9 +246,8 @@ cuda_free (void *vctx, void *p)
     return;
   for (int i = 0; i < ctx->n_allocs; i++)
     if (ctx->allocs[i].p == p) {
-      ctx->alloc_bytes -= ctx->allocs[i].bytes;
+      dev_free (ctx->rt, p, ctx->allocs[i].bytes);
       ctx->allocs[i] = ctx->allocs[--ctx->n_allocs];
-      lmw_cuda_rt_free_mem (ctx->rt, p);
       return;
     }
   fail (ctx, "free", "a pointer this context did not allocate");
@@ -275,14 +291,8 @@ cuda_device_name (void *vctx)
 static size_t
 cuda_memory_used (void *vctx)
 {
-  cuda_ctx *ctx = vctx;
-  size_t total = ctx->alloc_bytes + ctx->xh_len * sizeof (uint16_t) +
-                 ctx->tmp_len * sizeof (float) + ctx->ids_len * sizeof (int);
-  pthread_mutex_lock (&weights_lock);
-  for (int i = 0; i < ctx->n_held; i++)
-    total += ctx->held[i]->bytes;
-  pthread_mutex_unlock (&weights_lock);
-  return total;
+  (void) vctx;
+  return __atomic_load_n (&device_bytes, __ATOMIC_RELAXED);
 }
 
 static int
@@ -303,9 +313,9 @@ scratch (cuda_ctx *ctx, void **buf, size_t *len, size_t n, size_t elem)
 {
   if (*len >= n)
     return true;
-  lmw_cuda_rt_free_mem (ctx->rt, *buf);
+  dev_free (ctx->rt, *buf, *len * elem);
   *len = 0;
-  *buf = lmw_cuda_rt_malloc (ctx->rt, n * elem);
+  *buf = dev_malloc (ctx->rt, n * elem);
   if (*buf == NULL) {
     fail (ctx, "scratch", lmw_cuda_rt_error (ctx->rt));
     return false;
@@ -375,7 +385,7 @@ cuda_map_weight (void *vctx, lmw_weight *out, const lmw_weight *w, lmw_weight_us
       ok = host != NULL && matrix_to_f16 (host, w);
     }
     if (ok)
-      ok = (sw->dev = lmw_cuda_rt_malloc (ctx->rt, bytes)) != NULL;
+      ok = (sw->dev = dev_malloc (ctx->rt, bytes)) != NULL;
     if (ok)
       ok = lmw_cuda_rt_upload (ctx->rt, sw->dev, host ? host : w->data, bytes) == 0;
     free (host);
@@ -383,7 +393,7 @@ cuda_map_weight (void *vctx, lmw_weight *out, const lmw_weight *w, lmw_weight_us
       snprintf (err, err_len, BACKEND_NAME ": a (%d, %d) tensor: %s", w->rows, w->cols,
                 sw ? lmw_cuda_rt_error (ctx->rt) : "out of memory");
       if (sw)
-        lmw_cuda_rt_free_mem (ctx->rt, sw->dev);
+        dev_free (ctx->rt, sw->dev, bytes);
       free (sw);
       pthread_mutex_unlock (&weights_lock);
       return -1;

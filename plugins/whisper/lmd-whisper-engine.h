@@ -15,6 +15,9 @@
  *   condition_on_previous_text  true (default): each 30 s window is decoded after the text of
  *               the ones before it (requests may turn it off)
  *   language    default language when a request says "auto" on an English-only model: "en"
+ *   backend     compute backend: auto (default: cuda where a driver and a device are present,
+ *               else cpu, with one log line saying why), cpu, cuda, cuda-emu
+ *   gpu_device  (env GPU_DEVICE_ID) the GPU's number for cuda (default 0)
  *
  * The model is loaded once and shared; each session owns its own decoding state.
  */
@@ -34,5 +37,9 @@ const lmw_model *lmd_whisper_engine_get_model (LmdWhisperEngine *self);
 /* decoding parameters for a request in @language (nullable) */
 lmw_params lmd_whisper_engine_get_params (LmdWhisperEngine *self, const char *language);
 int lmd_whisper_engine_get_threads (LmdWhisperEngine *self);
+/* (transfer none) the compute backend sessions use; *device (nullable) its device number */
+const char *lmd_whisper_engine_get_backend (LmdWhisperEngine *self, int *device);
+/* adds a finished session's decoder steps by rows (LMW_MAX_BEAM + 1 counts) */
+void lmd_whisper_engine_add_batches (LmdWhisperEngine *self, const guint64 *counts);
 
 G_END_DECLS

@@ -269,6 +269,12 @@ lmw_state_memory_used (const lmw_state *st)
   return st->ops->memory_used != NULL ? st->ops->memory_used (st->be) : 0;
 }
 
+void
+lmw_state_decoder_batches (const lmw_state *st, uint64_t *counts)
+{
+  memcpy (counts, st->batches, sizeof st->batches);
+}
+
 const float *
 lmw_state_encoder_output (const lmw_state *st)
 {

@@ -135,8 +135,12 @@ void lmw_state_free (lmw_state *state);
 const char *lmw_state_backend_name (const lmw_state *state);
 /* What the backend runs on ("CPU (avx2 kernels, 2 threads)", "NVIDIA H100 ... (device 0)"). */
 const char *lmw_state_device_name (const lmw_state *state);
-/* Bytes of device memory the stream's backend holds (weights and buffers); 0 on the CPU. */
+/* Bytes of device memory the stream's backend holds in this process (every stream's buffers
+ * and the weights they share, counted once); 0 on the CPU. */
 size_t lmw_state_memory_used (const lmw_state *state);
+/* Decoder steps the stream has run, by rows: counts[1] steps of one sequence (lmw_decode),
+ * counts[b] batched steps of b beams; counts has LMW_MAX_BEAM + 1 entries ([0] is 0). */
+void lmw_state_decoder_batches (const lmw_state *state, uint64_t *counts);
 
 /* Runs the encoder on the 2 * n_audio_ctx mel frames starting at frame `offset` of mel
  * (n_mels, n_frames) (frames past the end read as 0, as the reference's pad_or_trim does), then computes every decoder layer's cross-attention K/V from the output and

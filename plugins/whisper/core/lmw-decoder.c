@@ -127,6 +127,7 @@ lmw_decode (lmw_state *st, const int *tokens, int n_tokens, int n_past, float *l
       lmw_set_error (err, LMW_ERR_ARG, "lmw_decode: token %d out of range", tokens[i]);
       return -1;
     }
+  st->batches[1]++;
   float *x = st->dec_x; /* (n, C) */
   ops->get_rows (st->be, x, &m->tok_emb, tokens, n_tokens);
   ops->add (st->be, x, m->dec_pos + (size_t) n_past * C, (size_t) n_tokens * C);
@@ -186,6 +187,7 @@ lmw_decode_batch (lmw_state *st, const int *tokens, int B, int n_past, float *co
         return -1;
       }
   }
+  st->batches[B]++;
   float *x = st->dec_x; /* (B, C) */
   ops->get_rows (st->be, x, &m->tok_emb, tokens, B);
   for (int b = 0; b < B; b++)

@@ -38,6 +38,9 @@ struct lmw_state {
   double encoder_ms; /* wall time of the last encoder pass, without the cross K/V */
   double cross_ms;   /* wall time of the last cross K/V projections */
 
+  /* decoder steps run, by rows: [1] single sequences (lmw_decode), [b] lmw_decode_batch of b */
+  uint64_t batches[LMW_MAX_BEAM + 1];
+
   /* decoder, Tt = n_text_ctx */
   float *self_k;    /* (n_text_layer, Tt, C) */
   float *self_v;    /* (n_text_layer, Tt, C) */
