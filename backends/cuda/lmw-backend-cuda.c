@@ -201,6 +201,7 @@ static void
 cuda_destroy (void *vctx)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   if (ctx == NULL)
     return;
   lmw_cuda_rt_sync (ctx->rt);
@@ -223,6 +224,7 @@ static void *
 cuda_alloc (void *vctx, size_t bytes)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   if (ctx->n_allocs == ctx->cap_allocs) {
     int cap = ctx->cap_allocs ? 2 * ctx->cap_allocs : 32;
     allocation *a = realloc (ctx->allocs, sizeof *a * (size_t) cap);
@@ -242,6 +244,7 @@ static void
 cuda_free (void *vctx, void *p)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   if (p == NULL)
     return;
   for (int i = 0; i < ctx->n_allocs; i++)
@@ -257,6 +260,7 @@ static void
 cuda_upload (void *vctx, void *dst, const void *src, size_t bytes)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   rt_ok (ctx, lmw_cuda_rt_upload (ctx->rt, dst, src, bytes), "upload");
 }
 
@@ -264,6 +268,7 @@ static void
 cuda_download (void *vctx, void *dst, const void *src, size_t bytes)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   rt_ok (ctx, lmw_cuda_rt_download (ctx->rt, dst, src, bytes), "download");
 }
 
@@ -271,6 +276,7 @@ static void
 cuda_copy (void *vctx, void *dst, const void *src, size_t bytes)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   rt_ok (ctx, lmw_cuda_rt_copy (ctx->rt, dst, src, bytes), "copy");
 }
 
@@ -278,6 +284,7 @@ static void
 cuda_sync (void *vctx)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   rt_ok (ctx, lmw_cuda_rt_sync (ctx->rt), "sync");
 }
 
@@ -285,6 +292,7 @@ static const char *
 cuda_device_name (void *vctx)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   return lmw_cuda_rt_device_name (ctx->rt);
 }
 
@@ -299,6 +307,7 @@ static int
 cuda_status (void *vctx, char *err, size_t err_len)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   if (!ctx->failed)
     return 0;
   snprintf (err, err_len, "%s", ctx->error);
@@ -353,6 +362,7 @@ cuda_map_weight (void *vctx, lmw_weight *out, const lmw_weight *w, lmw_weight_us
                  size_t err_len)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   if (use == LMW_USE_VECTOR ? w->type != LMW_TYPE_F32 : lmw_type_name (w->type) == NULL) {
     snprintf (err, err_len, BACKEND_NAME ": a %s of type %d", use == LMW_USE_VECTOR ? "vector"
               : "matrix", (int) w->type);
@@ -444,6 +454,7 @@ cuda_matmul_ex (void *vctx, float *out, int ldc, const float *inp, int lda, cons
                 const float *bias, int M, unsigned flags)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   int N = w->rows, K = w->cols;
   if (M <= 0 || ctx->failed)
     return;
@@ -483,6 +494,7 @@ cuda_conv1d_k3 (void *vctx, float *out, const float *inp, size_t in_cstride, siz
                 const lmw_weight *w, const float *bias, int T_in, int C_in, int stride)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   int T_out = (T_in - 1) / stride + 1, C_out = w->rows, K = 3 * C_in;
   if (T_in <= 0 || ctx->failed)
     return;
@@ -507,6 +519,7 @@ cuda_layernorm (void *vctx, float *out, const float *inp, const float *weight, c
                 int N, int C, float eps)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   if (!ctx->failed)
     launched (ctx, lmw_cuda_layernorm (out, C, NULL, 0, inp, C, weight, bias, N, C, eps,
                                        ctx->stream), "layernorm");
@@ -516,6 +529,7 @@ static void
 cuda_gelu (void *vctx, float *x, size_t n)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   if (!ctx->failed)
     launched (ctx, lmw_cuda_gelu (x, n, ctx->stream), "gelu");
 }
@@ -524,6 +538,7 @@ static void
 cuda_softmax (void *vctx, float *x, int rows, int cols)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   if (!ctx->failed)
     launched (ctx, lmw_cuda_softmax (x, cols, rows, cols, 1.0f, ctx->stream), "softmax");
 }
@@ -533,6 +548,7 @@ static void
 cuda_add (void *vctx, float *out, const float *inp, size_t n)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   for (size_t done = 0; done < n && !ctx->failed;) {
     int part = n - done > (size_t) INT_MAX ? INT_MAX : (int) (n - done);
     launched (ctx, lmw_cuda_bias_act (out + done, part, NULL, 0, inp + done, part, NULL, 1, part,
@@ -546,6 +562,7 @@ cuda_attention (void *vctx, float *out, int ldo, const float *q, int ldq, const 
                 const float *v, int ldv, int Tq, int Tk, int H, int D, int causal_past)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   if (!ctx->failed)
     launched (ctx, lmw_cuda_attention (out, ldo, 0, NULL, 0, 0, q, ldq, 0, k, ldk, v, ldv, 0,
                                        LMW_TYPE_F32, 1, Tq, Tk, H, D, causal_past, ctx->stream),
@@ -556,6 +573,7 @@ static void
 cuda_get_rows (void *vctx, float *out, const lmw_weight *w, const int *ids, int n)
 {
   cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
   if (n <= 0 || ctx->failed)
     return;
   if (!scratch (ctx, (void **) &ctx->ids, &ctx->ids_len, (size_t) n, sizeof (int)) ||

@@ -37,6 +37,12 @@ lmw_cuda_rt_free (lmw_cuda_rt *rt)
   free (rt);
 }
 
+void
+lmw_cuda_rt_enter (lmw_cuda_rt *rt)
+{
+  (void) rt; /* one thread runs each emulated launch: nothing is per thread */
+}
+
 void *
 lmw_cuda_rt_stream (lmw_cuda_rt *rt)
 {

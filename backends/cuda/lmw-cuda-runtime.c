@@ -88,6 +88,12 @@ lmw_cuda_rt_free (lmw_cuda_rt *rt)
   free (rt);
 }
 
+void
+lmw_cuda_rt_enter (lmw_cuda_rt *rt)
+{
+  cudaSetDevice (rt->device);
+}
+
 void *
 lmw_cuda_rt_stream (lmw_cuda_rt *rt)
 {

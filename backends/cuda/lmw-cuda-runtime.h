@@ -41,6 +41,9 @@ int lmw_cuda_rt_device_count (void);
  * NULL with err filled) */
 lmw_cuda_rt *lmw_cuda_rt_new (int device, char *err, size_t err_len);
 void lmw_cuda_rt_free (lmw_cuda_rt *rt);
+/* Makes the context's device the calling thread's current one (the runtime keeps it per
+ * thread, and a stream can only be used on its device): every operation starts with it. */
+void lmw_cuda_rt_enter (lmw_cuda_rt *rt);
 /* The stream kernel launchers take (a cudaStream_t; NULL under emulation). */
 void *lmw_cuda_rt_stream (lmw_cuda_rt *rt);
 /* "NVIDIA H100 80GB HBM3 (device 0, sm_90)"; "CPU emulation of CUDA" under emulation. */
