@@ -71,6 +71,9 @@ load_cuda (void)
     mod = dlopen (path, RTLD_NOW | RTLD_LOCAL);
   } else {
 #ifdef LMW_CUDA_MODULE_PATH
+#ifndef LMW_CUDA_MODULE_BUILD_PATH
+#define LMW_CUDA_MODULE_BUILD_PATH LMW_CUDA_MODULE_PATH
+#endif
     const char *builtin[] = { LMW_CUDA_MODULE_PATH, LMW_CUDA_MODULE_BUILD_PATH };
     for (size_t i = 0; mod == NULL && i < sizeof builtin / sizeof builtin[0]; i++) {
       path = builtin[i];
