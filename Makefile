@@ -2,13 +2,14 @@
 #   make run    install what is needed, build, and run the server (embedded default, port 7100)
 #   make test   install what is needed, build, and run every test
 # Other targets: build, asan (tests under AddressSanitizer/UBSan), valgrind (tests under
-# valgrind), bench (benchmarks), clean.
+# valgrind), bench (benchmarks), gpu-check (on a machine with an NVIDIA GPU: the CUDA kernels'
+# parity tests, compute-sanitizer and timings, built with nvcc and cc alone), clean.
 
 BUILD ?= build
 ARGS ?=
 MESON_TEST_ARGS ?=
 
-.PHONY: all deps build run test asan valgrind bench clean
+.PHONY: all deps build run test asan valgrind bench gpu-check clean
 
 all: build
 
@@ -52,4 +53,9 @@ bench: build
 	./scripts/run-benchmarks.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-gpu
+
+# Needs only CUDA (nvcc, cuBLAS) and a C compiler: no meson, GLib or GStreamer.  ARGS go to the
+# script (--build-only, --dry-run, --models tiny,base, --reps N, --no-bench).
+gpu-check:
+	./scripts/gpu-check.sh $(ARGS)

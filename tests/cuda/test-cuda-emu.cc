@@ -12,6 +12,8 @@
  *   8 and 32, in a partial last warp, and many shuffles in a row don't overwrite each other;
  *   dynamic shared memory is as large as the launch asked;
  *   atomicAdd from every thread of every block counts them all;
+ *   a race (a read of another thread's shared write without a barrier) that forward order
+ *   hides shows in reverse and random order, and the kernel with the barrier is right in all;
  *   a __syncthreads that one thread skipped by returning, and a shuffle with a lane at a block
  *   barrier instead, abort with a message (in a child process) instead of running on.
  */
@@ -117,6 +119,44 @@ k_divergent_shuffle (int *out)
   out[threadIdx.x] = __shfl_xor_sync (0xffffffffu, (int) threadIdx.x, 1);
 }
 
+/* reads what the thread before wrote without a barrier in between: a race */
+__global__ void
+k_racy (int *out, int salt)
+{
+  __shared__ int buf[64];
+  int t = threadIdx.x;
+  buf[t] = t + salt;
+  out[t] = t > 0 ? buf[t - 1] : salt - 1; /* needs a __syncthreads before the read */
+}
+
+/* the same with the barrier */
+__global__ void
+k_not_racy (int *out, int salt)
+{
+  __shared__ int buf[64];
+  int t = threadIdx.x;
+  buf[t] = t + salt;
+  __syncthreads ();
+  out[t] = t > 0 ? buf[t - 1] : salt - 1;
+}
+
+/* how many threads did not see what the one before wrote (a new salt every launch, so that
+ * what an earlier launch left in shared memory doesn't count as right) */
+static int
+racy_wrong (void (*kernel) (int *, int), int order)
+{
+  static int salt = 1000;
+  int out[64];
+  salt += 100;
+  lmw_emu_set_order (order);
+  LMW_LAUNCH (kernel, 1, 64, 0, nullptr, out, salt);
+  lmw_emu_set_order (LMW_EMU_FORWARD);
+  int wrong = 0;
+  for (int t = 0; t < 64; t++)
+    wrong += out[t] != t - 1 + salt;
+  return wrong;
+}
+
 /* runs f in a child process: true when it died of SIGABRT */
 template <class F>
 static bool
@@ -204,6 +244,19 @@ main (void)
              "a __syncthreads skipped by one thread aborts");
     TEST_OK (aborts ([&] () { LMW_LAUNCH (k_divergent_shuffle, 1, 64, 0, nullptr, out); }),
              "a shuffle missing a lane aborts");
+  }
+  {
+    /* the race hides in forward order (each thread runs after the one before it, to its end);
+     * reverse and random orders expose it, and leave the correct kernel correct */
+    int fwd = racy_wrong (k_racy, LMW_EMU_FORWARD), rev = racy_wrong (k_racy, LMW_EMU_REVERSE);
+    int rnd = racy_wrong (k_racy, LMW_EMU_RANDOM);
+    TEST_OK (fwd == 0 && rev > 0 && rnd > 0,
+             "a missing __syncthreads shows in reverse (%d wrong) and random (%d wrong) order",
+             rev, rnd);
+    TEST_OK (racy_wrong (k_not_racy, LMW_EMU_FORWARD) == 0 &&
+               racy_wrong (k_not_racy, LMW_EMU_REVERSE) == 0 &&
+               racy_wrong (k_not_racy, LMW_EMU_RANDOM) == 0,
+             "with the barrier every order gives the right result");
   }
   return test_done ();
 }

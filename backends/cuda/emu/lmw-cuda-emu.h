@@ -13,8 +13,11 @@
  *     A barrier that some thread of the group can no longer reach (it returned, or waits at a
  *     different barrier) aborts the program with a message: on a GPU that is a hang or undefined;
  *   - `__shared__` variables are thread_local statics: blocks run one at a time, so every block
- *     sees its own (uninitialised, as on a GPU) copy; dynamic shared memory is declared with
- *     LMW_DYNAMIC_SHARED and sized by the launch;
+ *     has its own copy (holding whatever the block before left, where a GPU's is undefined);
+ *     dynamic shared memory is declared with LMW_DYNAMIC_SHARED, sized by the launch and
+ *     filled with 0xff bytes before each block;
+ *   - LMW_CUDA_EMU_ORDER (forward, reverse, random) sets the order in which the ready threads
+ *     run between barriers, to expose missing barriers;
  *   - atomics are plain read-modify-writes (fibers never run at the same time);
  *   - __half is IEEE binary16 with round-to-nearest-even conversions, as on the device.
  *
@@ -49,6 +52,13 @@
 #endif
 #ifdef LMW_EMU_ASAN
 #include <sanitizer/common_interface_defs.h>
+#endif
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h> /* fiber stacks registered: no "switching stacks?" warnings */
+#define LMW_EMU_VALGRIND 1
+#endif
 #endif
 
 #define LMW_CUDA_EMU 1
@@ -237,6 +247,8 @@ struct lmw_emu_block {
    * next-but-one shuffle after every lane of its warp has passed the barrier of the next one,
    * that is, after they all read this one */
   uint64_t slots[2][LMW_EMU_MAX_THREADS];
+  int order[LMW_EMU_MAX_THREADS]; /* the fibers of one pass, in the order they run */
+  uint64_t rng;
 #ifdef LMW_EMU_ASAN
   const void *sched_stack;
   size_t sched_stack_size;
@@ -244,6 +256,37 @@ struct lmw_emu_block {
 };
 
 inline thread_local lmw_emu_block *lmw_emu_cur_block = nullptr;
+
+/* The order in which the scheduler runs the ready fibers between two barriers.  A kernel that
+ * misses a barrier can still give the right result in one order (thread t - 1 always ran before
+ * thread t read what it wrote); running the tests in the other orders exposes it.
+ * LMW_CUDA_EMU_ORDER=forward (default), reverse, or random (a fresh permutation for every
+ * pass, from a fixed seed: reproducible); lmw_emu_set_order overrides the variable. */
+enum { LMW_EMU_ORDER_UNSET = -1, LMW_EMU_FORWARD, LMW_EMU_REVERSE, LMW_EMU_RANDOM };
+inline int lmw_emu_order = LMW_EMU_ORDER_UNSET;
+
+static inline void
+lmw_emu_set_order (int order)
+{
+  lmw_emu_order = order;
+}
+
+static inline int
+lmw_emu_get_order (void)
+{
+  if (lmw_emu_order == LMW_EMU_ORDER_UNSET) {
+    const char *e = getenv ("LMW_CUDA_EMU_ORDER");
+    int o = LMW_EMU_FORWARD;
+    if (e && strcmp (e, "reverse") == 0)
+      o = LMW_EMU_REVERSE;
+    else if (e && strcmp (e, "random") == 0)
+      o = LMW_EMU_RANDOM;
+    else if (e && *e && strcmp (e, "forward") != 0)
+      fprintf (stderr, "lmw-cuda-emu: LMW_CUDA_EMU_ORDER=%s unknown, running forward\n", e);
+    lmw_emu_order = o;
+  }
+  return lmw_emu_order;
+}
 
 static inline lmw_emu_block *
 lmw_emu_block_get (void)
@@ -362,9 +405,26 @@ lmw_emu_run_block (lmw_emu_block *b)
     f->shuffles = 0;
     lmw_emu_fiber_init (b, i);
   }
+  /* dynamic shared memory starts as garbage (NaN floats, -1 ints), as a GPU's may: a kernel
+   * that reads it before writing shows it */
+  if (b->dyn_shared_size)
+    memset (b->dyn_shared, 0xff, b->dyn_shared_size);
   int n_warps = (b->n + 31) / 32;
+  int mode = lmw_emu_get_order ();
+  for (int i = 0; i < b->n; i++)
+    b->order[i] = mode == LMW_EMU_REVERSE ? b->n - 1 - i : i;
   for (;;) {
-    for (int i = 0; i < b->n; i++) {
+    if (mode == LMW_EMU_RANDOM)
+      for (int i = b->n - 1; i > 0; i--) { /* Fisher-Yates with xorshift64 */
+        b->rng ^= b->rng << 13;
+        b->rng ^= b->rng >> 7;
+        b->rng ^= b->rng << 17;
+        int j = (int) (b->rng % (uint64_t) (i + 1)), t = b->order[i];
+        b->order[i] = b->order[j];
+        b->order[j] = t;
+      }
+    for (int k = 0; k < b->n; k++) {
+      int i = b->order[k];
       lmw_emu_fiber *f = &b->fibers[i];
       if (f->state != LMW_EMU_READY)
         continue;
@@ -440,11 +500,18 @@ lmw_emu_launch_raw (dim3 grid, dim3 block, size_t shared_bytes, void (*body) (vo
   lmw_emu_state *st = &lmw_emu_tls;
   if (!st->block) {
     st->block = (lmw_emu_block *) calloc (1, sizeof *st->block);
+    st->block->rng = 0x9e3779b97f4a7c15ull;
     st->block->stacks = (char *) malloc ((size_t) LMW_EMU_MAX_THREADS * LMW_EMU_STACK);
     if (!st->block->stacks) {
       fprintf (stderr, "lmw-cuda-emu: out of memory for fiber stacks\n");
       abort ();
     }
+#ifdef LMW_EMU_VALGRIND
+    for (int i = 0; i < LMW_EMU_MAX_THREADS; i++) {
+      char *lo = st->block->stacks + (size_t) i * LMW_EMU_STACK;
+      VALGRIND_STACK_REGISTER (lo, lo + LMW_EMU_STACK);
+    }
+#endif
   }
   if (shared_bytes > st->dyn_cap) {
     free (st->dyn);

@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmw-cuda-bench.c — speed of the CUDA kernels with cuBLAS on the whisper shapes, random
+ * weights (the time doesn't depend on the values), on a machine with a GPU.
+ *
+ *   lmw-cuda-bench [--models tiny,base,small,medium,large-v3] [--reps 5] [--beams 1,5]
+ *                  [--position 224] [--device N]
+ *
+ * For each model shape it allocates every layer's weights as f16 on the device (so that the
+ * decoder reads them from memory as it would, not from L2) and times with CUDA events, median
+ * of --reps runs after one warm-up:
+ *   encoder   one 30 s window: conv stem (im2col + GEMM + GELU epilogue, twice), positional
+ *             embedding, every layer (layer norm -> QKV GEMM -> flash attention -> output GEMM
+ *             + residual -> layer norm -> fc1 GEMM + GELU -> fc2 GEMM + residual), final norm;
+ *   decoder   one token for B beams of one request at KV position --position: every layer
+ *             (self-attention over an f16 KV cache, cross-attention over the encoder's f16 K/V
+ *             read once for all beams, MLP), final norm, logits GEMM over the vocabulary, top-k
+ *             (2 B candidates per beam) with log-sum-exp.
+ * GEMMs are cublasGemmEx with f16 operands and f32 accumulation (tensor cores); the kernels are
+ * those of backends/cuda/lmw-cuda-kernels.h.  Prints one table.
+ */
+#include "lmw-cuda-kernels.h"
+
+#include <cublas_v2.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <cuda_runtime_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  const char *name;
+  int n_mels, n_state, n_head, n_layer, n_vocab;
+} shape;
+
+static const shape shapes[] = {
+  {"tiny", 80, 384, 6, 4, 51865},       {"base", 80, 512, 8, 6, 51865},
+  {"small", 80, 768, 12, 12, 51865},    {"medium", 80, 1024, 16, 24, 51865},
+  {"large-v3", 128, 1280, 20, 32, 51866},
+};
+
+#define T_MEL 3000
+#define T_AUD 1500
+
+#define CUDA(call)                                                                             \
+  do {                                                                                         \
+    cudaError_t e_ = (call);                                                                   \
+    if (e_ != cudaSuccess) {                                                                   \
+      fprintf (stderr, "lmw-cuda-bench: %s: %s\n", #call, cudaGetErrorString (e_));          \
+      exit (1);                                                                                \
+    }                                                                                          \
+  } while (0)
+#define BLAS(call)                                                                             \
+  do {                                                                                         \
+    cublasStatus_t s_ = (call);                                                                \
+    if (s_ != CUBLAS_STATUS_SUCCESS) {                                                         \
+      fprintf (stderr, "lmw-cuda-bench: %s: cuBLAS status %d\n", #call, (int) s_);            \
+      exit (1);                                                                                \
+    }                                                                                          \
+  } while (0)
+#define K(call)                                                                                \
+  do {                                                                                         \
+    lmw_cuda_status s_ = (call);                                                               \
+    if (s_ != LMW_CUDA_OK) {                                                                   \
+      fprintf (stderr, "lmw-cuda-bench: %s: %s (%s)\n", #call, lmw_cuda_status_string (s_),   \
+               lmw_cuda_last_error ());                                                        \
+      exit (1);                                                                                \
+    }                                                                                          \
+  } while (0)
+
+static cublasHandle_t blas;
+static cudaStream_t stream;
+
+/* a pool of random bytes copied into every allocation: values in a sane range for f16 and f32 */
+static uint16_t *noise_h;
+static size_t noise_n = 1 << 22;
+
+static void *
+dalloc (size_t bytes)
+{
+  void *p = NULL;
+  CUDA (cudaMalloc (&p, bytes ? bytes : 16));
+  return p;
+}
+
+/* n random f16 values in (-0.05, 0.05) */
+static uint16_t *
+rand_f16 (size_t n)
+{
+  uint16_t *d = dalloc (n * 2);
+  for (size_t off = 0; off < n; off += noise_n) {
+    size_t c = n - off < noise_n ? n - off : noise_n;
+    CUDA (cudaMemcpy (d + off, noise_h, c * 2, cudaMemcpyHostToDevice));
+  }
+  return d;
+}
+
+/* n small f32 values (the f16 noise widened on the device) */
+static float *
+rand_f32 (size_t n)
+{
+  uint16_t *h = rand_f16 (n);
+  float *d = dalloc (n * 4);
+  K (lmw_cuda_f16_to_f32 (d, h, n, stream));
+  CUDA (cudaStreamSynchronize (stream));
+  cudaFree (h);
+  return d;
+}
+
+/* out (M, N) f32 row stride ldc = inp (M, K) f16 (stride lda) · w^T, w (N, K) f16 */
+static void
+gemm (float *out, int ldc, const uint16_t *inp, int lda, const uint16_t *w, int M, int N, int Kd)
+{
+  const float one = 1.0f, zero = 0.0f;
+  BLAS (cublasGemmEx (blas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, Kd, &one, w, CUDA_R_16F, Kd, inp,
+                      CUDA_R_16F, lda, &zero, out, CUDA_R_32F, ldc, CUBLAS_COMPUTE_32F,
+                      CUBLAS_GEMM_DEFAULT));
+}
+
+typedef struct {
+  float *ln1_w, *ln1_b, *ln2_w, *ln2_b, *ln3_w, *ln3_b;
+  uint16_t *qkv, *o, *fc1, *fc2, *xq, *xo; /* xq, xo: cross-attention (decoder) */
+  float *qkv_b, *o_b, *fc1_b, *fc2_b, *xq_b, *xo_b;
+} layer;
+
+static void
+layer_alloc (layer *L, int C, bool cross)
+{
+  L->ln1_w = rand_f32 (C), L->ln1_b = rand_f32 (C);
+  L->ln2_w = rand_f32 (C), L->ln2_b = rand_f32 (C);
+  L->ln3_w = rand_f32 (C), L->ln3_b = rand_f32 (C);
+  L->qkv = rand_f16 ((size_t) 3 * C * C), L->qkv_b = rand_f32 (3 * C);
+  L->o = rand_f16 ((size_t) C * C), L->o_b = rand_f32 (C);
+  L->fc1 = rand_f16 ((size_t) 4 * C * C), L->fc1_b = rand_f32 (4 * C);
+  L->fc2 = rand_f16 ((size_t) 4 * C * C), L->fc2_b = rand_f32 (C);
+  L->xq = cross ? rand_f16 ((size_t) C * C) : NULL, L->xq_b = cross ? rand_f32 (C) : NULL;
+  L->xo = cross ? rand_f16 ((size_t) C * C) : NULL, L->xo_b = cross ? rand_f32 (C) : NULL;
+}
+
+static void
+layer_free (layer *L)
+{
+  void *p[] = {L->ln1_w, L->ln1_b, L->ln2_w, L->ln2_b, L->ln3_w, L->ln3_b, L->qkv, L->o, L->fc1,
+               L->fc2, L->xq, L->xo, L->qkv_b, L->o_b, L->fc1_b, L->fc2_b, L->xq_b, L->xo_b};
+  for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+    cudaFree (p[i]);
+}
+
+static int
+cmp_float (const void *a, const void *b)
+{
+  float x = *(const float *) a, y = *(const float *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* median milliseconds of reps runs of fn (after one warm-up) */
+static float
+time_ms (void (*fn) (void *), void *arg, int reps)
+{
+  cudaEvent_t a, b;
+  CUDA (cudaEventCreate (&a));
+  CUDA (cudaEventCreate (&b));
+  fn (arg);
+  CUDA (cudaStreamSynchronize (stream));
+  float *t = malloc (sizeof (float) * reps);
+  for (int r = 0; r < reps; r++) {
+    CUDA (cudaEventRecord (a, stream));
+    fn (arg);
+    CUDA (cudaEventRecord (b, stream));
+    CUDA (cudaEventSynchronize (b));
+    CUDA (cudaEventElapsedTime (&t[r], a, b));
+  }
+  qsort (t, reps, sizeof (float), cmp_float);
+  float m = t[reps / 2];
+  free (t);
+  cudaEventDestroy (a);
+  cudaEventDestroy (b);
+  return m;
+}
+
+/* ---- encoder ---------------------------------------------------------------------------- */
+
+typedef struct {
+  const shape *s;
+  layer *layers;
+  uint16_t *conv1_w, *conv2_w;
+  float *conv1_b, *conv2_b, *pos, *lnf_w, *lnf_b;
+  float *mel, *x, *tmp, *big, *conv_out;
+  uint16_t *xh, *bigh, *cols;
+} encoder;
+
+static void
+encoder_run (void *arg)
+{
+  encoder *E = arg;
+  int C = E->s->n_state, H = E->s->n_head, M = E->s->n_mels;
+  /* conv1: mel (M, 3000) -> (3000, C); conv2: stride 2 -> (1500, C) */
+  K (lmw_cuda_im2col_k3 (E->cols, 3 * M, E->mel, T_MEL, 1, T_MEL, M, 1, stream));
+  gemm (E->conv_out, C, E->cols, 3 * M, E->conv1_w, T_MEL, C, 3 * M);
+  K (lmw_cuda_bias_act (E->conv_out, C, NULL, 0, E->conv_out, C, E->conv1_b, T_MEL, C,
+                        LMW_CUDA_GELU, stream));
+  K (lmw_cuda_im2col_k3 (E->cols, 3 * C, E->conv_out, 1, C, T_MEL, C, 2, stream));
+  gemm (E->x, C, E->cols, 3 * C, E->conv2_w, T_AUD, C, 3 * C);
+  K (lmw_cuda_bias_act (E->x, C, NULL, 0, E->x, C, E->conv2_b, T_AUD, C, LMW_CUDA_GELU, stream));
+  K (lmw_cuda_bias_act (E->x, C, NULL, 0, E->pos, C, NULL, T_AUD, C, LMW_CUDA_ACCUMULATE, stream));
+  for (int l = 0; l < E->s->n_layer; l++) {
+    layer *L = &E->layers[l];
+    K (lmw_cuda_layernorm (NULL, 0, E->xh, C, E->x, C, L->ln1_w, L->ln1_b, T_AUD, C, 1e-5f,
+                           stream));
+    gemm (E->big, 3 * C, E->xh, C, L->qkv, T_AUD, 3 * C, C);
+    K (lmw_cuda_bias_act (NULL, 0, E->bigh, 3 * C, E->big, 3 * C, L->qkv_b, T_AUD, 3 * C, 0,
+                          stream));
+    K (lmw_cuda_bias_act (E->big, 3 * C, NULL, 0, E->big, 3 * C, L->qkv_b, T_AUD, C, 0, stream));
+    K (lmw_cuda_attention (NULL, 0, 0, E->xh, C, 0, E->big, 3 * C, 0, E->bigh + C, 3 * C,
+                           E->bigh + 2 * C, 3 * C, 0, LMW_TYPE_F16, 1, T_AUD, T_AUD, H, C / H, -1,
+                           stream));
+    gemm (E->tmp, C, E->xh, C, L->o, T_AUD, C, C);
+    K (lmw_cuda_bias_act (E->x, C, NULL, 0, E->tmp, C, L->o_b, T_AUD, C, LMW_CUDA_ACCUMULATE,
+                          stream));
+    K (lmw_cuda_layernorm (NULL, 0, E->xh, C, E->x, C, L->ln2_w, L->ln2_b, T_AUD, C, 1e-5f,
+                           stream));
+    gemm (E->big, 4 * C, E->xh, C, L->fc1, T_AUD, 4 * C, C);
+    K (lmw_cuda_bias_act (NULL, 0, E->bigh, 4 * C, E->big, 4 * C, L->fc1_b, T_AUD, 4 * C,
+                          LMW_CUDA_GELU, stream));
+    gemm (E->tmp, C, E->bigh, 4 * C, L->fc2, T_AUD, C, 4 * C);
+    K (lmw_cuda_bias_act (E->x, C, NULL, 0, E->tmp, C, L->fc2_b, T_AUD, C, LMW_CUDA_ACCUMULATE,
+                          stream));
+  }
+  K (lmw_cuda_layernorm (E->x, C, NULL, 0, E->x, C, E->lnf_w, E->lnf_b, T_AUD, C, 1e-5f, stream));
+}
+
+/* ---- decoder ---------------------------------------------------------------------------- */
+
+typedef struct {
+  const shape *s;
+  layer *layers;
+  int beams, pos;
+  uint16_t *tok_emb;     /* (n_vocab, C) */
+  float *pos_emb, *lnf_w, *lnf_b;
+  uint16_t **kv_self;    /* per layer: (beams, 2, 448, C) f16 */
+  uint16_t **kv_cross;   /* per layer: (2, 1500, C) f16 */
+  float *x, *tmp, *big, *logits, *topv, *lse;
+  uint16_t *xh, *bigh;
+  int *ids, *topi;
+} decoder;
+
+#define N_TEXT_CTX 448
+
+static void
+decoder_run (void *arg)
+{
+  decoder *D = arg;
+  int C = D->s->n_state, H = D->s->n_head, B = D->beams, V = D->s->n_vocab;
+  size_t cache_b = (size_t) 2 * N_TEXT_CTX * C; /* one beam's K and V */
+  K (lmw_cuda_get_rows (D->x, C, D->tok_emb, LMW_TYPE_F16, C, V, D->ids, B, C, stream));
+  K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->pos_emb + (size_t) D->pos * C, 0, NULL, B, C,
+                        LMW_CUDA_ACCUMULATE, stream));
+  for (int l = 0; l < D->s->n_layer; l++) {
+    layer *L = &D->layers[l];
+    uint16_t *cache = D->kv_self[l];
+    K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, L->ln1_w, L->ln1_b, B, C, 1e-5f, stream));
+    gemm (D->big, 3 * C, D->xh, C, L->qkv, B, 3 * C, C);
+    K (lmw_cuda_bias_act (D->big, 3 * C, NULL, 0, D->big, 3 * C, L->qkv_b, B, C, 0, stream));
+    /* this token's K and V into row pos of each beam's cache */
+    K (lmw_cuda_bias_act (NULL, 0, cache + (size_t) D->pos * C, (int) cache_b, D->big + C, 3 * C,
+                          L->qkv_b + C, B, C, 0, stream));
+    K (lmw_cuda_bias_act (NULL, 0, cache + (size_t) (N_TEXT_CTX + D->pos) * C, (int) cache_b,
+                          D->big + 2 * C, 3 * C, L->qkv_b + 2 * C, B, C, 0, stream));
+    K (lmw_cuda_attention (NULL, 0, 0, D->xh, C, C, D->big, 3 * C, 3 * C, cache, C,
+                           cache + (size_t) N_TEXT_CTX * C, C, cache_b, LMW_TYPE_F16, B, 1,
+                           D->pos + 1, H, C / H, D->pos, stream));
+    gemm (D->tmp, C, D->xh, C, L->o, B, C, C);
+    K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->tmp, C, L->o_b, B, C, LMW_CUDA_ACCUMULATE, stream));
+    K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, L->ln2_w, L->ln2_b, B, C, 1e-5f, stream));
+    gemm (D->tmp, C, D->xh, C, L->xq, B, C, C);
+    K (lmw_cuda_bias_act (D->tmp, C, NULL, 0, D->tmp, C, L->xq_b, B, C, 0, stream));
+    K (lmw_cuda_cross_attention (NULL, 0, D->xh, C, D->tmp, C, D->kv_cross[l],
+                                 D->kv_cross[l] + (size_t) T_AUD * C, C, 0, 1, B, T_AUD, H, C / H,
+                                 stream));
+    gemm (D->tmp, C, D->xh, C, L->xo, B, C, C);
+    K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->tmp, C, L->xo_b, B, C, LMW_CUDA_ACCUMULATE,
+                          stream));
+    K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, L->ln3_w, L->ln3_b, B, C, 1e-5f, stream));
+    gemm (D->big, 4 * C, D->xh, C, L->fc1, B, 4 * C, C);
+    K (lmw_cuda_bias_act (NULL, 0, D->bigh, 4 * C, D->big, 4 * C, L->fc1_b, B, 4 * C,
+                          LMW_CUDA_GELU, stream));
+    gemm (D->tmp, C, D->bigh, 4 * C, L->fc2, B, C, 4 * C);
+    K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->tmp, C, L->fc2_b, B, C, LMW_CUDA_ACCUMULATE,
+                          stream));
+  }
+  K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, D->lnf_w, D->lnf_b, B, C, 1e-5f, stream));
+  gemm (D->logits, V, D->xh, C, D->tok_emb, B, V, C);
+  int k = 2 * B;
+  K (lmw_cuda_topk (D->topi, D->topv, D->lse, D->logits, V, B, V, k, stream));
+}
+
+/* ---- main ------------------------------------------------------------------------------- */
+
+static bool
+in_list (const char *list, const char *name)
+{
+  size_t n = strlen (name);
+  for (const char *p = list; p && *p;) {
+    const char *e = strchr (p, ',');
+    size_t len = e ? (size_t) (e - p) : strlen (p);
+    if (len == n && strncmp (p, name, n) == 0)
+      return true;
+    p = e ? e + 1 : NULL;
+  }
+  return false;
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *models = "tiny,base,small,medium,large-v3", *beam_list = "1,5";
+  int reps = 5, position = 224, device = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!strcmp (argv[i], "--models"))
+      models = argv[i + 1];
+    else if (!strcmp (argv[i], "--reps"))
+      reps = atoi (argv[i + 1]);
+    else if (!strcmp (argv[i], "--beams"))
+      beam_list = argv[i + 1];
+    else if (!strcmp (argv[i], "--position"))
+      position = atoi (argv[i + 1]);
+    else if (!strcmp (argv[i], "--device"))
+      device = atoi (argv[i + 1]);
+    else {
+      fprintf (stderr, "usage: %s [--models LIST] [--reps N] [--beams LIST] [--position P] "
+                       "[--device N]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (reps < 1 || position < 0 || position >= N_TEXT_CTX) {
+    fprintf (stderr, "lmw-cuda-bench: --reps >= 1 and 0 <= --position < 448\n");
+    return 2;
+  }
+  CUDA (cudaSetDevice (device));
+  struct cudaDeviceProp prop;
+  CUDA (cudaGetDeviceProperties (&prop, device));
+  CUDA (cudaStreamCreate (&stream));
+  BLAS (cublasCreate (&blas));
+  BLAS (cublasSetStream (blas, stream));
+  noise_h = malloc (noise_n * 2);
+  uint64_t r = 0x9e3779b97f4a7c15ull;
+  for (size_t i = 0; i < noise_n; i++) {
+    r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+    float v = ((float) (r >> 40) / (float) (1 << 24) - 0.5f) * 0.1f;
+    noise_h[i] = lmw_fp32_to_fp16 (v);
+  }
+
+  int beams[8], n_beams = 0;
+  for (const char *p = beam_list; p && *p && n_beams < 8;) {
+    beams[n_beams++] = atoi (p);
+    p = strchr (p, ',');
+    p = p ? p + 1 : NULL;
+  }
+
+  printf ("device: %s (sm_%d%d), %d reps, decoder at position %d\n", prop.name, prop.major,
+          prop.minor, reps, position);
+  printf ("%-9s %14s", "model", "encoder ms/30s");
+  for (int b = 0; b < n_beams; b++)
+    printf ("  dec ms/tok B=%-2d", beams[b]);
+  printf ("\n");
+  for (size_t m = 0; m < sizeof shapes / sizeof shapes[0]; m++) {
+    const shape *s = &shapes[m];
+    if (!in_list (models, s->name))
+      continue;
+    int C = s->n_state, Mm = s->n_mels, bmax = 1;
+    for (int b = 0; b < n_beams; b++)
+      bmax = beams[b] > bmax ? beams[b] : bmax;
+    layer *enc_layers = calloc (s->n_layer, sizeof (layer));
+    layer *dec_layers = calloc (s->n_layer, sizeof (layer));
+    for (int l = 0; l < s->n_layer; l++) {
+      layer_alloc (&enc_layers[l], C, false);
+      layer_alloc (&dec_layers[l], C, true);
+    }
+    encoder E = {s, enc_layers};
+    E.conv1_w = rand_f16 ((size_t) C * 3 * Mm), E.conv1_b = rand_f32 (C);
+    E.conv2_w = rand_f16 ((size_t) C * 3 * C), E.conv2_b = rand_f32 (C);
+    E.pos = rand_f32 ((size_t) T_AUD * C), E.lnf_w = rand_f32 (C), E.lnf_b = rand_f32 (C);
+    E.mel = rand_f32 ((size_t) Mm * T_MEL);
+    E.x = dalloc ((size_t) T_AUD * C * 4), E.tmp = dalloc ((size_t) T_AUD * C * 4);
+    E.big = dalloc ((size_t) T_AUD * 4 * C * 4), E.conv_out = dalloc ((size_t) T_MEL * C * 4);
+    E.xh = dalloc ((size_t) T_AUD * C * 2), E.bigh = dalloc ((size_t) T_AUD * 4 * C * 2);
+    size_t cols = (size_t) T_MEL * 3 * Mm > (size_t) T_AUD * 3 * C ? (size_t) T_MEL * 3 * Mm
+                                                                   : (size_t) T_AUD * 3 * C;
+    E.cols = dalloc (cols * 2);
+    float enc_ms = time_ms (encoder_run, &E, reps);
+
+    decoder D = {s, dec_layers, 1, position};
+    D.tok_emb = rand_f16 ((size_t) s->n_vocab * C);
+    D.pos_emb = rand_f32 ((size_t) N_TEXT_CTX * C), D.lnf_w = rand_f32 (C), D.lnf_b = rand_f32 (C);
+    D.kv_self = calloc (s->n_layer, sizeof (uint16_t *));
+    D.kv_cross = calloc (s->n_layer, sizeof (uint16_t *));
+    for (int l = 0; l < s->n_layer; l++) {
+      D.kv_self[l] = rand_f16 ((size_t) bmax * 2 * N_TEXT_CTX * C);
+      D.kv_cross[l] = rand_f16 ((size_t) 2 * T_AUD * C);
+    }
+    D.x = dalloc ((size_t) bmax * C * 4), D.tmp = dalloc ((size_t) bmax * C * 4);
+    D.big = dalloc ((size_t) bmax * 4 * C * 4), D.logits = dalloc ((size_t) bmax * s->n_vocab * 4);
+    D.xh = dalloc ((size_t) bmax * C * 2), D.bigh = dalloc ((size_t) bmax * 4 * C * 2);
+    D.topv = dalloc ((size_t) bmax * 2 * bmax * 4), D.lse = dalloc ((size_t) bmax * 4);
+    D.topi = dalloc ((size_t) bmax * 2 * bmax * 4);
+    int *ids = malloc (sizeof (int) * bmax);
+    for (int b = 0; b < bmax; b++)
+      ids[b] = 50257 + b;
+    D.ids = dalloc (sizeof (int) * bmax);
+    CUDA (cudaMemcpy (D.ids, ids, sizeof (int) * bmax, cudaMemcpyHostToDevice));
+    free (ids);
+    printf ("%-9s %14.2f", s->name, enc_ms);
+    for (int b = 0; b < n_beams; b++) {
+      D.beams = beams[b];
+      printf ("  %16.3f", time_ms (decoder_run, &D, reps));
+    }
+    printf ("\n");
+    fflush (stdout);
+
+    for (int l = 0; l < s->n_layer; l++) {
+      layer_free (&enc_layers[l]);
+      layer_free (&dec_layers[l]);
+      cudaFree (D.kv_self[l]);
+      cudaFree (D.kv_cross[l]);
+    }
+    void *p[] = {E.conv1_w, E.conv1_b, E.conv2_w, E.conv2_b, E.pos, E.lnf_w, E.lnf_b, E.mel, E.x,
+                 E.tmp, E.big, E.conv_out, E.xh, E.bigh, E.cols, D.tok_emb, D.pos_emb, D.lnf_w,
+                 D.lnf_b, D.x, D.tmp, D.big, D.logits, D.xh, D.bigh, D.topv, D.lse, D.topi, D.ids};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+      cudaFree (p[i]);
+    free (D.kv_self), free (D.kv_cross), free (enc_layers), free (dec_layers);
+  }
+  cublasDestroy (blas);
+  cudaStreamDestroy (stream);
+  free (noise_h);
+  return 0;
+}

@@ -1,0 +1,277 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# gpu-check.sh — the CUDA checks of a machine with an NVIDIA GPU, built with nvcc and cc alone
+# (no meson, GLib, GStreamer or libsoup: the inference core and the backends are plain C).
+#
+#   scripts/gpu-check.sh [--build-only] [--dry-run] [--build-dir DIR] [--models LIST]
+#                        [--reps N] [--no-bench]
+#
+# Steps, each reported in the table printed last:
+#   build     backends/cpu/*.c with $CC; every backends/cuda/*.cu with $NVCC for sm_80 and
+#             sm_90 ($GPU_CHECK_ARCHS); the CUDA backend module liblmw-backend-cuda.so from
+#             backends/cuda/*.c (not the *-emu.c twins) and the kernels; the inference core
+#             (plugins/whisper/core/*.c, backends/lmw-backend-registry.c; needs zlib.h);
+#             each tests/cuda/test-*.c (compiled with -DLMW_TEST_GPU, linked with the CPU
+#             backend, the kernels, cuBLAS and the CUDA runtime); tests/whisper/
+#             test-whisper-parity.c; bench/cuda/lmw-cuda-bench.c;
+#   test      every tests/cuda program, TAP, on the GPU; then the parity test of the whole
+#             CUDA backend (LMW_CUDA_MODULE=the module built here) on both fixtures
+#             ($LMD_FIXTURES_DIR, default tests/fixtures when present, else ../shared/fixtures);
+#   memcheck  the tests/cuda programs and the parity test on one fixture under
+#             compute-sanitizer --tool memcheck, when it is installed;
+#   bench     lmw-cuda-bench: encoder time per 30 s window and decoder time per token for the
+#             tiny, base, small, medium and large-v3 shapes with random weights.
+# A GPU test is any tests/cuda/test-*.c: add a file there and this script builds and runs it.
+# --build-only builds and stops (what CI without a GPU can check); --dry-run prints the
+# commands without running them.  Exit status 0 when every step that ran passed.
+# Sized to finish in a few minutes on an H100/H200 (most of it compiling).
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
+NVCC=${NVCC:-$CUDA_HOME/bin/nvcc}
+CC=${CC:-cc}
+ARCHS=${GPU_CHECK_ARCHS:-80 90}
+B=$ROOT/build-gpu
+DRY=0
+BUILD_ONLY=0
+BENCH=1
+MODELS=tiny,base,small,medium,large-v3
+REPS=5
+
+while [ $# -gt 0 ]; do
+  case $1 in
+  --build-only) BUILD_ONLY=1 ;;
+  --dry-run) DRY=1 ;;
+  --no-bench) BENCH=0 ;;
+  --build-dir) B=$2; shift ;;
+  --models) MODELS=$2; shift ;;
+  --reps) REPS=$2; shift ;;
+  -h | --help) sed -n '3,28p' "$0"; exit 0 ;;
+  *) echo "gpu-check: unknown argument $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ ! -x "$NVCC" ]; then
+  NVCC=$(command -v nvcc || true)
+  if [ -z "$NVCC" ]; then
+    echo "gpu-check: nvcc not found (set CUDA_HOME or NVCC)" >&2
+    exit 2
+  fi
+  CUDA_HOME=$(dirname "$(dirname "$NVCC")")
+fi
+CUDA_LIB=$CUDA_HOME/lib64
+[ -d "$CUDA_LIB" ] || CUDA_LIB=$CUDA_HOME/lib
+
+SUMMARY=""
+FAILED=0
+# record NAME RESULT: one row of the final table
+record() {
+  SUMMARY="$SUMMARY$(printf '%-34s %s' "$1" "$2")
+"
+  case $2 in ok* | skipped* | dry-run*) ;; *) FAILED=1 ;; esac
+}
+
+# run COMMAND...: echoed on stderr; not run with --dry-run
+run() {
+  echo "+ $*" >&2
+  [ $DRY = 1 ] && return 0
+  "$@"
+}
+
+CFLAGS="-std=gnu11 -O2 -g -fPIC -Wall -Wno-unused-parameter -Wno-missing-field-initializers -fno-strict-aliasing"
+INC="-I$ROOT/backends -I$ROOT/backends/cpu -I$ROOT/backends/cuda -I$ROOT/plugins/whisper/core -I$ROOT/tests/whisper -I$CUDA_HOME/include"
+GENCODE=""
+for a in $ARCHS; do
+  GENCODE="$GENCODE -gencode=arch=compute_$a,code=sm_$a"
+done
+
+# ---- build ------------------------------------------------------------------------------
+# objects: $CPU (the CPU backend), $KERNELS (every backends/cuda/*.cu), $CORE (the inference
+# core and, when present, the backend registry); $MODULE: the CUDA backend module
+build() {
+  run mkdir -p "$B/obj" || return 1
+  CPU=""
+  for f in "$ROOT"/backends/cpu/*.c; do
+    o=$B/obj/cpu-$(basename "$f" .c).o
+    run $CC $CFLAGS $INC -c "$f" -o "$o" || return 1
+    CPU="$CPU $o"
+  done
+  KERNELS=""
+  for f in "$ROOT"/backends/cuda/*.cu; do
+    [ -e "$f" ] || continue
+    o=$B/obj/cuda-$(basename "$f" .cu).o
+    run "$NVCC" -std=c++17 -O3 $GENCODE -Xcompiler=-fPIC $INC -c "$f" -o "$o" || return 1
+    KERNELS="$KERNELS $o"
+  done
+  CUDA_LIBS="-L$CUDA_LIB -Wl,-rpath,$CUDA_LIB -lcublasLt -lcublas -lcudart -lstdc++ -lm -lpthread -ldl"
+
+  # the CUDA backend module: backends/cuda/*.c but their emulated twins (*-emu.c), with the
+  # kernels, opened by the registry at run time (LMW_CUDA_MODULE)
+  MODULE=""
+  host=""
+  for f in "$ROOT"/backends/cuda/*.c; do
+    case $f in *-emu.c) continue ;; esac
+    [ -e "$f" ] && host="$host $f"
+  done
+  if [ -n "$host" ]; then
+    MODULE=$B/liblmw-backend-cuda.so
+    run $CC $CFLAGS -fvisibility=hidden $INC -shared -Wl,-Bsymbolic -Wl,--no-undefined $host \
+      "$ROOT/backends/cpu/lmw-types.c" $KERNELS $CUDA_LIBS -o "$MODULE" || return 1
+  fi
+
+  CORE=""
+  if [ -e "$ROOT/backends/lmw-backend-registry.c" ]; then
+    o=$B/obj/lmw-backend-registry.o
+    reg=""
+    [ -n "$MODULE" ] && reg="-DLMW_HAVE_CUDA_MODULE=1"
+    run $CC $CFLAGS $reg $INC -c "$ROOT/backends/lmw-backend-registry.c" -o "$o" || return 1
+    CORE="$o"
+  fi
+  LIBZ=""
+  if printf '#include <zlib.h>\n' | $CC -E - >/dev/null 2>&1; then
+    for f in "$ROOT"/plugins/whisper/core/*.c; do
+      o=$B/obj/core-$(basename "$f" .c).o
+      run $CC $CFLAGS $INC -c "$f" -o "$o" || return 1
+      CORE="$CORE $o"
+    done
+    LIBZ=-lz
+  else
+    echo "gpu-check: zlib.h not found: the inference core and the parity tests are left out" >&2
+    CORE=""
+  fi
+
+  PROGRAMS=""
+  for f in "$ROOT"/tests/cuda/test-*.c; do
+    [ -e "$f" ] || continue
+    p=$B/$(basename "$f" .c)
+    if run $CC $CFLAGS -DLMW_TEST_GPU=1 $INC "$f" $CPU $KERNELS $CUDA_LIBS -o "$p"; then
+      PROGRAMS="$PROGRAMS $p"
+    else
+      record "build $(basename "$f" .c)" "FAILED"
+    fi
+  done
+  PARITY=""
+  if [ -n "$CORE" ] && [ -n "$MODULE" ] && [ -e "$ROOT/tests/whisper/test-whisper-parity.c" ]; then
+    PARITY=$B/test-whisper-parity
+    run $CC $CFLAGS $INC "$ROOT/tests/whisper/test-whisper-parity.c" $CORE $CPU \
+      -lm -lpthread -ldl $LIBZ -o "$PARITY" || return 1
+  fi
+  run $CC $CFLAGS $INC "$ROOT/bench/cuda/lmw-cuda-bench.c" $CPU $KERNELS $CUDA_LIBS \
+    -o "$B/lmw-cuda-bench" || return 1
+  return 0
+}
+
+if build; then
+  record "build (nvcc $(echo $ARCHS | tr ' ' ','), cc)" "ok"
+else
+  record "build (nvcc $(echo $ARCHS | tr ' ' ','), cc)" "FAILED"
+  printf '\n%s' "$SUMMARY"
+  exit 1
+fi
+
+if [ $BUILD_ONLY = 1 ] || [ $DRY = 1 ]; then
+  [ $DRY = 1 ] && record "test, memcheck, bench" "dry-run: not run"
+  [ $BUILD_ONLY = 1 ] && record "test, memcheck, bench" "skipped (--build-only)"
+  printf '\n%s' "$SUMMARY"
+  exit $FAILED
+fi
+
+# ---- test ---------------------------------------------------------------------------------
+if [ -z "${LMD_FIXTURES_DIR:-}" ]; then
+  if [ -d "$ROOT/tests/fixtures/whisper" ]; then
+    LMD_FIXTURES_DIR=$ROOT/tests/fixtures
+  else
+    LMD_FIXTURES_DIR=$ROOT/../shared/fixtures
+  fi
+fi
+export LMD_FIXTURES_DIR
+
+TO=""
+command -v timeout >/dev/null 2>&1 && TO="timeout 300"
+
+# tap_result LOG STATUS: "ok (N passed)", "skipped (...)" or "FAILED (...)"
+tap_result() {
+  pass=$(grep -c '^ok ' "$1")
+  fail=$(grep -c '^not ok ' "$1")
+  if [ "$2" -ne 0 ] || [ "$fail" -ne 0 ]; then
+    echo "FAILED ($fail of $((pass + fail)) failed, exit $2)"
+  elif grep -q '^1\.\.0 # SKIP' "$1"; then
+    echo "skipped ($(sed -n 's/^1\.\.0 # SKIP //p' "$1" | head -n 1))"
+  else
+    echo "ok ($pass passed)"
+  fi
+}
+
+SANITIZER=$(command -v compute-sanitizer || true)
+[ -z "$SANITIZER" ] && [ -x "$CUDA_HOME/bin/compute-sanitizer" ] && SANITIZER=$CUDA_HOME/bin/compute-sanitizer
+[ -z "$SANITIZER" ] && [ -x "$CUDA_HOME/compute-sanitizer/compute-sanitizer" ] &&
+  SANITIZER=$CUDA_HOME/compute-sanitizer/compute-sanitizer
+
+for p in $PROGRAMS; do
+  name=$(basename "$p")
+  echo "== $name" >&2
+  $TO "$p" >"$p.log" 2>"$p.err"
+  st=$?
+  grep -E '^(not ok|#)' "$p.log" >&2
+  record "test $name" "$(tap_result "$p.log" $st)"
+  if [ -n "$SANITIZER" ]; then
+    echo "== memcheck $name" >&2
+    $TO "$SANITIZER" --tool memcheck --error-exitcode 99 --print-limit 20 "$p" >"$p.memcheck.log" 2>&1
+    st=$?
+    if [ $st -eq 0 ]; then
+      record "memcheck $name" "ok ($(grep -c '^ok ' "$p.memcheck.log") passed, no errors)"
+    else
+      tail -n 30 "$p.memcheck.log" >&2
+      record "memcheck $name" "FAILED (exit $st, log $p.memcheck.log)"
+    fi
+  else
+    record "memcheck $name" "skipped (no compute-sanitizer)"
+  fi
+done
+
+# the whole CUDA backend against the fixtures and the CPU backend, on the GPU
+if [ -n "${PARITY:-}" ]; then
+  export LMW_CUDA_MODULE=$MODULE
+  for fixture in tiny-en-random tiny-v3-random; do
+    name="parity cuda $fixture"
+    echo "== $name" >&2
+    log=$B/parity-$fixture.log
+    $TO "$PARITY" "$fixture" cuda >"$log" 2>"$log.err"
+    st=$?
+    grep -E '^(not ok|#)' "$log" >&2
+    record "$name" "$(tap_result "$log" $st)"
+  done
+  if [ -n "$SANITIZER" ]; then
+    echo "== memcheck parity tiny-en-random" >&2
+    $TO "$SANITIZER" --tool memcheck --error-exitcode 99 --print-limit 20 "$PARITY" \
+      tiny-en-random cuda >"$B/parity.memcheck.log" 2>&1
+    st=$?
+    if [ $st -eq 0 ]; then
+      record "memcheck parity tiny-en-random" "ok (no errors)"
+    else
+      tail -n 30 "$B/parity.memcheck.log" >&2
+      record "memcheck parity tiny-en-random" "FAILED (exit $st, log $B/parity.memcheck.log)"
+    fi
+  fi
+else
+  record "parity (CUDA backend)" "skipped (no backend module, core or zlib in this tree)"
+fi
+
+# ---- bench --------------------------------------------------------------------------------
+BENCH_TABLE=""
+if [ $BENCH = 1 ]; then
+  echo "== lmw-cuda-bench" >&2
+  if BENCH_TABLE=$($TO "$B/lmw-cuda-bench" --models "$MODELS" --reps "$REPS" 2>"$B/bench.err"); then
+    record "bench ($MODELS)" "ok"
+  else
+    cat "$B/bench.err" >&2
+    record "bench ($MODELS)" "FAILED (see $B/bench.err)"
+  fi
+fi
+
+printf '\n%s' "$SUMMARY"
+[ -n "$BENCH_TABLE" ] && printf '\n%s\n' "$BENCH_TABLE"
+exit $FAILED
