@@ -192,7 +192,7 @@ lmw_state_new_backend (const lmw_model *model, int n_threads, const char *backen
   char why[300] = "";
   const lmw_backend_ops *ops = lmw_backend_find (backend, why, sizeof why);
   if (ops == NULL) {
-    lmw_set_error (err, LMW_ERR_ARG, "backend %s: %s", backend, why);
+    lmw_set_error (err, LMW_ERR_ARG, "backend %s: %s", backend ? backend : "auto", why);
     return NULL;
   }
   if (device < 0 || (device > 0 && ops->create_on == NULL)) {
