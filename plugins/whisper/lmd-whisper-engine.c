@@ -225,6 +225,7 @@ whisper_setup (LmdEngine *engine, GKeyFile *config, GError **error)
                    "config [whisper] backend %s can't run here: %s", backend, why);
       return FALSE;
     }
+  g_free (self->backend);
   self->backend = g_strdup (ops->name);
   if (g_str_equal (backend, "auto") && why[0] != '\0')
     g_message ("whisper: computing on the CPU: %s", why); /* the one line saying why not the GPU */

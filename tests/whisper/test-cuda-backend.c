@@ -26,6 +26,18 @@
 
 static const lmw_backend_ops *cpu, *emu;
 static void *cc, *ec; /* contexts */
+/* host tensors mapped into ec: like a model's, they must outlive it (the backend's copies are
+ * keyed by their address); freed after it */
+static void *kept[64];
+static int n_kept;
+
+static void *
+keep (void *p)
+{
+  if (n_kept < 64)
+    kept[n_kept++] = p;
+  return p;
+}
 static uint32_t rng = 777;
 
 static float
@@ -106,7 +118,7 @@ make_weight (lmw_weight *w, lmw_type type, int N, int K)
       }
     }
   }
-  w->data = data;
+  w->data = keep (data);
 }
 
 static void
@@ -117,7 +129,7 @@ check_matmul (lmw_type type, int M, int N, int K, bool bias, unsigned flags, int
   char err[200] = "";
   bool mapped = emu->map_weight (ec, &dw, &w, LMW_USE_MATRIX, err, sizeof err) == 0;
   int lda = K + pad, ldc = N + pad;
-  float *x = randv ((size_t) M * lda), *b = bias ? randv (N) : NULL;
+  float *x = randv ((size_t) M * lda), *b = bias ? keep (randv (N)) : NULL;
   float *out = randv ((size_t) M * ldc); /* the residual, for ACCUMULATE */
   float *dx = dev (x, (size_t) M * lda), *dout = dev (out, (size_t) M * ldc);
   lmw_weight vb = { LMW_TYPE_F32, 1, N, sizeof (float) * N, b }, dvb = { 0 };
@@ -142,8 +154,6 @@ check_matmul (lmw_type type, int M, int N, int K, bool bias, unsigned flags, int
   free (got);
   emu->free (ec, dx);
   emu->free (ec, dout);
-  /* w and b, like a model's tensors, must outlive the context (the backend's copies are
-   * keyed by their address): kept until exit */
 }
 
 static void
@@ -205,7 +215,7 @@ check_conv (int T_in, int C_in, int C_out, int stride, bool mel_layout)
   make_weight (&w, LMW_TYPE_F16, C_out, 3 * C_in);
   char err[200] = "";
   bool mapped = emu->map_weight (ec, &dw, &w, LMW_USE_MATRIX, err, sizeof err) == 0;
-  float *b = randv (C_out), *in = randv ((size_t) T_in * C_in); /* b: kept, as w */
+  float *b = keep (randv (C_out)), *in = randv ((size_t) T_in * C_in);
   lmw_weight vb = { LMW_TYPE_F32, 1, C_out, sizeof (float) * C_out, b }, dvb;
   mapped &= emu->map_weight (ec, &dvb, &vb, LMW_USE_VECTOR, err, sizeof err) == 0;
   int T_out = (T_in - 1) / stride + 1;
@@ -342,5 +352,7 @@ main (void)
   check_status ();
   cpu->destroy (cc);
   emu->destroy (ec);
+  for (int i = 0; i < n_kept; i++)
+    free (kept[i]);
   return test_done ();
 }
