@@ -25,8 +25,9 @@ struct _LmdWhisperEngine {
   char *model_path;    /* owned */
   GThread *loader;     /* owned: the background load, joined in finalize */
   GCancellable *cancel_load; /* owned: stops a download when the engine goes away */
-  /* a stream kept while the model is loaded on a device backend: the weights stay on the
-   * device between requests (every stream of the device shares them), and it names the device */
+  /* the model's weights kept on a device backend while it is loaded (no stream buffers): they
+   * stay on the device between requests, every stream of the device shares them, and it names
+   * the device */
   lmw_state *resident;       /* owned, nullable */
   char *device_name;         /* owned: "cpu", or "cuda: <the device>" once resident */
   guint64 batches[LMD_ENGINE_MAX_BATCH + 1]; /* decoder steps of finished sessions, by rows */
@@ -110,8 +111,7 @@ load_model (LmdWhisperEngine *self, const char *local_path, GError **error)
           (g_get_monotonic_time () - started) / 1e6);
   if (!g_str_equal (self->backend, "cpu"))
     {
-      lmw_state *resident = lmw_state_new_backend (model, self->threads, self->backend,
-                                                   self->gpu_device, &err);
+      lmw_state *resident = lmw_state_new_resident (model, self->backend, self->gpu_device, &err);
       if (resident == NULL)
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "model %s on backend %s: %s",

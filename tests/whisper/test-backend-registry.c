@@ -11,7 +11,12 @@
  *     where a GPU is present);
  *   - an unknown name is NULL with a reason listing the valid names, and lmw_state_new_backend
  *     fails with LMW_ERR_ARG and that reason; a device number the CPU backend lacks is refused;
- *   - every backend found has version 3 and every required memory operation.
+ *   - every backend found has version 3 and every required memory operation;
+ *   - on the fixture model: an unknown backend and a device the CPU lacks are refused by
+ *     lmw_state_new_backend; a cuda-emu stream reports device memory; two streams share one
+ *     copy of the weights; a resident state holds the weights alone and lmw_encode refuses
+ *     it; LMW_BACKEND names the backend of lmw_state_new; once every state is freed the
+ *     backend holds no device memory.
  */
 #include "lmw-backend.h"
 #include "lmw-context.h"
@@ -82,16 +87,34 @@ main (void)
   lmw_state *st2 = lmw_state_new_backend (model, 1, "cuda-emu", 0, &err);
   size_t weights = lmw_model_weight_bytes (model);
   TEST_OK (st && st2 && strcmp (lmw_state_backend_name (st), "cuda-emu") == 0 &&
-           lmw_state_memory_used (st) > weights / 2, "cuda-emu stream holds %zu bytes of "
+           lmw_state_memory_used (st) > weights / 2, "two cuda-emu streams: %zu bytes of "
            "device memory (the model's weights are %zu bytes in the file's types)",
            st ? lmw_state_memory_used (st) : 0, weights);
+  size_t two = st ? lmw_state_memory_used (st) : 0;
   lmw_state_free (st);
   lmw_state_free (st2);
+  /* the weights alone: less than a stream, and a stream created meanwhile adds only buffers */
+  lmw_state *res = lmw_state_new_resident (model, "cuda-emu", 0, &err);
+  size_t held = res ? lmw_state_memory_used (res) : 0;
+  st = lmw_state_new_backend (model, 1, "cuda-emu", 0, &err);
+  size_t with_stream = st ? lmw_state_memory_used (st) : 0;
+  lmw_state_free (st);
+  TEST_OK (res && held > weights / 2 && held < with_stream && two + held == 2 * with_stream,
+           "a resident state holds the weights alone (%zu bytes), a stream adds its buffers "
+           "(%zu in all), two streams held one copy of the weights (%zu in all)", held,
+           with_stream, two);
+  float mel[80] = { 0 };
+  TEST_OK (res && lmw_encode (res, mel, 1, 0, &err) != 0 && err.code == LMW_ERR_ARG &&
+           lmw_state_encoder_output (res) == NULL, "lmw_encode refuses a resident state: %s",
+           err.message);
+  lmw_state_free (res);
   setenv ("LMW_BACKEND", "cuda-emu", 1);
   st = lmw_state_new (model, 1, &err);
   TEST_OK (st && strcmp (lmw_state_backend_name (st), "cuda-emu") == 0,
            "LMW_BACKEND names the backend of lmw_state_new");
   lmw_state_free (st);
+  TEST_OK (emu && emu->memory_used (NULL) == 0, "every state freed: cuda-emu holds no device "
+           "memory (%zu bytes)", emu ? emu->memory_used (NULL) : 0);
   lmw_model_free (model);
   return test_done ();
 }

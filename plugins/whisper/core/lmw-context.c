@@ -179,9 +179,10 @@ lmw_state_new (const lmw_model *model, int n_threads, lmw_error *err)
   return lmw_state_new_backend (model, n_threads, NULL, 0, err);
 }
 
-lmw_state *
-lmw_state_new_backend (const lmw_model *model, int n_threads, const char *backend, int device,
-                       lmw_error *err)
+/* a state on the backend with the model mapped; with_buffers: and every stream buffer */
+static lmw_state *
+state_new (const lmw_model *model, int n_threads, const char *backend, int device,
+           bool with_buffers, lmw_error *err)
 {
   if (model == NULL) {
     lmw_set_error (err, LMW_ERR_ARG, "no model");
@@ -220,6 +221,8 @@ lmw_state_new_backend (const lmw_model *model, int n_threads, const char *backen
     lmw_state_free (st);
     return NULL;
   }
+  if (!with_buffers)
+    return st;
   const lmw_hparams *hp = &model->hp;
   size_t T = (size_t) hp->n_audio_ctx, C = (size_t) hp->n_audio_state, Tt = (size_t) hp->n_text_ctx;
   size_t L = (size_t) hp->n_text_layer;
@@ -249,6 +252,19 @@ lmw_state_new_backend (const lmw_model *model, int n_threads, const char *backen
     return NULL;
   }
   return st;
+}
+
+lmw_state *
+lmw_state_new_backend (const lmw_model *model, int n_threads, const char *backend, int device,
+                       lmw_error *err)
+{
+  return state_new (model, n_threads, backend, device, true, err);
+}
+
+lmw_state *
+lmw_state_new_resident (const lmw_model *model, const char *backend, int device, lmw_error *err)
+{
+  return state_new (model, 1, backend, device, false, err);
 }
 
 const char *
@@ -304,6 +320,10 @@ lmw_encode (lmw_state *st, const float *mel, int n_frames, int offset, lmw_error
   int Tm = 2 * hp->n_audio_ctx;
   if (mel == NULL || n_frames < 0 || offset < 0) {
     lmw_set_error (err, LMW_ERR_ARG, "lmw_encode: invalid arguments");
+    return -1;
+  }
+  if (st->mel_win == NULL) {
+    lmw_set_error (err, LMW_ERR_ARG, "lmw_encode: a resident state holds weights only");
     return -1;
   }
   for (int c = 0; c < hp->n_mels; c++) {

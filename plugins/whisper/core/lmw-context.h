@@ -128,6 +128,12 @@ int lmw_mel_compute (const lmw_model *model, const float *pcm, size_t n_samples,
  * named backend can't run here) */
 lmw_state *lmw_state_new_backend (const lmw_model *model, int n_threads, const char *backend,
                                   int device, lmw_error *err);
+/* A state that only holds the backend's view of the model's weights, without any stream
+ * buffers: while it lives, streams on the same backend and device share those weights instead
+ * of uploading their own (a server keeps one per model).  lmw_encode and lmw_decode refuse it.
+ * (transfer full) (nullable) */
+lmw_state *lmw_state_new_resident (const lmw_model *model, const char *backend, int device,
+                                   lmw_error *err);
 /* lmw_state_new_backend (model, n_threads, NULL, 0, err) */
 lmw_state *lmw_state_new (const lmw_model *model, int n_threads, lmw_error *err);
 void lmw_state_free (lmw_state *state);
