@@ -8,6 +8,15 @@
  * every other backend is compared with.
  *
  * Conventions for every operation:
+ *   - the backend owns its memory (version 3): every activation, cache and weight pointer an
+ *     operation takes lives in the backend's memory — a buffer from alloc (pointer arithmetic
+ *     inside it allowed), or a tensor the backend returned from map_weight — which may be a
+ *     device's memory that the host cannot read.  The engine moves data only through upload,
+ *     download and copy: mel frames go in, logits come out.  For the CPU backend (caps has
+ *     LMW_BACKEND_HOST_MEMORY) backend memory is host memory and map_weight returns the
+ *     model's own tensors;
+ *   - operations may run asynchronously (queued on the context's stream): download and sync
+ *     return only when everything queued before them has finished;
  *   - activations are f32, row-major, time-major: x is (T, C) with row stride C unless an
  *     explicit leading dimension is given;
  *   - weights are described by lmw_weight: a (rows, cols) matrix in the layout PyTorch uses for
@@ -26,7 +35,7 @@
 extern "C" {
 #endif
 
-#define LMW_BACKEND_VERSION 2
+#define LMW_BACKEND_VERSION 3
 
 /* Element types, numbered as in the ggml file format. */
 typedef enum {
@@ -58,6 +67,17 @@ typedef struct {
   size_t row_bytes;  /* bytes per row */
   const void *data;  /* borrowed from the model */
 } lmw_weight;
+
+/* What a model tensor is used for, so a backend may store it in the type its operations read:
+ * matrices (products, get_rows, conv1d_k3 weights) and vectors (biases, norm weights, positional
+ * embeddings: f32 operands of layernorm, add and the bias of products). */
+typedef enum {
+  LMW_USE_MATRIX = 0,
+  LMW_USE_VECTOR = 1,
+} lmw_weight_use;
+
+/* caps */
+#define LMW_BACKEND_HOST_MEMORY 1u /* backend memory is host memory (the CPU backend) */
 
 typedef struct lmw_backend_ops {
   int version;      /* LMW_BACKEND_VERSION */
@@ -95,7 +115,7 @@ typedef struct lmw_backend_ops {
                      int causal_past);
   /* out (n) += inp (n). */
   void (*add) (void *ctx, float *out, const float *inp, size_t n);
-  /* out (n, cols) = rows ids[i] of w, converted to f32. */
+  /* out (n, cols) = rows ids[i] of w, converted to f32; ids is host memory. */
   void (*get_rows) (void *ctx, float *out, const lmw_weight *w, const int *ids, int n);
 
   /* Optional (version 2; NULL when the backend lacks it): matmul with a fused epilogue.
@@ -104,6 +124,38 @@ typedef struct lmw_backend_ops {
    * not both.  inp must not overlap out. */
   void (*matmul_ex) (void *ctx, float *out, int ldc, const float *inp, int lda,
                      const lmw_weight *w, const float *bias, int M, unsigned flags);
+
+  /* ---- version 3: memory.  Required. ---- */
+  unsigned caps;    /* LMW_BACKEND_* bits */
+  /* bytes of backend memory, 256-byte aligned (contents undefined); NULL when out of memory */
+  void *(*alloc) (void *ctx, size_t bytes);
+  void (*free) (void *ctx, void *p); /* p from alloc, or NULL */
+  /* host -> backend; the host memory may be reused as soon as upload returns */
+  void (*upload) (void *ctx, void *dst, const void *src, size_t bytes);
+  /* backend -> host, after everything queued before it */
+  void (*download) (void *ctx, void *dst, const void *src, size_t bytes);
+  /* backend -> backend; the ranges must not overlap */
+  void (*copy) (void *ctx, void *dst, const void *src, size_t bytes);
+  /* out = the backend's view of the model tensor w (f32 vectors as rows = 1, cols = n), which
+   * the operations read in place of w: the same (rows, cols), possibly another type.  Valid
+   * until destroy; the host tensor must outlive the context.  Returns 0, or -1 with err filled. */
+  int (*map_weight) (void *ctx, lmw_weight *out, const lmw_weight *w, lmw_weight_use use,
+                     char *err, size_t err_len);
+  /* waits for everything queued on the context */
+  void (*sync) (void *ctx);
+
+  /* Optional (version 3; NULL when the backend lacks it): what the context runs on ("CPU (avx2
+   * kernels, 2 threads)", "NVIDIA H100 80GB HBM3 (device 0, sm_90, 81079 MiB)"), and the bytes
+   * of device memory the backend holds in this process: every context's buffers and scratch
+   * and the weights they share, each counted once (ctx may be NULL). */
+  const char *(*device_name) (void *ctx);
+  size_t (*memory_used) (void *ctx);
+  /* Optional: 0 when every operation since the last call succeeded, else -1 with the first
+   * failure in err (a launch refused, device memory exhausted, a kernel fault), which it
+   * forgets.  Operations of a backend without it never fail. */
+  int (*status) (void *ctx, char *err, size_t err_len);
+  /* Optional: create on device number `device` (GPU_DEVICE_ID); create is device 0. */
+  void *(*create_on) (int device, int n_threads, char *err, size_t err_len);
 } lmw_backend_ops;
 
 #define LMW_MATMUL_GELU 1u
@@ -111,6 +163,13 @@ typedef struct lmw_backend_ops {
 
 /* The CPU reference backend (always available). */
 const lmw_backend_ops *lmw_backend_cpu (void);
+
+/* The backend named `name` ("cpu", "cuda", "cuda-emu"), or for NULL / "auto" the usable one
+ * with the highest score.  A backend that is built as a separate module (the CUDA one) is
+ * loaded here on first use, only when a driver and a device are present.  NULL when the named
+ * backend can't run here; *why (nullable) then says why in one sentence, and for "auto" it says
+ * why a better backend was passed over ("" when none was).  Thread-safe. */
+const lmw_backend_ops *lmw_backend_find (const char *name, char *why, size_t why_len);
 
 /* Bytes needed for one row of `cols` elements of `type`; 0 if the type is unknown or cols is
  * not a multiple of the block size. */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "lmd-engine.h"
 
+#include <string.h>
+
 G_DEFINE_INTERFACE (LmdEngineSession, lmd_engine_session, G_TYPE_OBJECT)
 G_DEFINE_INTERFACE (LmdEngine, lmd_engine, G_TYPE_OBJECT)
 
@@ -100,6 +102,20 @@ lmd_engine_get_state (LmdEngine *self, char **message)
   g_return_val_if_fail (LMD_IS_ENGINE (self), LMD_ENGINE_FAILED);
   iface = LMD_ENGINE_GET_IFACE (self);
   return iface->get_state != NULL ? iface->get_state (self, message) : LMD_ENGINE_READY;
+}
+
+void
+lmd_engine_get_device (LmdEngine *self, LmdEngineDevice *device)
+{
+  LmdEngineInterface *iface;
+
+  memset (device, 0, sizeof *device);
+  g_return_if_fail (LMD_IS_ENGINE (self));
+  iface = LMD_ENGINE_GET_IFACE (self);
+  if (iface->get_device != NULL)
+    iface->get_device (self, device);
+  if (device->name == NULL)
+    device->name = g_strdup ("cpu");
 }
 
 gboolean

@@ -18,6 +18,17 @@
 
 G_BEGIN_DECLS
 
+/* Largest decoder batch an engine reports (rows of one decoder step). */
+#define LMD_ENGINE_MAX_BATCH 16
+
+/* What an engine computes on, for /health and /metrics. */
+typedef struct {
+  char *name;           /* owned: "cpu", or "cuda: NVIDIA H100 80GB HBM3 (device 0, ...)" */
+  gboolean gpu;         /* name is a GPU's */
+  guint64 memory_bytes; /* device memory the engine holds now (weights and buffers) */
+  guint64 batches[LMD_ENGINE_MAX_BATCH + 1]; /* decoder steps run with b rows, b = 1 .. 16 */
+} LmdEngineDevice;
+
 typedef struct {
   const char *language;     /* ISO 639-1, or "auto"; NULL = engine default */
   gboolean word_timestamps; /* the caller wants words (engines may always produce them) */
@@ -102,6 +113,9 @@ struct _LmdEngineInterface {
   /* Optional (NULL: always ready): the model's state; thread-safe.  @message (nullable) gets
    * (transfer full) why it is not ready ("downloading ...", the load error). */
   LmdEngineState (*get_state) (LmdEngine *self, char **message);
+  /* Optional (NULL: the CPU, nothing to report): what the engine computes on; thread-safe.
+   * Fills @device; its name is (transfer full). */
+  void (*get_device) (LmdEngine *self, LmdEngineDevice *device);
 };
 
 gboolean lmd_engine_setup (LmdEngine *self, GKeyFile *config, GError **error);
@@ -111,5 +125,7 @@ gboolean lmd_engine_supports_language (LmdEngine *self, const char *language);
 LmdEngineSession *lmd_engine_open_session (LmdEngine *self, const LmdSessionOptions *options,
                                            GError **error);
 LmdEngineState lmd_engine_get_state (LmdEngine *self, char **message);
+/* Fills @device (zeroed first; name "cpu" when the engine reports nothing); free its name. */
+void lmd_engine_get_device (LmdEngine *self, LmdEngineDevice *device);
 
 G_END_DECLS

@@ -67,6 +67,7 @@ typedef struct {
   thread_scratch *scratch;       /* owned, n_threads */
   float *conv_x;                 /* conv1d im2col matrix, kept between calls (no page faults) */
   size_t conv_x_len;
+  char device[96];               /* "CPU (avx2 kernels, 2 threads)" */
 } cpu_ctx;
 
 /* ---- life cycle ------------------------------------------------------------------------- */
@@ -107,6 +108,8 @@ cpu_create (int n_threads, char *err, size_t err_len)
   if (ctx->use_blas)
     openblas_set_num_threads (1); /* our pool splits the work */
 #endif
+  snprintf (ctx->device, sizeof ctx->device, "CPU (%s kernels, %d thread%s)", ctx->kern->name,
+            ctx->n_threads, ctx->n_threads == 1 ? "" : "s");
   return ctx;
 oom:
   snprintf (err, err_len, "cpu backend: out of memory");
@@ -706,6 +709,55 @@ cpu_attention (void *vctx, float *out, int ldo, const float *q, int ldq, const f
   lmw_pool_run (ctx->pool, attention_task, &j, H * j.n_chunks);
 }
 
+/* ---- memory: the host's -------------------------------------------------------------- */
+
+static void *
+cpu_alloc (void *vctx, size_t bytes)
+{
+  (void) vctx;
+  return aligned_alloc (256, bytes ? (bytes + 255) / 256 * 256 : 256);
+}
+
+static void
+cpu_free (void *vctx, void *p)
+{
+  (void) vctx;
+  free (p);
+}
+
+static void
+cpu_memcpy (void *vctx, void *dst, const void *src, size_t bytes)
+{
+  (void) vctx;
+  if (bytes > 0 && dst != src)
+    memcpy (dst, src, bytes);
+}
+
+/* operations read the model's tensors where they are, in their file type */
+static int
+cpu_map_weight (void *vctx, lmw_weight *out, const lmw_weight *w, lmw_weight_use use, char *err,
+                size_t err_len)
+{
+  (void) vctx;
+  (void) use;
+  (void) err;
+  (void) err_len;
+  *out = *w;
+  return 0;
+}
+
+static void
+cpu_sync (void *vctx)
+{
+  (void) vctx; /* every operation has finished when it returns */
+}
+
+static const char *
+cpu_device_name (void *vctx)
+{
+  return ((cpu_ctx *) vctx)->device;
+}
+
 static const lmw_backend_ops cpu_ops = {
   .version = LMW_BACKEND_VERSION,
   .name = "cpu",
@@ -721,6 +773,15 @@ static const lmw_backend_ops cpu_ops = {
   .add = cpu_add,
   .get_rows = cpu_get_rows,
   .matmul_ex = cpu_matmul_ex,
+  .caps = LMW_BACKEND_HOST_MEMORY,
+  .alloc = cpu_alloc,
+  .free = cpu_free,
+  .upload = cpu_memcpy,
+  .download = cpu_memcpy,
+  .copy = cpu_memcpy,
+  .map_weight = cpu_map_weight,
+  .sync = cpu_sync,
+  .device_name = cpu_device_name,
 };
 
 const lmw_backend_ops *

@@ -630,6 +630,39 @@ respond_not_found (LmdHttpTransport *self, SoupServerMessage *msg)
 
 /* ---- health and metrics ---------------------------------------------------------------- */
 
+/* What this process's engines compute on: the first GPU an engine names (else the first
+ * engine's device, "cpu" without engines), the most device memory one of them reports (the
+ * engines of one backend share the device's weights and report the same total), and their
+ * decoder steps by batch size added up.  Free device->name. */
+static void
+engines_device (LmdHttpTransport *self, LmdEngineDevice *device)
+{
+  g_autoptr (GPtrArray) models = lmd_router_list_models (self->router);
+
+  memset (device, 0, sizeof *device);
+  for (guint i = 0; i < models->len; i++)
+    {
+      LmdEngine *engine = lmd_router_find_engine (self->router, models->pdata[i]);
+      LmdEngineDevice d;
+
+      if (engine == NULL)
+        continue;
+      lmd_engine_get_device (engine, &d);
+      if (device->name == NULL || (d.gpu && !device->gpu))
+        {
+          g_free (device->name);
+          device->name = g_steal_pointer (&d.name);
+          device->gpu = d.gpu;
+        }
+      device->memory_bytes = MAX (device->memory_bytes, d.memory_bytes);
+      for (guint b = 1; b <= LMD_ENGINE_MAX_BATCH; b++)
+        device->batches[b] += d.batches[b];
+      g_free (d.name);
+    }
+  if (device->name == NULL)
+    device->name = g_strdup ("cpu");
+}
+
 static void
 health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
                 gpointer user_data)
@@ -681,7 +714,13 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
       lmd_json_writer_key (w, "model");
       lmd_json_writer_string (w, models->len > 0 ? models->pdata[0] : NULL);
       lmd_json_writer_key (w, "device");
-      lmd_json_writer_string (w, "cpu");
+      {
+        LmdEngineDevice device;
+
+        engines_device (self, &device);
+        lmd_json_writer_string (w, device.name);
+        g_free (device.name);
+      }
     }
   else
     {
@@ -733,6 +772,15 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
       lmd_json_writer_string (w, LMD_VERSION);
       lmd_json_writer_key (w, "role");
       lmd_json_writer_string (w, self->role);
+      if (!self->forwards)
+        {
+          LmdEngineDevice device;
+
+          engines_device (self, &device);
+          lmd_json_writer_key (w, "device");
+          lmd_json_writer_string (w, device.name);
+          g_free (device.name);
+        }
       lmd_json_writer_key (w, "models");
       lmd_json_writer_begin_array (w);
       for (guint i = 0; i < models->len; i++)
@@ -870,6 +918,33 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
                           lmd_http_upload_budget_get_uploads (self->uploads),
                           lmd_http_upload_budget_get_reserved (self->uploads),
                           lmd_http_upload_budget_get_spooled_total (self->uploads));
+  if (!self->forwards)
+    {
+      LmdEngineDevice device;
+      guint64 cumulative = 0, rows = 0;
+
+      engines_device (self, &device);
+      g_string_append_printf (out,
+                              "# HELP asr_gpu_memory_bytes Device memory the engines hold (weights and buffers; under cuda-emu the emulated device's); 0 on the CPU.\n"
+                              "# TYPE asr_gpu_memory_bytes gauge\nasr_gpu_memory_bytes %" G_GUINT64_FORMAT "\n"
+                              "# HELP asr_decoder_batch_size Rows (sequences) of each decoder step: 1 for greedy and sampling, the live beams for beam search.\n"
+                              "# TYPE asr_decoder_batch_size histogram\n",
+                              device.memory_bytes);
+      for (guint b = 1; b <= LMD_ENGINE_MAX_BATCH; b++)
+        {
+          cumulative += device.batches[b];
+          rows += device.batches[b] * b;
+          if ((b & (b - 1)) == 0) /* buckets 1, 2, 4, 8, 16 */
+            g_string_append_printf (out, "asr_decoder_batch_size_bucket{le=\"%u\"} %" G_GUINT64_FORMAT "\n",
+                                    b, cumulative);
+        }
+      g_string_append_printf (out,
+                              "asr_decoder_batch_size_bucket{le=\"+Inf\"} %" G_GUINT64_FORMAT "\n"
+                              "asr_decoder_batch_size_sum %" G_GUINT64_FORMAT "\n"
+                              "asr_decoder_batch_size_count %" G_GUINT64_FORMAT "\n",
+                              cumulative, rows, cumulative);
+      g_free (device.name);
+    }
   if (self->forwards)
     g_string_append_printf (out, "# HELP asr_workers_live Transcription workers this api process can use.\n"
                                  "# TYPE asr_workers_live gauge\nasr_workers_live %u\n",

@@ -7,12 +7,16 @@
  *                     [--temperature-inc T] [--logprob-threshold L] [--no-speech-threshold P]
  *                     [--compression-threshold R] [--max-tokens N] [--seed S]
  *                     [--offset-ms MS] [--duration-ms MS] [--word-timestamps] [--stats]
- *                     [--prompt TEXT] [--no-context]
+ *                     [--prompt TEXT] [--no-context] [--backend auto|cpu|cuda|cuda-emu]
  *       prints the transcript (30-second windows; greedy unless --beam-size > 1, temperature
  *       fallback unless --temperature-inc 0), one line per segment ("[t0 --> t1] text" with
  *       --timestamps), each word with its times and probability with --word-timestamps, and
  *       the window / fallback / skipped counts on stderr with --stats; --prompt gives text
- *       that precedes the audio, --no-context decodes each window without the text before it
+ *       that precedes the audio, --no-context decodes each window without the text before it;
+ *       --backend chooses the compute backend (auto: cuda where a driver and a device are
+ *       present, else cpu; cuda-emu: the CUDA backend's code run on the CPU), on the GPU whose
+ *       number the environment variable GPU_DEVICE_ID gives (0); --stats also names the
+ *       backend, its device and, when auto passed cuda over, why
  *   lightning-whisper --model M --audio A.wav --tokens a,b,c --dump DIR [--threads N]
  *       writes DIR/mel.f32 (n_mels, 3000), DIR/encoder_out.f32 (n_audio_ctx, n_audio_state)
  *       and DIR/logits.f32 (len(tokens), n_vocab) of the first window, raw little-endian f32,
@@ -20,6 +24,7 @@
  *
  * Exit status: 0 on success, 1 on a runtime error, 2 on a usage error.
  */
+#include "lmw-backend.h"
 #include "lmw-context.h"
 
 #include <errno.h>
@@ -38,6 +43,7 @@ usage (FILE *f)
            "                         [--compression-threshold R] [--max-tokens N] [--seed S]\n"
            "                         [--offset-ms MS] [--duration-ms MS]\n"
            "                         [--word-timestamps] [--stats] [--prompt TEXT] [--no-context]\n"
+           "                         [--backend auto|cpu|cuda|cuda-emu]\n"
            "       lightning-whisper --model MODEL --audio FILE.wav --tokens A,B,C --dump DIR\n");
 }
 
@@ -153,6 +159,7 @@ main (int argc, char **argv)
   const char *model_path = NULL, *audio_path = NULL, *tokens_arg = NULL, *dump_dir = NULL;
   lmw_params params = lmw_default_params ();
   bool stats = false;
+  const char *backend = "auto";
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -225,6 +232,14 @@ main (int argc, char **argv)
       tokens_arg = argv[++i];
     } else if (strcmp (a, "--dump") == 0) {
       dump_dir = argv[++i];
+    } else if (strcmp (a, "--backend") == 0) {
+      backend = argv[++i];
+      if (strcmp (backend, "auto") != 0 && strcmp (backend, "cpu") != 0 &&
+          strcmp (backend, "cuda") != 0 && strcmp (backend, "cuda-emu") != 0) {
+        fprintf (stderr, "lightning-whisper: invalid --backend %s (auto, cpu, cuda or cuda-emu)\n",
+                 backend);
+        return 2;
+      }
     } else {
       usage (stderr);
       return 2;
@@ -250,9 +265,24 @@ main (int argc, char **argv)
     goto fail;
   if (lmw_wav_read (audio_path, &pcm, &n_samples, &err) != 0)
     goto fail;
-  st = lmw_state_new (model, params.n_threads, &err);
+  const char *dev = getenv ("GPU_DEVICE_ID");
+  char *end = NULL;
+  long device = dev && dev[0] ? strtol (dev, &end, 10) : 0;
+  if (dev && dev[0] && (*end != '\0' || device < 0 || device > 1024)) {
+    fprintf (stderr, "lightning-whisper: invalid GPU_DEVICE_ID %s\n", dev);
+    rc = 2;
+    goto out;
+  }
+  char why[300] = "";
+  if (strcmp (backend, "auto") == 0)
+    lmw_backend_find ("auto", why, sizeof why);
+  st = lmw_state_new_backend (model, params.n_threads, backend, (int) device, &err);
   if (st == NULL)
     goto fail;
+  if (stats)
+    fprintf (stderr, "backend %s on %s%s%s\n", lmw_state_backend_name (st),
+             lmw_state_device_name (st), why[0] && strcmp (lmw_state_backend_name (st), "cpu") == 0
+             ? "; cuda not used: " : "", why[0] ? why : "");
   if (dump_dir) {
     rc = run_dump (model, st, pcm, n_samples, params.n_threads, tokens, n_tokens, dump_dir);
     goto out;

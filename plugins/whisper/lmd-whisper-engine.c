@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "lmw-backend.h"
+
 #include "lmd-config.h"
 #include "lmd-error.h"
 #include "lmd-engine.h"
@@ -23,6 +25,12 @@ struct _LmdWhisperEngine {
   char *model_path;    /* owned */
   GThread *loader;     /* owned: the background load, joined in finalize */
   GCancellable *cancel_load; /* owned: stops a download when the engine goes away */
+  /* the model's weights kept on a device backend while it is loaded (no stream buffers): they
+   * stay on the device between requests, every stream of the device shares them, and it names
+   * the device */
+  lmw_state *resident;       /* owned, nullable */
+  char *device_name;         /* owned: "cpu", or "cuda: <the device>" once resident */
+  guint64 batches[LMD_ENGINE_MAX_BATCH + 1]; /* decoder steps of finished sessions, by rows */
 
   /* set in setup, read-only afterwards */
   char *model_name;    /* owned */
@@ -30,6 +38,8 @@ struct _LmdWhisperEngine {
   char *sha256;        /* owned, nullable */
   char *cache_dir;     /* owned */
   char *spool_dir;     /* owned: where sessions keep audio beyond one window */
+  char *backend;       /* owned: the compute backend in use ("cpu", "cuda", "cuda-emu") */
+  int gpu_device;      /* GPU_DEVICE_ID */
   int threads;
   int beam_size;
   gboolean condition;    /* condition_on_previous_text */
@@ -100,6 +110,24 @@ load_model (LmdWhisperEngine *self, const char *local_path, GError **error)
           path, lmw_model_special (model)->multilingual ? "multilingual" : "English-only",
           lmw_model_hparams (model)->n_mels, lmw_model_weight_bytes (model) / 1048576.0,
           (g_get_monotonic_time () - started) / 1e6);
+  if (!g_str_equal (self->backend, "cpu"))
+    {
+      lmw_state *resident = lmw_state_new_resident (model, self->backend, self->gpu_device, &err);
+      if (resident == NULL)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "model %s on backend %s: %s",
+                       self->model_name, self->backend, err.message);
+          lmw_model_free (model);
+          return FALSE;
+        }
+      g_info ("model %s on %s: %s, %.1f MB of device memory", self->model_name, self->backend,
+              lmw_state_device_name (resident), lmw_state_memory_used (resident) / 1048576.0);
+      g_mutex_lock (&self->lock);
+      self->resident = resident;
+      g_free (self->device_name);
+      self->device_name = g_strdup_printf ("%s: %s", self->backend, lmw_state_device_name (resident));
+      g_mutex_unlock (&self->lock);
+    }
   g_mutex_lock (&self->lock);
   self->model = model;
   self->model_path = g_steal_pointer (&path);
@@ -144,8 +172,11 @@ whisper_setup (LmdEngine *engine, GKeyFile *config, GError **error)
   g_autofree char *path = lmd_config_get_string (config, "whisper", "model", NULL);
   g_autofree char *default_cache = g_build_filename (g_get_user_cache_dir (), "lightning-mediad", "models", NULL);
   g_autofree char *name = NULL;
-  gint64 threads, beam, best_of;
+  gint64 threads, beam, best_of, gpu_device;
   gboolean background;
+  g_autofree char *backend = lmd_config_get_string (config, "whisper", "backend", "auto");
+  const lmw_backend_ops *ops;
+  char why[300] = "";
 
   self->url = lmd_config_get_string (config, "whisper", "model_url", NULL);
   self->sha256 = lmd_config_get_string (config, "whisper", "sha256", NULL);
@@ -160,6 +191,7 @@ whisper_setup (LmdEngine *engine, GKeyFile *config, GError **error)
   if (!lmd_config_get_int (config, "whisper", "threads", 1, &threads, error) ||
       !lmd_config_get_int (config, "whisper", "beam_size", 1, &beam, error) ||
       !lmd_config_get_int (config, "whisper", "best_of", 5, &best_of, error) ||
+      !lmd_config_get_int (config, "whisper", "gpu_device", 0, &gpu_device, error) ||
       !lmd_config_get_double (config, "whisper", "temperature_increment", 0.2, &self->temperature_inc, error) ||
       !lmd_config_get_double (config, "whisper", "logprob_threshold", -1.0, &self->logprob_threshold, error) ||
       !lmd_config_get_double (config, "whisper", "no_speech_threshold", 0.6, &self->no_speech_threshold, error) ||
@@ -179,6 +211,35 @@ whisper_setup (LmdEngine *engine, GKeyFile *config, GError **error)
   self->threads = (int) threads;
   self->beam_size = (int) beam;
   self->best_of = (int) best_of;
+  if (!g_str_equal (backend, "auto") && !g_str_equal (backend, "cpu") &&
+      !g_str_equal (backend, "cuda") && !g_str_equal (backend, "cuda-emu"))
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [whisper] backend: \"%s\" is not auto, cpu, cuda or cuda-emu", backend);
+      return FALSE;
+    }
+  if (gpu_device < 0 || gpu_device > 1024)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [whisper] gpu_device (GPU_DEVICE_ID): %" G_GINT64_FORMAT " is not a "
+                   "device number (0..1024)", gpu_device);
+      return FALSE;
+    }
+  self->gpu_device = (int) gpu_device;
+  ops = lmw_backend_find (backend, why, sizeof why);
+  if (ops == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   "config [whisper] backend %s can't run here: %s", backend, why);
+      return FALSE;
+    }
+  g_free (self->backend);
+  self->backend = g_strdup (ops->name);
+  if (g_str_equal (backend, "auto") && why[0] != '\0')
+    g_message ("whisper: computing on the CPU: %s", why); /* the one line saying why not the GPU */
+  else
+    g_info ("whisper: compute backend %s (chosen by [whisper] backend=%s)%s", ops->name, backend,
+            g_str_equal (ops->name, "cpu") ? "" : ", GPU_DEVICE_ID selects the device");
 
   if (path == NULL && self->url == NULL)
     {
@@ -318,6 +379,36 @@ lmd_whisper_engine_get_params (LmdWhisperEngine *self, const char *language)
 }
 
 static void
+whisper_get_device (LmdEngine *engine, LmdEngineDevice *device)
+{
+  LmdWhisperEngine *self = LMD_WHISPER_ENGINE (engine);
+
+  g_mutex_lock (&self->lock);
+  device->name = g_strdup (self->device_name != NULL ? self->device_name : "cpu");
+  device->gpu = self->resident != NULL && !g_str_equal (self->backend, "cuda-emu");
+  device->memory_bytes = self->resident != NULL ? lmw_state_memory_used (self->resident) : 0;
+  memcpy (device->batches, self->batches, sizeof device->batches);
+  g_mutex_unlock (&self->lock);
+}
+
+void
+lmd_whisper_engine_add_batches (LmdWhisperEngine *self, const guint64 *counts)
+{
+  g_mutex_lock (&self->lock);
+  for (int b = 1; b <= LMD_ENGINE_MAX_BATCH && b <= LMW_MAX_BEAM; b++)
+    self->batches[b] += counts[b];
+  g_mutex_unlock (&self->lock);
+}
+
+const char *
+lmd_whisper_engine_get_backend (LmdWhisperEngine *self, int *device)
+{
+  if (device != NULL)
+    *device = self->gpu_device;
+  return self->backend;
+}
+
+static void
 lmd_whisper_engine_iface_init (LmdEngineInterface *iface)
 {
   iface->setup = whisper_setup;
@@ -326,6 +417,7 @@ lmd_whisper_engine_iface_init (LmdEngineInterface *iface)
   iface->supports_language = whisper_supports_language;
   iface->open_session = whisper_open_session;
   iface->get_state = whisper_get_state;
+  iface->get_device = whisper_get_device;
 }
 
 static void
@@ -337,7 +429,10 @@ lmd_whisper_engine_finalize (GObject *object)
   if (self->loader != NULL)
     g_thread_join (self->loader);
   g_clear_object (&self->cancel_load);
+  g_clear_pointer (&self->resident, lmw_state_free); /* before the model it reads */
   g_clear_pointer (&self->model, lmw_model_free);
+  g_free (self->device_name);
+  g_free (self->backend);
   g_free (self->model_name);
   g_free (self->model_path);
   g_free (self->state_message);
@@ -361,6 +456,7 @@ lmd_whisper_engine_init (LmdWhisperEngine *self)
   g_mutex_init (&self->lock);
   self->cancel_load = g_cancellable_new ();
   self->state = LMD_ENGINE_READY;
+  self->backend = g_strdup ("cpu");
   self->threads = 1;
   self->beam_size = 1;
   self->best_of = 5;

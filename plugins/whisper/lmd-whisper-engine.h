@@ -17,6 +17,9 @@
  *   spool_dir   where a session keeps the audio beyond its first 30 s, in an unlinked file
  *               (default: $TMPDIR or /tmp); 4 bytes per sample, 230 MB per hour of audio
  *   language    default language when a request says "auto" on an English-only model: "en"
+ *   backend     compute backend: auto (default: cuda where a driver and a device are present,
+ *               else cpu, with one log line saying why), cpu, cuda, cuda-emu
+ *   gpu_device  (env GPU_DEVICE_ID) the GPU's number for cuda (default 0)
  *
  * The model is loaded once and shared; each session owns its own decoding state.
  */
@@ -38,5 +41,9 @@ lmw_params lmd_whisper_engine_get_params (LmdWhisperEngine *self, const char *la
 int lmd_whisper_engine_get_threads (LmdWhisperEngine *self);
 /* (transfer none) the directory where sessions keep audio beyond one window */
 const char *lmd_whisper_engine_get_spool_dir (LmdWhisperEngine *self);
+/* (transfer none) the compute backend sessions use; *device (nullable) its device number */
+const char *lmd_whisper_engine_get_backend (LmdWhisperEngine *self, int *device);
+/* adds a finished session's decoder steps by rows (LMW_MAX_BEAM + 1 counts) */
+void lmd_whisper_engine_add_batches (LmdWhisperEngine *self, const guint64 *counts);
 
 G_END_DECLS

@@ -183,7 +183,14 @@ lmd_whisper_session_new (LmdWhisperEngine *engine, const LmdSessionOptions *opti
   self->prompt = g_strdup (options->prompt);
   self->condition = options->condition_on_previous_text;
   self->pcm = lmd_pcm_spool_new (SESSION_MEMORY_SAMPLES, lmd_whisper_engine_get_spool_dir (engine));
-  self->state = lmw_state_new (lmd_whisper_engine_get_model (engine), lmd_whisper_engine_get_threads (engine), &err);
+  {
+    int device = 0;
+    const char *backend = lmd_whisper_engine_get_backend (engine, &device);
+
+    self->state = lmw_state_new_backend (lmd_whisper_engine_get_model (engine),
+                                         lmd_whisper_engine_get_threads (engine), backend, device,
+                                         &err);
+  }
   if (self->state == NULL)
     {
       g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "whisper: cannot create a decoding state: %s", err.message);
@@ -197,6 +204,14 @@ lmd_whisper_session_finalize (GObject *object)
 {
   LmdWhisperSession *self = LMD_WHISPER_SESSION (object);
 
+  if (self->state != NULL)
+    {
+      guint64 counts[LMW_MAX_BEAM + 1];
+
+      G_STATIC_ASSERT (sizeof (guint64) == sizeof (uint64_t));
+      lmw_state_decoder_batches (self->state, (uint64_t *) counts);
+      lmd_whisper_engine_add_batches (self->engine, counts);
+    }
   g_clear_pointer (&self->state, lmw_state_free);
   g_clear_pointer (&self->pcm, lmd_pcm_spool_free);
   g_free (self->language);

@@ -10,6 +10,13 @@
  *
  * The fixture models have random weights: their words are meaningless, so these tests check
  * the plumbing (status, duration, word times, model selection), not accuracy.
+ *
+ * Compute backends: the default ([whisper] backend=auto) on a machine without a GPU serves on
+ * the CPU with one log line saying why; /health names the device and /metrics reports the
+ * device memory and the decoder's batch sizes (beam search's steps have 3 rows); backend=
+ * cuda-emu (the CUDA backend's code on the CPU) gives the CPU's text for the same request and
+ * reports its (emulated) device memory; backend=cuda where no GPU is, or an unknown backend,
+ * stops the daemon at start with the reason.
  */
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -19,6 +26,34 @@
 #include "lmd-test-server.h"
 
 static char *fixtures;
+static char *cpu_text; /* the CPU's text of test_transcribe's first request */
+
+/* the value of the metric line that starts with @name (and a space), or -1 */
+static double
+metric (const char *text, const char *name)
+{
+  g_autofree char *key = g_strconcat ("\n", name, " ", NULL);
+  const char *at = strstr (text, key);
+
+  return at != NULL ? g_ascii_strtod (at + strlen (key), NULL) : -1.0;
+}
+
+static char *
+get_text (LmdTestServer *server, SoupSession *session, const char *path)
+{
+  g_autofree char *url = lmd_test_server_url (server, path);
+  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+
+  g_assert_cmpuint (r->status, ==, 200);
+  return g_strndup (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body));
+}
+
+static gboolean
+have_gpu (void)
+{
+  return g_file_test ("/dev/nvidia0", G_FILE_TEST_EXISTS) ||
+         g_file_test ("/dev/nvidiactl", G_FILE_TEST_EXISTS);
+}
 
 static gboolean
 need_fixtures (void)
@@ -108,6 +143,8 @@ test_transcribe (void)
     g_assert_cmpuint (r->status, ==, 200);
     g_assert_cmpfloat_with_epsilon (duration, 113320 / 16000.0, 0.05);
     g_assert_cmpstr (json_object_get_string_member (o, "language"), ==, "en");
+    g_free (cpu_text);
+    cpu_text = g_strdup (json_object_get_string_member (o, "text"));
     for (guint i = 0; i < json_array_get_length (words); i++)
       {
         JsonObject *w = json_array_get_object_element (words, i);
@@ -184,7 +221,121 @@ test_transcribe (void)
     g_assert_cmpuint (r->status, ==, 400);
     g_assert_cmpstr (json_object_get_string_member (lmd_test_response_json (r), "param"), ==, "language");
   }
+  /* the compute backend: auto on this machine, its device, memory and decoder batch sizes */
+  {
+    g_autofree char *log = lmd_test_server_read_log (server);
+    g_autofree char *url = lmd_test_server_url (server, "/health?detailed=true");
+    g_autoptr (LmdTestResponse) h = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+    g_autofree char *metrics = get_text (server, session, "/metrics");
+    const char *device = json_object_get_string_member (lmd_test_response_json (h), "device");
+    const char *line = strstr (log, "whisper: computing on the CPU: ");
+
+    if (have_gpu ())
+      g_test_message ("a GPU is present: the fallback line is not expected");
+    else
+      {
+        g_assert_nonnull (line);
+        g_assert_nonnull (strstr (line, "CUDA"));
+        g_assert_null (strstr (line + 1, "whisper: computing on the CPU: ")); /* one line */
+        g_assert_cmpstr (device, ==, "cpu");
+        g_assert_cmpfloat (metric (metrics, "asr_gpu_memory_bytes"), ==, 0.0);
+      }
+    /* greedy requests run 1-row steps, the beam_size=3 request 3-row steps (bucket le=4) */
+    g_assert_cmpfloat (metric (metrics, "asr_decoder_batch_size_bucket{le=\"1\"}"), >, 0.0);
+    g_assert_cmpfloat (metric (metrics, "asr_decoder_batch_size_bucket{le=\"4\"}"), >,
+                       metric (metrics, "asr_decoder_batch_size_bucket{le=\"2\"}"));
+    g_assert_cmpfloat (metric (metrics, "asr_decoder_batch_size_count"), ==,
+                       metric (metrics, "asr_decoder_batch_size_bucket{le=\"+Inf\"}"));
+    g_assert_cmpfloat (metric (metrics, "asr_decoder_batch_size_sum"), >,
+                       metric (metrics, "asr_decoder_batch_size_count"));
+  }
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+}
+
+/* the CUDA backend's code run on the CPU inside the daemon: the CPU's text, its device named,
+ * its device memory reported */
+static void
+test_cuda_emu (void)
+{
+  g_autofree char *model = NULL;
+  g_autofree char *config = NULL;
+  g_autofree char *wav = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 600, NULL);
+  g_autoptr (GBytes) audio = NULL;
+  LmdTestServer *server;
+
+  if (!need_fixtures ())
+    return;
+  model = g_build_filename (fixtures, "whisper", "tiny-en-random", "model.ggml.bin", NULL);
+  wav = g_build_filename (fixtures, "audio", "speech-sample.wav", NULL);
+  config = g_strdup_printf ("[plugins]\nload=http;gst-decoder;whisper\n"
+                            "[whisper]\nmodel=%s\nname=tiny-en-random\nbackend=cuda-emu\n"
+                            "temperature_increment=0\n", model);
+  server = lmd_test_server_start (config, NULL, &error);
+  g_assert_no_error (error);
+  audio = read_bytes (wav);
+  {
+    guint status = 0;
+    g_autoptr (JsonObject) h = wait_health (server, session, "loading", &status);
+    g_assert_cmpuint (status, ==, 200);
+  }
+  {
+    g_autofree char *url = lmd_test_server_url (server, "/v1/listen?model=tiny-en-random&timestamps=true");
+    g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", audio, NULL);
+    JsonObject *o = lmd_test_response_json (r);
+
+    g_assert_cmpuint (r->status, ==, 200);
+    g_test_message ("cuda-emu: '%s'; cpu: '%s'", json_object_get_string_member (o, "text"),
+                    cpu_text != NULL ? cpu_text : "(not run)");
+    if (cpu_text != NULL)
+      g_assert_cmpstr (json_object_get_string_member (o, "text"), ==, cpu_text);
+  }
+  {
+    g_autofree char *url = lmd_test_server_url (server, "/health?detailed=true");
+    g_autoptr (LmdTestResponse) h = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+    g_autofree char *metrics = get_text (server, session, "/metrics");
+    const char *device = json_object_get_string_member (lmd_test_response_json (h), "device");
+
+    g_assert_true (g_str_has_prefix (device, "cuda-emu: CPU emulation of CUDA"));
+    /* at least the model's weights (f16 on the device) */
+    g_assert_cmpfloat (metric (metrics, "asr_gpu_memory_bytes"), >, 1e6);
+    g_assert_cmpfloat (metric (metrics, "asr_decoder_batch_size_count"), >, 0.0);
+  }
+  g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
+}
+
+/* a backend that can't run here, or that does not exist, stops the daemon at start */
+static void
+test_backend_refused (void)
+{
+  const char *argv[] = { "--config", NULL, "--port=0", NULL };
+  const char *backends[] = { "cuda", "tpu" };
+  g_autofree char *dir = g_dir_make_tmp ("lmd-whisper-XXXXXX", NULL);
+  g_autofree char *conf = g_build_filename (dir, "w.conf", NULL);
+  g_autofree char *model = NULL;
+
+  if (!need_fixtures ())
+    return;
+  model = g_build_filename (fixtures, "whisper", "tiny-en-random", "model.ggml.bin", NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (backends); i++)
+    {
+      g_autofree char *text = g_strdup_printf ("[plugins]\nload=http;gst-decoder;whisper\n"
+                                               "[whisper]\nmodel=%s\nbackend=%s\n", model,
+                                               backends[i]);
+      g_autofree char *output = NULL;
+
+      if (g_str_equal (backends[i], "cuda") && have_gpu ())
+        continue; /* it can run here */
+      g_assert_true (g_file_set_contents (conf, text, -1, NULL));
+      argv[1] = conf;
+      g_assert_cmpint (lmd_test_daemon_run (argv, &output, 60), !=, 0);
+      g_test_message ("backend=%s: %s", backends[i], output);
+      g_assert_nonnull (strstr (output, "[whisper] backend"));
+      g_assert_nonnull (strstr (output, g_str_equal (backends[i], "cuda") ? "CUDA" : "tpu"));
+    }
+  g_unlink (conf);
+  g_rmdir (dir);
 }
 
 static void
@@ -358,6 +509,8 @@ main (int argc, char **argv)
                          : g_build_filename (g_getenv ("LMD_SOURCE_DIR"), "tests", "fixtures", NULL);
   g_test_add_func ("/whisper-engine/transcribe", test_transcribe);
   g_test_add_func ("/whisper-engine/missing-model", test_missing_model);
+  g_test_add_func ("/whisper-engine/cuda-emu", test_cuda_emu);
+  g_test_add_func ("/whisper-engine/backend-refused", test_backend_refused);
   g_test_add_func ("/whisper-engine/model-url", test_model_url);
   return g_test_run ();
 }

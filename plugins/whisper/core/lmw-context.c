@@ -11,73 +11,193 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- backends ---------------------------------------------------------------------------- */
+/* ---- the backend's view of the model ------------------------------------------------- */
 
-static const lmw_backend_ops *
-pick_backend (lmw_error *err)
+static int
+map_matrix (lmw_state *st, lmw_weight *w, char *msg, size_t len)
 {
-  const lmw_backend_ops *candidates[] = { lmw_backend_cpu () };
-  const char *force = getenv ("LMW_BACKEND");
-  const lmw_backend_ops *best = NULL;
-  int best_score = 0;
-  for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
-    const lmw_backend_ops *b = candidates[i];
-    if (b == NULL || b->version != LMW_BACKEND_VERSION || b->score == NULL)
-      continue;
-    if (force && strcmp (force, b->name) != 0)
-      continue;
-    int s = b->score ();
-    if (s > best_score) {
-      best = b;
-      best_score = s;
-    }
+  lmw_weight out;
+  if (w->data == NULL)
+    return 0;
+  if (st->ops->map_weight (st->be, &out, w, LMW_USE_MATRIX, msg, len) != 0)
+    return -1;
+  *w = out;
+  return 0;
+}
+
+static int
+map_vector (lmw_state *st, const float **v, size_t n, char *msg, size_t len)
+{
+  if (*v == NULL)
+    return 0;
+  lmw_weight w = { LMW_TYPE_F32, 1, (int) n, n * sizeof (float), *v }, out;
+  if (st->ops->map_weight (st->be, &out, &w, LMW_USE_VECTOR, msg, len) != 0)
+    return -1;
+  *v = out.data;
+  return 0;
+}
+
+static int
+map_layer (lmw_state *st, lmw_layer *L, size_t C, bool cross, char *msg, size_t len)
+{
+  int r = 0;
+  r |= map_vector (st, &L->attn_ln_w, C, msg, len) | map_vector (st, &L->attn_ln_b, C, msg, len);
+  r |= map_matrix (st, &L->attn_q, msg, len) | map_matrix (st, &L->attn_k, msg, len);
+  r |= map_matrix (st, &L->attn_v, msg, len) | map_matrix (st, &L->attn_o, msg, len);
+  r |= map_vector (st, &L->attn_q_b, C, msg, len) | map_vector (st, &L->attn_v_b, C, msg, len);
+  r |= map_vector (st, &L->attn_o_b, C, msg, len);
+  if (cross) {
+    r |= map_vector (st, &L->cross_ln_w, C, msg, len) | map_vector (st, &L->cross_ln_b, C, msg, len);
+    r |= map_matrix (st, &L->cross_q, msg, len) | map_matrix (st, &L->cross_k, msg, len);
+    r |= map_matrix (st, &L->cross_v, msg, len) | map_matrix (st, &L->cross_o, msg, len);
+    r |= map_vector (st, &L->cross_q_b, C, msg, len) | map_vector (st, &L->cross_v_b, C, msg, len);
+    r |= map_vector (st, &L->cross_o_b, C, msg, len);
   }
-  if (best == NULL)
-    lmw_set_error (err, LMW_ERR_ARG, "no usable compute backend%s%s", force ? " named " : "",
-                   force ? force : "");
-  return best;
+  r |= map_vector (st, &L->mlp_ln_w, C, msg, len) | map_vector (st, &L->mlp_ln_b, C, msg, len);
+  r |= map_matrix (st, &L->mlp_0, msg, len) | map_matrix (st, &L->mlp_2, msg, len);
+  r |= map_vector (st, &L->mlp_0_b, 4 * C, msg, len) | map_vector (st, &L->mlp_2_b, C, msg, len);
+  return r != 0 ? -1 : 0;
+}
+
+/* st->dm = the model with every tensor replaced by the backend's view of it */
+static int
+map_model (lmw_state *st, char *msg, size_t len)
+{
+  const lmw_model *m = st->model;
+  const lmw_hparams *hp = &m->hp;
+  size_t Ca = (size_t) hp->n_audio_state, Ct = (size_t) hp->n_text_state;
+  lmw_model *dm = malloc (sizeof *dm);
+  if (dm == NULL)
+    return -1;
+  *dm = *m;
+  dm->enc = malloc (sizeof *dm->enc * (size_t) (hp->n_audio_layer > 0 ? hp->n_audio_layer : 1));
+  dm->dec = malloc (sizeof *dm->dec * (size_t) (hp->n_text_layer > 0 ? hp->n_text_layer : 1));
+  st->dm = dm;
+  if (dm->enc == NULL || dm->dec == NULL) {
+    snprintf (msg, len, "out of memory");
+    return -1;
+  }
+  memcpy (dm->enc, m->enc, sizeof *dm->enc * (size_t) hp->n_audio_layer);
+  memcpy (dm->dec, m->dec, sizeof *dm->dec * (size_t) hp->n_text_layer);
+  int r = 0;
+  r |= map_vector (st, &dm->enc_pos, (size_t) hp->n_audio_ctx * Ca, msg, len);
+  r |= map_matrix (st, &dm->conv1, msg, len) | map_vector (st, &dm->conv1_b, Ca, msg, len);
+  r |= map_matrix (st, &dm->conv2, msg, len) | map_vector (st, &dm->conv2_b, Ca, msg, len);
+  for (int l = 0; r == 0 && l < hp->n_audio_layer; l++)
+    r |= map_layer (st, &dm->enc[l], Ca, false, msg, len);
+  r |= map_vector (st, &dm->enc_ln_w, Ca, msg, len) | map_vector (st, &dm->enc_ln_b, Ca, msg, len);
+  r |= map_vector (st, &dm->dec_pos, (size_t) hp->n_text_ctx * Ct, msg, len);
+  r |= map_matrix (st, &dm->tok_emb, msg, len);
+  for (int l = 0; r == 0 && l < hp->n_text_layer; l++)
+    r |= map_layer (st, &dm->dec[l], Ct, true, msg, len);
+  r |= map_vector (st, &dm->dec_ln_w, Ct, msg, len) | map_vector (st, &dm->dec_ln_b, Ct, msg, len);
+  return r != 0 ? -1 : 0;
 }
 
 /* ---- state ------------------------------------------------------------------------------- */
+
+int
+lmw_state_check (lmw_state *st, const char *what, lmw_error *err)
+{
+  char msg[256] = "";
+  if (st->ops->status == NULL || st->ops->status (st->be, msg, sizeof msg) == 0)
+    return 0;
+  lmw_set_error (err, LMW_ERR_NOMEM, "%s: %s", what, msg);
+  return -1;
+}
+
+float *
+lmw_state_alloc_floats (lmw_state *st, size_t n)
+{
+  return st->ops->alloc (st->be, (n ? n : 1) * sizeof (float));
+}
+
+void
+lmw_state_free_floats (lmw_state *st, float *p)
+{
+  if (p != NULL)
+    st->ops->free (st->be, p);
+}
+
+void
+lmw_state_copy_floats (lmw_state *st, float *dst, const float *src, size_t n)
+{
+  if (n > 0)
+    st->ops->copy (st->be, dst, src, n * sizeof (float));
+}
+
+float *
+lmw_state_output_buffer (lmw_state *st, float *host, size_t n)
+{
+  if (st->host_memory)
+    return host;
+  if (st->logits_len < n) {
+    lmw_state_free_floats (st, st->logits_buf);
+    st->logits_len = 0;
+    st->logits_buf = lmw_state_alloc_floats (st, n);
+    if (st->logits_buf == NULL)
+      return NULL;
+    st->logits_len = n;
+  }
+  return st->logits_buf;
+}
+
+void
+lmw_state_output_done (lmw_state *st, float *host, const float *buf, size_t n)
+{
+  if (buf != host)
+    st->ops->download (st->be, host, buf, n * sizeof (float));
+}
 
 void
 lmw_state_free (lmw_state *st)
 {
   if (st == NULL)
     return;
-  if (st->be)
+  if (st->be) {
+    float *bufs[] = { st->mel_win, st->enc_x, st->enc_out, st->cross_k, st->cross_v, st->self_k,
+                      st->self_v, st->dec_x, st->xn, st->q, st->k, st->v, st->att, st->hidden,
+                      st->logits_buf };
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+      lmw_state_free_floats (st, bufs[i]);
     st->ops->destroy (st->be);
-  free (st->mel_win);
-  free (st->enc_x);
-  free (st->enc_out);
-  free (st->cross_k);
-  free (st->cross_v);
-  free (st->self_k);
-  free (st->self_v);
-  free (st->dec_x);
-  free (st->xn);
-  free (st->q);
-  free (st->k);
-  free (st->v);
-  free (st->att);
-  free (st->hidden);
+  }
+  if (st->dm) {
+    free (st->dm->enc);
+    free (st->dm->dec);
+    free (st->dm);
+  }
+  free (st->mel_host);
+  free (st->enc_out_host);
+  free (st->xattn_host);
   free (st);
-}
-
-/* activations start on a 64-byte boundary: rows of a multiple of 16 floats then never
- * straddle cache lines, which the attention kernel's in-place reads of V rely on */
-static float *
-alloc_f (size_t n)
-{
-  size_t bytes = (n * sizeof (float) + 63) / 64 * 64;
-  return aligned_alloc (64, bytes ? bytes : 64);
 }
 
 lmw_state *
 lmw_state_new (const lmw_model *model, int n_threads, lmw_error *err)
 {
+  return lmw_state_new_backend (model, n_threads, NULL, 0, err);
+}
+
+/* a state on the backend with the model mapped; with_buffers: and every stream buffer */
+static lmw_state *
+state_new (const lmw_model *model, int n_threads, const char *backend, int device,
+           bool with_buffers, lmw_error *err)
+{
   if (model == NULL) {
     lmw_set_error (err, LMW_ERR_ARG, "no model");
+    return NULL;
+  }
+  if (backend == NULL || backend[0] == '\0')
+    backend = getenv ("LMW_BACKEND");
+  char why[300] = "";
+  const lmw_backend_ops *ops = lmw_backend_find (backend, why, sizeof why);
+  if (ops == NULL) {
+    lmw_set_error (err, LMW_ERR_ARG, "backend %s: %s", backend ? backend : "auto", why);
+    return NULL;
+  }
+  if (device < 0 || (device > 0 && ops->create_on == NULL)) {
+    lmw_set_error (err, LMW_ERR_ARG, "backend %s has no device %d", ops->name, device);
     return NULL;
   }
   lmw_state *st = calloc (1, sizeof *st);
@@ -86,44 +206,65 @@ lmw_state_new (const lmw_model *model, int n_threads, lmw_error *err)
     return NULL;
   }
   st->model = model;
-  st->ops = pick_backend (err);
-  if (st->ops == NULL) {
-    free (st);
-    return NULL;
-  }
+  st->ops = ops;
+  st->host_memory = (ops->caps & LMW_BACKEND_HOST_MEMORY) != 0;
   char msg[200] = "";
-  st->be = st->ops->create (n_threads, msg, sizeof msg);
+  st->be = ops->create_on != NULL ? ops->create_on (device, n_threads, msg, sizeof msg)
+                                  : ops->create (n_threads, msg, sizeof msg);
   if (st->be == NULL) {
     lmw_set_error (err, LMW_ERR_NOMEM, "%s", msg);
     free (st);
     return NULL;
   }
+  if (map_model (st, msg, sizeof msg) != 0) {
+    lmw_set_error (err, LMW_ERR_NOMEM, "%s backend: the model's weights: %s", ops->name, msg);
+    lmw_state_free (st);
+    return NULL;
+  }
+  if (!with_buffers)
+    return st;
   const lmw_hparams *hp = &model->hp;
   size_t T = (size_t) hp->n_audio_ctx, C = (size_t) hp->n_audio_state, Tt = (size_t) hp->n_text_ctx;
   size_t L = (size_t) hp->n_text_layer;
   size_t rows = 2 * T > Tt ? 2 * T : Tt;
-  st->mel_win = alloc_f ((size_t) hp->n_mels * 2 * T);
-  st->enc_x = alloc_f (T * C);
-  st->enc_out = alloc_f (T * C);
-  st->cross_k = alloc_f (L * T * C);
-  st->cross_v = alloc_f (L * T * C);
-  st->self_k = alloc_f (L * Tt * C);
-  st->self_v = alloc_f (L * Tt * C);
-  st->dec_x = alloc_f (Tt * C);
-  st->xn = alloc_f (rows * C);
-  st->q = alloc_f (rows * C);
-  st->k = alloc_f (rows * C);
-  st->v = alloc_f (rows * C);
-  st->att = alloc_f (rows * C);
-  st->hidden = alloc_f (rows * 4 * C);
-  if (!st->mel_win || !st->enc_x || !st->enc_out || !st->cross_k || !st->cross_v || !st->self_k ||
-      !st->self_v || !st->dec_x || !st->xn || !st->q || !st->k || !st->v || !st->att ||
-      !st->hidden) {
-    lmw_set_error (err, LMW_ERR_NOMEM, "out of memory for the stream's buffers");
+  st->mel_host = malloc (sizeof (float) * (size_t) hp->n_mels * 2 * T);
+  st->enc_out_host = st->host_memory ? NULL : malloc (sizeof (float) * T * C);
+  st->mel_win = lmw_state_alloc_floats (st, (size_t) hp->n_mels * 2 * T);
+  st->enc_x = lmw_state_alloc_floats (st, T * C);
+  st->enc_out = lmw_state_alloc_floats (st, T * C);
+  st->cross_k = lmw_state_alloc_floats (st, L * T * C);
+  st->cross_v = lmw_state_alloc_floats (st, L * T * C);
+  st->self_k = lmw_state_alloc_floats (st, L * Tt * C);
+  st->self_v = lmw_state_alloc_floats (st, L * Tt * C);
+  st->dec_x = lmw_state_alloc_floats (st, Tt * C);
+  st->xn = lmw_state_alloc_floats (st, rows * C);
+  st->q = lmw_state_alloc_floats (st, rows * C);
+  st->k = lmw_state_alloc_floats (st, rows * C);
+  st->v = lmw_state_alloc_floats (st, rows * C);
+  st->att = lmw_state_alloc_floats (st, rows * C);
+  st->hidden = lmw_state_alloc_floats (st, rows * 4 * C);
+  if (!st->mel_host || (!st->host_memory && !st->enc_out_host) || !st->mel_win || !st->enc_x ||
+      !st->enc_out || !st->cross_k || !st->cross_v || !st->self_k || !st->self_v || !st->dec_x ||
+      !st->xn || !st->q || !st->k || !st->v || !st->att || !st->hidden) {
+    lmw_set_error (err, LMW_ERR_NOMEM, "out of %s memory for the stream's buffers",
+                   st->host_memory ? "host" : "backend");
     lmw_state_free (st);
     return NULL;
   }
   return st;
+}
+
+lmw_state *
+lmw_state_new_backend (const lmw_model *model, int n_threads, const char *backend, int device,
+                       lmw_error *err)
+{
+  return state_new (model, n_threads, backend, device, true, err);
+}
+
+lmw_state *
+lmw_state_new_resident (const lmw_model *model, const char *backend, int device, lmw_error *err)
+{
+  return state_new (model, 1, backend, device, false, err);
 }
 
 const char *
@@ -132,10 +273,35 @@ lmw_state_backend_name (const lmw_state *st)
   return st->ops->name;
 }
 
+const char *
+lmw_state_device_name (const lmw_state *st)
+{
+  return st->ops->device_name != NULL ? st->ops->device_name (st->be) : st->ops->name;
+}
+
+size_t
+lmw_state_memory_used (const lmw_state *st)
+{
+  return st->ops->memory_used != NULL ? st->ops->memory_used (st->be) : 0;
+}
+
+void
+lmw_state_decoder_batches (const lmw_state *st, uint64_t *counts)
+{
+  memcpy (counts, st->batches, sizeof st->batches);
+}
+
 const float *
 lmw_state_encoder_output (const lmw_state *st)
 {
-  return st->have_audio ? st->enc_out : NULL;
+  if (!st->have_audio)
+    return NULL;
+  if (st->host_memory)
+    return st->enc_out;
+  const lmw_hparams *hp = &st->model->hp;
+  st->ops->download (st->be, st->enc_out_host, st->enc_out,
+                     sizeof (float) * (size_t) hp->n_audio_ctx * hp->n_audio_state);
+  return st->enc_out_host;
 }
 
 void
@@ -156,8 +322,12 @@ lmw_encode (lmw_state *st, const float *mel, int n_frames, int offset, lmw_error
     lmw_set_error (err, LMW_ERR_ARG, "lmw_encode: invalid arguments");
     return -1;
   }
+  if (st->mel_win == NULL) {
+    lmw_set_error (err, LMW_ERR_ARG, "lmw_encode: a resident state holds weights only");
+    return -1;
+  }
   for (int c = 0; c < hp->n_mels; c++) {
-    float *dst = st->mel_win + (size_t) c * Tm;
+    float *dst = st->mel_host + (size_t) c * Tm;
     int avail = n_frames - offset;
     if (avail < 0)
       avail = 0;
@@ -168,6 +338,7 @@ lmw_encode (lmw_state *st, const float *mel, int n_frames, int offset, lmw_error
     for (int t = avail; t < Tm; t++)
       dst[t] = 0.0f;
   }
+  st->ops->upload (st->be, st->mel_win, st->mel_host, sizeof (float) * (size_t) hp->n_mels * Tm);
   return lmw_encoder_forward (st, err);
 }
 

@@ -120,11 +120,33 @@ int lmw_mel_compute (const lmw_model *model, const float *pcm, size_t n_samples,
 
 /* ---- per-stream state -------------------------------------------------------------------- */
 
-/* (transfer full) (nullable) */
+/* A stream on the compute backend `backend` ("cpu", "cuda", "cuda-emu"; NULL, "" or "auto":
+ * the one named by the environment variable LMW_BACKEND, else the best one usable here), on
+ * its device number `device` (a GPU's index; 0 for the CPU).  The backend holds the stream's
+ * buffers and its own view of the model's weights (on the device for "cuda", shared by the
+ * streams of one device).  (transfer full) (nullable: NULL with err filled, saying why the
+ * named backend can't run here) */
+lmw_state *lmw_state_new_backend (const lmw_model *model, int n_threads, const char *backend,
+                                  int device, lmw_error *err);
+/* A state that only holds the backend's view of the model's weights, without any stream
+ * buffers: while it lives, streams on the same backend and device share those weights instead
+ * of uploading their own (a server keeps one per model).  lmw_encode and lmw_decode refuse it.
+ * (transfer full) (nullable) */
+lmw_state *lmw_state_new_resident (const lmw_model *model, const char *backend, int device,
+                                   lmw_error *err);
+/* lmw_state_new_backend (model, n_threads, NULL, 0, err) */
 lmw_state *lmw_state_new (const lmw_model *model, int n_threads, lmw_error *err);
 void lmw_state_free (lmw_state *state);
-/* Name of the compute backend in use ("cpu"). */
+/* Name of the compute backend in use ("cpu", "cuda", "cuda-emu"). */
 const char *lmw_state_backend_name (const lmw_state *state);
+/* What the backend runs on ("CPU (avx2 kernels, 2 threads)", "NVIDIA H100 ... (device 0)"). */
+const char *lmw_state_device_name (const lmw_state *state);
+/* Bytes of device memory the stream's backend holds in this process (every stream's buffers
+ * and the weights they share, counted once); 0 on the CPU. */
+size_t lmw_state_memory_used (const lmw_state *state);
+/* Decoder steps the stream has run, by rows: counts[1] steps of one sequence (lmw_decode),
+ * counts[b] batched steps of b beams; counts has LMW_MAX_BEAM + 1 entries ([0] is 0). */
+void lmw_state_decoder_batches (const lmw_state *state, uint64_t *counts);
 
 /* Runs the encoder on the 2 * n_audio_ctx mel frames starting at frame `offset` of mel
  * (n_mels, n_frames) (frames past the end read as 0, as the reference's pad_or_trim does), then computes every decoder layer's cross-attention K/V from the output and

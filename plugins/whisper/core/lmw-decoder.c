@@ -19,6 +19,7 @@
  */
 #include "lmw-state.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void lmw_mlp_block (lmw_state *st, float *x, const lmw_layer *L, int T, int C);
@@ -29,7 +30,7 @@ void lmw_matmul_fused (lmw_state *st, float *out, int ldc, const float *inp, int
 static void
 decoder_self_attention (lmw_state *st, float *x, const lmw_layer *L, int layer, int n, int n_past)
 {
-  const lmw_model *m = st->model;
+  const lmw_model *m = st->dm;
   const lmw_backend_ops *ops = st->ops;
   int C = m->hp.n_text_state, H = m->hp.n_text_head, Tt = m->hp.n_text_ctx;
   float *kc = st->self_k + (size_t) layer * Tt * C; /* (Tt, C) */
@@ -48,22 +49,42 @@ static void
 decoder_self_attention_batch (lmw_state *st, float *x, const lmw_layer *L, int layer, int B,
                               int n_past, float *const *cache_k, float *const *cache_v)
 {
-  const lmw_model *m = st->model;
+  const lmw_model *m = st->dm;
   const lmw_backend_ops *ops = st->ops;
   int C = m->hp.n_text_state, H = m->hp.n_text_head, Tt = m->hp.n_text_ctx;
-  size_t lay = (size_t) layer * Tt * C, row = sizeof (float) * (size_t) C;
+  size_t lay = (size_t) layer * Tt * C;
   ops->layernorm (st->be, st->xn, x, L->attn_ln_w, L->attn_ln_b, B, C, 1e-5f);
   ops->matmul (st->be, st->q, C, st->xn, C, &L->attn_q, L->attn_q_b, B);
   ops->matmul (st->be, st->k, C, st->xn, C, &L->attn_k, NULL, B);
   ops->matmul (st->be, st->v, C, st->xn, C, &L->attn_v, L->attn_v_b, B);
   for (int b = 0; b < B; b++) {
     float *kc = cache_k[b] + lay, *vc = cache_v[b] + lay;
-    memcpy (kc + (size_t) n_past * C, st->k + (size_t) b * C, row);
-    memcpy (vc + (size_t) n_past * C, st->v + (size_t) b * C, row);
+    lmw_state_copy_floats (st, kc + (size_t) n_past * C, st->k + (size_t) b * C, (size_t) C);
+    lmw_state_copy_floats (st, vc + (size_t) n_past * C, st->v + (size_t) b * C, (size_t) C);
     ops->attention (st->be, st->att + (size_t) b * C, C, st->q + (size_t) b * C, C, kc, C, vc, C,
                     1, n_past + 1, H, C / H, n_past);
   }
   lmw_matmul_fused (st, x, C, st->att, C, &L->attn_o, L->attn_o_b, B, LMW_MATMUL_ACCUMULATE);
+}
+
+/* hands the alignment callback this layer's queries st->q (n, C) and the window's keys */
+static void
+report_cross_attention (lmw_state *st, int layer, int n)
+{
+  const lmw_hparams *hp = &st->model->hp;
+  int C = hp->n_text_state, H = hp->n_text_head, T = hp->n_audio_ctx, Tt = hp->n_text_ctx;
+  const float *kx = st->cross_k + (size_t) layer * T * C, *q = st->q;
+  if (!st->host_memory) {
+    if (st->xattn_host == NULL)
+      st->xattn_host = malloc (sizeof (float) * (size_t) (T + Tt) * C);
+    if (st->xattn_host == NULL)
+      return; /* no alignment weights: word times fall back to the tokens' */
+    st->ops->download (st->be, st->xattn_host, kx, sizeof (float) * (size_t) T * C);
+    st->ops->download (st->be, st->xattn_host + (size_t) T * C, q, sizeof (float) * (size_t) n * C);
+    kx = st->xattn_host;
+    q = st->xattn_host + (size_t) T * C;
+  }
+  st->xattn_cb (st->xattn_user_data, layer, q, n, kx, T, C, H);
 }
 
 /* x (n, C) += cross-attention of x on the encoder output of this window; the alignment
@@ -72,7 +93,7 @@ static void
 decoder_cross_attention (lmw_state *st, float *x, const lmw_layer *L, int layer, int n,
                          bool report)
 {
-  const lmw_model *m = st->model;
+  const lmw_model *m = st->dm;
   const lmw_backend_ops *ops = st->ops;
   int C = m->hp.n_text_state, H = m->hp.n_text_head, T = m->hp.n_audio_ctx;
   const float *kx = st->cross_k + (size_t) layer * T * C;
@@ -80,7 +101,7 @@ decoder_cross_attention (lmw_state *st, float *x, const lmw_layer *L, int layer,
   ops->layernorm (st->be, st->xn, x, L->cross_ln_w, L->cross_ln_b, n, C, 1e-5f);
   ops->matmul (st->be, st->q, C, st->xn, C, &L->cross_q, L->cross_q_b, n);
   if (report && st->xattn_cb != NULL)
-    st->xattn_cb (st->xattn_user_data, layer, st->q, n, kx, T, C, H);
+    report_cross_attention (st, layer, n);
   ops->attention (st->be, st->att, C, st->q, C, kx, C, vx, C, n, T, H, C / H, -1);
   lmw_matmul_fused (st, x, C, st->att, C, &L->cross_o, L->cross_o_b, n, LMW_MATMUL_ACCUMULATE);
 }
@@ -89,7 +110,7 @@ int
 lmw_decode (lmw_state *st, const int *tokens, int n_tokens, int n_past, float *logits,
             bool all_logits, lmw_error *err)
 {
-  const lmw_model *m = st->model;
+  const lmw_model *m = st->dm;
   const lmw_backend_ops *ops = st->ops;
   int C = m->hp.n_text_state;
   if (!st->have_audio) {
@@ -106,6 +127,7 @@ lmw_decode (lmw_state *st, const int *tokens, int n_tokens, int n_past, float *l
       lmw_set_error (err, LMW_ERR_ARG, "lmw_decode: token %d out of range", tokens[i]);
       return -1;
     }
+  st->batches[1]++;
   float *x = st->dec_x; /* (n, C) */
   ops->get_rows (st->be, x, &m->tok_emb, tokens, n_tokens);
   ops->add (st->be, x, m->dec_pos + (size_t) n_past * C, (size_t) n_tokens * C);
@@ -117,19 +139,26 @@ lmw_decode (lmw_state *st, const int *tokens, int n_tokens, int n_past, float *l
   }
   st->n_cached = n_past + n_tokens;
   if (logits == NULL)
-    return 0;
+    return lmw_state_check (st, "lmw_decode", err);
   const float *xl = all_logits ? x : x + (size_t) (n_tokens - 1) * C;
   int rows = all_logits ? n_tokens : 1;
+  size_t n_out = (size_t) rows * m->hp.n_vocab;
+  float *out = lmw_state_output_buffer (st, logits, n_out);
+  if (out == NULL) {
+    lmw_set_error (err, LMW_ERR_NOMEM, "lmw_decode: out of backend memory for the logits");
+    return -1;
+  }
   ops->layernorm (st->be, st->xn, xl, m->dec_ln_w, m->dec_ln_b, rows, C, 1e-5f);
-  ops->matmul (st->be, logits, m->hp.n_vocab, st->xn, C, &m->tok_emb, NULL, rows);
-  return 0;
+  ops->matmul (st->be, out, m->hp.n_vocab, st->xn, C, &m->tok_emb, NULL, rows);
+  lmw_state_output_done (st, logits, out, n_out);
+  return lmw_state_check (st, "lmw_decode", err);
 }
 
 int
 lmw_decode_batch (lmw_state *st, const int *tokens, int B, int n_past, float *const *cache_k,
                   float *const *cache_v, float *logits, lmw_error *err)
 {
-  const lmw_model *m = st->model;
+  const lmw_model *m = st->dm;
   const lmw_backend_ops *ops = st->ops;
   int C = m->hp.n_text_state;
   if (!st->have_audio) {
@@ -158,6 +187,7 @@ lmw_decode_batch (lmw_state *st, const int *tokens, int B, int n_past, float *co
         return -1;
       }
   }
+  st->batches[B]++;
   float *x = st->dec_x; /* (B, C) */
   ops->get_rows (st->be, x, &m->tok_emb, tokens, B);
   for (int b = 0; b < B; b++)
@@ -168,7 +198,14 @@ lmw_decode_batch (lmw_state *st, const int *tokens, int B, int n_past, float *co
     decoder_cross_attention (st, x, L, l, B, false);
     lmw_mlp_block (st, x, L, B, C);
   }
+  size_t n_out = (size_t) B * m->hp.n_vocab;
+  float *out = lmw_state_output_buffer (st, logits, n_out);
+  if (out == NULL) {
+    lmw_set_error (err, LMW_ERR_NOMEM, "lmw_decode_batch: out of backend memory for the logits");
+    return -1;
+  }
   ops->layernorm (st->be, st->xn, x, m->dec_ln_w, m->dec_ln_b, B, C, 1e-5f);
-  ops->matmul (st->be, logits, m->hp.n_vocab, st->xn, C, &m->tok_emb, NULL, B);
-  return 0;
+  ops->matmul (st->be, out, m->hp.n_vocab, st->xn, C, &m->tok_emb, NULL, B);
+  lmw_state_output_done (st, logits, out, n_out);
+  return lmw_state_check (st, "lmw_decode_batch", err);
 }

@@ -9,6 +9,7 @@
  *     x = x + mlp2 (gelu (mlp0 (ln x)))
  *   enc = ln_post (x)
  * then the cross-attention K/V of every decoder layer from enc, once per window.
+ * Weights are the backend's view of the model (st->dm), activations the backend's buffers.
  */
 #include "lmw-state.h"
 
@@ -69,7 +70,7 @@ lmw_mlp_block (lmw_state *st, float *x, const lmw_layer *L, int T, int C)
 static void
 encoder_conv_stem (lmw_state *st)
 {
-  const lmw_model *m = st->model;
+  const lmw_model *m = st->dm;
   const lmw_backend_ops *ops = st->ops;
   int T = m->hp.n_audio_ctx, C = m->hp.n_audio_state, Tm = 2 * T;
   float *h = st->hidden; /* (2T, C) */
@@ -92,7 +93,7 @@ now_ms (void)
 int
 lmw_encoder_forward (lmw_state *st, lmw_error *err)
 {
-  const lmw_model *m = st->model;
+  const lmw_model *m = st->dm;
   const lmw_backend_ops *ops = st->ops;
   int T = m->hp.n_audio_ctx, C = m->hp.n_audio_state, H = m->hp.n_audio_head;
 
@@ -103,6 +104,7 @@ lmw_encoder_forward (lmw_state *st, lmw_error *err)
     lmw_mlp_block (st, st->enc_x, &m->enc[l], T, C);
   }
   ops->layernorm (st->be, st->enc_out, st->enc_x, m->enc_ln_w, m->enc_ln_b, T, C, 1e-5f);
+  ops->sync (st->be); /* an asynchronous backend has only queued the work */
   double t1 = now_ms ();
 
   /* cross-attention K/V of each decoder layer: k = enc · Wk^T, v = enc · Wv^T + bv */
@@ -112,10 +114,10 @@ lmw_encoder_forward (lmw_state *st, lmw_error *err)
     ops->matmul (st->be, st->cross_v + (size_t) l * T * C, C, st->enc_out, C, &L->cross_v,
                  L->cross_v_b, T);
   }
+  ops->sync (st->be);
   st->encoder_ms = t1 - t0;
   st->cross_ms = now_ms () - t1;
-  st->have_audio = true;
   st->n_cached = 0;
-  (void) err;
-  return 0;
+  st->have_audio = lmw_state_check (st, "lmw_encode", err) == 0;
+  return st->have_audio ? 0 : -1;
 }

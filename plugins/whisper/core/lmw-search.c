@@ -223,8 +223,8 @@ lmw_search_clear (lmw_search *s)
   free (s->logprobs);
   free (s->first_logits);
   for (int i = 0; i < s->n_beam_bufs; i++) {
-    free (s->beam_k[i]);
-    free (s->beam_v[i]);
+    lmw_state_free_floats (s->st, s->beam_k[i]);
+    lmw_state_free_floats (s->st, s->beam_v[i]);
   }
   memset (s, 0, sizeof *s);
 }
@@ -347,8 +347,8 @@ copy_rows (lmw_search *s, int dst, int src, int rows)
   clock_gettime (CLOCK_MONOTONIC, &t0);
   for (int l = 0; l < hp->n_text_layer; l++) {
     size_t off = (size_t) l * Tt * C;
-    memcpy (s->beam_k[dst] + off, s->beam_k[src] + off, sizeof (float) * (size_t) rows * C);
-    memcpy (s->beam_v[dst] + off, s->beam_v[src] + off, sizeof (float) * (size_t) rows * C);
+    lmw_state_copy_floats (s->st, s->beam_k[dst] + off, s->beam_k[src] + off, (size_t) rows * C);
+    lmw_state_copy_floats (s->st, s->beam_v[dst] + off, s->beam_v[src] + off, (size_t) rows * C);
   }
   clock_gettime (CLOCK_MONOTONIC, &t1);
   s->kv_copy_ms += (double) (t1.tv_sec - t0.tv_sec) * 1e3 + (double) (t1.tv_nsec - t0.tv_nsec) / 1e6;
@@ -374,12 +374,12 @@ beam_search (lmw_search *s, int B, lmw_seq *out, lmw_error *err)
   float *step_logits = malloc (sizeof (float) * (size_t) B * nv); /* (B, n_vocab) */
   if (cands == NULL || idx == NULL || step_logits == NULL)
     goto nomem;
-  while (s->n_beam_bufs < B) { /* malloc: pages are only touched for the rows in use */
-    s->beam_k[s->n_beam_bufs] = malloc (sizeof (float) * per);
-    s->beam_v[s->n_beam_bufs] = malloc (sizeof (float) * per);
+  while (s->n_beam_bufs < B) { /* on the CPU, pages are only touched for the rows in use */
+    s->beam_k[s->n_beam_bufs] = lmw_state_alloc_floats (st, per);
+    s->beam_v[s->n_beam_bufs] = lmw_state_alloc_floats (st, per);
     if (!s->beam_k[s->n_beam_bufs] || !s->beam_v[s->n_beam_bufs]) {
-      free (s->beam_k[s->n_beam_bufs]);
-      free (s->beam_v[s->n_beam_bufs]);
+      lmw_state_free_floats (st, s->beam_k[s->n_beam_bufs]);
+      lmw_state_free_floats (st, s->beam_v[s->n_beam_bufs]);
       goto nomem;
     }
     s->n_beam_bufs++;
@@ -396,8 +396,8 @@ beam_search (lmw_search *s, int B, lmw_seq *out, lmw_error *err)
     size_t C = (size_t) hp->n_text_state;
     for (int l = 0; l < hp->n_text_layer; l++) {
       size_t off = (size_t) l * Tt * C;
-      memcpy (s->beam_k[0] + off, orig_k + off, sizeof (float) * (size_t) np * C);
-      memcpy (s->beam_v[0] + off, orig_v + off, sizeof (float) * (size_t) np * C);
+      lmw_state_copy_floats (st, s->beam_k[0] + off, orig_k + off, (size_t) np * C);
+      lmw_state_copy_floats (st, s->beam_v[0] + off, orig_v + off, (size_t) np * C);
     }
   }
   live[0]->n = 0;

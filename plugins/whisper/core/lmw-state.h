@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lmw-state.h — internal view of one stream: the backend context and every activation buffer,
- * allocated once in lmw_state_new for the model's maximum sizes.
+ * lmw-state.h — internal view of one stream: the backend context, the backend's view of the
+ * model's weights, and every activation buffer, allocated once in lmw_state_new for the
+ * model's maximum sizes.  Buffers marked (backend) live in the backend's memory (a device's,
+ * for the CUDA backend): the engine touches them only through backend operations, and moves
+ * data in and out with upload / download / copy.
  */
 #ifndef LMW_STATE_H
 #define LMW_STATE_H
@@ -12,8 +15,20 @@ struct lmw_state {
   const lmw_model *model;          /* borrowed; must outlive the state */
   const lmw_backend_ops *ops;
   void *be;                        /* owned backend context */
+  bool host_memory;                /* backend memory is host memory (LMW_BACKEND_HOST_MEMORY) */
+  /* the model as the backend reads it: hyper-parameters and vocabulary as in `model`, every
+   * weight and vector the backend's view from map_weight; owns only its enc and dec arrays
+   * (the vocabulary and filterbank pointers are the model's, borrowed) */
+  lmw_model *dm;
 
-  /* encoder, T = n_audio_ctx, C = n_audio_state */
+  /* host staging */
+  float *mel_host;    /* (n_mels, 2T): the window before upload */
+  float *enc_out_host;/* (T, C): lmw_state_encoder_output, when memory is not the host's */
+  float *xattn_host;  /* (T + Tt, C): alignment's queries and keys, allocated on first use */
+  float *logits_buf;  /* (backend) logits before download, grown on use; unused for host memory */
+  size_t logits_len;  /* floats in logits_buf */
+
+  /* encoder, T = n_audio_ctx, C = n_audio_state; every buffer below is (backend) */
   float *mel_win;   /* (n_mels, 2T) */
   float *enc_x;     /* (T, C) residual stream */
   float *enc_out;   /* (T, C) */
@@ -22,6 +37,9 @@ struct lmw_state {
   bool have_audio;
   double encoder_ms; /* wall time of the last encoder pass, without the cross K/V */
   double cross_ms;   /* wall time of the last cross K/V projections */
+
+  /* decoder steps run, by rows: [1] single sequences (lmw_decode), [b] lmw_decode_batch of b */
+  uint64_t batches[LMW_MAX_BEAM + 1];
 
   /* decoder, Tt = n_text_ctx */
   float *self_k;    /* (n_text_layer, Tt, C) */
@@ -59,5 +77,19 @@ int lmw_encoder_forward (lmw_state *st, lmw_error *err);
  * not called (the rows are not one sequence).  Returns 0 on success. */
 int lmw_decode_batch (lmw_state *st, const int *tokens, int B, int n_past, float *const *cache_k,
                       float *const *cache_v, float *logits, lmw_error *err);
+
+/* 0 when every backend operation since the last check succeeded, else -1 with err filled
+ * ("what: the backend's message"). */
+int lmw_state_check (lmw_state *st, const char *what, lmw_error *err);
+/* A buffer of n floats in the backend's memory (NULL when out of memory), freed with
+ * lmw_state_free_floats; copies between two of them (n floats) with lmw_state_copy_floats. */
+float *lmw_state_alloc_floats (lmw_state *st, size_t n);
+void lmw_state_free_floats (lmw_state *st, float *p);
+void lmw_state_copy_floats (lmw_state *st, float *dst, const float *src, size_t n);
+/* A (backend) buffer for n floats of output that will be read back into host (n floats):
+ * host itself when the backend's memory is the host's, else st->logits_buf grown to n (NULL
+ * when out of memory); lmw_state_output_done downloads it into host. */
+float *lmw_state_output_buffer (lmw_state *st, float *host, size_t n);
+void lmw_state_output_done (lmw_state *st, float *host, const float *buf, size_t n);
 
 #endif /* LMW_STATE_H */

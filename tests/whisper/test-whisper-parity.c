@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-whisper-parity.c — a compute backend against the fixture's reference tensors and the
+ * CPU backend (argv[1]: fixture, argv[2]: backend, "cuda-emu" or "cuda").  Skipped (a TAP plan
+ * "1..0 # SKIP" with the registry's reason) when the backend can't run on this machine.
+ *
+ * Asserts (TAP):
+ *   - a stream is created on the backend, which reports its name and a device;
+ *   - the encoder output of the reference mel and the teacher-forced logits are within a
+ *     relative L2 error (|a - ref|_2 / |ref|_2) of 2e-3 of encoder_out.f32 and logits.f32
+ *     (printed with the CPU backend's own error and the distance between the two backends);
+ *   - decoding one token at a time through the backend's KV cache gives the full pass's logits;
+ *   - the greedy continuation of the prompt equals greedy.tokens and the CPU backend's;
+ *   - lmw_transcribe of long audio (the sample five times, 35 s, two windows), greedy, gives the
+ *     CPU backend's tokens in every segment; beam search (3 beams, the batched decoder step and
+ *     the cache copies on the backend) gives the CPU backend's tokens;
+ *   - three streams on the backend transcribing three different clips at once, one thread each,
+ *     give each clip's tokens from the CPU backend.
+ */
+#include "lmw-context.h"
+#include "lmw-test.h"
+
+#include <pthread.h>
+
+#define L2_TOL 2e-3
+
+static lmw_model *model;
+static const char *backend;
+
+static double
+rel_l2 (const float *a, const float *ref, size_t n)
+{
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    double d = (double) a[i] - ref[i];
+    num += d * d;
+    den += (double) ref[i] * ref[i];
+  }
+  return den > 0 ? sqrt (num / den) : sqrt (num);
+}
+
+static lmw_params
+greedy_params (void)
+{
+  lmw_params p = lmw_default_params ();
+  p.n_threads = 1;
+  p.language = "en";
+  p.max_tokens = 16;
+  p.temperature_inc = 0.0f; /* no fallback: one decoding per window */
+  return p;
+}
+
+/* the text tokens of every segment, back to back, into out (at most max); returns the count or
+ * -1 when the transcription failed */
+static int
+transcribe_tokens (const char *be, const lmw_params *p, const float *audio, size_t n, int *out,
+                   int max, int *n_windows)
+{
+  lmw_error err = { 0 };
+  lmw_state *st = lmw_state_new_backend (model, p->n_threads, be, 0, &err);
+  lmw_result r;
+  int rc = st ? lmw_transcribe (st, p, audio, n, &r, &err) : -1;
+  lmw_state_free (st);
+  if (rc != 0) {
+    TEST_DIAG ("transcription on %s failed: %s", be, err.message);
+    return -1;
+  }
+  int k = 0;
+  for (int i = 0; i < r.n_segments; i++)
+    for (int j = 0; j < r.segments[i].n_tokens && k < max; j++)
+      out[k++] = r.segments[i].tokens[j];
+  if (n_windows != NULL)
+    *n_windows = r.n_windows;
+  lmw_result_clear (&r);
+  return k;
+}
+
+static bool
+same_tokens (const int *a, int na, const int *b, int nb)
+{
+  return na >= 0 && na == nb && memcmp (a, b, sizeof (int) * (size_t) na) == 0;
+}
+
+typedef struct {
+  const float *audio;
+  size_t n;
+  int tokens[256];
+  int n_tokens;
+} clip_job;
+
+static void *
+clip_thread (void *arg)
+{
+  clip_job *j = arg;
+  lmw_params p = greedy_params ();
+  j->n_tokens = transcribe_tokens (backend, &p, j->audio, j->n, j->tokens, 256, NULL);
+  return NULL;
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *name = argc > 1 ? argv[1] : "tiny-en-random";
+  backend = argc > 2 ? argv[2] : "cuda-emu";
+  const char *dir = fixture_dir (name);
+  char *json = read_file (dir, "reference.json", NULL);
+  char path[4300];
+  snprintf (path, sizeof path, "%s/model.ggml.bin", dir);
+  lmw_error err = { 0 };
+  model = json ? lmw_model_load_file (path, &err) : NULL;
+  if (model == NULL) {
+    TEST_OK (false, "fixture %s loads (%s)", name, json ? err.message : "no reference.json");
+    return test_done ();
+  }
+  lmw_state *st = lmw_state_new_backend (model, 2, backend, 0, &err);
+  if (st == NULL) {
+    printf ("1..0 # SKIP %s\n", err.message);
+    lmw_model_free (model);
+    free (json);
+    return 0; /* TAP: a plan of 0 with SKIP counts the test as skipped */
+  }
+  lmw_state *cpu = lmw_state_new_backend (model, 2, "cpu", 0, &err);
+  TEST_OK (strcmp (lmw_state_backend_name (st), backend) == 0 && cpu != NULL,
+           "stream on backend %s, device: %s", lmw_state_backend_name (st),
+           lmw_state_device_name (st));
+
+  const lmw_hparams *hp = lmw_model_hparams (model);
+  int T = hp->n_audio_ctx, C = hp->n_audio_state, Tm = 2 * T, nv = hp->n_vocab;
+  size_t len = 0, ln = 0;
+  float *ref_mel = read_file (dir, "mel.f32", &len);
+  float *ref_enc = read_file (dir, "encoder_out.f32", &ln);
+  bool have = ref_mel && len == sizeof (float) * hp->n_mels * Tm && ref_enc &&
+              ln == sizeof (float) * T * C;
+  TEST_OK (have && lmw_encode (st, ref_mel, Tm, 0, &err) == 0 &&
+           lmw_encode (cpu, ref_mel, Tm, 0, &err) == 0, "encoder runs on the reference mel (%s)",
+           err.message);
+  double e_be = rel_l2 (lmw_state_encoder_output (st), ref_enc, (size_t) T * C);
+  double e_cpu = rel_l2 (lmw_state_encoder_output (cpu), ref_enc, (size_t) T * C);
+  double e_x = rel_l2 (lmw_state_encoder_output (st), lmw_state_encoder_output (cpu),
+                       (size_t) T * C);
+  TEST_OK (e_be <= L2_TOL, "encoder output: relative L2 %.3g to the reference (cpu %.3g; "
+           "%s to cpu %.3g)", e_be, e_cpu, backend, e_x);
+
+  int tokens[64];
+  int nt = json_int_array (json, NULL, "tokens", tokens, 64);
+  float *ref_logits = read_file (dir, "logits.f32", &len);
+  float *logits = malloc (sizeof (float) * (size_t) (nt > 0 ? nt : 1) * nv);
+  float *inc = malloc (sizeof (float) * (size_t) (nt > 0 ? nt : 1) * nv);
+  float *cpu_logits = malloc (sizeof (float) * (size_t) (nt > 0 ? nt : 1) * nv);
+  bool ok = nt > 0 && ref_logits && len == sizeof (float) * nt * nv &&
+            lmw_decode (st, tokens, nt, 0, logits, true, &err) == 0 &&
+            lmw_decode (cpu, tokens, nt, 0, cpu_logits, true, &err) == 0;
+  double l_be = ok ? rel_l2 (logits, ref_logits, (size_t) nt * nv) : 1.0;
+  TEST_OK (ok && l_be <= L2_TOL, "teacher-forced logits of %d tokens: relative L2 %.3g to the "
+           "reference (cpu %.3g; %s to cpu %.3g)", nt, l_be,
+           ok ? rel_l2 (cpu_logits, ref_logits, (size_t) nt * nv) : 1.0, backend,
+           ok ? rel_l2 (logits, cpu_logits, (size_t) nt * nv) : 1.0);
+  bool inc_ok = ok;
+  for (int i = 0; inc_ok && i < nt; i++)
+    inc_ok = lmw_decode (st, &tokens[i], 1, i, inc + (size_t) i * nv, false, &err) == 0;
+  double kv = inc_ok ? rel_l2 (inc, logits, (size_t) nt * nv) : 1.0;
+  TEST_OK (inc_ok && kv <= 1e-5, "one token at a time through the KV cache == the full pass "
+           "(relative L2 %.3g)", kv);
+
+  /* greedy continuation, on the backend and on the CPU */
+  int prompt[16], want[64], got[64], got_cpu[64];
+  int np = json_int_array (json, "\"greedy\"", "prompt", prompt, 16);
+  int ng = json_int_array (json, "\"greedy\"", "tokens", want, 64);
+  lmw_state *both[2] = { st, cpu };
+  int *outs[2] = { got, got_cpu };
+  bool dec_ok = np > 0 && ng > 0;
+  for (int s = 0; s < 2 && dec_ok; s++) {
+    dec_ok = lmw_decode (both[s], prompt, np, 0, inc, false, &err) == 0;
+    for (int i = 0; i < ng && dec_ok; i++) {
+      int best = 0;
+      for (int v = 1; v < nv; v++)
+        if (inc[v] > inc[best])
+          best = v;
+      outs[s][i] = best;
+      if (i + 1 < ng)
+        dec_ok = lmw_decode (both[s], &outs[s][i], 1, np + i, inc, false, &err) == 0;
+    }
+  }
+  TEST_OK (dec_ok && same_tokens (got, ng, want, ng) && same_tokens (got, ng, got_cpu, ng),
+           "greedy continuation of %d steps == greedy.tokens == cpu", ng);
+  lmw_state_free (st);
+  lmw_state_free (cpu);
+
+  /* long audio and beam search through lmw_transcribe */
+  char wav[4300];
+  snprintf (wav, sizeof wav, "%s/../../audio/speech-sample.wav", dir);
+  float *pcm = NULL;
+  size_t n_samples = 0;
+  TEST_OK (lmw_wav_read (wav, &pcm, &n_samples, &err) == 0, "speech-sample.wav read");
+  if (pcm == NULL)
+    goto out;
+  int copies = 5;
+  size_t n_long = n_samples * (size_t) copies;
+  float *lng = malloc (sizeof (float) * n_long);
+  for (int c = 0; c < copies; c++)
+    memcpy (lng + (size_t) c * n_samples, pcm, sizeof (float) * n_samples);
+  static int a[1024], b[1024];
+  int wa = 0, wb = 0;
+  lmw_params p = greedy_params ();
+  int na = transcribe_tokens (backend, &p, lng, n_long, a, 1024, &wa);
+  int nb = transcribe_tokens ("cpu", &p, lng, n_long, b, 1024, &wb);
+  TEST_OK (wa >= 2 && wa == wb && same_tokens (a, na, b, nb), "%.1f s of audio, greedy: %d "
+           "windows, %d tokens, the same as cpu (%d windows, %d tokens)",
+           (double) n_long / LMW_SAMPLE_RATE, wa, na, wb, nb);
+  free (lng);
+
+  p.beam_size = 3;
+  p.max_tokens = 8;
+  na = transcribe_tokens (backend, &p, pcm, n_samples, a, 1024, NULL);
+  nb = transcribe_tokens ("cpu", &p, pcm, n_samples, b, 1024, NULL);
+  TEST_OK (same_tokens (a, na, b, nb), "beam search (3 beams): %d tokens, the same as cpu (%d)",
+           na, nb);
+
+  /* three requests at once, each its own stream on the backend */
+  enum { N_CLIPS = 3 };
+  float *clips[N_CLIPS];
+  clip_job jobs[N_CLIPS];
+  pthread_t th[N_CLIPS];
+  bool started[N_CLIPS] = { false };
+  for (int c = 0; c < N_CLIPS; c++) {
+    /* the sample; its second half first; the sample at half the level */
+    clips[c] = malloc (sizeof (float) * n_samples);
+    size_t half = n_samples / 2;
+    for (size_t i = 0; i < n_samples; i++)
+      clips[c][i] = c == 1 ? pcm[(i + half) % n_samples] : c == 2 ? 0.5f * pcm[i] : pcm[i];
+    jobs[c] = (clip_job) { .audio = clips[c], .n = n_samples, .n_tokens = -1 };
+    started[c] = pthread_create (&th[c], NULL, clip_thread, &jobs[c]) == 0;
+  }
+  bool all_same = true;
+  for (int c = 0; c < N_CLIPS; c++) {
+    if (started[c])
+      pthread_join (th[c], NULL);
+    p = greedy_params ();
+    nb = transcribe_tokens ("cpu", &p, clips[c], n_samples, b, 1024, NULL);
+    bool same = started[c] && same_tokens (jobs[c].tokens, jobs[c].n_tokens, b, nb);
+    if (!same)
+      TEST_DIAG ("clip %d: %d tokens on %s, %d on cpu", c, jobs[c].n_tokens, backend, nb);
+    all_same &= same;
+    free (clips[c]);
+  }
+  TEST_OK (all_same, "%d streams on %s at once, one clip each: every clip's tokens == cpu",
+           N_CLIPS, backend);
+out:
+  free (pcm);
+  free (logits);
+  free (inc);
+  free (cpu_logits);
+  free (ref_logits);
+  free (ref_mel);
+  free (ref_enc);
+  free (json);
+  lmw_model_free (model);
+  return test_done ();
+}
