@@ -172,6 +172,7 @@ fail (LmdWyomingConnection *self, const GError *error)
   json_object_set_string_member (data, "code", lmd_error_code_name (code));
   if (param != NULL)
     json_object_set_string_member (data, "param", param);
+  json_object_set_string_member (data, "request_id", self->request_id);
   send_event (self, lmd_wyoming_event_new ("error", data));
   self->close_after_flush = TRUE;
   if (self->work != NULL)
