@@ -12,6 +12,7 @@
 #include "lmd-wyoming-audio.h"
 #include "lmd-wyoming-event-reader.h"
 #include "lmd-wyoming-event.h"
+#include "lmd-wyoming-live.h"
 
 #define READ_BYTES 65536
 #define PROGRAM_NAME "lightning-mediad"
@@ -22,6 +23,7 @@ struct _LmdWyomingConnection {
 
   LmdWyomingConfig config;        /* owned copy */
   LmdRouter *router;              /* borrowed */
+  GThreadPool *live_pool;         /* borrowed, nullable: streaming off */
   GSocketConnection *socket;      /* owned ref */
   GCancellable *cancellable;      /* owned: cancelled when the connection closes */
   LmdWyomingEventReader *reader;  /* owned */
@@ -44,6 +46,10 @@ struct _LmdWyomingConnection {
   char *model;                    /* owned, nullable: the default model */
   char *language;                 /* owned, nullable: the default language */
   LmdWyomingAudio *audio;         /* owned, nullable: between audio-start and audio-stop */
+  /* transcript streaming of the utterance ([wyoming] streaming) */
+  gboolean streaming;             /* transcript-start was sent: transcript-stop follows */
+  LmdWyomingLive *live;           /* owned, nullable: the model streams (so far) */
+  gboolean live_waiting;          /* audio-stop passed to live, its last report awaited */
 
   /* the utterance being transcribed */
   gboolean busy;
@@ -60,6 +66,8 @@ G_DEFINE_FINAL_TYPE (LmdWyomingConnection, lmd_wyoming_connection, G_TYPE_OBJECT
 
 static void process_events (LmdWyomingConnection *self);
 static void maybe_read (LmdWyomingConnection *self);
+static void live_clear (LmdWyomingConnection *self);
+static void transcribe_start (LmdWyomingConnection *self);
 
 static char *
 new_request_id (void)
@@ -93,6 +101,7 @@ close_now (LmdWyomingConnection *self)
   g_cancellable_cancel (self->cancellable);
   if (self->work != NULL)
     g_cancellable_cancel (self->work);
+  live_clear (self);
   g_queue_clear_full (&self->outbox, (GDestroyNotify) g_bytes_unref);
   /* closed at once, not by g_io_stream_close(): that refuses while a read is pending */
   g_socket_close (g_socket_connection_get_socket (self->socket), NULL);
@@ -223,7 +232,7 @@ info_event (LmdWyomingConnection *self)
       json_object_set_array_member (model, "languages", languages);
       json_array_add_object_element (model_list, model);
     }
-  streams = self->config.streaming;
+  streams = self->live_pool != NULL;
   json_object_set_string_member (program, "name", PROGRAM_NAME);
   json_object_set_string_member (program, "description", "lightning-mediad speech-to-text server");
   json_object_set_object_member (program, "attribution", attribution ());
@@ -241,8 +250,19 @@ info_event (LmdWyomingConnection *self)
 /* ---- transcription ------------------------------------------------------------------------ */
 
 static void
+live_clear (LmdWyomingConnection *self)
+{
+  if (self->live != NULL)
+    lmd_wyoming_live_cancel (self->live);
+  g_clear_object (&self->live);
+  self->live_waiting = FALSE;
+}
+
+static void
 utterance_reset (LmdWyomingConnection *self)
 {
+  live_clear (self);
+  self->streaming = FALSE;
   g_clear_pointer (&self->audio, lmd_wyoming_audio_free);
   g_clear_pointer (&self->model, g_free);
   g_clear_pointer (&self->language, g_free);
@@ -273,6 +293,8 @@ send_transcript (LmdWyomingConnection *self, const char *text, const char *langu
   json_object_set_string_member (data, "text", text);
   json_object_set_string_member (data, "language", language);
   send_event (self, lmd_wyoming_event_new ("transcript", data));
+  if (self->streaming)
+    send_event (self, lmd_wyoming_event_new ("transcript-stop", NULL));
 }
 
 static void
@@ -388,8 +410,8 @@ transcribe_start (LmdWyomingConnection *self)
   self->busy = TRUE;
   self->work = g_cancellable_new ();
   self->work_seconds = lmd_wyoming_audio_get_seconds (self->audio);
-  if (lmd_router_get_license (self->router) == NULL)
-    transcribe_run (self); /* no license service: every request is admitted */
+  if (lmd_router_get_license (self->router) == NULL || self->ticket != NULL)
+    transcribe_run (self); /* no license service, or admitted already (streaming) */ /* no license service: every request is admitted */
   else
     lmd_license_admit_async (lmd_router_get_license (self->router), self->config.api_key, "batch",
                              self->request_id, self->work, transcribe_admitted, g_object_ref (self));
@@ -420,14 +442,81 @@ read_format (LmdWyomingEvent *event, LmdWyomingFormat *format, GError **error)
   return lmd_wyoming_format_check (format, error);
 }
 
+static void on_live (LmdWyomingLiveReport report, const char *text, const GError *error,
+                     gpointer user_data);
+
 static gboolean
-audio_begin (LmdWyomingConnection *self, const LmdWyomingFormat *format)
+audio_begin (LmdWyomingConnection *self, const LmdWyomingFormat *format, GError **error)
 {
   const LmdLimits *limits = lmd_router_get_limits (self->router);
+  LmdLicense *license = lmd_router_get_license (self->router);
+  JsonObject *data;
 
+  live_clear (self);
+  release_ticket (self, 499);
   g_clear_pointer (&self->audio, lmd_wyoming_audio_free);
   self->audio = lmd_wyoming_audio_new (format, limits->max_body_bytes, limits->max_audio_seconds);
+  self->streaming = FALSE;
+  if (self->live_pool == NULL)
+    return TRUE;
+  /* Transcript streaming: the words are decoded while the audio arrives, so admission comes
+   * first, synchronously (a remote license service answers from its cache). */
+  if (license != NULL)
+    {
+      guint retry_after = 0;
+      self->ticket = lmd_license_admit (license, self->config.api_key, "streaming", self->request_id,
+                                        &retry_after, error);
+      if (self->ticket == NULL)
+        return FALSE;
+    }
+  self->streaming = TRUE;
+  self->live = lmd_wyoming_live_new (self->live_pool, lmd_router_find_engine (self->router, self->model),
+                                     engine_language (self), self->request_id, format, on_live, self);
+  data = json_object_new ();
+  json_object_set_string_member (data, "language", engine_language (self));
+  send_event (self, lmd_wyoming_event_new ("transcript-start", data));
   return TRUE;
+}
+
+/* The live session's reports (main context; none after live_clear()). */
+static void
+on_live (LmdWyomingLiveReport report, const char *text, const GError *error, gpointer user_data)
+{
+  LmdWyomingConnection *self = user_data;
+  JsonObject *data;
+
+  switch (report)
+    {
+    case LMD_WYOMING_LIVE_CHUNK:
+      data = json_object_new ();
+      json_object_set_string_member (data, "text", text);
+      send_event (self, lmd_wyoming_event_new ("transcript-chunk", data));
+      break;
+    case LMD_WYOMING_LIVE_DONE:
+      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id,
+                       "transcript of %.2f s of audio, streamed, %.2f s after audio-stop: %zu characters",
+                       self->work_seconds, (g_get_monotonic_time () - self->work_started) / 1e6,
+                       strlen (text));
+      send_transcript (self, text, engine_language (self));
+      work_end (self, 200);
+      break;
+    case LMD_WYOMING_LIVE_UNAVAILABLE:
+      /* the model cannot stream: the utterance is transcribed whole at audio-stop */
+      live_clear (self);
+      if (self->busy)
+        {
+          self->busy = FALSE;
+          transcribe_start (self);
+        }
+      break;
+    case LMD_WYOMING_LIVE_FAILED:
+      fail (self, error);
+      if (self->busy)
+        work_end (self, lmd_error_http_status (lmd_error_classify (error)));
+      else
+        live_clear (self);
+      break;
+    }
 }
 
 static gboolean
@@ -485,13 +574,13 @@ handle_event (LmdWyomingConnection *self, LmdWyomingEvent *event, GError **error
     {
       if (!read_format (event, &format, error))
         return FALSE;
-      return audio_begin (self, &format);
+      return audio_begin (self, &format, error);
     }
   else if (g_str_equal (event->type, "audio-chunk"))
     {
       if (!read_format (event, &format, error))
         return FALSE;
-      if (self->audio == NULL && !audio_begin (self, &format))
+      if (self->audio == NULL && !audio_begin (self, &format, error))
         return FALSE;
       if (!lmd_wyoming_format_equal (&format, lmd_wyoming_audio_get_format (self->audio)))
         {
@@ -506,9 +595,24 @@ handle_event (LmdWyomingConnection *self, LmdWyomingEvent *event, GError **error
           !lmd_wyoming_audio_append (self->audio, g_bytes_get_data (event->payload, NULL),
                                      g_bytes_get_size (event->payload), error))
         return FALSE;
+      if (event->payload != NULL && self->live != NULL)
+        lmd_wyoming_live_push (self->live, g_bytes_get_data (event->payload, NULL),
+                               g_bytes_get_size (event->payload));
     }
   else if (g_str_equal (event->type, "audio-stop"))
-    transcribe_start (self);
+    {
+      if (self->live != NULL && self->audio != NULL)
+        {
+          /* the live session's last report answers */
+          self->busy = TRUE;
+          self->live_waiting = TRUE;
+          self->work_started = g_get_monotonic_time ();
+          self->work_seconds = lmd_wyoming_audio_get_seconds (self->audio);
+          lmd_wyoming_live_stop (self->live);
+        }
+      else
+        transcribe_start (self);
+    }
   else
     LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, self->request_id, "ignoring an event of type '%s'",
                      event->type);
@@ -618,13 +722,14 @@ on_idle_check (gpointer user_data)
 
 LmdWyomingConnection *
 lmd_wyoming_connection_new (GSocketConnection *socket_connection, const LmdWyomingConfig *config,
-                            LmdRouter *router)
+                            LmdRouter *router, GThreadPool *live_pool)
 {
   LmdWyomingConnection *self = g_object_new (LMD_TYPE_WYOMING_CONNECTION, NULL);
   g_autoptr (GSocketAddress) remote = g_socket_connection_get_remote_address (socket_connection, NULL);
 
   lmd_wyoming_config_copy (&self->config, config);
   self->router = router;
+  self->live_pool = live_pool;
   self->socket = g_object_ref (socket_connection);
   self->reader = lmd_wyoming_event_reader_new (&config->bounds);
   if (G_IS_INET_SOCKET_ADDRESS (remote))
@@ -684,6 +789,9 @@ lmd_wyoming_connection_finalize (GObject *object)
   g_queue_clear_full (&self->outbox, (GDestroyNotify) g_bytes_unref);
   g_clear_pointer (&self->writing, g_bytes_unref);
   g_clear_pointer (&self->audio, lmd_wyoming_audio_free);
+  if (self->live != NULL)
+    lmd_wyoming_live_cancel (self->live);
+  g_clear_object (&self->live);
   g_clear_pointer (&self->reader, lmd_wyoming_event_reader_free);
   g_clear_object (&self->work);
   g_clear_object (&self->cancellable);

@@ -34,11 +34,12 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (LmdWyomingConnection, lmd_wyoming_connection, LMD, WYOMING_CONNECTION, GObject)
 
 /* (transfer full) a connection for @socket_connection (a reference is taken); @config is
- * copied; @router is borrowed and must outlive the connection's work.  Emits "closed" once
- * the connection is over. */
+ * copied; @router is borrowed and must outlive the connection's work; @live_pool (borrowed,
+ * nullable: no transcript streaming) runs LmdWyomingLive work.  Emits "closed" once the
+ * connection is over. */
 LmdWyomingConnection *lmd_wyoming_connection_new (GSocketConnection *socket_connection,
                                                   const LmdWyomingConfig *config,
-                                                  LmdRouter *router);
+                                                  LmdRouter *router, GThreadPool *live_pool);
 /* Starts reading events. */
 void lmd_wyoming_connection_start (LmdWyomingConnection *self);
 /* Answers SERVICE_UNAVAILABLE with @reason and closes (too many connections, draining). */

@@ -9,6 +9,7 @@
 #include "lmd-transport.h"
 #include "lmd-wyoming-config.h"
 #include "lmd-wyoming-connection.h"
+#include "lmd-wyoming-live.h"
 
 struct _LmdWyomingTransport {
   GObject parent_instance;
@@ -16,6 +17,7 @@ struct _LmdWyomingTransport {
   LmdWyomingConfig config;     /* owned */
   LmdRouter *router;           /* borrowed from the daemon */
   GSocketService *service;     /* owned, nullable before start() */
+  GThreadPool *live_pool;      /* owned, nullable: [wyoming] streaming off */
   guint bound_port;
   GHashTable *connections;     /* owned: LmdWyomingConnection (owned ref) → itself */
   guint64 connections_total;
@@ -42,7 +44,7 @@ on_incoming (GSocketService *service, GSocketConnection *socket_connection, GObj
 {
   LmdWyomingTransport *self = user_data;
   LmdWyomingConnection *connection = lmd_wyoming_connection_new (socket_connection, &self->config,
-                                                                 self->router);
+                                                                 self->router, self->live_pool);
 
   self->connections_total++;
   g_hash_table_add (self->connections, connection);
@@ -98,6 +100,9 @@ wyoming_start (LmdTransport *transport, LmdRouter *router, GError **error)
       return FALSE;
     }
   self->bound_port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
+  if (self->config.streaming)
+    self->live_pool = g_thread_pool_new (lmd_wyoming_live_run, NULL,
+                                         (int) MAX (lmd_router_get_limits (router)->workers, 1), FALSE, NULL);
   g_signal_connect (self->service, "incoming", G_CALLBACK (on_incoming), self);
   g_socket_service_start (self->service);
   g_info ("listening on tcp://%s:%u%s", self->config.host, self->bound_port,
@@ -180,6 +185,9 @@ lmd_wyoming_transport_finalize (GObject *object)
   LmdWyomingTransport *self = LMD_WYOMING_TRANSPORT (object);
 
   g_hash_table_unref (self->connections);
+  /* the connections cancelled their work: what runs ends soon, what is queued is dropped */
+  if (self->live_pool != NULL)
+    g_thread_pool_free (self->live_pool, FALSE, TRUE);
   lmd_wyoming_config_clear (&self->config);
   G_OBJECT_CLASS (lmd_wyoming_transport_parent_class)->finalize (object);
 }

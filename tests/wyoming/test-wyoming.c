@@ -10,7 +10,8 @@
  * microphone, so the pass takes as long as the longest recording), at 16 kHz mono and
  * 44.1 kHz stereo, each transcript equal to /v1/listen's text for the same audio; every bad
  * input answered with an error event, a log line with its request id and the connection
- * closed while another client's transcriptions succeed; 50 connections at once; the port
+ * closed while another client's transcriptions succeed; transcript streaming (start, a chunk
+ * per utterance, transcript, stop); 50 connections at once; the port
  * closed when the plugin is not loaded, and HTTP served when it is.
  */
 #include <json-glib/json-glib.h>
@@ -42,6 +43,7 @@ typedef struct {
 } Clip;
 
 static Clip clips16[LIBRIVOX_FILES];  /* 16 kHz mono */
+static guint find_wyoming_port (LmdTestServer *s);
 static Clip clips44[LIBRIVOX_FILES];  /* 44.1 kHz stereo */
 
 /* ---- audio -------------------------------------------------------------------------------- */
@@ -525,6 +527,85 @@ test_concurrent (void)
   g_free (one_second.reference);
 }
 
+/* ---- transcript streaming ------------------------------------------------------------------- */
+
+/* [wyoming] streaming=true: transcript-start, a transcript-chunk per utterance the engine ends
+ * (two recordings with 1.5 s of silence between them: two chunks at least), the transcript
+ * (the chunks joined), transcript-stop, in that order. */
+static void
+test_streaming (void)
+{
+  static const char config[] =
+    "[server]\nhost=127.0.0.1\n"
+    "[plugins]\nload=http;wyoming;gst-decoder;sphinx\n"
+    "[limits]\nworkers=2\n"
+    "[wyoming]\nport=0\nstreaming=true\nidle_timeout_s=60\n";
+  g_autoptr (GError) error = NULL;
+  LmdTestServer *streaming;
+  g_autoptr (LmdTestWyomingClient) client = NULL;
+  g_autoptr (LmdTestWyomingEvent) info = NULL;
+  g_autoptr (GByteArray) pcm = g_byte_array_new ();
+  g_autoptr (GPtrArray) chunks = g_ptr_array_new_with_free_func (g_free);
+  g_autofree guint8 *silence = g_malloc0 (48000); /* 1.5 s at 16 kHz */
+  g_autofree char *joined = NULL;
+  gboolean started = FALSE, transcribed = FALSE;
+  JsonObject *program;
+
+  if (!need_testdata ())
+    return;
+  streaming = lmd_test_server_start (config, NULL, &error);
+  g_assert_no_error (error);
+  client = lmd_test_wyoming_client_connect (find_wyoming_port (streaming), IO_TIMEOUT_S, &error);
+  g_assert_no_error (error);
+  lmd_test_wyoming_client_send (client, "describe", NULL, NULL, 0, &error);
+  g_assert_no_error (error);
+  info = receive (client);
+  program = json_array_get_object_element (json_object_get_array_member (info->data, "asr"), 0);
+  g_assert_true (json_object_get_boolean_member (program, "supports_transcript_streaming"));
+
+  g_byte_array_append (pcm, g_bytes_get_data (clips16[1].pcm, NULL), (guint) g_bytes_get_size (clips16[1].pcm));
+  g_byte_array_append (pcm, silence, 48000);
+  g_byte_array_append (pcm, g_bytes_get_data (clips16[4].pcm, NULL), (guint) g_bytes_get_size (clips16[4].pcm));
+  lmd_test_wyoming_client_send_audio (client, "en", pcm->data, pcm->len, 16000, 2, 1, CHUNK_BYTES,
+                                      FALSE, &error);
+  g_assert_no_error (error);
+  for (;;)
+    {
+      g_autoptr (LmdTestWyomingEvent) event = receive (client);
+
+      g_test_message ("streaming: %s %s", event->type,
+                      json_object_get_string_member_with_default (event->data, "text", ""));
+      if (!started)
+        {
+          g_assert_cmpstr (event->type, ==, "transcript-start");
+          g_assert_cmpstr (json_object_get_string_member (event->data, "language"), ==, "en");
+          started = TRUE;
+        }
+      else if (g_str_equal (event->type, "transcript-chunk"))
+        {
+          g_assert_false (transcribed);
+          g_assert_cmpuint (strlen (json_object_get_string_member (event->data, "text")), >, 0);
+          g_ptr_array_add (chunks, g_strdup (json_object_get_string_member (event->data, "text")));
+        }
+      else if (g_str_equal (event->type, "transcript"))
+        {
+          g_assert_false (transcribed);
+          g_ptr_array_add (chunks, NULL);
+          joined = g_strjoinv (" ", (char **) chunks->pdata);
+          g_assert_cmpstr (json_object_get_string_member (event->data, "text"), ==, joined);
+          transcribed = TRUE;
+        }
+      else
+        {
+          g_assert_cmpstr (event->type, ==, "transcript-stop");
+          g_assert_true (transcribed);
+          break;
+        }
+    }
+  g_assert_cmpuint (chunks->len - 1, >=, 2);
+  g_assert_cmpint (lmd_test_server_stop (streaming), ==, 0);
+}
+
 /* ---- loading ------------------------------------------------------------------------------- */
 
 static guint
@@ -630,6 +711,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wyoming/bad-input", test_bad_input);
   g_test_add_func ("/wyoming/audio-too-long", test_audio_too_long);
   g_test_add_func ("/wyoming/concurrent-50", test_concurrent);
+  g_test_add_func ("/wyoming/streaming", test_streaming);
   g_test_add_func ("/wyoming/http-still-serves", test_http_still_serves);
   g_test_add_func ("/wyoming/absent", test_absent);
   status = g_test_run ();
