@@ -651,7 +651,9 @@ static void
 test_http_still_serves (void)
 {
   g_autofree char *url = lmd_test_server_url (server, "/health");
-  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+  /* a new connection: the shared session's kept-alive one may have been idle for minutes */
+  g_autoptr (SoupSession) fresh = soup_session_new_with_options ("timeout", 60, NULL);
+  g_autoptr (LmdTestResponse) r = lmd_test_http (fresh, "GET", url, NULL, NULL, NULL);
 
   g_assert_no_error (r->error);
   g_assert_cmpuint (r->status, ==, 200);
