@@ -24,6 +24,7 @@ struct _LmdWyomingConnection {
   LmdWyomingConfig config;        /* owned copy */
   LmdRouter *router;              /* borrowed */
   GThreadPool *live_pool;         /* borrowed, nullable: streaming off */
+  LmdLicense *license;            /* owned ref, nullable: every request is admitted */
   GSocketConnection *socket;      /* owned ref */
   GCancellable *cancellable;      /* owned: cancelled when the connection closes */
   LmdWyomingEventReader *reader;  /* owned */
@@ -87,8 +88,7 @@ static void
 release_ticket (LmdWyomingConnection *self, guint status)
 {
   if (self->ticket != NULL)
-    lmd_license_complete (lmd_router_get_license (self->router), g_steal_pointer (&self->ticket),
-                          self->work_seconds, status);
+    lmd_license_complete (self->license, g_steal_pointer (&self->ticket), self->work_seconds, status);
 }
 
 static void
@@ -101,6 +101,9 @@ close_now (LmdWyomingConnection *self)
   g_cancellable_cancel (self->cancellable);
   if (self->work != NULL)
     g_cancellable_cancel (self->work);
+  /* an admission whose work will never report back is released now */
+  if (!self->busy || self->live_waiting)
+    release_ticket (self, 499);
   live_clear (self);
   g_queue_clear_full (&self->outbox, (GDestroyNotify) g_bytes_unref);
   /* closed at once, not by g_io_stream_close(): that refuses while a read is pending */
@@ -333,7 +336,7 @@ engine_language (LmdWyomingConnection *self)
 static void
 transcribe_run (LmdWyomingConnection *self)
 {
-  LmdLicense *license = lmd_router_get_license (self->router);
+  LmdLicense *license = self->license;
   g_autoptr (GError) error = NULL;
   g_autoptr (LmdTranscribeRequest) request = NULL;
   LmdEngine *engine;
@@ -410,10 +413,10 @@ transcribe_start (LmdWyomingConnection *self)
   self->busy = TRUE;
   self->work = g_cancellable_new ();
   self->work_seconds = lmd_wyoming_audio_get_seconds (self->audio);
-  if (lmd_router_get_license (self->router) == NULL || self->ticket != NULL)
-    transcribe_run (self); /* no license service, or admitted already (streaming) */ /* no license service: every request is admitted */
+  if (self->license == NULL || self->ticket != NULL)
+    transcribe_run (self); /* no license service, or admitted already (streaming) */
   else
-    lmd_license_admit_async (lmd_router_get_license (self->router), self->config.api_key, "batch",
+    lmd_license_admit_async (self->license, self->config.api_key, "batch",
                              self->request_id, self->work, transcribe_admitted, g_object_ref (self));
 }
 
@@ -449,7 +452,7 @@ static gboolean
 audio_begin (LmdWyomingConnection *self, const LmdWyomingFormat *format, GError **error)
 {
   const LmdLimits *limits = lmd_router_get_limits (self->router);
-  LmdLicense *license = lmd_router_get_license (self->router);
+  LmdLicense *license = self->license;
   JsonObject *data;
 
   live_clear (self);
@@ -524,7 +527,12 @@ handle_transcribe (LmdWyomingConnection *self, LmdWyomingEvent *event, GError **
 {
   const char *name = lmd_wyoming_event_get_string (event, "name");
   const char *language = lmd_wyoming_event_get_string (event, "language");
-  LmdEngine *engine = lmd_router_find_engine (self->router, name);
+  LmdEngine *engine;
+
+  /* the program's own name (as info lists it) and "" mean the default model */
+  if (name != NULL && (name[0] == '\0' || g_str_equal (name, PROGRAM_NAME)))
+    name = NULL;
+  engine = lmd_router_find_engine (self->router, name);
 
   if (engine == NULL)
     {
@@ -730,6 +738,8 @@ lmd_wyoming_connection_new (GSocketConnection *socket_connection, const LmdWyomi
   lmd_wyoming_config_copy (&self->config, config);
   self->router = router;
   self->live_pool = live_pool;
+  if (lmd_router_get_license (router) != NULL)
+    self->license = g_object_ref (lmd_router_get_license (router));
   self->socket = g_object_ref (socket_connection);
   self->reader = lmd_wyoming_event_reader_new (&config->bounds);
   if (G_IS_INET_SOCKET_ADDRESS (remote))
@@ -794,6 +804,7 @@ lmd_wyoming_connection_finalize (GObject *object)
   g_clear_object (&self->live);
   g_clear_pointer (&self->reader, lmd_wyoming_event_reader_free);
   g_clear_object (&self->work);
+  g_clear_object (&self->license);
   g_clear_object (&self->cancellable);
   g_clear_object (&self->socket);
   lmd_wyoming_config_clear (&self->config);

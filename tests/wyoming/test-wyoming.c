@@ -10,7 +10,8 @@
  * microphone, so the pass takes as long as the longest recording), at 16 kHz mono and
  * 44.1 kHz stereo, each transcript equal to /v1/listen's text for the same audio; every bad
  * input answered with an error event, a log line with its request id and the connection
- * closed while another client's transcriptions succeed; transcript streaming (start, a chunk
+ * closed while another client's transcriptions succeed; admission by the license with
+ * [wyoming] api_key; transcript streaming (start, a chunk
  * per utterance, transcript, stop); 50 connections at once; the port
  * closed when the plugin is not loaded, and HTTP served when it is.
  */
@@ -458,6 +459,33 @@ test_audio_too_long (void)
   g_assert_cmpstr (json_object_get_string_member (event->data, "code"), ==, "FILE_TOO_LARGE");
 }
 
+/* A client that goes away while its utterance is transcribed: the work is stopped, the server
+ * logs it and goes on serving. */
+static void
+test_client_goes_away (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *again = NULL;
+  g_autofree char *log = NULL;
+
+  if (!need_testdata ())
+    return;
+  {
+    g_autoptr (LmdTestWyomingClient) leaving = connect_client ();
+    lmd_test_wyoming_client_send_audio (leaving, "en", g_bytes_get_data (clips16[0].pcm, NULL),
+                                        g_bytes_get_size (clips16[0].pcm), 16000, 2, 1, CHUNK_BYTES,
+                                        FALSE, &error);
+    g_assert_no_error (error);
+  } /* closed right after audio-stop */
+  {
+    g_autoptr (LmdTestWyomingClient) client = connect_client ();
+    again = transcribe (client, &clips16[1], FALSE);
+  }
+  g_assert_cmpstr (again, ==, clips16[1].reference);
+  log = lmd_test_server_read_log (server);
+  g_assert_nonnull (strstr (log, "went away before the transcript"));
+}
+
 /* ---- concurrency ---------------------------------------------------------------------------- */
 
 typedef struct {
@@ -539,7 +567,7 @@ test_streaming (void)
     "[server]\nhost=127.0.0.1\n"
     "[plugins]\nload=http;wyoming;gst-decoder;sphinx\n"
     "[limits]\nworkers=2\n"
-    "[wyoming]\nport=0\nstreaming=true\nidle_timeout_s=60\n";
+    "[wyoming]\nport=0\nstreaming=true\nidle_timeout_s=60\nmax_connections=2\n";
   g_autoptr (GError) error = NULL;
   LmdTestServer *streaming;
   g_autoptr (LmdTestWyomingClient) client = NULL;
@@ -603,7 +631,81 @@ test_streaming (void)
         }
     }
   g_assert_cmpuint (chunks->len - 1, >=, 2);
+
+  /* max_connections=2: with this one open, a second is served and a third refused */
+  {
+    guint port = find_wyoming_port (streaming);
+    g_autoptr (LmdTestWyomingClient) second = lmd_test_wyoming_client_connect (port, IO_TIMEOUT_S, &error);
+    g_autoptr (LmdTestWyomingClient) third = NULL;
+    g_autoptr (LmdTestWyomingEvent) answer = NULL;
+    g_autoptr (LmdTestWyomingEvent) refusal = NULL;
+
+    g_assert_no_error (error);
+    lmd_test_wyoming_client_send (second, "describe", NULL, NULL, 0, &error);
+    g_assert_no_error (error);
+    answer = receive (second);
+    g_assert_cmpstr (answer->type, ==, "info");
+    third = lmd_test_wyoming_client_connect (port, IO_TIMEOUT_S, &error);
+    g_assert_no_error (error);
+    refusal = receive (third);
+    g_assert_cmpstr (refusal->type, ==, "error");
+    g_assert_cmpstr (json_object_get_string_member (refusal->data, "code"), ==, "SERVICE_UNAVAILABLE");
+  }
   g_assert_cmpint (lmd_test_server_stop (streaming), ==, 0);
+}
+
+/* ---- admission ----------------------------------------------------------------------------- */
+
+/* With a license loaded, utterances are admitted with [wyoming] api_key: a configured key is
+ * transcribed, another is refused with INVALID_LICENSE (and the log names the request). */
+static void
+test_license (void)
+{
+  g_autofree char *good_hash = g_compute_checksum_for_string (G_CHECKSUM_SHA256, "wyoming-good-key", -1);
+  const char *keys[] = { "wyoming-good-key", "wyoming-other-key" };
+
+  if (!need_testdata ())
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+    {
+      g_autofree char *config = g_strdup_printf (
+        "[server]\nhost=127.0.0.1\n[plugins]\nload=http;wyoming;gst-decoder;sphinx;license\n"
+        "[limits]\nworkers=1\n[license]\napi_keys_sha256=%s\n"
+        "[wyoming]\nport=0\napi_key=%s\n", good_hash, keys[i]);
+      g_autoptr (GError) error = NULL;
+      LmdTestServer *licensed = lmd_test_server_start (config, NULL, &error);
+      g_autoptr (LmdTestWyomingClient) client = NULL;
+      g_autoptr (LmdTestWyomingEvent) event = NULL;
+      const Clip *clip = &clips16[1];
+
+      g_assert_no_error (error);
+      client = lmd_test_wyoming_client_connect (find_wyoming_port (licensed), IO_TIMEOUT_S, &error);
+      g_assert_no_error (error);
+      lmd_test_wyoming_client_send_audio (client, "en", g_bytes_get_data (clip->pcm, NULL),
+                                          g_bytes_get_size (clip->pcm), 16000, 2, 1, CHUNK_BYTES,
+                                          FALSE, &error);
+      g_assert_no_error (error);
+      event = receive (client);
+      g_test_message ("key %u: %s %s", i, event->type,
+                      json_object_get_string_member_with_default (event->data, "text", ""));
+      if (i == 0)
+        {
+          g_assert_cmpstr (event->type, ==, "transcript");
+          g_assert_cmpstr (json_object_get_string_member (event->data, "text"), ==, clip->reference);
+        }
+      else
+        {
+          g_autofree char *log = NULL;
+          g_autofree char *needle = NULL;
+          g_assert_cmpstr (event->type, ==, "error");
+          g_assert_cmpstr (json_object_get_string_member (event->data, "code"), ==, "INVALID_LICENSE");
+          log = lmd_test_server_read_log (licensed);
+          needle = g_strdup_printf ("[%s] wyoming: INVALID_LICENSE",
+                                    json_object_get_string_member (event->data, "request_id"));
+          g_assert_nonnull (strstr (log, needle));
+        }
+      g_assert_cmpint (lmd_test_server_stop (licensed), ==, 0);
+    }
 }
 
 /* ---- loading ------------------------------------------------------------------------------- */
@@ -712,8 +814,10 @@ main (int argc, char **argv)
   g_test_add_func ("/wyoming/two-utterances", test_two_utterances);
   g_test_add_func ("/wyoming/bad-input", test_bad_input);
   g_test_add_func ("/wyoming/audio-too-long", test_audio_too_long);
+  g_test_add_func ("/wyoming/client-goes-away", test_client_goes_away);
   g_test_add_func ("/wyoming/concurrent-50", test_concurrent);
   g_test_add_func ("/wyoming/streaming", test_streaming);
+  g_test_add_func ("/wyoming/license", test_license);
   g_test_add_func ("/wyoming/http-still-serves", test_http_still_serves);
   g_test_add_func ("/wyoming/absent", test_absent);
   status = g_test_run ();
