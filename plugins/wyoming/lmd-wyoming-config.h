@@ -14,6 +14,9 @@
  *                     protocol has no authentication of its own); default none
  *   streaming         announce transcript streaming and send transcript-start/-chunk/-stop
  *                     when the model can stream (default false)
+ *   zeroconf          announce the service on the local network (DNS-SD _wyoming._tcp,
+ *                     Avahi) so Home Assistant discovers it (default false)
+ *   zeroconf_name     the name announced (default "lightning-mediad")
  * The audio of one utterance is bounded by [limits] max_body_mb and max_audio_seconds.
  */
 #pragma once
@@ -32,6 +35,8 @@ typedef struct {
   LmdWyomingBounds bounds;
   char *api_key;             /* owned, nullable */
   gboolean streaming;
+  gboolean zeroconf;
+  char *zeroconf_name;       /* owned */
 } LmdWyomingConfig;
 
 /* Fills @self from [wyoming] of @key_file (defaults for absent keys); FALSE with @error

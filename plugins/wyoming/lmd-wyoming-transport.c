@@ -10,6 +10,9 @@
 #include "lmd-wyoming-config.h"
 #include "lmd-wyoming-connection.h"
 #include "lmd-wyoming-live.h"
+#ifdef LMD_HAVE_AVAHI
+#include "lmd-wyoming-zeroconf.h"
+#endif
 
 struct _LmdWyomingTransport {
   GObject parent_instance;
@@ -18,6 +21,9 @@ struct _LmdWyomingTransport {
   LmdRouter *router;           /* borrowed from the daemon */
   GSocketService *service;     /* owned, nullable before start() */
   GThreadPool *live_pool;      /* owned, nullable: [wyoming] streaming off */
+#ifdef LMD_HAVE_AVAHI
+  LmdWyomingZeroconf *zeroconf; /* owned, nullable: [wyoming] zeroconf off */
+#endif
   guint bound_port;
   GHashTable *connections;     /* owned: LmdWyomingConnection (owned ref) → itself */
   guint64 connections_total;
@@ -107,6 +113,19 @@ wyoming_start (LmdTransport *transport, LmdRouter *router, GError **error)
   g_socket_service_start (self->service);
   g_info ("listening on tcp://%s:%u%s", self->config.host, self->bound_port,
           self->config.streaming ? " (transcript streaming on)" : "");
+  if (self->config.zeroconf)
+    {
+#ifdef LMD_HAVE_AVAHI
+      g_autoptr (GError) local = NULL;
+      self->zeroconf = lmd_wyoming_zeroconf_new (self->config.zeroconf_name, self->bound_port, &local);
+      /* discovery is a convenience: the service runs without it */
+      if (self->zeroconf == NULL)
+        g_warning ("%s; the service is not announced", local->message);
+#else
+      g_warning ("zeroconf: this build has no Avahi (libavahi-client, libavahi-glib); the service "
+                 "is not announced");
+#endif
+    }
   return TRUE;
 }
 
@@ -116,6 +135,9 @@ wyoming_stop (LmdTransport *transport)
   LmdWyomingTransport *self = LMD_WYOMING_TRANSPORT (transport);
 
   /* the listening socket only: utterances being transcribed still get their transcripts */
+#ifdef LMD_HAVE_AVAHI
+  g_clear_pointer (&self->zeroconf, lmd_wyoming_zeroconf_free);
+#endif
   if (self->service != NULL)
     {
       g_socket_service_stop (self->service);
@@ -169,6 +191,9 @@ lmd_wyoming_transport_dispose (GObject *object)
       lmd_wyoming_connection_abort (l->data);
     }
   g_hash_table_remove_all (self->connections);
+#ifdef LMD_HAVE_AVAHI
+  g_clear_pointer (&self->zeroconf, lmd_wyoming_zeroconf_free);
+#endif
   if (self->service != NULL)
     {
       g_socket_service_stop (self->service);
@@ -210,6 +235,7 @@ lmd_wyoming_transport_init (LmdWyomingTransport *self)
   self->config.bounds.max_header_bytes = 65536;
   self->config.bounds.max_data_bytes = 65536;
   self->config.bounds.max_payload_bytes = 1048576;
+  self->config.zeroconf_name = g_strdup ("lightning-mediad");
 }
 
 G_MODULE_EXPORT const LmdPluginInfo *lmd_plugin_describe (void);

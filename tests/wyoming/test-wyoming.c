@@ -708,6 +708,35 @@ test_license (void)
     }
 }
 
+/* [wyoming] zeroconf=true never stops the server: it starts, serves, and says in its log what
+ * became of the announcement (announced, waiting for avahi-daemon, or not announced).  The
+ * announcement itself needs avahi-daemon on the system bus, which the test machine may lack. */
+static void
+test_zeroconf (void)
+{
+  static const char config[] =
+    "[server]\nhost=127.0.0.1\n[plugins]\nload=http;wyoming;gst-decoder;sphinx\n"
+    "[wyoming]\nport=0\nzeroconf=true\nzeroconf_name=lightning-mediad test\n";
+  g_autoptr (GError) error = NULL;
+  LmdTestServer *announcing = lmd_test_server_start (config, NULL, &error);
+  g_autoptr (LmdTestWyomingClient) client = NULL;
+  g_autoptr (LmdTestWyomingEvent) info = NULL;
+  g_autofree char *log = NULL;
+
+  g_assert_no_error (error);
+  client = lmd_test_wyoming_client_connect (find_wyoming_port (announcing), IO_TIMEOUT_S, &error);
+  g_assert_no_error (error);
+  lmd_test_wyoming_client_send (client, "describe", NULL, NULL, 0, &error);
+  g_assert_no_error (error);
+  info = receive (client);
+  g_assert_cmpstr (info->type, ==, "info");
+  log = lmd_test_server_read_log (announcing);
+  g_test_message ("%s", strstr (log, "zeroconf") != NULL ? strstr (log, "zeroconf") : "(none)");
+  g_assert_nonnull (strstr (log, "wyoming: zeroconf: "));
+  g_clear_pointer (&client, lmd_test_wyoming_client_free);
+  g_assert_cmpint (lmd_test_server_stop (announcing), ==, 0);
+}
+
 /* ---- loading ------------------------------------------------------------------------------- */
 
 static guint
@@ -818,6 +847,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wyoming/concurrent-50", test_concurrent);
   g_test_add_func ("/wyoming/streaming", test_streaming);
   g_test_add_func ("/wyoming/license", test_license);
+  g_test_add_func ("/wyoming/zeroconf", test_zeroconf);
   g_test_add_func ("/wyoming/http-still-serves", test_http_still_serves);
   g_test_add_func ("/wyoming/absent", test_absent);
   status = g_test_run ();
