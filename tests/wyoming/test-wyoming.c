@@ -791,6 +791,42 @@ test_http_still_serves (void)
   g_assert_cmpuint (wyoming_port, !=, lmd_test_server_get_port (server));
 }
 
+static double
+audio_seconds_total (SoupSession *fresh)
+{
+  g_autofree char *url = lmd_test_server_url (server, "/metrics");
+  g_autoptr (LmdTestResponse) r = lmd_test_http (fresh, "GET", url, NULL, NULL, NULL);
+  g_autofree char *text = NULL;
+  const char *at;
+
+  g_assert_no_error (r->error);
+  g_assert_cmpuint (r->status, ==, 200);
+  text = g_strndup (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body));
+  at = strstr (text, "\nasr_audio_seconds_total ");
+  g_assert_nonnull (at);
+  return g_ascii_strtod (at + strlen ("\nasr_audio_seconds_total "), NULL);
+}
+
+/* Wyoming utterances go through the router: the metrics count their audio. */
+static void
+test_metrics (void)
+{
+  g_autoptr (SoupSession) fresh = soup_session_new_with_options ("timeout", 60, NULL);
+  g_autoptr (LmdTestWyomingClient) client = NULL;
+  g_autofree char *text = NULL;
+  double before, after, seconds;
+
+  if (!need_testdata ())
+    return;
+  seconds = (double) g_bytes_get_size (clips16[1].pcm) / (16000 * 2);
+  before = audio_seconds_total (fresh);
+  client = connect_client ();
+  text = transcribe (client, &clips16[1], FALSE);
+  after = audio_seconds_total (fresh);
+  g_test_message ("asr_audio_seconds_total %.3f → %.3f (%.3f s of audio)", before, after, seconds);
+  g_assert_cmpfloat_with_epsilon (after - before, seconds, 0.05);
+}
+
 /* ---- main ----------------------------------------------------------------------------------- */
 
 static guint
@@ -849,6 +885,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wyoming/license", test_license);
   g_test_add_func ("/wyoming/zeroconf", test_zeroconf);
   g_test_add_func ("/wyoming/http-still-serves", test_http_still_serves);
+  g_test_add_func ("/wyoming/metrics", test_metrics);
   g_test_add_func ("/wyoming/absent", test_absent);
   status = g_test_run ();
 
