@@ -14,7 +14,7 @@ static const char *const known_languages[] = {
   "kn", "ko", "la", "lb", "ln", "lo", "lt", "lv", "mg", "mi", "mk", "ml", "mn", "mr", "ms",
   "mt", "my", "ne", "nl", "nn", "no", "oc", "pa", "pl", "ps", "pt", "ro", "ru", "sa", "sd",
   "si", "sk", "sl", "sn", "so", "sq", "sr", "su", "sv", "sw", "ta", "te", "tg", "th", "tk",
-  "tl", "tr", "tt", "uk", "ur", "uz", "vi", "yi", "yo", "yue", "zh",
+  "tl", "tr", "tt", "uk", "ur", "uz", "vi", "yi", "yo", "yue", "zh", NULL,
 };
 
 gboolean
@@ -22,10 +22,16 @@ lmd_language_is_known (const char *code)
 {
   if (code == NULL)
     return FALSE;
-  for (guint i = 0; i < G_N_ELEMENTS (known_languages); i++)
+  for (guint i = 0; known_languages[i] != NULL; i++)
     if (g_ascii_strcasecmp (code, known_languages[i]) == 0)
       return TRUE;
   return FALSE;
+}
+
+const char *const *
+lmd_language_list_known (void)
+{
+  return known_languages;
 }
 
 void

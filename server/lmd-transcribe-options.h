@@ -38,5 +38,7 @@ gboolean lmd_transcribe_options_set (LmdTranscribeOptions *self, const char *key
 
 /* Whether @code is an ISO 639-1 language code (or "auto") that the server knows. */
 gboolean lmd_language_is_known (const char *code);
+/* (transfer none) every code lmd_language_is_known() accepts, "auto" first, NULL-terminated. */
+const char *const *lmd_language_list_known (void);
 
 G_END_DECLS
