@@ -16,13 +16,20 @@
  *               the ones before it (requests may turn it off)
  *   language    default language when a request says "auto" on an English-only model: "en"
  *
+ * Config group [vad] (voice-activity detection before batch decoding):
+ *   model       local path of a Silero model in the ggml format; absent = no VAD
+ *   threshold, min_speech_ms, min_silence_ms, speech_pad_ms, max_speech_s  the segment
+ *               settings (lmw_vad_params) requests start from
+ *
  * The model is loaded once and shared; each session owns its own decoding state.
  */
 #pragma once
 
 #include <glib-object.h>
 
+#include "lmd-vad-options.h"
 #include "lmw-context.h"
+#include "lmw-vad.h"
 
 G_BEGIN_DECLS
 
@@ -34,5 +41,11 @@ const lmw_model *lmd_whisper_engine_get_model (LmdWhisperEngine *self);
 /* decoding parameters for a request in @language (nullable) */
 lmw_params lmd_whisper_engine_get_params (LmdWhisperEngine *self, const char *language);
 int lmd_whisper_engine_get_threads (LmdWhisperEngine *self);
+/* (transfer none) (nullable) the [vad] model, loaded at setup */
+const lmw_vad_model *lmd_whisper_engine_get_vad_model (LmdWhisperEngine *self);
+/* The segment settings for a request with @options (nullable) in *@params; TRUE when its
+ * audio is to be cut by the VAD (a model is configured and the request did not say vad=false). */
+gboolean lmd_whisper_engine_get_vad_params (LmdWhisperEngine *self, const LmdVadOptions *options,
+                                            lmw_vad_params *params);
 
 G_END_DECLS

@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include "lmd-error.h"
+#include "lmd-log.h"
+#include "lmd-vad-cut.h"
+#include "lmd-vad-stats.h"
 
 struct _LmdWhisperSession {
   GObject parent_instance;
@@ -19,6 +22,8 @@ struct _LmdWhisperSession {
   char *prompt;             /* owned, nullable */
   int condition;            /* condition_on_previous_text: 0 = the engine's default, > 0 on, < 0 off */
   gboolean finished;
+  LmdVadOptions vad;        /* the request's voice-activity detection options */
+  char *request_id;         /* owned, nullable: for log lines */
 };
 
 static void lmd_whisper_session_iface_init (LmdEngineSessionInterface *iface);
@@ -66,6 +71,35 @@ add_segment_words (LmdTranscript *transcript, const char *text, double t0, doubl
     }
 }
 
+/* With voice-activity detection on for this request, cuts the silences out of the audio fed
+ * (*cut: the speech and the map back to recording times); else leaves *cut NULL. */
+static gboolean
+whisper_session_cut_speech (LmdWhisperSession *self, LmdVadCut **cut, GError **error)
+{
+  lmw_vad_params params;
+  lmw_vad_state *state;
+  lmw_error err = { 0 };
+
+  if (!lmd_whisper_engine_get_vad_params (self->engine, &self->vad, &params))
+    return TRUE;
+  state = lmw_vad_state_new (lmd_whisper_engine_get_vad_model (self->engine), &err);
+  if (state == NULL)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "VAD: %s", err.message);
+      return FALSE;
+    }
+  *cut = lmd_vad_cut_new (state, (const float *) self->pcm->data, self->pcm->len, &params, error);
+  lmw_vad_state_free (state);
+  if (*cut == NULL)
+    return FALSE;
+  lmd_vad_stats_add ((*cut)->vad_seconds, (*cut)->skipped_seconds);
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id,
+                   "VAD: %u speech segments, %.2f s of %.2f s kept, %.3f s to find them",
+                   (*cut)->pieces->len, (*cut)->recording_seconds - (*cut)->skipped_seconds,
+                   (*cut)->recording_seconds, (*cut)->vad_seconds);
+  return TRUE;
+}
+
 static LmdTranscript *
 whisper_session_finish (LmdEngineSession *session, GError **error)
 {
@@ -73,9 +107,12 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
   lmw_params params = lmd_whisper_engine_get_params (self->engine, self->language);
   lmw_result result = { 0 };
   lmw_error err = { 0 };
-  double duration = (double) self->pcm->len / LMW_SAMPLE_RATE;
+  const float *pcm = (const float *) self->pcm->data;
+  gsize n_samples = self->pcm->len;
+  g_autoptr (LmdVadCut) cut = NULL;
+  double duration;
   LmdTranscript *transcript;
-  GString *text = g_string_new (NULL);
+  GString *text;
 
   if (self->beam_size > 0)
     params.beam_size = self->beam_size;
@@ -83,12 +120,25 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
     params.condition_on_previous_text = self->condition > 0;
   params.initial_prompt = self->prompt;
   self->finished = TRUE;
-  if (self->pcm->len == 0)
+  if (n_samples > 0 && !whisper_session_cut_speech (self, &cut, error))
+    return NULL;
+  if (cut != NULL)
+    {
+      /* only the speech is decoded; lmd_vad_cut_map_transcript () restores the times */
+      pcm = cut->pcm;
+      n_samples = cut->n_samples;
+    }
+  duration = (double) n_samples / LMW_SAMPLE_RATE;
+  text = g_string_new (NULL);
+  if (n_samples == 0)
     {
       g_string_free (text, TRUE);
-      return lmd_transcript_new (g_str_equal (self->language, "auto") ? "en" : self->language);
+      transcript = lmd_transcript_new (g_str_equal (self->language, "auto") ? "en" : self->language);
+      if (cut != NULL)
+        lmd_vad_cut_map_transcript (cut, transcript);
+      return transcript;
     }
-  if (lmw_transcribe (self->state, &params, (const float *) self->pcm->data, self->pcm->len, &result, &err) != 0)
+  if (lmw_transcribe (self->state, &params, pcm, n_samples, &result, &err) != 0)
     {
       g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "whisper: %s", err.message);
       g_string_free (text, TRUE);
@@ -128,6 +178,8 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
   g_free (transcript->text);
   transcript->text = g_string_free (text, FALSE);
   transcript->duration = duration;
+  if (cut != NULL)
+    lmd_vad_cut_map_transcript (cut, transcript);
   return transcript;
 }
 
@@ -149,6 +201,15 @@ lmd_whisper_session_new (LmdWhisperEngine *engine, const LmdSessionOptions *opti
   self->beam_size = options->beam_size;
   self->prompt = g_strdup (options->prompt);
   self->condition = options->condition_on_previous_text;
+  self->request_id = g_strdup (options->request_id);
+  if (options->vad != NULL)
+    self->vad = *options->vad;
+  if (self->vad.enabled > 0 && lmd_whisper_engine_get_vad_model (engine) == NULL)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "vad" LMD_ERROR_PARAM_SEPARATOR "no voice-activity model is configured on this server");
+      return NULL;
+    }
   self->state = lmw_state_new (lmd_whisper_engine_get_model (engine), lmd_whisper_engine_get_threads (engine), &err);
   if (self->state == NULL)
     {
@@ -167,6 +228,7 @@ lmd_whisper_session_finalize (GObject *object)
   g_array_unref (self->pcm);
   g_free (self->language);
   g_free (self->prompt);
+  g_free (self->request_id);
   g_clear_object (&self->engine);
   G_OBJECT_CLASS (lmd_whisper_session_parent_class)->finalize (object);
 }
@@ -181,4 +243,5 @@ static void
 lmd_whisper_session_init (LmdWhisperSession *self)
 {
   self->pcm = g_array_new (FALSE, FALSE, sizeof (float));
+  lmd_vad_options_init (&self->vad);
 }

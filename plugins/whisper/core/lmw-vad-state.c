@@ -104,6 +104,12 @@ lmw_vad_state_free (lmw_vad_state *s)
   free (s);
 }
 
+const lmw_vad_model *
+lmw_vad_state_model (const lmw_vad_state *s)
+{
+  return s->model;
+}
+
 void
 lmw_vad_state_reset (lmw_vad_state *s)
 {

@@ -53,6 +53,8 @@ const char *lmw_vad_model_description (const lmw_vad_model *model);
 /* (transfer full) (nullable) */
 lmw_vad_state *lmw_vad_state_new (const lmw_vad_model *model, lmw_error *err);
 void lmw_vad_state_free (lmw_vad_state *state);
+/* The model the state runs.  (transfer none) */
+const lmw_vad_model *lmw_vad_state_model (const lmw_vad_state *state);
 /* Forgets the LSTM state and any pending samples: the next sample starts a new recording. */
 void lmw_vad_state_reset (lmw_vad_state *state);
 
