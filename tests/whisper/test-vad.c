@@ -157,8 +157,14 @@ test_reference (const lmw_vad_model *m, lmw_vad_state *st)
         break;
     }
     k += (size_t) lmw_vad_flush (st, sp + k);
-    TEST_OK (off == n && k == n_probs && memcmp (sp, probs, k * sizeof *sp) == 0,
-             "%s: streamed in chunks of 1 to 1600 samples, the same %zu probabilities", rec, k);
+    /* a window gets the same numbers alone or in a batch: bit for bit */
+    double stream_diff = 0;
+    for (size_t i = 0; i < k && i < n_probs; i++)
+      stream_diff = fmax (stream_diff, fabs ((double) sp[i] - probs[i]));
+    TEST_OK (off == n && k == n_probs && stream_diff == 0.0 &&
+             memcmp (sp, probs, k * sizeof *sp) == 0,
+             "%s: streamed in chunks of 1 to 1600 samples, the same %zu probabilities (largest "
+             "difference %.1e)", rec, k, stream_diff);
 
     /* the state carries across calls: the second half alone differs, after a reset it does
      * not depend on what came before */

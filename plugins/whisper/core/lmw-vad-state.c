@@ -9,8 +9,11 @@
  *   → LSTM cell (gates i f g o) → ReLU (h) · w_out + b → sigmoid = P(speech)
  * The inputs of every convolution (the STFT included) are rounded to f16 first, as ggml's
  * im2col does, so that the probabilities equal whisper.cpp's to within float rounding; the
- * products themselves are f32.  The model is small and the products tiny (at most 4 rows),
- * so this runs on the CPU backend with one thread, whatever backend the decoder uses.
+ * products themselves are f32.  Only the LSTM links the windows, so up to BATCH complete
+ * windows go through the STFT and the convolutions together (one matrix product per layer),
+ * then through the LSTM one by one.  The model is small (a window is 0.7 M multiply-adds): it
+ * runs here, on the calling thread, with its own products (dense ()) whatever backend the
+ * decoder uses.
  */
 #include "lmw-vad-model.h"
 
@@ -21,33 +24,105 @@
 #include <string.h>
 #include <time.h>
 
-#define MAX_WIDTH 1024 /* widest activation row: channels, bins or 4 * hidden */
+#define BATCH 32 /* windows analysed together: the STFT and each convolution of all of them
+                  * is one matrix product, only the LSTM step goes window by window */
 
 struct lmw_vad_state {
   const lmw_vad_model *model;    /* borrowed: outlives the state */
-  const lmw_backend_ops *ops;
-  void *ctx;                     /* owned: backend context, one thread */
   float *h, *c;                  /* owned (hidden each): the LSTM state */
   float *pending;                /* owned (window): samples of the incomplete window */
   size_t n_pending;
-  float *padded;                 /* owned scratch: window + 2 * context */
-  float *frames;                 /* owned scratch: (n_frames, n_fft) */
-  float *act_a, *act_b;          /* owned scratch: (n_frames, MAX_WIDTH) each */
-  float *gates, *gates_h;        /* owned scratch: 4 * hidden each */
+  /* owned scratch, for BATCH windows */
+  float *padded;                 /* (window + 2 * context) */
+  float *frames;                 /* (BATCH * n_frames, n_fft) */
+  float *act_a, *act_b;          /* (BATCH * n_frames, max (2 * n_freq, channels)) each */
+  float *cols;                   /* (BATCH * n_frames, 3 * max in_ch): convolution inputs */
+  float *gates;                  /* (BATCH, 4 * hidden): W_ih x + b_ih of each window */
+  float *gates_h;                /* (4 * hidden) */
   uint64_t n_windows;
   uint64_t time_us;
 };
 
-static float
-to_f16 (float x)
+/* x rounded to the nearest f16 value (ties to even), kept as f32: what ggml's im2col does to
+ * every convolution input. */
+static inline float
+round_f16 (float x)
 {
-  return lmw_fp16_to_fp32 (lmw_fp32_to_fp16 (x));
+  uint32_t u;
+  memcpy (&u, &x, sizeof u);
+  uint32_t a = u & 0x7fffffffu;
+  if (a >= 0x38800000u && a < 0x477ff000u) { /* a normal f16 after rounding */
+    u += 0xfffu + ((u >> 13) & 1u);
+    u &= ~0x1fffu;
+    memcpy (&x, &u, sizeof x);
+    return x;
+  }
+  return lmw_fp16_to_fp32 (lmw_fp32_to_fp16 (x)); /* subnormal, zero, overflow, NaN */
+}
+
+/* a · b over K elements in 4 x 8 independent lanes (which the compiler keeps in vector
+ * registers, four additions in flight), summed in a fixed order: a row's result never depends
+ * on the other rows of the product, so a window gets the same numbers alone or in a batch. */
+static inline float
+dot (const float *a, const float *b, int K)
+{
+  float a0[8] = { 0 }, a1[8] = { 0 }, a2[8] = { 0 }, a3[8] = { 0 };
+  int k = 0;
+  for (; k + 32 <= K; k += 32) {
+    for (int j = 0; j < 8; j++)
+      a0[j] += a[k + j] * b[k + j];
+    for (int j = 0; j < 8; j++)
+      a1[j] += a[k + 8 + j] * b[k + 8 + j];
+    for (int j = 0; j < 8; j++)
+      a2[j] += a[k + 16 + j] * b[k + 16 + j];
+    for (int j = 0; j < 8; j++)
+      a3[j] += a[k + 24 + j] * b[k + 24 + j];
+  }
+  for (int j = 0; j < 8; j++)
+    a0[j] = (a0[j] + a1[j]) + (a2[j] + a3[j]);
+  float sum = ((a0[0] + a0[4]) + (a0[1] + a0[5])) + ((a0[2] + a0[6]) + (a0[3] + a0[7]));
+  for (; k < K; k++)
+    sum += a[k] * b[k];
+  return sum;
+}
+
+/* out (M, N) = inp (M, K) · w^T (+ bias (N)), w f32 (N, K); inp row stride lda, out ldc.
+ * Blocks of 8 input rows stay in the L1 cache while the weight rows stream past.  On x86-64
+ * an AVX2 copy is chosen at load time where the processor has it (the same one for every
+ * call, so the numbers stay independent of the batching). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__ ((target_clones ("avx2", "default")))
+#endif
+static void
+dense (float *out, int ldc, const float *inp, int lda, const lmw_weight *w, const float *bias,
+       int M)
+{
+  const int N = w->rows, K = w->cols;
+  const float *wd = w->data;
+  for (int m0 = 0; m0 < M; m0 += 8) {
+    int m1 = m0 + 8 < M ? m0 + 8 : M;
+    for (int n = 0; n < N; n++) {
+      const float *wr = wd + (size_t) n * K;
+      float b = bias ? bias[n] : 0.0f;
+      for (int m = m0; m < m1; m++)
+        out[(size_t) m * ldc + n] = dot (inp + (size_t) m * lda, wr, K) + b;
+    }
+  }
 }
 
 static float
 sigmoid (float x)
 {
   return 1.0f / (1.0f + expf (-x));
+}
+
+static int
+widest (const lmw_vad_model *m)
+{
+  int w = 2 * m->n_freq > 4 * m->hidden ? 2 * m->n_freq : 4 * m->hidden;
+  for (int l = 0; l < LMW_VAD_N_LAYERS; l++)
+    w = m->out_ch[l] > w ? m->out_ch[l] : w;
+  return w;
 }
 
 lmw_vad_state *
@@ -58,25 +133,22 @@ lmw_vad_state_new (const lmw_vad_model *model, lmw_error *err)
     goto oom;
   const lmw_vad_model *m = model;
   s->model = m;
-  s->ops = lmw_backend_cpu ();
-  char why[128] = "";
-  s->ctx = s->ops->create (1, why, sizeof why);
-  if (s->ctx == NULL) {
-    lmw_set_error (err, LMW_ERR_NOMEM, "VAD: can't create the compute context: %s", why);
-    free (s);
-    return NULL;
-  }
+  size_t rows = (size_t) BATCH * (size_t) m->n_frames;
+  int max_in = 0;
+  for (int l = 0; l < LMW_VAD_N_LAYERS; l++)
+    max_in = m->in_ch[l] > max_in ? m->in_ch[l] : max_in;
   s->h = calloc ((size_t) m->hidden, sizeof (float));
   s->c = calloc ((size_t) m->hidden, sizeof (float));
   s->pending = calloc ((size_t) m->window, sizeof (float));
   s->padded = calloc ((size_t) (m->window + 2 * m->context), sizeof (float));
-  s->frames = calloc ((size_t) m->n_frames * (size_t) m->n_fft, sizeof (float));
-  s->act_a = calloc ((size_t) m->n_frames * MAX_WIDTH * 4, sizeof (float));
-  s->act_b = calloc ((size_t) m->n_frames * MAX_WIDTH * 4, sizeof (float));
-  s->gates = calloc ((size_t) m->hidden * 4, sizeof (float));
-  s->gates_h = calloc ((size_t) m->hidden * 4, sizeof (float));
+  s->frames = calloc (rows * (size_t) m->n_fft, sizeof (float));
+  s->act_a = calloc (rows * (size_t) widest (m), sizeof (float));
+  s->act_b = calloc (rows * (size_t) widest (m), sizeof (float));
+  s->cols = calloc (rows * 3 * (size_t) max_in, sizeof (float));
+  s->gates = calloc ((size_t) BATCH * 4 * (size_t) m->hidden, sizeof (float));
+  s->gates_h = calloc (4 * (size_t) m->hidden, sizeof (float));
   if (!s->h || !s->c || !s->pending || !s->padded || !s->frames || !s->act_a || !s->act_b ||
-      !s->gates || !s->gates_h)
+      !s->cols || !s->gates || !s->gates_h)
     goto oom;
   return s;
 oom:
@@ -90,8 +162,6 @@ lmw_vad_state_free (lmw_vad_state *s)
 {
   if (s == NULL)
     return;
-  if (s->ctx)
-    s->ops->destroy (s->ctx);
   free (s->h);
   free (s->c);
   free (s->pending);
@@ -99,6 +169,7 @@ lmw_vad_state_free (lmw_vad_state *s)
   free (s->frames);
   free (s->act_a);
   free (s->act_b);
+  free (s->cols);
   free (s->gates);
   free (s->gates_h);
   free (s);
@@ -118,76 +189,91 @@ lmw_vad_state_reset (lmw_vad_state *s)
   s->n_pending = 0;
 }
 
-/* The probability of one full window x (window), advancing the LSTM state. */
-static float
-run_window (lmw_vad_state *s, const float *x)
+/* The probabilities of n (1 .. BATCH) consecutive full windows x (n * window), in order,
+ * advancing the LSTM state. */
+static void
+run_windows (lmw_vad_state *s, const float *x, int n, float *probs)
 {
   const lmw_vad_model *m = s->model;
-  const int W = m->window, C = m->context, H = m->hidden;
+  const int W = m->window, C = m->context, H = m->hidden, F = m->n_frames;
   const int hop = m->n_fft / 2, n_freq = m->n_freq;
 
-  /* reflection padding (the edge sample is not repeated), rounded to f16 */
-  float *p = s->padded;
-  for (int i = 0; i < W; i++)
-    p[C + i] = x[i];
-  for (int j = 0; j < C; j++) {
-    p[C - 1 - j] = x[j + 1];
-    p[C + W + j] = x[W - 2 - j];
+  /* per window: reflection padding (the edge sample is not repeated), rounded to f16, cut
+   * into F overlapping frames */
+  for (int b = 0; b < n; b++) {
+    const float *xb = x + (size_t) b * W;
+    float *p = s->padded;
+    for (int i = 0; i < W; i++)
+      p[C + i] = round_f16 (xb[i]);
+    for (int j = 0; j < C; j++) {
+      p[C - 1 - j] = p[C + j + 1];
+      p[C + W + j] = p[C + W - 2 - j];
+    }
+    for (int t = 0; t < F; t++)
+      memcpy (s->frames + ((size_t) b * F + t) * m->n_fft, p + t * hop,
+              sizeof (float) * (size_t) m->n_fft);
   }
-  for (int i = 0; i < W + 2 * C; i++)
-    p[i] = to_f16 (p[i]);
 
-  /* STFT: frames (n_frames, n_fft) · basis^T → (n_frames, 2 * n_freq) */
-  for (int t = 0; t < m->n_frames; t++)
-    memcpy (s->frames + (size_t) t * m->n_fft, p + t * hop, sizeof (float) * (size_t) m->n_fft);
+  /* STFT: frames (n * F, n_fft) · basis^T → (n * F, 2 * n_freq); magnitude (n * F, n_freq) */
   float *spec = s->act_b;
-  s->ops->matmul (s->ctx, spec, 2 * n_freq, s->frames, m->n_fft, &m->stft, NULL, m->n_frames);
-
-  /* magnitude (n_frames, n_freq), time-major */
+  dense (spec, 2 * n_freq, s->frames, m->n_fft, &m->stft, NULL, n * F);
   float *a = s->act_a;
-  for (int t = 0; t < m->n_frames; t++)
+  for (int r = 0; r < n * F; r++)
     for (int f = 0; f < n_freq; f++) {
-      float re = spec[t * 2 * n_freq + f], im = spec[t * 2 * n_freq + n_freq + f];
-      a[t * n_freq + f] = to_f16 (sqrtf (re * re + im * im));
+      float re = spec[(size_t) r * 2 * n_freq + f];
+      float im = spec[(size_t) r * 2 * n_freq + n_freq + f];
+      a[(size_t) r * n_freq + f] = round_f16 (sqrtf (re * re + im * im));
     }
 
-  /* encoder: (T, C_in) → (T_out, C_out), ReLU, rounded for the next convolution */
+  /* encoder: each window's (T, C_in) → (T_out, C_out), kernel 3, padding 1, ReLU; the
+   * inputs of all windows gathered (im2col) into one product */
   static const int strides[LMW_VAD_N_LAYERS] = { 1, 2, 2, 1 };
-  int T = m->n_frames;
+  int T = F;
   for (int l = 0; l < LMW_VAD_N_LAYERS; l++) {
+    const int c_in = m->in_ch[l], c_out = m->out_ch[l], st = strides[l];
+    const int T_out = (T - 1) / st + 1, K = 3 * c_in;
+    for (int b = 0; b < n; b++)
+      for (int t = 0; t < T_out; t++) {
+        float *row = s->cols + ((size_t) b * T_out + t) * K;
+        for (int k = 0; k < 3; k++) {
+          int ti = t * st + k - 1;
+          const float *src = ti >= 0 && ti < T ? a + ((size_t) b * T + ti) * c_in : NULL;
+          for (int c = 0; c < c_in; c++)
+            row[c * 3 + k] = src ? src[c] : 0.0f;
+        }
+      }
     float *out = a == s->act_a ? s->act_b : s->act_a;
-    int c_in = m->in_ch[l], c_out = m->out_ch[l];
-    s->ops->conv1d_k3 (s->ctx, out, a, 1, (size_t) c_in, &m->enc_w[l], m->enc_b[l], T, c_in,
-                       strides[l]);
-    T = (T - 1) / strides[l] + 1;
+    dense (out, c_out, s->cols, K, &m->enc_w[l], m->enc_b[l], n * T_out);
     bool last = l == LMW_VAD_N_LAYERS - 1;
-    for (int i = 0; i < T * c_out; i++) {
+    for (size_t i = 0; i < (size_t) n * T_out * c_out; i++) {
       float v = out[i] > 0.0f ? out[i] : 0.0f;
-      out[i] = last ? v : to_f16 (v);
+      out[i] = last ? v : round_f16 (v);
     }
     a = out;
+    T = T_out;
   }
-  /* a's first row (the first output frame) is the LSTM input */
+  /* each window's first output frame is its LSTM input: rows b * T of a */
 
-  /* LSTM cell: gates = W_ih x + b_ih + W_hh h + b_hh */
-  s->ops->matmul (s->ctx, s->gates, 4 * H, a, m->w_ih.cols, &m->w_ih, m->b_ih, 1);
-  s->ops->matmul (s->ctx, s->gates_h, 4 * H, s->h, H, &m->w_hh, m->b_hh, 1);
-  for (int i = 0; i < 4 * H; i++)
-    s->gates[i] += s->gates_h[i];
-  for (int i = 0; i < H; i++) {
-    float ig = sigmoid (s->gates[i]);
-    float fg = sigmoid (s->gates[H + i]);
-    float gg = tanhf (s->gates[2 * H + i]);
-    float og = sigmoid (s->gates[3 * H + i]);
-    s->c[i] = fg * s->c[i] + ig * gg;
-    s->h[i] = og * tanhf (s->c[i]);
+  /* LSTM input gates of every window at once: W_ih x + b_ih */
+  dense (s->gates, 4 * H, a, T * m->w_ih.cols, &m->w_ih, m->b_ih, n);
+  for (int b = 0; b < n; b++) {
+    float *g = s->gates + (size_t) b * 4 * H;
+    dense (s->gates_h, 4 * H, s->h, H, &m->w_hh, m->b_hh, 1);
+    for (int i = 0; i < 4 * H; i++)
+      g[i] += s->gates_h[i];
+    float z = 0.0f;
+    for (int i = 0; i < H; i++) {
+      float ig = sigmoid (g[i]);
+      float fg = sigmoid (g[H + i]);
+      float gg = tanhf (g[2 * H + i]);
+      float og = sigmoid (g[3 * H + i]);
+      s->c[i] = fg * s->c[i] + ig * gg;
+      s->h[i] = og * tanhf (s->c[i]);
+      /* output: sigmoid (w_out · f16 (ReLU (h)) + b) */
+      z += m->out_w[i] * round_f16 (s->h[i] > 0.0f ? s->h[i] : 0.0f);
+    }
+    probs[b] = sigmoid (z + m->out_b);
   }
-
-  /* output: sigmoid (w_out · f16 (ReLU (h)) + b) */
-  float z = 0.0f;
-  for (int i = 0; i < H; i++)
-    z += m->out_w[i] * to_f16 (s->h[i] > 0.0f ? s->h[i] : 0.0f);
-  return sigmoid (z + m->out_b);
 }
 
 static uint64_t
@@ -224,13 +310,15 @@ lmw_vad_feed (lmw_vad_state *s, const float *pcm, size_t n, float *probs)
     n -= take;
     if (s->n_pending < W)
       goto out;
-    probs[n_out++] = run_window (s, s->pending);
+    run_windows (s, s->pending, 1, probs + n_out++);
     s->n_pending = 0;
   }
   while (n >= W) {
-    probs[n_out++] = run_window (s, pcm);
-    pcm += W;
-    n -= W;
+    int k = n / W < BATCH ? (int) (n / W) : BATCH;
+    run_windows (s, pcm, k, probs + n_out);
+    n_out += (size_t) k;
+    pcm += (size_t) k * W;
+    n -= (size_t) k * W;
   }
   memcpy (s->pending, pcm, sizeof (float) * n);
   s->n_pending = n;
@@ -248,7 +336,7 @@ lmw_vad_flush (lmw_vad_state *s, float *prob)
   const size_t W = (size_t) s->model->window;
   uint64_t t0 = now_us ();
   memset (s->pending + s->n_pending, 0, sizeof (float) * (W - s->n_pending));
-  *prob = run_window (s, s->pending);
+  run_windows (s, s->pending, 1, prob);
   s->n_pending = 0;
   s->n_windows++;
   s->time_us += now_us () - t0;
