@@ -392,6 +392,17 @@ test_params (void)
     g_assert_cmpstr (json_object_get_string_member (o, "param"), ==, "vad");
     g_assert_nonnull (strstr (json_object_get_string_member (o, "error"), "no voice-activity model"));
     g_assert_cmpuint (status_ok, ==, 200);
+    /* the refusal is logged, on the request's line */
+    {
+      const char *at = strstr (log, "no voice-activity model");
+      const char *line = at;
+
+      g_assert_nonnull (at);
+      while (line > log && line[-1] != '\n')
+        line--;
+      g_test_message ("%.*s", (int) (strchr (at, '\n') != NULL ? strchr (at, '\n') - line : 200), line);
+      g_assert_true (g_strstr_len (line, at - line, "[req_") != NULL);
+    }
     g_assert_null (strstr (log, "VAD:"));
     g_assert_cmpfloat (metric (session, server, "asr_vad_seconds_total"), ==, 0.0);
   }
