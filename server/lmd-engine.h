@@ -15,6 +15,7 @@
 #include <gio/gio.h>
 
 #include "lmd-transcript.h"
+#include "lmd-vad-options.h"
 
 G_BEGIN_DECLS
 
@@ -41,6 +42,8 @@ typedef struct {
   gboolean streaming;       /* live input: utterances are decoded as the audio arrives and
                              * ended by the caller (end_utterance); needs the optional
                              * streaming methods below */
+  const LmdVadOptions *vad; /* nullable (= all defaults): voice-activity detection before
+                             * batch decoding; engines without it ignore it */
 } LmdSessionOptions;
 
 #define LMD_TYPE_ENGINE_SESSION (lmd_engine_session_get_type ())

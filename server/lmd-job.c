@@ -92,6 +92,7 @@ lmd_job_to_meta_json (const LmdJob *self)
   lmd_json_writer_string (w, o->prompt);
   lmd_json_writer_key (w, "condition_on_previous_text");
   lmd_json_writer_int (w, o->condition_on_previous_text);
+  lmd_vad_options_write (&o->vad, w);
   lmd_json_writer_end_object (w);
   lmd_json_writer_end_object (w);
   return lmd_json_writer_finish (w);
@@ -147,6 +148,7 @@ lmd_job_from_meta_json (const char *json, GError **error)
       job->options.prompt = dup_member (opts, "prompt");
       job->options.condition_on_previous_text =
         (gint) CLAMP (json_object_get_int_member_with_default (opts, "condition_on_previous_text", -1), -1, 1);
+      lmd_vad_options_read (&job->options.vad, opts);
     }
   job->options.callback_url = g_strdup (job->callback_url);
   return g_steal_pointer (&job);

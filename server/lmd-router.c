@@ -160,6 +160,7 @@ job_run (Job *job, GError **error)
     .prompt = req->options.prompt,
     .condition_on_previous_text = req->options.condition_on_previous_text < 0 ? 0
                                   : req->options.condition_on_previous_text ? 1 : -1,
+    .vad = &req->options.vad,
   };
   FeedState state = { job };
 

@@ -41,6 +41,7 @@ lmd_transcribe_options_init (LmdTranscribeOptions *self)
   self->language = g_strdup ("en");
   self->punctuate = TRUE;
   self->condition_on_previous_text = -1;
+  lmd_vad_options_init (&self->vad);
 }
 
 void
@@ -147,6 +148,8 @@ lmd_transcribe_options_set (LmdTranscribeOptions *self, const char *key, const c
       g_free (self->prompt);
       self->prompt = value[0] != '\0' ? g_strdup (value) : NULL;
     }
+  else if (lmd_vad_options_handles (key))
+    return lmd_vad_options_set (&self->vad, key, value, error);
   else if (g_str_equal (key, "condition_on_previous_text"))
     {
       gboolean on = FALSE;

@@ -7,6 +7,8 @@
 
 #include <glib.h>
 
+#include "lmd-vad-options.h"
+
 G_BEGIN_DECLS
 
 typedef struct {
@@ -21,6 +23,7 @@ typedef struct {
   char *response_format;  /* owned; nullable; OpenAI-style dialect only */
   char *prompt;           /* owned; nullable; text that precedes the audio (whisper) */
   gint condition_on_previous_text; /* -1 = the engine's default; 0 or 1 (whisper) */
+  LmdVadOptions vad;      /* voice-activity detection before decoding (whisper) */
 } LmdTranscribeOptions;
 
 /* Longest accepted prompt, in bytes (a prompt uses at most 223 tokens; longer text is cut

@@ -35,6 +35,7 @@
 #include "lmd-static-state.h"
 #include "lmd-transport.h"
 #include "lmd-url-fetcher.h"
+#include "lmd-vad-stats.h"
 #include "lmd-worker-picker.h"
 #include "lmd-worker-secret.h"
 
@@ -944,6 +945,20 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
                               "asr_decoder_batch_size_count %" G_GUINT64_FORMAT "\n",
                               cumulative, rows, cumulative);
       g_free (device.name);
+    }
+  if (!self->forwards)
+    {
+      double vad_seconds, skipped_seconds;
+      char a[G_ASCII_DTOSTR_BUF_SIZE], b[G_ASCII_DTOSTR_BUF_SIZE];
+
+      lmd_vad_stats_get (&vad_seconds, &skipped_seconds);
+      g_string_append_printf (out,
+                              "# HELP asr_vad_seconds_total Time spent in voice-activity detection.\n"
+                              "# TYPE asr_vad_seconds_total counter\nasr_vad_seconds_total %s\n"
+                              "# HELP asr_vad_skipped_audio_seconds_total Seconds of audio left out of decoding as silence.\n"
+                              "# TYPE asr_vad_skipped_audio_seconds_total counter\nasr_vad_skipped_audio_seconds_total %s\n",
+                              g_ascii_formatd (a, sizeof a, "%.6f", vad_seconds),
+                              g_ascii_formatd (b, sizeof b, "%.3f", skipped_seconds));
     }
   if (self->forwards)
     g_string_append_printf (out, "# HELP asr_workers_live Transcription workers this api process can use.\n"

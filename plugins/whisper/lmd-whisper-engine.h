@@ -21,13 +21,20 @@
  *               else cpu, with one log line saying why), cpu, cuda, cuda-emu
  *   gpu_device  (env GPU_DEVICE_ID) the GPU's number for cuda (default 0)
  *
+ * Config group [vad] (voice-activity detection before batch decoding):
+ *   model       local path of a Silero model in the ggml format; absent = no VAD
+ *   threshold, min_speech_ms, min_silence_ms, speech_pad_ms, max_speech_s  the segment
+ *               settings (lmw_vad_params) requests start from
+ *
  * The model is loaded once and shared; each session owns its own decoding state.
  */
 #pragma once
 
 #include <glib-object.h>
 
+#include "lmd-vad-options.h"
 #include "lmw-context.h"
+#include "lmw-vad.h"
 
 G_BEGIN_DECLS
 
@@ -45,5 +52,11 @@ const char *lmd_whisper_engine_get_spool_dir (LmdWhisperEngine *self);
 const char *lmd_whisper_engine_get_backend (LmdWhisperEngine *self, int *device);
 /* adds a finished session's decoder steps by rows (LMW_MAX_BEAM + 1 counts) */
 void lmd_whisper_engine_add_batches (LmdWhisperEngine *self, const guint64 *counts);
+/* (transfer none) (nullable) the [vad] model, loaded at setup */
+const lmw_vad_model *lmd_whisper_engine_get_vad_model (LmdWhisperEngine *self);
+/* The segment settings for a request with @options (nullable) in *@params; TRUE when its
+ * audio is to be cut by the VAD (a model is configured and the request did not say vad=false). */
+gboolean lmd_whisper_engine_get_vad_params (LmdWhisperEngine *self, const LmdVadOptions *options,
+                                            lmw_vad_params *params);
 
 G_END_DECLS

@@ -7,7 +7,10 @@
 #include <string.h>
 
 #include "lmd-error.h"
+#include "lmd-log.h"
 #include "lmd-pcm-spool.h"
+#include "lmd-vad-cut.h"
+#include "lmd-vad-stats.h"
 
 struct _LmdWhisperSession {
   GObject parent_instance;
@@ -21,6 +24,10 @@ struct _LmdWhisperSession {
   char *prompt;             /* owned, nullable */
   int condition;            /* condition_on_previous_text: 0 = the engine's default, > 0 on, < 0 off */
   gboolean finished;
+  LmdVadOptions vad;        /* the request's voice-activity detection options */
+  char *request_id;         /* owned, nullable: for log lines */
+  LmdVadCut *cut;           /* owned, nullable: during finish, the speech to decode when the VAD
+                             * is on (its audio is read from pcm) */
 };
 
 /* Samples a session keeps in memory: one 30-second window, what the core reads at a time. */
@@ -71,6 +78,60 @@ read_spool (void *user_data, size_t offset, float *out, size_t n, lmw_error *err
   return -1;
 }
 
+/* LmdVadCutReader over the session's spool */
+static gboolean
+read_recording (gpointer user_data, guint64 offset, float *out, gsize n, GError **error)
+{
+  LmdWhisperSession *self = user_data;
+
+  return lmd_pcm_spool_read (self->pcm, offset, out, n, error);
+}
+
+/* lmw_pcm_reader over the speech the VAD kept: the cut audio, read from the spool */
+static int
+read_cut (void *user_data, size_t offset, float *out, size_t n, lmw_error *err)
+{
+  LmdWhisperSession *self = user_data;
+  g_autoptr (GError) error = NULL;
+
+  if (lmd_vad_cut_read (self->cut, read_recording, self, offset, out, n, &error))
+    return 0;
+  err->code = LMW_ERR_IO;
+  g_strlcpy (err->message, error->message, sizeof err->message);
+  return -1;
+}
+
+/* With voice-activity detection on for this request, finds the speech in the audio fed
+ * (self->cut: the segments and the map back to recording times, its audio read from the
+ * spool, so that memory stays bounded); else leaves self->cut NULL. */
+static gboolean
+whisper_session_cut_speech (LmdWhisperSession *self, GError **error)
+{
+  lmw_vad_params params;
+  lmw_vad_state *state;
+  lmw_error err = { 0 };
+
+  if (!lmd_whisper_engine_get_vad_params (self->engine, &self->vad, &params))
+    return TRUE;
+  state = lmw_vad_state_new (lmd_whisper_engine_get_vad_model (self->engine), &err);
+  if (state == NULL)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "VAD: %s", err.message);
+      return FALSE;
+    }
+  self->cut = lmd_vad_cut_new_from_reader (state, read_recording, self,
+                                           lmd_pcm_spool_get_length (self->pcm), &params, error);
+  lmw_vad_state_free (state);
+  if (self->cut == NULL)
+    return FALSE;
+  lmd_vad_stats_add (self->cut->vad_seconds, self->cut->skipped_seconds);
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id,
+                   "VAD: %u speech segments, %.2f s of %.2f s kept, %.3f s to find them",
+                   self->cut->pieces->len, self->cut->recording_seconds - self->cut->skipped_seconds,
+                   self->cut->recording_seconds, self->cut->vad_seconds);
+  return TRUE;
+}
+
 /* Adds the words of @text, spread over [t0, t1] in proportion to their lengths (used when
  * the engine gave no words of its own). */
 static void
@@ -105,9 +166,10 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
   lmw_result result = { 0 };
   lmw_error err = { 0 };
   guint64 n_samples = lmd_pcm_spool_get_length (self->pcm);
-  double duration = (double) n_samples / LMW_SAMPLE_RATE;
+  lmw_pcm_reader reader = read_spool;
+  double duration;
   LmdTranscript *transcript;
-  GString *text = g_string_new (NULL);
+  GString *text;
 
   if (self->beam_size > 0)
     params.beam_size = self->beam_size;
@@ -115,12 +177,25 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
     params.condition_on_previous_text = self->condition > 0;
   params.initial_prompt = self->prompt;
   self->finished = TRUE;
+  if (n_samples > 0 && !whisper_session_cut_speech (self, error))
+    return NULL;
+  if (self->cut != NULL)
+    {
+      /* only the speech is decoded; lmd_vad_cut_map_transcript () restores the times */
+      reader = read_cut;
+      n_samples = self->cut->n_samples;
+    }
+  duration = (double) n_samples / LMW_SAMPLE_RATE;
+  text = g_string_new (NULL);
   if (n_samples == 0)
     {
       g_string_free (text, TRUE);
-      return lmd_transcript_new (g_str_equal (self->language, "auto") ? "en" : self->language);
+      transcript = lmd_transcript_new (g_str_equal (self->language, "auto") ? "en" : self->language);
+      if (self->cut != NULL)
+        lmd_vad_cut_map_transcript (self->cut, transcript);
+      return transcript;
     }
-  if (lmw_transcribe_reader (self->state, &params, read_spool, self, (size_t) n_samples, &result,
+  if (lmw_transcribe_reader (self->state, &params, reader, self, (size_t) n_samples, &result,
                              &err) != 0)
     {
       g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "whisper: %s", err.message);
@@ -161,6 +236,8 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
   g_free (transcript->text);
   transcript->text = g_string_free (text, FALSE);
   transcript->duration = duration;
+  if (self->cut != NULL)
+    lmd_vad_cut_map_transcript (self->cut, transcript);
   return transcript;
 }
 
@@ -182,6 +259,15 @@ lmd_whisper_session_new (LmdWhisperEngine *engine, const LmdSessionOptions *opti
   self->beam_size = options->beam_size;
   self->prompt = g_strdup (options->prompt);
   self->condition = options->condition_on_previous_text;
+  self->request_id = g_strdup (options->request_id);
+  if (options->vad != NULL)
+    self->vad = *options->vad;
+  if (self->vad.enabled > 0 && lmd_whisper_engine_get_vad_model (engine) == NULL)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "vad" LMD_ERROR_PARAM_SEPARATOR "no voice-activity model is configured on this server");
+      return NULL;
+    }
   self->pcm = lmd_pcm_spool_new (SESSION_MEMORY_SAMPLES, lmd_whisper_engine_get_spool_dir (engine));
   {
     int device = 0;
@@ -216,6 +302,8 @@ lmd_whisper_session_finalize (GObject *object)
   g_clear_pointer (&self->pcm, lmd_pcm_spool_free);
   g_free (self->language);
   g_free (self->prompt);
+  g_free (self->request_id);
+  g_clear_pointer (&self->cut, lmd_vad_cut_free);
   g_clear_object (&self->engine);
   G_OBJECT_CLASS (lmd_whisper_session_parent_class)->finalize (object);
 }
@@ -229,6 +317,7 @@ lmd_whisper_session_class_init (LmdWhisperSessionClass *klass)
 static void
 lmd_whisper_session_init (LmdWhisperSession *self)
 {
+  lmd_vad_options_init (&self->vad);
 }
 
 gsize

@@ -11,6 +11,7 @@
 
 #include "lmd-error.h"
 #include "lmd-json.h"
+#include "lmd-job.h"
 #include "lmd-json-writer.h"
 #include "lmd-plugin-loader.h"
 #include "lmd-transcribe-options.h"
@@ -55,6 +56,70 @@ test_options (void)
   g_assert_false (lmd_transcribe_options_set (&o, "callback_url", "file:///etc/passwd", &error));
   g_clear_error (&error);
   lmd_transcribe_options_clear (&o);
+}
+
+/* The voice-activity options of a request: parsed with ranges, left to the configuration when
+ * absent, and kept through a stored job's description. */
+static void
+test_vad_options (void)
+{
+  g_autoptr (LmdJob) job = lmd_job_new ("req_1", "http://127.0.0.1:9/cb");
+  g_autoptr (LmdJob) back = NULL;
+  g_autoptr (LmdJob) plain_back = NULL;
+  g_autoptr (LmdJob) plain = lmd_job_new ("req_2", "http://127.0.0.1:9/cb");
+  g_autoptr (GError) error = NULL;
+  g_autofree char *json = NULL;
+  g_autofree char *plain_json = NULL;
+  LmdTranscribeOptions *o = &job->options;
+  static const char *const bad[][2] = {
+    { "vad", "perhaps" }, { "vad_threshold", "0" }, { "vad_threshold", "1.01" },
+    { "vad_threshold", "x" }, { "vad_min_speech_ms", "1.5" }, { "vad_min_silence_ms", "-1" },
+    { "vad_speech_pad_ms", "2001" }, { "vad_max_speech_s", "inf" }, { "vad_max_speech_s", "" },
+  };
+
+  g_assert_cmpint (o->vad.enabled, ==, -1);
+  g_assert_cmpfloat (o->vad.threshold, <, 0.0);
+  g_assert_cmpint (o->vad.min_speech_ms, <, 0);
+  g_assert_true (lmd_transcribe_options_set (o, "vad", "false", &error));
+  g_assert_true (lmd_transcribe_options_set (o, "vad_threshold", "0.35", &error));
+  g_assert_true (lmd_transcribe_options_set (o, "vad_min_speech_ms", "100", &error));
+  g_assert_true (lmd_transcribe_options_set (o, "vad_min_silence_ms", "0", &error));
+  g_assert_true (lmd_transcribe_options_set (o, "vad_speech_pad_ms", "200", &error));
+  g_assert_true (lmd_transcribe_options_set (o, "vad_max_speech_s", "29.5", &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (o->vad.enabled, ==, 0);
+  g_assert_cmpfloat (o->vad.threshold, ==, 0.35);
+  g_assert_cmpint (o->vad.speech_pad_ms, ==, 200);
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *param = NULL;
+
+      g_assert_false (lmd_transcribe_options_set (o, bad[i][0], bad[i][1], &error));
+      g_assert_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER);
+      param = lmd_error_get_param (error);
+      g_assert_cmpstr (param, ==, bad[i][0]);
+      g_clear_error (&error);
+    }
+  /* a refused value leaves the option as it was */
+  g_assert_cmpfloat (o->vad.threshold, ==, 0.35);
+
+  json = lmd_job_to_meta_json (job);
+  back = lmd_job_from_meta_json (json, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (back->options.vad.enabled, ==, 0);
+  g_assert_cmpfloat_with_epsilon (back->options.vad.threshold, 0.35, 1e-9);
+  g_assert_cmpint (back->options.vad.min_speech_ms, ==, 100);
+  g_assert_cmpint (back->options.vad.min_silence_ms, ==, 0);
+  g_assert_cmpint (back->options.vad.speech_pad_ms, ==, 200);
+  g_assert_cmpfloat_with_epsilon (back->options.vad.max_speech_s, 29.5, 1e-9);
+
+  /* a job without VAD options stores none and gets the defaults back */
+  plain_json = lmd_job_to_meta_json (plain);
+  g_assert_null (strstr (plain_json, "vad"));
+  plain_back = lmd_job_from_meta_json (plain_json, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (plain_back->options.vad.enabled, ==, -1);
+  g_assert_cmpfloat (plain_back->options.vad.threshold, <, 0.0);
 }
 
 static void
@@ -415,6 +480,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/core/options", test_options);
+  g_test_add_func ("/core/vad-options", test_vad_options);
   g_test_add_func ("/core/errors", test_errors);
   g_test_add_func ("/core/json-guard", test_json_guard);
   g_test_add_func ("/core/json-guard-file", test_json_guard_file);
