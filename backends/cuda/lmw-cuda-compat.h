@@ -8,6 +8,7 @@
  *       instance goes through a local variable: auto k = kernel<64, float>;), stream a void *
  *   LMW_DYNAMIC_SHARED (type, name)
  *       declares `type *name` pointing at the launch's dynamic shared memory (16-byte aligned)
+ *   nvcuda::wmma (m16n16k16, f16 inputs, f32 accumulator: load, store, fill, mma only)
  *   LMW_GRID_CAP
  *       the most blocks a grid-stride kernel needs: many on a GPU, a few under emulation,
  *       where every block costs its threads' fibers and the result is the same
@@ -21,6 +22,7 @@
 #else
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <mma.h>
 #define LMW_LAUNCH(kernel, grid, block, shared, stream, ...)                                   \
   kernel<<<(grid), (block), (shared), (cudaStream_t) (stream)>>> (__VA_ARGS__)
 #define LMW_DYNAMIC_SHARED(type, name)                                                         \

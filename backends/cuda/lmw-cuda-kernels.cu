@@ -20,9 +20,15 @@
  *   k_im2col_k3                  the same gather into an f16 matrix for cuBLAS
  *   k_attention                  flash-style: a block owns BQ query rows of one head and streams
  *                                the keys and values through shared memory in tiles of BK, with a
- *                                running max and sum per row; the f16, 16-byte-load variant is
- *                                the cross-attention of a decode step (one read of a request's
- *                                K/V for all of its beams)
+ *                                running max and sum per row
+ *   k_attention_tc               the same on tensor cores (wmma) for f16 K/V and heads of at most
+ *                                64: 64 rows per block, Q and the probabilities rounded to f16
+ *   k_attention_few              at most 16 (8 for heads over 64) query rows of one head: the 8
+ *                                warps of the block take interleaved chunks of 32 keys with their
+ *                                own running max and sum, merged at the end (a decode step has
+ *                                too few rows for flash tiles); with f16 K/V in 16-byte loads it
+ *                                is the cross-attention of a decode step, one read of a request's
+ *                                K/V for all of its beams
  *   k_get_rows                   embedding lookup
  *   k_topk                       k rounds of a block-wide arg-max (k = 1: arg-max), with the row's
  *                                log-sum-exp in the first round
@@ -114,6 +120,18 @@ grid_for (size_t n, unsigned threads)
 {
   size_t blocks = (n + threads - 1) / threads;
   return blocks > LMW_GRID_CAP ? LMW_GRID_CAP : (unsigned) blocks;
+}
+
+/* rows along y (at most 65535, and the grid at most LMW_GRID_CAP blocks), columns along x */
+static dim3
+grid_2d (int rows, int cols, unsigned threads)
+{
+  unsigned x = (unsigned) ((cols + threads - 1) / threads);
+  x = x > LMW_GRID_CAP ? LMW_GRID_CAP : x;
+  unsigned y = (unsigned) rows, y_cap = LMW_GRID_CAP / x ? LMW_GRID_CAP / x : 1;
+  y = y > y_cap ? y_cap : y;
+  y = y > 65535u ? 65535u : y;
+  return dim3 (x, y);
 }
 
 /* ---- status ----------------------------------------------------------------------------- */
@@ -260,21 +278,21 @@ __global__ void
 k_bias_act (float *out, int ldo, __half *out_h, int ldh, const float *x, int ldx,
             const float *bias, int M, int N, unsigned flags)
 {
-  size_t n = (size_t) M * N, step = (size_t) gridDim.x * blockDim.x;
-  for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
-    size_t r = i / (size_t) N, c = i % (size_t) N;
-    float v = x[r * (size_t) ldx + c];
-    if (bias)
-      v += bias[c];
-    if (flags & LMW_CUDA_GELU)
-      v = gelu_f (v);
-    if (flags & LMW_CUDA_ACCUMULATE)
-      v += out[r * (size_t) ldo + c];
-    if (out)
-      out[r * (size_t) ldo + c] = v;
-    if (out_h)
-      out_h[r * (size_t) ldh + c] = __float2half_rn (v);
-  }
+  /* rows along y, columns along x, both grid-stride: no division per element */
+  for (int r = blockIdx.y; r < M; r += gridDim.y)
+    for (int c = blockIdx.x * blockDim.x + threadIdx.x; c < N; c += gridDim.x * blockDim.x) {
+      float v = x[(size_t) r * ldx + c];
+      if (bias)
+        v += bias[c];
+      if (flags & LMW_CUDA_GELU)
+        v = gelu_f (v);
+      if (flags & LMW_CUDA_ACCUMULATE)
+        v += out[(size_t) r * ldo + c];
+      if (out)
+        out[(size_t) r * ldo + c] = v;
+      if (out_h)
+        out_h[(size_t) r * ldh + c] = __float2half_rn (v);
+    }
 }
 
 extern "C" lmw_cuda_status
@@ -289,9 +307,8 @@ lmw_cuda_bias_act (float *out, int ldo, uint16_t *out_h, int ldh, const float *x
   CHECK (out || !(flags & LMW_CUDA_ACCUMULATE), "accumulate without out");
   CHECK ((ldx == 0 || ldx >= N) && (!out || ldo >= N) && (!out_h || ldh >= N),
          "row stride below N");
-  CHECK (out != x || (ldo == ldx && !(flags & LMW_CUDA_ACCUMULATE)),
-         "in place with a different stride or accumulating");
-  LMW_LAUNCH (k_bias_act, grid_for ((size_t) M * N, 256), 256, 0, stream, out, ldo,
+  CHECK (out != x || ldo == ldx, "in place with a different stride");
+  LMW_LAUNCH (k_bias_act, grid_2d (M, N, 256), 256, 0, stream, out, ldo,
               (__half *) out_h, ldh, x, ldx, bias, M, N, flags);
   return launched (__func__);
 }
@@ -449,13 +466,12 @@ k_im2col_k3 (__half *cols, int ldc, const float *inp, size_t cs, size_t ts, int 
              int T_out, int stride)
 {
   int K = C_in * 3;
-  size_t n = (size_t) T_out * K, step = (size_t) gridDim.x * blockDim.x;
-  for (size_t i = (size_t) blockIdx.x * blockDim.x + threadIdx.x; i < n; i += step) {
-    int t = (int) (i / (size_t) K), k = (int) (i % (size_t) K);
-    int c = k / 3, ti = t * stride + k % 3 - 1;
-    float a = (ti >= 0 && ti < T_in) ? inp[(size_t) c * cs + (size_t) ti * ts] : 0.0f;
-    cols[(size_t) t * ldc + k] = __float2half_rn (a);
-  }
+  for (int t = blockIdx.y; t < T_out; t += gridDim.y)
+    for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < K; k += gridDim.x * blockDim.x) {
+      int c = k / 3, ti = t * stride + k % 3 - 1;
+      float a = (ti >= 0 && ti < T_in) ? inp[(size_t) c * cs + (size_t) ti * ts] : 0.0f;
+      cols[(size_t) t * ldc + k] = __float2half_rn (a);
+    }
 }
 
 extern "C" lmw_cuda_status
@@ -468,7 +484,7 @@ lmw_cuda_im2col_k3 (uint16_t *cols, int ldc, const float *inp, size_t in_cstride
     return LMW_CUDA_OK;
   CHECK (cols && inp, "NULL pointer");
   CHECK (ldc >= C_in * 3, "row stride below 3 C_in");
-  LMW_LAUNCH (k_im2col_k3, grid_for ((size_t) T_out * C_in * 3, 256), 256, 0, stream,
+  LMW_LAUNCH (k_im2col_k3, grid_2d (T_out, C_in * 3, 256), 256, 0, stream,
               (__half *) cols, ldc, inp, in_cstride, in_tstride, T_in, C_in, T_out, stride);
   return launched (__func__);
 }
@@ -607,17 +623,354 @@ k_attention (float *out, int ldo, size_t o_bs, __half *out_h, int ldh, size_t h_
   }
 }
 
+/* Flash attention on tensor cores, for f16 K/V and heads of at most 64: a block of 4 warps owns
+ * 64 query rows (16 per warp) of one head and streams the keys in tiles of 32.  Per tile each
+ * warp computes its scores S = Q K^T with wmma (Q, pre-scaled and rounded to f16, held in
+ * fragments), turns them into probabilities in plain code (two lanes per row, running max and
+ * sum), rescales its output rows, and adds P V with wmma (P rounded to f16) into its f32
+ * output rows in shared memory.  Heads below 64 are padded with zeros.
+ * grid (ceil (Tq / 64), H, B), 128 threads. */
+#define TC_BQ 64
+#define TC_BK 32
+#define TC_DP 64           /* padded head size */
+#define TC_LDH (TC_DP + 8) /* row stride of the f16 Q, K, V tiles (keeps 32-byte alignment) */
+#define TC_LDS (TC_BK + 4) /* scores, f32 */
+#define TC_LDP (TC_BK + 8) /* probabilities, f16 */
+#define TC_LDO (TC_DP + 4) /* outputs, f32 */
+/* one shared pool: [Q staging, later the scores][K][V][P][O]; every part 32-byte aligned */
+#define TC_OFF_K (TC_BQ * TC_LDH * 2)
+#define TC_OFF_V (TC_OFF_K + TC_BK * TC_LDH * 2)
+#define TC_OFF_P (TC_OFF_V + TC_BK * TC_LDH * 2)
+#define TC_OFF_O (TC_OFF_P + 4 * 16 * TC_LDP * 2)
+#define TC_POOL (TC_OFF_O + 4 * 16 * TC_LDO * 4)
+
+template <bool VEC>
+__device__ __forceinline__ void
+tc_load_tile (__half *dst, const __half *src, int ld, int k0, int Tk, int D)
+{
+  if (VEC) {
+    for (int e = threadIdx.x; e < TC_BK * (TC_DP / 8); e += 128) {
+      int j = e / (TC_DP / 8), d = (e % (TC_DP / 8)) * 8;
+      uint4 u = make_uint4 (0, 0, 0, 0);
+      if (k0 + j < Tk && d < D)
+        u = *reinterpret_cast<const uint4 *> (src + (size_t) (k0 + j) * ld + d);
+      *reinterpret_cast<uint4 *> (dst + j * TC_LDH + d) = u;
+    }
+  } else {
+    for (int e = threadIdx.x; e < TC_BK * TC_DP; e += 128) {
+      int j = e / TC_DP, d = e % TC_DP;
+      dst[j * TC_LDH + d] =
+        k0 + j < Tk && d < D ? src[(size_t) (k0 + j) * ld + d] : __float2half_rn (0.0f);
+    }
+  }
+}
+
+template <bool VEC>
+__global__ void __launch_bounds__ (128)
+k_attention_tc (float *out, int ldo, size_t o_bs, __half *out_h, int ldh, size_t h_bs,
+                const float *q, int ldq, size_t q_bs, const __half *k, int ldk, const __half *v,
+                int ldv, size_t kv_bs, int Tq, int Tk, int D, int causal_past, float scale)
+{
+  using namespace nvcuda;
+  __shared__ __align__ (32) unsigned char pool[TC_POOL];
+  __half *Qh = reinterpret_cast<__half *> (pool);
+  __half *Kh = reinterpret_cast<__half *> (pool + TC_OFF_K);
+  __half *Vh = reinterpret_cast<__half *> (pool + TC_OFF_V);
+  const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
+  float *Sw = reinterpret_cast<float *> (pool) + w * 16 * TC_LDS; /* aliases Q staging */
+  __half *Pw = reinterpret_cast<__half *> (pool + TC_OFF_P) + w * 16 * TC_LDP;
+  float *Ow = reinterpret_cast<float *> (pool + TC_OFF_O) + w * 16 * TC_LDO;
+  const int q0 = blockIdx.x * TC_BQ, h = blockIdx.y, b = blockIdx.z;
+  q += b * q_bs + (size_t) h * D;
+  k += b * kv_bs + (size_t) h * D;
+  v += b * kv_bs + (size_t) h * D;
+
+  for (int e = tid; e < TC_BQ * TC_DP; e += 128) {
+    int r = e / TC_DP, d = e % TC_DP;
+    float x = q0 + r < Tq && d < D ? q[(size_t) (q0 + r) * ldq + d] * scale : 0.0f;
+    Qh[r * TC_LDH + d] = __float2half_rn (x);
+  }
+  for (int e = lane; e < 16 * TC_LDO; e += 32)
+    Ow[e] = 0.0f;
+  __syncthreads ();
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> qa[TC_DP / 16];
+  for (int ks = 0; ks < TC_DP / 16; ks++)
+    wmma::load_matrix_sync (qa[ks], Qh + w * 16 * TC_LDH + ks * 16, TC_LDH);
+
+  /* this lane's row and half of the columns in the softmax step */
+  const int r = lane >> 1, half = lane & 1, qi = q0 + w * 16 + r;
+  const int visible = causal_past >= 0 ? causal_past + qi + 1 : Tk;
+  int q_last = (q0 + TC_BQ < Tq ? q0 + TC_BQ : Tq) - 1;
+  int k_end = Tk;
+  if (causal_past >= 0 && causal_past + q_last + 1 < k_end)
+    k_end = causal_past + q_last + 1;
+  float m_run = -INFINITY, l_run = 0.0f;
+
+  for (int k0 = 0; k0 < k_end; k0 += TC_BK) {
+    __syncthreads (); /* Q staging read (first tile), or the previous K and V tiles used */
+    tc_load_tile<VEC> (Kh, k, ldk, k0, Tk, D);
+    tc_load_tile<VEC> (Vh, v, ldv, k0, Tk, D);
+    __syncthreads ();
+
+    for (int nt = 0; nt < TC_BK / 16; nt++) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
+      wmma::fill_fragment (c, 0.0f);
+      for (int ks = 0; ks < TC_DP / 16; ks++) {
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> kb;
+        wmma::load_matrix_sync (kb, Kh + nt * 16 * TC_LDH + ks * 16, TC_LDH);
+        wmma::mma_sync (c, qa[ks], kb, c);
+      }
+      wmma::store_matrix_sync (Sw + nt * 16, c, TC_LDS, wmma::mem_row_major);
+    }
+    __syncwarp ();
+
+    float s[16], m_tile = -INFINITY;
+    for (int i = 0; i < 16; i++) {
+      int c = half * 16 + i, kj = k0 + c;
+      s[i] = kj < Tk && kj < visible ? Sw[r * TC_LDS + c] : -INFINITY;
+      m_tile = fmaxf (m_tile, s[i]);
+    }
+    m_tile = fmaxf (m_tile, __shfl_xor_sync (FULL_MASK, m_tile, 1));
+    float m_new = fmaxf (m_run, m_tile);
+    float alpha = m_new == -INFINITY || m_run == -INFINITY ? (m_new == -INFINITY ? 1.0f : 0.0f)
+                                                           : expf (m_run - m_new);
+    float l_tile = 0.0f;
+    for (int i = 0; i < 16; i++) {
+      float p = s[i] == -INFINITY ? 0.0f : expf (s[i] - m_new);
+      __half ph = __float2half_rn (p);
+      Pw[r * TC_LDP + half * 16 + i] = ph;
+      l_tile += __half2float (ph); /* the sum of what P V will add */
+    }
+    l_tile += __shfl_xor_sync (FULL_MASK, l_tile, 1);
+    l_run = l_run * alpha + l_tile;
+    m_run = m_new;
+    for (int i = 0; i < TC_DP / 2; i++)
+      Ow[r * TC_LDO + half * (TC_DP / 2) + i] *= alpha;
+    __syncwarp ();
+
+    for (int dt = 0; dt < TC_DP / 16; dt++) {
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
+      wmma::load_matrix_sync (c, Ow + dt * 16, TC_LDO, wmma::mem_row_major);
+      for (int ks = 0; ks < TC_BK / 16; ks++) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> pa;
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> vb;
+        wmma::load_matrix_sync (pa, Pw + ks * 16, TC_LDP);
+        wmma::load_matrix_sync (vb, Vh + ks * 16 * TC_LDH + dt * 16, TC_LDH);
+        wmma::mma_sync (c, pa, vb, c);
+      }
+      wmma::store_matrix_sync (Ow + dt * 16, c, TC_LDO, wmma::mem_row_major);
+    }
+    __syncwarp ();
+  }
+
+  if (qi < Tq) {
+    float inv = l_run > 0.0f ? 1.0f / l_run : 0.0f;
+    for (int i = 0; i < TC_DP / 2; i++) {
+      int d = half * (TC_DP / 2) + i;
+      if (d >= D)
+        break;
+      float y = Ow[r * TC_LDO + d] * inv;
+      if (out)
+        out[b * o_bs + (size_t) qi * ldo + (size_t) h * D + d] = y;
+      if (out_h)
+        out_h[b * h_bs + (size_t) qi * ldh + (size_t) h * D + d] = __float2half_rn (y);
+    }
+  }
+}
+
+/* Few query rows (a decode step: one per beam, or a short prompt) against many keys.  The flash
+ * kernel would give each (batch, head) one block that walks the keys tile after tile; here the
+ * 8 warps of a block take every 8th chunk of 32 keys each (lane = key for the scores, lane =
+ * output dimension for P V), keep their own running max, sum and output for each of the NQ
+ * rows, and the block merges the 8 partial results at the end.  grid (ceil (Tq / NQ), H, B). */
+#define FEW_THREADS 256
+#define FEW_WARPS (FEW_THREADS / 32)
+
+template <int DMAX, int NQ, bool VEC, typename KT>
+__global__ void __launch_bounds__ (FEW_THREADS, 2)
+k_attention_few (float *out, int ldo, size_t o_bs, __half *out_h, int ldh, size_t h_bs,
+                 const float *q, int ldq, size_t q_bs, const KT *k, int ldk, const KT *v, int ldv,
+                 size_t kv_bs, int Tq, int Tk, int D, int causal_past, float scale)
+{
+  __shared__ float Qs[NQ][DMAX];
+  __shared__ float Ms[FEW_WARPS][NQ];
+  __shared__ float Ls[FEW_WARPS][NQ];
+  /* during the key loop, each warp's probabilities of its current chunk (NQ rows of 32); at the
+   * end, each warp's partial outputs (NQ rows of DMAX) */
+  __shared__ float pool[FEW_WARPS * NQ * DMAX];
+  const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
+  float *Pw = pool + w * NQ * 32;
+  const int q0 = blockIdx.x * NQ, h = blockIdx.y, b = blockIdx.z;
+  const int nr = Tq - q0 < NQ ? Tq - q0 : NQ; /* rows of this block, the same for all threads */
+  q += b * q_bs + (size_t) h * D;
+  k += b * kv_bs + (size_t) h * D;
+  v += b * kv_bs + (size_t) h * D;
+  for (int e = tid; e < NQ * DMAX; e += FEW_THREADS) {
+    int r = e / DMAX, d = e % DMAX;
+    Qs[r][d] = r < nr && d < D ? q[(size_t) (q0 + r) * ldq + d] * scale : 0.0f;
+  }
+  int k_end = Tk;
+  if (causal_past >= 0 && causal_past + q0 + nr < k_end)
+    k_end = causal_past + q0 + nr;
+  __syncthreads ();
+
+  float m[NQ], l[NQ], acc[NQ][DMAX / 32];
+  for (int r = 0; r < NQ; r++) {
+    m[r] = -INFINITY;
+    l[r] = 0.0f;
+    for (int i = 0; i < DMAX / 32; i++)
+      acc[r][i] = 0.0f;
+  }
+  for (int c0 = w * 32; c0 < k_end; c0 += FEW_WARPS * 32) {
+    const int j = c0 + lane;
+    const bool valid = j < k_end;
+    float s[NQ];
+    for (int r = 0; r < NQ; r++)
+      s[r] = 0.0f;
+    if (valid) {
+      const KT *kr = k + (size_t) j * ldk;
+      if (VEC) {
+        for (int d = 0; d < D; d += 8) {
+          uint4 u = *reinterpret_cast<const uint4 *> (kr + d);
+          const __half2 *hh = reinterpret_cast<const __half2 *> (&u);
+          float kf[8];
+          for (int i = 0; i < 4; i++) {
+            float2 f = __half22float2 (hh[i]);
+            kf[2 * i] = f.x;
+            kf[2 * i + 1] = f.y;
+          }
+          for (int r = 0; r < NQ; r++)
+            if (r < nr)
+              for (int i = 0; i < 8; i++)
+                s[r] += Qs[r][d + i] * kf[i];
+        }
+      } else {
+        for (int d = 0; d < D; d++) {
+          float kd = ld_f (kr, d);
+          for (int r = 0; r < NQ; r++)
+            if (r < nr)
+              s[r] += Qs[r][d] * kd;
+        }
+      }
+    }
+    float p[NQ];
+    for (int r = 0; r < NQ; r++) {
+      p[r] = 0.0f;
+      if (r >= nr)
+        continue;
+      const int visible = causal_past >= 0 ? causal_past + q0 + r + 1 : Tk;
+      float sr = valid && j < visible ? s[r] : -INFINITY;
+      float m_new = fmaxf (m[r], warp_max (sr));
+      if (m_new == -INFINITY) /* no visible key yet: the same in every lane */
+        continue;
+      float alpha = m[r] == -INFINITY ? 0.0f : expf (m[r] - m_new);
+      p[r] = sr == -INFINITY ? 0.0f : expf (sr - m_new);
+      l[r] = l[r] * alpha + warp_sum (p[r]);
+      m[r] = m_new;
+      for (int i = 0; i < DMAX / 32; i++)
+        acc[r][i] *= alpha;
+    }
+    for (int r = 0; r < NQ; r++)
+      if (r < nr)
+        Pw[r * 32 + lane] = p[r];
+    __syncwarp ();
+    const int nj = k_end - c0 < 32 ? k_end - c0 : 32;
+    for (int jj = 0; jj < nj; jj++) {
+      const KT *vr = v + (size_t) (c0 + jj) * ldv;
+      float vv[DMAX / 32];
+      for (int i = 0; i < DMAX / 32; i++) {
+        int d = lane + 32 * i;
+        vv[i] = d < D ? ld_f (vr, d) : 0.0f;
+      }
+      for (int r = 0; r < NQ; r++)
+        if (r < nr) {
+          float pj = Pw[r * 32 + jj];
+          for (int i = 0; i < DMAX / 32; i++)
+            acc[r][i] += pj * vv[i];
+        }
+    }
+    __syncwarp (); /* every lane has read Pw before the next chunk writes it */
+  }
+
+  __syncthreads (); /* every warp is done with its Pw: pool now takes the partial outputs */
+  float (*Os)[NQ][DMAX] = reinterpret_cast<float (*)[NQ][DMAX]> (pool);
+  for (int r = 0; r < NQ; r++) {
+    if (lane == 0) {
+      Ms[w][r] = m[r];
+      Ls[w][r] = l[r];
+    }
+    for (int i = 0; i < DMAX / 32; i++)
+      Os[w][r][lane + 32 * i] = acc[r][i];
+  }
+  __syncthreads ();
+  for (int e = tid; e < nr * D; e += FEW_THREADS) {
+    int r = e / D, d = e % D, qi = q0 + r;
+    float M = -INFINITY;
+    for (int ww = 0; ww < FEW_WARPS; ww++)
+      M = fmaxf (M, Ms[ww][r]);
+    float L = 0.0f, o = 0.0f;
+    if (M != -INFINITY)
+      for (int ww = 0; ww < FEW_WARPS; ww++)
+        if (Ms[ww][r] != -INFINITY) {
+          float f = expf (Ms[ww][r] - M);
+          L += Ls[ww][r] * f;
+          o += Os[ww][r][d] * f;
+        }
+    float y = L > 0.0f ? o / L : 0.0f;
+    if (out)
+      out[b * o_bs + (size_t) qi * ldo + (size_t) h * D + d] = y;
+    if (out_h)
+      out_h[b * h_bs + (size_t) qi * ldh + (size_t) h * D + d] = __float2half_rn (y);
+  }
+}
+
+/* rows of one k_attention_few block for the head-size class DMAX (shared memory: 8 warps' partial
+ * outputs of NQ rows, 32 KiB) */
+#define FEW_NQ(DMAX) ((DMAX) == 64 ? 16 : 8)
+
+typedef struct {
+  float *out;
+  int ldo;
+  size_t o_bs;
+  __half *out_h;
+  int ldh;
+  size_t h_bs;
+  const float *q;
+  int ldq;
+  size_t q_bs;
+  const void *k;
+  int ldk;
+  const void *v;
+  int ldv;
+  size_t kv_bs;
+  int B, Tq, Tk, H, D, causal_past;
+} attn_args;
+
+/* one instance: the few-rows kernel when a (batch, head) has at most FEW_NQ rows, else flash */
 template <int DMAX, int BK, bool VEC, typename KT>
 static void
-launch_attention (dim3 grid, void *stream, float *out, int ldo, size_t o_bs, __half *out_h,
-                  int ldh, size_t h_bs, const float *q, int ldq, size_t q_bs, const void *k,
-                  int ldk, const void *v, int ldv, size_t kv_bs, int Tq, int Tk, int D,
-                  int causal_past, float scale)
+launch_attention (const attn_args *a, void *stream)
 {
-  auto kernel = k_attention<DMAX, BK, VEC, KT>;
-  LMW_LAUNCH (kernel, grid, ATTN_THREADS, 0, stream, out, ldo, o_bs, out_h, ldh, h_bs, q, ldq,
-              q_bs, (const KT *) k, ldk, (const KT *) v, ldv, kv_bs, Tq, Tk, D, causal_past,
-              scale);
+  float scale = 1.0f / sqrtf ((float) a->D);
+  if (a->Tq > FEW_NQ (DMAX) && DMAX == 64 && sizeof (KT) == 2) { /* f16 K/V: tensor cores */
+    dim3 grid ((unsigned) ((a->Tq + TC_BQ - 1) / TC_BQ), (unsigned) a->H, (unsigned) a->B);
+    auto kernel = k_attention_tc<VEC>;
+    LMW_LAUNCH (kernel, grid, 128, 0, stream, a->out, a->ldo, a->o_bs, a->out_h, a->ldh, a->h_bs,
+                a->q, a->ldq, a->q_bs, (const __half *) a->k, a->ldk, (const __half *) a->v,
+                a->ldv, a->kv_bs, a->Tq, a->Tk, a->D, a->causal_past, scale);
+  } else if (a->Tq <= FEW_NQ (DMAX)) {
+    dim3 grid (1, (unsigned) a->H, (unsigned) a->B);
+    auto kernel = k_attention_few<DMAX, FEW_NQ (DMAX), VEC, KT>;
+    LMW_LAUNCH (kernel, grid, FEW_THREADS, 0, stream, a->out, a->ldo, a->o_bs, a->out_h, a->ldh,
+                a->h_bs, a->q, a->ldq, a->q_bs, (const KT *) a->k, a->ldk, (const KT *) a->v,
+                a->ldv, a->kv_bs, a->Tq, a->Tk, a->D, a->causal_past, scale);
+  } else {
+    dim3 grid ((unsigned) ((a->Tq + ATTN_BQ - 1) / ATTN_BQ), (unsigned) a->H, (unsigned) a->B);
+    auto kernel = k_attention<DMAX, BK, VEC, KT>;
+    LMW_LAUNCH (kernel, grid, ATTN_THREADS, 0, stream, a->out, a->ldo, a->o_bs, a->out_h, a->ldh,
+                a->h_bs, a->q, a->ldq, a->q_bs, (const KT *) a->k, a->ldk, (const KT *) a->v,
+                a->ldv, a->kv_bs, a->Tq, a->Tk, a->D, a->causal_past, scale);
+  }
 }
 
 static bool
@@ -628,34 +981,20 @@ aligned16 (const void *p)
 
 /* Chooses the instance: head size class, key type, 16-byte loads when the layout allows. */
 static void
-dispatch_attention (dim3 grid, void *stream, float *out, int ldo, size_t o_bs, __half *out_h,
-                    int ldh, size_t h_bs, const float *q, int ldq, size_t q_bs, const void *k,
-                    int ldk, const void *v, int ldv, size_t kv_bs, lmw_type kv_type, int Tq,
-                    int Tk, int D, int causal_past)
+dispatch_attention (const attn_args *a, lmw_type kv_type, void *stream)
 {
-  float scale = 1.0f / sqrtf ((float) D);
-  bool vec = kv_type == LMW_TYPE_F16 && D % 8 == 0 && ldk % 8 == 0 && ldv % 8 == 0 &&
-             kv_bs % 8 == 0 && aligned16 (k) && aligned16 (v);
-#define ATTN_ARGS                                                                              \
-  grid, stream, out, ldo, o_bs, out_h, ldh, h_bs, q, ldq, q_bs, k, ldk, v, ldv, kv_bs, Tq, Tk, D, \
-    causal_past, scale
-  if (kv_type == LMW_TYPE_F32) {
-    if (D <= 64)
-      launch_attention<64, 64, false, float> (ATTN_ARGS);
-    else
-      launch_attention<128, 32, false, float> (ATTN_ARGS);
-  } else if (vec) {
-    if (D <= 64)
-      launch_attention<64, 64, true, __half> (ATTN_ARGS);
-    else
-      launch_attention<128, 32, true, __half> (ATTN_ARGS);
-  } else {
-    if (D <= 64)
-      launch_attention<64, 64, false, __half> (ATTN_ARGS);
-    else
-      launch_attention<128, 32, false, __half> (ATTN_ARGS);
-  }
-#undef ATTN_ARGS
+  bool vec = kv_type == LMW_TYPE_F16 && a->D % 8 == 0 && a->ldk % 8 == 0 && a->ldv % 8 == 0 &&
+             a->kv_bs % 8 == 0 && aligned16 (a->k) && aligned16 (a->v);
+  bool small = a->D <= 64;
+  if (kv_type == LMW_TYPE_F32)
+    small ? launch_attention<64, 64, false, float> (a, stream)
+          : launch_attention<128, 32, false, float> (a, stream);
+  else if (vec)
+    small ? launch_attention<64, 64, true, __half> (a, stream)
+          : launch_attention<128, 32, true, __half> (a, stream);
+  else
+    small ? launch_attention<64, 64, false, __half> (a, stream)
+          : launch_attention<128, 32, false, __half> (a, stream);
 }
 
 extern "C" lmw_cuda_status
@@ -675,9 +1014,10 @@ lmw_cuda_attention (float *out, int ldo, size_t o_bstride, uint16_t *out_h, int 
   int HD = H * D;
   CHECK (ldq >= HD && ldk >= HD && ldv >= HD && (!out || ldo >= HD) && (!out_h || ldh >= HD),
          "row stride below H * D");
-  dim3 grid ((unsigned) ((Tq + ATTN_BQ - 1) / ATTN_BQ), (unsigned) H, (unsigned) B);
-  dispatch_attention (grid, stream, out, ldo, o_bstride, (__half *) out_h, ldh, h_bstride, q, ldq,
-                      q_bstride, k, ldk, v, ldv, kv_bstride, kv_type, Tq, Tk, D, causal_past);
+  attn_args a = {out,        ldo, o_bstride, (__half *) out_h, ldh,  h_bstride,  q, ldq,
+                 q_bstride,  k,   ldk,       v,                ldv,  kv_bstride, B, Tq,
+                 Tk,         H,   D,         causal_past};
+  dispatch_attention (&a, kv_type, stream);
   return launched (__func__);
 }
 
@@ -697,17 +1037,12 @@ lmw_cuda_cross_attention (float *out, int ldo, uint16_t *out_h, int ldh, const f
   int HD = H * D;
   CHECK (ldq >= HD && ldkv >= HD && (!out || ldo >= HD) && (!out_h || ldh >= HD),
          "row stride below H * D");
-  dim3 grid ((unsigned) ((nq + ATTN_BQ - 1) / ATTN_BQ), (unsigned) H, (unsigned) R);
-  float scale = 1.0f / sqrtf ((float) D);
-  size_t o_bs = (size_t) nq * ldo, h_bs = (size_t) nq * ldh, q_bs = (size_t) nq * ldq;
+  attn_args a = {out, ldo, (size_t) nq * ldo, (__half *) out_h, ldh, (size_t) nq * ldh, q, ldq,
+                 (size_t) nq * ldq, k, ldkv, v, ldkv, kv_rstride, R, nq, Tk, H, D, -1};
   if (D <= 64)
-    launch_attention<64, 64, true, __half> (grid, stream, out, ldo, o_bs, (__half *) out_h, ldh,
-                                            h_bs, q, ldq, q_bs, k, ldkv, v, ldkv, kv_rstride, nq,
-                                            Tk, D, -1, scale);
+    launch_attention<64, 64, true, __half> (&a, stream);
   else
-    launch_attention<128, 32, true, __half> (grid, stream, out, ldo, o_bs, (__half *) out_h,
-                                             ldh, h_bs, q, ldq, q_bs, k, ldkv, v, ldkv,
-                                             kv_rstride, nq, Tk, D, -1, scale);
+    launch_attention<128, 32, true, __half> (&a, stream);
   return launched (__func__);
 }
 

@@ -12,6 +12,8 @@
  *   8 and 32, in a partial last warp, and many shuffles in a row don't overwrite each other;
  *   dynamic shared memory is as large as the launch asked;
  *   atomicAdd from every thread of every block counts them all;
+ *   wmma C += A B through shared memory updates C once for the warp, not once per lane, and a
+ *   misaligned fragment pointer aborts;
  *   a race (a read of another thread's shared write without a barrier) that forward order
  *   hides shows in reverse and random order, and the kernel with the barrier is right in all;
  *   a __syncthreads that one thread skipped by returning, and a shuffle with a lane at a block
@@ -157,6 +159,33 @@ racy_wrong (void (*kernel) (int *, int), int order)
   return wrong;
 }
 
+/* one warp: C (16 x 16, shared, starts as c_in) += A B with wmma, A = identity * 2, B = b_in;
+ * the tile goes through shared memory: loaded, multiplied, stored back once */
+__global__ void
+k_wmma (float *c_out, const float *c_in, const float *b_in, int misalign)
+{
+  using namespace nvcuda;
+  __shared__ __align__ (32) float C[16 * 16];
+  __shared__ __align__ (32) __half A[16 * 16 + 16], B[16 * 16];
+  for (int e = threadIdx.x; e < 256; e += 32) {
+    C[e] = c_in[e];
+    A[e + misalign] = __float2half_rn (e / 16 == e % 16 ? 2.0f : 0.0f);
+    B[e] = __float2half_rn (b_in[e]);
+  }
+  __syncwarp ();
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
+  wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::row_major> b;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
+  wmma::load_matrix_sync (a, A + misalign, 16);
+  wmma::load_matrix_sync (b, B, 16);
+  wmma::load_matrix_sync (c, C, 16, wmma::mem_row_major);
+  wmma::mma_sync (c, a, b, c);
+  wmma::store_matrix_sync (C, c, 16, wmma::mem_row_major);
+  __syncwarp ();
+  for (int e = threadIdx.x; e < 256; e += 32)
+    c_out[e] = C[e];
+}
+
 /* runs f in a child process: true when it died of SIGABRT */
 template <class F>
 static bool
@@ -244,6 +273,21 @@ main (void)
              "a __syncthreads skipped by one thread aborts");
     TEST_OK (aborts ([&] () { LMW_LAUNCH (k_divergent_shuffle, 1, 64, 0, nullptr, out); }),
              "a shuffle missing a lane aborts");
+  }
+  {
+    float c_in[256], b_in[256], c_out[256];
+    for (int e = 0; e < 256; e++) {
+      c_in[e] = (float) (e % 7);
+      b_in[e] = (float) (e % 5) - 2.0f;
+    }
+    LMW_LAUNCH (k_wmma, 1, 32, 0, nullptr, c_out, c_in, b_in, 0);
+    int wrong = 0;
+    for (int e = 0; e < 256; e++)
+      wrong += c_out[e] != c_in[e] + 2.0f * b_in[e];
+    TEST_OK (wrong == 0, "wmma: C += A B through shared memory, once for the warp (%d wrong)",
+             wrong);
+    TEST_OK (aborts ([&] () { LMW_LAUNCH (k_wmma, 1, 32, 0, nullptr, c_out, c_in, b_in, 4); }),
+             "wmma: a fragment load from a pointer not 32-byte aligned aborts");
   }
   {
     /* the race hides in forward order (each thread runs after the one before it, to its end);

@@ -39,6 +39,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <type_traits>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,7 @@
 #define __restrict__ __restrict
 #define __launch_bounds__(...)
 #define __shared__ static thread_local
-#define __align__(n) alignas (n)
+#define __align__(n) __attribute__ ((aligned (n)))
 #define __ldg(p) (*(p))
 #define warpSize 32
 
@@ -656,5 +657,108 @@ atomicCAS (unsigned *p, unsigned cmp, unsigned v)
     *p = v;
   return old;
 }
+
+/* ---- tensor cores: nvcuda::wmma, m16n16k16, f16 inputs, f32 accumulator ---------------- */
+/* Every lane holds the whole 16 x 16 tile (on a GPU each holds an unspecified part), so the
+ * kernels may only load, store, fill and multiply fragments, never index their elements; the
+ * product is computed in f32 from the exact f16 values.  Loads and stores are warp-collective
+ * as on a GPU: every lane has loaded before any lane goes on (a warp barrier after the load),
+ * and every lane reaches a store before any lane writes (a barrier before it), so a fragment
+ * loaded from shared memory, updated and stored back is updated once, not once per lane.
+ * Pointers must be 32-byte aligned and ldm a multiple of 16 bytes, as on a GPU: a violation
+ * aborts. */
+namespace nvcuda
+{
+namespace wmma
+{
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+struct row_major {};
+struct col_major {};
+enum layout_t { mem_row_major, mem_col_major };
+
+template <class Use, int M, int N, int K, class T, class Layout = void>
+struct fragment {
+  static_assert (M == 16 && N == 16 && K == 16, "lmw-cuda-emu: only m16n16k16 fragments");
+  float t[16][16]; /* [row][col] of the tile this fragment holds */
+};
+
+static inline void
+lmw_emu_wmma_check (const void *p, unsigned ldm, size_t elem)
+{
+  if (((uintptr_t) p & 31) != 0 || (ldm * elem) % 16 != 0) {
+    fprintf (stderr, "lmw-cuda-emu: wmma pointer not 32-byte aligned or ldm not a multiple of "
+                     "16 bytes\n");
+    abort ();
+  }
+}
+
+static inline float lmw_emu_wmma_get (const __half *p, size_t i) { return __half2float (p[i]); }
+static inline float lmw_emu_wmma_get (const float *p, size_t i) { return p[i]; }
+
+template <class Use, class T, class Layout, class P>
+static inline void
+load_matrix_sync (fragment<Use, 16, 16, 16, T, Layout> &f, const P *p, unsigned ldm)
+{
+  static_assert (!std::is_same<Use, accumulator>::value, "accumulator loads need a layout");
+  lmw_emu_wmma_check (p, ldm, sizeof (P));
+  bool row = std::is_same<Layout, row_major>::value;
+  for (int i = 0; i < 16; i++)
+    for (int j = 0; j < 16; j++)
+      f.t[i][j] = lmw_emu_wmma_get (p, row ? (size_t) i * ldm + j : (size_t) j * ldm + i);
+  __syncwarp ();
+}
+
+static inline void
+load_matrix_sync (fragment<accumulator, 16, 16, 16, float> &f, const float *p, unsigned ldm,
+                  layout_t layout)
+{
+  lmw_emu_wmma_check (p, ldm, sizeof (float));
+  for (int i = 0; i < 16; i++)
+    for (int j = 0; j < 16; j++)
+      f.t[i][j] = p[layout == mem_row_major ? (size_t) i * ldm + j : (size_t) j * ldm + i];
+  __syncwarp ();
+}
+
+static inline void
+store_matrix_sync (float *p, const fragment<accumulator, 16, 16, 16, float> &f, unsigned ldm,
+                   layout_t layout)
+{
+  lmw_emu_wmma_check (p, ldm, sizeof (float));
+  __syncwarp ();
+  for (int i = 0; i < 16; i++)
+    for (int j = 0; j < 16; j++)
+      p[layout == mem_row_major ? (size_t) i * ldm + j : (size_t) j * ldm + i] = f.t[i][j];
+}
+
+template <class Use, class T, class Layout>
+static inline void
+fill_fragment (fragment<Use, 16, 16, 16, T, Layout> &f, float v)
+{
+  for (int i = 0; i < 16; i++)
+    for (int j = 0; j < 16; j++)
+      f.t[i][j] = v;
+}
+
+template <class LA, class LB>
+static inline void
+mma_sync (fragment<accumulator, 16, 16, 16, float> &d,
+          const fragment<matrix_a, 16, 16, 16, __half, LA> &a,
+          const fragment<matrix_b, 16, 16, 16, __half, LB> &b,
+          const fragment<accumulator, 16, 16, 16, float> &c)
+{
+  float r[16][16];
+  for (int i = 0; i < 16; i++)
+    for (int j = 0; j < 16; j++) {
+      float s = c.t[i][j];
+      for (int k = 0; k < 16; k++)
+        s += a.t[i][k] * b.t[k][j];
+      r[i][j] = s;
+    }
+  memcpy (d.t, r, sizeof r);
+}
+} /* namespace wmma */
+} /* namespace nvcuda */
 
 #endif /* LMW_CUDA_EMU_H */
