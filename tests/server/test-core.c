@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test-core.c — unit tests of the server core: options, errors, JSON input (the depth and
- * size guard) and output, transcripts,
+ * size guard) and output, the bound of [limits] max_body_mb, transcripts,
  * the internal-address check of the URL fetcher, and every failure of the plugin loader.
  */
 #include <gio/gio.h>
@@ -14,6 +14,7 @@
 #include "lmd-job.h"
 #include "lmd-json-writer.h"
 #include "lmd-plugin-loader.h"
+#include "lmd-router.h"
 #include "lmd-transcribe-options.h"
 #include "lmd-transcript.h"
 #include "lmd-url-fetcher.h"
@@ -247,6 +248,24 @@ test_json_guard_file (void)
   g_assert_null (lmd_json_parse_file (path, 64, &error));
   g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
   g_rmdir (dir);
+}
+
+/* max_body_mb is bounded at load: bodies are held with 32-bit lengths in places */
+static void
+test_limits_bounds (void)
+{
+  g_autoptr (GKeyFile) config = g_key_file_new ();
+  g_autoptr (GError) error = NULL;
+  LmdLimits limits;
+
+  g_key_file_set_string (config, "limits", "max_body_mb", "2048");
+  g_assert_true (lmd_limits_load (&limits, config, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (limits.max_body_bytes, ==, (guint64) LMD_LIMITS_MAX_BODY_MB * 1024 * 1024);
+  g_key_file_set_string (config, "limits", "max_body_mb", "4097");
+  g_assert_false (lmd_limits_load (&limits, config, &error));
+  g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+  g_assert_nonnull (strstr (error->message, "max_body_mb"));
 }
 
 static void
@@ -485,6 +504,7 @@ main (int argc, char **argv)
   g_test_add_func ("/core/json-guard", test_json_guard);
   g_test_add_func ("/core/json-guard-file", test_json_guard_file);
   g_test_add_func ("/core/json-writer", test_json_writer);
+  g_test_add_func ("/core/limits-bounds", test_limits_bounds);
   g_test_add_func ("/core/transcript", test_transcript);
   g_test_add_func ("/core/internal-addresses", test_internal_addresses);
   g_test_add_func ("/core/fetch-refuses-internal", test_fetch_refuses_internal);
