@@ -7,60 +7,11 @@
 
 #include "lmd-error.h"
 
-LmdVadCut *
-lmd_vad_cut_new (lmw_vad_state *state, const float *pcm, gsize n_samples,
-                 const lmw_vad_params *params, GError **error)
-{
-  g_autoptr (LmdVadCut) self = g_new0 (LmdVadCut, 1);
-  g_autofree float *probs = NULL;
-  g_autofree lmw_vad_segment *segments = NULL;
-  size_t n_probs = 0, n_segments = 0;
-  gint64 started = g_get_monotonic_time ();
-  gint64 gap = (gint64) (LMD_VAD_CUT_GAP_S * LMW_VAD_SAMPLE_RATE);
-  gint64 kept = 0, at = 0;
-  lmw_error err = { 0 };
-
-  self->pieces = g_array_new (FALSE, FALSE, sizeof (LmdVadPiece));
-  self->recording_seconds = (double) n_samples / LMW_VAD_SAMPLE_RATE;
-  if (lmw_vad_probs (state, pcm, n_samples, &probs, &n_probs, &err) != 0 ||
-      lmw_vad_segments (probs, n_probs, lmw_vad_model_window (lmw_vad_state_model (state)), n_samples, params, &segments,
-                        &n_segments, &err) != 0)
-    {
-      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "VAD: %s", err.message);
-      return NULL;
-    }
-  for (size_t i = 0; i < n_segments; i++)
-    kept += segments[i].end - segments[i].start;
-  if (n_segments > 0)
-    {
-      self->n_samples = (gsize) (kept + gap * (gint64) (n_segments - 1));
-      self->pcm = g_try_new0 (float, self->n_samples);
-      if (self->pcm == NULL)
-        {
-          g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "VAD: out of memory for %" G_GSIZE_FORMAT " samples",
-                       self->n_samples);
-          return NULL;
-        }
-    }
-  for (size_t i = 0; i < n_segments; i++)
-    {
-      LmdVadPiece piece = { segments[i].start, at, segments[i].end - segments[i].start };
-
-      memcpy (self->pcm + at, pcm + piece.recording_start, sizeof (float) * (gsize) piece.length);
-      g_array_append_val (self->pieces, piece);
-      at += piece.length + gap;
-    }
-  self->skipped_seconds = (double) ((gint64) n_samples - kept) / LMW_VAD_SAMPLE_RATE;
-  self->vad_seconds = (g_get_monotonic_time () - started) / 1e6;
-  return g_steal_pointer (&self);
-}
-
 void
 lmd_vad_cut_free (LmdVadCut *self)
 {
   if (self == NULL)
     return;
-  g_free (self->pcm);
   g_array_unref (self->pieces);
   g_free (self);
 }
@@ -104,8 +55,8 @@ lmd_vad_cut_map_transcript (const LmdVadCut *self, LmdTranscript *transcript)
 #define VAD_READ_CHUNK (30 * LMW_VAD_SAMPLE_RATE)
 
 LmdVadCut *
-lmd_vad_cut_new_from_reader (lmw_vad_state *state, LmdVadCutReader read, gpointer user_data,
-                             guint64 n_samples, const lmw_vad_params *params, GError **error)
+lmd_vad_cut_new (lmw_vad_state *state, LmdVadCutReader read, gpointer user_data, guint64 n_samples,
+                 const lmw_vad_params *params, GError **error)
 {
   g_autoptr (LmdVadCut) self = g_new0 (LmdVadCut, 1);
   g_autofree float *chunk = g_new (float, VAD_READ_CHUNK);

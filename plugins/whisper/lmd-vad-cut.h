@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lmd-vad-cut.h — a recording without its silences: the speech segments the VAD found, back
- * to back with LMD_VAD_CUT_GAP_S of zeros between them, and the map from times in that cut
+ * to back with LMD_VAD_CUT_GAP_S of zeros between them (read on demand from the recording), and the map from times in that cut
  * audio back to times in the recording (so words keep their absolute times).
  */
 #pragma once
@@ -23,18 +23,13 @@ typedef struct {
 } LmdVadPiece;
 
 typedef struct {
-  float *pcm;             /* owned: the cut audio (NULL when no speech) */
-  gsize n_samples;
+  gsize n_samples;        /* samples of the cut audio */
   GArray *pieces;         /* owned: element-type LmdVadPiece, in time order */
   double recording_seconds;
   double vad_seconds;     /* wall time the VAD took */
   double skipped_seconds; /* recording seconds in no segment */
 } LmdVadCut;
 
-/* Runs @state (reset first) over @pcm (16 kHz mono) and cuts out the speech segments found
- * with @params.  (transfer full), or NULL with @error set (LMD_ERROR_INTERNAL). */
-LmdVadCut *lmd_vad_cut_new (lmw_vad_state *state, const float *pcm, gsize n_samples,
-                            const lmw_vad_params *params, GError **error);
 void lmd_vad_cut_free (LmdVadCut *self);
 
 /* The time in the recording of @seconds in the cut audio (a time inside a gap maps to the end
@@ -48,12 +43,12 @@ void lmd_vad_cut_map_transcript (const LmdVadCut *self, LmdTranscript *transcrip
 typedef gboolean (*LmdVadCutReader) (gpointer user_data, guint64 offset, float *out, gsize n,
                                      GError **error);
 
-/* As lmd_vad_cut_new () for a recording of @n_samples read through @read, a chunk at a time,
- * so that it never needs to be in memory: the cut holds only its map (pcm is NULL); its audio
- * is read back with lmd_vad_cut_read ().  (transfer full), or NULL with @error set. */
-LmdVadCut *lmd_vad_cut_new_from_reader (lmw_vad_state *state, LmdVadCutReader read,
-                                        gpointer user_data, guint64 n_samples,
-                                        const lmw_vad_params *params, GError **error);
+/* Runs @state (reset first) over a recording of @n_samples (16 kHz mono) read through @read,
+ * a chunk at a time, so that it never needs to be in memory, and finds its speech segments
+ * with @params.  The cut holds only the map; its audio is read back with lmd_vad_cut_read ().
+ * (transfer full), or NULL with @error set (LMD_ERROR_INTERNAL, or @read's error). */
+LmdVadCut *lmd_vad_cut_new (lmw_vad_state *state, LmdVadCutReader read, gpointer user_data,
+                            guint64 n_samples, const lmw_vad_params *params, GError **error);
 /* The @n samples of the cut audio from @offset on, read from the recording through @read
  * (zeros between segments).  FALSE with @error set when @read fails. */
 gboolean lmd_vad_cut_read (const LmdVadCut *self, LmdVadCutReader read, gpointer user_data,

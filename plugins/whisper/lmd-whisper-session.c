@@ -119,8 +119,8 @@ whisper_session_cut_speech (LmdWhisperSession *self, GError **error)
       g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "VAD: %s", err.message);
       return FALSE;
     }
-  self->cut = lmd_vad_cut_new_from_reader (state, read_recording, self,
-                                           lmd_pcm_spool_get_length (self->pcm), &params, error);
+  self->cut = lmd_vad_cut_new (state, read_recording, self,
+                               lmd_pcm_spool_get_length (self->pcm), &params, error);
   lmw_vad_state_free (state);
   if (self->cut == NULL)
     return FALSE;
