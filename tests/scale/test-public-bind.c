@@ -41,8 +41,9 @@ add_secret (SoupSession *s, SoupMessage *msg, gpointer user_data)
                                 user_data);
 }
 
-/* Runs the daemon with @args after a config of its own; asserts it exits with status 1 within 30 s
- * and that its output names @reason.  (transfer full) the output. */
+/* Runs the daemon with @args after a config of its own; asserts it exits with status 1 within
+ * 120 s (it loads its plugins first, slowly under sanitizers on a busy machine) and that its
+ * output names @reason.  (transfer full) the output. */
 static char *
 assert_refuses (const char *const *args, const char *reason)
 {
@@ -59,7 +60,7 @@ assert_refuses (const char *const *args, const char *reason)
   for (guint i = 0; args[i] != NULL; i++)
     g_ptr_array_add (argv, (gpointer) args[i]);
   g_ptr_array_add (argv, NULL);
-  g_assert_cmpint (lmd_test_daemon_run ((const char *const *) argv->pdata, &output, 30), ==, 1);
+  g_assert_cmpint (lmd_test_daemon_run ((const char *const *) argv->pdata, &output, 120), ==, 1);
   g_test_message ("%s", output);
   g_assert_nonnull (strstr (output, reason));
   /* refused before it listened: no "listening on" line */
