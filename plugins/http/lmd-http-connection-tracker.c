@@ -23,7 +23,7 @@ typedef enum {
   CONN_BUSY,     /* headers in: the request is read, worked on or answered */
   CONN_IDLE,     /* kept alive between two requests (peer watched, idle deadline) */
   CONN_UPGRADED, /* taken over by a WebSocket handler: counted until its socket closes */
-  CONN_CLOSING,  /* taken from libsoup: answered, lingering until closed */
+  CONN_CLOSING,  /* refused (taken from libsoup once connected), or taken: answered, lingering */
 } ConnState;
 
 typedef struct {
@@ -76,7 +76,7 @@ lmd_http_connection_limits_default_max (void)
   else
     soft = rl.rlim_cur;
   /* a quarter (at least 32) for everything else: model files, spool files, sockets to workers */
-  return soft > 64 ? (guint) (soft - MAX (soft / 4, 32)) : 32;
+  return soft > 64 ? (guint) (soft - MAX (soft / 4, 32)) : (guint) MAX (soft / 2, 1);
 }
 
 gboolean

@@ -47,7 +47,7 @@ gboolean lmd_http_connection_limits_load (LmdHttpConnectionLimits *limits, GKeyF
                                           const char *group, GError **error);
 
 /* The per-process limit 0 stands for: the soft RLIMIT_NOFILE less a quarter of it (at least
- * 32 descriptors) kept for everything else the process opens. */
+ * 32 descriptors) kept for everything else the process opens (half of it under 65). */
 guint lmd_http_connection_limits_default_max (void);
 
 typedef struct _LmdHttpConnectionTracker LmdHttpConnectionTracker;
