@@ -127,10 +127,10 @@ lmd_job_from_meta_json (const char *json, GError **error)
   job->request_id = dup_member (obj, "request_id");
   job->callback_url = dup_member (obj, "callback_url");
   job->url = dup_member (obj, "url");
-  job->created_at = json_object_get_int_member_with_default (obj, "created_us", 0);
+  job->created_at = lmd_json_object_get_int (obj, "created_us", 0);
   if (!lmd_job_id_is_valid (job->id) || job->callback_url == NULL)
     goto bad;
-  opts = json_object_get_object_member (obj, "options");
+  opts = lmd_json_object_get_object (obj, "options");
   if (opts != NULL)
     {
       char *language = dup_member (opts, "language");
@@ -140,14 +140,14 @@ lmd_job_from_meta_json (const char *json, GError **error)
           job->options.language = language;
         }
       job->options.model = dup_member (opts, "model");
-      job->options.word_timestamps = json_object_get_boolean_member_with_default (opts, "word_timestamps", FALSE);
-      job->options.punctuate = json_object_get_boolean_member_with_default (opts, "punctuate", TRUE);
-      job->options.diarize = json_object_get_boolean_member_with_default (opts, "diarize", FALSE);
-      job->options.num_speakers = (gint) json_object_get_int_member_with_default (opts, "num_speakers", 0);
-      job->options.beam_size = (gint) CLAMP (json_object_get_int_member_with_default (opts, "beam_size", 0), 0, 8);
+      job->options.word_timestamps = lmd_json_object_get_boolean (opts, "word_timestamps", FALSE);
+      job->options.punctuate = lmd_json_object_get_boolean (opts, "punctuate", TRUE);
+      job->options.diarize = lmd_json_object_get_boolean (opts, "diarize", FALSE);
+      job->options.num_speakers = (gint) lmd_json_object_get_int (opts, "num_speakers", 0);
+      job->options.beam_size = (gint) CLAMP (lmd_json_object_get_int (opts, "beam_size", 0), 0, 8);
       job->options.prompt = dup_member (opts, "prompt");
       job->options.condition_on_previous_text =
-        (gint) CLAMP (json_object_get_int_member_with_default (opts, "condition_on_previous_text", -1), -1, 1);
+        (gint) CLAMP (lmd_json_object_get_int (opts, "condition_on_previous_text", -1), -1, 1);
       lmd_vad_options_read (&job->options.vad, opts);
     }
   job->options.callback_url = g_strdup (job->callback_url);

@@ -104,3 +104,47 @@ lmd_json_parse_file (const char *path, gsize max_bytes, GError **error)
     }
   return lmd_json_parse (g_mapped_file_get_contents (file), (gssize) len, max_bytes, error);
 }
+
+static GType
+value_type (JsonObject *object, const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  return node != NULL && JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
+}
+
+gboolean
+lmd_json_object_get_boolean (JsonObject *object, const char *name, gboolean default_value)
+{
+  if (value_type (object, name) != G_TYPE_BOOLEAN)
+    return default_value;
+  return json_object_get_boolean_member (object, name);
+}
+
+gint64
+lmd_json_object_get_int (JsonObject *object, const char *name, gint64 default_value)
+{
+  if (value_type (object, name) != G_TYPE_INT64)
+    return default_value;
+  return json_object_get_int_member (object, name);
+}
+
+double
+lmd_json_object_get_double (JsonObject *object, const char *name, double default_value)
+{
+  GType type = value_type (object, name);
+
+  if (type == G_TYPE_DOUBLE)
+    return json_object_get_double_member (object, name);
+  if (type == G_TYPE_INT64)
+    return (double) json_object_get_int_member (object, name);
+  return default_value;
+}
+
+JsonObject *
+lmd_json_object_get_object (JsonObject *object, const char *name)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+}

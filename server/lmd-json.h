@@ -53,4 +53,13 @@ JsonNode *lmd_json_parse (const char *data, gssize length, gsize max_bytes, GErr
  * most @max_bytes long; NULL with @error (G_FILE_ERROR or LMD_JSON_ERROR). */
 JsonNode *lmd_json_parse_file (const char *path, gsize max_bytes, GError **error);
 
+/* Members of an object read from outside, without json-glib's criticals on a member of another
+ * kind: the member's value when it has the type asked for (an integer is also a double), else
+ * @default_value (missing, null, another type, an array or an object).  The object getter
+ * returns (transfer none) (nullable) the member when it is an object. */
+gboolean lmd_json_object_get_boolean (JsonObject *object, const char *name, gboolean default_value);
+gint64 lmd_json_object_get_int (JsonObject *object, const char *name, gint64 default_value);
+double lmd_json_object_get_double (JsonObject *object, const char *name, double default_value);
+JsonObject *lmd_json_object_get_object (JsonObject *object, const char *name);
+
 G_END_DECLS

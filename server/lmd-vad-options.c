@@ -6,6 +6,7 @@
 
 #include "lmd-config.h"
 #include "lmd-error.h"
+#include "lmd-json.h"
 
 /* The numeric parameters: name, range, and where the value goes. */
 typedef struct {
@@ -122,7 +123,7 @@ lmd_vad_options_read (LmdVadOptions *self, JsonObject *object)
 {
   lmd_vad_options_init (self);
   if (json_object_has_member (object, "vad"))
-    self->enabled = json_object_get_boolean_member_with_default (object, "vad", FALSE) ? 1 : 0;
+    self->enabled = lmd_json_object_get_boolean (object, "vad", FALSE) ? 1 : 0;
   for (guint i = 0; i < G_N_ELEMENTS (params); i++)
     {
       const VadParam *p = &params[i];
@@ -130,7 +131,7 @@ lmd_vad_options_read (LmdVadOptions *self, JsonObject *object)
 
       if (!json_object_has_member (object, p->key))
         continue;
-      v = json_object_get_double_member_with_default (object, p->key, -1.0);
+      v = lmd_json_object_get_double (object, p->key, -1.0);
       if (v >= p->min && v <= p->max)
         store (self, p, p->integer ? floor (v) : v);
     }

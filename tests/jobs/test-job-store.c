@@ -93,6 +93,37 @@ test_job_meta (void)
   g_assert_null (lmd_job_from_meta_json ("not json", NULL));
 }
 
+/* A stored job whose members are of the wrong kind (a hand-edited spool file, a Redis value
+ * written by something else) is read with defaults for those members, without GLib criticals
+ * (fatal in tests); found by fuzz/fuzz-job.c. */
+static void
+test_job_meta_wrong_kinds (void)
+{
+  static const char *const documents[] = {
+    "{\"id\":\"job_0123456789abcdef0123456789abcdef\",\"callback_url\":\"https://e.x/h\"}",
+    "{\"id\":\"job_0123456789abcdef0123456789abcdef\",\"callback_url\":\"https://e.x/h\","
+    "\"options\":[1],\"created_us\":[2]}",
+    "{\"id\":\"job_0123456789abcdef0123456789abcdef\",\"callback_url\":\"https://e.x/h\","
+    "\"created_us\":{},\"options\":{\"punctuate\":[],\"diarize\":{},\"beam_size\":[3],"
+    "\"num_speakers\":\"two\",\"vad\":[true],\"vad_threshold\":{\"x\":1}}}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (documents); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (LmdJob) job = lmd_job_from_meta_json (documents[i], &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpstr (job->id, ==, "job_0123456789abcdef0123456789abcdef");
+      g_assert_cmpint (job->created_at, ==, 0);
+      g_assert_true (job->options.punctuate);
+      g_assert_false (job->options.diarize);
+      g_assert_cmpint (job->options.beam_size, ==, 0);
+      g_assert_cmpint (job->options.num_speakers, ==, 0);
+      g_assert_cmpint (job->options.vad.enabled, !=, 1);
+    }
+}
+
 static void
 test_job_documents (void)
 {
@@ -248,6 +279,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/job/meta", test_job_meta);
+  g_test_add_func ("/job/meta-wrong-kinds", test_job_meta_wrong_kinds);
   g_test_add_func ("/job/documents", test_job_documents);
   g_test_add_func ("/job-store/local/lifecycle", test_local_lifecycle);
   g_test_add_func ("/job-store/local/bounds", test_local_bounds);
