@@ -2,14 +2,15 @@
 #   make run    install what is needed, build, and run the server (embedded default, port 7100)
 #   make test   install what is needed, build, and run every test
 # Other targets: build, asan (tests under AddressSanitizer/UBSan), valgrind (tests under
-# valgrind), bench (benchmarks), gpu-check (on a machine with an NVIDIA GPU: the CUDA kernels'
-# parity tests, compute-sanitizer and timings, built with nvcc and cc alone), clean.
+# valgrind), fuzz (the libFuzzer targets of fuzz/, FUZZ_SECONDS each), bench (benchmarks),
+# gpu-check (on a machine with an NVIDIA GPU: the CUDA kernels' parity tests, compute-sanitizer
+# and timings, built with nvcc and cc alone), clean.
 
 BUILD ?= build
 ARGS ?=
 MESON_TEST_ARGS ?=
 
-.PHONY: all deps build run test asan valgrind bench gpu-check clean
+.PHONY: all deps build run test asan valgrind fuzz bench gpu-check clean
 
 all: build
 
@@ -49,11 +50,17 @@ valgrind: build
 	  meson test -C $(BUILD) --print-errorlogs --timeout-multiplier 20 \
 	  --wrapper '$(VALGRIND)' $(MESON_TEST_ARGS)
 
+# Every fuzz target of fuzz/ built with clang and libFuzzer (ASan+UBSan) in build-fuzz/, run for
+# FUZZ_SECONDS seconds each; fails on a crash, a leak or a timeout (scripts/fuzz.sh).
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	./scripts/fuzz.sh $(FUZZ_SECONDS)
+
 bench: build
 	./scripts/run-benchmarks.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan build-gpu
+	rm -rf $(BUILD) build-asan build-gpu build-fuzz
 
 # Needs only CUDA (nvcc, cuBLAS) and a C compiler: no meson, GLib or GStreamer.  ARGS go to the
 # script (--build-only, --dry-run, --models tiny,base, --reps N, --no-bench).

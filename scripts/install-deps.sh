@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="
-  gcc pkg-config meson ninja-build python3
+  gcc clang pkg-config meson ninja-build python3
   libglib2.0-dev libsoup-3.0-dev libjson-glib-dev libcurl4-openssl-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
