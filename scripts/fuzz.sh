@@ -17,7 +17,8 @@ set -eu
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-${FUZZ_SECONDS:-60}}
 BUILD=${FUZZ_BUILD:-build-fuzz}
-ALL="json transcribe-options url-host job license-key wyoming-reader model-loader vad-model"
+ALL="json transcribe-options url-host job license-key wyoming-reader pcm-converter model-loader
+  vad-model"
 TARGETS=${FUZZ_TARGETS:-$ALL}
 
 if ! command -v clang >/dev/null; then
