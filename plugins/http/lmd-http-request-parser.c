@@ -24,10 +24,10 @@ apply_query (LmdTranscribeRequest *request, GHashTable *query, GError **error)
 }
 
 static gboolean
-parse_multipart (LmdTranscribeRequest *request, SoupServerMessage *msg, GBytes *body, GError **error)
+parse_multipart (LmdTranscribeRequest *request, SoupMessageHeaders *request_headers,
+                 GBytes *body, GError **error)
 {
-  g_autoptr (SoupMultipart) multipart =
-      soup_multipart_new_from_message (soup_server_message_get_request_headers (msg), body);
+  g_autoptr (SoupMultipart) multipart = soup_multipart_new_from_message (request_headers, body);
   int n;
 
   if (multipart == NULL)
@@ -208,13 +208,20 @@ gboolean
 lmd_http_request_parse (LmdTranscribeRequest *request, SoupServerMessage *msg, GHashTable *query,
                         GBytes *body, GError **error)
 {
-  const char *content_type =
-      soup_message_headers_get_content_type (soup_server_message_get_request_headers (msg), NULL);
+  return lmd_http_request_parse_headers (request, soup_server_message_get_request_headers (msg),
+                                         query, body, error);
+}
+
+gboolean
+lmd_http_request_parse_headers (LmdTranscribeRequest *request, SoupMessageHeaders *headers,
+                                GHashTable *query, GBytes *body, GError **error)
+{
+  const char *content_type = soup_message_headers_get_content_type (headers, NULL);
 
   if (!apply_query (request, query, error))
     return FALSE;
   if (content_type != NULL && g_ascii_strcasecmp (content_type, "multipart/form-data") == 0)
-    return parse_multipart (request, msg, body, error);
+    return parse_multipart (request, headers, body, error);
   if (content_type != NULL && (g_ascii_strcasecmp (content_type, "application/json") == 0 ||
                                g_str_has_suffix (content_type, "+json")))
     return parse_json (request, body, error);

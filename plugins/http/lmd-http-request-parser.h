@@ -24,4 +24,10 @@ G_BEGIN_DECLS
 gboolean lmd_http_request_parse (LmdTranscribeRequest *request, SoupServerMessage *msg,
                                  GHashTable *query, GBytes *body, GError **error);
 
+/* The same from the request's @headers alone (what lmd_http_request_parse() reads of the
+ * message), so that the parser can run without a server message (fuzz/fuzz-request-body.c). */
+gboolean lmd_http_request_parse_headers (LmdTranscribeRequest *request,
+                                         SoupMessageHeaders *headers, GHashTable *query,
+                                         GBytes *body, GError **error);
+
 G_END_DECLS
