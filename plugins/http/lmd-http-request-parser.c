@@ -4,6 +4,7 @@
 #include "lmd-http-request-parser.h"
 
 #include <json-glib/json-glib.h>
+#include <string.h>
 
 #include "lmd-error.h"
 #include "lmd-json.h"
@@ -27,8 +28,24 @@ static gboolean
 parse_multipart (LmdTranscribeRequest *request, SoupMessageHeaders *request_headers,
                  GBytes *body, GError **error)
 {
-  g_autoptr (SoupMultipart) multipart = soup_multipart_new_from_message (request_headers, body);
+  g_autoptr (SoupMultipart) multipart = NULL;
+  g_autoptr (GBytes) terminated = NULL;
+  gsize body_len = 0;
+  const char *body_data = g_bytes_get_data (body, &body_len);
+  char *copy;
   int n;
+
+  /* libsoup 3.2's multipart parser looks for the end of each part's headers with strstr(),
+   * which reads past a body that holds no NUL after its last byte: a request body in memory
+   * (read past the heap block) or in a spool file mapped whole (past the mapping when its
+   * size is a multiple of the page size, which kills the process).  It gets a copy that
+   * ends in a NUL (not counted in the body's length); the parts it returns refer to the copy. */
+  copy = g_malloc (body_len + 1);
+  if (body_len > 0)
+    memcpy (copy, body_data, body_len);
+  copy[body_len] = '\0';
+  terminated = g_bytes_new_take (copy, body_len);
+  multipart = soup_multipart_new_from_message (request_headers, terminated);
 
   if (multipart == NULL)
     {
