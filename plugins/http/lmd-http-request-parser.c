@@ -62,8 +62,21 @@ parse_multipart (LmdTranscribeRequest *request, SoupMessageHeaders *request_head
       g_autoptr (GHashTable) params = NULL;
       const char *name;
 
+      gsize part_len = 0;
+      const char *part_data;
+
       if (!soup_multipart_get_part (multipart, i, &headers, &part))
         continue;
+      /* libsoup 3.2 gives a part whose headers end past the next boundary a negative length
+       * (G_MAXSIZE): every part must lie within the body */
+      part_data = g_bytes_get_data (part, &part_len);
+      if (part_len > body_len ||
+          (part_len > 0 && (part_data < copy || (gsize) (part_data - copy) > body_len - part_len)))
+        {
+          g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                       "body" LMD_ERROR_PARAM_SEPARATOR "malformed multipart/form-data body");
+          return FALSE;
+        }
       if (!soup_message_headers_get_content_disposition (headers, &disposition, &params))
         continue;
       name = g_hash_table_lookup (params, "name");
