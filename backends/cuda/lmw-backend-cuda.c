@@ -570,6 +570,28 @@ cuda_attention (void *vctx, float *out, int ldo, const float *q, int ldq, const 
 }
 
 static void
+cuda_to_f16 (void *vctx, uint16_t *dst, const float *src, size_t n)
+{
+  cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
+  if (!ctx->failed)
+    launched (ctx, lmw_cuda_f32_to_f16 (dst, src, n, ctx->stream), "f32_to_f16");
+}
+
+/* one request (R = 1) whose Tq query rows (a step's beams, or a prompt) share the K/V: the
+ * wide-load kernel reads them once per head for every LMW_CUDA_XATTN_GROUP rows */
+static void
+cuda_cross_attention (void *vctx, float *out, int ldo, const float *q, int ldq, const uint16_t *k,
+                      const uint16_t *v, int ldkv, int Tq, int Tk, int H, int D)
+{
+  cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
+  if (!ctx->failed)
+    launched (ctx, lmw_cuda_cross_attention (out, ldo, NULL, 0, q, ldq, k, v, ldkv, 0, 1, Tq, Tk,
+                                             H, D, ctx->stream), "cross_attention");
+}
+
+static void
 cuda_get_rows (void *vctx, float *out, const lmw_weight *w, const int *ids, int n)
 {
   cuda_ctx *ctx = vctx;
@@ -611,6 +633,8 @@ static const lmw_backend_ops cuda_ops = {
   .memory_used = cuda_memory_used,
   .status = cuda_status,
   .create_on = cuda_create_on,
+  .to_f16 = cuda_to_f16,
+  .cross_attention = cuda_cross_attention,
 };
 
 #ifdef LMW_CUDA_EMU

@@ -13,6 +13,10 @@
  *   - layernorm, gelu, softmax, add; conv1d_k3 with stride 1 on the mel layout and stride 2
  *     on the activation layout; attention without a mask, causal after a cache, and one query
  *     against 1500 keys; get_rows from f16 embeddings;
+ *   - contract version 4: cuda-emu has to_f16 and cross_attention, the CPU backend neither;
+ *     to_f16 gives lmw_fp32_to_fp16's bits exactly; cross_attention on f16 K/V from to_f16
+ *     (1, 5 and 19 query rows against 1500 keys, a K/V with a row stride wider than H * D)
+ *     matches the CPU's attention on the same K/V rounded to f16;
  *   - upload, copy and download move bytes unchanged; sync returns;
  *   - a launch the kernels refuse (attention with a head of 130) is reported by status()
  *     with the operation's name, once, and the backend works again afterwards.
@@ -265,6 +269,60 @@ check_attention (int Tq, int Tk, int H, int D, int past)
 }
 
 static void
+check_contract_v4 (void)
+{
+  TEST_OK (emu->version >= 4 && emu->to_f16 != NULL && emu->cross_attention != NULL &&
+           cpu->to_f16 == NULL && cpu->cross_attention == NULL, "contract %d: cuda-emu has "
+           "to_f16 and cross_attention, cpu neither", LMW_BACKEND_VERSION);
+}
+
+/* q (Tq, H*D) against K/V (Tk, H*D) stored as f16 rows of stride ldkv */
+static void
+check_cross_attention (int Tq, int Tk, int H, int D, int ldkv)
+{
+  if (emu->cross_attention == NULL || emu->to_f16 == NULL)
+    return;
+  int C = H * D;
+  size_t nkv = (size_t) Tk * ldkv;
+  float *q = randv ((size_t) Tq * C), *k = randv (nkv), *v = randv (nkv);
+  /* the reference reads the K/V rounded to f16, as the backend stores them */
+  uint16_t *want_h = malloc (sizeof (uint16_t) * nkv), *got_h = malloc (sizeof (uint16_t) * nkv);
+  for (size_t i = 0; i < nkv; i++) {
+    want_h[i] = lmw_fp32_to_fp16 (k[i]);
+    k[i] = lmw_fp16_to_fp32 (want_h[i]);
+    v[i] = lmw_fp16_to_fp32 (lmw_fp32_to_fp16 (v[i]));
+  }
+  float *dq = dev (q, (size_t) Tq * C), *dk = dev (k, nkv), *dv = dev (v, nkv);
+  uint16_t *kh = emu->alloc (ec, sizeof (uint16_t) * nkv), *vh = emu->alloc (ec, sizeof (uint16_t) * nkv);
+  float *dout = emu->alloc (ec, sizeof (float) * Tq * C), *o = malloc (sizeof (float) * Tq * C);
+  emu->to_f16 (ec, kh, dk, nkv);
+  emu->to_f16 (ec, vh, dv, nkv);
+  emu->download (ec, got_h, kh, sizeof (uint16_t) * nkv);
+  TEST_OK (memcmp (got_h, want_h, sizeof (uint16_t) * nkv) == 0, "to_f16 of %zu values: the "
+           "bits of lmw_fp32_to_fp16", nkv);
+  cpu->attention (cc, o, C, q, C, k, ldkv, v, ldkv, Tq, Tk, H, D, -1);
+  emu->cross_attention (ec, dout, C, dq, C, kh, vh, ldkv, Tq, Tk, H, D);
+  float *got = host (dout, (size_t) Tq * C);
+  char what[200];
+  snprintf (what, sizeof what, "cross_attention on f16 K/V: %d queries, %d keys, %d heads of %d, "
+            "K/V row stride %d", Tq, Tk, H, D, ldkv);
+  report (what, got, o, (size_t) Tq * C);
+  free (q);
+  free (k);
+  free (v);
+  free (o);
+  free (got);
+  free (want_h);
+  free (got_h);
+  emu->free (ec, dq);
+  emu->free (ec, dk);
+  emu->free (ec, dv);
+  emu->free (ec, kh);
+  emu->free (ec, vh);
+  emu->free (ec, dout);
+}
+
+static void
 check_get_rows (void)
 {
   int rows = 50, cols = 40, ids[4] = { 0, 49, 7, 7 };
@@ -347,6 +405,10 @@ main (void)
   check_attention (9, 9, 2, 32, -1);
   check_attention (3, 11, 2, 32, 8);
   check_attention (1, 1500, 3, 64, -1);
+  check_contract_v4 ();
+  check_cross_attention (1, 1500, 6, 64, 384);
+  check_cross_attention (5, 1500, 6, 64, 384);
+  check_cross_attention (19, 37, 2, 32, 72);
   check_get_rows ();
   check_memory ();
   check_status ();
