@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define LMW_BACKEND_VERSION 3
+#define LMW_BACKEND_VERSION 4
 
 /* Element types, numbered as in the ggml file format. */
 typedef enum {
@@ -156,6 +156,19 @@ typedef struct lmw_backend_ops {
   int (*status) (void *ctx, char *err, size_t err_len);
   /* Optional: create on device number `device` (GPU_DEVICE_ID); create is device 0. */
   void *(*create_on) (int device, int n_threads, char *err, size_t err_len);
+
+  /* ---- version 4: cross-attention on f16 keys and values.  Optional (both or neither). ----
+   * The decoder's cross-attention reads the same encoder K/V at every step; a backend that has
+   * these keeps them as f16, converted once per window. */
+  /* dst (n) f16 (IEEE binary16 bits, round to nearest even) = src (n) f32; dst is backend
+   * memory of 2 n bytes. */
+  void (*to_f16) (void *ctx, uint16_t *dst, const float *src, size_t n);
+  /* attention() without a mask (causal_past = -1) on k and v (Tk, H*D) f16 from to_f16, row
+   * stride ldkv.  The caller guarantees D % 8 == 0, ldkv % 8 == 0 and k, v 16-byte aligned
+   * (a buffer from alloc, offset by a multiple of 8 elements). */
+  void (*cross_attention) (void *ctx, float *out, int ldo, const float *q, int ldq,
+                           const uint16_t *k, const uint16_t *v, int ldkv, int Tq, int Tk, int H,
+                           int D);
 } lmw_backend_ops;
 
 #define LMW_MATMUL_GELU 1u

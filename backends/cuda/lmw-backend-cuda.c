@@ -22,7 +22,10 @@
  *   - activations f32, as the contract has them; a product converts its input to f16 (a
  *     scratch buffer of the context), multiplies on tensor cores with f32 accumulation
  *     (cublasGemmEx, CUBLAS_COMPUTE_32F) straight into the f32 output, and a fused epilogue
- *     kernel adds the bias and applies GELU or the residual add.
+ *     kernel adds the bias and applies GELU or the residual add.  A layer norm writes the f16
+ *     copy of its output as well (ctx->lnh), and the products that read that output next take
+ *     it instead of converting again (the same bits: both round the same f32 to nearest even);
+ *     every other operation, and a product writing over the output, forgets the copy.
  *
  * Product arguments (column-major, as cuBLAS sees them): out (M, N) row-major with row stride
  * ldc is the column-major (N, M) matrix C with leading dimension ldc; the weight (N, K)
@@ -105,6 +108,11 @@ typedef struct {
   size_t tmp_len;
   int *ids;                 /* device copy of get_rows' ids */
   size_t ids_len;
+  uint16_t *lnh;            /* f16 copy of the last layer norm's output */
+  size_t lnh_len;
+  const float *ln_out;      /* that output (ln_rows, ln_cols), row stride ln_cols, while lnh
+                             * still equals it rounded; NULL otherwise */
+  int ln_rows, ln_cols;
   bool failed;
   char error[256];          /* the first failure since status() */
 } cuda_ctx;
@@ -138,6 +146,13 @@ rt_ok (cuda_ctx *ctx, int rc, const char *what)
     return true;
   fail (ctx, what, lmw_cuda_rt_error (ctx->rt));
   return false;
+}
+
+/* the layer norm's f16 copy no longer matches its output (an operation may write to it) */
+static void
+forget_ln (cuda_ctx *ctx)
+{
+  ctx->ln_out = NULL;
 }
 
 /* ---- life cycle ------------------------------------------------------------------------- */
@@ -212,6 +227,7 @@ cuda_destroy (void *vctx)
   dev_free (ctx->rt, ctx->xh, ctx->xh_len * sizeof (uint16_t));
   dev_free (ctx->rt, ctx->tmp, ctx->tmp_len * sizeof (float));
   dev_free (ctx->rt, ctx->ids, ctx->ids_len * sizeof (int));
+  dev_free (ctx->rt, ctx->lnh, ctx->lnh_len * sizeof (uint16_t));
   lmw_cuda_rt_free (ctx->rt);
   free (ctx->held);
   free (ctx->allocs);
@@ -247,6 +263,7 @@ cuda_free (void *vctx, void *p)
   lmw_cuda_rt_enter (ctx->rt);
   if (p == NULL)
     return;
+  forget_ln (ctx);
   for (int i = 0; i < ctx->n_allocs; i++)
     if (ctx->allocs[i].p == p) {
       dev_free (ctx->rt, p, ctx->allocs[i].bytes);
@@ -261,6 +278,7 @@ cuda_upload (void *vctx, void *dst, const void *src, size_t bytes)
 {
   cuda_ctx *ctx = vctx;
   lmw_cuda_rt_enter (ctx->rt);
+  forget_ln (ctx);
   rt_ok (ctx, lmw_cuda_rt_upload (ctx->rt, dst, src, bytes), "upload");
 }
 
@@ -277,6 +295,7 @@ cuda_copy (void *vctx, void *dst, const void *src, size_t bytes)
 {
   cuda_ctx *ctx = vctx;
   lmw_cuda_rt_enter (ctx->rt);
+  forget_ln (ctx);
   rt_ok (ctx, lmw_cuda_rt_copy (ctx->rt, dst, src, bytes), "copy");
 }
 
@@ -462,19 +481,29 @@ cuda_matmul_ex (void *vctx, float *out, int ldc, const float *inp, int lda, cons
     fail (ctx, "matmul", "a weight that map_weight did not return");
     return;
   }
-  if (!scratch (ctx, (void **) &ctx->xh, &ctx->xh_len, (size_t) M * K, sizeof (uint16_t)) ||
-      !to_f16 (ctx, ctx->xh, inp, lda, M, K))
-    return;
+  const uint16_t *xh = ctx->lnh; /* the layer norm's copy when inp is its output */
+  if (ctx->ln_out == NULL || inp != ctx->ln_out || lda != ctx->ln_cols || K != ctx->ln_cols ||
+      M > ctx->ln_rows) {
+    if (!scratch (ctx, (void **) &ctx->xh, &ctx->xh_len, (size_t) M * K, sizeof (uint16_t)) ||
+        !to_f16 (ctx, ctx->xh, inp, lda, M, K))
+      return;
+    xh = ctx->xh;
+  }
+  uintptr_t o0 = (uintptr_t) out, o1 = (uintptr_t) (out + (size_t) (M - 1) * ldc + N);
+  uintptr_t n0 = (uintptr_t) ctx->ln_out;
+  if (ctx->ln_out != NULL && o0 < n0 + sizeof (float) * (size_t) ctx->ln_rows * ctx->ln_cols &&
+      n0 < o1)
+    forget_ln (ctx); /* the product writes over the normed rows */
   if (flags & LMW_MATMUL_ACCUMULATE) {
     if (!scratch (ctx, (void **) &ctx->tmp, &ctx->tmp_len, (size_t) M * N, sizeof (float)) ||
-        !gemm_f16 (ctx, ctx->tmp, N, ctx->xh, w, M))
+        !gemm_f16 (ctx, ctx->tmp, N, xh, w, M))
       return;
     launched (ctx, lmw_cuda_bias_act (out, ldc, NULL, 0, ctx->tmp, N, bias, M, N,
                                       flags & (LMW_CUDA_ACCUMULATE | LMW_CUDA_GELU), ctx->stream),
               "bias_act");
     return;
   }
-  if (!gemm_f16 (ctx, out, ldc, ctx->xh, w, M))
+  if (!gemm_f16 (ctx, out, ldc, xh, w, M))
     return;
   if (bias != NULL || (flags & LMW_MATMUL_GELU))
     launched (ctx, lmw_cuda_bias_act (out, ldc, NULL, 0, out, ldc, bias, M, N,
@@ -496,6 +525,7 @@ cuda_conv1d_k3 (void *vctx, float *out, const float *inp, size_t in_cstride, siz
   cuda_ctx *ctx = vctx;
   lmw_cuda_rt_enter (ctx->rt);
   int T_out = (T_in - 1) / stride + 1, C_out = w->rows, K = 3 * C_in;
+  forget_ln (ctx);
   if (T_in <= 0 || ctx->failed)
     return;
   if (w->type != LMW_TYPE_F16 || w->cols != K) {
@@ -520,9 +550,17 @@ cuda_layernorm (void *vctx, float *out, const float *inp, const float *weight, c
 {
   cuda_ctx *ctx = vctx;
   lmw_cuda_rt_enter (ctx->rt);
-  if (!ctx->failed)
-    launched (ctx, lmw_cuda_layernorm (out, C, NULL, 0, inp, C, weight, bias, N, C, eps,
-                                       ctx->stream), "layernorm");
+  forget_ln (ctx);
+  if (ctx->failed || N <= 0)
+    return;
+  if (!scratch (ctx, (void **) &ctx->lnh, &ctx->lnh_len, (size_t) N * C, sizeof (uint16_t)))
+    return;
+  if (launched (ctx, lmw_cuda_layernorm (out, C, ctx->lnh, C, inp, C, weight, bias, N, C, eps,
+                                         ctx->stream), "layernorm")) {
+    ctx->ln_out = out;
+    ctx->ln_rows = N;
+    ctx->ln_cols = C;
+  }
 }
 
 static void
@@ -530,6 +568,7 @@ cuda_gelu (void *vctx, float *x, size_t n)
 {
   cuda_ctx *ctx = vctx;
   lmw_cuda_rt_enter (ctx->rt);
+  forget_ln (ctx);
   if (!ctx->failed)
     launched (ctx, lmw_cuda_gelu (x, n, ctx->stream), "gelu");
 }
@@ -539,6 +578,7 @@ cuda_softmax (void *vctx, float *x, int rows, int cols)
 {
   cuda_ctx *ctx = vctx;
   lmw_cuda_rt_enter (ctx->rt);
+  forget_ln (ctx);
   if (!ctx->failed)
     launched (ctx, lmw_cuda_softmax (x, cols, rows, cols, 1.0f, ctx->stream), "softmax");
 }
@@ -549,6 +589,7 @@ cuda_add (void *vctx, float *out, const float *inp, size_t n)
 {
   cuda_ctx *ctx = vctx;
   lmw_cuda_rt_enter (ctx->rt);
+  forget_ln (ctx);
   for (size_t done = 0; done < n && !ctx->failed;) {
     int part = n - done > (size_t) INT_MAX ? INT_MAX : (int) (n - done);
     launched (ctx, lmw_cuda_bias_act (out + done, part, NULL, 0, inp + done, part, NULL, 1, part,
@@ -563,6 +604,7 @@ cuda_attention (void *vctx, float *out, int ldo, const float *q, int ldq, const 
 {
   cuda_ctx *ctx = vctx;
   lmw_cuda_rt_enter (ctx->rt);
+  forget_ln (ctx);
   if (!ctx->failed)
     launched (ctx, lmw_cuda_attention (out, ldo, 0, NULL, 0, 0, q, ldq, 0, k, ldk, v, ldv, 0,
                                        LMW_TYPE_F32, 1, Tq, Tk, H, D, causal_past, ctx->stream),
@@ -570,10 +612,35 @@ cuda_attention (void *vctx, float *out, int ldo, const float *q, int ldq, const 
 }
 
 static void
+cuda_to_f16 (void *vctx, uint16_t *dst, const float *src, size_t n)
+{
+  cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
+  forget_ln (ctx);
+  if (!ctx->failed)
+    launched (ctx, lmw_cuda_f32_to_f16 (dst, src, n, ctx->stream), "f32_to_f16");
+}
+
+/* one request (R = 1) whose Tq query rows (a step's beams, or a prompt) share the K/V: the
+ * wide-load kernel reads them once per head for every LMW_CUDA_XATTN_GROUP rows */
+static void
+cuda_cross_attention (void *vctx, float *out, int ldo, const float *q, int ldq, const uint16_t *k,
+                      const uint16_t *v, int ldkv, int Tq, int Tk, int H, int D)
+{
+  cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
+  forget_ln (ctx);
+  if (!ctx->failed)
+    launched (ctx, lmw_cuda_cross_attention (out, ldo, NULL, 0, q, ldq, k, v, ldkv, 0, 1, Tq, Tk,
+                                             H, D, ctx->stream), "cross_attention");
+}
+
+static void
 cuda_get_rows (void *vctx, float *out, const lmw_weight *w, const int *ids, int n)
 {
   cuda_ctx *ctx = vctx;
   lmw_cuda_rt_enter (ctx->rt);
+  forget_ln (ctx);
   if (n <= 0 || ctx->failed)
     return;
   if (!scratch (ctx, (void **) &ctx->ids, &ctx->ids_len, (size_t) n, sizeof (int)) ||
@@ -611,6 +678,8 @@ static const lmw_backend_ops cuda_ops = {
   .memory_used = cuda_memory_used,
   .status = cuda_status,
   .create_on = cuda_create_on,
+  .to_f16 = cuda_to_f16,
+  .cross_attention = cuda_cross_attention,
 };
 
 #ifdef LMW_CUDA_EMU

@@ -11,7 +11,8 @@
  *     where a GPU is present);
  *   - an unknown name is NULL with a reason listing the valid names, and lmw_state_new_backend
  *     fails with LMW_ERR_ARG and that reason; a device number the CPU backend lacks is refused;
- *   - every backend found has version 3 and every required memory operation;
+ *   - every backend found has the contract's version (LMW_BACKEND_VERSION) and every required
+ *     memory operation;
  *   - on the fixture model: an unknown backend and a device the CPU lacks are refused by
  *     lmw_state_new_backend; a cuda-emu stream reports device memory; two streams share one
  *     copy of the weights; a resident state holds the weights alone and lmw_encode refuses

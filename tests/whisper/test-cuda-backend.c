@@ -13,6 +13,15 @@
  *   - layernorm, gelu, softmax, add; conv1d_k3 with stride 1 on the mel layout and stride 2
  *     on the activation layout; attention without a mask, causal after a cache, and one query
  *     against 1500 keys; get_rows from f16 embeddings;
+ *   - contract version 4: cuda-emu has to_f16 and cross_attention, the CPU backend neither;
+ *     to_f16 gives lmw_fp32_to_fp16's bits exactly; cross_attention on f16 K/V from to_f16
+ *     (1, 5 and 19 query rows against 1500 keys, a K/V with a row stride wider than H * D)
+ *     matches the CPU's attention on the same K/V rounded to f16;
+ *   - a product of a layer norm's output (which reads the norm's own f16 copy) gives the same
+ *     bits as the product of that output uploaded into another buffer, for 2 of the 6 normed
+ *     rows and for all 6; after the normed buffer changes (an upload into it, an add to it, a
+ *     product writing over it, a later layer norm elsewhere) a product reads the new values,
+ *     never the stale copy;
  *   - upload, copy and download move bytes unchanged; sync returns;
  *   - a launch the kernels refuse (attention with a head of 130) is reported by status()
  *     with the operation's name, once, and the backend works again afterwards.
@@ -265,6 +274,146 @@ check_attention (int Tq, int Tk, int H, int D, int past)
 }
 
 static void
+check_contract_v4 (void)
+{
+  TEST_OK (emu->version >= 4 && emu->to_f16 != NULL && emu->cross_attention != NULL &&
+           cpu->to_f16 == NULL && cpu->cross_attention == NULL, "contract %d: cuda-emu has "
+           "to_f16 and cross_attention, cpu neither", LMW_BACKEND_VERSION);
+}
+
+/* q (Tq, H*D) against K/V (Tk, H*D) stored as f16 rows of stride ldkv */
+static void
+check_cross_attention (int Tq, int Tk, int H, int D, int ldkv)
+{
+  if (emu->cross_attention == NULL || emu->to_f16 == NULL)
+    return;
+  int C = H * D;
+  size_t nkv = (size_t) Tk * ldkv;
+  float *q = randv ((size_t) Tq * C), *k = randv (nkv), *v = randv (nkv);
+  /* the reference reads the K/V rounded to f16, as the backend stores them */
+  uint16_t *want_h = malloc (sizeof (uint16_t) * nkv), *got_h = malloc (sizeof (uint16_t) * nkv);
+  for (size_t i = 0; i < nkv; i++) {
+    want_h[i] = lmw_fp32_to_fp16 (k[i]);
+    k[i] = lmw_fp16_to_fp32 (want_h[i]);
+    v[i] = lmw_fp16_to_fp32 (lmw_fp32_to_fp16 (v[i]));
+  }
+  float *dq = dev (q, (size_t) Tq * C), *dk = dev (k, nkv), *dv = dev (v, nkv);
+  uint16_t *kh = emu->alloc (ec, sizeof (uint16_t) * nkv), *vh = emu->alloc (ec, sizeof (uint16_t) * nkv);
+  float *dout = emu->alloc (ec, sizeof (float) * Tq * C), *o = malloc (sizeof (float) * Tq * C);
+  emu->to_f16 (ec, kh, dk, nkv);
+  emu->to_f16 (ec, vh, dv, nkv);
+  emu->download (ec, got_h, kh, sizeof (uint16_t) * nkv);
+  TEST_OK (memcmp (got_h, want_h, sizeof (uint16_t) * nkv) == 0, "to_f16 of %zu values: the "
+           "bits of lmw_fp32_to_fp16", nkv);
+  cpu->attention (cc, o, C, q, C, k, ldkv, v, ldkv, Tq, Tk, H, D, -1);
+  emu->cross_attention (ec, dout, C, dq, C, kh, vh, ldkv, Tq, Tk, H, D);
+  float *got = host (dout, (size_t) Tq * C);
+  char what[200];
+  snprintf (what, sizeof what, "cross_attention on f16 K/V: %d queries, %d keys, %d heads of %d, "
+            "K/V row stride %d", Tq, Tk, H, D, ldkv);
+  report (what, got, o, (size_t) Tq * C);
+  free (q);
+  free (k);
+  free (v);
+  free (o);
+  free (got);
+  free (want_h);
+  free (got_h);
+  emu->free (ec, dq);
+  emu->free (ec, dk);
+  emu->free (ec, dv);
+  emu->free (ec, kh);
+  emu->free (ec, vh);
+  emu->free (ec, dout);
+}
+
+/* out (M, N) of the product of the device rows dx, downloaded */
+static float *
+product (const float *dx, const lmw_weight *dw, int M)
+{
+  float *dout = emu->alloc (ec, sizeof (float) * M * dw->rows);
+  emu->matmul (ec, dout, dw->rows, dx, dw->cols, dw, NULL, M);
+  float *got = host (dout, (size_t) M * dw->rows);
+  emu->free (ec, dout);
+  return got;
+}
+
+/* the product of dx equals, bit for bit, the product of the host rows want uploaded elsewhere */
+static void
+same_product (const char *what, const float *dx, const float *want, const lmw_weight *dw, int M)
+{
+  size_t n = (size_t) M * dw->cols;
+  float *a = product (dx, dw, M); /* first: an upload forgets the layer norm's f16 copy */
+  float *dcopy = dev (want, n);
+  float *b = product (dcopy, dw, M);
+  char msg[256] = "";
+  int st = emu->status (ec, msg, sizeof msg);
+  TEST_OK (st == 0 && memcmp (a, b, sizeof (float) * M * dw->rows) == 0, "%s: the same bits as "
+           "the product of the same rows in another buffer%s%s", what, st ? " — " : "", msg);
+  free (a);
+  free (b);
+  emu->free (ec, dcopy);
+}
+
+static void
+check_ln_copy (void)
+{
+  int N = 6, C = 64, O = 24;
+  lmw_weight w, dw;
+  make_weight (&w, LMW_TYPE_F16, O, C);
+  char err[200] = "";
+  if (emu->map_weight (ec, &dw, &w, LMW_USE_MATRIX, err, sizeof err) != 0) {
+    TEST_OK (false, "map_weight: %s", err);
+    return;
+  }
+  size_t n = (size_t) N * C;
+  float *x = randv (n), *g = randv (C), *bb = randv (C), *y = malloc (sizeof (float) * n);
+  float *x2 = randv (n), *y2 = malloc (sizeof (float) * n);
+  float *dx = dev (x, n), *dy = emu->alloc (ec, sizeof (float) * n), *dg = dev (g, C);
+  float *db = dev (bb, C), *dz = emu->alloc (ec, sizeof (float) * n);
+  emu->layernorm (ec, dy, dx, dg, db, N, C, 1e-5f);
+  emu->download (ec, y, dy, sizeof (float) * n);
+  same_product ("layer norm, then a product of 2 of its 6 rows", dy, y, &dw, 2);
+  emu->layernorm (ec, dy, dx, dg, db, N, C, 1e-5f);
+  same_product ("layer norm, then a product of all its rows", dy, y, &dw, N);
+
+  emu->layernorm (ec, dy, dx, dg, db, N, C, 1e-5f);
+  emu->upload (ec, dy, x2, sizeof (float) * n);
+  same_product ("layer norm, an upload into its output, a product", dy, x2, &dw, N);
+
+  emu->layernorm (ec, dy, dx, dg, db, N, C, 1e-5f);
+  emu->add (ec, dy, dx, n);
+  emu->download (ec, y2, dy, sizeof (float) * n);
+  same_product ("layer norm, an add to its output, a product", dy, y2, &dw, N);
+
+  /* a product (K = O = C) writing over the normed rows */
+  lmw_weight sq, dsq;
+  make_weight (&sq, LMW_TYPE_F16, C, C);
+  if (emu->map_weight (ec, &dsq, &sq, LMW_USE_MATRIX, err, sizeof err) == 0) {
+    emu->layernorm (ec, dy, dx, dg, db, N, C, 1e-5f);
+    emu->matmul (ec, dy + C, C, dx, C, &dsq, NULL, 2); /* rows 1 and 2 */
+    emu->download (ec, y2, dy, sizeof (float) * n);
+    same_product ("layer norm, a product into its rows 1-2, a product", dy, y2, &dw, N);
+  }
+
+  emu->layernorm (ec, dy, dx, dg, db, N, C, 1e-5f);
+  emu->download (ec, y, dy, sizeof (float) * n);
+  emu->layernorm (ec, dz, dx, dg, db, N, C, 1e-5f); /* another output: dy converts again */
+  same_product ("two layer norms, a product of the first's output", dy, y, &dw, N);
+  free (x);
+  free (x2);
+  free (g);
+  free (bb);
+  free (y);
+  free (y2);
+  emu->free (ec, dx);
+  emu->free (ec, dy);
+  emu->free (ec, dg);
+  emu->free (ec, db);
+  emu->free (ec, dz);
+}
+
+static void
 check_get_rows (void)
 {
   int rows = 50, cols = 40, ids[4] = { 0, 49, 7, 7 };
@@ -347,6 +496,11 @@ main (void)
   check_attention (9, 9, 2, 32, -1);
   check_attention (3, 11, 2, 32, 8);
   check_attention (1, 1500, 3, 64, -1);
+  check_contract_v4 ();
+  check_ln_copy ();
+  check_cross_attention (1, 1500, 6, 64, 384);
+  check_cross_attention (5, 1500, 6, 64, 384);
+  check_cross_attention (19, 37, 2, 32, 72);
   check_get_rows ();
   check_memory ();
   check_status ();

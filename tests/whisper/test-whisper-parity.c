@@ -14,6 +14,10 @@
  *   - lmw_transcribe of long audio (the sample five times, 35 s, two windows), greedy, gives the
  *     CPU backend's tokens in every segment; beam search (3 beams, the batched decoder step and
  *     the cache copies on the backend) gives the CPU backend's tokens;
+ *   - word timestamps on the backend (the alignment reads the cross-attention queries and keys
+ *     of a backend that keeps the cross K/V as f16 for its decoder): the CPU's tokens, words
+ *     aligned from cross-attention, each word's start and end within 20 ms (one frame) of the
+ *     CPU's;
  *   - three streams on the backend transcribing three different clips at once, one thread each,
  *     give each clip's tokens from the CPU backend.
  */
@@ -79,6 +83,38 @@ static bool
 same_tokens (const int *a, int na, const int *b, int nb)
 {
   return na >= 0 && na == nb && memcmp (a, b, sizeof (int) * (size_t) na) == 0;
+}
+
+/* the word times of a greedy transcription with word timestamps on `be`: words (t0, t1) pairs
+ * into times (2 * max), their count (-1 on failure); *n_aligned the windows aligned */
+static int
+transcribe_words (const char *be, const float *audio, size_t n, int64_t *times, int max,
+                  int *tokens, int *n_tokens, int *n_aligned)
+{
+  lmw_params p = greedy_params ();
+  p.word_timestamps = true;
+  lmw_error err = { 0 };
+  lmw_state *st = lmw_state_new_backend (model, p.n_threads, be, 0, &err);
+  lmw_result r;
+  int rc = st ? lmw_transcribe (st, &p, audio, n, &r, &err) : -1;
+  lmw_state_free (st);
+  if (rc != 0) {
+    TEST_DIAG ("transcription with word timestamps on %s failed: %s", be, err.message);
+    return -1;
+  }
+  int k = 0, t = 0;
+  for (int i = 0; i < r.n_segments; i++) {
+    for (int j = 0; j < r.segments[i].n_words && k < max; j++, k++) {
+      times[2 * k] = r.segments[i].words[j].t0_ms;
+      times[2 * k + 1] = r.segments[i].words[j].t1_ms;
+    }
+    for (int j = 0; j < r.segments[i].n_tokens && t < 1024; j++)
+      tokens[t++] = r.segments[i].tokens[j];
+  }
+  *n_tokens = t;
+  *n_aligned = r.n_aligned;
+  lmw_result_clear (&r);
+  return k;
 }
 
 typedef struct {
@@ -215,6 +251,20 @@ main (int argc, char **argv)
   nb = transcribe_tokens ("cpu", &p, pcm, n_samples, b, 1024, NULL);
   TEST_OK (same_tokens (a, na, b, nb), "beam search (3 beams): %d tokens, the same as cpu (%d)",
            na, nb);
+
+  /* word alignment reads the cross-attention queries and keys back from the backend */
+  static int64_t ta[2 * 512], tb[2 * 512];
+  int ka = 0, kb = 0, aa = 0, ab = 0;
+  int nwa = transcribe_words (backend, pcm, n_samples, ta, 512, a, &ka, &aa);
+  int nwb = transcribe_words ("cpu", pcm, n_samples, tb, 512, b, &kb, &ab);
+  int64_t worst = nwa == nwb && nwa > 0 ? 0 : INT64_MAX;
+  for (int i = 0; worst != INT64_MAX && i < 2 * nwa; i++) {
+    int64_t d = ta[i] > tb[i] ? ta[i] - tb[i] : tb[i] - ta[i];
+    worst = d > worst ? d : worst;
+  }
+  TEST_OK (same_tokens (a, ka, b, kb) && aa >= 1 && aa == ab && worst <= 20, "word timestamps: "
+           "%d words in %d aligned windows, the cpu's tokens, %d words; largest difference of a "
+           "word's time %lld ms", nwa, aa, nwb, worst == INT64_MAX ? -1LL : (long long) worst);
 
   /* three requests at once, each its own stream on the backend */
   enum { N_CLIPS = 3 };

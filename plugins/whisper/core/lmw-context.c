@@ -160,6 +160,8 @@ lmw_state_free (lmw_state *st)
                       st->logits_buf };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
       lmw_state_free_floats (st, bufs[i]);
+    st->ops->free (st->be, st->cross_kh);
+    st->ops->free (st->be, st->cross_vh);
     st->ops->destroy (st->be);
   }
   if (st->dm) {
@@ -233,7 +235,14 @@ state_new (const lmw_model *model, int n_threads, const char *backend, int devic
   st->enc_x = lmw_state_alloc_floats (st, T * C);
   st->enc_out = lmw_state_alloc_floats (st, T * C);
   st->cross_k = lmw_state_alloc_floats (st, L * T * C);
-  st->cross_v = lmw_state_alloc_floats (st, L * T * C);
+  bool f16_cross = ops->version >= 4 && ops->to_f16 != NULL && ops->cross_attention != NULL &&
+                   hp->n_text_head > 0 && C % 8 == 0 && C % (size_t) hp->n_text_head == 0 &&
+                   (C / (size_t) hp->n_text_head) % 8 == 0;
+  if (f16_cross) { /* V lives only as f16; K stays f32 as well for the alignment's download */
+    st->cross_kh = ops->alloc (st->be, L * T * C * sizeof (uint16_t));
+    st->cross_vh = ops->alloc (st->be, L * T * C * sizeof (uint16_t));
+  } else
+    st->cross_v = lmw_state_alloc_floats (st, L * T * C);
   st->self_k = lmw_state_alloc_floats (st, L * Tt * C);
   st->self_v = lmw_state_alloc_floats (st, L * Tt * C);
   st->dec_x = lmw_state_alloc_floats (st, Tt * C);
@@ -244,7 +253,8 @@ state_new (const lmw_model *model, int n_threads, const char *backend, int devic
   st->att = lmw_state_alloc_floats (st, rows * C);
   st->hidden = lmw_state_alloc_floats (st, rows * 4 * C);
   if (!st->mel_host || (!st->host_memory && !st->enc_out_host) || !st->mel_win || !st->enc_x ||
-      !st->enc_out || !st->cross_k || !st->cross_v || !st->self_k || !st->self_v || !st->dec_x ||
+      !st->enc_out || !st->cross_k || (f16_cross ? !st->cross_kh || !st->cross_vh : !st->cross_v) ||
+      !st->self_k || !st->self_v || !st->dec_x ||
       !st->xn || !st->q || !st->k || !st->v || !st->att || !st->hidden) {
     lmw_set_error (err, LMW_ERR_NOMEM, "out of %s memory for the stream's buffers",
                    st->host_memory ? "host" : "backend");

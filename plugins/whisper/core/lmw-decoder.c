@@ -96,13 +96,17 @@ decoder_cross_attention (lmw_state *st, float *x, const lmw_layer *L, int layer,
   const lmw_model *m = st->dm;
   const lmw_backend_ops *ops = st->ops;
   int C = m->hp.n_text_state, H = m->hp.n_text_head, T = m->hp.n_audio_ctx;
-  const float *kx = st->cross_k + (size_t) layer * T * C;
-  const float *vx = st->cross_v + (size_t) layer * T * C;
+  size_t at = (size_t) layer * T * C;
   ops->layernorm (st->be, st->xn, x, L->cross_ln_w, L->cross_ln_b, n, C, 1e-5f);
   ops->matmul (st->be, st->q, C, st->xn, C, &L->cross_q, L->cross_q_b, n);
   if (report && st->xattn_cb != NULL)
     report_cross_attention (st, layer, n);
-  ops->attention (st->be, st->att, C, st->q, C, kx, C, vx, C, n, T, H, C / H, -1);
+  if (st->cross_vh != NULL) /* f16 K/V, read once for all n rows */
+    ops->cross_attention (st->be, st->att, C, st->q, C, st->cross_kh + at, st->cross_vh + at, C,
+                          n, T, H, C / H);
+  else
+    ops->attention (st->be, st->att, C, st->q, C, st->cross_k + at, C, st->cross_v + at, C, n,
+                    T, H, C / H, -1);
   lmw_matmul_fused (st, x, C, st->att, C, &L->cross_o, L->cross_o_b, n, LMW_MATMUL_ACCUMULATE);
 }
 

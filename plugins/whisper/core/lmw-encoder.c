@@ -110,9 +110,16 @@ lmw_encoder_forward (lmw_state *st, lmw_error *err)
   /* cross-attention K/V of each decoder layer: k = enc · Wk^T, v = enc · Wv^T + bv */
   for (int l = 0; l < m->hp.n_text_layer; l++) {
     const lmw_layer *L = &m->dec[l];
-    ops->matmul (st->be, st->cross_k + (size_t) l * T * C, C, st->enc_out, C, &L->cross_k, NULL, T);
-    ops->matmul (st->be, st->cross_v + (size_t) l * T * C, C, st->enc_out, C, &L->cross_v,
-                 L->cross_v_b, T);
+    size_t at = (size_t) l * T * C;
+    ops->matmul (st->be, st->cross_k + at, C, st->enc_out, C, &L->cross_k, NULL, T);
+    if (st->cross_vh == NULL) {
+      ops->matmul (st->be, st->cross_v + at, C, st->enc_out, C, &L->cross_v, L->cross_v_b, T);
+      continue;
+    }
+    /* f16 K/V for ops->cross_attention; V passes through the scratch st->hidden */
+    ops->to_f16 (st->be, st->cross_kh + at, st->cross_k + at, (size_t) T * C);
+    ops->matmul (st->be, st->hidden, C, st->enc_out, C, &L->cross_v, L->cross_v_b, T);
+    ops->to_f16 (st->be, st->cross_vh + at, st->hidden, (size_t) T * C);
   }
   ops->sync (st->be);
   st->encoder_ms = t1 - t0;

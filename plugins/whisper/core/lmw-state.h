@@ -33,7 +33,11 @@ struct lmw_state {
   float *enc_x;     /* (T, C) residual stream */
   float *enc_out;   /* (T, C) */
   float *cross_k;   /* (n_text_layer, T, C) */
-  float *cross_v;   /* (n_text_layer, T, C) */
+  float *cross_v;   /* (n_text_layer, T, C); NULL when cross_vh holds V */
+  /* (n_text_layer, T, C) f16 copies of the cross K/V, made once per window, which the decoder
+   * reads through ops->cross_attention; NULL when the backend lacks it (see state_new) */
+  uint16_t *cross_kh;
+  uint16_t *cross_vh;
   bool have_audio;
   double encoder_ms; /* wall time of the last encoder pass, without the cross K/V */
   double cross_ms;   /* wall time of the last cross K/V projections */
