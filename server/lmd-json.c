@@ -5,8 +5,8 @@
 
 G_DEFINE_QUARK (lmd-json-error-quark, lmd_json_error)
 
-gboolean
-lmd_json_check (const char *data, gssize length, gsize max_bytes, GError **error)
+static gboolean
+check_bounds (const char *data, gssize length, gsize max_bytes, guint max_depth, GError **error)
 {
   gsize len = length < 0 ? strlen (data) : (gsize) length;
   gboolean in_string = FALSE, escaped = FALSE;
@@ -40,11 +40,11 @@ lmd_json_check (const char *data, gssize length, gsize max_bytes, GError **error
           break;
         case '[':
         case '{':
-          if (++depth > LMD_JSON_MAX_DEPTH)
+          if (++depth > max_depth)
             {
               g_set_error (error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_DEEP,
                            "the JSON document nests arrays and objects deeper than %u levels",
-                           LMD_JSON_MAX_DEPTH);
+                           max_depth);
               return FALSE;
             }
           break;
@@ -61,8 +61,21 @@ lmd_json_check (const char *data, gssize length, gsize max_bytes, GError **error
   return TRUE;
 }
 
+gboolean
+lmd_json_check (const char *data, gssize length, gsize max_bytes, GError **error)
+{
+  return check_bounds (data, length, max_bytes, LMD_JSON_MAX_DEPTH, error);
+}
+
 JsonNode *
 lmd_json_parse (const char *data, gssize length, gsize max_bytes, GError **error)
+{
+  return lmd_json_parse_bounded (data, length, max_bytes, LMD_JSON_MAX_DEPTH, error);
+}
+
+JsonNode *
+lmd_json_parse_bounded (const char *data, gssize length, gsize max_bytes, guint max_depth,
+                        GError **error)
 {
   g_autoptr (JsonParser) parser = NULL;
   g_autoptr (GError) parse_error = NULL;
@@ -72,7 +85,7 @@ lmd_json_parse (const char *data, gssize length, gsize max_bytes, GError **error
   if (data == NULL)
     data = "";
   len = length < 0 ? strlen (data) : (gsize) length;
-  if (!lmd_json_check (data, (gssize) len, max_bytes, error))
+  if (!check_bounds (data, (gssize) len, max_bytes, MIN (max_depth, LMD_JSON_MAX_DEPTH), error))
     return NULL;
   parser = json_parser_new ();
   if (!json_parser_load_from_data (parser, data, (gssize) len, &parse_error))

@@ -48,6 +48,10 @@ gboolean lmd_json_check (const char *data, gssize length, gsize max_bytes, GErro
 /* (transfer full) the root of the document in @data, after lmd_json_check(); NULL with
  * @error (LMD_JSON_ERROR) when it is too large, too deep, empty or not JSON. */
 JsonNode *lmd_json_parse (const char *data, gssize length, gsize max_bytes, GError **error);
+/* As lmd_json_parse() for a document whose format allows less nesting: refused
+ * (LMD_JSON_ERROR_TOO_DEEP) deeper than @max_depth (at most LMD_JSON_MAX_DEPTH). */
+JsonNode *lmd_json_parse_bounded (const char *data, gssize length, gsize max_bytes,
+                                  guint max_depth, GError **error);
 
 /* (transfer full) the root of the document in the file at @path, read whole when it is at
  * most @max_bytes long; NULL with @error (G_FILE_ERROR or LMD_JSON_ERROR). */

@@ -117,40 +117,6 @@ signer_id_is_valid (const char *s)
   return TRUE;
 }
 
-/* The deepest nesting of objects and arrays in @json, or G_MAXUINT past @max. */
-static guint
-json_depth (const char *json, gsize len, guint max)
-{
-  guint depth = 0, deepest = 0;
-  gboolean in_string = FALSE, escaped = FALSE;
-
-  for (gsize i = 0; i < len; i++)
-    {
-      char c = json[i];
-      if (in_string)
-        {
-          if (escaped)
-            escaped = FALSE;
-          else if (c == '\\')
-            escaped = TRUE;
-          else if (c == '"')
-            in_string = FALSE;
-          continue;
-        }
-      if (c == '"')
-        in_string = TRUE;
-      else if (c == '{' || c == '[')
-        {
-          if (++depth > max)
-            return G_MAXUINT;
-          deepest = MAX (deepest, depth);
-        }
-      else if ((c == '}' || c == ']') && depth > 0)
-        depth--;
-    }
-  return deepest;
-}
-
 /* Member @name as an integer in [min, max]; absent → @fallback, or an error when @required. */
 static gboolean
 get_int (JsonObject *obj, const char *name, gboolean required, gint64 min, gint64 max,
@@ -333,11 +299,10 @@ lmd_license_key_parse (const char *text, GError **error)
   if (memchr (payload, '\0', payload_len) != NULL
       || !g_utf8_validate ((const char *) payload, (gssize) payload_len, NULL))
     return malformed (error, "the payload is not UTF-8 text"), NULL;
-  if (json_depth ((const char *) payload, payload_len, LMD_LICENSE_KEY_MAX_DEPTH) == G_MAXUINT)
+  root = lmd_json_parse_bounded ((const char *) payload, (gssize) payload_len,
+                                 LMD_JSON_MAX_RECORD_BYTES, LMD_LICENSE_KEY_MAX_DEPTH, &json_error);
+  if (root == NULL && g_error_matches (json_error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_DEEP))
     return malformed (error, "the payload is nested too deeply"), NULL;
-
-  root = lmd_json_parse ((const char *) payload, (gssize) payload_len, LMD_JSON_MAX_RECORD_BYTES,
-                         &json_error);
   if (root == NULL)
     return malformed (error, "the payload is not JSON"), NULL;
   if (!JSON_NODE_HOLDS_OBJECT (root))
