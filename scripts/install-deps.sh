@@ -23,16 +23,26 @@ for p in $PACKAGES; do
   fi
 done
 
-if [ -z "$missing" ]; then
-  exit 0
+# Node.js runs the tests that drive the server with official client SDKs and a browser.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  missing="$missing nodejs npm"
 fi
 
-echo "installing:$missing"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-  SUDO="sudo"
+if [ -n "$missing" ]; then
+  echo "installing:$missing"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # shellcheck disable=SC2086
+  $SUDO apt-get install -y -qq --no-install-recommends $missing
 fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-# shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+
+# The npm packages of every test folder that pins some (tests/*/package-lock.json).
+here=$(dirname "$0")
+for lock in "$here"/../tests/*/package-lock.json; do
+  [ -f "$lock" ] || continue
+  "$here/install-node-deps.sh" "$(dirname "$lock")"
+done
