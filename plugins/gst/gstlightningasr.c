@@ -137,6 +137,7 @@ struct _GstLightningAsr {
   gboolean flushing;
   gboolean reset_pending;     /* FLUSH_STOP: the task starts afresh */
   gboolean drop_pending;      /* audio was dropped: the next item is marked discont */
+  gboolean dropping;          /* the last audio queued had to drop some: one WARNING a run */
   gint live;                  /* -1 unknown (asked at the first buffer), 0, 1 */
   GstFlowReturn src_result;   /* the task's last flow, returned by chain when not OK */
 
@@ -197,6 +198,40 @@ to_running_time (GstLightningAsr *self, GstClockTime pts)
   return GST_CLOCK_TIME_IS_VALID (rt) ? rt : 0;
 }
 
+/* Before any data goes out: stream-start (the input's), the fixed caps and the segment, when
+ * a flush or a state change dropped the queued ones. */
+static void
+ensure_sticky (GstLightningAsr *self, gboolean segment)
+{
+  GstEvent *event;
+
+  if ((event = gst_pad_get_sticky_event (self->srcpad, GST_EVENT_STREAM_START, 0)) != NULL)
+    gst_event_unref (event);
+  else
+    {
+      event = gst_pad_get_sticky_event (self->sinkpad, GST_EVENT_STREAM_START, 0);
+      if (event == NULL)
+        {
+          g_autofree char *id = gst_pad_create_stream_id (self->srcpad, GST_ELEMENT (self), NULL);
+          event = gst_event_new_stream_start (id);
+        }
+      gst_pad_push_event (self->srcpad, event);
+    }
+  if ((event = gst_pad_get_sticky_event (self->srcpad, GST_EVENT_CAPS, 0)) != NULL)
+    gst_event_unref (event);
+  else
+    {
+      g_autoptr (GstCaps) caps = gst_static_pad_template_get_caps (&src_template);
+      gst_pad_push_event (self->srcpad, gst_event_new_caps (caps));
+    }
+  if (!segment)
+    return;
+  if ((event = gst_pad_get_sticky_event (self->srcpad, GST_EVENT_SEGMENT, 0)) != NULL)
+    gst_event_unref (event);
+  else
+    gst_pad_push_event (self->srcpad, gst_event_new_segment (&self->out_segment));
+}
+
 static GstFlowReturn
 set_src_result (GstLightningAsr *self, GstFlowReturn ret)
 {
@@ -216,6 +251,7 @@ push_gap (GstLightningAsr *self, GstClockTime until)
     self->out_position = self->out_segment.start;
   if (until > self->out_position && until - self->out_position >= GAP_MIN_NS)
     {
+      ensure_sticky (self, TRUE);
       gst_pad_push_event (self->srcpad, gst_event_new_gap (self->out_position,
                                                            until - self->out_position));
       self->out_position = until;
@@ -297,6 +333,7 @@ push_final (GstLightningAsr *self, const LmdLiveEvent *event)
   GST_OBJECT_UNLOCK (self);
   post_result (self, transcript->text, TRUE, to_pts (self, event->start), to_pts (self, event->end),
                transcript->confidence, transcript);
+  ensure_sticky (self, TRUE);
   for (guint i = 0; i < transcript->words->len; i++)
     {
       const LmdWord *w = &g_array_index (transcript->words, LmdWord, i);
@@ -492,6 +529,8 @@ process_event (GstLightningAsr *self, GstEvent *event)
     default:
       break;
     }
+  if (GST_EVENT_TYPE (event) != GST_EVENT_STREAM_START)
+    ensure_sticky (self, FALSE);
   gst_pad_push_event (self->srcpad, event);
 }
 
@@ -547,6 +586,7 @@ enqueue (GstLightningAsr *self, Item *item)
 {
   GstClockTime limit, dropped = 0;
   guint delay_ms = 0;
+  gboolean warn = FALSE;
   GstFlowReturn ret;
 
   GST_OBJECT_LOCK (self);
@@ -582,6 +622,8 @@ enqueue (GstLightningAsr *self, Item *item)
                  self->queued_time + item->duration > limit)
             g_cond_wait (&self->qcond, &self->qlock);
         }
+      warn = dropped > 0 && !self->dropping;
+      self->dropping = dropped > 0;
       /* the audio after a hole starts a new utterance and a DISCONT output */
       if (dropped > 0 || self->drop_pending)
         {
@@ -616,9 +658,13 @@ enqueue (GstLightningAsr *self, Item *item)
       GST_OBJECT_UNLOCK (self);
       if (changed)
         g_object_notify_by_pspec (G_OBJECT (self), props[PROP_MAX_OBSERVED_DELAY]);
+      GST_DEBUG_OBJECT (self, "dropped %" G_GUINT64_FORMAT " ms of audio", dropped / GST_MSECOND);
+    }
+  if (warn)
+    {
+      /* once per run of drops, not once per buffer */
       GST_ELEMENT_WARNING (self, STREAM, FAILED,
-                           ("Transcription is slower than real time: dropped %" G_GUINT64_FORMAT
-                            " ms of audio", dropped / GST_MSECOND),
+                           ("Transcription is slower than real time: dropping the oldest audio"),
                            ("more than latency (%" G_GUINT64_FORMAT " ms) of audio was waiting",
                             limit / GST_MSECOND));
     }
@@ -731,6 +777,7 @@ clear_queue (GstLightningAsr *self)
   g_queue_init (&self->queue);
   self->queued_time = 0;
   self->drop_pending = FALSE;
+  self->dropping = FALSE;
 }
 
 static gboolean
