@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define WAVE_FORMAT_PCM 0x0001
+#define WAVE_FORMAT_IEEE_FLOAT 0x0003
 #define WAVE_FORMAT_EXTENSIBLE 0xFFFE
 
 static guint32
@@ -141,4 +142,36 @@ lmd_test_wav_encode (const float *samples, gsize n_samples, guint sample_rate)
       write_le16 (image + 44 + 2 * i, (guint16) s);
     }
   return g_bytes_new_take (image, 44 + data_size);
+}
+
+GBytes *
+lmd_test_wav_encode_wide (const float *samples, gsize n_samples, gsize file_size)
+{
+  gsize payload = file_size != 0 ? file_size - 44 : n_samples * 6 * 2 * sizeof (float);
+  gsize frames = payload / 8;
+  guint8 *image;
+  float *out;
+
+  g_return_val_if_fail (samples != NULL || n_samples == 0, NULL);
+  g_return_val_if_fail (file_size == 0 || file_size >= 44, NULL);
+  g_return_val_if_fail (payload <= G_MAXUINT32 - 36, NULL);
+
+  image = g_malloc0 (44 + payload);
+  out = (float *) (image + 44);
+  memcpy (image, "RIFF", 4);
+  write_le32 (image + 4, (guint32) (36 + payload));
+  memcpy (image + 8, "WAVEfmt ", 8);
+  write_le32 (image + 16, 16);
+  write_le16 (image + 20, WAVE_FORMAT_IEEE_FLOAT);
+  write_le16 (image + 22, 2);
+  write_le32 (image + 24, LMD_TEST_WAV_WIDE_RATE);
+  write_le32 (image + 28, LMD_TEST_WAV_WIDE_RATE * 8);
+  write_le16 (image + 32, 8);
+  write_le16 (image + 34, 32);
+  memcpy (image + 36, "data", 4);
+  write_le32 (image + 40, (guint32) payload);
+  for (gsize i = 0; i < n_samples && i * 6 + 6 <= frames; i++)
+    for (guint k = 0; k < 6; k++)
+      out[(i * 6 + k) * 2] = out[(i * 6 + k) * 2 + 1] = samples[i];
+  return g_bytes_new_take (image, 44 + payload);
 }
