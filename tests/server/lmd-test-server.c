@@ -4,6 +4,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/prctl.h>
 
 struct _LmdTestServer {
@@ -264,6 +265,54 @@ lmd_test_daemon_run (const char *const *argv, char **output, guint timeout_s)
   if (g_subprocess_get_if_exited (process))
     return g_subprocess_get_exit_status (process);
   return -g_subprocess_get_term_sig (process);
+}
+
+int
+lmd_test_daemon_run_config (const char *config, char **output, guint timeout_s)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("lmd-config-XXXXXX", &error);
+  g_autofree char *path = NULL;
+  const char *argv[] = { "--config", NULL, "--port=0", NULL };
+  int status;
+
+  g_assert_no_error (error);
+  path = g_build_filename (dir, "lightning-mediad.conf", NULL);
+  g_assert_true (g_file_set_contents (path, config, -1, NULL));
+  argv[1] = path;
+  status = lmd_test_daemon_run (argv, output, timeout_s);
+  g_unlink (path);
+  g_rmdir (dir);
+  return status;
+}
+
+char *
+lmd_test_server_get_metrics (LmdTestServer *self, SoupSession *session)
+{
+  g_autofree char *url = lmd_test_server_url (self, "/metrics");
+  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+
+  g_assert_cmpuint (r->status, ==, 200);
+  return g_strndup (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body));
+}
+
+double
+lmd_test_metric_value (const char *text, const char *name, double absent)
+{
+  g_autofree char *needle = g_strdup_printf ("\n%s ", name);
+  const char *at = strstr (text, needle);
+
+  return at != NULL ? g_ascii_strtod (at + strlen (needle), NULL) : absent;
+}
+
+double
+lmd_test_server_metric (LmdTestServer *self, SoupSession *session, const char *name)
+{
+  g_autofree char *text = lmd_test_server_get_metrics (self, session);
+  g_autofree char *needle = g_strdup_printf ("\n%s ", name);
+
+  g_assert_nonnull (strstr (text, needle));
+  return lmd_test_metric_value (text, name, 0.0);
 }
 
 void

@@ -40,6 +40,17 @@ const char *lmd_test_daemon_path (void);
  * and output (stdout + stderr); a daemon still running after @timeout_s is killed and
  * G_MININT returned. */
 int lmd_test_daemon_run (const char *const *argv, char **output, guint timeout_s);
+/* lmd_test_daemon_run with "--config FILE --port=0", FILE a temporary file holding @config
+ * (removed after the run). */
+int lmd_test_daemon_run_config (const char *config, char **output, guint timeout_s);
+
+/* GET /metrics of @self: (transfer full) the text; fails the test unless the answer is 200. */
+char *lmd_test_server_get_metrics (LmdTestServer *self, SoupSession *session);
+/* The value of sample @name in @self's /metrics; fails the test when it is not there. */
+double lmd_test_server_metric (LmdTestServer *self, SoupSession *session, const char *name);
+/* The value of the sample @name (with its labels, e.g. asr_requests_total{code="200"}) in the
+ * Prometheus text @text, or @absent when there is none. */
+double lmd_test_metric_value (const char *text, const char *name, double absent);
 
 /* A finished HTTP exchange. */
 typedef struct {

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "lmd-test-audio.h"
+#include "lmd-test-fixtures.h"
 #include "lmd-test-server.h"
 #include "lmd-test-wav.h"
 #include "lmw-vad.h"
@@ -30,19 +31,11 @@
  * segment that holds it */
 #define WORD_TOLERANCE_S 0.15
 
-static char *fixtures;
-
-static char *
-fixture (const char *a, const char *b, const char *c)
-{
-  return g_build_filename (fixtures, a, b, c, NULL);
-}
-
 static gboolean
 need_fixtures (void)
 {
-  g_autofree char *model = fixture ("whisper", "tiny-en-random", "model.ggml.bin");
-  g_autofree char *vad = fixture ("vad", "silero-v6.2.0-ggml.bin", NULL);
+  g_autofree char *model = lmd_test_fixture_path ("whisper", "tiny-en-random", "model.ggml.bin", NULL);
+  g_autofree char *vad = lmd_test_fixture_path ("vad", "silero-v6.2.0-ggml.bin", NULL);
 
   if (!g_file_test (model, G_FILE_TEST_IS_REGULAR) || !g_file_test (vad, G_FILE_TEST_IS_REGULAR))
     {
@@ -55,8 +48,8 @@ need_fixtures (void)
 static char *
 whisper_config (gboolean with_vad)
 {
-  g_autofree char *model = fixture ("whisper", "tiny-en-random", "model.ggml.bin");
-  g_autofree char *vad = fixture ("vad", "silero-v6.2.0-ggml.bin", NULL);
+  g_autofree char *model = lmd_test_fixture_path ("whisper", "tiny-en-random", "model.ggml.bin", NULL);
+  g_autofree char *vad = lmd_test_fixture_path ("vad", "silero-v6.2.0-ggml.bin", NULL);
 
   /* random weights fail every decoding: fallback would only add time */
   return g_strdup_printf ("[plugins]\nload=http;gst-decoder;sphinx;whisper\n"
@@ -80,14 +73,9 @@ post (SoupSession *session, LmdTestServer *server, const char *query, GBytes *wa
 static double
 metric (SoupSession *session, LmdTestServer *server, const char *name)
 {
-  g_autofree char *url = lmd_test_server_url (server, "/metrics");
-  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
-  g_autofree char *text = g_strndup (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body));
-  g_autofree char *key = g_strdup_printf ("\n%s ", name);
-  const char *at = strstr (text, key);
+  g_autofree char *text = lmd_test_server_get_metrics (server, session);
 
-  g_assert_cmpuint (r->status, ==, 200);
-  return at != NULL ? g_ascii_strtod (at + strlen (key), NULL) : -1.0;
+  return lmd_test_metric_value (text, name, -1.0);
 }
 
 /* 60 s of zeros, 60 s of white noise, 60 s of pink noise (Paul Kellet's filter), RMS 0.1. */
@@ -192,7 +180,7 @@ test_speech_times (void)
 
   if (!need_fixtures ())
     return;
-  path = fixture ("audio", "speech-sample.wav", NULL);
+  path = lmd_test_fixture_path ("audio", "speech-sample.wav", NULL);
   speech = lmd_test_wav_read (path, &rate, &n, &error);
   g_assert_no_error (error);
   pcm = g_new0 (float, lead + n);
@@ -257,7 +245,7 @@ test_librivox_words (void)
     }
   if (!need_fixtures ())
     return;
-  vad_path = fixture ("vad", "silero-v6.2.0-ggml.bin", NULL);
+  vad_path = lmd_test_fixture_path ("vad", "silero-v6.2.0-ggml.bin", NULL);
   model = lmw_vad_model_load_file (vad_path, &err);
   g_assert_nonnull (model);
   state = lmw_vad_state_new (model, &err);
@@ -344,7 +332,7 @@ test_params (void)
 
   if (!need_fixtures ())
     return;
-  wav_path = fixture ("audio", "speech-sample.wav", NULL);
+  wav_path = lmd_test_fixture_path ("audio", "speech-sample.wav", NULL);
   {
     char *data = NULL;
     gsize len = 0;
@@ -412,21 +400,17 @@ test_params (void)
   {
     g_autofree char *dir = g_dir_make_tmp ("lmd-vad-XXXXXX", NULL);
     g_autofree char *bad_model = g_build_filename (dir, "bad-vad.bin", NULL);
-    g_autofree char *conf = g_build_filename (dir, "bad.conf", NULL);
-    g_autofree char *model = fixture ("whisper", "tiny-en-random", "model.ggml.bin");
+    g_autofree char *model = lmd_test_fixture_path ("whisper", "tiny-en-random", "model.ggml.bin", NULL);
     g_autofree char *text = g_strdup_printf ("[plugins]\nload=http;gst-decoder;whisper\n"
                                              "[whisper]\nmodel=%s\n[vad]\nmodel=%s\n", model, bad_model);
     g_autofree char *output = NULL;
-    const char *argv[] = { "--config", conf, "--port=0", NULL };
 
     g_assert_true (g_file_set_contents (bad_model, "this is not a model", -1, NULL));
-    g_assert_true (g_file_set_contents (conf, text, -1, NULL));
-    g_assert_cmpint (lmd_test_daemon_run (argv, &output, 60), !=, 0);
+    g_assert_cmpint (lmd_test_daemon_run_config (text, &output, 60), !=, 0);
     g_test_message ("%s", output);
     g_assert_nonnull (strstr (output, bad_model));
     g_assert_nonnull (strstr (output, "magic"));
     g_unlink (bad_model);
-    g_unlink (conf);
     g_rmdir (dir);
   }
 }
@@ -434,11 +418,7 @@ test_params (void)
 int
 main (int argc, char **argv)
 {
-  const char *dir = g_getenv ("LMD_FIXTURES_DIR");
-
   g_test_init (&argc, &argv, NULL);
-  fixtures = dir != NULL ? g_strdup (dir)
-                         : g_build_filename (g_getenv ("LMD_SOURCE_DIR"), "tests", "fixtures", NULL);
   g_test_add_func ("/vad/noise", test_noise);
   g_test_add_func ("/vad/speech-times", test_speech_times);
   g_test_add_func ("/vad/librivox-words", test_librivox_words);

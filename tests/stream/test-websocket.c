@@ -523,16 +523,7 @@ test_frame_too_large (void)
 static guint
 metric (LmdTestServer *srv, const char *name)
 {
-  g_autofree char *url = lmd_test_server_url (srv, "/metrics");
-  g_autoptr (LmdTestResponse) resp = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
-  g_autofree char *needle = g_strdup_printf ("\n%s ", name);
-  const char *text = g_bytes_get_data (resp->body, NULL);
-  const char *at;
-
-  g_assert_cmpuint (resp->status, ==, 200);
-  at = g_strstr_len (text, g_bytes_get_size (resp->body), needle);
-  g_assert_nonnull (at);
-  return (guint) g_ascii_strtoull (at + strlen (needle), NULL, 10);
+  return (guint) lmd_test_server_metric (srv, session, name);
 }
 
 /* A server with tight limits: max_streams 2, idle 1 s, 1 s of queue. */
