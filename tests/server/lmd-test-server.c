@@ -179,6 +179,13 @@ lmd_test_server_stop (LmdTestServer *self)
       g_subprocess_force_exit (self->process);
       g_subprocess_wait (self->process, NULL, NULL);
     }
+  else if (status > 0)
+    {
+      /* a failed exit (or the error exit of a wrapper such as valgrind): the log says why, and
+       * it goes with the temporary folder */
+      g_autofree char *log = lmd_test_server_read_log (self);
+      g_printerr ("the daemon exited with status %d; its log:\n%s\n", status, log);
+    }
   test_server_free (self);
   return status;
 }
