@@ -225,6 +225,31 @@ communicate_done (GObject *source, GAsyncResult *result, gpointer user_data)
   *(GAsyncResult **) user_data = g_object_ref (result);
 }
 
+gboolean
+lmd_test_slow_build (void)
+{
+#ifdef __SANITIZE_ADDRESS__
+  return TRUE;
+#else
+  const char *wrapper = g_getenv ("LMD_TEST_DAEMON_WRAPPER");
+  return wrapper != NULL && wrapper[0] != '\0';
+#endif
+}
+
+gboolean
+lmd_test_under_valgrind (void)
+{
+  const char *wrapper = g_getenv ("LMD_TEST_DAEMON_WRAPPER");
+
+  return wrapper != NULL && strstr (wrapper, "valgrind") != NULL;
+}
+
+guint
+lmd_test_timeout_s (guint seconds)
+{
+  return lmd_test_under_valgrind () ? seconds * 10 : seconds;
+}
+
 int
 lmd_test_daemon_run (const char *const *argv, char **output, guint timeout_s)
 {

@@ -33,6 +33,15 @@ char *lmd_test_server_url (LmdTestServer *self, const char *path);
 /* (transfer full) everything the daemon logged so far */
 char *lmd_test_server_read_log (LmdTestServer *self);
 
+/* Whether this build is instrumented (AddressSanitizer) or the daemons run under a wrapper
+ * (LMD_TEST_DAEMON_WRAPPER, e.g. valgrind): several times slower, so real-time expectations
+ * are relaxed. */
+gboolean lmd_test_slow_build (void);
+/* Whether the daemons run under valgrind (make valgrind): tens of times slower. */
+gboolean lmd_test_under_valgrind (void);
+/* @seconds, a client's wait for the daemon, scaled for a daemon under valgrind (×10). */
+guint lmd_test_timeout_s (guint seconds);
+
 /* Path of the built daemon binary. */
 const char *lmd_test_daemon_path (void);
 
