@@ -21,6 +21,7 @@
 
 #include "lmd-test-audio.h"
 #include "lmd-test-fixtures.h"
+#include "lmd-test-noise.h"
 #include "lmd-test-server.h"
 #include "lmd-test-wav.h"
 #include "lmw-vad.h"
@@ -78,38 +79,14 @@ metric (SoupSession *session, LmdTestServer *server, const char *name)
   return lmd_test_metric_value (text, name, -1.0);
 }
 
-/* 60 s of zeros, 60 s of white noise, 60 s of pink noise (Paul Kellet's filter), RMS 0.1. */
+/* 60 s of zeros, 60 s of white noise, 60 s of pink noise, RMS 0.1. */
 static float *
 silence_and_noise (gsize *n)
 {
   gsize part = 60 * RATE;
-  float *x = g_new0 (float, 3 * part);
-  guint32 r = 12345;
-  double b[7] = { 0 };
+  float *x = g_new (float, 3 * part);
 
-  for (gsize i = 0; i < 2 * part; i++)
-    {
-      double w, v;
-
-      r = r * 1664525u + 1013904223u;
-      w = ((r >> 8) / 16777216.0) * 2.0 - 1.0; /* uniform, RMS 0.577 */
-      if (i < part)
-        {
-          v = w;
-        }
-      else
-        {
-          b[0] = 0.99886 * b[0] + w * 0.0555179;
-          b[1] = 0.99332 * b[1] + w * 0.0750759;
-          b[2] = 0.96900 * b[2] + w * 0.1538520;
-          b[3] = 0.86650 * b[3] + w * 0.3104856;
-          b[4] = 0.55000 * b[4] + w * 0.5329522;
-          b[5] = -0.7616 * b[5] - w * 0.0168980;
-          v = (b[0] + b[1] + b[2] + b[3] + b[4] + b[5] + b[6] + w * 0.5362) * 0.11;
-          b[6] = w * 0.115926;
-        }
-      x[part + i] = (float) (v * 0.1 / 0.577);
-    }
+  lmd_test_noise_silence_white_pink (x, part);
   *n = 3 * part;
   return x;
 }
