@@ -17,19 +17,12 @@ static GBytes *
 repeated_recording (guint times)
 {
   /* the five LibriVox files back to back, @times over, in one WAV (~24.7 s each) */
-  const char *dir = lmd_test_librivox_dir ();
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) paths = lmd_test_librivox_paths ();
   g_autoptr (GArray) pcm = g_array_new (FALSE, FALSE, sizeof (float));
-  const char *name;
 
-  while ((name = g_dir_read_name (d)) != NULL)
-    if (g_str_has_suffix (name, ".wav"))
-      g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
-  for (guint i = 0; i < names->len * times; i++)
+  for (guint i = 0; i < paths->len * times; i++)
     {
-      g_autofree char *path = g_build_filename (dir, names->pdata[i % names->len], NULL);
+      const char *path = paths->pdata[i % paths->len];
       g_autoptr (GError) error = NULL;
       guint rate = 0;
       gsize n = 0;

@@ -232,3 +232,27 @@ lmd_test_librivox_file (const char *name)
   g_assert_no_error (error);
   return g_bytes_new_take (data, len);
 }
+
+static int
+compare_paths (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const char *const *) a, *(const char *const *) b);
+}
+
+GPtrArray *
+lmd_test_librivox_paths (void)
+{
+  const char *dir = lmd_test_librivox_dir ();
+  g_autoptr (GDir) handle = NULL;
+  GPtrArray *paths;
+  const char *name;
+
+  if (dir == NULL || (handle = g_dir_open (dir, 0, NULL)) == NULL)
+    return NULL;
+  paths = g_ptr_array_new_with_free_func (g_free);
+  while ((name = g_dir_read_name (handle)) != NULL)
+    if (g_str_has_suffix (name, ".wav"))
+      g_ptr_array_add (paths, g_build_filename (dir, name, NULL));
+  g_ptr_array_sort (paths, compare_paths);
+  return paths;
+}
