@@ -113,6 +113,24 @@ write_le16 (guint8 *p, guint16 v)
   p[1] = (v >> 8) & 0xff;
 }
 
+/* The 44-byte header of a canonical WAV file (RIFF, a 16-byte fmt chunk, data of @data_size). */
+static void
+write_header (guint8 *image, guint16 format, guint16 channels, guint32 rate, guint16 bits, gsize data_size)
+{
+  memcpy (image, "RIFF", 4);
+  write_le32 (image + 4, (guint32) (36 + data_size));
+  memcpy (image + 8, "WAVEfmt ", 8);
+  write_le32 (image + 16, 16);
+  write_le16 (image + 20, format);
+  write_le16 (image + 22, channels);
+  write_le32 (image + 24, rate);
+  write_le32 (image + 28, rate * channels * (bits / 8));
+  write_le16 (image + 32, (guint16) (channels * (bits / 8)));
+  write_le16 (image + 34, bits);
+  memcpy (image + 36, "data", 4);
+  write_le32 (image + 40, (guint32) data_size);
+}
+
 GBytes *
 lmd_test_wav_encode (const float *samples, gsize n_samples, guint sample_rate)
 {
@@ -123,18 +141,7 @@ lmd_test_wav_encode (const float *samples, gsize n_samples, guint sample_rate)
   g_return_val_if_fail (data_size <= G_MAXUINT32 - 36, NULL);
 
   image = g_malloc (44 + data_size);
-  memcpy (image, "RIFF", 4);
-  write_le32 (image + 4, (guint32) (36 + data_size));
-  memcpy (image + 8, "WAVEfmt ", 8);
-  write_le32 (image + 16, 16);
-  write_le16 (image + 20, WAVE_FORMAT_PCM);
-  write_le16 (image + 22, 1);
-  write_le32 (image + 24, sample_rate);
-  write_le32 (image + 28, sample_rate * 2);
-  write_le16 (image + 32, 2);
-  write_le16 (image + 34, 16);
-  memcpy (image + 36, "data", 4);
-  write_le32 (image + 40, (guint32) data_size);
+  write_header (image, WAVE_FORMAT_PCM, 1, sample_rate, 16, data_size);
   for (gsize i = 0; i < n_samples; i++)
     {
       float v = samples[i] * 32768.0f;
@@ -158,18 +165,7 @@ lmd_test_wav_encode_wide (const float *samples, gsize n_samples, gsize file_size
 
   image = g_malloc0 (44 + payload);
   out = (float *) (image + 44);
-  memcpy (image, "RIFF", 4);
-  write_le32 (image + 4, (guint32) (36 + payload));
-  memcpy (image + 8, "WAVEfmt ", 8);
-  write_le32 (image + 16, 16);
-  write_le16 (image + 20, WAVE_FORMAT_IEEE_FLOAT);
-  write_le16 (image + 22, 2);
-  write_le32 (image + 24, LMD_TEST_WAV_WIDE_RATE);
-  write_le32 (image + 28, LMD_TEST_WAV_WIDE_RATE * 8);
-  write_le16 (image + 32, 8);
-  write_le16 (image + 34, 32);
-  memcpy (image + 36, "data", 4);
-  write_le32 (image + 40, (guint32) payload);
+  write_header (image, WAVE_FORMAT_IEEE_FLOAT, 2, LMD_TEST_WAV_WIDE_RATE, 32, payload);
   for (gsize i = 0; i < n_samples && i * 6 + 6 <= frames; i++)
     for (guint k = 0; k < 6; k++)
       out[(i * 6 + k) * 2] = out[(i * 6 + k) * 2 + 1] = samples[i];
