@@ -276,6 +276,7 @@ test_chunked_too_large (void)
   /* the api still serves */
   {
     g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", short_wav, NULL);
+    g_assert_no_error (r->error);
     g_assert_cmpuint (r->status, ==, 200);
   }
   assert_spool_empty ();

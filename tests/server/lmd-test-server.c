@@ -250,6 +250,18 @@ lmd_test_timeout_s (guint seconds)
   return lmd_test_under_valgrind () ? seconds * 10 : seconds;
 }
 
+gboolean
+lmd_test_skip_under_valgrind (const char *why)
+{
+  g_autofree char *message = NULL;
+
+  if (!lmd_test_under_valgrind ())
+    return FALSE;
+  message = g_strdup_printf ("not under valgrind: %s", why);
+  g_test_skip (message);
+  return TRUE;
+}
+
 int
 lmd_test_daemon_run (const char *const *argv, char **output, guint timeout_s)
 {

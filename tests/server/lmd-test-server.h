@@ -41,6 +41,9 @@ gboolean lmd_test_slow_build (void);
 gboolean lmd_test_under_valgrind (void);
 /* @seconds, a client's wait for the daemon, scaled for a daemon under valgrind (×10). */
 guint lmd_test_timeout_s (guint seconds);
+/* Under valgrind: marks the test skipped, saying @why it cannot run there in reasonable time,
+ * and returns TRUE (the test returns); otherwise FALSE. */
+gboolean lmd_test_skip_under_valgrind (const char *why);
 
 /* Path of the built daemon binary. */
 const char *lmd_test_daemon_path (void);

@@ -105,6 +105,9 @@ test_noise (void)
 
   if (!need_fixtures ())
     return;
+  if (lmd_test_skip_under_valgrind ("the fixture whisper model decoding 180 s of noise (vad=false) "
+                                    "takes far too long in a daemon under valgrind"))
+    return;
   config = whisper_config (TRUE);
   server = lmd_test_server_start (config, NULL, &error);
   g_assert_no_error (error);
@@ -156,6 +159,9 @@ test_speech_times (void)
   gsize n = 0, lead = 2 * RATE;
 
   if (!need_fixtures ())
+    return;
+  if (lmd_test_skip_under_valgrind ("the fixture whisper model's decodes take minutes each in a "
+                                    "daemon under valgrind"))
     return;
   path = lmd_test_fixture_path ("audio", "speech-sample.wav", NULL);
   speech = lmd_test_wav_read (path, &rate, &n, &error);

@@ -109,6 +109,8 @@ test_transcribe (void)
 
   if (!need_fixtures ())
     return;
+  if (lmd_test_skip_under_valgrind ("the fixture model's decodes (greedy, beam, prompts) take minutes each in a daemon under valgrind; tests/whisper covers the decoder there"))
+    return;
   server = start_tiny_en (session, "http;gst-decoder;sphinx;whisper", NULL, &audio);
   {
     g_autofree char *url = lmd_test_server_url (server, "/v1/listen?model=tiny-en-random&timestamps=true");
@@ -240,6 +242,8 @@ test_cuda_emu (void)
   LmdTestServer *server;
 
   if (!need_fixtures ())
+    return;
+  if (lmd_test_skip_under_valgrind ("the emulated CUDA decode takes minutes in a daemon under valgrind"))
     return;
   server = start_tiny_en (session, "http;gst-decoder;whisper", "cuda-emu", &audio);
   {
