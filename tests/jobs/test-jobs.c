@@ -829,7 +829,7 @@ main (int argc, char **argv)
 
       speech = lmd_test_librivox_file (ids[0]);
     }
-  session = soup_session_new_with_options ("timeout", 300, NULL);
+  session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (300), NULL);
 
 #define ADD(path, setup, test) \
   g_test_add (path, JobsFixture, &setup, jobs_fixture_set_up, test, jobs_fixture_tear_down)

@@ -839,7 +839,7 @@ main (int argc, char **argv)
 
   g_test_init (&argc, &argv, NULL);
   signal (SIGPIPE, SIG_IGN); /* a slow client's writer may find the pipe closed */
-  session = soup_session_new_with_options ("max-conns", 64, "max-conns-per-host", 64, "timeout", 300, NULL);
+  session = soup_session_new_with_options ("max-conns", 64, "max-conns-per-host", 64, "timeout", lmd_test_timeout_s (300), NULL);
   if (load_audio ())
     {
       g_autofree char *api_config = NULL;
