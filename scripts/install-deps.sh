@@ -14,6 +14,7 @@ PACKAGES="
   valgrind
   libsodium-dev
   libhiredis-dev redis-server zlib1g-dev
+  chromium
 "
 
 missing=""
