@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lmd-http-segments.c — a transcript's segments for srt, vtt and verbose_json (see the header).
+ */
+#include "lmd-http-segments.h"
+
+#include <math.h>
+#include <string.h>
+#include <zlib.h>
+
+/* mel frames (10 ms) of one 30-second decoding window, the unit of OpenAI's seek */
+#define WINDOW_FRAMES 3000
+
+double
+lmd_http_compression_ratio (const char *text)
+{
+  gsize len = strlen (text);
+  uLongf packed_len = compressBound ((uLong) len);
+  g_autofree Bytef *packed = g_malloc (packed_len);
+
+  if (len == 0 || compress (packed, &packed_len, (const Bytef *) text, (uLong) len) != Z_OK || packed_len == 0)
+    return 1.0;
+  return (double) len / (double) packed_len;
+}
+
+static void
+append_derived (GArray *segments, const LmdTranscript *t, guint first, guint last)
+{
+  GString *text = g_string_new (NULL);
+  double logprob = 0.0;
+  LmdSegment segment;
+
+  for (guint i = first; i <= last; i++)
+    {
+      const LmdWord *w = &g_array_index (t->words, LmdWord, i);
+      if (text->len > 0)
+        g_string_append_c (text, ' ');
+      g_string_append (text, w->word);
+      logprob += log (MAX (w->confidence, 1e-6));
+    }
+  lmd_segment_init (&segment, g_array_index (t->words, LmdWord, first).start,
+                    g_array_index (t->words, LmdWord, last).end, text->str);
+  segment.seek = (gint64) floor (segment.start / 30.0) * WINDOW_FRAMES;
+  segment.avg_logprob = logprob / (last - first + 1);
+  segment.compression_ratio = lmd_http_compression_ratio (text->str);
+  g_string_free (text, TRUE);
+  g_array_append_val (segments, segment);
+}
+
+GArray *
+lmd_http_segments_for (const LmdTranscript *transcript)
+{
+  GArray *segments = lmd_segment_array_new ();
+  guint first = 0;
+
+  if (transcript->segments != NULL && transcript->segments->len > 0)
+    {
+      double floor_at = 0.0;
+      for (guint i = 0; i < transcript->segments->len; i++)
+        {
+          LmdSegment copy;
+          lmd_segment_copy (&copy, &g_array_index (transcript->segments, LmdSegment, i));
+          /* ordered, not overlapping, inside the audio, whatever the engine's times */
+          copy.start = CLAMP (copy.start, floor_at, MAX (transcript->duration, floor_at));
+          copy.end = CLAMP (copy.end, copy.start, MAX (transcript->duration, copy.start));
+          floor_at = copy.end;
+          g_array_append_val (segments, copy);
+        }
+      return segments;
+    }
+  for (guint i = 1; i <= transcript->words->len; i++)
+    {
+      gboolean cut = i == transcript->words->len;
+      if (!cut)
+        {
+          const LmdWord *w = &g_array_index (transcript->words, LmdWord, i);
+          const LmdWord *prev = &g_array_index (transcript->words, LmdWord, i - 1);
+          cut = w->start - prev->end >= LMD_HTTP_SEGMENT_PAUSE_S || i - first >= LMD_HTTP_SEGMENT_MAX_WORDS;
+        }
+      if (cut)
+        {
+          append_derived (segments, transcript, first, i - 1);
+          first = i;
+        }
+    }
+  return segments;
+}
