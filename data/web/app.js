@@ -14,9 +14,9 @@ const LANGUAGES = ['auto', 'en', 'de', 'fr', 'es', 'it', 'pt', 'nl', 'pl', 'sv',
 // Subtitle cues end at a pause this long, or after this many words (as the server's srt/vtt).
 const CUE_PAUSE_S = 0.5;
 const CUE_MAX_WORDS = 30;
-// Live audio: 16 kHz s16le sent in frames of 100 ms.
-const LIVE_RATE = 16000;
-const LIVE_FRAME_BYTES = LIVE_RATE * 2 / 10;
+// Live audio: s16le at the audio device's own rate when the streaming API takes it (else
+// 48 kHz), sent in frames of 100 ms.
+const LIVE_RATES = [8000, 16000, 22050, 24000, 44100, 48000];
 
 const state = {
   key: localStorage.getItem('lmd-key') || '',
@@ -410,10 +410,6 @@ function closeLive() {
 async function startLive() {
   showError(null);
   const params = selectedOptions();
-  params.set('sample_rate', String(LIVE_RATE));
-  params.set('encoding', 'linear16');
-  params.set('interim_results', 'true');
-  if (state.key) params.set('token', state.key);
   const live = { ws: null, ctx: null, stream: null, queue: [], queued: 0, stopping: false };
   state.live = live;
   $('mic').textContent = 'Stop';
@@ -422,7 +418,11 @@ async function startLive() {
     live.stream = await navigator.mediaDevices.getUserMedia({
       audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
     });
-    live.ctx = new AudioContext({ sampleRate: LIVE_RATE });
+    live.ctx = new AudioContext();
+    if (!LIVE_RATES.includes(live.ctx.sampleRate)) {
+      live.ctx.close().catch(() => {});
+      live.ctx = new AudioContext({ sampleRate: 48000 });
+    }
     await live.ctx.audioWorklet.addModule('pcm-worklet.js');
   } catch (e) {
     releaseAudio(live);
@@ -432,6 +432,11 @@ async function startLive() {
     showError(`The microphone cannot be used: ${e.message}`);
     return;
   }
+  const frameBytes = live.ctx.sampleRate * 2 / 10;
+  params.set('sample_rate', String(live.ctx.sampleRate));
+  params.set('encoding', 'linear16');
+  params.set('interim_results', 'true');
+  if (state.key) params.set('token', state.key);
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
   live.ws = new WebSocket(`${proto}//${location.host}/v1/listen/stream?${params.toString()}`);
   live.ws.binaryType = 'arraybuffer';
@@ -451,13 +456,16 @@ async function startLive() {
     if (live.stopping) return;
     live.queue.push(new Uint8Array(e.data));
     live.queued += e.data.byteLength;
-    if (live.queued < LIVE_FRAME_BYTES || live.ws.readyState !== WebSocket.OPEN) return;
-    const frame = new Uint8Array(live.queued);
+    if (live.queued < frameBytes || live.ws.readyState !== WebSocket.OPEN) return;
+    // what came while the WebSocket opened goes out in frames of 100 ms too (a frame over
+    // 64 KiB would be refused)
+    const all = new Uint8Array(live.queued);
     let at = 0;
-    for (const part of live.queue) { frame.set(part, at); at += part.length; }
-    live.queue = [];
-    live.queued = 0;
-    live.ws.send(frame.buffer);
+    for (const part of live.queue) { all.set(part, at); at += part.length; }
+    let sent = 0;
+    for (; all.length - sent >= frameBytes; sent += frameBytes) live.ws.send(all.slice(sent, sent + frameBytes));
+    live.queue = sent < all.length ? [all.slice(sent)] : [];
+    live.queued = all.length - sent;
   };
   source.connect(node);
   node.connect(mute);

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "lmd-json-writer.h"
+
 /* mel frames (10 ms) of one 30-second decoding window, the unit of OpenAI's seek */
 #define WINDOW_FRAMES 3000
 
@@ -84,4 +86,91 @@ lmd_http_segments_for (const LmdTranscript *transcript)
         }
     }
   return segments;
+}
+
+static void
+append_timestamp (GString *out, double t, char decimal_mark)
+{
+  gint64 ms = (gint64) llround (MAX (t, 0.0) * 1000.0);
+
+  g_string_append_printf (out, "%02d:%02d:%02d%c%03d", (int) (ms / 3600000), (int) (ms / 60000 % 60),
+                          (int) (ms / 1000 % 60), decimal_mark, (int) (ms % 1000));
+}
+
+char *
+lmd_http_segments_render_subtitles (const LmdTranscript *transcript, gboolean vtt)
+{
+  g_autoptr (GArray) segments = lmd_http_segments_for (transcript);
+  GString *out = g_string_new (vtt ? "WEBVTT\n\n" : "");
+  guint n = 0;
+
+  for (guint i = 0; i < segments->len; i++)
+    {
+      const LmdSegment *s = &g_array_index (segments, LmdSegment, i);
+
+      if (s->text[0] == '\0')
+        continue; /* a cue has text */
+      if (!vtt)
+        g_string_append_printf (out, "%u\n", ++n);
+      append_timestamp (out, s->start, vtt ? '.' : ',');
+      g_string_append (out, " --> ");
+      append_timestamp (out, s->end, vtt ? '.' : ',');
+      g_string_append_printf (out, "\n%s\n\n", s->text);
+    }
+  return g_string_free (out, FALSE);
+}
+
+char *
+lmd_http_segments_render_verbose_json (const LmdTranscript *transcript, const char *task,
+                                       gboolean with_words)
+{
+  g_autoptr (GArray) segments = lmd_http_segments_for (transcript);
+  LmdJsonWriter *w = lmd_json_writer_new ();
+
+  lmd_json_writer_begin_object (w);
+  lmd_json_writer_key (w, "task");
+  lmd_json_writer_string (w, task);
+  lmd_json_writer_key (w, "language");
+  lmd_json_writer_string (w, transcript->language);
+  lmd_json_writer_key (w, "duration");
+  lmd_json_writer_double (w, transcript->duration, 3);
+  lmd_json_writer_key (w, "text");
+  lmd_json_writer_string (w, transcript->text);
+  lmd_json_writer_key (w, "segments");
+  lmd_json_writer_begin_array (w);
+  for (guint i = 0; i < segments->len; i++)
+    {
+      const LmdSegment *s = &g_array_index (segments, LmdSegment, i);
+
+      lmd_json_writer_begin_object (w);
+      lmd_json_writer_key (w, "id");
+      lmd_json_writer_int (w, i);
+      lmd_json_writer_key (w, "seek");
+      lmd_json_writer_int (w, s->seek);
+      lmd_json_writer_key (w, "start");
+      lmd_json_writer_double (w, s->start, 3);
+      lmd_json_writer_key (w, "end");
+      lmd_json_writer_double (w, s->end, 3);
+      lmd_json_writer_key (w, "text");
+      lmd_json_writer_string (w, s->text);
+      lmd_json_writer_key (w, "tokens");
+      lmd_json_writer_begin_array (w);
+      for (guint k = 0; k < s->tokens->len; k++)
+        lmd_json_writer_int (w, g_array_index (s->tokens, gint32, k));
+      lmd_json_writer_end_array (w);
+      lmd_json_writer_key (w, "temperature");
+      lmd_json_writer_double (w, s->temperature, 2);
+      lmd_json_writer_key (w, "avg_logprob");
+      lmd_json_writer_double (w, s->avg_logprob, 4);
+      lmd_json_writer_key (w, "compression_ratio");
+      lmd_json_writer_double (w, s->compression_ratio, 4);
+      lmd_json_writer_key (w, "no_speech_prob");
+      lmd_json_writer_double (w, s->no_speech_prob, 4);
+      lmd_json_writer_end_object (w);
+    }
+  lmd_json_writer_end_array (w);
+  if (with_words)
+    lmd_transcript_write_words (transcript, w, 3);
+  lmd_json_writer_end_object (w);
+  return lmd_json_writer_finish (w);
 }

@@ -23,6 +23,14 @@ G_BEGIN_DECLS
 /* (transfer full) element-type LmdSegment */
 GArray *lmd_http_segments_for (const LmdTranscript *transcript);
 
+/* (transfer full) the segments as SRT cues (@vtt FALSE) or WebVTT, one cue per segment. */
+char *lmd_http_segments_render_subtitles (const LmdTranscript *transcript, gboolean vtt);
+
+/* (transfer full) OpenAI's verbose_json: {"task","language","duration","text","segments"
+ * [,"words"]}; @task "transcribe" or "translate". */
+char *lmd_http_segments_render_verbose_json (const LmdTranscript *transcript, const char *task,
+                                             gboolean with_words);
+
 /* The length of @text over its zlib-compressed length (1 for empty text). */
 double lmd_http_compression_ratio (const char *text);
 
