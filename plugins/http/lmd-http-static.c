@@ -104,6 +104,20 @@ lmd_http_static_free (LmdHttpStatic *self)
   g_free (self);
 }
 
+LmdHttpStatic *
+lmd_http_static_get (void)
+{
+  static gsize once = 0;
+  static LmdHttpStatic *files;
+
+  if (g_once_init_enter (&once))
+    {
+      files = lmd_http_static_new ();
+      g_once_init_leave (&once, 1);
+    }
+  return files;
+}
+
 gboolean
 lmd_http_static_has (LmdHttpStatic *self, const char *path)
 {

@@ -20,6 +20,9 @@ typedef struct _LmdHttpStatic LmdHttpStatic;
 /* (transfer full) the files of the compiled-in resource */
 LmdHttpStatic *lmd_http_static_new (void);
 void lmd_http_static_free (LmdHttpStatic *self);
+/* (transfer none) the process's files, made on the first call (thread-safe); they never
+ * change while it runs */
+LmdHttpStatic *lmd_http_static_get (void);
 
 /* Whether @path names one of the files ("/" is index.html). */
 gboolean lmd_http_static_has (LmdHttpStatic *self, const char *path);

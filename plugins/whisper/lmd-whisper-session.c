@@ -197,6 +197,9 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
         lmd_vad_cut_map_transcript (self->cut, transcript);
       return transcript;
     }
+  LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, self->request_id, "task %s, language %s, %.2f s",
+                   params.translate ? "translate" : "transcribe",
+                   params.language != NULL ? params.language : "auto", duration);
   if (lmw_transcribe_reader (self->state, &params, reader, self, (size_t) n_samples, &result,
                              &err) != 0)
     {
