@@ -279,7 +279,11 @@ function onTime() {
 
 function setupFile() {
   const drop = $('drop');
-  $('file').addEventListener('change', (e) => { if (e.target.files[0]) transcribeFile(e.target.files[0]); });
+  $('file').addEventListener('change', (e) => {
+    const file = e.target.files[0];
+    e.target.value = ''; // choosing the same file again (after a refusal, say) sends it again
+    if (file) transcribeFile(file);
+  });
   drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
   drop.addEventListener('drop', (e) => {
