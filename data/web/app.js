@@ -155,19 +155,21 @@ function transcribeFile(file) {
   params.set('timestamps', 'true');
   const xhr = new XMLHttpRequest();
   let timer = null;
+  let finished = false; // an early refusal can come before the upload's own events
   const started = performance.now();
   xhr.open('POST', '/v1/listen?' + params.toString());
   for (const [k, v] of Object.entries(authHeaders())) xhr.setRequestHeader(k, v);
   xhr.setRequestHeader('Content-Type', file.type && file.type.startsWith('audio/') ? file.type : 'application/octet-stream');
   setProgress('uploading', 0, '');
   xhr.upload.onprogress = (e) => {
-    if (e.lengthComputable) setProgress('uploading', e.loaded / e.total, `${(e.loaded / 1048576).toFixed(1)} / ${(e.total / 1048576).toFixed(1)} MB`);
+    if (!finished && e.lengthComputable) setProgress('uploading', e.loaded / e.total, `${(e.loaded / 1048576).toFixed(1)} / ${(e.total / 1048576).toFixed(1)} MB`);
   };
   xhr.upload.onload = () => {
+    if (finished) return;
     setProgress('transcribing', null, '');
     timer = setInterval(() => setProgress('transcribing', null, `${((performance.now() - started) / 1000).toFixed(1)} s`), 200);
   };
-  const done = () => { if (timer) clearInterval(timer); $('progress').hidden = true; };
+  const done = () => { finished = true; if (timer) clearInterval(timer); $('progress').hidden = true; };
   xhr.onload = () => {
     done();
     if (xhr.status !== 200) {

@@ -136,7 +136,8 @@ test('a wrong key shows the server\'s 401 sentence', async () => {
   const shown = await page.textContent('#error');
   assert(shown.includes(server.doc.error), `shown "${shown}", the server says "${server.doc.error}"`);
   assert(shown.includes('INVALID_LICENSE'), `no code in "${shown}"`);
-  await sleep(200); // the browser's console line comes after the answer
+  await sleep(500); // the browser's console line and the upload's own events come after the answer
+  assert(await page.isHidden('#progress'), 'the progress bar is still shown after the refusal');
   allowed401 = false;
 });
 
@@ -150,6 +151,7 @@ test('with the right key, an uploaded file shows the server\'s transcript word f
   await page.setInputFiles('#file', join(LIBRIVOX, `${UPLOAD}.wav`));
   await page.waitForSelector('#transcript .word', { timeout: 60000 });
   assert(await page.isHidden('#error'), 'an error is shown');
+  assert(await page.isHidden('#progress'), 'the progress bar is still shown with the transcript');
   const words = await page.$$eval('#transcript .word', (spans) => spans.map((s) => s.textContent));
   const expected = serverDoc.words.map((w) => w.word);
   assert(words.length === expected.length, `page ${words.length} words, server ${expected.length}`);
