@@ -111,6 +111,7 @@ struct _LmdHttpStream {
   gboolean interim_results;
   gboolean vad_events;
   guint eou_timeout_ms;
+  LmdVadOptions vad;          /* vad=silero|true|false and the vad_* settings */
   gint64 opened_at;           /* monotonic µs */
 
   /* main context only */
@@ -549,6 +550,7 @@ open_session (LmdHttpStream *self)
   options.punctuate = TRUE;
   options.request_id = self->request_id;
   options.streaming = TRUE;
+  options.vad = &self->vad;
   self->session = lmd_engine_open_session (self->engine, &options, &error);
   if (self->session != NULL && !lmd_engine_session_can_stream (self->session))
     {
@@ -904,8 +906,18 @@ parse_parameters (LmdHttpStream *self, GHashTable *query, GError **error)
   self->interim_results = self->hub->config.interim_results;
   self->vad_events = self->hub->config.vad_events;
   self->eou_timeout_ms = self->hub->config.eou_timeout_ms;
+  lmd_vad_options_init (&self->vad);
   if (query == NULL)
     return TRUE;
+  {
+    GHashTableIter iter;
+    gpointer key, val;
+
+    g_hash_table_iter_init (&iter, query);
+    while (g_hash_table_iter_next (&iter, &key, &val))
+      if (lmd_vad_options_handles (key) && !lmd_vad_options_set (&self->vad, key, val, error))
+        return FALSE;
+  }
 
   if ((value = g_hash_table_lookup (query, "sample_rate")) != NULL)
     {

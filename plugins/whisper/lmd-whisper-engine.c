@@ -50,6 +50,7 @@ struct _LmdWhisperEngine {
   double compression_threshold;
   lmw_vad_model *vad_model;  /* owned, nullable: [vad] model; NULL = no voice-activity detection */
   lmw_vad_params vad_params; /* [vad] settings */
+  LmdWhisperStreamConfig stream_config; /* [whisper] stream_* settings */
 };
 
 static void lmd_whisper_engine_iface_init (LmdEngineInterface *iface);
@@ -252,7 +253,8 @@ whisper_setup (LmdEngine *engine, GKeyFile *config, GError **error)
                    "temperature_increment 0..1");
       return FALSE;
     }
-  if (!setup_vad (self, config, error))
+  if (!setup_vad (self, config, error) ||
+      !lmd_whisper_stream_config_load (&self->stream_config, config, error))
     return FALSE;
   self->threads = (int) threads;
   self->beam_size = (int) beam;
@@ -424,6 +426,12 @@ lmd_whisper_engine_get_vad_params (LmdWhisperEngine *self, const LmdVadOptions *
   if (options->max_speech_s >= 0)
     params->max_speech_s = (float) options->max_speech_s;
   return self->vad_model != NULL && options->enabled != 0;
+}
+
+const LmdWhisperStreamConfig *
+lmd_whisper_engine_get_stream_config (LmdWhisperEngine *self)
+{
+  return &self->stream_config;
 }
 
 lmw_params
