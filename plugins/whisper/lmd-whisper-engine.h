@@ -22,10 +22,8 @@
  *   gpu_device  (env GPU_DEVICE_ID) the GPU's number for cuda (default 0)
  *   stream_interval_ms, stream_interim_budget  live transcription (lmd-whisper-stream.h)
  *
- * Config group [vad] (voice-activity detection before batch decoding):
- *   model       local path of a Silero model in the ggml format; absent = no VAD
- *   threshold, min_speech_ms, min_silence_ms, speech_pad_ms, max_speech_s  the segment
- *               settings (lmw_vad_params) requests start from
+ * Config group [vad] (voice-activity detection before batch decoding, and the endpointing of
+ * live streams): see lmd-vad-config.h
  *
  * The model is loaded once and shared; each session owns its own decoding state.
  */
@@ -33,6 +31,7 @@
 
 #include <glib-object.h>
 
+#include "lmd-vad-config.h"
 #include "lmd-vad-options.h"
 #include "lmd-whisper-stream.h"
 #include "lmw-context.h"

@@ -382,6 +382,111 @@ test_whisper_vad_off (void)
   }
 }
 
+/* ---- sphinx with vad=silero ------------------------------------------------------------ */
+
+static const char *const librivox[] = {
+  "sense_and_sensibility_01_austen_64kb-0870", "sense_and_sensibility_01_austen_64kb-0880",
+  "sense_and_sensibility_01_austen_64kb-0890", "sense_and_sensibility_01_austen_64kb-0920",
+  "sense_and_sensibility_01_austen_64kb-0930",
+};
+
+/* Streams the five recordings at once with @query (as fast as the server takes them); adds
+ * the WER counts; checks the structure, and with @truth_events the first speech_started
+ * against the VAD's first segment. */
+static void
+sphinx_pass (const char *query, GHashTable *references, LmdWerCounts *counts, gboolean check_events)
+{
+  guint n = G_N_ELEMENTS (librivox);
+  Client clients[G_N_ELEMENTS (librivox)] = { { 0 } };
+  float *pcm[G_N_ELEMENTS (librivox)];
+  gsize len[G_N_ELEMENTS (librivox)];
+  g_autofree char *url = ws_url (query);
+
+  for (guint i = 0; i < n; i++)
+    {
+      g_autoptr (GError) error = NULL;
+
+      pcm[i] = lmd_test_librivox_read (librivox[i], &len[i]);
+      g_assert_nonnull (pcm[i]);
+      clients[i].stream = lmd_test_stream_connect (session, url, &error);
+      g_assert_no_error (error);
+      clients[i].bytes = lmd_test_encode_linear16 (pcm[i], len[i]);
+      clients[i].frame_bytes = 2 * RATE * FRAME_MS / 1000;
+    }
+  drive (clients, n, FALSE);
+  for (guint i = 0; i < n; i++)
+    {
+      LmdTestStream *s = clients[i].stream;
+      g_autofree char *text = lmd_test_stream_finals_text (s);
+      LmdWerCounts one = { 0 };
+
+      check_last (s);
+      lmd_wer_accumulate (&one, g_hash_table_lookup (references, librivox[i]), text);
+      lmd_wer_accumulate (counts, g_hash_table_lookup (references, librivox[i]), text);
+      g_test_message ("%s %s: %u finals, WER %.1f%%: %s", query, librivox[i], s->n_finals,
+                      100.0 * lmd_wer_rate (&one), text);
+      if (check_events)
+        {
+          g_autoptr (GArray) truth = vad_utterances (pcm[i], len[i], EOU_MS / 1000.0);
+          JsonObject *started = lmd_test_stream_find_type (s, "speech_started");
+
+          g_assert_nonnull (started);
+          g_assert_cmpuint (truth->len, >=, 1);
+          g_assert_cmpfloat (fabs (json_object_get_double_member (started, "timestamp") -
+                                   g_array_index (truth, Utterance, 0).start), <=, EDGE_TOLERANCE_S);
+        }
+      lmd_test_stream_free (s);
+      g_bytes_unref (clients[i].bytes);
+      g_free (pcm[i]);
+    }
+}
+
+static void
+test_sphinx_silero (void)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GHashTable) references = NULL;
+  g_autofree char *transcription = NULL;
+  g_autofree char *q_sphinx = g_strdup_printf ("/v1/listen/stream?model=sphinx-en-us&eou_timeout_ms=%d",
+                                               EOU_MS);
+  g_autofree char *q_silero = g_strdup_printf ("/v1/listen/stream?model=sphinx-en-us&vad=silero"
+                                               "&vad_events=true&eou_timeout_ms=%d", EOU_MS);
+  LmdWerCounts sphinx = { 0 }, silero = { 0 };
+
+  if (lmd_test_librivox_dir () == NULL)
+    {
+      g_test_skip ("pocketsphinx-testdata is not installed");
+      return;
+    }
+  transcription = g_build_filename (lmd_test_librivox_dir (), "transcription", NULL);
+  references = lmd_wer_load_transcription (transcription, &error);
+  g_assert_no_error (error);
+  sphinx_pass (q_sphinx, references, &sphinx, FALSE);
+  sphinx_pass (q_silero, references, &silero, TRUE);
+  printf ("# sphinx streams, five LibriVox recordings: WER %.1f%% (%u/%u) with the sphinx VAD, "
+          "%.1f%% (%u/%u) with vad=silero\n", 100.0 * lmd_wer_rate (&sphinx), sphinx.errors,
+          sphinx.reference_words, 100.0 * lmd_wer_rate (&silero), silero.errors,
+          silero.reference_words);
+  g_assert_cmpuint (silero.reference_words, ==, sphinx.reference_words);
+  g_assert_cmpuint (silero.errors, <=, sphinx.errors);
+}
+
+static void
+test_sphinx_silero_bad (void)
+{
+  g_autofree char *url = ws_url ("/v1/listen/stream?model=sphinx-en-us&vad=maybe");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmdTestStream) s = lmd_test_stream_connect (session, url, &error);
+  JsonObject *e;
+
+  g_assert_no_error (error);
+  g_assert_true (lmd_test_stream_wait_closed (s, 30));
+  e = lmd_test_stream_find_type (s, "error");
+  g_assert_nonnull (e);
+  g_assert_cmpstr (json_object_get_string_member (e, "code"), ==, "INVALID_PARAMETER");
+  g_assert_cmpstr (json_object_get_string_member (e, "param"), ==, "vad");
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 int
@@ -414,6 +519,8 @@ main (int argc, char **argv)
   g_test_add_func ("/vad-stream/whisper/realtime", test_whisper_realtime);
   g_test_add_func ("/vad-stream/whisper/fast", test_whisper_fast);
   g_test_add_func ("/vad-stream/whisper/vad-off", test_whisper_vad_off);
+  g_test_add_func ("/vad-stream/sphinx-silero", test_sphinx_silero);
+  g_test_add_func ("/vad-stream/sphinx-silero/bad-value", test_sphinx_silero_bad);
   rc = g_test_run ();
 
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
