@@ -285,6 +285,12 @@ whisper_session_get_speech_state (LmdEngineSession *session, double *since, doub
   return FALSE;
 }
 
+static gboolean
+whisper_session_can_stream (LmdEngineSession *session)
+{
+  return LMD_WHISPER_SESSION (session)->stream != NULL;
+}
+
 static void
 lmd_whisper_session_iface_init (LmdEngineSessionInterface *iface)
 {
@@ -293,6 +299,7 @@ lmd_whisper_session_iface_init (LmdEngineSessionInterface *iface)
   iface->get_partial = whisper_session_get_partial;
   iface->end_utterance = whisper_session_end_utterance;
   iface->get_speech_state = whisper_session_get_speech_state;
+  iface->can_stream = whisper_session_can_stream;
 }
 
 /* A live session: its utterances are found by the Silero VAD, which must be configured and
@@ -312,10 +319,11 @@ whisper_session_open_stream (LmdWhisperSession *self, LmdWhisperEngine *engine, 
     }
   if (!lmd_whisper_engine_get_vad_params (engine, &self->vad, &vad_params))
     {
-      g_set_error (error, LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
-                   "model %s cannot transcribe live streams: no voice-activity model is "
-                   "configured ([vad] model)", lmd_engine_get_model_name (LMD_ENGINE (engine)));
-      return FALSE;
+      /* a batch session: lmd_engine_session_can_stream () says it cannot stream, and the
+       * caller decides (refuse the stream, or transcribe each utterance whole) */
+      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id,
+                       "whisper: no live transcription without a voice-activity model ([vad] model)");
+      return TRUE;
     }
   params.initial_prompt = self->prompt;
   params.word_timestamps = self->word_timestamps;

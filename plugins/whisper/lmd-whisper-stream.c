@@ -24,6 +24,8 @@
 #define RATE LMW_SAMPLE_RATE
 #define MAX_TOKENS_BASE 16    /* tokens a stream's decode may produce, plus ... */
 #define MAX_TOKENS_PER_S 12.0 /* ... this many per second of audio (speech is 3 to 5) */
+#define CATCH_UP_WINDOW_S 10.0 /* wall time over which the pace of the input is measured */
+#define CATCH_UP_SURPLUS_S 3.0 /* audio fed beyond the wall time of the window: a backlog */
 
 struct _LmdWhisperStream {
   lmw_state *state;           /* borrowed */
@@ -48,6 +50,10 @@ struct _LmdWhisperStream {
   lmw_result result;          /* owned: that decode's result */
   char *language;             /* owned, nullable: the language the last decode found */
   gint64 next_interim;        /* utterance length before which no interim decode runs */
+
+  /* pace: the audio fed since pace_wall (monotonic µs), to tell a stream catching up */
+  gint64 pace_wall;
+  gint64 pace_fed;            /* fed at pace_wall */
 
   /* counters */
   guint interim_decodes, final_decodes, skipped;
@@ -237,10 +243,40 @@ decode (LmdWhisperStream *self, gint64 length, GError **error)
   return (double) (g_get_monotonic_time () - t0) / 1e6;
 }
 
+/* Whether the stream is working through a backlog: over the pace window, more audio was fed
+ * than wall time passed, by more than CATCH_UP_SURPLUS_S (more than the largest client frame
+ * of linear16 at 16 kHz holds, 2 s, so one frame arriving at once is not a backlog).  Its
+ * interims would describe audio long past: they are skipped until it has caught up.  (A
+ * client sending faster than it records looks the same, and gets no interims either.) */
+static gboolean
+catching_up (LmdWhisperStream *self)
+{
+  double audio_s = (double) (self->fed - self->pace_fed) / RATE;
+  double wall_s = (double) (g_get_monotonic_time () - self->pace_wall) / 1e6;
+
+  return audio_s - wall_s > CATCH_UP_SURPLUS_S;
+}
+
+/* Starts a new pace window every CATCH_UP_WINDOW_S of wall time, so that a pause in the
+ * input long ago (wall time without audio) does not hide a backlog now. */
+static void
+update_pace (LmdWhisperStream *self)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if (self->pace_wall == 0 || now - self->pace_wall > (gint64) (CATCH_UP_WINDOW_S * G_USEC_PER_SEC))
+    {
+      self->pace_wall = now;
+      self->pace_fed = self->fed;
+    }
+}
+
 gboolean
 lmd_whisper_stream_feed (LmdWhisperStream *self, const float *samples, gsize n, GError **error)
 {
   gsize n_probs;
+
+  update_pace (self);
 
   g_array_append_vals (self->audio, samples, (guint) n);
   self->fed += (gint64) n;
@@ -292,8 +328,12 @@ lmd_whisper_stream_get_partial (LmdWhisperStream *self)
   length = utterance_length (self);
   if (length >= self->next_interim && length > self->decoded && length <= LMW_CHUNK_SAMPLES)
     {
-      if (self->config.interim_budget <= 0.0)
-        self->skipped++;
+      if (self->config.interim_budget <= 0.0 || catching_up (self))
+        {
+          self->skipped++;
+          /* try again after another interval of audio */
+          self->next_interim = length + (gint64) self->config.interval_ms * RATE / 1000;
+        }
       else
         {
           double took = decode (self, length, &error);

@@ -11,7 +11,9 @@
  *     only while the stream's interim decoding stays within stream_interim_budget of real
  *     time: after a decode that took d seconds, the next waits for d / budget seconds of new
  *     audio.  So when decoding cannot keep up (a slow machine, many streams sharing the
- *     cores) interims thin out or stop; a stream's cost stays bounded by its audio;
+ *     cores) interims thin out; and none runs while the stream works through a backlog (over
+ *     the last 10 s of wall time, 3 s more audio was fed than time passed): its interims
+ *     would be stale, and skipping them lets it catch up.  Finals are never skipped;
  *   - the interim text is the local agreement of consecutive decodes (lmw-agreement.h):
  *     words two decodes in a row agree on, committed once, never taken back;
  *   - when the tracker confirms the end of speech the utterance's audio is complete (up to

@@ -14,6 +14,8 @@
  *     final still comes (interims may be skipped, finals never), one is_last;
  *   - /vad-stream/whisper/vad-off: vad=false on a whisper stream is refused (INVALID_PARAMETER)
  *     and the server goes on serving;
+ *   - /vad-stream/whisper/no-vad-model: a server without [vad] model refuses whisper streams
+ *     (SERVICE_UNAVAILABLE, the model named) and still transcribes batch requests;
  *   - /vad-stream/sphinx-silero: the five LibriVox recordings streamed to the sphinx engine with
  *     its own noise tracker and with vad=silero: the WER of each (printed) and the silero one
  *     no worse than the sphinx one (+1 point of slack for ties in rounding); speech events
@@ -382,6 +384,49 @@ test_whisper_vad_off (void)
   }
 }
 
+static void
+test_whisper_no_vad_model (void)
+{
+  g_autofree char *model = g_build_filename (fixtures, "whisper", "tiny-en-random", "model.ggml.bin", NULL);
+  g_autofree char *config = g_strdup_printf ("[plugins]\nload=http;gst-decoder;whisper\n"
+                                             "[whisper]\nmodel=%s\nname=tiny-en-random\n"
+                                             "background_load=false\ntemperature_increment=0\n", model);
+  g_autoptr (GError) error = NULL;
+  LmdTestServer *plain = lmd_test_server_start (config, NULL, &error);
+  g_autofree char *url = NULL;
+  g_autoptr (LmdTestStream) s = NULL;
+  float silence[3200] = { 0 };
+  g_autoptr (GBytes) bytes = lmd_test_encode_linear16 (silence, G_N_ELEMENTS (silence));
+  JsonObject *e;
+
+  g_assert_no_error (error);
+  url = g_strdup_printf ("ws://127.0.0.1:%u/v1/listen/stream?model=tiny-en-random",
+                         lmd_test_server_get_port (plain));
+  s = lmd_test_stream_connect (session, url, &error);
+  g_assert_no_error (error);
+  lmd_test_stream_send (s, g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  g_assert_true (lmd_test_stream_wait_closed (s, 60));
+  e = lmd_test_stream_find_type (s, "error");
+  g_assert_nonnull (e);
+  g_assert_cmpstr (json_object_get_string_member (e, "code"), ==, "SERVICE_UNAVAILABLE");
+  g_assert_nonnull (strstr (json_object_get_string_member (e, "error"), "tiny-en-random"));
+  /* batch requests are still served */
+  {
+    g_autoptr (GBytes) wav = NULL;
+    g_autofree char *post_url = lmd_test_server_url (plain, "/v1/listen?model=tiny-en-random");
+    g_autoptr (LmdTestResponse) r = NULL;
+    g_autofree char *path = g_build_filename (fixtures, "audio", "speech-sample.wav", NULL);
+    g_autofree char *data = NULL;
+    gsize len = 0;
+
+    g_assert_true (g_file_get_contents (path, &data, &len, NULL));
+    wav = g_bytes_new (data, len);
+    r = lmd_test_http (session, "POST", post_url, "audio/wav", wav, NULL);
+    g_assert_cmpuint (r->status, ==, 200);
+  }
+  g_assert_cmpint (lmd_test_server_stop (plain), ==, 0);
+}
+
 /* ---- sphinx with vad=silero ------------------------------------------------------------ */
 
 static const char *const librivox[] = {
@@ -519,6 +564,7 @@ main (int argc, char **argv)
   g_test_add_func ("/vad-stream/whisper/realtime", test_whisper_realtime);
   g_test_add_func ("/vad-stream/whisper/fast", test_whisper_fast);
   g_test_add_func ("/vad-stream/whisper/vad-off", test_whisper_vad_off);
+  g_test_add_func ("/vad-stream/whisper/no-vad-model", test_whisper_no_vad_model);
   g_test_add_func ("/vad-stream/sphinx-silero", test_sphinx_silero);
   g_test_add_func ("/vad-stream/sphinx-silero/bad-value", test_sphinx_silero_bad);
   rc = g_test_run ();
