@@ -11,7 +11,8 @@
  *     the model's weights are random, so the text says nothing); exactly one is_last, the
  *     last message;
  *   - /vad-stream/whisper/fast: the same audio sent as fast as the socket takes it: every
- *     final still comes (interims may be skipped, finals never), one is_last;
+ *     final still comes, no interim (the stream is behind its input all along: interims are
+ *     skipped, finals never), one is_last;
  *   - /vad-stream/whisper/vad-off: vad=false on a whisper stream is refused (INVALID_PARAMETER)
  *     and the server goes on serving;
  *   - /vad-stream/whisper/no-vad-model: a server without [vad] model refuses whisper streams
@@ -356,6 +357,8 @@ test_whisper_fast (void)
   printf ("# whisper as fast as possible: %u utterances, %u finals, %u interims\n", truth->len,
           n_finals, s->n_interims);
   g_assert_cmpuint (n_finals, ==, truth->len);
+  /* the audio waited in the stream's queue: a stream behind its input skips interims */
+  g_assert_cmpuint (s->n_interims, ==, 0);
 }
 
 static void
