@@ -76,6 +76,10 @@ struct _LmdEngineSessionInterface {
    * end of the last speech.  @utterance_start (nullable) gets the start of the open
    * utterance, or -1 when none is open. */
   gboolean (*get_speech_state) (LmdEngineSession *self, double *since, double *utterance_start);
+  /* Optional (NULL: every session with the three methods streams): whether this session
+   * streams.  An engine whose live sessions need something the server lacks (whisper: a
+   * voice-activity model) opens a batch session instead, and says so here. */
+  gboolean (*can_stream) (LmdEngineSession *self);
 };
 
 gboolean lmd_engine_session_feed (LmdEngineSession *self, const float *samples, gsize n_samples,
