@@ -35,7 +35,7 @@
 #endif
 
 #define QK LMW_QK
-#define MR 4              /* activation rows of a register tile */
+#define MR_MAX 6          /* activation rows of the largest register tile */
 #define NR_MAX 32         /* widest panel */
 #define PANELS 4          /* panels packed at once: each A tile is read for all of them */
 #define GEMV_MAX_M 5      /* up to this many rows: dot products on the stored weight rows */
@@ -53,11 +53,12 @@ typedef struct {
 
 struct lmw_cpu_int8_kernels {
   const char *name;
+  int mr;     /* activation rows of a register tile, <= MR_MAX */
   int nr;     /* columns (weight rows) of a packed panel */
   int offset; /* added to every packed weight value */
   /* q (K), d, s, sum (K / 32) = x (K) quantised */
   void (*quantize_row) (int8_t *q, float *d, float *s, int32_t *sum, const float *x, int K);
-  /* tile (MR, nr) = a[r] (nb blocks) · the panel's nr columns; has_m: the weights have minima */
+  /* tile (mr, nr) = a[r] (nb blocks) · the panel's nr columns; has_m: the weights have minima */
   void (*kernel) (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *tile);
   /* a (nb blocks) · one weight row of `type` as stored */
   float (*dot) (lmw_type type, const uint8_t *w, const qrow *a, int nb);
@@ -198,12 +199,12 @@ static void
 generic_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *tile)
 {
   const int NR = GENERIC_NR;
-  float acc[MR][GENERIC_NR] = { { 0 } };
+  float acc[4][GENERIC_NR] = { { 0 } };
   size_t pb = panel_block_bytes (NR);
   for (int b = 0; b < nb; b++) {
     const uint8_t *vals = panel + (size_t) b * pb;
     const float *dw = (const float *) (vals + NR * QK), *mw = dw + NR;
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < 4; r++) {
       const int8_t *aq = a[r].q + (size_t) b * QK;
       int32_t I[GENERIC_NR] = { 0 };
       for (int g = 0; g < QK / 4; g++)
@@ -240,7 +241,7 @@ generic_dot (lmw_type type, const uint8_t *w, const qrow *a, int nb)
 }
 
 static const lmw_cpu_int8_kernels generic_int8 = {
-  "generic", GENERIC_NR, 0, generic_quantize_row, generic_kernel, generic_dot,
+  "generic", 4, GENERIC_NR, 0, generic_quantize_row, generic_kernel, generic_dot,
 };
 
 #ifdef LMW_HAVE_X86
@@ -386,131 +387,153 @@ DEFINE_DOT (avxvnni_dot, AVXVNNI, DOT_AVXVNNI)
 DEFINE_DOT (avx512vnni_dot, AVX512VNNI, DOT_AVX512VNNI)
 
 #define YMM_NR 8
+#define R4(X) X (0) X (1) X (2) X (3)
+#define R6(X) X (0) X (1) X (2) X (3) X (4) X (5)
 
-/* (MR, 8) tile; the panel holds v (offset 0): sum (|v| * sign (a, v)) with maddubs */
+/* (4, 8) tile; the panel holds v (offset 0): sum (|v| * sign (a, v)) with maddubs.  Rows are
+ * spelled out so that every accumulator stays in a register. */
 AVX2 static void
 avx2_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *tile)
 {
   const __m256i ones = _mm256_set1_epi16 (1);
-  __m256 f[MR];
-  for (int r = 0; r < MR; r++)
-    f[r] = _mm256_setzero_ps ();
+#define DECL(r) __m256 f##r = _mm256_setzero_ps ();
+  R4 (DECL)
+#undef DECL
   size_t pb = panel_block_bytes (YMM_NR);
   for (int b = 0; b < nb; b++) {
     const uint8_t *vals = panel + (size_t) b * pb;
-    __m256i I[MR];
-    for (int r = 0; r < MR; r++)
-      I[r] = _mm256_setzero_si256 ();
+#define INIT(r) __m256i i##r = _mm256_setzero_si256 (); const int8_t *q##r = a[r].q + (size_t) b * QK;
+    R4 (INIT)
+#undef INIT
+#pragma GCC unroll 8
     for (int g = 0; g < QK / 4; g++) {
       __m256i bv = _mm256_load_si256 ((const __m256i *) (vals + g * YMM_NR * 4));
       __m256i bu = _mm256_abs_epi8 (bv);
-      for (int r = 0; r < MR; r++) {
-        __m256i av = _mm256_set1_epi32 (load4 (a[r].q + (size_t) b * QK + g * 4));
-        __m256i p = _mm256_maddubs_epi16 (bu, _mm256_sign_epi8 (av, bv));
-        I[r] = _mm256_add_epi32 (I[r], _mm256_madd_epi16 (p, ones));
-      }
+#define STEP(r)                                                                               \
+  i##r = _mm256_add_epi32 (i##r, _mm256_madd_epi16 (_mm256_maddubs_epi16 (bu, _mm256_sign_epi8 (_mm256_set1_epi32 (load4 (q##r + g * 4)), bv)), ones));
+      R4 (STEP)
+#undef STEP
     }
     __m256 dw = _mm256_load_ps ((const float *) (vals + YMM_NR * QK));
-    for (int r = 0; r < MR; r++)
-      f[r] = _mm256_fmadd_ps (_mm256_cvtepi32_ps (I[r]), _mm256_mul_ps (dw, _mm256_set1_ps (a[r].d[b])), f[r]);
+#define SCALE(r) f##r = _mm256_fmadd_ps (_mm256_cvtepi32_ps (i##r), _mm256_mul_ps (dw, _mm256_set1_ps (a[r].d[b])), f##r);
+    R4 (SCALE)
+#undef SCALE
     if (has_m) {
       __m256 mw = _mm256_load_ps ((const float *) (vals + YMM_NR * QK) + YMM_NR);
-      for (int r = 0; r < MR; r++)
-        f[r] = _mm256_fmadd_ps (mw, _mm256_set1_ps (a[r].s[b]), f[r]);
+#define MIN(r) f##r = _mm256_fmadd_ps (mw, _mm256_set1_ps (a[r].s[b]), f##r);
+      R4 (MIN)
+#undef MIN
     }
   }
-  for (int r = 0; r < MR; r++)
-    _mm256_storeu_ps (tile + r * YMM_NR, f[r]);
+#define STORE(r) _mm256_storeu_ps (tile + r * YMM_NR, f##r);
+  R4 (STORE)
+#undef STORE
 }
 
-/* (MR, 8) tile; the panel holds v + 128: dpbusd (v + 128, a) from -128 sum (a) */
+/* (4, 8) tile; the panel holds v + 128: dpbusd (v + 128, a) from -128 sum (a) */
 AVXVNNI static void
 avxvnni_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *tile)
 {
-  __m256 f[MR];
-  for (int r = 0; r < MR; r++)
-    f[r] = _mm256_setzero_ps ();
+#define DECL(r) __m256 f##r = _mm256_setzero_ps ();
+  R4 (DECL)
+#undef DECL
   size_t pb = panel_block_bytes (YMM_NR);
   for (int b = 0; b < nb; b++) {
     const uint8_t *vals = panel + (size_t) b * pb;
-    __m256i I[MR];
-    for (int r = 0; r < MR; r++)
-      I[r] = _mm256_set1_epi32 (-128 * a[r].sum[b]);
+#define INIT(r) __m256i i##r = _mm256_set1_epi32 (-128 * a[r].sum[b]); const int8_t *q##r = a[r].q + (size_t) b * QK;
+    R4 (INIT)
+#undef INIT
+#pragma GCC unroll 8
     for (int g = 0; g < QK / 4; g++) {
       __m256i bv = _mm256_load_si256 ((const __m256i *) (vals + g * YMM_NR * 4));
-      for (int r = 0; r < MR; r++)
-        I[r] = _mm256_dpbusd_avx_epi32 (I[r], bv, _mm256_set1_epi32 (load4 (a[r].q + (size_t) b * QK + g * 4)));
+#define STEP(r) i##r = _mm256_dpbusd_avx_epi32 (i##r, bv, _mm256_set1_epi32 (load4 (q##r + g * 4)));
+      R4 (STEP)
+#undef STEP
     }
     __m256 dw = _mm256_load_ps ((const float *) (vals + YMM_NR * QK));
-    for (int r = 0; r < MR; r++)
-      f[r] = _mm256_fmadd_ps (_mm256_cvtepi32_ps (I[r]), _mm256_mul_ps (dw, _mm256_set1_ps (a[r].d[b])), f[r]);
+#define SCALE(r) f##r = _mm256_fmadd_ps (_mm256_cvtepi32_ps (i##r), _mm256_mul_ps (dw, _mm256_set1_ps (a[r].d[b])), f##r);
+    R4 (SCALE)
+#undef SCALE
     if (has_m) {
       __m256 mw = _mm256_load_ps ((const float *) (vals + YMM_NR * QK) + YMM_NR);
-      for (int r = 0; r < MR; r++)
-        f[r] = _mm256_fmadd_ps (mw, _mm256_set1_ps (a[r].s[b]), f[r]);
+#define MIN(r) f##r = _mm256_fmadd_ps (mw, _mm256_set1_ps (a[r].s[b]), f##r);
+      R4 (MIN)
+#undef MIN
     }
   }
-  for (int r = 0; r < MR; r++)
-    _mm256_storeu_ps (tile + r * YMM_NR, f[r]);
+#define STORE(r) _mm256_storeu_ps (tile + r * YMM_NR, f##r);
+  R4 (STORE)
+#undef STORE
 }
 
 #define ZMM_NR 32
 
-/* (MR, 32) tile in two zmm per row; the panel holds v + 128 as in avxvnni_kernel */
+/* (6, 32) tile in two zmm per row (12 int32 and 12 f32 accumulators); the panel holds v + 128
+ * as in avxvnni_kernel */
 AVX512VNNI static void
 avx512vnni_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *tile)
 {
-  __m512 f0[MR], f1[MR];
-  for (int r = 0; r < MR; r++)
-    f0[r] = f1[r] = _mm512_setzero_ps ();
+#define DECL(r) __m512 f##r##0 = _mm512_setzero_ps (), f##r##1 = _mm512_setzero_ps ();
+  R6 (DECL)
+#undef DECL
   size_t pb = panel_block_bytes (ZMM_NR);
   for (int b = 0; b < nb; b++) {
     const uint8_t *vals = panel + (size_t) b * pb;
-    __m512i I0[MR], I1[MR];
-    for (int r = 0; r < MR; r++)
-      I0[r] = I1[r] = _mm512_set1_epi32 (-128 * a[r].sum[b]);
-    const int8_t *aq[MR];
-    for (int r = 0; r < MR; r++)
-      aq[r] = a[r].q + (size_t) b * QK;
+#define INIT(r)                                                                               \
+  __m512i i##r##0 = _mm512_set1_epi32 (-128 * a[r].sum[b]), i##r##1 = i##r##0;                 \
+  const int8_t *q##r = a[r].q + (size_t) b * QK;
+    R6 (INIT)
+#undef INIT
+#pragma GCC unroll 8
     for (int g = 0; g < QK / 4; g++) {
       __m512i b0 = _mm512_load_si512 ((const void *) (vals + g * ZMM_NR * 4));
       __m512i b1 = _mm512_load_si512 ((const void *) (vals + g * ZMM_NR * 4 + 64));
-      for (int r = 0; r < MR; r++) {
-        __m512i av = _mm512_set1_epi32 (load4 (aq[r] + g * 4));
-        I0[r] = _mm512_dpbusd_epi32 (I0[r], b0, av);
-        I1[r] = _mm512_dpbusd_epi32 (I1[r], b1, av);
-      }
+#define STEP(r)                                                                               \
+  {                                                                                           \
+    __m512i av = _mm512_set1_epi32 (load4 (q##r + g * 4));                                    \
+    i##r##0 = _mm512_dpbusd_epi32 (i##r##0, b0, av);                                          \
+    i##r##1 = _mm512_dpbusd_epi32 (i##r##1, b1, av);                                          \
+  }
+      R6 (STEP)
+#undef STEP
     }
     const float *dw = (const float *) (vals + ZMM_NR * QK);
     __m512 dw0 = _mm512_load_ps (dw), dw1 = _mm512_load_ps (dw + 16);
-    for (int r = 0; r < MR; r++) {
-      __m512 da = _mm512_set1_ps (a[r].d[b]);
-      f0[r] = _mm512_fmadd_ps (_mm512_cvtepi32_ps (I0[r]), _mm512_mul_ps (dw0, da), f0[r]);
-      f1[r] = _mm512_fmadd_ps (_mm512_cvtepi32_ps (I1[r]), _mm512_mul_ps (dw1, da), f1[r]);
-    }
+#define SCALE(r)                                                                              \
+  {                                                                                           \
+    __m512 da = _mm512_set1_ps (a[r].d[b]);                                                   \
+    f##r##0 = _mm512_fmadd_ps (_mm512_cvtepi32_ps (i##r##0), _mm512_mul_ps (dw0, da), f##r##0); \
+    f##r##1 = _mm512_fmadd_ps (_mm512_cvtepi32_ps (i##r##1), _mm512_mul_ps (dw1, da), f##r##1); \
+  }
+    R6 (SCALE)
+#undef SCALE
     if (has_m) {
       __m512 mw0 = _mm512_load_ps (dw + ZMM_NR), mw1 = _mm512_load_ps (dw + ZMM_NR + 16);
-      for (int r = 0; r < MR; r++) {
-        __m512 sa = _mm512_set1_ps (a[r].s[b]);
-        f0[r] = _mm512_fmadd_ps (mw0, sa, f0[r]);
-        f1[r] = _mm512_fmadd_ps (mw1, sa, f1[r]);
-      }
+#define MIN(r)                                                                                \
+  {                                                                                           \
+    __m512 sa = _mm512_set1_ps (a[r].s[b]);                                                   \
+    f##r##0 = _mm512_fmadd_ps (mw0, sa, f##r##0);                                             \
+    f##r##1 = _mm512_fmadd_ps (mw1, sa, f##r##1);                                             \
+  }
+      R6 (MIN)
+#undef MIN
     }
   }
-  for (int r = 0; r < MR; r++) {
-    _mm512_storeu_ps (tile + r * ZMM_NR, f0[r]);
-    _mm512_storeu_ps (tile + r * ZMM_NR + 16, f1[r]);
-  }
+#define STORE(r)                                                                              \
+  _mm512_storeu_ps (tile + r * ZMM_NR, f##r##0);                                              \
+  _mm512_storeu_ps (tile + r * ZMM_NR + 16, f##r##1);
+  R6 (STORE)
+#undef STORE
 }
 
 static const lmw_cpu_int8_kernels avx2_int8 = {
-  "avx2", YMM_NR, 0, avx2_quantize_row, avx2_kernel, avx2_dot,
+  "avx2", 4, YMM_NR, 0, avx2_quantize_row, avx2_kernel, avx2_dot,
 };
 static const lmw_cpu_int8_kernels avxvnni_int8 = {
-  "avxvnni", YMM_NR, 128, avx2_quantize_row, avxvnni_kernel, avxvnni_dot,
+  "avxvnni", 4, YMM_NR, 128, avx2_quantize_row, avxvnni_kernel, avxvnni_dot,
 };
 static const lmw_cpu_int8_kernels avx512vnni_int8 = {
-  "avx512vnni", ZMM_NR, 128, avx2_quantize_row, avx512vnni_kernel, avx512vnni_dot,
+  "avx512vnni", 6, ZMM_NR, 128, avx2_quantize_row, avx512vnni_kernel, avx512vnni_dot,
 };
 
 /* AVX2 and the YMM state saved by the OS */
@@ -812,7 +835,8 @@ gemm_task (void *arg, int task, int thread)
   bool has_m = has_minimum (w->type);
   uint8_t *pack = j->q->pack[thread];
   size_t panel_bytes = (size_t) j->nb * panel_block_bytes (NR);
-  float tile[MR * NR_MAX] __attribute__ ((aligned (64)));
+  const int MR = kern->mr;
+  float tile[MR_MAX * NR_MAX] __attribute__ ((aligned (64)));
   for (int nb0 = n0; nb0 < n1; nb0 += PANELS * NR) {
     int np = 0;
     for (int pn = nb0; pn < n1 && np < PANELS; pn += NR, np++)
@@ -820,7 +844,7 @@ gemm_task (void *arg, int task, int thread)
                   kern->offset);
     for (int m = m0; m < m1; m += MR) {
       int mr = m1 - m < MR ? m1 - m : MR;
-      qrow a[MR];
+      qrow a[MR_MAX];
       for (int r = 0; r < MR; r++)
         a[r] = row_of (j, r < mr ? m + r : m); /* spare rows repeat the first, not stored */
       for (int p = 0; p < np; p++) {
@@ -877,7 +901,7 @@ lmw_cpu_int8_matmul (lmw_cpu_int8 *q, lmw_pool *pool, const lmw_cpu_kernels *f32
   if (T > 1 && M >= ROW_SPLIT_MIN_M * T) {
     /* a band of rows per thread, every column: each thread packs the weights once */
     j.width = N;
-    j.row_width = task_width (T, M, MR, 1 << 30, 1);
+    j.row_width = task_width (T, M, q->kern->mr, 1 << 30, 1);
     lmw_pool_run (pool, gemm_task, &j, (M + j.row_width - 1) / j.row_width);
     return true;
   }
