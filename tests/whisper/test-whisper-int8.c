@@ -6,10 +6,12 @@
  * limit, products split by rows between threads, columns around the 8- and 32-column panels
  * and the 4-panel groups, depths of 1 to 17 blocks; with and without bias, plain or with the
  * fused GELU / accumulate epilogue; weights of random bytes (q8_0 values of -128 included).
+ * Up to 5 rows the activations are quantised to int16 (the dot products), from 16 rows to int8
+ * (the integer GEMM); in between the f32 path runs.
  *
  * Asserts (TAP), each for every type (q8_0, q4_0, q4_1, q5_0, q5_1) and set:
  *   - against a double-precision model of the documented arithmetic (activations quantised
- *     per block of 32 to round-to-nearest-even (x / d) with d = max |x| / 127, times the
+ *     per block of 32 to round-to-nearest-even (x / d) with d = max |x| / 127 (or 32767), times the
  *     dequantised weights): the worst error of an output divided by the sum of the magnitudes
  *     of its terms <= 1e-5, so the integer sums are exact and only f32 rounding remains;
  *   - against the f32 path (the integer set "off", the reference): relative L2 over every
@@ -77,6 +79,9 @@ static void
 model_product (float *C, double *scale, const float *A, const lmw_weight *w, const float *bias,
                int M, unsigned flags, const float *C0)
 {
+  /* the activations' levels: int16 for the dot products (M <= 5), none on the f32 path
+   * (6 .. 15 rows), int8 for the integer GEMM */
+  float levels = M <= 5 ? 32767.0f : M < 16 ? 0.0f : 127.0f;
   int K = w->cols, N = w->rows;
   float *deq = malloc (sizeof (float) * (size_t) K);
   double *aq = malloc (sizeof (double) * (size_t) M * K);
@@ -86,9 +91,9 @@ model_product (float *C, double *scale, const float *A, const lmw_weight *w, con
       float amax = 0.0f;
       for (int j = 0; j < 32; j++)
         amax = fmaxf (amax, fabsf (x[j]));
-      float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+      float d = amax / levels, id = d != 0.0f ? 1.0f / d : 0.0f;
       for (int j = 0; j < 32; j++)
-        aq[(size_t) m * K + b * 32 + j] = (double) d * nearbyintf (x[j] * id);
+        aq[(size_t) m * K + b * 32 + j] = levels == 0.0f ? x[j] : (double) d * nearbyintf (x[j] * id);
     }
   for (int n = 0; n < N; n++) {
     lmw_dequantize_row (deq, w->type, (const uint8_t *) w->data + (size_t) n * w->row_bytes, 0, K);
@@ -187,7 +192,7 @@ run_set (const char *name, int threads)
            "[%s] device names: '%s', '%s'", name, p.ops->device_name (p.ictx),
            p.ops->device_name (p.fctx));
 
-  static const int Ms[] = { 1, 2, 4, 5, 6, 9, 13, 200 };
+  static const int Ms[] = { 1, 2, 4, 5, 6, 13, 16, 17, 23, 200 };
   static const int Ns[] = { 1, 7, 8, 9, 31, 33, 65, 130, 300 };
   static const int Ks[] = { 32, 64, 96, 288, 544 };
   static const lmw_type types[] = { LMW_TYPE_Q8_0, LMW_TYPE_Q4_0, LMW_TYPE_Q4_1, LMW_TYPE_Q5_0,
