@@ -65,8 +65,10 @@ struct lmw_cpu_int8_kernels {
   int offset; /* added to every packed weight value */
   /* q (K), d, s, sum (K / 32) = x (K) quantised */
   void (*quantize_row) (int8_t *q, float *d, float *s, int32_t *sum, const float *x, int K);
-  /* tile (mr, nr) = a[r] (nb blocks) · the panel's nr columns; has_m: the weights have minima */
-  void (*kernel) (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *tile);
+  /* c (mr, nr) (row stride ldc) = a[r] (nb blocks) · the panel's nr columns, plus bias (nr,
+   * nullable), plus c itself when acc; has_m: the weights have minima */
+  void (*kernel) (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *c, int ldc,
+                  const float *bias, bool acc);
   /* a (nb blocks of q16) · one weight row of `type` as stored */
   float (*dot) (lmw_type type, const uint8_t *w, const qrow *a, int nb);
 };
@@ -150,28 +152,37 @@ unpack_block (lmw_type type, const uint8_t *blk, int8_t *v, float *d, float *m)
   }
 }
 
-/* dst = panel of weight rows n0 .. n0 + nw (zero columns past nw), all nb blocks */
+/* dst = panel of weight rows n0 .. n0 + nw (zero columns past nw), all nb blocks; offset 128
+ * is a flip of each byte's top bit (v + 128 for v in -128 .. 127), done 4 bytes at a time */
 static void
 pack_panel (uint8_t *dst, const lmw_weight *w, int n0, int nw, int nr, int offset)
 {
   int nb = w->cols / QK;
   size_t bb = block_bytes (w->type), pb = panel_block_bytes (nr);
-  for (int b = 0; b < nb; b++) {
-    uint8_t *vals = dst + (size_t) b * pb;
-    float *dw = (float *) (vals + (size_t) nr * QK), *mw = dw + nr;
-    for (int j = 0; j < nr; j++) {
+  const uint32_t flip = offset ? 0x80808080u : 0u;
+  for (int j = 0; j < nr; j++) {
+    const uint8_t *row = (const uint8_t *) w->data + (size_t) (n0 + j) * w->row_bytes;
+    for (int b = 0; b < nb; b++) {
+      uint8_t *vals = dst + (size_t) b * pb;
+      float *dw = (float *) (vals + (size_t) nr * QK), *mw = dw + nr;
       int8_t v[QK];
       float d = 0.0f, m = 0.0f;
-      if (j < nw)
-        unpack_block (w->type, (const uint8_t *) w->data + (size_t) (n0 + j) * w->row_bytes + (size_t) b * bb, v, &d, &m);
-      else
+      if (j >= nw)
         memset (v, 0, sizeof v);
+      else if (w->type == LMW_TYPE_Q8_0) { /* the stored bytes as they are */
+        const uint8_t *blk = row + (size_t) b * bb;
+        d = lmw_fp16_to_fp32 (rd16 (blk));
+        memcpy (v, blk + 2, QK);
+      } else {
+        unpack_block (w->type, row + (size_t) b * bb, v, &d, &m);
+      }
       dw[j] = d;
       mw[j] = m;
       for (int g = 0; g < QK / 4; g++) {
-        uint8_t *o = vals + (size_t) g * nr * 4 + (size_t) j * 4;
-        for (int t = 0; t < 4; t++)
-          o[t] = (uint8_t) (v[g * 4 + t] + offset);
+        uint32_t word;
+        memcpy (&word, v + g * 4, 4);
+        word ^= flip;
+        memcpy (vals + (size_t) g * nr * 4 + (size_t) j * 4, &word, 4);
       }
     }
   }
@@ -224,10 +235,11 @@ quantize_row16 (int16_t *q, float *d, float *s, const float *x, int K)
 #define GENERIC_NR 8
 
 static void
-generic_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *tile)
+generic_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *c, int ldc,
+               const float *bias, bool acc)
 {
   const int NR = GENERIC_NR;
-  float acc[4][GENERIC_NR] = { { 0 } };
+  float sum[4][GENERIC_NR] = { { 0 } };
   size_t pb = panel_block_bytes (NR);
   for (int b = 0; b < nb; b++) {
     const uint8_t *vals = panel + (size_t) b * pb;
@@ -241,13 +253,15 @@ generic_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *
             I[j] += (int8_t) vals[g * NR * 4 + j * 4 + t] * aq[g * 4 + t];
       float da = a[r].d[b];
       for (int j = 0; j < NR; j++) {
-        acc[r][j] += (float) I[j] * (dw[j] * da);
+        sum[r][j] += (float) I[j] * (dw[j] * da);
         if (has_m)
-          acc[r][j] += mw[j] * a[r].s[b];
+          sum[r][j] += mw[j] * a[r].s[b];
       }
     }
   }
-  memcpy (tile, acc, sizeof acc);
+  for (int r = 0; r < 4; r++)
+    for (int j = 0; j < NR; j++)
+      c[(size_t) r * ldc + j] = sum[r][j] + (bias ? bias[j] : 0.0f) + (acc ? c[(size_t) r * ldc + j] : 0.0f);
 }
 
 static float
@@ -413,7 +427,8 @@ avx2_dot16 (lmw_type type, const uint8_t *w, const qrow *a, int nb)
 /* (4, 8) tile; the panel holds v (offset 0): sum (|v| * sign (a, v)) with maddubs.  Rows are
  * spelled out so that every accumulator stays in a register. */
 AVX2 static void
-avx2_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *tile)
+avx2_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *c, int ldc,
+            const float *bias, bool acc)
 {
   const __m256i ones = _mm256_set1_epi16 (1);
 #define DECL(r) __m256 f##r = _mm256_setzero_ps ();
@@ -445,14 +460,23 @@ avx2_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *til
 #undef MIN
     }
   }
-#define STORE(r) _mm256_storeu_ps (tile + r * YMM_NR, f##r);
+#define STORE(r)                                                                              \
+  {                                                                                           \
+    float *cr = c + (size_t) (r) * ldc;                                                       \
+    if (bias != NULL)                                                                         \
+      f##r = _mm256_add_ps (f##r, _mm256_loadu_ps (bias));                                    \
+    if (acc)                                                                                  \
+      f##r = _mm256_add_ps (f##r, _mm256_loadu_ps (cr));                                      \
+    _mm256_storeu_ps (cr, f##r);                                                              \
+  }
   R4 (STORE)
 #undef STORE
 }
 
 /* (4, 8) tile; the panel holds v + 128: dpbusd (v + 128, a) from -128 sum (a) */
 AVXVNNI static void
-avxvnni_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *tile)
+avxvnni_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *c, int ldc,
+               const float *bias, bool acc)
 {
 #define DECL(r) __m256 f##r = _mm256_setzero_ps ();
   R4 (DECL)
@@ -481,7 +505,15 @@ avxvnni_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *
 #undef MIN
     }
   }
-#define STORE(r) _mm256_storeu_ps (tile + r * YMM_NR, f##r);
+#define STORE(r)                                                                              \
+  {                                                                                           \
+    float *cr = c + (size_t) (r) * ldc;                                                       \
+    if (bias != NULL)                                                                         \
+      f##r = _mm256_add_ps (f##r, _mm256_loadu_ps (bias));                                    \
+    if (acc)                                                                                  \
+      f##r = _mm256_add_ps (f##r, _mm256_loadu_ps (cr));                                      \
+    _mm256_storeu_ps (cr, f##r);                                                              \
+  }
   R4 (STORE)
 #undef STORE
 }
@@ -491,7 +523,8 @@ avxvnni_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *
 /* (6, 32) tile in two zmm per row (12 int32 and 12 f32 accumulators); the panel holds v + 128
  * as in avxvnni_kernel */
 AVX512VNNI static void
-avx512vnni_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *tile)
+avx512vnni_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *c, int ldc,
+                  const float *bias, bool acc)
 {
 #define DECL(r) __m512 f##r##0 = _mm512_setzero_ps (), f##r##1 = _mm512_setzero_ps ();
   R6 (DECL)
@@ -540,8 +573,19 @@ avx512vnni_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, floa
     }
   }
 #define STORE(r)                                                                              \
-  _mm512_storeu_ps (tile + r * ZMM_NR, f##r##0);                                              \
-  _mm512_storeu_ps (tile + r * ZMM_NR + 16, f##r##1);
+  {                                                                                           \
+    float *cr = c + (size_t) (r) * ldc;                                                       \
+    if (bias != NULL) {                                                                       \
+      f##r##0 = _mm512_add_ps (f##r##0, _mm512_loadu_ps (bias));                              \
+      f##r##1 = _mm512_add_ps (f##r##1, _mm512_loadu_ps (bias + 16));                         \
+    }                                                                                         \
+    if (acc) {                                                                                \
+      f##r##0 = _mm512_add_ps (f##r##0, _mm512_loadu_ps (cr));                                \
+      f##r##1 = _mm512_add_ps (f##r##1, _mm512_loadu_ps (cr + 16));                           \
+    }                                                                                         \
+    _mm512_storeu_ps (cr, f##r##0);                                                           \
+    _mm512_storeu_ps (cr + 16, f##r##1);                                                      \
+  }
   R6 (STORE)
 #undef STORE
 }
@@ -880,14 +924,20 @@ gemm_task (void *arg, int task, int thread)
         a[r] = row_of (j, r < mr ? m + r : m); /* spare rows repeat the first, not stored */
       for (int p = 0; p < np; p++) {
         int pn = nb0 + p * NR, nw = n1 - pn < NR ? n1 - pn : NR;
-        kern->kernel (j->nb, a, pack + (size_t) p * panel_bytes, has_m, tile);
-        for (int r = 0; r < mr; r++) {
-          float *c = j->out + (size_t) (m + r) * j->ldc + pn;
-          const float *t = tile + r * NR;
-          for (int x = 0; x < nw; x++) {
-            float v = t[x] + (j->bias ? j->bias[pn + x] : 0.0f);
-            c[x] = acc ? c[x] + v : v;
-          }
+        const float *bias = j->bias ? j->bias + pn : NULL;
+        float *c0 = j->out + (size_t) m * j->ldc + pn;
+        if (mr == MR && nw == NR) { /* a whole tile: straight into the output */
+          kern->kernel (j->nb, a, pack + (size_t) p * panel_bytes, has_m, c0, j->ldc, bias, acc);
+        } else {
+          kern->kernel (j->nb, a, pack + (size_t) p * panel_bytes, has_m, tile, NR, NULL, false);
+          for (int r = 0; r < mr; r++)
+            for (int x = 0; x < nw; x++) {
+              float v = tile[r * NR + x] + (bias ? bias[x] : 0.0f);
+              c0[(size_t) r * j->ldc + x] = acc ? c0[(size_t) r * j->ldc + x] + v : v;
+            }
+        }
+        for (int r = 0; gelu && r < mr; r++) {
+          float *c = c0 + (size_t) r * j->ldc;
           if (gelu)
             j->f32->gelu (c, (size_t) nw);
         }
