@@ -15,6 +15,9 @@
  * the AVX-512 set does a whole block in its attn_block kernel).  OpenBLAS sgemm on weights converted to f32
  * per column block is available when the build has OpenBLAS and LMW_GEMM=blas is set.
  *
+ * Products on block-quantised weights go to the integer path of lmw-cpu-int8.c first (unless
+ * LMW_INT8=off, or for the row counts it leaves to the f32 path).
+ *
  * Environment: LMW_GEMM=own|blas picks the GEMM for large products (default: own).
  */
 #include "lmw-backend.h"
