@@ -420,6 +420,48 @@ avx2_dot16 (lmw_type type, const uint8_t *w, const qrow *a, int nb)
   return hsum_ps256 (acc) + corr;
 }
 
+/* avx2_dot16 with a whole block per instruction: the 32 values widened to int16 in one zmm
+ * and multiplied by the 32 int16 activations with vpdpwssd */
+AVX512VNNI static float
+avx512vnni_dot16 (lmw_type type, const uint8_t *w, const qrow *a, int nb)
+{
+  size_t bb = block_bytes (type);
+  __m512 acc = _mm512_setzero_ps ();
+  float corr = 0.0f;
+  for (int b = 0; b < nb; b++) {
+    const uint8_t *blk = w + (size_t) b * bb;
+    float d = _cvtsh_ss (rd16 (blk)), m = 0.0f;
+    int z = 0;
+    __m512i w16;
+    switch (type) {
+    case LMW_TYPE_Q8_0:
+      w16 = _mm512_cvtepi8_epi16 (_mm256_loadu_si256 ((const __m256i *) (blk + 2)));
+      break;
+    case LMW_TYPE_Q4_0:
+      w16 = _mm512_cvtepu8_epi16 (nibbles (blk + 2));
+      z = 8;
+      break;
+    case LMW_TYPE_Q4_1:
+      m = _cvtsh_ss (rd16 (blk + 2));
+      w16 = _mm512_cvtepu8_epi16 (nibbles (blk + 4));
+      break;
+    case LMW_TYPE_Q5_0:
+      w16 = _mm512_cvtepu8_epi16 (_mm256_or_si256 (nibbles (blk + 6), fifth_bits (rd32 (blk + 2))));
+      z = 16;
+      break;
+    default: /* q5_1 */
+      m = _cvtsh_ss (rd16 (blk + 2));
+      w16 = _mm512_cvtepu8_epi16 (_mm256_or_si256 (nibbles (blk + 8), fifth_bits (rd32 (blk + 4))));
+      break;
+    }
+    __m512i I = _mm512_dpwssd_epi32 (_mm512_setzero_si512 (), w16,
+                                     _mm512_loadu_si512 ((const void *) (a->q16 + (size_t) b * QK)));
+    acc = _mm512_fmadd_ps (_mm512_cvtepi32_ps (I), _mm512_set1_ps (d * a->d[b]), acc);
+    corr += (m - (float) z * d) * a->s[b];
+  }
+  return _mm512_reduce_add_ps (acc) + corr;
+}
+
 #define YMM_NR 8
 #define R4(X) X (0) X (1) X (2) X (3)
 #define R6(X) X (0) X (1) X (2) X (3) X (4) X (5)
@@ -597,7 +639,7 @@ static const lmw_cpu_int8_kernels avxvnni_int8 = {
   "avxvnni", 4, YMM_NR, 128, avx2_quantize_row, avxvnni_kernel, avx2_dot16,
 };
 static const lmw_cpu_int8_kernels avx512vnni_int8 = {
-  "avx512vnni", 6, ZMM_NR, 128, avx2_quantize_row, avx512vnni_kernel, avx2_dot16,
+  "avx512vnni", 6, ZMM_NR, 128, avx2_quantize_row, avx512vnni_kernel, avx512vnni_dot16,
 };
 
 /* AVX2 and the YMM state saved by the OS */
