@@ -42,7 +42,7 @@
 #define QK LMW_QK
 #define MR_MAX 6          /* activation rows of the largest register tile */
 #define NR_MAX 32         /* widest panel */
-#define PANELS 4          /* panels packed at once: each A tile is read for all of them */
+#define PANELS 8          /* panels packed at once: each A tile is read for all of them */
 #define GEMV_MAX_M 5      /* up to this many rows: dot products on the stored weight rows */
 #define GEMM_MIN_M 16     /* from this many rows: the integer GEMM (between: the f32 path) */
 #define ROW_SPLIT_MIN_M 96 /* rows per thread from which a product is split by rows */
