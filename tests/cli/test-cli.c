@@ -6,7 +6,8 @@
  * Covers: batch in every format (text and json against the server's own answer for the same
  * file; srt and vtt through the strict parser: ordered, non-overlapping, inside the audio,
  * same words), standard input, --stream from a WAV file and from raw PCM on standard input
- * (interims before the final, real-time pacing, one last message, srt/vtt of the finals),
+ * (interims before the final, interims rewritten in place on a terminal, real-time pacing,
+ * one last message, srt/vtt of the finals),
  * and the exit statuses: bad command line, bad input (here and refused by the server),
  * refused key, unreachable server.
  */
@@ -323,6 +324,52 @@ test_stream_subtitles (void)
     }
 }
 
+/* On a terminal (a pseudo-terminal made by script(1)), interims are rewritten in place: a
+ * carriage return and an erase-line before each, and the final on a line of its own. */
+static void
+test_stream_terminal_interims (void)
+{
+  g_autofree char *url = NULL;
+  g_autofree char *command = NULL;
+  g_autofree char *script = g_find_program_in_path ("script");
+
+  if (!need_testdata ())
+    return;
+  if (script == NULL)
+    {
+      g_test_skip ("script(1) (util-linux) is not installed");
+      return;
+    }
+  url = lmd_test_server_url (server, "");
+  command = g_strdup_printf ("'%s' --url '%s' --stream --speed 2 '%s'", cli_path (), url, wav_path);
+  {
+    const char *args[] = { "-q", "-e", "-c", command, "/dev/null", NULL };
+    g_autoptr (GSubprocess) p = NULL;
+    g_autoptr (GError) error = NULL;
+    g_autofree char *out = NULL;
+    g_autoptr (GPtrArray) argv = g_ptr_array_new ();
+    const char *erase;
+
+    g_ptr_array_add (argv, script);
+    for (guint i = 0; args[i] != NULL; i++)
+      g_ptr_array_add (argv, (gpointer) args[i]);
+    g_ptr_array_add (argv, NULL);
+    p = g_subprocess_newv ((const char *const *) argv->pdata,
+                           G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE, &error);
+    g_assert_no_error (error);
+    g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpint (g_subprocess_get_exit_status (p), ==, 0);
+    /* at least one interim shown in place, then erased for the final */
+    erase = strstr (out, "\r\033[K");
+    g_assert_nonnull (erase);
+    g_assert_true (g_ascii_isalpha (erase[4]) || erase[4] == '\xe2' /* "…" */);
+    g_assert_nonnull (strstr (erase + 4, "\r\033[K"));
+    /* the final is a whole line: the text, then the end of the line */
+    g_assert_cmpfloat (wer_against_reference (strrchr (g_strchomp (out), '\033') + 3), <, 0.5);
+  }
+}
+
 /* A WAV of 8-bit samples cannot be streamed as it is: bad input, said before connecting. */
 static void
 test_stream_unsupported_wav (void)
@@ -601,6 +648,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/stream/wav-json", test_stream_wav_json);
   g_test_add_func ("/cli/stream/raw-stdin-text", test_stream_raw_stdin_text);
   g_test_add_func ("/cli/stream/srt-vtt", test_stream_subtitles);
+  g_test_add_func ("/cli/stream/terminal-interims", test_stream_terminal_interims);
   g_test_add_func ("/cli/stream/unsupported-wav", test_stream_unsupported_wav);
   g_test_add_func ("/cli/exit/usage", test_exit_usage);
   g_test_add_func ("/cli/exit/bad-input", test_exit_bad_input);
