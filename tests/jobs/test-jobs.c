@@ -825,20 +825,9 @@ main (int argc, char **argv)
   g_setenv ("XDG_STATE_HOME", state_home, TRUE);
   if (lmd_test_librivox_dir () != NULL)
     {
-      g_autofree char *fileids = NULL;
-      g_autofree char *fpath = g_build_filename (lmd_test_librivox_dir (), "fileids", NULL);
-      g_autofree char *wav = NULL;
-      g_autoptr (GError) error = NULL;
-      char *data = NULL;
-      gsize len = 0;
+      g_auto (GStrv) ids = lmd_test_librivox_ids ();
 
-      g_file_get_contents (fpath, &fileids, NULL, &error);
-      g_assert_no_error (error);
-      *strchr (fileids, '\n') = '\0';
-      wav = g_strdup_printf ("%s/%s.wav", lmd_test_librivox_dir (), g_strstrip (fileids));
-      g_file_get_contents (wav, &data, &len, &error);
-      g_assert_no_error (error);
-      speech = g_bytes_new_take (data, len);
+      speech = lmd_test_librivox_file (ids[0]);
     }
   session = soup_session_new_with_options ("timeout", 300, NULL);
 

@@ -935,18 +935,13 @@ main (int argc, char **argv)
   if (lmd_test_librivox_dir () != NULL)
     {
       g_autofree char *tpath = g_build_filename (lmd_test_librivox_dir (), "transcription", NULL);
-      g_autofree char *fileids = NULL;
-      g_autofree char *fpath = g_build_filename (lmd_test_librivox_dir (), "fileids", NULL);
-      g_auto (GStrv) ids = NULL;
+      g_auto (GStrv) ids = lmd_test_librivox_ids ();
 
       references = lmd_wer_load_transcription (tpath, &error);
       g_assert_no_error (error);
-      g_file_get_contents (fpath, &fileids, NULL, &error);
-      g_assert_no_error (error);
-      ids = g_strsplit (g_strstrip (fileids), "\n", -1);
       g_assert_cmpuint (g_strv_length (ids), ==, LIBRIVOX_FILES);
       for (guint i = 0; i < LIBRIVOX_FILES; i++)
-        librivox_ids[i] = g_strdup (g_strstrip (ids[i]));
+        librivox_ids[i] = g_strdup (ids[i]);
     }
   file_server = lmd_test_file_server_start ();
   file_server_port = lmd_test_file_server_get_port (file_server);

@@ -20,18 +20,6 @@
 
 #define PLUGINS "[plugins]\nload=http;gst-decoder;sphinx\n[sphinx]\ndecoders=1\n"
 
-/* whether the daemons run instrumented (AddressSanitizer, valgrind): several times slower */
-static gboolean
-slow_build (void)
-{
-#ifdef __SANITIZE_ADDRESS__
-  return TRUE;
-#else
-  const char *wrapper = g_getenv ("LMD_TEST_DAEMON_WRAPPER");
-  return wrapper != NULL && wrapper[0] != '\0';
-#endif
-}
-
 static LmdTestServer *
 start_server (const char *config, const char *nofile)
 {
@@ -253,7 +241,7 @@ test_idle_keepalive_closed (void)
   closed_after = seconds_until_closed (fd, 10);
   g_test_message ("idle keep-alive connection closed after %.2f s", closed_after);
   g_assert_cmpfloat (closed_after, >=, 0.5);
-  g_assert_cmpfloat (closed_after, <=, slow_build () ? 8.0 : 4.0);
+  g_assert_cmpfloat (closed_after, <=, lmd_test_slow_build () ? 8.0 : 4.0);
   close (fd);
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
 }
@@ -295,7 +283,7 @@ test_slow_headers_cut (void)
   g_assert_nonnull (answer);
   g_assert_true (g_str_has_prefix (answer, "HTTP/1.1 408"));
   g_assert_nonnull (strstr (answer, "\"code\":\"TIMEOUT\""));
-  g_assert_cmpfloat (elapsed, <, slow_build () ? 10.0 : 5.0);
+  g_assert_cmpfloat (elapsed, <, lmd_test_slow_build () ? 10.0 : 5.0);
   close (fd);
 
   /* a connection that sends nothing */

@@ -228,16 +228,8 @@ main (int argc, char **argv)
   server = lmd_test_server_start (config, NULL, &error);
   g_assert_no_error (error);
   session = soup_session_new_with_options ("timeout", 300, NULL);
-  if (lmd_test_librivox_dir () != NULL)
-    {
-      g_autofree char *wav = g_build_filename (lmd_test_librivox_dir (),
-                                               "sense_and_sensibility_01_austen_64kb-0880.wav", NULL);
-      char *data;
-      gsize len;
-      g_assert_true (g_file_get_contents (wav, &data, &len, NULL));
-      audio = g_bytes_new_take (data, len);
-    }
-  else
+  audio = lmd_test_librivox_file ("sense_and_sensibility_01_austen_64kb-0880");
+  if (audio == NULL)
     audio = g_bytes_new_static ("RIFF", 4);
 
   g_test_add_func ("/http-license/no-key", test_no_key);
