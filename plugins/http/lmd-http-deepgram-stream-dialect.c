@@ -3,7 +3,8 @@
  * lmd-http-deepgram-stream-dialect.c — Deepgram's live GET /v1/listen (WebSocket): every
  * message shape of it, on the stream of lmd-http-stream.c.
  *
- * Query: encoding (linear16, linear32, mulaw, alaw; absent: linear16), sample_rate (8000 to
+ * Query: encoding (linear16, linear32, mulaw, alaw; absent: a container — WebM/Opus,
+ * Ogg/Opus, WAV, … — decoded while it arrives), sample_rate (8000 to
  * 48000; absent: 16000), channels (1), language ("en-US" → "en"), model (mapped as for
  * prerecorded requests: lmd_http_deepgram_map_model()), interim_results (default false),
  * endpointing (ms of silence that ends an utterance, 100 to 10000; false: none, finals on
@@ -104,8 +105,11 @@ deepgram_parse (GHashTable *query, const char *raw_query, LmdHttpStreamParams *p
   params->interim_results = FALSE; /* Deepgram's default */
   params->vad_events = FALSE;
   params->word_timestamps = TRUE;
+  params->container = TRUE;
   if (query == NULL)
     return TRUE;
+  /* without encoding the audio is a container (a browser's WebM/Opus, Ogg/Opus, WAV) */
+  params->container = !g_hash_table_contains (query, "encoding");
   if ((value = g_hash_table_lookup (query, "encoding")) != NULL &&
       !lmd_pcm_encoding_from_string (value, &params->encoding))
     {

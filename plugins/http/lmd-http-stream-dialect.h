@@ -44,6 +44,8 @@ typedef struct {
 typedef struct {
   guint sample_rate;
   LmdPcmEncoding encoding;
+  gboolean container;      /* the bytes are a container (WebM, Ogg, WAV, ...): decoded by the
+                            * server's decoder while they arrive; encoding and rate unused */
   char *language;          /* owned */
   char *model;             /* owned, nullable: the server's default */
   gboolean word_timestamps;

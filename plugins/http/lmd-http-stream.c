@@ -45,6 +45,7 @@
 #include "lmd-http-auth.h"
 #include "lmd-http-response.h"
 #include "lmd-http-stream-dialect.h"
+#include "lmd-audio-decoder.h"
 #include "lmd-json.h"
 #include "lmd-json-writer.h"
 #include "lmd-live-pool.h"
@@ -95,6 +96,8 @@ struct _LmdHttpStream {
   gint64 opened_at;           /* monotonic µs */
   const LmdHttpStreamDialect *dialect; /* nullable: the project's own messages (this file) */
   gpointer dialect_state;     /* owned by the dialect (free_state) */
+  gboolean container;         /* the audio is a container, decoded by `decoder` */
+  LmdAudioStream *decoder;    /* owned, nullable: the container's decoder, once admitted */
 
   /* main context only */
   SoupWebsocketConnection *conn; /* owned ref; NULL once closed */
@@ -226,6 +229,17 @@ send (LmdHttpStream *self, char *text, gushort close_code)
   g_free (text);
 }
 
+/* No more input: a container's decoder drains first (its end closes the live session), else
+ * the live session drains, finalises and sends END. */
+static void
+end_input (LmdHttpStream *self)
+{
+  if (self->decoder != NULL)
+    lmd_audio_stream_finish (self->decoder);
+  else if (self->live != NULL)
+    lmd_live_session_close (self->live);
+}
+
 /* What a dialect's messages say about the stream. */
 static void
 stream_info (LmdHttpStream *self, LmdHttpStreamInfo *info)
@@ -272,7 +286,7 @@ fail_stream (LmdHttpStream *self, const char *code, const char *param, const cha
   self->state = STATE_CLOSING;
   send (self, error_message (self, code, param, message), 0);
   self->close_code = close_code;
-  lmd_live_session_close (self->live);
+  end_input (self);
 }
 
 static void
@@ -474,7 +488,7 @@ on_text (LmdHttpStream *self, GBytes *message)
         case LMD_HTTP_STREAM_CLOSE:
           self->state = STATE_CLOSING;
           self->close_code = CLOSE_NORMAL;
-          lmd_live_session_close (self->live);
+          end_input (self);
           break;
         case LMD_HTTP_STREAM_REJECT:
           {
@@ -496,7 +510,7 @@ on_text (LmdHttpStream *self, GBytes *message)
     {
       self->state = STATE_CLOSING;
       self->close_code = CLOSE_NORMAL;
-      lmd_live_session_close (self->live);
+      end_input (self);
     }
   else
     {
@@ -524,6 +538,12 @@ on_binary (LmdHttpStream *self, GBytes *message)
   self->bytes_received += len;
   if (len == 0)
     return;
+  if (self->decoder != NULL)
+    {
+      /* a container: its decoder's PCM reaches the live session (on_decoded) */
+      lmd_audio_stream_push (self->decoder, message);
+      return;
+    }
   /* the live session's queue is bounded by max_queue_seconds of audio */
   if (!lmd_live_session_push_audio (self->live, message, &error) && error != NULL)
     fail_stream (self, lmd_error_code_name (lmd_error_classify (error)), NULL, error->message,
@@ -614,6 +634,8 @@ on_closed (SoupWebsocketConnection *conn, gpointer user_data)
   g_clear_signal_handler (&self->message_id, self->conn);
   g_clear_signal_handler (&self->closed_id, self->conn);
 
+  /* the container's decoder stops (its streaming thread is joined: no PCM after this) */
+  g_clear_object (&self->decoder);
   /* queued audio is dropped and no event comes after this; a turn in the middle of a slice
    * finishes it on its own reference to the live session */
   if (self->live != NULL)
@@ -715,6 +737,74 @@ refuse (const LmdHttpStreamDialect *dialect, SoupWebsocketConnection *conn, cons
   soup_websocket_connection_close (conn, close_code, NULL);
 }
 
+/* A piece of a container's PCM, on its way from the decoder's thread to the main context. */
+typedef struct {
+  LmdHttpStream *stream; /* owned ref */
+  GBytes *pcm;           /* owned: f32le mono at the engine's rate */
+  GError *error;         /* owned, nullable: the decoder's end, with done */
+  gboolean done;
+} Decoded;
+
+static void
+decoded_free (Decoded *d)
+{
+  g_object_unref (d->stream);
+  g_clear_pointer (&d->pcm, g_bytes_unref);
+  g_clear_error (&d->error);
+  g_free (d);
+}
+
+static gboolean
+on_decoded (gpointer data)
+{
+  Decoded *d = data;
+  LmdHttpStream *self = d->stream;
+  g_autoptr (GError) error = NULL;
+
+  if (self->state == STATE_CLOSED || self->live == NULL)
+    return G_SOURCE_REMOVE;
+  if (d->pcm != NULL)
+    {
+      if (!lmd_live_session_push_audio (self->live, d->pcm, &error) && error != NULL)
+        fail_stream (self, lmd_error_code_name (lmd_error_classify (error)), NULL, error->message,
+                     CLOSE_POLICY);
+      return G_SOURCE_REMOVE;
+    }
+  if (d->error != NULL)
+    fail_stream (self, lmd_error_code_name (lmd_error_classify (d->error)), NULL, d->error->message,
+                 CLOSE_POLICY);
+  /* the decoder has delivered everything it will: the live session drains and ends */
+  lmd_live_session_close (self->live);
+  return G_SOURCE_REMOVE;
+}
+
+/* The decoder's streaming thread. */
+static void
+on_decoded_pcm (const float *samples, gsize n_samples, gpointer user_data)
+{
+  LmdHttpStream *self = user_data;
+  Decoded *d = g_new0 (Decoded, 1);
+
+  d->stream = g_object_ref (self);
+  d->pcm = g_bytes_new (samples, n_samples * sizeof (float));
+  g_main_context_invoke_full (self->hub->context, G_PRIORITY_DEFAULT, on_decoded, d,
+                              (GDestroyNotify) decoded_free);
+}
+
+/* The decoder's streaming thread. */
+static void
+on_decoded_done (const GError *error, gpointer user_data)
+{
+  LmdHttpStream *self = user_data;
+  Decoded *d = g_new0 (Decoded, 1);
+
+  d->stream = g_object_ref (self);
+  d->done = TRUE;
+  d->error = error != NULL ? g_error_copy (error) : NULL;
+  g_main_context_invoke_full (self->hub->context, G_PRIORITY_DEFAULT, on_decoded, d,
+                              (GDestroyNotify) decoded_free);
+}
+
 static void
 stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -770,9 +860,31 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
       .max_queue_seconds = self->hub->config.max_queue_seconds,
       .request_id = self->request_id,
     };
+    if (self->container)
+      {
+        /* the decoder delivers f32le mono at the engine's rate */
+        settings.encoding = LMD_PCM_LINEAR32;
+        settings.sample_rate = 16000;
+      }
     /* on the hub's context (the caller's thread-default), where its events come back */
     self->live = lmd_live_session_new (self->engine, self->hub->pool, &settings, on_live_event, self);
   }
+  if (self->container)
+    {
+      LmdAudioDecoder *decoder = lmd_router_get_decoder (self->hub->router);
+
+      self->decoder = decoder != NULL ? lmd_audio_decoder_open_stream (decoder, 16000, on_decoded_pcm,
+                                                                       on_decoded_done, self, &error)
+                                      : NULL;
+      if (self->decoder == NULL)
+        {
+          g_autofree char *text = g_strdup_printf ("containerised audio cannot be decoded here (%s); "
+                                                   "send raw audio with encoding and sample_rate",
+                                                   error != NULL ? error->message : "no decoder");
+          self->state = STATE_OPEN;
+          fail_stream (self, "UNSUPPORTED_FORMAT", "encoding", text, CLOSE_POLICY);
+        }
+    }
   /* on the hub's context, where every other callback of the stream runs */
   self->idle_source = g_timeout_source_new_seconds (1);
   g_source_set_callback (self->idle_source, on_idle_check, self, NULL);
@@ -857,6 +969,7 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
       self->interim_results = params.interim_results;
       self->vad_events = params.vad_events;
       self->eou_timeout_ms = params.eou_timeout_ms;
+      self->container = params.container;
       model = dialect_model = params.model;
       if (!parsed)
         {

@@ -4,8 +4,11 @@
 // UtteranceEnd when asked, Finalize is answered with from_finalize, CloseStream ends with
 // Metadata and close 1000; every message carries the fields the SDKs read, with UUID ids;
 // KeepAlive keeps a stream open past 10 s, silence without it is closed 1011; browsers'
-// subprotocol pair "token, <key>" is answered with "token".
+// subprotocol pair "token, <key>" is answered with "token"; a browser-style WebM/Opus stream
+// (no encoding, MediaRecorder-sized pieces) transcribes within 5 WER points of linear16.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { assert, done, isUuid, librivox, loadSdk, log, plan, startDaemon, test, words, wer } from './harness.mjs';
@@ -14,7 +17,7 @@ const { DeepgramClient } = await loadSdk();
 const KEY = 'test-key-not-checked';
 const FILE = 'sense_and_sensibility_01_austen_64kb-0870.wav';
 
-plan(5);
+plan(7);
 const daemon = await startDaemon(`[server]
 log_level=info
 [plugins]
@@ -148,6 +151,78 @@ try {
     assert(code === 1008, `close code ${code}`);
     const res = await fetch(`${daemon.url}/health`);
     assert(res.status === 200, 'the server still serves');
+  });
+  // Streams @chunks (Buffers) over a raw WebSocket with @query, 20 ms apart; resolves to the
+  // finals' text after CloseStream, and the close code.
+  async function streamChunks (query, chunks) {
+    const ws = new WebSocket(`${wsBase}/v1/listen?${query}`, { headers: { Authorization: `Token ${KEY}` } });
+    const finals = [];
+    let metadata = null;
+    const closed = new Promise(r => ws.once('close', c => r(c)));
+    ws.on('message', d => {
+      const m = JSON.parse(d);
+      if (m.type === 'Results') {
+        checkResults(m);
+        if (m.is_final) finals.push(m.channel.alternatives[0].transcript);
+      } else if (m.type === 'Metadata') metadata = m;
+    });
+    await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    for (const c of chunks) {
+      ws.send(c);
+      await sleep(20);
+    }
+    ws.send(JSON.stringify({ type: 'CloseStream' }));
+    const code = await closed;
+    return { text: finals.join(' '), code, metadata };
+  }
+
+  const reference = Object.fromEntries(fs.readFileSync(path.join(librivox, 'transcription'), 'utf8').split('\n')
+    .map(l => l.match(/^<s> (.*) <\/s> \((.*)\)$/)).filter(m => m).map(m => [m[2], m[1]]));
+  const names = Object.keys(reference);
+
+  await test('a browser-style WebM/Opus stream (no encoding) transcribes within 5 WER points of linear16', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lmd-webm-'));
+    let ref = [], raw = [], webm = [];
+    try {
+      for (const name of names) {
+        const wavPath = path.join(librivox, `${name}.wav`);
+        const webmPath = path.join(dir, `${name}.webm`);
+        // what a browser's MediaRecorder sends: Opus at 48 kHz in WebM
+        execFileSync('gst-launch-1.0', ['-q', 'filesrc', `location=${wavPath}`, '!', 'wavparse', '!', 'audioconvert', '!',
+          'audioresample', '!', 'audio/x-raw,rate=48000', '!', 'opusenc', '!', 'webmmux', '!', 'filesink', `location=${webmPath}`]);
+        const bytes = fs.readFileSync(webmPath);
+        const pieces = [];
+        for (let i = 0; i < bytes.length; i += 2500) pieces.push(bytes.subarray(i, i + 2500)); // ~250 ms timeslices
+        const pcm = fs.readFileSync(wavPath).subarray(44);
+        const frames = [];
+        for (let i = 0; i < pcm.length; i += 3200) frames.push(pcm.subarray(i, i + 3200));
+        const a = await streamChunks('model=nova-3&encoding=linear16&sample_rate=16000', frames);
+        const b = await streamChunks('model=nova-3', pieces);
+        assert(a.code === 1000 && b.code === 1000, `close codes ${a.code} ${b.code}`);
+        assert(b.metadata !== null, 'Metadata after the WebM stream');
+        log(`${name}: linear16 "${a.text}" / webm "${b.text}"`);
+        ref = ref.concat(words(reference[name]));
+        raw = raw.concat(words(a.text));
+        webm = webm.concat(words(b.text));
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const werRaw = 100 * wer(ref, raw), werWebm = 100 * wer(ref, webm);
+    process.stdout.write(`# WER over ${names.length} LibriVox files: linear16 ${werRaw.toFixed(1)}%, WebM/Opus ${werWebm.toFixed(1)}%\n`);
+    assert(werWebm > 0 || webm.length > 0, 'the WebM stream gave words');
+    assert(werWebm <= werRaw + 5, `WebM/Opus WER ${werWebm.toFixed(1)}% is more than 5 points above linear16 ${werRaw.toFixed(1)}%`);
+  });
+
+  await test('a WAV file streamed without encoding is decoded from its header', async () => {
+    const name = names[1];
+    const bytes = fs.readFileSync(path.join(librivox, `${name}.wav`));
+    const pieces = [];
+    for (let i = 0; i < bytes.length; i += 4000) pieces.push(bytes.subarray(i, i + 4000));
+    const r = await streamChunks('model=nova-3', pieces);
+    assert(r.code === 1000, `close ${r.code}`);
+    const rate = wer(words(reference[name]), words(r.text));
+    assert(rate <= 0.5, `WAV stream WER ${(100 * rate).toFixed(1)}%: "${r.text}"`);
   });
 } finally {
   await daemon.stop();
