@@ -13,13 +13,15 @@ const { DeepgramClient } = await loadSdk();
 const KEY = 'test-key-not-checked';
 const files = ['sense_and_sensibility_01_austen_64kb-0870.wav', 'sense_and_sensibility_01_austen_64kb-0880.wav'];
 
-plan(8);
+plan(9);
 const daemon = await startDaemon(`[server]
 log_level=info
 [plugins]
 load=http;gst-decoder;sphinx
 [limits]
 allow_private_urls=true
+max_uploads=1
+retry_after_s=3
 [deepgram]
 models=nova-2:sphinx-en-us
 `);
@@ -157,6 +159,28 @@ try {
     });
     const doc = await res.json();
     assert(res.status === 200 && doc.request_id === 'mine-1' && Array.isArray(doc.words) && doc.results === undefined, JSON.stringify(doc).slice(0, 200));
+  });
+  await test('overload answers 503 in Deepgram\'s shape with Retry-After (the SDKs wait that long)', async () => {
+    // one upload in progress, the limit ([limits] max_uploads=1): the next is refused from its headers
+    const body = fs.readFileSync(path.join(librivox, files[0]));
+    const first = http.request({ host: '127.0.0.1', port: daemon.port, method: 'POST', path: '/v1/listen?model=nova-3',
+      headers: { 'Content-Type': 'audio/wav', 'Content-Length': body.length } });
+    first.on('error', () => {});
+    first.write(body.subarray(0, 1000));
+    await new Promise(r => setTimeout(r, 500));
+    try {
+      const res = await fetch(`${daemon.url}/v1/listen?model=nova-3`, {
+        method: 'POST', headers: { 'Content-Type': 'audio/wav', Authorization: `Token ${KEY}` }, body,
+      });
+      const doc = await res.json();
+      assert(res.status === 503, `status ${res.status}`);
+      assert(res.headers.get('retry-after') === '3', `Retry-After: ${res.headers.get('retry-after')}`);
+      assert(doc.err_code === 'SERVICE_UNAVAILABLE' && typeof doc.err_msg === 'string' && isUuid(doc.request_id), JSON.stringify(doc));
+    } finally {
+      first.destroy();
+    }
+    await new Promise(r => setTimeout(r, 500));
+    assert((await ownText(files[0])) === reference[files[0]], 'served afterwards');
   });
 } finally {
   fileServer.close();
