@@ -95,12 +95,15 @@ export async function startDaemon (config) {
     port,
     url: `http://127.0.0.1:${port}`,
     readLog: () => fs.readFileSync(logPath, 'utf8'),
+    // SIGTERM; resolves to the exit code (null when a signal ended it)
     stop: async () => {
-      const exited = new Promise(r => child.once('exit', r));
+      const exited = child.exitCode !== null ? Promise.resolve(child.exitCode)
+                                             : new Promise(r => child.once('exit', code => r(code)));
       child.kill('SIGTERM');
-      await exited;
+      const code = await exited;
       process.stderr.write(fs.readFileSync(logPath, 'utf8').split('\n').slice(-40).join('\n') + '\n');
       fs.rmSync(dir, { recursive: true, force: true });
+      return code;
     },
   };
 }

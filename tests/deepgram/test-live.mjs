@@ -17,7 +17,7 @@ const { DeepgramClient } = await loadSdk();
 const KEY = 'test-key-not-checked';
 const FILE = 'sense_and_sensibility_01_austen_64kb-0870.wav';
 
-plan(7);
+plan(8);
 const daemon = await startDaemon(`[server]
 log_level=info
 [plugins]
@@ -225,6 +225,9 @@ try {
     assert(rate <= 0.5, `WAV stream WER ${(100 * rate).toFixed(1)}%: "${r.text}"`);
   });
 } finally {
-  await daemon.stop();
+  const code = await daemon.stop();
+  await test('the daemon drains and exits 0 on SIGTERM (clean under the sanitizers)', async () => {
+    assert(code === 0, `exit code ${code}`);
+  });
   done();
 }

@@ -13,7 +13,7 @@ const { DeepgramClient } = await loadSdk();
 const KEY = 'test-key-not-checked';
 const files = ['sense_and_sensibility_01_austen_64kb-0870.wav', 'sense_and_sensibility_01_austen_64kb-0880.wav'];
 
-plan(9);
+plan(10);
 const daemon = await startDaemon(`[server]
 log_level=info
 [plugins]
@@ -184,6 +184,9 @@ try {
   });
 } finally {
   fileServer.close();
-  await daemon.stop();
+  const code = await daemon.stop();
+  await test('the daemon drains and exits 0 on SIGTERM (clean under the sanitizers)', async () => {
+    assert(code === 0, `exit code ${code}`);
+  });
   done();
 }
