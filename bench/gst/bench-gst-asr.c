@@ -13,7 +13,8 @@
  *                  field); pocketsphinx gives no times, so for it: arrival of the final minus
  *                  the end of the recording's audio (its speech ends at most 0.3 s before)
  *
- * Usage: GST_PLUGIN_PATH=build/plugins/gst build/bench/gst/bench-gst-asr
+ * Usage: GST_PLUGIN_PATH=build/plugins/gst build/bench/gst/bench-gst-asr [PROPERTY=VALUE ...]
+ * (more lightningasr properties, e.g. eou-timeout=300)
  * Prints a Markdown table; a missing element is reported as such.
  */
 #include <glib/gstdio.h>
@@ -219,8 +220,14 @@ main (int argc, char **argv)
   };
   GHashTableIter iter;
   gpointer key;
+  g_autofree char *ours = NULL;
 
   gst_init (&argc, &argv);
+  {
+    g_autofree char *extra = g_strjoinv (" ", argv + 1);
+    ours = g_strdup_printf ("lightningasr interim-results=false %s", extra);
+    contenders[0].element = ours;
+  }
   if (lmd_test_librivox_dir () == NULL)
     {
       g_printerr ("pocketsphinx-testdata is not installed\n");
@@ -266,6 +273,7 @@ main (int argc, char **argv)
         }
     }
 
+  printf ("lightningasr properties: %s\n\n", ours + strlen ("lightningasr "));
   printf ("| element | WER (5 LibriVox files) | CPU s per audio s | finals | final after the end of the utterance: median / max |\n");
   printf ("|---|---|---|---|---|\n");
   for (gsize k = 0; k < G_N_ELEMENTS (contenders); k++)

@@ -302,7 +302,7 @@ post_result (GstLightningAsr *self, const char *text, gboolean is_final, GstCloc
       GValue v = G_VALUE_INIT;
 
       g_value_init (&v, GST_TYPE_STRUCTURE);
-      gst_value_set_structure (&v, gst_structure_new ("word",
+      g_value_take_boxed (&v, gst_structure_new ("word",
           "word", G_TYPE_STRING, w->word,
           "start", G_TYPE_UINT64, to_running_time (self, to_pts (self, w->start)),
           "end", G_TYPE_UINT64, to_running_time (self, to_pts (self, w->end)),

@@ -4,6 +4,7 @@
  */
 #include "gstlightningasrmodel.h"
 
+#include "lmd-build-config.h"
 #include "lmd-plugin-loader.h"
 
 #define SPHINX_DEFAULT_HMM "/usr/share/pocketsphinx/model/en-us/en-us"
@@ -33,7 +34,7 @@ post_progress (GstElement *element, GstProgressType type, const char *text)
 static LmdEngine *
 load (const char *engine_name, const char *model, GError **error)
 {
-  const char *dirs[3] = { plugin_dir, LMD_GST_ENGINE_DIR, NULL };
+  const char *dirs[3] = { plugin_dir, LMD_PLUGINDIR, NULL };
   g_autoptr (LmdPluginLoader) loader = NULL;
   g_autoptr (GKeyFile) config = g_key_file_new ();
   g_autoptr (GObject) plugin = NULL;

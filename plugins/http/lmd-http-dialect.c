@@ -12,6 +12,7 @@ static const LmdHttpDialect *const dialects[] = {
   &lmd_http_listen_dialect,
   &lmd_http_get_text_dialect,
   &lmd_http_openai_dialect,
+  &lmd_http_openai_translation_dialect,
 };
 
 const LmdHttpDialect *

@@ -76,6 +76,7 @@ extern const LmdHttpDialect lmd_http_deepgram_dialect; /* POST /v1/listen, Deepg
 extern const LmdHttpDialect lmd_http_listen_dialect;   /* POST /v1/listen */
 extern const LmdHttpDialect lmd_http_get_text_dialect; /* POST /api/v1/lightning/get_text */
 extern const LmdHttpDialect lmd_http_openai_dialect;   /* POST /v1/audio/transcriptions */
+extern const LmdHttpDialect lmd_http_openai_translation_dialect; /* POST /v1/audio/translations */
 
 /* (nullable) The dialect of a transcription request: a POST to one of the dialects' paths
  * (claims() decides between dialects of one path).  NULL for anything else. */

@@ -93,6 +93,7 @@ struct _LmdHttpStream {
   gboolean interim_results;
   gboolean vad_events;
   guint eou_timeout_ms;
+  LmdVadOptions vad;          /* vad=silero|true|false and the vad_* settings */
   gint64 opened_at;           /* monotonic µs */
   const LmdHttpStreamDialect *dialect; /* nullable: the project's own messages (this file) */
   gpointer dialect_state;     /* owned by the dialect (free_state) */
@@ -666,8 +667,18 @@ parse_parameters (LmdHttpStream *self, GHashTable *query, GError **error)
   self->interim_results = self->hub->config.interim_results;
   self->vad_events = self->hub->config.vad_events;
   self->eou_timeout_ms = self->hub->config.eou_timeout_ms;
+  lmd_vad_options_init (&self->vad);
   if (query == NULL)
     return TRUE;
+  {
+    GHashTableIter iter;
+    gpointer key, val;
+
+    g_hash_table_iter_init (&iter, query);
+    while (g_hash_table_iter_next (&iter, &key, &val))
+      if (lmd_vad_options_handles (key) && !lmd_vad_options_set (&self->vad, key, val, error))
+        return FALSE;
+  }
 
   if ((value = g_hash_table_lookup (query, "sample_rate")) != NULL)
     {
@@ -859,6 +870,7 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
       .sample_rate = self->sample_rate,
       .max_queue_seconds = self->hub->config.max_queue_seconds,
       .request_id = self->request_id,
+      .vad = &self->vad,
     };
     if (self->container)
       {

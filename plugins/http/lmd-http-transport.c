@@ -14,6 +14,8 @@
 #include "lmd-http-health.h"
 #include "lmd-http-jobs.h"
 #include "lmd-http-metrics.h"
+#include "lmd-http-models.h"
+#include "lmd-http-static.h"
 #include "lmd-http-upload-budget.h"
 #include "lmd-config.h"
 #include "lmd-error.h"
@@ -955,11 +957,29 @@ dialect_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
     }
 }
 
+/* GET /v1/models, /v1/models/{id} (lmd-http-models.h) */
+static void
+models_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+                gpointer user_data)
+{
+  LmdHttpTransport *self = user_data;
+  g_autoptr (GError) error = NULL;
+  gint64 started_unix = (g_get_real_time () - (g_get_monotonic_time () - self->started_at)) / G_USEC_PER_SEC;
+
+  if (lmd_http_require_method (msg, SOUP_METHOD_GET) &&
+      !lmd_http_models_respond (msg, self->router, path, started_unix, &error))
+    lmd_http_call_respond_error (msg, error, 0);
+}
+
+/* the web page and /openapi.json (lmd-http-static.h), else 404 */
 static void
 default_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
                  gpointer user_data)
 {
-  respond_not_found (user_data, msg);
+  if (lmd_http_static_has (lmd_http_static_get (), path))
+    lmd_http_static_respond (lmd_http_static_get (), msg, path);
+  else
+    respond_not_found (user_data, msg);
 }
 
 static const struct {
@@ -975,6 +995,8 @@ static const struct {
   { "/v1/jobs", jobs_handler },
   { "/api/v1/lightning/get_text", dialect_handler },
   { "/v1/audio/transcriptions", dialect_handler },
+  { "/v1/audio/translations", dialect_handler },
+  { "/v1/models", models_handler },
   { "/v1/listen/stream", stream_handler },
   { "/waves/v1/pulse/get_text", stream_handler },
 };

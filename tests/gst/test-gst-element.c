@@ -155,7 +155,7 @@ test_words (void)
   GstHarness *h;
   gsize n;
   guint before_eos, n_words;
-  gboolean final_event = FALSE, gap = FALSE;
+  gboolean final_event = FALSE;
   GstClockTime duration;
 
   if (!have_data ())
@@ -165,7 +165,7 @@ test_words (void)
   h = harness_new (FALSE, "interim-results", FALSE, NULL);
   g_assert_cmpint (push_audio (h, samples, n, 0), ==, GST_FLOW_OK);
   g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
-  before_eos = wait_eos (h, &final_event, &gap);
+  before_eos = wait_eos (h, &final_event, NULL);
   caps = gst_pad_get_current_caps (h->sinkpad);
   g_assert_nonnull (caps);
   g_assert_true (gst_caps_is_fixed (caps));
@@ -178,6 +178,43 @@ test_words (void)
   g_assert_cmpuint (before_eos, ==, n_words);
   g_assert_true (final_event);
   g_assert_cmpfloat (wer_of (REC_A, text), <=, 0.40);
+  gst_harness_teardown (h);
+}
+
+/* Silence only: no word, and GAP events so that downstream does not wait for one. */
+static void
+test_gap_over_silence (void)
+{
+  g_autofree float *silence = g_new0 (float, 5 * RATE);
+  GstHarness *h = harness_new (FALSE, NULL);
+  GstClockTime covered = 0;
+  GstEvent *event;
+
+  g_assert_cmpint (push_audio (h, silence, 5 * RATE, 0), ==, GST_FLOW_OK);
+  gst_harness_push_event (h, gst_event_new_eos ());
+  while ((event = gst_harness_pull_event (h)) != NULL)
+    {
+      gboolean eos = GST_EVENT_TYPE (event) == GST_EVENT_EOS;
+
+      if (GST_EVENT_TYPE (event) == GST_EVENT_GAP)
+        {
+          GstClockTime ts, duration;
+
+          gst_event_parse_gap (event, &ts, &duration);
+          g_assert_cmpuint (ts, ==, covered); /* contiguous from the segment's start */
+          g_assert_true (GST_CLOCK_TIME_IS_VALID (duration));
+          covered = ts + duration;
+        }
+      gst_event_unref (event);
+      if (eos)
+        break;
+    }
+  printf ("# 5 s of silence: GAP events cover %" GST_TIME_FORMAT ", %u words\n",
+          GST_TIME_ARGS (covered), gst_harness_buffers_in_queue (h));
+  g_assert_cmpuint (gst_harness_buffers_in_queue (h), ==, 0);
+  /* up to a second before the end of the audio decoded */
+  g_assert_cmpuint (covered, >=, 3500 * GST_MSECOND);
+  g_assert_cmpuint (covered, <=, 5 * GST_SECOND);
   gst_harness_teardown (h);
 }
 
@@ -580,6 +617,7 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/lightningasr/harness/words", test_words);
   g_test_add_func ("/lightningasr/harness/segment", test_segment);
+  g_test_add_func ("/lightningasr/harness/gap-over-silence", test_gap_over_silence);
   g_test_add_func ("/lightningasr/harness/messages", test_messages);
   g_test_add_func ("/lightningasr/harness/eos-mid-utterance", test_eos_mid_utterance);
   g_test_add_func ("/lightningasr/harness/flush", test_flush);

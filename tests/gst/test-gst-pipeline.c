@@ -21,6 +21,14 @@
 #define MAX_WER 0.40
 #define LIVE_LATENCY_MS 8000
 
+/* AddressSanitizer makes the decoder several times slower: on a busy machine it no longer
+ * keeps up with real time, which the latency promise assumes; the bound is relaxed there */
+#ifdef __SANITIZE_ADDRESS__
+#define SLOW_FACTOR 3
+#else
+#define SLOW_FACTOR 1
+#endif
+
 static GHashTable *references;
 static GPtrArray *ids;        /* recording names, sorted */
 
@@ -323,8 +331,8 @@ test_live (void)
           "start of the word's audio, WER %.1f%%\n", LIVE_LATENCY_MS, live.words,
           live.worst / 1e6, 100.0 * lmd_wer_rate (&counts));
   g_test_message ("live: %s", live.text->str);
-  g_assert_cmpuint (live.words, >=, 30);
-  g_assert_cmpuint (live.worst, <=, LIVE_LATENCY_MS * GST_MSECOND);
+  g_assert_cmpuint (live.words, >=, 30 / SLOW_FACTOR);
+  g_assert_cmpuint (live.worst, <=, SLOW_FACTOR * LIVE_LATENCY_MS * GST_MSECOND);
   gst_element_set_state (live.pipeline, GST_STATE_NULL);
   gst_object_unref (bus);
   gst_object_unref (sink);
