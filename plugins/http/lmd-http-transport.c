@@ -23,6 +23,7 @@
 #include "lmd-http-refusal.h"
 #include "lmd-http-relay.h"
 #include "lmd-http-request-parser.h"
+#include "lmd-http-slots.h"
 #include "lmd-http-response.h"
 #include "lmd-http-stream.h"
 #include "lmd-job.h"
@@ -658,6 +659,7 @@ engines_device (LmdHttpTransport *self, LmdEngineDevice *device)
       device->memory_bytes = MAX (device->memory_bytes, d.memory_bytes);
       for (guint b = 1; b <= LMD_ENGINE_MAX_BATCH; b++)
         device->batches[b] += d.batches[b];
+      lmd_http_slots_add (device, &d);
       g_free (d.name);
     }
   if (device->name == NULL)
@@ -720,6 +722,7 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
 
         engines_device (self, &device);
         lmd_json_writer_string (w, device.name);
+        lmd_http_slots_write_health (w, &device);
         g_free (device.name);
       }
     }
@@ -780,6 +783,7 @@ health_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GH
           engines_device (self, &device);
           lmd_json_writer_key (w, "device");
           lmd_json_writer_string (w, device.name);
+          lmd_http_slots_write_health (w, &device);
           g_free (device.name);
         }
       lmd_json_writer_key (w, "models");
@@ -944,6 +948,7 @@ metrics_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
                               "asr_decoder_batch_size_sum %" G_GUINT64_FORMAT "\n"
                               "asr_decoder_batch_size_count %" G_GUINT64_FORMAT "\n",
                               cumulative, rows, cumulative);
+      lmd_http_slots_append_metrics (out, &device);
       g_free (device.name);
     }
   if (!self->forwards)
