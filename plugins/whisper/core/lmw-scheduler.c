@@ -185,6 +185,7 @@ run_alone (lmw_scheduler *s, job *j)
   w->xattn_cb = sl->xattn_cb;
   w->xattn_user_data = sl->xattn_user_data;
   j->rc = lmw_decode (w, j->tokens, j->n, j->n_past, j->logits, j->all_logits, &j->err);
+  w->ops->sync (w->be); /* the slot's stream reads the cache next */
   w->self_k = own_k;
   w->self_v = own_v;
   w->cross_k = own_ck;
