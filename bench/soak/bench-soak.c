@@ -148,7 +148,8 @@ uploader_main (gpointer data)
         }
       else
         resp = lmd_test_http (session, "POST", url, "application/octet-stream", body, NULL);
-      outcome = g_strdup_printf ("%u", resp->status);
+      outcome = resp->status == 0 && resp->error != NULL ? g_strdup_printf ("no answer: %s", resp->error->message)
+                                                         : g_strdup_printf ("%u", resp->status);
       if (resp->status == 200 && transcript_nonempty (resp))
         {
           count (kind, outcome, TRUE);
@@ -287,7 +288,9 @@ bad_http (SoupSession *session, const char *kind, const char *method, const char
   gboolean ok = resp->status == expected_status && body_text != NULL
                 && g_strstr_len (body_text, g_bytes_get_size (resp->body), expected_code) != NULL;
 
-  outcome = g_strdup_printf ("%u %s", resp->status, ok ? expected_code : "");
+  /* status 0: no answer; the client's error says why */
+  outcome = resp->status == 0 && resp->error != NULL ? g_strdup_printf ("no answer: %s", resp->error->message)
+                                                     : g_strdup_printf ("%u %s", resp->status, ok ? expected_code : "");
   count (kind, outcome, ok);
   if (ok)
     g_atomic_int_inc ((gint *) &bad_ok);
@@ -334,7 +337,8 @@ bad_main (gpointer data)
   big_json_text[70 * 1024 - 1] = '}';
   big_json = g_bytes_new (big_json_text, 70 * 1024);
   g_main_context_push_thread_default (context);
-  session = soup_session_new_with_options ("timeout", 60, NULL);
+  /* a bad request may wait in the queue behind the uploads */
+  session = soup_session_new_with_options ("timeout", 300, NULL);
   for (guint i = 0; !g_atomic_int_get (&stopping); i++)
     {
       switch (i % 11)
