@@ -6,7 +6,7 @@
  * Redis, the in-process license in development mode), with a callback receiver for jobs.
  *
  *   /faults/asr-stop-batch   SIGSTOP of a worker during batch requests: each is answered,
- *                            200 or 504 TIMEOUT after [api] worker_timeout_s (20 s); new requests go
+ *                            200 or 504 TIMEOUT after [api] worker_timeout_s (30 s); new requests go
  *                            to the other worker; SIGCONT and it serves again
  *   /faults/asr-stop-stream  SIGSTOP of the worker of a relayed stream: the client gets an
  *                            error message and a close within worker_timeout_s, not silence
@@ -36,7 +36,7 @@
 #include "lmd-test-stream.h"
 #include "lmd-test-wav.h"
 
-#define WORKER_TIMEOUT_S 20
+#define WORKER_TIMEOUT_S 30
 
 static SoupSession *session;
 static GSubprocess *redis;
@@ -249,7 +249,7 @@ test_asr_stop_batch (void)
   g_assert_cmpuint (n_200 + n_504, ==, 6);
   /* while it is stopped, new requests go to the other worker */
   g_assert_true (wait_for_workers (1, 10));
-  batch_send (&after, api, 3);
+  batch_send (&after, api, 2);
   batch_wait (&after, 120);
   for (guint i = 0; i < after.sent; i++)
     g_assert_cmpuint (after.statuses[i], ==, 200);

@@ -196,7 +196,7 @@ test_idle_connections_flood (void)
     lmd_test_flood_add (flood, health, sizeof health - 1, sizeof health - 1, 0);
   for (guint i = 0; i < 200; i++)
     lmd_test_flood_add (flood, "", 0, 0, 0);
-  g_assert_true (lmd_test_flood_run (flood, 15 * slack (), 300));
+  g_assert_true (lmd_test_flood_run (flood, 30 * slack (), 300));
   for (guint i = 0; i < flood->clients->len; i++)
     {
       LmdTestFloodClient *c = flood->clients->pdata[i];
@@ -205,12 +205,13 @@ test_idle_connections_flood (void)
         {
           /* answered, then closed keepalive_timeout_s after the answer */
           double idle = (c->closed_us - c->answered_us) / 1e6;
-          idle_ok += lmd_test_flood_client_status (c) == 200 && idle >= 1.5 && idle <= 2.0 + 2.0 * slack ();
+          /* the timers are exact; a loaded machine delays the wake-ups (the tolerance) */
+          idle_ok += lmd_test_flood_client_status (c) == 200 && idle >= 1.5 && idle <= 2.0 + 6.0 * slack ();
           idle_latest = MAX (idle_latest, idle);
         }
       else
         {
-          silent_ok += lmd_test_flood_client_status (c) == 408 && after >= 2.5 && after <= 3.0 + 2.0 * slack ();
+          silent_ok += lmd_test_flood_client_status (c) == 408 && after >= 2.5 && after <= 3.0 + 6.0 * slack ();
           silent_latest = MAX (silent_latest, after);
         }
     }
