@@ -8,7 +8,8 @@
  *    at a time: every one gets an HTTP answer (408, or 503 with Retry-After beyond
  *    [limits] max_uploads) and is closed at the documented time;
  *  - three hundred idle keep-alive connections are closed within keepalive_timeout_s, two
- *    hundred silent ones get 408 at header_timeout_s;
+ *    hundred silent ones are closed at header_timeout_s (with 408 within the budget of
+ *    answered closes);
  *  - more concurrent uploads than workers + queue, and more streams than max_streams:
  *    every request gets 200 or 503 with Retry-After, every extra stream SERVICE_UNAVAILABLE;
  * and throughout /health answers, and afterwards the daemon's descriptors are back to
@@ -189,7 +190,7 @@ test_idle_connections_flood (void)
   g_autoptr (LmdTestFlood) flood = lmd_test_flood_new (lmd_test_server_get_port (server));
   guint baseline = lmd_test_count_descriptors (lmd_test_server_get_pid (server));
   static const char health[] = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-  guint idle_ok = 0, silent_ok = 0;
+  guint idle_ok = 0, silent_closed = 0, silent_408 = 0;
   double idle_latest = 0, silent_latest = 0;
 
   for (guint i = 0; i < 300; i++)
@@ -203,23 +204,28 @@ test_idle_connections_flood (void)
       double after = lmd_test_flood_client_closed_after (c);
       if (i < 300)
         {
-          /* answered, then closed keepalive_timeout_s after the answer */
+          /* answered, then closed keepalive_timeout_s after the answer: not before 2 s from
+           * the connect, and (the timers are exact, a loaded machine delays the wake-ups:
+           * the tolerance) not much later than 2 s after the answer was read */
           double idle = (c->closed_us - c->answered_us) / 1e6;
-          /* the timers are exact; a loaded machine delays the wake-ups (the tolerance) */
-          idle_ok += lmd_test_flood_client_status (c) == 200 && idle >= 1.5 && idle <= 2.0 + 6.0 * slack ();
+          idle_ok += lmd_test_flood_client_status (c) == 200 && after >= 1.9 && idle <= 2.0 + 6.0 * slack ();
           idle_latest = MAX (idle_latest, idle);
         }
       else
         {
-          silent_ok += lmd_test_flood_client_status (c) == 408 && after >= 2.5 && after <= 3.0 + 6.0 * slack ();
+          /* closed at header_timeout_s, with 408 within the budget of answered closes (64
+           * lingering at once: past it the extra ones are closed without an answer) */
+          silent_closed += after >= 2.9 && after <= 3.0 + 6.0 * slack ();
+          silent_408 += lmd_test_flood_client_status (c) == 408;
           silent_latest = MAX (silent_latest, after);
         }
     }
   g_test_message ("300 idle keep-alive connections: %u closed in time (last %.2f s after its answer); "
-                  "200 silent ones: %u answered 408 in time (last %.2f s)",
-                  idle_ok, idle_latest, silent_ok, silent_latest);
+                  "200 silent ones: %u closed in time (last %.2f s), %u of them with 408",
+                  idle_ok, idle_latest, silent_closed, silent_latest, silent_408);
   g_assert_cmpuint (idle_ok, ==, 300);
-  g_assert_cmpuint (silent_ok, ==, 200);
+  g_assert_cmpuint (silent_closed, ==, 200);
+  g_assert_cmpuint (silent_408, >=, 64);
   assert_health_throughout (flood);
   assert_descriptors_back (server, baseline);
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
