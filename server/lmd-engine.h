@@ -44,6 +44,8 @@ typedef struct {
                              * streaming methods below */
   const LmdVadOptions *vad; /* nullable (= all defaults): voice-activity detection before
                              * batch decoding; engines without it ignore it */
+  gboolean translate;       /* English text of speech in any language; only asked of an engine
+                             * whose can_translate() says yes */
 } LmdSessionOptions;
 
 #define LMD_TYPE_ENGINE_SESSION (lmd_engine_session_get_type ())
@@ -74,6 +76,10 @@ struct _LmdEngineSessionInterface {
    * end of the last speech.  @utterance_start (nullable) gets the start of the open
    * utterance, or -1 when none is open. */
   gboolean (*get_speech_state) (LmdEngineSession *self, double *since, double *utterance_start);
+  /* Optional (NULL: every session with the three methods streams): whether this session
+   * streams.  An engine whose live sessions need something the server lacks (whisper: a
+   * voice-activity model) opens a batch session instead, and says so here. */
+  gboolean (*can_stream) (LmdEngineSession *self);
 };
 
 gboolean lmd_engine_session_feed (LmdEngineSession *self, const float *samples, gsize n_samples,
@@ -119,6 +125,8 @@ struct _LmdEngineInterface {
   /* Optional (NULL: the CPU, nothing to report): what the engine computes on; thread-safe.
    * Fills @device; its name is (transfer full). */
   void (*get_device) (LmdEngine *self, LmdEngineDevice *device);
+  /* Optional (NULL: no): whether sessions can translate (LmdSessionOptions.translate). */
+  gboolean (*can_translate) (LmdEngine *self);
 };
 
 gboolean lmd_engine_setup (LmdEngine *self, GKeyFile *config, GError **error);
@@ -130,5 +138,6 @@ LmdEngineSession *lmd_engine_open_session (LmdEngine *self, const LmdSessionOpti
 LmdEngineState lmd_engine_get_state (LmdEngine *self, char **message);
 /* Fills @device (zeroed first; name "cpu" when the engine reports nothing); free its name. */
 void lmd_engine_get_device (LmdEngine *self, LmdEngineDevice *device);
+gboolean lmd_engine_can_translate (LmdEngine *self);
 
 G_END_DECLS

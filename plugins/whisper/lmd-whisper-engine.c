@@ -48,8 +48,8 @@ struct _LmdWhisperEngine {
   double logprob_threshold;
   double no_speech_threshold;
   double compression_threshold;
-  lmw_vad_model *vad_model;  /* owned, nullable: [vad] model; NULL = no voice-activity detection */
-  lmw_vad_params vad_params; /* [vad] settings */
+  LmdVadConfig vad;          /* [vad]: the Silero model (nullable) and settings */
+  LmdWhisperStreamConfig stream_config; /* [whisper] stream_* settings */
 };
 
 static void lmd_whisper_engine_iface_init (LmdEngineInterface *iface);
@@ -167,48 +167,6 @@ name_from_url (const char *url)
   return default_model_name (no_query);
 }
 
-/* [vad]: the Silero model (absent = off) and the segment settings requests start from. */
-static gboolean
-setup_vad (LmdWhisperEngine *self, GKeyFile *config, GError **error)
-{
-  g_autofree char *path = lmd_config_get_string (config, "vad", "model", NULL);
-  gint64 min_speech, min_silence, pad;
-  double threshold, max_speech;
-  lmw_error err = { 0 };
-
-  if (!lmd_config_get_double (config, "vad", "threshold", 0.5, &threshold, error) ||
-      !lmd_config_get_int (config, "vad", "min_speech_ms", 250, &min_speech, error) ||
-      !lmd_config_get_int (config, "vad", "min_silence_ms", 100, &min_silence, error) ||
-      !lmd_config_get_int (config, "vad", "speech_pad_ms", 30, &pad, error) ||
-      !lmd_config_get_double (config, "vad", "max_speech_s", 0.0, &max_speech, error))
-    return FALSE;
-  if (threshold < 0.01 || threshold > 1.0 || min_speech < 0 || min_speech > 60000 ||
-      min_silence < 0 || min_silence > 60000 || pad < 0 || pad > 2000 || max_speech < 0.0 ||
-      max_speech > 3600.0)
-    {
-      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                   "config [vad]: threshold must be 0.01..1, min_speech_ms and min_silence_ms "
-                   "0..60000, speech_pad_ms 0..2000 and max_speech_s 0..3600");
-      return FALSE;
-    }
-  self->vad_params = lmw_vad_default_params ();
-  self->vad_params.threshold = (float) threshold;
-  self->vad_params.min_speech_ms = (int) min_speech;
-  self->vad_params.min_silence_ms = (int) min_silence;
-  self->vad_params.speech_pad_ms = (int) pad;
-  self->vad_params.max_speech_s = (float) max_speech;
-  if (path == NULL)
-    return TRUE;
-  self->vad_model = lmw_vad_model_load_file (path, &err);
-  if (self->vad_model == NULL)
-    {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "config [vad] model: %s", err.message);
-      return FALSE;
-    }
-  g_info ("VAD model %s loaded from %s", lmw_vad_model_description (self->vad_model), path);
-  return TRUE;
-}
-
 static gboolean
 whisper_setup (LmdEngine *engine, GKeyFile *config, GError **error)
 {
@@ -252,7 +210,8 @@ whisper_setup (LmdEngine *engine, GKeyFile *config, GError **error)
                    "temperature_increment 0..1");
       return FALSE;
     }
-  if (!setup_vad (self, config, error))
+  if (!lmd_vad_config_load (&self->vad, config, error) ||
+      !lmd_whisper_stream_config_load (&self->stream_config, config, error))
     return FALSE;
   self->threads = (int) threads;
   self->beam_size = (int) beam;
@@ -367,6 +326,16 @@ whisper_supports_language (LmdEngine *engine, const char *language)
   return lmw_model_special (model)->multilingual && lmw_language_token (model, language) >= 0;
 }
 
+/* Only multilingual models know the translate task (English-only ones have no such token). */
+static gboolean
+whisper_can_translate (LmdEngine *engine)
+{
+  const lmw_model *model = ready_model (LMD_WHISPER_ENGINE (engine));
+
+  /* while loading, the request is refused as the model's state says */
+  return model == NULL || lmw_model_special (model)->multilingual;
+}
+
 static LmdEngineSession *
 whisper_open_session (LmdEngine *engine, const LmdSessionOptions *options, GError **error)
 {
@@ -403,27 +372,20 @@ lmd_whisper_engine_get_spool_dir (LmdWhisperEngine *self)
 const lmw_vad_model *
 lmd_whisper_engine_get_vad_model (LmdWhisperEngine *self)
 {
-  return self->vad_model;
+  return self->vad.model;
 }
 
 gboolean
 lmd_whisper_engine_get_vad_params (LmdWhisperEngine *self, const LmdVadOptions *options,
                                    lmw_vad_params *params)
 {
-  *params = self->vad_params;
-  if (options == NULL)
-    return self->vad_model != NULL;
-  if (options->threshold >= 0)
-    params->threshold = (float) options->threshold;
-  if (options->min_speech_ms >= 0)
-    params->min_speech_ms = options->min_speech_ms;
-  if (options->min_silence_ms >= 0)
-    params->min_silence_ms = options->min_silence_ms;
-  if (options->speech_pad_ms >= 0)
-    params->speech_pad_ms = options->speech_pad_ms;
-  if (options->max_speech_s >= 0)
-    params->max_speech_s = (float) options->max_speech_s;
-  return self->vad_model != NULL && options->enabled != 0;
+  return lmd_vad_config_get_params (&self->vad, options, params);
+}
+
+const LmdWhisperStreamConfig *
+lmd_whisper_engine_get_stream_config (LmdWhisperEngine *self)
+{
+  return &self->stream_config;
 }
 
 lmw_params
@@ -490,6 +452,7 @@ lmd_whisper_engine_iface_init (LmdEngineInterface *iface)
   iface->open_session = whisper_open_session;
   iface->get_state = whisper_get_state;
   iface->get_device = whisper_get_device;
+  iface->can_translate = whisper_can_translate;
 }
 
 static void
@@ -505,7 +468,7 @@ lmd_whisper_engine_finalize (GObject *object)
   g_clear_pointer (&self->model, lmw_model_free);
   g_free (self->device_name);
   g_free (self->backend);
-  g_clear_pointer (&self->vad_model, lmw_vad_model_free);
+  lmd_vad_config_clear (&self->vad);
   g_free (self->model_name);
   g_free (self->model_path);
   g_free (self->state_message);

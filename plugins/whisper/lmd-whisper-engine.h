@@ -20,11 +20,10 @@
  *   backend     compute backend: auto (default: cuda where a driver and a device are present,
  *               else cpu, with one log line saying why), cpu, cuda, cuda-emu
  *   gpu_device  (env GPU_DEVICE_ID) the GPU's number for cuda (default 0)
+ *   stream_interval_ms, stream_interim_budget  live transcription (lmd-whisper-stream.h)
  *
- * Config group [vad] (voice-activity detection before batch decoding):
- *   model       local path of a Silero model in the ggml format; absent = no VAD
- *   threshold, min_speech_ms, min_silence_ms, speech_pad_ms, max_speech_s  the segment
- *               settings (lmw_vad_params) requests start from
+ * Config group [vad] (voice-activity detection before batch decoding, and the endpointing of
+ * live streams): see lmd-vad-config.h
  *
  * The model is loaded once and shared; each session owns its own decoding state.
  */
@@ -32,7 +31,9 @@
 
 #include <glib-object.h>
 
+#include "lmd-vad-config.h"
 #include "lmd-vad-options.h"
+#include "lmd-whisper-stream.h"
 #include "lmw-context.h"
 #include "lmw-vad.h"
 
@@ -58,5 +59,8 @@ const lmw_vad_model *lmd_whisper_engine_get_vad_model (LmdWhisperEngine *self);
  * audio is to be cut by the VAD (a model is configured and the request did not say vad=false). */
 gboolean lmd_whisper_engine_get_vad_params (LmdWhisperEngine *self, const LmdVadOptions *options,
                                             lmw_vad_params *params);
+
+/* (transfer none) the [whisper] stream_* settings */
+const LmdWhisperStreamConfig *lmd_whisper_engine_get_stream_config (LmdWhisperEngine *self);
 
 G_END_DECLS
