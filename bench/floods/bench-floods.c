@@ -89,6 +89,8 @@ report (const char *name, LmdTestServer *server, LmdTestFlood *flood, Sample *s,
           by_status->str, closed_text != NULL ? closed_text : (closed_text = g_strdup_printf ("%.1f s", latest)), flood->probes_ok, flood->probes,
           flood->probe_max_s, s->baseline_fds, end_fds, after_fds, s->baseline_rss / 1048576.0, end_rss / 1048576.0,
           lmd_test_resident_bytes (pid) / 1048576.0);
+  for (guint i = 0; i < flood->probe_failures->len; i++)
+    printf ("#   /health probe at %.1f s: no 200 within 5 s\n", g_array_index (flood->probe_failures, double, i));
   fflush (stdout);
   if (unanswered > 0 || !all_closed || flood->probes_ok != flood->probes || after_fds > s->baseline_fds + 2)
     failed = TRUE;

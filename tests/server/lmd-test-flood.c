@@ -26,6 +26,7 @@ lmd_test_flood_new (guint port)
 
   self->port = port;
   self->clients = g_ptr_array_new_with_free_func ((GDestroyNotify) client_free);
+  self->probe_failures = g_array_new (FALSE, FALSE, sizeof (double));
   return self;
 }
 
@@ -35,6 +36,7 @@ lmd_test_flood_free (LmdTestFlood *self)
   if (self == NULL)
     return;
   g_ptr_array_unref (self->clients);
+  g_array_unref (self->probe_failures);
   g_free (self);
 }
 
@@ -137,6 +139,7 @@ lmd_test_flood_run (LmdTestFlood *self, double timeout_s, guint probe_ms)
   g_autofree struct pollfd *pfds = g_new0 (struct pollfd, MAX (self->clients->len, 1));
   guint open;
 
+  self->started_us = g_get_monotonic_time ();
   do
     {
       gint64 now = g_get_monotonic_time ();
@@ -187,8 +190,11 @@ lmd_test_flood_run (LmdTestFlood *self, double timeout_s, guint probe_ms)
         }
       if (probe_ms > 0 && now >= next_probe)
         {
+          double at = (g_get_monotonic_time () - self->started_us) / 1e6;
           double took = probe_health (self->port);
           self->probes++;
+          if (took < 0)
+            g_array_append_val (self->probe_failures, at);
           if (took >= 0)
             {
               self->probes_ok++;

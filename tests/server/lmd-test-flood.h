@@ -33,6 +33,8 @@ typedef struct {
   guint probes;           /* /health probes sent */
   guint probes_ok;        /* answered 200 */
   double probe_max_s;     /* slowest answered probe */
+  gint64 started_us;      /* monotonic µs: the start of lmd_test_flood_run() */
+  GArray *probe_failures; /* double: seconds from the start of each probe not answered 200 */
 } LmdTestFlood;
 
 /* (transfer full) a flood of clients of 127.0.0.1:@port */
