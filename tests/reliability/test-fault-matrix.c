@@ -36,7 +36,10 @@
 #include "lmd-test-stream.h"
 #include "lmd-test-wav.h"
 
-#define WORKER_TIMEOUT_S 30
+/* [api] worker_timeout_s: long enough for a busy worker on a loaded machine (instrumented
+ * builds are several times slower), short enough for the test */
+static guint worker_timeout_s = 30;
+#define WORKER_TIMEOUT_S worker_timeout_s
 
 static SoupSession *session;
 static GSubprocess *redis;
@@ -540,6 +543,12 @@ main (int argc, char **argv)
   int status;
 
   g_test_init (&argc, &argv, NULL);
+#ifdef __SANITIZE_ADDRESS__
+  worker_timeout_s = 90;
+#else
+  if (g_getenv ("LMD_TEST_DAEMON_WRAPPER") != NULL && g_getenv ("LMD_TEST_DAEMON_WRAPPER")[0] != '\0')
+    worker_timeout_s = 180;
+#endif
   session = soup_session_new_with_options ("max-conns", 256, "max-conns-per-host", 256, "timeout", 300, NULL);
   if (redis_path != NULL)
     samples = lmd_test_librivox_read ("sense_and_sensibility_01_austen_64kb-0870", &n_samples);
