@@ -6,7 +6,7 @@
  * Redis, the in-process license in development mode), with a callback receiver for jobs.
  *
  *   /faults/asr-stop-batch   SIGSTOP of a worker during batch requests: each is answered,
- *                            200 or 504 TIMEOUT after [api] worker_timeout_s (30 s); new requests go
+ *                            200 or 504 TIMEOUT after [api] worker_timeout_s (60 s); new requests go
  *                            to the other worker; SIGCONT and it serves again
  *   /faults/asr-stop-stream  SIGSTOP of the worker of a relayed stream: the client gets an
  *                            error message and a close within worker_timeout_s, not silence
@@ -38,7 +38,7 @@
 
 /* [api] worker_timeout_s: long enough for a busy worker on a loaded machine (instrumented
  * builds are several times slower), short enough for the test */
-static guint worker_timeout_s = 30;
+static guint worker_timeout_s = 60;
 #define WORKER_TIMEOUT_S worker_timeout_s
 
 static SoupSession *session;
@@ -335,7 +335,7 @@ test_redis_stop (void)
   s = lmd_test_stream_connect (session, url, &error);
   g_assert_no_error (error);
   g_assert_cmpint (kill (redis_pid, SIGSTOP), ==, 0);
-  batch_send (&batch, api, 4);
+  batch_send (&batch, api, 2);
   for (gsize off = 0; off < g_bytes_get_size (stream_pcm); off += 32000)
     lmd_test_stream_send (s, (const guint8 *) g_bytes_get_data (stream_pcm, NULL) + off,
                           MIN (32000, g_bytes_get_size (stream_pcm) - off));
@@ -544,10 +544,10 @@ main (int argc, char **argv)
 
   g_test_init (&argc, &argv, NULL);
 #ifdef __SANITIZE_ADDRESS__
-  worker_timeout_s = 90;
+  worker_timeout_s = 120;
 #else
   if (g_getenv ("LMD_TEST_DAEMON_WRAPPER") != NULL && g_getenv ("LMD_TEST_DAEMON_WRAPPER")[0] != '\0')
-    worker_timeout_s = 180;
+    worker_timeout_s = 240;
 #endif
   session = soup_session_new_with_options ("max-conns", 256, "max-conns-per-host", 256, "timeout", 300, NULL);
   if (redis_path != NULL)
