@@ -119,6 +119,16 @@ lmd_engine_get_device (LmdEngine *self, LmdEngineDevice *device)
 }
 
 gboolean
+lmd_engine_can_translate (LmdEngine *self)
+{
+  LmdEngineInterface *iface;
+
+  g_return_val_if_fail (LMD_IS_ENGINE (self), FALSE);
+  iface = LMD_ENGINE_GET_IFACE (self);
+  return iface->can_translate != NULL && iface->can_translate (self);
+}
+
+gboolean
 lmd_engine_supports_language (LmdEngine *self, const char *language)
 {
   LmdEngineInterface *iface;

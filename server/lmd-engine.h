@@ -44,6 +44,8 @@ typedef struct {
                              * streaming methods below */
   const LmdVadOptions *vad; /* nullable (= all defaults): voice-activity detection before
                              * batch decoding; engines without it ignore it */
+  gboolean translate;       /* English text of speech in any language; only asked of an engine
+                             * whose can_translate() says yes */
 } LmdSessionOptions;
 
 #define LMD_TYPE_ENGINE_SESSION (lmd_engine_session_get_type ())
@@ -123,6 +125,8 @@ struct _LmdEngineInterface {
   /* Optional (NULL: the CPU, nothing to report): what the engine computes on; thread-safe.
    * Fills @device; its name is (transfer full). */
   void (*get_device) (LmdEngine *self, LmdEngineDevice *device);
+  /* Optional (NULL: no): whether sessions can translate (LmdSessionOptions.translate). */
+  gboolean (*can_translate) (LmdEngine *self);
 };
 
 gboolean lmd_engine_setup (LmdEngine *self, GKeyFile *config, GError **error);
@@ -134,5 +138,6 @@ LmdEngineSession *lmd_engine_open_session (LmdEngine *self, const LmdSessionOpti
 LmdEngineState lmd_engine_get_state (LmdEngine *self, char **message);
 /* Fills @device (zeroed first; name "cpu" when the engine reports nothing); free its name. */
 void lmd_engine_get_device (LmdEngine *self, LmdEngineDevice *device);
+gboolean lmd_engine_can_translate (LmdEngine *self);
 
 G_END_DECLS

@@ -260,6 +260,7 @@ check_utterance (LmdLiveSession *self, gboolean want_partial)
           Posted *posted = posted_new (LMD_LIVE_EVENT_INTERIM, utterance_start);
 
           posted->text = g_strdup (partial);
+          posted->event.end = MAX (now, posted->event.start);
           post (self, posted);
           g_free (self->last_partial);
           self->last_partial = g_steal_pointer (&partial);

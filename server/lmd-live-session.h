@@ -72,7 +72,7 @@ typedef enum {
 typedef struct {
   LmdLiveEventType type;
   double start;                    /* SPEECH_*: the timestamp; INTERIM, FINAL: see above */
-  double end;                      /* FINAL: >= start */
+  double end;                      /* FINAL: >= start; INTERIM: the audio decoded so far */
   const char *text;                /* INTERIM: the hypothesis (not empty) */
   const LmdTranscript *transcript; /* FINAL: text, words (session times), confidence */
   const GError *error;             /* ERROR */

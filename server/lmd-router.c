@@ -161,6 +161,7 @@ job_run (Job *job, GError **error)
     .condition_on_previous_text = req->options.condition_on_previous_text < 0 ? 0
                                   : req->options.condition_on_previous_text ? 1 : -1,
     .vad = &req->options.vad,
+    .translate = req->options.translate,
   };
   FeedState state = { job };
 
@@ -357,6 +358,13 @@ validate_request (LmdRouter *self, LmdTranscribeRequest *request, LmdEngine **en
         return FALSE;
       }
   }
+  if (request->options.translate && !lmd_engine_can_translate (*engine))
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "model" LMD_ERROR_PARAM_SEPARATOR "model %s cannot translate: translation to "
+                   "English needs a multilingual whisper model", lmd_engine_get_model_name (*engine));
+      return FALSE;
+    }
   if (!lmd_engine_supports_language (*engine, request->options.language))
     {
       g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,

@@ -326,6 +326,16 @@ whisper_supports_language (LmdEngine *engine, const char *language)
   return lmw_model_special (model)->multilingual && lmw_language_token (model, language) >= 0;
 }
 
+/* Only multilingual models know the translate task (English-only ones have no such token). */
+static gboolean
+whisper_can_translate (LmdEngine *engine)
+{
+  const lmw_model *model = ready_model (LMD_WHISPER_ENGINE (engine));
+
+  /* while loading, the request is refused as the model's state says */
+  return model == NULL || lmw_model_special (model)->multilingual;
+}
+
 static LmdEngineSession *
 whisper_open_session (LmdEngine *engine, const LmdSessionOptions *options, GError **error)
 {
@@ -442,6 +452,7 @@ lmd_whisper_engine_iface_init (LmdEngineInterface *iface)
   iface->open_session = whisper_open_session;
   iface->get_state = whisper_get_state;
   iface->get_device = whisper_get_device;
+  iface->can_translate = whisper_can_translate;
 }
 
 static void

@@ -24,6 +24,7 @@ struct _LmdWhisperSession {
   int beam_size;            /* 0: the engine's default */
   char *prompt;             /* owned, nullable */
   int condition;            /* condition_on_previous_text: 0 = the engine's default, > 0 on, < 0 off */
+  gboolean translate;       /* the translate task: English text */
   gboolean finished;
   LmdVadOptions vad;        /* the request's voice-activity detection options */
   char *request_id;         /* owned, nullable: for log lines */
@@ -182,6 +183,7 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
   if (self->condition != 0)
     params.condition_on_previous_text = self->condition > 0;
   params.initial_prompt = self->prompt;
+  params.translate = self->translate;
   self->finished = TRUE;
   if (self->stream != NULL)
     return lmd_whisper_stream_end_utterance (self->stream, error);
@@ -203,6 +205,9 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
         lmd_vad_cut_map_transcript (self->cut, transcript);
       return transcript;
     }
+  LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, self->request_id, "task %s, language %s, %.2f s",
+                   params.translate ? "translate" : "transcribe",
+                   params.language != NULL ? params.language : "auto", duration);
   if (lmw_transcribe_reader (self->state, &params, reader, self, (size_t) n_samples, &result,
                              &err) != 0)
     {
@@ -211,6 +216,7 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
       return NULL;
     }
   transcript = lmd_transcript_new (result.language[0] != '\0' ? result.language : self->language);
+  transcript->segments = lmd_segment_array_new ();
   for (int i = 0; i < result.n_segments; i++)
     {
       const lmw_segment *seg = &result.segments[i];
@@ -237,6 +243,18 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
       if (text->len > 0)
         g_string_append_c (text, ' ');
       g_string_append (text, stripped);
+      {
+        LmdSegment segment;
+
+        lmd_segment_init (&segment, t0, t1, stripped);
+        g_array_append_vals (segment.tokens, seg->tokens, (guint) seg->n_tokens);
+        segment.seek = seg->window_ms / 10;
+        segment.temperature = seg->temperature;
+        segment.avg_logprob = seg->avg_logprob;
+        segment.compression_ratio = seg->compression_ratio;
+        segment.no_speech_prob = seg->no_speech_prob;
+        g_array_append_val (transcript->segments, segment);
+      }
     }
   lmw_result_clear (&result);
   /* Keep the model's own text (punctuation, casing); confidence is the words' mean. */
@@ -346,6 +364,7 @@ lmd_whisper_session_new (LmdWhisperEngine *engine, const LmdSessionOptions *opti
   self->prompt = g_strdup (options->prompt);
   self->condition = options->condition_on_previous_text;
   self->request_id = g_strdup (options->request_id);
+  self->translate = options->translate;
   self->word_timestamps = options->word_timestamps;
   if (options->vad != NULL)
     self->vad = *options->vad;

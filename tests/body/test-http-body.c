@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "lmd-test-audio.h"
+#include "lmd-test-json.h"
 #include "lmd-test-raw-http.h"
 #include "lmd-test-server.h"
 #include "lmd-test-stream.h"
@@ -39,41 +40,6 @@ static GBytes *wide_wav;   /* the same at 96 kHz, stereo float: 1.9 MB */
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static void
-put_le32 (guint8 *p, guint32 v)
-{
-  p[0] = v & 0xff;
-  p[1] = (v >> 8) & 0xff;
-  p[2] = (v >> 16) & 0xff;
-  p[3] = v >> 24;
-}
-
-/* @samples (16 kHz mono) as a WAV of IEEE float stereo at 96 kHz, each sample held 6 times */
-static GBytes *
-wide_wav_encode (const float *samples, gsize n)
-{
-  gsize payload = n * 6 * 2 * sizeof (float);
-  guint8 *data = g_malloc0 (44 + payload);
-  float *out = (float *) (data + 44);
-
-  memcpy (data, "RIFF", 4);
-  put_le32 (data + 4, (guint32) (36 + payload));
-  memcpy (data + 8, "WAVEfmt ", 8);
-  put_le32 (data + 16, 16);
-  data[20] = 3; /* WAVE_FORMAT_IEEE_FLOAT */
-  data[22] = 2;
-  put_le32 (data + 24, 96000);
-  put_le32 (data + 28, 96000 * 8);
-  data[32] = 8;
-  data[34] = 32;
-  memcpy (data + 36, "data", 4);
-  put_le32 (data + 40, (guint32) payload);
-  for (gsize i = 0; i < n; i++)
-    for (guint k = 0; k < 6; k++)
-      out[(i * 6 + k) * 2] = out[(i * 6 + k) * 2 + 1] = samples[i];
-  return g_bytes_new_take (data, 44 + payload);
-}
-
 static gboolean
 need_setup (void)
 {
@@ -83,19 +49,6 @@ need_setup (void)
       return FALSE;
     }
   return TRUE;
-}
-
-/* "[[…]]" nested @depth deep */
-static GBytes *
-deep_array (guint depth)
-{
-  GString *s = g_string_sized_new (depth * 2);
-
-  for (guint i = 0; i < depth; i++)
-    g_string_append_c (s, '[');
-  for (guint i = 0; i < depth; i++)
-    g_string_append_c (s, ']');
-  return g_string_free_to_bytes (s);
 }
 
 static void
@@ -125,15 +78,7 @@ assert_logged (const char *request_id, const char *text)
 static double
 metric (const char *name)
 {
-  g_autofree char *url = lmd_test_server_url (server, "/metrics");
-  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
-  g_autofree char *text = g_strndup (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body));
-  g_autofree char *needle = g_strdup_printf ("\n%s ", name);
-  const char *at = strstr (text, needle);
-
-  g_assert_cmpuint (r->status, ==, 200);
-  g_assert_nonnull (at);
-  return g_ascii_strtod (at + strlen (needle), NULL);
+  return lmd_test_server_metric (server, session, name);
 }
 
 static const char *
@@ -166,8 +111,8 @@ static void
 test_deep_json_body (void)
 {
   g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
-  g_autoptr (GBytes) crash = deep_array (100000); /* the body: killed the process */
-  g_autoptr (GBytes) within = deep_array (32000);  /* 64,000 bytes: within the size bound */
+  g_autoptr (GBytes) crash = lmd_test_json_nested_arrays (100000); /* the body: killed the process */
+  g_autoptr (GBytes) within = lmd_test_json_nested_arrays (32000);  /* 64,000 bytes: within the size bound */
 
   {
     g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "application/json", crash,
@@ -226,7 +171,7 @@ test_deep_control_frame (void)
     {
       g_autoptr (GError) error = NULL;
       g_autoptr (LmdTestStream) s = lmd_test_stream_connect (session, url, &error);
-      g_autoptr (GBytes) frame = deep_array (cases[c].depth);
+      g_autoptr (GBytes) frame = lmd_test_json_nested_arrays (cases[c].depth);
       g_autofree char *text = g_strndup (g_bytes_get_data (frame, NULL), g_bytes_get_size (frame));
       JsonObject *o;
 
@@ -388,7 +333,7 @@ main (int argc, char **argv)
       g_autofree float *samples = lmd_test_librivox_read (SPEECH, &n);
       gsize keep = MIN (n, (gsize) (2.5 * LMD_TEST_LIBRIVOX_RATE));
       short_wav = lmd_test_wav_encode (samples, keep, LMD_TEST_LIBRIVOX_RATE);
-      wide_wav = wide_wav_encode (samples, keep);
+      wide_wav = lmd_test_wav_encode_wide (samples, keep, 0);
     }
   server = lmd_test_server_start ("[plugins]\nload=http;gst-decoder;sphinx\n"
                                   "[limits]\nworkers=1\nmax_uploads=2\nmax_buffered_mb=1\n", NULL, &error);

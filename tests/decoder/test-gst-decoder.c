@@ -998,30 +998,6 @@ test_stall (void)
 
 /* ---- main ---- */
 
-static int
-compare_paths (gconstpointer a, gconstpointer b)
-{
-  return g_strcmp0 (*(const char *const *) a, *(const char *const *) b);
-}
-
-static GPtrArray *
-list_librivox (void)
-{
-  const char *dir = lmd_test_librivox_dir ();
-  g_autoptr (GDir) handle = NULL;
-  GPtrArray *paths;
-  const char *name;
-
-  if (dir == NULL || (handle = g_dir_open (dir, 0, NULL)) == NULL)
-    return NULL;
-  paths = g_ptr_array_new_with_free_func (g_free);
-  while ((name = g_dir_read_name (handle)) != NULL)
-    if (g_str_has_suffix (name, ".wav"))
-      g_ptr_array_add (paths, g_build_filename (dir, name, NULL));
-  g_ptr_array_sort (paths, compare_paths);
-  return paths;
-}
-
 int
 main (int argc, char **argv)
 {
@@ -1034,7 +1010,7 @@ main (int argc, char **argv)
   gst_init (&argc, &argv);
 
   decoder = load_decoder (config, &load_error);
-  librivox = list_librivox ();
+  librivox = lmd_test_librivox_paths ();
 
   g_test_add_func ("/gst-decoder/formats", test_formats);
   g_test_add_func ("/gst-decoder/librivox", test_librivox);

@@ -521,18 +521,10 @@ main (int argc, char **argv)
   license_server = start_license_server (0);
   api[0] = start_api_server ();
   api[1] = start_api_server ();
-  session = soup_session_new_with_options ("timeout", 120, NULL);
+  session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (120), NULL);
   garbage = g_bytes_new_static ("this is not audio at all, just some bytes", 41);
-  if (lmd_test_librivox_dir () != NULL)
-    {
-      g_autofree char *wav = g_build_filename (lmd_test_librivox_dir (),
-                                               "sense_and_sensibility_01_austen_64kb-0880.wav", NULL);
-      char *data;
-      gsize len;
-      g_assert_true (g_file_get_contents (wav, &data, &len, NULL));
-      audio = g_bytes_new_take (data, len);
-    }
-  else
+  audio = lmd_test_librivox_file ("sense_and_sensibility_01_austen_64kb-0880");
+  if (audio == NULL)
     audio = g_bytes_new_static ("RIFF", 4);
 
   g_test_add_func ("/license-role/health", test_health);

@@ -35,6 +35,8 @@
 
 #include "lmd-test-audio.h"
 #include "lmd-test-callback-receiver.h"
+#include "lmd-test-fixtures.h"
+#include "lmd-test-json.h"
 #include "lmd-test-redis.h"
 #include "lmd-test-server.h"
 #include "lmd-test-server-thread.h"
@@ -43,7 +45,6 @@
 
 #define BIG_BYTES (60u * 1024 * 1024)
 #define MAX_BODY_MB 64
-#define BIG_RATE 96000
 
 static SoupSession *session;
 static LmdTestServer *api;
@@ -55,23 +56,6 @@ static GBytes *big_wav;    /* a recording, then silence: 96 kHz stereo float, 60
 static char *big_text;     /* the transcript of big_wav sent to a worker directly */
 
 /* ---- set-up --------------------------------------------------------------------------- */
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        rm_rf (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
 
 static LmdTestServer *
 start_worker (guint index)
@@ -86,43 +70,6 @@ start_worker (guint index)
   return srv;
 }
 
-static void
-put_le32 (guint8 *p, guint32 v)
-{
-  p[0] = v & 0xff;
-  p[1] = (v >> 8) & 0xff;
-  p[2] = (v >> 16) & 0xff;
-  p[3] = v >> 24;
-}
-
-/* A WAV of IEEE float stereo at BIG_RATE, BIG_BYTES long: @samples (16 kHz mono) held for
- * six output samples each, then silence. */
-static GBytes *
-make_big_wav (const float *samples, gsize n)
-{
-  guint8 *data = g_malloc0 (BIG_BYTES);
-  guint32 payload = BIG_BYTES - 44;
-  float *out = (float *) (data + 44);
-  gsize frames = payload / 8;
-
-  memcpy (data, "RIFF", 4);
-  put_le32 (data + 4, BIG_BYTES - 8);
-  memcpy (data + 8, "WAVEfmt ", 8);
-  put_le32 (data + 16, 16);
-  data[20] = 3; /* WAVE_FORMAT_IEEE_FLOAT */
-  data[22] = 2; /* channels */
-  put_le32 (data + 24, BIG_RATE);
-  put_le32 (data + 28, BIG_RATE * 8);
-  data[32] = 8;  /* block align */
-  data[34] = 32; /* bits */
-  memcpy (data + 36, "data", 4);
-  put_le32 (data + 40, payload);
-  for (gsize i = 0; i < n && i * 6 + 6 <= frames; i++)
-    for (guint k = 0; k < 6; k++)
-      out[(i * 6 + k) * 2] = out[(i * 6 + k) * 2 + 1] = samples[i];
-  return g_bytes_new_take (data, BIG_BYTES);
-}
-
 /* short_wav and big_wav from one recording; FALSE without pocketsphinx-testdata. */
 static gboolean
 load_audio (void)
@@ -132,7 +79,7 @@ load_audio (void)
 
   if (samples == NULL)
     return FALSE;
-  big_wav = make_big_wav (samples, n);
+  big_wav = lmd_test_wav_encode_wide (samples, n, BIG_BYTES);
   short_wav = lmd_test_wav_encode (samples, MIN (n, (gsize) (2.5 * LMD_TEST_LIBRIVOX_RATE)),
                                    LMD_TEST_LIBRIVOX_RATE);
   return TRUE;
@@ -313,6 +260,7 @@ test_chunked_too_large (void)
   /* the api still serves */
   {
     g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", short_wav, NULL);
+    g_assert_no_error (r->error);
     g_assert_cmpuint (r->status, ==, 200);
   }
   assert_spool_empty ();
@@ -705,19 +653,6 @@ test_job_no_worker_answers (void)
   g_assert_cmpint (lmd_test_server_stop (lone), ==, 0);
 }
 
-/* "[[…]]" nested @depth deep */
-static GBytes *
-deep_json (guint depth)
-{
-  GString *s = g_string_sized_new (depth * 2);
-
-  for (guint i = 0; i < depth; i++)
-    g_string_append_c (s, '[');
-  for (guint i = 0; i < depth; i++)
-    g_string_append_c (s, ']');
-  return g_string_free_to_bytes (s);
-}
-
 static void
 assert_healthy (LmdTestServer *srv)
 {
@@ -745,7 +680,7 @@ test_deep_json (void)
   url = lmd_test_server_url (api, "/v1/listen");
   for (guint c = 0; c < G_N_ELEMENTS (cases); c++)
     {
-      g_autoptr (GBytes) deep = deep_json (cases[c].depth);
+      g_autoptr (GBytes) deep = lmd_test_json_nested_arrays (cases[c].depth);
       g_autofree char *id = g_strdup_printf ("deep-json-api-%u", cases[c].depth);
       g_autofree char *logged_as = g_strdup_printf ("%u %s", cases[c].status, cases[c].code);
       g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "application/json", deep,
@@ -888,7 +823,7 @@ main (int argc, char **argv)
 
   g_test_init (&argc, &argv, NULL);
   signal (SIGPIPE, SIG_IGN); /* a slow client's writer may find the pipe closed */
-  session = soup_session_new_with_options ("max-conns", 64, "max-conns-per-host", 64, "timeout", 300, NULL);
+  session = soup_session_new_with_options ("max-conns", 64, "max-conns-per-host", 64, "timeout", lmd_test_timeout_s (300), NULL);
   if (load_audio ())
     {
       g_autofree char *api_config = NULL;
@@ -928,7 +863,7 @@ main (int argc, char **argv)
       for (guint w = 0; w < 2; w++)
         {
           g_assert_cmpint (lmd_test_server_stop (workers[w]), ==, 0);
-          rm_rf (jobs_dirs[w]);
+          lmd_test_rm_rf (jobs_dirs[w]);
         }
       g_assert_cmpint (g_rmdir (spool_dir), ==, 0);
     }

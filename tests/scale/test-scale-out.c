@@ -186,16 +186,6 @@ get_text (LmdTestServer *srv, const char *path)
   return g_strndup (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body));
 }
 
-/* The value of the sample @name (with its labels, e.g. asr_requests_total{code="200"}), or 0. */
-static double
-metric_value (const char *text, const char *name)
-{
-  g_autofree char *needle = g_strdup_printf ("\n%s ", name);
-  const char *at = strstr (text, needle);
-
-  return at != NULL ? g_ascii_strtod (at + strlen (needle), NULL) : 0;
-}
-
 /* Checks @text against the Prometheus text format (0.0.4): every line a comment, HELP/TYPE
  * or a sample; every sample of a family declared with TYPE before it. */
 static void
@@ -290,9 +280,9 @@ test_spread (void)
       g_autofree char *m = get_text (api, "/metrics");
       g_autofree char *wm = get_text (workers[batch.done % 2], "/metrics");
       assert_prometheus_text (m);
-      max_active = MAX (max_active, metric_value (m, "asr_active_requests"));
-      max_worker_active = MAX (max_worker_active, metric_value (wm, "asr_active_requests") +
-                                                      metric_value (wm, "asr_batch_queue_depth"));
+      max_active = MAX (max_active, lmd_test_metric_value (m, "asr_active_requests", 0));
+      max_worker_active = MAX (max_worker_active, lmd_test_metric_value (wm, "asr_active_requests", 0) +
+                                                      lmd_test_metric_value (wm, "asr_batch_queue_depth", 0));
       for (guint i = 0; i < 20; i++)
         g_main_context_iteration (NULL, FALSE) || (g_usleep (5000), TRUE);
     }
@@ -311,8 +301,8 @@ test_spread (void)
   for (guint w = 0; w < 2; w++)
     {
       g_autofree char *after = get_text (workers[w], "/metrics");
-      double served = metric_value (after, "asr_requests_total{code=\"200\"}") -
-                      metric_value (before[w], "asr_requests_total{code=\"200\"}");
+      double served = lmd_test_metric_value (after, "asr_requests_total{code=\"200\"}", 0) -
+                      lmd_test_metric_value (before[w], "asr_requests_total{code=\"200\"}", 0);
       g_test_message ("worker %u served %.0f of %u", w, served, N_REQUESTS);
       g_assert_cmpfloat (served, >=, 1);
       assert_prometheus_text (after);
@@ -320,10 +310,10 @@ test_spread (void)
     }
   /* and the api's gauges come back down, its counters count */
   after_api = get_text (api, "/metrics");
-  g_assert_cmpfloat (metric_value (after_api, "asr_active_requests"), ==, 0);
-  g_assert_cmpfloat (metric_value (after_api, "asr_requests_total{code=\"200\"}"), >=, N_REQUESTS);
-  g_assert_cmpfloat (metric_value (after_api, "asr_audio_seconds_total"), >, 2.0 * N_REQUESTS);
-  g_assert_cmpfloat (metric_value (after_api, "asr_e2e_latency_seconds_count"), >=, N_REQUESTS);
+  g_assert_cmpfloat (lmd_test_metric_value (after_api, "asr_active_requests", 0), ==, 0);
+  g_assert_cmpfloat (lmd_test_metric_value (after_api, "asr_requests_total{code=\"200\"}", 0), >=, N_REQUESTS);
+  g_assert_cmpfloat (lmd_test_metric_value (after_api, "asr_audio_seconds_total", 0), >, 2.0 * N_REQUESTS);
+  g_assert_cmpfloat (lmd_test_metric_value (after_api, "asr_e2e_latency_seconds_count", 0), >=, N_REQUESTS);
   batch_clear (&batch);
 }
 
@@ -466,9 +456,9 @@ test_kill_worker (void)
     {
       g_autofree char *m0 = get_text (workers[0], "/metrics");
       g_autofree char *m1 = get_text (workers[1], "/metrics");
-      if (metric_value (m0, "asr_active_streams") + metric_value (m1, "asr_active_streams") >= 1)
+      if (lmd_test_metric_value (m0, "asr_active_streams", 0) + lmd_test_metric_value (m1, "asr_active_streams", 0) >= 1)
         {
-          victim = metric_value (m0, "asr_active_streams") >= 1 ? 0 : 1;
+          victim = lmd_test_metric_value (m0, "asr_active_streams", 0) >= 1 ? 0 : 1;
           break;
         }
       for (guint i = 0; i < 10; i++)
@@ -521,7 +511,7 @@ main (int argc, char **argv)
   int status;
 
   g_test_init (&argc, &argv, NULL);
-  session = soup_session_new_with_options ("max-conns", 256, "max-conns-per-host", 256, "timeout", 300, NULL);
+  session = soup_session_new_with_options ("max-conns", 256, "max-conns-per-host", 256, "timeout", lmd_test_timeout_s (300), NULL);
   if (redis_path != NULL)
     samples = lmd_test_librivox_read ("sense_and_sensibility_01_austen_64kb-0870", &n_samples);
   if (samples != NULL)

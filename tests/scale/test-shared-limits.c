@@ -205,14 +205,7 @@ wait_limits (LmdTestServer *s, const char *want, guint timeout_s)
 static double
 metric (LmdTestServer *s, const char *name)
 {
-  g_autofree char *url = lmd_test_server_url (s, "/metrics");
-  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
-  g_autofree char *text = g_strndup (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body));
-  g_autofree char *needle = g_strdup_printf ("\n%s ", name);
-  const char *at = strstr (text, needle);
-
-  g_assert_nonnull (at);
-  return g_ascii_strtod (at + strlen (needle), NULL);
+  return lmd_test_server_metric (s, session, name);
 }
 
 static LmdTestStream *
@@ -607,7 +600,7 @@ main (int argc, char **argv)
   config = make_config (license_key, "state");
   srv[0] = start_server (config);
   srv[1] = start_server (config);
-  session = soup_session_new_with_options ("timeout", 120, NULL);
+  session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (120), NULL);
   garbage = g_bytes_new_static ("this is not audio in any format", 31);
 
   g_test_add_func ("/shared-limits/rate", test_rate_shared);

@@ -4,7 +4,10 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
+#include <fcntl.h>
+#include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 struct _LmdTestServer {
   GSubprocess *process;
@@ -26,9 +29,87 @@ lmd_test_daemon_path (void)
   return path;
 }
 
+/* The logs of the daemons running now.  A failed assertion aborts the test program, and the
+ * daemons' logs (in their temporary folders) would go unseen: on SIGABRT they are copied to
+ * stderr first.  Set and cleared on the main thread, read by the signal handler only. */
+#define MAX_LIVE_LOGS 64
+static char *live_logs[MAX_LIVE_LOGS];
+
+static void
+write_all_stderr (const char *text, gsize len)
+{
+  while (len > 0)
+    {
+      gssize n = write (STDERR_FILENO, text, len);
+      if (n <= 0)
+        return;
+      text += n;
+      len -= (gsize) n;
+    }
+}
+
+/* async-signal-safe: open, read, write, signal, raise */
+static void
+on_abort (int signum)
+{
+  static const char head[] = "\n--- the log of a daemon still running when the test aborted: ";
+  char buffer[4096];
+
+  for (guint i = 0; i < MAX_LIVE_LOGS; i++)
+    {
+      const char *path = live_logs[i];
+      int fd;
+      gssize n;
+
+      if (path == NULL || (fd = open (path, O_RDONLY)) < 0)
+        continue;
+      write_all_stderr (head, sizeof head - 1);
+      write_all_stderr (path, strlen (path));
+      write_all_stderr (" ---\n", 5);
+      while ((n = read (fd, buffer, sizeof buffer)) > 0)
+        write_all_stderr (buffer, (gsize) n);
+      close (fd);
+    }
+  signal (signum, SIG_DFL);
+  raise (signum);
+}
+
+static void
+live_log_add (const char *path)
+{
+  static gboolean installed = FALSE;
+
+  if (!installed)
+    {
+      signal (SIGABRT, on_abort);
+      installed = TRUE;
+    }
+  for (guint i = 0; i < MAX_LIVE_LOGS; i++)
+    if (live_logs[i] == NULL)
+      {
+        live_logs[i] = g_strdup (path);
+        return;
+      }
+}
+
+static void
+live_log_remove (const char *path)
+{
+  for (guint i = 0; i < MAX_LIVE_LOGS; i++)
+    if (live_logs[i] != NULL && g_str_equal (live_logs[i], path))
+      {
+        char *gone = live_logs[i];
+        live_logs[i] = NULL;
+        g_free (gone);
+        return;
+      }
+}
+
 static void
 test_server_free (LmdTestServer *self)
 {
+  if (self->log_path != NULL)
+    live_log_remove (self->log_path);
   g_clear_object (&self->process);
   if (self->dir != NULL)
     {
@@ -122,6 +203,7 @@ lmd_test_server_start (const char *config_text, const char *const *extra_args, G
       if (g_file_get_contents (port_path, &text, NULL, NULL) && text[0] != '\0')
         {
           self->port = (guint) g_ascii_strtoull (text, NULL, 10);
+          live_log_add (self->log_path);
           return self;
         }
       if (g_subprocess_get_identifier (self->process) == NULL)
@@ -178,6 +260,13 @@ lmd_test_server_stop (LmdTestServer *self)
       g_subprocess_force_exit (self->process);
       g_subprocess_wait (self->process, NULL, NULL);
     }
+  else if (status > 0)
+    {
+      /* a failed exit (or the error exit of a wrapper such as valgrind): the log says why, and
+       * it goes with the temporary folder */
+      g_autofree char *log = lmd_test_server_read_log (self);
+      g_printerr ("the daemon exited with status %d; its log:\n%s\n", status, log);
+    }
   test_server_free (self);
   return status;
 }
@@ -215,6 +304,43 @@ static void
 communicate_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+gboolean
+lmd_test_slow_build (void)
+{
+#ifdef __SANITIZE_ADDRESS__
+  return TRUE;
+#else
+  const char *wrapper = g_getenv ("LMD_TEST_DAEMON_WRAPPER");
+  return wrapper != NULL && wrapper[0] != '\0';
+#endif
+}
+
+gboolean
+lmd_test_under_valgrind (void)
+{
+  const char *wrapper = g_getenv ("LMD_TEST_DAEMON_WRAPPER");
+
+  return wrapper != NULL && strstr (wrapper, "valgrind") != NULL;
+}
+
+guint
+lmd_test_timeout_s (guint seconds)
+{
+  return lmd_test_under_valgrind () ? seconds * 10 : seconds;
+}
+
+gboolean
+lmd_test_skip_under_valgrind (const char *why)
+{
+  g_autofree char *message = NULL;
+
+  if (!lmd_test_under_valgrind ())
+    return FALSE;
+  message = g_strdup_printf ("not under valgrind: %s", why);
+  g_test_skip (message);
+  return TRUE;
 }
 
 int
@@ -264,6 +390,54 @@ lmd_test_daemon_run (const char *const *argv, char **output, guint timeout_s)
   if (g_subprocess_get_if_exited (process))
     return g_subprocess_get_exit_status (process);
   return -g_subprocess_get_term_sig (process);
+}
+
+int
+lmd_test_daemon_run_config (const char *config, char **output, guint timeout_s)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("lmd-config-XXXXXX", &error);
+  g_autofree char *path = NULL;
+  const char *argv[] = { "--config", NULL, "--port=0", NULL };
+  int status;
+
+  g_assert_no_error (error);
+  path = g_build_filename (dir, "lightning-mediad.conf", NULL);
+  g_assert_true (g_file_set_contents (path, config, -1, NULL));
+  argv[1] = path;
+  status = lmd_test_daemon_run (argv, output, timeout_s);
+  g_unlink (path);
+  g_rmdir (dir);
+  return status;
+}
+
+char *
+lmd_test_server_get_metrics (LmdTestServer *self, SoupSession *session)
+{
+  g_autofree char *url = lmd_test_server_url (self, "/metrics");
+  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
+
+  g_assert_cmpuint (r->status, ==, 200);
+  return g_strndup (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body));
+}
+
+double
+lmd_test_metric_value (const char *text, const char *name, double absent)
+{
+  g_autofree char *needle = g_strdup_printf ("\n%s ", name);
+  const char *at = strstr (text, needle);
+
+  return at != NULL ? g_ascii_strtod (at + strlen (needle), NULL) : absent;
+}
+
+double
+lmd_test_server_metric (LmdTestServer *self, SoupSession *session, const char *name)
+{
+  g_autofree char *text = lmd_test_server_get_metrics (self, session);
+  g_autofree char *needle = g_strdup_printf ("\n%s ", name);
+
+  g_assert_nonnull (strstr (text, needle));
+  return lmd_test_metric_value (text, name, 0.0);
 }
 
 void

@@ -33,6 +33,18 @@ char *lmd_test_server_url (LmdTestServer *self, const char *path);
 /* (transfer full) everything the daemon logged so far */
 char *lmd_test_server_read_log (LmdTestServer *self);
 
+/* Whether this build is instrumented (AddressSanitizer) or the daemons run under a wrapper
+ * (LMD_TEST_DAEMON_WRAPPER, e.g. valgrind): several times slower, so real-time expectations
+ * are relaxed. */
+gboolean lmd_test_slow_build (void);
+/* Whether the daemons run under valgrind (make valgrind): tens of times slower. */
+gboolean lmd_test_under_valgrind (void);
+/* @seconds, a client's wait for the daemon, scaled for a daemon under valgrind (×10). */
+guint lmd_test_timeout_s (guint seconds);
+/* Under valgrind: marks the test skipped, saying @why it cannot run there in reasonable time,
+ * and returns TRUE (the test returns); otherwise FALSE. */
+gboolean lmd_test_skip_under_valgrind (const char *why);
+
 /* Path of the built daemon binary. */
 const char *lmd_test_daemon_path (void);
 
@@ -40,6 +52,17 @@ const char *lmd_test_daemon_path (void);
  * and output (stdout + stderr); a daemon still running after @timeout_s is killed and
  * G_MININT returned. */
 int lmd_test_daemon_run (const char *const *argv, char **output, guint timeout_s);
+/* lmd_test_daemon_run with "--config FILE --port=0", FILE a temporary file holding @config
+ * (removed after the run). */
+int lmd_test_daemon_run_config (const char *config, char **output, guint timeout_s);
+
+/* GET /metrics of @self: (transfer full) the text; fails the test unless the answer is 200. */
+char *lmd_test_server_get_metrics (LmdTestServer *self, SoupSession *session);
+/* The value of sample @name in @self's /metrics; fails the test when it is not there. */
+double lmd_test_server_metric (LmdTestServer *self, SoupSession *session, const char *name);
+/* The value of the sample @name (with its labels, e.g. asr_requests_total{code="200"}) in the
+ * Prometheus text @text, or @absent when there is none. */
+double lmd_test_metric_value (const char *text, const char *name, double absent);
 
 /* A finished HTTP exchange. */
 typedef struct {

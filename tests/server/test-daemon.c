@@ -17,19 +17,12 @@ static GBytes *
 repeated_recording (guint times)
 {
   /* the five LibriVox files back to back, @times over, in one WAV (~24.7 s each) */
-  const char *dir = lmd_test_librivox_dir ();
-  g_autoptr (GDir) d = g_dir_open (dir, 0, NULL);
-  g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr (GPtrArray) paths = lmd_test_librivox_paths ();
   g_autoptr (GArray) pcm = g_array_new (FALSE, FALSE, sizeof (float));
-  const char *name;
 
-  while ((name = g_dir_read_name (d)) != NULL)
-    if (g_str_has_suffix (name, ".wav"))
-      g_ptr_array_add (names, g_strdup (name));
-  g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
-  for (guint i = 0; i < names->len * times; i++)
+  for (guint i = 0; i < paths->len * times; i++)
     {
-      g_autofree char *path = g_build_filename (dir, names->pdata[i % names->len], NULL);
+      const char *path = paths->pdata[i % paths->len];
       g_autoptr (GError) error = NULL;
       guint rate = 0;
       gsize n = 0;
@@ -153,7 +146,7 @@ static gpointer
 call_thread (gpointer data)
 {
   Call *c = data;
-  g_autoptr (SoupSession) s = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autoptr (SoupSession) s = soup_session_new_with_options ("timeout", lmd_test_timeout_s (300), NULL);
   g_autoptr (LmdTestResponse) r = post_wav (c->server, s, c->audio, NULL);
 
   c->body = g_strndup (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body));
@@ -175,7 +168,7 @@ active_requests (LmdTestServer *server, SoupSession *session)
 static void
 wait_for_active (LmdTestServer *server, SoupSession *session, gint64 n)
 {
-  gint64 deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  gint64 deadline = g_get_monotonic_time () + lmd_test_timeout_s (30) * G_USEC_PER_SEC;
 
   while (active_requests (server, session) < n)
     {
@@ -254,7 +247,7 @@ test_graceful_shutdown (void)
   /* the request in flight still gets its transcript */
   g_assert_cmpuint (call.status, ==, 200);
   g_assert_nonnull (strstr (call.body, "\"text\""));
-  status = lmd_test_server_wait (server, 60);
+  status = lmd_test_server_wait (server, lmd_test_timeout_s (60));
   g_assert_cmpint (status, ==, 0);
   log = lmd_test_server_read_log (server);
   g_assert_nonnull (strstr (log, "shutting down"));
@@ -275,7 +268,7 @@ test_slow_client (void)
   LmdTestServer *server;
   g_autoptr (GSocketClient) client = g_socket_client_new ();
   g_autoptr (GSocketConnection) conn = NULL;
-  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (300), NULL);
   const char partial[] = "POST /v1/listen HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nRIFF";
   char buf[512];
   gssize n;
@@ -292,7 +285,7 @@ test_slow_client (void)
   g_assert_no_error (error);
   /* The server closes the stalled connection (EOF or a reset, possibly after an error
    * answer); if it kept it open, our own read would time out after 60 s instead. */
-  g_socket_set_timeout (g_socket_connection_get_socket (conn), 60);
+  g_socket_set_timeout (g_socket_connection_get_socket (conn), lmd_test_timeout_s (60));
   do
     n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (conn)), buf, sizeof buf, NULL, &read_error);
   while (n > 0);
@@ -313,7 +306,7 @@ test_audio_too_long (void)
 {
   static const char config[] = "[plugins]\nload=http;gst-decoder;sphinx\n[limits]\nworkers=1\nmax_audio_seconds=20\n";
   LmdTestServer *server;
-  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (300), NULL);
   g_autoptr (GBytes) audio = NULL;
   g_autoptr (LmdTestResponse) r = NULL;
   JsonObject *o;
@@ -337,7 +330,7 @@ test_request_timeout (void)
    * segments and answered 504, and the server goes on serving. */
   static const char config[] = "[plugins]\nload=http;gst-decoder;sphinx\n[limits]\nworkers=1\nrequest_timeout_s=1\n";
   LmdTestServer *server;
-  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (300), NULL);
   g_autoptr (GBytes) audio = NULL;
   g_autoptr (LmdTestResponse) r = NULL;
   g_autofree char *health = NULL;
@@ -379,7 +372,7 @@ test_grace_period_over (void)
   thread = g_thread_new ("call", call_thread, &call);
   wait_for_active (server, session, 1);
   lmd_test_server_signal (server, SIGTERM);
-  g_assert_cmpint (lmd_test_server_wait (server, 600), ==, 0);
+  g_assert_cmpint (lmd_test_server_wait (server, lmd_test_timeout_s (600)), ==, 0);
   g_thread_join (thread);
   /* it was answered 503 (retry elsewhere), or its connection closed with the process */
   g_assert_true (call.status == 503 || call.status == 1);

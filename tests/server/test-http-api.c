@@ -732,7 +732,7 @@ static gpointer
 pending_call (gpointer data)
 {
   PendingCall *c = data;
-  g_autoptr (SoupSession) s = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autoptr (SoupSession) s = soup_session_new_with_options ("timeout", lmd_test_timeout_s (300), NULL);
   g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
   g_autoptr (LmdTestResponse) r = lmd_test_http (s, "POST", url, c->content_type, c->body, NULL);
 
@@ -851,7 +851,7 @@ concurrent_call (gpointer data)
 {
   ConcurrentCall *c = data;
   /* a generous client timeout: eight requests share two workers (and may run under valgrind) */
-  g_autoptr (SoupSession) s = soup_session_new_with_options ("timeout", 1800, NULL);
+  g_autoptr (SoupSession) s = soup_session_new_with_options ("timeout", lmd_test_timeout_s (1800), NULL);
   g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
   g_autoptr (LmdTestResponse) r = lmd_test_http (s, "POST", url, "audio/wav", c->audio, NULL);
 
@@ -935,18 +935,13 @@ main (int argc, char **argv)
   if (lmd_test_librivox_dir () != NULL)
     {
       g_autofree char *tpath = g_build_filename (lmd_test_librivox_dir (), "transcription", NULL);
-      g_autofree char *fileids = NULL;
-      g_autofree char *fpath = g_build_filename (lmd_test_librivox_dir (), "fileids", NULL);
-      g_auto (GStrv) ids = NULL;
+      g_auto (GStrv) ids = lmd_test_librivox_ids ();
 
       references = lmd_wer_load_transcription (tpath, &error);
       g_assert_no_error (error);
-      g_file_get_contents (fpath, &fileids, NULL, &error);
-      g_assert_no_error (error);
-      ids = g_strsplit (g_strstrip (fileids), "\n", -1);
       g_assert_cmpuint (g_strv_length (ids), ==, LIBRIVOX_FILES);
       for (guint i = 0; i < LIBRIVOX_FILES; i++)
-        librivox_ids[i] = g_strdup (g_strstrip (ids[i]));
+        librivox_ids[i] = g_strdup (ids[i]);
     }
   file_server = lmd_test_file_server_start ();
   file_server_port = lmd_test_file_server_get_port (file_server);
@@ -957,7 +952,7 @@ main (int argc, char **argv)
     }
   server = lmd_test_server_start (config, NULL, &error);
   g_assert_no_error (error);
-  session = soup_session_new_with_options ("timeout", 300, NULL);
+  session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (300), NULL);
 
   g_test_add_func ("/http/health", test_health);
   g_test_add_func ("/http/not-found", test_not_found);

@@ -99,9 +99,7 @@ test_timeout_on_owning_context (void)
   g_autofree float *speech = NULL;
   g_autofree float *samples = NULL;
   g_autoptr (GBytes) audio = NULL;
-  g_autofree char *name = NULL;
-  g_autofree char *fileids = NULL;
-  g_autofree char *ids_path = NULL;
+  g_auto (GStrv) ids = NULL;
   LmdLimits limits;
   Call call = { 0 };
   gsize n = 0;
@@ -112,10 +110,8 @@ test_timeout_on_owning_context (void)
       g_test_skip ("pocketsphinx-testdata is not installed");
       return;
     }
-  ids_path = g_build_filename (lmd_test_librivox_dir (), "fileids", NULL);
-  g_assert_true (g_file_get_contents (ids_path, &fileids, NULL, &error));
-  name = g_strndup (fileids, strcspn (fileids, "\n"));
-  speech = lmd_test_librivox_read (g_strstrip (name), &n);
+  ids = lmd_test_librivox_ids ();
+  speech = lmd_test_librivox_read (ids[0], &n);
   samples = g_new (float, n * SPEECH_COPIES);
   for (guint c = 0; c < SPEECH_COPIES; c++)
     memcpy (samples + c * n, speech, n * sizeof (float));

@@ -20,6 +20,8 @@
 #include <string.h>
 
 #include "lmd-test-audio.h"
+#include "lmd-test-fixtures.h"
+#include "lmd-test-noise.h"
 #include "lmd-test-server.h"
 #include "lmd-test-wav.h"
 #include "lmw-vad.h"
@@ -30,19 +32,11 @@
  * segment that holds it */
 #define WORD_TOLERANCE_S 0.15
 
-static char *fixtures;
-
-static char *
-fixture (const char *a, const char *b, const char *c)
-{
-  return g_build_filename (fixtures, a, b, c, NULL);
-}
-
 static gboolean
 need_fixtures (void)
 {
-  g_autofree char *model = fixture ("whisper", "tiny-en-random", "model.ggml.bin");
-  g_autofree char *vad = fixture ("vad", "silero-v6.2.0-ggml.bin", NULL);
+  g_autofree char *model = lmd_test_fixture_path ("whisper", "tiny-en-random", "model.ggml.bin", NULL);
+  g_autofree char *vad = lmd_test_fixture_path ("vad", "silero-v6.2.0-ggml.bin", NULL);
 
   if (!g_file_test (model, G_FILE_TEST_IS_REGULAR) || !g_file_test (vad, G_FILE_TEST_IS_REGULAR))
     {
@@ -55,8 +49,8 @@ need_fixtures (void)
 static char *
 whisper_config (gboolean with_vad)
 {
-  g_autofree char *model = fixture ("whisper", "tiny-en-random", "model.ggml.bin");
-  g_autofree char *vad = fixture ("vad", "silero-v6.2.0-ggml.bin", NULL);
+  g_autofree char *model = lmd_test_fixture_path ("whisper", "tiny-en-random", "model.ggml.bin", NULL);
+  g_autofree char *vad = lmd_test_fixture_path ("vad", "silero-v6.2.0-ggml.bin", NULL);
 
   /* random weights fail every decoding: fallback would only add time */
   return g_strdup_printf ("[plugins]\nload=http;gst-decoder;sphinx;whisper\n"
@@ -80,48 +74,19 @@ post (SoupSession *session, LmdTestServer *server, const char *query, GBytes *wa
 static double
 metric (SoupSession *session, LmdTestServer *server, const char *name)
 {
-  g_autofree char *url = lmd_test_server_url (server, "/metrics");
-  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
-  g_autofree char *text = g_strndup (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body));
-  g_autofree char *key = g_strdup_printf ("\n%s ", name);
-  const char *at = strstr (text, key);
+  g_autofree char *text = lmd_test_server_get_metrics (server, session);
 
-  g_assert_cmpuint (r->status, ==, 200);
-  return at != NULL ? g_ascii_strtod (at + strlen (key), NULL) : -1.0;
+  return lmd_test_metric_value (text, name, -1.0);
 }
 
-/* 60 s of zeros, 60 s of white noise, 60 s of pink noise (Paul Kellet's filter), RMS 0.1. */
+/* 60 s of zeros, 60 s of white noise, 60 s of pink noise, RMS 0.1. */
 static float *
 silence_and_noise (gsize *n)
 {
   gsize part = 60 * RATE;
-  float *x = g_new0 (float, 3 * part);
-  guint32 r = 12345;
-  double b[7] = { 0 };
+  float *x = g_new (float, 3 * part);
 
-  for (gsize i = 0; i < 2 * part; i++)
-    {
-      double w, v;
-
-      r = r * 1664525u + 1013904223u;
-      w = ((r >> 8) / 16777216.0) * 2.0 - 1.0; /* uniform, RMS 0.577 */
-      if (i < part)
-        {
-          v = w;
-        }
-      else
-        {
-          b[0] = 0.99886 * b[0] + w * 0.0555179;
-          b[1] = 0.99332 * b[1] + w * 0.0750759;
-          b[2] = 0.96900 * b[2] + w * 0.1538520;
-          b[3] = 0.86650 * b[3] + w * 0.3104856;
-          b[4] = 0.55000 * b[4] + w * 0.5329522;
-          b[5] = -0.7616 * b[5] - w * 0.0168980;
-          v = (b[0] + b[1] + b[2] + b[3] + b[4] + b[5] + b[6] + w * 0.5362) * 0.11;
-          b[6] = w * 0.115926;
-        }
-      x[part + i] = (float) (v * 0.1 / 0.577);
-    }
+  lmd_test_noise_silence_white_pink (x, part);
   *n = 3 * part;
   return x;
 }
@@ -131,7 +96,7 @@ test_noise (void)
 {
   g_autofree char *config = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 600, NULL);
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (600), NULL);
   g_autoptr (GBytes) wav = NULL;
   g_autofree float *pcm = NULL;
   LmdTestServer *server;
@@ -139,6 +104,9 @@ test_noise (void)
   guint status = 0;
 
   if (!need_fixtures ())
+    return;
+  if (lmd_test_skip_under_valgrind ("the fixture whisper model decoding 180 s of noise (vad=false) "
+                                    "takes far too long in a daemon under valgrind"))
     return;
   config = whisper_config (TRUE);
   server = lmd_test_server_start (config, NULL, &error);
@@ -182,7 +150,7 @@ test_speech_times (void)
   g_autofree char *config = NULL;
   g_autofree char *path = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (300), NULL);
   g_autoptr (GBytes) wav = NULL;
   g_autofree float *speech = NULL;
   g_autofree float *pcm = NULL;
@@ -192,7 +160,10 @@ test_speech_times (void)
 
   if (!need_fixtures ())
     return;
-  path = fixture ("audio", "speech-sample.wav", NULL);
+  if (lmd_test_skip_under_valgrind ("the fixture whisper model's decodes take minutes each in a "
+                                    "daemon under valgrind"))
+    return;
+  path = lmd_test_fixture_path ("audio", "speech-sample.wav", NULL);
   speech = lmd_test_wav_read (path, &rate, &n, &error);
   g_assert_no_error (error);
   pcm = g_new0 (float, lead + n);
@@ -244,7 +215,7 @@ test_librivox_words (void)
   g_autofree char *config = NULL;
   g_autofree char *vad_path = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (300), NULL);
   lmw_vad_model *model;
   lmw_vad_state *state;
   lmw_error err = { 0 };
@@ -257,7 +228,7 @@ test_librivox_words (void)
     }
   if (!need_fixtures ())
     return;
-  vad_path = fixture ("vad", "silero-v6.2.0-ggml.bin", NULL);
+  vad_path = lmd_test_fixture_path ("vad", "silero-v6.2.0-ggml.bin", NULL);
   model = lmw_vad_model_load_file (vad_path, &err);
   g_assert_nonnull (model);
   state = lmw_vad_state_new (model, &err);
@@ -329,7 +300,7 @@ test_params (void)
   g_autofree char *without = NULL;
   g_autofree char *wav_path = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (300), NULL);
   g_autoptr (GBytes) wav = NULL;
   LmdTestServer *server;
   static const char *const bad[][2] = {
@@ -344,7 +315,7 @@ test_params (void)
 
   if (!need_fixtures ())
     return;
-  wav_path = fixture ("audio", "speech-sample.wav", NULL);
+  wav_path = lmd_test_fixture_path ("audio", "speech-sample.wav", NULL);
   {
     char *data = NULL;
     gsize len = 0;
@@ -412,21 +383,17 @@ test_params (void)
   {
     g_autofree char *dir = g_dir_make_tmp ("lmd-vad-XXXXXX", NULL);
     g_autofree char *bad_model = g_build_filename (dir, "bad-vad.bin", NULL);
-    g_autofree char *conf = g_build_filename (dir, "bad.conf", NULL);
-    g_autofree char *model = fixture ("whisper", "tiny-en-random", "model.ggml.bin");
+    g_autofree char *model = lmd_test_fixture_path ("whisper", "tiny-en-random", "model.ggml.bin", NULL);
     g_autofree char *text = g_strdup_printf ("[plugins]\nload=http;gst-decoder;whisper\n"
                                              "[whisper]\nmodel=%s\n[vad]\nmodel=%s\n", model, bad_model);
     g_autofree char *output = NULL;
-    const char *argv[] = { "--config", conf, "--port=0", NULL };
 
     g_assert_true (g_file_set_contents (bad_model, "this is not a model", -1, NULL));
-    g_assert_true (g_file_set_contents (conf, text, -1, NULL));
-    g_assert_cmpint (lmd_test_daemon_run (argv, &output, 60), !=, 0);
+    g_assert_cmpint (lmd_test_daemon_run_config (text, &output, 60), !=, 0);
     g_test_message ("%s", output);
     g_assert_nonnull (strstr (output, bad_model));
     g_assert_nonnull (strstr (output, "magic"));
     g_unlink (bad_model);
-    g_unlink (conf);
     g_rmdir (dir);
   }
 }
@@ -434,11 +401,7 @@ test_params (void)
 int
 main (int argc, char **argv)
 {
-  const char *dir = g_getenv ("LMD_FIXTURES_DIR");
-
   g_test_init (&argc, &argv, NULL);
-  fixtures = dir != NULL ? g_strdup (dir)
-                         : g_build_filename (g_getenv ("LMD_SOURCE_DIR"), "tests", "fixtures", NULL);
   g_test_add_func ("/vad/noise", test_noise);
   g_test_add_func ("/vad/speech-times", test_speech_times);
   g_test_add_func ("/vad/librivox-words", test_librivox_words);

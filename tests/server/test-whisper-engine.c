@@ -23,30 +23,10 @@
 #include <string.h>
 
 #include "lmd-test-file-server.h"
+#include "lmd-test-fixtures.h"
 #include "lmd-test-server.h"
 
-static char *fixtures;
 static char *cpu_text; /* the CPU's text of test_transcribe's first request */
-
-/* the value of the metric line that starts with @name (and a space), or -1 */
-static double
-metric (const char *text, const char *name)
-{
-  g_autofree char *key = g_strconcat ("\n", name, " ", NULL);
-  const char *at = strstr (text, key);
-
-  return at != NULL ? g_ascii_strtod (at + strlen (key), NULL) : -1.0;
-}
-
-static char *
-get_text (LmdTestServer *server, SoupSession *session, const char *path)
-{
-  g_autofree char *url = lmd_test_server_url (server, path);
-  g_autoptr (LmdTestResponse) r = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
-
-  g_assert_cmpuint (r->status, ==, 200);
-  return g_strndup (g_bytes_get_data (r->body, NULL), g_bytes_get_size (r->body));
-}
 
 static gboolean
 have_gpu (void)
@@ -58,7 +38,7 @@ have_gpu (void)
 static gboolean
 need_fixtures (void)
 {
-  g_autofree char *model = g_build_filename (fixtures, "whisper", "tiny-en-random", "model.ggml.bin", NULL);
+  g_autofree char *model = lmd_test_fixture_path ("whisper", "tiny-en-random", "model.ggml.bin", NULL);
 
   if (!g_file_test (model, G_FILE_TEST_IS_REGULAR))
     {
@@ -66,18 +46,6 @@ need_fixtures (void)
       return FALSE;
     }
   return TRUE;
-}
-
-static GBytes *
-read_bytes (const char *path)
-{
-  char *data = NULL;
-  gsize len = 0;
-  g_autoptr (GError) error = NULL;
-
-  g_file_get_contents (path, &data, &len, &error);
-  g_assert_no_error (error);
-  return g_bytes_new_take (data, len);
 }
 
 /* Polls /health until its status is not @while_status (at most 60 s); returns the document. */
@@ -103,35 +71,47 @@ wait_health (LmdTestServer *server, SoupSession *session, const char *while_stat
   return NULL;
 }
 
+/* Starts the daemon with plugins @load and the tiny-en-random fixture as its whisper model
+ * (@backend, or NULL for the default), waits until the model is loaded, and reads the speech
+ * sample into *@audio. */
+static LmdTestServer *
+start_tiny_en (SoupSession *session, const char *load, const char *backend, GBytes **audio)
+{
+  g_autofree char *model = lmd_test_fixture_path ("whisper", "tiny-en-random", "model.ggml.bin", NULL);
+  g_autofree char *wav = lmd_test_fixture_path ("audio", "speech-sample.wav", NULL);
+  g_autofree char *backend_line = backend != NULL ? g_strdup_printf ("backend=%s\n", backend) : g_strdup ("");
+  g_autofree char *config = NULL;
+  g_autoptr (GError) error = NULL;
+  LmdTestServer *server;
+
+  config = g_strdup_printf ("[plugins]\nload=%s\n"
+                            "[whisper]\nmodel=%s\nname=tiny-en-random\n%s"
+                            /* random weights fail every decoding: fallback would only add time
+                             * (it is covered by tests/whisper/test-whisper-decode.c) */
+                            "temperature_increment=0\n", load, model, backend_line);
+  server = lmd_test_server_start (config, NULL, &error);
+  g_assert_no_error (error);
+  *audio = lmd_test_read_file (wav);
+  {
+    guint status = 0;
+    g_autoptr (JsonObject) h = wait_health (server, session, "loading", &status);
+    g_assert_cmpuint (status, ==, 200);
+  }
+  return server;
+}
+
 static void
 test_transcribe (void)
 {
-  g_autofree char *model = NULL;
-  g_autofree char *config = NULL;
-  g_autofree char *wav = NULL;
-  g_autoptr (GError) error = NULL;
   g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
   g_autoptr (GBytes) audio = NULL;
   LmdTestServer *server;
 
   if (!need_fixtures ())
     return;
-  model = g_build_filename (fixtures, "whisper", "tiny-en-random", "model.ggml.bin", NULL);
-  wav = g_build_filename (fixtures, "audio", "speech-sample.wav", NULL);
-  config = g_strdup_printf ("[plugins]\nload=http;gst-decoder;sphinx;whisper\n"
-                            "[whisper]\nmodel=%s\nname=tiny-en-random\n"
-                            /* random weights fail every decoding: fallback would only add time
-                             * (it is covered by tests/whisper/test-whisper-decode.c) */
-                            "temperature_increment=0\n", model);
-  server = lmd_test_server_start (config, NULL, &error);
-  g_assert_no_error (error);
-  audio = read_bytes (wav);
-  {
-    guint status = 0;
-    g_autoptr (JsonObject) h = wait_health (server, session, "loading", &status);
-    g_assert_cmpuint (status, ==, 200);
-  }
-
+  if (lmd_test_skip_under_valgrind ("the fixture model's decodes (greedy, beam, prompts) take minutes each in a daemon under valgrind; tests/whisper covers the decoder there"))
+    return;
+  server = start_tiny_en (session, "http;gst-decoder;sphinx;whisper", NULL, &audio);
   {
     g_autofree char *url = lmd_test_server_url (server, "/v1/listen?model=tiny-en-random&timestamps=true");
     g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", audio, NULL);
@@ -226,7 +206,7 @@ test_transcribe (void)
     g_autofree char *log = lmd_test_server_read_log (server);
     g_autofree char *url = lmd_test_server_url (server, "/health?detailed=true");
     g_autoptr (LmdTestResponse) h = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
-    g_autofree char *metrics = get_text (server, session, "/metrics");
+    g_autofree char *metrics = lmd_test_server_get_metrics (server, session);
     const char *device = json_object_get_string_member (lmd_test_response_json (h), "device");
     const char *line = strstr (log, "whisper: computing on the CPU: ");
 
@@ -238,16 +218,16 @@ test_transcribe (void)
         g_assert_nonnull (strstr (line, "CUDA"));
         g_assert_null (strstr (line + 1, "whisper: computing on the CPU: ")); /* one line */
         g_assert_cmpstr (device, ==, "cpu");
-        g_assert_cmpfloat (metric (metrics, "asr_gpu_memory_bytes"), ==, 0.0);
+        g_assert_cmpfloat (lmd_test_metric_value (metrics, "asr_gpu_memory_bytes", -1), ==, 0.0);
       }
     /* greedy requests run 1-row steps, the beam_size=3 request 3-row steps (bucket le=4) */
-    g_assert_cmpfloat (metric (metrics, "asr_decoder_batch_size_bucket{le=\"1\"}"), >, 0.0);
-    g_assert_cmpfloat (metric (metrics, "asr_decoder_batch_size_bucket{le=\"4\"}"), >,
-                       metric (metrics, "asr_decoder_batch_size_bucket{le=\"2\"}"));
-    g_assert_cmpfloat (metric (metrics, "asr_decoder_batch_size_count"), ==,
-                       metric (metrics, "asr_decoder_batch_size_bucket{le=\"+Inf\"}"));
-    g_assert_cmpfloat (metric (metrics, "asr_decoder_batch_size_sum"), >,
-                       metric (metrics, "asr_decoder_batch_size_count"));
+    g_assert_cmpfloat (lmd_test_metric_value (metrics, "asr_decoder_batch_size_bucket{le=\"1\"}", -1), >, 0.0);
+    g_assert_cmpfloat (lmd_test_metric_value (metrics, "asr_decoder_batch_size_bucket{le=\"4\"}", -1), >,
+                       lmd_test_metric_value (metrics, "asr_decoder_batch_size_bucket{le=\"2\"}", -1));
+    g_assert_cmpfloat (lmd_test_metric_value (metrics, "asr_decoder_batch_size_count", -1), ==,
+                       lmd_test_metric_value (metrics, "asr_decoder_batch_size_bucket{le=\"+Inf\"}", -1));
+    g_assert_cmpfloat (lmd_test_metric_value (metrics, "asr_decoder_batch_size_sum", -1), >,
+                       lmd_test_metric_value (metrics, "asr_decoder_batch_size_count", -1));
   }
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
 }
@@ -257,29 +237,15 @@ test_transcribe (void)
 static void
 test_cuda_emu (void)
 {
-  g_autofree char *model = NULL;
-  g_autofree char *config = NULL;
-  g_autofree char *wav = NULL;
-  g_autoptr (GError) error = NULL;
   g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 600, NULL);
   g_autoptr (GBytes) audio = NULL;
   LmdTestServer *server;
 
   if (!need_fixtures ())
     return;
-  model = g_build_filename (fixtures, "whisper", "tiny-en-random", "model.ggml.bin", NULL);
-  wav = g_build_filename (fixtures, "audio", "speech-sample.wav", NULL);
-  config = g_strdup_printf ("[plugins]\nload=http;gst-decoder;whisper\n"
-                            "[whisper]\nmodel=%s\nname=tiny-en-random\nbackend=cuda-emu\n"
-                            "temperature_increment=0\n", model);
-  server = lmd_test_server_start (config, NULL, &error);
-  g_assert_no_error (error);
-  audio = read_bytes (wav);
-  {
-    guint status = 0;
-    g_autoptr (JsonObject) h = wait_health (server, session, "loading", &status);
-    g_assert_cmpuint (status, ==, 200);
-  }
+  if (lmd_test_skip_under_valgrind ("the emulated CUDA decode takes minutes in a daemon under valgrind"))
+    return;
+  server = start_tiny_en (session, "http;gst-decoder;whisper", "cuda-emu", &audio);
   {
     g_autofree char *url = lmd_test_server_url (server, "/v1/listen?model=tiny-en-random&timestamps=true");
     g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", audio, NULL);
@@ -294,13 +260,13 @@ test_cuda_emu (void)
   {
     g_autofree char *url = lmd_test_server_url (server, "/health?detailed=true");
     g_autoptr (LmdTestResponse) h = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
-    g_autofree char *metrics = get_text (server, session, "/metrics");
+    g_autofree char *metrics = lmd_test_server_get_metrics (server, session);
     const char *device = json_object_get_string_member (lmd_test_response_json (h), "device");
 
     g_assert_true (g_str_has_prefix (device, "cuda-emu: CPU emulation of CUDA"));
     /* at least the model's weights (f16 on the device) */
-    g_assert_cmpfloat (metric (metrics, "asr_gpu_memory_bytes"), >, 1e6);
-    g_assert_cmpfloat (metric (metrics, "asr_decoder_batch_size_count"), >, 0.0);
+    g_assert_cmpfloat (lmd_test_metric_value (metrics, "asr_gpu_memory_bytes", -1), >, 1e6);
+    g_assert_cmpfloat (lmd_test_metric_value (metrics, "asr_decoder_batch_size_count", -1), >, 0.0);
   }
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
 }
@@ -309,15 +275,12 @@ test_cuda_emu (void)
 static void
 test_backend_refused (void)
 {
-  const char *argv[] = { "--config", NULL, "--port=0", NULL };
   const char *backends[] = { "cuda", "tpu" };
-  g_autofree char *dir = g_dir_make_tmp ("lmd-whisper-XXXXXX", NULL);
-  g_autofree char *conf = g_build_filename (dir, "w.conf", NULL);
   g_autofree char *model = NULL;
 
   if (!need_fixtures ())
     return;
-  model = g_build_filename (fixtures, "whisper", "tiny-en-random", "model.ggml.bin", NULL);
+  model = lmd_test_fixture_path ("whisper", "tiny-en-random", "model.ggml.bin", NULL);
   for (guint i = 0; i < G_N_ELEMENTS (backends); i++)
     {
       g_autofree char *text = g_strdup_printf ("[plugins]\nload=http;gst-decoder;whisper\n"
@@ -327,49 +290,22 @@ test_backend_refused (void)
 
       if (g_str_equal (backends[i], "cuda") && have_gpu ())
         continue; /* it can run here */
-      g_assert_true (g_file_set_contents (conf, text, -1, NULL));
-      argv[1] = conf;
-      g_assert_cmpint (lmd_test_daemon_run (argv, &output, 60), !=, 0);
+      g_assert_cmpint (lmd_test_daemon_run_config (text, &output, 60), !=, 0);
       g_test_message ("backend=%s: %s", backends[i], output);
       g_assert_nonnull (strstr (output, "[whisper] backend"));
       g_assert_nonnull (strstr (output, g_str_equal (backends[i], "cuda") ? "CUDA" : "tpu"));
     }
-  g_unlink (conf);
-  g_rmdir (dir);
 }
 
 static void
 test_missing_model (void)
 {
-  const char *argv[] = { "--config", NULL, "--port=0", NULL };
-  g_autofree char *dir = g_dir_make_tmp ("lmd-whisper-XXXXXX", NULL);
-  g_autofree char *conf = g_build_filename (dir, "w.conf", NULL);
   g_autofree char *output = NULL;
 
-  g_assert_true (g_file_set_contents (conf, "[plugins]\nload=http;gst-decoder;whisper\n"
-                                            "[whisper]\nmodel=/nonexistent/ggml-base.bin\n", -1, NULL));
-  argv[1] = conf;
-  g_assert_cmpint (lmd_test_daemon_run (argv, &output, 60), !=, 0);
+  g_assert_cmpint (lmd_test_daemon_run_config ("[plugins]\nload=http;gst-decoder;whisper\n"
+                                               "[whisper]\nmodel=/nonexistent/ggml-base.bin\n",
+                                               &output, 60), !=, 0);
   g_assert_nonnull (strstr (output, "/nonexistent/ggml-base.bin"));
-  g_unlink (conf);
-  g_rmdir (dir);
-}
-
-static void
-remove_tree (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
 }
 
 static void
@@ -391,8 +327,8 @@ test_model_url (void)
 
   if (!need_fixtures ())
     return;
-  model_path = g_build_filename (fixtures, "whisper", "tiny-en-random", "model.ggml.bin", NULL);
-  model = read_bytes (model_path);
+  model_path = lmd_test_fixture_path ("whisper", "tiny-en-random", "model.ggml.bin", NULL);
+  model = lmd_test_read_file (model_path);
   sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, model);
   cache = g_dir_make_tmp ("lmd-model-cache-XXXXXX", &error);
   g_assert_no_error (error);
@@ -417,8 +353,8 @@ test_model_url (void)
     g_autofree char *health = lmd_test_server_url (server, "/health");
     g_autofree char *healthz = lmd_test_server_url (server, "/healthz");
     g_autofree char *listen = lmd_test_server_url (server, "/v1/listen");
-    g_autofree char *wav = g_build_filename (fixtures, "audio", "speech-sample.wav", NULL);
-    g_autoptr (GBytes) audio = read_bytes (wav);
+    g_autofree char *wav = lmd_test_fixture_path ("audio", "speech-sample.wav", NULL);
+    g_autoptr (GBytes) audio = lmd_test_read_file (wav);
     g_autoptr (LmdTestResponse) h = lmd_test_http (session, "GET", health, NULL, NULL, NULL);
     g_autoptr (LmdTestResponse) hz = lmd_test_http (session, "GET", healthz, NULL, NULL, NULL);
     g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", listen, "audio/wav", audio, NULL);
@@ -480,33 +416,22 @@ test_model_url (void)
   bad_config = g_strdup_printf ("[plugins]\nload=http;gst-decoder;whisper\n[whisper]\nsha256=%064d\n"
                                 "background_load=false\n", 0);
   {
-    const char *argv[] = { "--config", NULL, "--port=0", NULL };
-    g_autofree char *dir = g_dir_make_tmp ("lmd-whisper-XXXXXX", NULL);
-    g_autofree char *conf = g_build_filename (dir, "bad.conf", NULL);
     g_autofree char *output = NULL;
 
-    g_assert_true (g_file_set_contents (conf, bad_config, -1, NULL));
-    argv[1] = conf;
-    g_assert_cmpint (lmd_test_daemon_run (argv, &output, 60), !=, 0);
+    g_assert_cmpint (lmd_test_daemon_run_config (bad_config, &output, 60), !=, 0);
     g_assert_nonnull (strstr (output, "SHA-256"));
     g_assert_false (g_file_test (cached, G_FILE_TEST_EXISTS));
-    g_unlink (conf);
-    g_rmdir (dir);
   }
   g_unsetenv ("MODEL_URL");
   g_unsetenv ("MODEL_CACHE_DIR");
   lmd_test_file_server_stop (files);
-  remove_tree (cache);
+  lmd_test_rm_rf (cache);
 }
 
 int
 main (int argc, char **argv)
 {
-  const char *dir = g_getenv ("LMD_FIXTURES_DIR");
-
   g_test_init (&argc, &argv, NULL);
-  fixtures = dir != NULL ? g_strdup (dir)
-                         : g_build_filename (g_getenv ("LMD_SOURCE_DIR"), "tests", "fixtures", NULL);
   g_test_add_func ("/whisper-engine/transcribe", test_transcribe);
   g_test_add_func ("/whisper-engine/missing-model", test_missing_model);
   g_test_add_func ("/whisper-engine/cuda-emu", test_cuda_emu);

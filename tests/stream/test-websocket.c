@@ -23,18 +23,6 @@
 #define MAX_WER 0.40
 
 
-/* whether this build or the daemons run instrumented (AddressSanitizer, valgrind): several
- * times slower, so the real-time expectations are relaxed */
-static gboolean
-slow_build (void)
-{
-#ifdef __SANITIZE_ADDRESS__
-  return TRUE;
-#else
-  const char *wrapper = g_getenv ("LMD_TEST_DAEMON_WRAPPER");
-  return wrapper != NULL && wrapper[0] != '\0';
-#endif
-}
 static LmdTestServer *server;
 static SoupSession *session;
 static GPtrArray *ids;     /* utterance ids */
@@ -232,7 +220,7 @@ run_set (const char *label, gboolean realtime)
   /* under AddressSanitizer or valgrind the decoder runs several times slower than real time,
    * so a short recording can end before its first interim: there, at least one must come */
   if (realtime)
-    g_assert_cmpuint (interims_before_end, >=, slow_build () ? 1 : n);
+    g_assert_cmpuint (interims_before_end, >=, lmd_test_slow_build () ? 1 : n);
   g_free (clients);
 }
 
@@ -523,16 +511,7 @@ test_frame_too_large (void)
 static guint
 metric (LmdTestServer *srv, const char *name)
 {
-  g_autofree char *url = lmd_test_server_url (srv, "/metrics");
-  g_autoptr (LmdTestResponse) resp = lmd_test_http (session, "GET", url, NULL, NULL, NULL);
-  g_autofree char *needle = g_strdup_printf ("\n%s ", name);
-  const char *text = g_bytes_get_data (resp->body, NULL);
-  const char *at;
-
-  g_assert_cmpuint (resp->status, ==, 200);
-  at = g_strstr_len (text, g_bytes_get_size (resp->body), needle);
-  g_assert_nonnull (at);
-  return (guint) g_ascii_strtoull (at + strlen (needle), NULL, 10);
+  return (guint) lmd_test_server_metric (srv, session, name);
 }
 
 /* A server with tight limits: max_streams 2, idle 1 s, 1 s of queue. */
@@ -563,7 +542,7 @@ test_limits (void)
   /* idle: no audio for 1 s */
   t0 = g_get_monotonic_time ();
   g_assert_true (lmd_test_stream_wait_closed (a, 10));
-  g_assert_cmpfloat ((g_get_monotonic_time () - t0) / 1e6, <, slow_build () ? 15.0 : 5.0);
+  g_assert_cmpfloat ((g_get_monotonic_time () - t0) / 1e6, <, lmd_test_slow_build () ? 15.0 : 5.0);
   e = lmd_test_stream_find_type (a, "error");
   g_assert_nonnull (e);
   g_assert_cmpstr (json_object_get_string_member (e, "code"), ==, "TIMEOUT");
@@ -693,7 +672,7 @@ test_silent_stream (void)
   stream = lmd_test_stream_connect (session, url, &error);
   g_assert_no_error (error);
   /* the stream's engine session may take long to make under sanitizers */
-  g_assert_true (lmd_test_stream_wait_closed (stream, slow_build () ? 300 : 30));
+  g_assert_true (lmd_test_stream_wait_closed (stream, lmd_test_slow_build () ? 300 : 30));
   elapsed = (g_get_monotonic_time () - t0) / 1e6;
   g_test_message ("silent stream closed after %.2f s with %u", elapsed, stream->close_code);
   g_assert_cmpuint (stream->close_code, ==, 1008);
@@ -714,7 +693,7 @@ main (int argc, char **argv)
 
   g_test_init (&argc, &argv, NULL);
   load_audio ();
-  session = soup_session_new_with_options ("timeout", 120, NULL);
+  session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (120), NULL);
   server = lmd_test_server_start ("[plugins]\nload=http;gst-decoder;sphinx\n", NULL, &error);
   g_assert_no_error (error);
 

@@ -195,3 +195,64 @@ lmd_test_librivox_read (const char *name, gsize *n_samples)
   g_assert_cmpuint (rate, ==, LMD_TEST_LIBRIVOX_RATE);
   return samples;
 }
+
+GStrv
+lmd_test_librivox_ids (void)
+{
+  const char *dir = lmd_test_librivox_dir ();
+  g_autofree char *path = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr (GError) error = NULL;
+  GStrv ids;
+
+  if (dir == NULL)
+    return NULL;
+  path = g_build_filename (dir, "fileids", NULL);
+  g_file_get_contents (path, &text, NULL, &error);
+  g_assert_no_error (error);
+  ids = g_strsplit (g_strstrip (text), "\n", -1);
+  for (guint i = 0; ids[i] != NULL; i++)
+    g_strstrip (ids[i]);
+  return ids;
+}
+
+GBytes *
+lmd_test_librivox_file (const char *name)
+{
+  const char *dir = lmd_test_librivox_dir ();
+  g_autofree char *path = NULL;
+  g_autoptr (GError) error = NULL;
+  char *data = NULL;
+  gsize len = 0;
+
+  if (dir == NULL)
+    return NULL;
+  path = g_strdup_printf ("%s/%s.wav", dir, name);
+  g_file_get_contents (path, &data, &len, &error);
+  g_assert_no_error (error);
+  return g_bytes_new_take (data, len);
+}
+
+static int
+compare_paths (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const char *const *) a, *(const char *const *) b);
+}
+
+GPtrArray *
+lmd_test_librivox_paths (void)
+{
+  const char *dir = lmd_test_librivox_dir ();
+  g_autoptr (GDir) handle = NULL;
+  GPtrArray *paths;
+  const char *name;
+
+  if (dir == NULL || (handle = g_dir_open (dir, 0, NULL)) == NULL)
+    return NULL;
+  paths = g_ptr_array_new_with_free_func (g_free);
+  while ((name = g_dir_read_name (handle)) != NULL)
+    if (g_str_has_suffix (name, ".wav"))
+      g_ptr_array_add (paths, g_build_filename (dir, name, NULL));
+  g_ptr_array_sort (paths, compare_paths);
+  return paths;
+}

@@ -26,4 +26,17 @@ const char *lmd_test_librivox_dir (void);
  * *@n_samples, or NULL when pocketsphinx-testdata is not installed. */
 float *lmd_test_librivox_read (const char *name, gsize *n_samples);
 
+/* The names of the LibriVox recordings (file names without ".wav"), in the order of the
+ * testdata's fileids file.  (transfer full) a NULL-terminated list, or NULL when
+ * pocketsphinx-testdata is not installed; fails the test when the list cannot be read. */
+GStrv lmd_test_librivox_ids (void);
+
+/* The paths of the LibriVox recordings' WAV files, sorted by name.  (transfer full) an array
+ * that frees its strings, or NULL when pocketsphinx-testdata is not installed. */
+GPtrArray *lmd_test_librivox_paths (void);
+
+/* The WAV file of the LibriVox recording @name as it is on disk.  (transfer full) or NULL when
+ * pocketsphinx-testdata is not installed; fails the test when it cannot be read. */
+GBytes *lmd_test_librivox_file (const char *name);
+
 G_END_DECLS

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #define WAVE_FORMAT_PCM 0x0001
+#define WAVE_FORMAT_IEEE_FLOAT 0x0003
 #define WAVE_FORMAT_EXTENSIBLE 0xFFFE
 
 static guint32
@@ -112,6 +113,24 @@ write_le16 (guint8 *p, guint16 v)
   p[1] = (v >> 8) & 0xff;
 }
 
+/* The 44-byte header of a canonical WAV file (RIFF, a 16-byte fmt chunk, data of @data_size). */
+static void
+write_header (guint8 *image, guint16 format, guint16 channels, guint32 rate, guint16 bits, gsize data_size)
+{
+  memcpy (image, "RIFF", 4);
+  write_le32 (image + 4, (guint32) (36 + data_size));
+  memcpy (image + 8, "WAVEfmt ", 8);
+  write_le32 (image + 16, 16);
+  write_le16 (image + 20, format);
+  write_le16 (image + 22, channels);
+  write_le32 (image + 24, rate);
+  write_le32 (image + 28, rate * channels * (bits / 8));
+  write_le16 (image + 32, (guint16) (channels * (bits / 8)));
+  write_le16 (image + 34, bits);
+  memcpy (image + 36, "data", 4);
+  write_le32 (image + 40, (guint32) data_size);
+}
+
 GBytes *
 lmd_test_wav_encode (const float *samples, gsize n_samples, guint sample_rate)
 {
@@ -122,18 +141,7 @@ lmd_test_wav_encode (const float *samples, gsize n_samples, guint sample_rate)
   g_return_val_if_fail (data_size <= G_MAXUINT32 - 36, NULL);
 
   image = g_malloc (44 + data_size);
-  memcpy (image, "RIFF", 4);
-  write_le32 (image + 4, (guint32) (36 + data_size));
-  memcpy (image + 8, "WAVEfmt ", 8);
-  write_le32 (image + 16, 16);
-  write_le16 (image + 20, WAVE_FORMAT_PCM);
-  write_le16 (image + 22, 1);
-  write_le32 (image + 24, sample_rate);
-  write_le32 (image + 28, sample_rate * 2);
-  write_le16 (image + 32, 2);
-  write_le16 (image + 34, 16);
-  memcpy (image + 36, "data", 4);
-  write_le32 (image + 40, (guint32) data_size);
+  write_header (image, WAVE_FORMAT_PCM, 1, sample_rate, 16, data_size);
   for (gsize i = 0; i < n_samples; i++)
     {
       float v = samples[i] * 32768.0f;
@@ -141,4 +149,25 @@ lmd_test_wav_encode (const float *samples, gsize n_samples, guint sample_rate)
       write_le16 (image + 44 + 2 * i, (guint16) s);
     }
   return g_bytes_new_take (image, 44 + data_size);
+}
+
+GBytes *
+lmd_test_wav_encode_wide (const float *samples, gsize n_samples, gsize file_size)
+{
+  gsize payload = file_size != 0 ? file_size - 44 : n_samples * 6 * 2 * sizeof (float);
+  gsize frames = payload / 8;
+  guint8 *image;
+  float *out;
+
+  g_return_val_if_fail (samples != NULL || n_samples == 0, NULL);
+  g_return_val_if_fail (file_size == 0 || file_size >= 44, NULL);
+  g_return_val_if_fail (payload <= G_MAXUINT32 - 36, NULL);
+
+  image = g_malloc0 (44 + payload);
+  out = (float *) (image + 44);
+  write_header (image, WAVE_FORMAT_IEEE_FLOAT, 2, LMD_TEST_WAV_WIDE_RATE, 32, payload);
+  for (gsize i = 0; i < n_samples && i * 6 + 6 <= frames; i++)
+    for (guint k = 0; k < 6; k++)
+      out[(i * 6 + k) * 2] = out[(i * 6 + k) * 2 + 1] = samples[i];
+  return g_bytes_new_take (image, 44 + payload);
 }
