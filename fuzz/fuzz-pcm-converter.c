@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz-pcm-converter.c — the live streams' PCM converter (plugins/http/lmd-pcm-converter.c,
+ * fuzz-pcm-converter.c — the live streams' PCM converter (server/lmd-pcm-converter.c,
  * shared by the WebSocket and Wyoming streams): every encoding, odd frame sizes, resampling
  * from common rates to 16 kHz.  The first byte picks the encoding and the input rate, the
  * second the frame size; the rest is audio.  Every sample out must be finite and in [-1, 1]

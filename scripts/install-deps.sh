@@ -10,10 +10,12 @@ PACKAGES="
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav
   libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us pocketsphinx-testdata pocketsphinx
+  gstreamer1.0-pocketsphinx
   libopenblas-dev
   valgrind
   libsodium-dev
   libhiredis-dev redis-server zlib1g-dev
+  chromium
 "
 
 missing=""

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lmd-http-response.h — the JSON (and text) documents the HTTP API answers with.
+ * lmd-http-response.h — the JSON documents the HTTP API answers with outside the dialects'
+ * own shapes (lmd-http-dialect.h): errors, and the helpers the dialects share.
  */
 #pragma once
 
@@ -13,17 +14,6 @@
 
 G_BEGIN_DECLS
 
-typedef enum {
-  LMD_HTTP_DIALECT_LISTEN,   /* POST /v1/listen */
-  LMD_HTTP_DIALECT_GET_TEXT, /* POST /api/v1/lightning/get_text */
-  LMD_HTTP_DIALECT_OPENAI,   /* POST /v1/audio/transcriptions */
-} LmdHttpDialect;
-
-/* Sets status, body and content type of @msg for a successful transcription. */
-void lmd_http_respond_transcript (SoupServerMessage *msg, LmdHttpDialect dialect,
-                                  const LmdTranscript *transcript,
-                                  const LmdTranscribeRequest *request, gsize file_size);
-
 /* Sets an error document {"error","code",...extras} with the matching status and headers.
  * @retry_after_s: for 429/503, the wait to suggest (0: the configured default);
  * @expires_at: for 403, the license's expiry (unix seconds; 0: none). */
@@ -32,6 +22,9 @@ void lmd_http_respond_error (SoupServerMessage *msg, LmdRouter *router, const GE
 
 /* Writes the member "words": [{"word","start","end","confidence"}...] with @decimals. */
 void lmd_http_write_words (LmdJsonWriter *w, const LmdTranscript *transcript, guint decimals);
+
+/* Whether @msg uses @method; if not, answers 405 with Allow: @method. */
+gboolean lmd_http_require_method (SoupServerMessage *msg, const char *method);
 
 /* Sets a JSON body (@json is taken) with @status. */
 void lmd_http_respond_json (SoupServerMessage *msg, guint status, char *json);

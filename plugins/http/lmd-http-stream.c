@@ -23,10 +23,10 @@
  * its finals and the last message come before the close.  Times are seconds since the first
  * audio byte of the session.
  *
- * End of utterance: the engine's voice-activity detector opens an utterance when speech
- * starts; once it reports silence for eou_timeout_ms of audio, the utterance is finalised.
- * The audio is fed to the engine in 20 ms slices, so the decision falls within 20 ms of the
- * audio time it is due, whatever the size of the client's frames.
+ * The transcription itself (conversion, endpointing, interims, finals, the per-stream queue)
+ * is an LmdLiveSession (server/lmd-live-session.h) decoded on the hub's LmdLivePool: this
+ * file is the WebSocket adapter that turns frames into its input and its events into
+ * messages.
  *
  * Back-pressure.  libsoup offers no way to stop reading a WebSocket, so the queue of each
  * stream is bounded by the audio time it holds: a client that sends faster than the engine
@@ -44,15 +44,16 @@
 #include "lmd-error.h"
 #include "lmd-http-auth.h"
 #include "lmd-http-response.h"
+#include "lmd-http-stream-dialect.h"
+#include "lmd-audio-decoder.h"
 #include "lmd-json.h"
 #include "lmd-json-writer.h"
+#include "lmd-live-pool.h"
+#include "lmd-live-session.h"
 #include "lmd-log.h"
 #include "lmd-pcm-converter.h"
 
 #define STREAM_GROUP "streaming"
-#define SLICE_SECONDS 0.02           /* audio fed to the engine between end-of-utterance checks */
-#define INTERIM_INTERVAL_SECONDS 0.1 /* audio between two partial hypotheses */
-#define TURN_SECONDS 0.5             /* audio one worker turn decodes before yielding */
 
 #define CLOSE_NORMAL 1000
 #define CLOSE_POLICY 1008
@@ -64,28 +65,9 @@ struct _LmdHttpStreams {
   LmdStreamConfig config;
   LmdRouter *router;          /* borrowed */
   GMainContext *context;      /* owned ref: where messages are sent */
-  GThreadPool *pool;          /* owned; items are LmdHttpStream (a reference each) */
+  LmdLivePool *pool;          /* owned: decodes every stream */
   GHashTable *active;         /* owned; LmdHttpStream → itself (a reference), main context */
-  gint queue_depth;           /* atomic: audio jobs queued over all streams */
 };
-
-typedef enum {
-  JOB_AUDIO,
-  JOB_FINALIZE,
-  JOB_CLOSE,                  /* finalise, send the last message, close with close_code */
-} JobKind;
-
-typedef struct {
-  JobKind kind;
-  GBytes *audio;              /* owned; JOB_AUDIO */
-  gushort close_code;         /* JOB_CLOSE */
-} Job;
-
-typedef struct {
-  char *text;                 /* owned; NULL for a bare close */
-  gboolean close;
-  gushort close_code;
-} Outgoing;
 
 typedef enum {
   STATE_ADMITTING,            /* waiting for the license service: frames are held */
@@ -111,7 +93,12 @@ struct _LmdHttpStream {
   gboolean interim_results;
   gboolean vad_events;
   guint eou_timeout_ms;
+  LmdVadOptions vad;          /* vad=silero|true|false and the vad_* settings */
   gint64 opened_at;           /* monotonic µs */
+  const LmdHttpStreamDialect *dialect; /* nullable: the project's own messages (this file) */
+  gpointer dialect_state;     /* owned by the dialect (free_state) */
+  gboolean container;         /* the audio is a container, decoded by `decoder` */
+  LmdAudioStream *decoder;    /* owned, nullable: the container's decoder, once admitted */
 
   /* main context only */
   SoupWebsocketConnection *conn; /* owned ref; NULL once closed */
@@ -121,31 +108,11 @@ struct _LmdHttpStream {
   gint64 last_audio_at;       /* monotonic µs */
   guint64 bytes_received;
   GQueue held;                /* HeldFrame *: received while admitting, replayed once admitted */
-
-  /* shared: under lock */
-  GMutex lock;
-  GQueue jobs;                /* Job * */
-  guint64 queued_bytes;       /* audio bytes in jobs */
-  gboolean scheduled;         /* in the pool or running on a worker */
-  gboolean cancelled;         /* the connection is gone: drop everything */
-  GQueue outbox;              /* Outgoing * */
-  gboolean outbox_scheduled;
-
-  /* worker only (one worker at a time) */
-  LmdEngineSession *session;  /* owned; opened by the first job */
-  LmdPcmConverter *converter; /* owned */
-  GArray *samples;            /* owned; float at the engine rate, converted and not yet fed */
-  guint engine_rate;
-  guint64 fed;                /* engine-rate samples fed to the session */
-  gboolean announced;         /* speech_started sent for the open utterance */
-  double last_partial_at;     /* session time of the last partial check */
-  char *last_partial;         /* owned */
-  gboolean failed;            /* the engine failed: remaining jobs are dropped */
+  LmdLiveSession *live;       /* owned, nullable until admitted; cancelled when the connection goes */
+  gushort close_code;         /* the close that follows the last message */
 };
 
 G_DEFINE_FINAL_TYPE (LmdHttpStream, lmd_http_stream, G_TYPE_OBJECT)
-
-static void stream_work (gpointer data, gpointer user_data);
 
 /* ---- configuration ------------------------------------------------------------------- */
 
@@ -204,7 +171,7 @@ lmd_http_streams_new (const LmdStreamConfig *config, LmdRouter *router)
   self->config = *config;
   self->router = router;
   self->context = g_main_context_ref_thread_default ();
-  self->pool = g_thread_pool_new (stream_work, NULL, (int) config->workers, FALSE, NULL);
+  self->pool = lmd_live_pool_new (config->workers);
   self->active = g_hash_table_new_full (g_direct_hash, g_direct_equal, g_object_unref, NULL);
   return self;
 }
@@ -218,8 +185,8 @@ lmd_http_streams_ref (LmdHttpStreams *self)
 static void
 streams_clear (LmdHttpStreams *self)
 {
-  /* every stream holds a reference to the hub, so no stream is left and no job is queued */
-  g_thread_pool_free (self->pool, TRUE, FALSE); /* may run on a pool thread */
+  /* every stream holds a reference to the hub, so no stream is left */
+  lmd_live_pool_unref (self->pool);
   g_hash_table_unref (self->active);
   g_main_context_unref (self->context);
 }
@@ -239,96 +206,72 @@ lmd_http_streams_get_active (LmdHttpStreams *self)
 guint
 lmd_http_streams_get_queue_depth (LmdHttpStreams *self)
 {
-  return (guint) MAX (g_atomic_int_get (&self->queue_depth), 0);
+  return lmd_live_pool_get_queued (self->pool);
 }
 
-/* ---- jobs and messages ------------------------------------------------------------------ */
+/* ---- messages (main context) ------------------------------------------------------------- */
 
+/* Sends @text (taken, nullable), then closes with @close_code when it is not 0. */
 static void
-job_free (Job *job)
+send (LmdHttpStream *self, char *text, gushort close_code)
 {
-  g_clear_pointer (&job->audio, g_bytes_unref);
-  g_free (job);
-}
-
-static void
-outgoing_free (Outgoing *out)
-{
-  g_free (out->text);
-  g_free (out);
-}
-
-static gboolean
-flush_outbox (gpointer data)
-{
-  LmdHttpStream *self = data;
-  GQueue items = G_QUEUE_INIT;
-  Outgoing *out;
-
-  g_mutex_lock (&self->lock);
-  items = self->outbox;
-  g_queue_init (&self->outbox);
-  self->outbox_scheduled = FALSE;
-  g_mutex_unlock (&self->lock);
-
-  while ((out = g_queue_pop_head (&items)) != NULL)
+  if (self->conn != NULL &&
+      soup_websocket_connection_get_state (self->conn) == SOUP_WEBSOCKET_STATE_OPEN)
     {
-      if (self->conn != NULL &&
-          soup_websocket_connection_get_state (self->conn) == SOUP_WEBSOCKET_STATE_OPEN)
+      if (text != NULL)
+        soup_websocket_connection_send_text (self->conn, text);
+      if (close_code != 0)
         {
-          if (out->text != NULL)
-            soup_websocket_connection_send_text (self->conn, out->text);
-          if (out->close)
-            {
-              LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, self->request_id, "stream %s: closing (%u)",
-                               self->session_id, out->close_code);
-              soup_websocket_connection_close (self->conn, out->close_code, NULL);
-            }
+          LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, self->request_id, "stream %s: closing (%u)",
+                           self->session_id, close_code);
+          soup_websocket_connection_close (self->conn, close_code, NULL);
         }
-      outgoing_free (out);
     }
-  return G_SOURCE_REMOVE;
+  g_free (text);
 }
 
-/* Any thread: queues @text (taken) to be sent from the main context, then a close when
- * @close_code is not 0. */
+/* No more input: a container's decoder drains first (its end closes the live session), else
+ * the live session drains, finalises and sends END. */
 static void
-post (LmdHttpStream *self, char *text, gushort close_code)
+end_input (LmdHttpStream *self)
 {
-  Outgoing *out = g_new0 (Outgoing, 1);
-  gboolean schedule;
-
-  out->text = text;
-  out->close = close_code != 0;
-  out->close_code = close_code;
-  g_mutex_lock (&self->lock);
-  g_queue_push_tail (&self->outbox, out);
-  schedule = !self->outbox_scheduled;
-  self->outbox_scheduled = TRUE;
-  g_mutex_unlock (&self->lock);
-  if (schedule)
-    g_main_context_invoke_full (self->hub->context, G_PRIORITY_DEFAULT, flush_outbox,
-                                g_object_ref (self), g_object_unref);
+  if (self->decoder != NULL)
+    lmd_audio_stream_finish (self->decoder);
+  else if (self->live != NULL)
+    lmd_live_session_close (self->live);
 }
 
-/* Main context: queues a job and makes sure a worker will run the stream. */
+/* What a dialect's messages say about the stream. */
 static void
-enqueue (LmdHttpStream *self, Job *job)
+stream_info (LmdHttpStream *self, LmdHttpStreamInfo *info)
 {
-  gboolean schedule;
+  static const guint bytes_per_sample[] = { [LMD_PCM_LINEAR16] = 2, [LMD_PCM_LINEAR32] = 4,
+                                            [LMD_PCM_MULAW] = 1, [LMD_PCM_ALAW] = 1 };
 
-  g_mutex_lock (&self->lock);
-  g_queue_push_tail (&self->jobs, job);
-  if (job->kind == JOB_AUDIO)
-    {
-      self->queued_bytes += g_bytes_get_size (job->audio);
-      g_atomic_int_inc (&self->hub->queue_depth);
-    }
-  schedule = !self->scheduled;
-  self->scheduled = TRUE;
-  g_mutex_unlock (&self->lock);
-  if (schedule)
-    g_thread_pool_push (self->hub->pool, g_object_ref (self), NULL);
+  info->session_id = self->session_id;
+  info->request_id = self->request_id;
+  info->model_name = self->engine != NULL ? lmd_engine_get_model_name (self->engine) : NULL;
+  info->language = self->language;
+  info->audio_seconds = (double) self->bytes_received /
+                        (bytes_per_sample[self->encoding] * (double) MAX (self->sample_rate, 1));
+}
+
+static void
+dialect_send (char *text, gpointer user_data)
+{
+  send (user_data, text, 0);
+}
+
+/* (transfer full) (nullable) an error message in the stream's dialect */
+static char *
+error_message (LmdHttpStream *self, const char *code, const char *param, const char *message)
+{
+  LmdHttpStreamInfo info;
+
+  if (self->dialect == NULL)
+    return lmd_http_stream_error_json (code, param, message);
+  stream_info (self, &info);
+  return self->dialect->write_error (self->dialect_state, &info, code, param, message);
 }
 
 /* Main context: answers an error caused by the client, then decodes what was received,
@@ -337,29 +280,14 @@ static void
 fail_stream (LmdHttpStream *self, const char *code, const char *param, const char *message,
              gushort close_code)
 {
-  g_autofree char *text = NULL;
-  Job *job;
-
   if (self->state != STATE_OPEN)
     return;
   LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream %s: %s: %s (close %u)",
                    self->session_id, code, message, close_code);
-  text = lmd_http_stream_error_json (code, param, message);
   self->state = STATE_CLOSING;
-  if (self->conn != NULL)
-    soup_websocket_connection_send_text (self->conn, text);
-  job = g_new0 (Job, 1);
-  job->kind = JOB_CLOSE;
-  job->close_code = close_code;
-  enqueue (self, job);
-}
-
-/* ---- worker ------------------------------------------------------------------------------ */
-
-static double
-session_time (LmdHttpStream *self)
-{
-  return (double) self->fed / self->engine_rate;
+  send (self, error_message (self, code, param, message), 0);
+  self->close_code = close_code;
+  end_input (self);
 }
 
 static void
@@ -378,7 +306,7 @@ send_event (LmdHttpStream *self, const char *type, double timestamp)
   lmd_json_writer_key (w, "timestamp");
   lmd_json_writer_double (w, MAX (timestamp, 0.0), 2);
   lmd_json_writer_end_object (w);
-  post (self, lmd_json_writer_finish (w), 0);
+  send (self, lmd_json_writer_finish (w), 0);
 }
 
 static void
@@ -398,7 +326,7 @@ send_interim (LmdHttpStream *self, const char *text, double start)
   lmd_json_writer_key (w, "start");
   lmd_json_writer_double (w, MAX (start, 0.0), 2);
   lmd_json_writer_end_object (w);
-  post (self, lmd_json_writer_finish (w), 0);
+  send (self, lmd_json_writer_finish (w), 0);
 }
 
 static void
@@ -406,11 +334,6 @@ send_final (LmdHttpStream *self, const LmdTranscript *transcript, double start, 
 {
   LmdJsonWriter *w = lmd_json_writer_new ();
 
-  if (transcript->words->len > 0)
-    {
-      start = g_array_index (transcript->words, LmdWord, 0).start;
-      end = g_array_index (transcript->words, LmdWord, transcript->words->len - 1).end;
-    }
   lmd_json_writer_begin_object (w);
   lmd_json_writer_key (w, "session_id");
   lmd_json_writer_string (w, self->session_id);
@@ -431,240 +354,74 @@ send_final (LmdHttpStream *self, const LmdTranscript *transcript, double start, 
   if (self->word_timestamps)
     lmd_http_write_words (w, transcript, 2);
   lmd_json_writer_end_object (w);
-  post (self, lmd_json_writer_finish (w), 0);
+  send (self, lmd_json_writer_finish (w), 0);
 }
 
 static void
-worker_fail (LmdHttpStream *self, const GError *error)
+send_last (LmdHttpStream *self, double duration)
 {
-  LmdErrorCode code = lmd_error_classify (error);
+  LmdJsonWriter *w = lmd_json_writer_new ();
 
-  LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, self->request_id, "stream %s: %s", self->session_id,
-                   error->message);
-  self->failed = TRUE;
-  post (self, lmd_http_stream_error_json (lmd_error_code_name (code), NULL, error->message),
-        code == LMD_ERROR_SERVICE_UNAVAILABLE ? CLOSE_TRY_AGAIN : CLOSE_INTERNAL);
+  lmd_json_writer_begin_object (w);
+  lmd_json_writer_key (w, "session_id");
+  lmd_json_writer_string (w, self->session_id);
+  lmd_json_writer_key (w, "transcript");
+  lmd_json_writer_string (w, "");
+  lmd_json_writer_key (w, "is_final");
+  lmd_json_writer_boolean (w, TRUE);
+  lmd_json_writer_key (w, "is_last");
+  lmd_json_writer_boolean (w, TRUE);
+  lmd_json_writer_key (w, "duration");
+  lmd_json_writer_double (w, duration, 2);
+  lmd_json_writer_end_object (w);
+  send (self, lmd_json_writer_finish (w), self->close_code != 0 ? self->close_code : CLOSE_NORMAL);
 }
 
-/* Ends the open utterance; sends its final when it has words or when @always. */
-static gboolean
-end_utterance (LmdHttpStream *self, gboolean always, double speech_end)
-{
-  g_autoptr (GError) error = NULL;
-  g_autoptr (LmdTranscript) transcript = NULL;
-  double utterance_start = -1.0;
-  double now = session_time (self);
-
-  lmd_engine_session_get_speech_state (self->session, NULL, &utterance_start);
-  if (utterance_start < 0.0 && !always)
-    return TRUE;
-  transcript = lmd_engine_session_end_utterance (self->session, &error);
-  if (transcript == NULL)
-    {
-      worker_fail (self, error);
-      return FALSE;
-    }
-  if (self->announced)
-    send_event (self, "speech_ended", MIN (speech_end, now));
-  self->announced = FALSE;
-  g_clear_pointer (&self->last_partial, g_free);
-  if (transcript->words->len > 0 || always)
-    send_final (self, transcript, utterance_start >= 0.0 ? utterance_start : now, now);
-  return TRUE;
-}
-
-/* After each slice: speech events, end of utterance, partial hypotheses. */
-static gboolean
-check_utterance (LmdHttpStream *self, gboolean want_partial)
-{
-  double since = 0.0, utterance_start = -1.0;
-  double now = session_time (self);
-  gboolean speech = lmd_engine_session_get_speech_state (self->session, &since, &utterance_start);
-
-  if (utterance_start < 0.0)
-    return TRUE;
-  if (!self->announced)
-    {
-      self->announced = TRUE;
-      send_event (self, "speech_started", speech ? since : utterance_start);
-    }
-  if (!speech && now - since >= self->eou_timeout_ms / 1000.0)
-    return end_utterance (self, FALSE, since);
-  if (now - utterance_start >= self->hub->config.max_utterance_s)
-    return end_utterance (self, FALSE, now);
-  /* until the utterance's first interim, every frame is checked: the first word goes out as
-   * soon as the decoder has it; later ones at most every INTERIM_INTERVAL_SECONDS of audio */
-  if (want_partial && self->interim_results &&
-      (self->last_partial == NULL || now - self->last_partial_at >= INTERIM_INTERVAL_SECONDS))
-    {
-      g_autofree char *partial = lmd_engine_session_get_partial (self->session);
-
-      self->last_partial_at = now;
-      if (partial != NULL && partial[0] != '\0' &&
-          g_strcmp0 (partial, self->last_partial) != 0)
-        {
-          send_interim (self, partial, utterance_start);
-          g_free (self->last_partial);
-          self->last_partial = g_steal_pointer (&partial);
-        }
-    }
-  return TRUE;
-}
-
-/* Feeds the converted samples in slices. */
-static gboolean
-feed_samples (LmdHttpStream *self)
-{
-  guint slice = (guint) (SLICE_SECONDS * self->engine_rate);
-  guint done = 0;
-  g_autoptr (GError) error = NULL;
-
-  while (done < self->samples->len)
-    {
-      guint n = MIN (slice, self->samples->len - done);
-
-      if (!lmd_engine_session_feed (self->session, (const float *) self->samples->data + done, n,
-                                    &error))
-        {
-          worker_fail (self, error);
-          return FALSE;
-        }
-      self->fed += n;
-      done += n;
-      if (!check_utterance (self, done == self->samples->len))
-        return FALSE;
-    }
-  g_array_set_size (self->samples, 0);
-  return TRUE;
-}
-
-static gboolean
-open_session (LmdHttpStream *self)
-{
-  g_autoptr (GError) error = NULL;
-  LmdSessionOptions options = { 0 };
-
-  options.language = self->language;
-  options.word_timestamps = self->word_timestamps;
-  options.punctuate = TRUE;
-  options.request_id = self->request_id;
-  options.streaming = TRUE;
-  self->session = lmd_engine_open_session (self->engine, &options, &error);
-  if (self->session != NULL && !lmd_engine_session_can_stream (self->session))
-    {
-      g_clear_object (&self->session);
-      g_set_error (&error, LMD_ERROR, LMD_ERROR_SERVICE_UNAVAILABLE,
-                   "model %s cannot transcribe live streams", lmd_engine_get_model_name (self->engine));
-    }
-  if (self->session == NULL)
-    {
-      worker_fail (self, error);
-      return FALSE;
-    }
-  self->engine_rate = lmd_engine_get_sample_rate (self->engine);
-  self->converter = lmd_pcm_converter_new (self->encoding, self->sample_rate, self->engine_rate);
-  return TRUE;
-}
-
+/* The live session's events, on the hub's context. */
 static void
-run_job (LmdHttpStream *self, Job *job)
+on_live_event (LmdLiveSession *live, const LmdLiveEvent *event, gpointer user_data)
 {
-  if (self->failed)
-    return;
-  if (self->session == NULL && !open_session (self))
-    return;
-  switch (job->kind)
+  LmdHttpStream *self = user_data;
+
+  if (self->dialect != NULL && event->type != LMD_LIVE_EVENT_ERROR)
     {
-    case JOB_AUDIO:
+      LmdHttpStreamInfo info;
+
+      stream_info (self, &info);
+      self->dialect->write_event (self->dialect_state, &info, event, dialect_send, self);
+      if (event->type == LMD_LIVE_EVENT_END)
+        send (self, NULL, self->close_code != 0 ? self->close_code : CLOSE_NORMAL);
+      return;
+    }
+  switch (event->type)
+    {
+    case LMD_LIVE_EVENT_SPEECH_STARTED:
+      send_event (self, "speech_started", event->start);
+      break;
+    case LMD_LIVE_EVENT_SPEECH_ENDED:
+      send_event (self, "speech_ended", event->start);
+      break;
+    case LMD_LIVE_EVENT_INTERIM:
+      send_interim (self, event->text, event->start);
+      break;
+    case LMD_LIVE_EVENT_FINAL:
+      send_final (self, event->transcript, event->start, event->end);
+      break;
+    case LMD_LIVE_EVENT_ERROR:
       {
-        gsize len;
-        const guint8 *data = g_bytes_get_data (job->audio, &len);
-        lmd_pcm_converter_push (self->converter, data, len, self->samples);
-        feed_samples (self);
+        LmdErrorCode code = lmd_error_classify (event->error);
+
+        LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, self->request_id, "stream %s: %s", self->session_id,
+                         event->error->message);
+        self->state = MAX (self->state, STATE_CLOSING);
+        send (self, error_message (self, lmd_error_code_name (code), NULL, event->error->message),
+              code == LMD_ERROR_SERVICE_UNAVAILABLE ? CLOSE_TRY_AGAIN : CLOSE_INTERNAL);
       }
       break;
-    case JOB_FINALIZE:
-      end_utterance (self, TRUE, session_time (self));
-      break;
-    case JOB_CLOSE:
-      {
-        double since = 0.0;
-        gboolean speech;
-
-        lmd_pcm_converter_drain (self->converter, self->samples);
-        if (!feed_samples (self))
-          return;
-        speech = lmd_engine_session_get_speech_state (self->session, &since, NULL);
-        if (!end_utterance (self, FALSE, speech ? session_time (self) : since))
-          return;
-        {
-          LmdJsonWriter *w = lmd_json_writer_new ();
-          lmd_json_writer_begin_object (w);
-          lmd_json_writer_key (w, "session_id");
-          lmd_json_writer_string (w, self->session_id);
-          lmd_json_writer_key (w, "transcript");
-          lmd_json_writer_string (w, "");
-          lmd_json_writer_key (w, "is_final");
-          lmd_json_writer_boolean (w, TRUE);
-          lmd_json_writer_key (w, "is_last");
-          lmd_json_writer_boolean (w, TRUE);
-          lmd_json_writer_key (w, "duration");
-          lmd_json_writer_double (w, session_time (self), 2);
-          lmd_json_writer_end_object (w);
-          post (self, lmd_json_writer_finish (w), job->close_code);
-        }
-        self->failed = TRUE; /* nothing after the last message */
-      }
+    case LMD_LIVE_EVENT_END:
+      send_last (self, event->duration);
       break;
     }
-}
-
-/* A pool thread: runs the stream's jobs in order, yielding after TURN_SECONDS of audio so
- * that one fast client cannot starve the others. */
-static void
-stream_work (gpointer data, gpointer user_data)
-{
-  LmdHttpStream *self = data;
-  guint64 turn_bytes = (guint64) (TURN_SECONDS * self->sample_rate *
-                                  lmd_pcm_encoding_sample_bytes (self->encoding));
-  guint64 done_bytes = 0;
-  gboolean again = FALSE;
-
-  lmd_log_set_thread_request_id (self->request_id);
-  for (;;)
-    {
-      Job *job;
-
-      g_mutex_lock (&self->lock);
-      if (self->cancelled || g_queue_is_empty (&self->jobs))
-        {
-          self->scheduled = FALSE;
-          g_mutex_unlock (&self->lock);
-          break;
-        }
-      if (done_bytes >= turn_bytes)
-        {
-          again = TRUE; /* stays scheduled */
-          g_mutex_unlock (&self->lock);
-          break;
-        }
-      job = g_queue_pop_head (&self->jobs);
-      if (job->kind == JOB_AUDIO)
-        {
-          self->queued_bytes -= g_bytes_get_size (job->audio);
-          g_atomic_int_dec_and_test (&self->hub->queue_depth);
-          done_bytes += g_bytes_get_size (job->audio);
-        }
-      g_mutex_unlock (&self->lock);
-
-      run_job (self, job);
-      job_free (job);
-    }
-  lmd_log_set_thread_request_id (NULL);
-  if (again)
-    g_thread_pool_push (self->hub->pool, self, NULL); /* keeps this turn's reference */
-  else
-    g_object_unref (self);
 }
 
 /* ---- connection (main context) ------------------------------------------------------------ */
@@ -674,12 +431,14 @@ on_idle_check (gpointer data)
 {
   LmdHttpStream *self = data;
   gint64 idle_us = g_get_monotonic_time () - self->last_audio_at;
+  guint timeout_s = self->dialect != NULL && self->dialect->idle_timeout_s > 0 ? self->dialect->idle_timeout_s
+                                                                               : self->hub->config.idle_timeout_s;
 
-  if (self->state == STATE_OPEN &&
-      idle_us >= (gint64) self->hub->config.idle_timeout_s * G_USEC_PER_SEC)
+  if (self->state == STATE_OPEN && idle_us >= (gint64) timeout_s * G_USEC_PER_SEC)
     {
-      g_autofree char *message = g_strdup_printf ("no audio for %u s", self->hub->config.idle_timeout_s);
-      fail_stream (self, "TIMEOUT", NULL, message, CLOSE_POLICY);
+      g_autofree char *message = g_strdup_printf ("no audio for %u s", timeout_s);
+      fail_stream (self, "TIMEOUT", NULL, message,
+                   self->dialect != NULL ? self->dialect->idle_close_code : CLOSE_POLICY);
     }
   return G_SOURCE_CONTINUE;
 }
@@ -693,7 +452,6 @@ on_text (LmdHttpStream *self, GBytes *message)
   g_autoptr (JsonNode) root = NULL;
   JsonObject *object;
   const char *type = NULL;
-  Job *job;
 
   if (len > LMD_JSON_MAX_CONTROL_BYTES)
     {
@@ -717,23 +475,43 @@ on_text (LmdHttpStream *self, GBytes *message)
       return;
     }
   object = json_node_get_object (root);
+  if (self->dialect != NULL)
+    {
+      switch (self->dialect->control (self->dialect_state, object, &error))
+        {
+        case LMD_HTTP_STREAM_KEEP_ALIVE:
+          if (self->dialect->keep_alive_is_activity)
+            self->last_audio_at = g_get_monotonic_time ();
+          break;
+        case LMD_HTTP_STREAM_FINALIZE:
+          lmd_live_session_finalize (self->live);
+          break;
+        case LMD_HTTP_STREAM_CLOSE:
+          self->state = STATE_CLOSING;
+          self->close_code = CLOSE_NORMAL;
+          end_input (self);
+          break;
+        case LMD_HTTP_STREAM_REJECT:
+          {
+            g_autofree char *param = lmd_error_get_param (error);
+            g_autofree char *sentence = lmd_error_get_sentence (error);
+            fail_stream (self, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
+          }
+          break;
+        }
+      return;
+    }
   if (json_object_has_member (object, "type") &&
       JSON_NODE_HOLDS_VALUE (json_object_get_member (object, "type")) &&
       json_node_get_value_type (json_object_get_member (object, "type")) == G_TYPE_STRING)
     type = json_object_get_string_member (object, "type");
   if (g_strcmp0 (type, "finalize") == 0)
-    {
-      job = g_new0 (Job, 1);
-      job->kind = JOB_FINALIZE;
-      enqueue (self, job);
-    }
+    lmd_live_session_finalize (self->live);
   else if (g_strcmp0 (type, "close_stream") == 0 || g_strcmp0 (type, "end") == 0)
     {
       self->state = STATE_CLOSING;
-      job = g_new0 (Job, 1);
-      job->kind = JOB_CLOSE;
-      job->close_code = CLOSE_NORMAL;
-      enqueue (self, job);
+      self->close_code = CLOSE_NORMAL;
+      end_input (self);
     }
   else
     {
@@ -747,8 +525,7 @@ static void
 on_binary (LmdHttpStream *self, GBytes *message)
 {
   gsize len = g_bytes_get_size (message);
-  guint64 queued;
-  Job *job;
+  g_autoptr (GError) error = NULL;
 
   if (len > self->hub->config.max_frame_bytes)
     {
@@ -762,26 +539,20 @@ on_binary (LmdHttpStream *self, GBytes *message)
   self->bytes_received += len;
   if (len == 0)
     return;
-  g_mutex_lock (&self->lock);
-  queued = self->queued_bytes;
-  g_mutex_unlock (&self->lock);
-  if ((double) (queued + len) / (self->sample_rate * lmd_pcm_encoding_sample_bytes (self->encoding)) >
-      self->hub->config.max_queue_seconds)
+  if (self->decoder != NULL)
     {
-      g_autofree char *text = g_strdup_printf ("more than %.0f s of audio are waiting to be "
-                                               "decoded: send at most in real time",
-                                               self->hub->config.max_queue_seconds);
-      fail_stream (self, "RATE_LIMIT_EXCEEDED", NULL, text, CLOSE_POLICY);
+      /* a container: its decoder's PCM reaches the live session (on_decoded) */
+      lmd_audio_stream_push (self->decoder, message);
       return;
     }
-  job = g_new0 (Job, 1);
-  job->kind = JOB_AUDIO;
-  job->audio = g_bytes_ref (message);
-  enqueue (self, job);
+  /* the live session's queue is bounded by max_queue_seconds of audio */
+  if (!lmd_live_session_push_audio (self->live, message, &error) && error != NULL)
+    fail_stream (self, lmd_error_code_name (lmd_error_classify (error)), NULL, error->message,
+                 CLOSE_POLICY);
 }
 
-static void refuse (SoupWebsocketConnection *conn, const char *code, const char *param,
-                    const char *message, gushort close_code);
+static void refuse (const LmdHttpStreamDialect *dialect, SoupWebsocketConnection *conn,
+                    const char *code, const char *param, const char *message, gushort close_code);
 
 typedef struct {
   gint type;
@@ -818,7 +589,7 @@ on_message (SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer 
                            "stream %s: more than %u frames before it was admitted; closing",
                            self->session_id, MAX_HELD_FRAMES);
           self->state = STATE_CLOSING;
-          refuse (conn, "RATE_LIMIT_EXCEEDED", NULL,
+          refuse (self->dialect, conn, "RATE_LIMIT_EXCEEDED", NULL,
                   "too many frames before the stream was admitted", CLOSE_POLICY);
         }
       return;
@@ -850,8 +621,6 @@ static void
 on_closed (SoupWebsocketConnection *conn, gpointer user_data)
 {
   LmdHttpStream *self = user_data;
-  GQueue dropped = G_QUEUE_INIT;
-  Job *job;
 
   LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id,
                    "stream %s closed (code %u) after %.1f s, %" G_GUINT64_FORMAT " bytes of audio",
@@ -866,22 +635,16 @@ on_closed (SoupWebsocketConnection *conn, gpointer user_data)
   g_clear_signal_handler (&self->message_id, self->conn);
   g_clear_signal_handler (&self->closed_id, self->conn);
 
-  g_mutex_lock (&self->lock);
-  self->cancelled = TRUE;
-  dropped = self->jobs;
-  g_queue_init (&self->jobs);
-  self->queued_bytes = 0;
-  g_mutex_unlock (&self->lock);
-  while ((job = g_queue_pop_head (&dropped)) != NULL)
-    {
-      if (job->kind == JOB_AUDIO)
-        g_atomic_int_dec_and_test (&self->hub->queue_depth);
-      job_free (job);
-    }
+  /* the container's decoder stops (its streaming thread is joined: no PCM after this) */
+  g_clear_object (&self->decoder);
+  /* queued audio is dropped and no event comes after this; a turn in the middle of a slice
+   * finishes it on its own reference to the live session */
+  if (self->live != NULL)
+    lmd_live_session_cancel (self->live);
   g_queue_clear_full (&self->held, (GDestroyNotify) held_frame_free);
   g_clear_object (&self->conn);
   release_ticket (self, 200);
-  /* the hub's reference; a worker still decoding holds its own */
+  /* the hub's reference */
   g_hash_table_remove (self->hub->active, self);
 }
 
@@ -904,8 +667,18 @@ parse_parameters (LmdHttpStream *self, GHashTable *query, GError **error)
   self->interim_results = self->hub->config.interim_results;
   self->vad_events = self->hub->config.vad_events;
   self->eou_timeout_ms = self->hub->config.eou_timeout_ms;
+  lmd_vad_options_init (&self->vad);
   if (query == NULL)
     return TRUE;
+  {
+    GHashTableIter iter;
+    gpointer key, val;
+
+    g_hash_table_iter_init (&iter, query);
+    while (g_hash_table_iter_next (&iter, &key, &val))
+      if (lmd_vad_options_handles (key) && !lmd_vad_options_set (&self->vad, key, val, error))
+        return FALSE;
+  }
 
   if ((value = g_hash_table_lookup (query, "sample_rate")) != NULL)
     {
@@ -964,13 +737,83 @@ parse_parameters (LmdHttpStream *self, GHashTable *query, GError **error)
 
 /* Main context: refuses a stream that never started: error message, then close. */
 static void
-refuse (SoupWebsocketConnection *conn, const char *code, const char *param, const char *message,
-        gushort close_code)
+refuse (const LmdHttpStreamDialect *dialect, SoupWebsocketConnection *conn, const char *code,
+        const char *param, const char *message, gushort close_code)
 {
-  g_autofree char *text = lmd_http_stream_error_json (code, param, message);
+  g_autofree char *text = dialect == NULL ? lmd_http_stream_error_json (code, param, message)
+                                          : dialect->write_error (NULL, NULL, code, param, message);
 
-  soup_websocket_connection_send_text (conn, text);
+  if (text != NULL)
+    soup_websocket_connection_send_text (conn, text);
   soup_websocket_connection_close (conn, close_code, NULL);
+}
+
+/* A piece of a container's PCM, on its way from the decoder's thread to the main context. */
+typedef struct {
+  LmdHttpStream *stream; /* owned ref */
+  GBytes *pcm;           /* owned: f32le mono at the engine's rate */
+  GError *error;         /* owned, nullable: the decoder's end, with done */
+  gboolean done;
+} Decoded;
+
+static void
+decoded_free (Decoded *d)
+{
+  g_object_unref (d->stream);
+  g_clear_pointer (&d->pcm, g_bytes_unref);
+  g_clear_error (&d->error);
+  g_free (d);
+}
+
+static gboolean
+on_decoded (gpointer data)
+{
+  Decoded *d = data;
+  LmdHttpStream *self = d->stream;
+  g_autoptr (GError) error = NULL;
+
+  if (self->state == STATE_CLOSED || self->live == NULL)
+    return G_SOURCE_REMOVE;
+  if (d->pcm != NULL)
+    {
+      if (!lmd_live_session_push_audio (self->live, d->pcm, &error) && error != NULL)
+        fail_stream (self, lmd_error_code_name (lmd_error_classify (error)), NULL, error->message,
+                     CLOSE_POLICY);
+      return G_SOURCE_REMOVE;
+    }
+  if (d->error != NULL)
+    fail_stream (self, lmd_error_code_name (lmd_error_classify (d->error)), NULL, d->error->message,
+                 CLOSE_POLICY);
+  /* the decoder has delivered everything it will: the live session drains and ends */
+  lmd_live_session_close (self->live);
+  return G_SOURCE_REMOVE;
+}
+
+/* The decoder's streaming thread. */
+static void
+on_decoded_pcm (const float *samples, gsize n_samples, gpointer user_data)
+{
+  LmdHttpStream *self = user_data;
+  Decoded *d = g_new0 (Decoded, 1);
+
+  d->stream = g_object_ref (self);
+  d->pcm = g_bytes_new (samples, n_samples * sizeof (float));
+  g_main_context_invoke_full (self->hub->context, G_PRIORITY_DEFAULT, on_decoded, d,
+                              (GDestroyNotify) decoded_free);
+}
+
+/* The decoder's streaming thread. */
+static void
+on_decoded_done (const GError *error, gpointer user_data)
+{
+  LmdHttpStream *self = user_data;
+  Decoded *d = g_new0 (Decoded, 1);
+
+  d->stream = g_object_ref (self);
+  d->done = TRUE;
+  d->error = error != NULL ? g_error_copy (error) : NULL;
+  g_main_context_invoke_full (self->hub->context, G_PRIORITY_DEFAULT, on_decoded, d,
+                              (GDestroyNotify) decoded_free);
 }
 
 static void
@@ -990,7 +833,7 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
           g_autofree char *sentence = lmd_error_get_sentence (error);
           LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream refused: %s", error->message);
           self->state = STATE_CLOSING;
-          refuse (self->conn, lmd_error_code_name (lmd_error_classify (error)), NULL, sentence,
+          refuse (self->dialect, self->conn, lmd_error_code_name (lmd_error_classify (error)), NULL, sentence,
                   lmd_error_classify (error) == LMD_ERROR_SERVICE_UNAVAILABLE ? CLOSE_TRY_AGAIN
                                                                                : CLOSE_POLICY);
         }
@@ -1010,12 +853,50 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
       LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream refused: %s", error->message);
       self->state = STATE_CLOSING;
       release_ticket (self, 403);
-      refuse (self->conn, lmd_error_code_name (lmd_error_classify (error)), NULL, sentence,
+      refuse (self->dialect, self->conn, lmd_error_code_name (lmd_error_classify (error)), NULL, sentence,
               CLOSE_POLICY);
       return;
     }
   self->state = STATE_OPEN;
   self->last_audio_at = g_get_monotonic_time ();
+  {
+    LmdLiveSettings settings = {
+      .language = self->language,
+      .word_timestamps = self->word_timestamps,
+      .interim_results = self->interim_results,
+      .eou_timeout_ms = self->eou_timeout_ms,
+      .max_utterance_s = self->hub->config.max_utterance_s,
+      .encoding = self->encoding,
+      .sample_rate = self->sample_rate,
+      .max_queue_seconds = self->hub->config.max_queue_seconds,
+      .request_id = self->request_id,
+      .vad = &self->vad,
+    };
+    if (self->container)
+      {
+        /* the decoder delivers f32le mono at the engine's rate */
+        settings.encoding = LMD_PCM_LINEAR32;
+        settings.sample_rate = 16000;
+      }
+    /* on the hub's context (the caller's thread-default), where its events come back */
+    self->live = lmd_live_session_new (self->engine, self->hub->pool, &settings, on_live_event, self);
+  }
+  if (self->container)
+    {
+      LmdAudioDecoder *decoder = lmd_router_get_decoder (self->hub->router);
+
+      self->decoder = decoder != NULL ? lmd_audio_decoder_open_stream (decoder, 16000, on_decoded_pcm,
+                                                                       on_decoded_done, self, &error)
+                                      : NULL;
+      if (self->decoder == NULL)
+        {
+          g_autofree char *text = g_strdup_printf ("containerised audio cannot be decoded here (%s); "
+                                                   "send raw audio with encoding and sample_rate",
+                                                   error != NULL ? error->message : "no decoder");
+          self->state = STATE_OPEN;
+          fail_stream (self, "UNSUPPORTED_FORMAT", "encoding", text, CLOSE_POLICY);
+        }
+    }
   /* on the hub's context, where every other callback of the stream runs */
   self->idle_source = g_timeout_source_new_seconds (1);
   g_source_set_callback (self->idle_source, on_idle_check, self, NULL);
@@ -1038,8 +919,10 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
 
 void
 lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
-                         SoupWebsocketConnection *conn, const char *request_id)
+                         SoupWebsocketConnection *conn, const char *request_id,
+                         const LmdHttpStreamDialect *dialect)
 {
+  g_autofree char *dialect_model = NULL;
   g_autoptr (LmdHttpStream) self = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (GHashTable) query = NULL;
@@ -1062,7 +945,7 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
       g_autofree char *text = g_strdup_printf ("the server is at its limit of %u live streams; "
                                                "retry later", hub->config.max_streams);
       LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, request_id, "stream refused: %s", text);
-      refuse (conn, "SERVICE_UNAVAILABLE", NULL, text, CLOSE_TRY_AGAIN);
+      refuse (dialect, conn, "SERVICE_UNAVAILABLE", NULL, text, CLOSE_TRY_AGAIN);
       return;
     }
 
@@ -1075,20 +958,51 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
   if (g_uri_get_query (uri) != NULL)
     query = soup_form_decode (g_uri_get_query (uri));
   self->api_key = lmd_http_auth_extract_key (msg, query);
+  self->dialect = dialect;
 
   model = query != NULL ? g_hash_table_lookup (query, "model") : NULL;
-  if (!parse_parameters (self, query, &error))
+  if (dialect != NULL)
+    {
+      LmdHttpStreamParams params = {
+        .sample_rate = 16000,
+        .encoding = LMD_PCM_LINEAR16,
+        .language = g_strdup ("en"),
+        .word_timestamps = TRUE,
+        .interim_results = hub->config.interim_results,
+        .vad_events = hub->config.vad_events,
+        .eou_timeout_ms = hub->config.eou_timeout_ms,
+      };
+      gboolean parsed = dialect->parse (query, g_uri_get_query (uri), &params, &self->dialect_state, &error);
+
+      self->sample_rate = params.sample_rate;
+      self->encoding = params.encoding;
+      self->language = params.language;
+      self->word_timestamps = params.word_timestamps;
+      self->interim_results = params.interim_results;
+      self->vad_events = params.vad_events;
+      self->eou_timeout_ms = params.eou_timeout_ms;
+      self->container = params.container;
+      model = dialect_model = params.model;
+      if (!parsed)
+        {
+          g_autofree char *param = lmd_error_get_param (error);
+          g_autofree char *sentence = lmd_error_get_sentence (error);
+          refuse (dialect, conn, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
+          return;
+        }
+    }
+  else if (!parse_parameters (self, query, &error))
     {
       g_autofree char *param = lmd_error_get_param (error);
       g_autofree char *sentence = lmd_error_get_sentence (error);
-      refuse (conn, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
+      refuse (dialect, conn, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
       return;
     }
   self->engine = lmd_router_find_engine (hub->router, model);
   if (self->engine == NULL)
     {
       g_autofree char *text = g_strdup_printf ("no model named '%s'", model != NULL ? model : "(default)");
-      refuse (conn, "INVALID_PARAMETER", "model", text, CLOSE_POLICY);
+      refuse (dialect, conn, "INVALID_PARAMETER", "model", text, CLOSE_POLICY);
       return;
     }
   g_object_ref (self->engine);
@@ -1096,12 +1010,12 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
     {
       g_autofree char *text = g_strdup_printf ("model %s does not transcribe '%s'",
                                                lmd_engine_get_model_name (self->engine), self->language);
-      refuse (conn, "INVALID_PARAMETER", "language", text, CLOSE_POLICY);
+      refuse (dialect, conn, "INVALID_PARAMETER", "language", text, CLOSE_POLICY);
       return;
     }
   if (lmd_router_is_draining (hub->router))
     {
-      refuse (conn, "SERVICE_UNAVAILABLE", NULL, "the server is shutting down", CLOSE_TRY_AGAIN);
+      refuse (dialect, conn, "SERVICE_UNAVAILABLE", NULL, "the server is shutting down", CLOSE_TRY_AGAIN);
       return;
     }
   /* Admission may wait for a license service in another process: the connection is taken
@@ -1129,28 +1043,26 @@ lmd_http_stream_finalize (GObject *object)
 {
   LmdHttpStream *self = LMD_HTTP_STREAM (object);
 
-  /* may run on a worker thread: the connection was released on the main context */
+  /* the connection was released and the live session cancelled on the main context */
   g_warn_if_fail (self->conn == NULL);
   if (self->idle_source != NULL)
     {
       g_source_destroy (self->idle_source);
       g_source_unref (self->idle_source);
     }
-  g_queue_clear_full (&self->jobs, (GDestroyNotify) job_free);
-  g_queue_clear_full (&self->outbox, (GDestroyNotify) outgoing_free);
   g_queue_clear_full (&self->held, (GDestroyNotify) held_frame_free);
-  g_clear_object (&self->session);
-  g_clear_pointer (&self->converter, lmd_pcm_converter_free);
-  g_array_unref (self->samples);
-  g_free (self->last_partial);
+  if (self->live != NULL)
+    lmd_live_session_cancel (self->live);
+  g_clear_object (&self->live);
   g_clear_object (&self->engine);
+  if (self->dialect_state != NULL)
+    self->dialect->free_state (self->dialect_state);
   g_free (self->language);
   g_free (self->session_id);
   g_free (self->request_id);
   g_free (self->api_key);
   /* the ticket was released in on_closed, on the main context */
   g_warn_if_fail (self->ticket == NULL);
-  g_mutex_clear (&self->lock);
   if (self->hub != NULL)
     lmd_http_streams_unref (self->hub);
 
@@ -1166,10 +1078,6 @@ lmd_http_stream_class_init (LmdHttpStreamClass *klass)
 static void
 lmd_http_stream_init (LmdHttpStream *self)
 {
-  g_mutex_init (&self->lock);
-  g_queue_init (&self->jobs);
-  g_queue_init (&self->outbox);
   g_queue_init (&self->held);
-  self->samples = g_array_new (FALSE, FALSE, sizeof (float));
   self->state = STATE_OPEN;
 }

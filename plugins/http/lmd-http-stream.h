@@ -5,16 +5,18 @@
  * LmdHttpStreams is the per-transport hub: the [streaming] settings, the worker threads that
  * decode every stream, and the gauges /metrics reports.  LmdHttpStream is one connection.
  *
- * Threads.  Frames arrive on the main context; each becomes a job in the stream's bounded
- * queue.  Decoding runs on the hub's worker threads, one worker at a time per stream (jobs in
- * order); the messages it produces are queued and sent from the main context.  A closed
- * connection cancels the stream: queued jobs are dropped, a worker in the middle of a job
- * finishes it and the last reference (worker or main context) frees the engine session.
+ * Threads.  Frames arrive on the main context; each goes to the stream's LmdLiveSession
+ * (server/lmd-live-session.h), whose queue is bounded by the audio it holds.  Decoding runs
+ * on the hub's LmdLivePool ([streaming] workers threads), one thread at a time per stream;
+ * the session's events come back on the main context, where they become messages.  A closed
+ * connection cancels the live session: queued audio is dropped, a thread in the middle of a
+ * slice finishes it and the last reference frees the engine session.
  */
 #pragma once
 
 #include <libsoup/soup.h>
 
+#include "lmd-http-stream-dialect.h"
 #include "lmd-router.h"
 
 G_BEGIN_DECLS
@@ -41,9 +43,11 @@ LmdHttpStreams *lmd_http_streams_new (const LmdStreamConfig *config, LmdRouter *
 LmdHttpStreams *lmd_http_streams_ref (LmdHttpStreams *self);
 void lmd_http_streams_unref (LmdHttpStreams *self);
 
-/* Takes over the upgraded connection @conn (a reference is taken) of @msg. */
+/* Takes over the upgraded connection @conn (a reference is taken) of @msg; @dialect
+ * (nullable: the project's own messages) shapes what is sent and read. */
 void lmd_http_streams_accept (LmdHttpStreams *self, SoupServerMessage *msg,
-                              SoupWebsocketConnection *conn, const char *request_id);
+                              SoupWebsocketConnection *conn, const char *request_id,
+                              const LmdHttpStreamDialect *dialect);
 
 guint lmd_http_streams_get_active (LmdHttpStreams *self);
 /* Audio frames received and not yet decoded, over all streams. */

@@ -14,14 +14,33 @@
  * Handlers never block: a transcription request is parsed, handed to the router, and the
  * message is paused until the router's callback fires on the main context.  A client that
  * disconnects cancels its request.
+ *
+ * The transport routes: each request dialect (request parsing, answers and errors) is a
+ * module of its own (lmd-http-dialect.h), as are health (lmd-http-health.h), metrics
+ * (lmd-http-metrics.h), asynchronous jobs (lmd-http-jobs.h) and the per-request state
+ * (lmd-http-call.h).
  */
 #pragma once
 
 #include <glib-object.h>
 
+#include "lmd-http-upload-budget.h"
+#include "lmd-router.h"
+
 G_BEGIN_DECLS
 
 #define LMD_TYPE_HTTP_TRANSPORT (lmd_http_transport_get_type ())
 G_DECLARE_FINAL_TYPE (LmdHttpTransport, lmd_http_transport, LMD, HTTP_TRANSPORT, GObject)
+
+/* For the endpoint modules of this plugin (main context only). */
+
+/* (transfer none) the router the transport serves, once started */
+LmdRouter *lmd_http_transport_get_router (LmdHttpTransport *self);
+/* (transfer none) the budget of the request bodies being received */
+LmdHttpUploadBudget *lmd_http_transport_get_uploads (LmdHttpTransport *self);
+/* A paused message begins (ends) waiting for work: counted in flight, so that a drain waits
+ * for its answer. */
+void lmd_http_transport_begin_work (LmdHttpTransport *self);
+void lmd_http_transport_end_work (LmdHttpTransport *self);
 
 G_END_DECLS
