@@ -66,7 +66,7 @@ lmd_test_stream_connect (SoupSession *session, const char *url, GError **error)
   soup_session_websocket_connect_async (session, msg, NULL, NULL, G_PRIORITY_DEFAULT, NULL,
                                         connected, out);
   while (out[2] == NULL)
-    g_main_context_iteration (NULL, TRUE);
+    g_main_context_iteration (g_main_context_get_thread_default (), TRUE);
   if (out[0] == NULL)
     {
       g_propagate_error (error, out[1]);
@@ -118,7 +118,7 @@ lmd_test_stream_wait_closed (LmdTestStream *self, double timeout_s)
                     (gint64) (timeout_s * lmd_test_timeout_s (1) * G_USEC_PER_SEC);
 
   while (!self->closed && g_get_monotonic_time () < deadline)
-    g_main_context_iteration (NULL, FALSE) || (g_usleep (1000), TRUE);
+    g_main_context_iteration (g_main_context_get_thread_default (), FALSE) || (g_usleep (1000), TRUE);
   return self->closed;
 }
 

@@ -20,7 +20,8 @@ typedef struct {
   guint n_finals, n_interims, n_last;
 } LmdTestStream;
 
-/* Connects to @url (ws://...) on the thread-default main context, iterating it; NULL with
+/* Connects to @url (ws://...) on the thread-default main context, iterating it (as does
+ * lmd_test_stream_wait_closed(), so a stream may live on another thread); NULL with
  * @error set when the handshake fails. */
 LmdTestStream *lmd_test_stream_connect (SoupSession *session, const char *url, GError **error);
 void lmd_test_stream_free (LmdTestStream *self);
