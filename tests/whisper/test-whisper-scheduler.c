@@ -13,8 +13,8 @@
  *     (sequences of different requests and positions in one step);
  *   - a request cancelled after a few decoder steps ends with "cancelled", its slot comes back,
  *     and the others (still batched with it until then) give their tokens alone;
- *   - a request whose time runs out while it waits for a slot ends with "cancelled" without
- *     taking one;
+ *   - with both slots of a scheduler held, a request whose time runs out while it waits for
+ *     a slot ends with "cancelled" without taking one;
  *   - 2 slots and 6 requests at once: they wait for a slot (FIFO), every one succeeds with its
  *     tokens alone, and every slot comes back;
  *   - a beam wider than the beam caches is refused with a clear message.
@@ -252,21 +252,37 @@ test_many (void)
   lmw_scheduler_free (sched);
   sched = NULL;
 
-  /* slots full: 2 slots, 6 requests; one more whose time runs out while it waits */
+  /* slots full: both slots held here, a request whose time runs out while it waits; then 2
+   * slots and 6 requests */
   sp.slots = 2;
   sp.max_wait_ms = 2.0;
   sched = lmw_scheduler_new (model, backend, 0, &sp, &err);
   TEST_OK (sched != NULL, "a scheduler of 2 slots");
   if (sched == NULL)
     return;
+  lmw_state *held[2];
+  for (int i = 0; i < 2; i++)
+    held[i] = lmw_scheduler_acquire (sched, 1, NULL, NULL, NULL, &err);
   request q[7];
-  for (int i = 0; i < 7; i++) {
+  q[6] = alone[0];
+  q[6].rc = 0;
+  q[6].checks = 0;
+  q[6].abort_after = 3; /* gives up at its third look while waiting (20 ms apart) */
+  run_all (q + 6, 1);
+  lmw_scheduler_get_stats (sched, &stats);
+  TEST_OK (q[6].rc != 0 && strcmp (q[6].message, "cancelled") == 0 && stats.acquired == 2 &&
+           stats.waiting == 0, "a request that gives up waiting for a slot ends with "
+           "\"cancelled\" without one (%s; %llu handed out, %d waiting)", q[6].message,
+           (unsigned long long) stats.acquired, stats.waiting);
+  for (int i = 0; i < 2; i++)
+    lmw_scheduler_release (sched, held[i]);
+  for (int i = 0; i < 6; i++) {
     q[i] = alone[i * 3];
     q[i].rc = 0;
     q[i].checks = 0;
-    q[i].abort_after = i == 6 ? 2 : 0; /* gives up at its second look while waiting */
+    q[i].abort_after = 0;
   }
-  run_all (q, 7);
+  run_all (q, 6);
   int fine = 0;
   double max_wait = 0;
   for (int i = 0; i < 6; i++) {
@@ -275,11 +291,9 @@ test_many (void)
   }
   TEST_OK (fine == 6, "6 requests on 2 slots all succeed with their tokens alone (%d of 6)", fine);
   TEST_OK (max_wait > 0.0, "some waited for a slot (longest %.1f ms)", max_wait);
-  TEST_OK (q[6].rc != 0 && strcmp (q[6].message, "cancelled") == 0,
-           "the request that gave up waiting ends with \"cancelled\" (%s)", q[6].message);
   lmw_scheduler_get_stats (sched, &stats);
-  TEST_OK (stats.acquired == 6 && stats.slots_in_use == 0 && stats.waiting == 0,
-           "6 slots handed out, none left in use or waiting (%llu, %d, %d)",
+  TEST_OK (stats.acquired == 8 && stats.slots_in_use == 0 && stats.waiting == 0,
+           "8 slots handed out (2 held, 6 requests), none left in use or waiting (%llu, %d, %d)",
            (unsigned long long) stats.acquired, stats.slots_in_use, stats.waiting);
   lmw_scheduler_free (sched);
   sched = NULL;
