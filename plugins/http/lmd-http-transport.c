@@ -892,6 +892,7 @@ relay_stream (LmdHttpTransport *self, SoupServerMessage *msg, SoupWebsocketConne
   relay = lmd_http_relay_new (self->stream_picker != NULL ? self->stream_picker : self->picker,
                               lmd_http_forwarder_get_session (self->forwarder), msg, conn,
                               request_id);
+  lmd_http_relay_set_worker_timeout (relay, self->worker_timeout_s);
   g_hash_table_insert (self->relays, relay, entry);
   /* frames that come while the admission is answered are held by the relay */
   lmd_http_relay_hold (relay, relay_done, self);
