@@ -20,7 +20,8 @@
 
 #define SLICE_SECONDS 0.02           /* audio fed to the engine between end-of-utterance checks */
 #define INTERIM_INTERVAL_SECONDS 0.1 /* audio between two partial hypotheses */
-#define INTERIM_MAX_BACKLOG_S 1.0    /* audio queued beyond which no partial is asked for */
+#define INTERIM_MAX_BACKLOG_S 3.0    /* audio queued beyond which no partial is asked for (more
+                                      * than the largest frame, 64 KiB of linear16 at 16 kHz, holds) */
 #define TURN_SECONDS 0.5             /* audio one pool turn decodes before yielding */
 
 typedef enum {
