@@ -15,6 +15,7 @@ PACKAGES="
   valgrind
   libsodium-dev
   libhiredis-dev redis-server zlib1g-dev
+  chromium
 "
 
 missing=""

@@ -6,6 +6,10 @@ export LMD_BUILD_DIR="$(cd "$BUILD" && pwd)"
 for b in "$BUILD"/bench/*/bench-* "$BUILD"/bench/*/*-bench; do
   [ -x "$b" ] || continue
   echo "== $(basename "$b")"
-  "$b"
+  case "$(basename "$b")" in
+    # an hour by default: here SOAK_MINUTES (5) of it
+    bench-soak) "$b" --minutes "${SOAK_MINUTES:-5}" --warmup 1 ;;
+    *) "$b" ;;
+  esac
   echo
 done

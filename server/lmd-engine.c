@@ -40,7 +40,7 @@ lmd_engine_session_can_stream (LmdEngineSession *self)
   g_return_val_if_fail (LMD_IS_ENGINE_SESSION (self), FALSE);
   iface = LMD_ENGINE_SESSION_GET_IFACE (self);
   return iface->get_partial != NULL && iface->end_utterance != NULL &&
-         iface->get_speech_state != NULL;
+         iface->get_speech_state != NULL && (iface->can_stream == NULL || iface->can_stream (self));
 }
 
 char *
@@ -116,6 +116,16 @@ lmd_engine_get_device (LmdEngine *self, LmdEngineDevice *device)
     iface->get_device (self, device);
   if (device->name == NULL)
     device->name = g_strdup ("cpu");
+}
+
+gboolean
+lmd_engine_can_translate (LmdEngine *self)
+{
+  LmdEngineInterface *iface;
+
+  g_return_val_if_fail (LMD_IS_ENGINE (self), FALSE);
+  iface = LMD_ENGINE_GET_IFACE (self);
+  return iface->can_translate != NULL && iface->can_translate (self);
 }
 
 gboolean

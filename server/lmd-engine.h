@@ -21,6 +21,8 @@ G_BEGIN_DECLS
 
 /* Largest decoder batch an engine reports (rows of one decoder step). */
 #define LMD_ENGINE_MAX_BATCH 16
+/* Buckets of LmdEngineDevice.steps: rows <= 1, 2, 4, ... 256, and more. */
+#define LMD_ENGINE_STEP_BUCKETS 10
 
 /* What an engine computes on, for /health and /metrics. */
 typedef struct {
@@ -28,6 +30,15 @@ typedef struct {
   gboolean gpu;         /* name is a GPU's */
   guint64 memory_bytes; /* device memory the engine holds now (weights and buffers) */
   guint64 batches[LMD_ENGINE_MAX_BATCH + 1]; /* decoder steps run with b rows, b = 1 .. 16 */
+  /* an engine that batches requests on its device (0 / empty otherwise) */
+  guint slots;          /* request slots budgeted at start */
+  guint slots_in_use;
+  guint slots_waiting;  /* requests waiting for a slot */
+  guint64 slot_waits;   /* slots handed out, and the seconds they were waited for in all */
+  double slot_wait_seconds;
+  guint64 steps[LMD_ENGINE_STEP_BUCKETS]; /* batched decoder steps of <= 1, 2, 4 .. 256, more rows */
+  guint64 step_rows;
+  guint64 encoder_batches, encoder_windows; /* encoder passes and the windows they ran */
 } LmdEngineDevice;
 
 typedef struct {
@@ -44,6 +55,10 @@ typedef struct {
                              * streaming methods below */
   const LmdVadOptions *vad; /* nullable (= all defaults): voice-activity detection before
                              * batch decoding; engines without it ignore it */
+  GCancellable *cancellable; /* nullable: cancelled when the request is (time limit, client
+                              * gone); an engine may stop waiting or decoding then */
+  gboolean translate;       /* English text of speech in any language; only asked of an engine
+                             * whose can_translate() says yes */
 } LmdSessionOptions;
 
 #define LMD_TYPE_ENGINE_SESSION (lmd_engine_session_get_type ())
@@ -74,6 +89,10 @@ struct _LmdEngineSessionInterface {
    * end of the last speech.  @utterance_start (nullable) gets the start of the open
    * utterance, or -1 when none is open. */
   gboolean (*get_speech_state) (LmdEngineSession *self, double *since, double *utterance_start);
+  /* Optional (NULL: every session with the three methods streams): whether this session
+   * streams.  An engine whose live sessions need something the server lacks (whisper: a
+   * voice-activity model) opens a batch session instead, and says so here. */
+  gboolean (*can_stream) (LmdEngineSession *self);
 };
 
 gboolean lmd_engine_session_feed (LmdEngineSession *self, const float *samples, gsize n_samples,
@@ -119,6 +138,8 @@ struct _LmdEngineInterface {
   /* Optional (NULL: the CPU, nothing to report): what the engine computes on; thread-safe.
    * Fills @device; its name is (transfer full). */
   void (*get_device) (LmdEngine *self, LmdEngineDevice *device);
+  /* Optional (NULL: no): whether sessions can translate (LmdSessionOptions.translate). */
+  gboolean (*can_translate) (LmdEngine *self);
 };
 
 gboolean lmd_engine_setup (LmdEngine *self, GKeyFile *config, GError **error);
@@ -130,5 +151,6 @@ LmdEngineSession *lmd_engine_open_session (LmdEngine *self, const LmdSessionOpti
 LmdEngineState lmd_engine_get_state (LmdEngine *self, char **message);
 /* Fills @device (zeroed first; name "cpu" when the engine reports nothing); free its name. */
 void lmd_engine_get_device (LmdEngine *self, LmdEngineDevice *device);
+gboolean lmd_engine_can_translate (LmdEngine *self);
 
 G_END_DECLS

@@ -20,6 +20,7 @@
 
 #define SLICE_SECONDS 0.02           /* audio fed to the engine between end-of-utterance checks */
 #define INTERIM_INTERVAL_SECONDS 0.1 /* audio between two partial hypotheses */
+#define INTERIM_MAX_BACKLOG_S 1.0    /* audio queued beyond which no partial is asked for */
 #define TURN_SECONDS 0.5             /* audio one pool turn decodes before yielding */
 
 typedef enum {
@@ -59,6 +60,7 @@ struct _LmdLiveSession {
   guint sample_rate;
   double max_queue_seconds;
   double bytes_per_second;
+  LmdVadOptions vad;
 
   /* shared: under lock */
   GMutex lock;
@@ -247,7 +249,8 @@ check_utterance (LmdLiveSession *self, gboolean want_partial)
   /* until the utterance's first interim, every frame is checked: the first word goes out as
    * soon as the decoder has it; later ones at most every INTERIM_INTERVAL_SECONDS of audio */
   if (want_partial && self->interim_results &&
-      (self->last_partial == NULL || now - self->last_partial_at >= INTERIM_INTERVAL_SECONDS))
+      (self->last_partial == NULL || now - self->last_partial_at >= INTERIM_INTERVAL_SECONDS) &&
+      lmd_live_session_get_queued_seconds (self) <= INTERIM_MAX_BACKLOG_S)
     {
       g_autofree char *partial = lmd_engine_session_get_partial (self->session);
 
@@ -308,6 +311,7 @@ open_session (LmdLiveSession *self)
   options.punctuate = TRUE;
   options.request_id = self->request_id;
   options.streaming = TRUE;
+  options.vad = &self->vad;
   self->session = lmd_engine_open_session (self->engine, &options, &error);
   if (self->session != NULL && !lmd_engine_session_can_stream (self->session))
     {
@@ -591,6 +595,10 @@ lmd_live_session_new (LmdEngine *engine, LmdLivePool *pool, const LmdLiveSetting
   self->sample_rate = settings->sample_rate > 0 ? settings->sample_rate
                                                 : lmd_engine_get_sample_rate (engine);
   self->max_queue_seconds = settings->max_queue_seconds > 0 ? settings->max_queue_seconds : 30.0;
+  if (settings->vad != NULL)
+    self->vad = *settings->vad;
+  else
+    lmd_vad_options_init (&self->vad);
   self->bytes_per_second = (double) self->sample_rate * lmd_pcm_encoding_sample_bytes (self->encoding);
   return self;
 }

@@ -11,7 +11,9 @@
  *   INTERIM         the utterance's best hypothesis changed (text, start = utterance start);
  *                   only with interim_results, at most every 100 ms of audio once the
  *                   utterance has its first interim (the first one goes out as soon as the
- *                   decoder has a word)
+ *                   decoder has a word); none is asked of the engine while more than
+ *                   INTERIM_MAX_BACKLOG_S of audio waits in the queue (the stream fell
+ *                   behind: interims are skipped, never finals, so it catches up)
  *   SPEECH_ENDED    the utterance is over (start = end of the speech)
  *   FINAL           the utterance's words (transcript; start/end: its first and last word,
  *                   else the utterance's bounds).  An utterance ends after eou_timeout_ms of
@@ -87,6 +89,8 @@ typedef struct {
   guint sample_rate;        /* of the bytes pushed; 0 = the engine's */
   double max_queue_seconds; /* audio queued and not yet decoded; 0 = 30 */
   const char *request_id;   /* nullable: on every log line of the session */
+  const LmdVadOptions *vad; /* nullable (= the engine's defaults); copied: the stream's
+                             * voice-activity options (vad=silero, the vad_* settings) */
 } LmdLiveSettings;
 
 #define LMD_TYPE_LIVE_SESSION (lmd_live_session_get_type ())

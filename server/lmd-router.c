@@ -161,6 +161,8 @@ job_run (Job *job, GError **error)
     .condition_on_previous_text = req->options.condition_on_previous_text < 0 ? 0
                                   : req->options.condition_on_previous_text ? 1 : -1,
     .vad = &req->options.vad,
+    .cancellable = job->cancellable,
+    .translate = req->options.translate,
   };
   FeedState state = { job };
 
@@ -357,6 +359,13 @@ validate_request (LmdRouter *self, LmdTranscribeRequest *request, LmdEngine **en
         return FALSE;
       }
   }
+  if (request->options.translate && !lmd_engine_can_translate (*engine))
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "model" LMD_ERROR_PARAM_SEPARATOR "model %s cannot translate: translation to "
+                   "English needs a multilingual whisper model", lmd_engine_get_model_name (*engine));
+      return FALSE;
+    }
   if (!lmd_engine_supports_language (*engine, request->options.language))
     {
       g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
@@ -517,6 +526,21 @@ lmd_router_add_engine (LmdRouter *self, LmdEngine *engine, const char *alias)
     g_hash_table_replace (self->engines, g_strdup (alias), g_object_ref (engine));
   if (self->default_model == NULL)
     self->default_model = g_strdup (name);
+  {
+    /* an engine that batches on a device needs its slots' requests in flight at once: as many
+     * workers as twice its slots (half decoding audio while the others hold the slots) */
+    LmdEngineDevice device;
+
+    lmd_engine_get_device (engine, &device);
+    g_free (device.name);
+    if (device.slots > 0 && self->limits.workers < 2 * device.slots)
+      {
+        g_info ("model %s batches %u requests on its device: %u workers instead of %u", name,
+                device.slots, 2 * device.slots, self->limits.workers);
+        self->limits.workers = 2 * device.slots;
+        g_thread_pool_set_max_threads (self->pool, (gint) self->limits.workers, NULL);
+      }
+  }
 }
 
 gboolean

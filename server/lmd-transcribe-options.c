@@ -150,6 +150,16 @@ lmd_transcribe_options_set (LmdTranscribeOptions *self, const char *key, const c
     }
   else if (lmd_vad_options_handles (key))
     return lmd_vad_options_set (&self->vad, key, value, error);
+  else if (g_str_equal (key, "task"))
+    {
+      if (!g_str_equal (value, "transcribe") && !g_str_equal (value, "translate"))
+        {
+          g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                       "task" LMD_ERROR_PARAM_SEPARATOR "'%s' is neither transcribe nor translate", value);
+          return FALSE;
+        }
+      self->translate = g_str_equal (value, "translate");
+    }
   else if (g_str_equal (key, "condition_on_previous_text"))
     {
       gboolean on = FALSE;

@@ -24,6 +24,7 @@ typedef struct {
   char *prompt;           /* owned; nullable; text that precedes the audio (whisper) */
   gint condition_on_previous_text; /* -1 = the engine's default; 0 or 1 (whisper) */
   LmdVadOptions vad;      /* voice-activity detection before decoding (whisper) */
+  gboolean translate;     /* "task": translate the speech to English text (engines that can) */
 } LmdTranscribeOptions;
 
 /* Longest accepted prompt, in bytes (a prompt uses at most 223 tokens; longer text is cut

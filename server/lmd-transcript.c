@@ -39,6 +39,14 @@ lmd_transcript_copy (const LmdTranscript *self)
       const LmdWord *w = &g_array_index (self->words, LmdWord, i);
       lmd_transcript_add_word (copy, w->word, w->start, w->end, w->confidence);
     }
+  if (self->segments != NULL)
+    {
+      copy->segments = lmd_segment_array_new ();
+      g_array_set_size (copy->segments, self->segments->len);
+      for (guint i = 0; i < self->segments->len; i++)
+        lmd_segment_copy (&g_array_index (copy->segments, LmdSegment, i),
+                          &g_array_index (self->segments, LmdSegment, i));
+    }
   return copy;
 }
 
@@ -50,6 +58,7 @@ lmd_transcript_free (LmdTranscript *self)
   g_free (self->text);
   g_free (self->language);
   g_array_unref (self->words);
+  g_clear_pointer (&self->segments, g_array_unref);
   g_free (self);
 }
 

@@ -10,6 +10,7 @@
 #include <glib-object.h>
 
 #include "lmd-json-writer.h"
+#include "lmd-segment.h"
 #include "lmd-transcribe-options.h"
 
 G_BEGIN_DECLS
@@ -27,6 +28,8 @@ typedef struct {
   double duration;   /* seconds of audio fed to the session */
   char *language;    /* owned; ISO 639-1, e.g. "en" */
   GArray *words;     /* owned; element-type LmdWord, in time order */
+  GArray *segments;  /* owned; nullable: element-type LmdSegment, the engine's own segments
+                      * (whisper's decoding windows' segments); NULL when it has none */
 } LmdTranscript;
 
 #define LMD_TYPE_TRANSCRIPT (lmd_transcript_get_type ())

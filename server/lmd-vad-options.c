@@ -63,11 +63,14 @@ lmd_vad_options_set (LmdVadOptions *self, const char *key, const char *value, GE
   if (g_str_equal (key, "vad"))
     {
       gboolean on = FALSE;
-      if (!lmd_parse_boolean (value, &on))
+      /* "silero" names the detector: the same as true (the one detector there is) */
+      if (g_ascii_strcasecmp (value, "silero") == 0)
+        on = TRUE;
+      else if (!lmd_parse_boolean (value, &on))
         {
           g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
-                       "vad" LMD_ERROR_PARAM_SEPARATOR "'%s' is not a boolean (true, false, 1 or 0)",
-                       value);
+                       "vad" LMD_ERROR_PARAM_SEPARATOR "'%s' is not silero or a boolean (true, "
+                       "false, 1 or 0)", value);
           return FALSE;
         }
       self->enabled = on ? 1 : 0;

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * lmd-vad-options.h — a request's voice-activity detection options (batch, whisper engine):
- * whether the recording is cut into speech segments before decoding, and the segment
- * settings, each either given by the request or left to the engine's [vad] configuration.
+ * lmd-vad-options.h — a request's voice-activity detection options: in batch (whisper engine)
+ * whether the recording is cut into speech segments before decoding; in a live stream whether
+ * the Silero detector finds the utterances (sphinx: instead of its noise tracker; whisper:
+ * always); and the segment settings, each either given by the request or left to the
+ * engine's [vad] configuration.
  *
  * Request parameters (query, form field or JSON member):
- *   vad                 true | false (default: on when [vad] model is configured)
+ *   vad                 true | silero | false (default: batch: on when [vad] model is
+ *                       configured; streams: the engine's own endpointing); silero = true
  *   vad_threshold       0.01 .. 1: a window at or above it is speech
  *   vad_min_speech_ms   0 .. 60000: shorter speech is dropped
  *   vad_min_silence_ms  0 .. 60000: a pause this long ends a segment

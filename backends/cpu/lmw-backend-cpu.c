@@ -15,9 +15,13 @@
  * the AVX-512 set does a whole block in its attn_block kernel).  OpenBLAS sgemm on weights converted to f32
  * per column block is available when the build has OpenBLAS and LMW_GEMM=blas is set.
  *
+ * Products on block-quantised weights go to the integer path of lmw-cpu-int8.c first (unless
+ * LMW_INT8=off, or for the row counts it leaves to the f32 path).
+ *
  * Environment: LMW_GEMM=own|blas picks the GEMM for large products (default: own).
  */
 #include "lmw-backend.h"
+#include "lmw-cpu-int8.h"
 #include "lmw-cpu.h"
 #include "lmw-pool.h"
 
@@ -63,11 +67,12 @@ typedef struct {
   lmw_pool *pool;                /* owned */
   int n_threads;
   const lmw_cpu_kernels *kern;
+  lmw_cpu_int8 *int8;            /* owned: integer products on quantised weights; NULL = off */
   bool use_blas;
   thread_scratch *scratch;       /* owned, n_threads */
   float *conv_x;                 /* conv1d im2col matrix, kept between calls (no page faults) */
   size_t conv_x_len;
-  char device[96];               /* "CPU (avx2 kernels, 2 threads)" */
+  char device[128];              /* "CPU (avx2 kernels, avx2 integer, 2 threads)" */
 } cpu_ctx;
 
 /* ---- life cycle ------------------------------------------------------------------------- */
@@ -91,6 +96,9 @@ cpu_create (int n_threads, char *err, size_t err_len)
   if (ctx->pool == NULL)
     goto oom;
   ctx->n_threads = lmw_pool_n_threads (ctx->pool);
+  const lmw_cpu_int8_kernels *ik = lmw_cpu_int8_kernels_for (ctx->kern);
+  if (ik != NULL && (ctx->int8 = lmw_cpu_int8_new (ik, ctx->n_threads)) == NULL)
+    goto oom;
   ctx->scratch = calloc ((size_t) ctx->n_threads, sizeof *ctx->scratch);
   if (ctx->scratch == NULL)
     goto oom;
@@ -108,8 +116,9 @@ cpu_create (int n_threads, char *err, size_t err_len)
   if (ctx->use_blas)
     openblas_set_num_threads (1); /* our pool splits the work */
 #endif
-  snprintf (ctx->device, sizeof ctx->device, "CPU (%s kernels, %d thread%s)", ctx->kern->name,
-            ctx->n_threads, ctx->n_threads == 1 ? "" : "s");
+  snprintf (ctx->device, sizeof ctx->device, "CPU (%s kernels, %s integer, %d thread%s)",
+            ctx->kern->name, lmw_cpu_int8_kernels_name (ik), ctx->n_threads,
+            ctx->n_threads == 1 ? "" : "s");
   return ctx;
 oom:
   snprintf (err, err_len, "cpu backend: out of memory");
@@ -124,6 +133,7 @@ cpu_destroy (void *vctx)
   if (ctx == NULL)
     return;
   lmw_pool_free (ctx->pool);
+  lmw_cpu_int8_free (ctx->int8);
   if (ctx->scratch)
     for (int i = 0; i < ctx->n_threads; i++) {
       free (ctx->scratch[i].pack);
@@ -250,6 +260,10 @@ cpu_matmul_ex (void *vctx, float *out, int ldc, const float *inp, int lda, const
                const float *bias, int M, unsigned flags)
 {
   cpu_ctx *ctx = vctx;
+  /* quantised weights: integer products (lmw-cpu-int8.c) unless turned off or out of memory */
+  if (ctx->int8 != NULL && lmw_cpu_int8_matmul (ctx->int8, ctx->pool, ctx->kern, out, ldc, inp,
+                                                lda, w, bias, M, flags))
+    return;
   matmul_job j = { ctx, out, ldc, inp, lda, w, bias, M, 0, M, flags };
   int N = w->rows;
   bool plain = w->type == LMW_TYPE_F16 || w->type == LMW_TYPE_F32;

@@ -21,6 +21,20 @@
  * shows how much of the wall time other processes took; decoder time per token (wall and CPU of
  * all threads, which includes the workers' spinning between operations), weights and peak RSS.
  *
+ * --types takes f16 and any quantised type (q8_0, q5_0, q5_1, q4_0, q4_1): the f16 model is
+ * written, and the others made from it by lmw_quantize_file (what `lightning-whisper quantize`
+ * runs).  Quantised models run the CPU backend's integer products (LMW_INT8=off: the f32 path).
+ *
+ *   lmw-bench --rounds N [--models base,small] [--types f16,q8_0,q5_0,q4_0] [--threads 1,2]
+ *             [--reps R]
+ *
+ * --rounds: the types side by side on a shared, noisy machine: N rounds, each running every
+ * (model, threads, type) child once in turn (so each type sees the same load), each child
+ * timing R encoder runs (median) and 32 decoder tokens.  One row per (model, threads, type):
+ * encoder + cross K/V and decoder per token, the minimum and the median over the rounds, wall
+ * and CPU time, and each divided by the f16 row of the same model and threads (min / min,
+ * median / median).
+ *
  * --ops 1   times each operation of one encoder layer (T = 1500) and the conv stem on the
  *           backend directly (min of --reps runs, GFLOP/s, CPU time), for profiling.
  * --peak 1  the compute ceiling: GFLOP/s of a pure FMA loop (AVX2 and AVX-512) on each
@@ -46,12 +60,14 @@
  */
 #include "lmw-backend.h"
 #include "lmw-context.h"
+#include "lmw-quantize.h"
 #include "lmw-state.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -777,6 +793,134 @@ split_list (char *s, char **out, int max)
   return n;
 }
 
+/* path = DIR/MODEL-TYPE.bin, written unless present: f16 by write_model, a quantised type from
+ * the f16 file by lmw_quantize_file; 0 or -1 */
+static int
+ensure_model (char *path, size_t path_len, const char *dir, const shape *s, const char *type)
+{
+  struct stat st;
+  snprintf (path, path_len, "%s/%s-%s.bin", dir, s->name, type);
+  if (stat (path, &st) == 0)
+    return 0;
+  if (strcmp (type, "f16") == 0)
+    return write_model (path, s, LMW_TYPE_F16);
+  lmw_type qt;
+  if (!lmw_quantize_type_from_name (type, &qt)) {
+    fprintf (stderr, "lmw-bench: unknown type %s\n", type);
+    return -1;
+  }
+  char f16[4200];
+  if (ensure_model (f16, sizeof f16, dir, s, "f16") != 0)
+    return -1;
+  lmw_error err = { 0 };
+  if (lmw_quantize_file (f16, path, qt, &err) != 0) {
+    fprintf (stderr, "lmw-bench: quantize %s: %s\n", type, err.message);
+    return -1;
+  }
+  return 0;
+}
+
+typedef struct {
+  double enc, enc_cpu, dec, dec_cpu, wmb;
+  bool ok;
+} round_result;
+
+/* min and median of the ok results' field at offset off */
+static void
+min_median (const round_result *r, int n, size_t off, double *mn, double *med)
+{
+  double v[64];
+  int k = 0;
+  for (int i = 0; i < n && k < 64; i++)
+    if (r[i].ok)
+      v[k++] = *(const double *) ((const char *) &r[i] + off);
+  if (k == 0) {
+    *mn = *med = NAN;
+    return;
+  }
+  qsort (v, (size_t) k, sizeof v[0], cmp_double);
+  *mn = v[0];
+  *med = k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2]);
+}
+
+/* --rounds: every (model, threads, type) child once per round, in turn */
+static int
+bench_rounds (const char *self, const char *dir, char **models, int nm, char **types, int nt,
+              char **threads, int nth, int reps, int rounds)
+{
+  if (rounds > 64)
+    rounds = 64;
+  if (nt > 8)
+    nt = 8;
+  round_result *res = calloc ((size_t) nm * nth * nt * rounds, sizeof *res);
+  const shape *sh[8] = { 0 };
+  if (res == NULL)
+    return 1;
+  for (int i = 0; i < nm; i++) {
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+      if (strcmp (shapes[k].name, models[i]) == 0)
+        sh[i] = &shapes[k];
+    char path[4200];
+    for (int j = 0; sh[i] != NULL && j < nt; j++)
+      if (ensure_model (path, sizeof path, dir, sh[i], types[j]) != 0)
+        return 1;
+  }
+#define RES(i, k, j, r) res[(((size_t) (i) * nth + (k)) * nt + (j)) * rounds + (r)]
+  for (int r = 0; r < rounds; r++)
+    for (int i = 0; i < nm; i++)
+      for (int k = 0; sh[i] != NULL && k < nth; k++)
+        for (int j = 0; j < nt; j++) {
+          char path[4200], cmd[8600];
+          ensure_model (path, sizeof path, dir, sh[i], types[j]);
+          snprintf (cmd, sizeof cmd, "'%s' --child '%s' %d %d", self, path, atoi (threads[k]), reps);
+          FILE *p = popen (cmd, "r");
+          double enc_only, cross, enc, enc_min, enc_cpu, dec, dec_cpu;
+          long rss;
+          size_t wbytes;
+          round_result *o = &RES (i, k, j, r);
+          o->ok = p && fscanf (p, "%lf %lf %lf %lf %lf %lf %lf %ld %zu", &enc_only, &cross, &enc,
+                               &enc_min, &enc_cpu, &dec, &dec_cpu, &rss, &wbytes) == 9;
+          if (p)
+            pclose (p);
+          o->enc = enc;
+          o->enc_cpu = enc_cpu;
+          o->dec = dec;
+          o->dec_cpu = dec_cpu;
+          o->wmb = wbytes / 1048576.0;
+          fprintf (stderr, "round %d/%d: %s %s %s threads: %s\n", r + 1, rounds, models[i], types[j],
+                   threads[k], o->ok ? "ok" : "failed");
+        }
+  printf ("| model | threads | type | encoder + cross K/V, min / median (ms) | vs f16 | CPU of the "
+          "min encoder run, min / median (ms) | vs f16 | decoder, min / median (ms/token) | vs f16 "
+          "| decoder CPU, min / median (ms/token) | vs f16 | weights (MB) |\n");
+  printf ("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (int i = 0; i < nm; i++)
+    for (int k = 0; sh[i] != NULL && k < nth; k++) {
+      int f16 = -1;
+      for (int j = 0; j < nt; j++)
+        if (strcmp (types[j], "f16") == 0)
+          f16 = j;
+      for (int j = 0; j < nt; j++) {
+        static const size_t offs[4] = { offsetof (round_result, enc), offsetof (round_result, enc_cpu),
+                                        offsetof (round_result, dec), offsetof (round_result, dec_cpu) };
+        printf ("| %s | %s | %s |", models[i], threads[k], types[j]);
+        for (int f = 0; f < 4; f++) {
+          double mn, med, bmn = NAN, bmed = NAN;
+          min_median (&RES (i, k, j, 0), rounds, offs[f], &mn, &med);
+          if (f16 >= 0)
+            min_median (&RES (i, k, f16, 0), rounds, offs[f], &bmn, &bmed);
+          printf (f < 2 ? " %.0f / %.0f |" : " %.2f / %.2f |", mn, med);
+          printf (" %.2f / %.2f |", mn / bmn, med / bmed);
+        }
+        printf (" %.0f |\n", RES (i, k, j, 0).wmb);
+      }
+    }
+#undef RES
+  fflush (stdout);
+  free (res);
+  return 0;
+}
+
 /* the modes that time one configuration (--whole-file, --beam-step) default to base, f16, 2
  * threads where the lists were not given */
 static void
@@ -806,6 +950,7 @@ main (int argc, char **argv)
   double whole = 0.0;
   char beam_step_s[64] = "";
   bool op_mode = false, peak_mode = false;
+  int rounds = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (strcmp (argv[i], "--whole-file") == 0) {
       whole = atof (argv[i + 1]);
@@ -845,6 +990,8 @@ main (int argc, char **argv)
       snprintf (threads_s, sizeof threads_s, "%s", argv[i + 1]);
     else if (strcmp (argv[i], "--reps") == 0)
       reps = atoi (argv[i + 1]) > 0 ? atoi (argv[i + 1]) : 1;
+    else if (strcmp (argv[i], "--rounds") == 0)
+      rounds = atoi (argv[i + 1]) > 0 ? atoi (argv[i + 1]) : 1;
     else if (strcmp (argv[i], "--dir") == 0)
       dir_arg = argv[i + 1];
     else if (strcmp (argv[i], "--peak") == 0)
@@ -852,8 +999,8 @@ main (int argc, char **argv)
     else if (strcmp (argv[i], "--ops") == 0)
       op_mode = strcmp (argv[i + 1], "1") == 0 || strcmp (argv[i + 1], "yes") == 0;
   }
-  char *models[8], *types[4], *threads[8];
-  int nm = split_list (models_s, models, 8), nt = split_list (types_s, types, 4),
+  char *models[8], *types[8], *threads[8];
+  int nm = split_list (models_s, models, 8), nt = split_list (types_s, types, 8),
       nth = split_list (threads_s, threads, 8);
   if (peak_mode) {
     bench_peak (threads, nth, reps);
@@ -863,11 +1010,16 @@ main (int argc, char **argv)
     for (int i = 0; i < nm; i++)
       for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
         if (strcmp (shapes[k].name, models[i]) == 0)
-          for (int j = 0; j < nt; j++)
+          for (int j = 0; j < nt; j++) {
+            if (strcmp (types[j], "f16") != 0 && strcmp (types[j], "q8_0") != 0) {
+              fprintf (stderr, "lmw-bench: --ops times f16 and q8_0 weights only, not %s\n", types[j]);
+              continue;
+            }
             for (int th = 0; th < nth; th++)
               if (bench_ops (&shapes[k], strcmp (types[j], "q8_0") == 0 ? LMW_TYPE_Q8_0 : LMW_TYPE_F16,
                              atoi (threads[th]), reps) != 0)
                 return 1;
+          }
     return 0;
   }
   char tmpl[] = "/tmp/lmw-bench-XXXXXX";
@@ -883,6 +1035,18 @@ main (int argc, char **argv)
     return 1;
   }
   self[sl] = '\0';
+  if (rounds > 0) {
+    int rc = bench_rounds (self, dir, models, nm, types, nt, threads, nth, reps, rounds);
+    for (int i = 0; dir_arg == NULL && i < nm; i++)
+      for (int j = 0; j < nt; j++) {
+        char p[4200];
+        snprintf (p, sizeof p, "%s/%s-%s.bin", dir, models[i], types[j]);
+        unlink (p);
+      }
+    if (dir_arg == NULL)
+      rmdir (dir);
+    return rc;
+  }
   char *beams[8];
   int nb = split_list (beams_s, beams, 8);
   char *steps[8];
@@ -912,11 +1076,8 @@ main (int argc, char **argv)
       continue;
     }
     for (int j = 0; j < nt; j++) {
-      int wtype = strcmp (types[j], "q8_0") == 0 ? LMW_TYPE_Q8_0 : LMW_TYPE_F16;
       char path[4200];
-      snprintf (path, sizeof path, "%s/%s-%s.bin", dir, s->name, types[j]);
-      struct stat stbuf;
-      if (stat (path, &stbuf) != 0 && write_model (path, s, wtype) != 0) {
+      if (ensure_model (path, sizeof path, dir, s, types[j]) != 0) {
         fprintf (stderr, "lmw-bench: can't write %s\n", path);
         continue;
       }

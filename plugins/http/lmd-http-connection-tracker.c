@@ -20,7 +20,7 @@
 
 typedef enum {
   CONN_READING,  /* waiting for the request headers (header deadline) */
-  CONN_BUSY,     /* headers in: the request is read, worked on or answered */
+  CONN_BUSY,     /* headers in: the request is read (body deadline), worked on or answered */
   CONN_IDLE,     /* kept alive between two requests (peer watched, idle deadline) */
   CONN_UPGRADED, /* taken over by a WebSocket handler: counted until its socket closes */
   CONN_CLOSING,  /* refused (taken from libsoup once connected), or taken: answered, lingering */
@@ -32,7 +32,8 @@ typedef struct {
   char *client;                      /* owned: the peer's address */
   ConnState state;
   SoupServerMessage *msg;            /* owned ref, nullable: the current message, or the last one while idle */
-  guint deadline_id;                 /* header, idle or linger deadline */
+  guint deadline_id;                 /* header, body, idle or linger deadline */
+  gint64 body_deadline_us;           /* monotonic: the body's deadline, moved on by each chunk */
   GSource *watch;                    /* owned, nullable: the peer's socket (idle, closing) */
   GIOStream *stolen;                 /* owned, nullable: the connection taken from libsoup */
 } Connection;
@@ -41,6 +42,7 @@ typedef enum {
   LIMIT_PROCESS,
   LIMIT_CLIENT,
   LIMIT_HEADERS,
+  LIMIT_BODY,
   N_LIMITS,
 } LimitKind;
 
@@ -83,13 +85,21 @@ gboolean
 lmd_http_connection_limits_load (LmdHttpConnectionLimits *limits, GKeyFile *config,
                                  const char *group, GError **error)
 {
-  gint64 header, keepalive, max, per_client;
+  gint64 header, keepalive, max, per_client, body, body_rate;
 
   if (!lmd_config_get_int (config, group, "header_timeout_s", 30, &header, error) ||
       !lmd_config_get_int (config, group, "keepalive_timeout_s", 15, &keepalive, error) ||
       !lmd_config_get_int (config, group, "max_connections", 0, &max, error) ||
-      !lmd_config_get_int (config, group, "max_connections_per_client", 256, &per_client, error))
+      !lmd_config_get_int (config, group, "max_connections_per_client", 256, &per_client, error) ||
+      !lmd_config_get_int (config, group, "body_timeout_s", 60, &body, error) ||
+      !lmd_config_get_int (config, group, "body_min_rate_bytes", 1000, &body_rate, error))
     return FALSE;
+  if (body < 1 || body > 86400 || body_rate < 0 || body_rate > 1000000000)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [%s] body_timeout_s must be 1..86400 and body_min_rate_bytes 0..1000000000", group);
+      return FALSE;
+    }
   if (header < 1 || header > 3600 || keepalive < 1 || keepalive > 3600)
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
@@ -106,6 +116,8 @@ lmd_http_connection_limits_load (LmdHttpConnectionLimits *limits, GKeyFile *conf
   limits->keepalive_timeout_s = (guint) keepalive;
   limits->max_connections = (guint) max;
   limits->max_connections_per_client = (guint) per_client;
+  limits->body_timeout_s = (guint) body;
+  limits->body_min_rate_bytes = (guint) body_rate;
   return TRUE;
 }
 
@@ -407,6 +419,78 @@ content_length_hook (GSignalInvocationHint *hint, guint n_params, const GValue *
   return TRUE;
 }
 
+static gboolean
+on_body_deadline (gpointer user_data)
+{
+  Connection *conn = user_data;
+  LmdHttpConnectionTracker *self = conn->tracker;
+  gint64 left = conn->body_deadline_us - g_get_monotonic_time ();
+  const char *request_id;
+  g_autofree char *message = NULL;
+  g_autofree char *answer = NULL;
+
+  conn->deadline_id = 0;
+  if (left > 0)
+    {
+      /* chunks came meanwhile and moved the deadline on */
+      conn->deadline_id = g_timeout_add ((guint) MIN ((left + 999) / 1000, G_MAXUINT), on_body_deadline, conn);
+      return G_SOURCE_REMOVE;
+    }
+  if (conn->msg == NULL)
+    return G_SOURCE_REMOVE;
+  /* the transport named the request in its answer's headers */
+  request_id = soup_message_headers_get_one (soup_server_message_get_response_headers (conn->msg), "X-Request-ID");
+  if (self->limits.body_min_rate_bytes > 0)
+    message = g_strdup_printf ("the request body did not arrive within %u s at %u bytes a second",
+                               self->limits.body_timeout_s, self->limits.body_min_rate_bytes);
+  else
+    message = g_strdup_printf ("the request body did not arrive within %u s", self->limits.body_timeout_s);
+  answer = error_response (408, "Request Timeout", "TIMEOUT", NULL, request_id, message);
+  self->hits[LIMIT_BODY]++;
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, request_id,
+                   "%s %s from %s → 408 TIMEOUT: %s ([server] body_timeout_s, body_min_rate_bytes); connection closed",
+                   soup_server_message_get_method (conn->msg),
+                   g_uri_get_path (soup_server_message_get_uri (conn->msg)), conn->client, message);
+  connection_close (conn, answer);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_body_chunk (SoupServerMessage *msg, GBytes *chunk, gpointer user_data)
+{
+  Connection *conn = user_data;
+  guint rate = conn->tracker->limits.body_min_rate_bytes;
+
+  if (rate > 0)
+    conn->body_deadline_us += (gint64) g_bytes_get_size (chunk) * G_USEC_PER_SEC / rate;
+}
+
+static void
+on_body_done (SoupServerMessage *msg, gpointer user_data)
+{
+  Connection *conn = user_data;
+
+  if (conn->state == CONN_BUSY)
+    g_clear_handle_id (&conn->deadline_id, g_source_remove);
+}
+
+/* A request with a body: the deadline of the body starts with its headers. */
+static void
+start_body_deadline (Connection *conn, SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  SoupEncoding encoding = soup_message_headers_get_encoding (headers);
+  guint timeout_s = conn->tracker->limits.body_timeout_s;
+
+  if (!(encoding == SOUP_ENCODING_CHUNKED ||
+        (encoding == SOUP_ENCODING_CONTENT_LENGTH && soup_message_headers_get_content_length (headers) > 0)))
+    return;
+  conn->body_deadline_us = g_get_monotonic_time () + (gint64) timeout_s * G_USEC_PER_SEC;
+  conn->deadline_id = g_timeout_add (timeout_s * 1000, on_body_deadline, conn);
+  g_signal_connect (msg, "got-chunk", G_CALLBACK (on_body_chunk), conn);
+  g_signal_connect (msg, "got-body", G_CALLBACK (on_body_done), conn);
+}
+
 static void
 on_got_headers (SoupServerMessage *msg, gpointer user_data)
 {
@@ -428,6 +512,7 @@ on_got_headers (SoupServerMessage *msg, gpointer user_data)
     {
       g_clear_handle_id (&conn->deadline_id, g_source_remove);
       conn->state = CONN_BUSY;
+      start_body_deadline (conn, msg);
     }
 }
 
@@ -704,14 +789,14 @@ void
 lmd_http_connection_tracker_render_metrics (LmdHttpConnectionTracker *self, GString *out)
 {
   static const char *const names[N_LIMITS] = { "max_connections", "max_connections_per_client",
-                                               "header_timeout_s" };
+                                               "header_timeout_s", "body_timeout_s" };
 
   g_string_append_printf (out,
                           "# HELP asr_http_connections HTTP connections open now, WebSockets included.\n"
                           "# TYPE asr_http_connections gauge\nasr_http_connections %u\n"
                           "# HELP asr_http_connections_max Connections allowed at once ([server] max_connections, or derived from the open-files limit).\n"
                           "# TYPE asr_http_connections_max gauge\nasr_http_connections_max %u\n"
-                          "# HELP asr_http_connections_refused_total Connections answered 503 (a connection limit) or 408 (header_timeout_s) and closed.\n"
+                          "# HELP asr_http_connections_refused_total Connections answered 503 (a connection limit) or 408 (header_timeout_s, body_timeout_s) and closed.\n"
                           "# TYPE asr_http_connections_refused_total counter\n",
                           g_hash_table_size (self->connections), self->max_connections);
   for (guint i = 0; i < N_LIMITS; i++)

@@ -11,6 +11,11 @@
  *     (or of the first byte of the next request on a kept-alive one), else the connection
  *     gets 408 and is closed: a client sending one header byte a second no longer holds a
  *     connection forever;
+ *   - a request body must arrive within [server] body_timeout_s of its headers, plus one
+ *     second for every [server] body_min_rate_bytes received, else the request gets 408 and
+ *     the connection is closed: libsoup's own timeout (client_timeout_s) starts again with
+ *     every byte, so a body sent a byte a second held its connection and its upload slot
+ *     for as long as the client kept sending;
  *   - at most [server] max_connections connections per process and
  *     [server] max_connections_per_client per client address: one more gets 503 (written
  *     before its request is read, "Connection: close") and is closed.  Each limit reached
@@ -40,9 +45,12 @@ typedef struct {
   guint keepalive_timeout_s;        /* idle keep-alive connection closed after this (1..3600) */
   guint max_connections;            /* per process; 0 = derived from the descriptor limit */
   guint max_connections_per_client; /* per client address; 0 = no limit */
+  guint body_timeout_s;             /* a request body complete within this (1..86400) ... */
+  guint body_min_rate_bytes;        /* ... plus 1 s per this many bytes received (0 = none) */
 } LmdHttpConnectionLimits;
 
-/* Reads the four keys of @group (the defaults: 30, 15, 0, 256) and checks their ranges. */
+/* Reads the six keys of @group (the defaults: 30, 15, 0, 256, 60, 1000) and checks their
+ * ranges. */
 gboolean lmd_http_connection_limits_load (LmdHttpConnectionLimits *limits, GKeyFile *config,
                                           const char *group, GError **error);
 

@@ -38,6 +38,9 @@ struct _LmdHttpRelay {
   gboolean done_called;
   gboolean holding;                 /* the client's signals are connected */
   gint64 opened_at;
+  guint worker_timeout_s;           /* 0 = the worker's silence is never a failure */
+  gint64 worker_heard_at;           /* monotonic µs: the worker's last frame or pong */
+  guint liveness_id;                /* checks the worker's silence */
   LmdHttpRelayDone done;
   gpointer done_data;
 };
@@ -111,8 +114,38 @@ on_worker_message (SoupWebsocketConnection *conn, gint type, GBytes *message, gp
 {
   LmdHttpRelay *self = user_data;
 
+  self->worker_heard_at = g_get_monotonic_time ();
   if (is_open (self->client))
     soup_websocket_connection_send_message (self->client, type, message);
+}
+
+static void
+on_worker_pong (SoupWebsocketConnection *conn, GBytes *message, gpointer user_data)
+{
+  LmdHttpRelay *self = user_data;
+
+  self->worker_heard_at = g_get_monotonic_time ();
+}
+
+/* The worker's connection is open but the worker has not answered a ping for
+ * worker_timeout_s: it is stopped or hung; the client is told, as for a worker that died. */
+static gboolean
+check_worker_alive (gpointer user_data)
+{
+  LmdHttpRelay *self = user_data;
+  gint64 silent_us = g_get_monotonic_time () - self->worker_heard_at;
+
+  if (!is_open (self->worker) || silent_us < (gint64) self->worker_timeout_s * G_USEC_PER_SEC)
+    return G_SOURCE_CONTINUE;
+  self->liveness_id = 0;
+  lmd_worker_picker_report_failure (self->picker, self->worker_url);
+  LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, self->request_id,
+                   "worker %s silent for %.1f s, pings unanswered ([api] worker_timeout_s)", self->worker_url,
+                   silent_us / 1e6);
+  fail_client (self, "SERVICE_UNAVAILABLE", "the transcription worker stopped answering; the stream has ended",
+               CLOSE_INTERNAL);
+  close_worker (self, SOUP_WEBSOCKET_CLOSE_GOING_AWAY);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -123,6 +156,7 @@ on_worker_closed (SoupWebsocketConnection *conn, gpointer user_data)
 
   g_object_ref (self);
   self->worker_closed = TRUE;
+  g_clear_handle_id (&self->liveness_id, g_source_remove);
   if (is_open (self->client))
     {
       if (code == 0 || code == SOUP_WEBSOCKET_CLOSE_NO_STATUS || code == SOUP_WEBSOCKET_CLOSE_ABNORMAL)
@@ -177,9 +211,19 @@ on_worker_connected (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   self->worker = conn;
   soup_websocket_connection_set_max_incoming_payload_size (conn, 16 * 1024 * 1024);
-  soup_websocket_connection_set_keepalive_interval (conn, 0);
   g_signal_connect_object (conn, "message", G_CALLBACK (on_worker_message), self, 0);
   g_signal_connect_object (conn, "closed", G_CALLBACK (on_worker_closed), self, 0);
+  if (self->worker_timeout_s > 0)
+    {
+      /* a ping every third of the timeout (at most every 10 s); libsoup answers pongs itself */
+      guint interval = CLAMP (self->worker_timeout_s / 3, 1, 10);
+      self->worker_heard_at = g_get_monotonic_time ();
+      g_signal_connect_object (conn, "pong", G_CALLBACK (on_worker_pong), self, 0);
+      soup_websocket_connection_set_keepalive_interval (conn, interval);
+      self->liveness_id = g_timeout_add_seconds (interval, check_worker_alive, self);
+    }
+  else
+    soup_websocket_connection_set_keepalive_interval (conn, 0);
   LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream relayed to %s", self->worker_url);
   while ((f = g_queue_pop_head (&self->pending)) != NULL)
     {
@@ -361,12 +405,20 @@ lmd_http_relay_get_pending (LmdHttpRelay *self)
   return self->pending.length;
 }
 
+void
+lmd_http_relay_set_worker_timeout (LmdHttpRelay *self, guint timeout_s)
+{
+  g_return_if_fail (LMD_IS_HTTP_RELAY (self));
+  self->worker_timeout_s = timeout_s;
+}
+
 static void
 lmd_http_relay_dispose (GObject *object)
 {
   LmdHttpRelay *self = LMD_HTTP_RELAY (object);
 
   g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->liveness_id, g_source_remove);
   if (self->client != NULL)
     g_signal_handlers_disconnect_by_data (self->client, self);
   if (self->worker != NULL)

@@ -13,7 +13,10 @@
  * reached is tried once more on another; if none answers, or the worker's connection ends
  * without a close frame (the worker died), the client gets
  *   {"type":"error","code":"SERVICE_UNAVAILABLE","error":"..."}
- * and a close (1008 before the stream started, 1011 after), never silence.
+ * and a close (1008 before the stream started, 1011 after), never silence.  A worker that
+ * is alive but stopped (SIGSTOP, a hang) sends no close: the relay pings the worker's
+ * connection and counts it dead once it has heard nothing, not even a pong, for the worker
+ * timeout ([api] worker_timeout_s): the same error and close 1011.
  */
 #pragma once
 
@@ -33,6 +36,9 @@ typedef void (*LmdHttpRelayDone) (LmdHttpRelay *relay, gpointer user_data);
 LmdHttpRelay *lmd_http_relay_new (LmdWorkerPicker *picker, SoupSession *session,
                                   SoupServerMessage *msg, SoupWebsocketConnection *client,
                                   const char *request_id);
+/* A worker connection silent for @timeout_s (pings unanswered) counts as dead; 0 (the
+ * default) never.  Before start(). */
+void lmd_http_relay_set_worker_timeout (LmdHttpRelay *self, guint timeout_s);
 /* Starts listening to the client: its frames are held (as before the worker is connected)
  * until start() or refuse().  For an admission that answers later.  Optional. */
 void lmd_http_relay_hold (LmdHttpRelay *self, LmdHttpRelayDone done, gpointer user_data);

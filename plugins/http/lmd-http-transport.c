@@ -9,10 +9,13 @@
 #include "lmd-body-spool.h"
 #include "lmd-http-body.h"
 #include "lmd-http-call.h"
+#include "lmd-http-deepgram-dialect.h"
 #include "lmd-http-dialect.h"
 #include "lmd-http-health.h"
 #include "lmd-http-jobs.h"
 #include "lmd-http-metrics.h"
+#include "lmd-http-models.h"
+#include "lmd-http-static.h"
 #include "lmd-http-upload-budget.h"
 #include "lmd-config.h"
 #include "lmd-error.h"
@@ -231,6 +234,11 @@ early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
   /* the dialect is known before any answer, so that even a refusal has its shape */
   call->dialect = lmd_http_dialect_find (soup_server_message_get_method (msg), path, req_headers, query);
   transcribes = call->dialect != NULL;
+  if (transcribes && call->dialect->uuid_request_ids && !g_uuid_string_is_valid (call->request_id))
+    {
+      g_free (call->request_id);
+      call->request_id = g_uuid_string_random ();
+    }
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "X-Request-ID",
                                 call->request_id);
   /* The body is collected here rather than by libsoup, so it exists once (no flattening
@@ -884,6 +892,7 @@ relay_stream (LmdHttpTransport *self, SoupServerMessage *msg, SoupWebsocketConne
   relay = lmd_http_relay_new (self->stream_picker != NULL ? self->stream_picker : self->picker,
                               lmd_http_forwarder_get_session (self->forwarder), msg, conn,
                               request_id);
+  lmd_http_relay_set_worker_timeout (relay, self->worker_timeout_s);
   g_hash_table_insert (self->relays, relay, entry);
   /* frames that come while the admission is answered are held by the relay */
   lmd_http_relay_hold (relay, relay_done, self);
@@ -909,12 +918,14 @@ websocket_handler (SoupServer *server, SoupServerMessage *msg, const char *path,
   if (self->forwards)
     relay_stream (self, msg, conn, call != NULL ? call->request_id : NULL);
   else
-    lmd_http_streams_accept (self->streams, msg, conn, call != NULL ? call->request_id : NULL);
+    lmd_http_streams_accept (self->streams, msg, conn, call != NULL ? call->request_id : NULL,
+                             g_str_equal (path, "/v1/listen") ? &lmd_http_deepgram_stream_dialect : NULL);
 }
 
 /* WebSocket paths (live transcription); each also has a normal handler in routes[]. */
 static const char *const websocket_paths[] = {
   "/v1/listen/stream", "/api/v1/lightning/get_text", "/waves/v1/pulse/get_text",
+  "/v1/listen", /* Deepgram's live dialect */
 };
 
 static gboolean
@@ -947,11 +958,29 @@ dialect_handler (SoupServer *server, SoupServerMessage *msg, const char *path, G
     }
 }
 
+/* GET /v1/models, /v1/models/{id} (lmd-http-models.h) */
+static void
+models_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+                gpointer user_data)
+{
+  LmdHttpTransport *self = user_data;
+  g_autoptr (GError) error = NULL;
+  gint64 started_unix = (g_get_real_time () - (g_get_monotonic_time () - self->started_at)) / G_USEC_PER_SEC;
+
+  if (lmd_http_require_method (msg, SOUP_METHOD_GET) &&
+      !lmd_http_models_respond (msg, self->router, path, started_unix, &error))
+    lmd_http_call_respond_error (msg, error, 0);
+}
+
+/* the web page and /openapi.json (lmd-http-static.h), else 404 */
 static void
 default_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
                  gpointer user_data)
 {
-  respond_not_found (user_data, msg);
+  if (lmd_http_static_has (lmd_http_static_get (), path))
+    lmd_http_static_respond (lmd_http_static_get (), msg, path);
+  else
+    respond_not_found (user_data, msg);
 }
 
 static const struct {
@@ -967,6 +996,8 @@ static const struct {
   { "/v1/jobs", jobs_handler },
   { "/api/v1/lightning/get_text", dialect_handler },
   { "/v1/audio/transcriptions", dialect_handler },
+  { "/v1/audio/translations", dialect_handler },
+  { "/v1/models", models_handler },
   { "/v1/listen/stream", stream_handler },
   { "/waves/v1/pulse/get_text", stream_handler },
 };
@@ -1006,6 +1037,8 @@ http_setup (LmdTransport *transport, GKeyFile *config, GError **error)
   g_free (self->role);
   self->role = lmd_config_get_string (config, "server", "role", "all");
   self->max_body_bytes = limits.max_body_bytes;
+  if (!lmd_http_deepgram_dialect_configure (config, error))
+    return FALSE;
   self->forwards = g_str_equal (self->role, "api");
   g_clear_pointer (&self->worker_secret, lmd_worker_secret_free);
   self->worker_secret = lmd_worker_secret_new_from_config (config);
@@ -1105,8 +1138,14 @@ http_start (LmdTransport *transport, LmdRouter *router, GError **error)
     }
   self->streams = lmd_http_streams_new (&self->stream_config, router);
   for (guint i = 0; i < G_N_ELEMENTS (websocket_paths); i++)
-    soup_server_add_websocket_handler (self->server, websocket_paths[i], NULL, NULL,
-                                       websocket_handler, self, NULL);
+    {
+      /* Deepgram's browsers send their key as the subprotocol pair "token, <key>": the
+       * answer must select "token" or the browser drops the connection */
+      static char *deepgram_protocols[] = { "token", NULL };
+      soup_server_add_websocket_handler (self->server, websocket_paths[i], NULL,
+                                         g_str_equal (websocket_paths[i], "/v1/listen") ? deepgram_protocols : NULL,
+                                         websocket_handler, self, NULL);
+    }
   g_signal_connect (self->server, "request-started", G_CALLBACK (on_request_started), self);
   g_signal_connect (self->server, "request-finished", G_CALLBACK (on_request_finished), self);
   g_signal_connect (self->server, "request-aborted", G_CALLBACK (on_request_aborted), self);

@@ -11,6 +11,9 @@
  *   extra_args           more pocketsphinx arguments, shell-quoted: "-beam 1e-60 -pbeam 1e-50"
  *   vad_threshold        streaming: speech/noise log-ratio of the voice-activity detector (2.0)
  *
+ * Config group [vad] (lmd-vad-config.h): the Silero model and settings that a stream opened
+ * with vad=silero uses to find its utterances instead of the detector above.
+ *
  *   stream_decoders      decoders for live streams (default: [streaming] max_streams, 16)
  *   stream_args          more pocketsphinx arguments for the live-stream decoders only, after
  *                        extra_args (default: SPHINX_STREAM_DEFAULT_ARGS below)
@@ -94,6 +97,7 @@ struct _LmdSphinxEngine {
   GStrv vad_argv;           /* owned; front-end arguments of the streaming VAD */
   mfcc_t *initial_cmn;      /* owned; live CMN of a fresh decoder */
   guint initial_cmn_len;
+  LmdVadConfig vad;         /* [vad]: the Silero detector for vad=silero streams */
 
   GMutex lock;
   GCond returned;           /* signalled when a decoder comes back to the pool */
@@ -517,6 +521,8 @@ lmd_sphinx_engine_setup (LmdEngine *engine, GKeyFile *config, GError **error)
       return FALSE;
     }
   sphinx_log_init ();
+  if (!lmd_vad_config_load (&self->vad, config, error))
+    return FALSE;
 
   hmm = lmd_config_get_string (config, SPHINX_GROUP, "hmm", SPHINX_DEFAULT_MODEL_DIR "/en-us");
   lm = lmd_config_get_string (config, SPHINX_GROUP, "lm", SPHINX_DEFAULT_MODEL_DIR "/en-us.lm.bin");
@@ -737,6 +743,7 @@ lmd_sphinx_engine_finalize (GObject *object)
       g_mutex_unlock (&self->lock);
       g_thread_join (g_steal_pointer (&self->refill_thread));
     }
+  lmd_vad_config_clear (&self->vad);
   /* Sessions hold a reference to the engine, so every decoder is back in the pool. */
   g_warn_if_fail (self->idle->len == self->n_created);
   g_warn_if_fail (self->stream_idle->len == self->stream_created);
@@ -784,4 +791,10 @@ lmd_sphinx_engine_init (LmdSphinxEngine *self)
   self->stream_idle = g_ptr_array_new ();
   self->stream_idle_since = g_array_new (FALSE, FALSE, sizeof (gint64));
   self->frame_rate = 100;
+}
+
+const LmdVadConfig *
+lmd_sphinx_engine_get_vad_config (LmdSphinxEngine *self)
+{
+  return &self->vad;
 }

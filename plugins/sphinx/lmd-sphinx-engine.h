@@ -13,6 +13,7 @@
 #include <pocketsphinx.h>
 
 #include "lmd-engine.h"
+#include "lmd-vad-config.h"
 
 G_BEGIN_DECLS
 
@@ -52,5 +53,8 @@ void lmd_sphinx_engine_get_vad_frames (LmdSphinxEngine *self, guint *start_frame
                                        guint *end_frames);
 /* The live cepstral mean a fresh decoder starts from (transfer none), @len values. */
 const mfcc_t *lmd_sphinx_engine_get_initial_cmn (LmdSphinxEngine *self, guint *len);
+
+/* (transfer none) the [vad] configuration: the Silero detector of vad=silero streams */
+const LmdVadConfig *lmd_sphinx_engine_get_vad_config (LmdSphinxEngine *self);
 
 G_END_DECLS

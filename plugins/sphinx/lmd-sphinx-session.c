@@ -22,6 +22,11 @@
  * model's cepstral mean is computed over the utterance, as pocketsphinx_batch does), so the
  * noise estimate of the front end starts afresh and the result does not depend on which
  * decoder of the pool decoded it, nor on what that decoder decoded before.
+ *
+ * Live streams find their utterances with pocketsphinx's front-end voice-activity detector
+ * (a noise tracker), or, when the stream asks for vad=silero, with the Silero model of
+ * [vad] (liblmw-vad: the same detector and endpointing as whisper streams), which then
+ * decides alone: the settling gate below is the noise tracker's.
  */
 #include "lmd-sphinx-session.h"
 
@@ -33,6 +38,9 @@
 #include <sphinxbase/logmath.h>
 
 #include "lmd-error.h"
+#include "lmd-log.h"
+#include "lmd-vad-stats.h"
+#include "lmw-vad-tracker.h"
 
 #define SAMPLE_RATE 16000
 #define FRAME_SAMPLES 160        /* 10 ms */
@@ -75,6 +83,8 @@ typedef struct {
   guint cmn_len;
   gint16 block[FRAME_SAMPLES];
   guint block_len;
+  lmw_vad_state *silero;     /* owned, nullable: vad=silero; then vad is NULL */
+  lmw_vad_tracker tracker;   /* Silero's speech and silence, with vad=silero */
 } StreamState;
 
 struct _LmdSphinxSession {
@@ -313,6 +323,11 @@ stream_state_free (LmdSphinxSession *self, StreamState *st)
     }
   if (st->vad != NULL)
     fe_free (st->vad);
+  if (st->silero != NULL)
+    {
+      lmd_vad_stats_add ((double) lmw_vad_state_time_us (st->silero) / 1e6, 0.0);
+      lmw_vad_state_free (st->silero);
+    }
   if (st->vad_cep != NULL)
     for (guint i = 0; i < VAD_MAX_FRAMES; i++)
       g_free (st->vad_cep[i]);
@@ -374,6 +389,29 @@ stream_open_utterance (LmdSphinxSession *self, GError **error)
   return TRUE;
 }
 
+/* vad=silero: runs one 10 ms block through the Silero detector and its tracker (a decision
+ * per 32 ms window); the speech state and its start come from the tracker. */
+static void
+stream_block_silero (LmdSphinxSession *self, const gint16 *block, guint n)
+{
+  StreamState *st = self->stream;
+  float x[FRAME_SAMPLES];
+  float probs[2]; /* a block is shorter than a window: at most one */
+  size_t n_probs;
+
+  g_assert (n <= FRAME_SAMPLES && lmw_vad_feed_max (st->silero, n) <= G_N_ELEMENTS (probs));
+  for (guint i = 0; i < n; i++)
+    x[i] = (float) block[i] / 32768.0f;
+  n_probs = lmw_vad_feed (st->silero, x, n, probs);
+  for (size_t i = 0; i < n_probs; i++)
+    lmw_vad_tracker_push (&st->tracker, probs[i]);
+  if (st->tracker.speech != st->in_speech)
+    {
+      st->in_speech = st->tracker.speech;
+      st->since = (guint64) MAX (st->in_speech ? st->tracker.speech_start : st->tracker.speech_end, 0);
+    }
+}
+
 /* Runs one 10 ms block (already counted in n_fed and in the history) through the detector. */
 static gboolean
 stream_block (LmdSphinxSession *self, const gint16 *block, guint n, GError **error)
@@ -383,6 +421,11 @@ stream_block (LmdSphinxSession *self, const gint16 *block, guint n, GError **err
   size_t left = n;
   gboolean speech;
 
+  if (st->silero != NULL)
+    {
+      stream_block_silero (self, block, n);
+      left = 0;
+    }
   while (left > 0)
     {
       int32 n_frames = VAD_MAX_FRAMES;
@@ -395,7 +438,7 @@ stream_block (LmdSphinxSession *self, const gint16 *block, guint n, GError **err
       if (left == before)
         break;
     }
-  speech = fe_get_vad_state (st->vad) != 0;
+  speech = st->silero != NULL ? st->in_speech : fe_get_vad_state (st->vad) != 0;
   if (speech != st->in_speech)
     {
       /* The detector decides after a run of frames: the state began that run earlier. */
@@ -409,13 +452,15 @@ stream_block (LmdSphinxSession *self, const gint16 *block, guint n, GError **err
     {
       /* a run of "speech" that began while the detector was settling stays gated after the
        * settling period too, until it ends or turns loud: it is the same false start */
-      gboolean gated = self->n_fed <= VAD_SETTLE_SAMPLES || st->since <= st->faint_until;
+      gboolean gated = st->silero == NULL &&
+                       (self->n_fed <= VAD_SETTLE_SAMPLES || st->since <= st->faint_until);
       if (gated && frame_power (block, n) < SETTLE_MIN_POWER)
         st->faint_until = self->n_fed;
       else if (!stream_open_utterance (self, error))
         return FALSE;
     }
-  else if (self->n_fed <= VAD_SETTLE_SAMPLES && frame_power (block, n) < SETTLE_MIN_POWER)
+  else if (st->silero == NULL && self->n_fed <= VAD_SETTLE_SAMPLES &&
+           frame_power (block, n) < SETTLE_MIN_POWER)
     st->faint_until = self->n_fed;
   if (st->pending->len >= SAMPLE_RATE / 10)
     return stream_flush (self, error);
@@ -617,14 +662,41 @@ lmd_sphinx_session_new (LmdSphinxEngine *engine, const LmdSessionOptions *option
       const mfcc_t *cmn;
 
       self->stream = st;
-      st->vad = lmd_sphinx_engine_create_vad (engine, error);
-      if (st->vad == NULL)
-        return NULL;
-      st->vad_cep = g_new0 (mfcc_t *, VAD_MAX_FRAMES);
-      for (guint i = 0; i < VAD_MAX_FRAMES; i++)
-        st->vad_cep[i] = g_new0 (mfcc_t, MAX (fe_get_output_size (st->vad), 1));
-      fe_start_utt (st->vad);
-      lmd_sphinx_engine_get_vad_frames (engine, &st->vad_start_frames, &st->vad_end_frames);
+      if (options->vad != NULL && options->vad->enabled > 0)
+        {
+          const LmdVadConfig *vad = lmd_sphinx_engine_get_vad_config (engine);
+          lmw_vad_params params;
+          lmw_error err = { 0 };
+
+          if (!lmd_vad_config_get_params (vad, options->vad, &params))
+            {
+              g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                           "vad" LMD_ERROR_PARAM_SEPARATOR "no voice-activity model is "
+                           "configured on this server ([vad] model)");
+              return NULL;
+            }
+          st->silero = lmw_vad_state_new (vad->model, &err);
+          if (st->silero == NULL)
+            {
+              g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "VAD: %s", err.message);
+              return NULL;
+            }
+          lmw_vad_tracker_init (&st->tracker, &params, lmw_vad_model_window (vad->model));
+          LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, options->request_id,
+                           "sphinx stream: endpointing by Silero (threshold %.2f, min silence %d ms)",
+                           params.threshold, params.min_silence_ms);
+        }
+      else
+        {
+          st->vad = lmd_sphinx_engine_create_vad (engine, error);
+          if (st->vad == NULL)
+            return NULL;
+          st->vad_cep = g_new0 (mfcc_t *, VAD_MAX_FRAMES);
+          for (guint i = 0; i < VAD_MAX_FRAMES; i++)
+            st->vad_cep[i] = g_new0 (mfcc_t, MAX (fe_get_output_size (st->vad), 1));
+          fe_start_utt (st->vad);
+          lmd_sphinx_engine_get_vad_frames (engine, &st->vad_start_frames, &st->vad_end_frames);
+        }
       st->history = g_new0 (gint16, HISTORY_SAMPLES);
       st->pending = g_array_new (FALSE, FALSE, sizeof (gint16));
       cmn = lmd_sphinx_engine_get_initial_cmn (engine, &st->cmn_len);

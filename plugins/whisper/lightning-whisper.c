@@ -21,11 +21,17 @@
  *       writes DIR/mel.f32 (n_mels, 3000), DIR/encoder_out.f32 (n_audio_ctx, n_audio_state)
  *       and DIR/logits.f32 (len(tokens), n_vocab) of the first window, raw little-endian f32,
  *       the layout of the reference fixtures
+ *   lightning-whisper quantize IN OUT TYPE
+ *       writes OUT: the f16/f32 ggml model IN with its weight matrices quantised to TYPE
+ *       (q8_0, q5_0, q5_1, q4_0, q4_1), everything else copied; IN is checked by the model
+ *       loader first and refused (exit 1, nothing written) when truncated, corrupt or already
+ *       quantised
  *
  * Exit status: 0 on success, 1 on a runtime error, 2 on a usage error.
  */
 #include "lmw-backend.h"
 #include "lmw-context.h"
+#include "lmw-quantize.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -44,7 +50,8 @@ usage (FILE *f)
            "                         [--offset-ms MS] [--duration-ms MS]\n"
            "                         [--word-timestamps] [--stats] [--prompt TEXT] [--no-context]\n"
            "                         [--backend auto|cpu|cuda|cuda-emu]\n"
-           "       lightning-whisper --model MODEL --audio FILE.wav --tokens A,B,C --dump DIR\n");
+           "       lightning-whisper --model MODEL --audio FILE.wav --tokens A,B,C --dump DIR\n"
+           "       lightning-whisper quantize IN OUT q8_0|q5_0|q5_1|q4_0|q4_1\n");
 }
 
 /* a number in [lo, hi] from s, or false */
@@ -153,9 +160,33 @@ out:
   return rc;
 }
 
+/* lightning-whisper quantize IN OUT TYPE */
+static int
+run_quantize (int argc, char **argv)
+{
+  lmw_type type;
+  if (argc != 5) {
+    usage (stderr);
+    return 2;
+  }
+  if (!lmw_quantize_type_from_name (argv[4], &type)) {
+    fprintf (stderr, "lightning-whisper quantize: unknown type '%s' (q8_0, q5_0, q5_1, q4_0, q4_1)\n",
+             argv[4]);
+    return 2;
+  }
+  lmw_error err = { 0 };
+  if (lmw_quantize_file (argv[2], argv[3], type, &err) != 0) {
+    fprintf (stderr, "lightning-whisper quantize: %s\n", err.message);
+    return 1;
+  }
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
+  if (argc >= 2 && strcmp (argv[1], "quantize") == 0)
+    return run_quantize (argc, argv);
   const char *model_path = NULL, *audio_path = NULL, *tokens_arg = NULL, *dump_dir = NULL;
   lmw_params params = lmw_default_params ();
   bool stats = false;

@@ -48,6 +48,13 @@ lmd_vad_cut_map_transcript (const LmdVadCut *self, LmdTranscript *transcript)
       w->start = lmd_vad_cut_to_recording (self, w->start);
       w->end = MAX (w->start, lmd_vad_cut_to_recording (self, w->end));
     }
+  for (guint i = 0; transcript->segments != NULL && i < transcript->segments->len; i++)
+    {
+      LmdSegment *s = &g_array_index (transcript->segments, LmdSegment, i);
+      s->start = lmd_vad_cut_to_recording (self, s->start);
+      s->end = MAX (s->start, lmd_vad_cut_to_recording (self, s->end));
+      s->seek = (gint64) (lmd_vad_cut_to_recording (self, s->seek / 100.0) * 100.0);
+    }
   transcript->duration = self->recording_seconds;
 }
 

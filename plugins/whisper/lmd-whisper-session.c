@@ -11,6 +11,7 @@
 #include "lmd-pcm-spool.h"
 #include "lmd-vad-cut.h"
 #include "lmd-vad-stats.h"
+#include "lmd-whisper-stream.h"
 
 struct _LmdWhisperSession {
   GObject parent_instance;
@@ -23,11 +24,16 @@ struct _LmdWhisperSession {
   int beam_size;            /* 0: the engine's default */
   char *prompt;             /* owned, nullable */
   int condition;            /* condition_on_previous_text: 0 = the engine's default, > 0 on, < 0 off */
+  gboolean translate;       /* the translate task: English text */
   gboolean finished;
   LmdVadOptions vad;        /* the request's voice-activity detection options */
   char *request_id;         /* owned, nullable: for log lines */
   LmdVadCut *cut;           /* owned, nullable: during finish, the speech to decode when the VAD
                              * is on (its audio is read from pcm) */
+  GCancellable *cancellable; /* owned ref, nullable: the request's, which ends a slot's wait */
+  gboolean word_timestamps; /* live sessions: the client wants word times (aligned) */
+  LmdWhisperStream *stream; /* owned, nullable: a live session's decoding (lmd-whisper-stream.c);
+                             * pcm is then unused */
 };
 
 /* Samples a session keeps in memory: one 30-second window, what the core reads at a time. */
@@ -48,6 +54,8 @@ whisper_session_feed (LmdEngineSession *session, const float *samples, gsize n_s
       g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "whisper session: feed after finish");
       return FALSE;
     }
+  if (self->stream != NULL)
+    return lmd_whisper_stream_feed (self->stream, samples, n_samples, error);
   if (!lmd_pcm_spool_append (self->pcm, samples, n_samples, error))
     {
       g_prefix_error (error, "whisper: ");
@@ -176,7 +184,10 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
   if (self->condition != 0)
     params.condition_on_previous_text = self->condition > 0;
   params.initial_prompt = self->prompt;
+  params.translate = self->translate;
   self->finished = TRUE;
+  if (self->stream != NULL)
+    return lmd_whisper_stream_end_utterance (self->stream, error);
   if (n_samples > 0 && !whisper_session_cut_speech (self, error))
     return NULL;
   if (self->cut != NULL)
@@ -195,14 +206,23 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
         lmd_vad_cut_map_transcript (self->cut, transcript);
       return transcript;
     }
+  LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, self->request_id, "task %s, language %s, %.2f s",
+                   params.translate ? "translate" : "transcribe",
+                   params.language != NULL ? params.language : "auto", duration);
   if (lmw_transcribe_reader (self->state, &params, reader, self, (size_t) n_samples, &result,
                              &err) != 0)
     {
+      if (g_cancellable_set_error_if_cancelled (self->cancellable, error))
+        {
+          g_string_free (text, TRUE);
+          return NULL;
+        }
       g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "whisper: %s", err.message);
       g_string_free (text, TRUE);
       return NULL;
     }
   transcript = lmd_transcript_new (result.language[0] != '\0' ? result.language : self->language);
+  transcript->segments = lmd_segment_array_new ();
   for (int i = 0; i < result.n_segments; i++)
     {
       const lmw_segment *seg = &result.segments[i];
@@ -229,6 +249,18 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
       if (text->len > 0)
         g_string_append_c (text, ' ');
       g_string_append (text, stripped);
+      {
+        LmdSegment segment;
+
+        lmd_segment_init (&segment, t0, t1, stripped);
+        g_array_append_vals (segment.tokens, seg->tokens, (guint) seg->n_tokens);
+        segment.seek = seg->window_ms / 10;
+        segment.temperature = seg->temperature;
+        segment.avg_logprob = seg->avg_logprob;
+        segment.compression_ratio = seg->compression_ratio;
+        segment.no_speech_prob = seg->no_speech_prob;
+        g_array_append_val (transcript->segments, segment);
+      }
     }
   lmw_result_clear (&result);
   /* Keep the model's own text (punctuation, casing); confidence is the words' mean. */
@@ -241,18 +273,95 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
   return transcript;
 }
 
+/* the streaming methods: live sessions hand them to their LmdWhisperStream */
+static char *
+whisper_session_get_partial (LmdEngineSession *session)
+{
+  LmdWhisperSession *self = LMD_WHISPER_SESSION (session);
+
+  return self->stream != NULL ? lmd_whisper_stream_get_partial (self->stream) : NULL;
+}
+
+static LmdTranscript *
+whisper_session_end_utterance (LmdEngineSession *session, GError **error)
+{
+  LmdWhisperSession *self = LMD_WHISPER_SESSION (session);
+
+  if (self->stream == NULL)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "whisper session: not a live session");
+      return NULL;
+    }
+  return lmd_whisper_stream_end_utterance (self->stream, error);
+}
+
+static gboolean
+whisper_session_get_speech_state (LmdEngineSession *session, double *since, double *utterance_start)
+{
+  LmdWhisperSession *self = LMD_WHISPER_SESSION (session);
+
+  if (self->stream != NULL)
+    return lmd_whisper_stream_get_speech_state (self->stream, since, utterance_start);
+  if (since != NULL)
+    *since = 0.0;
+  if (utterance_start != NULL)
+    *utterance_start = -1.0;
+  return FALSE;
+}
+
+static gboolean
+whisper_session_can_stream (LmdEngineSession *session)
+{
+  return LMD_WHISPER_SESSION (session)->stream != NULL;
+}
+
 static void
 lmd_whisper_session_iface_init (LmdEngineSessionInterface *iface)
 {
   iface->feed = whisper_session_feed;
   iface->finish = whisper_session_finish;
+  iface->get_partial = whisper_session_get_partial;
+  iface->end_utterance = whisper_session_end_utterance;
+  iface->get_speech_state = whisper_session_get_speech_state;
+  iface->can_stream = whisper_session_can_stream;
+}
+
+/* A live session: its utterances are found by the Silero VAD, which must be configured and
+ * not turned off by the request. */
+static gboolean
+whisper_session_open_stream (LmdWhisperSession *self, LmdWhisperEngine *engine, GError **error)
+{
+  lmw_vad_params vad_params;
+  lmw_params params = lmd_whisper_engine_get_params (engine, self->language);
+
+  if (self->vad.enabled == 0)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "vad" LMD_ERROR_PARAM_SEPARATOR "live streams of whisper models need the "
+                   "voice-activity detector: leave vad on");
+      return FALSE;
+    }
+  if (!lmd_whisper_engine_get_vad_params (engine, &self->vad, &vad_params))
+    {
+      /* a batch session: lmd_engine_session_can_stream () says it cannot stream, and the
+       * caller decides (refuse the stream, or transcribe each utterance whole) */
+      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id,
+                       "whisper: no live transcription without a voice-activity model ([vad] model)");
+      return TRUE;
+    }
+  params.initial_prompt = self->prompt;
+  params.word_timestamps = self->word_timestamps;
+  self->stream = lmd_whisper_stream_new (self->state, &params,
+                                         lmd_whisper_engine_get_vad_model (engine), &vad_params,
+                                         lmd_whisper_engine_get_stream_config (engine),
+                                         self->request_id, error);
+  return self->stream != NULL;
 }
 
 LmdWhisperSession *
 lmd_whisper_session_new (LmdWhisperEngine *engine, const LmdSessionOptions *options, GError **error)
 {
   g_autoptr (LmdWhisperSession) self = g_object_new (LMD_TYPE_WHISPER_SESSION, NULL);
-  lmw_error err = { 0 };
 
   self->engine = g_object_ref (engine);
   self->language = g_strdup (options->language != NULL ? options->language : "auto");
@@ -260,6 +369,8 @@ lmd_whisper_session_new (LmdWhisperEngine *engine, const LmdSessionOptions *opti
   self->prompt = g_strdup (options->prompt);
   self->condition = options->condition_on_previous_text;
   self->request_id = g_strdup (options->request_id);
+  self->translate = options->translate;
+  self->word_timestamps = options->word_timestamps;
   if (options->vad != NULL)
     self->vad = *options->vad;
   if (self->vad.enabled > 0 && lmd_whisper_engine_get_vad_model (engine) == NULL)
@@ -269,19 +380,16 @@ lmd_whisper_session_new (LmdWhisperEngine *engine, const LmdSessionOptions *opti
       return NULL;
     }
   self->pcm = lmd_pcm_spool_new (SESSION_MEMORY_SAMPLES, lmd_whisper_engine_get_spool_dir (engine));
-  {
-    int device = 0;
-    const char *backend = lmd_whisper_engine_get_backend (engine, &device);
-
-    self->state = lmw_state_new_backend (lmd_whisper_engine_get_model (engine),
-                                         lmd_whisper_engine_get_threads (engine), backend, device,
-                                         &err);
-  }
+  /* a slot of the device's scheduler (waiting for one while all are taken) or a stream */
+  self->cancellable = options->cancellable != NULL ? g_object_ref (options->cancellable) : NULL;
+  self->state = lmd_whisper_engine_acquire_state (engine,
+                                                  self->beam_size > 0 ? self->beam_size
+                                                  : lmd_whisper_engine_get_params (engine, NULL).beam_size,
+                                                  self->cancellable, self->request_id, error);
   if (self->state == NULL)
-    {
-      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "whisper: cannot create a decoding state: %s", err.message);
-      return NULL;
-    }
+    return NULL;
+  if (options->streaming && !whisper_session_open_stream (self, engine, error))
+    return NULL;
   return g_steal_pointer (&self);
 }
 
@@ -298,7 +406,9 @@ lmd_whisper_session_finalize (GObject *object)
       lmw_state_decoder_batches (self->state, (uint64_t *) counts);
       lmd_whisper_engine_add_batches (self->engine, counts);
     }
-  g_clear_pointer (&self->state, lmw_state_free);
+  g_clear_pointer (&self->stream, lmd_whisper_stream_free); /* borrows state */
+  lmd_whisper_engine_release_state (self->engine, g_steal_pointer (&self->state));
+  g_clear_object (&self->cancellable);
   g_clear_pointer (&self->pcm, lmd_pcm_spool_free);
   g_free (self->language);
   g_free (self->prompt);

@@ -21,7 +21,9 @@ lmd_wyoming_event_reader_new (const LmdWyomingBounds *bounds)
   LmdWyomingEventReader *self = g_new0 (LmdWyomingEventReader, 1);
 
   self->bounds = *bounds;
-  self->buffer = g_byte_array_new ();
+  /* allocated now: next() on a reader that has been given nothing (or only empty pushes)
+   * computes buffer->data + offset, undefined on the NULL of an empty GByteArray */
+  self->buffer = g_byte_array_sized_new (4096);
   return self;
 }
 

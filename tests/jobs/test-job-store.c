@@ -11,23 +11,7 @@
 #include "lmd-error.h"
 #include "lmd-job.h"
 #include "lmd-local-job-store.h"
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        rm_rf (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
+#include "lmd-test-fixtures.h"
 
 static GKeyFile *
 spool_config (const char *dir, const char *extra)
@@ -193,7 +177,7 @@ test_local_lifecycle (void)
   doc = lmd_job_store_lookup (store, first->id, &error);
   g_assert_cmpstr (doc, ==, "{\"job_id\":\"x\",\"status\":\"completed\"}");
   g_clear_object (&store);
-  rm_rf (dir);
+  lmd_test_rm_rf (dir);
 }
 
 static void
@@ -241,7 +225,7 @@ test_local_bounds (void)
   g_assert_true (lmd_job_store_submit (store, c, &error));
   g_assert_no_error (error);
   g_clear_object (&store);
-  rm_rf (dir);
+  lmd_test_rm_rf (dir);
 }
 
 static void
@@ -271,7 +255,7 @@ test_local_expiry (void)
   g_assert_no_error (error);
   g_assert_false (g_file_test (done, G_FILE_TEST_EXISTS));
   g_clear_object (&store);
-  rm_rf (dir);
+  lmd_test_rm_rf (dir);
 }
 
 int

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "lmd-test-audio.h"
+#include "lmd-test-fixtures.h"
 #include "lmd-test-callback-receiver.h"
 #include "lmd-test-file-server.h"
 #include "lmd-test-redis.h"
@@ -41,23 +42,6 @@ need_testdata (void)
       return FALSE;
     }
   return TRUE;
-}
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        rm_rf (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
 }
 
 static JsonObject *
@@ -221,7 +205,7 @@ redis_start (void)
   redis->process = lmd_test_redis_start (redis->port, redis->dir);
   if (redis->process == NULL)
     {
-      rm_rf (redis->dir);
+      lmd_test_rm_rf (redis->dir);
       g_free (redis->dir);
       g_free (redis);
       return NULL;
@@ -233,7 +217,7 @@ static void
 redis_stop (TestRedis *redis)
 {
   lmd_test_redis_stop (redis->process);
-  rm_rf (redis->dir);
+  lmd_test_rm_rf (redis->dir);
   g_free (redis->dir);
   g_free (redis);
 }
@@ -335,7 +319,7 @@ jobs_fixture_tear_down (JobsFixture *f, gconstpointer data)
     g_assert_cmpint (lmd_test_server_stop (f->server), ==, 0);
   g_clear_pointer (&f->receiver, lmd_test_callback_receiver_stop);
   if (f->spool != NULL)
-    rm_rf (f->spool);
+    lmd_test_rm_rf (f->spool);
   g_clear_pointer (&f->redis, redis_stop);
   g_free (f->spool);
   g_free (f->config);
@@ -829,7 +813,7 @@ main (int argc, char **argv)
 
       speech = lmd_test_librivox_file (ids[0]);
     }
-  session = soup_session_new_with_options ("timeout", 300, NULL);
+  session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (300), NULL);
 
 #define ADD(path, setup, test) \
   g_test_add (path, JobsFixture, &setup, jobs_fixture_set_up, test, jobs_fixture_tear_down)
@@ -849,7 +833,7 @@ main (int argc, char **argv)
   status = g_test_run ();
   g_object_unref (session);
   g_clear_pointer (&speech, g_bytes_unref);
-  rm_rf (state_home);
+  lmd_test_rm_rf (state_home);
   g_free (state_home);
   return status;
 }

@@ -521,7 +521,7 @@ main (int argc, char **argv)
   license_server = start_license_server (0);
   api[0] = start_api_server ();
   api[1] = start_api_server ();
-  session = soup_session_new_with_options ("timeout", 120, NULL);
+  session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (120), NULL);
   garbage = g_bytes_new_static ("this is not audio at all, just some bytes", 41);
   audio = lmd_test_librivox_file ("sense_and_sensibility_01_austen_64kb-0880");
   if (audio == NULL)

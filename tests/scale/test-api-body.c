@@ -35,6 +35,7 @@
 
 #include "lmd-test-audio.h"
 #include "lmd-test-callback-receiver.h"
+#include "lmd-test-fixtures.h"
 #include "lmd-test-json.h"
 #include "lmd-test-redis.h"
 #include "lmd-test-server.h"
@@ -55,23 +56,6 @@ static GBytes *big_wav;    /* a recording, then silence: 96 kHz stereo float, 60
 static char *big_text;     /* the transcript of big_wav sent to a worker directly */
 
 /* ---- set-up --------------------------------------------------------------------------- */
-
-static void
-rm_rf (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
-        rm_rf (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
 
 static LmdTestServer *
 start_worker (guint index)
@@ -839,7 +823,7 @@ main (int argc, char **argv)
 
   g_test_init (&argc, &argv, NULL);
   signal (SIGPIPE, SIG_IGN); /* a slow client's writer may find the pipe closed */
-  session = soup_session_new_with_options ("max-conns", 64, "max-conns-per-host", 64, "timeout", 300, NULL);
+  session = soup_session_new_with_options ("max-conns", 64, "max-conns-per-host", 64, "timeout", lmd_test_timeout_s (300), NULL);
   if (load_audio ())
     {
       g_autofree char *api_config = NULL;
@@ -879,7 +863,7 @@ main (int argc, char **argv)
       for (guint w = 0; w < 2; w++)
         {
           g_assert_cmpint (lmd_test_server_stop (workers[w]), ==, 0);
-          rm_rf (jobs_dirs[w]);
+          lmd_test_rm_rf (jobs_dirs[w]);
         }
       g_assert_cmpint (g_rmdir (spool_dir), ==, 0);
     }

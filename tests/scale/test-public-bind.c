@@ -287,8 +287,8 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   dir = g_dir_make_tmp ("lmd-public-bind-XXXXXX", &error);
   g_assert_no_error (error);
-  session = soup_session_new_with_options ("timeout", 120, NULL);
-  secret_session = soup_session_new_with_options ("timeout", 120, NULL);
+  session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (120), NULL);
+  secret_session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (120), NULL);
   g_signal_connect (secret_session, "request-queued", G_CALLBACK (add_secret), (gpointer) SECRET);
   samples = lmd_test_librivox_read ("sense_and_sensibility_01_austen_64kb-0870", &n);
   if (samples != NULL)

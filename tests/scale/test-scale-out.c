@@ -511,7 +511,7 @@ main (int argc, char **argv)
   int status;
 
   g_test_init (&argc, &argv, NULL);
-  session = soup_session_new_with_options ("max-conns", 256, "max-conns-per-host", 256, "timeout", 300, NULL);
+  session = soup_session_new_with_options ("max-conns", 256, "max-conns-per-host", 256, "timeout", lmd_test_timeout_s (300), NULL);
   if (redis_path != NULL)
     samples = lmd_test_librivox_read ("sense_and_sensibility_01_austen_64kb-0870", &n_samples);
   if (samples != NULL)

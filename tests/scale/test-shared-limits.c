@@ -600,7 +600,7 @@ main (int argc, char **argv)
   config = make_config (license_key, "state");
   srv[0] = start_server (config);
   srv[1] = start_server (config);
-  session = soup_session_new_with_options ("timeout", 120, NULL);
+  session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (120), NULL);
   garbage = g_bytes_new_static ("this is not audio in any format", 31);
 
   g_test_add_func ("/shared-limits/rate", test_rate_shared);

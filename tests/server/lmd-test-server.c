@@ -4,8 +4,10 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 struct _LmdTestServer {
   GSubprocess *process;
@@ -27,9 +29,87 @@ lmd_test_daemon_path (void)
   return path;
 }
 
+/* The logs of the daemons running now.  A failed assertion aborts the test program, and the
+ * daemons' logs (in their temporary folders) would go unseen: on SIGABRT they are copied to
+ * stderr first.  Set and cleared on the main thread, read by the signal handler only. */
+#define MAX_LIVE_LOGS 64
+static char *live_logs[MAX_LIVE_LOGS];
+
+static void
+write_all_stderr (const char *text, gsize len)
+{
+  while (len > 0)
+    {
+      gssize n = write (STDERR_FILENO, text, len);
+      if (n <= 0)
+        return;
+      text += n;
+      len -= (gsize) n;
+    }
+}
+
+/* async-signal-safe: open, read, write, signal, raise */
+static void
+on_abort (int signum)
+{
+  static const char head[] = "\n--- the log of a daemon still running when the test aborted: ";
+  char buffer[4096];
+
+  for (guint i = 0; i < MAX_LIVE_LOGS; i++)
+    {
+      const char *path = live_logs[i];
+      int fd;
+      gssize n;
+
+      if (path == NULL || (fd = open (path, O_RDONLY)) < 0)
+        continue;
+      write_all_stderr (head, sizeof head - 1);
+      write_all_stderr (path, strlen (path));
+      write_all_stderr (" ---\n", 5);
+      while ((n = read (fd, buffer, sizeof buffer)) > 0)
+        write_all_stderr (buffer, (gsize) n);
+      close (fd);
+    }
+  signal (signum, SIG_DFL);
+  raise (signum);
+}
+
+static void
+live_log_add (const char *path)
+{
+  static gboolean installed = FALSE;
+
+  if (!installed)
+    {
+      signal (SIGABRT, on_abort);
+      installed = TRUE;
+    }
+  for (guint i = 0; i < MAX_LIVE_LOGS; i++)
+    if (live_logs[i] == NULL)
+      {
+        live_logs[i] = g_strdup (path);
+        return;
+      }
+}
+
+static void
+live_log_remove (const char *path)
+{
+  for (guint i = 0; i < MAX_LIVE_LOGS; i++)
+    if (live_logs[i] != NULL && g_str_equal (live_logs[i], path))
+      {
+        char *gone = live_logs[i];
+        live_logs[i] = NULL;
+        g_free (gone);
+        return;
+      }
+}
+
 static void
 test_server_free (LmdTestServer *self)
 {
+  if (self->log_path != NULL)
+    live_log_remove (self->log_path);
   g_clear_object (&self->process);
   if (self->dir != NULL)
     {
@@ -123,6 +203,7 @@ lmd_test_server_start (const char *config_text, const char *const *extra_args, G
       if (g_file_get_contents (port_path, &text, NULL, NULL) && text[0] != '\0')
         {
           self->port = (guint) g_ascii_strtoull (text, NULL, 10);
+          live_log_add (self->log_path);
           return self;
         }
       if (g_subprocess_get_identifier (self->process) == NULL)

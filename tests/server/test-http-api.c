@@ -732,7 +732,7 @@ static gpointer
 pending_call (gpointer data)
 {
   PendingCall *c = data;
-  g_autoptr (SoupSession) s = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autoptr (SoupSession) s = soup_session_new_with_options ("timeout", lmd_test_timeout_s (300), NULL);
   g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
   g_autoptr (LmdTestResponse) r = lmd_test_http (s, "POST", url, c->content_type, c->body, NULL);
 
@@ -851,7 +851,7 @@ concurrent_call (gpointer data)
 {
   ConcurrentCall *c = data;
   /* a generous client timeout: eight requests share two workers (and may run under valgrind) */
-  g_autoptr (SoupSession) s = soup_session_new_with_options ("timeout", 1800, NULL);
+  g_autoptr (SoupSession) s = soup_session_new_with_options ("timeout", lmd_test_timeout_s (1800), NULL);
   g_autofree char *url = lmd_test_server_url (server, "/v1/listen");
   g_autoptr (LmdTestResponse) r = lmd_test_http (s, "POST", url, "audio/wav", c->audio, NULL);
 
@@ -952,7 +952,7 @@ main (int argc, char **argv)
     }
   server = lmd_test_server_start (config, NULL, &error);
   g_assert_no_error (error);
-  session = soup_session_new_with_options ("timeout", 300, NULL);
+  session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (300), NULL);
 
   g_test_add_func ("/http/health", test_health);
   g_test_add_func ("/http/not-found", test_not_found);

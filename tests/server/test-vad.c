@@ -96,7 +96,7 @@ test_noise (void)
 {
   g_autofree char *config = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 600, NULL);
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (600), NULL);
   g_autoptr (GBytes) wav = NULL;
   g_autofree float *pcm = NULL;
   LmdTestServer *server;
@@ -150,7 +150,7 @@ test_speech_times (void)
   g_autofree char *config = NULL;
   g_autofree char *path = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (300), NULL);
   g_autoptr (GBytes) wav = NULL;
   g_autofree float *speech = NULL;
   g_autofree float *pcm = NULL;
@@ -215,7 +215,7 @@ test_librivox_words (void)
   g_autofree char *config = NULL;
   g_autofree char *vad_path = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (300), NULL);
   lmw_vad_model *model;
   lmw_vad_state *state;
   lmw_error err = { 0 };
@@ -300,7 +300,7 @@ test_params (void)
   g_autofree char *without = NULL;
   g_autofree char *wav_path = NULL;
   g_autoptr (GError) error = NULL;
-  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 300, NULL);
+  g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (300), NULL);
   g_autoptr (GBytes) wav = NULL;
   LmdTestServer *server;
   static const char *const bad[][2] = {

@@ -309,23 +309,6 @@ test_missing_model (void)
 }
 
 static void
-remove_tree (const char *path)
-{
-  g_autoptr (GDir) dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
-    {
-      g_autofree char *child = g_build_filename (path, name, NULL);
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
-        remove_tree (child);
-      else
-        g_unlink (child);
-    }
-  g_rmdir (path);
-}
-
-static void
 test_model_url (void)
 {
   g_autofree char *model_path = NULL;
@@ -442,7 +425,7 @@ test_model_url (void)
   g_unsetenv ("MODEL_URL");
   g_unsetenv ("MODEL_CACHE_DIR");
   lmd_test_file_server_stop (files);
-  remove_tree (cache);
+  lmd_test_rm_rf (cache);
 }
 
 int

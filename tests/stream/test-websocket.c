@@ -693,7 +693,7 @@ main (int argc, char **argv)
 
   g_test_init (&argc, &argv, NULL);
   load_audio ();
-  session = soup_session_new_with_options ("timeout", 120, NULL);
+  session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (120), NULL);
   server = lmd_test_server_start ("[plugins]\nload=http;gst-decoder;sphinx\n", NULL, &error);
   g_assert_no_error (error);
 

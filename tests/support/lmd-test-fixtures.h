@@ -15,5 +15,7 @@ const char *lmd_test_fixtures_dir (void);
 char *lmd_test_fixture_path (const char *first_element, ...) G_GNUC_NULL_TERMINATED;
 /* (transfer full) the whole file at @path; fails the test when it cannot be read. */
 GBytes *lmd_test_read_file (const char *path);
+/* Removes the folder @path and everything in it (links are removed, not followed). */
+void lmd_test_rm_rf (const char *path);
 
 G_END_DECLS

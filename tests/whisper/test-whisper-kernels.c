@@ -11,7 +11,7 @@
  * and scores whose largest values sit far past (or only in) the first panel of keys.
  *
  * Asserts (TAP), relative to the max |value| of the portable result: matmul f32 / f16 / q8_0
- * (with and without bias, plain or with the fused GELU / accumulate epilogue) <= 1e-5; attention <= 1e-5 (against the portable kernels and
+ * (q8_0 through the integer products, of the set paired with each f32 set; with and without bias, plain or with the fused GELU / accumulate epilogue) <= 1e-5; attention <= 1e-5 (against the portable kernels and
  * against the reference); gelu, layernorm, softmax on odd
  * lengths <= 1e-5.  A set the machine lacks is reported as skipped.
  */

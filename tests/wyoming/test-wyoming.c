@@ -783,7 +783,7 @@ test_http_still_serves (void)
 {
   g_autofree char *url = lmd_test_server_url (server, "/health");
   /* a new connection: the shared session's kept-alive one may have been idle for minutes */
-  g_autoptr (SoupSession) fresh = soup_session_new_with_options ("timeout", 60, NULL);
+  g_autoptr (SoupSession) fresh = soup_session_new_with_options ("timeout", lmd_test_timeout_s (60), NULL);
   g_autoptr (LmdTestResponse) r = lmd_test_http (fresh, "GET", url, NULL, NULL, NULL);
 
   g_assert_no_error (r->error);
@@ -811,7 +811,7 @@ audio_seconds_total (SoupSession *fresh)
 static void
 test_metrics (void)
 {
-  g_autoptr (SoupSession) fresh = soup_session_new_with_options ("timeout", 60, NULL);
+  g_autoptr (SoupSession) fresh = soup_session_new_with_options ("timeout", lmd_test_timeout_s (60), NULL);
   g_autoptr (LmdTestWyomingClient) client = NULL;
   g_autofree char *text = NULL;
   double before, after, seconds;
@@ -864,7 +864,7 @@ main (int argc, char **argv)
   server = lmd_test_server_start (config, NULL, &error);
   g_assert_no_error (error);
   wyoming_port = find_wyoming_port (server);
-  session = soup_session_new_with_options ("timeout", IO_TIMEOUT_S, NULL);
+  session = soup_session_new_with_options ("timeout", lmd_test_timeout_s (IO_TIMEOUT_S), NULL);
 
   g_test_add_func ("/wyoming/describe", test_describe);
   g_test_add_data_func ("/wyoming/librivox/16k-fast", "16k-fast", test_librivox);

@@ -36,18 +36,6 @@
 #define MAX_NAME_LEN 255
 #define ALIGN 64
 
-void
-lmw_set_error (lmw_error *err, lmw_status code, const char *fmt, ...)
-{
-  if (err == NULL)
-    return;
-  err->code = code;
-  va_list ap;
-  va_start (ap, fmt);
-  vsnprintf (err->message, sizeof err->message, fmt, ap);
-  va_end (ap);
-}
-
 bool
 lmw_special_tokens_from_vocab (lmw_special_tokens *sp, int n_vocab)
 {

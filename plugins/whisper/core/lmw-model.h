@@ -64,8 +64,7 @@ struct lmw_model {
   size_t arena_size;
 };
 
-void lmw_set_error (lmw_error *err, lmw_status code, const char *fmt, ...)
-  __attribute__ ((format (printf, 3, 4)));
+#include "lmw-error.h" /* lmw_set_error */
 
 /* Derives the special tokens from the vocabulary size; false if the size is not a Whisper one. */
 bool lmw_special_tokens_from_vocab (lmw_special_tokens *sp, int n_vocab);

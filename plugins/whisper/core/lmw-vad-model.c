@@ -20,7 +20,7 @@
  */
 #include "lmw-vad-model.h"
 
-#include "lmw-model.h" /* lmw_set_error */
+#include "lmw-error.h"
 
 #include <errno.h>
 #include <stdio.h>

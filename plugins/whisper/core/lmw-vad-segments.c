@@ -13,7 +13,7 @@
  */
 #include "lmw-vad.h"
 
-#include "lmw-model.h" /* lmw_set_error */
+#include "lmw-error.h"
 
 #include <stdlib.h>
 

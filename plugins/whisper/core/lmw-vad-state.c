@@ -17,7 +17,7 @@
  */
 #include "lmw-vad-model.h"
 
-#include "lmw-model.h" /* lmw_set_error */
+#include "lmw-error.h"
 
 #include <math.h>
 #include <stdlib.h>
