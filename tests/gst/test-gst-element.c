@@ -455,9 +455,24 @@ check_latency (gboolean live, guint latency_ms, guint lateness_ms)
 static void
 test_latency_query (void)
 {
+  GstElement *element = gst_element_factory_make ("lightningasr", NULL);
+  g_autoptr (GstBus) bus = gst_bus_new ();
+  g_autoptr (GstMessage) message = NULL;
+
   check_latency (TRUE, 8000, 0);
   check_latency (TRUE, 3000, 500);
   check_latency (FALSE, 8000, 0);
+
+  /* a change of latency is announced so that the pipeline asks again */
+  gst_element_set_bus (element, bus);
+  g_object_set (element, "latency", 4000, NULL);
+  message = gst_bus_pop_filtered (bus, GST_MESSAGE_LATENCY);
+  g_assert_nonnull (message);
+  g_clear_pointer (&message, gst_message_unref);
+  g_object_set (element, "latency", 4000, NULL); /* unchanged: nothing */
+  g_assert_null (gst_bus_pop_filtered (bus, GST_MESSAGE_LATENCY));
+  gst_element_set_bus (element, NULL);
+  gst_object_unref (element);
 }
 
 static void
