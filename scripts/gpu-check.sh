@@ -5,7 +5,7 @@
 # (no meson, GLib, GStreamer or libsoup: the inference core and the backends are plain C).
 #
 #   scripts/gpu-check.sh [--build-only] [--dry-run] [--build-dir DIR] [--models LIST]
-#                        [--reps N] [--no-bench]
+#                        [--reps N] [--no-bench] [--no-hf]
 #
 # Steps, each reported in the table printed last:
 #   build     backends/cpu/*.c with $CC; every backends/cuda/*.cu with $NVCC for sm_80 and
@@ -20,8 +20,16 @@
 #             ($LMD_FIXTURES_DIR, default tests/fixtures when present, else ../shared/fixtures);
 #   memcheck  the tests/cuda programs and the parity test on one fixture under
 #             compute-sanitizer --tool memcheck, when it is installed;
-#   bench     lmw-cuda-bench: encoder time per 30 s window and decoder time per token for the
-#             tiny, base, small, medium and large-v3 shapes with random weights.
+#   bench     lmw-cuda-bench: encoder time per 30 s window at batch 1 and 16 (windows of
+#             different requests in one pass) and its TFLOP/s next to the measured cuBLAS GEMM
+#             peak, decoder time per token (1 and 5 beams) and per batched step of 1, 32 and 64
+#             requests, for the tiny, base, small, medium and large-v3 shapes with random
+#             weights; the audio-hours per hour of 64 concurrent 60 s requests of the base and
+#             large-v3 shapes at 100 tokens per window, greedy;
+#   hf        bench/cuda/hf-whisper-bench.py, the same throughput workload through Hugging
+#             Face transformers (fp16, batched greedy generation, random weights of the same
+#             shapes), where torch and transformers import: its audio-hours per hour and the
+#             ratio ours / theirs.
 # A GPU test is any tests/cuda/test-*.c: add a file there and this script builds and runs it.
 # --build-only builds and stops (what CI without a GPU can check); --dry-run prints the
 # commands without running them.  Exit status 0 when every step that ran passed.
@@ -37,6 +45,7 @@ B=$ROOT/build-gpu
 DRY=0
 BUILD_ONLY=0
 BENCH=1
+HF=1
 MODELS=tiny,base,small,medium,large-v3
 REPS=5
 
@@ -45,10 +54,11 @@ while [ $# -gt 0 ]; do
   --build-only) BUILD_ONLY=1 ;;
   --dry-run) DRY=1 ;;
   --no-bench) BENCH=0 ;;
+  --no-hf) HF=0 ;;
   --build-dir) B=$2; shift ;;
   --models) MODELS=$2; shift ;;
   --reps) REPS=$2; shift ;;
-  -h | --help) sed -n '3,28p' "$0"; exit 0 ;;
+  -h | --help) sed -n '3,35p' "$0"; exit 0 ;;
   *) echo "gpu-check: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -272,6 +282,35 @@ if [ $BENCH = 1 ]; then
   fi
 fi
 
+# ---- the same workload through transformers ------------------------------------------------
+HF_TABLE=""
+PY=$(command -v python3 || true)
+if [ $BENCH = 1 ] && [ $HF = 1 ] && [ -n "$PY" ] && [ -n "$BENCH_TABLE" ]; then
+  if "$PY" -c 'import torch, transformers' 2>/dev/null; then
+    echo "== hf-whisper-bench" >&2
+    if HF_OUT=$(${TO:+timeout 420} "$PY" "$ROOT/bench/cuda/hf-whisper-bench.py" \
+        --models base,large-v3 --requests 64 --seconds 60 --tokens 100 2>"$B/hf.err"); then
+      record "hf transformers (base, large-v3)" "ok"
+      # ratio ours / theirs from the two "audio-hours/hour" figures of each shape
+      HF_TABLE=$(printf '%s\n' "$HF_OUT"
+        for m in base large-v3; do
+          ours=$(printf '%s\n' "$BENCH_TABLE" | sed -n "s/^throughput $m .* \([0-9][0-9]*\) audio-hours\/hour$/\1/p")
+          theirs=$(printf '%s\n' "$HF_OUT" | sed -n "s/^hf $m .* \([0-9][0-9]*\) audio-hours\/hour$/\1/p")
+          if [ -n "$ours" ] && [ -n "$theirs" ] && [ "$theirs" -gt 0 ]; then
+            awk -v m="$m" -v o="$ours" -v t="$theirs" \
+              'BEGIN { printf "ratio %-9s ours / transformers: %.2f\n", m, o / t }'
+          fi
+        done)
+    else
+      cat "$B/hf.err" >&2
+      record "hf transformers (base, large-v3)" "FAILED (see $B/hf.err)"
+    fi
+  else
+    record "hf transformers" "skipped (torch or transformers do not import)"
+  fi
+fi
+
 printf '\n%s' "$SUMMARY"
 [ -n "$BENCH_TABLE" ] && printf '\n%s\n' "$BENCH_TABLE"
+[ -n "$HF_TABLE" ] && printf '%s\n' "$HF_TABLE"
 exit $FAILED

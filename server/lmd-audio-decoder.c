@@ -40,3 +40,20 @@ lmd_audio_decoder_get_supported_formats (LmdAudioDecoder *self)
   iface = LMD_AUDIO_DECODER_GET_IFACE (self);
   return iface->get_supported_formats != NULL ? iface->get_supported_formats (self) : none;
 }
+
+LmdAudioStream *
+lmd_audio_decoder_open_stream (LmdAudioDecoder *self, guint sample_rate, LmdAudioStreamPcmFunc pcm,
+                               LmdAudioStreamDoneFunc done, gpointer user_data, GError **error)
+{
+  LmdAudioDecoderInterface *iface;
+
+  g_return_val_if_fail (LMD_IS_AUDIO_DECODER (self), NULL);
+  iface = LMD_AUDIO_DECODER_GET_IFACE (self);
+  if (iface->open_stream == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   "this decoder does not decode containers while they arrive");
+      return NULL;
+    }
+  return iface->open_stream (self, sample_rate, pcm, done, user_data, error);
+}

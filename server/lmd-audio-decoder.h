@@ -22,6 +22,8 @@
 
 #include <gio/gio.h>
 
+#include "lmd-audio-stream.h"
+
 G_BEGIN_DECLS
 
 /* Receives @n_samples samples at the rate given to decode().  Returns FALSE with @error set
@@ -51,6 +53,12 @@ struct _LmdAudioDecoderInterface {
 
   /* (transfer none) names of the formats this decoder handles, e.g. "wav", "flac". Optional. */
   const char *const *(*get_supported_formats) (LmdAudioDecoder *self);
+
+  /* (transfer full) Decoding of a container that arrives in pieces (lmd-audio-stream.h), at
+   * @sample_rate mono; @user_data is borrowed until the stream is dropped.  Optional. */
+  LmdAudioStream *(*open_stream) (LmdAudioDecoder *self, guint sample_rate,
+                                  LmdAudioStreamPcmFunc pcm, LmdAudioStreamDoneFunc done,
+                                  gpointer user_data, GError **error);
 };
 
 gboolean lmd_audio_decoder_setup (LmdAudioDecoder *self, GKeyFile *config, GError **error);
@@ -58,5 +66,10 @@ gboolean lmd_audio_decoder_decode (LmdAudioDecoder *self, GBytes *input, guint s
                                    double max_seconds, LmdPcmFunc func, gpointer user_data, GCancellable *cancellable,
                                    GError **error);
 const char *const *lmd_audio_decoder_get_supported_formats (LmdAudioDecoder *self);
+/* (transfer full) (nullable) NULL with G_IO_ERROR_NOT_SUPPORTED when the decoder has no
+ * open_stream, or its error. */
+LmdAudioStream *lmd_audio_decoder_open_stream (LmdAudioDecoder *self, guint sample_rate,
+                                               LmdAudioStreamPcmFunc pcm, LmdAudioStreamDoneFunc done,
+                                               gpointer user_data, GError **error);
 
 G_END_DECLS

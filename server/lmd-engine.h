@@ -21,6 +21,8 @@ G_BEGIN_DECLS
 
 /* Largest decoder batch an engine reports (rows of one decoder step). */
 #define LMD_ENGINE_MAX_BATCH 16
+/* Buckets of LmdEngineDevice.steps: rows <= 1, 2, 4, ... 256, and more. */
+#define LMD_ENGINE_STEP_BUCKETS 10
 
 /* What an engine computes on, for /health and /metrics. */
 typedef struct {
@@ -28,6 +30,15 @@ typedef struct {
   gboolean gpu;         /* name is a GPU's */
   guint64 memory_bytes; /* device memory the engine holds now (weights and buffers) */
   guint64 batches[LMD_ENGINE_MAX_BATCH + 1]; /* decoder steps run with b rows, b = 1 .. 16 */
+  /* an engine that batches requests on its device (0 / empty otherwise) */
+  guint slots;          /* request slots budgeted at start */
+  guint slots_in_use;
+  guint slots_waiting;  /* requests waiting for a slot */
+  guint64 slot_waits;   /* slots handed out, and the seconds they were waited for in all */
+  double slot_wait_seconds;
+  guint64 steps[LMD_ENGINE_STEP_BUCKETS]; /* batched decoder steps of <= 1, 2, 4 .. 256, more rows */
+  guint64 step_rows;
+  guint64 encoder_batches, encoder_windows; /* encoder passes and the windows they ran */
 } LmdEngineDevice;
 
 typedef struct {
@@ -44,6 +55,8 @@ typedef struct {
                              * streaming methods below */
   const LmdVadOptions *vad; /* nullable (= all defaults): voice-activity detection before
                              * batch decoding; engines without it ignore it */
+  GCancellable *cancellable; /* nullable: cancelled when the request is (time limit, client
+                              * gone); an engine may stop waiting or decoding then */
   gboolean translate;       /* English text of speech in any language; only asked of an engine
                              * whose can_translate() says yes */
 } LmdSessionOptions;

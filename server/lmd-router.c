@@ -161,6 +161,7 @@ job_run (Job *job, GError **error)
     .condition_on_previous_text = req->options.condition_on_previous_text < 0 ? 0
                                   : req->options.condition_on_previous_text ? 1 : -1,
     .vad = &req->options.vad,
+    .cancellable = job->cancellable,
     .translate = req->options.translate,
   };
   FeedState state = { job };
@@ -525,6 +526,21 @@ lmd_router_add_engine (LmdRouter *self, LmdEngine *engine, const char *alias)
     g_hash_table_replace (self->engines, g_strdup (alias), g_object_ref (engine));
   if (self->default_model == NULL)
     self->default_model = g_strdup (name);
+  {
+    /* an engine that batches on a device needs its slots' requests in flight at once: as many
+     * workers as twice its slots (half decoding audio while the others hold the slots) */
+    LmdEngineDevice device;
+
+    lmd_engine_get_device (engine, &device);
+    g_free (device.name);
+    if (device.slots > 0 && self->limits.workers < 2 * device.slots)
+      {
+        g_info ("model %s batches %u requests on its device: %u workers instead of %u", name,
+                device.slots, 2 * device.slots, self->limits.workers);
+        self->limits.workers = 2 * device.slots;
+        g_thread_pool_set_max_threads (self->pool, (gint) self->limits.workers, NULL);
+      }
+  }
 }
 
 gboolean

@@ -4,7 +4,9 @@
  * weights (the time doesn't depend on the values), on a machine with a GPU.
  *
  *   lmw-cuda-bench [--models tiny,base,small,medium,large-v3] [--reps 5] [--beams 1,5]
- *                  [--position 224] [--device N] [--audio-ctx 1500]
+ *                  [--position 224] [--device N] [--audio-ctx 1500] [--enc-batch 1,16]
+ *                  [--dec-batch 1,32,64] [--peak 8192] [--requests 64] [--seconds 60]
+ *                  [--tokens 100] [--throughput base,large-v3]
  *
  * For each model shape it allocates every layer's weights as f16 on the device (so that the
  * decoder reads them from memory as it would, not from L2) and times with CUDA events, median
@@ -16,6 +18,20 @@
  *             (self-attention over an f16 KV cache, cross-attention over the encoder's f16 K/V
  *             read once for all beams, MLP), final norm, logits GEMM over the vocabulary, top-k
  *             (2 B candidates per beam) with log-sum-exp.
+ *   encoder at batch B (--enc-batch): B windows of different requests in one pass, as the
+ *             scheduler runs them (products with B * 1500 rows, attention per window), in ms
+ *             per window, and its achieved TFLOP/s (the products' and attention's FLOPs);
+ *   decoder at batch R (--dec-batch): one token for each of R requests (greedy), each row with
+ *             its own self-attention cache and its own window's cross K/V, as a batched step of
+ *             the scheduler, in ms per step;
+ *   peak      a cublasGemmEx of --peak cubed (f16 in, f32 accumulation): the card's measured
+ *             GEMM TFLOP/s, next to which the encoder's figure is read;
+ *   throughput for the shapes of --throughput: --requests concurrent requests of --seconds s
+ *             at --tokens tokens per window, greedy: the windows through the encoder in
+ *             batches of the largest --enc-batch, then (tokens + 1) decoder steps per window
+ *             at batch --requests (the prompt as one step), from the times measured above;
+ *             audio-hours per hour = audio / that time.  The GPU work of the scheduler's
+ *             batches, without its host work between steps.
  * GEMMs are cublasGemmEx with f16 operands and f32 accumulation (tensor cores); the kernels are
  * those of backends/cuda/lmw-cuda-kernels.h.  Prints one table.
  */
@@ -185,6 +201,7 @@ time_ms (void (*fn) (void *), void *arg, int reps)
 typedef struct {
   const shape *s;
   layer *layers;
+  int batch;               /* windows per pass */
   uint16_t *conv1_w, *conv2_w;
   float *conv1_b, *conv2_b, *pos, *lnf_w, *lnf_b;
   float *mel, *x, *tmp, *big, *conv_out;
@@ -195,40 +212,46 @@ static void
 encoder_run (void *arg)
 {
   encoder *E = arg;
-  int C = E->s->n_state, H = E->s->n_head, M = E->s->n_mels;
-  /* conv1: mel (M, 3000) -> (3000, C); conv2: stride 2 -> (1500, C) */
-  K (lmw_cuda_im2col_k3 (E->cols, 3 * M, E->mel, T_MEL, 1, T_MEL, M, 1, stream));
-  gemm (E->conv_out, C, E->cols, 3 * M, E->conv1_w, T_MEL, C, 3 * M);
-  K (lmw_cuda_bias_act (E->conv_out, C, NULL, 0, E->conv_out, C, E->conv1_b, T_MEL, C,
-                        LMW_CUDA_GELU, stream));
-  K (lmw_cuda_im2col_k3 (E->cols, 3 * C, E->conv_out, 1, C, T_MEL, C, 2, stream));
-  gemm (E->x, C, E->cols, 3 * C, E->conv2_w, T_AUD, C, 3 * C);
-  K (lmw_cuda_bias_act (E->x, C, NULL, 0, E->x, C, E->conv2_b, T_AUD, C, LMW_CUDA_GELU, stream));
-  K (lmw_cuda_bias_act (E->x, C, NULL, 0, E->pos, C, NULL, T_AUD, C, LMW_CUDA_ACCUMULATE, stream));
+  int C = E->s->n_state, H = E->s->n_head, M = E->s->n_mels, B = E->batch;
+  int TA = B * T_AUD; /* rows of the products: every window's positions */
+  size_t wx = (size_t) T_AUD * C;
+  /* per window: conv1: mel (M, 3000) -> (3000, C); conv2: stride 2 -> (1500, C) */
+  for (int b = 0; b < B; b++) {
+    float *x = E->x + b * wx;
+    K (lmw_cuda_im2col_k3 (E->cols, 3 * M, E->mel + (size_t) b * M * T_MEL, T_MEL, 1, T_MEL, M,
+                           1, stream));
+    gemm (E->conv_out, C, E->cols, 3 * M, E->conv1_w, T_MEL, C, 3 * M);
+    K (lmw_cuda_bias_act (E->conv_out, C, NULL, 0, E->conv_out, C, E->conv1_b, T_MEL, C,
+                          LMW_CUDA_GELU, stream));
+    K (lmw_cuda_im2col_k3 (E->cols, 3 * C, E->conv_out, 1, C, T_MEL, C, 2, stream));
+    gemm (x, C, E->cols, 3 * C, E->conv2_w, T_AUD, C, 3 * C);
+    K (lmw_cuda_bias_act (x, C, NULL, 0, x, C, E->conv2_b, T_AUD, C, LMW_CUDA_GELU, stream));
+    K (lmw_cuda_bias_act (x, C, NULL, 0, E->pos, C, NULL, T_AUD, C, LMW_CUDA_ACCUMULATE, stream));
+  }
   for (int l = 0; l < E->s->n_layer; l++) {
     layer *L = &E->layers[l];
-    K (lmw_cuda_layernorm (NULL, 0, E->xh, C, E->x, C, L->ln1_w, L->ln1_b, T_AUD, C, 1e-5f,
+    K (lmw_cuda_layernorm (NULL, 0, E->xh, C, E->x, C, L->ln1_w, L->ln1_b, TA, C, 1e-5f,
                            stream));
-    gemm (E->big, 3 * C, E->xh, C, L->qkv, T_AUD, 3 * C, C);
-    K (lmw_cuda_bias_act (NULL, 0, E->bigh, 3 * C, E->big, 3 * C, L->qkv_b, T_AUD, 3 * C, 0,
+    gemm (E->big, 3 * C, E->xh, C, L->qkv, TA, 3 * C, C);
+    K (lmw_cuda_bias_act (NULL, 0, E->bigh, 3 * C, E->big, 3 * C, L->qkv_b, TA, 3 * C, 0,
                           stream));
-    K (lmw_cuda_bias_act (E->big, 3 * C, NULL, 0, E->big, 3 * C, L->qkv_b, T_AUD, C, 0, stream));
-    K (lmw_cuda_attention (NULL, 0, 0, E->xh, C, 0, E->big, 3 * C, 0, E->bigh + C, 3 * C,
-                           E->bigh + 2 * C, 3 * C, 0, LMW_TYPE_F16, 1, T_AUD, T_AUD, H, C / H, -1,
-                           stream));
-    gemm (E->tmp, C, E->xh, C, L->o, T_AUD, C, C);
-    K (lmw_cuda_bias_act (E->x, C, NULL, 0, E->tmp, C, L->o_b, T_AUD, C, LMW_CUDA_ACCUMULATE,
+    K (lmw_cuda_bias_act (E->big, 3 * C, NULL, 0, E->big, 3 * C, L->qkv_b, TA, C, 0, stream));
+    K (lmw_cuda_attention (NULL, 0, 0, E->xh, C, wx, E->big, 3 * C, 3 * wx, E->bigh + C, 3 * C,
+                           E->bigh + 2 * C, 3 * C, 3 * wx, LMW_TYPE_F16, B, T_AUD, T_AUD, H,
+                           C / H, -1, stream));
+    gemm (E->tmp, C, E->xh, C, L->o, TA, C, C);
+    K (lmw_cuda_bias_act (E->x, C, NULL, 0, E->tmp, C, L->o_b, TA, C, LMW_CUDA_ACCUMULATE,
                           stream));
-    K (lmw_cuda_layernorm (NULL, 0, E->xh, C, E->x, C, L->ln2_w, L->ln2_b, T_AUD, C, 1e-5f,
+    K (lmw_cuda_layernorm (NULL, 0, E->xh, C, E->x, C, L->ln2_w, L->ln2_b, TA, C, 1e-5f,
                            stream));
-    gemm (E->big, 4 * C, E->xh, C, L->fc1, T_AUD, 4 * C, C);
-    K (lmw_cuda_bias_act (NULL, 0, E->bigh, 4 * C, E->big, 4 * C, L->fc1_b, T_AUD, 4 * C,
+    gemm (E->big, 4 * C, E->xh, C, L->fc1, TA, 4 * C, C);
+    K (lmw_cuda_bias_act (NULL, 0, E->bigh, 4 * C, E->big, 4 * C, L->fc1_b, TA, 4 * C,
                           LMW_CUDA_GELU, stream));
-    gemm (E->tmp, C, E->bigh, 4 * C, L->fc2, T_AUD, C, 4 * C);
-    K (lmw_cuda_bias_act (E->x, C, NULL, 0, E->tmp, C, L->fc2_b, T_AUD, C, LMW_CUDA_ACCUMULATE,
+    gemm (E->tmp, C, E->bigh, 4 * C, L->fc2, TA, C, 4 * C);
+    K (lmw_cuda_bias_act (E->x, C, NULL, 0, E->tmp, C, L->fc2_b, TA, C, LMW_CUDA_ACCUMULATE,
                           stream));
   }
-  K (lmw_cuda_layernorm (E->x, C, NULL, 0, E->x, C, E->lnf_w, E->lnf_b, T_AUD, C, 1e-5f, stream));
+  K (lmw_cuda_layernorm (E->x, C, NULL, 0, E->x, C, E->lnf_w, E->lnf_b, TA, C, 1e-5f, stream));
 }
 
 /* ---- decoder ---------------------------------------------------------------------------- */
@@ -237,10 +260,11 @@ typedef struct {
   const shape *s;
   layer *layers;
   int beams, pos;
+  int requests;          /* each with its own cross K/V and beams rows */
   uint16_t *tok_emb;     /* (n_vocab, C) */
   float *pos_emb, *lnf_w, *lnf_b;
-  uint16_t **kv_self;    /* per layer: (beams, 2, 448, C) f16 */
-  uint16_t **kv_cross;   /* per layer: (2, 1500, C) f16 */
+  uint16_t **kv_self;    /* per layer: (rows, 2, 448, C) f16 */
+  uint16_t **kv_cross;   /* per layer: (requests, 2, 1500, C) f16 */
   float *x, *tmp, *big, *logits, *topv, *lse;
   uint16_t *xh, *bigh;
   int *ids, *topi;
@@ -252,7 +276,7 @@ static void
 decoder_run (void *arg)
 {
   decoder *D = arg;
-  int C = D->s->n_state, H = D->s->n_head, B = D->beams, V = D->s->n_vocab;
+  int C = D->s->n_state, H = D->s->n_head, B = D->beams * D->requests, V = D->s->n_vocab;
   size_t cache_b = (size_t) 2 * N_TEXT_CTX * C; /* one beam's K and V */
   K (lmw_cuda_get_rows (D->x, C, D->tok_emb, LMW_TYPE_F16, C, V, D->ids, B, C, stream));
   K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->pos_emb + (size_t) D->pos * C, 0, NULL, B, C,
@@ -277,8 +301,8 @@ decoder_run (void *arg)
     gemm (D->tmp, C, D->xh, C, L->xq, B, C, C);
     K (lmw_cuda_bias_act (D->tmp, C, NULL, 0, D->tmp, C, L->xq_b, B, C, 0, stream));
     K (lmw_cuda_cross_attention (NULL, 0, D->xh, C, D->tmp, C, D->kv_cross[l],
-                                 D->kv_cross[l] + (size_t) T_AUD * C, C, 0, 1, B, T_AUD, H, C / H,
-                                 stream));
+                                 D->kv_cross[l] + (size_t) T_AUD * C, C, (size_t) 2 * T_AUD * C,
+                                 D->requests, D->beams, T_AUD, H, C / H, stream));
     gemm (D->tmp, C, D->xh, C, L->xo, B, C, C);
     K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->tmp, C, L->xo_b, B, C, LMW_CUDA_ACCUMULATE,
                           stream));
@@ -292,7 +316,7 @@ decoder_run (void *arg)
   }
   K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, D->lnf_w, D->lnf_b, B, C, 1e-5f, stream));
   gemm (D->logits, V, D->xh, C, D->tok_emb, B, V, C);
-  int k = 2 * B;
+  int k = 2 * D->beams;
   K (lmw_cuda_topk (D->topi, D->topv, D->lse, D->logits, V, B, V, k, stream));
 }
 
@@ -312,11 +336,49 @@ in_list (const char *list, const char *name)
   return false;
 }
 
+/* the list a,b,c into v (at most n); returns the count */
+static int
+int_list (const char *list, int *v, int n)
+{
+  int k = 0;
+  for (const char *p = list; p && *p && k < n;) {
+    v[k++] = atoi (p);
+    p = strchr (p, ',');
+    p = p ? p + 1 : NULL;
+  }
+  return k;
+}
+
+static double
+encoder_flops (const shape *s)
+{
+  double T = T_AUD, Tm = T_MEL, C = s->n_state, M = s->n_mels;
+  double layer = 2 * T * C * 3 * C + 2 * T * C * C + 2 * 2 * T * C * 4 * C + 2 * 2 * T * T * C;
+  return 2 * Tm * C * 3 * M + 2 * T * C * 3 * C + s->n_layer * layer;
+}
+
+typedef struct {
+  uint16_t *a, *b;
+  float *c;
+  int n;
+} peak_gemm;
+
+static void
+peak_run (void *arg)
+{
+  peak_gemm *g = arg;
+  gemm (g->c, g->n, g->a, g->n, g->b, g->n, g->n, g->n);
+}
+
+#define MAXL 8
+
 int
 main (int argc, char **argv)
 {
   const char *models = "tiny,base,small,medium,large-v3", *beam_list = "1,5";
-  int reps = 5, position = 224, device = 0;
+  const char *enc_list = "1,16", *dec_list = "1,32,64", *tp_list = "base,large-v3";
+  int reps = 5, position = 224, device = 0, peak_n = 8192, requests = 64, seconds = 60;
+  int tokens = 100;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp (argv[i], "--models"))
       models = argv[i + 1];
@@ -330,14 +392,52 @@ main (int argc, char **argv)
       device = atoi (argv[i + 1]);
     else if (!strcmp (argv[i], "--audio-ctx"))
       T_AUD = atoi (argv[i + 1]), T_MEL = 2 * T_AUD;
+    else if (!strcmp (argv[i], "--enc-batch"))
+      enc_list = argv[i + 1];
+    else if (!strcmp (argv[i], "--dec-batch"))
+      dec_list = argv[i + 1];
+    else if (!strcmp (argv[i], "--peak"))
+      peak_n = atoi (argv[i + 1]);
+    else if (!strcmp (argv[i], "--requests"))
+      requests = atoi (argv[i + 1]);
+    else if (!strcmp (argv[i], "--seconds"))
+      seconds = atoi (argv[i + 1]);
+    else if (!strcmp (argv[i], "--tokens"))
+      tokens = atoi (argv[i + 1]);
+    else if (!strcmp (argv[i], "--throughput"))
+      tp_list = argv[i + 1];
     else {
       fprintf (stderr, "usage: %s [--models LIST] [--reps N] [--beams LIST] [--position P] "
-                       "[--device N] [--audio-ctx N]\n", argv[0]);
+                       "[--device N] [--audio-ctx N] [--enc-batch LIST] [--dec-batch LIST] "
+                       "[--peak N] [--requests N] [--seconds S] [--tokens N] "
+                       "[--throughput LIST]\n", argv[0]);
       return 2;
     }
   }
-  if (reps < 1 || position < 0 || position >= N_TEXT_CTX || T_AUD < 1 || T_AUD > 1500) {
-    fprintf (stderr, "lmw-cuda-bench: --reps >= 1, 0 <= --position < 448, 1 <= --audio-ctx <= 1500\n");
+  int beams[MAXL], encb[MAXL], decb[MAXL];
+  int n_beams = int_list (beam_list, beams, MAXL), n_enc = int_list (enc_list, encb, MAXL);
+  int n_dec = int_list (dec_list, decb, MAXL);
+  int emax = 1, rmax = 1, bmax = 1;
+  for (int i = 0; i < n_enc; i++)
+    emax = encb[i] > emax ? encb[i] : emax;
+  for (int i = 0; i < n_dec; i++)
+    rmax = decb[i] > rmax ? decb[i] : rmax;
+  for (int i = 0; i < n_beams; i++)
+    bmax = beams[i] > bmax ? beams[i] : bmax;
+  rmax = requests > rmax ? requests : rmax;
+  bool bad = false;
+  for (int i = 0; i < n_enc; i++)
+    bad |= encb[i] < 1 || encb[i] > 64;
+  for (int i = 0; i < n_dec; i++)
+    bad |= decb[i] < 1 || decb[i] > 256;
+  for (int i = 0; i < n_beams; i++)
+    bad |= beams[i] < 1 || beams[i] > 16;
+  if (bad || reps < 1 || position < 0 || position >= N_TEXT_CTX || T_AUD < 1 || T_AUD > 1500 ||
+      peak_n < 16 || peak_n > 16384 || requests < 1 || requests > 256 || seconds < 1 ||
+      tokens < 1 || tokens > 400) {
+    fprintf (stderr, "lmw-cuda-bench: --reps >= 1, 0 <= --position < 448, 1 <= --audio-ctx <= "
+                     "1500, batches 1..64 (encoder) and 1..256 (decoder), beams 1..16, --peak "
+                     "16..16384, --requests 1..256, --tokens 1..400\n");
     return 2;
   }
   CUDA (cudaSetDevice (device));
@@ -354,72 +454,112 @@ main (int argc, char **argv)
     noise_h[i] = lmw_fp32_to_fp16 (v);
   }
 
-  int beams[8], n_beams = 0;
-  for (const char *p = beam_list; p && *p && n_beams < 8;) {
-    beams[n_beams++] = atoi (p);
-    p = strchr (p, ',');
-    p = p ? p + 1 : NULL;
-  }
+  /* the card's GEMM peak: f16 operands, f32 accumulation */
+  peak_gemm pg = {rand_f16 ((size_t) peak_n * peak_n), rand_f16 ((size_t) peak_n * peak_n),
+                  dalloc ((size_t) peak_n * peak_n * 4), peak_n};
+  float peak_ms = time_ms (peak_run, &pg, reps);
+  double peak_tflops = 2.0 * peak_n * (double) peak_n * peak_n / (peak_ms * 1e-3) / 1e12;
+  cudaFree (pg.a), cudaFree (pg.b), cudaFree (pg.c);
 
-  printf ("device: %s (sm_%d%d), %d reps, decoder at position %d, %d audio positions\n",
-          prop.name, prop.major, prop.minor, reps, position, T_AUD);
-  printf ("%-9s %14s", "model", "encoder ms/30s");
+  printf ("device: %s (sm_%d%d), %d reps, decoder at position %d, %d audio positions; "
+          "cuBLAS f16 GEMM %d^3: %.1f TFLOP/s\n", prop.name, prop.major, prop.minor, reps,
+          position, T_AUD, peak_n, peak_tflops);
+  printf ("%-9s", "model");
+  for (int i = 0; i < n_enc; i++)
+    printf (" enc ms/win B=%-3d", encb[i]);
+  printf (" %9s", "enc TF/s");
   for (int b = 0; b < n_beams; b++)
-    printf ("  dec ms/tok B=%-2d", beams[b]);
+    printf (" dec ms/tok beams=%-2d", beams[b]);
+  for (int i = 0; i < n_dec; i++)
+    printf (" dec ms/step R=%-3d", decb[i]);
   printf ("\n");
+  char tp_lines[8][200];
+  int n_tp = 0;
   for (size_t m = 0; m < sizeof shapes / sizeof shapes[0]; m++) {
     const shape *s = &shapes[m];
-    if (!in_list (models, s->name))
+    bool tp = in_list (tp_list, s->name);
+    if (!in_list (models, s->name) && !tp)
       continue;
-    int C = s->n_state, Mm = s->n_mels, bmax = 1;
-    for (int b = 0; b < n_beams; b++)
-      bmax = beams[b] > bmax ? beams[b] : bmax;
+    int C = s->n_state, Mm = s->n_mels;
+    int rows = bmax > rmax ? bmax : rmax; /* decoder rows at most */
     layer *enc_layers = calloc (s->n_layer, sizeof (layer));
     layer *dec_layers = calloc (s->n_layer, sizeof (layer));
     for (int l = 0; l < s->n_layer; l++) {
       layer_alloc (&enc_layers[l], C, false);
       layer_alloc (&dec_layers[l], C, true);
     }
-    encoder E = {s, enc_layers};
+    size_t TA = (size_t) emax * T_AUD;
+    encoder E = {s, enc_layers, 1};
     E.conv1_w = rand_f16 ((size_t) C * 3 * Mm), E.conv1_b = rand_f32 (C);
     E.conv2_w = rand_f16 ((size_t) C * 3 * C), E.conv2_b = rand_f32 (C);
     E.pos = rand_f32 ((size_t) T_AUD * C), E.lnf_w = rand_f32 (C), E.lnf_b = rand_f32 (C);
-    E.mel = rand_f32 ((size_t) Mm * T_MEL);
-    E.x = dalloc ((size_t) T_AUD * C * 4), E.tmp = dalloc ((size_t) T_AUD * C * 4);
-    E.big = dalloc ((size_t) T_AUD * 4 * C * 4), E.conv_out = dalloc ((size_t) T_MEL * C * 4);
-    E.xh = dalloc ((size_t) T_AUD * C * 2), E.bigh = dalloc ((size_t) T_AUD * 4 * C * 2);
+    E.mel = rand_f32 ((size_t) emax * Mm * T_MEL);
+    E.x = dalloc (TA * C * 4), E.tmp = dalloc (TA * C * 4);
+    E.big = dalloc (TA * 4 * C * 4), E.conv_out = dalloc ((size_t) T_MEL * C * 4);
+    E.xh = dalloc (TA * C * 2), E.bigh = dalloc (TA * 4 * C * 2);
     size_t cols = (size_t) T_MEL * 3 * Mm > (size_t) T_AUD * 3 * C ? (size_t) T_MEL * 3 * Mm
                                                                    : (size_t) T_AUD * 3 * C;
     E.cols = dalloc (cols * 2);
-    float enc_ms = time_ms (encoder_run, &E, reps);
+    float enc_ms[MAXL], enc_best = 0.0f;
+    for (int i = 0; i < n_enc; i++) {
+      E.batch = encb[i];
+      enc_ms[i] = time_ms (encoder_run, &E, reps) / encb[i];
+      if (encb[i] == emax)
+        enc_best = enc_ms[i];
+    }
 
-    decoder D = {s, dec_layers, 1, position};
+    decoder D = {s, dec_layers, 1, position, 1};
     D.tok_emb = rand_f16 ((size_t) s->n_vocab * C);
     D.pos_emb = rand_f32 ((size_t) N_TEXT_CTX * C), D.lnf_w = rand_f32 (C), D.lnf_b = rand_f32 (C);
     D.kv_self = calloc (s->n_layer, sizeof (uint16_t *));
     D.kv_cross = calloc (s->n_layer, sizeof (uint16_t *));
     for (int l = 0; l < s->n_layer; l++) {
-      D.kv_self[l] = rand_f16 ((size_t) bmax * 2 * N_TEXT_CTX * C);
-      D.kv_cross[l] = rand_f16 ((size_t) 2 * T_AUD * C);
+      D.kv_self[l] = rand_f16 ((size_t) rows * 2 * N_TEXT_CTX * C);
+      D.kv_cross[l] = rand_f16 ((size_t) rmax * 2 * T_AUD * C);
     }
-    D.x = dalloc ((size_t) bmax * C * 4), D.tmp = dalloc ((size_t) bmax * C * 4);
-    D.big = dalloc ((size_t) bmax * 4 * C * 4), D.logits = dalloc ((size_t) bmax * s->n_vocab * 4);
-    D.xh = dalloc ((size_t) bmax * C * 2), D.bigh = dalloc ((size_t) bmax * 4 * C * 2);
-    D.topv = dalloc ((size_t) bmax * 2 * bmax * 4), D.lse = dalloc ((size_t) bmax * 4);
-    D.topi = dalloc ((size_t) bmax * 2 * bmax * 4);
-    int *ids = malloc (sizeof (int) * bmax);
-    for (int b = 0; b < bmax; b++)
-      ids[b] = 50257 + b;
-    D.ids = dalloc (sizeof (int) * bmax);
-    CUDA (cudaMemcpy (D.ids, ids, sizeof (int) * bmax, cudaMemcpyHostToDevice));
+    D.x = dalloc ((size_t) rows * C * 4), D.tmp = dalloc ((size_t) rows * C * 4);
+    D.big = dalloc ((size_t) rows * 4 * C * 4), D.logits = dalloc ((size_t) rows * s->n_vocab * 4);
+    D.xh = dalloc ((size_t) rows * C * 2), D.bigh = dalloc ((size_t) rows * 4 * C * 2);
+    D.topv = dalloc ((size_t) rows * 2 * bmax * 4), D.lse = dalloc ((size_t) rows * 4);
+    D.topi = dalloc ((size_t) rows * 2 * bmax * 4);
+    int *ids = malloc (sizeof (int) * rows);
+    for (int b = 0; b < rows; b++)
+      ids[b] = 50257 + b % 8;
+    D.ids = dalloc (sizeof (int) * rows);
+    CUDA (cudaMemcpy (D.ids, ids, sizeof (int) * rows, cudaMemcpyHostToDevice));
     free (ids);
-    printf ("%-9s %14.2f", s->name, enc_ms);
-    for (int b = 0; b < n_beams; b++) {
-      D.beams = beams[b];
-      printf ("  %16.3f", time_ms (decoder_run, &D, reps));
+    if (in_list (models, s->name)) {
+      printf ("%-9s", s->name);
+      for (int i = 0; i < n_enc; i++)
+        printf (" %16.3f", enc_ms[i]);
+      printf (" %9.1f", encoder_flops (s) / (enc_best * 1e-3) / 1e12);
+      for (int b = 0; b < n_beams; b++) {
+        D.beams = beams[b];
+        D.requests = 1;
+        printf (" %20.3f", time_ms (decoder_run, &D, reps));
+      }
+      for (int i = 0; i < n_dec; i++) {
+        D.beams = 1;
+        D.requests = decb[i];
+        printf (" %17.3f", time_ms (decoder_run, &D, reps));
+      }
+      printf ("\n");
+      fflush (stdout);
     }
-    printf ("\n");
-    fflush (stdout);
+    if (tp && n_tp < 8) {
+      /* requests x seconds of audio: windows through the encoder in batches of emax, then
+       * (tokens + 1) steps per window at batch `requests`, the cache half full on average */
+      int windows_per = (seconds + 29) / 30, windows = requests * windows_per;
+      D.beams = 1;
+      D.requests = requests;
+      D.pos = 3 + tokens / 2 < N_TEXT_CTX ? 3 + tokens / 2 : N_TEXT_CTX - 1;
+      float step_ms = time_ms (decoder_run, &D, reps);
+      double total_ms = (double) enc_best * windows + (double) windows_per * (tokens + 1) * step_ms;
+      double ahph = (double) requests * seconds / (total_ms / 1e3);
+      snprintf (tp_lines[n_tp++], sizeof tp_lines[0],
+                "throughput %-9s %d x %d s, %d tokens/window: %.1f s of GPU work, %.0f audio-hours/hour",
+                s->name, requests, seconds, tokens, total_ms / 1e3, ahph);
+    }
 
     for (int l = 0; l < s->n_layer; l++) {
       layer_free (&enc_layers[l]);
@@ -434,6 +574,8 @@ main (int argc, char **argv)
       cudaFree (p[i]);
     free (D.kv_self), free (D.kv_cross), free (enc_layers), free (dec_layers);
   }
+  for (int i = 0; i < n_tp; i++)
+    printf ("%s\n", tp_lines[i]);
   cublasDestroy (blas);
   cudaStreamDestroy (stream);
   free (noise_h);

@@ -1010,11 +1010,16 @@ main (int argc, char **argv)
     for (int i = 0; i < nm; i++)
       for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
         if (strcmp (shapes[k].name, models[i]) == 0)
-          for (int j = 0; j < nt; j++)
+          for (int j = 0; j < nt; j++) {
+            if (strcmp (types[j], "f16") != 0 && strcmp (types[j], "q8_0") != 0) {
+              fprintf (stderr, "lmw-bench: --ops times f16 and q8_0 weights only, not %s\n", types[j]);
+              continue;
+            }
             for (int th = 0; th < nth; th++)
               if (bench_ops (&shapes[k], strcmp (types[j], "q8_0") == 0 ? LMW_TYPE_Q8_0 : LMW_TYPE_F16,
                              atoi (threads[th]), reps) != 0)
                 return 1;
+          }
     return 0;
   }
   char tmpl[] = "/tmp/lmw-bench-XXXXXX";

@@ -36,6 +36,7 @@
 #define G_LOG_DOMAIN "lmd-gst-decoder"
 
 #include "lmd-gst-decoder.h"
+#include "lmd-gst-audio-stream.h"
 
 #include <string.h>
 
@@ -931,6 +932,15 @@ lmd_gst_decoder_get_supported_formats (LmdAudioDecoder *decoder)
 
 /* ---- GObject ---- */
 
+static LmdAudioStream *
+lmd_gst_decoder_open_stream (LmdAudioDecoder *decoder, guint sample_rate, LmdAudioStreamPcmFunc pcm,
+                             LmdAudioStreamDoneFunc done, gpointer user_data, GError **error)
+{
+  if (!ensure_gstreamer (error))
+    return NULL;
+  return lmd_gst_audio_stream_new (sample_rate, pcm, done, user_data, error);
+}
+
 static void
 lmd_gst_decoder_finalize (GObject *object)
 {
@@ -953,6 +963,7 @@ lmd_gst_decoder_iface_init (LmdAudioDecoderInterface *iface)
   iface->setup = lmd_gst_decoder_setup;
   iface->decode = lmd_gst_decoder_decode;
   iface->get_supported_formats = lmd_gst_decoder_get_supported_formats;
+  iface->open_stream = lmd_gst_decoder_open_stream;
 }
 
 static void

@@ -25,6 +25,19 @@ lmd_http_auth_extract_key (SoupServerMessage *msg, GHashTable *query)
           }
       return NULL; /* another scheme: no key we know */
     }
+  if ((header = soup_message_headers_get_one (soup_server_message_get_request_headers (msg),
+                                              "Sec-WebSocket-Protocol")) != NULL)
+    {
+      /* browsers cannot set headers on a WebSocket: the subprotocol pair "token, <key>" */
+      g_auto (GStrv) protocols = g_strsplit (header, ",", -1);
+      for (guint i = 0; protocols[i] != NULL && protocols[i + 1] != NULL; i++)
+        if (g_ascii_strcasecmp (g_strstrip (protocols[i]), "token") == 0)
+          {
+            g_autofree char *key = g_strdup (g_strstrip (protocols[i + 1]));
+            if (key[0] != '\0')
+              return g_steal_pointer (&key);
+          }
+    }
   token = query != NULL ? g_hash_table_lookup (query, "token") : NULL;
   return token != NULL && token[0] != '\0' ? g_strdup (token) : NULL;
 }

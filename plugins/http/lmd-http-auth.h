@@ -3,7 +3,8 @@
  * lmd-http-auth.h — the client's key of a request, and admission through the license service.
  *
  * The key comes from "Authorization: Token <key>" or "Authorization: Bearer <key>", or, for
- * browsers that cannot set headers on a WebSocket, from the query parameter "token" — on
+ * browsers that cannot set headers on a WebSocket, from the subprotocol pair "token, <key>"
+ * (Sec-WebSocket-Protocol; the server answers "token") or the query parameter "token" — on
  * WebSocket URLs only: a REST request (any feature but "streaming") whose URL carries
  * "token" is refused with INVALID_LICENSE, since query strings end up in proxy logs.  The key
  * is never logged.

@@ -8,6 +8,7 @@
 /* Every dialect, in the order claims() is asked: on a shared path, dialects with claims()
  * come before the one that takes the rest. */
 static const LmdHttpDialect *const dialects[] = {
+  &lmd_http_deepgram_dialect, /* before the project's own dialect of the same path */
   &lmd_http_listen_dialect,
   &lmd_http_get_text_dialect,
   &lmd_http_openai_dialect,

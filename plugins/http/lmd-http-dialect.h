@@ -65,9 +65,14 @@ struct _LmdHttpDialect {
   /* (optional) Sets the answer (202 or 200) to a request accepted as asynchronous job
    * @job_id; NULL: the dialect takes no callbacks. */
   void (*write_job_accepted) (SoupServerMessage *msg, const char *job_id, const char *request_id);
+
+  /* The request id is a UUID: the client's X-Request-ID when it is one, else a new one
+   * (FALSE: the project's "req_<hex>", or the client's id when acceptable). */
+  gboolean uuid_request_ids;
 };
 
 /* The dialects of this server, each defined in its own file. */
+extern const LmdHttpDialect lmd_http_deepgram_dialect; /* POST /v1/listen, Deepgram's (claims) */
 extern const LmdHttpDialect lmd_http_listen_dialect;   /* POST /v1/listen */
 extern const LmdHttpDialect lmd_http_get_text_dialect; /* POST /api/v1/lightning/get_text */
 extern const LmdHttpDialect lmd_http_openai_dialect;   /* POST /v1/audio/transcriptions */

@@ -8,6 +8,7 @@
 #include "lmd-build-config.h"
 #include "lmd-config.h"
 #include "lmd-http-response.h"
+#include "lmd-http-slots.h"
 #include "lmd-json-writer.h"
 #include "lmd-state.h"
 #include "lmd-transcribe-options.h"
@@ -35,6 +36,7 @@ lmd_http_health_engines_device (LmdRouter *router, LmdEngineDevice *device)
       device->memory_bytes = MAX (device->memory_bytes, d.memory_bytes);
       for (guint b = 1; b <= LMD_ENGINE_MAX_BATCH; b++)
         device->batches[b] += d.batches[b];
+      lmd_http_slots_add (device, &d);
       g_free (d.name);
     }
   if (device->name == NULL)
@@ -95,6 +97,7 @@ lmd_http_health_respond (SoupServerMessage *msg, const char *path, GHashTable *q
 
         lmd_http_health_engines_device (self->router, &device);
         lmd_json_writer_string (w, device.name);
+        lmd_http_slots_write_health (w, &device);
         g_free (device.name);
       }
     }
@@ -155,6 +158,7 @@ lmd_http_health_respond (SoupServerMessage *msg, const char *path, GHashTable *q
           lmd_http_health_engines_device (self->router, &device);
           lmd_json_writer_key (w, "device");
           lmd_json_writer_string (w, device.name);
+          lmd_http_slots_write_health (w, &device);
           g_free (device.name);
         }
       lmd_json_writer_key (w, "models");

@@ -5,6 +5,7 @@
 
 #include "lmd-histogram.h"
 #include "lmd-http-health.h"
+#include "lmd-http-slots.h"
 #include "lmd-vad-stats.h"
 
 struct _LmdHttpMetrics {
@@ -162,6 +163,7 @@ lmd_http_metrics_respond (LmdHttpMetrics *self, SoupServerMessage *msg, const Lm
                               "asr_decoder_batch_size_sum %" G_GUINT64_FORMAT "\n"
                               "asr_decoder_batch_size_count %" G_GUINT64_FORMAT "\n",
                               cumulative, rows, cumulative);
+      lmd_http_slots_append_metrics (out, &device);
       g_free (device.name);
     }
   if (!g->forwards)

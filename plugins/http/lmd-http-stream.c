@@ -44,6 +44,8 @@
 #include "lmd-error.h"
 #include "lmd-http-auth.h"
 #include "lmd-http-response.h"
+#include "lmd-http-stream-dialect.h"
+#include "lmd-audio-decoder.h"
 #include "lmd-json.h"
 #include "lmd-json-writer.h"
 #include "lmd-live-pool.h"
@@ -93,6 +95,10 @@ struct _LmdHttpStream {
   guint eou_timeout_ms;
   LmdVadOptions vad;          /* vad=silero|true|false and the vad_* settings */
   gint64 opened_at;           /* monotonic µs */
+  const LmdHttpStreamDialect *dialect; /* nullable: the project's own messages (this file) */
+  gpointer dialect_state;     /* owned by the dialect (free_state) */
+  gboolean container;         /* the audio is a container, decoded by `decoder` */
+  LmdAudioStream *decoder;    /* owned, nullable: the container's decoder, once admitted */
 
   /* main context only */
   SoupWebsocketConnection *conn; /* owned ref; NULL once closed */
@@ -224,6 +230,50 @@ send (LmdHttpStream *self, char *text, gushort close_code)
   g_free (text);
 }
 
+/* No more input: a container's decoder drains first (its end closes the live session), else
+ * the live session drains, finalises and sends END. */
+static void
+end_input (LmdHttpStream *self)
+{
+  if (self->decoder != NULL)
+    lmd_audio_stream_finish (self->decoder);
+  else if (self->live != NULL)
+    lmd_live_session_close (self->live);
+}
+
+/* What a dialect's messages say about the stream. */
+static void
+stream_info (LmdHttpStream *self, LmdHttpStreamInfo *info)
+{
+  static const guint bytes_per_sample[] = { [LMD_PCM_LINEAR16] = 2, [LMD_PCM_LINEAR32] = 4,
+                                            [LMD_PCM_MULAW] = 1, [LMD_PCM_ALAW] = 1 };
+
+  info->session_id = self->session_id;
+  info->request_id = self->request_id;
+  info->model_name = self->engine != NULL ? lmd_engine_get_model_name (self->engine) : NULL;
+  info->language = self->language;
+  info->audio_seconds = (double) self->bytes_received /
+                        (bytes_per_sample[self->encoding] * (double) MAX (self->sample_rate, 1));
+}
+
+static void
+dialect_send (char *text, gpointer user_data)
+{
+  send (user_data, text, 0);
+}
+
+/* (transfer full) (nullable) an error message in the stream's dialect */
+static char *
+error_message (LmdHttpStream *self, const char *code, const char *param, const char *message)
+{
+  LmdHttpStreamInfo info;
+
+  if (self->dialect == NULL)
+    return lmd_http_stream_error_json (code, param, message);
+  stream_info (self, &info);
+  return self->dialect->write_error (self->dialect_state, &info, code, param, message);
+}
+
 /* Main context: answers an error caused by the client, then decodes what was received,
  * sends the last message and closes with @close_code. */
 static void
@@ -235,9 +285,9 @@ fail_stream (LmdHttpStream *self, const char *code, const char *param, const cha
   LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream %s: %s: %s (close %u)",
                    self->session_id, code, message, close_code);
   self->state = STATE_CLOSING;
-  send (self, lmd_http_stream_error_json (code, param, message), 0);
+  send (self, error_message (self, code, param, message), 0);
   self->close_code = close_code;
-  lmd_live_session_close (self->live);
+  end_input (self);
 }
 
 static void
@@ -333,6 +383,16 @@ on_live_event (LmdLiveSession *live, const LmdLiveEvent *event, gpointer user_da
 {
   LmdHttpStream *self = user_data;
 
+  if (self->dialect != NULL && event->type != LMD_LIVE_EVENT_ERROR)
+    {
+      LmdHttpStreamInfo info;
+
+      stream_info (self, &info);
+      self->dialect->write_event (self->dialect_state, &info, event, dialect_send, self);
+      if (event->type == LMD_LIVE_EVENT_END)
+        send (self, NULL, self->close_code != 0 ? self->close_code : CLOSE_NORMAL);
+      return;
+    }
   switch (event->type)
     {
     case LMD_LIVE_EVENT_SPEECH_STARTED:
@@ -354,7 +414,7 @@ on_live_event (LmdLiveSession *live, const LmdLiveEvent *event, gpointer user_da
         LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, self->request_id, "stream %s: %s", self->session_id,
                          event->error->message);
         self->state = MAX (self->state, STATE_CLOSING);
-        send (self, lmd_http_stream_error_json (lmd_error_code_name (code), NULL, event->error->message),
+        send (self, error_message (self, lmd_error_code_name (code), NULL, event->error->message),
               code == LMD_ERROR_SERVICE_UNAVAILABLE ? CLOSE_TRY_AGAIN : CLOSE_INTERNAL);
       }
       break;
@@ -371,12 +431,14 @@ on_idle_check (gpointer data)
 {
   LmdHttpStream *self = data;
   gint64 idle_us = g_get_monotonic_time () - self->last_audio_at;
+  guint timeout_s = self->dialect != NULL && self->dialect->idle_timeout_s > 0 ? self->dialect->idle_timeout_s
+                                                                               : self->hub->config.idle_timeout_s;
 
-  if (self->state == STATE_OPEN &&
-      idle_us >= (gint64) self->hub->config.idle_timeout_s * G_USEC_PER_SEC)
+  if (self->state == STATE_OPEN && idle_us >= (gint64) timeout_s * G_USEC_PER_SEC)
     {
-      g_autofree char *message = g_strdup_printf ("no audio for %u s", self->hub->config.idle_timeout_s);
-      fail_stream (self, "TIMEOUT", NULL, message, CLOSE_POLICY);
+      g_autofree char *message = g_strdup_printf ("no audio for %u s", timeout_s);
+      fail_stream (self, "TIMEOUT", NULL, message,
+                   self->dialect != NULL ? self->dialect->idle_close_code : CLOSE_POLICY);
     }
   return G_SOURCE_CONTINUE;
 }
@@ -413,6 +475,32 @@ on_text (LmdHttpStream *self, GBytes *message)
       return;
     }
   object = json_node_get_object (root);
+  if (self->dialect != NULL)
+    {
+      switch (self->dialect->control (self->dialect_state, object, &error))
+        {
+        case LMD_HTTP_STREAM_KEEP_ALIVE:
+          if (self->dialect->keep_alive_is_activity)
+            self->last_audio_at = g_get_monotonic_time ();
+          break;
+        case LMD_HTTP_STREAM_FINALIZE:
+          lmd_live_session_finalize (self->live);
+          break;
+        case LMD_HTTP_STREAM_CLOSE:
+          self->state = STATE_CLOSING;
+          self->close_code = CLOSE_NORMAL;
+          end_input (self);
+          break;
+        case LMD_HTTP_STREAM_REJECT:
+          {
+            g_autofree char *param = lmd_error_get_param (error);
+            g_autofree char *sentence = lmd_error_get_sentence (error);
+            fail_stream (self, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
+          }
+          break;
+        }
+      return;
+    }
   if (json_object_has_member (object, "type") &&
       JSON_NODE_HOLDS_VALUE (json_object_get_member (object, "type")) &&
       json_node_get_value_type (json_object_get_member (object, "type")) == G_TYPE_STRING)
@@ -423,7 +511,7 @@ on_text (LmdHttpStream *self, GBytes *message)
     {
       self->state = STATE_CLOSING;
       self->close_code = CLOSE_NORMAL;
-      lmd_live_session_close (self->live);
+      end_input (self);
     }
   else
     {
@@ -451,14 +539,20 @@ on_binary (LmdHttpStream *self, GBytes *message)
   self->bytes_received += len;
   if (len == 0)
     return;
+  if (self->decoder != NULL)
+    {
+      /* a container: its decoder's PCM reaches the live session (on_decoded) */
+      lmd_audio_stream_push (self->decoder, message);
+      return;
+    }
   /* the live session's queue is bounded by max_queue_seconds of audio */
   if (!lmd_live_session_push_audio (self->live, message, &error) && error != NULL)
     fail_stream (self, lmd_error_code_name (lmd_error_classify (error)), NULL, error->message,
                  CLOSE_POLICY);
 }
 
-static void refuse (SoupWebsocketConnection *conn, const char *code, const char *param,
-                    const char *message, gushort close_code);
+static void refuse (const LmdHttpStreamDialect *dialect, SoupWebsocketConnection *conn,
+                    const char *code, const char *param, const char *message, gushort close_code);
 
 typedef struct {
   gint type;
@@ -495,7 +589,7 @@ on_message (SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer 
                            "stream %s: more than %u frames before it was admitted; closing",
                            self->session_id, MAX_HELD_FRAMES);
           self->state = STATE_CLOSING;
-          refuse (conn, "RATE_LIMIT_EXCEEDED", NULL,
+          refuse (self->dialect, conn, "RATE_LIMIT_EXCEEDED", NULL,
                   "too many frames before the stream was admitted", CLOSE_POLICY);
         }
       return;
@@ -541,6 +635,8 @@ on_closed (SoupWebsocketConnection *conn, gpointer user_data)
   g_clear_signal_handler (&self->message_id, self->conn);
   g_clear_signal_handler (&self->closed_id, self->conn);
 
+  /* the container's decoder stops (its streaming thread is joined: no PCM after this) */
+  g_clear_object (&self->decoder);
   /* queued audio is dropped and no event comes after this; a turn in the middle of a slice
    * finishes it on its own reference to the live session */
   if (self->live != NULL)
@@ -641,13 +737,83 @@ parse_parameters (LmdHttpStream *self, GHashTable *query, GError **error)
 
 /* Main context: refuses a stream that never started: error message, then close. */
 static void
-refuse (SoupWebsocketConnection *conn, const char *code, const char *param, const char *message,
-        gushort close_code)
+refuse (const LmdHttpStreamDialect *dialect, SoupWebsocketConnection *conn, const char *code,
+        const char *param, const char *message, gushort close_code)
 {
-  g_autofree char *text = lmd_http_stream_error_json (code, param, message);
+  g_autofree char *text = dialect == NULL ? lmd_http_stream_error_json (code, param, message)
+                                          : dialect->write_error (NULL, NULL, code, param, message);
 
-  soup_websocket_connection_send_text (conn, text);
+  if (text != NULL)
+    soup_websocket_connection_send_text (conn, text);
   soup_websocket_connection_close (conn, close_code, NULL);
+}
+
+/* A piece of a container's PCM, on its way from the decoder's thread to the main context. */
+typedef struct {
+  LmdHttpStream *stream; /* owned ref */
+  GBytes *pcm;           /* owned: f32le mono at the engine's rate */
+  GError *error;         /* owned, nullable: the decoder's end, with done */
+  gboolean done;
+} Decoded;
+
+static void
+decoded_free (Decoded *d)
+{
+  g_object_unref (d->stream);
+  g_clear_pointer (&d->pcm, g_bytes_unref);
+  g_clear_error (&d->error);
+  g_free (d);
+}
+
+static gboolean
+on_decoded (gpointer data)
+{
+  Decoded *d = data;
+  LmdHttpStream *self = d->stream;
+  g_autoptr (GError) error = NULL;
+
+  if (self->state == STATE_CLOSED || self->live == NULL)
+    return G_SOURCE_REMOVE;
+  if (d->pcm != NULL)
+    {
+      if (!lmd_live_session_push_audio (self->live, d->pcm, &error) && error != NULL)
+        fail_stream (self, lmd_error_code_name (lmd_error_classify (error)), NULL, error->message,
+                     CLOSE_POLICY);
+      return G_SOURCE_REMOVE;
+    }
+  if (d->error != NULL)
+    fail_stream (self, lmd_error_code_name (lmd_error_classify (d->error)), NULL, d->error->message,
+                 CLOSE_POLICY);
+  /* the decoder has delivered everything it will: the live session drains and ends */
+  lmd_live_session_close (self->live);
+  return G_SOURCE_REMOVE;
+}
+
+/* The decoder's streaming thread. */
+static void
+on_decoded_pcm (const float *samples, gsize n_samples, gpointer user_data)
+{
+  LmdHttpStream *self = user_data;
+  Decoded *d = g_new0 (Decoded, 1);
+
+  d->stream = g_object_ref (self);
+  d->pcm = g_bytes_new (samples, n_samples * sizeof (float));
+  g_main_context_invoke_full (self->hub->context, G_PRIORITY_DEFAULT, on_decoded, d,
+                              (GDestroyNotify) decoded_free);
+}
+
+/* The decoder's streaming thread. */
+static void
+on_decoded_done (const GError *error, gpointer user_data)
+{
+  LmdHttpStream *self = user_data;
+  Decoded *d = g_new0 (Decoded, 1);
+
+  d->stream = g_object_ref (self);
+  d->done = TRUE;
+  d->error = error != NULL ? g_error_copy (error) : NULL;
+  g_main_context_invoke_full (self->hub->context, G_PRIORITY_DEFAULT, on_decoded, d,
+                              (GDestroyNotify) decoded_free);
 }
 
 static void
@@ -667,7 +833,7 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
           g_autofree char *sentence = lmd_error_get_sentence (error);
           LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream refused: %s", error->message);
           self->state = STATE_CLOSING;
-          refuse (self->conn, lmd_error_code_name (lmd_error_classify (error)), NULL, sentence,
+          refuse (self->dialect, self->conn, lmd_error_code_name (lmd_error_classify (error)), NULL, sentence,
                   lmd_error_classify (error) == LMD_ERROR_SERVICE_UNAVAILABLE ? CLOSE_TRY_AGAIN
                                                                                : CLOSE_POLICY);
         }
@@ -687,7 +853,7 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
       LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream refused: %s", error->message);
       self->state = STATE_CLOSING;
       release_ticket (self, 403);
-      refuse (self->conn, lmd_error_code_name (lmd_error_classify (error)), NULL, sentence,
+      refuse (self->dialect, self->conn, lmd_error_code_name (lmd_error_classify (error)), NULL, sentence,
               CLOSE_POLICY);
       return;
     }
@@ -706,9 +872,31 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
       .request_id = self->request_id,
       .vad = &self->vad,
     };
+    if (self->container)
+      {
+        /* the decoder delivers f32le mono at the engine's rate */
+        settings.encoding = LMD_PCM_LINEAR32;
+        settings.sample_rate = 16000;
+      }
     /* on the hub's context (the caller's thread-default), where its events come back */
     self->live = lmd_live_session_new (self->engine, self->hub->pool, &settings, on_live_event, self);
   }
+  if (self->container)
+    {
+      LmdAudioDecoder *decoder = lmd_router_get_decoder (self->hub->router);
+
+      self->decoder = decoder != NULL ? lmd_audio_decoder_open_stream (decoder, 16000, on_decoded_pcm,
+                                                                       on_decoded_done, self, &error)
+                                      : NULL;
+      if (self->decoder == NULL)
+        {
+          g_autofree char *text = g_strdup_printf ("containerised audio cannot be decoded here (%s); "
+                                                   "send raw audio with encoding and sample_rate",
+                                                   error != NULL ? error->message : "no decoder");
+          self->state = STATE_OPEN;
+          fail_stream (self, "UNSUPPORTED_FORMAT", "encoding", text, CLOSE_POLICY);
+        }
+    }
   /* on the hub's context, where every other callback of the stream runs */
   self->idle_source = g_timeout_source_new_seconds (1);
   g_source_set_callback (self->idle_source, on_idle_check, self, NULL);
@@ -731,8 +919,10 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
 
 void
 lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
-                         SoupWebsocketConnection *conn, const char *request_id)
+                         SoupWebsocketConnection *conn, const char *request_id,
+                         const LmdHttpStreamDialect *dialect)
 {
+  g_autofree char *dialect_model = NULL;
   g_autoptr (LmdHttpStream) self = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (GHashTable) query = NULL;
@@ -755,7 +945,7 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
       g_autofree char *text = g_strdup_printf ("the server is at its limit of %u live streams; "
                                                "retry later", hub->config.max_streams);
       LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, request_id, "stream refused: %s", text);
-      refuse (conn, "SERVICE_UNAVAILABLE", NULL, text, CLOSE_TRY_AGAIN);
+      refuse (dialect, conn, "SERVICE_UNAVAILABLE", NULL, text, CLOSE_TRY_AGAIN);
       return;
     }
 
@@ -768,20 +958,51 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
   if (g_uri_get_query (uri) != NULL)
     query = soup_form_decode (g_uri_get_query (uri));
   self->api_key = lmd_http_auth_extract_key (msg, query);
+  self->dialect = dialect;
 
   model = query != NULL ? g_hash_table_lookup (query, "model") : NULL;
-  if (!parse_parameters (self, query, &error))
+  if (dialect != NULL)
+    {
+      LmdHttpStreamParams params = {
+        .sample_rate = 16000,
+        .encoding = LMD_PCM_LINEAR16,
+        .language = g_strdup ("en"),
+        .word_timestamps = TRUE,
+        .interim_results = hub->config.interim_results,
+        .vad_events = hub->config.vad_events,
+        .eou_timeout_ms = hub->config.eou_timeout_ms,
+      };
+      gboolean parsed = dialect->parse (query, g_uri_get_query (uri), &params, &self->dialect_state, &error);
+
+      self->sample_rate = params.sample_rate;
+      self->encoding = params.encoding;
+      self->language = params.language;
+      self->word_timestamps = params.word_timestamps;
+      self->interim_results = params.interim_results;
+      self->vad_events = params.vad_events;
+      self->eou_timeout_ms = params.eou_timeout_ms;
+      self->container = params.container;
+      model = dialect_model = params.model;
+      if (!parsed)
+        {
+          g_autofree char *param = lmd_error_get_param (error);
+          g_autofree char *sentence = lmd_error_get_sentence (error);
+          refuse (dialect, conn, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
+          return;
+        }
+    }
+  else if (!parse_parameters (self, query, &error))
     {
       g_autofree char *param = lmd_error_get_param (error);
       g_autofree char *sentence = lmd_error_get_sentence (error);
-      refuse (conn, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
+      refuse (dialect, conn, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
       return;
     }
   self->engine = lmd_router_find_engine (hub->router, model);
   if (self->engine == NULL)
     {
       g_autofree char *text = g_strdup_printf ("no model named '%s'", model != NULL ? model : "(default)");
-      refuse (conn, "INVALID_PARAMETER", "model", text, CLOSE_POLICY);
+      refuse (dialect, conn, "INVALID_PARAMETER", "model", text, CLOSE_POLICY);
       return;
     }
   g_object_ref (self->engine);
@@ -789,12 +1010,12 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
     {
       g_autofree char *text = g_strdup_printf ("model %s does not transcribe '%s'",
                                                lmd_engine_get_model_name (self->engine), self->language);
-      refuse (conn, "INVALID_PARAMETER", "language", text, CLOSE_POLICY);
+      refuse (dialect, conn, "INVALID_PARAMETER", "language", text, CLOSE_POLICY);
       return;
     }
   if (lmd_router_is_draining (hub->router))
     {
-      refuse (conn, "SERVICE_UNAVAILABLE", NULL, "the server is shutting down", CLOSE_TRY_AGAIN);
+      refuse (dialect, conn, "SERVICE_UNAVAILABLE", NULL, "the server is shutting down", CLOSE_TRY_AGAIN);
       return;
     }
   /* Admission may wait for a license service in another process: the connection is taken
@@ -834,6 +1055,8 @@ lmd_http_stream_finalize (GObject *object)
     lmd_live_session_cancel (self->live);
   g_clear_object (&self->live);
   g_clear_object (&self->engine);
+  if (self->dialect_state != NULL)
+    self->dialect->free_state (self->dialect_state);
   g_free (self->language);
   g_free (self->session_id);
   g_free (self->request_id);

@@ -16,6 +16,7 @@
 
 #include <libsoup/soup.h>
 
+#include "lmd-http-stream-dialect.h"
 #include "lmd-router.h"
 
 G_BEGIN_DECLS
@@ -42,9 +43,11 @@ LmdHttpStreams *lmd_http_streams_new (const LmdStreamConfig *config, LmdRouter *
 LmdHttpStreams *lmd_http_streams_ref (LmdHttpStreams *self);
 void lmd_http_streams_unref (LmdHttpStreams *self);
 
-/* Takes over the upgraded connection @conn (a reference is taken) of @msg. */
+/* Takes over the upgraded connection @conn (a reference is taken) of @msg; @dialect
+ * (nullable: the project's own messages) shapes what is sent and read. */
 void lmd_http_streams_accept (LmdHttpStreams *self, SoupServerMessage *msg,
-                              SoupWebsocketConnection *conn, const char *request_id);
+                              SoupWebsocketConnection *conn, const char *request_id,
+                              const LmdHttpStreamDialect *dialect);
 
 guint lmd_http_streams_get_active (LmdHttpStreams *self);
 /* Audio frames received and not yet decoded, over all streams. */

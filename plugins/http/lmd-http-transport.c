@@ -9,6 +9,7 @@
 #include "lmd-body-spool.h"
 #include "lmd-http-body.h"
 #include "lmd-http-call.h"
+#include "lmd-http-deepgram-dialect.h"
 #include "lmd-http-dialect.h"
 #include "lmd-http-health.h"
 #include "lmd-http-jobs.h"
@@ -233,6 +234,11 @@ early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
   /* the dialect is known before any answer, so that even a refusal has its shape */
   call->dialect = lmd_http_dialect_find (soup_server_message_get_method (msg), path, req_headers, query);
   transcribes = call->dialect != NULL;
+  if (transcribes && call->dialect->uuid_request_ids && !g_uuid_string_is_valid (call->request_id))
+    {
+      g_free (call->request_id);
+      call->request_id = g_uuid_string_random ();
+    }
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "X-Request-ID",
                                 call->request_id);
   /* The body is collected here rather than by libsoup, so it exists once (no flattening
@@ -912,12 +918,14 @@ websocket_handler (SoupServer *server, SoupServerMessage *msg, const char *path,
   if (self->forwards)
     relay_stream (self, msg, conn, call != NULL ? call->request_id : NULL);
   else
-    lmd_http_streams_accept (self->streams, msg, conn, call != NULL ? call->request_id : NULL);
+    lmd_http_streams_accept (self->streams, msg, conn, call != NULL ? call->request_id : NULL,
+                             g_str_equal (path, "/v1/listen") ? &lmd_http_deepgram_stream_dialect : NULL);
 }
 
 /* WebSocket paths (live transcription); each also has a normal handler in routes[]. */
 static const char *const websocket_paths[] = {
   "/v1/listen/stream", "/api/v1/lightning/get_text", "/waves/v1/pulse/get_text",
+  "/v1/listen", /* Deepgram's live dialect */
 };
 
 static gboolean
@@ -1029,6 +1037,8 @@ http_setup (LmdTransport *transport, GKeyFile *config, GError **error)
   g_free (self->role);
   self->role = lmd_config_get_string (config, "server", "role", "all");
   self->max_body_bytes = limits.max_body_bytes;
+  if (!lmd_http_deepgram_dialect_configure (config, error))
+    return FALSE;
   self->forwards = g_str_equal (self->role, "api");
   g_clear_pointer (&self->worker_secret, lmd_worker_secret_free);
   self->worker_secret = lmd_worker_secret_new_from_config (config);
@@ -1128,8 +1138,14 @@ http_start (LmdTransport *transport, LmdRouter *router, GError **error)
     }
   self->streams = lmd_http_streams_new (&self->stream_config, router);
   for (guint i = 0; i < G_N_ELEMENTS (websocket_paths); i++)
-    soup_server_add_websocket_handler (self->server, websocket_paths[i], NULL, NULL,
-                                       websocket_handler, self, NULL);
+    {
+      /* Deepgram's browsers send their key as the subprotocol pair "token, <key>": the
+       * answer must select "token" or the browser drops the connection */
+      static char *deepgram_protocols[] = { "token", NULL };
+      soup_server_add_websocket_handler (self->server, websocket_paths[i], NULL,
+                                         g_str_equal (websocket_paths[i], "/v1/listen") ? deepgram_protocols : NULL,
+                                         websocket_handler, self, NULL);
+    }
   g_signal_connect (self->server, "request-started", G_CALLBACK (on_request_started), self);
   g_signal_connect (self->server, "request-finished", G_CALLBACK (on_request_finished), self);
   g_signal_connect (self->server, "request-aborted", G_CALLBACK (on_request_aborted), self);

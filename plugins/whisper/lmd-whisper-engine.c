@@ -6,10 +6,12 @@
 #include <string.h>
 
 #include "lmw-backend.h"
+#include "lmw-scheduler.h"
 
 #include "lmd-config.h"
 #include "lmd-error.h"
 #include "lmd-engine.h"
+#include "lmd-log.h"
 #include "lmd-model-fetcher.h"
 #include "lmd-transcribe-options.h"
 #include "lmd-whisper-session.h"
@@ -31,6 +33,9 @@ struct _LmdWhisperEngine {
   lmw_state *resident;       /* owned, nullable */
   char *device_name;         /* owned: "cpu", or "cuda: <the device>" once resident */
   guint64 batches[LMD_ENGINE_MAX_BATCH + 1]; /* decoder steps of finished sessions, by rows */
+  /* the device's scheduler (GPU backends, [whisper] scheduler): every session's state is one
+   * of its slots, and their encoder windows and decoder steps run batched */
+  lmw_scheduler *scheduler;  /* owned, nullable; created with the model */
 
   /* set in setup, read-only afterwards */
   char *model_name;    /* owned */
@@ -50,6 +55,8 @@ struct _LmdWhisperEngine {
   double compression_threshold;
   LmdVadConfig vad;          /* [vad]: the Silero model (nullable) and settings */
   LmdWhisperStreamConfig stream_config; /* [whisper] stream_* settings */
+  gboolean use_scheduler;
+  lmw_scheduler_params sched_params; /* [whisper] slots, beam_caches, encoder_batch, ... */
 };
 
 static void lmd_whisper_engine_iface_init (LmdEngineInterface *iface);
@@ -130,6 +137,29 @@ load_model (LmdWhisperEngine *self, const char *local_path, GError **error)
       self->device_name = g_strdup_printf ("%s: %s", self->backend, lmw_state_device_name (resident));
       g_mutex_unlock (&self->lock);
     }
+  if (self->use_scheduler)
+    {
+      lmw_scheduler *sched;
+
+      self->sched_params.n_threads = self->threads;
+      sched = lmw_scheduler_new (model, self->backend, self->gpu_device, &self->sched_params, &err);
+      if (sched == NULL)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "model %s on backend %s: %s",
+                       self->model_name, self->backend, err.message);
+          lmw_model_free (model);
+          return FALSE;
+        }
+      g_info ("model %s: scheduler of %d slots, %d beam caches, encoder batches of %d windows, "
+              "decoder steps of up to %d rows, %.1f ms for company: %.1f MB of device memory "
+              "besides the weights", self->model_name, self->sched_params.slots,
+              self->sched_params.beam_caches, self->sched_params.encoder_batch,
+              self->sched_params.max_rows, self->sched_params.max_wait_ms,
+              lmw_scheduler_budget_bytes (model, &self->sched_params) / 1048576.0);
+      g_mutex_lock (&self->lock);
+      self->scheduler = sched;
+      g_mutex_unlock (&self->lock);
+    }
   g_mutex_lock (&self->lock);
   self->model = model;
   self->model_path = g_steal_pointer (&path);
@@ -165,6 +195,48 @@ name_from_url (const char *url)
 {
   g_autofree char *no_query = g_strndup (url, strcspn (url, "?#"));
   return default_model_name (no_query);
+}
+
+/* [whisper] scheduler, slots, beam_caches, encoder_batch, max_batch_rows, batch_wait_ms:
+ * whether sessions share the device through lmw_scheduler, and its memory budget */
+static gboolean
+setup_scheduler (LmdWhisperEngine *self, GKeyFile *config, GError **error)
+{
+  g_autofree char *mode = lmd_config_get_string (config, "whisper", "scheduler", "auto");
+  gint64 slots, beam_caches, encoder_batch, max_rows;
+  double wait_ms;
+
+  if (!lmd_config_get_int (config, "whisper", "slots", 8, &slots, error) ||
+      !lmd_config_get_int (config, "whisper", "beam_caches", MAX (8, self->beam_size), &beam_caches, error) ||
+      !lmd_config_get_int (config, "whisper", "encoder_batch", 8, &encoder_batch, error) ||
+      !lmd_config_get_int (config, "whisper", "max_batch_rows", 256, &max_rows, error) ||
+      !lmd_config_get_double (config, "whisper", "batch_wait_ms", 2.0, &wait_ms, error))
+    return FALSE;
+  if (!g_str_equal (mode, "auto") && !g_str_equal (mode, "on") && !g_str_equal (mode, "off"))
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [whisper] scheduler: \"%s\" is not auto, on or off", mode);
+      return FALSE;
+    }
+  if (slots < 1 || slots > 1024 || beam_caches < 8 || beam_caches > 4096 || encoder_batch < 1 ||
+      encoder_batch > 64 || max_rows < 1 || max_rows > 65536 || wait_ms < 0.0 || wait_ms > 1000.0)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [whisper]: slots must be 1..1024, beam_caches 8..4096, encoder_batch "
+                   "1..64, max_batch_rows 1..65536 and batch_wait_ms 0..1000");
+      return FALSE;
+    }
+  /* auto: on a GPU backend (cuda, and cuda-emu, its twin on the CPU); the CPU backend runs each
+   * request on a stream of its own, its threads already busy */
+  self->use_scheduler = g_str_equal (mode, "on") ||
+                        (g_str_equal (mode, "auto") && !g_str_equal (self->backend, "cpu"));
+  self->sched_params = lmw_scheduler_default_params ();
+  self->sched_params.slots = (int) slots;
+  self->sched_params.beam_caches = (int) beam_caches;
+  self->sched_params.encoder_batch = (int) encoder_batch;
+  self->sched_params.max_rows = (int) max_rows;
+  self->sched_params.max_wait_ms = wait_ms;
+  return TRUE;
 }
 
 static gboolean
@@ -245,6 +317,9 @@ whisper_setup (LmdEngine *engine, GKeyFile *config, GError **error)
   else
     g_info ("whisper: compute backend %s (chosen by [whisper] backend=%s)%s", ops->name, backend,
             g_str_equal (ops->name, "cpu") ? "" : ", GPU_DEVICE_ID selects the device");
+
+  if (!setup_scheduler (self, config, error))
+    return FALSE;
 
   if (path == NULL && self->url == NULL)
     {
@@ -422,7 +497,70 @@ whisper_get_device (LmdEngine *engine, LmdEngineDevice *device)
   device->gpu = self->resident != NULL && !g_str_equal (self->backend, "cuda-emu");
   device->memory_bytes = self->resident != NULL ? lmw_state_memory_used (self->resident) : 0;
   memcpy (device->batches, self->batches, sizeof device->batches);
+  if (self->use_scheduler)
+    device->slots = (guint) self->sched_params.slots;
+  if (self->scheduler != NULL)
+    {
+      lmw_scheduler_stats st;
+
+      G_STATIC_ASSERT (LMD_ENGINE_STEP_BUCKETS == LMW_SCHED_ROW_BUCKETS);
+      lmw_scheduler_get_stats (self->scheduler, &st);
+      device->slots_in_use = (guint) st.slots_in_use;
+      device->slots_waiting = (guint) st.waiting;
+      device->slot_waits = st.acquired;
+      device->slot_wait_seconds = st.wait_ms_total / 1000.0;
+      memcpy (device->steps, st.steps, sizeof device->steps);
+      device->step_rows = st.step_rows;
+      device->encoder_batches = st.encoder_batches;
+      device->encoder_windows = st.encoder_windows;
+    }
   g_mutex_unlock (&self->lock);
+}
+
+static int
+cancelled_cb (void *data)
+{
+  return g_cancellable_is_cancelled (data);
+}
+
+lmw_state *
+lmd_whisper_engine_acquire_state (LmdWhisperEngine *self, int n_beams, GCancellable *cancellable,
+                                  const char *request_id, GError **error)
+{
+  lmw_error err = { 0 };
+  lmw_state *state;
+  double waited = 0.0;
+
+  if (self->scheduler == NULL)
+    {
+      state = lmw_state_new_backend (self->model, self->threads, self->backend, self->gpu_device, &err);
+      if (state == NULL)
+        g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "whisper: cannot create a decoding state: %s",
+                     err.message);
+      return state;
+    }
+  state = lmw_scheduler_acquire (self->scheduler, n_beams, cancellable != NULL ? cancelled_cb : NULL,
+                                 cancellable, &waited, &err);
+  if (state == NULL)
+    {
+      if (!g_cancellable_set_error_if_cancelled (cancellable, error))
+        g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "whisper: %s", err.message);
+      return NULL;
+    }
+  if (waited >= 1.0)
+    LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, request_id, "waited %.3f s for a decoding slot", waited / 1000.0);
+  return state;
+}
+
+void
+lmd_whisper_engine_release_state (LmdWhisperEngine *self, lmw_state *state)
+{
+  if (state == NULL)
+    return;
+  if (self->scheduler != NULL)
+    lmw_scheduler_release (self->scheduler, state);
+  else
+    lmw_state_free (state);
 }
 
 void
@@ -464,6 +602,7 @@ lmd_whisper_engine_finalize (GObject *object)
   if (self->loader != NULL)
     g_thread_join (self->loader);
   g_clear_object (&self->cancel_load);
+  g_clear_pointer (&self->scheduler, lmw_scheduler_free); /* every session has released its slot */
   g_clear_pointer (&self->resident, lmw_state_free); /* before the model it reads */
   g_clear_pointer (&self->model, lmw_model_free);
   g_free (self->device_name);

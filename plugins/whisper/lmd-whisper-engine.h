@@ -20,6 +20,10 @@
  *   backend     compute backend: auto (default: cuda where a driver and a device are present,
  *               else cpu, with one log line saying why), cpu, cuda, cuda-emu
  *   gpu_device  (env GPU_DEVICE_ID) the GPU's number for cuda (default 0)
+ *   scheduler   auto (default: on for cuda and cuda-emu), on, off: sessions share the device
+ *               through one lmw_scheduler (batched encoder windows and decoder steps)
+ *   slots, beam_caches, encoder_batch, max_batch_rows, batch_wait_ms  its budget and batches
+ *               (docs/configuration.md)
  *   stream_interval_ms, stream_interim_budget  live transcription (lmd-whisper-stream.h)
  *
  * Config group [vad] (voice-activity detection before batch decoding, and the endpointing of
@@ -51,6 +55,14 @@ int lmd_whisper_engine_get_threads (LmdWhisperEngine *self);
 const char *lmd_whisper_engine_get_spool_dir (LmdWhisperEngine *self);
 /* (transfer none) the compute backend sessions use; *device (nullable) its device number */
 const char *lmd_whisper_engine_get_backend (LmdWhisperEngine *self, int *device);
+/* A decoding state for one request with beams of @n_beams: a slot of the device's scheduler
+ * (waiting, FIFO, while every slot is taken; @cancellable ends the wait and, between decoder
+ * steps, the decoding), or without a scheduler a new stream.  (transfer full: give it back
+ * with lmd_whisper_engine_release_state) (nullable: NULL with @error set) */
+lmw_state *lmd_whisper_engine_acquire_state (LmdWhisperEngine *self, int n_beams,
+                                            GCancellable *cancellable, const char *request_id,
+                                            GError **error);
+void lmd_whisper_engine_release_state (LmdWhisperEngine *self, lmw_state *state);
 /* adds a finished session's decoder steps by rows (LMW_MAX_BEAM + 1 counts) */
 void lmd_whisper_engine_add_batches (LmdWhisperEngine *self, const guint64 *counts);
 /* (transfer none) (nullable) the [vad] model, loaded at setup */

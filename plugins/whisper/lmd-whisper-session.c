@@ -30,6 +30,7 @@ struct _LmdWhisperSession {
   char *request_id;         /* owned, nullable: for log lines */
   LmdVadCut *cut;           /* owned, nullable: during finish, the speech to decode when the VAD
                              * is on (its audio is read from pcm) */
+  GCancellable *cancellable; /* owned ref, nullable: the request's, which ends a slot's wait */
   gboolean word_timestamps; /* live sessions: the client wants word times (aligned) */
   LmdWhisperStream *stream; /* owned, nullable: a live session's decoding (lmd-whisper-stream.c);
                              * pcm is then unused */
@@ -211,6 +212,11 @@ whisper_session_finish (LmdEngineSession *session, GError **error)
   if (lmw_transcribe_reader (self->state, &params, reader, self, (size_t) n_samples, &result,
                              &err) != 0)
     {
+      if (g_cancellable_set_error_if_cancelled (self->cancellable, error))
+        {
+          g_string_free (text, TRUE);
+          return NULL;
+        }
       g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "whisper: %s", err.message);
       g_string_free (text, TRUE);
       return NULL;
@@ -356,7 +362,6 @@ LmdWhisperSession *
 lmd_whisper_session_new (LmdWhisperEngine *engine, const LmdSessionOptions *options, GError **error)
 {
   g_autoptr (LmdWhisperSession) self = g_object_new (LMD_TYPE_WHISPER_SESSION, NULL);
-  lmw_error err = { 0 };
 
   self->engine = g_object_ref (engine);
   self->language = g_strdup (options->language != NULL ? options->language : "auto");
@@ -375,19 +380,14 @@ lmd_whisper_session_new (LmdWhisperEngine *engine, const LmdSessionOptions *opti
       return NULL;
     }
   self->pcm = lmd_pcm_spool_new (SESSION_MEMORY_SAMPLES, lmd_whisper_engine_get_spool_dir (engine));
-  {
-    int device = 0;
-    const char *backend = lmd_whisper_engine_get_backend (engine, &device);
-
-    self->state = lmw_state_new_backend (lmd_whisper_engine_get_model (engine),
-                                         lmd_whisper_engine_get_threads (engine), backend, device,
-                                         &err);
-  }
+  /* a slot of the device's scheduler (waiting for one while all are taken) or a stream */
+  self->cancellable = options->cancellable != NULL ? g_object_ref (options->cancellable) : NULL;
+  self->state = lmd_whisper_engine_acquire_state (engine,
+                                                  self->beam_size > 0 ? self->beam_size
+                                                  : lmd_whisper_engine_get_params (engine, NULL).beam_size,
+                                                  self->cancellable, self->request_id, error);
   if (self->state == NULL)
-    {
-      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "whisper: cannot create a decoding state: %s", err.message);
-      return NULL;
-    }
+    return NULL;
   if (options->streaming && !whisper_session_open_stream (self, engine, error))
     return NULL;
   return g_steal_pointer (&self);
@@ -407,7 +407,8 @@ lmd_whisper_session_finalize (GObject *object)
       lmd_whisper_engine_add_batches (self->engine, counts);
     }
   g_clear_pointer (&self->stream, lmd_whisper_stream_free); /* borrows state */
-  g_clear_pointer (&self->state, lmw_state_free);
+  lmd_whisper_engine_release_state (self->engine, g_steal_pointer (&self->state));
+  g_clear_object (&self->cancellable);
   g_clear_pointer (&self->pcm, lmd_pcm_spool_free);
   g_free (self->language);
   g_free (self->prompt);

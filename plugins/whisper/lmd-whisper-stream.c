@@ -489,15 +489,3 @@ lmd_whisper_stream_get_speech_state (LmdWhisperStream *self, double *since,
     *utterance_start = self->open ? (double) self->start / RATE : -1.0;
   return t->speech;
 }
-
-void
-lmd_whisper_stream_get_counts (LmdWhisperStream *self, guint *interim_decodes,
-                               guint *final_decodes, guint *skipped)
-{
-  if (interim_decodes != NULL)
-    *interim_decodes = self->interim_decodes;
-  if (final_decodes != NULL)
-    *final_decodes = self->final_decodes;
-  if (skipped != NULL)
-    *skipped = self->skipped;
-}

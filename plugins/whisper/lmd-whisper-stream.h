@@ -71,9 +71,4 @@ LmdTranscript *lmd_whisper_stream_end_utterance (LmdWhisperStream *self, GError 
 gboolean lmd_whisper_stream_get_speech_state (LmdWhisperStream *self, double *since,
                                               double *utterance_start);
 
-/* Counters for tests and benchmarks: decodes run for interims, decodes run for finals,
- * interim decodes skipped for the budget. */
-void lmd_whisper_stream_get_counts (LmdWhisperStream *self, guint *interim_decodes,
-                                    guint *final_decodes, guint *skipped);
-
 G_END_DECLS

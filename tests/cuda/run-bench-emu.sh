@@ -1,16 +1,30 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # run-bench-emu.sh BENCH — runs the GPU benchmark built on the emulated kernels (tiny shape, 48
-# audio positions, 1 and 5 beams) and checks, in TAP, that every launch succeeded (exit 0) and
-# that the table has the tiny row with its three times.  The benchmark's output goes to stderr.
-out=$("$1" --models tiny --reps 1 --audio-ctx 48 --beams 1,5 --position 40)
+# audio positions; encoder batches 1 and 3, 1 and 5 beams, decoder batches of 1 and 4
+# requests, a 64^3 GEMM for the peak, the throughput of 4 requests of 60 s at 8 tokens per
+# window) and checks, in TAP, that every launch succeeded (exit 0), that the table has the
+# tiny row with its seven figures, the GEMM peak and the throughput line.  The benchmark's
+# output goes to stderr.
+out=$("$1" --models tiny --reps 1 --audio-ctx 48 --beams 1,5 --position 40 --enc-batch 1,3 \
+  --dec-batch 1,4 --peak 64 --requests 4 --seconds 60 --tokens 8 --throughput tiny)
 st=$?
 printf '%s\n' "$out" >&2
 if [ $st -eq 0 ]; then echo "ok 1 - lmw-cuda-bench ran to the end on the emulated kernels"
 else echo "not ok 1 - lmw-cuda-bench exited with $st"; fi
-if printf '%s\n' "$out" | grep -Eq '^tiny +[0-9.]+ +[0-9.]+ +[0-9.]+$'; then
-  echo "ok 2 - its table has the tiny row: encoder, decoder with 1 and with 5 beams"
+if printf '%s\n' "$out" | grep -Eq '^tiny( +[0-9.]+){7}$'; then
+  echo "ok 2 - its table has the tiny row: encoder at batch 1 and 3, TFLOP/s, decoder with 1 and 5 beams, at 1 and 4 requests"
 else
-  echo "not ok 2 - no tiny row with three times in its table"
+  echo "not ok 2 - no tiny row with seven figures in its table"
 fi
-echo "1..2"
+if printf '%s\n' "$out" | grep -Eq 'cuBLAS f16 GEMM 64\^3: [0-9.]+ TFLOP/s'; then
+  echo "ok 3 - the GEMM peak is measured"
+else
+  echo "not ok 3 - no GEMM peak"
+fi
+if printf '%s\n' "$out" | grep -Eq '^throughput tiny +4 x 60 s, 8 tokens/window: [0-9.]+ s of GPU work, [0-9]+ audio-hours/hour$'; then
+  echo "ok 4 - the throughput line of 4 requests of 60 s"
+else
+  echo "not ok 4 - no throughput line"
+fi
+echo "1..4"

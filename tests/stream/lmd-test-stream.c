@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "lmd-test-server.h"
+
 static void
 on_message (SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer user_data)
 {
@@ -112,7 +114,8 @@ lmd_test_stream_send_text (LmdTestStream *self, const char *text)
 gboolean
 lmd_test_stream_wait_closed (LmdTestStream *self, double timeout_s)
 {
-  gint64 deadline = g_get_monotonic_time () + (gint64) (timeout_s * G_USEC_PER_SEC);
+  gint64 deadline = g_get_monotonic_time () +
+                    (gint64) (timeout_s * lmd_test_timeout_s (1) * G_USEC_PER_SEC);
 
   while (!self->closed && g_get_monotonic_time () < deadline)
     g_main_context_iteration (g_main_context_get_thread_default (), FALSE) || (g_usleep (1000), TRUE);

@@ -29,7 +29,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (LmdTestStream, lmd_test_stream_free)
 
 void lmd_test_stream_send (LmdTestStream *self, const void *data, gsize len);
 void lmd_test_stream_send_text (LmdTestStream *self, const char *text);
-/* Iterates the main context until the connection is closed or @timeout_s passes. */
+/* Iterates the main context until the connection is closed or @timeout_s passes (ten times
+ * that for a daemon under valgrind, as lmd_test_timeout_s). */
 gboolean lmd_test_stream_wait_closed (LmdTestStream *self, double timeout_s);
 /* The concatenated transcripts of the final messages. (transfer full) */
 char *lmd_test_stream_finals_text (LmdTestStream *self);

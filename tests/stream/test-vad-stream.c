@@ -328,7 +328,10 @@ test_whisper_realtime (void)
           "speech ended)\n", truth->len, n_finals, s->n_interims, interims_early);
   g_assert_cmpuint (n_ended, ==, truth->len);
   g_assert_cmpuint (n_finals, ==, truth->len);
-  g_assert_cmpuint (interims_early, >=, 1);
+  /* under AddressSanitizer or valgrind decoding runs many times slower than real time: the
+   * stream falls behind, and a stream behind its input skips its interims (by design) */
+  if (!slow_build ())
+    g_assert_cmpuint (interims_early, >=, 1);
 }
 
 static void
@@ -562,7 +565,6 @@ main (int argc, char **argv)
                             "[vad]\nmodel=%s\n", model, vad);
   server = lmd_test_server_start (config, NULL, &error);
   g_assert_no_error (error);
-  (void) slow_build;
 
   g_test_add_func ("/vad-stream/whisper/realtime", test_whisper_realtime);
   g_test_add_func ("/vad-stream/whisper/fast", test_whisper_fast);

@@ -181,10 +181,12 @@ lmw_state_new (const lmw_model *model, int n_threads, lmw_error *err)
   return lmw_state_new_backend (model, n_threads, NULL, 0, err);
 }
 
-/* a state on the backend with the model mapped; with_buffers: and every stream buffer */
+/* a state on the backend with the model mapped; with_buffers: and the stream's own buffers
+ * (mel, cross and self K/V); with_scratch: and the activations, for `windows` encoder windows
+ * and decoder steps of `rows` rows */
 static lmw_state *
 state_new (const lmw_model *model, int n_threads, const char *backend, int device,
-           bool with_buffers, lmw_error *err)
+           bool with_buffers, int windows, int rows, bool with_scratch, lmw_error *err)
 {
   if (model == NULL) {
     lmw_set_error (err, LMW_ERR_ARG, "no model");
@@ -228,16 +230,22 @@ state_new (const lmw_model *model, int n_threads, const char *backend, int devic
   const lmw_hparams *hp = &model->hp;
   size_t T = (size_t) hp->n_audio_ctx, C = (size_t) hp->n_audio_state, Tt = (size_t) hp->n_text_ctx;
   size_t L = (size_t) hp->n_text_layer;
-  size_t rows = 2 * T > Tt ? 2 * T : Tt;
-  st->mel_host = malloc (sizeof (float) * (size_t) hp->n_mels * 2 * T);
-  st->enc_out_host = st->host_memory ? NULL : malloc (sizeof (float) * T * C);
-  st->mel_win = lmw_state_alloc_floats (st, (size_t) hp->n_mels * 2 * T);
-  st->enc_x = lmw_state_alloc_floats (st, T * C);
-  st->enc_out = lmw_state_alloc_floats (st, T * C);
-  st->cross_k = lmw_state_alloc_floats (st, L * T * C);
+  if (windows < 1)
+    windows = 1;
+  if ((size_t) rows < Tt)
+    rows = (int) Tt;
+  size_t W = (size_t) windows;
+  /* scratch rows: the conv stem's (2T, C), every window's (T, C) and a decoder step's */
+  size_t srows = W * T > 2 * T ? W * T : 2 * T;
+  if (srows < (size_t) rows)
+    srows = (size_t) rows;
+  st->enc_windows = windows;
+  st->step_rows = rows;
+  st->mel_host = malloc (sizeof (float) * (size_t) hp->n_mels * 2 * T * W);
   bool f16_cross = ops->version >= 4 && ops->to_f16 != NULL && ops->cross_attention != NULL &&
                    hp->n_text_head > 0 && C % 8 == 0 && C % (size_t) hp->n_text_head == 0 &&
                    (C / (size_t) hp->n_text_head) % 8 == 0;
+  st->cross_k = lmw_state_alloc_floats (st, L * T * C);
   if (f16_cross) { /* V lives only as f16; K stays f32 as well for the alignment's download */
     st->cross_kh = ops->alloc (st->be, L * T * C * sizeof (uint16_t));
     st->cross_vh = ops->alloc (st->be, L * T * C * sizeof (uint16_t));
@@ -245,17 +253,24 @@ state_new (const lmw_model *model, int n_threads, const char *backend, int devic
     st->cross_v = lmw_state_alloc_floats (st, L * T * C);
   st->self_k = lmw_state_alloc_floats (st, L * Tt * C);
   st->self_v = lmw_state_alloc_floats (st, L * Tt * C);
-  st->dec_x = lmw_state_alloc_floats (st, Tt * C);
-  st->xn = lmw_state_alloc_floats (st, rows * C);
-  st->q = lmw_state_alloc_floats (st, rows * C);
-  st->k = lmw_state_alloc_floats (st, rows * C);
-  st->v = lmw_state_alloc_floats (st, rows * C);
-  st->att = lmw_state_alloc_floats (st, rows * C);
-  st->hidden = lmw_state_alloc_floats (st, rows * 4 * C);
-  if (!st->mel_host || (!st->host_memory && !st->enc_out_host) || !st->mel_win || !st->enc_x ||
-      !st->enc_out || !st->cross_k || (f16_cross ? !st->cross_kh || !st->cross_vh : !st->cross_v) ||
-      !st->self_k || !st->self_v || !st->dec_x ||
-      !st->xn || !st->q || !st->k || !st->v || !st->att || !st->hidden) {
+  bool ok = st->mel_host && st->cross_k && (f16_cross ? st->cross_kh && st->cross_vh : st->cross_v != NULL) &&
+            st->self_k && st->self_v;
+  if (ok && with_scratch) {
+    st->enc_out_host = st->host_memory ? NULL : malloc (sizeof (float) * T * C);
+    st->mel_win = lmw_state_alloc_floats (st, (size_t) hp->n_mels * 2 * T * W);
+    st->enc_x = lmw_state_alloc_floats (st, W * T * C);
+    st->enc_out = lmw_state_alloc_floats (st, W * T * C);
+    st->dec_x = lmw_state_alloc_floats (st, (size_t) rows * C);
+    st->xn = lmw_state_alloc_floats (st, srows * C);
+    st->q = lmw_state_alloc_floats (st, srows * C);
+    st->k = lmw_state_alloc_floats (st, srows * C);
+    st->v = lmw_state_alloc_floats (st, srows * C);
+    st->att = lmw_state_alloc_floats (st, srows * C);
+    st->hidden = lmw_state_alloc_floats (st, srows * 4 * C);
+    ok = (st->host_memory || st->enc_out_host) && st->mel_win && st->enc_x && st->enc_out &&
+         st->dec_x && st->xn && st->q && st->k && st->v && st->att && st->hidden;
+  }
+  if (!ok) {
     lmw_set_error (err, LMW_ERR_NOMEM, "out of %s memory for the stream's buffers",
                    st->host_memory ? "host" : "backend");
     lmw_state_free (st);
@@ -268,13 +283,20 @@ lmw_state *
 lmw_state_new_backend (const lmw_model *model, int n_threads, const char *backend, int device,
                        lmw_error *err)
 {
-  return state_new (model, n_threads, backend, device, true, err);
+  return state_new (model, n_threads, backend, device, true, 1, 0, true, err);
+}
+
+lmw_state *
+lmw_state_new_sized (const lmw_model *model, int n_threads, const char *backend, int device,
+                     int windows, int rows, bool with_scratch, lmw_error *err)
+{
+  return state_new (model, n_threads, backend, device, true, windows, rows, with_scratch, err);
 }
 
 lmw_state *
 lmw_state_new_resident (const lmw_model *model, const char *backend, int device, lmw_error *err)
 {
-  return state_new (model, 1, backend, device, false, err);
+  return state_new (model, 1, backend, device, false, 1, 0, false, err);
 }
 
 const char *
@@ -304,7 +326,7 @@ lmw_state_decoder_batches (const lmw_state *st, uint64_t *counts)
 const float *
 lmw_state_encoder_output (const lmw_state *st)
 {
-  if (!st->have_audio)
+  if (!st->have_audio || st->enc_out == NULL) /* a scheduler's slot keeps no encoder output */
     return NULL;
   if (st->host_memory)
     return st->enc_out;
@@ -332,7 +354,7 @@ lmw_encode (lmw_state *st, const float *mel, int n_frames, int offset, lmw_error
     lmw_set_error (err, LMW_ERR_ARG, "lmw_encode: invalid arguments");
     return -1;
   }
-  if (st->mel_win == NULL) {
+  if (st->mel_host == NULL) {
     lmw_set_error (err, LMW_ERR_ARG, "lmw_encode: a resident state holds weights only");
     return -1;
   }
@@ -348,6 +370,8 @@ lmw_encode (lmw_state *st, const float *mel, int n_frames, int offset, lmw_error
     for (int t = avail; t < Tm; t++)
       dst[t] = 0.0f;
   }
+  if (st->sched != NULL) /* a slot: the scheduler encodes it with the other slots' windows */
+    return lmw_scheduler_encode (st->sched, st, err);
   st->ops->upload (st->be, st->mel_win, st->mel_host, sizeof (float) * (size_t) hp->n_mels * Tm);
   return lmw_encoder_forward (st, err);
 }

@@ -132,6 +132,13 @@ lmw_decode (lmw_state *st, const int *tokens, int n_tokens, int n_past, float *l
       return -1;
     }
   st->batches[1]++;
+  if (st->sched != NULL) { /* a slot: one sequence of the scheduler's next step */
+    if (lmw_scheduler_decode (st->sched, st, tokens, n_tokens, n_past, NULL, NULL, logits,
+                              all_logits, err) != 0)
+      return -1;
+    st->n_cached = n_past + n_tokens;
+    return 0;
+  }
   float *x = st->dec_x; /* (n, C) */
   ops->get_rows (st->be, x, &m->tok_emb, tokens, n_tokens);
   ops->add (st->be, x, m->dec_pos + (size_t) n_past * C, (size_t) n_tokens * C);
@@ -192,6 +199,9 @@ lmw_decode_batch (lmw_state *st, const int *tokens, int B, int n_past, float *co
       }
   }
   st->batches[B]++;
+  if (st->sched != NULL) /* a slot: B sequences of the scheduler's next step */
+    return lmw_scheduler_decode (st->sched, st, tokens, B, n_past, cache_k, cache_v, logits,
+                                 false, err);
   float *x = st->dec_x; /* (B, C) */
   ops->get_rows (st->be, x, &m->tok_emb, tokens, B);
   for (int b = 0; b < B; b++)

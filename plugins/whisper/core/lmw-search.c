@@ -222,7 +222,7 @@ lmw_search_clear (lmw_search *s)
   free (s->logits);
   free (s->logprobs);
   free (s->first_logits);
-  for (int i = 0; i < s->n_beam_bufs; i++) {
+  for (int i = s->n_pooled; i < s->n_beam_bufs; i++) {
     lmw_state_free_floats (s->st, s->beam_k[i]);
     lmw_state_free_floats (s->st, s->beam_v[i]);
   }
@@ -375,6 +375,13 @@ beam_search (lmw_search *s, int B, lmw_seq *out, lmw_error *err)
   if (cands == NULL || idx == NULL || step_logits == NULL)
     goto nomem;
   while (s->n_beam_bufs < B) { /* on the CPU, pages are only touched for the rows in use */
+    if (s->n_beam_bufs < st->beam_pool_n) { /* a scheduler's slot: caches lent, never freed here */
+      s->beam_k[s->n_beam_bufs] = st->beam_pool_k[s->n_beam_bufs];
+      s->beam_v[s->n_beam_bufs] = st->beam_pool_v[s->n_beam_bufs];
+      s->n_beam_bufs++;
+      s->n_pooled++;
+      continue;
+    }
     s->beam_k[s->n_beam_bufs] = lmw_state_alloc_floats (st, per);
     s->beam_v[s->n_beam_bufs] = lmw_state_alloc_floats (st, per);
     if (!s->beam_k[s->n_beam_bufs] || !s->beam_v[s->n_beam_bufs]) {

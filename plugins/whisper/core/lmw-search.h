@@ -33,6 +33,7 @@ typedef struct {
   float *beam_k[LMW_MAX_BEAM];
   float *beam_v[LMW_MAX_BEAM];
   int n_beam_bufs;
+  int n_pooled;          /* the first n_pooled of them are lent by a scheduler (st->beam_pool_k) */
   bool beam_sequential;  /* run the beams of a step one at a time through lmw_decode (the
                           * reference for the batched step; false in normal decoding) */
   size_t kv_copy_bytes;

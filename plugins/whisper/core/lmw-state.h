@@ -64,7 +64,60 @@ struct lmw_state {
   float *v;         /* (rows, C) */
   float *att;       /* (rows, C) */
   float *hidden;    /* (rows, 4C); also the conv1 output (2T, C) */
+  int enc_windows;  /* encoder windows the buffers hold (1 but for a scheduler's stream) */
+  int step_rows;    /* decoder rows the scratch holds (n_text_ctx at least) */
+
+  /* ---- a request slot of a scheduler (lmw-scheduler.c); all zero for a stream of its own.
+   * A slot holds only the request's own buffers (mel_host, cross K/V, self K/V): its encode
+   * and decode calls are jobs that the scheduler's thread runs, batched with the other
+   * slots', on the scheduler's stream (whose scratch is sized for the batch). */
+  struct lmw_scheduler *sched; /* borrowed, nullable */
+  int slot;                    /* index in sched */
+  /* self-attention caches (n_text_layer, Tt, C) lent by the scheduler for beam search, which
+   * uses them before allocating its own (beam_pool_n of them, while the slot is held) */
+  float *beam_pool_k[LMW_MAX_BEAM];
+  float *beam_pool_v[LMW_MAX_BEAM];
+  int beam_pool_n;
+  /* nullable: asked before every job; non-zero ends the transcription with "cancelled" */
+  int (*abort_cb) (void *user_data);
+  void *abort_user_data;
 };
+
+/* A stream with buffers for `windows` encoder windows at once and decoder steps of `rows`
+ * rows (lmw_state_new_backend is windows 1, rows n_text_ctx); with_scratch false: a slot's
+ * buffers only (mel_host, cross and self K/V, no activations).  (transfer full) (nullable) */
+lmw_state *lmw_state_new_sized (const lmw_model *model, int n_threads, const char *backend,
+                                int device, int windows, int rows, bool with_scratch,
+                                lmw_error *err);
+
+/* One sequence of a batched decoder step (lmw_decode_step): n tokens at positions n_past ..
+ * n_past + n - 1 with its own self-attention cache (which holds its n_past earlier positions
+ * and receives the new ones) and the cross-attention K/V of its request's window.  Sequences
+ * of one request (its beams) that share the cross K/V sit next to each other so that the
+ * backend reads those K/V once for all of them. */
+typedef struct {
+  const int *tokens;           /* (n), host */
+  int n, n_past;
+  float *self_k, *self_v;      /* (n_text_layer, Tt, C) (backend) */
+  const float *cross_k, *cross_v;       /* f32 (n_text_layer, T, C), or NULL with ... */
+  const uint16_t *cross_kh, *cross_vh;  /* ... f16 ones (ops->cross_attention) */
+  int logits_rows;             /* 0: none, 1: the last row's, n: every row's */
+  float *logits;               /* (logits_rows, n_vocab), host */
+} lmw_step_seq;
+
+/* Runs one decoder step over every row of n_seqs sequences at once (continuous batching:
+ * the sequences may belong to different requests, windows and positions).  Every product
+ * reads each weight matrix once for all rows; self-attention runs per sequence on its own
+ * cache; cross-attention once per run of neighbouring sequences with the same K/V.  Each
+ * sequence's logits equal lmw_decode's on that sequence alone up to float rounding.  st is
+ * the scheduler's stream (scratch for st->step_rows rows); its own caches are not used.
+ * Returns 0, or -1 with err filled. */
+int lmw_decode_step (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_error *err);
+
+/* Runs the encoder on B windows at once, window b's mel in slots[b]->mel_host, and writes each
+ * window's cross-attention K/V into slots[b] (which then holds audio, its cache cleared).
+ * Products run with B * n_audio_ctx rows; st is a stream sized for at least B windows. */
+int lmw_encoder_forward_batch (lmw_state *st, lmw_state *const *slots, int B, lmw_error *err);
 
 /* encoder / decoder entry points (lmw-encoder.c, lmw-decoder.c) */
 int lmw_encoder_forward (lmw_state *st, lmw_error *err);
@@ -95,5 +148,15 @@ void lmw_state_copy_floats (lmw_state *st, float *dst, const float *src, size_t 
  * when out of memory); lmw_state_output_done downloads it into host. */
 float *lmw_state_output_buffer (lmw_state *st, float *host, size_t n);
 void lmw_state_output_done (lmw_state *st, float *host, const float *buf, size_t n);
+
+/* A slot's jobs (lmw-scheduler.c), called by lmw_encode, lmw_decode and lmw_decode_batch of a
+ * state whose sched is set: they queue the job, wait until the scheduler's thread has run it
+ * in a batch, and return its status.  encode: the window in slot->mel_host.  decode: one
+ * sequence (tokens at n_past on the slot's own cache) when cache_k is NULL, else B rows of one
+ * token at n_past, row b on cache_k[b] / cache_v[b] (a beam-search step). */
+int lmw_scheduler_encode (struct lmw_scheduler *s, lmw_state *slot, lmw_error *err);
+int lmw_scheduler_decode (struct lmw_scheduler *s, lmw_state *slot, const int *tokens, int n,
+                          int n_past, float *const *cache_k, float *const *cache_v,
+                          float *logits, bool all_logits, lmw_error *err);
 
 #endif /* LMW_STATE_H */
