@@ -361,8 +361,8 @@ plain_word (const char *word)
   return end > start ? g_strndup (start, end - start) : g_strdup (lower);
 }
 
-static void
-write_words (LmdJsonWriter *w, const LmdTranscript *t, guint first, guint last)
+void
+lmd_http_deepgram_write_words (LmdJsonWriter *w, const LmdTranscript *t, guint first, guint last)
 {
   lmd_json_writer_key (w, "words");
   lmd_json_writer_begin_array (w);
@@ -544,7 +544,7 @@ deepgram_write_transcript (SoupServerMessage *msg, const LmdTranscript *t,
   lmd_json_writer_string (w, t->text != NULL ? t->text : "");
   lmd_json_writer_key (w, "confidence");
   lmd_json_writer_double (w, t->confidence, 3);
-  write_words (w, t, 0, t->words->len);
+  lmd_http_deepgram_write_words (w, t, 0, t->words->len);
   if (shape.paragraphs)
     write_paragraphs (w, t, cuts);
   lmd_json_writer_end_object (w);
@@ -579,7 +579,7 @@ deepgram_write_transcript (SoupServerMessage *msg, const LmdTranscript *t,
           lmd_json_writer_int (w, 0);
           lmd_json_writer_key (w, "transcript");
           lmd_json_writer_string (w, text);
-          write_words (w, t, first, last);
+          lmd_http_deepgram_write_words (w, t, first, last);
           lmd_json_writer_key (w, "speaker");
           lmd_json_writer_int (w, 0);
           lmd_json_writer_key (w, "id");

@@ -23,6 +23,7 @@
 #include <glib.h>
 
 #include "lmd-http-dialect.h"
+#include "lmd-json-writer.h"
 
 G_BEGIN_DECLS
 
@@ -36,6 +37,12 @@ gboolean lmd_http_deepgram_dialect_configure (GKeyFile *config, GError **error);
  * taken as it is) has loaded: the mapped name, [deepgram] default_model, or NULL (the
  * server's default). */
 const char *lmd_http_deepgram_map_model (LmdRouter *router, const char *requested);
+
+/* Writes "words": the words [@first, @last) of @t as Deepgram lists them (word: lower case
+ * without the punctuation around it; punctuated_word: as the engine gave it), in the
+ * prerecorded answer and in live Results alike. */
+void lmd_http_deepgram_write_words (LmdJsonWriter *w, const LmdTranscript *t, guint first,
+                                    guint last);
 
 /* (transfer full) a UUID naming @model_name in "models" and "model_info" (stable: derived
  * from the name). */

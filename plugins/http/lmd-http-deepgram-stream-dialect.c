@@ -211,27 +211,14 @@ results_message (const LmdHttpStreamInfo *info, double start, double duration, g
   lmd_json_writer_string (w, text != NULL ? text : "");
   lmd_json_writer_key (w, "confidence");
   lmd_json_writer_double (w, transcript != NULL ? transcript->confidence : 0.0, 3);
-  lmd_json_writer_key (w, "words");
-  lmd_json_writer_begin_array (w);
-  for (guint i = 0; transcript != NULL && i < transcript->words->len; i++)
+  if (transcript != NULL)
+    lmd_http_deepgram_write_words (w, transcript, 0, transcript->words->len);
+  else
     {
-      const LmdWord *word = &g_array_index (transcript->words, LmdWord, i);
-      g_autofree char *plain = g_utf8_strdown (word->word, -1);
-
-      lmd_json_writer_begin_object (w);
-      lmd_json_writer_key (w, "word");
-      lmd_json_writer_string (w, plain);
-      lmd_json_writer_key (w, "start");
-      lmd_json_writer_double (w, word->start, 3);
-      lmd_json_writer_key (w, "end");
-      lmd_json_writer_double (w, word->end, 3);
-      lmd_json_writer_key (w, "confidence");
-      lmd_json_writer_double (w, word->confidence, 3);
-      lmd_json_writer_key (w, "punctuated_word");
-      lmd_json_writer_string (w, word->word);
-      lmd_json_writer_end_object (w);
+      lmd_json_writer_key (w, "words");
+      lmd_json_writer_begin_array (w);
+      lmd_json_writer_end_array (w);
     }
-  lmd_json_writer_end_array (w);
   lmd_json_writer_end_object (w);
   lmd_json_writer_end_array (w);
   lmd_json_writer_end_object (w);
