@@ -242,7 +242,12 @@ state_new (const lmw_model *model, int n_threads, const char *backend, int devic
   st->enc_windows = windows;
   st->step_rows = rows;
   st->mel_host = malloc (sizeof (float) * (size_t) hp->n_mels * 2 * T * W);
+  /* On the host (the CPU backend, the f32 reference) only for quantised models: their weights
+   * already carry more error than f16 K/V add, and f16/f32 models stay bit for bit */
+  lmw_type wt = model->enc != NULL && hp->n_audio_layer > 0 ? model->enc[0].mlp_0.type : LMW_TYPE_F32;
+  bool quantised = wt != LMW_TYPE_F32 && wt != LMW_TYPE_F16;
   bool f16_cross = ops->version >= 4 && ops->to_f16 != NULL && ops->cross_attention != NULL &&
+                   (!st->host_memory || quantised) &&
                    hp->n_text_head > 0 && C % 8 == 0 && C % (size_t) hp->n_text_head == 0 &&
                    (C / (size_t) hp->n_text_head) % 8 == 0;
   st->cross_k = lmw_state_alloc_floats (st, L * T * C);
