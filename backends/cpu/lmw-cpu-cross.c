@@ -23,8 +23,84 @@ to_f16_f16c (uint16_t *dst, const float *src, size_t n)
   for (; i < n; i++)
     dst[i] = lmw_fp32_to_fp16 (src[i]);
 }
+
+static inline float
+hsum256 (__m256 a) __attribute__ ((target ("avx")));
+static inline float
+hsum256 (__m256 a)
+{
+  __m128 s = _mm_add_ps (_mm256_castps256_ps128 (a), _mm256_extractf128_ps (a, 1));
+  s = _mm_add_ps (s, _mm_movehl_ps (s, s));
+  s = _mm_add_ss (s, _mm_movehdup_ps (s));
+  return _mm_cvtss_f32 (s);
+}
+
+/* S (Tq, Tk) = q (Tq, D) . k_t, each key row converted in registers; D % 8 == 0 */
+__attribute__ ((target ("avx2,fma,f16c"))) static void
+scores_f16c (float *S, const float *q, int ldq, const uint16_t *kh, int ldkv, int Tq, int Tk, int D)
+{
+  for (int t = 0; t < Tk; t++) {
+    const uint16_t *kt = kh + (size_t) t * ldkv;
+    for (int r = 0; r < Tq; r++) {
+      const float *qr = q + (size_t) r * ldq;
+      __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps ();
+      int d = 0;
+      for (; d + 16 <= D; d += 16) {
+        a0 = _mm256_fmadd_ps (_mm256_cvtph_ps (_mm_loadu_si128 ((const __m128i *) (kt + d))),
+                              _mm256_loadu_ps (qr + d), a0);
+        a1 = _mm256_fmadd_ps (_mm256_cvtph_ps (_mm_loadu_si128 ((const __m128i *) (kt + d + 8))),
+                              _mm256_loadu_ps (qr + d + 8), a1);
+      }
+      if (d < D)
+        a0 = _mm256_fmadd_ps (_mm256_cvtph_ps (_mm_loadu_si128 ((const __m128i *) (kt + d))),
+                              _mm256_loadu_ps (qr + d), a0);
+      S[(size_t) r * Tk + t] = hsum256 (_mm256_add_ps (a0, a1));
+    }
+  }
+}
+
+/* o (D) = sum over t of p[t] v_t, v rows f16 converted in registers, 32 channels at a time;
+ * D % 8 == 0 */
+__attribute__ ((target ("avx2,fma,f16c"))) static void
+weighted_sum_f16c (float *o, const float *p, const uint16_t *vh, int ldkv, int Tk, int D)
+{
+  int d0 = 0;
+  for (; d0 + 32 <= D; d0 += 32) {
+    __m256 a0 = _mm256_setzero_ps (), a1 = _mm256_setzero_ps (), a2 = _mm256_setzero_ps (),
+           a3 = _mm256_setzero_ps ();
+    const uint16_t *vt = vh + d0;
+    for (int t = 0; t < Tk; t++, vt += ldkv) {
+      __m256 pt = _mm256_broadcast_ss (p + t);
+      a0 = _mm256_fmadd_ps (pt, _mm256_cvtph_ps (_mm_loadu_si128 ((const __m128i *) vt)), a0);
+      a1 = _mm256_fmadd_ps (pt, _mm256_cvtph_ps (_mm_loadu_si128 ((const __m128i *) (vt + 8))), a1);
+      a2 = _mm256_fmadd_ps (pt, _mm256_cvtph_ps (_mm_loadu_si128 ((const __m128i *) (vt + 16))), a2);
+      a3 = _mm256_fmadd_ps (pt, _mm256_cvtph_ps (_mm_loadu_si128 ((const __m128i *) (vt + 24))), a3);
+    }
+    _mm256_storeu_ps (o + d0, a0);
+    _mm256_storeu_ps (o + d0 + 8, a1);
+    _mm256_storeu_ps (o + d0 + 16, a2);
+    _mm256_storeu_ps (o + d0 + 24, a3);
+  }
+  for (; d0 < D; d0 += 8) {
+    __m256 a0 = _mm256_setzero_ps ();
+    const uint16_t *vt = vh + d0;
+    for (int t = 0; t < Tk; t++, vt += ldkv)
+      a0 = _mm256_fmadd_ps (_mm256_broadcast_ss (p + t),
+                            _mm256_cvtph_ps (_mm_loadu_si128 ((const __m128i *) vt)), a0);
+    _mm256_storeu_ps (o + d0, a0);
+  }
+}
 #define HAVE_F16C_PATH 1
 #endif
+
+/* dst (nb, D) = the f16 rows src (nb, row stride ld) */
+static void
+rows_from_f16 (const lmw_cpu_kernels *kern, float *dst, const uint16_t *src, size_t ld, int nb,
+               int D)
+{
+  for (int t = 0; t < nb; t++)
+    kern->convert_row (dst + (size_t) t * D, LMW_TYPE_F16, src + (size_t) t * ld, 0, D);
+}
 
 void
 lmw_cpu_cross_to_f16 (const lmw_cpu_kernels *kern, uint16_t *dst, const float *src, size_t n)
@@ -56,16 +132,27 @@ lmw_cpu_cross_head (const lmw_cpu_kernels *kern, float *out, int ldo, const floa
   float *blk = S + (size_t) Tq * Tk;                   /* (LMW_CPU_CROSS_KEYS, D) f32 rows */
   float *acc = blk + (size_t) LMW_CPU_CROSS_KEYS * D;  /* (D) */
   const uint16_t *kh = k + (size_t) h * D, *vh = v + (size_t) h * D;
+  const float *qh = q + (size_t) h * D;
   float scale = 1.0f / sqrtf ((float) D);
 
-  /* S = Q K^T, LMW_CPU_CROSS_KEYS keys at a time, each block converted once for every row */
+#ifdef HAVE_F16C_PATH
+  /* one pass over K and one over V (per row), converted in registers */
+  if (D % 8 == 0 && strcmp (kern->name, "generic") != 0) {
+    scores_f16c (S, qh, ldq, kh, ldkv, Tq, Tk, D);
+    for (int r = 0; r < Tq; r++) {
+      kern->softmax_row (S + (size_t) r * Tk, Tk, scale);
+      weighted_sum_f16c (out + (size_t) r * ldo + (size_t) h * D, S + (size_t) r * Tk, vh, ldkv,
+                         Tk, D);
+    }
+    return;
+  }
+#endif
+  /* portable: S = Q K^T, LMW_CPU_CROSS_KEYS keys at a time, each block converted once */
   for (int t0 = 0; t0 < Tk; t0 += LMW_CPU_CROSS_KEYS) {
     int nb = Tk - t0 < LMW_CPU_CROSS_KEYS ? Tk - t0 : LMW_CPU_CROSS_KEYS;
-    for (int t = 0; t < nb; t++)
-      kern->convert_row (blk + (size_t) t * D, LMW_TYPE_F16, kh + (size_t) (t0 + t) * ldkv, 0, D);
+    rows_from_f16 (kern, blk, kh + (size_t) t0 * ldkv, (size_t) ldkv, nb, D);
     for (int r = 0; r < Tq; r++)
-      kern->dot_rows (S + (size_t) r * Tk + t0, q + (size_t) r * ldq + (size_t) h * D, blk,
-                      (size_t) D, nb, D);
+      kern->dot_rows (S + (size_t) r * Tk + t0, qh + (size_t) r * ldq, blk, (size_t) D, nb, D);
   }
   for (int r = 0; r < Tq; r++) {
     kern->softmax_row (S + (size_t) r * Tk, Tk, scale);
@@ -74,8 +161,7 @@ lmw_cpu_cross_head (const lmw_cpu_kernels *kern, float *out, int ldo, const floa
   /* O = S V, the same blocks of values */
   for (int t0 = 0; t0 < Tk; t0 += LMW_CPU_CROSS_KEYS) {
     int nb = Tk - t0 < LMW_CPU_CROSS_KEYS ? Tk - t0 : LMW_CPU_CROSS_KEYS;
-    for (int t = 0; t < nb; t++)
-      kern->convert_row (blk + (size_t) t * D, LMW_TYPE_F16, vh + (size_t) (t0 + t) * ldkv, 0, D);
+    rows_from_f16 (kern, blk, vh + (size_t) t0 * ldkv, (size_t) ldkv, nb, D);
     for (int r = 0; r < Tq; r++) {
       float *o = out + (size_t) r * ldo + (size_t) h * D;
       kern->gemv_t (acc, S + (size_t) r * Tk + t0, blk, (size_t) D, nb, D);

@@ -20,6 +20,9 @@ struct lmw_state {
    * weight and vector the backend's view from map_weight; owns only its enc and dec arrays
    * (the vocabulary and filterbank pointers are the model's, borrowed) */
   lmw_model *dm;
+  /* owned: q8_0 copies of the conv stem's f16/f32 weights that dm->conv1 / conv2 point to, on
+   * the host for quantised models (lmw-context.c, map_model); NULL otherwise */
+  void *conv_q8[2];
 
   /* host staging */
   float *mel_host;    /* (n_mels, 2T): the window before upload */
