@@ -183,6 +183,7 @@ job_run (Job *job, GError **error)
   if (transcript == NULL)
     return NULL;
   transcript->duration = (double) state.samples / state.sample_rate;
+  transcript->audio_sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, audio);
   return transcript;
 }
 

@@ -34,6 +34,7 @@ lmd_transcript_copy (const LmdTranscript *self)
   copy->text = g_strdup (self->text);
   copy->confidence = self->confidence;
   copy->duration = self->duration;
+  copy->audio_sha256 = g_strdup (self->audio_sha256);
   for (guint i = 0; i < self->words->len; i++)
     {
       const LmdWord *w = &g_array_index (self->words, LmdWord, i);
@@ -57,6 +58,7 @@ lmd_transcript_free (LmdTranscript *self)
     return;
   g_free (self->text);
   g_free (self->language);
+  g_free (self->audio_sha256);
   g_array_unref (self->words);
   g_clear_pointer (&self->segments, g_array_unref);
   g_free (self);

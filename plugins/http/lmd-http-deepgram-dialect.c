@@ -36,9 +36,9 @@
 #include "lmd-error.h"
 #include "lmd-http-request-parser.h"
 #include "lmd-http-response.h"
+#include "lmd-job-format.h"
 #include "lmd-json-writer.h"
-
-#define SHA256_KEY "lmd-deepgram-sha256"
+#include "lmd-url-fetcher.h"
 
 typedef enum {
   LISTEN_DIALECT_AUTO,
@@ -62,6 +62,8 @@ static const char *const deepgram_only_options[] = {
   "sentiment", "detect_entities", "custom_topic", "custom_intent", "diarize_model",
   "alternatives", "channels", "endpointing", "utterance_end_ms", "vad_events", "no_delay",
 };
+
+static const LmdJobFormat deepgram_job_format;
 
 gboolean
 lmd_http_deepgram_dialect_configure (GKeyFile *config, GError **error)
@@ -109,6 +111,9 @@ lmd_http_deepgram_dialect_configure (GKeyFile *config, GError **error)
         settings.models = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
       g_hash_table_replace (settings.models, g_strdup (g_strstrip (item)), g_strdup (g_strstrip (colon + 1)));
     }
+  /* jobs accepted with a callback are answered in this dialect's shape by whichever process
+   * runs them: every process with the HTTP transport knows the format */
+  lmd_job_format_register (&deepgram_job_format);
   return TRUE;
 }
 
@@ -305,8 +310,21 @@ deepgram_parse_request (LmdTranscribeRequest *request, SoupServerMessage *msg, G
       request->options.model = g_strdup (lmd_engine_get_model_name (lmd_router_find_engine (router, NULL)));
     }
   request->options.word_timestamps = TRUE;
-  g_object_set_data_full (G_OBJECT (msg), SHA256_KEY,
-                          g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, body), g_free);
+  if (query != NULL && (value = g_hash_table_lookup (query, "callback_method")) != NULL &&
+      g_ascii_strcasecmp (value, "post") != 0 && g_ascii_strcasecmp (value, "put") != 0)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "callback_method" LMD_ERROR_PARAM_SEPARATOR "'%s' is not post or put", value);
+      return FALSE;
+    }
+  /* callback: the answer is {"request_id"} at once, the result goes to the URL */
+  if (query != NULL && (value = g_hash_table_lookup (query, "callback")) != NULL)
+    {
+      if (!lmd_url_check_destination (value, lmd_router_get_limits (router)->allow_private_urls,
+                                      "callback", error) ||
+          !lmd_transcribe_options_set (&request->options, "callback_url", value, error))
+        return FALSE;
+    }
   return TRUE;
 }
 
@@ -317,9 +335,8 @@ typedef struct {
 } AnswerShape;
 
 static void
-read_shape (SoupServerMessage *msg, AnswerShape *shape)
+read_shape (const char *raw, AnswerShape *shape)
 {
-  const char *raw = g_uri_get_query (soup_server_message_get_uri (msg));
   g_autoptr (GHashTable) query = raw != NULL ? soup_form_decode (raw) : NULL;
   const char *value;
 
@@ -484,20 +501,25 @@ write_paragraphs (LmdJsonWriter *w, const LmdTranscript *t, const GArray *cuts)
   g_string_free (all, TRUE);
 }
 
-static void
-deepgram_write_transcript (SoupServerMessage *msg, const LmdTranscript *t,
-                           const LmdTranscribeRequest *request, gsize file_size)
+/* (transfer full) the answer to the request @request_id for @t, served by @model (nullable),
+ * shaped by the options of the raw query @raw_query (nullable): the synchronous answer and
+ * the body of the callback alike. */
+static char *
+answer_json (const LmdTranscript *t, const char *model, const char *request_id,
+             const char *raw_query)
 {
-  const char *model = request->options.model != NULL ? request->options.model : "default";
-  g_autofree char *model_uuid = lmd_http_deepgram_model_uuid (model);
+  g_autofree char *model_uuid = NULL;
   g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
   g_autofree char *created = g_date_time_format_iso8601 (now);
-  const char *sha256 = g_object_get_data (G_OBJECT (msg), SHA256_KEY);
+  const char *sha256 = t->audio_sha256;
   g_autoptr (GArray) cuts = NULL;
   LmdJsonWriter *w = lmd_json_writer_new ();
   AnswerShape shape;
 
-  read_shape (msg, &shape);
+  if (model == NULL)
+    model = "default";
+  model_uuid = lmd_http_deepgram_model_uuid (model);
+  read_shape (raw_query, &shape);
   cuts = split_utterances (t, shape.utt_split);
   lmd_json_writer_begin_object (w);
   lmd_json_writer_key (w, "metadata");
@@ -505,7 +527,7 @@ deepgram_write_transcript (SoupServerMessage *msg, const LmdTranscript *t,
   lmd_json_writer_key (w, "transaction_key");
   lmd_json_writer_string (w, "deprecated");
   lmd_json_writer_key (w, "request_id");
-  lmd_json_writer_string (w, request->request_id);
+  lmd_json_writer_string (w, request_id);
   lmd_json_writer_key (w, "sha256");
   lmd_json_writer_string (w, sha256 != NULL ? sha256 : "");
   lmd_json_writer_key (w, "created");
@@ -590,9 +612,18 @@ deepgram_write_transcript (SoupServerMessage *msg, const LmdTranscript *t,
     }
   lmd_json_writer_end_object (w);
   lmd_json_writer_end_object (w);
+  return lmd_json_writer_finish (w);
+}
+
+static void
+deepgram_write_transcript (SoupServerMessage *msg, const LmdTranscript *t,
+                           const LmdTranscribeRequest *request, gsize file_size)
+{
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "dg-request-id",
                                 request->request_id);
-  lmd_http_respond_json (msg, SOUP_STATUS_OK, lmd_json_writer_finish (w));
+  lmd_http_respond_json (msg, SOUP_STATUS_OK,
+                         answer_json (t, request->options.model, request->request_id,
+                                      g_uri_get_query (soup_server_message_get_uri (msg))));
 }
 
 /* Deepgram's err_code for a status. */
@@ -616,17 +647,36 @@ err_code_for_status (guint status)
     }
 }
 
+/* (transfer full) {"err_code","err_msg","request_id"} for @error; its status in @status. */
+static char *
+error_json (const GError *error, const char *request_id, guint *status)
+{
+  LmdErrorCode code = lmd_error_classify (error);
+  g_autofree char *sentence = lmd_error_get_sentence (error);
+  g_autofree char *param = lmd_error_get_param (error);
+  g_autofree char *message = param != NULL ? g_strdup_printf ("%s: %s", param, sentence) : g_strdup (sentence);
+  LmdJsonWriter *w = lmd_json_writer_new ();
+
+  *status = lmd_error_http_status (code);
+  lmd_json_writer_begin_object (w);
+  lmd_json_writer_key (w, "err_code");
+  lmd_json_writer_string (w, err_code_for_status (*status));
+  lmd_json_writer_key (w, "err_msg");
+  lmd_json_writer_string (w, code == LMD_ERROR_INTERNAL ? "internal error; the server log has details" : message);
+  lmd_json_writer_key (w, "request_id");
+  lmd_json_writer_string (w, request_id);
+  lmd_json_writer_end_object (w);
+  return lmd_json_writer_finish (w);
+}
+
 static void
 deepgram_write_error (SoupServerMessage *msg, LmdRouter *router, const GError *error,
                       const char *request_id, guint retry_after_s, gint64 expires_at)
 {
   LmdErrorCode code = lmd_error_classify (error);
-  guint status = lmd_error_http_status (code);
-  g_autofree char *sentence = lmd_error_get_sentence (error);
-  g_autofree char *param = lmd_error_get_param (error);
-  g_autofree char *message = param != NULL ? g_strdup_printf ("%s: %s", param, sentence) : g_strdup (sentence);
   const LmdLimits *limits = router != NULL ? lmd_router_get_limits (router) : NULL;
-  LmdJsonWriter *w = lmd_json_writer_new ();
+  guint status;
+  char *body = error_json (error, request_id, &status);
 
   if (code == LMD_ERROR_SERVICE_UNAVAILABLE || code == LMD_ERROR_RATE_LIMIT_EXCEEDED ||
       (code == LMD_ERROR_QUOTA_EXCEEDED && retry_after_s > 0))
@@ -636,18 +686,64 @@ deepgram_write_error (SoupServerMessage *msg, LmdRouter *router, const GError *e
       g_autofree char *header = g_strdup_printf ("%u", retry);
       soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After", header);
     }
+  if (request_id != NULL)
+    soup_message_headers_replace (soup_server_message_get_response_headers (msg), "dg-request-id", request_id);
+  lmd_http_respond_json (msg, status, body);
+}
+
+/* ---- callback ------------------------------------------------------------------------------ */
+
+/* Accepted with a callback: 200 {"request_id"}, the id the callback's metadata carries. */
+static void
+deepgram_write_job_accepted (SoupServerMessage *msg, const char *job_id, const char *request_id)
+{
+  LmdJsonWriter *w = lmd_json_writer_new ();
+
   lmd_json_writer_begin_object (w);
-  lmd_json_writer_key (w, "err_code");
-  lmd_json_writer_string (w, err_code_for_status (status));
-  lmd_json_writer_key (w, "err_msg");
-  lmd_json_writer_string (w, code == LMD_ERROR_INTERNAL ? "internal error; the server log has details" : message);
   lmd_json_writer_key (w, "request_id");
   lmd_json_writer_string (w, request_id);
   lmd_json_writer_end_object (w);
-  if (request_id != NULL)
-    soup_message_headers_replace (soup_server_message_get_response_headers (msg), "dg-request-id", request_id);
-  lmd_http_respond_json (msg, status, lmd_json_writer_finish (w));
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "dg-request-id", request_id);
+  lmd_http_respond_json (msg, SOUP_STATUS_OK, lmd_json_writer_finish (w));
 }
+
+/* The job answers in this dialect's shape: its arguments are the request's raw query (the
+ * options that shape the answer), its method callback_method. */
+static void
+deepgram_prepare_job (LmdJob *job, SoupServerMessage *msg, const LmdTranscribeRequest *request)
+{
+  const char *raw = g_uri_get_query (soup_server_message_get_uri (msg));
+  g_autoptr (GHashTable) query = raw != NULL ? soup_form_decode (raw) : NULL;
+  const char *method = query != NULL ? g_hash_table_lookup (query, "callback_method") : NULL;
+
+  g_free (job->result_format);
+  job->result_format = g_strdup ("deepgram");
+  g_free (job->result_args);
+  job->result_args = g_strdup (raw);
+  g_free (job->callback_method);
+  job->callback_method = method != NULL && g_ascii_strcasecmp (method, "put") == 0 ? g_strdup ("PUT") : NULL;
+}
+
+static char *
+job_completed (const LmdJob *job, const LmdTranscript *transcript)
+{
+  return answer_json (transcript, job->options.model, job->request_id, job->result_args);
+}
+
+static char *
+job_failed (const LmdJob *job, const GError *error)
+{
+  guint status;
+
+  return error_json (error, job->request_id, &status);
+}
+
+static const LmdJobFormat deepgram_job_format = {
+  .version = LMD_JOB_FORMAT_VERSION,
+  .name = "deepgram",
+  .completed = job_completed,
+  .failed = job_failed,
+};
 
 const LmdHttpDialect lmd_http_deepgram_dialect = {
   .version = LMD_HTTP_DIALECT_VERSION,
@@ -657,5 +753,7 @@ const LmdHttpDialect lmd_http_deepgram_dialect = {
   .parse_request = deepgram_parse_request,
   .write_transcript = deepgram_write_transcript,
   .write_error = deepgram_write_error,
+  .write_job_accepted = deepgram_write_job_accepted,
+  .prepare_job = deepgram_prepare_job,
   .uuid_request_ids = TRUE,
 };

@@ -3,6 +3,7 @@
 // 127.0.0.1: transcribeFile and transcribeUrl (from a file server on 127.0.0.1) give the same
 // words as the project's own /v1/listen; every field the strictest SDKs read is there, with
 // UUID request ids; errors in Deepgram's shape; the project's own clients keep their answer.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -12,6 +13,7 @@ const { DeepgramClient } = await loadSdk();
 
 const KEY = 'test-key-not-checked';
 const files = ['sense_and_sensibility_01_austen_64kb-0870.wav', 'sense_and_sensibility_01_austen_64kb-0880.wav'];
+const sha256 = name => crypto.createHash('sha256').update(fs.readFileSync(path.join(librivox, name))).digest('hex');
 
 plan(10);
 const daemon = await startDaemon(`[server]
@@ -92,14 +94,17 @@ try {
       log(`${name}: deepgram "${got}" / own "${reference[name]}"`);
       assert(words(got).join(' ') === words(reference[name]).join(' '), `words differ:\n  ${got}\n  ${reference[name]}`);
       checkPrerecorded(doc);
+      assert(doc.metadata.sha256 === sha256(name), `metadata.sha256 is not the file's: ${doc.metadata.sha256}`);
     }
   });
 
-  await test('transcribeUrl (audio on 127.0.0.1) returns the same words as /v1/listen', async () => {
+  await test('transcribeUrl (audio on 127.0.0.1) returns the same words as /v1/listen, sha256 of the fetched audio', async () => {
     const doc = await client.listen.v1.media.transcribeUrl({ url: fileUrl(files[1]), model: 'nova-3' });
     const got = doc.results.channels[0].alternatives[0].transcript;
     assert(words(got).join(' ') === words(reference[files[1]]).join(' '), `words differ:\n  ${got}\n  ${reference[files[1]]}`);
     checkPrerecorded(doc);
+    // the hash of the audio bytes the server fetched, not of the JSON body {"url"}
+    assert(doc.metadata.sha256 === sha256(files[1]), `metadata.sha256 is not the fetched file's: ${doc.metadata.sha256}`);
   });
 
   await test('utterances, paragraphs and detect_language are in the answer, every field present', async () => {
