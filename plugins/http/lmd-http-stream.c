@@ -107,6 +107,7 @@ struct _LmdHttpStream {
   GSource *idle_source;      /* owned, nullable: attached to the hub's context */
   gint64 last_audio_at;       /* monotonic µs */
   guint64 bytes_received;
+  guint64 decoded_samples;    /* a container's: samples at 16 kHz its decoder delivered */
   GQueue held;                /* HeldFrame *: received while admitting, replayed once admitted */
   LmdLiveSession *live;       /* owned, nullable until admitted; cancelled when the connection goes */
   gushort close_code;         /* the close that follows the last message */
@@ -241,19 +242,30 @@ end_input (LmdHttpStream *self)
     lmd_live_session_close (self->live);
 }
 
+/* Seconds of audio received: of raw audio, its bytes; of a container, what its decoder has
+ * delivered (compressed bytes say nothing of a duration).  The licence meters this. */
+static double
+received_seconds (LmdHttpStream *self)
+{
+  static const guint bytes_per_sample[] = { [LMD_PCM_LINEAR16] = 2, [LMD_PCM_LINEAR32] = 4,
+                                            [LMD_PCM_MULAW] = 1, [LMD_PCM_ALAW] = 1 };
+
+  if (self->container)
+    return (double) self->decoded_samples / 16000.0;
+  return (double) self->bytes_received /
+         (bytes_per_sample[self->encoding] * (double) MAX (self->sample_rate, 1));
+}
+
 /* What a dialect's messages say about the stream. */
 static void
 stream_info (LmdHttpStream *self, LmdHttpStreamInfo *info)
 {
-  static const guint bytes_per_sample[] = { [LMD_PCM_LINEAR16] = 2, [LMD_PCM_LINEAR32] = 4,
-                                            [LMD_PCM_MULAW] = 1, [LMD_PCM_ALAW] = 1 };
 
   info->session_id = self->session_id;
   info->request_id = self->request_id;
   info->model_name = self->engine != NULL ? lmd_engine_get_model_name (self->engine) : NULL;
   info->language = self->language;
-  info->audio_seconds = (double) self->bytes_received /
-                        (bytes_per_sample[self->encoding] * (double) MAX (self->sample_rate, 1));
+  info->audio_seconds = received_seconds (self);
 }
 
 static void
@@ -552,7 +564,8 @@ on_binary (LmdHttpStream *self, GBytes *message)
 }
 
 static void refuse (const LmdHttpStreamDialect *dialect, SoupWebsocketConnection *conn,
-                    const char *code, const char *param, const char *message, gushort close_code);
+                    const char *session_id, const char *request_id, const char *code,
+                    const char *param, const char *message, gushort close_code);
 
 typedef struct {
   gint type;
@@ -589,7 +602,7 @@ on_message (SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer 
                            "stream %s: more than %u frames before it was admitted; closing",
                            self->session_id, MAX_HELD_FRAMES);
           self->state = STATE_CLOSING;
-          refuse (self->dialect, conn, "RATE_LIMIT_EXCEEDED", NULL,
+          refuse (self->dialect, conn, self->session_id, self->request_id, "RATE_LIMIT_EXCEEDED", NULL,
                   "too many frames before the stream was admitted", CLOSE_POLICY);
         }
       return;
@@ -606,15 +619,11 @@ on_message (SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer 
 static void
 release_ticket (LmdHttpStream *self, guint status)
 {
-  static const guint bytes_per_sample[] = { [LMD_PCM_LINEAR16] = 2, [LMD_PCM_LINEAR32] = 4,
-                                            [LMD_PCM_MULAW] = 1, [LMD_PCM_ALAW] = 1 };
   LmdLicense *license = lmd_router_get_license (self->hub->router);
-  double seconds;
 
   if (self->ticket == NULL || license == NULL)
     return;
-  seconds = (double) self->bytes_received / (bytes_per_sample[self->encoding] * (double) self->sample_rate);
-  lmd_license_complete (license, g_steal_pointer (&self->ticket), seconds, status);
+  lmd_license_complete (license, g_steal_pointer (&self->ticket), received_seconds (self), status);
 }
 
 static void
@@ -735,14 +744,19 @@ parse_parameters (LmdHttpStream *self, GHashTable *query, GError **error)
   return TRUE;
 }
 
-/* Main context: refuses a stream that never started: error message, then close. */
+/* Main context: refuses a stream that never started: error message (naming the stream's
+ * ids, as its other messages would), then close. */
 static void
-refuse (const LmdHttpStreamDialect *dialect, SoupWebsocketConnection *conn, const char *code,
-        const char *param, const char *message, gushort close_code)
+refuse (const LmdHttpStreamDialect *dialect, SoupWebsocketConnection *conn, const char *session_id,
+        const char *request_id, const char *code, const char *param, const char *message,
+        gushort close_code)
 {
+  LmdHttpStreamInfo info = { .session_id = session_id, .request_id = request_id };
   g_autofree char *text = dialect == NULL ? lmd_http_stream_error_json (code, param, message)
-                                          : dialect->write_error (NULL, NULL, code, param, message);
+                                          : dialect->write_error (NULL, &info, code, param, message);
 
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, request_id, "stream %s refused: %s%s%s (close %u)",
+                   session_id, param != NULL ? param : "", param != NULL ? ": " : "", message, close_code);
   if (text != NULL)
     soup_websocket_connection_send_text (conn, text);
   soup_websocket_connection_close (conn, close_code, NULL);
@@ -776,6 +790,8 @@ on_decoded (gpointer data)
     return G_SOURCE_REMOVE;
   if (d->pcm != NULL)
     {
+      /* PCM comes in order before the end, so at the close every piece is counted */
+      self->decoded_samples += g_bytes_get_size (d->pcm) / sizeof (float);
       if (!lmd_live_session_push_audio (self->live, d->pcm, &error) && error != NULL)
         fail_stream (self, lmd_error_code_name (lmd_error_classify (error)), NULL, error->message,
                      CLOSE_POLICY);
@@ -831,9 +847,9 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
       if (self->state == STATE_ADMITTING && self->conn != NULL)
         {
           g_autofree char *sentence = lmd_error_get_sentence (error);
-          LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream refused: %s", error->message);
           self->state = STATE_CLOSING;
-          refuse (self->dialect, self->conn, lmd_error_code_name (lmd_error_classify (error)), NULL, sentence,
+          refuse (self->dialect, self->conn, self->session_id, self->request_id,
+                  lmd_error_code_name (lmd_error_classify (error)), NULL, sentence,
                   lmd_error_classify (error) == LMD_ERROR_SERVICE_UNAVAILABLE ? CLOSE_TRY_AGAIN
                                                                                : CLOSE_POLICY);
         }
@@ -850,11 +866,10 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!lmd_http_auth_allows_engine (license, ticket, self->hub->router, self->engine, &error))
     {
       g_autofree char *sentence = lmd_error_get_sentence (error);
-      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream refused: %s", error->message);
       self->state = STATE_CLOSING;
       release_ticket (self, 403);
-      refuse (self->dialect, self->conn, lmd_error_code_name (lmd_error_classify (error)), NULL, sentence,
-              CLOSE_POLICY);
+      refuse (self->dialect, self->conn, self->session_id, self->request_id,
+              lmd_error_code_name (lmd_error_classify (error)), NULL, sentence, CLOSE_POLICY);
       return;
     }
   self->state = STATE_OPEN;
@@ -927,6 +942,10 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
   g_autoptr (GError) error = NULL;
   g_autoptr (GHashTable) query = NULL;
   g_autofree char *uuid = g_uuid_string_random ();
+  /* a dialect's stream is known to its client by the request's id when that is a UUID
+   * (Deepgram's request_id), so the client and the log name it alike */
+  const char *stream_id = dialect != NULL && request_id != NULL && g_uuid_string_is_valid (request_id)
+                            ? request_id : uuid;
   GUri *uri = soup_server_message_get_uri (msg);
   const char *model;
 
@@ -944,14 +963,13 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
     {
       g_autofree char *text = g_strdup_printf ("the server is at its limit of %u live streams; "
                                                "retry later", hub->config.max_streams);
-      LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, request_id, "stream refused: %s", text);
-      refuse (dialect, conn, "SERVICE_UNAVAILABLE", NULL, text, CLOSE_TRY_AGAIN);
+      refuse (dialect, conn, stream_id, request_id, "SERVICE_UNAVAILABLE", NULL, text, CLOSE_TRY_AGAIN);
       return;
     }
 
   self = g_object_new (LMD_TYPE_HTTP_STREAM, NULL);
   self->hub = lmd_http_streams_ref (hub);
-  self->session_id = g_strdup (uuid);
+  self->session_id = g_strdup (stream_id);
   self->request_id = g_strdup (request_id);
   self->opened_at = g_get_monotonic_time ();
   self->last_audio_at = self->opened_at;
@@ -987,7 +1005,7 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
         {
           g_autofree char *param = lmd_error_get_param (error);
           g_autofree char *sentence = lmd_error_get_sentence (error);
-          refuse (dialect, conn, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
+          refuse (dialect, conn, self->session_id, self->request_id, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
           return;
         }
     }
@@ -995,14 +1013,14 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
     {
       g_autofree char *param = lmd_error_get_param (error);
       g_autofree char *sentence = lmd_error_get_sentence (error);
-      refuse (dialect, conn, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
+      refuse (dialect, conn, self->session_id, self->request_id, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
       return;
     }
   self->engine = lmd_router_find_engine (hub->router, model);
   if (self->engine == NULL)
     {
       g_autofree char *text = g_strdup_printf ("no model named '%s'", model != NULL ? model : "(default)");
-      refuse (dialect, conn, "INVALID_PARAMETER", "model", text, CLOSE_POLICY);
+      refuse (dialect, conn, self->session_id, self->request_id, "INVALID_PARAMETER", "model", text, CLOSE_POLICY);
       return;
     }
   g_object_ref (self->engine);
@@ -1010,12 +1028,12 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
     {
       g_autofree char *text = g_strdup_printf ("model %s does not transcribe '%s'",
                                                lmd_engine_get_model_name (self->engine), self->language);
-      refuse (dialect, conn, "INVALID_PARAMETER", "language", text, CLOSE_POLICY);
+      refuse (dialect, conn, self->session_id, self->request_id, "INVALID_PARAMETER", "language", text, CLOSE_POLICY);
       return;
     }
   if (lmd_router_is_draining (hub->router))
     {
-      refuse (dialect, conn, "SERVICE_UNAVAILABLE", NULL, "the server is shutting down", CLOSE_TRY_AGAIN);
+      refuse (dialect, conn, self->session_id, self->request_id, "SERVICE_UNAVAILABLE", NULL, "the server is shutting down", CLOSE_TRY_AGAIN);
       return;
     }
   /* Admission may wait for a license service in another process: the connection is taken

@@ -17,11 +17,13 @@ const { DeepgramClient } = await loadSdk();
 const KEY = 'test-key-not-checked';
 const FILE = 'sense_and_sensibility_01_austen_64kb-0870.wav';
 
-plan(8);
+plan(9);
 const daemon = await startDaemon(`[server]
 log_level=info
 [plugins]
 load=http;gst-decoder;sphinx
+[streaming]
+max_streams=2
 `);
 const wsBase = daemon.url.replace('http', 'ws');
 const client = new DeepgramClient({ apiKey: KEY, environment: { base: daemon.url, production: wsBase } });
@@ -148,10 +150,30 @@ try {
     const code = await new Promise(r => ws.once('close', c => r(c)));
     const m = await first;
     assert(m.type === 'Error' && typeof m.err_code === 'string' && /encoding/.test(m.err_msg), JSON.stringify(m));
+    assert(isUuid(m.request_id), `the refusal's request_id is not a UUID: ${m.request_id}`);
+    assert(daemon.readLog().includes(`[${m.request_id}]`), 'the log line names the request id');
     assert(code === 1008, `close code ${code}`);
     const res = await fetch(`${daemon.url}/health`);
     assert(res.status === 200, 'the server still serves');
   });
+  await test('a stream over [streaming] max_streams is refused with an Error naming a UUID request_id, close 1008', async () => {
+    const a = await open({ encoding: 'linear16', sample_rate: 16000 });
+    const b = await open({ encoding: 'linear16', sample_rate: 16000 });
+    try {
+      const ws = new WebSocket(`${wsBase}/v1/listen?model=nova-3&encoding=linear16&sample_rate=16000`, { headers: { Authorization: `Token ${KEY}` } });
+      const first = new Promise(r => ws.once('message', d => r(JSON.parse(d))));
+      const code = await new Promise(r => ws.once('close', c => r(c)));
+      const m = await first;
+      assert(m.type === 'Error' && m.err_code === 'SERVICE_UNAVAILABLE' && isUuid(m.request_id), JSON.stringify(m));
+      assert(daemon.readLog().includes(`[${m.request_id}]`), 'the log line names the request id');
+      assert(code === 1008, `close code ${code}`);
+    } finally {
+      a.socket.sendCloseStream({ type: 'CloseStream' });
+      b.socket.sendCloseStream({ type: 'CloseStream' });
+      await Promise.all([a.closed, b.closed]);
+    }
+  });
+
   // Streams @chunks (Buffers) over a raw WebSocket with @query, 20 ms apart; resolves to the
   // finals' text after CloseStream, and the close code.
   async function streamChunks (query, chunks) {
