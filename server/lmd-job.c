@@ -107,6 +107,11 @@ lmd_job_to_meta_json (const LmdJob *self)
   lmd_json_writer_string (w, o->prompt);
   lmd_json_writer_key (w, "condition_on_previous_text");
   lmd_json_writer_int (w, o->condition_on_previous_text);
+  if (o->multichannel)
+    {
+      lmd_json_writer_key (w, "multichannel");
+      lmd_json_writer_boolean (w, TRUE);
+    }
   lmd_vad_options_write (&o->vad, w);
   lmd_json_writer_end_object (w);
   lmd_json_writer_end_object (w);
@@ -166,6 +171,7 @@ lmd_job_from_meta_json (const char *json, GError **error)
       job->options.prompt = dup_member (opts, "prompt");
       job->options.condition_on_previous_text =
         (gint) CLAMP (lmd_json_object_get_int (opts, "condition_on_previous_text", -1), -1, 1);
+      job->options.multichannel = lmd_json_object_get_boolean (opts, "multichannel", FALSE);
       lmd_vad_options_read (&job->options.vad, opts);
     }
   job->options.callback_url = g_strdup (job->callback_url);

@@ -266,6 +266,7 @@ deepgram_parse_request (LmdTranscribeRequest *request, SoupServerMessage *msg, G
   const char *value;
   g_autofree char *short_language = NULL;
   gboolean detect = FALSE;
+  gboolean multichannel = FALSE;
 
   /* the query in the project's own names, for the shared parser */
   if (query != NULL)
@@ -286,6 +287,13 @@ deepgram_parse_request (LmdTranscribeRequest *request, SoupServerMessage *msg, G
                        "detect_language" LMD_ERROR_PARAM_SEPARATOR "'%s' is not a boolean", value);
           return FALSE;
         }
+    }
+  if (query != NULL && (value = g_hash_table_lookup (query, "multichannel")) != NULL &&
+      !lmd_parse_boolean (value, &multichannel))
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "multichannel" LMD_ERROR_PARAM_SEPARATOR "'%s' is not a boolean", value);
+      return FALSE;
     }
   if (detect || g_strcmp0 (language, "multi") == 0)
     g_hash_table_insert (own, "language", "auto");
@@ -310,6 +318,7 @@ deepgram_parse_request (LmdTranscribeRequest *request, SoupServerMessage *msg, G
       request->options.model = g_strdup (lmd_engine_get_model_name (lmd_router_find_engine (router, NULL)));
     }
   request->options.word_timestamps = TRUE;
+  request->options.multichannel = multichannel;
   if (query != NULL && (value = g_hash_table_lookup (query, "callback_method")) != NULL &&
       g_ascii_strcasecmp (value, "post") != 0 && g_ascii_strcasecmp (value, "put") != 0)
     {
@@ -512,7 +521,10 @@ answer_json (const LmdTranscript *t, const char *model, const char *request_id,
   g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
   g_autofree char *created = g_date_time_format_iso8601 (now);
   const char *sha256 = t->audio_sha256;
-  g_autoptr (GArray) cuts = NULL;
+  /* one entry per input channel (multichannel), else the one transcript */
+  const LmdTranscript *const *channels = t->channels != NULL ? (const LmdTranscript *const *) t->channels->pdata : &t;
+  guint n_channels = t->channels != NULL ? t->channels->len : 1;
+  g_autoptr (GPtrArray) cuts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
   LmdJsonWriter *w = lmd_json_writer_new ();
   AnswerShape shape;
 
@@ -520,7 +532,8 @@ answer_json (const LmdTranscript *t, const char *model, const char *request_id,
     model = "default";
   model_uuid = lmd_http_deepgram_model_uuid (model);
   read_shape (raw_query, &shape);
-  cuts = split_utterances (t, shape.utt_split);
+  for (guint c = 0; c < n_channels; c++)
+    g_ptr_array_add (cuts, split_utterances (channels[c], shape.utt_split));
   lmd_json_writer_begin_object (w);
   lmd_json_writer_key (w, "metadata");
   lmd_json_writer_begin_object (w);
@@ -535,7 +548,7 @@ answer_json (const LmdTranscript *t, const char *model, const char *request_id,
   lmd_json_writer_key (w, "duration");
   lmd_json_writer_double (w, t->duration, 3);
   lmd_json_writer_key (w, "channels");
-  lmd_json_writer_int (w, 1);
+  lmd_json_writer_int (w, n_channels);
   lmd_json_writer_key (w, "models");
   lmd_json_writer_begin_array (w);
   lmd_json_writer_string (w, model_uuid);
@@ -558,55 +571,66 @@ answer_json (const LmdTranscript *t, const char *model, const char *request_id,
   lmd_json_writer_begin_object (w);
   lmd_json_writer_key (w, "channels");
   lmd_json_writer_begin_array (w);
-  lmd_json_writer_begin_object (w);
-  lmd_json_writer_key (w, "alternatives");
-  lmd_json_writer_begin_array (w);
-  lmd_json_writer_begin_object (w);
-  lmd_json_writer_key (w, "transcript");
-  lmd_json_writer_string (w, t->text != NULL ? t->text : "");
-  lmd_json_writer_key (w, "confidence");
-  lmd_json_writer_double (w, t->confidence, 3);
-  lmd_http_deepgram_write_words (w, t, 0, t->words->len);
-  if (shape.paragraphs)
-    write_paragraphs (w, t, cuts);
-  lmd_json_writer_end_object (w);
-  lmd_json_writer_end_array (w);
-  if (shape.detect_language)
+  for (guint c = 0; c < n_channels; c++)
     {
-      lmd_json_writer_key (w, "detected_language");
-      lmd_json_writer_string (w, t->language);
-      lmd_json_writer_key (w, "language_confidence");
-      lmd_json_writer_double (w, 1.0, 1);
+      const LmdTranscript *ct = channels[c];
+
+      lmd_json_writer_begin_object (w);
+      lmd_json_writer_key (w, "alternatives");
+      lmd_json_writer_begin_array (w);
+      lmd_json_writer_begin_object (w);
+      lmd_json_writer_key (w, "transcript");
+      lmd_json_writer_string (w, ct->text != NULL ? ct->text : "");
+      lmd_json_writer_key (w, "confidence");
+      lmd_json_writer_double (w, ct->confidence, 3);
+      lmd_http_deepgram_write_words (w, ct, 0, ct->words->len);
+      if (shape.paragraphs)
+        write_paragraphs (w, ct, g_ptr_array_index (cuts, c));
+      lmd_json_writer_end_object (w);
+      lmd_json_writer_end_array (w);
+      if (shape.detect_language)
+        {
+          lmd_json_writer_key (w, "detected_language");
+          lmd_json_writer_string (w, ct->language);
+          lmd_json_writer_key (w, "language_confidence");
+          lmd_json_writer_double (w, 1.0, 1);
+        }
+      lmd_json_writer_end_object (w);
     }
-  lmd_json_writer_end_object (w);
   lmd_json_writer_end_array (w);
   if (shape.utterances)
     {
       lmd_json_writer_key (w, "utterances");
       lmd_json_writer_begin_array (w);
-      for (guint c = 0; c + 1 < cuts->len; c++)
+      for (guint ch = 0; ch < n_channels; ch++)
         {
-          guint first = g_array_index (cuts, guint, c), last = g_array_index (cuts, guint, c + 1);
-          g_autofree char *text = join_words (t, first, last);
-          g_autofree char *id = g_uuid_string_random ();
+          const LmdTranscript *ct = channels[ch];
+          const GArray *ccuts = g_ptr_array_index (cuts, ch);
 
-          lmd_json_writer_begin_object (w);
-          lmd_json_writer_key (w, "start");
-          lmd_json_writer_double (w, g_array_index (t->words, LmdWord, first).start, 3);
-          lmd_json_writer_key (w, "end");
-          lmd_json_writer_double (w, g_array_index (t->words, LmdWord, last - 1).end, 3);
-          lmd_json_writer_key (w, "confidence");
-          lmd_json_writer_double (w, mean_confidence (t, first, last), 3);
-          lmd_json_writer_key (w, "channel");
-          lmd_json_writer_int (w, 0);
-          lmd_json_writer_key (w, "transcript");
-          lmd_json_writer_string (w, text);
-          lmd_http_deepgram_write_words (w, t, first, last);
-          lmd_json_writer_key (w, "speaker");
-          lmd_json_writer_int (w, 0);
-          lmd_json_writer_key (w, "id");
-          lmd_json_writer_string (w, id);
-          lmd_json_writer_end_object (w);
+          for (guint c = 0; c + 1 < ccuts->len; c++)
+            {
+              guint first = g_array_index (ccuts, guint, c), last = g_array_index (ccuts, guint, c + 1);
+              g_autofree char *text = join_words (ct, first, last);
+              g_autofree char *id = g_uuid_string_random ();
+
+              lmd_json_writer_begin_object (w);
+              lmd_json_writer_key (w, "start");
+              lmd_json_writer_double (w, g_array_index (ct->words, LmdWord, first).start, 3);
+              lmd_json_writer_key (w, "end");
+              lmd_json_writer_double (w, g_array_index (ct->words, LmdWord, last - 1).end, 3);
+              lmd_json_writer_key (w, "confidence");
+              lmd_json_writer_double (w, mean_confidence (ct, first, last), 3);
+              lmd_json_writer_key (w, "channel");
+              lmd_json_writer_int (w, ch);
+              lmd_json_writer_key (w, "transcript");
+              lmd_json_writer_string (w, text);
+              lmd_http_deepgram_write_words (w, ct, first, last);
+              lmd_json_writer_key (w, "speaker");
+              lmd_json_writer_int (w, 0);
+              lmd_json_writer_key (w, "id");
+              lmd_json_writer_string (w, id);
+              lmd_json_writer_end_object (w);
+            }
         }
       lmd_json_writer_end_array (w);
     }

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { assert, done, isUuid, librivox, loadSdk, log, plan, startDaemon, test, words } from './harness.mjs';
+import { assert, done, isUuid, librivox, loadSdk, log, plan, startDaemon, test, wer, words } from './harness.mjs';
 
 const { DeepgramClient } = await loadSdk();
 
@@ -15,7 +15,7 @@ const KEY = 'test-key-not-checked';
 const files = ['sense_and_sensibility_01_austen_64kb-0870.wav', 'sense_and_sensibility_01_austen_64kb-0880.wav'];
 const sha256 = name => crypto.createHash('sha256').update(fs.readFileSync(path.join(librivox, name))).digest('hex');
 
-plan(10);
+plan(11);
 const daemon = await startDaemon(`[server]
 log_level=info
 [plugins]
@@ -117,6 +117,46 @@ try {
     assert(p && typeof p.transcript === 'string' && Array.isArray(p.paragraphs) && p.paragraphs.length > 0, 'paragraphs');
     assert(p.paragraphs[0].sentences.length > 0 && typeof p.paragraphs[0].num_words === 'number', 'paragraph shape');
     assert(doc.metadata.model_info[doc.metadata.models[0]].name === 'sphinx-en-us', 'nova-2 maps to the configured model');
+  });
+
+  // A stereo WAV made here: @left on channel 0, @right on channel 1 (16 kHz linear16 each).
+  function stereoWav (left, right) {
+    const a = fs.readFileSync(path.join(librivox, left)).subarray(44);
+    const b = fs.readFileSync(path.join(librivox, right)).subarray(44);
+    const frames = Math.max(a.length, b.length) / 2;
+    const out = Buffer.alloc(44 + frames * 4);
+    out.write('RIFF', 0); out.writeUInt32LE(36 + frames * 4, 4); out.write('WAVE', 8);
+    out.write('fmt ', 12); out.writeUInt32LE(16, 16); out.writeUInt16LE(1, 20); out.writeUInt16LE(2, 22);
+    out.writeUInt32LE(16000, 24); out.writeUInt32LE(64000, 28); out.writeUInt16LE(4, 32); out.writeUInt16LE(16, 34);
+    out.write('data', 36); out.writeUInt32LE(frames * 4, 40);
+    for (let i = 0; i < frames; i++) {
+      out.writeInt16LE(2 * i < a.length ? a.readInt16LE(2 * i) : 0, 44 + 4 * i);
+      out.writeInt16LE(2 * i < b.length ? b.readInt16LE(2 * i) : 0, 46 + 4 * i);
+    }
+    return out;
+  }
+
+  await test('multichannel=true: one results.channels entry per input channel, each decoded on its own', async () => {
+    const wav = stereoWav(files[0], files[1]);
+    const doc = await client.listen.v1.media.transcribeFile(wav, { model: 'nova-3', multichannel: true, utterances: true });
+    const ch = doc.results.channels;
+    assert(doc.metadata.channels === 2 && ch.length === 2, `metadata.channels ${doc.metadata.channels}, ${ch.length} entries`);
+    const t = ch.map(c => words(c.alternatives[0].transcript));
+    const refs = files.map(f => words(reference[f]));
+    log(`multichannel: 0 "${t[0].join(' ')}" / 1 "${t[1].join(' ')}"`);
+    // each channel is its own recording: close to its file's own transcript, far from the other's
+    for (let c = 0; c < 2; c++) {
+      const mine = wer(refs[c], t[c]), other = wer(refs[1 - c], t[c]);
+      assert(mine <= 0.2 && mine < other, `channel ${c}: WER ${mine.toFixed(2)} against its file, ${other.toFixed(2)} against the other`);
+    }
+    assert(doc.results.utterances.some(u => u.channel === 0) && doc.results.utterances.some(u => u.channel === 1), 'utterances name their channel');
+    for (const c of ch)
+      for (const w of c.alternatives[0].words)
+        for (const k of ['word', 'start', 'end', 'confidence', 'punctuated_word'])
+          assert(k in w, `word.${k} missing`);
+    // without it the channels are mixed, as before
+    const mixed = await client.listen.v1.media.transcribeFile(wav, { model: 'nova-3' });
+    assert(mixed.metadata.channels === 1 && mixed.results.channels.length === 1, 'mixed without multichannel');
   });
 
   await test('repeated keyterm values and Token auth are accepted by the SDK request', async () => {
