@@ -632,9 +632,11 @@ on_closed (SoupWebsocketConnection *conn, gpointer user_data)
   LmdHttpStream *self = user_data;
 
   LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id,
-                   "stream %s closed (code %u) after %.1f s, %" G_GUINT64_FORMAT " bytes of audio",
+                   "stream %s closed (code %u) after %.1f s, %" G_GUINT64_FORMAT " bytes, "
+                   "%.3f s of audio metered",
                    self->session_id, soup_websocket_connection_get_close_code (conn),
-                   (g_get_monotonic_time () - self->opened_at) / 1e6, self->bytes_received);
+                   (g_get_monotonic_time () - self->opened_at) / 1e6, self->bytes_received,
+                   received_seconds (self));
   self->state = STATE_CLOSED;
   if (self->idle_source != NULL)
     {

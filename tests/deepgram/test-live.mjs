@@ -222,6 +222,12 @@ try {
         const b = await streamChunks('model=nova-3', pieces);
         assert(a.code === 1000 && b.code === 1000, `close codes ${a.code} ${b.code}`);
         assert(b.metadata !== null, 'Metadata after the WebM stream');
+        // the stream is metered by the audio its decoder delivered, not by compressed bytes
+        const seconds = pcm.length / 32000;
+        const line = daemon.readLog().split('\n').find(l => l.includes(`stream ${b.metadata.request_id} closed`));
+        const metered = line && parseFloat(/([0-9.]+) s of audio metered/.exec(line)[1]);
+        log(`${name}: ${seconds.toFixed(3)} s of audio, WebM stream metered ${metered} s (${bytes.length} bytes)`);
+        assert(line && Math.abs(metered - seconds) <= 0.03 * seconds, `metered ${metered} s for ${seconds.toFixed(3)} s of audio`);
         log(`${name}: linear16 "${a.text}" / webm "${b.text}"`);
         ref = ref.concat(words(reference[name]));
         raw = raw.concat(words(a.text));
