@@ -12,7 +12,8 @@
  * UNSUPPORTED_FORMAT before any pipeline exists.  "src" then runs in random-access mode, fed
  * from the GBytes without copying (each buffer wraps a range of it and holds a reference),
  * so demuxers can seek (MP4 with its index at the end).  "sink" asks for mono native-endian
- * F32 at the requested rate, does not sync, and holds at most SINK_MAX_BUFFERS buffers: the
+ * F32 at the requested rate (decode_channels(): the input's channels, interleaved, at most
+ * LMD_AUDIO_DECODER_MAX_CHANNELS), does not sync, and holds at most SINK_MAX_BUFFERS buffers: the
  * streaming threads decode only as fast as the calling thread pulls, and the calling thread
  * hands the samples on in chunks of chunk_ms, so memory stays bounded however long the input.
  *

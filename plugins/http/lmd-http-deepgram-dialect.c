@@ -11,10 +11,18 @@
  *                   after the request's own prompt, joined with ", " within
  *                   LMD_TRANSCRIBE_PROMPT_MAX bytes
  *   utterances, utt_split, paragraphs, punctuate, smart_format, diarize: shape the answer
+ *   multichannel    true → each input channel on its own session, one results.channels entry
+ *                   each (LmdTranscribeOptions.multichannel)
+ *   callback, callback_method (post|put): an asynchronous job (lmd-http-jobs.c) answered
+ *                   200 {"request_id"}; the job carries this dialect's result format
+ *                   ("deepgram", lmd-job-format.h) with the raw query as its arguments, so the
+ *                   callback body is the answer below (or the error document) with the same
+ *                   request id
  *   anything else:  accepted and ignored.
  * Answer 200:
- *   {"metadata":{"transaction_key":"deprecated","request_id","sha256","created","duration",
- *                "channels":1,"models":[uuid],"model_info":{uuid:{"name","version","arch"}}},
+ *   {"metadata":{"transaction_key":"deprecated","request_id","sha256" (of the audio transcribed:
+ *                the body, or the bytes fetched for {"url"}),"created","duration",
+ *                "channels" (1, or the input's with multichannel),"models":[uuid],"model_info":{uuid:{"name","version","arch"}}},
  *    "results":{"channels":[{"alternatives":[{"transcript","confidence",
  *                 "words":[{"word","start","end","confidence","punctuated_word"}]
  *                 [,"paragraphs":{"transcript","paragraphs":[{"sentences":[{"text","start","end"}],
