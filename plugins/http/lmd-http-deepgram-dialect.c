@@ -45,6 +45,7 @@
 #include "lmd-http-request-parser.h"
 #include "lmd-http-response.h"
 #include "lmd-job-format.h"
+#include "lmd-log.h"
 #include "lmd-json-writer.h"
 #include "lmd-url-fetcher.h"
 
@@ -230,10 +231,12 @@ query_values (const char *raw, const char *key)
   return values;
 }
 
-/* keyterm and keywords → the prompt (after the request's own), within the prompt's limit. */
-static void
+/* keyterm and keywords → the prompt (after the request's own), within the prompt's limit.
+ * Returns how many terms went in. */
+static guint
 apply_keyterms (LmdTranscribeRequest *request, const char *raw_query)
 {
+  guint added = 0;
   static const char *const keys[] = { "keyterm", "keywords" };
   GString *prompt = g_string_new (request->options.prompt);
 
@@ -257,10 +260,12 @@ apply_keyterms (LmdTranscribeRequest *request, const char *raw_query)
           if (prompt->len > 0)
             g_string_append (prompt, ", ");
           g_string_append (prompt, term);
+          added++;
         }
     }
   g_free (request->options.prompt);
   request->options.prompt = prompt->len > 0 ? g_string_free (prompt, FALSE) : (g_string_free (prompt, TRUE), NULL);
+  return added;
 }
 
 static gboolean
@@ -275,6 +280,7 @@ deepgram_parse_request (LmdTranscribeRequest *request, SoupServerMessage *msg, G
   g_autofree char *short_language = NULL;
   gboolean detect = FALSE;
   gboolean multichannel = FALSE;
+  guint n_terms;
 
   /* the query in the project's own names, for the shared parser */
   if (query != NULL)
@@ -317,7 +323,10 @@ deepgram_parse_request (LmdTranscribeRequest *request, SoupServerMessage *msg, G
   if (query != NULL && (value = g_hash_table_lookup (query, "prompt")) != NULL &&
       !lmd_transcribe_options_set (&request->options, "prompt", value, error))
     return FALSE;
-  apply_keyterms (request, raw_query);
+  if ((n_terms = apply_keyterms (request, raw_query)) > 0)
+    LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, request->request_id,
+                     "deepgram: %u keyterm/keywords value(s) in the prompt (%" G_GSIZE_FORMAT " bytes)",
+                     n_terms, strlen (request->options.prompt));
   g_clear_pointer (&request->options.model, g_free);
   request->options.model = g_strdup (lmd_http_deepgram_map_model (router, model));
   if (request->options.model == NULL && lmd_router_find_engine (router, NULL) != NULL)

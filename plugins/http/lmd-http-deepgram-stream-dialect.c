@@ -252,7 +252,7 @@ metadata_message (DeepgramStream *state, const LmdHttpStreamInfo *info, double d
   lmd_json_writer_key (w, "request_id");
   lmd_json_writer_string (w, info->session_id);
   lmd_json_writer_key (w, "sha256");
-  lmd_json_writer_string (w, "");
+  lmd_json_writer_string (w, info->audio_sha256 != NULL ? info->audio_sha256 : "");
   lmd_json_writer_key (w, "created");
   lmd_json_writer_string (w, state->created);
   lmd_json_writer_key (w, "duration");

@@ -108,6 +108,7 @@ struct _LmdHttpStream {
   gint64 last_audio_at;       /* monotonic µs */
   guint64 bytes_received;
   guint64 decoded_samples;    /* a container's: samples at 16 kHz its decoder delivered */
+  GChecksum *audio_sha256;    /* owned: SHA-256 of the audio bytes received */
   GQueue held;                /* HeldFrame *: received while admitting, replayed once admitted */
   LmdLiveSession *live;       /* owned, nullable until admitted; cancelled when the connection goes */
   gushort close_code;         /* the close that follows the last message */
@@ -266,6 +267,7 @@ stream_info (LmdHttpStream *self, LmdHttpStreamInfo *info)
   info->model_name = self->engine != NULL ? lmd_engine_get_model_name (self->engine) : NULL;
   info->language = self->language;
   info->audio_seconds = received_seconds (self);
+  info->audio_sha256 = NULL;
 }
 
 static void
@@ -398,8 +400,15 @@ on_live_event (LmdLiveSession *live, const LmdLiveEvent *event, gpointer user_da
   if (self->dialect != NULL && event->type != LMD_LIVE_EVENT_ERROR)
     {
       LmdHttpStreamInfo info;
+      g_autoptr (GChecksum) sha256 = NULL;
 
       stream_info (self, &info);
+      if (event->type == LMD_LIVE_EVENT_END)
+        {
+          /* the stream's last message names the audio it received */
+          sha256 = g_checksum_copy (self->audio_sha256);
+          info.audio_sha256 = g_checksum_get_string (sha256);
+        }
       self->dialect->write_event (self->dialect_state, &info, event, dialect_send, self);
       if (event->type == LMD_LIVE_EVENT_END)
         send (self, NULL, self->close_code != 0 ? self->close_code : CLOSE_NORMAL);
@@ -551,6 +560,7 @@ on_binary (LmdHttpStream *self, GBytes *message)
   self->bytes_received += len;
   if (len == 0)
     return;
+  g_checksum_update (self->audio_sha256, g_bytes_get_data (message, NULL), len);
   if (self->decoder != NULL)
     {
       /* a container: its decoder's PCM reaches the live session (on_decoded) */
@@ -1081,6 +1091,7 @@ lmd_http_stream_finalize (GObject *object)
   g_free (self->session_id);
   g_free (self->request_id);
   g_free (self->api_key);
+  g_checksum_free (self->audio_sha256);
   /* the ticket was released in on_closed, on the main context */
   g_warn_if_fail (self->ticket == NULL);
   if (self->hub != NULL)
@@ -1100,4 +1111,5 @@ lmd_http_stream_init (LmdHttpStream *self)
 {
   g_queue_init (&self->held);
   self->state = STATE_OPEN;
+  self->audio_sha256 = g_checksum_new (G_CHECKSUM_SHA256);
 }

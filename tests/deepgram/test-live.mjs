@@ -7,6 +7,7 @@
 // subprotocol pair "token, <key>" is answered with "token"; a browser-style WebM/Opus stream
 // (no encoding, MediaRecorder-sized pieces) transcribes within 5 WER points of linear16.
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -140,7 +141,10 @@ try {
     const metadata = new Promise(r => ws.on('message', d => { const m = JSON.parse(d); if (m.type === 'Metadata') r(m); }));
     ws.send(pcm.subarray(0, 32000));
     ws.send(JSON.stringify({ type: 'CloseStream' }));
-    checkMetadata(await metadata);
+    const m = await metadata;
+    checkMetadata(m);
+    // the hash of the audio bytes the stream received
+    assert(m.sha256 === crypto.createHash('sha256').update(pcm.subarray(0, 32000)).digest('hex'), `Metadata.sha256 ${m.sha256}`);
     assert((await closed) === 1000, 'close 1000');
   });
 

@@ -159,10 +159,13 @@ try {
     assert(mixed.metadata.channels === 1 && mixed.results.channels.length === 1, 'mixed without multichannel');
   });
 
-  await test('repeated keyterm values and Token auth are accepted by the SDK request', async () => {
+  await test('repeated keyterm values (and keywords without their boost) become the prompt; Token auth is accepted', async () => {
     const doc = await client.listen.v1.media.transcribeFile(fs.createReadStream(path.join(librivox, files[0])),
-      { model: 'nova-3', keyterm: ['Marianne', 'Elinor'] });
+      { model: 'nova-3', keyterm: ['Marianne', 'Elinor'], keywords: ['Dashwood:2'] });
     checkPrerecorded(doc);
+    // "Marianne, Elinor, Dashwood": 3 values, 26 bytes, handed to the engine as its prompt
+    const line = daemon.readLog().split('\n').find(l => l.includes(`[${doc.metadata.request_id}]`) && l.includes('in the prompt'));
+    assert(line && /3 keyterm\/keywords value\(s\) in the prompt \(26 bytes\)/.test(line), `prompt log line: ${line}`);
   });
 
   await test('an undecodable body is an error in Deepgram\'s shape with a UUID request id', async () => {
