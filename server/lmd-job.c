@@ -112,6 +112,11 @@ lmd_job_to_meta_json (const LmdJob *self)
       lmd_json_writer_key (w, "multichannel");
       lmd_json_writer_boolean (w, TRUE);
     }
+  if (o->hash_audio)
+    {
+      lmd_json_writer_key (w, "hash_audio");
+      lmd_json_writer_boolean (w, TRUE);
+    }
   lmd_vad_options_write (&o->vad, w);
   lmd_json_writer_end_object (w);
   lmd_json_writer_end_object (w);
@@ -172,6 +177,7 @@ lmd_job_from_meta_json (const char *json, GError **error)
       job->options.condition_on_previous_text =
         (gint) CLAMP (lmd_json_object_get_int (opts, "condition_on_previous_text", -1), -1, 1);
       job->options.multichannel = lmd_json_object_get_boolean (opts, "multichannel", FALSE);
+      job->options.hash_audio = lmd_json_object_get_boolean (opts, "hash_audio", FALSE);
       lmd_vad_options_read (&job->options.vad, opts);
     }
   job->options.callback_url = g_strdup (job->callback_url);

@@ -183,7 +183,8 @@ job_run (Job *job, GError **error)
                                               channels, job->cancellable, error) ||
           (transcript = lmd_channel_sessions_finish (channels, state.sample_rate, error)) == NULL)
         return NULL;
-      transcript->audio_sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, audio);
+      if (req->options.hash_audio)
+        transcript->audio_sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, audio);
       return transcript;
     }
   session = lmd_engine_open_session (job->engine, &opts, error);
@@ -198,7 +199,8 @@ job_run (Job *job, GError **error)
   if (transcript == NULL)
     return NULL;
   transcript->duration = (double) state.samples / state.sample_rate;
-  transcript->audio_sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, audio);
+  if (req->options.hash_audio)
+    transcript->audio_sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, audio);
   return transcript;
 }
 

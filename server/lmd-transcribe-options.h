@@ -27,6 +27,7 @@ typedef struct {
   gboolean translate;     /* "task": translate the speech to English text (engines that can) */
   gboolean multichannel;  /* each input channel transcribed on its own (LmdTranscript.channels);
                            * FALSE: the channels are mixed to mono */
+  gboolean hash_audio;    /* set LmdTranscript.audio_sha256 (hashing costs about 10 ms a MiB) */
 } LmdTranscribeOptions;
 
 /* Longest accepted prompt, in bytes (a prompt uses at most 223 tokens; longer text is cut

@@ -336,6 +336,7 @@ deepgram_parse_request (LmdTranscribeRequest *request, SoupServerMessage *msg, G
     }
   request->options.word_timestamps = TRUE;
   request->options.multichannel = multichannel;
+  request->options.hash_audio = TRUE; /* metadata.sha256 */
   if (query != NULL && (value = g_hash_table_lookup (query, "callback_method")) != NULL &&
       g_ascii_strcasecmp (value, "post") != 0 && g_ascii_strcasecmp (value, "put") != 0)
     {

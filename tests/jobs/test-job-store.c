@@ -61,12 +61,16 @@ test_job_meta_format (void)
   job->callback_method = g_strdup ("PUT");
   job->result_format = g_strdup ("deepgram");
   job->result_args = g_strdup ("model=nova-3&utterances=true&keyterm=a%20b");
+  job->options.multichannel = TRUE;
+  job->options.hash_audio = TRUE;
   meta = lmd_job_to_meta_json (job);
   back = lmd_job_from_meta_json (meta, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (back->callback_method, ==, "PUT");
   g_assert_cmpstr (back->result_format, ==, "deepgram");
   g_assert_cmpstr (back->result_args, ==, "model=nova-3&utterances=true&keyterm=a%20b");
+  g_assert_true (back->options.multichannel);
+  g_assert_true (back->options.hash_audio);
 }
 
 static void
