@@ -228,7 +228,10 @@ try {
         assert(b.metadata !== null, 'Metadata after the WebM stream');
         // the stream is metered by the audio its decoder delivered, not by compressed bytes
         const seconds = pcm.length / 32000;
-        const line = daemon.readLog().split('\n').find(l => l.includes(`stream ${b.metadata.request_id} closed`));
+        // (the server logs the close once its side of the closing handshake is done)
+        let line;
+        for (const deadline = Date.now() + 10000; !line && Date.now() < deadline; await sleep(100))
+          line = daemon.readLog().split('\n').find(l => l.includes(`stream ${b.metadata.request_id} closed`));
         const metered = line && parseFloat(/([0-9.]+) s of audio metered/.exec(line)[1]);
         log(`${name}: ${seconds.toFixed(3)} s of audio, WebM stream metered ${metered} s (${bytes.length} bytes)`);
         assert(line && Math.abs(metered - seconds) <= 0.03 * seconds, `metered ${metered} s for ${seconds.toFixed(3)} s of audio`);
