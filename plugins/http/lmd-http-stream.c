@@ -908,7 +908,10 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
                    self->encoding == LMD_PCM_LINEAR16 ? "linear16"
                    : self->encoding == LMD_PCM_LINEAR32 ? "linear32"
                    : self->encoding == LMD_PCM_MULAW ? "mulaw" : "alaw",
-                   self->sample_rate, self->language, self->eou_timeout_ms,
+                   self->sample_rate, self->language,
+                   self->eou_timeout_ms > 0 ? self->eou_timeout_ms
+                   : self->vad.enabled > 0  ? LMD_LIVE_EOU_TIMEOUT_SILERO_MS
+                                            : LMD_LIVE_EOU_TIMEOUT_MS,
                    self->interim_results ? "on" : "off", self->api_key != NULL ? ", with a key" : "");
   while (self->state == STATE_OPEN && (frame = g_queue_pop_head (&self->held)) != NULL)
     {
