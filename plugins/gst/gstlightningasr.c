@@ -37,6 +37,11 @@
  * delivered on a private GMainContext that the task owns, so they come back inside the
  * task, which pushes the words and posts the messages without any lock held.
  *
+ * Endpointing: with a Silero model (vad-model, else [vad] model of the server's default
+ * configuration; vad=auto or silero) the session's utterances are found by Silero and end
+ * 200 ms after the speech (eou-timeout 0); otherwise by the engine's own detector, 800 ms
+ * after.  Whisper needs Silero: without a model NULL→READY fails.
+ *
  * Latency: live upstream: upstream's minimum + latency + lateness; not live: upstream's
  * answer.  A live pipeline finalises an utterance at the latest after latency − eou-timeout
  * − 1.5 s of speech, so every word arrives within `latency` of its audio.
@@ -1209,7 +1214,7 @@ gst_lightning_asr_class_init (GstLightningAsrClass *klass)
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
   props[PROP_EOU_TIMEOUT] = g_param_spec_uint ("eou-timeout", "End of utterance timeout",
       "Milliseconds of silence (by the voice-activity detector) that end an utterance and "
-      "make its words final (100 to 10000); 0: the detector's default, 200 with Silero, 800 "
+      "make its words final (up to 10000); 0: the detector's default, 200 with Silero, 800 "
       "with the engine's own", 0, 10000, DEFAULT_EOU_TIMEOUT_MS,
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
   props[PROP_VAD] = g_param_spec_string ("vad", "Voice-activity detection",
