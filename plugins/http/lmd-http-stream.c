@@ -129,7 +129,7 @@ lmd_stream_config_load (LmdStreamConfig *config, GKeyFile *key_file, GError **er
       !lmd_config_get_int (key_file, STREAM_GROUP, "idle_timeout_s", 60, &idle, error) ||
       !lmd_config_get_int (key_file, STREAM_GROUP, "max_frame_bytes", 65536, &frame, error) ||
       !lmd_config_get_int (key_file, STREAM_GROUP, "workers", g_get_num_processors (), &workers, error) ||
-      !lmd_config_get_int (key_file, STREAM_GROUP, "eou_timeout_ms", 800, &eou, error) ||
+      !lmd_config_get_int (key_file, STREAM_GROUP, "eou_timeout_ms", 0, &eou, error) ||
       !lmd_config_get_double (key_file, STREAM_GROUP, "max_queue_seconds", 30.0, &queue_s, error) ||
       !lmd_config_get_double (key_file, STREAM_GROUP, "max_utterance_s", 30.0, &utterance_s, error) ||
       !lmd_config_get_boolean (key_file, STREAM_GROUP, "interim_results", TRUE, &interim, error) ||
@@ -147,7 +147,8 @@ lmd_stream_config_load (LmdStreamConfig *config, GKeyFile *key_file, GError **er
   CHECK_RANGE ("idle_timeout_s", idle, 1, 86400);
   CHECK_RANGE ("max_frame_bytes", frame, 1024, 16 * 1024 * 1024);
   CHECK_RANGE ("workers", workers, 1, 256);
-  CHECK_RANGE ("eou_timeout_ms", eou, 100, 10000);
+  if (eou != 0) /* absent: the live session's default for the stream's detector */
+    CHECK_RANGE ("eou_timeout_ms", eou, 100, 10000);
   CHECK_RANGE ("max_queue_seconds", queue_s, 0.5, 3600.0);
   CHECK_RANGE ("max_utterance_s", utterance_s, 5.0, 600.0);
 #undef CHECK_RANGE
@@ -934,7 +935,10 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
                    self->encoding == LMD_PCM_LINEAR16 ? "linear16"
                    : self->encoding == LMD_PCM_LINEAR32 ? "linear32"
                    : self->encoding == LMD_PCM_MULAW ? "mulaw" : "alaw",
-                   self->sample_rate, self->language, self->eou_timeout_ms,
+                   self->sample_rate, self->language,
+                   self->eou_timeout_ms > 0 ? self->eou_timeout_ms
+                   : self->vad.enabled > 0  ? LMD_LIVE_EOU_TIMEOUT_SILERO_MS
+                                            : LMD_LIVE_EOU_TIMEOUT_MS,
                    self->interim_results ? "on" : "off", self->api_key != NULL ? ", with a key" : "");
   while (self->state == STATE_OPEN && (frame = g_queue_pop_head (&self->held)) != NULL)
     {
