@@ -26,7 +26,7 @@
  * 16 + 12 tokens per second of audio (a random or confused model cannot loop for 224 tokens).
  *
  * Config ([whisper]): stream_interval_ms (1000, 100..30000), stream_interim_budget (0.5,
- * 0..1; 0: no interim decodes), stream_min_tokens_per_s (0, 0..12: benchmarks only).
+ * 0..1; 0: no interim decodes), stream_bench_tokens_per_s (0, 0..12: benchmarks only).
  *
  * One thread at a time (the session's).
  */
@@ -43,9 +43,10 @@ G_BEGIN_DECLS
 typedef struct {
   guint interval_ms;     /* stream_interval_ms */
   double interim_budget; /* stream_interim_budget */
-  double min_tokens_per_s; /* stream_min_tokens_per_s: 0; for benchmarks with random weights,
-                            * each decode writes at least this many tokens per second of audio
-                            * (end-of-text suppressed before them; lmw_params.min_tokens) */
+  double bench_tokens_per_s; /* stream_bench_tokens_per_s: 0; for benchmarks with random
+                              * weights, each decode writes exactly this many tokens per
+                              * second of audio (lmw_params.min_tokens = max_tokens; timestamp
+                              * tokens off, so that they are text) */
 } LmdWhisperStreamConfig;
 
 /* Reads the [whisper] stream_* settings (defaults when absent). */
