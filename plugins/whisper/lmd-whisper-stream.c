@@ -501,3 +501,12 @@ lmd_whisper_stream_get_speech_state (LmdWhisperStream *self, double *since,
     *utterance_start = self->open ? (double) self->start / RATE : -1.0;
   return t->speech;
 }
+
+void
+lmd_whisper_stream_get_decodes (LmdWhisperStream *self, guint *interim, guint *final)
+{
+  if (interim != NULL)
+    *interim = self->interim_decodes;
+  if (final != NULL)
+    *final = self->final_decodes;
+}

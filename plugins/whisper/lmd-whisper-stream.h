@@ -74,5 +74,7 @@ char *lmd_whisper_stream_get_partial (LmdWhisperStream *self);
 LmdTranscript *lmd_whisper_stream_end_utterance (LmdWhisperStream *self, GError **error);
 gboolean lmd_whisper_stream_get_speech_state (LmdWhisperStream *self, double *since,
                                               double *utterance_start);
+/* Decodes run so far: for interims, and for finals (each nullable). */
+void lmd_whisper_stream_get_decodes (LmdWhisperStream *self, guint *interim, guint *final);
 
 G_END_DECLS
