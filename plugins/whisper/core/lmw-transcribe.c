@@ -52,6 +52,7 @@ lmw_default_params (void)
     .beam_size = 1,
     .best_of = 5,
     .max_tokens = 0,
+    .min_tokens = 0,
     .temperature_inc = 0.2f,
     .logprob_threshold = -1.0f,
     .no_speech_threshold = 0.6f,
