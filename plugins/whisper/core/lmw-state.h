@@ -20,6 +20,9 @@ struct lmw_state {
    * weight and vector the backend's view from map_weight; owns only its enc and dec arrays
    * (the vocabulary and filterbank pointers are the model's, borrowed) */
   lmw_model *dm;
+  /* owned: q8_0 copies of the conv stem's f16/f32 weights that dm->conv1 / conv2 point to, on
+   * the host for quantised models (lmw-context.c, map_model); NULL otherwise */
+  void *conv_q8[2];
 
   /* host staging */
   float *mel_host;    /* (n_mels, 2T): the window before upload */
@@ -35,7 +38,8 @@ struct lmw_state {
   float *cross_k;   /* (n_text_layer, T, C) */
   float *cross_v;   /* (n_text_layer, T, C); NULL when cross_vh holds V */
   /* (n_text_layer, T, C) f16 copies of the cross K/V, made once per window, which the decoder
-   * reads through ops->cross_attention; NULL when the backend lacks it (see state_new) */
+   * reads through ops->cross_attention; NULL when the backend lacks it, and on the host (the
+   * CPU backend) for f16/f32 models, which stay on the f32 path (see state_new) */
   uint16_t *cross_kh;
   uint16_t *cross_vh;
   bool have_audio;
