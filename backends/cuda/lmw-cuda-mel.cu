@@ -4,16 +4,17 @@
  * lmw-cuda-mel.h documents what it computes and backends/cpu/lmw-mel.c is its reference.
  *
  * One block takes MEL_FRAMES consecutive frames at a time (a grid-stride loop over groups):
- *   1. the twiddles cos / sin (2 pi j / 400), once per block, and the group's windowed samples
- *      (reflect padding, periodic Hann window) into shared memory;
- *   2. a direct DFT: thread k computes bin k of every frame of the group (one twiddle read
- *      serves MEL_FRAMES products), |X_k|^2 into shared memory;
+ *   1. the twiddles W^j = exp (-2 pi i j / 400), once per block, and the group's windowed
+ *      samples (reflect padding, periodic Hann window) into shared memory;
+ *   2. the DFT of 400 = 20 x 20 points in two stages (Cooley-Tukey, one level): with
+ *      n = 20 n1 + n2 and k = k1 + 20 k2,
+ *        Y[k1][n2] = W^(n2 k1) * sum_n1 x[20 n1 + n2] W^(20 n1 k1)      (400 values per frame)
+ *        X[k]      = sum_n2 Y[k1][n2] W^(20 n2 k2)                      (bins 0 .. 200 only)
+ *      40 products per bin instead of a direct DFT's 400; every twiddle is an entry of the one
+ *      table (exponents reduced mod 400), |X_k|^2 into shared memory;
  *   3. thread m computes mel band m of every frame: the filter row is read once per group
  *      (zero weights skipped: each band has a few non-zero bins), then log10 and either the
  *      normalised value written, or the block's running maximum (one atomic per block).
- * A direct DFT costs 400 products per bin, about 0.5 GFLOP for a 30 s window: a few tens of
- * microseconds on a datacenter GPU, small beside the encoder, and exact in its indexing (the
- * twiddle of bin k and sample s is entry k * s mod 400 of one table).
  *
  * Like lmw-cuda-kernels.cu, this source builds with nvcc and, with LMW_CUDA_EMU, with the host
  * C++ compiler under emu/lmw-cuda-emu.h (emu/lmw-cuda-mel-emu.cc).
@@ -28,8 +29,9 @@
 #define MEL_N_FFT 400
 #define MEL_HOP 160
 #define MEL_BINS (MEL_N_FFT / 2 + 1)
+#define MEL_RADIX 20     /* 400 = 20 x 20 */
 #define MEL_FRAMES 8     /* frames per block and group */
-#define MEL_THREADS 256  /* >= MEL_BINS: one bin per thread */
+#define MEL_THREADS 256
 
 /* cos (pi x) and sin (pi x): exact argument reduction, no slow path (no stack frame) */
 #ifdef LMW_CUDA_EMU
@@ -75,14 +77,14 @@ mel_atomic_max (float *p, float v)
   }
 }
 
-__global__ void __launch_bounds__ (MEL_THREADS)
+__global__ void __launch_bounds__ (MEL_THREADS, 4)
 k_log_mel (float *out, int ldo, float *max, const float *pcm, long long pcm_base,
            long long n_pcm, long long n_samples, long long n_total, const float *filters,
            int n_mels, int f0, int n)
 {
-  __shared__ float tw_c[MEL_N_FFT], tw_s[MEL_N_FFT];
-  __shared__ float xs[MEL_FRAMES][MEL_N_FFT];
-  __shared__ float pw[MEL_FRAMES][MEL_BINS];
+  __shared__ float tw_c[MEL_N_FFT], tw_s[MEL_N_FFT];   /* W^j = tw_c[j] - i tw_s[j] */
+  __shared__ float xs[MEL_FRAMES][MEL_N_FFT];           /* samples; then the power (201) */
+  __shared__ float yr[MEL_FRAMES][MEL_N_FFT], yi[MEL_FRAMES][MEL_N_FFT]; /* [k1 * 20 + n2] */
   __shared__ float red[MEL_THREADS / 32];
   const int tid = threadIdx.x;
   for (int j = tid; j < MEL_N_FFT; j += MEL_THREADS) {
@@ -95,7 +97,7 @@ k_log_mel (float *out, int ldo, float *max, const float *pcm, long long pcm_base
   for (int g = blockIdx.x; g < groups; g += gridDim.x) { /* the same trips for the block */
     const int t0 = f0 + g * MEL_FRAMES;
     const int nf = n - g * MEL_FRAMES < MEL_FRAMES ? n - g * MEL_FRAMES : MEL_FRAMES;
-    __syncthreads (); /* the twiddles are written; the previous group's are read */
+    __syncthreads (); /* the twiddles are written; the previous group's power is read */
     for (int i = tid; i < MEL_FRAMES * MEL_N_FFT; i += MEL_THREADS) {
       int f = i / MEL_N_FFT, j = i - f * MEL_N_FFT;
       float v = 0.0f;
@@ -106,23 +108,39 @@ k_log_mel (float *out, int ldo, float *max, const float *pcm, long long pcm_base
       xs[f][j] = v;
     }
     __syncthreads ();
-    for (int k = tid; k < MEL_BINS; k += MEL_THREADS) {
-      float re[MEL_FRAMES], im[MEL_FRAMES];
-      for (int f = 0; f < MEL_FRAMES; f++)
-        re[f] = im[f] = 0.0f;
-      int j = 0; /* k * s mod 400 */
-      for (int s = 0; s < MEL_N_FFT; s++) {
-        float c = tw_c[j], sn = tw_s[j];
-        for (int f = 0; f < MEL_FRAMES; f++) {
-          re[f] = fmaf (xs[f][s], c, re[f]);
-          im[f] = fmaf (xs[f][s], sn, im[f]); /* the sign of the imaginary part cancels */
-        }
-        j += k;
-        if (j >= MEL_N_FFT)
-          j -= MEL_N_FFT;
+    /* stage 1: 20-point DFTs over n1, then the twiddle W^(n2 k1) */
+    for (int i = tid; i < MEL_FRAMES * MEL_N_FFT; i += MEL_THREADS) {
+      int f = i / MEL_N_FFT, r = i - f * MEL_N_FFT, k1 = r / MEL_RADIX, n2 = r - k1 * MEL_RADIX;
+      float re = 0.0f, im = 0.0f;
+      int e = 0; /* n1 * k1 mod 20 */
+      for (int n1 = 0; n1 < MEL_RADIX; n1++) {
+        float x = xs[f][MEL_RADIX * n1 + n2];
+        re = fmaf (x, tw_c[MEL_RADIX * e], re);
+        im = fmaf (-x, tw_s[MEL_RADIX * e], im);
+        e += k1;
+        if (e >= MEL_RADIX)
+          e -= MEL_RADIX;
       }
-      for (int f = 0; f < MEL_FRAMES; f++)
-        pw[f][k] = re[f] * re[f] + im[f] * im[f];
+      float c = tw_c[n2 * k1], sn = tw_s[n2 * k1]; /* n2 * k1 < 400 */
+      yr[f][r] = re * c + im * sn;
+      yi[f][r] = im * c - re * sn;
+    }
+    __syncthreads ();
+    /* stage 2: bin k = k1 + 20 k2 sums over n2 with W^(20 n2 k2); the power over xs */
+    for (int i = tid; i < MEL_FRAMES * MEL_BINS; i += MEL_THREADS) {
+      int f = i / MEL_BINS, k = i - f * MEL_BINS, k2 = k / MEL_RADIX, k1 = k - k2 * MEL_RADIX;
+      const float *ar = yr[f] + k1 * MEL_RADIX, *ai = yi[f] + k1 * MEL_RADIX;
+      float re = 0.0f, im = 0.0f;
+      int e = 0; /* n2 * k2 mod 20 */
+      for (int n2 = 0; n2 < MEL_RADIX; n2++) {
+        float c = tw_c[MEL_RADIX * e], sn = tw_s[MEL_RADIX * e];
+        re += ar[n2] * c + ai[n2] * sn;
+        im += ai[n2] * c - ar[n2] * sn;
+        e += k2;
+        if (e >= MEL_RADIX)
+          e -= MEL_RADIX;
+      }
+      xs[f][k] = re * re + im * im; /* the samples are no longer read */
     }
     __syncthreads ();
     for (int m = tid; m < n_mels; m += MEL_THREADS) {
@@ -135,7 +153,7 @@ k_log_mel (float *out, int ldo, float *max, const float *pcm, long long pcm_base
         if (w == 0.0f)
           continue;
         for (int f = 0; f < MEL_FRAMES; f++)
-          acc[f] = fmaf (w, pw[f][b], acc[f]);
+          acc[f] = fmaf (w, xs[f][b], acc[f]);
       }
       for (int f = 0; f < nf; f++) {
         float v = log10f (fmaxf (acc[f], 1e-10f));

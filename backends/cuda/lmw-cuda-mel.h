@@ -13,8 +13,8 @@
  *   raw    = log10 (max (mel, 1e-10))
  *   value  = (max (raw, max_raw - 8) + 4) / 4, max_raw the largest raw value of the whole signal
  *
- * computed here in f32 with a direct DFT (a frame's 400 windowed samples and the twiddles in
- * shared memory; each thread one frequency bin of 8 frames, then one mel band of those frames).
+ * computed here in f32 with a two-stage (20 x 20) DFT in shared memory, 8 frames per block at
+ * a time, then each thread one mel band of those frames.
  * The signal's maximum needs every frame, so a whole spectrogram takes two launches: one with
  * out NULL that raises *max over all frames, then one per window that writes normalised values.
  *
