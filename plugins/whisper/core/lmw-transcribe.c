@@ -389,8 +389,12 @@ mel_source_init_dev (mel_source *ms, lmw_error *err)
     lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
     return -1;
   }
-  for (int f0 = 0; f0 < ms->n_frames; f0 += ms->window) {
-    int f1 = f0 + ms->window < ms->n_frames ? f0 + ms->window : ms->n_frames;
+  /* a frame past the signal reads only zeros of the padding, and every such frame has the
+   * value of the first one: the maximum needs that one and none after it */
+  long past = ((long) ms->n_samples + LMW_N_FFT / 2 + LMW_HOP - 1) / LMW_HOP + 1;
+  int end = past < ms->n_frames ? (int) past : ms->n_frames;
+  for (int f0 = 0; f0 < end; f0 += ms->window) {
+    int f1 = f0 + ms->window < end ? f0 + ms->window : end;
     const float *at;
     size_t base, n_at;
     if (mel_source_samples (ms, f0, f1, &at, &base, &n_at, err) != 0 ||
