@@ -104,13 +104,14 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   const LmdHttpStreamDialect *dialect;
-  LmdHttpStreamParams params = { .sample_rate = 16000, .language = g_strdup ("en") };
+  LmdHttpStreamParams params = { .sample_rate = 16000 };
   gpointer state = NULL;
   const uint8_t *p, *end = data + size;
   gboolean closed = FALSE;
 
   if (size < 1)
     return 0;
+  params.language = g_strdup ("en");
   dialect = (data[0] & 1) ? &lmd_http_deepgram_stream_dialect : NULL;
   p = data + 1;
   if (dialect != NULL)

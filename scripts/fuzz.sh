@@ -20,7 +20,7 @@ set -eu
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-${FUZZ_SECONDS:-60}}
 BUILD=${FUZZ_BUILD:-build-fuzz}
-ALL="json request-body stream-control transcribe-options url-host job license-key wyoming-reader wyoming-audio pcm-converter model-loader
+ALL="json request-body stream-control wav-header transcribe-options url-host job license-key wyoming-reader wyoming-audio pcm-converter model-loader
   vad-model"
 TARGETS=${FUZZ_TARGETS:-$ALL}
 
