@@ -31,6 +31,8 @@ struct _LmdRedisJobStore {
   GMutex lock;
   redisContext *ctx;   /* under lock; NULL: not connected */
   GHashTable *entries; /* under lock: job id → stream entry id, jobs this process took */
+  GHashTable *claims;  /* under lock: job id → this process's claim (the job hash's "claim") */
+  guint64 claims_made; /* under lock */
 };
 
 static void lmd_redis_job_store_iface_init (LmdJobStoreInterface *iface);
@@ -50,9 +52,27 @@ static const char submit_script[] =
   "redis.call('XADD', KEYS[1], '*', 'job', ARGV[6])\n"
   "return 0\n";
 
-/* KEYS: job hash, bytes counter; ARGV: document, ttl.  Completing twice (a job taken over
- * while its first owner still ran) counts its audio out once. */
+/* Fencing (lmd-job-store.h): take() writes a claim of its own into the job hash once the
+ * stream entry is this consumer's; touch() and complete() of another claim change nothing. */
+
+/* KEYS: stream, job hash; ARGV: entry id, consumer, claim.  nil: the entry is no longer this
+ * consumer's (another process claimed it since); else HMGET meta, audio, document. */
+static const char take_script[] =
+  "local p = redis.call('XPENDING', KEYS[1], '" GROUP "', ARGV[1], ARGV[1], 1)\n"
+  "if #p == 0 or p[1][2] ~= ARGV[2] then return false end\n"
+  "if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], 'claim', ARGV[3]) end\n"
+  "return redis.call('HMGET', KEYS[2], 'meta', 'audio', 'document')\n";
+
+/* KEYS: stream, job hash; ARGV: entry id, consumer, claim.  0: the claim is lost. */
+static const char touch_script[] =
+  "if redis.call('HGET', KEYS[2], 'claim') ~= ARGV[3] then return 0 end\n"
+  "redis.call('XCLAIM', KEYS[1], '" GROUP "', ARGV[2], 0, ARGV[1], 'JUSTID')\n"
+  "return 1\n";
+
+/* KEYS: job hash, bytes counter; ARGV: document, ttl, claim.  -1: the claim is lost (nothing
+ * stored).  Completing twice under one claim counts the audio out once. */
 static const char complete_script[] =
+  "if redis.call('HGET', KEYS[1], 'claim') ~= ARGV[3] then return -1 end\n"
   "local b = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')\n"
   "redis.call('HSET', KEYS[1], 'document', ARGV[1], 'bytes', '0')\n"
   "redis.call('HDEL', KEYS[1], 'audio')\n"
@@ -385,6 +405,7 @@ redis_take (LmdJobStore *store, GError **error)
       g_autoptr (redisReply) data = NULL;
       g_autoptr (GError) local_error = NULL;
       g_autofree char *key = NULL;
+      g_autofree char *claim = NULL;
       redisReply *entry = NULL;
       const char *entry_id = NULL, *job_id;
       gboolean reclaimed = FALSE;
@@ -423,9 +444,20 @@ redis_take (LmdJobStore *store, GError **error)
           continue;
         }
       key = job_key (self, job_id);
-      data = command (self, error, "HMGET", key, "meta", "audio", "document", NULL);
+      claim = g_strdup_printf ("%s:%" G_GUINT64_FORMAT, self->consumer, ++self->claims_made);
+      {
+        const char *argv[] = { "EVAL", take_script, "2", self->stream_key, key, entry_id,
+                               self->consumer, claim };
+        size_t lens[G_N_ELEMENTS (argv)];
+
+        for (guint i = 0; i < G_N_ELEMENTS (argv); i++)
+          lens[i] = strlen (argv[i]);
+        data = command_argv (self, G_N_ELEMENTS (argv), argv, lens, error);
+      }
       if (data == NULL)
         break;
+      if (data->type == REDIS_REPLY_NIL)
+        continue; /* claimed by another process since: theirs */
       if (data->type != REDIS_REPLY_ARRAY || data->elements != 3 ||
           data->element[0]->type != REDIS_REPLY_STRING ||
           (job = lmd_job_from_meta_json (data->element[0]->str, &local_error)) == NULL)
@@ -444,6 +476,7 @@ redis_take (LmdJobStore *store, GError **error)
           job->document = lmd_job_document_failed (job->id, lost);
         }
       g_hash_table_insert (self->entries, g_strdup (job->id), g_strdup (entry_id));
+      g_hash_table_insert (self->claims, g_strdup (job->id), g_steal_pointer (&claim));
       if (reclaimed)
         LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, job->request_id,
                          "reclaimed job %s, whose owner was silent for %u s", job->id,
@@ -453,20 +486,46 @@ redis_take (LmdJobStore *store, GError **error)
   return job;
 }
 
+/* Under self->lock: forgets a job another process owns now. */
+static gboolean
+claim_lost (LmdRedisJobStore *self, const char *job_id, GError **error)
+{
+  g_hash_table_remove (self->entries, job_id);
+  g_hash_table_remove (self->claims, job_id);
+  g_set_error (error, LMD_JOB_STORE_ERROR, LMD_JOB_STORE_ERROR_CLAIM_LOST,
+               "job %s was handed to another process since this one took it", job_id);
+  return FALSE;
+}
+
 static gboolean
 redis_touch (LmdJobStore *store, const char *job_id, GError **error)
 {
   LmdRedisJobStore *self = LMD_REDIS_JOB_STORE (store);
+  g_autofree char *key = job_key (self, job_id);
   g_autoptr (redisReply) reply = NULL;
-  const char *entry_id;
+  const char *entry_id, *claim;
+  gboolean ok = TRUE;
 
   g_mutex_lock (&self->lock);
   entry_id = g_hash_table_lookup (self->entries, job_id);
-  if (entry_id != NULL)
-    reply = command (self, error, "XCLAIM", self->stream_key, GROUP, self->consumer, "0", entry_id,
-                     "JUSTID", NULL);
+  claim = g_hash_table_lookup (self->claims, job_id);
+  if (entry_id != NULL && claim != NULL)
+    {
+      const char *argv[] = { "EVAL", touch_script, "2", self->stream_key, key, entry_id,
+                             self->consumer, claim };
+      size_t lens[G_N_ELEMENTS (argv)];
+
+      for (guint i = 0; i < G_N_ELEMENTS (argv); i++)
+        lens[i] = strlen (argv[i]);
+      reply = command_argv (self, G_N_ELEMENTS (argv), argv, lens, error);
+      ok = reply != NULL;
+      if (ok && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
+        ok = claim_lost (self, job_id, error);
+    }
+  else
+    ok = claim_lost (self, job_id, error); /* not taken here, or lost already */
   g_mutex_unlock (&self->lock);
-  return entry_id == NULL || reply != NULL;
+  return ok;
 }
 
 static gboolean
@@ -476,15 +535,24 @@ redis_complete (LmdJobStore *store, const char *job_id, const char *document, GE
   g_autofree char *key = job_key (self, job_id);
   g_autofree char *ttl = g_strdup_printf ("%u", self->config.result_ttl_s);
   g_autoptr (redisReply) reply = NULL;
-  const char *argv[] = { "EVAL", complete_script, "2", key, self->bytes_key, document, ttl };
-  size_t lens[G_N_ELEMENTS (argv)];
+  gboolean ok;
 
-  for (guint i = 0; i < G_N_ELEMENTS (argv); i++)
-    lens[i] = strlen (argv[i]);
   g_mutex_lock (&self->lock);
-  reply = command_argv (self, G_N_ELEMENTS (argv), argv, lens, error);
+  {
+    const char *claim = g_hash_table_lookup (self->claims, job_id);
+    const char *argv[] = { "EVAL", complete_script, "2", key, self->bytes_key, document, ttl,
+                           claim != NULL ? claim : "" };
+    size_t lens[G_N_ELEMENTS (argv)];
+
+    for (guint i = 0; i < G_N_ELEMENTS (argv); i++)
+      lens[i] = strlen (argv[i]);
+    reply = command_argv (self, G_N_ELEMENTS (argv), argv, lens, error);
+  }
+  ok = reply != NULL;
+  if (ok && reply->type == REDIS_REPLY_INTEGER && reply->integer == -1)
+    ok = claim_lost (self, job_id, error);
   g_mutex_unlock (&self->lock);
-  return reply != NULL;
+  return ok;
 }
 
 static gboolean
@@ -504,6 +572,7 @@ redis_release (LmdJobStore *store, const char *job_id, GError **error)
            (del = command (self, error, "XDEL", self->stream_key, entry_id, NULL)) != NULL)
     {
       g_hash_table_remove (self->entries, job_id);
+      g_hash_table_remove (self->claims, job_id);
       ok = TRUE;
     }
   g_mutex_unlock (&self->lock);
@@ -563,6 +632,7 @@ lmd_redis_job_store_finalize (GObject *object)
   g_free (self->job_prefix);
   g_free (self->consumer);
   g_hash_table_unref (self->entries);
+  g_hash_table_unref (self->claims);
   g_mutex_clear (&self->lock);
   G_OBJECT_CLASS (lmd_redis_job_store_parent_class)->finalize (object);
 }
@@ -578,4 +648,5 @@ lmd_redis_job_store_init (LmdRedisJobStore *self)
 {
   g_mutex_init (&self->lock);
   self->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->claims = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 }
