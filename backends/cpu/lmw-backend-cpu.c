@@ -26,6 +26,7 @@
 #include "lmw-cpu-cross.h"
 #include "lmw-cpu-int8.h"
 #include "lmw-cpu.h"
+#include "lmw-mel.h"
 #include "lmw-pool.h"
 
 #include <math.h>
@@ -874,6 +875,30 @@ cpu_device_name (void *vctx)
   return ((cpu_ctx *) vctx)->device;
 }
 
+/* the reference front end itself (lmw-mel.c), on the context's thread count */
+static void
+cpu_log_mel (void *vctx, float *out, int ldo, float *max, const float *pcm, size_t pcm_base,
+             size_t n_pcm, size_t n_samples, size_t n_total, const float *filters, int n_mels,
+             int f0, int f1)
+{
+  cpu_ctx *ctx = vctx;
+  (void) n_pcm;
+  float m = -INFINITY;
+  lmw_mel_frames (out, ldo, pcm, pcm_base, n_samples, n_total - n_samples, f0, f1, filters,
+                  n_mels, ctx->n_threads, &m);
+  if (out == NULL) {
+    if (m > *max)
+      *max = m;
+    return;
+  }
+  int n = f1 - f0;
+  for (int r = 0; r < n_mels; r++) {
+    float *row = out + (size_t) r * (size_t) ldo;
+    lmw_mel_normalise (row, (size_t) n, *max);
+    memset (row + n, 0, sizeof (float) * (size_t) (ldo - n));
+  }
+}
+
 static const lmw_backend_ops cpu_ops = {
   .version = LMW_BACKEND_VERSION,
   .name = "cpu",
@@ -900,6 +925,7 @@ static const lmw_backend_ops cpu_ops = {
   .device_name = cpu_device_name,
   .to_f16 = cpu_to_f16,
   .cross_attention = cpu_cross_attention,
+  .log_mel = cpu_log_mel,
 };
 
 const lmw_backend_ops *

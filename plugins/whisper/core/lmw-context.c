@@ -131,6 +131,11 @@ map_model (lmw_state *st, char *msg, size_t len)
     conv_to_q8 (&dm->conv1, &st->conv_q8[0]);
     conv_to_q8 (&dm->conv2, &st->conv_q8[1]);
   }
+  if (st->ops->version >= 5 && st->ops->log_mel != NULL) { /* the filterbank of its front end */
+    const float *fb = m->mel_filters;
+    r |= map_vector (st, &fb, (size_t) hp->n_mels * (LMW_N_FFT / 2 + 1), msg, len);
+    dm->mel_filters = (float *) fb;
+  }
   return r != 0 ? -1 : 0;
 }
 
@@ -202,6 +207,10 @@ lmw_state_free (lmw_state *st)
       lmw_state_free_floats (st, bufs[i]);
     st->ops->free (st->be, st->cross_kh);
     st->ops->free (st->be, st->cross_vh);
+    if (st->mel_dev != st->mel_win)
+      lmw_state_free_floats (st, st->mel_dev);
+    lmw_state_free_floats (st, st->pcm_dev);
+    lmw_state_free_floats (st, st->mel_max);
     st->ops->destroy (st->be);
   }
   free (st->conv_q8[0]);
@@ -315,6 +324,14 @@ state_new (const lmw_model *model, int n_threads, const char *backend, int devic
     ok = (st->host_memory || st->enc_out_host) && st->mel_win && st->enc_x && st->enc_out &&
          st->dec_x && st->xn && st->q && st->k && st->v && st->att && st->hidden;
   }
+  if (ok && ops->version >= 5 && ops->log_mel != NULL && hp->n_mels <= 256) {
+    /* the front end on the backend: a window's samples, the signal's maximum, and for a
+     * slot (no scratch) the window's frames, which the scheduler's encoder reads there */
+    st->pcm_dev = lmw_state_alloc_floats (st, 2 * T * LMW_HOP + LMW_N_FFT);
+    st->mel_max = lmw_state_alloc_floats (st, 1);
+    st->mel_dev = with_scratch ? st->mel_win : lmw_state_alloc_floats (st, (size_t) hp->n_mels * 2 * T);
+    ok = st->pcm_dev && st->mel_max && st->mel_dev;
+  }
   if (!ok) {
     lmw_set_error (err, LMW_ERR_NOMEM, "out of %s memory for the stream's buffers",
                    st->host_memory ? "host" : "backend");
@@ -415,6 +432,7 @@ lmw_encode (lmw_state *st, const float *mel, int n_frames, int offset, lmw_error
     for (int t = avail; t < Tm; t++)
       dst[t] = 0.0f;
   }
+  st->mel_on_dev = false;
   if (st->sched != NULL) /* a slot: the scheduler encodes it with the other slots' windows */
     return lmw_scheduler_encode (st->sched, st, err);
   st->ops->upload (st->be, st->mel_win, st->mel_host, sizeof (float) * (size_t) hp->n_mels * Tm);
