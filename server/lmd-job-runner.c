@@ -89,6 +89,18 @@ release (RunJob *rj)
   g_object_ref (self);
 }
 
+/* Forgets a job another process owns now (LMD_JOB_STORE_ERROR_CLAIM_LOST): its result and
+ * its callback are that process's; nothing is stored or posted from here. */
+static void
+forget_lost (RunJob *rj, const GError *error)
+{
+  LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, rj->job->request_id,
+                   "job %s was taken over by another process while this one did not renew its "
+                   "claim (stopped or stalled): dropping its result, no callback from here (%s)",
+                   rj->job->id, error->message);
+  g_hash_table_remove (rj->runner->owned, rj->job->id);
+}
+
 /* ---- callback delivery -------------------------------------------------------------------- */
 
 typedef struct {
@@ -182,7 +194,7 @@ out:
 }
 
 static void
-deliver (RunJob *rj)
+post (RunJob *rj)
 {
   LmdJobRunner *self = rj->runner;
   const LmdLimits *limits = lmd_router_get_limits (self->router);
@@ -203,6 +215,41 @@ deliver (RunJob *rj)
   g_task_run_in_thread (task, post_thread);
 }
 
+/* The claim is checked (and renewed) right before each post: an owner that was stopped while
+ * its job was handed over posts nothing. */
+static void
+fence_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  RunJob *rj = user_data;
+  LmdJobRunner *self = rj->runner;
+  g_autoptr (GError) error = NULL;
+
+  self->busy--;
+  if (lmd_job_store_op_finish (LMD_JOB_STORE (source), result, &error))
+    post (rj);
+  else if (g_error_matches (error, LMD_JOB_STORE_ERROR, LMD_JOB_STORE_ERROR_CLAIM_LOST))
+    forget_lost (rj, error);
+  else
+    {
+      /* the store cannot say (unreachable): post all the same, at least once */
+      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, rj->job->request_id,
+                       "cannot renew the claim of job %s before its callback (%s); posting it",
+                       rj->job->id, error->message);
+      post (rj);
+    }
+  g_object_unref (self);
+}
+
+static void
+deliver (RunJob *rj)
+{
+  LmdJobRunner *self = rj->runner;
+
+  self->busy++;
+  g_object_ref (self); /* unref in fence_done */
+  lmd_job_store_touch_async (self->store, rj->job->id, fence_done, rj);
+}
+
 /* ---- transcription ------------------------------------------------------------------------ */
 
 static void
@@ -215,9 +262,14 @@ complete_done (GObject *source, GAsyncResult *result, gpointer user_data)
   self->busy--;
   if (!lmd_job_store_op_finish (LMD_JOB_STORE (source), result, &error))
     {
-      LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, rj->job->request_id, "cannot store the result of job %s: %s",
-                       rj->job->id, error->message);
-      drop (rj, "its result could not be stored");
+      if (g_error_matches (error, LMD_JOB_STORE_ERROR, LMD_JOB_STORE_ERROR_CLAIM_LOST))
+        forget_lost (rj, error);
+      else
+        {
+          LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, rj->job->request_id, "cannot store the result of job %s: %s",
+                           rj->job->id, error->message);
+          drop (rj, "its result could not be stored");
+        }
     }
   else
     deliver (rj); /* also while shutting down: one attempt, no retries */
@@ -369,7 +421,11 @@ touch_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
 
   self->busy--;
-  if (!lmd_job_store_op_finish (LMD_JOB_STORE (source), result, &error))
+  if (lmd_job_store_op_finish (LMD_JOB_STORE (source), result, &error))
+    ;
+  else if (g_error_matches (error, LMD_JOB_STORE_ERROR, LMD_JOB_STORE_ERROR_CLAIM_LOST))
+    g_info ("%s; its result will not be stored from here", error->message); /* complete() refuses it */
+  else
     g_warning ("cannot renew a job's claim: %s", error->message);
   g_object_unref (self);
 }

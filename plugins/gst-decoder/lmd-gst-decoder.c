@@ -38,6 +38,7 @@
 
 #include "lmd-gst-decoder.h"
 #include "lmd-gst-audio-stream.h"
+#include "lmd-wav-header.h"
 
 #include <string.h>
 
@@ -551,34 +552,6 @@ describe_caps (GstCaps *caps)
   return description;
 }
 
-/* Whether the data chunk of a RIFF/WAVE image declares more bytes than the image holds; the
- * declared and present sizes go to @declared and @present.  A size left unset by a streaming
- * writer (0 or 0xFFFFFFFF) is not a truncation. */
-static gboolean
-wav_is_truncated (const guint8 *data, gsize size, guint64 *declared, guint64 *present)
-{
-  gsize pos = 12;
-
-  if (size < 12 || memcmp (data, "RIFF", 4) != 0 || memcmp (data + 8, "WAVE", 4) != 0)
-    return FALSE;
-  while (pos + 8 <= size)
-    {
-      /* byte by byte: the image may start at any address (e.g. inside a multipart body) */
-      const guint8 *p = data + pos + 4;
-      guint32 chunk_size = (guint32) p[0] | (guint32) p[1] << 8 | (guint32) p[2] << 16 | (guint32) p[3] << 24;
-      guint64 available = size - pos - 8;
-
-      if (memcmp (data + pos, "data", 4) == 0)
-        {
-          *declared = chunk_size;
-          *present = available;
-          return chunk_size != 0 && chunk_size != G_MAXUINT32 && chunk_size > available;
-        }
-      pos += 8 + (gsize) chunk_size + (chunk_size & 1);
-    }
-  return FALSE;
-}
-
 /* What a GStreamer debug string says about the input, for the client: the text after the
  * source location and element path ("file.c(123): function (): /GstPipeline:...:\nreason"),
  * or NULL when it holds nothing else (those details stay in the log). */
@@ -882,7 +855,7 @@ decode_input (LmdGstDecoder *self, GBytes *input, guint sample_rate, double max_
   job->max_seconds = max_seconds;
 
   if (gst_structure_has_name (gst_caps_get_structure (input_caps, 0), "audio/x-wav") &&
-      wav_is_truncated (job->data, job->size, &declared, &present))
+      lmd_wav_header_is_truncated (job->data, job->size, &declared, &present))
     g_warning ("the %s input is truncated: its data chunk declares %" G_GUINT64_FORMAT
                " bytes, only %" G_GUINT64_FORMAT " are present; decoding those",
                format, declared, present);

@@ -44,6 +44,7 @@
 #include "lmd-error.h"
 #include "lmd-http-auth.h"
 #include "lmd-http-response.h"
+#include "lmd-http-stream-control.h"
 #include "lmd-http-stream-dialect.h"
 #include "lmd-audio-decoder.h"
 #include "lmd-json.h"
@@ -129,7 +130,7 @@ lmd_stream_config_load (LmdStreamConfig *config, GKeyFile *key_file, GError **er
       !lmd_config_get_int (key_file, STREAM_GROUP, "idle_timeout_s", 60, &idle, error) ||
       !lmd_config_get_int (key_file, STREAM_GROUP, "max_frame_bytes", 65536, &frame, error) ||
       !lmd_config_get_int (key_file, STREAM_GROUP, "workers", g_get_num_processors (), &workers, error) ||
-      !lmd_config_get_int (key_file, STREAM_GROUP, "eou_timeout_ms", 800, &eou, error) ||
+      !lmd_config_get_int (key_file, STREAM_GROUP, "eou_timeout_ms", 0, &eou, error) ||
       !lmd_config_get_double (key_file, STREAM_GROUP, "max_queue_seconds", 30.0, &queue_s, error) ||
       !lmd_config_get_double (key_file, STREAM_GROUP, "max_utterance_s", 30.0, &utterance_s, error) ||
       !lmd_config_get_boolean (key_file, STREAM_GROUP, "interim_results", TRUE, &interim, error) ||
@@ -147,7 +148,8 @@ lmd_stream_config_load (LmdStreamConfig *config, GKeyFile *key_file, GError **er
   CHECK_RANGE ("idle_timeout_s", idle, 1, 86400);
   CHECK_RANGE ("max_frame_bytes", frame, 1024, 16 * 1024 * 1024);
   CHECK_RANGE ("workers", workers, 1, 256);
-  CHECK_RANGE ("eou_timeout_ms", eou, 100, 10000);
+  if (eou != 0) /* absent: the live session's default for the stream's detector */
+    CHECK_RANGE ("eou_timeout_ms", eou, 100, 10000);
   CHECK_RANGE ("max_queue_seconds", queue_s, 0.5, 3600.0);
   CHECK_RANGE ("max_utterance_s", utterance_s, 5.0, 600.0);
 #undef CHECK_RANGE
@@ -475,75 +477,30 @@ on_text (LmdHttpStream *self, GBytes *message)
   g_autoptr (GError) error = NULL;
   gsize len;
   const char *data = g_bytes_get_data (message, &len);
-  g_autoptr (JsonNode) root = NULL;
-  JsonObject *object;
-  const char *type = NULL;
+  g_autofree char *param = NULL;
+  gushort close_code = CLOSE_POLICY;
 
-  if (len > LMD_JSON_MAX_CONTROL_BYTES)
+  switch (lmd_http_stream_control_read (self->dialect, self->dialect_state, data, len, &close_code, &param,
+                                        &error))
     {
-      g_autofree char *text = g_strdup_printf ("a control message of %" G_GSIZE_FORMAT
-                                               " bytes is over the limit of %u bytes",
-                                               len, LMD_JSON_MAX_CONTROL_BYTES);
-      fail_stream (self, "FILE_TOO_LARGE", "message", text, CLOSE_TOO_BIG);
-      return;
-    }
-  root = lmd_json_parse (data, (gssize) len, LMD_JSON_MAX_CONTROL_BYTES, &error);
-  if (root == NULL && g_error_matches (error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_DEEP))
-    {
-      fail_stream (self, "INVALID_PARAMETER", "message", error->message, CLOSE_POLICY);
-      return;
-    }
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-    {
-      fail_stream (self, "INVALID_PARAMETER", "message",
-                   "a control message must be a JSON object such as {\"type\":\"finalize\"}",
-                   CLOSE_POLICY);
-      return;
-    }
-  object = json_node_get_object (root);
-  if (self->dialect != NULL)
-    {
-      switch (self->dialect->control (self->dialect_state, object, &error))
-        {
-        case LMD_HTTP_STREAM_KEEP_ALIVE:
-          if (self->dialect->keep_alive_is_activity)
-            self->last_audio_at = g_get_monotonic_time ();
-          break;
-        case LMD_HTTP_STREAM_FINALIZE:
-          lmd_live_session_finalize (self->live);
-          break;
-        case LMD_HTTP_STREAM_CLOSE:
-          self->state = STATE_CLOSING;
-          self->close_code = CLOSE_NORMAL;
-          end_input (self);
-          break;
-        case LMD_HTTP_STREAM_REJECT:
-          {
-            g_autofree char *param = lmd_error_get_param (error);
-            g_autofree char *sentence = lmd_error_get_sentence (error);
-            fail_stream (self, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
-          }
-          break;
-        }
-      return;
-    }
-  if (json_object_has_member (object, "type") &&
-      JSON_NODE_HOLDS_VALUE (json_object_get_member (object, "type")) &&
-      json_node_get_value_type (json_object_get_member (object, "type")) == G_TYPE_STRING)
-    type = json_object_get_string_member (object, "type");
-  if (g_strcmp0 (type, "finalize") == 0)
-    lmd_live_session_finalize (self->live);
-  else if (g_strcmp0 (type, "close_stream") == 0 || g_strcmp0 (type, "end") == 0)
-    {
+    case LMD_HTTP_STREAM_KEEP_ALIVE:
+      if (self->dialect != NULL && self->dialect->keep_alive_is_activity)
+        self->last_audio_at = g_get_monotonic_time ();
+      break;
+    case LMD_HTTP_STREAM_FINALIZE:
+      lmd_live_session_finalize (self->live);
+      break;
+    case LMD_HTTP_STREAM_CLOSE:
       self->state = STATE_CLOSING;
       self->close_code = CLOSE_NORMAL;
       end_input (self);
-    }
-  else
-    {
-      g_autofree char *text = g_strdup_printf ("unknown control message type '%s' (use finalize, "
-                                               "close_stream or end)", type != NULL ? type : "");
-      fail_stream (self, "INVALID_PARAMETER", "type", text, CLOSE_POLICY);
+      break;
+    case LMD_HTTP_STREAM_REJECT:
+      {
+        g_autofree char *sentence = lmd_error_get_sentence (error);
+        fail_stream (self, lmd_error_code_name (lmd_error_classify (error)), param, sentence, close_code);
+      }
+      break;
     }
 }
 
@@ -939,7 +896,10 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
                    self->encoding == LMD_PCM_LINEAR16 ? "linear16"
                    : self->encoding == LMD_PCM_LINEAR32 ? "linear32"
                    : self->encoding == LMD_PCM_MULAW ? "mulaw" : "alaw",
-                   self->sample_rate, self->language, self->eou_timeout_ms,
+                   self->sample_rate, self->language,
+                   self->eou_timeout_ms > 0 ? self->eou_timeout_ms
+                   : self->vad.enabled > 0  ? LMD_LIVE_EOU_TIMEOUT_SILERO_MS
+                                            : LMD_LIVE_EOU_TIMEOUT_MS,
                    self->interim_results ? "on" : "off", self->api_key != NULL ? ", with a key" : "");
   while (self->state == STATE_OPEN && (frame = g_queue_pop_head (&self->held)) != NULL)
     {
