@@ -4,6 +4,7 @@
 #include "lmd-job-runner.h"
 
 #include "lmd-error.h"
+#include "lmd-job-format.h"
 #include "lmd-log.h"
 #include "lmd-url-fetcher.h"
 
@@ -104,6 +105,7 @@ forget_lost (RunJob *rj, const GError *error)
 
 typedef struct {
   char *url;
+  char *method;
   char *document;
   LmdFetchLimits limits;
 } Post;
@@ -112,6 +114,7 @@ static void
 post_free (Post *post)
 {
   g_free (post->url);
+  g_free (post->method);
   g_free (post->document);
   g_free (post);
 }
@@ -121,7 +124,7 @@ post_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancella
 {
   Post *post = data;
   GError *error = NULL;
-  guint status = lmd_url_post_json (post->url, post->document, &post->limits, &error);
+  guint status = lmd_url_send_json (post->url, post->method, post->document, &post->limits, &error);
 
   if (status == 0)
     g_task_return_error (task, error);
@@ -200,6 +203,7 @@ post (RunJob *rj)
 
   post = g_new0 (Post, 1);
   post->url = g_strdup (rj->job->callback_url);
+  post->method = g_strdup (g_strcmp0 (rj->job->callback_method, "PUT") == 0 ? "PUT" : "POST");
   post->document = g_strdup (rj->document);
   post->limits.timeout_s = self->config.callback_timeout_s;
   post->limits.allow_private = limits->allow_private_urls;
@@ -307,20 +311,14 @@ transcribe_done (GObject *source, GAsyncResult *result, gpointer user_data)
       rj->retry_id = g_timeout_add (self->config.poll_ms, transcribe_again_cb, rj);
       goto out;
     }
+  /* the job's own document, or its dialect's (lmd-job-format.h) */
+  rj->document = lmd_job_format_write (rj->job, transcript, error);
   if (transcript != NULL)
-    {
-      g_autofree char *answer = lmd_transcript_to_listen_json (transcript, &rj->job->options,
-                                                               rj->job->request_id);
-      rj->document = lmd_job_document_completed (rj->job->id, answer);
-      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, rj->job->request_id, "job %s completed (%.2f s of audio)",
-                       rj->job->id, transcript->duration);
-    }
+    LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, rj->job->request_id, "job %s completed (%.2f s of audio)",
+                     rj->job->id, transcript->duration);
   else
-    {
-      rj->document = lmd_job_document_failed (rj->job->id, error);
-      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, rj->job->request_id, "job %s failed: %s %s", rj->job->id,
-                       lmd_error_code_name (lmd_error_classify (error)), error->message);
-    }
+    LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, rj->job->request_id, "job %s failed: %s %s", rj->job->id,
+                     lmd_error_code_name (lmd_error_classify (error)), error->message);
   self->busy++;
   g_object_ref (self);
   lmd_job_store_complete_async (self->store, rj->job->id, rj->document, complete_done, rj);
