@@ -89,7 +89,7 @@ STEP_START=$START
 # record NAME RESULT: one row of the final table, with the seconds since the previous row
 record() {
   now=$(date +%s)
-  SUMMARY="$SUMMARY$(printf '%-34s %4ss  %s' "$1" "$((now - STEP_START))" "$2")
+  SUMMARY="$SUMMARY$(printf '%-40s %4ss  %s' "$1" "$((now - STEP_START))" "$2")
 "
   STEP_START=$now
   case $2 in ok* | skipped* | dry-run*) ;; *) FAILED=1 ;; esac
@@ -379,7 +379,7 @@ if [ $BENCH = 1 ] && [ $HF = 1 ] && [ -n "$PY" ] && [ -n "$BENCH_TABLE" ]; then
   fi
 fi
 
-SUMMARY="$SUMMARY$(printf '%-34s %4ss  %s' total "$(($(date +%s) - START))" "of a ${BUDGET} s budget")
+SUMMARY="$SUMMARY$(printf '%-40s %4ss  %s' total "$(($(date +%s) - START))" "of a ${BUDGET} s budget")
 "
 printf '\n%s' "$SUMMARY"
 [ -n "$BENCH_TABLE" ] && printf '\n%s\n' "$BENCH_TABLE"
