@@ -4,7 +4,8 @@
 # audio positions; encoder batches 1 and 3, 1 and 5 beams, decoder batches of 1 and 4
 # requests, a 64^3 GEMM for the peak, the throughput of 4 requests of 60 s at 8 tokens per
 # window) and checks, in TAP, that every launch succeeded (exit 0), that the table has the
-# tiny row with its seven figures, the GEMM peak and the throughput line.  The benchmark's
+# tiny row with its seven figures, the GEMM peak, the throughput line and the front end's
+# line (the log-mel kernel's two passes over a window).  The benchmark's
 # output goes to stderr.
 out=$("$1" --models tiny --reps 1 --audio-ctx 48 --beams 1,5 --position 40 --enc-batch 1,3 \
   --dec-batch 1,4 --peak 64 --requests 4 --seconds 60 --tokens 8 --throughput tiny)
@@ -27,4 +28,9 @@ if printf '%s\n' "$out" | grep -Eq '^throughput tiny +4 x 60 s, 8 tokens/window:
 else
   echo "not ok 4 - no throughput line"
 fi
-echo "1..4"
+if printf '%s\n' "$out" | grep -Eq '^front end: log-mel of one [0-9]+-frame window from its samples \(maximum \+ frames\): [0-9.]+ ms with 80 bands, [0-9.]+ ms with 128$'; then
+  echo "ok 5 - the front end's line"
+else
+  echo "not ok 5 - no front end line"
+fi
+echo "1..5"

@@ -39,7 +39,16 @@ typedef struct {
   size_t kv_copy_bytes;
   double kv_copy_ms;     /* time spent copying them */
   int n_decoded;         /* tokens run through the decoder */
+  /* greedy drafting: tokens the window is expected to begin with (set by the caller for one
+   * window, nullable), run through the decoder LMW_DRAFT_ROWS at a time in multi-row steps
+   * and kept while greedy decoding chooses them (see decode_one) */
+  const int *draft;
+  int n_draft;
+  float *draft_logits;   /* (LMW_DRAFT_ROWS, n_vocab), allocated on first use */
+  int n_draft_kept;      /* tokens whose decoder step a multi-row step made */
 } lmw_search;
+
+#define LMW_DRAFT_ROWS 8
 
 int lmw_search_init (lmw_search *s, lmw_state *st, const lmw_params *p, lmw_error *err);
 void lmw_search_clear (lmw_search *s);
