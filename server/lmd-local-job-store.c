@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lmd-error.h"
+#include "lmd-job-format.h"
 #include "lmd-log.h"
 
 struct _LmdLocalJobStore {
@@ -307,7 +308,7 @@ local_take (LmdJobStore *store, GError **error)
               g_autoptr (GError) lost = g_error_new (LMD_ERROR, LMD_ERROR_INTERNAL,
                                                      "the job's audio was lost: %s", local_error->message);
               LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, job->request_id, "%s: %s", id, lost->message);
-              job->document = lmd_job_document_failed (id, lost);
+              job->document = lmd_job_format_write (job, NULL, lost); /* in the job's shape */
             }
           else
             job->audio = g_bytes_new_take (data, len);

@@ -11,6 +11,7 @@
 
 #include "lmd-config.h"
 #include "lmd-error.h"
+#include "lmd-job-format.h"
 #include "lmd-log.h"
 
 #define GROUP "runners"
@@ -522,7 +523,7 @@ redis_take (LmdJobStore *store, GError **error)
       else if (job->url == NULL)
         {
           g_autoptr (GError) lost = g_error_new (LMD_ERROR, LMD_ERROR_INTERNAL, "the job's audio was lost");
-          job->document = lmd_job_document_failed (job->id, lost);
+          job->document = lmd_job_format_write (job, NULL, lost); /* in the job's shape */
         }
       g_hash_table_insert (self->entries, g_strdup (job->id), g_strdup (entry_id));
       g_hash_table_insert (self->claims, g_strdup (job->id), g_steal_pointer (&claim));
