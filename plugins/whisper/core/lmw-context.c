@@ -160,6 +160,7 @@ lmw_state_free (lmw_state *st)
                       st->logits_buf };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
       lmw_state_free_floats (st, bufs[i]);
+    st->ops->free (st->be, st->step_table);
     st->ops->free (st->be, st->cross_kh);
     st->ops->free (st->be, st->cross_vh);
     st->ops->destroy (st->be);
@@ -172,6 +173,7 @@ lmw_state_free (lmw_state *st)
   free (st->mel_host);
   free (st->enc_out_host);
   free (st->xattn_host);
+  free (st->step_table_host);
   free (st);
 }
 

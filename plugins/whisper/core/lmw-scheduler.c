@@ -98,7 +98,7 @@ lmw_scheduler_default_params (void)
 {
   return (lmw_scheduler_params) {
     .slots = 8, .beam_caches = 8, .encoder_batch = 8, .max_rows = 256, .max_wait_ms = 2.0,
-    .n_threads = 1,
+    .n_threads = 1, .cuda_graphs = true,
   };
 }
 
@@ -216,6 +216,7 @@ run_step (lmw_scheduler *s, job **js, int n, lmw_step_seq *seqs)
   pthread_mutex_lock (&s->lock);
   s->stats.steps[bucket_of (rows)]++;
   s->stats.step_rows += (uint64_t) rows;
+  memcpy (s->stats.table_steps, s->work->graph_steps, sizeof s->stats.table_steps);
   pthread_mutex_unlock (&s->lock);
 }
 
@@ -536,6 +537,8 @@ lmw_scheduler_new (const lmw_model *model, const char *backend, int device,
                                  step_rows (model, &p), true, &e);
   if (s->work == NULL)
     goto fail;
+  s->work->step_table_on = true; /* where the backend has the step_* operations */
+  s->work->step_graphs_on = p.cuda_graphs;
   /* the logits of a whole step, so that no step allocates */
   if (!s->work->host_memory &&
       lmw_state_output_buffer (s->work, NULL, (size_t) s->work->step_rows * model->hp.n_vocab) == NULL) {

@@ -66,6 +66,15 @@ struct lmw_state {
   float *hidden;    /* (rows, 4C); also the conv1 output (2T, C) */
   int enc_windows;  /* encoder windows the buffers hold (1 but for a scheduler's stream) */
   int step_rows;    /* decoder rows the scratch holds (n_text_ctx at least) */
+  /* table-driven steps (lmw-decode-table.c): on when the scheduler asks for them and the
+   * backend has the step_* operations; the row table (step_rows rows, backend) and its host
+   * copy; graph_steps[0, 1, 2]: steps run directly, recorded, replayed (ops->graph_run) */
+  bool step_table_on;
+  bool step_graphs_on;
+  lmw_step_row *step_table;
+  lmw_step_row *step_table_host;
+  const float *step_graph_logits; /* the logits buffer the records write */
+  uint64_t graph_steps[3];
 
   /* ---- a request slot of a scheduler (lmw-scheduler.c); all zero for a stream of its own.
    * A slot holds only the request's own buffers (mel_host, cross K/V, self K/V): its encode
@@ -113,6 +122,13 @@ typedef struct {
  * the scheduler's stream (scratch for st->step_rows rows); its own caches are not used.
  * Returns 0, or -1 with err filled. */
 int lmw_decode_step (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_error *err);
+
+/* The step of lmw_decode_step from a row table, when every sequence is one row (n 1, f16
+ * cross K/V) and st->step_table_on: the rows padded to a power of two (at most step_rows),
+ * one upload of the table, and with st->step_graphs_on the step's operations through
+ * ops->graph_run (recorded once per row count, then replayed).  Returns 1 when it ran the step
+ * (0 from lmw_decode_step then), 0 when the step does not qualify, -1 with err filled. */
+int lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_error *err);
 
 /* Runs the encoder on B windows at once, window b's mel in slots[b]->mel_host, and writes each
  * window's cross-attention K/V into slots[b] (which then holds audio, its cache cleared).
