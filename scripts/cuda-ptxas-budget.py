@@ -20,6 +20,7 @@ REGISTERS = [
     ("k_attention", 128),
     ("k_conv1d_k3", 64),
     ("k_topk", 48),
+    ("k_step_", 64),  # the table-driven decoder step: 128-thread blocks
 ]
 DEFAULT_REGISTERS = 40
 
