@@ -86,7 +86,23 @@ typedef struct {
                              * sees keys 0 .. pos */
   float *self_k, *self_v;   /* the sequence's self-attention caches (n_layer, n_ctx, C) f32 */
   const uint16_t *cross_k, *cross_v; /* its window's K/V (n_layer, T, C), f16 from to_f16 */
+  /* the greedy choice of the row's next token by step_pick: tokens never picked (a bitset of
+   * n_vocab bits in backend memory; NULL: the row picks nothing), the lowest timestamp token
+   * allowed, LMW_PICK_* flags */
+  const uint32_t *pick_suppress;
+  int32_t pick_ts_lo;
+  int32_t pick_flags;
 } lmw_step_row;
+
+#define LMW_PICK_NO_TEXT 1u /* no token below eot */
+#define LMW_PICK_TS_RULE 2u /* no token below the first timestamp when the timestamps together
+                             * are likelier than every other token */
+
+/* what step_pick returns for a row */
+typedef struct {
+  int32_t token;   /* the arg-max of the filtered logits (the lowest among equal ones) */
+  float logprob;   /* its log-probability under the filtered distribution */
+} lmw_pick_result;
 
 /* caps */
 #define LMW_BACKEND_HOST_MEMORY 1u /* backend memory is host memory (the CPU backend) */
@@ -196,6 +212,14 @@ typedef struct lmw_backend_ops {
    * rows[r].cross_k, .cross_v (plus layer_offset elements), without a mask */
   void (*step_cross_attention) (void *ctx, float *out, const float *q, const lmw_step_row *rows,
                                 size_t layer_offset, int Tk, int R, int H, int D);
+  /* For every row r whose pick_suppress is set: out[r] = the greedy choice among the logits
+   * (R, n_vocab) of row r (row stride ld) once filtered as the search filters them: tokens of
+   * the bitset, timestamps (ids >= ts_begin) below pick_ts_lo, text (ids < eot) with
+   * LMW_PICK_NO_TEXT, and with LMW_PICK_TS_RULE everything below ts_begin when the timestamps'
+   * summed probability (after the other filters) exceeds every other token's; its
+   * log-probability under what remains (log-softmax sums in f64).  out is backend memory. */
+  void (*step_pick) (void *ctx, lmw_pick_result *out, const float *logits, int ld,
+                     const lmw_step_row *rows, int R, int n_vocab, int eot, int ts_begin);
   /* Runs the operations issue (user) queues, under the name key: the first time directly, the
    * second time recorded (a CUDA graph) and run, later by replaying the record, without
    * calling issue.  issue must queue the same operations with the same arguments every time

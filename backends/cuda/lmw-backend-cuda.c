@@ -723,6 +723,17 @@ cuda_step_cross_attention (void *vctx, float *out, const float *q, const lmw_ste
 }
 
 static void
+cuda_step_pick (void *vctx, lmw_pick_result *out, const float *logits, int ld,
+                const lmw_step_row *rows, int R, int n_vocab, int eot, int ts_begin)
+{
+  cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
+  if (!ctx->failed)
+    step_launched (ctx, lmw_cuda_step_pick (out, logits, ld, rows, R, n_vocab, eot, ts_begin,
+                                            ctx->stream), "step_pick");
+}
+
+static void
 cuda_graph_reset (void *vctx)
 {
   cuda_ctx *ctx = vctx;
@@ -816,6 +827,7 @@ static const lmw_backend_ops cuda_ops = {
   .step_embed = cuda_step_embed,
   .step_self_attention = cuda_step_self_attention,
   .step_cross_attention = cuda_step_cross_attention,
+  .step_pick = cuda_step_pick,
   .graph_run = cuda_graph_run,
   .graph_reset = cuda_graph_reset,
 };

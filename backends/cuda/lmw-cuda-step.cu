@@ -14,6 +14,8 @@
  *   k_step_self_attn   a block per (head, row): the row's new key and value stored at its
  *                      position of its own cache, then its query against keys 0 .. pos
  *   k_step_cross_attn  a block per (head, row): the query against its window's f16 K/V
+ *   k_step_pick        a block per row: the search's greedy choice among the row's logits,
+ *                      filtered on the device (so a step returns a token, not the logits)
  * Attention is exact two-pass softmax in f32: the scores of the row (at most
  * LMW_BACKEND_MAX_KEYS) in shared memory, their maximum and sum reduced over the block, then
  * each thread sums its output dimensions over the keys.
@@ -198,6 +200,128 @@ k_step_cross_attn (float *out, const float *q, const lmw_step_row *rows, size_t 
   step_attend<__half> (o, q + (size_t) r * C + (size_t) h * D, kc, vc, C, Tk, D);
 }
 
+/* ---- greedy pick ------------------------------------------------------------------------ */
+
+#define PICK_THREADS 256
+
+__device__ __forceinline__ bool
+pick_allowed (const lmw_step_row &row, int i, int eot, int ts_begin, bool no_text_below_ts)
+{
+  if ((row.pick_suppress[i >> 5] >> (i & 31)) & 1u)
+    return false;
+  if (i >= ts_begin && i < row.pick_ts_lo)
+    return false;
+  if ((row.pick_flags & LMW_PICK_NO_TEXT) && i < eot)
+    return false;
+  return !(no_text_below_ts && i < ts_begin);
+}
+
+/* (m, idx): the block's largest value and its lowest index; every thread gets them */
+__device__ void
+pick_argmax (float &m, int &idx, float *sv, int *si)
+{
+  int t = threadIdx.x;
+  sv[t] = m;
+  si[t] = idx;
+  __syncthreads ();
+  for (int s = PICK_THREADS / 2; s > 0; s >>= 1) {
+    if (t < s) { /* an index < 0 is an empty slot */
+      float ov = sv[t + s];
+      int oi = si[t + s];
+      if (oi >= 0 && (si[t] < 0 || ov > sv[t] || (ov == sv[t] && oi < si[t]))) {
+        sv[t] = ov;
+        si[t] = oi;
+      }
+    }
+    __syncthreads ();
+  }
+  m = sv[0];
+  idx = si[0];
+  __syncthreads ();
+}
+
+/* the block's sum, in f64; every thread gets it */
+__device__ double
+pick_sum (double v, double *sd)
+{
+  int t = threadIdx.x;
+  sd[t] = v;
+  __syncthreads ();
+  for (int s = PICK_THREADS / 2; s > 0; s >>= 1) {
+    if (t < s)
+      sd[t] += sd[t + s];
+    __syncthreads ();
+  }
+  double r = sd[0];
+  __syncthreads ();
+  return r;
+}
+
+/* the log-sum-exp of the allowed logits of x: max + log (sum exp (x - max)), the sum in f64 */
+__device__ float
+pick_lse (const float *x, const lmw_step_row &row, int nv, int eot, int ts_begin, bool no_text,
+          float *sv, int *si, double *sd, float *max_out, int *arg_out)
+{
+  float m = -INFINITY;
+  int idx = -1;
+  for (int i = threadIdx.x; i < nv; i += PICK_THREADS)
+    if (pick_allowed (row, i, eot, ts_begin, no_text) && (idx < 0 || x[i] > m)) {
+      m = x[i];
+      idx = i;
+    }
+  pick_argmax (m, idx, sv, si);
+  double sum = 0.0;
+  for (int i = threadIdx.x; i < nv; i += PICK_THREADS)
+    if (pick_allowed (row, i, eot, ts_begin, no_text))
+      sum += exp ((double) (x[i] - m));
+  sum = pick_sum (sum, sd);
+  *max_out = m;
+  *arg_out = idx;
+  return m + (float) log (sum);
+}
+
+__global__ void __launch_bounds__ (PICK_THREADS)
+k_step_pick (lmw_pick_result *out, const float *logits, int ld, const lmw_step_row *rows,
+             int n_vocab, int eot, int ts_begin)
+{
+  __shared__ float sv[PICK_THREADS];
+  __shared__ int si[PICK_THREADS];
+  __shared__ double sd[PICK_THREADS];
+  int r = blockIdx.x;
+  lmw_step_row row = rows[r];
+  if (row.pick_suppress == NULL || row.token < 0) /* the whole block */
+    return;
+  const float *x = logits + (size_t) r * ld;
+  float m;
+  int arg;
+  float lse = pick_lse (x, row, n_vocab, eot, ts_begin, false, sv, si, sd, &m, &arg);
+  bool no_text = false;
+  if ((row.pick_flags & LMW_PICK_TS_RULE) && ts_begin < n_vocab) {
+    /* the timestamps' summed probability against the likeliest other token */
+    double ts = 0.0;
+    float text = -INFINITY;
+    for (int i = threadIdx.x; i < n_vocab; i += PICK_THREADS) {
+      if (!pick_allowed (row, i, eot, ts_begin, false))
+        continue;
+      float lp = x[i] - lse;
+      if (i >= ts_begin)
+        ts += exp ((double) lp);
+      else
+        text = fmaxf (text, lp);
+    }
+    ts = pick_sum (ts, sd);
+    int dummy = threadIdx.x;
+    pick_argmax (text, dummy, sv, si);
+    no_text = ts > 0.0 && log (ts) > (double) text;
+    if (no_text)
+      lse = pick_lse (x, row, n_vocab, eot, ts_begin, true, sv, si, sd, &m, &arg);
+  }
+  if (threadIdx.x == 0) {
+    out[r].token = arg;
+    out[r].logprob = arg >= 0 ? x[arg] - lse : -INFINITY;
+  }
+}
+
 /* ---- launchers -------------------------------------------------------------------------- */
 
 lmw_cuda_status
@@ -250,5 +374,19 @@ lmw_cuda_step_cross_attention (float *out, const float *q, const lmw_step_row *r
     return LMW_CUDA_OK;
   LMW_LAUNCH (k_step_cross_attn, dim3 ((unsigned) H, (unsigned) R), dim3 (STEP_THREADS), 0,
               stream, out, q, rows, layer_offset, Tk, H, D);
+  return step_launched (__func__);
+}
+
+lmw_cuda_status
+lmw_cuda_step_pick (lmw_pick_result *out, const float *logits, int ld, const lmw_step_row *rows,
+                    int R, int n_vocab, int eot, int ts_begin, void *stream)
+{
+  STEP_CHECK (R >= 0 && n_vocab > 0 && ld >= n_vocab && eot >= 0 && eot < n_vocab &&
+              ts_begin > eot && ts_begin <= n_vocab, "dimensions");
+  STEP_CHECK (out != NULL && logits != NULL && rows != NULL, "pointers");
+  if (R == 0)
+    return LMW_CUDA_OK;
+  LMW_LAUNCH (k_step_pick, dim3 ((unsigned) R), dim3 (PICK_THREADS), 0, stream, out, logits, ld,
+              rows, n_vocab, eot, ts_begin);
   return step_launched (__func__);
 }

@@ -55,6 +55,13 @@ lmw_cuda_status lmw_cuda_step_cross_attention (float *out, const float *q,
                                                const lmw_step_row *rows, size_t layer_offset,
                                                int Tk, int R, int H, int D, void *stream);
 
+/* The greedy pick of every row whose pick_suppress is set (lmw_backend_ops.step_pick
+ * documents the filters): out[r] = the token and its log-probability.  Rows without
+ * pick_suppress are left alone.  One block per row. */
+lmw_cuda_status lmw_cuda_step_pick (lmw_pick_result *out, const float *logits, int ld,
+                                    const lmw_step_row *rows, int R, int n_vocab, int eot,
+                                    int ts_begin, void *stream);
+
 #ifdef __cplusplus
 }
 #endif

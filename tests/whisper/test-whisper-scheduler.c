@@ -12,7 +12,8 @@
  *     alone; the encoder ran batches of several windows and the decoder steps of many rows
  *     (sequences of different requests and positions in one step); on a backend with the
  *     table-driven step (cuda-emu) its one-token steps ran from the row table, recorded once
- *     per row count and replayed afterwards (on cpu: none did);
+ *     per row count and replayed afterwards, and greedy rows had their next token picked on
+ *     the backend with the search's filters instead of returning logits (on cpu: neither);
  *   - a request cancelled after a few decoder steps ends with "cancelled", its slot comes back,
  *     and the others (still batched with it until then) give their tokens alone;
  *   - with both slots of a scheduler held, a request whose time runs out while it waits for
@@ -240,6 +241,11 @@ test_many (void)
   else
     TEST_OK (stats.table_steps[0] + stats.table_steps[1] + stats.table_steps[2] == 0,
              "the cpu backend keeps the per-sequence step");
+  if (tables)
+    TEST_OK (stats.rows_picked > 0, "greedy rows got their next token picked on the backend, "
+             "not their logits (%llu rows)", (unsigned long long) stats.rows_picked);
+  else
+    TEST_OK (stats.rows_picked == 0, "the cpu backend returns logits for the search to filter");
 
   /* cancellation mid-batch: 4 requests, the third aborted after a few checks */
   request c[4];

@@ -15,6 +15,10 @@
  *                                                  cache at its position and attends to it
  *     step_cross_attention (table, layer)          one launch: each row on its window's K/V
  *   logits (Rb, n_vocab) = ln (x) · token_embedding^T
+ *   step_pick (table)                              the rows whose search picks greedily get
+ *                                                  their next token and its log-probability,
+ *                                                  filtered on the device: 8 bytes come back
+ *                                                  for such a row instead of its logits
  *
  * Rb is the number of rows rounded up to a power of two (at most step_rows), the rows beyond
  * the step's being padding (token -1): the operations of a step of Rb rows then take the same
@@ -65,6 +69,9 @@ issue_step (void *user)
   }
   ops->layernorm (st->be, st->xn, x, m->dec_ln_w, m->dec_ln_b, R, C, 1e-5f);
   ops->matmul (st->be, ts->logits, nv, st->xn, C, &m->tok_emb, NULL, R);
+  if (ops->step_pick != NULL) /* the rows that pick their next token here */
+    ops->step_pick (st->be, st->step_picks, ts->logits, nv, st->step_table, R, nv, m->sp.eot,
+                    m->sp.timestamp_begin);
 }
 
 /* whether the step is one the table can run: one-token rows on f16 cross K/V */
@@ -104,7 +111,10 @@ lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_
   if (st->step_table == NULL) {
     st->step_table = ops->alloc (st->be, sizeof (lmw_step_row) * (size_t) st->step_rows);
     st->step_table_host = calloc ((size_t) st->step_rows, sizeof (lmw_step_row));
-    if (st->step_table == NULL || st->step_table_host == NULL) {
+    st->step_picks = ops->alloc (st->be, sizeof (lmw_pick_result) * (size_t) st->step_rows);
+    st->step_picks_host = calloc ((size_t) st->step_rows, sizeof (lmw_pick_result));
+    if (st->step_table == NULL || st->step_table_host == NULL || st->step_picks == NULL ||
+        st->step_picks_host == NULL) {
       lmw_set_error (err, LMW_ERR_NOMEM, "lmw_decode_step: out of memory for the row table");
       return -1;
     }
@@ -118,10 +128,16 @@ lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_
     ops->graph_reset (st->be); /* the records write the buffer that moved */
   st->step_graph_logits = logits;
   lmw_step_row *rows = st->step_table_host;
+  bool can_pick = ops->step_pick != NULL;
+  int n_picks = 0;
   for (int r = 0; r < Rb; r++) {
     const lmw_step_seq *sq = &seqs[r < R ? r : 0];
+    bool pick = r < R && can_pick && sq->pick != NULL && sq->picked != NULL;
     rows[r] = (lmw_step_row) { r < R ? sq->tokens[0] : -1, r < R ? sq->n_past : 0,
-                               sq->self_k, sq->self_v, sq->cross_kh, sq->cross_vh };
+                               sq->self_k, sq->self_v, sq->cross_kh, sq->cross_vh,
+                               pick ? sq->pick->suppress : NULL, pick ? sq->pick->ts_lo : nv,
+                               pick ? (int32_t) sq->pick->flags : 0 };
+    n_picks = pick ? r + 1 : n_picks;
   }
   ops->upload (st->be, st->step_table, rows, sizeof (lmw_step_row) * (size_t) Rb);
   table_step ts = { st, Rb, logits };
@@ -131,9 +147,18 @@ lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_
   else
     issue_step (&ts);
   st->graph_steps[how >= 0 && how <= 2 ? how : 0]++;
+  if (n_picks > 0) { /* rows 0 .. n_picks - 1 of the picks in one download */
+    ops->download (st->be, st->step_picks_host, st->step_picks,
+                   sizeof (lmw_pick_result) * (size_t) n_picks);
+    for (int i = 0; i < n_picks; i++)
+      if (rows[i].pick_suppress != NULL) {
+        *seqs[i].picked = st->step_picks_host[i];
+        st->step_picked++;
+      }
+  }
   int G = 0;
   for (int i = 0; i < R; i++)
-    G = seqs[i].logits_rows > 0 ? i + 1 : G;
+    G = seqs[i].logits_rows > 0 && rows[i].pick_suppress == NULL ? i + 1 : G;
   if (G > 0) { /* rows 0 .. G - 1 in one download */
     float *host = malloc (sizeof (float) * (size_t) G * nv);
     if (host == NULL) {
@@ -142,10 +167,10 @@ lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_
     }
     ops->download (st->be, host, logits, sizeof (float) * (size_t) G * nv);
     for (int i = 0; i < G; i++)
-      if (seqs[i].logits_rows == 1)
+      if (seqs[i].logits_rows == 1 && rows[i].pick_suppress == NULL)
         memcpy (seqs[i].logits, host + (size_t) i * nv, sizeof (float) * (size_t) nv);
     free (host);
-  } else {
+  } else if (n_picks == 0) {
     ops->sync (st->be);
   }
   return lmw_state_check (st, "lmw_decode_step", err) == 0 ? 1 : -1;
