@@ -18,6 +18,10 @@
  *   give zeros;
  *   step_cross_attention within 1e-5 of the CPU backend's attention on the same f16-rounded
  *   keys and values;
+ *   step_pick gives the search's greedy choice (the filters of lmw-search.c for a token after
+ *   the first, written out here) with its log-probability within 1e-5, the timestamp rule
+ *   firing where the timestamps are likelier, the lower index of a tie, and leaves padding rows
+ *   and rows without a pick alone;
  *   bad arguments rejected with LMW_CUDA_EINVAL.
  */
 #include "lmw-backend.h"
@@ -286,6 +290,110 @@ test_cross (int R, const int *win, int n_win, int Tk, int H, int D)
   free (out);
 }
 
+/* ---- greedy pick ------------------------------------------------------------------------ */
+
+/* the search's filters (lmw-search.c apply_filters, n_gen >= 1) on the row's fields, then the
+ * arg-max and its log-probability, sums in f64 in index order */
+static bool
+allowed (const lmw_step_row *row, const uint32_t *bits, int i, int eot, int tb, bool no_text)
+{
+  return !((bits[i >> 5] >> (i & 31)) & 1u) && !(i >= tb && i < row->pick_ts_lo) &&
+         !((row->pick_flags & LMW_PICK_NO_TEXT) && i < eot) && !(no_text && i < tb);
+}
+
+static float
+ref_lse (const float *x, const lmw_step_row *row, const uint32_t *bits, int nv, int eot, int tb,
+         bool no_text, int *arg)
+{
+  int best = -1;
+  for (int i = 0; i < nv; i++)
+    if (allowed (row, bits, i, eot, tb, no_text) && (best < 0 || x[i] > x[best]))
+      best = i;
+  double sum = 0.0;
+  for (int i = 0; i < nv; i++)
+    if (allowed (row, bits, i, eot, tb, no_text))
+      sum += exp ((double) (x[i] - x[best]));
+  *arg = best;
+  return x[best] + (float) log (sum);
+}
+
+static lmw_pick_result
+ref_pick (const float *x, const lmw_step_row *row, const uint32_t *bits, int nv, int eot, int tb)
+{
+  int arg;
+  float lse = ref_lse (x, row, bits, nv, eot, tb, false, &arg);
+  if (row->pick_flags & LMW_PICK_TS_RULE) {
+    double ts = 0.0;
+    float text = -INFINITY;
+    for (int i = 0; i < nv; i++) {
+      if (!allowed (row, bits, i, eot, tb, false))
+        continue;
+      float lp = x[i] - lse;
+      if (i >= tb)
+        ts += exp ((double) lp);
+      else
+        text = lp > text ? lp : text;
+    }
+    if (ts > 0.0 && log (ts) > text)
+      lse = ref_lse (x, row, bits, nv, eot, tb, true, &arg);
+  }
+  return (lmw_pick_result) { arg, x[arg] - lse };
+}
+
+static void
+test_pick (void)
+{
+  enum { R = 7, NV = 1001, EOT = 500, TB = 600 };
+  size_t words = (NV + 31) / 32;
+  uint32_t *bits = calloc (words, sizeof (uint32_t));
+  for (int i = 0; i < NV; i++)
+    if ((i > EOT && i < TB) || (i < EOT && frand () > 0.8f))
+      bits[i >> 5] |= 1u << (i & 31);
+  float *x = rand_floats ((size_t) R * NV, 3.0f);
+  for (int i = TB; i < NV; i++) /* row 1: many likely timestamps (the rule drops the text) */
+    x[NV + i] += 2.0f;
+  x[3 * NV + 17] = x[3 * NV + 18] = 20.0f; /* row 3: a tie, the lower index wins */
+  uint32_t *dbits = dev_dup (bits, words * sizeof (uint32_t));
+  lmw_step_row rows[R];
+  memset (rows, 0, sizeof rows);
+  const int32_t lo[R] = { NV, TB, 700, TB, NV, NV, NV };
+  const int32_t fl[R] = { 0, LMW_PICK_TS_RULE, LMW_PICK_NO_TEXT | LMW_PICK_TS_RULE,
+                          LMW_PICK_TS_RULE, 0, 0, 0 };
+  for (int r = 0; r < R; r++)
+    rows[r] = (lmw_step_row) { r == 5 ? -1 : 1, 0, NULL, NULL, NULL, NULL,
+                               r == 6 ? NULL : dbits, lo[r], fl[r] };
+  lmw_step_row *drows = dev_dup (rows, sizeof rows);
+  float *dx = dev_dup (x, sizeof (float) * (size_t) R * NV);
+  lmw_pick_result out[R];
+  for (int r = 0; r < R; r++)
+    out[r] = (lmw_pick_result) { -7, 1.0f };
+  lmw_pick_result *dout = dev_dup (out, sizeof out);
+  lmw_cuda_status st = lmw_cuda_step_pick (dout, dx, NV, drows, R, NV, EOT, TB, NULL);
+  from_dev (out, dout, sizeof out);
+  int bad = 0;
+  double worst = 0.0;
+  bool rule_fired = false;
+  for (int r = 0; r < R; r++) {
+    if (r >= 5) { /* padding, no pick: untouched */
+      bad += out[r].token != -7 || out[r].logprob != 1.0f;
+      continue;
+    }
+    rows[r].pick_suppress = bits;
+    lmw_pick_result want = ref_pick (x + (size_t) r * NV, &rows[r], bits, NV, EOT, TB);
+    bad += out[r].token != want.token;
+    double d = fabs ((double) out[r].logprob - want.logprob);
+    worst = d > worst ? d : worst;
+    if (r == 1)
+      rule_fired = want.token >= TB;
+  }
+  TEST_OK (st == LMW_CUDA_OK && bad == 0 && worst <= 1e-5 && rule_fired && out[3].token == 17,
+           "step_pick: the filtered arg-max of %d rows as the search picks it (suppressed set, "
+           "timestamps below a bound, no text, the timestamp rule, a tie; padding and rows "
+           "without a pick untouched): %d wrong, log-probabilities within %.2e", R, bad, worst);
+  dev_free (dbits), dev_free (drows), dev_free (dx), dev_free (dout);
+  free (bits), free (x);
+}
+
 static void
 test_bad_arguments (void)
 {
@@ -343,6 +451,7 @@ main (void)
   test_cross (1, w1, 1, 1, 1, 40);
   test_cross (1, w1, 1, 333, 2, 128);
 
+  test_pick ();
   test_bad_arguments ();
 
   cpu->destroy (cpu_ctx);
