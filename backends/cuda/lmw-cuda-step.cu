@@ -204,20 +204,22 @@ k_step_cross_attn (float *out, const float *q, const lmw_step_row *rows, size_t 
 
 #define PICK_THREADS 256
 
+/* the filters of a row: its bitset, its lowest timestamp, and the first token allowed (eot
+ * without text, ts_begin once the timestamp rule dropped it, else 0) */
+typedef struct {
+  const uint32_t *suppress;
+  int ts_lo, first;
+} pick_filter;
+
 __device__ __forceinline__ bool
-pick_allowed (const lmw_step_row &row, int i, int eot, int ts_begin, bool no_text_below_ts)
+pick_allowed (pick_filter f, int i, int ts_begin)
 {
-  if ((row.pick_suppress[i >> 5] >> (i & 31)) & 1u)
-    return false;
-  if (i >= ts_begin && i < row.pick_ts_lo)
-    return false;
-  if ((row.pick_flags & LMW_PICK_NO_TEXT) && i < eot)
-    return false;
-  return !(no_text_below_ts && i < ts_begin);
+  return i >= f.first && !((f.suppress[i >> 5] >> (i & 31)) & 1u) &&
+         !(i >= ts_begin && i < f.ts_lo);
 }
 
 /* (m, idx): the block's largest value and its lowest index; every thread gets them */
-__device__ void
+__device__ __forceinline__ void
 pick_argmax (float &m, int &idx, float *sv, int *si)
 {
   int t = threadIdx.x;
@@ -241,7 +243,7 @@ pick_argmax (float &m, int &idx, float *sv, int *si)
 }
 
 /* the block's sum, in f64; every thread gets it */
-__device__ double
+__device__ __forceinline__ double
 pick_sum (double v, double *sd)
 {
   int t = threadIdx.x;
@@ -258,24 +260,23 @@ pick_sum (double v, double *sd)
 }
 
 /* the log-sum-exp of the allowed logits of x: max + log (sum exp (x - max)), the sum in f64 */
-__device__ float
-pick_lse (const float *x, const lmw_step_row &row, int nv, int eot, int ts_begin, bool no_text,
-          float *sv, int *si, double *sd, float *max_out, int *arg_out)
+__device__ __forceinline__ float
+pick_lse (const float *x, pick_filter f, int nv, int ts_begin, float *sv, int *si, double *sd,
+          int *arg_out)
 {
   float m = -INFINITY;
   int idx = -1;
   for (int i = threadIdx.x; i < nv; i += PICK_THREADS)
-    if (pick_allowed (row, i, eot, ts_begin, no_text) && (idx < 0 || x[i] > m)) {
+    if (pick_allowed (f, i, ts_begin) && (idx < 0 || x[i] > m)) {
       m = x[i];
       idx = i;
     }
   pick_argmax (m, idx, sv, si);
   double sum = 0.0;
   for (int i = threadIdx.x; i < nv; i += PICK_THREADS)
-    if (pick_allowed (row, i, eot, ts_begin, no_text))
+    if (pick_allowed (f, i, ts_begin))
       sum += exp ((double) (x[i] - m));
   sum = pick_sum (sum, sd);
-  *max_out = m;
   *arg_out = idx;
   return m + (float) log (sum);
 }
@@ -288,20 +289,20 @@ k_step_pick (lmw_pick_result *out, const float *logits, int ld, const lmw_step_r
   __shared__ int si[PICK_THREADS];
   __shared__ double sd[PICK_THREADS];
   int r = blockIdx.x;
-  lmw_step_row row = rows[r];
-  if (row.pick_suppress == NULL || row.token < 0) /* the whole block */
+  const uint32_t *suppress = rows[r].pick_suppress;
+  int flags = rows[r].pick_flags;
+  if (suppress == NULL || rows[r].token < 0) /* the whole block */
     return;
+  pick_filter f = { suppress, rows[r].pick_ts_lo, (flags & LMW_PICK_NO_TEXT) ? eot : 0 };
   const float *x = logits + (size_t) r * ld;
-  float m;
   int arg;
-  float lse = pick_lse (x, row, n_vocab, eot, ts_begin, false, sv, si, sd, &m, &arg);
-  bool no_text = false;
-  if ((row.pick_flags & LMW_PICK_TS_RULE) && ts_begin < n_vocab) {
+  float lse = pick_lse (x, f, n_vocab, ts_begin, sv, si, sd, &arg);
+  if ((flags & LMW_PICK_TS_RULE) && ts_begin < n_vocab) {
     /* the timestamps' summed probability against the likeliest other token */
     double ts = 0.0;
     float text = -INFINITY;
     for (int i = threadIdx.x; i < n_vocab; i += PICK_THREADS) {
-      if (!pick_allowed (row, i, eot, ts_begin, false))
+      if (!pick_allowed (f, i, ts_begin))
         continue;
       float lp = x[i] - lse;
       if (i >= ts_begin)
@@ -310,11 +311,12 @@ k_step_pick (lmw_pick_result *out, const float *logits, int ld, const lmw_step_r
         text = fmaxf (text, lp);
     }
     ts = pick_sum (ts, sd);
-    int dummy = threadIdx.x;
-    pick_argmax (text, dummy, sv, si);
-    no_text = ts > 0.0 && log (ts) > (double) text;
-    if (no_text)
-      lse = pick_lse (x, row, n_vocab, eot, ts_begin, true, sv, si, sd, &m, &arg);
+    int any = threadIdx.x;
+    pick_argmax (text, any, sv, si);
+    if (ts > 0.0 && log (ts) > (double) text) {
+      f.first = ts_begin; /* only timestamps */
+      lse = pick_lse (x, f, n_vocab, ts_begin, sv, si, sd, &arg);
+    }
   }
   if (threadIdx.x == 0) {
     out[r].token = arg;
