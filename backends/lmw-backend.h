@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define LMW_BACKEND_VERSION 5
+#define LMW_BACKEND_VERSION 6
 
 /* Element types, numbered as in the ggml file format. */
 typedef enum {
@@ -76,7 +76,7 @@ typedef enum {
   LMW_USE_VECTOR = 1,
 } lmw_weight_use;
 
-/* One row of a table-driven decoder step (version 5): a sequence's next token.  A table of
+/* One row of a table-driven decoder step (version 6): a sequence's next token.  A table of
  * them lives in backend memory, written with one upload before the step, and the step's
  * operations read every per-row argument from it, so that they take the same arguments at
  * every step (what lets a backend record a step once and replay it). */
@@ -198,7 +198,24 @@ typedef struct lmw_backend_ops {
                            const uint16_t *k, const uint16_t *v, int ldkv, int Tq, int Tk, int H,
                            int D);
 
-  /* ---- version 5: table-driven decoder steps.  Optional (all or none). ----
+  /* ---- version 5: the log-mel front end.  Optional. ----
+   * A backend that has it takes PCM samples instead of mel frames (on a GPU: the spectrogram
+   * never crosses the bus).  The signal x is n_samples real samples followed by zeros up to
+   * n_total; frame t is the periodic-Hann-windowed STFT of x[t * 160 - 200 ..) (400 samples, x
+   * reflect-padded by 200 at both ends), its power (201 bins) times filters (n_mels, 201),
+   * raw = log10 (max (mel, 1e-10)): lmw_mel_frames of backends/cpu/lmw-mel.c, the reference.
+   * pcm (n_pcm) holds x[pcm_base ..]: every real sample frames [f0, f1) read, [f0 * 160 - 200,
+   * f1 * 160 + 200) within [0, n_samples).  max is one float: with out NULL it is raised to
+   * the largest raw value of the frames (nothing else written); else it is read (the largest
+   * raw value of the whole signal), and out (n_mels, ldo) gets in column t - f0 frame t
+   * normalised as lmw_mel_normalise does, (max (raw, max - 8) + 4) / 4, and 0 in columns
+   * f1 - f0 .. ldo - 1.  out, max, pcm and filters (a vector from map_weight) are backend
+   * memory; n_mels <= 256. */
+  void (*log_mel) (void *ctx, float *out, int ldo, float *max, const float *pcm,
+                   size_t pcm_base, size_t n_pcm, size_t n_samples, size_t n_total,
+                   const float *filters, int n_mels, int f0, int f1);
+
+  /* ---- version 6: table-driven decoder steps.  Optional (all or none). ----
    * rows (R) is a table in backend memory; matrices have row stride C = H * D. */
   /* x (R, C) = tok_emb[rows[r].token] + pos_emb (n_pos, C)[rows[r].pos]; zeros for padding */
   void (*step_embed) (void *ctx, float *x, const lmw_weight *tok_emb, const float *pos_emb,

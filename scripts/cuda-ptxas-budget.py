@@ -4,7 +4,7 @@
 kernel's register count, spill bytes and stack frame against a budget.  Prints TAP: one line
 per (kernel, architecture); exits 1 when a kernel is over budget or nvcc fails.
 
-usage: cuda-ptxas-budget.py NVCC SOURCE [-I DIR ...] [--arch sm_80 --arch sm_90]
+usage: cuda-ptxas-budget.py NVCC SOURCE [SOURCE ...] [-I DIR ...] [--arch sm_80 --arch sm_90]
 
 Budget (per thread): registers at most REGISTERS[prefix] (the first prefix the kernel's name
 starts with, else DEFAULT_REGISTERS); no spill stores or loads and no stack frame, for any
@@ -20,6 +20,7 @@ REGISTERS = [
     ("k_attention", 128),
     ("k_conv1d_k3", 64),
     ("k_topk", 48),
+    ("k_log_mel", 64),  # 8 frames' real and imaginary sums per thread
     ("k_step_", 64),  # the table-driven decoder step: 128-thread blocks
 ]
 DEFAULT_REGISTERS = 40
@@ -46,7 +47,7 @@ def main(argv):
     if len(argv) < 3:
         print(__doc__, file=sys.stderr)
         return 2
-    nvcc, source = argv[1], argv[2]
+    nvcc, sources = argv[1], [argv[2]]
     includes, archs = [], []
     rest = argv[3:]
     i = 0
@@ -60,13 +61,16 @@ def main(argv):
         elif rest[i] == "--arch":
             archs.append(rest[i + 1])
             i += 2
+        elif not rest[i].startswith("-"):
+            sources.append(rest[i])
+            i += 1
         else:
             print("unknown argument " + rest[i], file=sys.stderr)
             return 2
     archs = archs or ["sm_80", "sm_90"]
     n = 0
     failed = 0
-    for arch in archs:
+    for arch, source in [(a, s) for s in sources for a in archs]:
         with tempfile.TemporaryDirectory() as tmp:
             cmd = [nvcc, "-std=c++17", "-O3", "-cubin", "-arch=" + arch, "-Xptxas", "-v",
                    *includes, source, "-o", tmp + "/k.cubin"]
@@ -74,7 +78,7 @@ def main(argv):
         if p.returncode != 0:
             n += 1
             failed += 1
-            print(f"not ok {n} - nvcc for {arch} failed")
+            print(f"not ok {n} - nvcc for {arch} failed on {source}")
             for line in p.stderr.splitlines()[-20:]:
                 print("# " + line)
             continue

@@ -30,6 +30,34 @@ lmd_audio_decoder_decode (LmdAudioDecoder *self, GBytes *input, guint sample_rat
                                                       user_data, cancellable, error);
 }
 
+gboolean
+lmd_audio_decoder_can_decode_channels (LmdAudioDecoder *self)
+{
+  g_return_val_if_fail (LMD_IS_AUDIO_DECODER (self), FALSE);
+  return LMD_AUDIO_DECODER_GET_IFACE (self)->decode_channels != NULL;
+}
+
+gboolean
+lmd_audio_decoder_decode_channels (LmdAudioDecoder *self, GBytes *input, guint sample_rate,
+                                   double max_seconds, LmdChannelsPcmFunc func, gpointer user_data,
+                                   GCancellable *cancellable, GError **error)
+{
+  LmdAudioDecoderInterface *iface;
+
+  g_return_val_if_fail (LMD_IS_AUDIO_DECODER (self), FALSE);
+  g_return_val_if_fail (input != NULL && func != NULL && sample_rate > 0, FALSE);
+  g_return_val_if_fail (max_seconds >= 0, FALSE);
+  iface = LMD_AUDIO_DECODER_GET_IFACE (self);
+  if (iface->decode_channels == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   "this decoder does not keep channels apart");
+      return FALSE;
+    }
+  return iface->decode_channels (self, input, sample_rate, max_seconds, func, user_data,
+                                 cancellable, error);
+}
+
 const char *const *
 lmd_audio_decoder_get_supported_formats (LmdAudioDecoder *self)
 {

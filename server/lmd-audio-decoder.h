@@ -36,6 +36,15 @@ G_BEGIN_DECLS
 typedef gboolean (*LmdPcmFunc) (const float *samples, gsize n_samples, gpointer user_data,
                                 GError **error);
 
+/* The most channels decode_channels() keeps apart; an input with more is UNPROCESSABLE_AUDIO
+ * there (each channel is one engine session). */
+#define LMD_AUDIO_DECODER_MAX_CHANNELS 8
+
+/* Receives @n_frames frames of @n_channels interleaved samples (the input's channel order;
+ * @n_channels is the same for every call of one decode). */
+typedef gboolean (*LmdChannelsPcmFunc) (const float *interleaved, guint n_channels, gsize n_frames,
+                                        gpointer user_data, GError **error);
+
 #define LMD_TYPE_AUDIO_DECODER (lmd_audio_decoder_get_type ())
 G_DECLARE_INTERFACE (LmdAudioDecoder, lmd_audio_decoder, LMD, AUDIO_DECODER, GObject)
 
@@ -59,12 +68,25 @@ struct _LmdAudioDecoderInterface {
   LmdAudioStream *(*open_stream) (LmdAudioDecoder *self, guint sample_rate,
                                   LmdAudioStreamPcmFunc pcm, LmdAudioStreamDoneFunc done,
                                   gpointer user_data, GError **error);
+
+  /* (optional) decode(), keeping the input's channels apart instead of mixing them to mono
+   * (at most LMD_AUDIO_DECODER_MAX_CHANNELS). */
+  gboolean (*decode_channels) (LmdAudioDecoder *self, GBytes *input, guint sample_rate,
+                               double max_seconds, LmdChannelsPcmFunc func, gpointer user_data,
+                               GCancellable *cancellable, GError **error);
 };
 
 gboolean lmd_audio_decoder_setup (LmdAudioDecoder *self, GKeyFile *config, GError **error);
 gboolean lmd_audio_decoder_decode (LmdAudioDecoder *self, GBytes *input, guint sample_rate,
                                    double max_seconds, LmdPcmFunc func, gpointer user_data, GCancellable *cancellable,
                                    GError **error);
+/* Whether the decoder keeps channels apart (decode_channels). */
+gboolean lmd_audio_decoder_can_decode_channels (LmdAudioDecoder *self);
+/* FALSE with G_IO_ERROR_NOT_SUPPORTED when the decoder has no decode_channels. */
+gboolean lmd_audio_decoder_decode_channels (LmdAudioDecoder *self, GBytes *input, guint sample_rate,
+                                            double max_seconds, LmdChannelsPcmFunc func,
+                                            gpointer user_data, GCancellable *cancellable,
+                                            GError **error);
 const char *const *lmd_audio_decoder_get_supported_formats (LmdAudioDecoder *self);
 /* (transfer full) (nullable) NULL with G_IO_ERROR_NOT_SUPPORTED when the decoder has no
  * open_stream, or its error. */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "lmd-config.h"
+#include "lmd-build-config.h"
 
 #include <gio/gio.h>
 
@@ -176,4 +177,23 @@ lmd_config_host_is_loopback (const char *host)
         return b[12] == 127;
     }
   return g_inet_address_get_is_loopback (addr);
+}
+
+char *
+lmd_config_find_default (void)
+{
+  g_autofree char *exe_dir = lmd_config_executable_dir ();
+  const char *candidates[3] = { NULL };
+  g_autofree char *from_exe = NULL;
+
+  /* the source tree this binary was built from, then an installed tree */
+  candidates[0] = LMD_SOURCE_DIR "/data/lightning-mediad.conf";
+  candidates[1] = LMD_DATADIR "/lightning-mediad.conf";
+  if (exe_dir != NULL)
+    candidates[2] = from_exe = g_build_filename (exe_dir, "..", "share", "lightning-mediad",
+                                                 "lightning-mediad.conf", NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (candidates); i++)
+    if (candidates[i] != NULL && g_file_test (candidates[i], G_FILE_TEST_IS_REGULAR))
+      return g_strdup (candidates[i]);
+  return NULL;
 }

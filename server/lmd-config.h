@@ -36,5 +36,9 @@ gboolean lmd_config_host_is_loopback (const char *host);
 
 /* Directory of the running executable ("/proc/self/exe"), (transfer full), or NULL. */
 char *lmd_config_executable_dir (void);
+/* (transfer full) (nullable) the configuration file used when none is given: the source
+ * tree's data/lightning-mediad.conf, then the installed one (datadir), then
+ * ../share/lightning-mediad/ next to the executable; NULL when none exists. */
+char *lmd_config_find_default (void);
 
 G_END_DECLS

@@ -114,25 +114,6 @@ default_port_for_role (const char *role)
   return 7100;
 }
 
-static char *
-find_default_config (void)
-{
-  g_autofree char *exe_dir = lmd_config_executable_dir ();
-  const char *candidates[3] = { NULL };
-  g_autofree char *from_exe = NULL;
-
-  /* the source tree this binary was built from, then an installed tree */
-  candidates[0] = LMD_SOURCE_DIR "/data/lightning-mediad.conf";
-  candidates[1] = LMD_DATADIR "/lightning-mediad.conf";
-  if (exe_dir != NULL)
-    candidates[2] = from_exe = g_build_filename (exe_dir, "..", "share", "lightning-mediad",
-                                                 "lightning-mediad.conf", NULL);
-  for (guint i = 0; i < G_N_ELEMENTS (candidates); i++)
-    if (candidates[i] != NULL && g_file_test (candidates[i], G_FILE_TEST_IS_REGULAR))
-      return g_strdup (candidates[i]);
-  return NULL;
-}
-
 /* Every connection, spool file and socket to a worker takes a descriptor, and the usual soft
  * limit (1024) is far below what the hard limit allows: the soft limit is raised to the hard
  * one (systemd units set both with LimitNOFILE).  The connection limits derive from it. */
@@ -652,7 +633,7 @@ lmd_daemon_main (int argc, char **argv)
 
   /* 1. key file */
   if (config_path == NULL)
-    config_path = find_default_config ();
+    config_path = lmd_config_find_default ();
   if (config_path != NULL)
     {
       if (!g_key_file_load_from_file (config, config_path, G_KEY_FILE_NONE, &error))

@@ -4,6 +4,7 @@
 #include "lmd-job-runner.h"
 
 #include "lmd-error.h"
+#include "lmd-job-format.h"
 #include "lmd-log.h"
 #include "lmd-url-fetcher.h"
 
@@ -88,10 +89,23 @@ release (RunJob *rj)
   g_object_ref (self);
 }
 
+/* Forgets a job another process owns now (LMD_JOB_STORE_ERROR_CLAIM_LOST): its result and
+ * its callback are that process's; nothing is stored or posted from here. */
+static void
+forget_lost (RunJob *rj, const GError *error)
+{
+  LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, rj->job->request_id,
+                   "job %s was taken over by another process while this one did not renew its "
+                   "claim (stopped or stalled): dropping its result, no callback from here (%s)",
+                   rj->job->id, error->message);
+  g_hash_table_remove (rj->runner->owned, rj->job->id);
+}
+
 /* ---- callback delivery -------------------------------------------------------------------- */
 
 typedef struct {
   char *url;
+  char *method;
   char *document;
   LmdFetchLimits limits;
 } Post;
@@ -100,6 +114,7 @@ static void
 post_free (Post *post)
 {
   g_free (post->url);
+  g_free (post->method);
   g_free (post->document);
   g_free (post);
 }
@@ -109,7 +124,7 @@ post_thread (GTask *task, gpointer source, gpointer data, GCancellable *cancella
 {
   Post *post = data;
   GError *error = NULL;
-  guint status = lmd_url_post_json (post->url, post->document, &post->limits, &error);
+  guint status = lmd_url_send_json (post->url, post->method, post->document, &post->limits, &error);
 
   if (status == 0)
     g_task_return_error (task, error);
@@ -179,7 +194,7 @@ out:
 }
 
 static void
-deliver (RunJob *rj)
+post (RunJob *rj)
 {
   LmdJobRunner *self = rj->runner;
   const LmdLimits *limits = lmd_router_get_limits (self->router);
@@ -188,6 +203,7 @@ deliver (RunJob *rj)
 
   post = g_new0 (Post, 1);
   post->url = g_strdup (rj->job->callback_url);
+  post->method = g_strdup (g_strcmp0 (rj->job->callback_method, "PUT") == 0 ? "PUT" : "POST");
   post->document = g_strdup (rj->document);
   post->limits.timeout_s = self->config.callback_timeout_s;
   post->limits.allow_private = limits->allow_private_urls;
@@ -197,6 +213,41 @@ deliver (RunJob *rj)
   task = g_task_new (NULL, NULL, post_done, rj);
   g_task_set_task_data (task, post, (GDestroyNotify) post_free);
   g_task_run_in_thread (task, post_thread);
+}
+
+/* The claim is checked (and renewed) right before each post: an owner that was stopped while
+ * its job was handed over posts nothing. */
+static void
+fence_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  RunJob *rj = user_data;
+  LmdJobRunner *self = rj->runner;
+  g_autoptr (GError) error = NULL;
+
+  self->busy--;
+  if (lmd_job_store_op_finish (LMD_JOB_STORE (source), result, &error))
+    post (rj);
+  else if (g_error_matches (error, LMD_JOB_STORE_ERROR, LMD_JOB_STORE_ERROR_CLAIM_LOST))
+    forget_lost (rj, error);
+  else
+    {
+      /* the store cannot say (unreachable): post all the same, at least once */
+      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, rj->job->request_id,
+                       "cannot renew the claim of job %s before its callback (%s); posting it",
+                       rj->job->id, error->message);
+      post (rj);
+    }
+  g_object_unref (self);
+}
+
+static void
+deliver (RunJob *rj)
+{
+  LmdJobRunner *self = rj->runner;
+
+  self->busy++;
+  g_object_ref (self); /* unref in fence_done */
+  lmd_job_store_touch_async (self->store, rj->job->id, fence_done, rj);
 }
 
 /* ---- transcription ------------------------------------------------------------------------ */
@@ -211,9 +262,14 @@ complete_done (GObject *source, GAsyncResult *result, gpointer user_data)
   self->busy--;
   if (!lmd_job_store_op_finish (LMD_JOB_STORE (source), result, &error))
     {
-      LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, rj->job->request_id, "cannot store the result of job %s: %s",
-                       rj->job->id, error->message);
-      drop (rj, "its result could not be stored");
+      if (g_error_matches (error, LMD_JOB_STORE_ERROR, LMD_JOB_STORE_ERROR_CLAIM_LOST))
+        forget_lost (rj, error);
+      else
+        {
+          LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, rj->job->request_id, "cannot store the result of job %s: %s",
+                           rj->job->id, error->message);
+          drop (rj, "its result could not be stored");
+        }
     }
   else
     deliver (rj); /* also while shutting down: one attempt, no retries */
@@ -255,20 +311,14 @@ transcribe_done (GObject *source, GAsyncResult *result, gpointer user_data)
       rj->retry_id = g_timeout_add (self->config.poll_ms, transcribe_again_cb, rj);
       goto out;
     }
+  /* the job's own document, or its dialect's (lmd-job-format.h) */
+  rj->document = lmd_job_format_write (rj->job, transcript, error);
   if (transcript != NULL)
-    {
-      g_autofree char *answer = lmd_transcript_to_listen_json (transcript, &rj->job->options,
-                                                               rj->job->request_id);
-      rj->document = lmd_job_document_completed (rj->job->id, answer);
-      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, rj->job->request_id, "job %s completed (%.2f s of audio)",
-                       rj->job->id, transcript->duration);
-    }
+    LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, rj->job->request_id, "job %s completed (%.2f s of audio)",
+                     rj->job->id, transcript->duration);
   else
-    {
-      rj->document = lmd_job_document_failed (rj->job->id, error);
-      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, rj->job->request_id, "job %s failed: %s %s", rj->job->id,
-                       lmd_error_code_name (lmd_error_classify (error)), error->message);
-    }
+    LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, rj->job->request_id, "job %s failed: %s %s", rj->job->id,
+                     lmd_error_code_name (lmd_error_classify (error)), error->message);
   self->busy++;
   g_object_ref (self);
   lmd_job_store_complete_async (self->store, rj->job->id, rj->document, complete_done, rj);
@@ -371,7 +421,11 @@ touch_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr (GError) error = NULL;
 
   self->busy--;
-  if (!lmd_job_store_op_finish (LMD_JOB_STORE (source), result, &error))
+  if (lmd_job_store_op_finish (LMD_JOB_STORE (source), result, &error))
+    ;
+  else if (g_error_matches (error, LMD_JOB_STORE_ERROR, LMD_JOB_STORE_ERROR_CLAIM_LOST))
+    g_info ("%s; its result will not be stored from here", error->message); /* complete() refuses it */
+  else
     g_warning ("cannot renew a job's claim: %s", error->message);
   g_object_unref (self);
 }

@@ -4,8 +4,9 @@
  *
  * On the main loop: while the router has an idle worker (and fewer than [limits] workers jobs
  * run), the runner takes the next job from the job store, runs it through the router, stores
- * its document (completed, or failed with the error's code), then POSTs the document to the
- * job's callback_url: a 2xx answer delivers it; anything else is retried after
+ * its document (completed, or failed with the error's code; in the job's result format when it
+ * names one, lmd-job-format.h), then POSTs the document to the job's callback_url (PUTs it when
+ * the job's callback_method is "PUT"): a 2xx answer delivers it; anything else is retried after
  * [jobs] callback_backoff_s, doubling up to callback_backoff_max_s, callback_attempts times in
  * all; then the job is released.  The store's blocking calls and the HTTP posts run on
  * threads.  While a job is owned the runner touches it every claim_timeout_s / 3 so that no

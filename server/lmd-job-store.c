@@ -8,6 +8,8 @@
 #include "lmd-config.h"
 #include "lmd-error.h"
 
+G_DEFINE_QUARK (lmd-job-store-error-quark, lmd_job_store_error)
+
 G_DEFINE_INTERFACE (LmdJobStore, lmd_job_store, G_TYPE_OBJECT)
 
 static void

@@ -8,7 +8,8 @@
  *
  *   submit()   an accepting process stores the job, audio included, and answers 202;
  *   take()     a process with engines takes the next job; the job is then owned by it;
- *   touch()    the owner says it is still alive (periodically, while it works on the job);
+ *   touch()    the owner says it is still alive (periodically, while it works on the job, and
+ *              right before each callback post) and learns whether it still owns the job;
  *   complete() the owner stores the job document (completed or failed) and drops the audio;
  *   release()  the owner is done: the callback was delivered (or given up).
  *
@@ -16,6 +17,13 @@
  * [jobs] claim_timeout_s — is handed out again by take(), with its document when complete()
  * had stored one (then only the callback is left to deliver).  Callbacks are therefore
  * delivered at least once.  Documents are kept [jobs] result_ttl_s after complete().
+ *
+ * An owner that was only stopped (SIGSTOP, a long pause) and runs again after its job was
+ * handed to another process is fenced: each take() gives the job a new claim, and touch() and
+ * complete() of an older claim fail with LMD_JOB_STORE_ERROR_CLAIM_LOST, checked in the same
+ * step as what they write, so the old owner neither stores its result nor posts the callback.
+ * (A second post remains possible only when the job is handed over during the old owner's
+ * own post, after its last touch(): callbacks are at least once, always under the job's id.)
  *
  * The methods block (disk or network I/O) and are safe to call from any thread; never call
  * them on the main loop: the _async() wrappers run them on a thread and return on the
@@ -28,6 +36,13 @@
 #include "lmd-job.h"
 
 G_BEGIN_DECLS
+
+#define LMD_JOB_STORE_ERROR (lmd_job_store_error_quark ())
+GQuark lmd_job_store_error_quark (void);
+
+typedef enum {
+  LMD_JOB_STORE_ERROR_CLAIM_LOST, /* the job was handed to another process since this one took it */
+} LmdJobStoreError;
 
 /* [jobs] of the config: shared by the stores and the job runner. */
 typedef struct {

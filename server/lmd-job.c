@@ -41,6 +41,9 @@ lmd_job_free (LmdJob *self)
   g_clear_pointer (&self->audio, g_bytes_unref);
   lmd_transcribe_options_clear (&self->options);
   g_free (self->document);
+  g_free (self->callback_method);
+  g_free (self->result_format);
+  g_free (self->result_args);
   g_free (self);
 }
 
@@ -72,6 +75,18 @@ lmd_job_to_meta_json (const LmdJob *self)
   lmd_json_writer_string (w, self->url);
   lmd_json_writer_key (w, "created_us");
   lmd_json_writer_int (w, self->created_at);
+  if (self->callback_method != NULL)
+    {
+      lmd_json_writer_key (w, "callback_method");
+      lmd_json_writer_string (w, self->callback_method);
+    }
+  if (self->result_format != NULL)
+    {
+      lmd_json_writer_key (w, "result_format");
+      lmd_json_writer_string (w, self->result_format);
+      lmd_json_writer_key (w, "result_args");
+      lmd_json_writer_string (w, self->result_args);
+    }
   lmd_json_writer_key (w, "options");
   lmd_json_writer_begin_object (w);
   lmd_json_writer_key (w, "language");
@@ -92,6 +107,16 @@ lmd_job_to_meta_json (const LmdJob *self)
   lmd_json_writer_string (w, o->prompt);
   lmd_json_writer_key (w, "condition_on_previous_text");
   lmd_json_writer_int (w, o->condition_on_previous_text);
+  if (o->multichannel)
+    {
+      lmd_json_writer_key (w, "multichannel");
+      lmd_json_writer_boolean (w, TRUE);
+    }
+  if (o->hash_audio)
+    {
+      lmd_json_writer_key (w, "hash_audio");
+      lmd_json_writer_boolean (w, TRUE);
+    }
   lmd_vad_options_write (&o->vad, w);
   lmd_json_writer_end_object (w);
   lmd_json_writer_end_object (w);
@@ -128,6 +153,9 @@ lmd_job_from_meta_json (const char *json, GError **error)
   job->callback_url = dup_member (obj, "callback_url");
   job->url = dup_member (obj, "url");
   job->created_at = lmd_json_object_get_int (obj, "created_us", 0);
+  job->callback_method = dup_member (obj, "callback_method");
+  job->result_format = dup_member (obj, "result_format");
+  job->result_args = dup_member (obj, "result_args");
   if (!lmd_job_id_is_valid (job->id) || job->callback_url == NULL)
     goto bad;
   opts = lmd_json_object_get_object (obj, "options");
@@ -148,6 +176,8 @@ lmd_job_from_meta_json (const char *json, GError **error)
       job->options.prompt = dup_member (opts, "prompt");
       job->options.condition_on_previous_text =
         (gint) CLAMP (lmd_json_object_get_int (opts, "condition_on_previous_text", -1), -1, 1);
+      job->options.multichannel = lmd_json_object_get_boolean (opts, "multichannel", FALSE);
+      job->options.hash_audio = lmd_json_object_get_boolean (opts, "hash_audio", FALSE);
       lmd_vad_options_read (&job->options.vad, opts);
     }
   job->options.callback_url = g_strdup (job->callback_url);

@@ -8,7 +8,8 @@
  * its result was stored (the process delivering the callback died), @document holds the
  * stored result and only the callback is left to deliver.
  *
- * The job document — what GET /v1/jobs/{id} answers and what the callback receives — is
+ * The job document — what GET /v1/jobs/{id} answers and what the callback receives — is,
+ * unless the job names another result format (a dialect's, lmd-job-format.h):
  *   {"job_id":"job_...","status":"processing"}
  *   {"job_id":"job_...","status":"completed","result":{...the synchronous answer...}}
  *   {"job_id":"job_...","status":"failed","error":"...","code":"UNPROCESSABLE_AUDIO"}
@@ -31,6 +32,10 @@ typedef struct {
   LmdTranscribeOptions options; /* owned */
   gint64 created_at;            /* unix microseconds: jobs resume in this order */
   char *document;               /* owned, nullable: the stored result, when there is one */
+  char *callback_method;        /* owned, nullable: "PUT", else the callback is POSTed */
+  char *result_format;          /* owned, nullable: an LmdJobFormat's name (lmd-job-format.h);
+                                 * NULL: the job document below */
+  char *result_args;            /* owned, nullable: that format's own arguments */
 } LmdJob;
 
 /* (transfer full) a job with a fresh id and default options. */

@@ -5,7 +5,10 @@
  * End of utterance: the engine's voice-activity detector opens an utterance when speech
  * starts; once it reports silence for eou_timeout_ms of audio, the utterance is finalised.
  * The audio is fed to the engine in 20 ms slices, so the decision falls within 20 ms of the
- * audio time it is due, whatever the size of the caller's frames.
+ * audio time it is due, whatever the size of the caller's frames.  The engine has decoded
+ * the utterance's audio as it came, so ending it costs only the engine's last pass (sphinx:
+ * about 20 ms): the final's delay after the end of speech is the detector's placement of
+ * that end plus eou_timeout_ms (the debug line of end_utterance shows each part).
  *
  * Jobs (audio, finalize, close) are queued under the lock and run in order by one thread at
  * a time (a pool turn, or the caller's run_queued).  Events are queued under the lock in an
@@ -196,6 +199,8 @@ end_utterance (LmdLiveSession *self, gboolean always, double speech_end)
   double utterance_start = -1.0;
   double now = session_time (self);
 
+  gint64 t0 = g_get_monotonic_time ();
+
   lmd_engine_session_get_speech_state (self->session, NULL, &utterance_start);
   if (utterance_start < 0.0 && !always)
     return TRUE;
@@ -205,6 +210,15 @@ end_utterance (LmdLiveSession *self, gboolean always, double speech_end)
       fail (self, error);
       return FALSE;
     }
+  /* where the time between the end of speech and its final goes */
+  LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, self->request_id,
+                   "live: utterance %.2f-%.2f s ended at %.2f s (speech end %.2f s, last word end "
+                   "%.2f s), %u words decoded in %.0f ms",
+                   utterance_start, now, now, speech_end,
+                   transcript->words->len > 0
+                     ? g_array_index (transcript->words, LmdWord, transcript->words->len - 1).end
+                     : -1.0,
+                   transcript->words->len, (g_get_monotonic_time () - t0) / 1e3);
   if (self->announced)
     post (self, posted_new (LMD_LIVE_EVENT_SPEECH_ENDED, MIN (speech_end, now)));
   self->announced = FALSE;
@@ -590,7 +604,6 @@ lmd_live_session_new (LmdEngine *engine, LmdLivePool *pool, const LmdLiveSetting
   self->request_id = g_strdup (settings->request_id);
   self->word_timestamps = settings->word_timestamps;
   self->interim_results = settings->interim_results;
-  self->eou_timeout_ms = settings->eou_timeout_ms > 0 ? settings->eou_timeout_ms : 800;
   self->max_utterance_s = settings->max_utterance_s > 0 ? settings->max_utterance_s : 30.0;
   self->encoding = settings->encoding;
   self->sample_rate = settings->sample_rate > 0 ? settings->sample_rate
@@ -600,6 +613,9 @@ lmd_live_session_new (LmdEngine *engine, LmdLivePool *pool, const LmdLiveSetting
     self->vad = *settings->vad;
   else
     lmd_vad_options_init (&self->vad);
+  self->eou_timeout_ms = settings->eou_timeout_ms > 0 ? settings->eou_timeout_ms
+                         : self->vad.enabled > 0     ? LMD_LIVE_EOU_TIMEOUT_SILERO_MS
+                                                     : LMD_LIVE_EOU_TIMEOUT_MS;
   self->bytes_per_second = (double) self->sample_rate * lmd_pcm_encoding_sample_bytes (self->encoding);
   return self;
 }

@@ -59,6 +59,15 @@
 
 G_BEGIN_DECLS
 
+/* End-of-utterance silence by default.  The engine's own detector (sphinx: pocketsphinx's
+ * noise tracker) places the end of speech coarsely and calls pauses inside a sentence
+ * silence, so a short timeout splits sentences (bench-gst-asr: WER 38.0% at 800 ms, 43.7% at
+ * 300 ms).  Silero finds the end of speech within a 32 ms window and after its own 100 ms
+ * min_silence: 200 ms more keeps the sentences whole (36.6%) and the final comes about
+ * 0.25 s after the end of the last word (docs/benchmarks.md). */
+#define LMD_LIVE_EOU_TIMEOUT_MS 800
+#define LMD_LIVE_EOU_TIMEOUT_SILERO_MS 200
+
 typedef enum {
   LMD_LIVE_EVENT_SPEECH_STARTED,
   LMD_LIVE_EVENT_SPEECH_ENDED,
@@ -83,7 +92,9 @@ typedef struct {
   const char *language;     /* ISO 639-1 passed to the engine; NULL = "en" */
   gboolean word_timestamps; /* ask the engine for words */
   gboolean interim_results; /* emit INTERIM events */
-  guint eou_timeout_ms;     /* silence that ends an utterance; 0 = 800 */
+  guint eou_timeout_ms;     /* silence that ends an utterance; 0 = the detector's:
+                             * LMD_LIVE_EOU_TIMEOUT_SILERO_MS with Silero endpointing
+                             * (vad->enabled > 0), else LMD_LIVE_EOU_TIMEOUT_MS */
   double max_utterance_s;   /* an utterance longer than this is finalised anyway; 0 = 30 */
   LmdPcmEncoding encoding;  /* of the bytes pushed */
   guint sample_rate;        /* of the bytes pushed; 0 = the engine's */

@@ -6,6 +6,7 @@
 #include "lmd-config.h"
 #include "lmd-error.h"
 #include "lmd-log.h"
+#include "lmd-channel-sessions.h"
 #include "lmd-url-fetcher.h"
 
 struct _LmdRouter {
@@ -169,12 +170,27 @@ job_run (Job *job, GError **error)
   /* a request by URL comes here from the fetch pool with its body */
   audio = g_bytes_ref (job->fetched != NULL ? job->fetched : req->audio);
 
+  state.sample_rate = lmd_engine_get_sample_rate (job->engine);
+  state.max_samples = (guint64) (self->limits.max_audio_seconds * state.sample_rate);
+  if (req->options.multichannel && lmd_audio_decoder_can_decode_channels (self->decoder))
+    {
+      /* each channel on its own session (lmd-channel-sessions.h) */
+      g_autoptr (LmdChannelSessions) channels =
+        lmd_channel_sessions_new (job->engine, &opts, state.max_samples, self->limits.max_audio_seconds);
+
+      if (!lmd_audio_decoder_decode_channels (self->decoder, audio, state.sample_rate,
+                                              self->limits.max_audio_seconds, lmd_channel_sessions_feed,
+                                              channels, job->cancellable, error) ||
+          (transcript = lmd_channel_sessions_finish (channels, state.sample_rate, error)) == NULL)
+        return NULL;
+      if (req->options.hash_audio)
+        transcript->audio_sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, audio);
+      return transcript;
+    }
   session = lmd_engine_open_session (job->engine, &opts, error);
   if (session == NULL)
     return NULL;
   state.session = session;
-  state.sample_rate = lmd_engine_get_sample_rate (job->engine);
-  state.max_samples = (guint64) (self->limits.max_audio_seconds * state.sample_rate);
   if (!lmd_audio_decoder_decode (self->decoder, audio, state.sample_rate,
                                  self->limits.max_audio_seconds, feed_pcm, &state,
                                  job->cancellable, error))
@@ -183,6 +199,8 @@ job_run (Job *job, GError **error)
   if (transcript == NULL)
     return NULL;
   transcript->duration = (double) state.samples / state.sample_rate;
+  if (req->options.hash_audio)
+    transcript->audio_sha256 = g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, audio);
   return transcript;
 }
 

@@ -25,6 +25,9 @@ typedef struct {
   gint condition_on_previous_text; /* -1 = the engine's default; 0 or 1 (whisper) */
   LmdVadOptions vad;      /* voice-activity detection before decoding (whisper) */
   gboolean translate;     /* "task": translate the speech to English text (engines that can) */
+  gboolean multichannel;  /* each input channel transcribed on its own (LmdTranscript.channels);
+                           * FALSE: the channels are mixed to mono */
+  gboolean hash_audio;    /* set LmdTranscript.audio_sha256 (hashing costs about 10 ms a MiB) */
 } LmdTranscribeOptions;
 
 /* Longest accepted prompt, in bytes (a prompt uses at most 223 tokens; longer text is cut

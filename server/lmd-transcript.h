@@ -30,6 +30,12 @@ typedef struct {
   GArray *words;     /* owned; element-type LmdWord, in time order */
   GArray *segments;  /* owned; nullable: element-type LmdSegment, the engine's own segments
                       * (whisper's decoding windows' segments); NULL when it has none */
+  char *audio_sha256; /* owned, nullable: SHA-256 (hex) of the encoded audio transcribed, set
+                       * by the router when the request asks (LmdTranscribeOptions.hash_audio;
+                       * for a request by URL: of the bytes it fetched) */
+  GPtrArray *channels; /* owned, nullable: element-type LmdTranscript (owned), one per input
+                        * channel of a multichannel request (LmdTranscribeOptions.multichannel);
+                        * the transcript itself is then channel 0's */
 } LmdTranscript;
 
 #define LMD_TYPE_TRANSCRIPT (lmd_transcript_get_type ())

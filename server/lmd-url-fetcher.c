@@ -168,6 +168,13 @@ discard_cb (char *data, size_t size, size_t nmemb, void *user_data)
 guint
 lmd_url_post_json (const char *url, const char *json, const LmdFetchLimits *limits, GError **error)
 {
+  return lmd_url_send_json (url, "POST", json, limits, error);
+}
+
+guint
+lmd_url_send_json (const char *url, const char *method, const char *json,
+                   const LmdFetchLimits *limits, GError **error)
+{
   static GOnce init = G_ONCE_INIT;
   FetchState state = { 0 };
   struct curl_slist *headers = NULL;
@@ -191,6 +198,8 @@ lmd_url_post_json (const char *url, const char *json, const LmdFetchLimits *limi
   curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt (curl, CURLOPT_POSTFIELDS, json);
   curl_easy_setopt (curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen (json));
+  if (g_ascii_strcasecmp (method, "POST") != 0)
+    curl_easy_setopt (curl, CURLOPT_CUSTOMREQUEST, method);
   curl_easy_setopt (curl, CURLOPT_OPENSOCKETFUNCTION, open_socket_cb);
   curl_easy_setopt (curl, CURLOPT_OPENSOCKETDATA, &state);
   curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, discard_cb);

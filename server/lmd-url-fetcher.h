@@ -34,6 +34,9 @@ GBytes *lmd_url_fetch (const char *url, const LmdFetchLimits *limits, GCancellab
  * for a refused or failing URL). */
 guint lmd_url_post_json (const char *url, const char *json, const LmdFetchLimits *limits,
                          GError **error);
+/* The same with another method (@method: "POST" or "PUT"). */
+guint lmd_url_send_json (const char *url, const char *method, const char *json,
+                         const LmdFetchLimits *limits, GError **error);
 
 /* Checks, without network I/O, that @url is an http(s) URL with a host, and (unless
  * @allow_private) that the host is not an internal address in any numeric form the resolver

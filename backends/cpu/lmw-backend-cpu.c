@@ -16,13 +16,17 @@
  * per column block is available when the build has OpenBLAS and LMW_GEMM=blas is set.
  *
  * Products on block-quantised weights go to the integer path of lmw-cpu-int8.c first (unless
- * LMW_INT8=off, or for the row counts it leaves to the f32 path).
+ * LMW_INT8=off, or for the row counts it leaves to the f32 path).  Cross-attention on f16 keys
+ * and values (contract version 4, used by the engine for quantised models) is one task per head
+ * of lmw-cpu-cross.c for a few queries, else attention on f32 copies.
  *
  * Environment: LMW_GEMM=own|blas picks the GEMM for large products (default: own).
  */
 #include "lmw-backend.h"
+#include "lmw-cpu-cross.h"
 #include "lmw-cpu-int8.h"
 #include "lmw-cpu.h"
+#include "lmw-mel.h"
 #include "lmw-pool.h"
 
 #include <math.h>
@@ -72,6 +76,8 @@ typedef struct {
   thread_scratch *scratch;       /* owned, n_threads */
   float *conv_x;                 /* conv1d im2col matrix, kept between calls (no page faults) */
   size_t conv_x_len;
+  float *cross_f32;              /* cross_attention of many queries: K and V as f32, grown on use */
+  size_t cross_f32_len;
   char device[128];              /* "CPU (avx2 kernels, avx2 integer, 2 threads)" */
 } cpu_ctx;
 
@@ -144,6 +150,7 @@ cpu_destroy (void *vctx)
     }
   free (ctx->scratch);
   free (ctx->conv_x);
+  free (ctx->cross_f32);
   free (ctx);
 }
 
@@ -723,6 +730,102 @@ cpu_attention (void *vctx, float *out, int ldo, const float *q, int ldq, const f
   lmw_pool_run (ctx->pool, attention_task, &j, H * j.n_chunks);
 }
 
+/* ---- cross-attention on f16 keys and values (contract version 4) ------------------------- */
+
+typedef struct {
+  cpu_ctx *ctx;
+  uint16_t *dst;
+  const float *src;
+  size_t n, width;
+} to_f16_job;
+
+static void
+to_f16_task (void *arg, int task, int thread)
+{
+  (void) thread;
+  to_f16_job *j = arg;
+  size_t i0 = (size_t) task * j->width, n = j->n - i0 < j->width ? j->n - i0 : j->width;
+  lmw_cpu_cross_to_f16 (j->ctx->kern, j->dst + i0, j->src + i0, n);
+}
+
+static void
+cpu_to_f16 (void *vctx, uint16_t *dst, const float *src, size_t n)
+{
+  cpu_ctx *ctx = vctx;
+  if (n < PARALLEL_MIN_WORK || ctx->n_threads == 1) {
+    lmw_cpu_cross_to_f16 (ctx->kern, dst, src, n);
+    return;
+  }
+  to_f16_job j = { ctx, dst, src, n, (n + (size_t) ctx->n_threads - 1) / (size_t) ctx->n_threads };
+  j.width = (j.width + 63) / 64 * 64;
+  lmw_pool_run (ctx->pool, to_f16_task, &j, (int) ((n + j.width - 1) / j.width));
+}
+
+typedef struct {
+  cpu_ctx *ctx;
+  float *out;
+  int ldo;
+  const float *q;
+  int ldq;
+  const uint16_t *k, *v;
+  int ldkv, Tq, Tk, D;
+} cross_job;
+
+static void
+cross_task (void *arg, int task, int thread)
+{
+  cross_job *j = arg;
+  lmw_cpu_cross_head (j->ctx->kern, j->out, j->ldo, j->q, j->ldq, j->k, j->v, j->ldkv, j->Tq,
+                      j->Tk, task, j->D, j->ctx->scratch[thread].attn);
+}
+
+static void
+cpu_cross_attention (void *vctx, float *out, int ldo, const float *q, int ldq, const uint16_t *k,
+                     const uint16_t *v, int ldkv, int Tq, int Tk, int H, int D)
+{
+  cpu_ctx *ctx = vctx;
+  if (Tk > MAX_KEYS || D > MAX_K || Tq < 1)
+    return; /* the model loader refuses such shapes */
+  if (Tq <= LMW_CPU_CROSS_MAX_Q) {
+    size_t need = lmw_cpu_cross_scratch_floats (Tq, Tk, D);
+    bool ok = true;
+    for (int i = 0; i < ctx->n_threads && ok; i++) {
+      thread_scratch *s = &ctx->scratch[i];
+      if (s->attn_len >= need)
+        continue;
+      free (s->attn);
+      s->attn = aligned_alloc (64, (need * sizeof (float) + 63) / 64 * 64);
+      s->attn_len = s->attn ? need : 0;
+      ok = s->attn != NULL;
+    }
+    if (ok) {
+      cross_job j = { ctx, out, ldo, q, ldq, k, v, ldkv, Tq, Tk, D };
+      /* the same rule as attention: small work stays on the calling thread */
+      if ((size_t) Tq * Tk * H * D < PARALLEL_MIN_WORK) {
+        for (int h = 0; h < H; h++)
+          cross_task (&j, h, 0);
+      } else
+        lmw_pool_run (ctx->pool, cross_task, &j, H);
+      return;
+    }
+  }
+  /* many queries (a prompt, teacher forcing) or no scratch: the f32 attention on copies */
+  size_t n = (size_t) Tk * ldkv;
+  if (ctx->cross_f32_len < 2 * n) {
+    free (ctx->cross_f32);
+    ctx->cross_f32 = aligned_alloc (64, (2 * n * sizeof (float) + 63) / 64 * 64);
+    ctx->cross_f32_len = ctx->cross_f32 ? 2 * n : 0;
+  }
+  if (ctx->cross_f32 == NULL)
+    return;
+  float *kf = ctx->cross_f32, *vf = ctx->cross_f32 + n;
+  for (int t = 0; t < Tk; t++) { /* rows of ldkv f16 values; convert_row takes an int count */
+    ctx->kern->convert_row (kf + (size_t) t * ldkv, LMW_TYPE_F16, k + (size_t) t * ldkv, 0, ldkv);
+    ctx->kern->convert_row (vf + (size_t) t * ldkv, LMW_TYPE_F16, v + (size_t) t * ldkv, 0, ldkv);
+  }
+  cpu_attention (vctx, out, ldo, q, ldq, kf, ldkv, vf, ldkv, Tq, Tk, H, D, -1);
+}
+
 /* ---- memory: the host's -------------------------------------------------------------- */
 
 static void *
@@ -772,6 +875,30 @@ cpu_device_name (void *vctx)
   return ((cpu_ctx *) vctx)->device;
 }
 
+/* the reference front end itself (lmw-mel.c), on the context's thread count */
+static void
+cpu_log_mel (void *vctx, float *out, int ldo, float *max, const float *pcm, size_t pcm_base,
+             size_t n_pcm, size_t n_samples, size_t n_total, const float *filters, int n_mels,
+             int f0, int f1)
+{
+  cpu_ctx *ctx = vctx;
+  (void) n_pcm;
+  float m = -INFINITY;
+  lmw_mel_frames (out, ldo, pcm, pcm_base, n_samples, n_total - n_samples, f0, f1, filters,
+                  n_mels, ctx->n_threads, &m);
+  if (out == NULL) {
+    if (m > *max)
+      *max = m;
+    return;
+  }
+  int n = f1 - f0;
+  for (int r = 0; r < n_mels; r++) {
+    float *row = out + (size_t) r * (size_t) ldo;
+    lmw_mel_normalise (row, (size_t) n, *max);
+    memset (row + n, 0, sizeof (float) * (size_t) (ldo - n));
+  }
+}
+
 static const lmw_backend_ops cpu_ops = {
   .version = LMW_BACKEND_VERSION,
   .name = "cpu",
@@ -796,6 +923,9 @@ static const lmw_backend_ops cpu_ops = {
   .map_weight = cpu_map_weight,
   .sync = cpu_sync,
   .device_name = cpu_device_name,
+  .to_f16 = cpu_to_f16,
+  .cross_attention = cpu_cross_attention,
+  .log_mel = cpu_log_mel,
 };
 
 const lmw_backend_ops *

@@ -327,11 +327,12 @@ avx2_quantize_row (int8_t *q, float *d, float *s, int32_t *sum, const float *x, 
     float amax = _mm_cvtss_f32 (m4);
     float db = amax / 127.0f, id = db != 0.0f ? 1.0f / db : 0.0f;
     __m256 vid = _mm256_set1_ps (id);
-    const int rnd = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
-    __m256i i0 = _mm256_cvtps_epi32 (_mm256_round_ps (_mm256_mul_ps (x0, vid), rnd));
-    __m256i i1 = _mm256_cvtps_epi32 (_mm256_round_ps (_mm256_mul_ps (x1, vid), rnd));
-    __m256i i2 = _mm256_cvtps_epi32 (_mm256_round_ps (_mm256_mul_ps (x2, vid), rnd));
-    __m256i i3 = _mm256_cvtps_epi32 (_mm256_round_ps (_mm256_mul_ps (x3, vid), rnd));
+    /* a macro, not a const int: clang needs the rounding mode as a constant expression */
+#define LMW_INT8_ROUND (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+    __m256i i0 = _mm256_cvtps_epi32 (_mm256_round_ps (_mm256_mul_ps (x0, vid), LMW_INT8_ROUND));
+    __m256i i1 = _mm256_cvtps_epi32 (_mm256_round_ps (_mm256_mul_ps (x1, vid), LMW_INT8_ROUND));
+    __m256i i2 = _mm256_cvtps_epi32 (_mm256_round_ps (_mm256_mul_ps (x2, vid), LMW_INT8_ROUND));
+    __m256i i3 = _mm256_cvtps_epi32 (_mm256_round_ps (_mm256_mul_ps (x3, vid), LMW_INT8_ROUND));
     __m256i t = _mm256_add_epi32 (_mm256_add_epi32 (i0, i1), _mm256_add_epi32 (i2, i3));
     __m128i t4 = _mm_add_epi32 (_mm256_castsi256_si128 (t), _mm256_extracti128_si256 (t, 1));
     t4 = _mm_add_epi32 (t4, _mm_shuffle_epi32 (t4, 0x4e));

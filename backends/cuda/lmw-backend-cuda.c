@@ -45,6 +45,7 @@
  */
 #include "lmw-backend.h"
 #include "lmw-cuda-kernels.h"
+#include "lmw-cuda-mel.h"
 #include "lmw-cuda-runtime.h"
 #include "lmw-cuda-step.h"
 
@@ -671,6 +672,25 @@ cuda_get_rows (void *vctx, float *out, const lmw_weight *w, const int *ids, int 
                                     ctx->ids, n, w->cols, ctx->stream), "get_rows");
 }
 
+/* the spectrogram on the device (lmw-cuda-mel.cu): only samples are uploaded */
+static void
+cuda_log_mel (void *vctx, float *out, int ldo, float *max, const float *pcm, size_t pcm_base,
+              size_t n_pcm, size_t n_samples, size_t n_total, const float *filters, int n_mels,
+              int f0, int f1)
+{
+  cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
+  forget_ln (ctx);
+  if (ctx->failed)
+    return;
+  lmw_cuda_status s = lmw_cuda_log_mel (out, ldo, max, pcm, pcm_base, n_pcm, n_samples, n_total,
+                                        filters, n_mels, f0, f1, ctx->stream);
+  if (s != LMW_CUDA_OK) {
+    (void) s;
+    fail (ctx, "log_mel", lmw_cuda_mel_last_error ());
+  }
+}
+
 /* ---- table-driven decoder steps and their graphs -------------------------------------- */
 
 static bool
@@ -824,6 +844,7 @@ static const lmw_backend_ops cuda_ops = {
   .create_on = cuda_create_on,
   .to_f16 = cuda_to_f16,
   .cross_attention = cuda_cross_attention,
+  .log_mel = cuda_log_mel,
   .step_embed = cuda_step_embed,
   .step_self_attention = cuda_step_self_attention,
   .step_cross_attention = cuda_step_cross_attention,

@@ -13,8 +13,13 @@
  *                  field); pocketsphinx gives no times, so for it: arrival of the final minus
  *                  the end of the recording's audio (its speech ends at most 0.3 s before)
  *
- * Usage: GST_PLUGIN_PATH=build/plugins/gst build/bench/gst/bench-gst-asr [PROPERTY=VALUE ...]
- * (more lightningasr properties, e.g. eou-timeout=300)
+ * Contenders: lightningasr with the engine's own detector (vad=engine, eou-timeout 800 ms),
+ * lightningasr with Silero endpointing (vad-model = the repository's Silero fixture,
+ * eou-timeout 200 ms), and Debian's element.  They take turns file by file, for --rounds
+ * rounds (default 1), so that a change in the machine's load falls on all of them.
+ *
+ * Usage: LMD_SOURCE_DIR=$PWD GST_PLUGIN_PATH=build/plugins/gst build/bench/gst/bench-gst-asr [--rounds N]
+ *        [PROPERTY=VALUE ...]   (more lightningasr properties for both, e.g. eou-timeout=300)
  * Prints a Markdown table; a missing element is reported as such.
  */
 #include <glib/gstdio.h>
@@ -25,6 +30,7 @@
 #include <sys/resource.h>
 
 #include "lmd-test-audio.h"
+#include "lmd-test-fixtures.h"
 #include "lmd-wer.h"
 
 #define SILENCE_AFTER_S 2.0
@@ -214,20 +220,32 @@ main (int argc, char **argv)
   g_autoptr (GHashTable) references = NULL;
   g_autoptr (GPtrArray) ids = g_ptr_array_new ();
   g_autofree char *transcription = NULL;
+  g_autofree char *silero = lmd_test_fixture_path ("vad", "silero-v6.2.0-ggml.bin", NULL);
+  g_autofree char *extra = NULL;
+  g_autofree char *engine_vad = NULL;
+  g_autofree char *silero_vad = NULL;
+  g_autofree char *properties = NULL;
   Contender contenders[] = {
-    { "lightningasr (sphinx)", "lightningasr interim-results=false", "lightningasr", TRUE },
+    { "lightningasr (sphinx, its detector)", NULL, "lightningasr", TRUE },
+    { "lightningasr (sphinx, Silero)", NULL, "lightningasr", TRUE },
     { "pocketsphinx (Debian)", "pocketsphinx", "pocketsphinx", FALSE },
   };
   GHashTableIter iter;
   gpointer key;
-  g_autofree char *ours = NULL;
+  guint rounds = 1;
+  int first = 1;
 
   gst_init (&argc, &argv);
-  {
-    g_autofree char *extra = g_strjoinv (" ", argv + 1);
-    ours = g_strdup_printf ("lightningasr interim-results=false %s", extra);
-    contenders[0].element = ours;
-  }
+  if (argc > 2 && g_str_equal (argv[1], "--rounds"))
+    {
+      rounds = MAX ((guint) g_ascii_strtoull (argv[2], NULL, 10), 1);
+      first = 3;
+    }
+  extra = g_strjoinv (" ", argv + first);
+  engine_vad = g_strdup_printf ("lightningasr interim-results=false vad=engine %s", extra);
+  silero_vad = g_strdup_printf ("lightningasr interim-results=false vad-model=\"%s\" %s", silero, extra);
+  contenders[0].element = engine_vad;
+  contenders[1].element = silero_vad;
   if (lmd_test_librivox_dir () == NULL)
     {
       g_printerr ("pocketsphinx-testdata is not installed\n");
@@ -259,21 +277,35 @@ main (int argc, char **argv)
         g_free (run_file (c, path));
         c->cpu_s = 0.0;
       }
-      for (guint i = 0; i < ids->len; i++)
-        {
-          g_autofree char *path = g_strdup_printf ("%s/%s.wav", lmd_test_librivox_dir (), (char *) ids->pdata[i]);
-          g_autofree char *text = run_file (c, path);
-          gsize n;
-          g_autofree float *samples = lmd_test_librivox_read (ids->pdata[i], &n);
-
-          lmd_wer_accumulate (&c->wer, g_hash_table_lookup (references, ids->pdata[i]), text);
-          c->audio_s += (double) n / LMD_TEST_LIBRIVOX_RATE;
-          g_printerr ("%s %s: %s\n", c->label, (char *) ids->pdata[i], text);
-          run_live (c, samples, n);
-        }
     }
+  /* turns: file by file, each contender in turn */
+  for (guint r = 0; r < rounds; r++)
+    for (guint i = 0; i < ids->len; i++)
+      {
+        g_autofree char *path = g_strdup_printf ("%s/%s.wav", lmd_test_librivox_dir (), (char *) ids->pdata[i]);
+        gsize n;
+        g_autofree float *samples = lmd_test_librivox_read (ids->pdata[i], &n);
 
-  printf ("lightningasr properties: %s\n\n", ours + strlen ("lightningasr "));
+        for (gsize k = 0; k < G_N_ELEMENTS (contenders); k++)
+          {
+            Contender *c = &contenders[k];
+            g_autofree char *text = NULL;
+
+            if (c->missing)
+              continue;
+            text = run_file (c, path);
+            if (r == 0)
+              {
+                lmd_wer_accumulate (&c->wer, g_hash_table_lookup (references, ids->pdata[i]), text);
+                g_printerr ("%s %s: %s\n", c->label, (char *) ids->pdata[i], text);
+              }
+            c->audio_s += (double) n / LMD_TEST_LIBRIVOX_RATE;
+            run_live (c, samples, n);
+          }
+      }
+
+  properties = g_strjoinv (" ", argv + first);
+  printf ("rounds: %u; more lightningasr properties: %s\n\n", rounds, properties[0] ? properties : "none");
   printf ("| element | WER (5 LibriVox files) | CPU s per audio s | finals | final after the end of the utterance: median / max |\n");
   printf ("|---|---|---|---|---|\n");
   for (gsize k = 0; k < G_N_ELEMENTS (contenders); k++)

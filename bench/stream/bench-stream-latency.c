@@ -90,6 +90,13 @@ percentile (GArray *values, double p)
   return sorted[MIN ((guint) ceil (p * values->len) - (p > 0 ? 1 : 0), values->len - 1)];
 }
 
+/* g_ptr_array_sort passes pointers to the elements */
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const char *const *) a, *(const char *const *) b);
+}
+
 /* First 10 ms frame 20 dB above the quietest decile. */
 static gsize
 energy_onset (const float *x, gsize n)
@@ -218,12 +225,20 @@ collect (Client *c, GArray *finals, GArray *interims)
       Utterance *ut = &g_array_index (c->utterances, Utterance, u);
       double lo = ut->speech_start / 16000.0, hi = ut->speech_end / 16000.0;
       gint64 final_at = 0, interim_at = 0;
+      double ended = NAN;
 
       for (guint m = 0; m < c->stream->messages->len; m++)
         {
           JsonObject *o = c->stream->messages->pdata[m];
           gint64 at = g_array_index (c->stream->arrivals, gint64, m);
           double start;
+          if (g_strcmp0 (json_object_get_string_member_with_default (o, "type", ""), "speech_ended") == 0)
+            {
+              double t = json_object_get_double_member (o, "timestamp");
+              if (t >= lo && t <= hi + 0.5)
+                ended = t;
+              continue;
+            }
           if (!json_object_has_member (o, "is_final") || json_object_get_boolean_member (o, "is_last"))
             continue;
           start = json_object_get_double_member (o, "start");
@@ -245,6 +260,11 @@ collect (Client *c, GArray *finals, GArray *interims)
       {
         double latency = (final_at - ut->end_sent) / 1000.0 - eou_ms;
         g_array_append_val (finals, latency);
+        /* with vad_events=true: where the detector put the end of speech, against the end of
+         * the recording (stderr, for diagnosis) */
+        if (!isnan (ended))
+          g_printerr ("utterance %.2f..%.2f s: speech_ended %+.0f ms, final %+.0f ms after eou\n",
+                      lo, hi, (ended - hi) * 1000.0, latency);
       }
       if (interims != NULL && interim_at != 0)
         {
@@ -513,7 +533,7 @@ main (int argc, char **argv)
     while ((name = g_dir_read_name (d)) != NULL)
       if (g_str_has_suffix (name, ".wav"))
         g_ptr_array_add (names, g_strdup (name));
-    g_ptr_array_sort (names, (GCompareFunc) g_strcmp0);
+    g_ptr_array_sort (names, compare_names);
     for (guint i = 0; i < names->len; i++)
       {
         g_autofree char *path = g_build_filename (dir, names->pdata[i], NULL);

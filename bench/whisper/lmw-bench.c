@@ -8,7 +8,7 @@
  *   lmw-bench --whole-file SECONDS [--models base] [--types f16] [--threads 2]
  *             [--beams 1,5] [--max-tokens 224] [--audio-dir DIR]
  *
- * Writes each model (n_vocab 51864, 80 mels, matrices as f16 or q8_0, vectors f32) into a
+ * Writes each model (n_vocab 51864 with printable text tokens, 80 mels, matrices as f16 or q8_0, vectors f32) into a
  * temporary folder, then runs every (model, type, threads) configuration in its own process
  * (this program re-executed with --child) so that the peak memory (getrusage ru_maxrss) is
  * that configuration's alone.  Each child loads the model, runs the encoder on a 30 s window
@@ -199,7 +199,21 @@ write_model (const char *path, const shape *s, int wtype)
     float v = (i % 201) == (i / 201) * 2 ? 1.0f : 0.0f;
     fwrite (&v, 4, 1, f);
   }
-  put_i32 (f, 0); /* no text tokens: the timing doesn't read them */
+  /* printable text tokens (" a", " b", ... " ba" ...), so that a decoding's text is words: the
+   * timing doesn't read them, a live-stream benchmark counts the words of its finals */
+  put_i32 (f, 50256);
+  for (int id = 0; id < 50256; id++) {
+    char text[16];
+    int len = 0;
+    text[len++] = ' ';
+    for (int v = id; len < (int) sizeof text; v = v / 26 - 1) {
+      text[len++] = (char) ('a' + v % 26);
+      if (v < 26)
+        break;
+    }
+    put_i32 (f, len);
+    fwrite (text, 1, (size_t) len, f);
+  }
   char name[128];
   int ne[3];
 #define VECT(n, fill, ...)                                                                    \

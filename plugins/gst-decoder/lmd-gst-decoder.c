@@ -12,7 +12,8 @@
  * UNSUPPORTED_FORMAT before any pipeline exists.  "src" then runs in random-access mode, fed
  * from the GBytes without copying (each buffer wraps a range of it and holds a reference),
  * so demuxers can seek (MP4 with its index at the end).  "sink" asks for mono native-endian
- * F32 at the requested rate, does not sync, and holds at most SINK_MAX_BUFFERS buffers: the
+ * F32 at the requested rate (decode_channels(): the input's channels, interleaved, at most
+ * LMD_AUDIO_DECODER_MAX_CHANNELS), does not sync, and holds at most SINK_MAX_BUFFERS buffers: the
  * streaming threads decode only as fast as the calling thread pulls, and the calling thread
  * hands the samples on in chunks of chunk_ms, so memory stays bounded however long the input.
  *
@@ -37,6 +38,7 @@
 
 #include "lmd-gst-decoder.h"
 #include "lmd-gst-audio-stream.h"
+#include "lmd-wav-header.h"
 
 #include <string.h>
 
@@ -550,34 +552,6 @@ describe_caps (GstCaps *caps)
   return description;
 }
 
-/* Whether the data chunk of a RIFF/WAVE image declares more bytes than the image holds; the
- * declared and present sizes go to @declared and @present.  A size left unset by a streaming
- * writer (0 or 0xFFFFFFFF) is not a truncation. */
-static gboolean
-wav_is_truncated (const guint8 *data, gsize size, guint64 *declared, guint64 *present)
-{
-  gsize pos = 12;
-
-  if (size < 12 || memcmp (data, "RIFF", 4) != 0 || memcmp (data + 8, "WAVE", 4) != 0)
-    return FALSE;
-  while (pos + 8 <= size)
-    {
-      /* byte by byte: the image may start at any address (e.g. inside a multipart body) */
-      const guint8 *p = data + pos + 4;
-      guint32 chunk_size = (guint32) p[0] | (guint32) p[1] << 8 | (guint32) p[2] << 16 | (guint32) p[3] << 24;
-      guint64 available = size - pos - 8;
-
-      if (memcmp (data + pos, "data", 4) == 0)
-        {
-          *declared = chunk_size;
-          *present = available;
-          return chunk_size != 0 && chunk_size != G_MAXUINT32 && chunk_size > available;
-        }
-      pos += 8 + (gsize) chunk_size + (chunk_size & 1);
-    }
-  return FALSE;
-}
-
 /* What a GStreamer debug string says about the input, for the client: the text after the
  * source location and element path ("file.c(123): function (): /GstPipeline:...:\nreason"),
  * or NULL when it holds nothing else (those details stay in the log). */
@@ -660,13 +634,16 @@ decode_job_check_bus (DecodeJob *job, const char *format, GError **error)
 
 /* ---- handing samples on ---- */
 
-/* Accumulates decoded samples into chunks of @capacity for the caller's callback. */
+/* Accumulates decoded frames into chunks of @capacity frames for the caller's callback:
+ * mono samples for @func, or, with @channels_func, the input's channels interleaved. */
 typedef struct {
-  float *samples;        /* owned */
-  gsize capacity;
-  gsize fill;
-  guint64 total;         /* samples handed on so far */
+  float *samples;        /* owned: capacity frames of (channels_func ? MAX_CHANNELS : 1) */
+  gsize capacity;        /* frames */
+  gsize fill;            /* frames */
+  guint channels;        /* samples per frame: 1, or the input's (known at the first sample) */
+  guint64 total;         /* frames handed on so far */
   LmdPcmFunc func;
+  LmdChannelsPcmFunc channels_func; /* nullable: the channels are kept apart */
   gpointer user_data;
   GCancellable *cancellable;
 } ChunkWriter;
@@ -675,12 +652,16 @@ static gboolean
 chunk_writer_flush (ChunkWriter *writer, GError **error)
 {
   GError *func_error = NULL;
+  gboolean ok;
 
   if (writer->fill == 0)
     return TRUE;
   if (g_cancellable_set_error_if_cancelled (writer->cancellable, error))
     return FALSE;
-  if (!writer->func (writer->samples, writer->fill, writer->user_data, &func_error))
+  ok = writer->channels_func != NULL
+         ? writer->channels_func (writer->samples, writer->channels, writer->fill, writer->user_data, &func_error)
+         : writer->func (writer->samples, writer->fill, writer->user_data, &func_error);
+  if (!ok)
     {
       if (func_error == NULL)
         func_error = g_error_new (LMD_ERROR, LMD_ERROR_INTERNAL,
@@ -694,18 +675,50 @@ chunk_writer_flush (ChunkWriter *writer, GError **error)
 }
 
 static gboolean
-chunk_writer_write (ChunkWriter *writer, const float *samples, gsize n_samples, GError **error)
+chunk_writer_write (ChunkWriter *writer, const float *samples, gsize n_frames, GError **error)
 {
-  while (n_samples > 0)
+  while (n_frames > 0)
     {
-      gsize n = MIN (n_samples, writer->capacity - writer->fill);
+      gsize n = MIN (n_frames, writer->capacity - writer->fill);
 
-      memcpy (writer->samples + writer->fill, samples, n * sizeof (float));
+      memcpy (writer->samples + writer->fill * writer->channels, samples,
+              n * writer->channels * sizeof (float));
       writer->fill += n;
-      samples += n;
-      n_samples -= n;
+      samples += n * writer->channels;
+      n_frames -= n;
       if (writer->fill == writer->capacity && !chunk_writer_flush (writer, error))
         return FALSE;
+    }
+  return TRUE;
+}
+
+/* With channels kept apart: the channel count of @sample, fixed by the first one. */
+static gboolean
+chunk_writer_check_channels (ChunkWriter *writer, GstSample *sample, GError **error)
+{
+  GstAudioInfo info;
+  GstCaps *caps = gst_sample_get_caps (sample);
+
+  if (caps == NULL || !gst_audio_info_from_caps (&info, caps))
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "a decoded buffer has no audio caps");
+      return FALSE;
+    }
+  if (GST_AUDIO_INFO_CHANNELS (&info) < 1 || GST_AUDIO_INFO_CHANNELS (&info) > LMD_AUDIO_DECODER_MAX_CHANNELS)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_UNPROCESSABLE_AUDIO,
+                   "the input has %d channels; at most %d are transcribed separately",
+                   GST_AUDIO_INFO_CHANNELS (&info), LMD_AUDIO_DECODER_MAX_CHANNELS);
+      return FALSE;
+    }
+  if (writer->total == 0 && writer->fill == 0)
+    writer->channels = (guint) GST_AUDIO_INFO_CHANNELS (&info);
+  else if ((guint) GST_AUDIO_INFO_CHANNELS (&info) != writer->channels)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_UNPROCESSABLE_AUDIO,
+                   "the input changes from %u to %d channels", writer->channels,
+                   GST_AUDIO_INFO_CHANNELS (&info));
+      return FALSE;
     }
   return TRUE;
 }
@@ -719,12 +732,15 @@ chunk_writer_write_sample (ChunkWriter *writer, GstSample *sample, GError **erro
 
   if (buffer == NULL || gst_buffer_get_size (buffer) == 0)
     return TRUE;
+  if (writer->channels_func != NULL && !chunk_writer_check_channels (writer, sample, error))
+    return FALSE;
   if (!gst_buffer_map (buffer, &map, GST_MAP_READ))
     {
       g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "cannot map a decoded buffer");
       return FALSE;
     }
-  ok = chunk_writer_write (writer, (const float *) map.data, map.size / sizeof (float), error);
+  ok = chunk_writer_write (writer, (const float *) map.data,
+                           map.size / (sizeof (float) * writer->channels), error);
   gst_buffer_unmap (buffer, &map);
   return ok;
 }
@@ -798,12 +814,12 @@ lmd_gst_decoder_setup (LmdAudioDecoder *decoder, GKeyFile *config, GError **erro
   return TRUE;
 }
 
+/* decode() and decode_channels(): @func receives mono, or @channels_func the channels apart. */
 static gboolean
-lmd_gst_decoder_decode (LmdAudioDecoder *decoder, GBytes *input, guint sample_rate,
-                        double max_seconds, LmdPcmFunc func, gpointer user_data,
-                        GCancellable *cancellable, GError **error)
+decode_input (LmdGstDecoder *self, GBytes *input, guint sample_rate, double max_seconds,
+              LmdPcmFunc func, LmdChannelsPcmFunc channels_func, gpointer user_data,
+              GCancellable *cancellable, GError **error)
 {
-  LmdGstDecoder *self = LMD_GST_DECODER (decoder);
   GstAppSrcCallbacks feed_callbacks = {
     .need_data = feed_need_data,
     .seek_data = feed_seek_data,
@@ -839,7 +855,7 @@ lmd_gst_decoder_decode (LmdAudioDecoder *decoder, GBytes *input, guint sample_ra
   job->max_seconds = max_seconds;
 
   if (gst_structure_has_name (gst_caps_get_structure (input_caps, 0), "audio/x-wav") &&
-      wav_is_truncated (job->data, job->size, &declared, &present))
+      lmd_wav_header_is_truncated (job->data, job->size, &declared, &present))
     g_warning ("the %s input is truncated: its data chunk declares %" G_GUINT64_FORMAT
                " bytes, only %" G_GUINT64_FORMAT " are present; decoding those",
                format, declared, present);
@@ -850,8 +866,11 @@ lmd_gst_decoder_decode (LmdAudioDecoder *decoder, GBytes *input, guint sample_ra
   gst_app_src_set_callbacks (job->src, &feed_callbacks, job, NULL);
 
   output_caps = gst_caps_new_simple ("audio/x-raw", "format", G_TYPE_STRING, GST_AUDIO_NE (F32),
-                                     "layout", G_TYPE_STRING, "interleaved", "channels",
-                                     G_TYPE_INT, 1, "rate", G_TYPE_INT, (int) sample_rate, NULL);
+                                     "layout", G_TYPE_STRING, "interleaved",
+                                     "rate", G_TYPE_INT, (int) sample_rate, NULL);
+  /* mono, unless the channels are kept apart: then audioconvert keeps the input's */
+  if (channels_func == NULL)
+    gst_caps_set_simple (output_caps, "channels", G_TYPE_INT, 1, NULL);
   g_object_set (job->sink, "caps", output_caps, "sync", FALSE, "max-buffers",
                 (guint) SINK_MAX_BUFFERS, "drop", FALSE, "emit-signals", FALSE,
                 "enable-last-sample", FALSE, NULL);
@@ -873,8 +892,10 @@ lmd_gst_decoder_decode (LmdAudioDecoder *decoder, GBytes *input, guint sample_ra
     }
 
   writer.capacity = MAX ((gsize) 1, (gsize) ((guint64) sample_rate * self->chunk_ms / 1000));
-  writer.samples = chunk = g_new (float, writer.capacity);
+  writer.samples = chunk = g_new (float, writer.capacity * (channels_func != NULL ? LMD_AUDIO_DECODER_MAX_CHANNELS : 1));
+  writer.channels = 1;
   writer.func = func;
+  writer.channels_func = channels_func;
   writer.user_data = user_data;
   writer.cancellable = cancellable;
   last_output = g_get_monotonic_time ();
@@ -918,6 +939,24 @@ lmd_gst_decoder_decode (LmdAudioDecoder *decoder, GBytes *input, guint sample_ra
       return FALSE;
     }
   return TRUE;
+}
+
+static gboolean
+lmd_gst_decoder_decode (LmdAudioDecoder *decoder, GBytes *input, guint sample_rate,
+                        double max_seconds, LmdPcmFunc func, gpointer user_data,
+                        GCancellable *cancellable, GError **error)
+{
+  return decode_input (LMD_GST_DECODER (decoder), input, sample_rate, max_seconds, func, NULL,
+                       user_data, cancellable, error);
+}
+
+static gboolean
+lmd_gst_decoder_decode_channels (LmdAudioDecoder *decoder, GBytes *input, guint sample_rate,
+                                 double max_seconds, LmdChannelsPcmFunc func, gpointer user_data,
+                                 GCancellable *cancellable, GError **error)
+{
+  return decode_input (LMD_GST_DECODER (decoder), input, sample_rate, max_seconds, NULL, func,
+                       user_data, cancellable, error);
 }
 
 static const char *const *
@@ -964,6 +1003,7 @@ lmd_gst_decoder_iface_init (LmdAudioDecoderInterface *iface)
   iface->decode = lmd_gst_decoder_decode;
   iface->get_supported_formats = lmd_gst_decoder_get_supported_formats;
   iface->open_stream = lmd_gst_decoder_open_stream;
+  iface->decode_channels = lmd_gst_decoder_decode_channels;
 }
 
 static void

@@ -37,6 +37,11 @@
  * delivered on a private GMainContext that the task owns, so they come back inside the
  * task, which pushes the words and posts the messages without any lock held.
  *
+ * Endpointing: with a Silero model (vad-model, else [vad] model of the server's default
+ * configuration; vad=auto or silero) the session's utterances are found by Silero and end
+ * 200 ms after the speech (eou-timeout 0); otherwise by the engine's own detector, 800 ms
+ * after.  Whisper needs Silero: without a model NULL→READY fails.
+ *
  * Latency: live upstream: upstream's minimum + latency + lateness; not live: upstream's
  * answer.  A live pipeline finalises an utterance at the latest after latency − eou-timeout
  * − 1.5 s of speech, so every word arrives within `latency` of its audio.
@@ -59,7 +64,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_lightning_asr_debug);
 #define DEFAULT_LATENESS_MS 0
 #define DEFAULT_ENGINE "sphinx"
 #define DEFAULT_INTERIM_RESULTS TRUE
-#define DEFAULT_EOU_TIMEOUT_MS 800
+#define DEFAULT_EOU_TIMEOUT_MS 0  /* the detector's: 200 ms with Silero, else 800 ms */
+#define DEFAULT_VAD "auto"
 #define DEFAULT_MAX_UTTERANCE_S 30.0
 #define LIVE_MARGIN_S 1.5          /* decoding time kept out of `latency` in a live pipeline */
 #define GAP_LOOKBACK_S 1.0         /* an utterance may start this far before it is detected */
@@ -84,6 +90,8 @@ enum {
   PROP_MODEL,
   PROP_INTERIM_RESULTS,
   PROP_EOU_TIMEOUT,
+  PROP_VAD,
+  PROP_VAD_MODEL,
   N_PROPS
 };
 
@@ -120,8 +128,11 @@ struct _GstLightningAsr {
   char *model;                /* owned, nullable */
   gboolean interim_results;
   guint eou_timeout_ms;
+  char *vad;                  /* owned: "auto", "silero" or "engine" */
+  char *vad_model;            /* owned, nullable: NULL = the server configuration's */
 
   LmdEngine *engine;          /* owned from READY to NULL */
+  gboolean silero;            /* READY to NULL: the session finds utterances with Silero */
 
   /* streaming thread (sink pad) */
   GstAudioInfo info;
@@ -437,6 +448,7 @@ session_start (GstLightningAsr *self, guint rate)
 {
   g_autofree char *language = NULL;
   LmdLiveSettings settings = { 0 };
+  LmdVadOptions vad;
   guint latency_ms;
 
   GST_OBJECT_LOCK (self);
@@ -452,9 +464,16 @@ session_start (GstLightningAsr *self, guint rate)
   settings.max_queue_seconds = 3600.0; /* the element's own queue bounds the audio */
   settings.max_utterance_s = DEFAULT_MAX_UTTERANCE_S;
   if (self->task_live)
-    settings.max_utterance_s = MAX (latency_ms / 1000.0 - settings.eou_timeout_ms / 1000.0 -
-                                    LIVE_MARGIN_S, 1.0);
+    {
+      guint eou_ms = settings.eou_timeout_ms > 0 ? settings.eou_timeout_ms
+                     : self->silero             ? LMD_LIVE_EOU_TIMEOUT_SILERO_MS
+                                                : LMD_LIVE_EOU_TIMEOUT_MS;
+      settings.max_utterance_s = MAX (latency_ms / 1000.0 - eou_ms / 1000.0 - LIVE_MARGIN_S, 1.0);
+    }
   settings.request_id = GST_OBJECT_NAME (self);
+  lmd_vad_options_init (&vad);
+  vad.enabled = self->silero ? 1 : 0;
+  settings.vad = &vad;
   /* created with the task's context as thread-default: its events come back here */
   self->session = lmd_live_session_new (self->engine, NULL, &settings, on_live_event, self);
   self->session_rate = rate;
@@ -908,6 +927,36 @@ gst_lightning_asr_src_activate_mode (GstPad *pad, GstObject *parent, GstPadMode 
 
 /* ---- state ------------------------------------------------------------------------------- */
 
+/* NULL→READY: the Silero model the session will use (*@vad_model: the property, else the
+ * server configuration's [vad] model; NULL = the engine's own detector), or FALSE after an
+ * ERROR. */
+static gboolean
+resolve_vad (GstLightningAsr *self, const char *engine_name, const char *vad, char **vad_model)
+{
+  gboolean whisper = g_strcmp0 (engine_name, "whisper") == 0;
+
+  if (g_strcmp0 (vad, "auto") != 0 && g_strcmp0 (vad, "silero") != 0 &&
+      g_strcmp0 (vad, "engine") != 0)
+    {
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+                         ("Unknown vad '%s' (auto, silero or engine)", vad), (NULL));
+      return FALSE;
+    }
+  if (g_strcmp0 (vad, "engine") == 0)
+    g_clear_pointer (vad_model, g_free);
+  else if (*vad_model == NULL)
+    *vad_model = gst_lightning_asr_model_default_vad_model ();
+  if (*vad_model == NULL && (whisper || g_strcmp0 (vad, "silero") == 0))
+    {
+      GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
+                         ("%s needs a Silero voice-activity model: set vad-model (or [vad] "
+                          "model in the server's configuration)",
+                          whisper ? "The whisper engine" : "vad=silero"), (NULL));
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static GstStateChangeReturn
 gst_lightning_asr_change_state (GstElement *element, GstStateChange transition)
 {
@@ -918,13 +967,19 @@ gst_lightning_asr_change_state (GstElement *element, GstStateChange transition)
     {
       g_autoptr (GError) error = NULL;
       g_autofree char *engine_name = NULL, *model = NULL, *language = NULL;
+      g_autofree char *vad = NULL, *vad_model = NULL;
 
       GST_OBJECT_LOCK (self);
       engine_name = g_strdup (self->engine_name);
       model = g_strdup (self->model);
       language = g_ascii_strdown (self->language_code, 2);
+      vad = g_strdup (self->vad);
+      vad_model = g_strdup (self->vad_model);
       GST_OBJECT_UNLOCK (self);
-      self->engine = gst_lightning_asr_model_get (element, engine_name, model, &error);
+      if (!resolve_vad (self, engine_name, vad, &vad_model))
+        return GST_STATE_CHANGE_FAILURE;
+      self->silero = vad_model != NULL;
+      self->engine = gst_lightning_asr_model_get (element, engine_name, model, vad_model, &error);
       if (self->engine == NULL)
         {
           if (g_error_matches (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND))
@@ -1028,6 +1083,16 @@ gst_lightning_asr_set_property (GObject *object, guint prop_id, const GValue *va
     case PROP_EOU_TIMEOUT:
       self->eou_timeout_ms = g_value_get_uint (value);
       break;
+    case PROP_VAD:
+      g_free (self->vad);
+      self->vad = g_value_dup_string (value);
+      if (self->vad == NULL)
+        self->vad = g_strdup (DEFAULT_VAD);
+      break;
+    case PROP_VAD_MODEL:
+      g_free (self->vad_model);
+      self->vad_model = g_value_dup_string (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1069,6 +1134,12 @@ gst_lightning_asr_get_property (GObject *object, guint prop_id, GValue *value, G
     case PROP_EOU_TIMEOUT:
       g_value_set_uint (value, self->eou_timeout_ms);
       break;
+    case PROP_VAD:
+      g_value_set_string (value, self->vad);
+      break;
+    case PROP_VAD_MODEL:
+      g_value_set_string (value, self->vad_model);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1093,6 +1164,8 @@ gst_lightning_asr_finalize (GObject *object)
   g_free (self->language_code);
   g_free (self->engine_name);
   g_free (self->model);
+  g_free (self->vad);
+  g_free (self->vad_model);
   g_mutex_clear (&self->qlock);
   g_cond_clear (&self->qcond);
 
@@ -1140,9 +1213,17 @@ gst_lightning_asr_class_init (GstLightningAsrClass *klass)
       "as for finals", DEFAULT_INTERIM_RESULTS,
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
   props[PROP_EOU_TIMEOUT] = g_param_spec_uint ("eou-timeout", "End of utterance timeout",
-      "Milliseconds of silence (by the engine's voice-activity detector) that end an "
-      "utterance and make its words final", 100, 10000, DEFAULT_EOU_TIMEOUT_MS,
+      "Milliseconds of silence (by the voice-activity detector) that end an utterance and "
+      "make its words final (up to 10000); 0: the detector's default, 200 with Silero, 800 "
+      "with the engine's own", 0, 10000, DEFAULT_EOU_TIMEOUT_MS,
       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING);
+  props[PROP_VAD] = g_param_spec_string ("vad", "Voice-activity detection",
+      "What finds the utterances: \"silero\" (the Silero model of vad-model), \"engine\" "
+      "(the engine's own detector; sphinx only), or \"auto\": Silero when a model is set or "
+      "configured, else the engine's", DEFAULT_VAD, rw);
+  props[PROP_VAD_MODEL] = g_param_spec_string ("vad-model", "Voice-activity model",
+      "The Silero model file (ggml) that finds the utterances; unset: [vad] model of the "
+      "server's default configuration file, if any. Needed by the whisper engine", NULL, rw);
   g_object_class_install_properties (object_class, N_PROPS, props);
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
@@ -1180,6 +1261,7 @@ gst_lightning_asr_init (GstLightningAsr *self)
   self->engine_name = g_strdup (DEFAULT_ENGINE);
   self->interim_results = DEFAULT_INTERIM_RESULTS;
   self->eou_timeout_ms = DEFAULT_EOU_TIMEOUT_MS;
+  self->vad = g_strdup (DEFAULT_VAD);
 
   g_mutex_init (&self->qlock);
   g_cond_init (&self->qcond);

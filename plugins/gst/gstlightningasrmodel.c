@@ -5,6 +5,7 @@
 #include "gstlightningasrmodel.h"
 
 #include "lmd-build-config.h"
+#include "lmd-config.h"
 #include "lmd-plugin-loader.h"
 
 #define SPHINX_DEFAULT_HMM "/usr/share/pocketsphinx/model/en-us/en-us"
@@ -32,7 +33,7 @@ post_progress (GstElement *element, GstProgressType type, const char *text)
 
 /* Called with models_lock. */
 static LmdEngine *
-load (const char *engine_name, const char *model, GError **error)
+load (const char *engine_name, const char *model, const char *vad_model, GError **error)
 {
   const char *dirs[3] = { plugin_dir, LMD_PLUGINDIR, NULL };
   g_autoptr (LmdPluginLoader) loader = NULL;
@@ -73,6 +74,16 @@ load (const char *engine_name, const char *model, GError **error)
                    "unknown engine '%s' (sphinx or whisper)", engine_name);
       return NULL;
     }
+  if (vad_model != NULL)
+    {
+      if (!g_file_test (vad_model, G_FILE_TEST_IS_REGULAR))
+        {
+          g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
+                       "the voice-activity model %s does not exist (vad-model)", vad_model);
+          return NULL;
+        }
+      g_key_file_set_string (config, "vad", "model", vad_model);
+    }
 
   loader = lmd_plugin_loader_new (dirs[0] != NULL ? dirs : dirs + 1);
   plugin = lmd_plugin_loader_load (loader, engine_name, &local);
@@ -98,11 +109,23 @@ load (const char *engine_name, const char *model, GError **error)
   return LMD_ENGINE (g_steal_pointer (&plugin));
 }
 
+char *
+gst_lightning_asr_model_default_vad_model (void)
+{
+  g_autofree char *path = lmd_config_find_default ();
+  g_autoptr (GKeyFile) config = g_key_file_new ();
+
+  if (path == NULL || !g_key_file_load_from_file (config, path, G_KEY_FILE_NONE, NULL))
+    return NULL;
+  return lmd_config_get_string (config, "vad", "model", NULL);
+}
+
 LmdEngine *
 gst_lightning_asr_model_get (GstElement *element, const char *engine_name, const char *model,
-                             GError **error)
+                             const char *vad_model, GError **error)
 {
-  g_autofree char *key = g_strdup_printf ("%s:%s", engine_name, model != NULL ? model : "");
+  g_autofree char *key = g_strdup_printf ("%s:%s:%s", engine_name, model != NULL ? model : "",
+                                          vad_model != NULL ? vad_model : "");
   LmdEngine *engine;
 
   g_mutex_lock (&models_lock);
@@ -121,7 +144,7 @@ gst_lightning_asr_model_get (GstElement *element, const char *engine_name, const
     /* posting does not take the lock of anything this table needs */
     post_progress (element, GST_PROGRESS_TYPE_START, text);
   }
-  engine = load (engine_name, model, error);
+  engine = load (engine_name, model, vad_model, error);
   if (engine != NULL)
     g_hash_table_insert (models, g_steal_pointer (&key), g_object_ref (engine));
   g_mutex_unlock (&models_lock);

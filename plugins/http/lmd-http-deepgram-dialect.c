@@ -11,10 +11,18 @@
  *                   after the request's own prompt, joined with ", " within
  *                   LMD_TRANSCRIBE_PROMPT_MAX bytes
  *   utterances, utt_split, paragraphs, punctuate, smart_format, diarize: shape the answer
+ *   multichannel    true → each input channel on its own session, one results.channels entry
+ *                   each (LmdTranscribeOptions.multichannel)
+ *   callback, callback_method (post|put): an asynchronous job (lmd-http-jobs.c) answered
+ *                   200 {"request_id"}; the job carries this dialect's result format
+ *                   ("deepgram", lmd-job-format.h) with the raw query as its arguments, so the
+ *                   callback body is the answer below (or the error document) with the same
+ *                   request id
  *   anything else:  accepted and ignored.
  * Answer 200:
- *   {"metadata":{"transaction_key":"deprecated","request_id","sha256","created","duration",
- *                "channels":1,"models":[uuid],"model_info":{uuid:{"name","version","arch"}}},
+ *   {"metadata":{"transaction_key":"deprecated","request_id","sha256" (of the audio transcribed:
+ *                the body, or the bytes fetched for {"url"}),"created","duration",
+ *                "channels" (1, or the input's with multichannel),"models":[uuid],"model_info":{uuid:{"name","version","arch"}}},
  *    "results":{"channels":[{"alternatives":[{"transcript","confidence",
  *                 "words":[{"word","start","end","confidence","punctuated_word"}]
  *                 [,"paragraphs":{"transcript","paragraphs":[{"sentences":[{"text","start","end"}],
@@ -36,9 +44,10 @@
 #include "lmd-error.h"
 #include "lmd-http-request-parser.h"
 #include "lmd-http-response.h"
+#include "lmd-job-format.h"
+#include "lmd-log.h"
 #include "lmd-json-writer.h"
-
-#define SHA256_KEY "lmd-deepgram-sha256"
+#include "lmd-url-fetcher.h"
 
 typedef enum {
   LISTEN_DIALECT_AUTO,
@@ -62,6 +71,8 @@ static const char *const deepgram_only_options[] = {
   "sentiment", "detect_entities", "custom_topic", "custom_intent", "diarize_model",
   "alternatives", "channels", "endpointing", "utterance_end_ms", "vad_events", "no_delay",
 };
+
+static const LmdJobFormat deepgram_job_format;
 
 gboolean
 lmd_http_deepgram_dialect_configure (GKeyFile *config, GError **error)
@@ -109,6 +120,9 @@ lmd_http_deepgram_dialect_configure (GKeyFile *config, GError **error)
         settings.models = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
       g_hash_table_replace (settings.models, g_strdup (g_strstrip (item)), g_strdup (g_strstrip (colon + 1)));
     }
+  /* jobs accepted with a callback are answered in this dialect's shape by whichever process
+   * runs them: every process with the HTTP transport knows the format */
+  lmd_job_format_register (&deepgram_job_format);
   return TRUE;
 }
 
@@ -217,10 +231,12 @@ query_values (const char *raw, const char *key)
   return values;
 }
 
-/* keyterm and keywords → the prompt (after the request's own), within the prompt's limit. */
-static void
+/* keyterm and keywords → the prompt (after the request's own), within the prompt's limit.
+ * Returns how many terms went in. */
+static guint
 apply_keyterms (LmdTranscribeRequest *request, const char *raw_query)
 {
+  guint added = 0;
   static const char *const keys[] = { "keyterm", "keywords" };
   GString *prompt = g_string_new (request->options.prompt);
 
@@ -244,10 +260,12 @@ apply_keyterms (LmdTranscribeRequest *request, const char *raw_query)
           if (prompt->len > 0)
             g_string_append (prompt, ", ");
           g_string_append (prompt, term);
+          added++;
         }
     }
   g_free (request->options.prompt);
   request->options.prompt = prompt->len > 0 ? g_string_free (prompt, FALSE) : (g_string_free (prompt, TRUE), NULL);
+  return added;
 }
 
 static gboolean
@@ -261,6 +279,8 @@ deepgram_parse_request (LmdTranscribeRequest *request, SoupServerMessage *msg, G
   const char *value;
   g_autofree char *short_language = NULL;
   gboolean detect = FALSE;
+  gboolean multichannel = FALSE;
+  guint n_terms;
 
   /* the query in the project's own names, for the shared parser */
   if (query != NULL)
@@ -282,6 +302,13 @@ deepgram_parse_request (LmdTranscribeRequest *request, SoupServerMessage *msg, G
           return FALSE;
         }
     }
+  if (query != NULL && (value = g_hash_table_lookup (query, "multichannel")) != NULL &&
+      !lmd_parse_boolean (value, &multichannel))
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "multichannel" LMD_ERROR_PARAM_SEPARATOR "'%s' is not a boolean", value);
+      return FALSE;
+    }
   if (detect || g_strcmp0 (language, "multi") == 0)
     g_hash_table_insert (own, "language", "auto");
   else if (language != NULL)
@@ -296,7 +323,10 @@ deepgram_parse_request (LmdTranscribeRequest *request, SoupServerMessage *msg, G
   if (query != NULL && (value = g_hash_table_lookup (query, "prompt")) != NULL &&
       !lmd_transcribe_options_set (&request->options, "prompt", value, error))
     return FALSE;
-  apply_keyterms (request, raw_query);
+  if ((n_terms = apply_keyterms (request, raw_query)) > 0)
+    LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, request->request_id,
+                     "deepgram: %u keyterm/keywords value(s) in the prompt (%" G_GSIZE_FORMAT " bytes)",
+                     n_terms, strlen (request->options.prompt));
   g_clear_pointer (&request->options.model, g_free);
   request->options.model = g_strdup (lmd_http_deepgram_map_model (router, model));
   if (request->options.model == NULL && lmd_router_find_engine (router, NULL) != NULL)
@@ -305,8 +335,23 @@ deepgram_parse_request (LmdTranscribeRequest *request, SoupServerMessage *msg, G
       request->options.model = g_strdup (lmd_engine_get_model_name (lmd_router_find_engine (router, NULL)));
     }
   request->options.word_timestamps = TRUE;
-  g_object_set_data_full (G_OBJECT (msg), SHA256_KEY,
-                          g_compute_checksum_for_bytes (G_CHECKSUM_SHA256, body), g_free);
+  request->options.multichannel = multichannel;
+  request->options.hash_audio = TRUE; /* metadata.sha256 */
+  if (query != NULL && (value = g_hash_table_lookup (query, "callback_method")) != NULL &&
+      g_ascii_strcasecmp (value, "post") != 0 && g_ascii_strcasecmp (value, "put") != 0)
+    {
+      g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER,
+                   "callback_method" LMD_ERROR_PARAM_SEPARATOR "'%s' is not post or put", value);
+      return FALSE;
+    }
+  /* callback: the answer is {"request_id"} at once, the result goes to the URL */
+  if (query != NULL && (value = g_hash_table_lookup (query, "callback")) != NULL)
+    {
+      if (!lmd_url_check_destination (value, lmd_router_get_limits (router)->allow_private_urls,
+                                      "callback", error) ||
+          !lmd_transcribe_options_set (&request->options, "callback_url", value, error))
+        return FALSE;
+    }
   return TRUE;
 }
 
@@ -317,9 +362,8 @@ typedef struct {
 } AnswerShape;
 
 static void
-read_shape (SoupServerMessage *msg, AnswerShape *shape)
+read_shape (const char *raw, AnswerShape *shape)
 {
-  const char *raw = g_uri_get_query (soup_server_message_get_uri (msg));
   g_autoptr (GHashTable) query = raw != NULL ? soup_form_decode (raw) : NULL;
   const char *value;
 
@@ -484,28 +528,37 @@ write_paragraphs (LmdJsonWriter *w, const LmdTranscript *t, const GArray *cuts)
   g_string_free (all, TRUE);
 }
 
-static void
-deepgram_write_transcript (SoupServerMessage *msg, const LmdTranscript *t,
-                           const LmdTranscribeRequest *request, gsize file_size)
+/* (transfer full) the answer to the request @request_id for @t, served by @model (nullable),
+ * shaped by the options of the raw query @raw_query (nullable): the synchronous answer and
+ * the body of the callback alike. */
+static char *
+answer_json (const LmdTranscript *t, const char *model, const char *request_id,
+             const char *raw_query)
 {
-  const char *model = request->options.model != NULL ? request->options.model : "default";
-  g_autofree char *model_uuid = lmd_http_deepgram_model_uuid (model);
+  g_autofree char *model_uuid = NULL;
   g_autoptr (GDateTime) now = g_date_time_new_now_utc ();
   g_autofree char *created = g_date_time_format_iso8601 (now);
-  const char *sha256 = g_object_get_data (G_OBJECT (msg), SHA256_KEY);
-  g_autoptr (GArray) cuts = NULL;
+  const char *sha256 = t->audio_sha256;
+  /* one entry per input channel (multichannel), else the one transcript */
+  const LmdTranscript *const *channels = t->channels != NULL ? (const LmdTranscript *const *) t->channels->pdata : &t;
+  guint n_channels = t->channels != NULL ? t->channels->len : 1;
+  g_autoptr (GPtrArray) cuts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_array_unref);
   LmdJsonWriter *w = lmd_json_writer_new ();
   AnswerShape shape;
 
-  read_shape (msg, &shape);
-  cuts = split_utterances (t, shape.utt_split);
+  if (model == NULL)
+    model = "default";
+  model_uuid = lmd_http_deepgram_model_uuid (model);
+  read_shape (raw_query, &shape);
+  for (guint c = 0; c < n_channels; c++)
+    g_ptr_array_add (cuts, split_utterances (channels[c], shape.utt_split));
   lmd_json_writer_begin_object (w);
   lmd_json_writer_key (w, "metadata");
   lmd_json_writer_begin_object (w);
   lmd_json_writer_key (w, "transaction_key");
   lmd_json_writer_string (w, "deprecated");
   lmd_json_writer_key (w, "request_id");
-  lmd_json_writer_string (w, request->request_id);
+  lmd_json_writer_string (w, request_id);
   lmd_json_writer_key (w, "sha256");
   lmd_json_writer_string (w, sha256 != NULL ? sha256 : "");
   lmd_json_writer_key (w, "created");
@@ -513,7 +566,7 @@ deepgram_write_transcript (SoupServerMessage *msg, const LmdTranscript *t,
   lmd_json_writer_key (w, "duration");
   lmd_json_writer_double (w, t->duration, 3);
   lmd_json_writer_key (w, "channels");
-  lmd_json_writer_int (w, 1);
+  lmd_json_writer_int (w, n_channels);
   lmd_json_writer_key (w, "models");
   lmd_json_writer_begin_array (w);
   lmd_json_writer_string (w, model_uuid);
@@ -536,63 +589,83 @@ deepgram_write_transcript (SoupServerMessage *msg, const LmdTranscript *t,
   lmd_json_writer_begin_object (w);
   lmd_json_writer_key (w, "channels");
   lmd_json_writer_begin_array (w);
-  lmd_json_writer_begin_object (w);
-  lmd_json_writer_key (w, "alternatives");
-  lmd_json_writer_begin_array (w);
-  lmd_json_writer_begin_object (w);
-  lmd_json_writer_key (w, "transcript");
-  lmd_json_writer_string (w, t->text != NULL ? t->text : "");
-  lmd_json_writer_key (w, "confidence");
-  lmd_json_writer_double (w, t->confidence, 3);
-  lmd_http_deepgram_write_words (w, t, 0, t->words->len);
-  if (shape.paragraphs)
-    write_paragraphs (w, t, cuts);
-  lmd_json_writer_end_object (w);
-  lmd_json_writer_end_array (w);
-  if (shape.detect_language)
+  for (guint c = 0; c < n_channels; c++)
     {
-      lmd_json_writer_key (w, "detected_language");
-      lmd_json_writer_string (w, t->language);
-      lmd_json_writer_key (w, "language_confidence");
-      lmd_json_writer_double (w, 1.0, 1);
+      const LmdTranscript *ct = channels[c];
+
+      lmd_json_writer_begin_object (w);
+      lmd_json_writer_key (w, "alternatives");
+      lmd_json_writer_begin_array (w);
+      lmd_json_writer_begin_object (w);
+      lmd_json_writer_key (w, "transcript");
+      lmd_json_writer_string (w, ct->text != NULL ? ct->text : "");
+      lmd_json_writer_key (w, "confidence");
+      lmd_json_writer_double (w, ct->confidence, 3);
+      lmd_http_deepgram_write_words (w, ct, 0, ct->words->len);
+      if (shape.paragraphs)
+        write_paragraphs (w, ct, g_ptr_array_index (cuts, c));
+      lmd_json_writer_end_object (w);
+      lmd_json_writer_end_array (w);
+      if (shape.detect_language)
+        {
+          lmd_json_writer_key (w, "detected_language");
+          lmd_json_writer_string (w, ct->language);
+          lmd_json_writer_key (w, "language_confidence");
+          lmd_json_writer_double (w, 1.0, 1);
+        }
+      lmd_json_writer_end_object (w);
     }
-  lmd_json_writer_end_object (w);
   lmd_json_writer_end_array (w);
   if (shape.utterances)
     {
       lmd_json_writer_key (w, "utterances");
       lmd_json_writer_begin_array (w);
-      for (guint c = 0; c + 1 < cuts->len; c++)
+      for (guint ch = 0; ch < n_channels; ch++)
         {
-          guint first = g_array_index (cuts, guint, c), last = g_array_index (cuts, guint, c + 1);
-          g_autofree char *text = join_words (t, first, last);
-          g_autofree char *id = g_uuid_string_random ();
+          const LmdTranscript *ct = channels[ch];
+          const GArray *ccuts = g_ptr_array_index (cuts, ch);
 
-          lmd_json_writer_begin_object (w);
-          lmd_json_writer_key (w, "start");
-          lmd_json_writer_double (w, g_array_index (t->words, LmdWord, first).start, 3);
-          lmd_json_writer_key (w, "end");
-          lmd_json_writer_double (w, g_array_index (t->words, LmdWord, last - 1).end, 3);
-          lmd_json_writer_key (w, "confidence");
-          lmd_json_writer_double (w, mean_confidence (t, first, last), 3);
-          lmd_json_writer_key (w, "channel");
-          lmd_json_writer_int (w, 0);
-          lmd_json_writer_key (w, "transcript");
-          lmd_json_writer_string (w, text);
-          lmd_http_deepgram_write_words (w, t, first, last);
-          lmd_json_writer_key (w, "speaker");
-          lmd_json_writer_int (w, 0);
-          lmd_json_writer_key (w, "id");
-          lmd_json_writer_string (w, id);
-          lmd_json_writer_end_object (w);
+          for (guint c = 0; c + 1 < ccuts->len; c++)
+            {
+              guint first = g_array_index (ccuts, guint, c), last = g_array_index (ccuts, guint, c + 1);
+              g_autofree char *text = join_words (ct, first, last);
+              g_autofree char *id = g_uuid_string_random ();
+
+              lmd_json_writer_begin_object (w);
+              lmd_json_writer_key (w, "start");
+              lmd_json_writer_double (w, g_array_index (ct->words, LmdWord, first).start, 3);
+              lmd_json_writer_key (w, "end");
+              lmd_json_writer_double (w, g_array_index (ct->words, LmdWord, last - 1).end, 3);
+              lmd_json_writer_key (w, "confidence");
+              lmd_json_writer_double (w, mean_confidence (ct, first, last), 3);
+              lmd_json_writer_key (w, "channel");
+              lmd_json_writer_int (w, ch);
+              lmd_json_writer_key (w, "transcript");
+              lmd_json_writer_string (w, text);
+              lmd_http_deepgram_write_words (w, ct, first, last);
+              lmd_json_writer_key (w, "speaker");
+              lmd_json_writer_int (w, 0);
+              lmd_json_writer_key (w, "id");
+              lmd_json_writer_string (w, id);
+              lmd_json_writer_end_object (w);
+            }
         }
       lmd_json_writer_end_array (w);
     }
   lmd_json_writer_end_object (w);
   lmd_json_writer_end_object (w);
+  return lmd_json_writer_finish (w);
+}
+
+static void
+deepgram_write_transcript (SoupServerMessage *msg, const LmdTranscript *t,
+                           const LmdTranscribeRequest *request, gsize file_size)
+{
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "dg-request-id",
                                 request->request_id);
-  lmd_http_respond_json (msg, SOUP_STATUS_OK, lmd_json_writer_finish (w));
+  lmd_http_respond_json (msg, SOUP_STATUS_OK,
+                         answer_json (t, request->options.model, request->request_id,
+                                      g_uri_get_query (soup_server_message_get_uri (msg))));
 }
 
 /* Deepgram's err_code for a status. */
@@ -616,17 +689,36 @@ err_code_for_status (guint status)
     }
 }
 
+/* (transfer full) {"err_code","err_msg","request_id"} for @error; its status in @status. */
+static char *
+error_json (const GError *error, const char *request_id, guint *status)
+{
+  LmdErrorCode code = lmd_error_classify (error);
+  g_autofree char *sentence = lmd_error_get_sentence (error);
+  g_autofree char *param = lmd_error_get_param (error);
+  g_autofree char *message = param != NULL ? g_strdup_printf ("%s: %s", param, sentence) : g_strdup (sentence);
+  LmdJsonWriter *w = lmd_json_writer_new ();
+
+  *status = lmd_error_http_status (code);
+  lmd_json_writer_begin_object (w);
+  lmd_json_writer_key (w, "err_code");
+  lmd_json_writer_string (w, err_code_for_status (*status));
+  lmd_json_writer_key (w, "err_msg");
+  lmd_json_writer_string (w, code == LMD_ERROR_INTERNAL ? "internal error; the server log has details" : message);
+  lmd_json_writer_key (w, "request_id");
+  lmd_json_writer_string (w, request_id);
+  lmd_json_writer_end_object (w);
+  return lmd_json_writer_finish (w);
+}
+
 static void
 deepgram_write_error (SoupServerMessage *msg, LmdRouter *router, const GError *error,
                       const char *request_id, guint retry_after_s, gint64 expires_at)
 {
   LmdErrorCode code = lmd_error_classify (error);
-  guint status = lmd_error_http_status (code);
-  g_autofree char *sentence = lmd_error_get_sentence (error);
-  g_autofree char *param = lmd_error_get_param (error);
-  g_autofree char *message = param != NULL ? g_strdup_printf ("%s: %s", param, sentence) : g_strdup (sentence);
   const LmdLimits *limits = router != NULL ? lmd_router_get_limits (router) : NULL;
-  LmdJsonWriter *w = lmd_json_writer_new ();
+  guint status;
+  char *body = error_json (error, request_id, &status);
 
   if (code == LMD_ERROR_SERVICE_UNAVAILABLE || code == LMD_ERROR_RATE_LIMIT_EXCEEDED ||
       (code == LMD_ERROR_QUOTA_EXCEEDED && retry_after_s > 0))
@@ -636,18 +728,64 @@ deepgram_write_error (SoupServerMessage *msg, LmdRouter *router, const GError *e
       g_autofree char *header = g_strdup_printf ("%u", retry);
       soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After", header);
     }
+  if (request_id != NULL)
+    soup_message_headers_replace (soup_server_message_get_response_headers (msg), "dg-request-id", request_id);
+  lmd_http_respond_json (msg, status, body);
+}
+
+/* ---- callback ------------------------------------------------------------------------------ */
+
+/* Accepted with a callback: 200 {"request_id"}, the id the callback's metadata carries. */
+static void
+deepgram_write_job_accepted (SoupServerMessage *msg, const char *job_id, const char *request_id)
+{
+  LmdJsonWriter *w = lmd_json_writer_new ();
+
   lmd_json_writer_begin_object (w);
-  lmd_json_writer_key (w, "err_code");
-  lmd_json_writer_string (w, err_code_for_status (status));
-  lmd_json_writer_key (w, "err_msg");
-  lmd_json_writer_string (w, code == LMD_ERROR_INTERNAL ? "internal error; the server log has details" : message);
   lmd_json_writer_key (w, "request_id");
   lmd_json_writer_string (w, request_id);
   lmd_json_writer_end_object (w);
-  if (request_id != NULL)
-    soup_message_headers_replace (soup_server_message_get_response_headers (msg), "dg-request-id", request_id);
-  lmd_http_respond_json (msg, status, lmd_json_writer_finish (w));
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "dg-request-id", request_id);
+  lmd_http_respond_json (msg, SOUP_STATUS_OK, lmd_json_writer_finish (w));
 }
+
+/* The job answers in this dialect's shape: its arguments are the request's raw query (the
+ * options that shape the answer), its method callback_method. */
+static void
+deepgram_prepare_job (LmdJob *job, SoupServerMessage *msg, const LmdTranscribeRequest *request)
+{
+  const char *raw = g_uri_get_query (soup_server_message_get_uri (msg));
+  g_autoptr (GHashTable) query = raw != NULL ? soup_form_decode (raw) : NULL;
+  const char *method = query != NULL ? g_hash_table_lookup (query, "callback_method") : NULL;
+
+  g_free (job->result_format);
+  job->result_format = g_strdup ("deepgram");
+  g_free (job->result_args);
+  job->result_args = g_strdup (raw);
+  g_free (job->callback_method);
+  job->callback_method = method != NULL && g_ascii_strcasecmp (method, "put") == 0 ? g_strdup ("PUT") : NULL;
+}
+
+static char *
+job_completed (const LmdJob *job, const LmdTranscript *transcript)
+{
+  return answer_json (transcript, job->options.model, job->request_id, job->result_args);
+}
+
+static char *
+job_failed (const LmdJob *job, const GError *error)
+{
+  guint status;
+
+  return error_json (error, job->request_id, &status);
+}
+
+static const LmdJobFormat deepgram_job_format = {
+  .version = LMD_JOB_FORMAT_VERSION,
+  .name = "deepgram",
+  .completed = job_completed,
+  .failed = job_failed,
+};
 
 const LmdHttpDialect lmd_http_deepgram_dialect = {
   .version = LMD_HTTP_DIALECT_VERSION,
@@ -657,5 +795,7 @@ const LmdHttpDialect lmd_http_deepgram_dialect = {
   .parse_request = deepgram_parse_request,
   .write_transcript = deepgram_write_transcript,
   .write_error = deepgram_write_error,
+  .write_job_accepted = deepgram_write_job_accepted,
+  .prepare_job = deepgram_prepare_job,
   .uuid_request_ids = TRUE,
 };

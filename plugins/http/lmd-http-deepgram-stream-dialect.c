@@ -28,7 +28,9 @@
  * {"type":"CloseStream"} (the last finals, Metadata, close 1000).  A stream with neither
  * audio nor KeepAlive for 10 s gets Metadata and close 1011.
  *
- * The request id of every message is the stream's session id, a UUID.
+ * The request id of every message is the stream's session id, a UUID: the request's id (the
+ * transport gives GET /v1/listen a UUID), so the log names the stream as its client does.
+ * Refusals before the stream opens carry it too (info has the ids, state is NULL).
  */
 #define G_LOG_DOMAIN "lmd-http"
 
@@ -250,7 +252,7 @@ metadata_message (DeepgramStream *state, const LmdHttpStreamInfo *info, double d
   lmd_json_writer_key (w, "request_id");
   lmd_json_writer_string (w, info->session_id);
   lmd_json_writer_key (w, "sha256");
-  lmd_json_writer_string (w, "");
+  lmd_json_writer_string (w, info->audio_sha256 != NULL ? info->audio_sha256 : "");
   lmd_json_writer_key (w, "created");
   lmd_json_writer_string (w, state->created);
   lmd_json_writer_key (w, "duration");

@@ -12,7 +12,9 @@
  *   - write_error (optional): a GError (LMD_ERROR) → the dialect's error document; NULL
  *     writes the project's own {"error","code",...} document (lmd_http_respond_error());
  *   - write_job_accepted (optional): the answer to a request that became an asynchronous job
- *     (callback): NULL means the dialect does not take callbacks (the option is ignored).
+ *     (callback): NULL means the dialect does not take callbacks (the option is ignored);
+ *   - prepare_job (optional): completes the job before it is stored, where the dialect's
+ *     callback is not the project's job document (its result format, lmd-job-format.h).
  *
  * The transport owns everything around a dialect (admission, the body, pausing the message,
  * the router, the job store, metrics): it finds the dialect of a request from its method
@@ -28,6 +30,7 @@
 
 #include <libsoup/soup.h>
 
+#include "lmd-job.h"
 #include "lmd-router.h"
 #include "lmd-transcribe-request.h"
 #include "lmd-transcript.h"
@@ -65,6 +68,10 @@ struct _LmdHttpDialect {
   /* (optional) Sets the answer (202 or 200) to a request accepted as asynchronous job
    * @job_id; NULL: the dialect takes no callbacks. */
   void (*write_job_accepted) (SoupServerMessage *msg, const char *job_id, const char *request_id);
+
+  /* (optional) Completes @job, made from @request (the message @msg), before it is stored:
+   * its result_format and result_args (lmd-job-format.h), its callback_method. */
+  void (*prepare_job) (LmdJob *job, SoupServerMessage *msg, const LmdTranscribeRequest *request);
 
   /* The request id is a UUID: the client's X-Request-ID when it is one, else a new one
    * (FALSE: the project's "req_<hex>", or the client's id when acceptable). */

@@ -100,6 +100,8 @@ lmd_http_jobs_submit (LmdHttpTransport *self, SoupServerMessage *msg, const LmdT
   job->url = g_strdup (request->url);
   lmd_transcribe_options_clear (&job->options);
   lmd_transcribe_options_copy (&job->options, &request->options);
+  if (call->dialect->prepare_job != NULL)
+    call->dialect->prepare_job (job, msg, request);
   lmd_job_store_submit_async (store, job, job_submitted, pending_job_new (self, msg, job->id));
 }
 

@@ -38,6 +38,8 @@ typedef struct {
   const char *model_name;
   const char *language;
   double audio_seconds;   /* received so far */
+  const char *audio_sha256; /* nullable: SHA-256 (hex) of the audio bytes received, given
+                             * with the END event */
 } LmdHttpStreamInfo;
 
 /* The stream's settings, filled by parse (defaults from [streaming] already in). */

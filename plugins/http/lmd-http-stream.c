@@ -44,6 +44,7 @@
 #include "lmd-error.h"
 #include "lmd-http-auth.h"
 #include "lmd-http-response.h"
+#include "lmd-http-stream-control.h"
 #include "lmd-http-stream-dialect.h"
 #include "lmd-audio-decoder.h"
 #include "lmd-json.h"
@@ -107,6 +108,8 @@ struct _LmdHttpStream {
   GSource *idle_source;      /* owned, nullable: attached to the hub's context */
   gint64 last_audio_at;       /* monotonic µs */
   guint64 bytes_received;
+  guint64 decoded_samples;    /* a container's: samples at 16 kHz its decoder delivered */
+  GChecksum *audio_sha256;    /* owned: SHA-256 of the audio bytes received */
   GQueue held;                /* HeldFrame *: received while admitting, replayed once admitted */
   LmdLiveSession *live;       /* owned, nullable until admitted; cancelled when the connection goes */
   gushort close_code;         /* the close that follows the last message */
@@ -127,7 +130,7 @@ lmd_stream_config_load (LmdStreamConfig *config, GKeyFile *key_file, GError **er
       !lmd_config_get_int (key_file, STREAM_GROUP, "idle_timeout_s", 60, &idle, error) ||
       !lmd_config_get_int (key_file, STREAM_GROUP, "max_frame_bytes", 65536, &frame, error) ||
       !lmd_config_get_int (key_file, STREAM_GROUP, "workers", g_get_num_processors (), &workers, error) ||
-      !lmd_config_get_int (key_file, STREAM_GROUP, "eou_timeout_ms", 800, &eou, error) ||
+      !lmd_config_get_int (key_file, STREAM_GROUP, "eou_timeout_ms", 0, &eou, error) ||
       !lmd_config_get_double (key_file, STREAM_GROUP, "max_queue_seconds", 30.0, &queue_s, error) ||
       !lmd_config_get_double (key_file, STREAM_GROUP, "max_utterance_s", 30.0, &utterance_s, error) ||
       !lmd_config_get_boolean (key_file, STREAM_GROUP, "interim_results", TRUE, &interim, error) ||
@@ -145,7 +148,8 @@ lmd_stream_config_load (LmdStreamConfig *config, GKeyFile *key_file, GError **er
   CHECK_RANGE ("idle_timeout_s", idle, 1, 86400);
   CHECK_RANGE ("max_frame_bytes", frame, 1024, 16 * 1024 * 1024);
   CHECK_RANGE ("workers", workers, 1, 256);
-  CHECK_RANGE ("eou_timeout_ms", eou, 100, 10000);
+  if (eou != 0) /* absent: the live session's default for the stream's detector */
+    CHECK_RANGE ("eou_timeout_ms", eou, 100, 10000);
   CHECK_RANGE ("max_queue_seconds", queue_s, 0.5, 3600.0);
   CHECK_RANGE ("max_utterance_s", utterance_s, 5.0, 600.0);
 #undef CHECK_RANGE
@@ -241,19 +245,31 @@ end_input (LmdHttpStream *self)
     lmd_live_session_close (self->live);
 }
 
+/* Seconds of audio received: of raw audio, its bytes; of a container, what its decoder has
+ * delivered (compressed bytes say nothing of a duration).  The licence meters this. */
+static double
+received_seconds (LmdHttpStream *self)
+{
+  static const guint bytes_per_sample[] = { [LMD_PCM_LINEAR16] = 2, [LMD_PCM_LINEAR32] = 4,
+                                            [LMD_PCM_MULAW] = 1, [LMD_PCM_ALAW] = 1 };
+
+  if (self->container)
+    return (double) self->decoded_samples / 16000.0;
+  return (double) self->bytes_received /
+         (bytes_per_sample[self->encoding] * (double) MAX (self->sample_rate, 1));
+}
+
 /* What a dialect's messages say about the stream. */
 static void
 stream_info (LmdHttpStream *self, LmdHttpStreamInfo *info)
 {
-  static const guint bytes_per_sample[] = { [LMD_PCM_LINEAR16] = 2, [LMD_PCM_LINEAR32] = 4,
-                                            [LMD_PCM_MULAW] = 1, [LMD_PCM_ALAW] = 1 };
 
   info->session_id = self->session_id;
   info->request_id = self->request_id;
   info->model_name = self->engine != NULL ? lmd_engine_get_model_name (self->engine) : NULL;
   info->language = self->language;
-  info->audio_seconds = (double) self->bytes_received /
-                        (bytes_per_sample[self->encoding] * (double) MAX (self->sample_rate, 1));
+  info->audio_seconds = received_seconds (self);
+  info->audio_sha256 = NULL;
 }
 
 static void
@@ -386,8 +402,15 @@ on_live_event (LmdLiveSession *live, const LmdLiveEvent *event, gpointer user_da
   if (self->dialect != NULL && event->type != LMD_LIVE_EVENT_ERROR)
     {
       LmdHttpStreamInfo info;
+      g_autoptr (GChecksum) sha256 = NULL;
 
       stream_info (self, &info);
+      if (event->type == LMD_LIVE_EVENT_END)
+        {
+          /* the stream's last message names the audio it received */
+          sha256 = g_checksum_copy (self->audio_sha256);
+          info.audio_sha256 = g_checksum_get_string (sha256);
+        }
       self->dialect->write_event (self->dialect_state, &info, event, dialect_send, self);
       if (event->type == LMD_LIVE_EVENT_END)
         send (self, NULL, self->close_code != 0 ? self->close_code : CLOSE_NORMAL);
@@ -449,75 +472,30 @@ on_text (LmdHttpStream *self, GBytes *message)
   g_autoptr (GError) error = NULL;
   gsize len;
   const char *data = g_bytes_get_data (message, &len);
-  g_autoptr (JsonNode) root = NULL;
-  JsonObject *object;
-  const char *type = NULL;
+  g_autofree char *param = NULL;
+  gushort close_code = CLOSE_POLICY;
 
-  if (len > LMD_JSON_MAX_CONTROL_BYTES)
+  switch (lmd_http_stream_control_read (self->dialect, self->dialect_state, data, len, &close_code, &param,
+                                        &error))
     {
-      g_autofree char *text = g_strdup_printf ("a control message of %" G_GSIZE_FORMAT
-                                               " bytes is over the limit of %u bytes",
-                                               len, LMD_JSON_MAX_CONTROL_BYTES);
-      fail_stream (self, "FILE_TOO_LARGE", "message", text, CLOSE_TOO_BIG);
-      return;
-    }
-  root = lmd_json_parse (data, (gssize) len, LMD_JSON_MAX_CONTROL_BYTES, &error);
-  if (root == NULL && g_error_matches (error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_DEEP))
-    {
-      fail_stream (self, "INVALID_PARAMETER", "message", error->message, CLOSE_POLICY);
-      return;
-    }
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-    {
-      fail_stream (self, "INVALID_PARAMETER", "message",
-                   "a control message must be a JSON object such as {\"type\":\"finalize\"}",
-                   CLOSE_POLICY);
-      return;
-    }
-  object = json_node_get_object (root);
-  if (self->dialect != NULL)
-    {
-      switch (self->dialect->control (self->dialect_state, object, &error))
-        {
-        case LMD_HTTP_STREAM_KEEP_ALIVE:
-          if (self->dialect->keep_alive_is_activity)
-            self->last_audio_at = g_get_monotonic_time ();
-          break;
-        case LMD_HTTP_STREAM_FINALIZE:
-          lmd_live_session_finalize (self->live);
-          break;
-        case LMD_HTTP_STREAM_CLOSE:
-          self->state = STATE_CLOSING;
-          self->close_code = CLOSE_NORMAL;
-          end_input (self);
-          break;
-        case LMD_HTTP_STREAM_REJECT:
-          {
-            g_autofree char *param = lmd_error_get_param (error);
-            g_autofree char *sentence = lmd_error_get_sentence (error);
-            fail_stream (self, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
-          }
-          break;
-        }
-      return;
-    }
-  if (json_object_has_member (object, "type") &&
-      JSON_NODE_HOLDS_VALUE (json_object_get_member (object, "type")) &&
-      json_node_get_value_type (json_object_get_member (object, "type")) == G_TYPE_STRING)
-    type = json_object_get_string_member (object, "type");
-  if (g_strcmp0 (type, "finalize") == 0)
-    lmd_live_session_finalize (self->live);
-  else if (g_strcmp0 (type, "close_stream") == 0 || g_strcmp0 (type, "end") == 0)
-    {
+    case LMD_HTTP_STREAM_KEEP_ALIVE:
+      if (self->dialect != NULL && self->dialect->keep_alive_is_activity)
+        self->last_audio_at = g_get_monotonic_time ();
+      break;
+    case LMD_HTTP_STREAM_FINALIZE:
+      lmd_live_session_finalize (self->live);
+      break;
+    case LMD_HTTP_STREAM_CLOSE:
       self->state = STATE_CLOSING;
       self->close_code = CLOSE_NORMAL;
       end_input (self);
-    }
-  else
-    {
-      g_autofree char *text = g_strdup_printf ("unknown control message type '%s' (use finalize, "
-                                               "close_stream or end)", type != NULL ? type : "");
-      fail_stream (self, "INVALID_PARAMETER", "type", text, CLOSE_POLICY);
+      break;
+    case LMD_HTTP_STREAM_REJECT:
+      {
+        g_autofree char *sentence = lmd_error_get_sentence (error);
+        fail_stream (self, lmd_error_code_name (lmd_error_classify (error)), param, sentence, close_code);
+      }
+      break;
     }
 }
 
@@ -539,6 +517,7 @@ on_binary (LmdHttpStream *self, GBytes *message)
   self->bytes_received += len;
   if (len == 0)
     return;
+  g_checksum_update (self->audio_sha256, g_bytes_get_data (message, NULL), len);
   if (self->decoder != NULL)
     {
       /* a container: its decoder's PCM reaches the live session (on_decoded) */
@@ -552,7 +531,8 @@ on_binary (LmdHttpStream *self, GBytes *message)
 }
 
 static void refuse (const LmdHttpStreamDialect *dialect, SoupWebsocketConnection *conn,
-                    const char *code, const char *param, const char *message, gushort close_code);
+                    const char *session_id, const char *request_id, const char *code,
+                    const char *param, const char *message, gushort close_code);
 
 typedef struct {
   gint type;
@@ -589,7 +569,7 @@ on_message (SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer 
                            "stream %s: more than %u frames before it was admitted; closing",
                            self->session_id, MAX_HELD_FRAMES);
           self->state = STATE_CLOSING;
-          refuse (self->dialect, conn, "RATE_LIMIT_EXCEEDED", NULL,
+          refuse (self->dialect, conn, self->session_id, self->request_id, "RATE_LIMIT_EXCEEDED", NULL,
                   "too many frames before the stream was admitted", CLOSE_POLICY);
         }
       return;
@@ -606,15 +586,11 @@ on_message (SoupWebsocketConnection *conn, gint type, GBytes *message, gpointer 
 static void
 release_ticket (LmdHttpStream *self, guint status)
 {
-  static const guint bytes_per_sample[] = { [LMD_PCM_LINEAR16] = 2, [LMD_PCM_LINEAR32] = 4,
-                                            [LMD_PCM_MULAW] = 1, [LMD_PCM_ALAW] = 1 };
   LmdLicense *license = lmd_router_get_license (self->hub->router);
-  double seconds;
 
   if (self->ticket == NULL || license == NULL)
     return;
-  seconds = (double) self->bytes_received / (bytes_per_sample[self->encoding] * (double) self->sample_rate);
-  lmd_license_complete (license, g_steal_pointer (&self->ticket), seconds, status);
+  lmd_license_complete (license, g_steal_pointer (&self->ticket), received_seconds (self), status);
 }
 
 static void
@@ -623,9 +599,11 @@ on_closed (SoupWebsocketConnection *conn, gpointer user_data)
   LmdHttpStream *self = user_data;
 
   LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id,
-                   "stream %s closed (code %u) after %.1f s, %" G_GUINT64_FORMAT " bytes of audio",
+                   "stream %s closed (code %u) after %.1f s, %" G_GUINT64_FORMAT " bytes, "
+                   "%.3f s of audio metered",
                    self->session_id, soup_websocket_connection_get_close_code (conn),
-                   (g_get_monotonic_time () - self->opened_at) / 1e6, self->bytes_received);
+                   (g_get_monotonic_time () - self->opened_at) / 1e6, self->bytes_received,
+                   received_seconds (self));
   self->state = STATE_CLOSED;
   if (self->idle_source != NULL)
     {
@@ -735,14 +713,19 @@ parse_parameters (LmdHttpStream *self, GHashTable *query, GError **error)
   return TRUE;
 }
 
-/* Main context: refuses a stream that never started: error message, then close. */
+/* Main context: refuses a stream that never started: error message (naming the stream's
+ * ids, as its other messages would), then close. */
 static void
-refuse (const LmdHttpStreamDialect *dialect, SoupWebsocketConnection *conn, const char *code,
-        const char *param, const char *message, gushort close_code)
+refuse (const LmdHttpStreamDialect *dialect, SoupWebsocketConnection *conn, const char *session_id,
+        const char *request_id, const char *code, const char *param, const char *message,
+        gushort close_code)
 {
+  LmdHttpStreamInfo info = { .session_id = session_id, .request_id = request_id };
   g_autofree char *text = dialect == NULL ? lmd_http_stream_error_json (code, param, message)
-                                          : dialect->write_error (NULL, NULL, code, param, message);
+                                          : dialect->write_error (NULL, &info, code, param, message);
 
+  LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, request_id, "stream %s refused: %s%s%s (close %u)",
+                   session_id, param != NULL ? param : "", param != NULL ? ": " : "", message, close_code);
   if (text != NULL)
     soup_websocket_connection_send_text (conn, text);
   soup_websocket_connection_close (conn, close_code, NULL);
@@ -776,6 +759,8 @@ on_decoded (gpointer data)
     return G_SOURCE_REMOVE;
   if (d->pcm != NULL)
     {
+      /* PCM comes in order before the end, so at the close every piece is counted */
+      self->decoded_samples += g_bytes_get_size (d->pcm) / sizeof (float);
       if (!lmd_live_session_push_audio (self->live, d->pcm, &error) && error != NULL)
         fail_stream (self, lmd_error_code_name (lmd_error_classify (error)), NULL, error->message,
                      CLOSE_POLICY);
@@ -831,9 +816,9 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
       if (self->state == STATE_ADMITTING && self->conn != NULL)
         {
           g_autofree char *sentence = lmd_error_get_sentence (error);
-          LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream refused: %s", error->message);
           self->state = STATE_CLOSING;
-          refuse (self->dialect, self->conn, lmd_error_code_name (lmd_error_classify (error)), NULL, sentence,
+          refuse (self->dialect, self->conn, self->session_id, self->request_id,
+                  lmd_error_code_name (lmd_error_classify (error)), NULL, sentence,
                   lmd_error_classify (error) == LMD_ERROR_SERVICE_UNAVAILABLE ? CLOSE_TRY_AGAIN
                                                                                : CLOSE_POLICY);
         }
@@ -850,11 +835,10 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!lmd_http_auth_allows_engine (license, ticket, self->hub->router, self->engine, &error))
     {
       g_autofree char *sentence = lmd_error_get_sentence (error);
-      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, self->request_id, "stream refused: %s", error->message);
       self->state = STATE_CLOSING;
       release_ticket (self, 403);
-      refuse (self->dialect, self->conn, lmd_error_code_name (lmd_error_classify (error)), NULL, sentence,
-              CLOSE_POLICY);
+      refuse (self->dialect, self->conn, self->session_id, self->request_id,
+              lmd_error_code_name (lmd_error_classify (error)), NULL, sentence, CLOSE_POLICY);
       return;
     }
   self->state = STATE_OPEN;
@@ -907,7 +891,10 @@ stream_admitted (GObject *source, GAsyncResult *result, gpointer user_data)
                    self->encoding == LMD_PCM_LINEAR16 ? "linear16"
                    : self->encoding == LMD_PCM_LINEAR32 ? "linear32"
                    : self->encoding == LMD_PCM_MULAW ? "mulaw" : "alaw",
-                   self->sample_rate, self->language, self->eou_timeout_ms,
+                   self->sample_rate, self->language,
+                   self->eou_timeout_ms > 0 ? self->eou_timeout_ms
+                   : self->vad.enabled > 0  ? LMD_LIVE_EOU_TIMEOUT_SILERO_MS
+                                            : LMD_LIVE_EOU_TIMEOUT_MS,
                    self->interim_results ? "on" : "off", self->api_key != NULL ? ", with a key" : "");
   while (self->state == STATE_OPEN && (frame = g_queue_pop_head (&self->held)) != NULL)
     {
@@ -927,6 +914,10 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
   g_autoptr (GError) error = NULL;
   g_autoptr (GHashTable) query = NULL;
   g_autofree char *uuid = g_uuid_string_random ();
+  /* a dialect's stream is known to its client by the request's id when that is a UUID
+   * (Deepgram's request_id), so the client and the log name it alike */
+  const char *stream_id = dialect != NULL && request_id != NULL && g_uuid_string_is_valid (request_id)
+                            ? request_id : uuid;
   GUri *uri = soup_server_message_get_uri (msg);
   const char *model;
 
@@ -944,14 +935,13 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
     {
       g_autofree char *text = g_strdup_printf ("the server is at its limit of %u live streams; "
                                                "retry later", hub->config.max_streams);
-      LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, request_id, "stream refused: %s", text);
-      refuse (dialect, conn, "SERVICE_UNAVAILABLE", NULL, text, CLOSE_TRY_AGAIN);
+      refuse (dialect, conn, stream_id, request_id, "SERVICE_UNAVAILABLE", NULL, text, CLOSE_TRY_AGAIN);
       return;
     }
 
   self = g_object_new (LMD_TYPE_HTTP_STREAM, NULL);
   self->hub = lmd_http_streams_ref (hub);
-  self->session_id = g_strdup (uuid);
+  self->session_id = g_strdup (stream_id);
   self->request_id = g_strdup (request_id);
   self->opened_at = g_get_monotonic_time ();
   self->last_audio_at = self->opened_at;
@@ -987,7 +977,7 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
         {
           g_autofree char *param = lmd_error_get_param (error);
           g_autofree char *sentence = lmd_error_get_sentence (error);
-          refuse (dialect, conn, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
+          refuse (dialect, conn, self->session_id, self->request_id, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
           return;
         }
     }
@@ -995,14 +985,14 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
     {
       g_autofree char *param = lmd_error_get_param (error);
       g_autofree char *sentence = lmd_error_get_sentence (error);
-      refuse (dialect, conn, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
+      refuse (dialect, conn, self->session_id, self->request_id, "INVALID_PARAMETER", param, sentence, CLOSE_POLICY);
       return;
     }
   self->engine = lmd_router_find_engine (hub->router, model);
   if (self->engine == NULL)
     {
       g_autofree char *text = g_strdup_printf ("no model named '%s'", model != NULL ? model : "(default)");
-      refuse (dialect, conn, "INVALID_PARAMETER", "model", text, CLOSE_POLICY);
+      refuse (dialect, conn, self->session_id, self->request_id, "INVALID_PARAMETER", "model", text, CLOSE_POLICY);
       return;
     }
   g_object_ref (self->engine);
@@ -1010,12 +1000,12 @@ lmd_http_streams_accept (LmdHttpStreams *hub, SoupServerMessage *msg,
     {
       g_autofree char *text = g_strdup_printf ("model %s does not transcribe '%s'",
                                                lmd_engine_get_model_name (self->engine), self->language);
-      refuse (dialect, conn, "INVALID_PARAMETER", "language", text, CLOSE_POLICY);
+      refuse (dialect, conn, self->session_id, self->request_id, "INVALID_PARAMETER", "language", text, CLOSE_POLICY);
       return;
     }
   if (lmd_router_is_draining (hub->router))
     {
-      refuse (dialect, conn, "SERVICE_UNAVAILABLE", NULL, "the server is shutting down", CLOSE_TRY_AGAIN);
+      refuse (dialect, conn, self->session_id, self->request_id, "SERVICE_UNAVAILABLE", NULL, "the server is shutting down", CLOSE_TRY_AGAIN);
       return;
     }
   /* Admission may wait for a license service in another process: the connection is taken
@@ -1061,6 +1051,7 @@ lmd_http_stream_finalize (GObject *object)
   g_free (self->session_id);
   g_free (self->request_id);
   g_free (self->api_key);
+  g_checksum_free (self->audio_sha256);
   /* the ticket was released in on_closed, on the main context */
   g_warn_if_fail (self->ticket == NULL);
   if (self->hub != NULL)
@@ -1080,4 +1071,5 @@ lmd_http_stream_init (LmdHttpStream *self)
 {
   g_queue_init (&self->held);
   self->state = STATE_OPEN;
+  self->audio_sha256 = g_checksum_new (G_CHECKSUM_SHA256);
 }

@@ -27,7 +27,7 @@ typedef struct {
   guint max_frame_bytes;      /* larger binary frames: error + close 1009 */
   double max_queue_seconds;   /* audio received and not yet decoded, per stream */
   guint workers;              /* decoding threads shared by all streams */
-  guint eou_timeout_ms;       /* default of the query parameter */
+  guint eou_timeout_ms;       /* default of the query parameter; 0: the live session's */
   gboolean interim_results;   /* default */
   gboolean vad_events;        /* default */
   double max_utterance_s;     /* an utterance longer than this is finalised anyway */

@@ -234,7 +234,10 @@ early_handler (SoupServer *server, SoupServerMessage *msg, const char *path, GHa
   /* the dialect is known before any answer, so that even a refusal has its shape */
   call->dialect = lmd_http_dialect_find (soup_server_message_get_method (msg), path, req_headers, query);
   transcribes = call->dialect != NULL;
-  if (transcribes && call->dialect->uuid_request_ids && !g_uuid_string_is_valid (call->request_id))
+  /* Deepgram's live GET /v1/listen: the stream's request id is a UUID too */
+  if (((transcribes && call->dialect->uuid_request_ids) ||
+       (g_str_equal (path, "/v1/listen") && soup_server_message_get_method (msg) == SOUP_METHOD_GET)) &&
+      !g_uuid_string_is_valid (call->request_id))
     {
       g_free (call->request_id);
       call->request_id = g_uuid_string_random ();

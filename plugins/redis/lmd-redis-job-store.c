@@ -14,6 +14,19 @@
 #include "lmd-log.h"
 
 #define GROUP "runners"
+/* The longest one Redis step (connecting, a command) may wait for an answer. */
+#define STEP_TIMEOUT_S 5
+/* The longest a submission or a lookup waits for Redis, all steps and the retry on a fresh
+ * connection together (docs/configuration.md, [jobs]): a client's request is refused with 503
+ * within this, well before an api's worker_timeout_s. */
+#define CLIENT_WAIT_S 10
+
+/* One connection and the lock its commands run under. */
+typedef struct {
+  GMutex lock;
+  redisContext *ctx;   /* under lock; NULL: not connected */
+  gint64 deadline;     /* under lock: monotonic µs by which the operation under way ends; 0: none */
+} RedisLink;
 
 struct _LmdRedisJobStore {
   GObject parent_instance;
@@ -28,9 +41,12 @@ struct _LmdRedisJobStore {
   char *job_prefix;    /* owned: PREFIXjob: */
   char *consumer;      /* owned: this process in the group */
 
-  GMutex lock;
-  redisContext *ctx;   /* under lock; NULL: not connected */
-  GHashTable *entries; /* under lock: job id → stream entry id, jobs this process took */
+  RedisLink runner;    /* take, touch, complete, release */
+  RedisLink client;    /* submit, lookup: a client's request never waits behind the runner's
+                        * commands (each may wait its timeout for a Redis that does not answer) */
+  GHashTable *entries; /* under runner.lock: job id → stream entry id, jobs this process took */
+  GHashTable *claims;  /* under runner.lock: job id → this process's claim (the job hash's "claim") */
+  guint64 claims_made; /* under runner.lock */
 };
 
 static void lmd_redis_job_store_iface_init (LmdJobStoreInterface *iface);
@@ -50,9 +66,27 @@ static const char submit_script[] =
   "redis.call('XADD', KEYS[1], '*', 'job', ARGV[6])\n"
   "return 0\n";
 
-/* KEYS: job hash, bytes counter; ARGV: document, ttl.  Completing twice (a job taken over
- * while its first owner still ran) counts its audio out once. */
+/* Fencing (lmd-job-store.h): take() writes a claim of its own into the job hash once the
+ * stream entry is this consumer's; touch() and complete() of another claim change nothing. */
+
+/* KEYS: stream, job hash; ARGV: entry id, consumer, claim.  nil: the entry is no longer this
+ * consumer's (another process claimed it since); else HMGET meta, audio, document. */
+static const char take_script[] =
+  "local p = redis.call('XPENDING', KEYS[1], '" GROUP "', ARGV[1], ARGV[1], 1)\n"
+  "if #p == 0 or p[1][2] ~= ARGV[2] then return false end\n"
+  "if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HSET', KEYS[2], 'claim', ARGV[3]) end\n"
+  "return redis.call('HMGET', KEYS[2], 'meta', 'audio', 'document')\n";
+
+/* KEYS: stream, job hash; ARGV: entry id, consumer, claim.  0: the claim is lost. */
+static const char touch_script[] =
+  "if redis.call('HGET', KEYS[2], 'claim') ~= ARGV[3] then return 0 end\n"
+  "redis.call('XCLAIM', KEYS[1], '" GROUP "', ARGV[2], 0, ARGV[1], 'JUSTID')\n"
+  "return 1\n";
+
+/* KEYS: job hash, bytes counter; ARGV: document, ttl, claim.  -1: the claim is lost (nothing
+ * stored).  Completing twice under one claim counts the audio out once. */
 static const char complete_script[] =
+  "if redis.call('HGET', KEYS[1], 'claim') ~= ARGV[3] then return -1 end\n"
   "local b = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')\n"
   "redis.call('HSET', KEYS[1], 'document', ARGV[1], 'bytes', '0')\n"
   "redis.call('HDEL', KEYS[1], 'audio')\n"
@@ -99,12 +133,12 @@ lmd_redis_url_parse (const char *url, char **host, guint *port, char **password,
   return TRUE;
 }
 
-/* ---- connection (all under self->lock) ----------------------------------------------------- */
+/* ---- connection (all under link->lock) ----------------------------------------------------- */
 
 static void
-disconnect (LmdRedisJobStore *self)
+disconnect (RedisLink *link)
 {
-  g_clear_pointer (&self->ctx, redisFree);
+  g_clear_pointer (&link->ctx, redisFree);
 }
 
 static gboolean
@@ -129,7 +163,25 @@ connection_is_stale (redisContext *ctx)
   return TRUE; /* 0: closed by the server; > 0: a byte that answers nothing */
 }
 
-static redisReply *command_once (LmdRedisJobStore *self, int argc, const char **argv,
+/* The wait for the next step: STEP_TIMEOUT_S, or what is left before the link's deadline;
+ * FALSE when nothing is left. */
+static gboolean
+step_timeout (RedisLink *link, struct timeval *tv)
+{
+  gint64 wait_us = (gint64) STEP_TIMEOUT_S * G_USEC_PER_SEC;
+
+  if (link->deadline != 0)
+    wait_us = MIN (wait_us, link->deadline - g_get_monotonic_time ());
+  if (wait_us <= 0)
+    return FALSE;
+  tv->tv_sec = wait_us / G_USEC_PER_SEC;
+  tv->tv_usec = wait_us % G_USEC_PER_SEC;
+  if (link->ctx != NULL)
+    redisSetTimeout (link->ctx, *tv);
+  return TRUE;
+}
+
+static redisReply *command_once (LmdRedisJobStore *self, RedisLink *link, int argc, const char **argv,
                                  const size_t *lens, gboolean *reused, GError **error);
 
 /* Runs a command; NULL with @error set on a connection failure (the connection is dropped)
@@ -137,20 +189,20 @@ static redisReply *command_once (LmdRedisJobStore *self, int argc, const char **
  * command; a command whose reused connection ends without an answer (the server closed it
  * while the command was on its way) runs once more on a fresh one. */
 static redisReply *
-command_argv (LmdRedisJobStore *self, int argc, const char **argv, const size_t *lens, GError **error)
+command_argv (LmdRedisJobStore *self, RedisLink *link, int argc, const char **argv, const size_t *lens, GError **error)
 {
   g_autoptr (GError) first_error = NULL;
   gboolean reused = FALSE;
   redisReply *reply;
 
-  if (self->ctx != NULL && connection_is_stale (self->ctx))
+  if (link->ctx != NULL && connection_is_stale (link->ctx))
     {
       g_info ("%s:%u closed the connection; connecting again", self->host,
               self->port);
-      disconnect (self);
+      disconnect (link);
     }
-  reply = command_once (self, argc, argv, lens, &reused, &first_error);
-  if (reply != NULL || !reused || self->ctx != NULL)
+  reply = command_once (self, link, argc, argv, lens, &reused, &first_error);
+  if (reply != NULL || !reused || link->ctx != NULL)
     {
       /* an answer, an error reply (the connection is fine), or a failure on a fresh one */
       if (first_error != NULL)
@@ -159,68 +211,83 @@ command_argv (LmdRedisJobStore *self, int argc, const char **argv, const size_t 
     }
   g_info ("%s:%u: %s; connecting again for %s", self->host, self->port,
           first_error->message, argv[0]);
-  return command_once (self, argc, argv, lens, &reused, error);
+  return command_once (self, link, argc, argv, lens, &reused, error);
 }
 
 /* One attempt; *@reused tells whether the connection was open before it. */
 static redisReply *
-command_once (LmdRedisJobStore *self, int argc, const char **argv, const size_t *lens,
+command_once (LmdRedisJobStore *self, RedisLink *link, int argc, const char **argv, const size_t *lens,
               gboolean *reused, GError **error)
 {
   redisReply *reply;
+  struct timeval timeout;
 
-  *reused = self->ctx != NULL;
-  if (self->ctx == NULL)
+  *reused = link->ctx != NULL;
+  if (!step_timeout (link, &timeout))
     {
-      struct timeval timeout = { 5, 0 };
-      self->ctx = redisConnectWithTimeout (self->host, (int) self->port, timeout);
-      if (self->ctx == NULL || self->ctx->err)
+      g_autofree char *why = g_strdup_printf ("no answer within %u s", CLIENT_WAIT_S);
+      disconnect (link);
+      unavailable (self, error, why);
+      return NULL;
+    }
+  if (link->ctx == NULL)
+    {
+      link->ctx = redisConnectWithTimeout (self->host, (int) self->port, timeout);
+      if (link->ctx == NULL || link->ctx->err)
         {
-          g_autofree char *why = g_strdup (self->ctx != NULL ? self->ctx->errstr : "cannot connect");
-          disconnect (self);
+          g_autofree char *why = g_strdup (link->ctx != NULL ? link->ctx->errstr : "cannot connect");
+          disconnect (link);
           unavailable (self, error, why);
           return NULL;
         }
-      redisSetTimeout (self->ctx, timeout);
-      if (self->password != NULL)
+      redisSetTimeout (link->ctx, timeout);
+      if (self->password != NULL && step_timeout (link, &timeout))
         {
-          g_autoptr (redisReply) r = redisCommand (self->ctx, "AUTH %s", self->password);
+          g_autoptr (redisReply) r = redisCommand (link->ctx, "AUTH %s", self->password);
           if (r == NULL || r->type == REDIS_REPLY_ERROR)
             {
-              g_autofree char *why = g_strdup_printf ("AUTH failed: %s", r != NULL ? r->str : self->ctx->errstr);
-              disconnect (self);
+              g_autofree char *why = g_strdup_printf ("AUTH failed: %s", r != NULL ? r->str : link->ctx->errstr);
+              disconnect (link);
               unavailable (self, error, why);
               return NULL;
             }
         }
-      if (self->db != 0)
+      if (self->db != 0 && step_timeout (link, &timeout))
         {
-          g_autoptr (redisReply) r = redisCommand (self->ctx, "SELECT %u", self->db);
+          g_autoptr (redisReply) r = redisCommand (link->ctx, "SELECT %u", self->db);
           if (r == NULL || r->type == REDIS_REPLY_ERROR)
             {
-              disconnect (self);
+              disconnect (link);
               unavailable (self, error, "SELECT failed");
               return NULL;
             }
         }
-      {
-        g_autoptr (redisReply) r = redisCommand (self->ctx, "XGROUP CREATE %s " GROUP " 0 MKSTREAM",
-                                                 self->stream_key);
-        if (r == NULL || (r->type == REDIS_REPLY_ERROR && !g_str_has_prefix (r->str, "BUSYGROUP")))
-          {
-            g_autofree char *why = g_strdup_printf ("XGROUP CREATE failed: %s",
-                                                    r != NULL ? r->str : self->ctx->errstr);
-            disconnect (self);
-            unavailable (self, error, why);
-            return NULL;
-          }
-      }
+      if (step_timeout (link, &timeout))
+        {
+          g_autoptr (redisReply) r = redisCommand (link->ctx, "XGROUP CREATE %s " GROUP " 0 MKSTREAM",
+                                                   self->stream_key);
+          if (r == NULL || (r->type == REDIS_REPLY_ERROR && !g_str_has_prefix (r->str, "BUSYGROUP")))
+            {
+              g_autofree char *why = g_strdup_printf ("XGROUP CREATE failed: %s",
+                                                      r != NULL ? r->str : link->ctx->errstr);
+              disconnect (link);
+              unavailable (self, error, why);
+              return NULL;
+            }
+        }
     }
-  reply = redisCommandArgv (self->ctx, argc, argv, lens);
+  if (!step_timeout (link, &timeout))
+    {
+      g_autofree char *why = g_strdup_printf ("no answer within %u s", CLIENT_WAIT_S);
+      disconnect (link);
+      unavailable (self, error, why);
+      return NULL;
+    }
+  reply = redisCommandArgv (link->ctx, argc, argv, lens);
   if (reply == NULL)
     {
-      g_autofree char *why = g_strdup (self->ctx->errstr);
-      disconnect (self);
+      g_autofree char *why = g_strdup (link->ctx->errstr);
+      disconnect (link);
       unavailable (self, error, why);
       return NULL;
     }
@@ -233,12 +300,12 @@ command_once (LmdRedisJobStore *self, int argc, const char **argv, const size_t 
   return reply;
 }
 
-/* command (self, error, "ARG", ..., NULL): text arguments */
+/* command (self, link, error, "ARG", ..., NULL): text arguments */
 static redisReply *
-command (LmdRedisJobStore *self, GError **error, ...) G_GNUC_NULL_TERMINATED;
+command (LmdRedisJobStore *self, RedisLink *link, GError **error, ...) G_GNUC_NULL_TERMINATED;
 
 static redisReply *
-command (LmdRedisJobStore *self, GError **error, ...)
+command (LmdRedisJobStore *self, RedisLink *link, GError **error, ...)
 {
   const char *argv[16];
   size_t lens[16];
@@ -254,7 +321,7 @@ command (LmdRedisJobStore *self, GError **error, ...)
       argc++;
     }
   va_end (ap);
-  return command_argv (self, argc, argv, lens, error);
+  return command_argv (self, link, argc, argv, lens, error);
 }
 
 static char *
@@ -285,9 +352,9 @@ redis_setup (LmdJobStore *store, GKeyFile *config, GError **error)
   self->consumer = g_strdup_printf ("%s-%d-%08x", hostname, (int) getpid (), g_random_int ());
   /* Redis may come up after us: a failed first connection is only a warning, and jobs are
    * answered 503 until it works. */
-  g_mutex_lock (&self->lock);
-  reply = command (self, &local_error, "PING", NULL);
-  g_mutex_unlock (&self->lock);
+  g_mutex_lock (&self->client.lock);
+  reply = command (self, &self->client, &local_error, "PING", NULL);
+  g_mutex_unlock (&self->client.lock);
   if (reply == NULL)
     g_warning ("%s (retrying when jobs arrive)", local_error->message);
   else
@@ -313,7 +380,8 @@ redis_submit (LmdJobStore *store, const LmdJob *job, GError **error)
                    self->config.max_bytes / (1024 * 1024));
       return FALSE;
     }
-  g_mutex_lock (&self->lock);
+  g_mutex_lock (&self->client.lock);
+  self->client.deadline = g_get_monotonic_time () + (gint64) CLIENT_WAIT_S * G_USEC_PER_SEC;
   {
     /* bounds checked and job stored in one step: the job before its stream entry, so whoever
      * reads the entry finds the job */
@@ -326,7 +394,7 @@ redis_submit (LmdJobStore *store, const LmdJob *job, GError **error)
 
     for (guint i = 0; i < G_N_ELEMENTS (argv); i++)
       lens[i] = i == 10 ? size : strlen (argv[i]); /* [10]: the audio, binary */
-    reply = command_argv (self, G_N_ELEMENTS (argv), argv, lens, error);
+    reply = command_argv (self, &self->client, G_N_ELEMENTS (argv), argv, lens, error);
   }
   if (reply == NULL)
     goto out;
@@ -340,7 +408,8 @@ redis_submit (LmdJobStore *store, const LmdJob *job, GError **error)
   else
     ok = TRUE;
 out:
-  g_mutex_unlock (&self->lock);
+  self->client.deadline = 0;
+  g_mutex_unlock (&self->client.lock);
   return ok;
 }
 
@@ -367,8 +436,8 @@ entry_job_id (redisReply *entry, const char **entry_id)
 static void
 forget_entry (LmdRedisJobStore *self, const char *entry_id)
 {
-  g_autoptr (redisReply) a = command (self, NULL, "XACK", self->stream_key, GROUP, entry_id, NULL);
-  g_autoptr (redisReply) d = command (self, NULL, "XDEL", self->stream_key, entry_id, NULL);
+  g_autoptr (redisReply) a = command (self, &self->runner, NULL, "XACK", self->stream_key, GROUP, entry_id, NULL);
+  g_autoptr (redisReply) d = command (self, &self->runner, NULL, "XDEL", self->stream_key, entry_id, NULL);
 }
 
 static LmdJob *
@@ -378,19 +447,20 @@ redis_take (LmdJobStore *store, GError **error)
   g_autofree char *idle_ms = g_strdup_printf ("%u", self->config.claim_timeout_s * 1000);
   LmdJob *job = NULL;
 
-  g_mutex_lock (&self->lock);
+  g_mutex_lock (&self->runner.lock);
   for (guint tries = 0; tries < 16 && job == NULL; tries++)
     {
       g_autoptr (redisReply) reply = NULL;
       g_autoptr (redisReply) data = NULL;
       g_autoptr (GError) local_error = NULL;
       g_autofree char *key = NULL;
+      g_autofree char *claim = NULL;
       redisReply *entry = NULL;
       const char *entry_id = NULL, *job_id;
       gboolean reclaimed = FALSE;
 
       /* first a job whose owner stopped renewing its claim, then a new one */
-      reply = command (self, error, "XAUTOCLAIM", self->stream_key, GROUP, self->consumer, idle_ms,
+      reply = command (self, &self->runner, error, "XAUTOCLAIM", self->stream_key, GROUP, self->consumer, idle_ms,
                        "0-0", "COUNT", "1", NULL);
       if (reply == NULL)
         break;
@@ -403,7 +473,7 @@ redis_take (LmdJobStore *store, GError **error)
       else
         {
           g_clear_pointer (&reply, freeReplyObject);
-          reply = command (self, error, "XREADGROUP", "GROUP", GROUP, self->consumer, "COUNT", "1",
+          reply = command (self, &self->runner, error, "XREADGROUP", "GROUP", GROUP, self->consumer, "COUNT", "1",
                            "STREAMS", self->stream_key, ">", NULL);
           if (reply == NULL)
             break;
@@ -423,9 +493,20 @@ redis_take (LmdJobStore *store, GError **error)
           continue;
         }
       key = job_key (self, job_id);
-      data = command (self, error, "HMGET", key, "meta", "audio", "document", NULL);
+      claim = g_strdup_printf ("%s:%" G_GUINT64_FORMAT, self->consumer, ++self->claims_made);
+      {
+        const char *argv[] = { "EVAL", take_script, "2", self->stream_key, key, entry_id,
+                               self->consumer, claim };
+        size_t lens[G_N_ELEMENTS (argv)];
+
+        for (guint i = 0; i < G_N_ELEMENTS (argv); i++)
+          lens[i] = strlen (argv[i]);
+        data = command_argv (self, &self->runner, G_N_ELEMENTS (argv), argv, lens, error);
+      }
       if (data == NULL)
         break;
+      if (data->type == REDIS_REPLY_NIL)
+        continue; /* claimed by another process since: theirs */
       if (data->type != REDIS_REPLY_ARRAY || data->elements != 3 ||
           data->element[0]->type != REDIS_REPLY_STRING ||
           (job = lmd_job_from_meta_json (data->element[0]->str, &local_error)) == NULL)
@@ -444,29 +525,56 @@ redis_take (LmdJobStore *store, GError **error)
           job->document = lmd_job_document_failed (job->id, lost);
         }
       g_hash_table_insert (self->entries, g_strdup (job->id), g_strdup (entry_id));
+      g_hash_table_insert (self->claims, g_strdup (job->id), g_steal_pointer (&claim));
       if (reclaimed)
         LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, job->request_id,
                          "reclaimed job %s, whose owner was silent for %u s", job->id,
                          self->config.claim_timeout_s);
     }
-  g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->runner.lock);
   return job;
+}
+
+/* Under runner.lock: forgets a job another process owns now. */
+static gboolean
+claim_lost (LmdRedisJobStore *self, const char *job_id, GError **error)
+{
+  g_hash_table_remove (self->entries, job_id);
+  g_hash_table_remove (self->claims, job_id);
+  g_set_error (error, LMD_JOB_STORE_ERROR, LMD_JOB_STORE_ERROR_CLAIM_LOST,
+               "job %s was handed to another process since this one took it", job_id);
+  return FALSE;
 }
 
 static gboolean
 redis_touch (LmdJobStore *store, const char *job_id, GError **error)
 {
   LmdRedisJobStore *self = LMD_REDIS_JOB_STORE (store);
+  g_autofree char *key = job_key (self, job_id);
   g_autoptr (redisReply) reply = NULL;
-  const char *entry_id;
+  const char *entry_id, *claim;
+  gboolean ok = TRUE;
 
-  g_mutex_lock (&self->lock);
+  g_mutex_lock (&self->runner.lock);
   entry_id = g_hash_table_lookup (self->entries, job_id);
-  if (entry_id != NULL)
-    reply = command (self, error, "XCLAIM", self->stream_key, GROUP, self->consumer, "0", entry_id,
-                     "JUSTID", NULL);
-  g_mutex_unlock (&self->lock);
-  return entry_id == NULL || reply != NULL;
+  claim = g_hash_table_lookup (self->claims, job_id);
+  if (entry_id != NULL && claim != NULL)
+    {
+      const char *argv[] = { "EVAL", touch_script, "2", self->stream_key, key, entry_id,
+                             self->consumer, claim };
+      size_t lens[G_N_ELEMENTS (argv)];
+
+      for (guint i = 0; i < G_N_ELEMENTS (argv); i++)
+        lens[i] = strlen (argv[i]);
+      reply = command_argv (self, &self->runner, G_N_ELEMENTS (argv), argv, lens, error);
+      ok = reply != NULL;
+      if (ok && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
+        ok = claim_lost (self, job_id, error);
+    }
+  else
+    ok = claim_lost (self, job_id, error); /* not taken here, or lost already */
+  g_mutex_unlock (&self->runner.lock);
+  return ok;
 }
 
 static gboolean
@@ -476,15 +584,24 @@ redis_complete (LmdJobStore *store, const char *job_id, const char *document, GE
   g_autofree char *key = job_key (self, job_id);
   g_autofree char *ttl = g_strdup_printf ("%u", self->config.result_ttl_s);
   g_autoptr (redisReply) reply = NULL;
-  const char *argv[] = { "EVAL", complete_script, "2", key, self->bytes_key, document, ttl };
-  size_t lens[G_N_ELEMENTS (argv)];
+  gboolean ok;
 
-  for (guint i = 0; i < G_N_ELEMENTS (argv); i++)
-    lens[i] = strlen (argv[i]);
-  g_mutex_lock (&self->lock);
-  reply = command_argv (self, G_N_ELEMENTS (argv), argv, lens, error);
-  g_mutex_unlock (&self->lock);
-  return reply != NULL;
+  g_mutex_lock (&self->runner.lock);
+  {
+    const char *claim = g_hash_table_lookup (self->claims, job_id);
+    const char *argv[] = { "EVAL", complete_script, "2", key, self->bytes_key, document, ttl,
+                           claim != NULL ? claim : "" };
+    size_t lens[G_N_ELEMENTS (argv)];
+
+    for (guint i = 0; i < G_N_ELEMENTS (argv); i++)
+      lens[i] = strlen (argv[i]);
+    reply = command_argv (self, &self->runner, G_N_ELEMENTS (argv), argv, lens, error);
+  }
+  ok = reply != NULL;
+  if (ok && reply->type == REDIS_REPLY_INTEGER && reply->integer == -1)
+    ok = claim_lost (self, job_id, error);
+  g_mutex_unlock (&self->runner.lock);
+  return ok;
 }
 
 static gboolean
@@ -496,17 +613,18 @@ redis_release (LmdJobStore *store, const char *job_id, GError **error)
   g_autoptr (redisReply) del = NULL;
   gboolean ok = FALSE;
 
-  g_mutex_lock (&self->lock);
+  g_mutex_lock (&self->runner.lock);
   entry_id = g_strdup (g_hash_table_lookup (self->entries, job_id));
   if (entry_id == NULL)
     ok = TRUE;
-  else if ((ack = command (self, error, "XACK", self->stream_key, GROUP, entry_id, NULL)) != NULL &&
-           (del = command (self, error, "XDEL", self->stream_key, entry_id, NULL)) != NULL)
+  else if ((ack = command (self, &self->runner, error, "XACK", self->stream_key, GROUP, entry_id, NULL)) != NULL &&
+           (del = command (self, &self->runner, error, "XDEL", self->stream_key, entry_id, NULL)) != NULL)
     {
       g_hash_table_remove (self->entries, job_id);
+      g_hash_table_remove (self->claims, job_id);
       ok = TRUE;
     }
-  g_mutex_unlock (&self->lock);
+  g_mutex_unlock (&self->runner.lock);
   return ok;
 }
 
@@ -518,9 +636,11 @@ redis_lookup (LmdJobStore *store, const char *job_id, GError **error)
   g_autoptr (redisReply) reply = NULL;
   char *document = NULL;
 
-  g_mutex_lock (&self->lock);
-  reply = command (self, error, "HMGET", key, "document", "bytes", NULL);
-  g_mutex_unlock (&self->lock);
+  g_mutex_lock (&self->client.lock);
+  self->client.deadline = g_get_monotonic_time () + (gint64) CLIENT_WAIT_S * G_USEC_PER_SEC;
+  reply = command (self, &self->client, error, "HMGET", key, "document", "bytes", NULL);
+  self->client.deadline = 0;
+  g_mutex_unlock (&self->client.lock);
   if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
     return NULL;
   if (reply->element[0]->type == REDIS_REPLY_STRING)
@@ -554,7 +674,8 @@ lmd_redis_job_store_finalize (GObject *object)
 {
   LmdRedisJobStore *self = LMD_REDIS_JOB_STORE (object);
 
-  disconnect (self);
+  disconnect (&self->runner);
+  disconnect (&self->client);
   lmd_job_config_clear (&self->config);
   g_free (self->host);
   g_free (self->password);
@@ -563,7 +684,9 @@ lmd_redis_job_store_finalize (GObject *object)
   g_free (self->job_prefix);
   g_free (self->consumer);
   g_hash_table_unref (self->entries);
-  g_mutex_clear (&self->lock);
+  g_hash_table_unref (self->claims);
+  g_mutex_clear (&self->runner.lock);
+  g_mutex_clear (&self->client.lock);
   G_OBJECT_CLASS (lmd_redis_job_store_parent_class)->finalize (object);
 }
 
@@ -576,6 +699,8 @@ lmd_redis_job_store_class_init (LmdRedisJobStoreClass *klass)
 static void
 lmd_redis_job_store_init (LmdRedisJobStore *self)
 {
-  g_mutex_init (&self->lock);
+  g_mutex_init (&self->runner.lock);
+  g_mutex_init (&self->client.lock);
   self->entries = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  self->claims = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 }

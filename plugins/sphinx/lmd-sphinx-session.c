@@ -85,6 +85,7 @@ typedef struct {
   guint block_len;
   lmw_vad_state *silero;     /* owned, nullable: vad=silero; then vad is NULL */
   lmw_vad_tracker tracker;   /* Silero's speech and silence, with vad=silero */
+  guint64 utterance_samples; /* audio of the ended utterances (the rest was left out as silence) */
 } StreamState;
 
 struct _LmdSphinxSession {
@@ -320,12 +321,15 @@ stream_state_free (LmdSphinxSession *self, StreamState *st)
     {
       ps_end_utt (st->decoder);
       lmd_sphinx_engine_return_stream_decoder (self->engine, st->decoder);
+      st->utterance_samples += self->n_fed - st->utt_start;
     }
   if (st->vad != NULL)
     fe_free (st->vad);
   if (st->silero != NULL)
     {
-      lmd_vad_stats_add ((double) lmw_vad_state_time_us (st->silero) / 1e6, 0.0);
+      /* /metrics: the detector's time, and the audio no utterance held */
+      lmd_vad_stats_add ((double) lmw_vad_state_time_us (st->silero) / 1e6,
+                         (double) (self->n_fed - MIN (st->utterance_samples, self->n_fed)) / SAMPLE_RATE);
       lmw_vad_state_free (st->silero);
     }
   if (st->vad_cep != NULL)
@@ -408,7 +412,7 @@ stream_block_silero (LmdSphinxSession *self, const gint16 *block, guint n)
   if (st->tracker.speech != st->in_speech)
     {
       st->in_speech = st->tracker.speech;
-      st->since = (guint64) MAX (st->in_speech ? st->tracker.speech_start : st->tracker.speech_end, 0);
+      st->since = (guint64) MAX (st->in_speech ? st->tracker.speech_start : st->tracker.speech_fall, 0);
     }
 }
 
@@ -542,6 +546,7 @@ lmd_sphinx_session_end_utterance (LmdEngineSession *session, GError **error)
 
   ok = stream_flush (self, error);
   decoder = g_steal_pointer (&st->decoder);
+  st->utterance_samples += self->n_fed - st->utt_start;
   if (ps_end_utt (decoder) < 0 && ok)
     {
       g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "sphinx: ending the utterance failed");

@@ -5,7 +5,7 @@
  *   lightning-whisper --model M --audio A.wav [--threads N] [--language xx|auto]
  *                     [--translate] [--timestamps] [--beam-size N] [--best-of N]
  *                     [--temperature-inc T] [--logprob-threshold L] [--no-speech-threshold P]
- *                     [--compression-threshold R] [--max-tokens N] [--seed S]
+ *                     [--compression-threshold R] [--max-tokens N] [--min-tokens N] [--seed S]
  *                     [--offset-ms MS] [--duration-ms MS] [--word-timestamps] [--stats]
  *                     [--prompt TEXT] [--no-context] [--backend auto|cpu|cuda|cuda-emu]
  *       prints the transcript (30-second windows; greedy unless --beam-size > 1, temperature
@@ -46,7 +46,7 @@ usage (FILE *f)
            "                         [--language CODE|auto] [--translate] [--timestamps]\n"
            "                         [--beam-size N] [--best-of N] [--temperature-inc T]\n"
            "                         [--logprob-threshold L] [--no-speech-threshold P]\n"
-           "                         [--compression-threshold R] [--max-tokens N] [--seed S]\n"
+           "                         [--compression-threshold R] [--max-tokens N] [--min-tokens N] [--seed S]\n"
            "                         [--offset-ms MS] [--duration-ms MS]\n"
            "                         [--word-timestamps] [--stats] [--prompt TEXT] [--no-context]\n"
            "                         [--backend auto|cpu|cuda|cuda-emu]\n"
@@ -225,8 +225,8 @@ main (int argc, char **argv)
     } else if (strcmp (a, "--prompt") == 0) {
       params.initial_prompt = argv[++i];
     } else if (strcmp (a, "--beam-size") == 0 || strcmp (a, "--best-of") == 0 ||
-               strcmp (a, "--max-tokens") == 0 || strcmp (a, "--seed") == 0 ||
-               strcmp (a, "--temperature-inc") == 0 || strcmp (a, "--logprob-threshold") == 0 ||
+               strcmp (a, "--max-tokens") == 0 || strcmp (a, "--min-tokens") == 0 ||
+               strcmp (a, "--seed") == 0 || strcmp (a, "--temperature-inc") == 0 || strcmp (a, "--logprob-threshold") == 0 ||
                strcmp (a, "--no-speech-threshold") == 0 ||
                strcmp (a, "--compression-threshold") == 0 || strcmp (a, "--offset-ms") == 0 ||
                strcmp (a, "--duration-ms") == 0) {
@@ -239,6 +239,8 @@ main (int argc, char **argv)
         params.best_of = (int) x;
       else if (strcmp (a, "--max-tokens") == 0 && (ok = parse_num (v, 1, 100000, &x)))
         params.max_tokens = (int) x;
+      else if (strcmp (a, "--min-tokens") == 0 && (ok = parse_num (v, 0, 100000, &x)))
+        params.min_tokens = (int) x;
       else if (strcmp (a, "--seed") == 0 && (ok = parse_num (v, 0, 4294967295.0, &x)))
         params.seed = (uint32_t) x;
       else if (strcmp (a, "--temperature-inc") == 0 && (ok = parse_num (v, 0, 1, &x)))

@@ -67,20 +67,23 @@ lmd_whisper_stream_config_load (LmdWhisperStreamConfig *config, GKeyFile *key_fi
                                 GError **error)
 {
   gint64 interval;
-  double budget;
+  double budget, min_tokens;
 
   if (!lmd_config_get_int (key_file, "whisper", "stream_interval_ms", 1000, &interval, error) ||
-      !lmd_config_get_double (key_file, "whisper", "stream_interim_budget", 0.5, &budget, error))
+      !lmd_config_get_double (key_file, "whisper", "stream_interim_budget", 0.5, &budget, error) ||
+      !lmd_config_get_double (key_file, "whisper", "stream_bench_tokens_per_s", 0.0, &min_tokens, error))
     return FALSE;
-  if (interval < 100 || interval > 30000 || !(budget >= 0.0 && budget <= 1.0))
+  if (interval < 100 || interval > 30000 || !(budget >= 0.0 && budget <= 1.0) ||
+      !(min_tokens >= 0.0 && min_tokens <= MAX_TOKENS_PER_S))
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                   "config [whisper]: stream_interval_ms must be 100..30000 and "
-                   "stream_interim_budget 0..1");
+                   "config [whisper]: stream_interval_ms must be 100..30000, "
+                   "stream_interim_budget 0..1 and stream_bench_tokens_per_s 0..12");
       return FALSE;
     }
   config->interval_ms = (guint) interval;
   config->interim_budget = budget;
+  config->bench_tokens_per_s = min_tokens;
   return TRUE;
 }
 
@@ -213,6 +216,14 @@ decode (LmdWhisperStream *self, gint64 length, GError **error)
   double seconds = (double) length / RATE;
 
   params.max_tokens = MAX_TOKENS_BASE + (int) ceil (MAX_TOKENS_PER_S * seconds);
+  if (self->config.bench_tokens_per_s > 0.0)
+    {
+      /* benchmarks with random weights: exactly this many tokens, as speech would write;
+       * random weights rank the timestamp tokens above any text, so timestamps are off */
+      params.min_tokens = MAX ((int) ceil (self->config.bench_tokens_per_s * seconds), 1);
+      params.max_tokens = params.min_tokens;
+      params.timestamps = false;
+    }
   if (params.max_tokens > 224)
     params.max_tokens = 0; /* the model's own bound */
   if (lmw_transcribe (self->state, &params,
@@ -481,11 +492,21 @@ lmd_whisper_stream_get_speech_state (LmdWhisperStream *self, double *since,
 
   if (since != NULL)
     {
-      gint64 at = t->speech ? t->speech_start : MAX (t->speech_end, 0);
+      /* the silence timeout counts from where the speech most likely ended */
+      gint64 at = t->speech ? t->speech_start : MAX (t->speech_fall, 0);
 
       *since = (double) at / RATE;
     }
   if (utterance_start != NULL)
     *utterance_start = self->open ? (double) self->start / RATE : -1.0;
   return t->speech;
+}
+
+void
+lmd_whisper_stream_get_decodes (LmdWhisperStream *self, guint *interim, guint *final)
+{
+  if (interim != NULL)
+    *interim = self->interim_decodes;
+  if (final != NULL)
+    *final = self->final_decodes;
 }

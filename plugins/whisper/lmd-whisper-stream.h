@@ -26,7 +26,7 @@
  * 16 + 12 tokens per second of audio (a random or confused model cannot loop for 224 tokens).
  *
  * Config ([whisper]): stream_interval_ms (1000, 100..30000), stream_interim_budget (0.5,
- * 0..1; 0: no interim decodes).
+ * 0..1; 0: no interim decodes), stream_bench_tokens_per_s (0, 0..12: benchmarks only).
  *
  * One thread at a time (the session's).
  */
@@ -43,6 +43,10 @@ G_BEGIN_DECLS
 typedef struct {
   guint interval_ms;     /* stream_interval_ms */
   double interim_budget; /* stream_interim_budget */
+  double bench_tokens_per_s; /* stream_bench_tokens_per_s: 0; for benchmarks with random
+                              * weights, each decode writes exactly this many tokens per
+                              * second of audio (lmw_params.min_tokens = max_tokens; timestamp
+                              * tokens off, so that they are text) */
 } LmdWhisperStreamConfig;
 
 /* Reads the [whisper] stream_* settings (defaults when absent). */
@@ -70,5 +74,7 @@ char *lmd_whisper_stream_get_partial (LmdWhisperStream *self);
 LmdTranscript *lmd_whisper_stream_end_utterance (LmdWhisperStream *self, GError **error);
 gboolean lmd_whisper_stream_get_speech_state (LmdWhisperStream *self, double *since,
                                               double *utterance_start);
+/* Decodes run so far: for interims, and for finals (each nullable). */
+void lmd_whisper_stream_get_decodes (LmdWhisperStream *self, guint *interim, guint *final);
 
 G_END_DECLS

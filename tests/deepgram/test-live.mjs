@@ -7,6 +7,7 @@
 // subprotocol pair "token, <key>" is answered with "token"; a browser-style WebM/Opus stream
 // (no encoding, MediaRecorder-sized pieces) transcribes within 5 WER points of linear16.
 import { execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,11 +18,13 @@ const { DeepgramClient } = await loadSdk();
 const KEY = 'test-key-not-checked';
 const FILE = 'sense_and_sensibility_01_austen_64kb-0870.wav';
 
-plan(8);
+plan(9);
 const daemon = await startDaemon(`[server]
 log_level=info
 [plugins]
 load=http;gst-decoder;sphinx
+[streaming]
+max_streams=2
 `);
 const wsBase = daemon.url.replace('http', 'ws');
 const client = new DeepgramClient({ apiKey: KEY, environment: { base: daemon.url, production: wsBase } });
@@ -138,7 +141,10 @@ try {
     const metadata = new Promise(r => ws.on('message', d => { const m = JSON.parse(d); if (m.type === 'Metadata') r(m); }));
     ws.send(pcm.subarray(0, 32000));
     ws.send(JSON.stringify({ type: 'CloseStream' }));
-    checkMetadata(await metadata);
+    const m = await metadata;
+    checkMetadata(m);
+    // the hash of the audio bytes the stream received
+    assert(m.sha256 === crypto.createHash('sha256').update(pcm.subarray(0, 32000)).digest('hex'), `Metadata.sha256 ${m.sha256}`);
     assert((await closed) === 1000, 'close 1000');
   });
 
@@ -148,10 +154,30 @@ try {
     const code = await new Promise(r => ws.once('close', c => r(c)));
     const m = await first;
     assert(m.type === 'Error' && typeof m.err_code === 'string' && /encoding/.test(m.err_msg), JSON.stringify(m));
+    assert(isUuid(m.request_id), `the refusal's request_id is not a UUID: ${m.request_id}`);
+    assert(daemon.readLog().includes(`[${m.request_id}]`), 'the log line names the request id');
     assert(code === 1008, `close code ${code}`);
     const res = await fetch(`${daemon.url}/health`);
     assert(res.status === 200, 'the server still serves');
   });
+  await test('a stream over [streaming] max_streams is refused with an Error naming a UUID request_id, close 1008', async () => {
+    const a = await open({ encoding: 'linear16', sample_rate: 16000 });
+    const b = await open({ encoding: 'linear16', sample_rate: 16000 });
+    try {
+      const ws = new WebSocket(`${wsBase}/v1/listen?model=nova-3&encoding=linear16&sample_rate=16000`, { headers: { Authorization: `Token ${KEY}` } });
+      const first = new Promise(r => ws.once('message', d => r(JSON.parse(d))));
+      const code = await new Promise(r => ws.once('close', c => r(c)));
+      const m = await first;
+      assert(m.type === 'Error' && m.err_code === 'SERVICE_UNAVAILABLE' && isUuid(m.request_id), JSON.stringify(m));
+      assert(daemon.readLog().includes(`[${m.request_id}]`), 'the log line names the request id');
+      assert(code === 1008, `close code ${code}`);
+    } finally {
+      a.socket.sendCloseStream({ type: 'CloseStream' });
+      b.socket.sendCloseStream({ type: 'CloseStream' });
+      await Promise.all([a.closed, b.closed]);
+    }
+  });
+
   // Streams @chunks (Buffers) over a raw WebSocket with @query, 20 ms apart; resolves to the
   // finals' text after CloseStream, and the close code.
   async function streamChunks (query, chunks) {
@@ -200,6 +226,15 @@ try {
         const b = await streamChunks('model=nova-3', pieces);
         assert(a.code === 1000 && b.code === 1000, `close codes ${a.code} ${b.code}`);
         assert(b.metadata !== null, 'Metadata after the WebM stream');
+        // the stream is metered by the audio its decoder delivered, not by compressed bytes
+        const seconds = pcm.length / 32000;
+        // (the server logs the close once its side of the closing handshake is done)
+        let line;
+        for (const deadline = Date.now() + 10000; !line && Date.now() < deadline; await sleep(100))
+          line = daemon.readLog().split('\n').find(l => l.includes(`stream ${b.metadata.request_id} closed`));
+        const metered = line && parseFloat(/([0-9.]+) s of audio metered/.exec(line)[1]);
+        log(`${name}: ${seconds.toFixed(3)} s of audio, WebM stream metered ${metered} s (${bytes.length} bytes)`);
+        assert(line && Math.abs(metered - seconds) <= 0.03 * seconds, `metered ${metered} s for ${seconds.toFixed(3)} s of audio`);
         log(`${name}: linear16 "${a.text}" / webm "${b.text}"`);
         ref = ref.concat(words(reference[name]));
         raw = raw.concat(words(a.text));

@@ -3,17 +3,19 @@
 // 127.0.0.1: transcribeFile and transcribeUrl (from a file server on 127.0.0.1) give the same
 // words as the project's own /v1/listen; every field the strictest SDKs read is there, with
 // UUID request ids; errors in Deepgram's shape; the project's own clients keep their answer.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { assert, done, isUuid, librivox, loadSdk, log, plan, startDaemon, test, words } from './harness.mjs';
+import { assert, done, isUuid, librivox, loadSdk, log, plan, startDaemon, test, wer, words } from './harness.mjs';
 
 const { DeepgramClient } = await loadSdk();
 
 const KEY = 'test-key-not-checked';
 const files = ['sense_and_sensibility_01_austen_64kb-0870.wav', 'sense_and_sensibility_01_austen_64kb-0880.wav'];
+const sha256 = name => crypto.createHash('sha256').update(fs.readFileSync(path.join(librivox, name))).digest('hex');
 
-plan(10);
+plan(11);
 const daemon = await startDaemon(`[server]
 log_level=info
 [plugins]
@@ -92,14 +94,17 @@ try {
       log(`${name}: deepgram "${got}" / own "${reference[name]}"`);
       assert(words(got).join(' ') === words(reference[name]).join(' '), `words differ:\n  ${got}\n  ${reference[name]}`);
       checkPrerecorded(doc);
+      assert(doc.metadata.sha256 === sha256(name), `metadata.sha256 is not the file's: ${doc.metadata.sha256}`);
     }
   });
 
-  await test('transcribeUrl (audio on 127.0.0.1) returns the same words as /v1/listen', async () => {
+  await test('transcribeUrl (audio on 127.0.0.1) returns the same words as /v1/listen, sha256 of the fetched audio', async () => {
     const doc = await client.listen.v1.media.transcribeUrl({ url: fileUrl(files[1]), model: 'nova-3' });
     const got = doc.results.channels[0].alternatives[0].transcript;
     assert(words(got).join(' ') === words(reference[files[1]]).join(' '), `words differ:\n  ${got}\n  ${reference[files[1]]}`);
     checkPrerecorded(doc);
+    // the hash of the audio bytes the server fetched, not of the JSON body {"url"}
+    assert(doc.metadata.sha256 === sha256(files[1]), `metadata.sha256 is not the fetched file's: ${doc.metadata.sha256}`);
   });
 
   await test('utterances, paragraphs and detect_language are in the answer, every field present', async () => {
@@ -114,10 +119,53 @@ try {
     assert(doc.metadata.model_info[doc.metadata.models[0]].name === 'sphinx-en-us', 'nova-2 maps to the configured model');
   });
 
-  await test('repeated keyterm values and Token auth are accepted by the SDK request', async () => {
+  // A stereo WAV made here: @left on channel 0, @right on channel 1 (16 kHz linear16 each).
+  function stereoWav (left, right) {
+    const a = fs.readFileSync(path.join(librivox, left)).subarray(44);
+    const b = fs.readFileSync(path.join(librivox, right)).subarray(44);
+    const frames = Math.max(a.length, b.length) / 2;
+    const out = Buffer.alloc(44 + frames * 4);
+    out.write('RIFF', 0); out.writeUInt32LE(36 + frames * 4, 4); out.write('WAVE', 8);
+    out.write('fmt ', 12); out.writeUInt32LE(16, 16); out.writeUInt16LE(1, 20); out.writeUInt16LE(2, 22);
+    out.writeUInt32LE(16000, 24); out.writeUInt32LE(64000, 28); out.writeUInt16LE(4, 32); out.writeUInt16LE(16, 34);
+    out.write('data', 36); out.writeUInt32LE(frames * 4, 40);
+    for (let i = 0; i < frames; i++) {
+      out.writeInt16LE(2 * i < a.length ? a.readInt16LE(2 * i) : 0, 44 + 4 * i);
+      out.writeInt16LE(2 * i < b.length ? b.readInt16LE(2 * i) : 0, 46 + 4 * i);
+    }
+    return out;
+  }
+
+  await test('multichannel=true: one results.channels entry per input channel, each decoded on its own', async () => {
+    const wav = stereoWav(files[0], files[1]);
+    const doc = await client.listen.v1.media.transcribeFile(wav, { model: 'nova-3', multichannel: true, utterances: true });
+    const ch = doc.results.channels;
+    assert(doc.metadata.channels === 2 && ch.length === 2, `metadata.channels ${doc.metadata.channels}, ${ch.length} entries`);
+    const t = ch.map(c => words(c.alternatives[0].transcript));
+    const refs = files.map(f => words(reference[f]));
+    log(`multichannel: 0 "${t[0].join(' ')}" / 1 "${t[1].join(' ')}"`);
+    // each channel is its own recording: close to its file's own transcript, far from the other's
+    for (let c = 0; c < 2; c++) {
+      const mine = wer(refs[c], t[c]), other = wer(refs[1 - c], t[c]);
+      assert(mine <= 0.2 && mine < other, `channel ${c}: WER ${mine.toFixed(2)} against its file, ${other.toFixed(2)} against the other`);
+    }
+    assert(doc.results.utterances.some(u => u.channel === 0) && doc.results.utterances.some(u => u.channel === 1), 'utterances name their channel');
+    for (const c of ch)
+      for (const w of c.alternatives[0].words)
+        for (const k of ['word', 'start', 'end', 'confidence', 'punctuated_word'])
+          assert(k in w, `word.${k} missing`);
+    // without it the channels are mixed, as before
+    const mixed = await client.listen.v1.media.transcribeFile(wav, { model: 'nova-3' });
+    assert(mixed.metadata.channels === 1 && mixed.results.channels.length === 1, 'mixed without multichannel');
+  });
+
+  await test('repeated keyterm values (and keywords without their boost) become the prompt; Token auth is accepted', async () => {
     const doc = await client.listen.v1.media.transcribeFile(fs.createReadStream(path.join(librivox, files[0])),
-      { model: 'nova-3', keyterm: ['Marianne', 'Elinor'] });
+      { model: 'nova-3', keyterm: ['Marianne', 'Elinor'], keywords: ['Dashwood:2'] });
     checkPrerecorded(doc);
+    // "Marianne, Elinor, Dashwood": 3 values, 26 bytes, handed to the engine as its prompt
+    const line = daemon.readLog().split('\n').find(l => l.includes(`[${doc.metadata.request_id}]`) && l.includes('in the prompt'));
+    assert(line && /3 keyterm\/keywords value\(s\) in the prompt \(26 bytes\)/.test(line), `prompt log line: ${line}`);
   });
 
   await test('an undecodable body is an error in Deepgram\'s shape with a UUID request id', async () => {

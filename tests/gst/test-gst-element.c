@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "lmd-test-audio.h"
+#include "lmd-test-fixtures.h"
 #include "lmd-wer.h"
 
 #define RATE LMD_TEST_LIBRIVOX_RATE
@@ -530,6 +531,66 @@ test_live_drop (void)
   gst_harness_teardown (h);
 }
 
+/* Pushes @n samples of speech and @silence_ms of silence, then a serialized marker event;
+ * returns whether a final-transcript event came out before the marker, i.e. whether the
+ * utterance was finalised within that much silence after its audio (no clock involved). */
+static gboolean
+final_within_silence (GstHarness *h, const float *samples, gsize n, guint silence_ms)
+{
+  gsize n_silence = RATE * silence_ms / 1000;
+  g_autofree float *silence = g_new0 (float, n_silence);
+  gboolean final = FALSE;
+
+  g_assert_cmpint (push_audio (h, samples, n, 0), ==, GST_FLOW_OK);
+  g_assert_cmpint (push_audio (h, silence, n_silence, gst_util_uint64_scale (n, GST_SECOND, RATE)), ==,
+                   GST_FLOW_OK);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
+                                                                  gst_structure_new_empty ("test/marker"))));
+  for (;;)
+    {
+      GstEvent *event = gst_harness_pull_event (h);
+      gboolean marker;
+
+      g_assert_nonnull (event);
+      marker = gst_event_has_name (event, "test/marker");
+      if (gst_event_has_name (event, "rstranscribe/final-transcript"))
+        final = TRUE;
+      gst_event_unref (event);
+      if (marker)
+        return final;
+    }
+}
+
+/* End of utterance by Silero (vad-model set, eou-timeout left to the detector: 200 ms): the
+ * final of a recording comes within 400 ms of silence after its audio; with the engine's own
+ * detector (800 ms) it does not yet. */
+static void
+test_silero_endpointing (void)
+{
+  g_autofree char *vad_model = lmd_test_fixture_path ("vad", "silero-v6.2.0-ggml.bin", NULL);
+  g_autofree float *samples = NULL;
+  GstHarness *h;
+  gsize n;
+  gboolean silero, engine;
+  guint eou = 1;
+
+  if (!have_data ())
+    return;
+  samples = lmd_test_librivox_read (REC_B, &n);
+  h = harness_new (FALSE, "vad-model", vad_model, "interim-results", FALSE, NULL);
+  silero = final_within_silence (h, samples, n, 400);
+  g_object_get (h->element, "eou-timeout", &eou, NULL);
+  gst_harness_teardown (h);
+  h = harness_new (FALSE, "vad", "engine", "interim-results", FALSE, NULL);
+  engine = final_within_silence (h, samples, n, 400);
+  gst_harness_teardown (h);
+  printf ("# final within 400 ms of silence: Silero %s, the engine's detector %s (eou-timeout %u: "
+          "the detector's default)\n", silero ? "yes" : "no", engine ? "yes" : "no", eou);
+  g_assert_cmpuint (eou, ==, 0);
+  g_assert_true (silero);
+  g_assert_false (engine);
+}
+
 static void
 test_missing_model (void)
 {
@@ -638,6 +699,7 @@ main (int argc, char **argv)
   g_test_add_func ("/lightningasr/harness/flush", test_flush);
   g_test_add_func ("/lightningasr/harness/latency-query", test_latency_query);
   g_test_add_func ("/lightningasr/harness/live-drop", test_live_drop);
+  g_test_add_func ("/lightningasr/harness/silero-endpointing", test_silero_endpointing);
   g_test_add_func ("/lightningasr/missing-model", test_missing_model);
   g_test_add_func ("/lightningasr/state-stress", test_state_stress);
   ret = g_test_run ();

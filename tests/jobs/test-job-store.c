@@ -48,6 +48,31 @@ make_job (const char *audio)
   return job;
 }
 
+/* A dialect's job (a Deepgram callback) keeps its result format, arguments and method
+ * through the store, so the process that runs it writes the dialect's document. */
+static void
+test_job_meta_format (void)
+{
+  g_autoptr (LmdJob) job = make_job ("abc");
+  g_autofree char *meta = NULL;
+  g_autoptr (LmdJob) back = NULL;
+  g_autoptr (GError) error = NULL;
+
+  job->callback_method = g_strdup ("PUT");
+  job->result_format = g_strdup ("deepgram");
+  job->result_args = g_strdup ("model=nova-3&utterances=true&keyterm=a%20b");
+  job->options.multichannel = TRUE;
+  job->options.hash_audio = TRUE;
+  meta = lmd_job_to_meta_json (job);
+  back = lmd_job_from_meta_json (meta, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (back->callback_method, ==, "PUT");
+  g_assert_cmpstr (back->result_format, ==, "deepgram");
+  g_assert_cmpstr (back->result_args, ==, "model=nova-3&utterances=true&keyterm=a%20b");
+  g_assert_true (back->options.multichannel);
+  g_assert_true (back->options.hash_audio);
+}
+
 static void
 test_job_meta (void)
 {
@@ -72,6 +97,10 @@ test_job_meta (void)
   g_assert_true (back->options.word_timestamps);
   g_assert_true (back->options.punctuate);
   g_assert_null (back->audio);
+  /* a job of the project's own shape names no result format */
+  g_assert_null (back->callback_method);
+  g_assert_null (back->result_format);
+  g_assert_null (back->result_args);
   g_assert_null (lmd_job_from_meta_json ("{\"id\":\"job_x\"}", NULL));
   g_assert_null (lmd_job_from_meta_json ("[1,2]", NULL));
   g_assert_null (lmd_job_from_meta_json ("not json", NULL));
@@ -263,6 +292,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/job/meta", test_job_meta);
+  g_test_add_func ("/job/meta-format", test_job_meta_format);
   g_test_add_func ("/job/meta-wrong-kinds", test_job_meta_wrong_kinds);
   g_test_add_func ("/job/documents", test_job_documents);
   g_test_add_func ("/job-store/local/lifecycle", test_local_lifecycle);

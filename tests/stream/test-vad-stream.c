@@ -6,10 +6,11 @@
  *     fixture) streamed two LibriVox recordings separated by silence at real-time pace:
  *     interims arrive before the end of their utterance's audio and only ever extend the
  *     previous interim (committed words are never taken back); one final per utterance, each
- *     right after its speech_ended event, whose time is the end of a speech segment the VAD
- *     finds in the whole signal (the test computes the segments itself with lmw_vad_segments:
- *     the model's weights are random, so the text says nothing); exactly one is_last, the
- *     last message;
+ *     right after its speech_ended event and at least eou_timeout_ms after it, whose time is
+ *     where the streaming tracker, run by the test over the whole signal's probabilities,
+ *     puts the end of a speech segment the VAD finds (the test computes the segments itself
+ *     with lmw_vad_segments: the model's weights are random, so the text says nothing);
+ *     exactly one is_last, the last message;
  *   - /vad-stream/whisper/fast: the same audio sent as fast as the socket takes it: every
  *     final still comes, no interim (the stream is behind its input all along: interims are
  *     skipped, finals never), one is_last;
@@ -17,6 +18,10 @@
  *     and the server goes on serving;
  *   - /vad-stream/whisper/no-vad-model: a server without [vad] model refuses whisper streams
  *     (SERVICE_UNAVAILABLE, the model named) and still transcribes batch requests;
+ *   - /vad-stream/whisper/metrics, /vad-stream/sphinx-silero/metrics: a stream of 1 s of
+ *     silence, a recording and 2.5 s of silence adds to /metrics' asr_vad_seconds_total and
+ *     asr_vad_skipped_audio_seconds_total (at least the silence outside the utterance, at most
+ *     the stream's length);
  *   - /vad-stream/sphinx-silero: the five LibriVox recordings streamed to the sphinx engine with
  *     its own noise tracker and with vad=silero: the WER of each (printed) and the silero one
  *     no worse than the sphinx one (+1 point of slack for ties in rounding); speech events
@@ -34,6 +39,7 @@
 #include "lmd-test-wav.h"
 #include "lmd-wer.h"
 #include "lmw-vad.h"
+#include "lmw-vad-tracker.h"
 
 #define RATE 16000
 #define FRAME_MS 100
@@ -92,11 +98,13 @@ append_recording (GArray *out, const char *id)
 
 typedef struct {
   double start, end; /* s: the speech (segment without its padding) */
+  double ended;      /* s: where the streaming tracker says it ended (its speech_fall) */
 } Utterance;
 
 /* The utterances a stream with end-of-utterance timeout @eou_s finds in @pcm: the VAD's
  * segments (default settings) without their padding, those separated by less than @eou_s
- * merged. */
+ * merged; each with the end the streaming tracker reports for it, run over the same
+ * probabilities (where the probability began to fall into the silence). */
 static GArray *
 vad_utterances (const float *pcm, gsize n, double eou_s)
 {
@@ -117,12 +125,30 @@ vad_utterances (const float *pcm, gsize n, double eou_s)
   g_assert_cmpint (lmw_vad_probs (state, pcm, n, &probs, &n_probs, &err), ==, 0);
   g_assert_cmpint (lmw_vad_segments (probs, n_probs, lmw_vad_model_window (model), n, &params,
                                      &segments, &n_segments, &err), ==, 0);
+  lmw_vad_tracker tracker;
+  g_autoptr (GArray) ends = g_array_new (FALSE, FALSE, sizeof (double)); /* speech_end, speech_fall */
+
+  lmw_vad_tracker_init (&tracker, &params, lmw_vad_model_window (model));
+  for (size_t i = 0; i < n_probs; i++)
+    if (lmw_vad_tracker_push (&tracker, probs[i]) == LMW_VAD_SPEECH_ENDED)
+      {
+        double pair[2] = { (double) tracker.speech_end / RATE, (double) tracker.speech_fall / RATE };
+        g_array_append_vals (ends, pair, 2);
+      }
   for (size_t i = 0; i < n_segments; i++)
     {
-      Utterance u = { (double) segments[i].start / RATE + pad, (double) segments[i].end / RATE - pad };
+      Utterance u = { (double) segments[i].start / RATE + pad, (double) segments[i].end / RATE - pad, 0.0 };
+
+      u.ended = u.end;
+      for (guint e = 0; e < ends->len; e += 2)
+        if (fabs (g_array_index (ends, double, e) - u.end) < EDGE_TOLERANCE_S)
+          u.ended = g_array_index (ends, double, e + 1);
 
       if (out->len > 0 && u.start - g_array_index (out, Utterance, out->len - 1).end < eou_s)
-        g_array_index (out, Utterance, out->len - 1).end = u.end;
+        {
+          g_array_index (out, Utterance, out->len - 1).end = u.end;
+          g_array_index (out, Utterance, out->len - 1).ended = u.ended;
+        }
       else
         g_array_append_val (out, u);
     }
@@ -281,9 +307,10 @@ test_whisper_realtime (void)
           double t = json_object_get_double_member (m, "timestamp");
 
           g_assert_cmpuint (n_ended, <, truth->len);
-          g_test_message ("speech_ended at %.2f s (VAD segment ends %.2f s), arrived %.2f s", t,
-                          g_array_index (truth, Utterance, n_ended).end, arrival);
-          g_assert_cmpfloat (fabs (t - g_array_index (truth, Utterance, n_ended).end), <=, EDGE_TOLERANCE_S);
+          g_test_message ("speech_ended at %.2f s (VAD segment ends %.2f s, the tracker %.2f s), "
+                          "arrived %.2f s", t, g_array_index (truth, Utterance, n_ended).end,
+                          g_array_index (truth, Utterance, n_ended).ended, arrival);
+          g_assert_cmpfloat (fabs (t - g_array_index (truth, Utterance, n_ended).ended), <=, EDGE_TOLERANCE_S);
           n_ended++;
         }
       else if (is_type (m, "speech_started"))
@@ -313,7 +340,7 @@ test_whisper_realtime (void)
         }
       else if (is_result (m, TRUE))
         {
-          double t_end = g_array_index (truth, Utterance, n_finals).end;
+          double t_end = g_array_index (truth, Utterance, n_finals).ended;
 
           g_test_message ("final at %.2f s (speech ended %.2f s): %s", arrival, t_end,
                           json_object_get_string_member (m, "transcript"));
@@ -538,6 +565,92 @@ test_sphinx_silero_bad (void)
   g_assert_cmpstr (json_object_get_string_member (e, "param"), ==, "vad");
 }
 
+/* ---- /metrics ------------------------------------------------------------------------------ */
+
+static double
+metric (const char *name)
+{
+  g_autofree char *text = lmd_test_server_get_metrics (server, session);
+
+  return lmd_test_metric_value (text, name, -1.0);
+}
+
+/* Waits (bounded) until @name has grown past @before: a stream adds to the counters when its
+ * session goes away, just after the connection closes. */
+static double
+metric_after (const char *name, double before)
+{
+  double value = metric (name);
+
+  for (guint i = 0; i < 100 && value <= before; i++)
+    {
+      g_usleep (100 * 1000);
+      value = metric (name);
+    }
+  return value;
+}
+
+/* One stream of each engine that uses Silero: the signal has 1 s of silence before the
+ * recording and 2.5 s after; both add VAD time and skipped silence to /metrics. */
+static void
+test_metrics (const char *query, double min_skipped)
+{
+  gsize n = 0;
+  g_autofree float *pcm = NULL;
+  g_autoptr (GArray) a = g_array_new (FALSE, FALSE, sizeof (float));
+  g_autoptr (LmdTestStream) s = NULL;
+  double vad0 = metric ("asr_vad_seconds_total");
+  double skipped0 = metric ("asr_vad_skipped_audio_seconds_total");
+  double vad1, skipped1;
+
+  g_assert_cmpfloat (vad0, >=, 0.0);
+  g_assert_cmpfloat (skipped0, >=, 0.0);
+  append_silence (a, 1.0);
+  append_recording (a, "sense_and_sensibility_01_austen_64kb-0880");
+  append_silence (a, 2.5);
+  n = a->len;
+  s = stream_audio (query, (const float *) a->data, n, FALSE);
+  check_last (s);
+  g_assert_cmpuint (s->n_finals, >=, 1);
+  vad1 = metric_after ("asr_vad_seconds_total", vad0);
+  skipped1 = metric_after ("asr_vad_skipped_audio_seconds_total", skipped0);
+  g_test_message ("%s: VAD %.4f s, %.2f s of %.2f s skipped", query, vad1 - vad0,
+                  skipped1 - skipped0, (double) n / RATE);
+  g_assert_cmpfloat (vad1, >, vad0);
+  g_assert_cmpfloat (skipped1 - skipped0, >=, min_skipped);
+  g_assert_cmpfloat (skipped1 - skipped0, <=, (double) n / RATE);
+}
+
+static void
+test_whisper_metrics (void)
+{
+  g_autofree char *query = g_strdup_printf ("/v1/listen/stream?model=tiny-en-random&eou_timeout_ms=%d",
+                                            EOU_MS);
+
+  if (lmd_test_librivox_dir () == NULL)
+    {
+      g_test_skip ("pocketsphinx-testdata is not installed");
+      return;
+    }
+  /* the utterance holds the speech and 30 ms of padding on each side */
+  test_metrics (query, 3.0);
+}
+
+static void
+test_sphinx_silero_metrics (void)
+{
+  g_autofree char *query = g_strdup_printf ("/v1/listen/stream?model=sphinx-en-us&vad=silero"
+                                            "&eou_timeout_ms=%d", EOU_MS);
+
+  if (lmd_test_librivox_dir () == NULL)
+    {
+      g_test_skip ("pocketsphinx-testdata is not installed");
+      return;
+    }
+  /* the utterance holds 250 ms before the onset and the timeout's second after the end */
+  test_metrics (query, 1.5);
+}
+
 /* ---- main ------------------------------------------------------------------------------------ */
 
 int
@@ -572,6 +685,8 @@ main (int argc, char **argv)
   g_test_add_func ("/vad-stream/whisper/no-vad-model", test_whisper_no_vad_model);
   g_test_add_func ("/vad-stream/sphinx-silero", test_sphinx_silero);
   g_test_add_func ("/vad-stream/sphinx-silero/bad-value", test_sphinx_silero_bad);
+  g_test_add_func ("/vad-stream/whisper/metrics", test_whisper_metrics);
+  g_test_add_func ("/vad-stream/sphinx-silero/metrics", test_sphinx_silero_metrics);
   rc = g_test_run ();
 
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);

@@ -5,7 +5,8 @@
  * on everything before it, committed words are never taken back (a hypothesis that
  * contradicts them commits nothing), and every word is committed once.  Also the endpointing
  * tracker (lmw-vad-tracker.h) on scripted probabilities: onset after min_speech, hysteresis,
- * end after min_silence where the silence began.
+ * end after min_silence where the silence began, and where the probability began to fall
+ * into it (speech_fall, at most min_silence earlier).
  */
 #include "lmw-agreement.h"
 #include "lmw-test.h"
@@ -178,6 +179,50 @@ test_tracker (void)
            (long long) t.speech_end);
   TEST_OK (!t.speech && t.position == (int64_t) n * 512, "silence at the end, %lld samples",
            (long long) t.position);
+  /* the probability dropped at once: the fall began where the silence did */
+  TEST_OK (t.speech_fall == t.speech_end, "no fall before the silence (%lld)",
+           (long long) t.speech_fall);
+}
+
+/* Where the probability began to fall into the silence: speech_fall, at most min_silence
+ * before speech_end. */
+static void
+test_tracker_fall (void)
+{
+  lmw_vad_params p = lmw_vad_default_params (); /* min_silence 100 ms = 1600 samples */
+  static const float short_fall[] = { 0.9f, 0.95f, 0.8f, 0.6f, 0.2f, 0.05f, 0.05f, 0.05f, 0.05f };
+  static const float long_fall[] = { 0.99f, 0.98f, 0.97f, 0.96f, 0.9f, 0.7f, 0.3f,
+                                     0.05f, 0.05f, 0.05f, 0.05f };
+  static const float rise[] = { 0.9f, 0.8f, 0.9f, 0.2f, 0.05f, 0.05f, 0.05f, 0.05f };
+  struct { const float *probs; int n; int64_t end, fall; const char *what; } cases[] = {
+    /* after 10 speech windows (5120 samples): the fall begins at 0.8 (window 12), the
+     * silence at 0.2 (window 14), 1024 samples later */
+    { short_fall, (int) (sizeof short_fall / sizeof *short_fall), 14 * 512, 12 * 512,
+      "a fall of two windows" },
+    /* falling from window 11 on, silence at window 16: bounded to 1600 samples before it */
+    { long_fall, (int) (sizeof long_fall / sizeof *long_fall), 16 * 512, 16 * 512 - 1600,
+      "a long fall is bounded by min_silence" },
+    /* 0.8 then 0.9 again: the fall into the silence begins at 0.2 */
+    { rise, (int) (sizeof rise / sizeof *rise), 13 * 512, 13 * 512, "a rise resets the fall" },
+  };
+
+  for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+    {
+      lmw_vad_tracker t;
+      int ended = 0;
+
+      lmw_vad_tracker_init (&t, &p, 512);
+      for (int i = 0; i < 10; i++)
+        lmw_vad_tracker_push (&t, 0.9f);
+      TEST_OK (t.speech && t.speech_start == 0, "%s: speech from the start", cases[c].what);
+      for (int i = 0; i < cases[c].n; i++)
+        if (lmw_vad_tracker_push (&t, cases[c].probs[i]) == LMW_VAD_SPEECH_ENDED)
+          ended++;
+      TEST_OK (ended == 1 && t.speech_end == cases[c].end, "%s: speech ended at %lld (%lld)",
+               cases[c].what, (long long) cases[c].end, (long long) t.speech_end);
+      TEST_OK (t.speech_fall == cases[c].fall, "%s: the fall began at %lld (%lld)",
+               cases[c].what, (long long) cases[c].fall, (long long) t.speech_fall);
+    }
 }
 
 int
@@ -186,5 +231,6 @@ main (void)
   test_scripted ();
   test_monotonic ();
   test_tracker ();
+  test_tracker_fall ();
   return test_done ();
 }

@@ -13,7 +13,7 @@
  *   - layernorm, gelu, softmax, add; conv1d_k3 with stride 1 on the mel layout and stride 2
  *     on the activation layout; attention without a mask, causal after a cache, and one query
  *     against 1500 keys; get_rows from f16 embeddings;
- *   - contract version 4: cuda-emu has to_f16 and cross_attention, the CPU backend neither;
+ *   - contract version 4: cuda-emu and the CPU backend both have to_f16 and cross_attention;
  *     to_f16 gives lmw_fp32_to_fp16's bits exactly; cross_attention on f16 K/V from to_f16
  *     (1, 5 and 19 query rows against 1500 keys, a K/V with a row stride wider than H * D)
  *     matches the CPU's attention on the same K/V rounded to f16;
@@ -25,7 +25,7 @@
  *   - upload, copy and download move bytes unchanged; sync returns;
  *   - a launch the kernels refuse (attention with a head of 130) is reported by status()
  *     with the operation's name, once, and the backend works again afterwards;
- *   - contract version 5: cuda-emu has the table-driven step and graph_run, the CPU backend
+ *   - contract version 6: cuda-emu has the table-driven step and graph_run, the CPU backend
  *     neither; graph_run runs a key's work directly, then records it, then replays it (under
  *     emulation every run does the work), per key, and after graph_reset starts over; work
  *     that uploads while being recorded is refused by the emulated runtime as a capture is,
@@ -282,8 +282,8 @@ static void
 check_contract_v4 (void)
 {
   TEST_OK (emu->version >= 4 && emu->to_f16 != NULL && emu->cross_attention != NULL &&
-           cpu->to_f16 == NULL && cpu->cross_attention == NULL, "contract %d: cuda-emu has "
-           "to_f16 and cross_attention, cpu neither", LMW_BACKEND_VERSION);
+           cpu->to_f16 != NULL && cpu->cross_attention != NULL, "contract %d: cuda-emu and cpu "
+           "have to_f16 and cross_attention", LMW_BACKEND_VERSION);
 }
 
 /* q (Tq, H*D) against K/V (Tk, H*D) stored as f16 rows of stride ldkv */
@@ -492,10 +492,10 @@ graph_issue (void *user)
 static void
 check_graphs (void)
 {
-  TEST_OK (emu->version >= 5 && emu->step_embed && emu->step_self_attention &&
+  TEST_OK (emu->version >= 6 && emu->step_embed && emu->step_self_attention &&
              emu->step_cross_attention && emu->graph_run && emu->graph_reset &&
              cpu->step_embed == NULL && cpu->graph_run == NULL,
-           "contract version 5: cuda-emu has the table-driven step and graph_run, the CPU "
+           "contract version 6: cuda-emu has the table-driven step and graph_run, the CPU "
            "backend neither");
   if (emu->graph_run == NULL)
     return;

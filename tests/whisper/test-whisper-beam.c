@@ -13,7 +13,10 @@
  *     default) or one at a time through lmw_decode (lmw_search.beam_sequential, the way beam
  *     search decoded before the batched step existed);
  *   - bad arguments (no rows, too many rows, a token out of range, two rows sharing a cache,
- *     a position past the context, no audio encoded) fail with LMW_ERR_ARG.
+ *     a position past the context, no audio encoded) fail with LMW_ERR_ARG;
+ *   - min_tokens: with end-of-text made the most likely first token (its logit raised after
+ *     the prompt, blank suppression off), a free greedy decoding writes nothing; min_tokens N
+ *     with max_tokens N writes exactly N tokens, and 1 makes the first token another one.
  * The models have random weights: the text is meaningless, the arithmetic is what is checked.
  */
 #include "lmw-context.h"
@@ -254,6 +257,52 @@ test_beam_same_tokens (bool timestamps)
   lmw_seq_free (b);
 }
 
+/* greedy decoding by hand of the fixture speech, end-of-text raised to the top after the
+ * prompt; returns the tokens written, -1 on failure */
+static int
+greedy_eot_first (int min_tokens, int max_tokens, lmw_seq *out)
+{
+  lmw_params p = lmw_default_params ();
+  lmw_error err = { 0 };
+  lmw_state *st = encoded_state ();
+  lmw_search s;
+  int tok[8], np, rc = -1;
+
+  p.n_threads = 2;
+  p.language = "en";
+  p.suppress_blank = false;
+  p.min_tokens = min_tokens;
+  p.max_tokens = max_tokens;
+  np = prompt_tokens (tok, false);
+  if (st == NULL || lmw_search_init (&s, st, &p, &err) != 0) {
+    lmw_state_free (st);
+    return -1;
+  }
+  if (lmw_decode (st, tok, np, 0, s.first_logits, false, &err) == 0) {
+    s.first_logits[model->sp.eot] = 1e4f;
+    s.n_prompt = np;
+    rc = lmw_search_window (&s, 0.0f, out, &err);
+  }
+  lmw_search_clear (&s);
+  lmw_state_free (st);
+  return rc == 0 ? out->n : -1;
+}
+
+static void
+test_min_tokens (void)
+{
+  lmw_seq *q = lmw_seq_new (64);
+  int n;
+
+  n = greedy_eot_first (0, 24, q);
+  TEST_OK (n == 0 && q->finished, "end-of-text first: nothing written (%d tokens)", n);
+  n = greedy_eot_first (24, 24, q);
+  TEST_OK (n == 24 && !q->finished, "min_tokens = max_tokens = 24: %d tokens", n);
+  n = greedy_eot_first (1, 24, q);
+  TEST_OK (n >= 1 && q->tokens[0] != model->sp.eot, "min_tokens 1: the first token is text (%d tokens)", n);
+  lmw_seq_free (q);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -274,6 +323,7 @@ main (int argc, char **argv)
   test_no_audio ();
   test_beam_same_tokens (false);
   test_beam_same_tokens (true);
+  test_min_tokens ();
   lmw_model_free (model);
   free (pcm);
   return test_done ();

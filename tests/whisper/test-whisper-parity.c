@@ -19,9 +19,14 @@
  *     aligned from cross-attention, each word's start and end within 20 ms (one frame) of the
  *     CPU's;
  *   - three streams on the backend transcribing three different clips at once, one thread each,
- *     give each clip's tokens from the CPU backend.
+ *     give each clip's tokens from the CPU backend;
+ *   - the backend's own front end (log_mel: only samples uploaded, the spectrogram computed on
+ *     the backend): the first window of the clip within 1e-4 (absolute) of the CPU's
+ *     lmw_mel_compute, and the encoder output from those samples within the relative L2 of
+ *     2e-3 of encoder_out.f32.  (The transcriptions above take this path too.)
  */
 #include "lmw-context.h"
+#include "lmw-state.h"
 #include "lmw-test.h"
 
 #include <pthread.h>
@@ -124,6 +129,70 @@ typedef struct {
   int n_tokens;
 } clip_job;
 
+/* the first window of speech-sample.wav through the backend's front end (lmw-encode-pcm.c) */
+static void
+check_front_end (lmw_state *st, const char *dir, const float *ref_enc)
+{
+  if (st->pcm_dev == NULL) {
+    TEST_OK (false, "the %s backend has a front end (log_mel)", backend);
+    return;
+  }
+  const lmw_hparams *hp = lmw_model_hparams (model);
+  int T = hp->n_audio_ctx, C = hp->n_audio_state, Tm = 2 * T, nm = hp->n_mels;
+  char wav[4300];
+  snprintf (wav, sizeof wav, "%s/../../audio/speech-sample.wav", dir);
+  float *pcm = NULL, *mel = NULL;
+  size_t n = 0;
+  int nf = 0;
+  lmw_error err = { 0 };
+  bool ok = lmw_wav_read (wav, &pcm, &n, &err) == 0 &&
+            lmw_mel_compute (model, pcm, n, 2, &mel, &nf, &err) == 0;
+  size_t n_total = n + LMW_CHUNK_SAMPLES;
+  for (int f0 = 0; ok && f0 < nf; f0 += Tm) { /* the maximum over every frame */
+    int f1 = f0 + Tm < nf ? f0 + Tm : nf;
+    long lo = (long) f0 * LMW_HOP - LMW_N_FFT / 2, hi = (long) f1 * LMW_HOP + LMW_N_FFT / 2;
+    size_t a = lo > 0 ? (size_t) lo : 0, b = hi > 0 ? (size_t) hi : 0;
+    b = b < n ? b : n;
+    a = a < b ? a : b;
+    ok = lmw_mel_max_pass (st, pcm + a, a, b - a, n, n_total, f0, f1, f0 == 0, &err) == 0;
+  }
+  /* the engine's first pass stops at the first frame past the signal (all later ones read
+   * only zeros, as it does): the same maximum */
+  float max_all = 0.0f, max_short = 1.0f;
+  int past = (int) ((n + LMW_N_FFT / 2 + LMW_HOP - 1) / LMW_HOP) + 1;
+  if (ok) {
+    st->ops->download (st->be, &max_all, st->mel_max, sizeof (float));
+    ok = lmw_mel_max_pass (st, pcm, 0, n, n, n_total, 0, past, true, &err) == 0;
+    st->ops->download (st->be, &max_short, st->mel_max, sizeof (float));
+  }
+  TEST_OK (ok && max_all == max_short && past < nf, "the maximum over frames 0 .. %d (past the "
+           "signal: one) == over all %d frames (%.7g, %.7g)", past - 1, nf, max_all, max_short);
+  int f1 = Tm < nf ? Tm : nf;
+  size_t nb = (size_t) f1 * LMW_HOP + LMW_N_FFT / 2;
+  ok = ok && lmw_encode_pcm (st, pcm, 0, nb < n ? nb : n, n, n_total, 0, f1, &err) == 0;
+  TEST_OK (ok, "the encoder runs on the samples, the front end on %s (%s)", backend,
+           err.message);
+  if (!ok)
+    goto out;
+  float *got = malloc (sizeof (float) * (size_t) nm * Tm);
+  st->ops->download (st->be, got, st->mel_dev, sizeof (float) * (size_t) nm * Tm);
+  double worst = 0.0;
+  for (int c = 0; c < nm; c++)
+    for (int t = 0; t < Tm; t++) {
+      double want = t < f1 ? mel[(size_t) c * nf + t] : 0.0;
+      double d = fabs (got[(size_t) c * Tm + t] - want);
+      worst = d > worst || d != d ? d : worst;
+    }
+  double e = rel_l2 (lmw_state_encoder_output (st), ref_enc, (size_t) T * C);
+  TEST_OK (worst <= 1e-4, "front end on %s: %d bands x %d frames within %.3g of the CPU's "
+           "spectrogram (limit 1e-4)", backend, nm, f1, worst);
+  TEST_OK (e <= L2_TOL, "encoder output from the samples: relative L2 %.3g to the reference", e);
+  free (got);
+out:
+  free (pcm);
+  free (mel);
+}
+
 static void *
 clip_thread (void *arg)
 {
@@ -219,6 +288,8 @@ main (int argc, char **argv)
   }
   TEST_OK (dec_ok && same_tokens (got, ng, want, ng) && same_tokens (got, ng, got_cpu, ng),
            "greedy continuation of %d steps == greedy.tokens == cpu", ng);
+  if (have)
+    check_front_end (st, dir, ref_enc);
   lmw_state_free (st);
   lmw_state_free (cpu);
 

@@ -16,6 +16,9 @@
  *   - the greedy continuation, teacher-forced with greedy.tokens (the f16 model's): the argmax
  *     equals the reference token on every step whose top-1/top-2 margin in reference.json is
  *     larger than 1.0 (q8_0; the others at most LIMIT_WRONG_STEPS such steps wrong);
+ *   - on the CPU backend a state of the quantised model keeps the decoder's cross K/V as f16
+ *     (cross_kh / cross_vh, no f32 V) and reads conv2 (and conv1 when n_mels * 3 is a multiple
+ *     of 32) as q8_0 copies; a state of the f16 input keeps f32 cross K/V and the f16 convs;
  * and that the command refuses, with exit status 1, a message naming the problem and no
  * output file: a missing input, the input cut inside the magic, the hyper-parameters, the
  * vocabulary, a tensor header and a tensor's data, a bad magic, an unknown tensor type, a
@@ -24,6 +27,7 @@
  */
 #include "lmw-context.h"
 #include "lmw-ggml-layout.h"
+#include "lmw-state.h"
 #include "lmw-test.h"
 
 #include <stdint.h>
@@ -271,6 +275,17 @@ main (int argc, char **argv)
     { "q4_0", 2, 2002, LIMIT_ENC_Q4, LIMIT_LOG_Q4, false },
     { "q4_1", 3, 2003, LIMIT_ENC_Q4, LIMIT_LOG_Q4, false },
   };
+  if (in != NULL) { /* the f16 input stays on the f32 path (the tests whisper-parity-*) */
+    lmw_error err = { 0 };
+    lmw_model *model = lmw_model_load_file (model_path, &err);
+    lmw_state *st = model ? lmw_state_new (model, 2, &err) : NULL;
+    TEST_OK (st != NULL && st->cross_vh == NULL && st->cross_v != NULL &&
+                 st->dm->conv1.type == LMW_TYPE_F16 && st->dm->conv2.type == LMW_TYPE_F16,
+             "[f16] the state of the input keeps f32 cross K/V and the f16 convs%s%s",
+             st ? "" : ": ", st ? "" : err.message);
+    lmw_state_free (st);
+    lmw_model_free (model);
+  }
   for (size_t c = 0; c < sizeof cases / sizeof cases[0] && in != NULL; c++) {
     const qcase *q = &cases[c];
     char out_path[512], msg[4096];
@@ -289,6 +304,12 @@ main (int argc, char **argv)
     const lmw_hparams *hp = lmw_model_hparams (model);
     int T = hp->n_audio_ctx, C = hp->n_audio_state, nv = hp->n_vocab;
     lmw_state *st = lmw_state_new (model, 2, &err);
+    bool conv1_q8 = (3 * hp->n_mels) % 32 == 0;
+    TEST_OK (st != NULL && st->cross_kh != NULL && st->cross_vh != NULL && st->cross_v == NULL &&
+                 st->dm->conv2.type == LMW_TYPE_Q8_0 &&
+                 st->dm->conv1.type == (conv1_q8 ? LMW_TYPE_Q8_0 : LMW_TYPE_F16),
+             "[%s] the state reads f16 cross K/V and a q8_0 conv2%s", q->name,
+             conv1_q8 ? " and conv1" : " (conv1 f16: n_mels * 3 no multiple of 32)");
     float *logits = malloc (sizeof (float) * (size_t) nt * nv);
     bool ran = st != NULL && lmw_encode (st, ref_mel, 2 * T, 0, &err) == 0;
     double e_enc = ran ? rel_l2 (lmw_state_encoder_output (st), ref_enc, (size_t) T * C) : INFINITY;

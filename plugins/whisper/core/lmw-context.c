@@ -4,6 +4,7 @@
  * Transcription (decoding strategies, segments) lives in lmw-transcribe.c.
  */
 #include "lmw-mel.h"
+#include "lmw-quantize.h"
 #include "lmw-state.h"
 
 #include <errno.h>
@@ -59,6 +60,39 @@ map_layer (lmw_state *st, lmw_layer *L, size_t C, bool cross, char *msg, size_t 
   return r != 0 ? -1 : 0;
 }
 
+/* true when the model's weight matrices are block-quantised (the quantize command's files) */
+static bool
+model_quantised (const lmw_model *m)
+{
+  lmw_type t = m->enc != NULL && m->hp.n_audio_layer > 0 ? m->enc[0].mlp_0.type : LMW_TYPE_F32;
+  return t != LMW_TYPE_F32 && t != LMW_TYPE_F16;
+}
+
+/* *w (f16 or f32, rows of a multiple of 32) = a q8_0 copy of it, owned by *copy: the conv
+ * stem's products then run on the CPU backend's integer path like every other product of a
+ * quantised model.  Leaves *w as it is when it doesn't apply or memory is short. */
+static void
+conv_to_q8 (lmw_weight *w, void **copy)
+{
+  if (w->data == NULL || w->cols % 32 != 0 || (w->type != LMW_TYPE_F16 && w->type != LMW_TYPE_F32))
+    return;
+  size_t rb = lmw_type_row_bytes (LMW_TYPE_Q8_0, w->cols);
+  uint8_t *q = malloc (rb * (size_t) w->rows);
+  float *row = malloc (sizeof (float) * (size_t) w->cols);
+  if (q != NULL && row != NULL) {
+    for (int r = 0; r < w->rows; r++) {
+      lmw_dequantize_row (row, w->type, (const uint8_t *) w->data + (size_t) r * w->row_bytes, 0,
+                          w->cols);
+      lmw_quantize_row (LMW_TYPE_Q8_0, q + (size_t) r * rb, row, w->cols);
+    }
+    *w = (lmw_weight) { LMW_TYPE_Q8_0, w->rows, w->cols, rb, q };
+    *copy = q;
+    q = NULL;
+  }
+  free (q);
+  free (row);
+}
+
 /* st->dm = the model with every tensor replaced by the backend's view of it */
 static int
 map_model (lmw_state *st, char *msg, size_t len)
@@ -91,6 +125,17 @@ map_model (lmw_state *st, char *msg, size_t len)
   for (int l = 0; r == 0 && l < hp->n_text_layer; l++)
     r |= map_layer (st, &dm->dec[l], Ct, true, msg, len);
   r |= map_vector (st, &dm->dec_ln_w, Ct, msg, len) | map_vector (st, &dm->dec_ln_b, Ct, msg, len);
+  if (r == 0 && st->host_memory && model_quantised (m)) {
+    /* the conv stem of a quantised model on the integer path too (its weights are f16 in every
+     * ggml Whisper file); conv1's rows (n_mels * 3 = 240 for 80 mels) are no multiple of 32 */
+    conv_to_q8 (&dm->conv1, &st->conv_q8[0]);
+    conv_to_q8 (&dm->conv2, &st->conv_q8[1]);
+  }
+  if (st->ops->version >= 5 && st->ops->log_mel != NULL) { /* the filterbank of its front end */
+    const float *fb = m->mel_filters;
+    r |= map_vector (st, &fb, (size_t) hp->n_mels * (LMW_N_FFT / 2 + 1), msg, len);
+    dm->mel_filters = (float *) fb;
+  }
   return r != 0 ? -1 : 0;
 }
 
@@ -164,8 +209,14 @@ lmw_state_free (lmw_state *st)
     st->ops->free (st->be, st->step_picks);
     st->ops->free (st->be, st->cross_kh);
     st->ops->free (st->be, st->cross_vh);
+    if (st->mel_dev != st->mel_win)
+      lmw_state_free_floats (st, st->mel_dev);
+    lmw_state_free_floats (st, st->pcm_dev);
+    lmw_state_free_floats (st, st->mel_max);
     st->ops->destroy (st->be);
   }
+  free (st->conv_q8[0]);
+  free (st->conv_q8[1]);
   if (st->dm) {
     free (st->dm->enc);
     free (st->dm->dec);
@@ -246,7 +297,10 @@ state_new (const lmw_model *model, int n_threads, const char *backend, int devic
   st->enc_windows = windows;
   st->step_rows = rows;
   st->mel_host = malloc (sizeof (float) * (size_t) hp->n_mels * 2 * T * W);
+  /* On the host (the CPU backend, the f32 reference) only for quantised models: their weights
+   * already carry more error than f16 K/V add, and f16/f32 models stay bit for bit */
   bool f16_cross = ops->version >= 4 && ops->to_f16 != NULL && ops->cross_attention != NULL &&
+                   (!st->host_memory || model_quantised (model)) &&
                    hp->n_text_head > 0 && C % 8 == 0 && C % (size_t) hp->n_text_head == 0 &&
                    (C / (size_t) hp->n_text_head) % 8 == 0;
   st->cross_k = lmw_state_alloc_floats (st, L * T * C);
@@ -273,6 +327,14 @@ state_new (const lmw_model *model, int n_threads, const char *backend, int devic
     st->hidden = lmw_state_alloc_floats (st, srows * 4 * C);
     ok = (st->host_memory || st->enc_out_host) && st->mel_win && st->enc_x && st->enc_out &&
          st->dec_x && st->xn && st->q && st->k && st->v && st->att && st->hidden;
+  }
+  if (ok && ops->version >= 5 && ops->log_mel != NULL && hp->n_mels <= 256) {
+    /* the front end on the backend: a window's samples, the signal's maximum, and for a
+     * slot (no scratch) the window's frames, which the scheduler's encoder reads there */
+    st->pcm_dev = lmw_state_alloc_floats (st, 2 * T * LMW_HOP + LMW_N_FFT);
+    st->mel_max = lmw_state_alloc_floats (st, 1);
+    st->mel_dev = with_scratch ? st->mel_win : lmw_state_alloc_floats (st, (size_t) hp->n_mels * 2 * T);
+    ok = st->pcm_dev && st->mel_max && st->mel_dev;
   }
   if (!ok) {
     lmw_set_error (err, LMW_ERR_NOMEM, "out of %s memory for the stream's buffers",
@@ -374,6 +436,7 @@ lmw_encode (lmw_state *st, const float *mel, int n_frames, int offset, lmw_error
     for (int t = avail; t < Tm; t++)
       dst[t] = 0.0f;
   }
+  st->mel_on_dev = false;
   if (st->sched != NULL) /* a slot: the scheduler encodes it with the other slots' windows */
     return lmw_scheduler_encode (st->sched, st, err);
   st->ops->upload (st->be, st->mel_win, st->mel_host, sizeof (float) * (size_t) hp->n_mels * Tm);

@@ -180,6 +180,9 @@ typedef struct {
   int beam_size;         /* <= 1: greedy at temperature 0; 2 .. LMW_MAX_BEAM: beam search */
   int best_of;           /* candidates sampled at temperature > 0 (5); <= 1: one */
   int max_tokens;        /* per 30-second window; 0 = n_text_ctx / 2 (224 for every shape) */
+  int min_tokens;        /* 0; N: end-of-text is suppressed before the N-th token of a window,
+                          * so a model writes at least N tokens (up to max_tokens): for
+                          * benchmarks with random weights, which otherwise end at once */
   float temperature_inc; /* fallback step (0.2): retry at 0.2, 0.4 .. 1.0; 0 disables fallback */
   float logprob_threshold;     /* -1.0: a window whose average log-prob is lower fails */
   float no_speech_threshold;   /* 0.6: no-speech prob above this and a failed log-prob skip it */

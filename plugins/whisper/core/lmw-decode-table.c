@@ -80,7 +80,7 @@ qualifies (const lmw_state *st, const lmw_step_seq *seqs, int n_seqs)
 {
   const lmw_backend_ops *ops = st->ops;
   const lmw_hparams *hp = &st->dm->hp;
-  if (!st->step_table_on || st->host_memory || ops->version < 5 || ops->step_embed == NULL ||
+  if (!st->step_table_on || st->host_memory || ops->version < 6 || ops->step_embed == NULL ||
       ops->step_self_attention == NULL || ops->step_cross_attention == NULL ||
       st->dec_x == NULL || n_seqs < 1 || n_seqs > st->step_rows ||
       hp->n_text_head <= 0 || hp->n_text_state % hp->n_text_head != 0)

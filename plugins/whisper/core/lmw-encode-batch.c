@@ -59,13 +59,15 @@ lmw_encoder_forward_batch (lmw_state *st, lmw_state *const *slots, int B, lmw_er
   }
   double t0 = now_ms ();
   size_t mel_n = (size_t) nm * Tm;
+  /* a window the front end computed on the backend is read where it is (lmw_encode_pcm) */
   for (int b = 0; b < B; b++)
-    ops->upload (st->be, st->mel_win + b * mel_n, slots[b]->mel_host, sizeof (float) * mel_n);
+    if (!slots[b]->mel_on_dev)
+      ops->upload (st->be, st->mel_win + b * mel_n, slots[b]->mel_host, sizeof (float) * mel_n);
   /* conv stem, window by window: (n_mels, 2T) -> (T, C) through st->hidden (2T, C) */
   for (int b = 0; b < B; b++) {
     float *h = st->hidden, *x = st->enc_x + (size_t) b * T * C;
-    ops->conv1d_k3 (st->be, h, st->mel_win + b * mel_n, (size_t) Tm, 1, &m->conv1, m->conv1_b,
-                    Tm, nm, 1);
+    const float *mel = slots[b]->mel_on_dev ? slots[b]->mel_dev : st->mel_win + b * mel_n;
+    ops->conv1d_k3 (st->be, h, mel, (size_t) Tm, 1, &m->conv1, m->conv1_b, Tm, nm, 1);
     ops->gelu (st->be, h, (size_t) Tm * C);
     ops->conv1d_k3 (st->be, x, h, 1, (size_t) C, &m->conv2, m->conv2_b, Tm, C, 2);
     ops->gelu (st->be, x, (size_t) T * C);

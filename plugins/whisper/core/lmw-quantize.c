@@ -139,6 +139,14 @@ quantize_block (lmw_type type, uint8_t *dst, const float *x)
     nib[j] = (uint8_t) ((q[j] & 0x0f) | ((q[j + 16] & 0x0f) << 4));
 }
 
+void
+lmw_quantize_row (lmw_type type, uint8_t *dst, const float *x, int n)
+{
+  size_t bb = lmw_type_row_bytes (type, QK);
+  for (int b = 0; b + QK <= n; b += QK)
+    quantize_block (type, dst + (size_t) (b / QK) * bb, x + b);
+}
+
 /* ---- the file ---------------------------------------------------------------------------- */
 
 typedef struct {

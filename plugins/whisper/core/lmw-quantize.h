@@ -15,6 +15,10 @@ bool lmw_quantize_type_from_name (const char *name, lmw_type *type);
  * q5_1 9), plus the quantisation format version 2 times 1000, as the header's ftype holds it. */
 int32_t lmw_quantize_ftype (lmw_type type);
 
+/* dst = the row x (n values, a multiple of 32, finite) as blocks of the quantised `type`,
+ * lmw_type_row_bytes (type, n) bytes, as the quantize command writes them. */
+void lmw_quantize_row (lmw_type type, uint8_t *dst, const float *x, int n);
+
 /* Writes the model file `in_path` to `out_path` with every weight matrix (the 2-D tensors whose
  * name ends in ".weight": attention, MLP and token embedding) quantised to `type` and the rest
  * (vectors, convolution weights, positional embeddings, filterbank, vocabulary) copied

@@ -121,7 +121,10 @@ lmw_scheduler_budget_bytes (const lmw_model *model, const lmw_scheduler_params *
   srows = srows > R ? srows : R;
   size_t scratch = (size_t) hp->n_mels * 2 * T * W * 4 + 2 * W * T * C * 4 + R * C * 4 +
                    5 * srows * C * 4 + srows * 4 * C * 4 + R * (size_t) hp->n_vocab * 4;
-  return (size_t) p->slots * (cross + self) + (cross + self + scratch) +
+  /* the front end on the backend: a window's samples and maximum, a slot's window of frames */
+  size_t front = (2 * T * 160 + 400 + 1) * 4;
+  size_t slot_mel = (size_t) hp->n_mels * 2 * T * 4;
+  return (size_t) p->slots * (cross + self + front + slot_mel) + (cross + self + scratch + front) +
          (size_t) p->beam_caches * self;
 }
 

@@ -6,7 +6,9 @@
  *   - suppress non-speech: the symbol tokens the reference suppresses ("-", "[", "(", ...);
  *   - timestamp rules (with timestamps): timestamps come in pairs, never decrease, the first
  *     is at most 1.00 s, and a timestamp is forced when their total probability exceeds that
- *     of every text token.
+ *     of every text token;
+ *   - min_tokens (benchmarks): <|endoftext|> is forbidden before the min_tokens-th token
+ *     while anything else is allowed.
  * Strategies:
  *   - greedy (temperature 0, beam_size <= 1): argmax;
  *   - sampling (temperature > 0): best_of candidates drawn from softmax (logits / T) with a
@@ -84,9 +86,27 @@ argmax (const float *x, int n)
   return best;
 }
 
+static void apply_rules (lmw_search *s, float *logits, const int *generated, int n_gen);
+
 /* applies the filters to logits of the token after `generated` (n_gen sampled tokens) */
 static void
 apply_filters (lmw_search *s, float *logits, const int *generated, int n_gen)
+{
+  apply_rules (s, logits, generated, n_gen);
+  if (n_gen < s->p->min_tokens) {
+    /* end-of-text waits for min_tokens, unless the rules left nothing else */
+    int eot = s->m->sp.eot, nv = s->m->hp.n_vocab;
+    for (int i = 0; i < nv; i++)
+      if (i != eot && logits[i] != -INFINITY) {
+        logits[eot] = -INFINITY;
+        break;
+      }
+  }
+}
+
+/* suppressed tokens and the timestamp rules */
+static void
+apply_rules (lmw_search *s, float *logits, const int *generated, int n_gen)
 {
   const lmw_model *m = s->m;
   const lmw_special_tokens *sp = &m->sp;
@@ -212,7 +232,7 @@ lmw_search_init (lmw_search *s, lmw_state *st, const lmw_params *p, lmw_error *e
   }
   for (int i = 0; i < m->sp.eot; i++)
     s->non_speech[i] = is_non_speech (m, i);
-  if (st->sched != NULL && !st->host_memory && st->ops->version >= 5 &&
+  if (st->sched != NULL && !st->host_memory && st->ops->version >= 6 &&
       st->ops->step_pick != NULL) {
     /* the filters of every token after the first (apply_filters with n_gen >= 1) that don't
      * depend on the tokens before it */

@@ -20,6 +20,9 @@ struct lmw_state {
    * weight and vector the backend's view from map_weight; owns only its enc and dec arrays
    * (the vocabulary and filterbank pointers are the model's, borrowed) */
   lmw_model *dm;
+  /* owned: q8_0 copies of the conv stem's f16/f32 weights that dm->conv1 / conv2 point to, on
+   * the host for quantised models (lmw-context.c, map_model); NULL otherwise */
+  void *conv_q8[2];
 
   /* host staging */
   float *mel_host;    /* (n_mels, 2T): the window before upload */
@@ -28,6 +31,14 @@ struct lmw_state {
   float *logits_buf;  /* (backend) logits before download, grown on use; unused for host memory */
   size_t logits_len;  /* floats in logits_buf */
 
+  /* the log-mel front end on the backend (ops->log_mel; all NULL without it, lmw-encode-pcm.c):
+   * only a window's samples are uploaded, the frames never exist on the host */
+  float *pcm_dev;   /* (backend) (2T * 160 + 400): the samples one window reads */
+  float *mel_max;   /* (backend) (1): the largest raw log-mel value of the signal */
+  float *mel_dev;   /* (backend) (n_mels, 2T): the window's frames; mel_win for a stream with
+                     * scratch, a buffer of its own for a scheduler's slot (owned then) */
+  bool mel_on_dev;  /* the last window was computed into mel_dev (else it is in mel_host) */
+
   /* encoder, T = n_audio_ctx, C = n_audio_state; every buffer below is (backend) */
   float *mel_win;   /* (n_mels, 2T) */
   float *enc_x;     /* (T, C) residual stream */
@@ -35,7 +46,8 @@ struct lmw_state {
   float *cross_k;   /* (n_text_layer, T, C) */
   float *cross_v;   /* (n_text_layer, T, C); NULL when cross_vh holds V */
   /* (n_text_layer, T, C) f16 copies of the cross K/V, made once per window, which the decoder
-   * reads through ops->cross_attention; NULL when the backend lacks it (see state_new) */
+   * reads through ops->cross_attention; NULL when the backend lacks it, and on the host (the
+   * CPU backend) for f16/f32 models, which stay on the f32 path (see state_new) */
   uint16_t *cross_kh;
   uint16_t *cross_vh;
   bool have_audio;
@@ -158,6 +170,20 @@ int lmw_decode_pick (lmw_state *st, int token, int n_past, float *logits, const 
  * window's cross-attention K/V into slots[b] (which then holds audio, its cache cleared).
  * Products run with B * n_audio_ctx rows; st is a stream sized for at least B windows. */
 int lmw_encoder_forward_batch (lmw_state *st, lmw_state *const *slots, int B, lmw_error *err);
+
+/* The front end on the backend (st->pcm_dev set), lmw-encode-pcm.c.  The signal is n_samples
+ * real samples followed by zeros up to n_total; pcm (n_pcm, host) holds its samples from
+ * pcm_base on, every real sample that frames [f0, f1) read (lmw_backend_ops.log_mel).
+ * lmw_mel_max_pass raises st->mel_max to the largest raw value of frames [f0, f1) (reset:
+ * starting from -inf): every frame of the signal must pass before a window is encoded.
+ * lmw_encode_pcm computes the window of frames [seek, f1) (f1 - seek <= 2T; zeros after them)
+ * normalised with st->mel_max into st->mel_dev and runs the encoder on it, as lmw_encode does
+ * with mel frames.  Both return 0, or -1 with err filled. */
+int lmw_mel_max_pass (lmw_state *st, const float *pcm, size_t pcm_base, size_t n_pcm,
+                      size_t n_samples, size_t n_total, int f0, int f1, bool reset,
+                      lmw_error *err);
+int lmw_encode_pcm (lmw_state *st, const float *pcm, size_t pcm_base, size_t n_pcm,
+                    size_t n_samples, size_t n_total, int seek, int f1, lmw_error *err);
 
 /* encoder / decoder entry points (lmw-encoder.c, lmw-decoder.c) */
 int lmw_encoder_forward (lmw_state *st, lmw_error *err);

@@ -52,6 +52,7 @@ lmw_default_params (void)
     .beam_size = 1,
     .best_of = 5,
     .max_tokens = 0,
+    .min_tokens = 0,
     .temperature_inc = 0.2f,
     .logprob_threshold = -1.0f,
     .no_speech_threshold = 0.6f,
@@ -330,6 +331,10 @@ typedef struct {
   void *user_data;
   float *pcm;            /* owned, reader: the samples one window reads */
   float max;             /* reader: the largest raw value of the whole signal */
+  /* the backend computes the spectrogram (lmw-encode-pcm.c): only samples go to it; used
+   * where its memory is not the host's, or with a reader (two passes either way) */
+  lmw_state *dev;        /* borrowed, nullable */
+  const float *all;      /* whole: the samples (borrowed) */
 } mel_source;
 
 static void
@@ -353,10 +358,59 @@ mel_source_frames (mel_source *ms, int f0, int f1, float *max, lmw_error *err)
                          ms->m->mel_filters, ms->m->hp.n_mels, ms->n_threads, max);
 }
 
+/* the samples frames [f0, f1) read: *at (n_at of them) from sample *base on */
 static int
-mel_source_init (mel_source *ms, const lmw_model *m, int n_threads, const float *pcm,
+mel_source_samples (mel_source *ms, int f0, int f1, const float **at, size_t *base,
+                    size_t *n_at, lmw_error *err)
+{
+  long lo = (long) f0 * LMW_HOP - LMW_N_FFT / 2, hi = (long) f1 * LMW_HOP + LMW_N_FFT / 2;
+  size_t a = lo > 0 ? (size_t) lo : 0, b = hi > 0 ? (size_t) hi : 0;
+  if (b > ms->n_samples)
+    b = ms->n_samples;
+  if (a > b)
+    a = b;
+  *base = a;
+  *n_at = b - a;
+  if (ms->read == NULL) {
+    *at = ms->all != NULL ? ms->all + a : NULL;
+    return 0;
+  }
+  *at = ms->pcm;
+  return b > a ? ms->read (ms->user_data, a, ms->pcm, b - a, err) : 0;
+}
+
+/* the first pass on the backend: the maximum over every frame, padding included */
+static int
+mel_source_init_dev (mel_source *ms, lmw_error *err)
+{
+  size_t n_total = ms->n_samples + LMW_CHUNK_SAMPLES;
+  ms->n_frames = (int) (n_total / LMW_HOP);
+  if (ms->read != NULL &&
+      (ms->pcm = malloc (sizeof (float) * ((size_t) ms->window * LMW_HOP + LMW_N_FFT))) == NULL) {
+    lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
+    return -1;
+  }
+  /* a frame past the signal reads only zeros of the padding, and every such frame has the
+   * value of the first one: the maximum needs that one and none after it */
+  long past = ((long) ms->n_samples + LMW_N_FFT / 2 + LMW_HOP - 1) / LMW_HOP + 1;
+  int end = past < ms->n_frames ? (int) past : ms->n_frames;
+  for (int f0 = 0; f0 < end; f0 += ms->window) {
+    int f1 = f0 + ms->window < end ? f0 + ms->window : end;
+    const float *at;
+    size_t base, n_at;
+    if (mel_source_samples (ms, f0, f1, &at, &base, &n_at, err) != 0 ||
+        lmw_mel_max_pass (ms->dev, at, base, n_at, ms->n_samples, n_total, f0, f1, f0 == 0,
+                          err) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+static int
+mel_source_init (mel_source *ms, lmw_state *st, int n_threads, const float *pcm,
                  lmw_pcm_reader read, void *user_data, size_t n_samples, lmw_error *err)
 {
+  const lmw_model *m = st->model;
   memset (ms, 0, sizeof *ms);
   ms->m = m;
   ms->n_threads = n_threads;
@@ -364,12 +418,18 @@ mel_source_init (mel_source *ms, const lmw_model *m, int n_threads, const float 
   ms->window = 2 * m->hp.n_audio_ctx;
   ms->read = read;
   ms->user_data = user_data;
-  if (read == NULL)
-    return lmw_mel_compute (m, pcm, n_samples, n_threads, &ms->mel, &ms->n_frames, err);
+  ms->all = pcm;
   if (n_samples > (size_t) 1 << 34) {
-    lmw_set_error (err, LMW_ERR_ARG, "lmw_transcribe_reader: audio too long");
+    lmw_set_error (err, LMW_ERR_ARG, "%s: audio too long",
+                   read ? "lmw_transcribe_reader" : "lmw_mel_compute");
     return -1;
   }
+  if (st->pcm_dev != NULL && (read != NULL || !st->host_memory)) {
+    ms->dev = st;
+    return mel_source_init_dev (ms, err);
+  }
+  if (read == NULL)
+    return lmw_mel_compute (m, pcm, n_samples, n_threads, &ms->mel, &ms->n_frames, err);
   ms->n_frames = (int) ((n_samples + LMW_CHUNK_SAMPLES) / LMW_HOP);
   ms->mel = malloc (sizeof (float) * (size_t) m->hp.n_mels * (size_t) ms->window);
   ms->pcm = malloc (sizeof (float) * ((size_t) ms->window * LMW_HOP + LMW_N_FFT));
@@ -394,6 +454,15 @@ mel_source_init (mel_source *ms, const lmw_model *m, int n_threads, const float 
 static int
 mel_source_encode (mel_source *ms, lmw_state *st, int seek, lmw_error *err)
 {
+  if (ms->dev != NULL) {
+    int f1 = seek + ms->window < ms->n_frames ? seek + ms->window : ms->n_frames;
+    const float *at;
+    size_t base, n_at;
+    if (mel_source_samples (ms, seek, f1, &at, &base, &n_at, err) != 0)
+      return -1;
+    return lmw_encode_pcm (st, at, base, n_at, ms->n_samples,
+                           ms->n_samples + LMW_CHUNK_SAMPLES, seek, f1, err);
+  }
   if (ms->read == NULL)
     return lmw_encode (st, ms->mel, ms->n_frames, seek, err);
   int f1 = seek + ms->window < ms->n_frames ? seek + ms->window : ms->n_frames;
@@ -434,7 +503,7 @@ transcribe (lmw_state *st, const lmw_params *params, const float *pcm, lmw_pcm_r
     lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
     goto out;
   }
-  if (mel_source_init (&ms, m, params->n_threads, pcm, read, user_data, n_samples, err) != 0)
+  if (mel_source_init (&ms, st, params->n_threads, pcm, read, user_data, n_samples, err) != 0)
     goto out;
   int content_frames = (int) (n_samples / LMW_HOP);
   int start_frame = params->offset_ms > 0 ? (int) (params->offset_ms / 10) : 0;

@@ -22,6 +22,10 @@ lmw_vad_tracker_init (lmw_vad_tracker *t, const lmw_vad_params *p, int window)
   t->speech_end = -1;
   t->candidate = -1;
   t->silence = -1;
+  t->last_prob = 0.0f;
+  t->fall = -1;
+  t->silence_fall = -1;
+  t->speech_fall = -1;
 }
 
 lmw_vad_event
@@ -34,16 +38,34 @@ lmw_vad_tracker_push (lmw_vad_tracker *t, float prob)
   t->position = end;
   if (t->speech)
     {
+      float last = t->last_prob;
+      t->last_prob = prob;
+      if (prob < last)
+        {
+          if (t->fall < 0)
+            t->fall = start;
+        }
+      else
+        t->fall = -1;
       if (prob >= t->threshold)
         t->silence = -1;
       else if (prob < t->neg_threshold)
         {
           if (t->silence < 0)
-            t->silence = start;
+            {
+              /* the probability trails the sound: where it began the fall that led here is
+               * where the speech most likely ended, looked for at most min_silence back */
+              int64_t fall = t->fall >= 0 ? t->fall : start;
+              t->silence = start;
+              t->silence_fall = fall > start - t->min_silence ? fall : start - t->min_silence;
+              if (t->silence_fall < t->speech_start)
+                t->silence_fall = t->speech_start;
+            }
           if (end - t->silence >= t->min_silence)
             {
               t->speech = false;
               t->speech_end = t->silence;
+              t->speech_fall = t->silence_fall;
               t->silence = -1;
               t->candidate = -1;
               event = LMW_VAD_SPEECH_ENDED;
@@ -67,6 +89,8 @@ lmw_vad_tracker_push (lmw_vad_tracker *t, float prob)
     {
       t->speech = true;
       t->speech_start = t->candidate;
+      t->last_prob = prob;
+      t->fall = -1;
       t->candidate = -1;
       t->silence = -1;
       event = LMW_VAD_SPEECH_STARTED;

@@ -11,6 +11,14 @@
  * `min_silence_ms` ends it where the run began.  Padding and the maximum length are left to
  * the caller (it knows what it does with the audio).
  *
+ * The network's probability trails the sound: it often stays high for a window or three after
+ * the voice stops and then falls over several windows (on the LibriVox recordings of
+ * pocketsphinx-testdata the first silent window began 50 to 230 ms after the last word's end
+ * in the sphinx engine's alignment).  So besides `speech_end`, the boundary of the speech's
+ * audio (what batch segments use), the tracker reports `speech_fall`: where the probability
+ * began the fall that led into the silence, looked for at most `min_silence_ms` before
+ * `speech_end`.  Live sessions count their end-of-utterance timeout from it.
+ *
  * A plain struct the caller owns (no allocation); one stream, one thread at a time.
  */
 #ifndef LMW_VAD_TRACKER_H
@@ -44,6 +52,13 @@ typedef struct {
   int64_t speech_end;    /* sample where the last speech ended; -1 before any */
   int64_t candidate;     /* outside speech: where the run of speech-like windows began; -1 */
   int64_t silence;       /* inside speech: where the run of silent windows began; -1 */
+  float last_prob;       /* inside speech: the previous window's probability */
+  int64_t fall;          /* inside speech: where the current run of windows, each lower than
+                          * the one before, began; -1 while the last window rose or held */
+  int64_t silence_fall;  /* inside speech: that fall for the current silent run */
+  int64_t speech_fall;   /* where the probability began the fall into the silence that ended
+                          * the last speech: speech_end - min_silence .. speech_end, never
+                          * before speech_start; -1 before any */
 } lmw_vad_tracker;
 
 /* Sets the thresholds and lengths from params (threshold, neg_threshold or its default,

@@ -16,12 +16,16 @@
  * be computed alone from the samples it reads (lmw_mel_frames) and normalised later with the
  * maximum of the whole signal (lmw_mel_normalise): the values are those of the whole
  * spectrogram, bit for bit.
+ *
+ * It lives with the CPU backend because it is that backend's log_mel operation (lmw-backend.h)
+ * and the reference of every other backend's: the engine (plugins/whisper/core) calls it for
+ * whole spectrograms, and through the backend for a window's frames.
  */
-#include "lmw-context.h"
 #include "lmw-mel.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,7 +100,7 @@ lmw_fft (double *re, double *im, int n)
 }
 
 typedef struct {
-  float *out;           /* (n_mels, out_stride): column 0 is frame out_f0 */
+  float *out;           /* (n_mels, out_stride): column 0 is frame out_f0; NULL: max only */
   int out_stride;
   int out_f0;
   const float *pcm;     /* samples pcm_base .. of the signal */
@@ -129,17 +133,17 @@ static void *
 mel_worker (void *arg)
 {
   mel_job *j = arg;
-  const int nb = LMW_N_FFT / 2 + 1;
-  cpx in[LMW_N_FFT], out[LMW_N_FFT];
-  double power[LMW_N_FFT / 2 + 1];
+  const int nb = LMW_MEL_N_FFT / 2 + 1;
+  cpx in[LMW_MEL_N_FFT], out[LMW_MEL_N_FFT];
+  double power[LMW_MEL_N_FFT / 2 + 1];
   float max = -INFINITY;
   for (int t = j->f0; t < j->f1; t++) {
-    long start = (long) t * LMW_HOP - LMW_N_FFT / 2;
-    for (int i = 0; i < LMW_N_FFT; i++) {
+    long start = (long) t * LMW_MEL_HOP - LMW_MEL_N_FFT / 2;
+    for (int i = 0; i < LMW_MEL_N_FFT; i++) {
       in[i].re = sample_at (j, start + i) * j->window[i];
       in[i].im = 0.0;
     }
-    fft_rec (out, in, LMW_N_FFT, 1, j->tw, 1);
+    fft_rec (out, in, LMW_MEL_N_FFT, 1, j->tw, 1);
     for (int b = 0; b < nb; b++)
       power[b] = out[b].re * out[b].re + out[b].im * out[b].im;
     for (int m = 0; m < j->n_mels; m++) {
@@ -148,7 +152,8 @@ mel_worker (void *arg)
       for (int b = 0; b < nb; b++)
         s += f[b] * power[b];
       float v = (float) log10 (s > 1e-10 ? s : 1e-10);
-      j->out[(size_t) m * j->out_stride + (t - j->out_f0)] = v;
+      if (j->out != NULL)
+        j->out[(size_t) m * j->out_stride + (t - j->out_f0)] = v;
       if (v > max)
         max = v;
     }
@@ -168,12 +173,12 @@ lmw_mel_frames (float *out, int out_stride, const float *pcm, size_t pcm_base, s
     n_threads = 1;
   if (n_threads > 64)
     n_threads = 64;
-  cpx tw[LMW_N_FFT];
-  double window[LMW_N_FFT];
-  for (int i = 0; i < LMW_N_FFT; i++) {
-    tw[i].re = cos (2.0 * M_PI * i / LMW_N_FFT);
-    tw[i].im = -sin (2.0 * M_PI * i / LMW_N_FFT);
-    window[i] = 0.5 * (1.0 - cos (2.0 * M_PI * i / LMW_N_FFT));
+  cpx tw[LMW_MEL_N_FFT];
+  double window[LMW_MEL_N_FFT];
+  for (int i = 0; i < LMW_MEL_N_FFT; i++) {
+    tw[i].re = cos (2.0 * M_PI * i / LMW_MEL_N_FFT);
+    tw[i].im = -sin (2.0 * M_PI * i / LMW_MEL_N_FFT);
+    window[i] = 0.5 * (1.0 - cos (2.0 * M_PI * i / LMW_MEL_N_FFT));
   }
   mel_job jobs[64];
   pthread_t threads[64];
@@ -214,7 +219,7 @@ int
 lmw_mel_spectrogram (float *out, const float *pcm, size_t n_samples, size_t n_pad,
                      const float *filters, int n_mels, int n_threads)
 {
-  int n_frames = (int) ((n_samples + n_pad) / LMW_HOP);
+  int n_frames = (int) ((n_samples + n_pad) / LMW_MEL_HOP);
   float max = -INFINITY;
   lmw_mel_frames (out, n_frames, pcm, 0, n_samples, n_pad, 0, n_frames, filters, n_mels,
                   n_threads, &max);
