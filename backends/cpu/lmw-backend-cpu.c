@@ -18,7 +18,9 @@
  * Products on block-quantised weights go to the integer path of lmw-cpu-int8.c first (unless
  * LMW_INT8=off, or for the row counts it leaves to the f32 path).  Cross-attention on f16 keys
  * and values (contract version 4, used by the engine for quantised models) is one task per head
- * of lmw-cpu-cross.c for a few queries, else attention on f32 copies.
+ * of lmw-cpu-cross.c for a few queries, else attention on f32 copies.  A context that maps
+ * block-quantised weights (integer path on) computes the blockwise attention's scores with
+ * bf16 products (AVX512-BF16, lmw_cpu_attn_bf16) where the processor has them.
  *
  * Environment: LMW_GEMM=own|blas picks the GEMM for large products (default: own).
  */
@@ -72,6 +74,7 @@ typedef struct {
   int n_threads;
   const lmw_cpu_kernels *kern;
   lmw_cpu_int8 *int8;            /* owned: integer products on quantised weights; NULL = off */
+  const lmw_cpu_attn_bf16 *attn_bf16; /* encoder attention scores in bf16; NULL = f32 */
   bool use_blas;
   thread_scratch *scratch;       /* owned, n_threads */
   float *conv_x;                 /* conv1d im2col matrix, kept between calls (no page faults) */
@@ -573,7 +576,9 @@ attn_pad (int n)
 static size_t
 attn_scratch_floats (int Tk, int D)
 {
-  return (size_t) attn_pad (Tk) * D + (size_t) attn_pad (D) * Tk + (size_t) LMW_GEMM_MR * attn_pad (Tk);
+  /* packed K, V (or V copied), scores, K as bf16 pairs */
+  return (size_t) attn_pad (Tk) * D + (size_t) attn_pad (D) * Tk + (size_t) LMW_GEMM_MR * attn_pad (Tk) +
+         (size_t) attn_pad (Tk) * ((D + 1) / 2);
 }
 
 static void
@@ -597,6 +602,7 @@ attention_block_task (void *arg, int task, int thread)
   float *Kp = s->attn;                         /* np panels (D, NR) */
   float *Vp = Kp + (size_t) attn_pad (j->Tk) * D; /* ne panels (kn, NR) */
   float *S = Vp + (size_t) attn_pad (D) * j->Tk; /* (MR, ldS) */
+  uint32_t *Kb = (uint32_t *) (S + (size_t) MR * attn_pad (j->Tk)); /* np panels (D / 2, NR) */
   const float *kh = j->k + (size_t) h * D, *vh = j->v + (size_t) h * D;
   /* K rows of this head seen as an f32 weight (kn, D): packed like any B operand */
   lmw_weight kw = { LMW_TYPE_F32, kn, D, (size_t) j->ldk * sizeof (float), kh };
@@ -611,6 +617,9 @@ attention_block_task (void *arg, int task, int thread)
      * cache lines made the P V product about 4% slower) */
     const float *vsrc = vh;
     size_t vld = (size_t) j->ldv;
+    const lmw_cpu_attn_bf16 *bf = D % 2 == 0 && NR == 64 ? j->ctx->attn_bf16 : NULL;
+    if (bf != NULL)
+      bf->pack_keys (Kb, Kp, np, D);
     if ((uintptr_t) vh % 64 != 0 || j->ldv % 16 != 0) {
       vld = (size_t) (D + 15) / 16 * 16;
       for (int t = 0; t < kn; t++)
@@ -634,8 +643,12 @@ attention_block_task (void *arg, int task, int thread)
         for (int b = 0; b < D * (int) sizeof (float); b += 64)
           __builtin_prefetch (nq + b);
       }
-      kern->attn_block (j->out + (size_t) m * j->ldo + (size_t) h * D, (size_t) j->ldo, a,
-                        visible, Kp, vsrc, vld, kn, D, scale, S, ldS);
+      if (bf != NULL)
+        bf->attn_block (j->out + (size_t) m * j->ldo + (size_t) h * D, (size_t) j->ldo, a, visible,
+                        Kb, vsrc, vld, kn, D, scale, S, ldS);
+      else
+        kern->attn_block (j->out + (size_t) m * j->ldo + (size_t) h * D, (size_t) j->ldo, a,
+                          visible, Kp, vsrc, vld, kn, D, scale, S, ldS);
     }
     return;
   }
@@ -855,10 +868,15 @@ static int
 cpu_map_weight (void *vctx, lmw_weight *out, const lmw_weight *w, lmw_weight_use use, char *err,
                 size_t err_len)
 {
-  (void) vctx;
-  (void) use;
+  cpu_ctx *ctx = vctx;
   (void) err;
   (void) err_len;
+  /* a context holding block-quantised weights on the integer path also computes attention
+   * scores in bf16 where the processor has it (its products are already rounded to 8 bits) */
+  bool quantised = w->type == LMW_TYPE_Q8_0 || w->type == LMW_TYPE_Q5_0 || w->type == LMW_TYPE_Q5_1 ||
+                   w->type == LMW_TYPE_Q4_0 || w->type == LMW_TYPE_Q4_1;
+  if (use == LMW_USE_MATRIX && quantised && ctx->int8 != NULL)
+    ctx->attn_bf16 = lmw_cpu_attn_bf16_get ();
   *out = *w;
   return 0;
 }

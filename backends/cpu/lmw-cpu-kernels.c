@@ -1129,6 +1129,160 @@ avx512_attn_block (float *out, size_t ldo, const float *const *q, const int *vis
 #undef STEP2
 #undef STEP1
 
+
+/* ---- attention with bf16 products (AVX512-BF16 vdpbf16ps) ------------------------------- */
+
+#define AVX512BF16 __attribute__ ((target ("avx512f,avx512vl,avx512bw,avx512bf16,avx2,fma,f16c")))
+
+/* 16 floats -> 16 bf16 (round to nearest even) in the low halves of 32-bit lanes */
+AVX512BF16 static inline __m512i
+bf16_lo (__m512 x)
+{
+  return _mm512_cvtepu16_epi32 ((__m256i) _mm512_cvtneps_pbh (x));
+}
+
+/* keys packed by pack_rows as (D, 64) f32 panels -> (D / 2, 64) panels of bf16 pairs (keys
+ * d and d + 1 of one key in one 32-bit lane, d even) */
+AVX512BF16 static void
+avx512bf16_pack_keys (uint32_t *dst, const float *kp, int np, int D)
+{
+  for (int pi = 0; pi < np; pi++) {
+    const float *src = kp + (size_t) pi * D * 64;
+    uint32_t *out = dst + (size_t) pi * (D / 2) * 64;
+    for (int d = 0; d < D; d += 2, src += 128, out += 64)
+      for (int c = 0; c < 64; c += 16) {
+        __m512i lo = bf16_lo (_mm512_load_ps (src + c)), hi = bf16_lo (_mm512_load_ps (src + 64 + c));
+        _mm512_store_si512 (out + c, _mm512_or_si512 (lo, _mm512_slli_epi32 (hi, 16)));
+      }
+  }
+}
+
+#define ROWS(X) X (0) X (1) X (2) X (3) X (4) X (5)
+#define DECL(r) __m512 c##r##0 = _mm512_setzero_ps (), c##r##1 = c##r##0, c##r##2 = c##r##0, c##r##3 = c##r##0;
+#define BSTEP(r)                                                                              \
+  av = (__m512bh) _mm512_set1_epi32 ((int) a##r[k]);                                          \
+  c##r##0 = _mm512_dpbf16_ps (c##r##0, av, b0); c##r##1 = _mm512_dpbf16_ps (c##r##1, av, b1); \
+  c##r##2 = _mm512_dpbf16_ps (c##r##2, av, b2); c##r##3 = _mm512_dpbf16_ps (c##r##3, av, b3);
+
+AVX512BF16 static bool
+avx512bf16_attn_scores (const uint32_t *const *q, const int *visible, const uint32_t *kb, int kn,
+                        int D, float *p, int ldp, float *inv, bool check)
+{
+  attn_row_state st[LMW_GEMM_MR];
+  __m512 sum[LMW_GEMM_MR];
+  for (int r = 0; r < LMW_GEMM_MR; r++) {
+    st[r].ref = -INFINITY;
+    st[r].lim = -INFINITY;
+    sum[r] = _mm512_setzero_ps ();
+  }
+  const uint32_t *a0 = q[0], *a1 = q[1], *a2 = q[2], *a3 = q[3], *a4 = q[4], *a5 = q[5];
+  int np = (kn + 63) / 64, D2 = D / 2;
+  int vmin = visible[0];
+  for (int r = 1; r < LMW_GEMM_MR; r++)
+    vmin = visible[r] < vmin ? visible[r] : vmin;
+#define EXPROW(r)                                                                             \
+  attn_row_exp (c##r##0, c##r##1, c##r##2, c##r##3, visible[r] - base, p + (size_t) (r) * ldp, \
+                base, &st[r], &sum[r], chk);
+#define EXPFULL(r)                                                                            \
+  attn_row_exp_full (c##r##0, c##r##1, c##r##2, c##r##3, p + (size_t) (r) * ldp + base,       \
+                     st[r].ref, &sum[r]);
+  for (int pi = 0; pi < np; pi++) {
+    const uint32_t *bp = kb + (size_t) pi * D2 * 64;
+    int base = pi * 64;
+    bool chk = check || pi == 0;
+    ROWS (DECL)
+    for (int k = 0; k < D2; k++) {
+      __m512bh b0 = (__m512bh) _mm512_load_si512 (bp), b1 = (__m512bh) _mm512_load_si512 (bp + 16);
+      __m512bh b2 = (__m512bh) _mm512_load_si512 (bp + 32), b3 = (__m512bh) _mm512_load_si512 (bp + 48);
+      bp += 64;
+      __m512bh av;
+      ROWS (BSTEP)
+    }
+    if (!chk && base + 64 <= vmin) {
+      ROWS (EXPFULL)
+    } else {
+      ROWS (EXPROW)
+    }
+  }
+#undef EXPROW
+#undef EXPFULL
+  bool ok = true;
+  for (int r = 0; r < LMW_GEMM_MR; r++) {
+    float s = _mm512_reduce_add_ps (sum[r]);
+    if (!(s <= ATTN_SUM_MAX))
+      ok = false;
+    inv[r] = s > 0.0f ? 1.0f / s : 0.0f;
+  }
+  return ok;
+}
+
+#define STEP(r)                                                                               \
+  av = _mm512_set1_ps (a##r[k]);                                                              \
+  c##r##0 = _mm512_fmadd_ps (av, b0, c##r##0); c##r##1 = _mm512_fmadd_ps (av, b1, c##r##1);   \
+  c##r##2 = _mm512_fmadd_ps (av, b2, c##r##2); c##r##3 = _mm512_fmadd_ps (av, b3, c##r##3);
+
+/* avx512_attn_block with the scores from bf16 queries and keys (kb from pack_keys_bf16, D
+ * even); the exponentials and P V as in the f32 kernel */
+AVX512BF16 static void
+avx512bf16_attn_block (float *out, size_t ldo, const float *const *q, const int *visible,
+                       const uint32_t *kb, const float *v, size_t ldv, int kn, int D, float scale,
+                       float *p, int ldp)
+{
+  uint32_t qs[LMW_GEMM_MR][LMW_GEMM_KC / 2] __attribute__ ((aligned (64)));
+  const uint32_t *qp[LMW_GEMM_MR];
+  __m512 vs = _mm512_set1_ps (scale * 1.44269504088896341f);
+  const __m512i even = _mm512_set_epi32 (30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_add_epi32 (even, _mm512_set1_epi32 (1));
+  for (int r = 0; r < LMW_GEMM_MR; r++) {
+    for (int d = 0; d < D; d += 32) {
+      __mmask16 m0 = D - d >= 16 ? 0xffff : (__mmask16) ((1u << (D - d)) - 1);
+      __mmask16 m1 = D - d >= 32 ? 0xffff : D - d <= 16 ? 0 : (__mmask16) ((1u << (D - d - 16)) - 1);
+      __m512 x0 = _mm512_mul_ps (_mm512_maskz_loadu_ps (m0, q[r] + d), vs);
+      __m512 x1 = _mm512_mul_ps (_mm512_maskz_loadu_ps (m1, q[r] + d + 16), vs);
+      __m512 ev = _mm512_permutex2var_ps (x0, even, x1), od = _mm512_permutex2var_ps (x0, odd, x1);
+      __mmask16 mp = D - d >= 32 ? 0xffff : (__mmask16) ((1u << ((D - d) / 2)) - 1);
+      _mm512_mask_storeu_epi32 (qs[r] + d / 2, mp, _mm512_or_si512 (bf16_lo (ev), _mm512_slli_epi32 (bf16_lo (od), 16)));
+    }
+    qp[r] = qs[r];
+  }
+  float inv[LMW_GEMM_MR];
+  if (!avx512bf16_attn_scores (qp, visible, kb, kn, D, p, ldp, inv, false))
+    avx512bf16_attn_scores (qp, visible, kb, kn, D, p, ldp, inv, true);
+  const float *a0 = p, *a1 = p + (size_t) ldp, *a2 = p + 2 * (size_t) ldp;
+  const float *a3 = p + 3 * (size_t) ldp, *a4 = p + 4 * (size_t) ldp, *a5 = p + 5 * (size_t) ldp;
+#define STORE(r)                                                                              \
+  if (visible[r] > 0) {                                                                       \
+    float *o = out + (size_t) (r) * ldo + e0;                                                 \
+    __m512 vi = _mm512_set1_ps (inv[r]);                                                      \
+    _mm512_mask_storeu_ps (o, n0, _mm512_mul_ps (c##r##0, vi));                               \
+    _mm512_mask_storeu_ps (o + 16, n1, _mm512_mul_ps (c##r##1, vi));                          \
+    _mm512_mask_storeu_ps (o + 32, n2, _mm512_mul_ps (c##r##2, vi));                          \
+    _mm512_mask_storeu_ps (o + 48, n3, _mm512_mul_ps (c##r##3, vi));                          \
+  }
+  for (int e0 = 0; e0 < D; e0 += 64) {
+    int w = D - e0 < 64 ? D - e0 : 64;
+    uint64_t bits = w >= 64 ? ~0ull : (1ull << w) - 1;
+    __mmask16 n0 = (__mmask16) bits, n1 = (__mmask16) (bits >> 16);
+    __mmask16 n2 = (__mmask16) (bits >> 32), n3 = (__mmask16) (bits >> 48);
+    const float *vb = v + e0;
+    ROWS (DECL)
+    for (int k = 0; k < kn; k++, vb += ldv) {
+      __m512 b0 = _mm512_maskz_loadu_ps (n0, vb), b1 = _mm512_maskz_loadu_ps (n1, vb + 16);
+      __m512 b2 = _mm512_maskz_loadu_ps (n2, vb + 32), b3 = _mm512_maskz_loadu_ps (n3, vb + 48);
+      __m512 av;
+      ROWS (STEP)
+    }
+    ROWS (STORE)
+  }
+#undef STORE
+}
+#undef ROWS
+#undef DECL
+#undef STEP
+#undef BSTEP
+
+static const lmw_cpu_attn_bf16 avx512bf16_attn = { avx512bf16_pack_keys, avx512bf16_attn_block };
+
 static const lmw_cpu_kernels avx512_kernels = {
   "avx512", 64, avx2_convert_row, avx2_dot_row, avx512_kernel, avx2_axpy, avx512_exp_row,
   avx2_softmax_row, avx512_gelu, avx512_pack_rows, avx512_dot_rows, avx512_gemv_t,
@@ -1225,6 +1379,33 @@ lmw_cpu_kernels_force_generic (bool generic)
 {
   force_generic = generic;
   select_kernels ();
+}
+
+static bool
+have_avx512_bf16 (void)
+{
+#ifdef LMW_HAVE_X86
+  unsigned a, b, c, d;
+  if (!have_avx2_fma_f16c () || !have_avx512 () || __get_cpuid_max (0, NULL) < 7)
+    return false;
+  __cpuid_count (7, 0, a, b, c, d);
+  if (!(b & (1u << 30))) /* AVX512BW */
+    return false;
+  __cpuid_count (7, 1, a, b, c, d);
+  return a & (1u << 5);
+#else
+  return false;
+#endif
+}
+
+const lmw_cpu_attn_bf16 *
+lmw_cpu_attn_bf16_get (void)
+{
+#ifdef LMW_HAVE_X86
+  if (lmw_cpu_kernels_get () == &avx512_kernels && have_avx512_bf16 ())
+    return &avx512bf16_attn;
+#endif
+  return NULL;
 }
 
 const lmw_cpu_kernels *

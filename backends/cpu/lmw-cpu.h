@@ -56,6 +56,19 @@ typedef struct {
 } lmw_cpu_kernels;
 
 const lmw_cpu_kernels *lmw_cpu_kernels_get (void);
+
+/* Attention with bf16 scores (AVX512-BF16), for quantised models: pack_keys turns np (D, 64)
+ * panels from pack_rows into (D / 2, 64) panels of bf16 pairs (D even); attn_block is
+ * attn_block of the AVX-512 set with kb from pack_keys. */
+typedef struct {
+  void (*pack_keys) (uint32_t *dst, const float *kp, int np, int D);
+  void (*attn_block) (float *out, size_t ldo, const float *const *q, const int *visible,
+                      const uint32_t *kb, const float *v, size_t ldv, int kn, int D, float scale,
+                      float *p, int ldp);
+} lmw_cpu_attn_bf16;
+
+/* the bf16 attention of the selected kernel set; NULL when this machine has none */
+const lmw_cpu_attn_bf16 *lmw_cpu_attn_bf16_get (void);
 /* forces the portable kernels (tests compare both); call before any backend is created */
 void lmw_cpu_kernels_force_generic (bool generic);
 /* selects the kernel set `name` ("generic", "avx2", "avx512"; NULL: the best for this machine)

@@ -36,10 +36,13 @@ lmw_cuda_rt_device_count (void)
 lmw_cuda_rt *
 lmw_cuda_rt_new (int device, char *err, size_t err_len)
 {
+  if (device != 0) { /* one emulated device, refused as the runtime refuses a missing one */
+    snprintf (err, err_len, "CUDA device %d does not exist (1 device)", device);
+    return NULL;
+  }
   lmw_cuda_rt *rt = calloc (1, sizeof *rt);
   if (rt == NULL)
     snprintf (err, err_len, "out of memory");
-  (void) device; /* one emulated device whatever the number */
   return rt;
 }
 

@@ -36,10 +36,14 @@
  *             at batch --requests (the prompt as one step), from the times measured above;
  *             audio-hours per hour = audio / that time.  The GPU work of the scheduler's
  *             batches, without its host work between steps.
+ *   front end the log-mel spectrogram of one 30 s window from its samples on the device
+ *             (lmw-cuda-mel.h): the pass for the signal's maximum and the pass that writes the
+ *             normalised frames, 80 and 128 mel bands, in ms per window (one line);
  * GEMMs are cublasGemmEx with f16 operands and f32 accumulation (tensor cores); the kernels are
- * those of backends/cuda/lmw-cuda-kernels.h.  Prints one table.
+ * those of backends/cuda/lmw-cuda-kernels.h and lmw-cuda-mel.h.  Prints one table.
  */
 #include "lmw-cuda-kernels.h"
+#include "lmw-cuda-mel.h"
 #include "lmw-cuda-step.h"
 
 #include <cublas_v2.h>
@@ -209,6 +213,28 @@ time_ms (void (*fn) (void *), void *arg, int reps)
   cudaEventDestroy (a);
   cudaEventDestroy (b);
   return m;
+}
+
+/* ---- front end ------------------------------------------------------------------------- */
+
+typedef struct {
+  float *pcm, *filters, *max, *out;
+  int n_mels;
+} front_end;
+
+/* one window's two passes: the maximum, then the normalised frames */
+static void
+front_end_run (void *arg)
+{
+  front_end *f = arg;
+  size_t n = (size_t) T_MEL * 160;
+  if (lmw_cuda_log_mel (NULL, 0, f->max, f->pcm, 0, n, n, n, f->filters, f->n_mels, 0, T_MEL,
+                        stream) != LMW_CUDA_OK ||
+      lmw_cuda_log_mel (f->out, T_MEL, f->max, f->pcm, 0, n, n, n, f->filters, f->n_mels, 0,
+                        T_MEL, stream) != LMW_CUDA_OK) {
+    fprintf (stderr, "lmw-cuda-bench: %s\n", lmw_cuda_mel_last_error ());
+    exit (1);
+  }
 }
 
 /* ---- encoder ---------------------------------------------------------------------------- */
@@ -583,6 +609,16 @@ main (int argc, char **argv)
   printf ("device: %s (sm_%d%d), %d reps, decoder at position %d, %d audio positions; "
           "cuBLAS f16 GEMM %d^3: %.1f TFLOP/s\n", prop.name, prop.major, prop.minor, reps,
           position, T_AUD, peak_n, peak_tflops);
+  {
+    front_end f = {rand_f32 ((size_t) T_MEL * 160), rand_f32 (128 * 201), rand_f32 (1),
+                   dalloc ((size_t) 128 * T_MEL * 4), 80};
+    float ms80 = time_ms (front_end_run, &f, reps);
+    f.n_mels = 128;
+    float ms128 = time_ms (front_end_run, &f, reps);
+    printf ("front end: log-mel of one %d-frame window from its samples (maximum + frames): "
+            "%.3f ms with 80 bands, %.3f ms with 128\n", T_MEL, ms80, ms128);
+    cudaFree (f.pcm), cudaFree (f.filters), cudaFree (f.max), cudaFree (f.out);
+  }
   printf ("%-9s", "model");
   for (int i = 0; i < n_enc; i++)
     printf (" enc ms/win B=%-3d", encb[i]);

@@ -21,6 +21,9 @@
  *   bench-stream-latency [--rounds N] [--levels 1,4,8,10,12,14,16] [--eou MS] [--config TEXT]
  *                        [--query TEXT] [--target-ms MS]
  *
+ * With vad_events=true among them, each utterance of the one-stream measure also gets a line
+ * on stderr: where the detector's speech_ended put the end of speech, against the end of the
+ * recording, and the final's latency.
  * --query adds stream parameters, e.g. "vad=silero" (sphinx streams endpointed by the Silero
  * detector of [vad] model, which --config then names); --target-ms sets the final p95 that
  * counts as keeping up in the concurrency table (500).  Whisper models:

@@ -453,10 +453,15 @@ static gboolean
 on_idle_check (gpointer data)
 {
   LmdHttpStream *self = data;
-  gint64 idle_us = g_get_monotonic_time () - self->last_audio_at;
+  gint64 idle_us;
   guint timeout_s = self->dialect != NULL && self->dialect->idle_timeout_s > 0 ? self->dialect->idle_timeout_s
                                                                                : self->hub->config.idle_timeout_s;
 
+  /* A stream whose audio is still being decoded is not idle: its client waits for finals
+   * the server owes it.  The clock starts again once the server has caught up. */
+  if (self->live != NULL && lmd_live_session_get_queued_seconds (self->live) > 0)
+    self->last_audio_at = g_get_monotonic_time ();
+  idle_us = g_get_monotonic_time () - self->last_audio_at;
   if (self->state == STATE_OPEN && idle_us >= (gint64) timeout_s * G_USEC_PER_SEC)
     {
       g_autofree char *message = g_strdup_printf ("no audio for %u s", timeout_s);

@@ -466,7 +466,10 @@ stream_block (LmdSphinxSession *self, const gint16 *block, guint n, GError **err
   else if (st->silero == NULL && self->n_fed <= VAD_SETTLE_SAMPLES &&
            frame_power (block, n) < SETTLE_MIN_POWER)
     st->faint_until = self->n_fed;
-  if (st->pending->len >= SAMPLE_RATE / 10)
+  /* Speech is decoded in 100 ms batches; once the detector hears silence, every block at
+   * once, so that when the silence ends the utterance the decoder has already taken all of
+   * its audio and the final costs only the end of the search. */
+  if (st->pending->len >= SAMPLE_RATE / 10 || (st->decoder != NULL && !st->in_speech))
     return stream_flush (self, error);
   return TRUE;
 }
@@ -534,6 +537,7 @@ lmd_sphinx_session_end_utterance (LmdEngineSession *session, GError **error)
   g_autoptr (LmdTranscript) utterance = lmd_transcript_new ("en");
   ps_decoder_t *decoder;
   gboolean ok;
+  gint64 t0, t1, t2;
 
   if (st == NULL)
     {
@@ -544,7 +548,9 @@ lmd_sphinx_session_end_utterance (LmdEngineSession *session, GError **error)
   if (st->decoder == NULL)
     return g_steal_pointer (&utterance);
 
+  t0 = g_get_monotonic_time ();
   ok = stream_flush (self, error);
+  t1 = g_get_monotonic_time ();
   decoder = g_steal_pointer (&st->decoder);
   st->utterance_samples += self->n_fed - st->utt_start;
   if (ps_end_utt (decoder) < 0 && ok)
@@ -552,6 +558,7 @@ lmd_sphinx_session_end_utterance (LmdEngineSession *session, GError **error)
       g_set_error (error, LMD_ERROR, LMD_ERROR_INTERNAL, "sphinx: ending the utterance failed");
       ok = FALSE;
     }
+  t2 = g_get_monotonic_time ();
   if (ok)
     {
       LmdTranscript *saved = self->transcript;
@@ -561,6 +568,12 @@ lmd_sphinx_session_end_utterance (LmdEngineSession *session, GError **error)
       if (st->cmn_len > 0 && ps_get_feat (decoder)->cmn_struct != NULL)
         cmn_live_get (ps_get_feat (decoder)->cmn_struct, st->cmn);
     }
+  /* the parts of the cost of a final (the live session logs the whole) */
+  LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, self->request_id,
+                   "sphinx stream: utterance of %.2f s ended: last audio %.0f ms, search end "
+                   "%.0f ms, words and posteriors %.0f ms",
+                   (double) (self->n_fed - st->utt_start) / SAMPLE_RATE, (t1 - t0) / 1e3,
+                   (t2 - t1) / 1e3, (g_get_monotonic_time () - t2) / 1e3);
   lmd_sphinx_engine_return_stream_decoder (self->engine, decoder);
   st->utt_floor = self->n_fed;
   /* speech that goes on opens the next utterance at once */

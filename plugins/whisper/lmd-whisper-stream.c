@@ -226,6 +226,13 @@ decode (LmdWhisperStream *self, gint64 length, GError **error)
     }
   if (params.max_tokens > 224)
     params.max_tokens = 0; /* the model's own bound */
+  /* the previous decode of this utterance covered a prefix of this audio: its tokens are
+   * the likely beginning, checked in multi-row decoder steps (the tokens do not change) */
+  if (self->decoded > 0 && self->result.n_window_tokens > 0)
+    {
+      params.draft_tokens = self->result.window_tokens;
+      params.n_draft_tokens = self->result.n_window_tokens;
+    }
   if (lmw_transcribe (self->state, &params,
                       (const float *) self->audio->data + (self->start - self->audio_start),
                       (size_t) length, &result, &err) != 0)

@@ -23,7 +23,10 @@
  *   - the caller ends an utterance (end_utterance) after the silence timeout or at its
  *     maximum length; speech still going on opens the next utterance at once.
  * Decodes of a stream use greedy search without temperature fallback and at most
- * 16 + 12 tokens per second of audio (a random or confused model cannot loop for 224 tokens).
+ * 16 + 12 tokens per second of audio (a random or confused model cannot loop for 224 tokens);
+ * a decode after the first of an utterance gets the previous one's tokens as its draft
+ * (lmw_params.draft_tokens: the tokens it shares with it go through the decoder in multi-row
+ * steps instead of one step each; the tokens chosen are the same).
  *
  * Config ([whisper]): stream_interval_ms (1000, 100..30000), stream_interim_budget (0.5,
  * 0..1; 0: no interim decodes), stream_bench_tokens_per_s (0, 0..12: benchmarks only).

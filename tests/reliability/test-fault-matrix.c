@@ -22,6 +22,12 @@
  *                            result and posts nothing: one delivery
  *   /faults/api-kill-stream  kill -9 of the api during a relayed stream: the worker's stream
  *                            ends (its decoder is freed), a new api serves at once
+ *   /faults/api-stop-batch   SIGSTOP of the api with batch requests (20 s of speech each) in
+ *                            flight: nothing is answered while it is stopped; after SIGCONT
+ *                            every request is answered 200
+ *   /faults/api-kill-batch   kill -9 of the api with batch requests in flight: those not yet
+ *                            answered see their connection end (no HTTP answer), the others
+ *                            keep their 200; a restarted api serves at once
  *
  * The cells covered elsewhere (kill -9 of a worker, of Redis, of the license role, of a job's
  * process) are listed in docs/reliability.md with their tests.
@@ -187,7 +193,7 @@ batch_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-batch_send (Batch *batch, LmdTestServer *srv, guint n)
+batch_send_wav (Batch *batch, LmdTestServer *srv, guint n, GBytes *wav)
 {
   g_autofree char *url = lmd_test_server_url (srv, "/v1/listen");
 
@@ -197,9 +203,15 @@ batch_send (Batch *batch, LmdTestServer *srv, guint n)
       c->batch = batch;
       c->index = batch->sent++;
       c->msg = soup_message_new ("POST", url);
-      soup_message_set_request_body_from_bytes (c->msg, "audio/wav", short_wav);
+      soup_message_set_request_body_from_bytes (c->msg, "audio/wav", wav);
       soup_session_send_and_read_async (session, c->msg, G_PRIORITY_DEFAULT, NULL, batch_call_done, c);
     }
+}
+
+static void
+batch_send (Batch *batch, LmdTestServer *srv, guint n)
+{
+  batch_send_wav (batch, srv, n, short_wav);
 }
 
 static void
@@ -556,6 +568,79 @@ test_api_kill_stream (void)
   }
 }
 
+/* SIGSTOP of the api with batch requests in flight: its clients wait (nothing is answered
+ * while it is stopped); after SIGCONT every request is answered 200. */
+static void
+test_api_stop_batch (void)
+{
+  Batch batch = { 0 };
+  guint answered_while_stopped;
+  gint64 resumed_at;
+
+  if (!need_setup ())
+    return;
+  g_assert_true (wait_for_workers (2, 20));
+  batch_send_wav (&batch, api, 4, long_wav);
+  spin (300);
+  lmd_test_server_signal (api, SIGSTOP);
+  spin (100);
+  answered_while_stopped = batch.done;
+  spin (4000);
+  g_assert_cmpuint (batch.done, ==, answered_while_stopped);
+  lmd_test_server_signal (api, SIGCONT);
+  resumed_at = g_get_monotonic_time ();
+  batch_wait (&batch, WORKER_TIMEOUT_S + 60);
+  g_test_message ("api stopped 4 s: %u of 4 answered before; all answered %.1f s after SIGCONT",
+                  answered_while_stopped, (g_get_monotonic_time () - resumed_at) / 1e6);
+  for (guint i = 0; i < batch.sent; i++)
+    g_assert_cmpuint (batch.statuses[i], ==, 200);
+  batch_clear (&batch);
+  g_assert_true (wait_for_workers (2, 20));
+}
+
+/* kill -9 of the api with batch requests in flight: its clients see their connections end
+ * (no HTTP answer can come from a dead process), those answered before keep their 200; a
+ * restarted api serves at once. */
+static void
+test_api_kill_batch (void)
+{
+  Batch batch = { 0 };
+  Batch after = { 0 };
+  guint n_200 = 0, n_cut = 0;
+
+  if (!need_setup ())
+    return;
+  g_assert_true (wait_for_workers (2, 20));
+  batch_send_wav (&batch, api, 4, long_wav);
+  spin (300);
+  lmd_test_server_signal (api, SIGKILL);
+  g_assert_cmpint (lmd_test_server_wait (api, 30), ==, -SIGKILL);
+  batch_wait (&batch, 30);
+  for (guint i = 0; i < batch.sent; i++)
+    {
+      if (batch.statuses[i] == 200)
+        n_200++;
+      else if (batch.statuses[i] == 0)
+        {
+          g_test_message ("request %u: %s", i, batch.bodies[i]);
+          n_cut++;
+        }
+    }
+  g_test_message ("api killed: %u of 4 answered 200 before, %u connections ended without an answer",
+                  n_200, n_cut);
+  g_assert_cmpuint (n_200 + n_cut, ==, batch.sent);
+  g_assert_cmpuint (n_cut, >=, 1);
+  batch_clear (&batch);
+  lmd_test_server_stop (api);
+  api = start_api ();
+  g_assert_true (wait_for_workers (2, 20));
+  batch_send (&after, api, 2);
+  batch_wait (&after, WORKER_TIMEOUT_S + 60);
+  g_assert_cmpuint (after.statuses[0], ==, 200);
+  g_assert_cmpuint (after.statuses[1], ==, 200);
+  batch_clear (&after);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -597,6 +682,8 @@ main (int argc, char **argv)
   g_test_add_func ("/faults/redis-stop-jobs", test_redis_stop_jobs);
   g_test_add_func ("/faults/asr-stop-job", test_asr_stop_job);
   g_test_add_func ("/faults/api-kill-stream", test_api_kill_stream);
+  g_test_add_func ("/faults/api-stop-batch", test_api_stop_batch);
+  g_test_add_func ("/faults/api-kill-batch", test_api_kill_batch);
   status = g_test_run ();
   if (api != NULL)
     {

@@ -25,7 +25,8 @@
  *   - /vad-stream/sphinx-silero: the five LibriVox recordings streamed to the sphinx engine with
  *     its own noise tracker and with vad=silero: the WER of each (printed) and the silero one
  *     no worse than the sphinx one (+1 point of slack for ties in rounding); speech events
- *     from Silero at the times of its segments.
+ *     from Silero at the times of its segments; each final right after its speech_ended, its
+ *     words ending before that time plus eou_timeout_ms (audio time).
  */
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
@@ -512,6 +513,19 @@ sphinx_pass (const char *query, GHashTable *references, LmdWerCounts *counts, gb
           g_assert_cmpuint (truth->len, >=, 1);
           g_assert_cmpfloat (fabs (json_object_get_double_member (started, "timestamp") -
                                    g_array_index (truth, Utterance, 0).start), <=, EDGE_TOLERANCE_S);
+          /* in audio time: each final directly follows its speech_ended, and holds no audio
+           * past that end plus the silence timeout (and the 20 ms slice it was decided in) */
+          for (guint m = 1; m < s->messages->len; m++)
+            {
+              JsonObject *o = s->messages->pdata[m], *before = s->messages->pdata[m - 1];
+
+              if (!is_result (o, TRUE) || json_object_get_boolean_member (o, "is_last"))
+                continue;
+              g_assert_true (is_type (before, "speech_ended"));
+              g_assert_cmpfloat (json_object_get_double_member (o, "end"), <=,
+                                 json_object_get_double_member (before, "timestamp") +
+                                 EOU_MS / 1000.0 + 0.05);
+            }
         }
       lmd_test_stream_free (s);
       g_bytes_unref (clients[i].bytes);

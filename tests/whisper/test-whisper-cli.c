@@ -9,7 +9,9 @@
  *   - `--model M --audio A --threads 2` exits 0 (prints a transcript), and so does beam search
  *     with word timestamps; out-of-range or non-numeric decoding options exit 2;
  *   - a corrupt model path, a missing audio file and bad arguments exit non-zero;
- *   - --backend cuda-emu dumps tensors within 1e-3 of the reference too; --backend tpu exits 2;
+ *   - --backend cuda-emu dumps tensors within 1e-3 of the reference too; GPU_DEVICE_ID=1 with
+ *     --backend cuda-emu (one emulated device, 0) exits 1 naming the device; --backend tpu
+ *     exits 2;
  *     where no GPU is, --backend cuda exits 1 naming what is missing, and the default (auto)
  *     with --stats says it computes on the CPU and why.
  */
@@ -103,6 +105,18 @@ main (int argc, char **argv)
   /* backend choice */
   char errfile[4200];
   snprintf (errfile, sizeof errfile, "%s/stderr.txt", tmp);
+  {
+    /* GPU_DEVICE_ID picks the device: the emulation has device 0 only */
+    snprintf (cmd, sizeof cmd, "GPU_DEVICE_ID=1 '%s' --model '%s/model.ggml.bin' --audio "
+              "'%s/../../audio/speech-sample.wav' --backend cuda-emu > /dev/null 2> '%s'", prog,
+              dir, dir, errfile);
+    int rc = run (cmd);
+    char *out = read_text (errfile);
+    TEST_OK (rc == 1 && out && strstr (out, "device 1"),
+             "GPU_DEVICE_ID=1 with --backend cuda-emu exits 1 naming the device: %s",
+             out ? out : "");
+    free (out);
+  }
   snprintf (cmd, sizeof cmd, "'%s' --model '%s/model.ggml.bin' --audio '%s/../../audio/speech-sample.wav' "
             "--backend tpu 2> /dev/null", prog, dir, dir);
   TEST_OK (run (cmd) == 2, "--backend tpu is a usage error");

@@ -32,6 +32,8 @@
  *     <|startofprev|> tokens <|startoftranscript|> ... — the result equals a window decoded by
  *     hand after exactly that prompt; the previous text is dropped after a window decoded
  *     above T = 0.5 and when conditioning is off.
+ *   - draft tokens: greedy decoding with a draft (its own tokens, a draft that leaves them,
+ *     the first half's tokens) chooses the same tokens as without one;
  * The models have random weights: the text is meaningless, the mechanics are what is checked.
  */
 #include "lmw-align.h"
@@ -128,6 +130,62 @@ test_beam (void)
   lmw_result_clear (&g);
   lmw_result_clear (&b1);
   lmw_result_clear (&b5);
+}
+
+/* draft tokens: greedy decoding with a draft (the window's own tokens, a draft that leaves
+ * them at token 5, the tokens of the first half of the audio) chooses the tokens it chooses
+ * without one, with timestamps and without; the draft it follows saves decoder steps. */
+static void
+test_draft (void)
+{
+  for (int ts = 0; ts < 2; ts++) {
+    lmw_params p = base_params ();
+    p.timestamps = ts == 1;
+    p.compression_threshold = 100.0f; /* one greedy pass */
+    p.logprob_threshold = -100.0f;
+    p.no_speech_threshold = 1.0f;
+    p.condition_on_previous_text = false;
+    lmw_result free_run, self_draft, bent, grown, half;
+    bool ok = run (&p, pcm, n_samples, &free_run) == 0 && run (&p, pcm, n_samples / 2, &half) == 0;
+    int n = ok ? free_run.n_window_tokens : 0;
+    TEST_OK (ok && n > 8 && free_run.n_draft_kept == 0, "%s: %d tokens decoded without a draft",
+             ts ? "timestamps" : "text", n);
+    if (!ok || n <= 8) {
+      if (ok) {
+        lmw_result_clear (&free_run);
+        lmw_result_clear (&half);
+      }
+      continue;
+    }
+    int *draft = malloc (sizeof (int) * (size_t) n);
+    memcpy (draft, free_run.window_tokens, sizeof (int) * (size_t) n);
+    p.draft_tokens = draft;
+    p.n_draft_tokens = n;
+    ok = run (&p, pcm, n_samples, &self_draft) == 0;
+    TEST_OK (ok && same_results (&free_run, &self_draft) && self_draft.n_window_tokens == n &&
+             memcmp (self_draft.window_tokens, draft, sizeof (int) * (size_t) n) == 0,
+             "%s: its own tokens as the draft: the same tokens", ts ? "timestamps" : "text");
+    TEST_OK (ok && self_draft.n_draft_kept >= n / 2 &&
+             self_draft.n_decoded <= free_run.n_decoded + LMW_DRAFT_ROWS,
+             "%s: %d of %d tokens came from multi-row steps (%d tokens through the decoder; "
+             "without the draft %d)", ts ? "timestamps" : "text", ok ? self_draft.n_draft_kept : -1,
+             n, ok ? self_draft.n_decoded : -1, free_run.n_decoded);
+    draft[5] = draft[5] == 11 ? 13 : 11; /* "," or "." where the decoding wrote something else */
+    ok = ok && run (&p, pcm, n_samples, &bent) == 0;
+    TEST_OK (ok && same_results (&free_run, &bent), "%s: a draft that leaves the tokens at 5: "
+             "the same tokens", ts ? "timestamps" : "text");
+    p.draft_tokens = half.window_tokens;
+    p.n_draft_tokens = half.n_window_tokens;
+    ok = ok && run (&p, pcm, n_samples, &grown) == 0;
+    TEST_OK (ok && same_results (&free_run, &grown), "%s: the first half's tokens as the draft: "
+             "the same tokens (%d kept)", ts ? "timestamps" : "text", ok ? grown.n_draft_kept : -1);
+    free (draft);
+    lmw_result_clear (&free_run);
+    lmw_result_clear (&self_draft);
+    lmw_result_clear (&bent);
+    lmw_result_clear (&grown);
+    lmw_result_clear (&half);
+  }
 }
 
 static void
@@ -603,6 +661,7 @@ main (int argc, char **argv)
   test_greedy_reference (json);
   test_beam ();
   test_fallback ();
+  test_draft ();
   test_long_audio ();
   test_mel_window ();
   test_reader ();

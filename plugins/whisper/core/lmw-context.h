@@ -199,6 +199,12 @@ typedef struct {
   bool condition_on_previous_text; /* true: each window's prompt carries the text decoded so far
                                     * (<|startofprev|> and its last n_text_ctx / 2 - 1 tokens),
                                     * reset after a window decoded at a temperature above 0.5 */
+  const int *draft_tokens;     /* nullable: tokens the first window's greedy decoding is
+                                * expected to begin with (timestamps included), such as the
+                                * previous decode of a growing utterance (lmw_result
+                                * .window_tokens): checked in multi-row decoder steps instead of
+                                * one step per token; the tokens chosen do not change */
+  int n_draft_tokens;
   const char *initial_prompt;  /* nullable: text that precedes the audio (spellings, names,
                                 * style); it conditions the first window, and the next ones
                                 * while condition_on_previous_text holds */
@@ -240,6 +246,10 @@ typedef struct {
   int n_decoded;          /* tokens run through the decoder (every candidate and retry) */
   int n_aligned;          /* windows whose word times come from cross-attention alignment */
   int n_conditioned;      /* windows decoded with a <|startofprev|> prompt */
+  int *window_tokens;     /* owned: the tokens the last window's decoding chose (timestamps
+                           * included, end-of-text not), for lmw_params.draft_tokens */
+  int n_window_tokens;
+  int n_draft_kept;       /* tokens whose decoder step a multi-row draft step made */
 } lmw_result;
 
 /* Transcribes pcm (16 kHz mono f32) window by window.  Returns 0 on success; the result is

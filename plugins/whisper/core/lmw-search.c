@@ -263,6 +263,7 @@ lmw_search_clear (lmw_search *s)
   free (s->first_logits);
   if (s->pick_suppress != NULL)
     s->st->ops->free (s->st->be, s->pick_suppress);
+  free (s->draft_logits);
   for (int i = s->n_pooled; i < s->n_beam_bufs; i++) {
     lmw_state_free_floats (s->st, s->beam_k[i]);
     lmw_state_free_floats (s->st, s->beam_v[i]);
@@ -333,11 +334,21 @@ pick_of (const lmw_search *s, const int *generated, int n_gen)
   return k;
 }
 
+/* One candidate, token by token.  Greedy with a draft (s->draft: the tokens this window is
+ * expected to begin with, e.g. the previous decode of a growing utterance): when the token
+ * just chosen is the draft's at its index, it and the next draft tokens (up to
+ * LMW_DRAFT_ROWS) go through the decoder in one multi-row step, whose rows are the logits
+ * after each; the following tokens are still chosen from those logits with every filter, and
+ * while they equal the draft no decoder step is needed.  At the first difference the cache
+ * positions past it are overwritten by the normal steps and drafting stops.  So the tokens
+ * are those of the decoding without a draft, up to the rounding of a multi-row product. */
 static int
 decode_one (lmw_search *s, float t, lmw_seq *q, lmw_error *err)
 {
   const lmw_model *m = s->m;
   int nv = m->hp.n_vocab, eot = m->sp.eot, np = s->n_prompt, Tt = m->hp.n_text_ctx;
+  int rows_from = -1, n_rows = 0; /* draft_logits row r follows token rows_from + r */
+  bool drafting = t == 0.0f && s->draft != NULL && s->n_draft > 0;
   memcpy (s->logits, s->first_logits, sizeof (float) * (size_t) nv);
   q->n = 0;
   q->sum_logprob = 0.0;
@@ -365,13 +376,48 @@ decode_one (lmw_search *s, float t, lmw_seq *q, lmw_error *err)
     q->tokens[q->n++] = next;
     if (q->n >= s->max_tokens || np + q->n >= Tt)
       break;
-    if (t == 0.0f && s->pick_suppress != NULL) {
+    int j = q->n - 1; /* index of next */
+    if (drafting && j < s->n_draft && next == s->draft[j]) {
+      if (n_rows > 0 && j > rows_from && j < rows_from + n_rows) {
+        /* already in the cache: the multi-row step ran it */
+        memcpy (s->logits, s->draft_logits + (size_t) (j - rows_from) * nv, sizeof (float) * (size_t) nv);
+        s->n_draft_kept++;
+        picked.token = -1; /* the logits to filter are the draft step's */
+        continue;
+      }
+      int c = s->n_draft - j;
+      if (c > LMW_DRAFT_ROWS)
+        c = LMW_DRAFT_ROWS;
+      if (c > Tt - (np + j))
+        c = Tt - (np + j);
+      if (c > s->max_tokens - j)
+        c = s->max_tokens - j;
+      if (c > 1) {
+        if (s->draft_logits == NULL &&
+            (s->draft_logits = malloc (sizeof (float) * (size_t) LMW_DRAFT_ROWS * (size_t) nv)) == NULL) {
+          lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
+          return -1;
+        }
+        if (lmw_decode (s->st, s->draft + j, c, np + j, s->draft_logits, true, err) != 0)
+          return -1;
+        s->n_decoded += c;
+        rows_from = j;
+        n_rows = c;
+        memcpy (s->logits, s->draft_logits, sizeof (float) * (size_t) nv);
+        picked.token = -1;
+        continue;
+      }
+    } else if (drafting && j < s->n_draft) {
+      drafting = false; /* the decoding left the draft */
+    }
+    n_rows = 0;
+    if (t == 0.0f && s->pick_suppress != NULL) { /* greedy on a scheduler: picked there */
       lmw_pick k = pick_of (s, q->tokens, q->n);
-      if (lmw_decode_pick (s->st, next, np + q->n - 1, s->logits, &k, &picked, err) != 0)
+      if (lmw_decode_pick (s->st, next, np + j, s->logits, &k, &picked, err) != 0)
         return -1;
     } else {
       picked.token = -1;
-      if (lmw_decode (s->st, &next, 1, np + q->n - 1, s->logits, false, err) != 0)
+      if (lmw_decode (s->st, &next, 1, np + j, s->logits, false, err) != 0)
         return -1;
     }
     s->n_decoded++;

@@ -44,7 +44,16 @@ typedef struct {
    * (NULL: the search filters the logits itself) */
   uint32_t *pick_suppress;
   int n_picked;          /* tokens picked on the backend */
+  /* greedy drafting: tokens the window is expected to begin with (set by the caller for one
+   * window, nullable), run through the decoder LMW_DRAFT_ROWS at a time in multi-row steps
+   * and kept while greedy decoding chooses them (see decode_one) */
+  const int *draft;
+  int n_draft;
+  float *draft_logits;   /* (LMW_DRAFT_ROWS, n_vocab), allocated on first use */
+  int n_draft_kept;      /* tokens whose decoder step a multi-row step made */
 } lmw_search;
+
+#define LMW_DRAFT_ROWS 8
 
 int lmw_search_init (lmw_search *s, lmw_state *st, const lmw_params *p, lmw_error *err);
 void lmw_search_clear (lmw_search *s);

@@ -84,6 +84,7 @@ lmw_result_clear (lmw_result *r)
     free (s->words);
   }
   free (r->segments);
+  free (r->window_tokens);
   memset (r, 0, sizeof *r);
 }
 
@@ -589,6 +590,9 @@ transcribe (lmw_state *st, const lmw_params *params, const float *pcm, lmw_pcm_r
     wi.window_ms = (int64_t) seek * 10;
     wi.end_ms = end_ms;
     wi.no_speech_prob = no_speech;
+    /* a draft describes the first window only */
+    s.draft = result->n_windows == 1 ? params->draft_tokens : NULL;
+    s.n_draft = s.draft != NULL ? params->n_draft_tokens : 0;
     for (float t = 0.0f;; t += params->temperature_inc) {
       if (lmw_search_window (&s, t, best, err) != 0)
         goto out;
@@ -609,6 +613,16 @@ transcribe (lmw_state *st, const lmw_params *params, const float *pcm, lmw_pcm_r
       if (!failed || params->temperature_inc <= 0.0f || t + params->temperature_inc > 1.0f + 1e-6f)
         break;
       result->n_fallbacks++;
+    }
+    {
+      int *wt = realloc (result->window_tokens, sizeof (int) * (size_t) (best->n > 0 ? best->n : 1));
+      if (wt == NULL) {
+        lmw_set_error (err, LMW_ERR_NOMEM, "out of memory");
+        goto out;
+      }
+      memcpy (wt, best->tokens, sizeof (int) * (size_t) best->n);
+      result->window_tokens = wt;
+      result->n_window_tokens = best->n;
     }
     if (no_speech > params->no_speech_threshold && wi.avg_logprob < params->logprob_threshold) {
       result->n_skipped++;
@@ -644,6 +658,7 @@ transcribe (lmw_state *st, const lmw_params *params, const float *pcm, lmw_pcm_r
   result->kv_copy_bytes = s.kv_copy_bytes;
   result->kv_copy_ms = s.kv_copy_ms;
   result->n_decoded = s.n_decoded;
+  result->n_draft_kept = s.n_draft_kept;
   rc = 0;
 out:
   if (rc != 0)
