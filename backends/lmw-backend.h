@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define LMW_BACKEND_VERSION 5
+#define LMW_BACKEND_VERSION 6
 
 /* Element types, numbered as in the ggml file format. */
 typedef enum {
@@ -75,6 +75,34 @@ typedef enum {
   LMW_USE_MATRIX = 0,
   LMW_USE_VECTOR = 1,
 } lmw_weight_use;
+
+/* One row of a table-driven decoder step (version 6): a sequence's next token.  A table of
+ * them lives in backend memory, written with one upload before the step, and the step's
+ * operations read every per-row argument from it, so that they take the same arguments at
+ * every step (what lets a backend record a step once and replay it). */
+typedef struct {
+  int32_t token;            /* its token; < 0: a padding row (zero outputs, no cache written) */
+  int32_t pos;              /* its position: its key and value go to cache row pos, and it
+                             * sees keys 0 .. pos */
+  float *self_k, *self_v;   /* the sequence's self-attention caches (n_layer, n_ctx, C) f32 */
+  const uint16_t *cross_k, *cross_v; /* its window's K/V (n_layer, T, C), f16 from to_f16 */
+  /* the greedy choice of the row's next token by step_pick: tokens never picked (a bitset of
+   * n_vocab bits in backend memory; NULL: the row picks nothing), the lowest timestamp token
+   * allowed, LMW_PICK_* flags */
+  const uint32_t *pick_suppress;
+  int32_t pick_ts_lo;
+  int32_t pick_flags;
+} lmw_step_row;
+
+#define LMW_PICK_NO_TEXT 1u /* no token below eot */
+#define LMW_PICK_TS_RULE 2u /* no token below the first timestamp when the timestamps together
+                             * are likelier than every other token */
+
+/* what step_pick returns for a row */
+typedef struct {
+  int32_t token;   /* the arg-max of the filtered logits (the lowest among equal ones) */
+  float logprob;   /* its log-probability under the filtered distribution */
+} lmw_pick_result;
 
 /* caps */
 #define LMW_BACKEND_HOST_MEMORY 1u /* backend memory is host memory (the CPU backend) */
@@ -186,6 +214,37 @@ typedef struct lmw_backend_ops {
   void (*log_mel) (void *ctx, float *out, int ldo, float *max, const float *pcm,
                    size_t pcm_base, size_t n_pcm, size_t n_samples, size_t n_total,
                    const float *filters, int n_mels, int f0, int f1);
+
+  /* ---- version 6: table-driven decoder steps.  Optional (all or none). ----
+   * rows (R) is a table in backend memory; matrices have row stride C = H * D. */
+  /* x (R, C) = tok_emb[rows[r].token] + pos_emb (n_pos, C)[rows[r].pos]; zeros for padding */
+  void (*step_embed) (void *ctx, float *x, const lmw_weight *tok_emb, const float *pos_emb,
+                      int n_pos, const lmw_step_row *rows, int R, int C);
+  /* for every row r at once: k, v row r stored at position pos of its caches (plus
+   * layer_offset elements), then out row r = attention of q row r to keys 0 .. pos */
+  void (*step_self_attention) (void *ctx, float *out, const float *q, const float *k,
+                               const float *v, const lmw_step_row *rows, size_t layer_offset,
+                               int R, int H, int D);
+  /* for every row r at once: out row r = attention of q row r to the Tk keys and values of
+   * rows[r].cross_k, .cross_v (plus layer_offset elements), without a mask */
+  void (*step_cross_attention) (void *ctx, float *out, const float *q, const lmw_step_row *rows,
+                                size_t layer_offset, int Tk, int R, int H, int D);
+  /* For every row r whose pick_suppress is set: out[r] = the greedy choice among the logits
+   * (R, n_vocab) of row r (row stride ld) once filtered as the search filters them: tokens of
+   * the bitset, timestamps (ids >= ts_begin) below pick_ts_lo, text (ids < eot) with
+   * LMW_PICK_NO_TEXT, and with LMW_PICK_TS_RULE everything below ts_begin when the timestamps'
+   * summed probability (after the other filters) exceeds every other token's; its
+   * log-probability under what remains (log-softmax sums in f64).  out is backend memory. */
+  void (*step_pick) (void *ctx, lmw_pick_result *out, const float *logits, int ld,
+                     const lmw_step_row *rows, int R, int n_vocab, int eot, int ts_begin);
+  /* Runs the operations issue (user) queues, under the name key: the first time directly, the
+   * second time recorded (a CUDA graph) and run, later by replaying the record, without
+   * calling issue.  issue must queue the same operations with the same arguments every time
+   * for a key, and neither upload, download, sync nor allocate.  Returns 0 (ran directly),
+   * 1 (recorded and ran) or 2 (replayed). */
+  int (*graph_run) (void *ctx, int key, void (*issue) (void *user), void *user);
+  /* forgets every record (the buffers they use are about to change) */
+  void (*graph_reset) (void *ctx);
 } lmw_backend_ops;
 
 #define LMW_MATMUL_GELU 1u

@@ -21,6 +21,7 @@ REGISTERS = [
     ("k_conv1d_k3", 64),
     ("k_topk", 48),
     ("k_log_mel", 64),  # 8 frames' real and imaginary sums per thread
+    ("k_step_", 64),  # the table-driven decoder step: 128-thread blocks
 ]
 DEFAULT_REGISTERS = 40
 

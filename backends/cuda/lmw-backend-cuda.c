@@ -33,6 +33,13 @@
  * row-major = column-major (K, M):  gemm (OP_T, OP_N, m = N, n = M, k = K, W, ld K, X, ld K,
  * C, ld ldc).
  *
+ * Decoder steps of one-token rows can run from a row table (lmw_step_row, the step_* ops), and
+ * graph_run records the operations of such a step once per key (the engine's number of rows)
+ * as a CUDA graph and replays it afterwards: the first run of a key goes directly (it grows
+ * the scratch buffers to their size for that key), the second is captured, the later ones
+ * replay.  A scratch buffer that moves, or a buffer freed, forgets every graph.  Under cuda-emu
+ * the same bookkeeping runs, with capture and replay as direct execution.
+ *
  * Failures (a launch refused, device memory exhausted) are recorded, the rest of the
  * operation is skipped, and the engine reads the first one through status().
  */
@@ -40,6 +47,7 @@
 #include "lmw-cuda-kernels.h"
 #include "lmw-cuda-mel.h"
 #include "lmw-cuda-runtime.h"
+#include "lmw-cuda-step.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -114,9 +122,17 @@ typedef struct {
   const float *ln_out;      /* that output (ln_rows, ln_cols), row stride ln_cols, while lnh
                              * still equals it rounded; NULL otherwise */
   int ln_rows, ln_cols;
+  struct step_graph *graphs; /* owned: graph_run's records, n_graphs of them */
+  int n_graphs;
   bool failed;
   char error[256];          /* the first failure since status() */
 } cuda_ctx;
+
+/* a key of graph_run: run once directly (exec NULL), then recorded */
+typedef struct step_graph {
+  int key;
+  void *exec; /* owned (lmw_cuda_rt_graph_free); NULL until recorded */
+} step_graph;
 
 static void
 fail (cuda_ctx *ctx, const char *what, const char *why)
@@ -169,6 +185,7 @@ cuda_score (void)
 }
 
 static void cuda_destroy (void *vctx);
+static void cuda_graph_reset (void *vctx);
 
 static void *
 cuda_create_on (int device, int n_threads, char *err, size_t err_len)
@@ -221,6 +238,7 @@ cuda_destroy (void *vctx)
   if (ctx == NULL)
     return;
   lmw_cuda_rt_sync (ctx->rt);
+  cuda_graph_reset (ctx);
   for (int i = 0; i < ctx->n_held; i++)
     release_weight (ctx, ctx->held[i]);
   for (int i = 0; i < ctx->n_allocs; i++) /* buffers the engine did not free */
@@ -265,6 +283,7 @@ cuda_free (void *vctx, void *p)
   if (p == NULL)
     return;
   forget_ln (ctx);
+  cuda_graph_reset (ctx); /* a record may use the buffer */
   for (int i = 0; i < ctx->n_allocs; i++)
     if (ctx->allocs[i].p == p) {
       dev_free (ctx->rt, p, ctx->allocs[i].bytes);
@@ -342,6 +361,7 @@ scratch (cuda_ctx *ctx, void **buf, size_t *len, size_t n, size_t elem)
 {
   if (*len >= n)
     return true;
+  cuda_graph_reset (ctx); /* the records use the buffer that moves */
   dev_free (ctx->rt, *buf, *len * elem);
   *len = 0;
   *buf = dev_malloc (ctx->rt, n * elem);
@@ -671,6 +691,130 @@ cuda_log_mel (void *vctx, float *out, int ldo, float *max, const float *pcm, siz
   }
 }
 
+/* ---- table-driven decoder steps and their graphs -------------------------------------- */
+
+static bool
+step_launched (cuda_ctx *ctx, lmw_cuda_status s, const char *what)
+{
+  if (s == LMW_CUDA_OK)
+    return true;
+  char why[200];
+  snprintf (why, sizeof why, "%s: %.160s", lmw_cuda_status_string (s),
+            lmw_cuda_step_last_error ());
+  fail (ctx, what, why);
+  return false;
+}
+
+static void
+cuda_step_embed (void *vctx, float *x, const lmw_weight *tok_emb, const float *pos_emb, int n_pos,
+                 const lmw_step_row *rows, int R, int C)
+{
+  cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
+  forget_ln (ctx);
+  if (!ctx->failed)
+    step_launched (ctx, lmw_cuda_step_embed (x, tok_emb->data, tok_emb->type, tok_emb->rows,
+                                             pos_emb, n_pos, rows, R, C, ctx->stream),
+                   "step_embed");
+}
+
+static void
+cuda_step_self_attention (void *vctx, float *out, const float *q, const float *k, const float *v,
+                          const lmw_step_row *rows, size_t layer_offset, int R, int H, int D)
+{
+  cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
+  forget_ln (ctx);
+  if (!ctx->failed)
+    step_launched (ctx, lmw_cuda_step_self_attention (out, q, k, v, rows, layer_offset, R, H, D,
+                                                      ctx->stream), "step_self_attention");
+}
+
+static void
+cuda_step_cross_attention (void *vctx, float *out, const float *q, const lmw_step_row *rows,
+                           size_t layer_offset, int Tk, int R, int H, int D)
+{
+  cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
+  forget_ln (ctx);
+  if (!ctx->failed)
+    step_launched (ctx, lmw_cuda_step_cross_attention (out, q, rows, layer_offset, Tk, R, H, D,
+                                                       ctx->stream), "step_cross_attention");
+}
+
+static void
+cuda_step_pick (void *vctx, lmw_pick_result *out, const float *logits, int ld,
+                const lmw_step_row *rows, int R, int n_vocab, int eot, int ts_begin)
+{
+  cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
+  if (!ctx->failed)
+    step_launched (ctx, lmw_cuda_step_pick (out, logits, ld, rows, R, n_vocab, eot, ts_begin,
+                                            ctx->stream), "step_pick");
+}
+
+static void
+cuda_graph_reset (void *vctx)
+{
+  cuda_ctx *ctx = vctx;
+  for (int i = 0; i < ctx->n_graphs; i++)
+    lmw_cuda_rt_graph_free (ctx->rt, ctx->graphs[i].exec);
+  free (ctx->graphs);
+  ctx->graphs = NULL;
+  ctx->n_graphs = 0;
+}
+
+static int
+cuda_graph_run (void *vctx, int key, void (*issue) (void *user), void *user)
+{
+  cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
+  step_graph *g = NULL;
+  for (int i = 0; i < ctx->n_graphs; i++)
+    if (ctx->graphs[i].key == key)
+      g = &ctx->graphs[i];
+  if (g == NULL || ctx->failed) { /* first run of the key: directly, growing the scratch */
+    issue (user);
+    if (g == NULL && !ctx->failed) {
+      step_graph *a = realloc (ctx->graphs, sizeof *a * (size_t) (ctx->n_graphs + 1));
+      if (a != NULL) { /* issue may have moved a scratch buffer, which forgot the records */
+        ctx->graphs = a;
+        ctx->graphs[ctx->n_graphs++] = (step_graph) { key, NULL };
+      }
+    }
+    return 0;
+  }
+  if (g->exec == NULL) { /* second run: recorded, then run from the record */
+    forget_ln (ctx);
+    int n_before = ctx->n_graphs;
+    if (!rt_ok (ctx, lmw_cuda_rt_capture_begin (ctx->rt), "capture"))
+      return 0;
+    issue (user);
+    void *exec = NULL;
+    bool captured = rt_ok (ctx, lmw_cuda_rt_capture_end (ctx->rt, &exec), "capture");
+    if (!captured || ctx->failed || ctx->n_graphs != n_before) {
+      lmw_cuda_rt_graph_free (ctx->rt, exec);
+      return 0;
+    }
+    g->exec = exec;
+#ifdef LMW_CUDA_EMU
+    return 1; /* the work ran as it was queued */
+#else
+    rt_ok (ctx, lmw_cuda_rt_graph_launch (ctx->rt, g->exec), "graph launch");
+    return 1;
+#endif
+  }
+  forget_ln (ctx); /* the record leaves the layer norm's copy as its own last norm did */
+#ifdef LMW_CUDA_EMU
+  rt_ok (ctx, lmw_cuda_rt_graph_launch (ctx->rt, g->exec), "graph launch");
+  issue (user); /* replay: the same work, queued again */
+  forget_ln (ctx);
+#else
+  rt_ok (ctx, lmw_cuda_rt_graph_launch (ctx->rt, g->exec), "graph launch");
+#endif
+  return 2;
+}
+
 static const lmw_backend_ops cuda_ops = {
   .version = LMW_BACKEND_VERSION,
   .name = BACKEND_NAME,
@@ -701,6 +845,12 @@ static const lmw_backend_ops cuda_ops = {
   .to_f16 = cuda_to_f16,
   .cross_attention = cuda_cross_attention,
   .log_mel = cuda_log_mel,
+  .step_embed = cuda_step_embed,
+  .step_self_attention = cuda_step_self_attention,
+  .step_cross_attention = cuda_step_cross_attention,
+  .step_pick = cuda_step_pick,
+  .graph_run = cuda_graph_run,
+  .graph_reset = cuda_graph_reset,
 };
 
 #ifdef LMW_CUDA_EMU

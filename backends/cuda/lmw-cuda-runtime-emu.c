@@ -12,8 +12,20 @@
 #include <string.h>
 
 struct lmw_cuda_rt {
+  int capturing; /* between capture_begin and capture_end: what a capture forbids fails */
   char error[200];
 };
+
+/* -1 with the reason when a capture is under way (as the CUDA runtime refuses it) */
+static int
+refused_in_capture (lmw_cuda_rt *rt, const char *what)
+{
+  if (!rt->capturing)
+    return 0;
+  snprintf (rt->error, sizeof rt->error, "%s: operation not permitted when stream is capturing",
+            what);
+  return -1;
+}
 
 int
 lmw_cuda_rt_device_count (void)
@@ -69,6 +81,8 @@ lmw_cuda_rt_error (lmw_cuda_rt *rt)
 void *
 lmw_cuda_rt_malloc (lmw_cuda_rt *rt, size_t bytes)
 {
+  if (refused_in_capture (rt, "cudaMalloc") != 0)
+    return NULL;
   void *p = aligned_alloc (256, bytes ? (bytes + 255) / 256 * 256 : 256);
   if (p == NULL)
     snprintf (rt->error, sizeof rt->error, "out of memory for %zu bytes", bytes);
@@ -78,14 +92,16 @@ lmw_cuda_rt_malloc (lmw_cuda_rt *rt, size_t bytes)
 void
 lmw_cuda_rt_free_mem (lmw_cuda_rt *rt, void *p)
 {
-  (void) rt;
+  if (p != NULL && refused_in_capture (rt, "cudaFree") != 0)
+    abort (); /* the caller cannot report it, and the GPU's capture would be invalidated */
   free (p);
 }
 
 int
 lmw_cuda_rt_upload (lmw_cuda_rt *rt, void *dst, const void *src, size_t bytes)
 {
-  (void) rt;
+  if (refused_in_capture (rt, "upload") != 0)
+    return -1;
   if (bytes > 0)
     memcpy (dst, src, bytes);
   return 0;
@@ -94,7 +110,8 @@ lmw_cuda_rt_upload (lmw_cuda_rt *rt, void *dst, const void *src, size_t bytes)
 int
 lmw_cuda_rt_download (lmw_cuda_rt *rt, void *dst, const void *src, size_t bytes)
 {
-  (void) rt;
+  if (refused_in_capture (rt, "download") != 0)
+    return -1;
   if (bytes > 0)
     memcpy (dst, src, bytes);
   return 0;
@@ -112,8 +129,46 @@ lmw_cuda_rt_copy (lmw_cuda_rt *rt, void *dst, const void *src, size_t bytes)
 int
 lmw_cuda_rt_sync (lmw_cuda_rt *rt)
 {
-  (void) rt;
+  return refused_in_capture (rt, "cudaStreamSynchronize");
+}
+
+int
+lmw_cuda_rt_capture_begin (lmw_cuda_rt *rt)
+{
+  if (refused_in_capture (rt, "cudaStreamBeginCapture") != 0)
+    return -1;
+  rt->capturing = 1;
   return 0;
+}
+
+int
+lmw_cuda_rt_capture_end (lmw_cuda_rt *rt, void **exec)
+{
+  *exec = NULL;
+  if (!rt->capturing) {
+    snprintf (rt->error, sizeof rt->error, "cudaStreamEndCapture: the stream is not capturing");
+    return -1;
+  }
+  rt->capturing = 0;
+  *exec = rt; /* a token: the work ran as it was queued */
+  return 0;
+}
+
+int
+lmw_cuda_rt_graph_launch (lmw_cuda_rt *rt, void *exec)
+{
+  if (exec == NULL) {
+    snprintf (rt->error, sizeof rt->error, "cudaGraphLaunch: no graph");
+    return -1;
+  }
+  return refused_in_capture (rt, "cudaGraphLaunch");
+}
+
+void
+lmw_cuda_rt_graph_free (lmw_cuda_rt *rt, void *exec)
+{
+  (void) rt;
+  (void) exec;
 }
 
 int

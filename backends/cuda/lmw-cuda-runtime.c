@@ -13,10 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define LMW_CUBLAS_WORKSPACE ((size_t) 32 << 20)
+
 struct lmw_cuda_rt {
   int device;
   cudaStream_t stream;   /* owned */
   cublasHandle_t blas;   /* owned, bound to stream */
+  void *workspace;       /* owned: cuBLAS's workspace, fixed so that products can be captured */
   char name[340];
   char error[200];
 };
@@ -70,6 +73,11 @@ lmw_cuda_rt_new (int device, char *err, size_t err_len)
     return NULL;
   }
   cublasSetStream (rt->blas, rt->stream);
+  /* a workspace of our own: cuBLAS then never allocates inside a captured step */
+  if (cudaMalloc (&rt->workspace, LMW_CUBLAS_WORKSPACE) == cudaSuccess)
+    cublasSetWorkspace (rt->blas, rt->workspace, LMW_CUBLAS_WORKSPACE);
+  else
+    rt->workspace = NULL;
   cublasSetMathMode (rt->blas, CUBLAS_DEFAULT_MATH);
   snprintf (rt->name, sizeof rt->name, "%s (device %d, sm_%d%d, %zu MiB)", prop.name, device,
             prop.major, prop.minor, (size_t) (prop.totalGlobalMem >> 20));
@@ -84,6 +92,7 @@ lmw_cuda_rt_free (lmw_cuda_rt *rt)
   cudaSetDevice (rt->device);
   cudaStreamSynchronize (rt->stream);
   cublasDestroy (rt->blas);
+  cudaFree (rt->workspace);
   cudaStreamDestroy (rt->stream);
   free (rt);
 }
@@ -171,6 +180,49 @@ lmw_cuda_rt_sync (lmw_cuda_rt *rt)
 {
   cudaError_t e = cudaStreamSynchronize (rt->stream);
   return e == cudaSuccess ? 0 : fail (rt, "a kernel", e);
+}
+
+int
+lmw_cuda_rt_capture_begin (lmw_cuda_rt *rt)
+{
+  cudaError_t e = cudaStreamBeginCapture (rt->stream, cudaStreamCaptureModeThreadLocal);
+  return e == cudaSuccess ? 0 : fail (rt, "cudaStreamBeginCapture", e);
+}
+
+int
+lmw_cuda_rt_capture_end (lmw_cuda_rt *rt, void **exec)
+{
+  cudaGraph_t graph = NULL;
+  cudaGraphExec_t ge = NULL;
+  *exec = NULL;
+  cudaError_t e = cudaStreamEndCapture (rt->stream, &graph);
+  if (e != cudaSuccess) {
+    if (graph != NULL)
+      cudaGraphDestroy (graph);
+    return fail (rt, "cudaStreamEndCapture", e);
+  }
+  e = cudaGraphInstantiate (&ge, graph, 0);
+  cudaGraphDestroy (graph);
+  if (e != cudaSuccess)
+    return fail (rt, "cudaGraphInstantiate", e);
+  *exec = ge;
+  return 0;
+}
+
+int
+lmw_cuda_rt_graph_launch (lmw_cuda_rt *rt, void *exec)
+{
+  cudaError_t e = cudaGraphLaunch ((cudaGraphExec_t) exec, rt->stream);
+  return e == cudaSuccess ? 0 : fail (rt, "cudaGraphLaunch", e);
+}
+
+void
+lmw_cuda_rt_graph_free (lmw_cuda_rt *rt, void *exec)
+{
+  if (exec == NULL)
+    return;
+  cudaSetDevice (rt->device);
+  cudaGraphExecDestroy ((cudaGraphExec_t) exec);
 }
 
 static cudaDataType_t

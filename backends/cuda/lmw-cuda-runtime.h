@@ -63,6 +63,17 @@ int lmw_cuda_rt_copy (lmw_cuda_rt *rt, void *dst, const void *src, size_t bytes)
 /* waits for the stream; reports an error a kernel raised while it ran */
 int lmw_cuda_rt_sync (lmw_cuda_rt *rt);
 
+/* Stream capture (CUDA graphs).  capture_begin starts recording the work queued on the stream
+ * (nothing of it runs); capture_end stops and instantiates the record into *exec, which
+ * graph_launch queues on the stream as often as wanted, and graph_free frees.  While
+ * capturing, nothing may upload, download, sync, allocate or free (each fails).  Under
+ * emulation the queued work runs as it is queued (launches always run at once), *exec is a
+ * token, and graph_launch runs nothing: the caller queues the work again instead. */
+int lmw_cuda_rt_capture_begin (lmw_cuda_rt *rt);
+int lmw_cuda_rt_capture_end (lmw_cuda_rt *rt, void **exec);
+int lmw_cuda_rt_graph_launch (lmw_cuda_rt *rt, void *exec);
+void lmw_cuda_rt_graph_free (lmw_cuda_rt *rt, void *exec);
+
 /* C (m, n) = alpha * op (A) · op (B) + beta * C, column-major as cublasGemmEx: op (A) is
  * (m, k), op (B) (k, n); A, B of a_type, b_type (LMW_TYPE_F16 or LMW_TYPE_F32, the same for
  * both), C of c_type (LMW_TYPE_F32, or LMW_TYPE_F16 when A and B are), leading dimensions in

@@ -24,6 +24,10 @@
  *   decoder at batch R (--dec-batch): one token for each of R requests (greedy), each row with
  *             its own self-attention cache and its own window's cross K/V, as a batched step of
  *             the scheduler, in ms per step;
+ *   graphs    the same batched step of R requests as the scheduler runs it from a row table
+ *             (backends/cuda/lmw-cuda-step.h: one self- and one cross-attention launch per layer
+ *             for every row, each row with its own f32 self cache and f16 window K/V), issued
+ *             directly and replayed as a CUDA graph captured once: ms per step both ways;
  *   peak      a cublasGemmEx of --peak cubed (f16 in, f32 accumulation): the card's measured
  *             GEMM TFLOP/s, next to which the encoder's figure is read;
  *   throughput for the shapes of --throughput: --requests concurrent requests of --seconds s
@@ -40,6 +44,7 @@
  */
 #include "lmw-cuda-kernels.h"
 #include "lmw-cuda-mel.h"
+#include "lmw-cuda-step.h"
 
 #include <cublas_v2.h>
 #include <stdbool.h>
@@ -86,6 +91,16 @@ static int T_AUD = 1500, T_MEL = 3000;
     if (s_ != LMW_CUDA_OK) {                                                                   \
       fprintf (stderr, "lmw-cuda-bench: %s: %s (%s)\n", #call, lmw_cuda_status_string (s_),   \
                lmw_cuda_last_error ());                                                        \
+      exit (1);                                                                                \
+    }                                                                                          \
+  } while (0)
+
+#define KS(call)                                                                               \
+  do {                                                                                         \
+    lmw_cuda_status s_ = (call);                                                               \
+    if (s_ != LMW_CUDA_OK) {                                                                   \
+      fprintf (stderr, "lmw-cuda-bench: %s: %s (%s)\n", #call, lmw_cuda_status_string (s_),   \
+               lmw_cuda_step_last_error ());                                                   \
       exit (1);                                                                                \
     }                                                                                          \
   } while (0)
@@ -346,6 +361,108 @@ decoder_run (void *arg)
   K (lmw_cuda_topk (D->topi, D->topv, D->lse, D->logits, V, B, V, k, stream));
 }
 
+/* ---- the table-driven step, directly and as a CUDA graph -------------------------------- */
+
+typedef struct {
+  decoder *D;
+  int R;
+  lmw_step_row *rows;           /* (R) device: every row's token, position, caches */
+  float **self;                 /* (R) owned: a row's f32 K and V caches (2, L, 448, C) */
+  uint16_t **cross;             /* (R) owned: a row's f16 window K and V (2, L, T_AUD, C) */
+  float *q, *k, *v, *att;       /* (R, C) */
+  cudaGraphExec_t exec;
+} table_step;
+
+static void
+table_run (void *arg)
+{
+  table_step *T = arg;
+  decoder *D = T->D;
+  int C = D->s->n_state, H = D->s->n_head, R = T->R, V = D->s->n_vocab;
+  size_t CC = (size_t) C * C;
+  KS (lmw_cuda_step_embed (D->x, D->tok_emb, LMW_TYPE_F16, V, D->pos_emb, N_TEXT_CTX, T->rows, R,
+                           C, stream));
+  for (int l = 0; l < D->s->n_layer; l++) {
+    layer *L = &D->layers[l];
+    K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, L->ln1_w, L->ln1_b, R, C, 1e-5f, stream));
+    gemm (T->q, C, D->xh, C, L->qkv, R, C, C);
+    gemm (T->k, C, D->xh, C, L->qkv + CC, R, C, C);
+    gemm (T->v, C, D->xh, C, L->qkv + 2 * CC, R, C, C);
+    K (lmw_cuda_bias_act (T->q, C, NULL, 0, T->q, C, L->qkv_b, R, C, 0, stream));
+    K (lmw_cuda_bias_act (T->v, C, NULL, 0, T->v, C, L->qkv_b + 2 * C, R, C, 0, stream));
+    KS (lmw_cuda_step_self_attention (T->att, T->q, T->k, T->v, T->rows,
+                                      (size_t) l * N_TEXT_CTX * C, R, H, C / H, stream));
+    K (lmw_cuda_f32_to_f16 (D->xh, T->att, (size_t) R * C, stream));
+    gemm (D->tmp, C, D->xh, C, L->o, R, C, C);
+    K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->tmp, C, L->o_b, R, C, LMW_CUDA_ACCUMULATE, stream));
+    K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, L->ln2_w, L->ln2_b, R, C, 1e-5f, stream));
+    gemm (T->q, C, D->xh, C, L->xq, R, C, C);
+    K (lmw_cuda_bias_act (T->q, C, NULL, 0, T->q, C, L->xq_b, R, C, 0, stream));
+    KS (lmw_cuda_step_cross_attention (T->att, T->q, T->rows, (size_t) l * T_AUD * C, T_AUD, R, H,
+                                       C / H, stream));
+    K (lmw_cuda_f32_to_f16 (D->xh, T->att, (size_t) R * C, stream));
+    gemm (D->tmp, C, D->xh, C, L->xo, R, C, C);
+    K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->tmp, C, L->xo_b, R, C, LMW_CUDA_ACCUMULATE,
+                          stream));
+    K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, L->ln3_w, L->ln3_b, R, C, 1e-5f, stream));
+    gemm (D->big, 4 * C, D->xh, C, L->fc1, R, 4 * C, C);
+    K (lmw_cuda_bias_act (NULL, 0, D->bigh, 4 * C, D->big, 4 * C, L->fc1_b, R, 4 * C,
+                          LMW_CUDA_GELU, stream));
+    gemm (D->tmp, C, D->bigh, 4 * C, L->fc2, R, C, 4 * C);
+    K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->tmp, C, L->fc2_b, R, C, LMW_CUDA_ACCUMULATE,
+                          stream));
+  }
+  K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, D->lnf_w, D->lnf_b, R, C, 1e-5f, stream));
+  gemm (D->logits, V, D->xh, C, D->tok_emb, R, V, C);
+  K (lmw_cuda_topk (D->topi, D->topv, D->lse, D->logits, V, R, V, 1, stream));
+}
+
+static void
+graph_replay (void *arg)
+{
+  table_step *T = arg;
+  CUDA (cudaGraphLaunch (T->exec, stream));
+}
+
+/* ms per step of R rows from the row table: directly (*direct) and replayed as a graph */
+static void
+table_times (decoder *D, int R, int reps, float *direct, float *replayed)
+{
+  int C = D->s->n_state, L = D->s->n_layer;
+  size_t self_n = (size_t) L * N_TEXT_CTX * C, cross_n = (size_t) L * T_AUD * C;
+  table_step T = { D, R };
+  T.self = calloc ((size_t) R, sizeof *T.self);
+  T.cross = calloc ((size_t) R, sizeof *T.cross);
+  lmw_step_row *rows = calloc ((size_t) R, sizeof *rows);
+  for (int r = 0; r < R; r++) {
+    T.self[r] = dalloc (2 * self_n * 4);
+    CUDA (cudaMemset (T.self[r], 0, 2 * self_n * 4));
+    T.cross[r] = dalloc (2 * cross_n * 2); /* the values don't change the time */
+    CUDA (cudaMemset (T.cross[r], 0, 2 * cross_n * 2));
+    rows[r] = (lmw_step_row) { 50257 + r % 8, D->pos, T.self[r], T.self[r] + self_n, T.cross[r],
+                               T.cross[r] + cross_n };
+  }
+  T.rows = dalloc (sizeof *rows * (size_t) R);
+  CUDA (cudaMemcpy (T.rows, rows, sizeof *rows * (size_t) R, cudaMemcpyHostToDevice));
+  T.q = dalloc ((size_t) R * C * 4), T.k = dalloc ((size_t) R * C * 4);
+  T.v = dalloc ((size_t) R * C * 4), T.att = dalloc ((size_t) R * C * 4);
+  *direct = time_ms (table_run, &T, reps);
+  cudaGraph_t g = NULL;
+  CUDA (cudaStreamBeginCapture (stream, cudaStreamCaptureModeThreadLocal));
+  table_run (&T);
+  CUDA (cudaStreamEndCapture (stream, &g));
+  CUDA (cudaGraphInstantiate (&T.exec, g, 0));
+  cudaGraphDestroy (g);
+  *replayed = time_ms (graph_replay, &T, reps);
+  cudaGraphExecDestroy (T.exec);
+  for (int r = 0; r < R; r++)
+    cudaFree (T.self[r]), cudaFree (T.cross[r]);
+  void *p[] = { T.rows, T.q, T.k, T.v, T.att };
+  for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+    cudaFree (p[i]);
+  free (T.self), free (T.cross), free (rows);
+}
+
 /* ---- main ------------------------------------------------------------------------------- */
 
 static bool
@@ -472,6 +589,8 @@ main (int argc, char **argv)
   CUDA (cudaStreamCreate (&stream));
   BLAS (cublasCreate (&blas));
   BLAS (cublasSetStream (blas, stream));
+  void *blas_ws = dalloc ((size_t) 32 << 20); /* a fixed workspace: products can be captured */
+  BLAS (cublasSetWorkspace (blas, blas_ws, (size_t) 32 << 20));
   noise_h = malloc (noise_n * 2);
   uint64_t r = 0x9e3779b97f4a7c15ull;
   for (size_t i = 0; i < noise_n; i++) {
@@ -511,6 +630,8 @@ main (int argc, char **argv)
   printf ("\n");
   char tp_lines[8][200];
   int n_tp = 0;
+  char graph_lines[5 * MAXL][160];
+  int n_graph = 0;
   for (size_t m = 0; m < sizeof shapes / sizeof shapes[0]; m++) {
     const shape *s = &shapes[m];
     bool tp = in_list (tp_list, s->name);
@@ -581,6 +702,14 @@ main (int argc, char **argv)
       }
       printf ("\n");
       fflush (stdout);
+      D.beams = 1;
+      for (int i = 0; i < n_dec && n_graph < 5 * MAXL; i++) {
+        float direct, replayed;
+        table_times (&D, decb[i], reps, &direct, &replayed);
+        snprintf (graph_lines[n_graph++], sizeof graph_lines[0],
+                  "graphs %-9s R=%-3d table step %.3f ms direct, %.3f ms as a CUDA graph (%.2fx)",
+                  s->name, decb[i], direct, replayed, replayed > 0 ? direct / replayed : 0.0);
+      }
     }
     if (tp && n_tp < 8) {
       /* requests x seconds of audio: windows through the encoder in batches of emax, then
@@ -610,9 +739,12 @@ main (int argc, char **argv)
       cudaFree (p[i]);
     free (D.kv_self), free (D.kv_cross), free (enc_layers), free (dec_layers);
   }
+  for (int i = 0; i < n_graph; i++)
+    printf ("%s\n", graph_lines[i]);
   for (int i = 0; i < n_tp; i++)
     printf ("%s\n", tp_lines[i]);
   cublasDestroy (blas);
+  cudaFree (blas_ws);
   cudaStreamDestroy (stream);
   free (noise_h);
   return 0;

@@ -151,10 +151,11 @@ load_model (LmdWhisperEngine *self, const char *local_path, GError **error)
           return FALSE;
         }
       g_info ("model %s: scheduler of %d slots, %d beam caches, encoder batches of %d windows, "
-              "decoder steps of up to %d rows, %.1f ms for company: %.1f MB of device memory "
-              "besides the weights", self->model_name, self->sched_params.slots,
+              "decoder steps of up to %d rows, %.1f ms for company, CUDA graphs %s: %.1f MB of "
+              "device memory besides the weights", self->model_name, self->sched_params.slots,
               self->sched_params.beam_caches, self->sched_params.encoder_batch,
               self->sched_params.max_rows, self->sched_params.max_wait_ms,
+              self->sched_params.cuda_graphs ? "on" : "off",
               lmw_scheduler_budget_bytes (model, &self->sched_params) / 1048576.0);
       g_mutex_lock (&self->lock);
       self->scheduler = sched;
@@ -197,20 +198,22 @@ name_from_url (const char *url)
   return default_model_name (no_query);
 }
 
-/* [whisper] scheduler, slots, beam_caches, encoder_batch, max_batch_rows, batch_wait_ms:
- * whether sessions share the device through lmw_scheduler, and its memory budget */
+/* [whisper] scheduler, slots, beam_caches, encoder_batch, max_batch_rows, batch_wait_ms,
+ * cuda_graphs: whether sessions share the device through lmw_scheduler, and its memory budget */
 static gboolean
 setup_scheduler (LmdWhisperEngine *self, GKeyFile *config, GError **error)
 {
   g_autofree char *mode = lmd_config_get_string (config, "whisper", "scheduler", "auto");
   gint64 slots, beam_caches, encoder_batch, max_rows;
   double wait_ms;
+  gboolean cuda_graphs;
 
   if (!lmd_config_get_int (config, "whisper", "slots", 8, &slots, error) ||
       !lmd_config_get_int (config, "whisper", "beam_caches", MAX (8, self->beam_size), &beam_caches, error) ||
       !lmd_config_get_int (config, "whisper", "encoder_batch", 8, &encoder_batch, error) ||
       !lmd_config_get_int (config, "whisper", "max_batch_rows", 256, &max_rows, error) ||
-      !lmd_config_get_double (config, "whisper", "batch_wait_ms", 2.0, &wait_ms, error))
+      !lmd_config_get_double (config, "whisper", "batch_wait_ms", 2.0, &wait_ms, error) ||
+      !lmd_config_get_boolean (config, "whisper", "cuda_graphs", TRUE, &cuda_graphs, error))
     return FALSE;
   if (!g_str_equal (mode, "auto") && !g_str_equal (mode, "on") && !g_str_equal (mode, "off"))
     {
@@ -236,6 +239,7 @@ setup_scheduler (LmdWhisperEngine *self, GKeyFile *config, GError **error)
   self->sched_params.encoder_batch = (int) encoder_batch;
   self->sched_params.max_rows = (int) max_rows;
   self->sched_params.max_wait_ms = wait_ms;
+  self->sched_params.cuda_graphs = cuda_graphs;
   return TRUE;
 }
 

@@ -24,6 +24,8 @@
  *               through one lmw_scheduler (batched encoder windows and decoder steps)
  *   slots, beam_caches, encoder_batch, max_batch_rows, batch_wait_ms  its budget and batches
  *               (docs/configuration.md)
+ *   cuda_graphs true (default), false: one-token decoder steps captured and replayed as CUDA
+ *               graphs
  *   stream_interval_ms, stream_interim_budget  live transcription (lmd-whisper-stream.h)
  *
  * Config group [vad] (voice-activity detection before batch decoding, and the endpointing of

@@ -4,8 +4,9 @@
 # audio positions; encoder batches 1 and 3, 1 and 5 beams, decoder batches of 1 and 4
 # requests, a 64^3 GEMM for the peak, the throughput of 4 requests of 60 s at 8 tokens per
 # window) and checks, in TAP, that every launch succeeded (exit 0), that the table has the
-# tiny row with its seven figures, the GEMM peak, the throughput line and the front end's
-# line (the log-mel kernel's two passes over a window).  The benchmark's
+# tiny row with its seven figures, the GEMM peak, the throughput line, the front end's line
+# (the log-mel kernel's two passes over a window) and the graphs lines (the row-table step
+# directly and as a captured graph).  The benchmark's
 # output goes to stderr.
 out=$("$1" --models tiny --reps 1 --audio-ctx 48 --beams 1,5 --position 40 --enc-batch 1,3 \
   --dec-batch 1,4 --peak 64 --requests 4 --seconds 60 --tokens 8 --throughput tiny)
@@ -33,4 +34,10 @@ if printf '%s\n' "$out" | grep -Eq '^front end: log-mel of one [0-9]+-frame wind
 else
   echo "not ok 5 - no front end line"
 fi
-echo "1..5"
+if printf '%s\n' "$out" | grep -Eq '^graphs tiny +R=1 +table step [0-9.]+ ms direct, [0-9.]+ ms as a CUDA graph' &&
+   printf '%s\n' "$out" | grep -Eq '^graphs tiny +R=4 +table step [0-9.]+ ms direct'; then
+  echo "ok 6 - the row-table step of 1 and 4 requests, directly and replayed as a CUDA graph"
+else
+  echo "not ok 6 - no graphs lines for R=1 and R=4"
+fi
+echo "1..6"

@@ -24,7 +24,12 @@
  *     never the stale copy;
  *   - upload, copy and download move bytes unchanged; sync returns;
  *   - a launch the kernels refuse (attention with a head of 130) is reported by status()
- *     with the operation's name, once, and the backend works again afterwards.
+ *     with the operation's name, once, and the backend works again afterwards;
+ *   - contract version 6: cuda-emu has the table-driven step and graph_run, the CPU backend
+ *     neither; graph_run runs a key's work directly, then records it, then replays it (under
+ *     emulation every run does the work), per key, and after graph_reset starts over; work
+ *     that uploads while being recorded is refused by the emulated runtime as a capture is,
+ *     not recorded, and status() says so.
  */
 #include "lmw-backend.h"
 #include "lmw-test.h"
@@ -467,6 +472,61 @@ check_status (void)
   emu->free (ec, o);
 }
 
+/* graph_run's work in check_graphs: buf (4) += one (4), and an upload when `upload` */
+typedef struct {
+  float *buf, *one;
+  bool upload;
+} graph_work;
+
+static void
+graph_issue (void *user)
+{
+  graph_work *w = user;
+  emu->add (ec, w->buf, w->one, 4);
+  if (w->upload) {
+    float h[4] = { 0 };
+    emu->upload (ec, w->one, h, sizeof h); /* what a recorded step must not do */
+  }
+}
+
+static void
+check_graphs (void)
+{
+  TEST_OK (emu->version >= 6 && emu->step_embed && emu->step_self_attention &&
+             emu->step_cross_attention && emu->graph_run && emu->graph_reset &&
+             cpu->step_embed == NULL && cpu->graph_run == NULL,
+           "contract version 6: cuda-emu has the table-driven step and graph_run, the CPU "
+           "backend neither");
+  if (emu->graph_run == NULL)
+    return;
+  float ones[4] = { 1, 1, 1, 1 }, zeros[4] = { 0 }, got[4];
+  graph_work w = { emu->alloc (ec, sizeof ones), emu->alloc (ec, sizeof ones), false };
+  emu->upload (ec, w.buf, zeros, sizeof zeros);
+  emu->upload (ec, w.one, ones, sizeof ones);
+  int how[5];
+  for (int i = 0; i < 4; i++)
+    how[i] = emu->graph_run (ec, 7, graph_issue, &w);
+  how[4] = emu->graph_run (ec, 8, graph_issue, &w);
+  emu->download (ec, got, w.buf, sizeof got);
+  TEST_OK (how[0] == 0 && how[1] == 1 && how[2] == 2 && how[3] == 2 && how[4] == 0 &&
+             got[0] == 5.0f && got[3] == 5.0f,
+           "graph_run: a key runs directly, is recorded, then replayed (%d %d %d %d), another "
+           "key starts over (%d); every run did the work (%g of 5)", how[0], how[1], how[2],
+           how[3], how[4], got[0]);
+  emu->graph_reset (ec);
+  TEST_OK (emu->graph_run (ec, 7, graph_issue, &w) == 0, "after graph_reset a key runs "
+           "directly again");
+  /* an upload in the work: the emulated runtime refuses it while capturing, as CUDA does */
+  w.upload = true;
+  char msg[256] = "";
+  int a = emu->graph_run (ec, 9, graph_issue, &w), b = emu->graph_run (ec, 9, graph_issue, &w);
+  int st = emu->status (ec, msg, sizeof msg);
+  TEST_OK (a == 0 && b == 0 && st == -1 && strstr (msg, "capturing") != NULL,
+           "work that uploads is not recorded, and status says why: %s", msg);
+  emu->free (ec, w.buf);
+  emu->free (ec, w.one);
+}
+
 int
 main (void)
 {
@@ -504,6 +564,7 @@ main (void)
   check_get_rows ();
   check_memory ();
   check_status ();
+  check_graphs ();
   cpu->destroy (cc);
   emu->destroy (ec);
   for (int i = 0; i < n_kept; i++)

@@ -10,13 +10,17 @@
  *     a few with beam search (3 beams) and a few with word timestamps, started at once on a
  *     scheduler of 32 slots: every one gives exactly the tokens (and word times) it gives
  *     alone; the encoder ran batches of several windows and the decoder steps of many rows
- *     (sequences of different requests and positions in one step);
+ *     (sequences of different requests and positions in one step); on a backend with the
+ *     table-driven step (cuda-emu) its one-token steps ran from the row table, recorded once
+ *     per row count and replayed afterwards, and greedy rows had their next token picked on
+ *     the backend with the search's filters instead of returning logits (on cpu: neither);
  *   - a request cancelled after a few decoder steps ends with "cancelled", its slot comes back,
  *     and the others (still batched with it until then) give their tokens alone;
  *   - with both slots of a scheduler held, a request whose time runs out while it waits for
  *     a slot ends with "cancelled" without taking one;
- *   - 2 slots and 6 requests at once: they wait for a slot (FIFO), every one succeeds with its
- *     tokens alone, and every slot comes back;
+ *   - 2 slots and 6 requests at once, cuda_graphs off: they wait for a slot (FIFO), every one
+ *     succeeds with its tokens alone, and every slot comes back; the row-table steps ran
+ *     directly, none recorded;
  *   - a beam wider than the beam caches is refused with a clear message.
  */
 #include "lmw-backend.h"
@@ -225,6 +229,23 @@ test_many (void)
            (unsigned long long) stats.encoder_windows, (unsigned long long) stats.encoder_batches);
   TEST_OK (stats.slots_in_use == 0 && stats.beam_caches_in_use == 0,
            "every slot and beam cache came back");
+  bool tables = strcmp (backend, "cpu") != 0; /* the backend has the step_* operations */
+  TEST_DIAG ("one-token steps from the row table: %llu direct, %llu recorded, %llu replayed",
+             (unsigned long long) stats.table_steps[0], (unsigned long long) stats.table_steps[1],
+             (unsigned long long) stats.table_steps[2]);
+  if (tables)
+    TEST_OK (stats.table_steps[1] >= 2 && stats.table_steps[2] > stats.table_steps[1],
+             "one-token steps ran from the row table, recorded once per row count (%llu) and "
+             "replayed after (%llu)", (unsigned long long) stats.table_steps[1],
+             (unsigned long long) stats.table_steps[2]);
+  else
+    TEST_OK (stats.table_steps[0] + stats.table_steps[1] + stats.table_steps[2] == 0,
+             "the cpu backend keeps the per-sequence step");
+  if (tables)
+    TEST_OK (stats.rows_picked > 0, "greedy rows got their next token picked on the backend, "
+             "not their logits (%llu rows)", (unsigned long long) stats.rows_picked);
+  else
+    TEST_OK (stats.rows_picked == 0, "the cpu backend returns logits for the search to filter");
 
   /* cancellation mid-batch: 4 requests, the third aborted after a few checks */
   request c[4];
@@ -256,6 +277,7 @@ test_many (void)
    * slots and 6 requests */
   sp.slots = 2;
   sp.max_wait_ms = 2.0;
+  sp.cuda_graphs = false; /* and the row table without graphs */
   sched = lmw_scheduler_new (model, backend, 0, &sp, &err);
   TEST_OK (sched != NULL, "a scheduler of 2 slots");
   if (sched == NULL)
@@ -295,6 +317,10 @@ test_many (void)
   TEST_OK (stats.acquired == 8 && stats.slots_in_use == 0 && stats.waiting == 0,
            "8 slots handed out (2 held, 6 requests), none left in use or waiting (%llu, %d, %d)",
            (unsigned long long) stats.acquired, stats.slots_in_use, stats.waiting);
+  if (tables)
+    TEST_OK (stats.table_steps[0] > 0 && stats.table_steps[1] == 0 && stats.table_steps[2] == 0,
+             "with cuda_graphs off the row-table steps run directly (%llu), none recorded",
+             (unsigned long long) stats.table_steps[0]);
   lmw_scheduler_free (sched);
   sched = NULL;
 }

@@ -205,6 +205,8 @@ lmw_state_free (lmw_state *st)
                       st->logits_buf };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
       lmw_state_free_floats (st, bufs[i]);
+    st->ops->free (st->be, st->step_table);
+    st->ops->free (st->be, st->step_picks);
     st->ops->free (st->be, st->cross_kh);
     st->ops->free (st->be, st->cross_vh);
     if (st->mel_dev != st->mel_win)
@@ -223,6 +225,8 @@ lmw_state_free (lmw_state *st)
   free (st->mel_host);
   free (st->enc_out_host);
   free (st->xattn_host);
+  free (st->step_table_host);
+  free (st->step_picks_host);
   free (st);
 }
 

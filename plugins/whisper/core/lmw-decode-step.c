@@ -116,6 +116,9 @@ lmw_decode_step (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_error 
     R += sq->n;
     G += sq->logits_rows;
   }
+  int table = lmw_decode_step_table (st, seqs, n_seqs, err); /* one-token rows: lmw-decode-table.c */
+  if (table != 0)
+    return table > 0 ? 0 : -1;
   if (R > st->step_rows) {
     lmw_set_error (err, LMW_ERR_ARG, "lmw_decode_step: %d rows, the scratch holds %d", R,
                    st->step_rows);

@@ -98,7 +98,7 @@ lmw_scheduler_default_params (void)
 {
   return (lmw_scheduler_params) {
     .slots = 8, .beam_caches = 8, .encoder_batch = 8, .max_rows = 256, .max_wait_ms = 2.0,
-    .n_threads = 1,
+    .n_threads = 1, .cuda_graphs = true,
   };
 }
 
@@ -219,6 +219,8 @@ run_step (lmw_scheduler *s, job **js, int n, lmw_step_seq *seqs)
   pthread_mutex_lock (&s->lock);
   s->stats.steps[bucket_of (rows)]++;
   s->stats.step_rows += (uint64_t) rows;
+  memcpy (s->stats.table_steps, s->work->graph_steps, sizeof s->stats.table_steps);
+  s->stats.rows_picked = s->work->step_picked;
   pthread_mutex_unlock (&s->lock);
 }
 
@@ -387,6 +389,21 @@ lmw_scheduler_decode (lmw_scheduler *s, lmw_state *slot, const int *tokens, int 
   return submit (s, &j, err);
 }
 
+int
+lmw_scheduler_decode_pick (lmw_scheduler *s, lmw_state *slot, const int *token, int n_past,
+                           float *logits, const lmw_pick *pick, lmw_pick_result *picked,
+                           lmw_error *err)
+{
+  job j = { .kind = JOB_STEP, .slot = slot, .n_seqs = 1, .rows = 1 };
+  j.seqs[0] = (lmw_step_seq) {
+    .tokens = token, .n = 1, .n_past = n_past, .self_k = slot->self_k, .self_v = slot->self_v,
+    .cross_k = slot->cross_k, .cross_v = slot->cross_v, .cross_kh = slot->cross_kh,
+    .cross_vh = slot->cross_vh, .logits_rows = 1, .logits = logits, .pick = pick,
+    .picked = picked,
+  };
+  return submit (s, &j, err);
+}
+
 /* ---- slots ------------------------------------------------------------------------------ */
 
 lmw_state *
@@ -539,6 +556,8 @@ lmw_scheduler_new (const lmw_model *model, const char *backend, int device,
                                  step_rows (model, &p), true, &e);
   if (s->work == NULL)
     goto fail;
+  s->work->step_table_on = true; /* where the backend has the step_* operations */
+  s->work->step_graphs_on = p.cuda_graphs;
   /* the logits of a whole step, so that no step allocates */
   if (!s->work->host_memory &&
       lmw_state_output_buffer (s->work, NULL, (size_t) s->work->step_rows * model->hp.n_vocab) == NULL) {

@@ -41,9 +41,12 @@ typedef struct {
   int max_rows;       /* decoder rows per step (raised to n_text_ctx, one whole prompt) */
   double max_wait_ms; /* how long a job waits for the other slots' jobs */
   int n_threads;      /* the backend's threads (CPU backends) */
+  bool cuda_graphs;   /* decoder steps of one-token rows recorded once per row count (a CUDA
+                       * graph) and replayed, where the backend can (graph_run) */
 } lmw_scheduler_params;
 
-/* slots 8, beam_caches 8, encoder_batch 8, max_rows 256, max_wait_ms 2, n_threads 1 */
+/* slots 8, beam_caches 8, encoder_batch 8, max_rows 256, max_wait_ms 2, n_threads 1,
+ * cuda_graphs true */
 lmw_scheduler_params lmw_scheduler_default_params (void);
 
 /* Device bytes the scheduler of `params` takes for `model` beyond the weights: its stream's
@@ -84,6 +87,9 @@ typedef struct {
   uint64_t encoder_batches;         /* encoder passes */
   uint64_t encoder_windows;         /* windows they encoded */
   uint64_t cancelled;               /* jobs ended by abort */
+  uint64_t table_steps[3];          /* steps run from a row table (lmw-decode-table.c): [0]
+                                     * directly, [1] recorded as a graph, [2] replayed */
+  uint64_t rows_picked;             /* rows whose next token was chosen on the backend */
   size_t memory_bytes;              /* the budget taken at creation (without the weights) */
 } lmw_scheduler_stats;
 

@@ -232,6 +232,25 @@ lmw_search_init (lmw_search *s, lmw_state *st, const lmw_params *p, lmw_error *e
   }
   for (int i = 0; i < m->sp.eot; i++)
     s->non_speech[i] = is_non_speech (m, i);
+  if (st->sched != NULL && !st->host_memory && st->ops->version >= 6 &&
+      st->ops->step_pick != NULL) {
+    /* the filters of every token after the first (apply_filters with n_gen >= 1) that don't
+     * depend on the tokens before it */
+    size_t words = ((size_t) nv + 31) / 32;
+    uint32_t *bits = calloc (words, sizeof (uint32_t));
+    const lmw_special_tokens *sp = &m->sp;
+    for (int i = 0; bits != NULL && i < nv; i++) {
+      bool never = (i > sp->eot && i < sp->timestamp_begin) ||
+                   (!p->timestamps && i >= sp->timestamp_begin) ||
+                   (p->suppress_non_speech && i < sp->eot && s->non_speech[i]);
+      if (never)
+        bits[i >> 5] |= 1u << (i & 31);
+    }
+    s->pick_suppress = bits ? st->ops->alloc (st->be, words * sizeof (uint32_t)) : NULL;
+    if (s->pick_suppress != NULL)
+      st->ops->upload (st->be, s->pick_suppress, bits, words * sizeof (uint32_t));
+    free (bits); /* without the buffer the search filters the logits itself */
+  }
   return 0;
 }
 
@@ -242,6 +261,8 @@ lmw_search_clear (lmw_search *s)
   free (s->logits);
   free (s->logprobs);
   free (s->first_logits);
+  if (s->pick_suppress != NULL)
+    s->st->ops->free (s->st->be, s->pick_suppress);
   free (s->draft_logits);
   for (int i = s->n_pooled; i < s->n_beam_bufs; i++) {
     lmw_state_free_floats (s->st, s->beam_k[i]);
@@ -286,6 +307,33 @@ sample (lmw_search *s, const float *logits, float t)
   return last;
 }
 
+/* the filters of apply_filters for the token after generated (n_gen >= 1) that depend on the
+ * tokens before it, for a pick on the backend (the others are in s->pick_suppress) */
+static lmw_pick
+pick_of (const lmw_search *s, const int *generated, int n_gen)
+{
+  const lmw_special_tokens *sp = &s->m->sp;
+  int nv = s->m->hp.n_vocab;
+  lmw_pick k = { s->pick_suppress, nv, 0 };
+  if (!s->p->timestamps)
+    return k;
+  k.ts_lo = sp->timestamp_begin;
+  k.flags = LMW_PICK_TS_RULE;
+  bool last_ts = generated[n_gen - 1] >= sp->timestamp_begin;
+  bool penult_ts = n_gen < 2 || generated[n_gen - 2] >= sp->timestamp_begin;
+  if (last_ts && penult_ts)
+    k.ts_lo = nv;
+  else if (last_ts)
+    k.flags |= LMW_PICK_NO_TEXT;
+  for (int i = n_gen - 1; i >= 0; i--)
+    if (generated[i] >= sp->timestamp_begin) {
+      int lo = generated[i] + (last_ts && !penult_ts ? 0 : 1);
+      k.ts_lo = lo > k.ts_lo ? lo : k.ts_lo;
+      break;
+    }
+  return k;
+}
+
 /* One candidate, token by token.  Greedy with a draft (s->draft: the tokens this window is
  * expected to begin with, e.g. the previous decode of a growing utterance): when the token
  * just chosen is the draft's at its index, it and the next draft tokens (up to
@@ -305,16 +353,26 @@ decode_one (lmw_search *s, float t, lmw_seq *q, lmw_error *err)
   q->n = 0;
   q->sum_logprob = 0.0;
   q->finished = false;
+  lmw_pick_result picked = { -1, 0.0f }; /* the token chosen on the backend, if any */
   while (q->n < s->max_tokens && np + q->n < Tt) {
-    apply_filters (s, s->logits, q->tokens, q->n);
-    int next = t > 0.0f ? sample (s, s->logits, t) : argmax (s->logits, nv);
-    lmw_log_softmax (s->logprobs, s->logits, nv);
-    q->sum_logprob += s->logprobs[next];
+    int next;
+    float lp;
+    if (picked.token >= 0) {
+      next = picked.token;
+      lp = picked.logprob;
+      s->n_picked++;
+    } else {
+      apply_filters (s, s->logits, q->tokens, q->n);
+      next = t > 0.0f ? sample (s, s->logits, t) : argmax (s->logits, nv);
+      lmw_log_softmax (s->logprobs, s->logits, nv);
+      lp = s->logprobs[next];
+    }
+    q->sum_logprob += lp;
     if (next == eot) {
       q->finished = true;
       break;
     }
-    q->logprobs[q->n] = s->logprobs[next];
+    q->logprobs[q->n] = lp;
     q->tokens[q->n++] = next;
     if (q->n >= s->max_tokens || np + q->n >= Tt)
       break;
@@ -324,6 +382,7 @@ decode_one (lmw_search *s, float t, lmw_seq *q, lmw_error *err)
         /* already in the cache: the multi-row step ran it */
         memcpy (s->logits, s->draft_logits + (size_t) (j - rows_from) * nv, sizeof (float) * (size_t) nv);
         s->n_draft_kept++;
+        picked.token = -1; /* the logits to filter are the draft step's */
         continue;
       }
       int c = s->n_draft - j;
@@ -345,14 +404,22 @@ decode_one (lmw_search *s, float t, lmw_seq *q, lmw_error *err)
         rows_from = j;
         n_rows = c;
         memcpy (s->logits, s->draft_logits, sizeof (float) * (size_t) nv);
+        picked.token = -1;
         continue;
       }
     } else if (drafting && j < s->n_draft) {
       drafting = false; /* the decoding left the draft */
     }
     n_rows = 0;
-    if (lmw_decode (s->st, &next, 1, np + j, s->logits, false, err) != 0)
-      return -1;
+    if (t == 0.0f && s->pick_suppress != NULL) { /* greedy on a scheduler: picked there */
+      lmw_pick k = pick_of (s, q->tokens, q->n);
+      if (lmw_decode_pick (s->st, next, np + j, s->logits, &k, &picked, err) != 0)
+        return -1;
+    } else {
+      picked.token = -1;
+      if (lmw_decode (s->st, &next, 1, np + j, s->logits, false, err) != 0)
+        return -1;
+    }
     s->n_decoded++;
   }
   return 0;

@@ -39,6 +39,11 @@ typedef struct {
   size_t kv_copy_bytes;
   double kv_copy_ms;     /* time spent copying them */
   int n_decoded;         /* tokens run through the decoder */
+  /* greedy steps on a scheduler's slot pick their token on the backend (lmw_decode_pick):
+   * the filters that never change within a window, as a bitset in the slot's backend memory
+   * (NULL: the search filters the logits itself) */
+  uint32_t *pick_suppress;
+  int n_picked;          /* tokens picked on the backend */
   /* greedy drafting: tokens the window is expected to begin with (set by the caller for one
    * window, nullable), run through the decoder LMW_DRAFT_ROWS at a time in multi-row steps
    * and kept while greedy decoding chooses them (see decode_one) */

@@ -78,6 +78,18 @@ struct lmw_state {
   float *hidden;    /* (rows, 4C); also the conv1 output (2T, C) */
   int enc_windows;  /* encoder windows the buffers hold (1 but for a scheduler's stream) */
   int step_rows;    /* decoder rows the scratch holds (n_text_ctx at least) */
+  /* table-driven steps (lmw-decode-table.c): on when the scheduler asks for them and the
+   * backend has the step_* operations; the row table (step_rows rows, backend) and its host
+   * copy; graph_steps[0, 1, 2]: steps run directly, recorded, replayed (ops->graph_run) */
+  bool step_table_on;
+  bool step_graphs_on;
+  lmw_step_row *step_table;
+  lmw_step_row *step_table_host;
+  lmw_pick_result *step_picks;      /* (step_rows) backend: step_pick's results */
+  lmw_pick_result *step_picks_host; /* (step_rows) */
+  const float *step_graph_logits; /* the logits buffer the records write */
+  uint64_t graph_steps[3];
+  uint64_t step_picked;             /* rows whose next token step_pick chose */
 
   /* ---- a request slot of a scheduler (lmw-scheduler.c); all zero for a stream of its own.
    * A slot holds only the request's own buffers (mel_host, cross K/V, self K/V): its encode
@@ -107,6 +119,15 @@ lmw_state *lmw_state_new_sized (const lmw_model *model, int n_threads, const cha
  * and receives the new ones) and the cross-attention K/V of its request's window.  Sequences
  * of one request (its beams) that share the cross K/V sit next to each other so that the
  * backend reads those K/V once for all of them. */
+/* The greedy choice of a sequence's next token made on the backend (ops->step_pick), with the
+ * search's filters that a step can't know from the logits alone: a bitset of tokens never
+ * picked (backend memory, n_vocab bits), the lowest timestamp allowed, LMW_PICK_* flags. */
+typedef struct {
+  const uint32_t *suppress;
+  int ts_lo;
+  unsigned flags;
+} lmw_pick;
+
 typedef struct {
   const int *tokens;           /* (n), host */
   int n, n_past;
@@ -115,6 +136,11 @@ typedef struct {
   const uint16_t *cross_kh, *cross_vh;  /* ... f16 ones (ops->cross_attention) */
   int logits_rows;             /* 0: none, 1: the last row's, n: every row's */
   float *logits;               /* (logits_rows, n_vocab), host */
+  /* nullable, with n 1 and logits_rows 1: pick the next token on the backend where the step
+   * can (a row-table step), filling *picked (token >= 0) instead of logits; *picked is left
+   * alone, and logits filled, where it can't */
+  const lmw_pick *pick;
+  lmw_pick_result *picked;
 } lmw_step_seq;
 
 /* Runs one decoder step over every row of n_seqs sequences at once (continuous batching:
@@ -125,6 +151,20 @@ typedef struct {
  * the scheduler's stream (scratch for st->step_rows rows); its own caches are not used.
  * Returns 0, or -1 with err filled. */
 int lmw_decode_step (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_error *err);
+
+/* The step of lmw_decode_step from a row table, when every sequence is one row (n 1, f16
+ * cross K/V) and st->step_table_on: the rows padded to a power of two (at most step_rows),
+ * one upload of the table, and with st->step_graphs_on the step's operations through
+ * ops->graph_run (recorded once per row count, then replayed).  Returns 1 when it ran the step
+ * (0 from lmw_decode_step then), 0 when the step does not qualify, -1 with err filled. */
+int lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_error *err);
+
+/* lmw_decode of one token whose next token the search picks greedily: on a scheduler's slot
+ * whose step can pick on the backend, *picked gets the token and its log-probability under
+ * the filters of pick (and logits are not filled); otherwise picked->token is -1 and logits
+ * (n_vocab) are filled as lmw_decode fills them.  Returns 0, or -1 with err filled. */
+int lmw_decode_pick (lmw_state *st, int token, int n_past, float *logits, const lmw_pick *pick,
+                     lmw_pick_result *picked, lmw_error *err);
 
 /* Runs the encoder on B windows at once, window b's mel in slots[b]->mel_host, and writes each
  * window's cross-attention K/V into slots[b] (which then holds audio, its cache cleared).
@@ -184,5 +224,10 @@ int lmw_scheduler_encode (struct lmw_scheduler *s, lmw_state *slot, lmw_error *e
 int lmw_scheduler_decode (struct lmw_scheduler *s, lmw_state *slot, const int *tokens, int n,
                           int n_past, float *const *cache_k, float *const *cache_v,
                           float *logits, bool all_logits, lmw_error *err);
+/* One token at n_past on the slot's cache whose next token is picked on the backend where the
+ * step can (lmw_decode_pick). */
+int lmw_scheduler_decode_pick (struct lmw_scheduler *s, lmw_state *slot, const int *token,
+                               int n_past, float *logits, const lmw_pick *pick,
+                               lmw_pick_result *picked, lmw_error *err);
 
 #endif /* LMW_STATE_H */
