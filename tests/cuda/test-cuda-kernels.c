@@ -28,6 +28,7 @@
 #include "lmw-backend.h"
 #include "lmw-cpu.h"
 #include "lmw-cuda-kernels.h"
+#include "lmw-cuda-test-mem.h"
 #include "lmw-test.h"
 
 #include <math.h>
@@ -39,75 +40,6 @@
 #else
 #define TOL 1e-5
 #endif
-
-/* ---- device memory: cudaMalloc on a GPU, exact-size malloc under emulation --------------- */
-
-static void
-die (const char *what)
-{
-  printf ("Bail out! %s\n", what);
-  exit (1);
-}
-
-static void *
-dev_alloc (size_t n)
-{
-#ifdef LMW_TEST_GPU
-  void *p = NULL;
-  if (cudaMalloc (&p, n ? n : 1) != cudaSuccess)
-    die ("cudaMalloc failed");
-  return p;
-#else
-  void *p = malloc (n ? n : 1);
-  if (!p)
-    die ("out of memory");
-  return p;
-#endif
-}
-
-static void
-dev_free (void *p)
-{
-#ifdef LMW_TEST_GPU
-  cudaFree (p);
-#else
-  free (p);
-#endif
-}
-
-static void
-to_dev (void *d, const void *h, size_t n)
-{
-#ifdef LMW_TEST_GPU
-  if (cudaMemcpy (d, h, n, cudaMemcpyHostToDevice) != cudaSuccess)
-    die ("cudaMemcpy to the device failed");
-#else
-  memcpy (d, h, n);
-#endif
-}
-
-static void
-from_dev (void *h, const void *d, size_t n)
-{
-#ifdef LMW_TEST_GPU
-  cudaError_t e = cudaMemcpy (h, d, n, cudaMemcpyDeviceToHost);
-  if (e != cudaSuccess) {
-    printf ("Bail out! %s\n", cudaGetErrorString (e));
-    exit (1);
-  }
-#else
-  memcpy (h, d, n);
-#endif
-}
-
-/* a device copy of n bytes of h */
-static void *
-dev_dup (const void *h, size_t n)
-{
-  void *d = dev_alloc (n);
-  to_dev (d, h, n);
-  return d;
-}
 
 /* ---- data ------------------------------------------------------------------------------- */
 

@@ -23,6 +23,7 @@
 #include "lmw-backend.h"
 #include "lmw-cuda-mel.h"
 #include "lmw-mel.h"
+#include "lmw-cuda-test-mem.h"
 #include "lmw-test.h"
 
 #include <math.h>
@@ -34,63 +35,6 @@
 
 #define N_BINS 201
 #define TOL 1e-4
-
-static void
-die (const char *what)
-{
-  printf ("Bail out! %s\n", what);
-  exit (1);
-}
-
-static void *
-dev_alloc (size_t n)
-{
-  void *p = NULL;
-#ifdef LMW_TEST_GPU
-  if (cudaMalloc (&p, n ? n : 1) != cudaSuccess)
-    die ("cudaMalloc failed");
-#else
-  p = malloc (n ? n : 1);
-  if (p == NULL)
-    die ("out of memory");
-#endif
-  return p;
-}
-
-static void
-dev_free (void *p)
-{
-#ifdef LMW_TEST_GPU
-  cudaFree (p);
-#else
-  free (p);
-#endif
-}
-
-static void
-to_dev (void *d, const void *h, size_t n)
-{
-#ifdef LMW_TEST_GPU
-  if (cudaMemcpy (d, h, n, cudaMemcpyHostToDevice) != cudaSuccess)
-    die ("cudaMemcpy to the device failed");
-#else
-  memcpy (d, h, n);
-#endif
-}
-
-static void
-from_dev (void *h, const void *d, size_t n)
-{
-#ifdef LMW_TEST_GPU
-  cudaError_t e = cudaMemcpy (h, d, n, cudaMemcpyDeviceToHost);
-  if (e != cudaSuccess) {
-    printf ("Bail out! %s\n", cudaGetErrorString (e));
-    exit (1);
-  }
-#else
-  memcpy (h, d, n);
-#endif
-}
 
 static uint64_t rs = 0x2545f4914f6cdd1dull;
 

@@ -27,6 +27,7 @@
 #include "lmw-backend.h"
 #include "lmw-cpu.h"
 #include "lmw-cuda-step.h"
+#include "lmw-cuda-test-mem.h"
 #include "lmw-test.h"
 
 #include <math.h>
@@ -38,69 +39,6 @@
 #else
 #define TOL 1e-5
 #endif
-
-static void
-die (const char *what)
-{
-  printf ("Bail out! %s\n", what);
-  exit (1);
-}
-
-static void *
-dev_alloc (size_t n)
-{
-#ifdef LMW_TEST_GPU
-  void *p = NULL;
-  if (cudaMalloc (&p, n ? n : 1) != cudaSuccess)
-    die ("cudaMalloc failed");
-  return p;
-#else
-  void *p = malloc (n ? n : 1);
-  if (!p)
-    die ("out of memory");
-  return p;
-#endif
-}
-
-static void
-dev_free (void *p)
-{
-#ifdef LMW_TEST_GPU
-  cudaFree (p);
-#else
-  free (p);
-#endif
-}
-
-static void
-to_dev (void *d, const void *h, size_t n)
-{
-#ifdef LMW_TEST_GPU
-  if (cudaMemcpy (d, h, n, cudaMemcpyHostToDevice) != cudaSuccess)
-    die ("cudaMemcpy to the device failed");
-#else
-  memcpy (d, h, n);
-#endif
-}
-
-static void
-from_dev (void *h, const void *d, size_t n)
-{
-#ifdef LMW_TEST_GPU
-  if (cudaMemcpy (h, d, n, cudaMemcpyDeviceToHost) != cudaSuccess)
-    die ("cudaMemcpy from the device failed");
-#else
-  memcpy (h, d, n);
-#endif
-}
-
-static void *
-dev_dup (const void *h, size_t n)
-{
-  void *d = dev_alloc (n);
-  to_dev (d, h, n);
-  return d;
-}
 
 static uint64_t rs = 0x2545f4914f6cdd1dull;
 
