@@ -79,6 +79,15 @@ new_request_id (void)
   return g_string_free (id, FALSE);
 }
 
+static void
+on_finished (SoupServerMessage *msg, gpointer user_data)
+{
+  LmdHttpCall *call = lmd_http_call_get (msg);
+
+  if (call != NULL)
+    call->finished = TRUE;
+}
+
 LmdHttpCall *
 lmd_http_call_attach (LmdHttpTransport *self, SoupServerMessage *msg, const char *client_id)
 {
@@ -90,6 +99,7 @@ lmd_http_call_attach (LmdHttpTransport *self, SoupServerMessage *msg, const char
   call->started_at = g_get_monotonic_time ();
   call->cancellable = g_cancellable_new ();
   g_object_set_data_full (G_OBJECT (msg), CALL_KEY, call, (GDestroyNotify) lmd_http_call_free);
+  g_signal_connect (msg, "finished", G_CALLBACK (on_finished), NULL);
   return call;
 }
 
@@ -163,6 +173,8 @@ lmd_http_call_resume (SoupServerMessage *msg)
       g_source_destroy (call->watch);
       g_clear_pointer (&call->watch, g_source_unref);
     }
+  if (call != NULL && call->finished)
+    return; /* answered and done already (libsoup asserts on unpausing it) */
   soup_server_message_unpause (msg);
 }
 
@@ -174,6 +186,15 @@ lmd_http_call_respond_error (SoupServerMessage *msg, const GError *error, guint 
   LmdErrorCode code = lmd_error_classify (error);
   gint64 expires_at = 0;
 
+  if (call != NULL && call->finished)
+    {
+      /* a late second answer (e.g. the worker's side ending after the body was refused):
+       * the client has its answer */
+      LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, call->request_id, "%s %s: already answered; dropping %s",
+                       soup_server_message_get_method (msg),
+                       g_uri_get_path (soup_server_message_get_uri (msg)), lmd_error_code_name (code));
+      return;
+    }
   LMD_LOG_REQUEST (code == LMD_ERROR_INTERNAL ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_INFO,
                    call != NULL ? call->request_id : NULL, "%s %s → %u %s: %s",
                    soup_server_message_get_method (msg),

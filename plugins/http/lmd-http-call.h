@@ -40,6 +40,8 @@ typedef struct {
   double audio_seconds;      /* transcribed, for usage metering */
   gboolean counted;         /* a transcription endpoint: counts in metrics */
   gboolean disconnected;
+  gboolean finished;         /* the exchange has ended (libsoup's "finished"): no answer and no
+                              * unpause may follow */
   GCancellable *cancellable; /* owned */
   gint64 processing_started; /* monotonic µs, 0 = not started */
   GSource *watch;            /* owned, nullable: the client's socket, while the message is paused */
