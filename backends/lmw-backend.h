@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-#define LMW_BACKEND_VERSION 6
+#define LMW_BACKEND_VERSION 7
 
 /* Element types, numbered as in the ggml file format. */
 typedef enum {
@@ -92,11 +92,23 @@ typedef struct {
   const uint32_t *pick_suppress;
   int32_t pick_ts_lo;
   int32_t pick_flags;
+  /* version 7, step_topk: pick_k > 1 asks for the row's pick_k best tokens instead of one (and
+   * step_pick leaves the row alone); they go to step_topk's out from index pick_at on */
+  int32_t pick_k;
+  int32_t pick_at;
 } lmw_step_row;
 
 #define LMW_PICK_NO_TEXT 1u /* no token below eot */
 #define LMW_PICK_TS_RULE 2u /* no token below the first timestamp when the timestamps together
                              * are likelier than every other token */
+#define LMW_PICK_EOT_LAST 4u /* eot only when no other token is left (after the other filters:
+                              * the search's min_tokens) */
+#define LMW_PICK_K_MAX 17    /* the most tokens step_topk returns for a row (beam_size + 1) */
+/* The f64 sums of step_pick and step_topk (and of the search on the host, which they must
+ * equal bit for bit) run in one fixed order: lane l (0 .. LMW_PICK_LANES - 1) sums the terms of
+ * ids l, l + LMW_PICK_LANES, ... in that order, then for h = LMW_PICK_LANES / 2, ..., 2, 1
+ * every lane l < h adds lane l + h; the sum is lane 0. */
+#define LMW_PICK_LANES 256
 
 /* what step_pick returns for a row */
 typedef struct {
@@ -229,12 +241,13 @@ typedef struct lmw_backend_ops {
    * rows[r].cross_k, .cross_v (plus layer_offset elements), without a mask */
   void (*step_cross_attention) (void *ctx, float *out, const float *q, const lmw_step_row *rows,
                                 size_t layer_offset, int Tk, int R, int H, int D);
-  /* For every row r whose pick_suppress is set: out[r] = the greedy choice among the logits
+  /* For every row r whose pick_suppress is set (and pick_k <= 1): out[r] = the greedy choice among the logits
    * (R, n_vocab) of row r (row stride ld) once filtered as the search filters them: tokens of
    * the bitset, timestamps (ids >= ts_begin) below pick_ts_lo, text (ids < eot) with
    * LMW_PICK_NO_TEXT, and with LMW_PICK_TS_RULE everything below ts_begin when the timestamps'
-   * summed probability (after the other filters) exceeds every other token's; its
-   * log-probability under what remains (log-softmax sums in f64).  out is backend memory. */
+   * summed probability (after the other filters) exceeds every other token's, then eot with
+   * LMW_PICK_EOT_LAST when another token is left; its log-probability under what remains
+   * (log-softmax sums in f64, in the order of LMW_PICK_LANES).  out is backend memory. */
   void (*step_pick) (void *ctx, lmw_pick_result *out, const float *logits, int ld,
                      const lmw_step_row *rows, int R, int n_vocab, int eot, int ts_begin);
   /* Runs the operations issue (user) queues, under the name key: the first time directly, the
@@ -245,6 +258,15 @@ typedef struct lmw_backend_ops {
   int (*graph_run) (void *ctx, int key, void (*issue) (void *user), void *user);
   /* forgets every record (the buffers they use are about to change) */
   void (*graph_reset) (void *ctx);
+
+  /* ---- version 7: the beam search's choice on the backend.  Optional. ----
+   * For every row r whose pick_suppress is set and whose pick_k is 2 .. LMW_PICK_K_MAX:
+   * out[rows[r].pick_at + j], j < pick_k = the row's pick_k best tokens under the filters of
+   * step_pick, best first by log-probability (equal ones: the lower token first), each with
+   * its log-probability under what remains (as step_pick's); token -1 and -inf past the
+   * tokens allowed.  out is backend memory. */
+  void (*step_topk) (void *ctx, lmw_pick_result *out, const float *logits, int ld,
+                     const lmw_step_row *rows, int R, int n_vocab, int eot, int ts_begin);
 } lmw_backend_ops;
 
 #define LMW_MATMUL_GELU 1u

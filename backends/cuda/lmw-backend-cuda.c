@@ -48,6 +48,7 @@
 #include "lmw-cuda-mel.h"
 #include "lmw-cuda-runtime.h"
 #include "lmw-cuda-step.h"
+#include "lmw-cuda-topk.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -754,6 +755,24 @@ cuda_step_pick (void *vctx, lmw_pick_result *out, const float *logits, int ld,
 }
 
 static void
+cuda_step_topk (void *vctx, lmw_pick_result *out, const float *logits, int ld,
+                const lmw_step_row *rows, int R, int n_vocab, int eot, int ts_begin)
+{
+  cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
+  if (ctx->failed)
+    return;
+  lmw_cuda_status s = lmw_cuda_step_topk (out, logits, ld, rows, R, n_vocab, eot, ts_begin,
+                                          ctx->stream);
+  if (s != LMW_CUDA_OK) {
+    char why[200];
+    snprintf (why, sizeof why, "%s: %.160s", lmw_cuda_status_string (s),
+              lmw_cuda_topk_last_error ());
+    fail (ctx, "step_topk", why);
+  }
+}
+
+static void
 cuda_graph_reset (void *vctx)
 {
   cuda_ctx *ctx = vctx;
@@ -851,6 +870,7 @@ static const lmw_backend_ops cuda_ops = {
   .step_pick = cuda_step_pick,
   .graph_run = cuda_graph_run,
   .graph_reset = cuda_graph_reset,
+  .step_topk = cuda_step_topk,
 };
 
 #ifdef LMW_CUDA_EMU

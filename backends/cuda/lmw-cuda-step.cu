@@ -21,6 +21,7 @@
  * each thread sums its output dimensions over the keys.
  */
 #include "lmw-cuda-compat.h"
+#include "lmw-cuda-pick.cuh"
 #include "lmw-cuda-step.h"
 
 #include <math.h>
@@ -200,86 +201,7 @@ k_step_cross_attn (float *out, const float *q, const lmw_step_row *rows, size_t 
   step_attend<__half> (o, q + (size_t) r * C + (size_t) h * D, kc, vc, C, Tk, D);
 }
 
-/* ---- greedy pick ------------------------------------------------------------------------ */
-
-#define PICK_THREADS 256
-
-/* the filters of a row: its bitset, its lowest timestamp, and the first token allowed (eot
- * without text, ts_begin once the timestamp rule dropped it, else 0) */
-typedef struct {
-  const uint32_t *suppress;
-  int ts_lo, first;
-} pick_filter;
-
-__device__ __forceinline__ bool
-pick_allowed (pick_filter f, int i, int ts_begin)
-{
-  return i >= f.first && !((f.suppress[i >> 5] >> (i & 31)) & 1u) &&
-         !(i >= ts_begin && i < f.ts_lo);
-}
-
-/* (m, idx): the block's largest value and its lowest index; every thread gets them */
-__device__ __forceinline__ void
-pick_argmax (float &m, int &idx, float *sv, int *si)
-{
-  int t = threadIdx.x;
-  sv[t] = m;
-  si[t] = idx;
-  __syncthreads ();
-  for (int s = PICK_THREADS / 2; s > 0; s >>= 1) {
-    if (t < s) { /* an index < 0 is an empty slot */
-      float ov = sv[t + s];
-      int oi = si[t + s];
-      if (oi >= 0 && (si[t] < 0 || ov > sv[t] || (ov == sv[t] && oi < si[t]))) {
-        sv[t] = ov;
-        si[t] = oi;
-      }
-    }
-    __syncthreads ();
-  }
-  m = sv[0];
-  idx = si[0];
-  __syncthreads ();
-}
-
-/* the block's sum, in f64; every thread gets it */
-__device__ __forceinline__ double
-pick_sum (double v, double *sd)
-{
-  int t = threadIdx.x;
-  sd[t] = v;
-  __syncthreads ();
-  for (int s = PICK_THREADS / 2; s > 0; s >>= 1) {
-    if (t < s)
-      sd[t] += sd[t + s];
-    __syncthreads ();
-  }
-  double r = sd[0];
-  __syncthreads ();
-  return r;
-}
-
-/* the log-sum-exp of the allowed logits of x: max + log (sum exp (x - max)), the sum in f64 */
-__device__ __forceinline__ float
-pick_lse (const float *x, pick_filter f, int nv, int ts_begin, float *sv, int *si, double *sd,
-          int *arg_out)
-{
-  float m = -INFINITY;
-  int idx = -1;
-  for (int i = threadIdx.x; i < nv; i += PICK_THREADS)
-    if (pick_allowed (f, i, ts_begin) && (idx < 0 || x[i] > m)) {
-      m = x[i];
-      idx = i;
-    }
-  pick_argmax (m, idx, sv, si);
-  double sum = 0.0;
-  for (int i = threadIdx.x; i < nv; i += PICK_THREADS)
-    if (pick_allowed (f, i, ts_begin))
-      sum += exp ((double) (x[i] - m));
-  sum = pick_sum (sum, sd);
-  *arg_out = idx;
-  return m + (float) log (sum);
-}
+/* ---- greedy pick (the filters: lmw-cuda-pick.cuh) ------------------------------------ */
 
 __global__ void __launch_bounds__ (PICK_THREADS)
 k_step_pick (lmw_pick_result *out, const float *logits, int ld, const lmw_step_row *rows,
@@ -289,35 +211,13 @@ k_step_pick (lmw_pick_result *out, const float *logits, int ld, const lmw_step_r
   __shared__ int si[PICK_THREADS];
   __shared__ double sd[PICK_THREADS];
   int r = blockIdx.x;
-  const uint32_t *suppress = rows[r].pick_suppress;
-  int flags = rows[r].pick_flags;
-  if (suppress == NULL || rows[r].token < 0) /* the whole block */
+  lmw_step_row row = rows[r];
+  if (row.pick_suppress == NULL || row.token < 0 || row.pick_k > 1) /* the whole block */
     return;
-  pick_filter f = { suppress, rows[r].pick_ts_lo, (flags & LMW_PICK_NO_TEXT) ? eot : 0 };
   const float *x = logits + (size_t) r * ld;
+  pick_filter f;
   int arg;
-  float lse = pick_lse (x, f, n_vocab, ts_begin, sv, si, sd, &arg);
-  if ((flags & LMW_PICK_TS_RULE) && ts_begin < n_vocab) {
-    /* the timestamps' summed probability against the likeliest other token */
-    double ts = 0.0;
-    float text = -INFINITY;
-    for (int i = threadIdx.x; i < n_vocab; i += PICK_THREADS) {
-      if (!pick_allowed (f, i, ts_begin))
-        continue;
-      float lp = x[i] - lse;
-      if (i >= ts_begin)
-        ts += exp ((double) lp);
-      else
-        text = fmaxf (text, lp);
-    }
-    ts = pick_sum (ts, sd);
-    int any = threadIdx.x;
-    pick_argmax (text, any, sv, si);
-    if (ts > 0.0 && log (ts) > (double) text) {
-      f.first = ts_begin; /* only timestamps */
-      lse = pick_lse (x, f, n_vocab, ts_begin, sv, si, sd, &arg);
-    }
-  }
+  float lse = pick_prepare (x, row, n_vocab, eot, ts_begin, sv, si, sd, &f, &arg);
   if (threadIdx.x == 0) {
     out[r].token = arg;
     out[r].logprob = arg >= 0 ? x[arg] - lse : -INFINITY;

@@ -207,6 +207,7 @@ lmw_state_free (lmw_state *st)
       lmw_state_free_floats (st, bufs[i]);
     st->ops->free (st->be, st->step_table);
     st->ops->free (st->be, st->step_picks);
+    st->ops->free (st->be, st->step_topk);
     st->ops->free (st->be, st->cross_kh);
     st->ops->free (st->be, st->cross_vh);
     if (st->mel_dev != st->mel_win)
@@ -227,6 +228,7 @@ lmw_state_free (lmw_state *st)
   free (st->xattn_host);
   free (st->step_table_host);
   free (st->step_picks_host);
+  free (st->step_topk_host);
   free (st);
 }
 

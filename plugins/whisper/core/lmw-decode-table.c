@@ -19,6 +19,9 @@
  *                                                  their next token and its log-probability,
  *                                                  filtered on the device: 8 bytes come back
  *                                                  for such a row instead of its logits
+ *   step_topk (table)                              the beams get their beam_size + 1 best
+ *                                                  tokens under the same filters: 8 bytes per
+ *                                                  candidate come back instead of the logits
  *
  * Rb is the number of rows rounded up to a power of two (at most step_rows), the rows beyond
  * the step's being padding (token -1): the operations of a step of Rb rows then take the same
@@ -72,6 +75,9 @@ issue_step (void *user)
   if (ops->step_pick != NULL) /* the rows that pick their next token here */
     ops->step_pick (st->be, st->step_picks, ts->logits, nv, st->step_table, R, nv, m->sp.eot,
                     m->sp.timestamp_begin);
+  if (ops->step_topk != NULL) /* the beams that choose their candidates here */
+    ops->step_topk (st->be, st->step_topk, ts->logits, nv, st->step_table, R, nv, m->sp.eot,
+                    m->sp.timestamp_begin);
 }
 
 /* whether the step is one the table can run: one-token rows on f16 cross K/V */
@@ -113,8 +119,11 @@ lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_
     st->step_table_host = calloc ((size_t) st->step_rows, sizeof (lmw_step_row));
     st->step_picks = ops->alloc (st->be, sizeof (lmw_pick_result) * (size_t) st->step_rows);
     st->step_picks_host = calloc ((size_t) st->step_rows, sizeof (lmw_pick_result));
+    size_t n_topk = (size_t) st->step_rows * LMW_PICK_K_MAX;
+    st->step_topk = ops->alloc (st->be, sizeof (lmw_pick_result) * n_topk);
+    st->step_topk_host = calloc (n_topk, sizeof (lmw_pick_result));
     if (st->step_table == NULL || st->step_table_host == NULL || st->step_picks == NULL ||
-        st->step_picks_host == NULL) {
+        st->step_picks_host == NULL || st->step_topk == NULL || st->step_topk_host == NULL) {
       lmw_set_error (err, LMW_ERR_NOMEM, "lmw_decode_step: out of memory for the row table");
       return -1;
     }
@@ -128,16 +137,22 @@ lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_
     ops->graph_reset (st->be); /* the records write the buffer that moved */
   st->step_graph_logits = logits;
   lmw_step_row *rows = st->step_table_host;
-  bool can_pick = ops->step_pick != NULL;
-  int n_picks = 0;
+  int n_picks = 0, n_topk = 0; /* rows 0 .. n_picks - 1 hold the greedy picks; n_topk results */
   for (int r = 0; r < Rb; r++) {
     const lmw_step_seq *sq = &seqs[r < R ? r : 0];
-    bool pick = r < R && can_pick && sq->pick != NULL && sq->picked != NULL;
+    bool pick = r < R && sq->pick != NULL && sq->picked != NULL;
+    int k = pick && sq->pick->k > 1 ? sq->pick->k : 1;
+    if (pick && (k > 1 ? ops->step_topk == NULL || k > LMW_PICK_K_MAX : ops->step_pick == NULL))
+      pick = false; /* the search filters the logits itself */
     rows[r] = (lmw_step_row) { r < R ? sq->tokens[0] : -1, r < R ? sq->n_past : 0,
                                sq->self_k, sq->self_v, sq->cross_kh, sq->cross_vh,
                                pick ? sq->pick->suppress : NULL, pick ? sq->pick->ts_lo : nv,
-                               pick ? (int32_t) sq->pick->flags : 0 };
-    n_picks = pick ? r + 1 : n_picks;
+                               pick ? (int32_t) sq->pick->flags : 0, pick && k > 1 ? k : 0,
+                               pick && k > 1 ? n_topk : 0 };
+    if (pick && k > 1)
+      n_topk += k;
+    else if (pick)
+      n_picks = r + 1;
   }
   ops->upload (st->be, st->step_table, rows, sizeof (lmw_step_row) * (size_t) Rb);
   table_step ts = { st, Rb, logits };
@@ -151,9 +166,19 @@ lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_
     ops->download (st->be, st->step_picks_host, st->step_picks,
                    sizeof (lmw_pick_result) * (size_t) n_picks);
     for (int i = 0; i < n_picks; i++)
-      if (rows[i].pick_suppress != NULL) {
+      if (rows[i].pick_suppress != NULL && rows[i].pick_k == 0) {
         *seqs[i].picked = st->step_picks_host[i];
         st->step_picked++;
+      }
+  }
+  if (n_topk > 0) { /* every beam's candidates in one download */
+    ops->download (st->be, st->step_topk_host, st->step_topk,
+                   sizeof (lmw_pick_result) * (size_t) n_topk);
+    for (int i = 0; i < R; i++)
+      if (rows[i].pick_suppress != NULL && rows[i].pick_k > 1) {
+        memcpy (seqs[i].picked, st->step_topk_host + rows[i].pick_at,
+                sizeof (lmw_pick_result) * (size_t) rows[i].pick_k);
+        st->step_topk_rows++;
       }
   }
   int G = 0;
@@ -170,7 +195,7 @@ lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_
       if (seqs[i].logits_rows == 1 && rows[i].pick_suppress == NULL)
         memcpy (seqs[i].logits, host + (size_t) i * nv, sizeof (float) * (size_t) nv);
     free (host);
-  } else if (n_picks == 0) {
+  } else if (n_picks == 0 && n_topk == 0) {
     ops->sync (st->be);
   }
   return lmw_state_check (st, "lmw_decode_step", err) == 0 ? 1 : -1;

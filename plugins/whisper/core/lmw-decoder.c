@@ -169,6 +169,14 @@ int
 lmw_decode_batch (lmw_state *st, const int *tokens, int B, int n_past, float *const *cache_k,
                   float *const *cache_v, float *logits, lmw_error *err)
 {
+  return lmw_decode_batch_pick (st, tokens, B, n_past, cache_k, cache_v, logits, NULL, NULL, err);
+}
+
+int
+lmw_decode_batch_pick (lmw_state *st, const int *tokens, int B, int n_past, float *const *cache_k,
+                       float *const *cache_v, float *logits, const lmw_pick *picks,
+                       lmw_pick_result *picked, lmw_error *err)
+{
   const lmw_model *m = st->dm;
   const lmw_backend_ops *ops = st->ops;
   int C = m->hp.n_text_state;
@@ -200,8 +208,8 @@ lmw_decode_batch (lmw_state *st, const int *tokens, int B, int n_past, float *co
   }
   st->batches[B]++;
   if (st->sched != NULL) /* a slot: B sequences of the scheduler's next step */
-    return lmw_scheduler_decode (st->sched, st, tokens, B, n_past, cache_k, cache_v, logits,
-                                 false, err);
+    return lmw_scheduler_decode_beams (st->sched, st, tokens, B, n_past, cache_k, cache_v, logits,
+                                       picked != NULL ? picks : NULL, picked, err);
   float *x = st->dec_x; /* (B, C) */
   ops->get_rows (st->be, x, &m->tok_emb, tokens, B);
   for (int b = 0; b < B; b++)

@@ -221,6 +221,7 @@ run_step (lmw_scheduler *s, job **js, int n, lmw_step_seq *seqs)
   s->stats.step_rows += (uint64_t) rows;
   memcpy (s->stats.table_steps, s->work->graph_steps, sizeof s->stats.table_steps);
   s->stats.rows_picked = s->work->step_picked;
+  s->stats.rows_topk = s->work->step_topk_rows;
   pthread_mutex_unlock (&s->lock);
 }
 
@@ -346,8 +347,10 @@ lmw_scheduler_decode (lmw_scheduler *s, lmw_state *slot, const int *tokens, int 
                       float *const *cache_k, float *const *cache_v, float *logits,
                       bool all_logits, lmw_error *err)
 {
+  if (cache_k != NULL) /* n beams of one token each */
+    return lmw_scheduler_decode_beams (s, slot, tokens, n, n_past, cache_k, cache_v, logits,
+                                       NULL, NULL, err);
   job j = { .kind = JOB_STEP, .slot = slot };
-  int nv = slot->model->hp.n_vocab;
   lmw_step_seq base = {
     .cross_k = slot->cross_k, .cross_v = slot->cross_v,
     .cross_kh = slot->cross_kh, .cross_vh = slot->cross_vh,
@@ -359,7 +362,7 @@ lmw_scheduler_decode (lmw_scheduler *s, lmw_state *slot, const int *tokens, int 
     j.n_past = n_past;
     j.logits = logits;
     j.all_logits = all_logits;
-  } else if (cache_k == NULL) {
+  } else {
     lmw_step_seq *q = &j.seqs[0];
     *q = base;
     q->tokens = tokens;
@@ -371,20 +374,27 @@ lmw_scheduler_decode (lmw_scheduler *s, lmw_state *slot, const int *tokens, int 
     q->logits = logits;
     j.n_seqs = 1;
     j.rows = n;
-  } else {
-    for (int b = 0; b < n; b++) { /* n beams of one token each, at n_past */
-      lmw_step_seq *q = &j.seqs[b];
-      *q = base;
-      q->tokens = tokens + b;
-      q->n = 1;
-      q->n_past = n_past;
-      q->self_k = cache_k[b];
-      q->self_v = cache_v[b];
-      q->logits_rows = 1;
-      q->logits = logits + (size_t) b * nv;
-    }
-    j.n_seqs = n;
-    j.rows = n;
+  }
+  return submit (s, &j, err);
+}
+
+int
+lmw_scheduler_decode_beams (lmw_scheduler *s, lmw_state *slot, const int *tokens, int B,
+                            int n_past, float *const *cache_k, float *const *cache_v,
+                            float *logits, const lmw_pick *picks, lmw_pick_result *picked,
+                            lmw_error *err)
+{
+  job j = { .kind = JOB_STEP, .slot = slot, .n_seqs = B, .rows = B };
+  int nv = slot->model->hp.n_vocab;
+  for (int b = 0; b < B; b++) { /* B beams of one token each, at n_past */
+    const lmw_pick *k = picks != NULL ? &picks[b] : NULL;
+    j.seqs[b] = (lmw_step_seq) {
+      .tokens = tokens + b, .n = 1, .n_past = n_past, .self_k = cache_k[b],
+      .self_v = cache_v[b], .cross_k = slot->cross_k, .cross_v = slot->cross_v,
+      .cross_kh = slot->cross_kh, .cross_vh = slot->cross_vh, .logits_rows = 1,
+      .logits = logits + (size_t) b * nv, .pick = k,
+      .picked = k != NULL ? picked + (size_t) b * (k->k > 1 ? k->k : 1) : NULL,
+    };
   }
   return submit (s, &j, err);
 }

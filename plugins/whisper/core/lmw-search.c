@@ -62,15 +62,28 @@ is_non_speech (const lmw_model *m, int id)
   return false;
 }
 
+/* the sum of exp ((double) (x[i] - sub)) over i in [lo, n), added in the order of
+ * LMW_PICK_LANES (lmw-backend.h): the order of the backend's step_pick and step_topk, so that a
+ * token chosen there has the bits of one chosen here */
+static double
+lane_sum_exp (const float *x, int lo, int n, float sub)
+{
+  double lane[LMW_PICK_LANES] = { 0.0 };
+  for (int i = lo; i < n; i++)
+    lane[i % LMW_PICK_LANES] += exp ((double) (x[i] - sub));
+  for (int h = LMW_PICK_LANES / 2; h > 0; h /= 2)
+    for (int l = 0; l < h; l++)
+      lane[l] += lane[l + h];
+  return lane[0];
+}
+
 void
 lmw_log_softmax (float *out, const float *x, int n)
 {
   float max = x[0];
   for (int i = 1; i < n; i++)
     max = x[i] > max ? x[i] : max;
-  double sum = 0.0;
-  for (int i = 0; i < n; i++)
-    sum += exp ((double) (x[i] - max));
+  double sum = lane_sum_exp (x, 0, n, max);
   float lse = max + (float) log (sum);
   for (int i = 0; i < n; i++)
     out[i] = x[i] - lse;
@@ -153,10 +166,8 @@ apply_rules (lmw_search *s, float *logits, const int *generated, int n_gen)
       logits[i] = -INFINITY;
   }
   lmw_log_softmax (s->logprobs, logits, nv);
-  double ts_sum = 0.0;
+  double ts_sum = lane_sum_exp (s->logprobs, sp->timestamp_begin, nv, 0.0f);
   float text_max = -INFINITY;
-  for (int i = sp->timestamp_begin; i < nv; i++)
-    ts_sum += exp ((double) s->logprobs[i]);
   for (int i = 0; i < sp->timestamp_begin; i++)
     text_max = s->logprobs[i] > text_max ? s->logprobs[i] : text_max;
   if (ts_sum > 0.0 && log (ts_sum) > text_max)
@@ -314,11 +325,11 @@ pick_of (const lmw_search *s, const int *generated, int n_gen)
 {
   const lmw_special_tokens *sp = &s->m->sp;
   int nv = s->m->hp.n_vocab;
-  lmw_pick k = { s->pick_suppress, nv, 0 };
+  lmw_pick k = { s->pick_suppress, nv, n_gen < s->p->min_tokens ? LMW_PICK_EOT_LAST : 0, 0 };
   if (!s->p->timestamps)
     return k;
   k.ts_lo = sp->timestamp_begin;
-  k.flags = LMW_PICK_TS_RULE;
+  k.flags |= LMW_PICK_TS_RULE;
   bool last_ts = generated[n_gen - 1] >= sp->timestamp_begin;
   bool penult_ts = n_gen < 2 || generated[n_gen - 2] >= sp->timestamp_begin;
   if (last_ts && penult_ts)
@@ -503,7 +514,9 @@ beam_search (lmw_search *s, int B, lmw_seq *out, lmw_error *err)
   beam_cand *cands = malloc (sizeof *cands * (size_t) B * (B + 1));
   int *idx = malloc (sizeof (int) * (size_t) (B + 1));
   float *step_logits = malloc (sizeof (float) * (size_t) B * nv); /* (B, n_vocab) */
-  if (cands == NULL || idx == NULL || step_logits == NULL)
+  /* (B, B + 1): each beam's candidates when the backend chose them */
+  lmw_pick_result *picked = malloc (sizeof *picked * (size_t) B * (B + 1));
+  if (cands == NULL || idx == NULL || step_logits == NULL || picked == NULL)
     goto nomem;
   while (s->n_beam_bufs < B) { /* on the CPU, pages are only touched for the rows in use */
     if (s->n_beam_bufs < st->beam_pool_n) { /* a scheduler's slot: caches lent, never freed here */
@@ -546,15 +559,25 @@ beam_search (lmw_search *s, int B, lmw_seq *out, lmw_error *err)
     if (step == 0) {
       memcpy (step_logits, s->first_logits, sizeof (float) * (size_t) nv);
     } else if (!s->beam_sequential) {
-      /* every live beam has step tokens: their last ones all sit at np + step - 1 */
+      /* every live beam has step tokens: their last ones all sit at np + step - 1; on a
+       * scheduler's slot each beam's candidates are chosen where its logits are */
       int last[LMW_MAX_BEAM];
       float *ck[LMW_MAX_BEAM], *cv[LMW_MAX_BEAM];
+      lmw_pick picks[LMW_MAX_BEAM];
+      bool on_backend = s->pick_suppress != NULL;
       for (int b = 0; b < n_live; b++) {
         last[b] = live[b]->tokens[live[b]->n - 1];
         ck[b] = s->beam_k[buf[b]];
         cv[b] = s->beam_v[buf[b]];
+        if (on_backend) {
+          picks[b] = pick_of (s, live[b]->tokens, live[b]->n);
+          picks[b].k = B + 1;
+          picked[(size_t) b * (B + 1)].token = LMW_PICK_NOT_MADE;
+        }
       }
-      if (lmw_decode_batch (st, last, n_live, np + step - 1, ck, cv, step_logits, err) != 0)
+      if (lmw_decode_batch_pick (st, last, n_live, np + step - 1, ck, cv, step_logits,
+                                 on_backend ? picks : NULL, on_backend ? picked : NULL,
+                                 err) != 0)
         goto out;
       s->n_decoded += n_live;
     } else {
@@ -575,6 +598,15 @@ beam_search (lmw_search *s, int B, lmw_seq *out, lmw_error *err)
     }
     for (int b = 0; b < n_live; b++) {
       lmw_seq *q = live[b];
+      const lmw_pick_result *pr = picked + (size_t) b * (B + 1);
+      if (step > 0 && !s->beam_sequential && s->pick_suppress != NULL &&
+          pr[0].token != LMW_PICK_NOT_MADE) { /* chosen on the backend, filters and all */
+        for (int j = 0; j < B + 1 && pr[j].token >= 0; j++)
+          cands[nc++] = (beam_cand) { q->sum_logprob + pr[j].logprob, pr[j].logprob, b,
+                                      pr[j].token };
+        s->n_picked++;
+        continue;
+      }
       float *logits = step_logits + (size_t) b * nv;
       apply_filters (s, logits, q->tokens, q->n);
       lmw_log_softmax (s->logprobs, logits, nv);
@@ -669,6 +701,7 @@ out:
   free (cands);
   free (idx);
   free (step_logits);
+  free (picked);
   return rc;
 }
 

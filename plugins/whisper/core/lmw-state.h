@@ -90,6 +90,9 @@ struct lmw_state {
   const float *step_graph_logits; /* the logits buffer the records write */
   uint64_t graph_steps[3];
   uint64_t step_picked;             /* rows whose next token step_pick chose */
+  lmw_pick_result *step_topk;       /* (step_rows * LMW_PICK_K_MAX) backend: step_topk's results */
+  lmw_pick_result *step_topk_host;  /* (step_rows * LMW_PICK_K_MAX) */
+  uint64_t step_topk_rows;          /* rows whose best tokens step_topk chose */
 
   /* ---- a request slot of a scheduler (lmw-scheduler.c); all zero for a stream of its own.
    * A slot holds only the request's own buffers (mel_host, cross K/V, self K/V): its encode
@@ -119,14 +122,20 @@ lmw_state *lmw_state_new_sized (const lmw_model *model, int n_threads, const cha
  * and receives the new ones) and the cross-attention K/V of its request's window.  Sequences
  * of one request (its beams) that share the cross K/V sit next to each other so that the
  * backend reads those K/V once for all of them. */
-/* The greedy choice of a sequence's next token made on the backend (ops->step_pick), with the
- * search's filters that a step can't know from the logits alone: a bitset of tokens never
- * picked (backend memory, n_vocab bits), the lowest timestamp allowed, LMW_PICK_* flags. */
+/* The choice of a sequence's next token made on the backend, with the search's filters that a
+ * step can't know from the logits alone: a bitset of tokens never picked (backend memory,
+ * n_vocab bits), the lowest timestamp allowed, LMW_PICK_* flags; k 0 or 1: the greedy choice
+ * (ops->step_pick), 2 .. LMW_PICK_K_MAX: the k best tokens, a beam's candidates
+ * (ops->step_topk). */
 typedef struct {
   const uint32_t *suppress;
   int ts_lo;
   unsigned flags;
+  int k;
 } lmw_pick;
+
+/* what a choice's first result holds until a step made it on the backend */
+#define LMW_PICK_NOT_MADE (-2)
 
 typedef struct {
   const int *tokens;           /* (n), host */
@@ -137,7 +146,8 @@ typedef struct {
   int logits_rows;             /* 0: none, 1: the last row's, n: every row's */
   float *logits;               /* (logits_rows, n_vocab), host */
   /* nullable, with n 1 and logits_rows 1: pick the next token on the backend where the step
-   * can (a row-table step), filling *picked (token >= 0) instead of logits; *picked is left
+   * can (a row-table step), filling *picked (token >= 0) instead of logits — for pick->k > 1,
+   * picked[0 .. k) with the k best (token -1 past the tokens allowed); *picked is left
    * alone, and logits filled, where it can't */
   const lmw_pick *pick;
   lmw_pick_result *picked;
@@ -165,6 +175,15 @@ int lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, 
  * (n_vocab) are filled as lmw_decode fills them.  Returns 0, or -1 with err filled. */
 int lmw_decode_pick (lmw_state *st, int token, int n_past, float *logits, const lmw_pick *pick,
                      lmw_pick_result *picked, lmw_error *err);
+
+/* lmw_decode_batch whose rows' next tokens the beam search chooses: on a scheduler's slot
+ * whose step can choose on the backend, row b's picks[b].k best tokens under picks[b]'s
+ * filters go to picked[b * picks[b].k ..] (and row b of logits is not filled); where it
+ * can't, picked[b * picks[b].k] is left alone (set it to LMW_PICK_NOT_MADE first) and the
+ * logits are filled.  picks and picked nullable: lmw_decode_batch. */
+int lmw_decode_batch_pick (lmw_state *st, const int *tokens, int B, int n_past,
+                           float *const *cache_k, float *const *cache_v, float *logits,
+                           const lmw_pick *picks, lmw_pick_result *picked, lmw_error *err);
 
 /* Runs the encoder on B windows at once, window b's mel in slots[b]->mel_host, and writes each
  * window's cross-attention K/V into slots[b] (which then holds audio, its cache cleared).
@@ -229,5 +248,11 @@ int lmw_scheduler_decode (struct lmw_scheduler *s, lmw_state *slot, const int *t
 int lmw_scheduler_decode_pick (struct lmw_scheduler *s, lmw_state *slot, const int *token,
                                int n_past, float *logits, const lmw_pick *pick,
                                lmw_pick_result *picked, lmw_error *err);
+/* B beams of one token at n_past (lmw_scheduler_decode with cache_k), each with its choice
+ * made on the backend where the step can (lmw_decode_batch_pick). */
+int lmw_scheduler_decode_beams (struct lmw_scheduler *s, lmw_state *slot, const int *tokens,
+                                int B, int n_past, float *const *cache_k, float *const *cache_v,
+                                float *logits, const lmw_pick *picks, lmw_pick_result *picked,
+                                lmw_error *err);
 
 #endif /* LMW_STATE_H */
