@@ -7,13 +7,14 @@
  * Asserts (TAP):
  *   - 32 requests of different lengths (1 to 29 s of the sample, and two of 31 and 40 s: two
  *     windows), greedy,
- *     a few with beam search (3 beams) and a few with word timestamps, started at once on a
+ *     eight with beam search (2 to 5 beams) and a few with word timestamps, started at once on a
  *     scheduler of 32 slots: every one gives exactly the tokens (and word times) it gives
  *     alone; the encoder ran batches of several windows and the decoder steps of many rows
  *     (sequences of different requests and positions in one step); on a backend with the
  *     table-driven step (cuda-emu) its one-token steps ran from the row table, recorded once
  *     per row count and replayed afterwards, and greedy rows had their next token picked on
- *     the backend with the search's filters instead of returning logits (on cpu: neither);
+ *     the backend with the search's filters instead of returning logits, and beams their
+ *     beam_size + 1 candidates (on cpu: none of these);
  *   - a request cancelled after a few decoder steps ends with "cancelled", its slot comes back,
  *     and the others (still batched with it until then) give their tokens alone;
  *   - with both slots of a scheduler held, a request whose time runs out while it waits for
@@ -176,7 +177,7 @@ test_many (void)
   static request alone[N_REQ], batched[N_REQ];
   lmw_scheduler_params sp = lmw_scheduler_default_params ();
   sp.slots = N_REQ;
-  sp.beam_caches = 9;
+  sp.beam_caches = 26; /* every beam search at once */
   sp.encoder_batch = 8;
   sp.max_wait_ms = 20.0; /* the emulated device is slow: wait for the others to catch up */
   lmw_error err = { 0 };
@@ -189,7 +190,8 @@ test_many (void)
     request *r = &alone[i];
     memset (r, 0, sizeof *r);
     r->n_samples = i == 30 ? 31 * 16000 : i == 31 ? 40 * 16000 : (size_t) (16000 + i * 14400);
-    r->beam = i % 11 == 3 ? 3 : 1;
+    /* beam searches of 2 to 5 beams among them (requests 2, 3, 9, 14, 16, 23, 25, 30) */
+    r->beam = i % 11 == 3 ? 3 : i % 7 == 2 ? 2 + (i / 7) % 4 : 1;
     r->words = i % 8 == 5;
     batched[i] = *r;
   }
@@ -246,6 +248,11 @@ test_many (void)
              "not their logits (%llu rows)", (unsigned long long) stats.rows_picked);
   else
     TEST_OK (stats.rows_picked == 0, "the cpu backend returns logits for the search to filter");
+  if (tables)
+    TEST_OK (stats.rows_topk > 0, "beams got their candidates chosen on the backend, not "
+             "their logits (%llu rows)", (unsigned long long) stats.rows_topk);
+  else
+    TEST_OK (stats.rows_topk == 0, "the cpu backend returns the beams' logits");
 
   /* cancellation mid-batch: 4 requests, the third aborted after a few checks */
   request c[4];
@@ -267,7 +274,7 @@ test_many (void)
   TEST_OK (stats.slots_in_use == 0 && stats.cancelled >= 1, "its slot came back (%d in use, %llu "
            "jobs cancelled)", stats.slots_in_use, (unsigned long long) stats.cancelled);
 
-  lmw_state *st = lmw_scheduler_acquire (sched, 9 + 1, NULL, NULL, NULL, &err);
+  lmw_state *st = lmw_scheduler_acquire (sched, sp.beam_caches + 1, NULL, NULL, NULL, &err);
   TEST_OK (st == NULL && strstr (err.message, "beam caches") != NULL,
            "a beam wider than the beam caches is refused (%s)", err.message);
   lmw_scheduler_free (sched);
