@@ -96,6 +96,8 @@ typedef struct {
    * step_pick leaves the row alone); they go to step_topk's out from index pick_at on */
   int32_t pick_k;
   int32_t pick_at;
+  int32_t pick_want; /* with LMW_PICK_WANT: a token whose log-probability before any filter
+                      * step_topk returns too (the no-speech probability of a window) */
 } lmw_step_row;
 
 #define LMW_PICK_NO_TEXT 1u /* no token below eot */
@@ -103,6 +105,7 @@ typedef struct {
                              * are likelier than every other token */
 #define LMW_PICK_EOT_LAST 4u /* eot only when no other token is left (after the other filters:
                               * the search's min_tokens) */
+#define LMW_PICK_WANT 8u     /* step_topk returns pick_want's log-probability before the filters */
 #define LMW_PICK_K_MAX 17    /* the most tokens step_topk returns for a row (beam_size + 1) */
 /* The f64 sums of step_pick and step_topk (and of the search on the host, which they must
  * equal bit for bit) run in one fixed order: lane l (0 .. LMW_PICK_LANES - 1) sums the terms of
@@ -241,7 +244,8 @@ typedef struct lmw_backend_ops {
    * rows[r].cross_k, .cross_v (plus layer_offset elements), without a mask */
   void (*step_cross_attention) (void *ctx, float *out, const float *q, const lmw_step_row *rows,
                                 size_t layer_offset, int Tk, int R, int H, int D);
-  /* For every row r whose pick_suppress is set (and pick_k <= 1): out[r] = the greedy choice among the logits
+  /* For every row r whose pick_suppress is set (pick_k <= 1, without LMW_PICK_WANT): out[r] =
+   * the greedy choice among the logits
    * (R, n_vocab) of row r (row stride ld) once filtered as the search filters them: tokens of
    * the bitset, timestamps (ids >= ts_begin) below pick_ts_lo, text (ids < eot) with
    * LMW_PICK_NO_TEXT, and with LMW_PICK_TS_RULE everything below ts_begin when the timestamps'
@@ -260,11 +264,13 @@ typedef struct lmw_backend_ops {
   void (*graph_reset) (void *ctx);
 
   /* ---- version 7: the beam search's choice on the backend.  Optional. ----
-   * For every row r whose pick_suppress is set and whose pick_k is 2 .. LMW_PICK_K_MAX:
-   * out[rows[r].pick_at + j], j < pick_k = the row's pick_k best tokens under the filters of
-   * step_pick, best first by log-probability (equal ones: the lower token first), each with
-   * its log-probability under what remains (as step_pick's); token -1 and -inf past the
-   * tokens allowed.  out is backend memory. */
+   * For every row r whose pick_suppress is set and whose pick_k is 2 .. LMW_PICK_K_MAX, or
+   * with LMW_PICK_WANT: out[rows[r].pick_at + j], j < pick_k = the row's pick_k best tokens
+   * under the filters of step_pick, best first by log-probability (equal ones: the lower
+   * token first), each with its log-probability under what remains (as step_pick's); token -1
+   * and -inf past the tokens allowed; pick_k 1 is step_pick's choice (the largest logit).
+   * With LMW_PICK_WANT, out[pick_at + pick_k] = pick_want and its log-probability under the
+   * row's softmax before any filter.  out is backend memory. */
   void (*step_topk) (void *ctx, lmw_pick_result *out, const float *logits, int ld,
                      const lmw_step_row *rows, int R, int n_vocab, int eot, int ts_begin);
 } lmw_backend_ops;

@@ -21,7 +21,7 @@
 
 #define PICK_THREADS LMW_PICK_LANES
 
-/* the filters of a row: its bitset, its lowest timestamp, the first token allowed (eot
+/* the filters of a row: its bitset (NULL: none), its lowest timestamp, the first token allowed (eot
  * without text, ts_begin once the timestamp rule dropped it, else 0), and eot dropped by
  * LMW_PICK_EOT_LAST */
 typedef struct {
@@ -33,7 +33,7 @@ typedef struct {
 __device__ __forceinline__ bool
 pick_allowed (pick_filter f, int i, int ts_begin)
 {
-  return i >= f.first && !((f.suppress[i >> 5] >> (i & 31)) & 1u) &&
+  return i >= f.first && (f.suppress == NULL || !((f.suppress[i >> 5] >> (i & 31)) & 1u)) &&
          !(i >= ts_begin && i < f.ts_lo) && !(f.no_eot && i == f.eot);
 }
 
@@ -101,17 +101,16 @@ pick_lse (const float *x, pick_filter f, int nv, int ts_begin, float *sv, int *s
   return m + (float) log (sum);
 }
 
-/* Every filter of row over its logits x (n_vocab): the row's own, then the timestamp rule
+/* Every filter of a row (its pick_suppress, pick_ts_lo, pick_flags) over its logits x
+ * (n_vocab): the row's own, then the timestamp rule
  * (LMW_PICK_TS_RULE), then LMW_PICK_EOT_LAST, in the search's order.  Returns the log-sum-exp
  * of what remains; *fo gets the final filters, *arg the largest remaining logit's lowest
  * index.  The whole block calls it. */
 __device__ __forceinline__ float
-pick_prepare (const float *x, const lmw_step_row &row, int nv, int eot, int ts_begin, float *sv,
-              int *si, double *sd, pick_filter *fo, int *arg)
+pick_prepare (const float *x, const uint32_t *suppress, int ts_lo, int flags, int nv, int eot,
+              int ts_begin, float *sv, int *si, double *sd, pick_filter *fo, int *arg)
 {
-  int flags = row.pick_flags;
-  pick_filter f = { row.pick_suppress, row.pick_ts_lo, (flags & LMW_PICK_NO_TEXT) ? eot : 0, eot,
-                    false };
+  pick_filter f = { suppress, ts_lo, (flags & LMW_PICK_NO_TEXT) ? eot : 0, eot, false };
   float lse = pick_lse (x, f, nv, ts_begin, sv, si, sd, arg);
   if ((flags & LMW_PICK_TS_RULE) && ts_begin < nv) {
     /* the timestamps' summed probability against the likeliest other token */

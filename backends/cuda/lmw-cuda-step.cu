@@ -212,12 +212,14 @@ k_step_pick (lmw_pick_result *out, const float *logits, int ld, const lmw_step_r
   __shared__ double sd[PICK_THREADS];
   int r = blockIdx.x;
   lmw_step_row row = rows[r];
-  if (row.pick_suppress == NULL || row.token < 0 || row.pick_k > 1) /* the whole block */
+  if (row.pick_suppress == NULL || row.token < 0 || row.pick_k > 1 ||
+      (row.pick_flags & LMW_PICK_WANT)) /* the whole block; step_topk's rows */
     return;
   const float *x = logits + (size_t) r * ld;
   pick_filter f;
   int arg;
-  float lse = pick_prepare (x, row, n_vocab, eot, ts_begin, sv, si, sd, &f, &arg);
+  float lse = pick_prepare (x, row.pick_suppress, row.pick_ts_lo, row.pick_flags, n_vocab, eot,
+                            ts_begin, sv, si, sd, &f, &arg);
   if (threadIdx.x == 0) {
     out[r].token = arg;
     out[r].logprob = arg >= 0 ? x[arg] - lse : -INFINITY;

@@ -6,7 +6,9 @@
  * One source, two builds, as lmw-cuda-step.cu: nvcc for the GPU, and with LMW_CUDA_EMU the
  * host C++ compiler under emu/lmw-cuda-emu.h.  A block leaves early only as a whole.
  *
- * k_step_topk, a block per row: the row's filters and the log-sum-exp of what they leave
+ * k_step_topk, a block per row: with LMW_PICK_WANT first the log-probability of pick_want
+ * under the whole row's softmax (a window's no-speech probability); then the row's filters
+ * and the log-sum-exp of what they leave
  * (pick_prepare, lmw-cuda-pick.cuh: the same code as the greedy pick), then pick_k rounds,
  * each the block's best allowed token after the previous one in the search's order — larger
  * log-probability first, the lower token among equal ones — so round j yields the j-th
@@ -34,7 +36,9 @@ lmw_cuda_topk_last_error (void)
 
 /* ---- kernel ----------------------------------------------------------------------------- */
 
-__global__ void __launch_bounds__ (PICK_THREADS)
+/* at least one block per multiprocessor: without the second bound ptxas (CUDA 13) holds the
+ * sm_90 build to 32 registers and spills; with it, 39 and no spills */
+__global__ void __launch_bounds__ (PICK_THREADS, 1)
 k_step_topk (lmw_pick_result *out, const float *logits, int ld, const lmw_step_row *rows,
              int n_vocab, int eot, int ts_begin)
 {
@@ -43,17 +47,38 @@ k_step_topk (lmw_pick_result *out, const float *logits, int ld, const lmw_step_r
   __shared__ double sd[PICK_THREADS];
   int r = blockIdx.x;
   lmw_step_row row = rows[r];
-  if (row.pick_suppress == NULL || row.token < 0 || row.pick_k < 2 ||
-      row.pick_k > LMW_PICK_K_MAX || row.pick_at < 0) /* the whole block */
+  bool want = (row.pick_flags & LMW_PICK_WANT) && row.pick_want >= 0 && row.pick_want < n_vocab;
+  if (row.pick_suppress == NULL || row.token < 0 || !(row.pick_k >= 2 || want) ||
+      row.pick_k < 0 || row.pick_k > LMW_PICK_K_MAX || row.pick_at < 0) /* the whole block */
     return;
   const float *x = logits + (size_t) r * ld;
+  lmw_pick_result *o = out + row.pick_at;
+  int k = row.pick_k;
+  if (want) { /* before the filters: the softmax of the whole row */
+    pick_filter none = { NULL, 0, 0, eot, false };
+    int a;
+    float lse_all = pick_lse (x, none, n_vocab, ts_begin, sv, si, sd, &a);
+    if (threadIdx.x == 0) {
+      o[k].token = row.pick_want;
+      o[k].logprob = x[row.pick_want] - lse_all;
+    }
+  }
+  if (k == 0)
+    return; /* the whole block */
   pick_filter f;
   int arg;
-  float lse = pick_prepare (x, row, n_vocab, eot, ts_begin, sv, si, sd, &f, &arg);
-  lmw_pick_result *o = out + row.pick_at;
+  float lse = pick_prepare (x, row.pick_suppress, row.pick_ts_lo, row.pick_flags, n_vocab, eot,
+                            ts_begin, sv, si, sd, &f, &arg);
+  if (k == 1) { /* the greedy choice, as step_pick's */
+    if (threadIdx.x == 0) {
+      o[0].token = arg;
+      o[0].logprob = arg >= 0 ? x[arg] - lse : -INFINITY;
+    }
+    return;
+  }
   float prev_v = INFINITY; /* the last candidate taken: (prev_v, prev_i) */
   int prev_i = -1;
-  for (int j = 0; j < row.pick_k; j++) {
+  for (int j = 0; j < k; j++) {
     float best = -INFINITY;
     int bi = -1;
     if (prev_i >= 0 || j == 0)

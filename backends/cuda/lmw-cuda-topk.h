@@ -27,11 +27,14 @@ extern "C" {
 const char *lmw_cuda_topk_last_error (void);
 
 /* For every row r of rows (R, device) whose pick_suppress is set, whose token is >= 0 and
- * whose pick_k is 2 .. LMW_PICK_K_MAX: out[rows[r].pick_at + j] for j < pick_k = the j-th best
- * token of logits row r (row stride ld) under the row's filters (lmw_backend_ops.step_topk):
- * ranked by log-probability x - lse (the log-sum-exp of what the filters leave, summed in f64
- * in the order of LMW_PICK_LANES), equal ones by the lower token; token -1 with -inf past the
- * tokens allowed.  Other rows are left alone.  One block of LMW_PICK_LANES threads per row. */
+ * whose pick_k is 2 .. LMW_PICK_K_MAX or whose flags have LMW_PICK_WANT:
+ * out[rows[r].pick_at + j] for j < pick_k = the j-th best token of logits row r (row stride
+ * ld) under the row's filters (lmw_backend_ops.step_topk): ranked by log-probability x - lse
+ * (the log-sum-exp of what the filters leave, summed in f64 in the order of LMW_PICK_LANES),
+ * equal ones by the lower token; token -1 with -inf past the tokens allowed; pick_k 1: the
+ * greedy choice of lmw_cuda_step_pick.  With LMW_PICK_WANT, out[pick_at + pick_k] = pick_want
+ * with its log-probability under the softmax of the whole row.  Other rows are left alone.
+ * One block of LMW_PICK_LANES threads per row. */
 lmw_cuda_status lmw_cuda_step_topk (lmw_pick_result *out, const float *logits, int ld,
                                     const lmw_step_row *rows, int R, int n_vocab, int eot,
                                     int ts_begin, void *stream);

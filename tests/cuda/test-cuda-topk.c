@@ -20,7 +20,10 @@
  *   1e-6 on a GPU, whose exp may differ in the last bit);
  *   padding rows, rows without a bitset and greedy rows (pick_k 0) are left alone, and results
  *   go only to [pick_at, pick_at + k);
- *   step_pick leaves the rows with pick_k > 1 alone;
+ *   with LMW_PICK_WANT (pick_k 0, 1 and 3), the wanted token's log-probability under the
+ *   unfiltered softmax (the no-speech probability of a window's first row) equals the host's
+ *   (bit for bit under emulation), and pick_k 1 is the greedy choice;
+ *   step_pick leaves the rows with pick_k > 1 or LMW_PICK_WANT alone;
  *   bad arguments are rejected with LMW_CUDA_EINVAL, zero rows succeed.
  */
 #include "lmw-backend.h"
@@ -129,7 +132,7 @@ ref_top_k (const float *lp, int n, int k, int *idx)
 
 /* ---- the test ---------------------------------------------------------------------------- */
 
-enum { R = 12 };
+enum { R = 15, WANT = 50362 };
 
 static void
 test_topk (void)
@@ -173,6 +176,9 @@ test_topk (void)
     { 1, 0, NV, 0, 0 },                                     /* a greedy row */
     { 1, 9, TB, LMW_PICK_TS_RULE, 0 },
     { 1, 2, 50500, LMW_PICK_TS_RULE, 0 },
+    { 1, 0, NV, LMW_PICK_WANT, 0 },                         /* a prompt's first row: no-speech */
+    { 1, 1, TB, LMW_PICK_WANT | LMW_PICK_TS_RULE, 0 },      /* a one-row prompt, greedy */
+    { 1, 3, TB, LMW_PICK_WANT, 0 },                         /* a one-row prompt, 2 beams */
   };
   uint32_t *dsets[3] = { dev_dup (bits, words * 4), dev_dup (few, words * 4),
                          dev_dup (only_eot, words * 4) };
@@ -183,8 +189,8 @@ test_topk (void)
   for (int r = 0; r < R; r++) {
     rows[r] = (lmw_step_row) { spec[r].token, 0, NULL, NULL, NULL, NULL,
                                spec[r].set >= 0 ? dsets[spec[r].set] : NULL, spec[r].ts_lo,
-                               spec[r].flags, spec[r].k, at };
-    at += spec[r].k + 1;
+                               spec[r].flags, spec[r].k, at, WANT };
+    at += spec[r].k + 2;
   }
   n_out = at + 2;
   lmw_pick_result *out = malloc (sizeof *out * (size_t) n_out);
@@ -196,34 +202,50 @@ test_topk (void)
   lmw_cuda_status st = lmw_cuda_step_topk (dout, dx, NV, drows, R, NV, EOT, TB, NULL);
   from_dev (out, dout, sizeof *out * (size_t) n_out);
 
-  int bad_tok = 0, bad_lp = 0, bad_left = 0, first_bad = -1;
+  int bad_tok = 0, bad_lp = 0, bad_left = 0, first_bad = -1, n_want = 0;
   double worst = 0.0;
   bool *written = calloc ((size_t) n_out, sizeof (bool));
   static float l[NV], lp[NV];
   bool rule_fired = false, eot_dropped = false, eot_kept = false, short_row = false;
   for (int r = 0; r < R; r++) {
-    bool picks = spec[r].token >= 0 && spec[r].set >= 0 && spec[r].k > 1;
+    bool want = spec[r].flags & LMW_PICK_WANT;
+    bool picks = spec[r].token >= 0 && spec[r].set >= 0 && (spec[r].k > 1 || want);
     if (!picks)
       continue;
+    if (want) { /* the token's log-probability before the filters, as transcribe takes it */
+      log_softmax (lp, x + (size_t) r * NV, NV);
+      const lmw_pick_result *o = &out[rows[r].pick_at + spec[r].k];
+      written[rows[r].pick_at + spec[r].k] = true;
+      double d = fabs ((double) o->logprob - lp[WANT]);
+      bad_lp += o->token != WANT || !(d <= LP_TOL);
+      worst = d > worst ? d : worst;
+      n_want++;
+    }
     memcpy (l, x + (size_t) r * NV, sizeof l);
     ref_filter (l, &rows[r], hsets[spec[r].set]);
     log_softmax (lp, l, NV);
     int idx[LMW_PICK_K_MAX];
     int cnt = ref_top_k (lp, NV, spec[r].k, idx);
+    if (spec[r].k == 1) { /* greedy: the largest logit, the first of equal ones */
+      idx[0] = 0;
+      for (int i = 1; i < NV; i++)
+        idx[0] = l[i] > l[idx[0]] ? i : idx[0];
+      cnt = 1;
+    }
     for (int j = 0; j < spec[r].k; j++) {
       const lmw_pick_result *o = &out[rows[r].pick_at + j];
       written[rows[r].pick_at + j] = true;
-      int want = j < cnt ? idx[j] : -1;
-      if (o->token != want) {
+      int want_tok = j < cnt ? idx[j] : -1;
+      if (o->token != want_tok) {
         bad_tok++;
         if (first_bad < 0) {
           first_bad = r;
-          TEST_DIAG ("row %d candidate %d: token %d, the host's %d", r, j, o->token, want);
+          TEST_DIAG ("row %d candidate %d: token %d, the host's %d", r, j, o->token, want_tok);
         }
         continue;
       }
-      double d = want >= 0 ? fabs ((double) o->logprob - lp[want]) : 0.0;
-      bad_lp += want >= 0 ? !(d <= LP_TOL) : o->logprob != -INFINITY;
+      double d = want_tok >= 0 ? fabs ((double) o->logprob - lp[want_tok]) : 0.0;
+      bad_lp += want_tok >= 0 ? !(d <= LP_TOL) : o->logprob != -INFINITY;
       worst = d > worst ? d : worst;
     }
     if (r == 1)
@@ -238,10 +260,11 @@ test_topk (void)
   for (int i = 0; i < n_out; i++)
     if (!written[i])
       bad_left += out[i].token != -7 || out[i].logprob != 1.0f;
-  TEST_OK (st == LMW_CUDA_OK && bad_tok == 0 && bad_lp == 0,
-           "step_topk: the k best tokens of %d rows (k 2 .. %d) are the host search's, in its "
-           "order, ties to the lower token: %d tokens differ, %d log-probabilities beyond %.0e "
-           "(worst %.2e)", R, LMW_PICK_K_MAX, bad_tok, bad_lp, LP_TOL, worst);
+  TEST_OK (st == LMW_CUDA_OK && bad_tok == 0 && bad_lp == 0 && n_want == 3,
+           "step_topk: the k best tokens of %d rows (k 1 .. %d) are the host search's, in its "
+           "order, ties to the lower token, and a wanted token's log-probability before the "
+           "filters is the host's (%d rows): %d tokens differ, %d log-probabilities beyond %.0e "
+           "(worst %.2e)", R, LMW_PICK_K_MAX, n_want, bad_tok, bad_lp, LP_TOL, worst);
   TEST_OK (rule_fired && eot_dropped && eot_kept && short_row && out[rows[5].pick_at].token == 17 &&
              out[rows[5].pick_at + 1].token == 18 && out[rows[5].pick_at + 2].token == 4000,
            "the cases were exercised: timestamp rule %d, eot dropped %d and kept %d, fewer "
