@@ -92,8 +92,8 @@ typedef struct {
   const uint32_t *pick_suppress;
   int32_t pick_ts_lo;
   int32_t pick_flags;
-  /* version 7, step_topk: pick_k > 1 asks for the row's pick_k best tokens instead of one (and
-   * step_pick leaves the row alone); they go to step_topk's out from index pick_at on */
+  /* version 7, step_topk: pick_k > 0 asks for the row's pick_k best tokens (1: the greedy
+   * choice) from step_topk instead of step_pick; they go to its out from index pick_at on */
   int32_t pick_k;
   int32_t pick_at;
   int32_t pick_want; /* with LMW_PICK_WANT: a token whose log-probability before any filter
@@ -244,7 +244,7 @@ typedef struct lmw_backend_ops {
    * rows[r].cross_k, .cross_v (plus layer_offset elements), without a mask */
   void (*step_cross_attention) (void *ctx, float *out, const float *q, const lmw_step_row *rows,
                                 size_t layer_offset, int Tk, int R, int H, int D);
-  /* For every row r whose pick_suppress is set (pick_k <= 1, without LMW_PICK_WANT): out[r] =
+  /* For every row r whose pick_suppress is set (pick_k 0, without LMW_PICK_WANT): out[r] =
    * the greedy choice among the logits
    * (R, n_vocab) of row r (row stride ld) once filtered as the search filters them: tokens of
    * the bitset, timestamps (ids >= ts_begin) below pick_ts_lo, text (ids < eot) with
@@ -264,7 +264,7 @@ typedef struct lmw_backend_ops {
   void (*graph_reset) (void *ctx);
 
   /* ---- version 7: the beam search's choice on the backend.  Optional. ----
-   * For every row r whose pick_suppress is set and whose pick_k is 2 .. LMW_PICK_K_MAX, or
+   * For every row r whose pick_suppress is set and whose pick_k is 1 .. LMW_PICK_K_MAX, or
    * with LMW_PICK_WANT: out[rows[r].pick_at + j], j < pick_k = the row's pick_k best tokens
    * under the filters of step_pick, best first by log-probability (equal ones: the lower
    * token first), each with its log-probability under what remains (as step_pick's); token -1

@@ -25,7 +25,8 @@
 #             peak, decoder time per token (1 and 5 beams) and per batched step of 1, 32 and 64
 #             requests, for the tiny, base, small, medium and large-v3 shapes with random
 #             weights; the batched step from the row table (lmw-cuda-step.h) issued directly
-#             and replayed as a CUDA graph (the `graphs` lines); the audio-hours per hour of 64 concurrent 60 s requests of the base and
+#             and replayed as a CUDA graph (the `graphs` lines); a beam step of 64 x 5 rows, its
+#             logits downloaded and ranked on the host against the top-k kernel (`beams`); the audio-hours per hour of 64 concurrent 60 s requests of the base and
 #             large-v3 shapes at 100 tokens per window, greedy;
 #   hf        bench/cuda/hf-whisper-bench.py, the same throughput workload through Hugging
 #             Face transformers (fp16, batched greedy generation, random weights of the same

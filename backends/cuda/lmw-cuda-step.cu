@@ -212,7 +212,7 @@ k_step_pick (lmw_pick_result *out, const float *logits, int ld, const lmw_step_r
   __shared__ double sd[PICK_THREADS];
   int r = blockIdx.x;
   lmw_step_row row = rows[r];
-  if (row.pick_suppress == NULL || row.token < 0 || row.pick_k > 1 ||
+  if (row.pick_suppress == NULL || row.token < 0 || row.pick_k != 0 ||
       (row.pick_flags & LMW_PICK_WANT)) /* the whole block; step_topk's rows */
     return;
   const float *x = logits + (size_t) r * ld;

@@ -48,7 +48,7 @@ k_step_topk (lmw_pick_result *out, const float *logits, int ld, const lmw_step_r
   int r = blockIdx.x;
   lmw_step_row row = rows[r];
   bool want = (row.pick_flags & LMW_PICK_WANT) && row.pick_want >= 0 && row.pick_want < n_vocab;
-  if (row.pick_suppress == NULL || row.token < 0 || !(row.pick_k >= 2 || want) ||
+  if (row.pick_suppress == NULL || row.token < 0 || !(row.pick_k >= 1 || want) ||
       row.pick_k < 0 || row.pick_k > LMW_PICK_K_MAX || row.pick_at < 0) /* the whole block */
     return;
   const float *x = logits + (size_t) r * ld;

@@ -27,7 +27,7 @@ extern "C" {
 const char *lmw_cuda_topk_last_error (void);
 
 /* For every row r of rows (R, device) whose pick_suppress is set, whose token is >= 0 and
- * whose pick_k is 2 .. LMW_PICK_K_MAX or whose flags have LMW_PICK_WANT:
+ * whose pick_k is 1 .. LMW_PICK_K_MAX or whose flags have LMW_PICK_WANT:
  * out[rows[r].pick_at + j] for j < pick_k = the j-th best token of logits row r (row stride
  * ld) under the row's filters (lmw_backend_ops.step_topk): ranked by log-probability x - lse
  * (the log-sum-exp of what the filters leave, summed in f64 in the order of LMW_PICK_LANES),

@@ -6,7 +6,8 @@
  *   lmw-cuda-bench [--models tiny,base,small,medium,large-v3] [--reps 5] [--beams 1,5]
  *                  [--position 224] [--device N] [--audio-ctx 1500] [--enc-batch 1,16]
  *                  [--dec-batch 1,32,64] [--peak 8192] [--requests 64] [--seconds 60]
- *                  [--tokens 100] [--throughput base,large-v3]
+ *                  [--tokens 100] [--throughput base,large-v3] [--beam-requests 64]
+ *                  [--beam-width 5]
  *
  * For each model shape it allocates every layer's weights as f16 on the device (so that the
  * decoder reads them from memory as it would, not from L2) and times with CUDA events, median
@@ -28,6 +29,10 @@
  *             (backends/cuda/lmw-cuda-step.h: one self- and one cross-attention launch per layer
  *             for every row, each row with its own f32 self cache and f16 window K/V), issued
  *             directly and replayed as a CUDA graph captured once: ms per step both ways;
+ *   beams     a beam-search step of --beam-requests x --beam-width rows (64 x 5) of 51865
+ *             logits: the bytes and time of downloading every row and ranking it on the host
+ *             (one thread), against the candidates chosen on the device (lmw-cuda-topk.h,
+ *             width + 1 per row, 8 bytes each) and their download (one line);
  *   peak      a cublasGemmEx of --peak cubed (f16 in, f32 accumulation): the card's measured
  *             GEMM TFLOP/s, next to which the encoder's figure is read;
  *   throughput for the shapes of --throughput: --requests concurrent requests of --seconds s
@@ -45,8 +50,11 @@
 #include "lmw-cuda-kernels.h"
 #include "lmw-cuda-mel.h"
 #include "lmw-cuda-step.h"
+#include "lmw-cuda-topk.h"
 
 #include <cublas_v2.h>
+#include <math.h>
+#include <time.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <cuda_runtime_api.h>
@@ -463,6 +471,127 @@ table_times (decoder *D, int R, int reps, float *direct, float *replayed)
   free (T.self), free (T.cross), free (rows);
 }
 
+/* ---- a beam-search step's choice: logits to the host, or candidates from the device ------- */
+
+typedef struct {
+  int R, K, V;
+  float *logits;            /* (R, V) device */
+  lmw_step_row *rows;       /* (R) device: every row a beam with the search's filters */
+  uint32_t *suppress;       /* (V bits) device */
+  lmw_pick_result *out;     /* (R * K) device */
+} beam_pick;
+
+static void
+beam_pick_run (void *arg)
+{
+  beam_pick *B = arg;
+  lmw_cuda_status s_ = lmw_cuda_step_topk (B->out, B->logits, B->V, B->rows, B->R, B->V, 50257,
+                                           50364, stream);
+  if (s_ != LMW_CUDA_OK) {
+    fprintf (stderr, "lmw-cuda-bench: lmw_cuda_step_topk: %s (%s)\n",
+             lmw_cuda_status_string (s_), lmw_cuda_topk_last_error ());
+    exit (1);
+  }
+}
+
+static double
+now_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
+}
+
+/* the host's part of the same choice (lmw-search.c: log-softmax with its f64 sum, then the k
+ * best by insertion), on one row; returns the best token */
+static int
+host_topk_row (const float *x, int V, int K, float *lp, int *idx)
+{
+  float mx = x[0];
+  for (int i = 1; i < V; i++)
+    mx = x[i] > mx ? x[i] : mx;
+  double lane[256] = { 0.0 };
+  for (int i = 0; i < V; i++)
+    lane[i & 255] += exp ((double) (x[i] - mx));
+  for (int h = 128; h > 0; h /= 2)
+    for (int l = 0; l < h; l++)
+      lane[l] += lane[l + h];
+  float lse = mx + (float) log (lane[0]);
+  for (int i = 0; i < V; i++)
+    lp[i] = x[i] - lse;
+  int cnt = 0;
+  for (int i = 0; i < V; i++) {
+    if (cnt < K)
+      idx[cnt++] = i;
+    else if (lp[i] > lp[idx[cnt - 1]])
+      idx[cnt - 1] = i;
+    else
+      continue;
+    for (int j = cnt - 1; j > 0 && lp[idx[j]] > lp[idx[j - 1]]; j--) {
+      int t = idx[j];
+      idx[j] = idx[j - 1];
+      idx[j - 1] = t;
+    }
+  }
+  return idx[0];
+}
+
+/* one beam-search step of `requests` x `width` rows of V logits: before, every row's logits
+ * downloaded (pageable host memory, as the engine's download) and ranked on the host; now, the
+ * candidates chosen on the device (lmw_cuda_step_topk, width + 1 per row) and downloaded */
+static void
+beam_times (int requests, int width, int reps, char *line, size_t len)
+{
+  int V = 51865, R = requests * width, K = width + 1;
+  beam_pick B = { R, K, V };
+  B.logits = dalloc ((size_t) R * V * 4); /* the pool's f16 bits as floats: finite, varied */
+  size_t words = ((size_t) V + 31) / 32;
+  uint32_t *bits = calloc (words, 4);
+  for (int i = 50258; i < 50364; i++) /* the special tokens, as the search suppresses them */
+    bits[i >> 5] |= 1u << (i & 31);
+  B.suppress = dalloc (words * 4);
+  CUDA (cudaMemcpy (B.suppress, bits, words * 4, cudaMemcpyHostToDevice));
+  lmw_step_row *rows = calloc ((size_t) R, sizeof *rows);
+  for (int r = 0; r < R; r++)
+    rows[r] = (lmw_step_row) { .token = 1, .pick_suppress = B.suppress, .pick_ts_lo = 50364,
+                               .pick_flags = (int32_t) LMW_PICK_TS_RULE, .pick_k = K,
+                               .pick_at = r * K };
+  B.rows = dalloc (sizeof *rows * (size_t) R);
+  CUDA (cudaMemcpy (B.rows, rows, sizeof *rows * (size_t) R, cudaMemcpyHostToDevice));
+  B.out = dalloc (sizeof (lmw_pick_result) * (size_t) R * K);
+  float kernel_ms = time_ms (beam_pick_run, &B, reps);
+  lmw_pick_result *res = malloc (sizeof *res * (size_t) R * K);
+  float *host = malloc ((size_t) R * V * 4), *lp = malloc ((size_t) V * 4);
+  int idx[LMW_PICK_K_MAX];
+  double small_ms = 1e30, big_ms = 1e30, host_ms = 1e30;
+  for (int i = 0; i < reps; i++) {
+    CUDA (cudaStreamSynchronize (stream));
+    double t0 = now_ms ();
+    CUDA (cudaMemcpy (res, B.out, sizeof *res * (size_t) R * K, cudaMemcpyDeviceToHost));
+    double t1 = now_ms ();
+    CUDA (cudaMemcpy (host, B.logits, (size_t) R * V * 4, cudaMemcpyDeviceToHost));
+    double t2 = now_ms ();
+    int sink = 0;
+    for (int r = 0; r < R; r++)
+      sink += host_topk_row (host + (size_t) r * V, V, K, lp, idx);
+    double t3 = now_ms ();
+    small_ms = t1 - t0 < small_ms ? t1 - t0 : small_ms;
+    big_ms = t2 - t1 < big_ms ? t2 - t1 : big_ms;
+    host_ms = t3 - t2 < host_ms ? t3 - t2 : host_ms;
+    if (sink < 0) /* keeps the host loop */
+      fprintf (stderr, "%d\n", sink);
+  }
+  size_t before = (size_t) R * V * 4, after = (size_t) R * K * sizeof (lmw_pick_result);
+  snprintf (line, len,
+            "beams %d x %d (%d rows): logits %zu bytes/step, download %.3f ms + host top-%d "
+            "%.3f ms; on the device %zu bytes/step, top-%d kernel %.3f ms + download %.3f ms",
+            requests, width, R, before, big_ms, K, host_ms, after, K, kernel_ms, small_ms);
+  void *p[] = { B.logits, B.suppress, B.rows, B.out };
+  for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+    cudaFree (p[i]);
+  free (bits), free (rows), free (res), free (host), free (lp);
+}
+
 /* ---- main ------------------------------------------------------------------------------- */
 
 static bool
@@ -521,7 +650,7 @@ main (int argc, char **argv)
   const char *models = "tiny,base,small,medium,large-v3", *beam_list = "1,5";
   const char *enc_list = "1,16", *dec_list = "1,32,64", *tp_list = "base,large-v3";
   int reps = 5, position = 224, device = 0, peak_n = 8192, requests = 64, seconds = 60;
-  int tokens = 100;
+  int tokens = 100, beam_requests = 64, beam_width = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp (argv[i], "--models"))
       models = argv[i + 1];
@@ -549,11 +678,15 @@ main (int argc, char **argv)
       tokens = atoi (argv[i + 1]);
     else if (!strcmp (argv[i], "--throughput"))
       tp_list = argv[i + 1];
+    else if (!strcmp (argv[i], "--beam-requests"))
+      beam_requests = atoi (argv[i + 1]);
+    else if (!strcmp (argv[i], "--beam-width"))
+      beam_width = atoi (argv[i + 1]);
     else {
       fprintf (stderr, "usage: %s [--models LIST] [--reps N] [--beams LIST] [--position P] "
                        "[--device N] [--audio-ctx N] [--enc-batch LIST] [--dec-batch LIST] "
                        "[--peak N] [--requests N] [--seconds S] [--tokens N] "
-                       "[--throughput LIST]\n", argv[0]);
+                       "[--throughput LIST] [--beam-requests N] [--beam-width N]\n", argv[0]);
       return 2;
     }
   }
@@ -577,10 +710,12 @@ main (int argc, char **argv)
     bad |= beams[i] < 1 || beams[i] > 16;
   if (bad || reps < 1 || position < 0 || position >= N_TEXT_CTX || T_AUD < 1 || T_AUD > 1500 ||
       peak_n < 16 || peak_n > 16384 || requests < 1 || requests > 256 || seconds < 1 ||
-      tokens < 1 || tokens > 400) {
+      tokens < 1 || tokens > 400 || beam_requests < 1 || beam_requests > 256 || beam_width < 2 ||
+      beam_width > LMW_PICK_K_MAX - 1) {
     fprintf (stderr, "lmw-cuda-bench: --reps >= 1, 0 <= --position < 448, 1 <= --audio-ctx <= "
                      "1500, batches 1..64 (encoder) and 1..256 (decoder), beams 1..16, --peak "
-                     "16..16384, --requests 1..256, --tokens 1..400\n");
+                     "16..16384, --requests 1..256, --tokens 1..400, --beam-requests 1..256, "
+                     "--beam-width 2..16\n");
     return 2;
   }
   CUDA (cudaSetDevice (device));
@@ -741,6 +876,11 @@ main (int argc, char **argv)
   }
   for (int i = 0; i < n_graph; i++)
     printf ("%s\n", graph_lines[i]);
+  {
+    char beam_line[400];
+    beam_times (beam_requests, beam_width, reps, beam_line, sizeof beam_line);
+    printf ("%s\n", beam_line);
+  }
   for (int i = 0; i < n_tp; i++)
     printf ("%s\n", tp_lines[i]);
   cublasDestroy (blas);

@@ -23,7 +23,7 @@
  *   with LMW_PICK_WANT (pick_k 0, 1 and 3), the wanted token's log-probability under the
  *   unfiltered softmax (the no-speech probability of a window's first row) equals the host's
  *   (bit for bit under emulation), and pick_k 1 is the greedy choice;
- *   step_pick leaves the rows with pick_k > 1 or LMW_PICK_WANT alone;
+ *   step_pick leaves the rows with pick_k > 0 or LMW_PICK_WANT alone;
  *   bad arguments are rejected with LMW_CUDA_EINVAL, zero rows succeed.
  */
 #include "lmw-backend.h"
@@ -187,9 +187,10 @@ test_topk (void)
   memset (rows, 0, sizeof rows);
   int at = 3, n_out = 0; /* results start at 3, with a gap of one after each row */
   for (int r = 0; r < R; r++) {
-    rows[r] = (lmw_step_row) { spec[r].token, 0, NULL, NULL, NULL, NULL,
-                               spec[r].set >= 0 ? dsets[spec[r].set] : NULL, spec[r].ts_lo,
-                               spec[r].flags, spec[r].k, at, WANT };
+    rows[r] = (lmw_step_row) { .token = spec[r].token,
+                               .pick_suppress = spec[r].set >= 0 ? dsets[spec[r].set] : NULL,
+                               .pick_ts_lo = spec[r].ts_lo, .pick_flags = spec[r].flags,
+                               .pick_k = spec[r].k, .pick_at = at, .pick_want = WANT };
     at += spec[r].k + 2;
   }
   n_out = at + 2;
@@ -225,7 +226,7 @@ test_topk (void)
     ref_filter (l, &rows[r], hsets[spec[r].set]);
     log_softmax (lp, l, NV);
     int idx[LMW_PICK_K_MAX];
-    int cnt = ref_top_k (lp, NV, spec[r].k, idx);
+    int cnt = spec[r].k > 0 ? ref_top_k (lp, NV, spec[r].k, idx) : 0;
     if (spec[r].k == 1) { /* greedy: the largest logit, the first of equal ones */
       idx[0] = 0;
       for (int i = 1; i < NV; i++)

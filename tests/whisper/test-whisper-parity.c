@@ -13,7 +13,9 @@
  *   - the greedy continuation of the prompt equals greedy.tokens and the CPU backend's;
  *   - lmw_transcribe of long audio (the sample five times, 35 s, two windows), greedy, gives the
  *     CPU backend's tokens in every segment; beam search (3 beams, the batched decoder step and
- *     the cache copies on the backend) gives the CPU backend's tokens;
+ *     the cache copies on the backend) gives the CPU backend's tokens; so does beam search of
+ *     2 and 5 beams on a slot of a scheduler of the backend, whose candidates, first tokens and
+ *     no-speech probabilities are chosen on the backend (step_topk);
  *   - word timestamps on the backend (the alignment reads the cross-attention queries and keys
  *     of a backend that keeps the cross K/V as f16 for its decoder): the CPU's tokens, words
  *     aligned from cross-attention, each word's start and end within 20 ms (one frame) of the
@@ -26,6 +28,7 @@
  *     2e-3 of encoder_out.f32.  (The transcriptions above take this path too.)
  */
 #include "lmw-context.h"
+#include "lmw-scheduler.h"
 #include "lmw-state.h"
 #include "lmw-test.h"
 
@@ -80,6 +83,40 @@ transcribe_tokens (const char *be, const lmw_params *p, const float *audio, size
       out[k++] = r.segments[i].tokens[j];
   if (n_windows != NULL)
     *n_windows = r.n_windows;
+  lmw_result_clear (&r);
+  return k;
+}
+
+/* transcribe_tokens on a slot of a scheduler of `be` (one slot, beam caches for p's beams):
+ * the search's choices are made where the logits are (greedy, beam candidates, a window's first
+ * token and no-speech probability); *stats gets the scheduler's figures */
+static int
+transcribe_sched_tokens (const char *be, const lmw_params *p, const float *audio, size_t n,
+                         int *out, int max, lmw_scheduler_stats *stats)
+{
+  lmw_error err = { 0 };
+  lmw_scheduler_params sp = lmw_scheduler_default_params ();
+  sp.slots = 1;
+  sp.beam_caches = p->beam_size > 1 ? p->beam_size : 0;
+  sp.encoder_batch = 1;
+  sp.max_rows = 16;
+  lmw_scheduler *sched = lmw_scheduler_new (model, be, 0, &sp, &err);
+  lmw_state *st = sched ? lmw_scheduler_acquire (sched, p->beam_size, NULL, NULL, NULL, &err) : NULL;
+  lmw_result r;
+  int rc = st ? lmw_transcribe (st, p, audio, n, &r, &err) : -1;
+  lmw_scheduler_release (sched, st);
+  memset (stats, 0, sizeof *stats);
+  if (sched != NULL)
+    lmw_scheduler_get_stats (sched, stats);
+  lmw_scheduler_free (sched);
+  if (rc != 0) {
+    TEST_DIAG ("transcription on a scheduler of %s failed: %s", be, err.message);
+    return -1;
+  }
+  int k = 0;
+  for (int i = 0; i < r.n_segments; i++)
+    for (int j = 0; j < r.segments[i].n_tokens && k < max; j++)
+      out[k++] = r.segments[i].tokens[j];
   lmw_result_clear (&r);
   return k;
 }
@@ -322,6 +359,20 @@ main (int argc, char **argv)
   nb = transcribe_tokens ("cpu", &p, pcm, n_samples, b, 1024, NULL);
   TEST_OK (same_tokens (a, na, b, nb), "beam search (3 beams): %d tokens, the same as cpu (%d)",
            na, nb);
+
+  /* beam search on a scheduler's slot: candidates, first tokens and no-speech on the backend */
+  for (int beams = 2; beams <= 5; beams += 3) {
+    lmw_scheduler_stats ss;
+    p.beam_size = beams;
+    na = transcribe_sched_tokens (backend, &p, pcm, n_samples, a, 1024, &ss);
+    nb = transcribe_tokens ("cpu", &p, pcm, n_samples, b, 1024, NULL);
+    TEST_OK (same_tokens (a, na, b, nb) && ss.rows_topk > ss.prompts_picked &&
+               ss.prompts_picked > 0,
+             "beam search (%d beams) on a scheduler, chosen on the backend (%llu rows, %llu "
+             "windows' first tokens): %d tokens, the same as cpu (%d)", beams,
+             (unsigned long long) ss.rows_topk, (unsigned long long) ss.prompts_picked, na, nb);
+  }
+  p.beam_size = 3;
 
   /* word alignment reads the cross-attention queries and keys back from the backend */
   static int64_t ta[2 * 512], tb[2 * 512];

@@ -14,7 +14,9 @@
  *     table-driven step (cuda-emu) its one-token steps ran from the row table, recorded once
  *     per row count and replayed afterwards, and greedy rows had their next token picked on
  *     the backend with the search's filters instead of returning logits, and beams their
- *     beam_size + 1 candidates (on cpu: none of these);
+ *     beam_size + 1 candidates, and windows their first token and no-speech probability
+ *     (on cpu: none of these); every window's no-speech probability is the one it has alone
+ *     within 1e-6; four of them fall back to sampling (whose first logits come back);
  *   - a request cancelled after a few decoder steps ends with "cancelled", its slot comes back,
  *     and the others (still batched with it until then) give their tokens alone;
  *   - with both slots of a scheduler held, a request whose time runs out while it waits for
@@ -29,6 +31,7 @@
 #include "lmw-scheduler.h"
 #include "lmw-test.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,12 +49,16 @@ typedef struct {
   size_t n_samples;
   int beam;
   bool words;
+  bool fallback;    /* temperature fallback on (0.5 and 1.0, best of 2) */
   int abort_after;  /* > 0: abort from the abort_after-th check on */
   /* output */
   int tokens[MAX_TOK];
   int n_tokens;
   int64_t word_times[2 * MAX_TOK];
   int n_words;
+  float no_speech[MAX_TOK]; /* of each segment's window */
+  int fallbacks;            /* windows decoded again at a temperature */
+  int n_segments;
   int rc;
   char message[256];
   double waited_ms;
@@ -77,7 +84,8 @@ params_of (const request *r)
   p.n_threads = 1;
   p.language = "en";
   p.max_tokens = 8;
-  p.temperature_inc = 0.0f;
+  p.temperature_inc = r->fallback ? 0.5f : 0.0f;
+  p.best_of = 2;
   p.beam_size = r->beam;
   p.word_timestamps = r->words;
   p.timestamps = true;
@@ -89,7 +97,11 @@ collect (request *r, const lmw_result *res)
 {
   r->n_tokens = 0;
   r->n_words = 0;
+  r->n_segments = 0;
+  r->fallbacks = res->n_fallbacks;
   for (int i = 0; i < res->n_segments; i++) {
+    if (r->n_segments < MAX_TOK)
+      r->no_speech[r->n_segments++] = res->segments[i].no_speech_prob;
     for (int j = 0; j < res->segments[i].n_tokens && r->n_tokens < MAX_TOK; j++)
       r->tokens[r->n_tokens++] = res->segments[i].tokens[j];
     for (int j = 0; j < res->segments[i].n_words && r->n_words < MAX_TOK; j++) {
@@ -193,6 +205,7 @@ test_many (void)
     /* beam searches of 2 to 5 beams among them (requests 2, 3, 9, 14, 16, 23, 25, 30) */
     r->beam = i % 11 == 3 ? 3 : i % 7 == 2 ? 2 + (i / 7) % 4 : 1;
     r->words = i % 8 == 5;
+    r->fallback = i % 8 == 6; /* 6, 14 (3 beams), 22, 30 (2 beams) */
     batched[i] = *r;
   }
   int alone_ok = 0;
@@ -209,6 +222,23 @@ test_many (void)
   }
   TEST_OK (ok == N_REQ, "32 concurrent requests give the tokens and word times each gives alone "
            "(%d of %d%s)", ok, N_REQ, first_bad >= 0 ? ", see below" : "");
+  double ns_worst = 0.0;
+  int ns_bad = 0;
+  for (int i = 0; i < N_REQ; i++) {
+    ns_bad += batched[i].n_segments != alone[i].n_segments;
+    for (int k = 0; k < batched[i].n_segments && k < alone[i].n_segments; k++) {
+      double d = fabs ((double) batched[i].no_speech[k] - alone[i].no_speech[k]);
+      ns_worst = d > ns_worst || isnan (d) ? d : ns_worst;
+    }
+  }
+  TEST_OK (ns_bad == 0 && ns_worst <= 1e-6, "every window's no-speech probability is the one "
+           "it has alone within 1e-6 (largest difference %.3g)", ns_worst);
+  int fell_back = 0;
+  for (int i = 0; i < N_REQ; i++)
+    fell_back += batched[i].fallback && batched[i].fallbacks > 0 && same (&batched[i], &alone[i]);
+  TEST_OK (fell_back >= 2, "requests that fell back to sampling (the first logits fetched "
+           "again after the first choice was made on the backend) gave their tokens alone "
+           "(%d of 4)", fell_back);
   if (first_bad >= 0)
     TEST_DIAG ("request %d (%zu samples, beam %d): rc %d %s, %d tokens batched, %d alone",
                first_bad, batched[first_bad].n_samples, batched[first_bad].beam,
@@ -249,10 +279,13 @@ test_many (void)
   else
     TEST_OK (stats.rows_picked == 0, "the cpu backend returns logits for the search to filter");
   if (tables)
-    TEST_OK (stats.rows_topk > 0, "beams got their candidates chosen on the backend, not "
-             "their logits (%llu rows)", (unsigned long long) stats.rows_topk);
+    TEST_OK (stats.rows_topk > stats.prompts_picked && stats.prompts_picked > 0,
+             "beams got their candidates and windows their first token and no-speech "
+             "probability from the backend, not their logits (%llu rows, %llu windows)",
+             (unsigned long long) stats.rows_topk, (unsigned long long) stats.prompts_picked);
   else
-    TEST_OK (stats.rows_topk == 0, "the cpu backend returns the beams' logits");
+    TEST_OK (stats.rows_topk == 0 && stats.prompts_picked == 0,
+             "the cpu backend returns the beams' and the prompts' logits");
 
   /* cancellation mid-batch: 4 requests, the third aborted after a few checks */
   request c[4];

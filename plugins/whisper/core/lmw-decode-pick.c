@@ -5,7 +5,9 @@
  * On a scheduler's slot, the step runs in the scheduler's batch; when that batch runs from the
  * row table (lmw-decode-table.c) the backend filters the row's logits as the search does and
  * returns the arg-max and its log-probability (ops->step_pick), so 8 bytes come back instead
- * of n_vocab floats.  Everywhere else (the CPU backend, a stream of its own, a step the table
+ * of n_vocab floats.  A beam search's step does the same for its beams
+ * (lmw_decode_batch_pick, lmw-decoder.c): each beam's beam_size + 1 best tokens come back
+ * (ops->step_topk).  Everywhere else (the CPU backend, a stream of its own, a step the table
  * can't run) the logits come back and the search filters them itself.
  */
 #include "lmw-state.h"

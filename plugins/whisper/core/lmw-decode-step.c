@@ -165,20 +165,35 @@ lmw_decode_step (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_error 
       row += sq->n;
     }
     float *out = lmw_state_output_buffer (st, host, (size_t) G * nv);
-    if (out == NULL) {
+    bool *served = calloc ((size_t) n_seqs, sizeof (bool));
+    if (out == NULL || served == NULL) {
       lmw_set_error (err, LMW_ERR_NOMEM, "lmw_decode_step: out of backend memory for the logits");
       rc = -1;
     } else {
       ops->layernorm (st->be, st->xn, st->att, m->dec_ln_w, m->dec_ln_b, G, C, 1e-5f);
       ops->matmul (st->be, out, nv, st->xn, C, &m->tok_emb, NULL, G);
-      lmw_state_output_done (st, host, out, (size_t) G * nv);
+      /* the sequences that choose on the backend (lmw-decode-prompt.c) need no logits back:
+       * only rows 0 .. Gd - 1 come back, those of the last sequence that still needs them */
+      int n_served = out != host ? lmw_decode_pick_rows (st, seqs, n_seqs, out, G, served, err) : 0;
+      int Gd = 0;
       g = 0;
       for (int i = 0; i < n_seqs; i++) {
-        memcpy (seqs[i].logits, host + (size_t) g * nv,
-                sizeof (float) * (size_t) seqs[i].logits_rows * nv);
+        g += seqs[i].logits_rows;
+        Gd = n_served > 0 && served[i] ? Gd : g;
+      }
+      if (n_served < 0)
+        rc = -1;
+      else if (Gd > 0)
+        lmw_state_output_done (st, host, out, (size_t) Gd * nv);
+      g = 0;
+      for (int i = 0; rc == 0 && i < n_seqs; i++) {
+        if (!(n_served > 0 && served[i]))
+          memcpy (seqs[i].logits, host + (size_t) g * nv,
+                  sizeof (float) * (size_t) seqs[i].logits_rows * nv);
         g += seqs[i].logits_rows;
       }
     }
+    free (served);
   } else {
     ops->sync (st->be);
   }

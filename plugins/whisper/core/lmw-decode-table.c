@@ -104,16 +104,9 @@ qualifies (const lmw_state *st, const lmw_step_seq *seqs, int n_seqs)
 }
 
 int
-lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_error *err)
+lmw_step_table_alloc (lmw_state *st, lmw_error *err)
 {
-  if (!qualifies (st, seqs, n_seqs))
-    return 0;
   const lmw_backend_ops *ops = st->ops;
-  int nv = st->dm->hp.n_vocab, R = n_seqs, Rb = 1;
-  while (Rb < R)
-    Rb *= 2;
-  if (Rb > st->step_rows)
-    Rb = st->step_rows;
   if (st->step_table == NULL) {
     st->step_table = ops->alloc (st->be, sizeof (lmw_step_row) * (size_t) st->step_rows);
     st->step_table_host = calloc ((size_t) st->step_rows, sizeof (lmw_step_row));
@@ -128,6 +121,22 @@ lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_
       return -1;
     }
   }
+  return 0;
+}
+
+int
+lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_error *err)
+{
+  if (!qualifies (st, seqs, n_seqs))
+    return 0;
+  const lmw_backend_ops *ops = st->ops;
+  int nv = st->dm->hp.n_vocab, R = n_seqs, Rb = 1;
+  while (Rb < R)
+    Rb *= 2;
+  if (Rb > st->step_rows)
+    Rb = st->step_rows;
+  if (lmw_step_table_alloc (st, err) != 0)
+    return -1;
   float *logits = lmw_state_output_buffer (st, NULL, (size_t) Rb * nv);
   if (logits == NULL) {
     lmw_set_error (err, LMW_ERR_NOMEM, "lmw_decode_step: out of backend memory for the logits");
@@ -137,20 +146,26 @@ lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_
     ops->graph_reset (st->be); /* the records write the buffer that moved */
   st->step_graph_logits = logits;
   lmw_step_row *rows = st->step_table_host;
-  int n_picks = 0, n_topk = 0; /* rows 0 .. n_picks - 1 hold the greedy picks; n_topk results */
+  /* rows 0 .. n_picks - 1 hold the greedy picks (step_pick); the choices of k > 1 tokens and
+   * those with a wanted token (step_topk) n_topk results */
+  int n_picks = 0, n_topk = 0;
   for (int r = 0; r < Rb; r++) {
     const lmw_step_seq *sq = &seqs[r < R ? r : 0];
     bool pick = r < R && sq->pick != NULL && sq->picked != NULL;
+    bool want = pick && (sq->pick->flags & LMW_PICK_WANT);
     int k = pick && sq->pick->k > 1 ? sq->pick->k : 1;
-    if (pick && (k > 1 ? ops->step_topk == NULL || k > LMW_PICK_K_MAX : ops->step_pick == NULL))
-      pick = false; /* the search filters the logits itself */
-    rows[r] = (lmw_step_row) { r < R ? sq->tokens[0] : -1, r < R ? sq->n_past : 0,
-                               sq->self_k, sq->self_v, sq->cross_kh, sq->cross_vh,
-                               pick ? sq->pick->suppress : NULL, pick ? sq->pick->ts_lo : nv,
-                               pick ? (int32_t) sq->pick->flags : 0, pick && k > 1 ? k : 0,
-                               pick && k > 1 ? n_topk : 0 };
-    if (pick && k > 1)
-      n_topk += k;
+    bool topk = pick && (k > 1 || want);
+    if (pick && (topk ? ops->step_topk == NULL || k > LMW_PICK_K_MAX : ops->step_pick == NULL))
+      pick = topk = want = false; /* the search filters the logits itself */
+    rows[r] = (lmw_step_row) {
+      .token = r < R ? sq->tokens[0] : -1, .pos = r < R ? sq->n_past : 0,
+      .self_k = sq->self_k, .self_v = sq->self_v, .cross_k = sq->cross_kh,
+      .cross_v = sq->cross_vh, .pick_suppress = pick ? sq->pick->suppress : NULL,
+      .pick_ts_lo = pick ? sq->pick->ts_lo : nv, .pick_flags = pick ? (int32_t) sq->pick->flags : 0,
+      .pick_k = topk ? k : 0, .pick_at = topk ? n_topk : 0, .pick_want = want ? sq->pick->want : 0,
+    };
+    if (topk)
+      n_topk += k + (want ? 1 : 0);
     else if (pick)
       n_picks = r + 1;
   }
@@ -175,10 +190,12 @@ lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_
     ops->download (st->be, st->step_topk_host, st->step_topk,
                    sizeof (lmw_pick_result) * (size_t) n_topk);
     for (int i = 0; i < R; i++)
-      if (rows[i].pick_suppress != NULL && rows[i].pick_k > 1) {
+      if (rows[i].pick_suppress != NULL && rows[i].pick_k > 0) {
+        int nr = rows[i].pick_k + ((rows[i].pick_flags & LMW_PICK_WANT) ? 1 : 0);
         memcpy (seqs[i].picked, st->step_topk_host + rows[i].pick_at,
-                sizeof (lmw_pick_result) * (size_t) rows[i].pick_k);
+                sizeof (lmw_pick_result) * (size_t) nr);
         st->step_topk_rows++;
+        st->step_first_picked += (rows[i].pick_flags & LMW_PICK_WANT) != 0;
       }
   }
   int G = 0;

@@ -222,6 +222,7 @@ run_step (lmw_scheduler *s, job **js, int n, lmw_step_seq *seqs)
   memcpy (s->stats.table_steps, s->work->graph_steps, sizeof s->stats.table_steps);
   s->stats.rows_picked = s->work->step_picked;
   s->stats.rows_topk = s->work->step_topk_rows;
+  s->stats.prompts_picked = s->work->step_first_picked;
   pthread_mutex_unlock (&s->lock);
 }
 
@@ -375,6 +376,21 @@ lmw_scheduler_decode (lmw_scheduler *s, lmw_state *slot, const int *tokens, int 
     j.n_seqs = 1;
     j.rows = n;
   }
+  return submit (s, &j, err);
+}
+
+int
+lmw_scheduler_decode_prompt (lmw_scheduler *s, lmw_state *slot, const int *tokens, int n,
+                             int n_past, float *logits, const lmw_pick *pick,
+                             lmw_pick_result *picked, lmw_error *err)
+{
+  job j = { .kind = JOB_STEP, .slot = slot, .n_seqs = 1, .rows = n };
+  j.seqs[0] = (lmw_step_seq) {
+    .tokens = tokens, .n = n, .n_past = n_past, .self_k = slot->self_k, .self_v = slot->self_v,
+    .cross_k = slot->cross_k, .cross_v = slot->cross_v, .cross_kh = slot->cross_kh,
+    .cross_vh = slot->cross_vh, .logits_rows = n, .logits = logits, .pick = pick,
+    .picked = picked,
+  };
   return submit (s, &j, err);
 }
 

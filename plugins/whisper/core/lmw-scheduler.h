@@ -90,7 +90,10 @@ typedef struct {
   uint64_t table_steps[3];          /* steps run from a row table (lmw-decode-table.c): [0]
                                      * directly, [1] recorded as a graph, [2] replayed */
   uint64_t rows_picked;             /* rows whose next token was chosen on the backend */
-  uint64_t rows_topk;               /* beam rows whose best tokens were chosen on the backend */
+  uint64_t rows_topk;               /* rows whose best tokens (a beam's candidates, a window's
+                                     * first token) were chosen on the backend */
+  uint64_t prompts_picked;          /* windows whose first token and no-speech probability
+                                     * came from the backend */
   size_t memory_bytes;              /* the budget taken at creation (without the weights) */
 } lmw_scheduler_stats;
 

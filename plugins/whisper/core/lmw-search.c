@@ -24,6 +24,11 @@
  *     another instead (the state pointed at each beam's cache), the reference it is tested
  *     against.
  * Candidates are ranked as the reference does: sum log-prob / number of tokens.
+ * On a scheduler's slot the choices of temperature 0 are made where the logits are (greedy
+ * picks, a beam's beam_size + 1 candidates, a window's first token: lmw-decode-pick.c,
+ * lmw-decode-prompt.c) with the same filters, their f64 sums in the order of LMW_PICK_LANES,
+ * which lmw_log_softmax and the timestamp rule here follow too; sampling stays here (its draw
+ * walks a running sum in token order that a device could not reproduce bit for bit).
  */
 #include "lmw-search.h"
 
@@ -260,6 +265,19 @@ lmw_search_init (lmw_search *s, lmw_state *st, const lmw_params *p, lmw_error *e
     s->pick_suppress = bits ? st->ops->alloc (st->be, words * sizeof (uint32_t)) : NULL;
     if (s->pick_suppress != NULL)
       st->ops->upload (st->be, s->pick_suppress, bits, words * sizeof (uint32_t));
+    /* the first token's (apply_filters with n_gen 0): no blank, and with timestamps a
+     * timestamp of at most 1.00 s (the timestamp rule changes nothing there: no text is left) */
+    for (int i = 0; bits != NULL && i < nv; i++) {
+      bool never = (p->suppress_blank && (i == sp->eot || i == 220)) ||
+                   (p->timestamps && (i < sp->timestamp_begin || i > sp->timestamp_begin + 50));
+      if (never)
+        bits[i >> 5] |= 1u << (i & 31);
+    }
+    s->pick_first = bits != NULL && s->pick_suppress != NULL && st->ops->version >= 7 &&
+                    st->ops->step_topk != NULL
+                      ? st->ops->alloc (st->be, words * sizeof (uint32_t)) : NULL;
+    if (s->pick_first != NULL)
+      st->ops->upload (st->be, s->pick_first, bits, words * sizeof (uint32_t));
     free (bits); /* without the buffer the search filters the logits itself */
   }
   return 0;
@@ -274,6 +292,8 @@ lmw_search_clear (lmw_search *s)
   free (s->first_logits);
   if (s->pick_suppress != NULL)
     s->st->ops->free (s->st->be, s->pick_suppress);
+  if (s->pick_first != NULL)
+    s->st->ops->free (s->st->be, s->pick_first);
   free (s->draft_logits);
   for (int i = s->n_pooled; i < s->n_beam_bufs; i++) {
     lmw_state_free_floats (s->st, s->beam_k[i]);
@@ -345,6 +365,16 @@ pick_of (const lmw_search *s, const int *generated, int n_gen)
   return k;
 }
 
+lmw_pick
+lmw_search_first_pick (const lmw_search *s, int want)
+{
+  const lmw_params *p = s->p;
+  int B = p->beam_size < LMW_MAX_BEAM ? p->beam_size : LMW_MAX_BEAM;
+  return (lmw_pick) { s->pick_first, p->timestamps ? s->m->sp.timestamp_begin : s->m->hp.n_vocab,
+                      LMW_PICK_WANT | (p->min_tokens > 0 ? LMW_PICK_EOT_LAST : 0),
+                      B > 1 ? B + 1 : 1, want };
+}
+
 /* One candidate, token by token.  Greedy with a draft (s->draft: the tokens this window is
  * expected to begin with, e.g. the previous decode of a growing utterance): when the token
  * just chosen is the draft's at its index, it and the next draft tokens (up to
@@ -365,6 +395,8 @@ decode_one (lmw_search *s, float t, lmw_seq *q, lmw_error *err)
   q->sum_logprob = 0.0;
   q->finished = false;
   lmw_pick_result picked = { -1, 0.0f }; /* the token chosen on the backend, if any */
+  if (t == 0.0f && s->first_pick_k == 1) /* the first one was, with the prompt */
+    picked = s->first_pick[0];
   while (q->n < s->max_tokens && np + q->n < Tt) {
     int next;
     float lp;
@@ -557,7 +589,8 @@ beam_search (lmw_search *s, int B, lmw_seq *out, lmw_error *err)
   for (int step = 0; step < s->max_tokens && np + step < Tt; step++) {
     int nc = 0;
     if (step == 0) {
-      memcpy (step_logits, s->first_logits, sizeof (float) * (size_t) nv);
+      if (s->first_pick_k != B + 1)
+        memcpy (step_logits, s->first_logits, sizeof (float) * (size_t) nv);
     } else if (!s->beam_sequential) {
       /* every live beam has step tokens: their last ones all sit at np + step - 1; on a
        * scheduler's slot each beam's candidates are chosen where its logits are */
@@ -599,8 +632,11 @@ beam_search (lmw_search *s, int B, lmw_seq *out, lmw_error *err)
     for (int b = 0; b < n_live; b++) {
       lmw_seq *q = live[b];
       const lmw_pick_result *pr = picked + (size_t) b * (B + 1);
-      if (step > 0 && !s->beam_sequential && s->pick_suppress != NULL &&
-          pr[0].token != LMW_PICK_NOT_MADE) { /* chosen on the backend, filters and all */
+      if (step == 0 && s->first_pick_k == B + 1)
+        pr = s->first_pick; /* chosen with the prompt */
+      else if (!(step > 0 && !s->beam_sequential && s->pick_suppress != NULL))
+        pr = NULL;
+      if (pr != NULL && pr[0].token != LMW_PICK_NOT_MADE) { /* chosen on the backend */
         for (int j = 0; j < B + 1 && pr[j].token >= 0; j++)
           cands[nc++] = (beam_cand) { q->sum_logprob + pr[j].logprob, pr[j].logprob, b,
                                       pr[j].token };

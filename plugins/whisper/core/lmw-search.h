@@ -44,6 +44,13 @@ typedef struct {
    * (NULL: the search filters the logits itself) */
   uint32_t *pick_suppress;
   int n_picked;          /* tokens picked on the backend */
+  /* the window's first token chosen on the backend with the prompt's step (lmw_decode_prompt,
+   * lmw_search_first_pick): its filters as a bitset (NULL: the backend can't), and the choice
+   * the caller received — first_pick_k of them (1: greedy; beam_size + 1: a beam search's
+   * candidates) — used at temperature 0 instead of first_logits; 0: first_logits holds them */
+  uint32_t *pick_first;
+  lmw_pick_result first_pick[LMW_PICK_K_MAX + 1];
+  int first_pick_k;
   /* greedy drafting: tokens the window is expected to begin with (set by the caller for one
    * window, nullable), run through the decoder LMW_DRAFT_ROWS at a time in multi-row steps
    * and kept while greedy decoding chooses them (see decode_one) */
@@ -61,6 +68,11 @@ lmw_seq *lmw_seq_new (int cap);
 void lmw_seq_free (lmw_seq *q);
 void lmw_seq_copy (lmw_seq *dst, const lmw_seq *src);
 void lmw_log_softmax (float *out, const float *x, int n);
+
+/* The choice of a window's first token that lmw_search_window at temperature 0 uses (greedy,
+ * or beam_size + 1 candidates for a beam search), with LMW_PICK_WANT of token want (the
+ * no-speech probability), for lmw_decode_prompt; .suppress NULL when the backend can't. */
+lmw_pick lmw_search_first_pick (const lmw_search *s, int want);
 
 /* Decodes the window whose prompt is in the cache (s->n_prompt positions, s->first_logits)
  * at temperature t: beam search when t == 0 and beam_size > 1, greedy when t == 0, else

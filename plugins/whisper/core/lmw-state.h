@@ -93,6 +93,7 @@ struct lmw_state {
   lmw_pick_result *step_topk;       /* (step_rows * LMW_PICK_K_MAX) backend: step_topk's results */
   lmw_pick_result *step_topk_host;  /* (step_rows * LMW_PICK_K_MAX) */
   uint64_t step_topk_rows;          /* rows whose best tokens step_topk chose */
+  uint64_t step_first_picked;       /* prompts whose first choice and no-speech step_topk made */
 
   /* ---- a request slot of a scheduler (lmw-scheduler.c); all zero for a stream of its own.
    * A slot holds only the request's own buffers (mel_host, cross K/V, self K/V): its encode
@@ -132,6 +133,8 @@ typedef struct {
   int ts_lo;
   unsigned flags;
   int k;
+  int want; /* with LMW_PICK_WANT in flags: a token whose log-probability before the filters,
+             * in the sequence's first row, comes back after the choice (picked[max (k, 1)]) */
 } lmw_pick;
 
 /* what a choice's first result holds until a step made it on the backend */
@@ -168,6 +171,26 @@ int lmw_decode_step (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_er
  * ops->graph_run (recorded once per row count, then replayed).  Returns 1 when it ran the step
  * (0 from lmw_decode_step then), 0 when the step does not qualify, -1 with err filled. */
 int lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_error *err);
+
+/* The row table's buffers (st->step_table, step_picks, step_topk and their host copies),
+ * allocated on first use.  Returns 0, or -1 with err filled. */
+int lmw_step_table_alloc (lmw_state *st, lmw_error *err);
+
+/* The choices of the sequences of a step that ran without the row table (lmw_decode_step)
+ * whose logits (G gathered rows of n_vocab, backend) hold every row of theirs (logits_rows ==
+ * n) and that ask for one (pick, picked), made by the backend's step_topk on those rows:
+ * served[i] says which; their logits need not come back.  Returns how many, 0 when the backend
+ * can't, -1 with err filled. */
+int lmw_decode_pick_rows (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, const float *logits,
+                          int G, bool *served, lmw_error *err);
+
+/* lmw_decode of a window's prompt (n tokens at n_past) with every row's logits (n, n_vocab):
+ * on a scheduler's slot whose backend can, the choice of pick on the last row (and with
+ * LMW_PICK_WANT the wanted token's log-probability before the filters on the first row) go to
+ * picked instead, and logits are not filled; where it can't, picked[0] is left alone (set it
+ * to LMW_PICK_NOT_MADE first) and logits are filled.  Returns 0, or -1 with err filled. */
+int lmw_decode_prompt (lmw_state *st, const int *tokens, int n, int n_past, float *logits,
+                       const lmw_pick *pick, lmw_pick_result *picked, lmw_error *err);
 
 /* lmw_decode of one token whose next token the search picks greedily: on a scheduler's slot
  * whose step can pick on the backend, *picked gets the token and its log-probability under
@@ -248,6 +271,11 @@ int lmw_scheduler_decode (struct lmw_scheduler *s, lmw_state *slot, const int *t
 int lmw_scheduler_decode_pick (struct lmw_scheduler *s, lmw_state *slot, const int *token,
                                int n_past, float *logits, const lmw_pick *pick,
                                lmw_pick_result *picked, lmw_error *err);
+/* A prompt of n tokens at n_past on the slot's cache with its choices made on the backend
+ * where the step can (lmw_decode_prompt). */
+int lmw_scheduler_decode_prompt (struct lmw_scheduler *s, lmw_state *slot, const int *tokens,
+                                 int n, int n_past, float *logits, const lmw_pick *pick,
+                                 lmw_pick_result *picked, lmw_error *err);
 /* B beams of one token at n_past (lmw_scheduler_decode with cache_k), each with its choice
  * made on the backend where the step can (lmw_decode_batch_pick). */
 int lmw_scheduler_decode_beams (struct lmw_scheduler *s, lmw_state *slot, const int *tokens,

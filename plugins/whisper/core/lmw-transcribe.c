@@ -579,11 +579,23 @@ transcribe (lmw_state *st, const lmw_params *params, const float *pcm, lmw_pcm_r
      * sequence come from one call, as without it */
     if (sot_at > 0 && lmw_decode (st, tokens, sot_at, 0, NULL, false, err) != 0)
       goto out;
-    if (lmw_decode (st, tokens + sot_at, np - sot_at, sot_at, prompt_logits, true, err) != 0)
+    /* on a scheduler's slot the backend makes the first choice and gives the no-speech
+     * probability (lmw-decode-prompt.c); else the logits come back */
+    lmw_pick first_k = lmw_search_first_pick (&s, sp->nospeech);
+    s.first_pick[0].token = LMW_PICK_NOT_MADE;
+    if (lmw_decode_prompt (st, tokens + sot_at, np - sot_at, sot_at, prompt_logits,
+                           first_k.suppress != NULL ? &first_k : NULL, s.first_pick, err) != 0)
       goto out;
-    lmw_log_softmax (s.logprobs, prompt_logits, nv); /* at <|startoftranscript|> */
-    float no_speech = expf (s.logprobs[sp->nospeech]);
-    memcpy (s.first_logits, prompt_logits + (size_t) (np - 1 - sot_at) * nv, sizeof (float) * (size_t) nv);
+    float no_speech;
+    s.first_pick_k = 0;
+    if (s.first_pick[0].token != LMW_PICK_NOT_MADE) {
+      s.first_pick_k = first_k.k > 1 ? first_k.k : 1;
+      no_speech = expf (s.first_pick[s.first_pick_k].logprob);
+    } else {
+      lmw_log_softmax (s.logprobs, prompt_logits, nv); /* at <|startoftranscript|> */
+      no_speech = expf (s.logprobs[sp->nospeech]);
+      memcpy (s.first_logits, prompt_logits + (size_t) (np - 1 - sot_at) * nv, sizeof (float) * (size_t) nv);
+    }
     s.n_prompt = np;
 
     window_info wi = { 0 };
@@ -594,6 +606,15 @@ transcribe (lmw_state *st, const lmw_params *params, const float *pcm, lmw_pcm_r
     s.draft = result->n_windows == 1 ? params->draft_tokens : NULL;
     s.n_draft = s.draft != NULL ? params->n_draft_tokens : 0;
     for (float t = 0.0f;; t += params->temperature_inc) {
+      if (t > 0.0f && s.first_pick_k > 0) {
+        /* sampling draws from the logits on the host: the prompt's step once more, with them
+         * (the same rows of the cache, rewritten) */
+        if (lmw_decode (st, tokens + sot_at, np - sot_at, sot_at, prompt_logits, true, err) != 0)
+          goto out;
+        memcpy (s.first_logits, prompt_logits + (size_t) (np - 1 - sot_at) * nv,
+                sizeof (float) * (size_t) nv);
+        s.first_pick_k = 0;
+      }
       if (lmw_search_window (&s, t, best, err) != 0)
         goto out;
       char *text = lmw_tokens_to_text (m, best->tokens, best->n);
