@@ -25,6 +25,7 @@
 #include "lmw-mel.h"
 #include "lmw-cuda-test-mem.h"
 #include "lmw-test.h"
+#include "lmw-test-random.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -35,17 +36,6 @@
 
 #define N_BINS 201
 #define TOL 1e-4
-
-static uint64_t rs = 0x2545f4914f6cdd1dull;
-
-static float
-frand (void)
-{
-  rs ^= rs << 13;
-  rs ^= rs >> 7;
-  rs ^= rs << 17;
-  return (float) ((rs >> 40) / (double) (1ull << 24)) * 2.0f - 1.0f;
-}
 
 /* speech-like: tones, noise bursts and a silent stretch, peak amplitude about 0.6 */
 static float *
