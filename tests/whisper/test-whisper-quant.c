@@ -77,15 +77,10 @@ rel_l2 (const float *a, const float *ref, size_t n)
 static int
 json_float_array (const char *json, const char *after, const char *key, double *out, int max)
 {
-  const char *p = json;
-  if (after && (p = strstr (json, after)) == NULL)
-    return 0;
-  char k[128];
-  snprintf (k, sizeof k, "\"%s\"", key);
-  if ((p = strstr (p, k)) == NULL || (p = strchr (p, '[')) == NULL)
+  const char *p = json_array_items (json, after, key);
+  if (p == NULL)
     return 0;
   int n = 0;
-  p++;
   while (*p && *p != ']' && n < max) {
     char *end;
     double v = strtod (p, &end);
