@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lmw-test-random.h — the seeded random data of the whisper and CUDA kernel tests (plain C):
- *   - frand (): xorshift64, 24 bits, in [-1, 1); the seed is LMW_TEST_SEED (defined before the
- *     include to change it); rand_floats (): n of them times a scale;
+ *   - rand_u64 (): xorshift64, its whole state; the seed is LMW_TEST_SEED (defined before the
+ *     include to change it, or lmw_test_rs set); frand (): its top 24 bits as a float in
+ *     [-1, 1); rand_floats (): n of them times a scale;
  *   - frand_lcg (): a 32-bit linear congruential generator, 16 bits, in [-1, 1); the seed is
  *     LMW_TEST_LCG_SEED;
  *   - round_f16 (): values rounded through IEEE binary16, in place.
@@ -26,13 +27,20 @@
 static uint64_t lmw_test_rs = LMW_TEST_SEED;
 static uint32_t lmw_test_lcg = LMW_TEST_LCG_SEED;
 
-static inline float
-frand (void)
+/* the next state of the xorshift64 generator (never 0 from a seed that is not 0) */
+static inline uint64_t
+rand_u64 (void)
 {
   lmw_test_rs ^= lmw_test_rs << 13;
   lmw_test_rs ^= lmw_test_rs >> 7;
   lmw_test_rs ^= lmw_test_rs << 17;
-  return (float) ((lmw_test_rs >> 40) / (double) (1ull << 24)) * 2.0f - 1.0f;
+  return lmw_test_rs;
+}
+
+static inline float
+frand (void)
+{
+  return (float) ((rand_u64 () >> 40) / (double) (1ull << 24)) * 2.0f - 1.0f;
 }
 
 /* (transfer full: free ()) n values of frand () * scale */
