@@ -188,6 +188,20 @@ compare (const float *a, const float *b, size_t n)
   return s;
 }
 
+/* the relative L2 distance ||a - ref|| / ||ref|| of n values (||a - ref|| when ref is all
+ * zeros) */
+static inline double
+rel_l2 (const float *a, const float *ref, size_t n)
+{
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    double d = (double) a[i] - ref[i];
+    num += d * d;
+    den += (double) ref[i] * ref[i];
+  }
+  return den > 0 ? sqrt (num / den) : sqrt (num);
+}
+
 static inline void
 print_mismatches (const float *a, const float *b, size_t n, double tol, int max_print)
 {

@@ -23,18 +23,6 @@
 
 #include <math.h>
 
-static double
-rel_l2 (const float *a, const float *ref, size_t n)
-{
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    double d = (double) a[i] - ref[i];
-    num += d * d;
-    den += (double) ref[i] * ref[i];
-  }
-  return den > 0 ? sqrt (num / den) : sqrt (num);
-}
-
 /* x quantised to int8 in blocks of 32 with an f32 scale each, and back */
 static void
 to_int8_blocks_in_place (float *x, size_t n)
