@@ -28,8 +28,8 @@ GInetAddress *lmd_http_listener_parse_host (const char *host, GError **error);
 SoupServer *lmd_http_listener_new_server (void);
 
 /* Makes *@server listen on @address:@port (@port 0 picks a free one) with the system's
- * largest listen backlog (net.core.somaxconn), accepting every connection waiting at each
- * wake-up (libsoup's own listener takes one per main-loop turn), tracks its connections with @limits (see
+ * largest listen backlog (net.core.somaxconn), accepting up to 256 waiting connections at
+ * each wake-up (libsoup's own listener takes one per main-loop turn), tracks its connections with @limits (see
  * lmd-http-connection-tracker.h) and stores the port actually bound in *@bound_port.  On
  * failure, @error says "cannot listen on @host:@port: " and why (@host is the configured
  * text, for the message only), and *@server is dropped and set to NULL: a transport that
