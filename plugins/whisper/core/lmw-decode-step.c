@@ -187,7 +187,7 @@ lmw_decode_step (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_error 
         lmw_state_output_done (st, host, out, (size_t) Gd * nv);
       g = 0;
       for (int i = 0; rc == 0 && i < n_seqs; i++) {
-        if (!(n_served > 0 && served[i]))
+        if (seqs[i].logits_rows > 0 && !(n_served > 0 && served[i])) /* logits NULL at 0 */
           memcpy (seqs[i].logits, host + (size_t) g * nv,
                   sizeof (float) * (size_t) seqs[i].logits_rows * nv);
         g += seqs[i].logits_rows;
