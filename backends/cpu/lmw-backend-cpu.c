@@ -800,9 +800,13 @@ cpu_cross_attention (void *vctx, float *out, int ldo, const float *q, int ldq, c
   if (Tk > MAX_KEYS || D > MAX_K || Tq < 1)
     return; /* the model loader refuses such shapes */
   if (Tq <= LMW_CPU_CROSS_MAX_Q) {
-    size_t need = lmw_cpu_cross_scratch_floats (Tq, Tk, D);
+    /* small work (one query row) stays on the calling thread, as for attention, and reads K
+     * and V once for every head; more is one task per head */
+    bool one = (size_t) Tq * Tk * H * D < PARALLEL_MIN_WORK;
+    size_t need = one ? lmw_cpu_cross_heads_scratch_floats (Tq, Tk, H, D)
+                      : lmw_cpu_cross_scratch_floats (Tq, Tk, D);
     bool ok = true;
-    for (int i = 0; i < ctx->n_threads && ok; i++) {
+    for (int i = 0; i < (one ? 1 : ctx->n_threads) && ok; i++) {
       thread_scratch *s = &ctx->scratch[i];
       if (s->attn_len >= need)
         continue;
@@ -813,11 +817,10 @@ cpu_cross_attention (void *vctx, float *out, int ldo, const float *q, int ldq, c
     }
     if (ok) {
       cross_job j = { ctx, out, ldo, q, ldq, k, v, ldkv, Tq, Tk, D };
-      /* the same rule as attention: small work stays on the calling thread */
-      if ((size_t) Tq * Tk * H * D < PARALLEL_MIN_WORK) {
-        for (int h = 0; h < H; h++)
-          cross_task (&j, h, 0);
-      } else
+      if (one)
+        lmw_cpu_cross_heads (ctx->kern, out, ldo, q, ldq, k, v, ldkv, Tq, Tk, H, D,
+                             ctx->scratch[0].attn);
+      else
         lmw_pool_run (ctx->pool, cross_task, &j, H);
       return;
     }

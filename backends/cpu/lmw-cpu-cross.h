@@ -36,4 +36,21 @@ void lmw_cpu_cross_head (const lmw_cpu_kernels *kern, float *out, int ldo, const
                          const uint16_t *k, const uint16_t *v, int ldkv, int Tq, int Tk, int h,
                          int D, float *scratch);
 
+/* value rows lmw_cpu_cross_heads reads at a time for every head (16 KiB of f16 for a C of 512:
+ * they stay in the L1 cache while each head takes its part) */
+#define LMW_CPU_CROSS_VROWS 16
+
+/* floats of scratch lmw_cpu_cross_heads needs */
+size_t lmw_cpu_cross_heads_scratch_floats (int Tq, int Tk, int H, int D);
+
+/* Every head of out (Tq, H*D) as lmw_cpu_cross_head computes it (the same bits), on one thread,
+ * reading K and V once from the first row to the last: 8 key rows at a time give every head its
+ * scores, then LMW_CPU_CROSS_VROWS value rows at a time every head its weighted sum.  A head
+ * at a time reads one D-wide column of the rows, 2 * D bytes of every H * D; for one query row
+ * the whole step is bound by reading K and V, and row by row the processor's prefetchers keep
+ * the reads streaming. */
+void lmw_cpu_cross_heads (const lmw_cpu_kernels *kern, float *out, int ldo, const float *q, int ldq,
+                          const uint16_t *k, const uint16_t *v, int ldkv, int Tq, int Tk, int H,
+                          int D, float *scratch);
+
 #endif /* LMW_CPU_CROSS_H */
