@@ -781,15 +781,17 @@ typedef struct {
   const float *q;
   int ldq;
   const uint16_t *k, *v;
-  int ldkv, Tq, Tk, D;
+  int ldkv, Tq, Tk, H, D;
+  int heads; /* per task */
 } cross_job;
 
 static void
 cross_task (void *arg, int task, int thread)
 {
   cross_job *j = arg;
-  lmw_cpu_cross_head (j->ctx->kern, j->out, j->ldo, j->q, j->ldq, j->k, j->v, j->ldkv, j->Tq,
-                      j->Tk, task, j->D, j->ctx->scratch[thread].attn);
+  int h0 = task * j->heads, h1 = h0 + j->heads < j->H ? h0 + j->heads : j->H;
+  lmw_cpu_cross_heads (j->ctx->kern, j->out, j->ldo, j->q, j->ldq, j->k, j->v, j->ldkv, j->Tq,
+                       j->Tk, h0, h1, j->D, j->ctx->scratch[thread].attn);
 }
 
 static void
@@ -800,13 +802,12 @@ cpu_cross_attention (void *vctx, float *out, int ldo, const float *q, int ldq, c
   if (Tk > MAX_KEYS || D > MAX_K || Tq < 1)
     return; /* the model loader refuses such shapes */
   if (Tq <= LMW_CPU_CROSS_MAX_Q) {
-    /* small work (one query row) stays on the calling thread, as for attention, and reads K
-     * and V once for every head; more is one task per head */
-    bool one = (size_t) Tq * Tk * H * D < PARALLEL_MIN_WORK;
-    size_t need = one ? lmw_cpu_cross_heads_scratch_floats (Tq, Tk, H, D)
-                      : lmw_cpu_cross_scratch_floats (Tq, Tk, D);
+    /* one task per thread, each a range of heads reading its columns of K and V once */
+    int n_tasks = ctx->n_threads < H ? ctx->n_threads : H;
+    cross_job j = { ctx, out, ldo, q, ldq, k, v, ldkv, Tq, Tk, H, D, (H + n_tasks - 1) / n_tasks };
+    size_t need = lmw_cpu_cross_heads_scratch_floats (Tq, Tk, j.heads, D);
     bool ok = true;
-    for (int i = 0; i < (one ? 1 : ctx->n_threads) && ok; i++) {
+    for (int i = 0; i < ctx->n_threads && ok; i++) {
       thread_scratch *s = &ctx->scratch[i];
       if (s->attn_len >= need)
         continue;
@@ -816,12 +817,7 @@ cpu_cross_attention (void *vctx, float *out, int ldo, const float *q, int ldq, c
       ok = s->attn != NULL;
     }
     if (ok) {
-      cross_job j = { ctx, out, ldo, q, ldq, k, v, ldkv, Tq, Tk, D };
-      if (one)
-        lmw_cpu_cross_heads (ctx->kern, out, ldo, q, ldq, k, v, ldkv, Tq, Tk, H, D,
-                             ctx->scratch[0].attn);
-      else
-        lmw_pool_run (ctx->pool, cross_task, &j, H);
+      lmw_pool_run (ctx->pool, cross_task, &j, (H + j.heads - 1) / j.heads);
       return;
     }
   }

@@ -251,9 +251,15 @@ lmw_cpu_cross_heads_scratch_floats (int Tq, int Tk, int H, int D)
 /* lmw_cpu_cross_heads with F16C; D % 8 == 0 */
 __attribute__ ((target ("avx2,fma,f16c"))) static void
 cross_heads_f16c (const lmw_cpu_kernels *kern, float *out, int ldo, const float *q, int ldq,
-                  const uint16_t *k, const uint16_t *v, int ldkv, int Tq, int Tk, int H, int D,
-                  float *S)
+                  const uint16_t *k, const uint16_t *v, int ldkv, int Tq, int Tk, int h0, int h1,
+                  int D, float *S)
 {
+  /* the heads h0 .. h1 only: their columns of every row */
+  out += (size_t) h0 * D;
+  q += (size_t) h0 * D;
+  k += (size_t) h0 * D;
+  v += (size_t) h0 * D;
+  int H = h1 - h0;
   size_t ldS = (size_t) Tk, per_head = (size_t) Tq * Tk; /* S (H, Tq, Tk): scores, then weights */
   float scale = 1.0f / sqrtf ((float) D);
   /* scores: 8 consecutive key rows (every head's part) at a time */
@@ -285,15 +291,15 @@ cross_heads_f16c (const lmw_cpu_kernels *kern, float *out, int ldo, const float 
 
 void
 lmw_cpu_cross_heads (const lmw_cpu_kernels *kern, float *out, int ldo, const float *q, int ldq,
-                     const uint16_t *k, const uint16_t *v, int ldkv, int Tq, int Tk, int H, int D,
-                     float *scratch)
+                     const uint16_t *k, const uint16_t *v, int ldkv, int Tq, int Tk, int h0, int h1,
+                     int D, float *scratch)
 {
 #ifdef HAVE_F16C_PATH
   if (D % 8 == 0 && strcmp (kern->name, "generic") != 0) {
-    cross_heads_f16c (kern, out, ldo, q, ldq, k, v, ldkv, Tq, Tk, H, D, scratch);
+    cross_heads_f16c (kern, out, ldo, q, ldq, k, v, ldkv, Tq, Tk, h0, h1, D, scratch);
     return;
   }
 #endif
-  for (int h = 0; h < H; h++)
+  for (int h = h0; h < h1; h++)
     lmw_cpu_cross_head (kern, out, ldo, q, ldq, k, v, ldkv, Tq, Tk, h, D, scratch);
 }

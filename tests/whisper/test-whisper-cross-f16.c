@@ -11,8 +11,9 @@
  *     attention on converted copies) against 1500, 37 and 1 keys, K/V rows wider than H * D,
  *     matches the backend's own attention on the same K/V rounded to f16: worst difference
  *     relative to the largest |value| <= 1e-5 (only the f32 summation order differs);
- *   - lmw_cpu_cross_heads (every head in one pass over K and V, what one query row runs) gives
- *     the bits of lmw_cpu_cross_head run head by head, for every shape of up to 8 rows.
+ *   - lmw_cpu_cross_heads (a range of heads in one pass over K and V, what each thread runs),
+ *     called for the first and the second half of the heads, gives the bits of
+ *     lmw_cpu_cross_head run head by head, for every shape of up to 8 rows.
  */
 #include "lmw-backend.h"
 #include "lmw-cpu-cross.h"
@@ -101,7 +102,8 @@ check_cross (const lmw_backend_ops *ops, void *ctx, const char *set, int threads
     float *all = calloc ((size_t) Tq * ldo, sizeof (float));
     for (int h = 0; h < H; h++)
       lmw_cpu_cross_head (kern, one, ldo, q, C, kh, vh, ldkv, Tq, Tk, h, D, scratch);
-    lmw_cpu_cross_heads (kern, all, ldo, q, C, kh, vh, ldkv, Tq, Tk, H, D, scratch);
+    lmw_cpu_cross_heads (kern, all, ldo, q, C, kh, vh, ldkv, Tq, Tk, 0, H / 2, D, scratch);
+    lmw_cpu_cross_heads (kern, all, ldo, q, C, kh, vh, ldkv, Tq, Tk, H / 2, H, D, scratch);
     size_t differ = 0;
     for (size_t i = 0; i < (size_t) Tq * ldo; i++)
       differ += memcmp (&one[i], &all[i], sizeof (float)) != 0;
