@@ -802,8 +802,11 @@ cpu_cross_attention (void *vctx, float *out, int ldo, const float *q, int ldq, c
   if (Tk > MAX_KEYS || D > MAX_K || Tq < 1)
     return; /* the model loader refuses such shapes */
   if (Tq <= LMW_CPU_CROSS_MAX_Q) {
-    /* one task per thread, each a range of heads reading its columns of K and V once */
-    int n_tasks = ctx->n_threads < H ? ctx->n_threads : H;
+    /* one task per thread, each a range of heads reading its columns of K and V once; small
+     * work (one query row) stays on the calling thread, as for attention: split between two
+     * threads it took more CPU time per token on a busy machine (docs/benchmarks.md) */
+    int n_tasks = (size_t) Tq * Tk * H * D < PARALLEL_MIN_WORK ? 1
+                  : ctx->n_threads < H ? ctx->n_threads : H;
     cross_job j = { ctx, out, ldo, q, ldq, k, v, ldkv, Tq, Tk, H, D, (H + n_tasks - 1) / n_tasks };
     size_t need = lmw_cpu_cross_heads_scratch_floats (Tq, Tk, j.heads, D);
     bool ok = true;
