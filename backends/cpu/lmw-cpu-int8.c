@@ -542,6 +542,32 @@ avx512vnni_dot16 (lmw_type type, const uint8_t *w, const qrow *a, int nb)
 #define R4(X) X (0) X (1) X (2) X (3)
 #define R6(X) X (0) X (1) X (2) X (3) X (4) X (5)
 
+/* The end of block b in a (4, 8) ymm tile, alike in every ymm kernel: the int32 sums i0..i3
+ * times the panel's column scales (after the block's values) times row r's scale a[r].d[b],
+ * added into f0..f3; with has_m, the panel's column minima (after the scales) times a[r].s[b]
+ * too. */
+#define YMM_SCALE(r) f##r = _mm256_fmadd_ps (_mm256_cvtepi32_ps (i##r), _mm256_mul_ps (dw, _mm256_set1_ps (a[r].d[b])), f##r);
+#define YMM_MIN(r) f##r = _mm256_fmadd_ps (mw, _mm256_set1_ps (a[r].s[b]), f##r);
+#define YMM_BLOCK_END                                                                         \
+  {                                                                                           \
+    __m256 dw = _mm256_load_ps ((const float *) (vals + YMM_NR * QK));                        \
+    R4 (YMM_SCALE)                                                                            \
+    if (has_m) {                                                                              \
+      __m256 mw = _mm256_load_ps ((const float *) (vals + YMM_NR * QK) + YMM_NR);             \
+      R4 (YMM_MIN)                                                                            \
+    }                                                                                         \
+  }
+/* f0..f3 (+ bias, + c itself when acc) into the tile's 4 rows of c */
+#define YMM_STORE(r)                                                                          \
+  {                                                                                           \
+    float *cr = c + (size_t) (r) * ldc;                                                       \
+    if (bias != NULL)                                                                         \
+      f##r = _mm256_add_ps (f##r, _mm256_loadu_ps (bias));                                    \
+    if (acc)                                                                                  \
+      f##r = _mm256_add_ps (f##r, _mm256_loadu_ps (cr));                                      \
+    _mm256_storeu_ps (cr, f##r);                                                              \
+  }
+
 /* (4, 8) tile; the panel holds v (offset 0): sum (|v| * sign (a, v)) with maddubs.  Rows are
  * spelled out so that every accumulator stays in a register. */
 AVX2 static void
@@ -567,28 +593,9 @@ avx2_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *c, 
       R4 (STEP)
 #undef STEP
     }
-    __m256 dw = _mm256_load_ps ((const float *) (vals + YMM_NR * QK));
-#define SCALE(r) f##r = _mm256_fmadd_ps (_mm256_cvtepi32_ps (i##r), _mm256_mul_ps (dw, _mm256_set1_ps (a[r].d[b])), f##r);
-    R4 (SCALE)
-#undef SCALE
-    if (has_m) {
-      __m256 mw = _mm256_load_ps ((const float *) (vals + YMM_NR * QK) + YMM_NR);
-#define MIN(r) f##r = _mm256_fmadd_ps (mw, _mm256_set1_ps (a[r].s[b]), f##r);
-      R4 (MIN)
-#undef MIN
-    }
+    YMM_BLOCK_END
   }
-#define STORE(r)                                                                              \
-  {                                                                                           \
-    float *cr = c + (size_t) (r) * ldc;                                                       \
-    if (bias != NULL)                                                                         \
-      f##r = _mm256_add_ps (f##r, _mm256_loadu_ps (bias));                                    \
-    if (acc)                                                                                  \
-      f##r = _mm256_add_ps (f##r, _mm256_loadu_ps (cr));                                      \
-    _mm256_storeu_ps (cr, f##r);                                                              \
-  }
-  R4 (STORE)
-#undef STORE
+  R4 (YMM_STORE)
 }
 
 /* (4, 8) tile; the panel holds v + 128: dpbusd (v + 128, a) from -128 sum (a) */
@@ -612,28 +619,9 @@ avxvnni_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *
       R4 (STEP)
 #undef STEP
     }
-    __m256 dw = _mm256_load_ps ((const float *) (vals + YMM_NR * QK));
-#define SCALE(r) f##r = _mm256_fmadd_ps (_mm256_cvtepi32_ps (i##r), _mm256_mul_ps (dw, _mm256_set1_ps (a[r].d[b])), f##r);
-    R4 (SCALE)
-#undef SCALE
-    if (has_m) {
-      __m256 mw = _mm256_load_ps ((const float *) (vals + YMM_NR * QK) + YMM_NR);
-#define MIN(r) f##r = _mm256_fmadd_ps (mw, _mm256_set1_ps (a[r].s[b]), f##r);
-      R4 (MIN)
-#undef MIN
-    }
+    YMM_BLOCK_END
   }
-#define STORE(r)                                                                              \
-  {                                                                                           \
-    float *cr = c + (size_t) (r) * ldc;                                                       \
-    if (bias != NULL)                                                                         \
-      f##r = _mm256_add_ps (f##r, _mm256_loadu_ps (bias));                                    \
-    if (acc)                                                                                  \
-      f##r = _mm256_add_ps (f##r, _mm256_loadu_ps (cr));                                      \
-    _mm256_storeu_ps (cr, f##r);                                                              \
-  }
-  R4 (STORE)
-#undef STORE
+  R4 (YMM_STORE)
 }
 
 #define ZMM_NR 32

@@ -19,17 +19,9 @@
 #include "lmw-cpu-cross.h"
 #include "lmw-cpu.h"
 #include "lmw-test.h"
+#include "lmw-test-random.h"
 
 #include <stdint.h>
-
-static uint32_t rng = 12345;
-
-static float
-frand (void)
-{
-  rng = rng * 1664525u + 1013904223u;
-  return (float) ((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
 
 static void
 check_to_f16 (const lmw_backend_ops *ops, void *ctx, const char *set, int threads)
@@ -38,7 +30,7 @@ check_to_f16 (const lmw_backend_ops *ops, void *ctx, const char *set, int thread
   float *x = malloc (sizeof (float) * n);
   uint16_t *got = malloc (sizeof (uint16_t) * n);
   for (size_t i = 0; i < n; i++) /* magnitudes from 2^-30 to 2^18 */
-    x[i] = frand () * ldexpf (1.0f, (int) (i % 49) - 30);
+    x[i] = frand_lcg () * ldexpf (1.0f, (int) (i % 49) - 30);
   static const float special[] = { 0.0f, -0.0f, 65504.0f, -65504.0f, 65519.0f, 65520.0f,
                                    1e6f, -1e6f, 5.9604645e-08f, 2.9802322e-08f, 2.9802326e-08f,
                                    6.097555e-05f, 6.1035156e-05f, -3.0517578e-05f };
@@ -67,10 +59,10 @@ check_cross (const lmw_backend_ops *ops, void *ctx, const char *set, int threads
   float *want = calloc ((size_t) Tq * ldo, sizeof (float));
   float *got = calloc ((size_t) Tq * ldo, sizeof (float));
   for (size_t i = 0; i < (size_t) Tq * C; i++)
-    q[i] = 2.0f * frand ();
+    q[i] = 2.0f * frand_lcg ();
   for (size_t i = 0; i < nkv; i++) { /* the reference reads the K/V rounded to f16 */
-    k[i] = lmw_fp16_to_fp32 (lmw_fp32_to_fp16 (2.0f * frand ()));
-    v[i] = lmw_fp16_to_fp32 (lmw_fp32_to_fp16 (frand ()));
+    k[i] = lmw_fp16_to_fp32 (lmw_fp32_to_fp16 (2.0f * frand_lcg ()));
+    v[i] = lmw_fp16_to_fp32 (lmw_fp32_to_fp16 (frand_lcg ()));
   }
   ops->to_f16 (ctx, kh, k, nkv);
   ops->to_f16 (ctx, vh, v, nkv);
