@@ -17,8 +17,9 @@
  *
  * Products on block-quantised weights go to the integer path of lmw-cpu-int8.c first (unless
  * LMW_INT8=off, or for the row counts it leaves to the f32 path).  Cross-attention on f16 keys
- * and values (contract version 4, used by the engine for quantised models) is one task per head
- * of lmw-cpu-cross.c for a few queries, else attention on f32 copies.  A context that maps
+ * and values (contract version 4, used by the engine for quantised models) runs lmw-cpu-cross.c
+ * for a few queries (one row on the calling thread, more as a range of heads per thread), else
+ * attention on f32 copies.  A context that maps
  * block-quantised weights (integer path on) computes the blockwise attention's scores with
  * bf16 products (AVX512-BF16, lmw_cpu_attn_bf16) where the processor has them.
  *

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lmw-cpu-cross.c — f16 conversion and cross-attention on f16 keys and values for the CPU
- * backend (see lmw-cpu-cross.h).  The threading (one task per head) is lmw-backend-cpu.c's.
+ * backend (see lmw-cpu-cross.h).  The threading (a range of heads per task) is
+ * lmw-backend-cpu.c's.
  */
 #include "lmw-cpu-cross.h"
 

@@ -7,7 +7,7 @@
  * Asserts (TAP):
  *   - to_f16 gives lmw_fp32_to_fp16's bits for random values of every magnitude, subnormal
  *     halves, zeros of both signs, the largest finite half and values that overflow it;
- *   - cross_attention of 1, 5 and 8 query rows (one task per head) and of 9 and 19 rows (the f32
+ *   - cross_attention of 1, 5 and 8 query rows (a range of heads per thread) and of 9 and 19 rows (the f32
  *     attention on converted copies) against 1500, 37 and 1 keys, K/V rows wider than H * D,
  *     matches the backend's own attention on the same K/V rounded to f16: worst difference
  *     relative to the largest |value| <= 1e-5 (only the f32 summation order differs);
