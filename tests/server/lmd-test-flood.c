@@ -27,6 +27,7 @@ lmd_test_flood_new (guint port)
   self->port = port;
   self->clients = g_ptr_array_new_with_free_func ((GDestroyNotify) client_free);
   self->probe_failures = g_array_new (FALSE, FALSE, sizeof (double));
+  self->probe_timeout_s = 5;
   return self;
 }
 
@@ -99,12 +100,12 @@ client_send (LmdTestFloodClient *c, gint64 now)
   return TRUE;
 }
 
-/* One /health on a connection of its own, at most 5 s; the seconds it took, or -1. */
+/* One /health on a connection of its own, at most @timeout_s; the seconds it took, or -1. */
 static double
-probe_health (guint port)
+probe_health (guint port, guint timeout_s)
 {
   struct sockaddr_in addr = loopback (port);
-  struct timeval tv = { 5, 0 };
+  struct timeval tv = { timeout_s, 0 };
   static const char request[] = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   gint64 t0 = g_get_monotonic_time ();
   char buffer[512];
@@ -191,7 +192,7 @@ lmd_test_flood_run (LmdTestFlood *self, double timeout_s, guint probe_ms)
       if (probe_ms > 0 && now >= next_probe)
         {
           double at = (g_get_monotonic_time () - self->started_us) / 1e6;
-          double took = probe_health (self->port);
+          double took = probe_health (self->port, self->probe_timeout_s);
           self->probes++;
           if (took < 0)
             g_array_append_val (self->probe_failures, at);

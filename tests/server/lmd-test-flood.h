@@ -35,6 +35,7 @@ typedef struct {
   double probe_max_s;     /* slowest answered probe */
   gint64 started_us;      /* monotonic µs: the start of lmd_test_flood_run() */
   GArray *probe_failures; /* double: seconds from the start of each probe not answered 200 */
+  guint probe_timeout_s;  /* a probe not answered within this fails (5 unless set) */
 } LmdTestFlood;
 
 /* (transfer full) a flood of clients of 127.0.0.1:@port */
