@@ -13,7 +13,8 @@
  *     (sequences of different requests and positions in one step); on a backend with the
  *     table-driven step (cuda-emu) its one-token steps ran from the row table, recorded once
  *     per row count and replayed afterwards, and greedy rows had their next token picked on
- *     the backend with the search's filters instead of returning logits (on cpu: neither);
+ *     the backend with the search's filters instead of returning logits, and the beams of a
+ *     request were served by one read of its cross K/V (on cpu: none of these);
  *   - a request cancelled after a few decoder steps ends with "cancelled", its slot comes back,
  *     and the others (still batched with it until then) give their tokens alone;
  *   - with both slots of a scheduler held, a request whose time runs out while it waits for
@@ -246,6 +247,10 @@ test_many (void)
              "not their logits (%llu rows)", (unsigned long long) stats.rows_picked);
   else
     TEST_OK (stats.rows_picked == 0, "the cpu backend returns logits for the search to filter");
+  if (tables)
+    TEST_OK (stats.rows_cross_shared > 0, "the beams of a request read its cross K/V once in "
+             "a table step (%llu rows served by another row's read)",
+             (unsigned long long) stats.rows_cross_shared);
 
   /* cancellation mid-batch: 4 requests, the third aborted after a few checks */
   request c[4];
