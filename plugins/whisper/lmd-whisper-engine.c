@@ -528,6 +528,9 @@ whisper_get_device (LmdEngine *engine, LmdEngineDevice *device)
       device->slot_waits = st.acquired;
       device->slot_wait_seconds = st.wait_ms_total / 1000.0;
       memcpy (device->steps, st.steps, sizeof device->steps);
+      memcpy (device->table_steps, st.table_steps, sizeof device->table_steps);
+      device->rows_picked = st.rows_picked;
+      device->rows_cross_shared = st.rows_cross_shared;
       device->step_rows = st.step_rows;
       device->encoder_batches = st.encoder_batches;
       device->encoder_windows = st.encoder_windows;
