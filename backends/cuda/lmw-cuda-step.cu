@@ -7,7 +7,7 @@
  *
  * One source, two builds, as lmw-cuda-kernels.cu: nvcc for the GPU, and with LMW_CUDA_EMU the
  * host C++ compiler under emu/lmw-cuda-emu.h.  A block leaves early only as a whole (a padding
- * row), never before a barrier the rest of it reaches.
+ * row, a row whose group another row serves), never before a barrier the rest of it reaches.
  *
  * The kernels:
  *   k_step_embed       token embedding plus the row's positional embedding
