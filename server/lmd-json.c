@@ -10,6 +10,7 @@ check_bounds (const char *data, gssize length, gsize max_bytes, guint max_depth,
 {
   gsize len = length < 0 ? strlen (data) : (gsize) length;
   gboolean in_string = FALSE, escaped = FALSE;
+  gboolean top_seen = FALSE; /* a byte of a value outside every array and object */
   guint depth = 0;
 
   if (len > max_bytes)
@@ -40,6 +41,15 @@ check_bounds (const char *data, gssize length, gsize max_bytes, guint max_depth,
           break;
         case '[':
         case '{':
+          /* json-glib 1.6 takes "{…}{…}" and "1[…]" as one document: it returns one
+           * of the values and leaks the other (a request could leak memory at will), so a
+           * second value is refused here */
+          if (depth == 0 && top_seen)
+            {
+              g_set_error_literal (error, LMD_JSON_ERROR, LMD_JSON_ERROR_INVALID,
+                                   "the JSON document holds more than one value");
+              return FALSE;
+            }
           if (++depth > max_depth)
             {
               g_set_error (error, LMD_JSON_ERROR, LMD_JSON_ERROR_TOO_DEEP,
@@ -51,12 +61,14 @@ check_bounds (const char *data, gssize length, gsize max_bytes, guint max_depth,
         case ']':
         case '}':
           /* an unbalanced closer is json-glib's to report */
-          if (depth > 0)
-            depth--;
-          break;
+          if (depth > 0 && --depth == 0)
+            top_seen = TRUE;
+          continue;
         default:
           break;
         }
+      if (depth == 0 && c != ' ' && c != '\t' && c != '\n' && c != '\r')
+        top_seen = TRUE;
     }
   return TRUE;
 }

@@ -6,17 +6,18 @@
  * The resampler evaluates, for output sample n at input time t = n * in_rate / out_rate
  * (kept as an exact rational), sum_k x[k] h(t - k) with h(d) = fc sinc(fc d) w(d / half):
  * a low-pass at fc times the input Nyquist frequency (fc = 0.9 * min(1, out/in), so
- * downsampling never aliases), a Hann window w over ZERO_CROSSINGS lobes on each side.  h is
- * tabulated at KERNEL_PHASES points per input sample and interpolated linearly.  The input
+ * downsampling never aliases), a Hann window w over 12 lobes on each side.  h is tabulated at
+ * KERNEL_PHASES points per input sample (LmdPcmKernel: one table per ratio, shared by every
+ * converter of that ratio in the process) and interpolated linearly.  The input
  * history starts with `half` zeros, so the first output sample is input sample 0.
  */
 #include "lmd-pcm-converter.h"
+#include "lmd-pcm-kernel.h"
 
 #include <math.h>
 #include <string.h>
 
-#define ZERO_CROSSINGS 12
-#define KERNEL_PHASES 128
+#define KERNEL_PHASES LMD_PCM_KERNEL_PHASES
 
 typedef void (*DecodeFunc) (const guint8 *in, gsize n, float *out);
 
@@ -34,7 +35,8 @@ struct _LmdPcmConverter {
   gint64 origin;
   guint64 n_out;       /* next output sample */
   guint half;          /* kernel half-width in input samples */
-  float *kernel;       /* owned; h at (d + half) * KERNEL_PHASES, 2 * half * KERNEL_PHASES + 2 values */
+  LmdPcmKernel *table; /* owned (a reference); shared with the converters of the same ratio */
+  const float *kernel; /* the table's values: h at (d + half) * KERNEL_PHASES */
   GArray *scratch;     /* owned; decoded samples of one push */
 };
 
@@ -153,21 +155,9 @@ lmd_pcm_converter_new (LmdPcmEncoding encoding, guint in_rate, guint out_rate)
   self->scratch = g_array_new (FALSE, FALSE, sizeof (float));
   if (!self->passthrough)
     {
-      double fc = 0.9 * MIN (1.0, (double) out_rate / in_rate);
-      guint n;
-
-      self->half = (guint) ceil (ZERO_CROSSINGS / fc);
-      n = 2 * self->half * KERNEL_PHASES + 2;
-      self->kernel = g_new (float, n);
-      for (guint i = 0; i < n; i++)
-        {
-          double d = (double) i / KERNEL_PHASES - self->half;
-          double u = d / self->half;
-          double x = G_PI * fc * d;
-          double sinc = fabs (x) < 1e-9 ? 1.0 : sin (x) / x;
-          double window = fabs (u) >= 1.0 ? 0.0 : 0.5 + 0.5 * cos (G_PI * u);
-          self->kernel[i] = (float) (fc * sinc * window);
-        }
+      self->table = lmd_pcm_kernel_get (in_rate, out_rate);
+      self->half = lmd_pcm_kernel_get_half (self->table);
+      self->kernel = lmd_pcm_kernel_get_values (self->table, NULL);
       self->history = g_array_new (FALSE, TRUE, sizeof (float));
       g_array_set_size (self->history, self->half);
       self->origin = -(gint64) self->half;
@@ -180,7 +170,7 @@ lmd_pcm_converter_free (LmdPcmConverter *self)
 {
   if (self == NULL)
     return;
-  g_free (self->kernel);
+  g_clear_pointer (&self->table, lmd_pcm_kernel_unref);
   if (self->history != NULL)
     g_array_unref (self->history);
   g_array_unref (self->scratch);

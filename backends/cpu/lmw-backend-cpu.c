@@ -17,8 +17,9 @@
  *
  * Products on block-quantised weights go to the integer path of lmw-cpu-int8.c first (unless
  * LMW_INT8=off, or for the row counts it leaves to the f32 path).  Cross-attention on f16 keys
- * and values (contract version 4, used by the engine for quantised models) is one task per head
- * of lmw-cpu-cross.c for a few queries, else attention on f32 copies.  A context that maps
+ * and values (contract version 4, used by the engine for quantised models) runs lmw-cpu-cross.c
+ * for a few queries (one row on the calling thread, more as a range of heads per thread), else
+ * attention on f32 copies.  A context that maps
  * block-quantised weights (integer path on) computes the blockwise attention's scores with
  * bf16 products (AVX512-BF16, lmw_cpu_attn_bf16) where the processor has them.
  *
@@ -781,15 +782,17 @@ typedef struct {
   const float *q;
   int ldq;
   const uint16_t *k, *v;
-  int ldkv, Tq, Tk, D;
+  int ldkv, Tq, Tk, H, D;
+  int heads; /* per task */
 } cross_job;
 
 static void
 cross_task (void *arg, int task, int thread)
 {
   cross_job *j = arg;
-  lmw_cpu_cross_head (j->ctx->kern, j->out, j->ldo, j->q, j->ldq, j->k, j->v, j->ldkv, j->Tq,
-                      j->Tk, task, j->D, j->ctx->scratch[thread].attn);
+  int h0 = task * j->heads, h1 = h0 + j->heads < j->H ? h0 + j->heads : j->H;
+  lmw_cpu_cross_heads (j->ctx->kern, j->out, j->ldo, j->q, j->ldq, j->k, j->v, j->ldkv, j->Tq,
+                       j->Tk, h0, h1, j->D, j->ctx->scratch[thread].attn);
 }
 
 static void
@@ -800,7 +803,13 @@ cpu_cross_attention (void *vctx, float *out, int ldo, const float *q, int ldq, c
   if (Tk > MAX_KEYS || D > MAX_K || Tq < 1)
     return; /* the model loader refuses such shapes */
   if (Tq <= LMW_CPU_CROSS_MAX_Q) {
-    size_t need = lmw_cpu_cross_scratch_floats (Tq, Tk, D);
+    /* one task per thread, each a range of heads reading its columns of K and V once; small
+     * work (one query row) stays on the calling thread, as for attention: split between two
+     * threads it took more CPU time per token on a busy machine (docs/benchmarks.md) */
+    int n_tasks = (size_t) Tq * Tk * H * D < PARALLEL_MIN_WORK ? 1
+                  : ctx->n_threads < H ? ctx->n_threads : H;
+    cross_job j = { ctx, out, ldo, q, ldq, k, v, ldkv, Tq, Tk, H, D, (H + n_tasks - 1) / n_tasks };
+    size_t need = lmw_cpu_cross_heads_scratch_floats (Tq, Tk, j.heads, D);
     bool ok = true;
     for (int i = 0; i < ctx->n_threads && ok; i++) {
       thread_scratch *s = &ctx->scratch[i];
@@ -812,13 +821,7 @@ cpu_cross_attention (void *vctx, float *out, int ldo, const float *q, int ldq, c
       ok = s->attn != NULL;
     }
     if (ok) {
-      cross_job j = { ctx, out, ldo, q, ldq, k, v, ldkv, Tq, Tk, D };
-      /* the same rule as attention: small work stays on the calling thread */
-      if ((size_t) Tq * Tk * H * D < PARALLEL_MIN_WORK) {
-        for (int h = 0; h < H; h++)
-          cross_task (&j, h, 0);
-      } else
-        lmw_pool_run (ctx->pool, cross_task, &j, H);
+      lmw_pool_run (ctx->pool, cross_task, &j, (H + j.heads - 1) / j.heads);
       return;
     }
   }

@@ -36,4 +36,21 @@ void lmw_cpu_cross_head (const lmw_cpu_kernels *kern, float *out, int ldo, const
                          const uint16_t *k, const uint16_t *v, int ldkv, int Tq, int Tk, int h,
                          int D, float *scratch);
 
+/* value rows lmw_cpu_cross_heads reads at a time for every head (16 KiB of f16 for a C of 512:
+ * they stay in the L1 cache while each head takes its part) */
+#define LMW_CPU_CROSS_VROWS 16
+
+/* floats of scratch lmw_cpu_cross_heads needs for up to H heads */
+size_t lmw_cpu_cross_heads_scratch_floats (int Tq, int Tk, int H, int D);
+
+/* The heads h0 .. h1 - 1 of out (Tq, H*D) as lmw_cpu_cross_head computes them (the same bits),
+ * reading their columns of K and V once from the first row to the last: 8 key rows at a time
+ * give every head its scores, then LMW_CPU_CROSS_VROWS value rows at a time every head its
+ * weighted sum.  A head at a time reads 2 * D bytes of every row, far apart; row after row the
+ * processor's prefetchers keep the reads streaming, and a step of a few query rows is bound by
+ * them. */
+void lmw_cpu_cross_heads (const lmw_cpu_kernels *kern, float *out, int ldo, const float *q, int ldq,
+                          const uint16_t *k, const uint16_t *v, int ldkv, int Tq, int Tk, int h0,
+                          int h1, int D, float *scratch);
+
 #endif /* LMW_CPU_CROSS_H */

@@ -374,9 +374,52 @@ fifth_bits (uint32_t qh)
 /* a (int16) · one weight row as stored: each block's integers widened to int16 (the unsigned
  * values for the 4- and 5-bit types, their zero point z taken off through s) and multiplied
  * with vpmaddwd; the same in every x86 set (these products are bound by reading the weights) */
+/* how far ahead of the block being read the dot products prefetch a weight row (bytes): the
+ * loop converts more per byte than it waits on memory, so the processor alone keeps too few
+ * reads in flight for a row streamed from DRAM */
+#define DOT_PREFETCH 512
+
+/* avx2_dot16 for q8_0: two sums (even and odd blocks), so that consecutive blocks don't wait on
+ * each other's FMA */
+AVX2 static float
+avx2_dot16_q8_0 (const uint8_t *w, const qrow *a, int nb)
+{
+  const int16_t *aq = a->q16;
+  __m256 acc0 = _mm256_setzero_ps (), acc1 = _mm256_setzero_ps ();
+  int b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const uint8_t *blk = w + (size_t) b * 34;
+    _mm_prefetch ((const char *) blk + DOT_PREFETCH, _MM_HINT_T0);
+    __m256i v0 = _mm256_loadu_si256 ((const __m256i *) (blk + 2));
+    __m256i v1 = _mm256_loadu_si256 ((const __m256i *) (blk + 36));
+    const int16_t *a0 = aq + (size_t) b * QK, *a1 = a0 + QK;
+    __m256i I0 = _mm256_add_epi32 (
+      _mm256_madd_epi16 (_mm256_cvtepi8_epi16 (_mm256_castsi256_si128 (v0)), _mm256_loadu_si256 ((const __m256i *) a0)),
+      _mm256_madd_epi16 (_mm256_cvtepi8_epi16 (_mm256_extracti128_si256 (v0, 1)), _mm256_loadu_si256 ((const __m256i *) (a0 + 16))));
+    __m256i I1 = _mm256_add_epi32 (
+      _mm256_madd_epi16 (_mm256_cvtepi8_epi16 (_mm256_castsi256_si128 (v1)), _mm256_loadu_si256 ((const __m256i *) a1)),
+      _mm256_madd_epi16 (_mm256_cvtepi8_epi16 (_mm256_extracti128_si256 (v1, 1)), _mm256_loadu_si256 ((const __m256i *) (a1 + 16))));
+    acc0 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (I0), _mm256_set1_ps (_cvtsh_ss (rd16 (blk)) * a->d[b]), acc0);
+    acc1 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (I1), _mm256_set1_ps (_cvtsh_ss (rd16 (blk + 34)) * a->d[b + 1]),
+                            acc1);
+  }
+  for (; b < nb; b++) {
+    const uint8_t *blk = w + (size_t) b * 34;
+    __m256i v0 = _mm256_loadu_si256 ((const __m256i *) (blk + 2));
+    const int16_t *a0 = aq + (size_t) b * QK;
+    __m256i I0 = _mm256_add_epi32 (
+      _mm256_madd_epi16 (_mm256_cvtepi8_epi16 (_mm256_castsi256_si128 (v0)), _mm256_loadu_si256 ((const __m256i *) a0)),
+      _mm256_madd_epi16 (_mm256_cvtepi8_epi16 (_mm256_extracti128_si256 (v0, 1)), _mm256_loadu_si256 ((const __m256i *) (a0 + 16))));
+    acc0 = _mm256_fmadd_ps (_mm256_cvtepi32_ps (I0), _mm256_set1_ps (_cvtsh_ss (rd16 (blk)) * a->d[b]), acc0);
+  }
+  return hsum_ps256 (_mm256_add_ps (acc0, acc1));
+}
+
 AVX2 static float
 avx2_dot16 (lmw_type type, const uint8_t *w, const qrow *a, int nb)
 {
+  if (type == LMW_TYPE_Q8_0)
+    return avx2_dot16_q8_0 (w, a, nb);
   size_t bb = block_bytes (type);
   __m256 acc = _mm256_setzero_ps ();
   float corr = 0.0f;
@@ -423,9 +466,41 @@ avx2_dot16 (lmw_type type, const uint8_t *w, const qrow *a, int nb)
 
 /* avx2_dot16 with a whole block per instruction: the 32 values widened to int16 in one zmm
  * and multiplied by the 32 int16 activations with vpdpwssd */
+/* avx512vnni_dot16 for q8_0: two sums (even and odd blocks), the row prefetched ahead */
+AVX512VNNI static float
+avx512vnni_dot16_q8_0 (const uint8_t *w, const qrow *a, int nb)
+{
+  const int16_t *aq = a->q16;
+  __m512 acc0 = _mm512_setzero_ps (), acc1 = _mm512_setzero_ps ();
+  int b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const uint8_t *blk = w + (size_t) b * 34;
+    _mm_prefetch ((const char *) blk + DOT_PREFETCH, _MM_HINT_T0);
+    __m512i I0 = _mm512_dpwssd_epi32 (_mm512_setzero_si512 (),
+                                      _mm512_cvtepi8_epi16 (_mm256_loadu_si256 ((const __m256i *) (blk + 2))),
+                                      _mm512_loadu_si512 ((const void *) (aq + (size_t) b * QK)));
+    __m512i I1 = _mm512_dpwssd_epi32 (_mm512_setzero_si512 (),
+                                      _mm512_cvtepi8_epi16 (_mm256_loadu_si256 ((const __m256i *) (blk + 36))),
+                                      _mm512_loadu_si512 ((const void *) (aq + (size_t) (b + 1) * QK)));
+    acc0 = _mm512_fmadd_ps (_mm512_cvtepi32_ps (I0), _mm512_set1_ps (_cvtsh_ss (rd16 (blk)) * a->d[b]), acc0);
+    acc1 = _mm512_fmadd_ps (_mm512_cvtepi32_ps (I1), _mm512_set1_ps (_cvtsh_ss (rd16 (blk + 34)) * a->d[b + 1]),
+                            acc1);
+  }
+  for (; b < nb; b++) {
+    const uint8_t *blk = w + (size_t) b * 34;
+    __m512i I0 = _mm512_dpwssd_epi32 (_mm512_setzero_si512 (),
+                                      _mm512_cvtepi8_epi16 (_mm256_loadu_si256 ((const __m256i *) (blk + 2))),
+                                      _mm512_loadu_si512 ((const void *) (aq + (size_t) b * QK)));
+    acc0 = _mm512_fmadd_ps (_mm512_cvtepi32_ps (I0), _mm512_set1_ps (_cvtsh_ss (rd16 (blk)) * a->d[b]), acc0);
+  }
+  return _mm512_reduce_add_ps (_mm512_add_ps (acc0, acc1));
+}
+
 AVX512VNNI static float
 avx512vnni_dot16 (lmw_type type, const uint8_t *w, const qrow *a, int nb)
 {
+  if (type == LMW_TYPE_Q8_0)
+    return avx512vnni_dot16_q8_0 (w, a, nb);
   size_t bb = block_bytes (type);
   __m512 acc = _mm512_setzero_ps ();
   float corr = 0.0f;
@@ -467,6 +542,32 @@ avx512vnni_dot16 (lmw_type type, const uint8_t *w, const qrow *a, int nb)
 #define R4(X) X (0) X (1) X (2) X (3)
 #define R6(X) X (0) X (1) X (2) X (3) X (4) X (5)
 
+/* The end of block b in a (4, 8) ymm tile, alike in every ymm kernel: the int32 sums i0..i3
+ * times the panel's column scales (after the block's values) times row r's scale a[r].d[b],
+ * added into f0..f3; with has_m, the panel's column minima (after the scales) times a[r].s[b]
+ * too. */
+#define YMM_SCALE(r) f##r = _mm256_fmadd_ps (_mm256_cvtepi32_ps (i##r), _mm256_mul_ps (dw, _mm256_set1_ps (a[r].d[b])), f##r);
+#define YMM_MIN(r) f##r = _mm256_fmadd_ps (mw, _mm256_set1_ps (a[r].s[b]), f##r);
+#define YMM_BLOCK_END                                                                         \
+  {                                                                                           \
+    __m256 dw = _mm256_load_ps ((const float *) (vals + YMM_NR * QK));                        \
+    R4 (YMM_SCALE)                                                                            \
+    if (has_m) {                                                                              \
+      __m256 mw = _mm256_load_ps ((const float *) (vals + YMM_NR * QK) + YMM_NR);             \
+      R4 (YMM_MIN)                                                                            \
+    }                                                                                         \
+  }
+/* f0..f3 (+ bias, + c itself when acc) into the tile's 4 rows of c */
+#define YMM_STORE(r)                                                                          \
+  {                                                                                           \
+    float *cr = c + (size_t) (r) * ldc;                                                       \
+    if (bias != NULL)                                                                         \
+      f##r = _mm256_add_ps (f##r, _mm256_loadu_ps (bias));                                    \
+    if (acc)                                                                                  \
+      f##r = _mm256_add_ps (f##r, _mm256_loadu_ps (cr));                                      \
+    _mm256_storeu_ps (cr, f##r);                                                              \
+  }
+
 /* (4, 8) tile; the panel holds v (offset 0): sum (|v| * sign (a, v)) with maddubs.  Rows are
  * spelled out so that every accumulator stays in a register. */
 AVX2 static void
@@ -492,28 +593,9 @@ avx2_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *c, 
       R4 (STEP)
 #undef STEP
     }
-    __m256 dw = _mm256_load_ps ((const float *) (vals + YMM_NR * QK));
-#define SCALE(r) f##r = _mm256_fmadd_ps (_mm256_cvtepi32_ps (i##r), _mm256_mul_ps (dw, _mm256_set1_ps (a[r].d[b])), f##r);
-    R4 (SCALE)
-#undef SCALE
-    if (has_m) {
-      __m256 mw = _mm256_load_ps ((const float *) (vals + YMM_NR * QK) + YMM_NR);
-#define MIN(r) f##r = _mm256_fmadd_ps (mw, _mm256_set1_ps (a[r].s[b]), f##r);
-      R4 (MIN)
-#undef MIN
-    }
+    YMM_BLOCK_END
   }
-#define STORE(r)                                                                              \
-  {                                                                                           \
-    float *cr = c + (size_t) (r) * ldc;                                                       \
-    if (bias != NULL)                                                                         \
-      f##r = _mm256_add_ps (f##r, _mm256_loadu_ps (bias));                                    \
-    if (acc)                                                                                  \
-      f##r = _mm256_add_ps (f##r, _mm256_loadu_ps (cr));                                      \
-    _mm256_storeu_ps (cr, f##r);                                                              \
-  }
-  R4 (STORE)
-#undef STORE
+  R4 (YMM_STORE)
 }
 
 /* (4, 8) tile; the panel holds v + 128: dpbusd (v + 128, a) from -128 sum (a) */
@@ -537,28 +619,9 @@ avxvnni_kernel (int nb, const qrow *a, const uint8_t *panel, bool has_m, float *
       R4 (STEP)
 #undef STEP
     }
-    __m256 dw = _mm256_load_ps ((const float *) (vals + YMM_NR * QK));
-#define SCALE(r) f##r = _mm256_fmadd_ps (_mm256_cvtepi32_ps (i##r), _mm256_mul_ps (dw, _mm256_set1_ps (a[r].d[b])), f##r);
-    R4 (SCALE)
-#undef SCALE
-    if (has_m) {
-      __m256 mw = _mm256_load_ps ((const float *) (vals + YMM_NR * QK) + YMM_NR);
-#define MIN(r) f##r = _mm256_fmadd_ps (mw, _mm256_set1_ps (a[r].s[b]), f##r);
-      R4 (MIN)
-#undef MIN
-    }
+    YMM_BLOCK_END
   }
-#define STORE(r)                                                                              \
-  {                                                                                           \
-    float *cr = c + (size_t) (r) * ldc;                                                       \
-    if (bias != NULL)                                                                         \
-      f##r = _mm256_add_ps (f##r, _mm256_loadu_ps (bias));                                    \
-    if (acc)                                                                                  \
-      f##r = _mm256_add_ps (f##r, _mm256_loadu_ps (cr));                                      \
-    _mm256_storeu_ps (cr, f##r);                                                              \
-  }
-  R4 (STORE)
-#undef STORE
+  R4 (YMM_STORE)
 }
 
 #define ZMM_NR 32

@@ -318,55 +318,7 @@ typedef struct {
 
 #define N_TEXT_CTX 448
 
-static void
-decoder_run (void *arg)
-{
-  decoder *D = arg;
-  int C = D->s->n_state, H = D->s->n_head, B = D->beams * D->requests, V = D->s->n_vocab;
-  size_t cache_b = (size_t) 2 * N_TEXT_CTX * C; /* one beam's K and V */
-  K (lmw_cuda_get_rows (D->x, C, D->tok_emb, LMW_TYPE_F16, C, V, D->ids, B, C, stream));
-  K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->pos_emb + (size_t) D->pos * C, 0, NULL, B, C,
-                        LMW_CUDA_ACCUMULATE, stream));
-  for (int l = 0; l < D->s->n_layer; l++) {
-    layer *L = &D->layers[l];
-    uint16_t *cache = D->kv_self[l];
-    K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, L->ln1_w, L->ln1_b, B, C, 1e-5f, stream));
-    gemm (D->big, 3 * C, D->xh, C, L->qkv, B, 3 * C, C);
-    K (lmw_cuda_bias_act (D->big, 3 * C, NULL, 0, D->big, 3 * C, L->qkv_b, B, C, 0, stream));
-    /* this token's K and V into row pos of each beam's cache */
-    K (lmw_cuda_bias_act (NULL, 0, cache + (size_t) D->pos * C, (int) cache_b, D->big + C, 3 * C,
-                          L->qkv_b + C, B, C, 0, stream));
-    K (lmw_cuda_bias_act (NULL, 0, cache + (size_t) (N_TEXT_CTX + D->pos) * C, (int) cache_b,
-                          D->big + 2 * C, 3 * C, L->qkv_b + 2 * C, B, C, 0, stream));
-    K (lmw_cuda_attention (NULL, 0, 0, D->xh, C, C, D->big, 3 * C, 3 * C, cache, C,
-                           cache + (size_t) N_TEXT_CTX * C, C, cache_b, LMW_TYPE_F16, B, 1,
-                           D->pos + 1, H, C / H, D->pos, stream));
-    gemm (D->tmp, C, D->xh, C, L->o, B, C, C);
-    K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->tmp, C, L->o_b, B, C, LMW_CUDA_ACCUMULATE, stream));
-    K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, L->ln2_w, L->ln2_b, B, C, 1e-5f, stream));
-    gemm (D->tmp, C, D->xh, C, L->xq, B, C, C);
-    K (lmw_cuda_bias_act (D->tmp, C, NULL, 0, D->tmp, C, L->xq_b, B, C, 0, stream));
-    K (lmw_cuda_cross_attention (NULL, 0, D->xh, C, D->tmp, C, D->kv_cross[l],
-                                 D->kv_cross[l] + (size_t) T_AUD * C, C, (size_t) 2 * T_AUD * C,
-                                 D->requests, D->beams, T_AUD, H, C / H, stream));
-    gemm (D->tmp, C, D->xh, C, L->xo, B, C, C);
-    K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->tmp, C, L->xo_b, B, C, LMW_CUDA_ACCUMULATE,
-                          stream));
-    K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, L->ln3_w, L->ln3_b, B, C, 1e-5f, stream));
-    gemm (D->big, 4 * C, D->xh, C, L->fc1, B, 4 * C, C);
-    K (lmw_cuda_bias_act (NULL, 0, D->bigh, 4 * C, D->big, 4 * C, L->fc1_b, B, 4 * C,
-                          LMW_CUDA_GELU, stream));
-    gemm (D->tmp, C, D->bigh, 4 * C, L->fc2, B, C, 4 * C);
-    K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->tmp, C, L->fc2_b, B, C, LMW_CUDA_ACCUMULATE,
-                          stream));
-  }
-  K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, D->lnf_w, D->lnf_b, B, C, 1e-5f, stream));
-  gemm (D->logits, V, D->xh, C, D->tok_emb, B, V, C);
-  int k = 2 * D->beams;
-  K (lmw_cuda_topk (D->topi, D->topv, D->lse, D->logits, V, B, V, k, stream));
-}
-
-/* ---- the table-driven step, directly and as a CUDA graph -------------------------------- */
+/* ---- the decoder step: the beams' own caches, or the row table (directly or as a graph) -- */
 
 typedef struct {
   decoder *D;
@@ -378,48 +330,94 @@ typedef struct {
   cudaGraphExec_t exec;
 } table_step;
 
+/* One decoder step of @n rows: with @T NULL the beams of D->requests requests on their own
+ * caches (n = beams * requests, top 2 * beams), else the rows of the table @T (n = T->R, top
+ * 1).  The two differ only in the embedding and in where the attentions find K and V; both
+ * attentions leave their output in xh. */
+static void
+decoder_step (decoder *D, table_step *T, int n)
+{
+  int C = D->s->n_state, H = D->s->n_head, V = D->s->n_vocab;
+  size_t cache_b = (size_t) 2 * N_TEXT_CTX * C; /* one beam's K and V */
+  size_t CC = (size_t) C * C;
+  if (T == NULL) {
+    K (lmw_cuda_get_rows (D->x, C, D->tok_emb, LMW_TYPE_F16, C, V, D->ids, n, C, stream));
+    K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->pos_emb + (size_t) D->pos * C, 0, NULL, n, C,
+                          LMW_CUDA_ACCUMULATE, stream));
+  } else {
+    KS (lmw_cuda_step_embed (D->x, D->tok_emb, LMW_TYPE_F16, V, D->pos_emb, N_TEXT_CTX, T->rows,
+                             n, C, stream));
+  }
+  for (int l = 0; l < D->s->n_layer; l++) {
+    layer *L = &D->layers[l];
+    uint16_t *cache = D->kv_self[l];
+    K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, L->ln1_w, L->ln1_b, n, C, 1e-5f, stream));
+    if (T == NULL) {
+      gemm (D->big, 3 * C, D->xh, C, L->qkv, n, 3 * C, C);
+      K (lmw_cuda_bias_act (D->big, 3 * C, NULL, 0, D->big, 3 * C, L->qkv_b, n, C, 0, stream));
+      /* this token's K and V into row pos of each beam's cache */
+      K (lmw_cuda_bias_act (NULL, 0, cache + (size_t) D->pos * C, (int) cache_b, D->big + C,
+                            3 * C, L->qkv_b + C, n, C, 0, stream));
+      K (lmw_cuda_bias_act (NULL, 0, cache + (size_t) (N_TEXT_CTX + D->pos) * C, (int) cache_b,
+                            D->big + 2 * C, 3 * C, L->qkv_b + 2 * C, n, C, 0, stream));
+      K (lmw_cuda_attention (NULL, 0, 0, D->xh, C, C, D->big, 3 * C, 3 * C, cache, C,
+                             cache + (size_t) N_TEXT_CTX * C, C, cache_b, LMW_TYPE_F16, n, 1,
+                             D->pos + 1, H, C / H, D->pos, stream));
+    } else {
+      gemm (T->q, C, D->xh, C, L->qkv, n, C, C);
+      gemm (T->k, C, D->xh, C, L->qkv + CC, n, C, C);
+      gemm (T->v, C, D->xh, C, L->qkv + 2 * CC, n, C, C);
+      K (lmw_cuda_bias_act (T->q, C, NULL, 0, T->q, C, L->qkv_b, n, C, 0, stream));
+      K (lmw_cuda_bias_act (T->v, C, NULL, 0, T->v, C, L->qkv_b + 2 * C, n, C, 0, stream));
+      KS (lmw_cuda_step_self_attention (T->att, T->q, T->k, T->v, T->rows,
+                                        (size_t) l * N_TEXT_CTX * C, n, H, C / H, stream));
+      K (lmw_cuda_f32_to_f16 (D->xh, T->att, (size_t) n * C, stream));
+    }
+    gemm (D->tmp, C, D->xh, C, L->o, n, C, C);
+    K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->tmp, C, L->o_b, n, C, LMW_CUDA_ACCUMULATE, stream));
+    K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, L->ln2_w, L->ln2_b, n, C, 1e-5f, stream));
+    if (T == NULL) {
+      gemm (D->tmp, C, D->xh, C, L->xq, n, C, C);
+      K (lmw_cuda_bias_act (D->tmp, C, NULL, 0, D->tmp, C, L->xq_b, n, C, 0, stream));
+      K (lmw_cuda_cross_attention (NULL, 0, D->xh, C, D->tmp, C, D->kv_cross[l],
+                                   D->kv_cross[l] + (size_t) T_AUD * C, C, (size_t) 2 * T_AUD * C,
+                                   D->requests, D->beams, T_AUD, H, C / H, stream));
+    } else {
+      gemm (T->q, C, D->xh, C, L->xq, n, C, C);
+      K (lmw_cuda_bias_act (T->q, C, NULL, 0, T->q, C, L->xq_b, n, C, 0, stream));
+      KS (lmw_cuda_step_cross_attention (T->att, T->q, T->rows, (size_t) l * T_AUD * C, T_AUD, n,
+                                         H, C / H, stream));
+      K (lmw_cuda_f32_to_f16 (D->xh, T->att, (size_t) n * C, stream));
+    }
+    gemm (D->tmp, C, D->xh, C, L->xo, n, C, C);
+    K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->tmp, C, L->xo_b, n, C, LMW_CUDA_ACCUMULATE,
+                          stream));
+    K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, L->ln3_w, L->ln3_b, n, C, 1e-5f, stream));
+    gemm (D->big, 4 * C, D->xh, C, L->fc1, n, 4 * C, C);
+    K (lmw_cuda_bias_act (NULL, 0, D->bigh, 4 * C, D->big, 4 * C, L->fc1_b, n, 4 * C,
+                          LMW_CUDA_GELU, stream));
+    gemm (D->tmp, C, D->bigh, 4 * C, L->fc2, n, C, 4 * C);
+    K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->tmp, C, L->fc2_b, n, C, LMW_CUDA_ACCUMULATE,
+                          stream));
+  }
+  K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, D->lnf_w, D->lnf_b, n, C, 1e-5f, stream));
+  gemm (D->logits, V, D->xh, C, D->tok_emb, n, V, C);
+  K (lmw_cuda_topk (D->topi, D->topv, D->lse, D->logits, V, n, V, T == NULL ? 2 * D->beams : 1,
+                    stream));
+}
+
+static void
+decoder_run (void *arg)
+{
+  decoder *D = arg;
+  decoder_step (D, NULL, D->beams * D->requests);
+}
+
 static void
 table_run (void *arg)
 {
   table_step *T = arg;
-  decoder *D = T->D;
-  int C = D->s->n_state, H = D->s->n_head, R = T->R, V = D->s->n_vocab;
-  size_t CC = (size_t) C * C;
-  KS (lmw_cuda_step_embed (D->x, D->tok_emb, LMW_TYPE_F16, V, D->pos_emb, N_TEXT_CTX, T->rows, R,
-                           C, stream));
-  for (int l = 0; l < D->s->n_layer; l++) {
-    layer *L = &D->layers[l];
-    K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, L->ln1_w, L->ln1_b, R, C, 1e-5f, stream));
-    gemm (T->q, C, D->xh, C, L->qkv, R, C, C);
-    gemm (T->k, C, D->xh, C, L->qkv + CC, R, C, C);
-    gemm (T->v, C, D->xh, C, L->qkv + 2 * CC, R, C, C);
-    K (lmw_cuda_bias_act (T->q, C, NULL, 0, T->q, C, L->qkv_b, R, C, 0, stream));
-    K (lmw_cuda_bias_act (T->v, C, NULL, 0, T->v, C, L->qkv_b + 2 * C, R, C, 0, stream));
-    KS (lmw_cuda_step_self_attention (T->att, T->q, T->k, T->v, T->rows,
-                                      (size_t) l * N_TEXT_CTX * C, R, H, C / H, stream));
-    K (lmw_cuda_f32_to_f16 (D->xh, T->att, (size_t) R * C, stream));
-    gemm (D->tmp, C, D->xh, C, L->o, R, C, C);
-    K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->tmp, C, L->o_b, R, C, LMW_CUDA_ACCUMULATE, stream));
-    K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, L->ln2_w, L->ln2_b, R, C, 1e-5f, stream));
-    gemm (T->q, C, D->xh, C, L->xq, R, C, C);
-    K (lmw_cuda_bias_act (T->q, C, NULL, 0, T->q, C, L->xq_b, R, C, 0, stream));
-    KS (lmw_cuda_step_cross_attention (T->att, T->q, T->rows, (size_t) l * T_AUD * C, T_AUD, R, H,
-                                       C / H, stream));
-    K (lmw_cuda_f32_to_f16 (D->xh, T->att, (size_t) R * C, stream));
-    gemm (D->tmp, C, D->xh, C, L->xo, R, C, C);
-    K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->tmp, C, L->xo_b, R, C, LMW_CUDA_ACCUMULATE,
-                          stream));
-    K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, L->ln3_w, L->ln3_b, R, C, 1e-5f, stream));
-    gemm (D->big, 4 * C, D->xh, C, L->fc1, R, 4 * C, C);
-    K (lmw_cuda_bias_act (NULL, 0, D->bigh, 4 * C, D->big, 4 * C, L->fc1_b, R, 4 * C,
-                          LMW_CUDA_GELU, stream));
-    gemm (D->tmp, C, D->bigh, 4 * C, L->fc2, R, C, 4 * C);
-    K (lmw_cuda_bias_act (D->x, C, NULL, 0, D->tmp, C, L->fc2_b, R, C, LMW_CUDA_ACCUMULATE,
-                          stream));
-  }
-  K (lmw_cuda_layernorm (NULL, 0, D->xh, C, D->x, C, D->lnf_w, D->lnf_b, R, C, 1e-5f, stream));
-  gemm (D->logits, V, D->xh, C, D->tok_emb, R, V, C);
-  K (lmw_cuda_topk (D->topi, D->topv, D->lse, D->logits, V, R, V, 1, stream));
+  decoder_step (T->D, T, T->R);
 }
 
 static void

@@ -35,6 +35,12 @@
  * and CPU time, and each divided by the f16 row of the same model and threads (min / min,
  * median / median).
  *
+ *   lmw-bench --child-decoder MODEL THREADS BLOCKS
+ *
+ * --child-decoder: the decoder alone on one model file (for perf, and for comparing two builds
+ * run alternately): one encoder run, then BLOCKS blocks of 32 tokens after the 4-token prompt;
+ * prints the minimum and median per-token wall time, then the same of the CPU time (ms).
+ *
  * --ops 1   times each operation of one encoder layer (T = 1500) and the conv stem on the
  *           backend directly (min of --reps runs, GFLOP/s, CPU time), for profiling.
  * --peak 1  the compute ceiling: GFLOP/s of a pure FMA loop (AVX2 and AVX-512) on each
@@ -344,6 +350,52 @@ child (const char *path, int threads, int reps)
   printf ("%.1f %.1f %.1f %.1f %.1f %.2f %.2f %ld %zu\n", enc_only, cross, enc, enc_min, enc_cpu,
           dec, dec_cpu, ru.ru_maxrss, lmw_model_weight_bytes (m));
   free (t);
+  free (mel);
+  free (logits);
+  lmw_state_free (st);
+  lmw_model_free (m);
+  return 0;
+}
+
+/* --child-decoder PATH THREADS BLOCKS: the decoder alone, for profiling and for comparing two
+ * builds on a busy machine: one encoder run, then BLOCKS blocks of 32 tokens (each after the
+ * 4-token prompt, at positions 4 .. 35); prints the minimum and the median over the blocks of
+ * the wall and CPU time per token (ms) */
+static int
+child_decoder (const char *path, int threads, int blocks)
+{
+  lmw_error err = { 0 };
+  lmw_model *m = NULL;
+  lmw_state *st = open_state (path, threads, &m);
+  if (st == NULL)
+    return 1;
+  if (blocks < 1)
+    blocks = 1;
+  const lmw_hparams *hp = lmw_model_hparams (m);
+  int Tm = 2 * hp->n_audio_ctx;
+  float *mel = malloc (sizeof (float) * (size_t) hp->n_mels * Tm);
+  float *logits = malloc (sizeof (float) * (size_t) hp->n_vocab);
+  double *wall = malloc (sizeof (double) * 2 * (size_t) blocks), *cpu = wall + blocks;
+  for (int i = 0; i < hp->n_mels * Tm; i++)
+    mel[i] = frand ();
+  lmw_encode (st, mel, Tm, 0, &err);
+  int prompt[4] = { 50257, 50258, 50358, 50362 };
+  const int n_dec = 32;
+  for (int b = 0; b < blocks; b++) {
+    lmw_decode (st, prompt, 4, 0, logits, false, &err);
+    int tok = 1000;
+    double t0 = now_ms (), c0 = process_cpu_ms ();
+    for (int i = 0; i < n_dec; i++) {
+      lmw_decode (st, &tok, 1, 4 + i, logits, false, &err);
+      tok = (tok * 7 + 13) % 50000;
+    }
+    wall[b] = (now_ms () - t0) / n_dec;
+    cpu[b] = (process_cpu_ms () - c0) / n_dec;
+  }
+  qsort (wall, (size_t) blocks, sizeof *wall, cmp_double);
+  qsort (cpu, (size_t) blocks, sizeof *cpu, cmp_double);
+  printf ("%.3f %.3f %.3f %.3f\n", wall[0], wall[blocks / 2], cpu[0], cpu[blocks / 2]);
+  free (wall);
   free (mel);
   free (logits);
   lmw_state_free (st);
@@ -954,6 +1006,8 @@ main (int argc, char **argv)
 {
   if (argc >= 5 && strcmp (argv[1], "--child") == 0)
     return child (argv[2], atoi (argv[3]), atoi (argv[4]));
+  if (argc >= 5 && strcmp (argv[1], "--child-decoder") == 0)
+    return child_decoder (argv[2], atoi (argv[3]), atoi (argv[4]));
   if (argc >= 8 && strcmp (argv[1], "--child-whole") == 0)
     return child_whole (argv[2], atoi (argv[3]), atof (argv[4]), atoi (argv[5]), atoi (argv[6]),
                         argv[7]);

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "lmd-error.h"
+#include "lmd-http-listener.h"
 #include "lmd-log.h"
 
 #define CALL_KEY "lmd-http-call"
@@ -152,7 +153,7 @@ void
 lmd_http_call_hold (SoupServerMessage *msg)
 {
   LmdHttpCall *call = lmd_http_call_get (msg);
-  GSocket *socket = soup_server_message_get_socket (msg);
+  GSocket *socket = lmd_http_listener_get_socket (msg);
 
   soup_server_message_pause (msg);
   if (call != NULL && call->watch == NULL && socket != NULL)

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "lmd-config.h"
+#include "lmd-http-listener.h"
 #include "lmd-json-writer.h"
 #include "lmd-log.h"
 
@@ -582,7 +583,7 @@ static void
 on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer user_data)
 {
   LmdHttpConnectionTracker *self = user_data;
-  GSocket *socket = soup_server_message_get_socket (msg);
+  GSocket *socket = lmd_http_listener_get_socket (msg);
   Connection *conn;
   guint per_client;
   gboolean refuse = FALSE;
@@ -644,7 +645,7 @@ static void
 on_request_finished (SoupServer *server, SoupServerMessage *msg, gpointer user_data)
 {
   LmdHttpConnectionTracker *self = user_data;
-  GSocket *socket = soup_server_message_get_socket (msg);
+  GSocket *socket = lmd_http_listener_get_socket (msg);
   Connection *conn = socket != NULL ? g_hash_table_lookup (self->connections, socket) : NULL;
 
   if (conn == NULL || conn->msg != msg || conn->state == CONN_CLOSING || conn->state == CONN_UPGRADED)

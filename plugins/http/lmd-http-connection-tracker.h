@@ -20,9 +20,10 @@
  *     [server] max_connections_per_client per client address: one more gets 503 (written
  *     before its request is read, "Connection: close") and is closed.  Each limit reached
  *     logs one line (at most one a second, with the count refused meanwhile);
- *   - libsoup stops accepting for good after one failed accept() (out of descriptors): the
- *     tracker notices connections left waiting in the backlog and makes the server accept
- *     again.
+ *   - libsoup stops accepting for good after one failed accept() (out of descriptors): given
+ *     the listening socket, the tracker notices connections left waiting in the backlog and
+ *     makes the server accept again (lmd-http-listener.c accepts on its own and retries
+ *     itself, so it gives none).
  *
  * A connection the tracker closes is taken from libsoup (soup_server_message_steal_connection)
  * while libsoup waits on it, so libsoup frees its own state too.  A refused or timed-out

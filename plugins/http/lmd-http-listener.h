@@ -28,7 +28,8 @@ GInetAddress *lmd_http_listener_parse_host (const char *host, GError **error);
 SoupServer *lmd_http_listener_new_server (void);
 
 /* Makes *@server listen on @address:@port (@port 0 picks a free one) with the system's
- * largest listen backlog (net.core.somaxconn), tracks its connections with @limits (see
+ * largest listen backlog (net.core.somaxconn), accepting up to 256 waiting connections at
+ * each wake-up (libsoup's own listener takes one per main-loop turn), tracks its connections with @limits (see
  * lmd-http-connection-tracker.h) and stores the port actually bound in *@bound_port.  On
  * failure, @error says "cannot listen on @host:@port: " and why (@host is the configured
  * text, for the message only), and *@server is dropped and set to NULL: a transport that
@@ -36,6 +37,11 @@ SoupServer *lmd_http_listener_new_server (void);
 gboolean lmd_http_listener_listen (SoupServer **server, GInetAddress *address, const char *host,
                                    guint port, const LmdHttpConnectionLimits *limits,
                                    guint *bound_port, GError **error);
+
+/* (transfer none) (nullable) the socket of @msg's connection: soup_server_message_get_socket()
+ * knows none for the connections the listener hands to libsoup (soup_server_accept_iostream()),
+ * so everything that needs the socket asks here; NULL once the connection is closed. */
+GSocket *lmd_http_listener_get_socket (SoupServerMessage *msg);
 
 /* (transfer none) (nullable) the connection tracker of a listening @server. */
 LmdHttpConnectionTracker *lmd_http_listener_get_connections (SoupServer *server);

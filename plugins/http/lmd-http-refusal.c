@@ -2,6 +2,7 @@
 #define G_LOG_DOMAIN "lmd-http"
 
 #include "lmd-http-refusal.h"
+#include "lmd-http-listener.h"
 
 #include <string.h>
 
@@ -109,7 +110,7 @@ static gboolean
 take_connection (gpointer user_data)
 {
   SoupServerMessage *msg = user_data; /* owned ref */
-  GSocket *socket = soup_server_message_get_socket (msg);
+  GSocket *socket = lmd_http_listener_get_socket (msg);
   g_autoptr (GBytes) response = NULL;
   Refusal *r;
 

@@ -317,7 +317,7 @@ static void
 on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer user_data)
 {
   LmdHttpTransport *self = user_data;
-  GSocket *socket = soup_server_message_get_socket (msg);
+  GSocket *socket = lmd_http_listener_get_socket (msg);
 
   if (socket != NULL)
     g_socket_set_timeout (socket, self->client_timeout_s);

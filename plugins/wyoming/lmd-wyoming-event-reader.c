@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lmd-error.h"
+#include "lmd-json.h"
 
 struct _LmdWyomingEventReader {
   LmdWyomingBounds bounds;
@@ -87,23 +88,24 @@ read_length (JsonObject *header, const char *name, gsize bound, gsize *out, GErr
 static JsonObject *
 parse_object (const char *text, gsize len, const char *what, GError **error)
 {
-  g_autoptr (JsonParser) parser = json_parser_new ();
   g_autoptr (GError) local = NULL;
-  JsonNode *root;
+  g_autoptr (JsonNode) root = NULL;
 
   if (!g_utf8_validate (text, (gssize) len, NULL))
     {
       g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER, "the %s is not UTF-8", what);
       return NULL;
     }
-  if (!json_parser_load_from_data (parser, text, (gssize) len, &local))
+  /* the length is bounded by the reader's own limits; lmd_json_parse() bounds the nesting
+   * and refuses a second value on the line */
+  root = lmd_json_parse (text, (gssize) len, G_MAXSIZE, &local);
+  if (root == NULL)
     {
       g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER, "the %s is not JSON: %s", what,
                    local->message);
       return NULL;
     }
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  if (!JSON_NODE_HOLDS_OBJECT (root))
     {
       g_set_error (error, LMD_ERROR, LMD_ERROR_INVALID_PARAMETER, "the %s is not a JSON object", what);
       return NULL;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * lmw-cuda-test-mem.h — device memory for the tests of tests/cuda, the same source on a GPU
- * and under emulation.
+ * and under emulation, and the skip of a GPU build on a machine without a device.
  *
  * Built with -DLMW_TEST_GPU (scripts/gpu-check.sh) these are cudaMalloc/cudaMemcpy/cudaFree;
  * otherwise (the emulated kernels read host memory) exact-size malloc and memcpy, so ASan and
@@ -24,6 +24,22 @@ die (const char *what)
 {
   printf ("Bail out! %s\n", what);
   exit (1);
+}
+
+/* Built with -DLMW_TEST_GPU and no CUDA device found: reports the whole program as skipped (a
+ * TAP plan of 0 with SKIP, which meson counts as skipped) and exits 0.  Otherwise nothing. */
+static inline void
+skip_without_device (void)
+{
+#ifdef LMW_TEST_GPU
+  int n_devices = 0;
+  cudaError_t e = cudaGetDeviceCount (&n_devices);
+  if (e != cudaSuccess || n_devices == 0) {
+    printf ("1..0 # SKIP no CUDA device (%s)\n",
+            e != cudaSuccess ? cudaGetErrorString (e) : "none found");
+    exit (0);
+  }
+#endif
 }
 
 /* n bytes of device memory (at least 1); never NULL */

@@ -30,6 +30,8 @@
 #include "lmw-cuda-kernels.h"
 #include "lmw-cuda-test-mem.h"
 #include "lmw-test.h"
+#define LMW_TEST_SEED 0x9e3779b97f4a7c15ull
+#include "lmw-test-random.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -43,26 +45,6 @@
 
 /* ---- data ------------------------------------------------------------------------------- */
 
-static uint64_t rs = 0x9e3779b97f4a7c15ull;
-
-static float
-frand (void)
-{
-  rs ^= rs << 13;
-  rs ^= rs >> 7;
-  rs ^= rs << 17;
-  return (float) ((rs >> 40) / (double) (1ull << 24)) * 2.0f - 1.0f;
-}
-
-static float *
-rand_floats (size_t n, float scale)
-{
-  float *x = malloc (sizeof (float) * (n ? n : 1));
-  for (size_t i = 0; i < n; i++)
-    x[i] = frand () * scale;
-  return x;
-}
-
 static uint16_t *
 to_f16 (const float *x, size_t n)
 {
@@ -70,14 +52,6 @@ to_f16 (const float *x, size_t n)
   for (size_t i = 0; i < n; i++)
     h[i] = lmw_fp32_to_fp16 (x[i]);
   return h;
-}
-
-/* x rounded through f16, in place */
-static void
-round_f16 (float *x, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    x[i] = lmw_fp16_to_fp32 (lmw_fp32_to_fp16 (x[i]));
 }
 
 static const lmw_backend_ops *cpu;
@@ -657,15 +631,7 @@ test_bad_arguments (void)
 int
 main (void)
 {
-#ifdef LMW_TEST_GPU
-  int n_devices = 0;
-  cudaError_t e = cudaGetDeviceCount (&n_devices);
-  if (e != cudaSuccess || n_devices == 0) {
-    printf ("1..0 # SKIP no CUDA device (%s)\n",
-            e != cudaSuccess ? cudaGetErrorString (e) : "none found");
-    return 0; /* a TAP plan of 0 with SKIP: counted as skipped */
-  }
-#endif
+  skip_without_device ();
   lmw_cpu_kernels_force_generic (true);
   cpu = lmw_backend_cpu ();
   char err[256];

@@ -25,6 +25,7 @@
 #include "lmw-mel.h"
 #include "lmw-cuda-test-mem.h"
 #include "lmw-test.h"
+#include "lmw-test-random.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -35,17 +36,6 @@
 
 #define N_BINS 201
 #define TOL 1e-4
-
-static uint64_t rs = 0x2545f4914f6cdd1dull;
-
-static float
-frand (void)
-{
-  rs ^= rs << 13;
-  rs ^= rs >> 7;
-  rs ^= rs << 17;
-  return (float) ((rs >> 40) / (double) (1ull << 24)) * 2.0f - 1.0f;
-}
 
 /* speech-like: tones, noise bursts and a silent stretch, peak amplitude about 0.6 */
 static float *
@@ -213,15 +203,7 @@ check_bad_arguments (void)
 int
 main (void)
 {
-#ifdef LMW_TEST_GPU
-  int n_devices = 0;
-  cudaError_t e = cudaGetDeviceCount (&n_devices);
-  if (e != cudaSuccess || n_devices == 0) {
-    printf ("1..0 # SKIP no CUDA device (%s)\n",
-            e != cudaSuccess ? cudaGetErrorString (e) : "none found");
-    return 0; /* a TAP plan of 0 with SKIP: counted as skipped */
-  }
-#endif
+  skip_without_device ();
   cpu = lmw_backend_cpu ();
   char err[256];
   cpu_ctx = cpu->create (2, err, sizeof err);

@@ -4,45 +4,24 @@
 // and the job machinery (job store, runner, retries, the URL guard) delivers the result in
 // Deepgram's shape, with the same request id, to a receiver on 127.0.0.1; a failure after the
 // acceptance is delivered as Deepgram's error document; callback_method=put is a PUT.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { assert, done, isUuid, librivox, loadSdk, log, plan, startDaemon, test, words } from './harness.mjs';
+import { KEY, files, sha256, startListenServer } from './listen-server.mjs';
 
 const { DeepgramClient } = await loadSdk();
 
-const KEY = 'test-key-not-checked';
-const files = ['sense_and_sensibility_01_austen_64kb-0870.wav', 'sense_and_sensibility_01_austen_64kb-0880.wav'];
-const sha256 = name => crypto.createHash('sha256').update(fs.readFileSync(path.join(librivox, name))).digest('hex');
-
 plan(8);
 const spool = fs.mkdtempSync(path.join(os.tmpdir(), 'lmd-deepgram-jobs-'));
-const daemon = await startDaemon(`[server]
-log_level=info
-[plugins]
-load=http;gst-decoder;sphinx
-[limits]
-allow_private_urls=true
-[jobs]
+const { daemon, client, fileUrl, ownText, closeFileServer } = await startListenServer(DeepgramClient, {
+  sections: `[jobs]
 dir=${spool}
 callback_backoff_s=1
 poll_ms=50
-[deepgram]
-models=nova-2:sphinx-en-us
-`);
-
-// The audio served on 127.0.0.1 for transcribeUrl.
-const fileServer = http.createServer((req, res) => {
-  const name = path.basename(req.url);
-  if (!files.includes(name)) { res.writeHead(404); res.end(); return; }
-  const body = fs.readFileSync(path.join(librivox, name));
-  res.writeHead(200, { 'Content-Type': 'audio/wav', 'Content-Length': body.length });
-  res.end(body);
+`,
 });
-await new Promise(r => fileServer.listen(0, '127.0.0.1', r));
-const fileUrl = name => `http://127.0.0.1:${fileServer.address().port}/${name}`;
 
 // The callback receiver on 127.0.0.1: every delivery by path; /fail-N/ answers 503 N times.
 const deliveries = new Map();
@@ -77,16 +56,6 @@ async function delivered (p, timeoutMs = 120000) {
     await new Promise(r => setTimeout(r, 100));
   }
   throw new Error(`nothing delivered to ${p} within ${timeoutMs} ms`);
-}
-
-const client = new DeepgramClient({ apiKey: KEY, baseUrl: daemon.url, environment: { base: daemon.url, production: daemon.url.replace('http', 'ws') } });
-
-async function ownText (name) {
-  const res = await fetch(`${daemon.url}/v1/listen`, {
-    method: 'POST', headers: { 'Content-Type': 'audio/wav' }, body: fs.readFileSync(path.join(librivox, name)),
-  });
-  assert(res.status === 200, `own /v1/listen: status ${res.status}`);
-  return (await res.json()).text;
 }
 
 // The fields a strict SDK reads in a prerecorded answer.
@@ -209,7 +178,7 @@ try {
   });
 } finally {
   await guarded.stop();
-  fileServer.close();
+  closeFileServer();
   receiver.close();
   fs.rmSync(spool, { recursive: true, force: true });
   done();

@@ -3,54 +3,18 @@
 // 127.0.0.1: transcribeFile and transcribeUrl (from a file server on 127.0.0.1) give the same
 // words as the project's own /v1/listen; every field the strictest SDKs read is there, with
 // UUID request ids; errors in Deepgram's shape; the project's own clients keep their answer.
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { assert, done, isUuid, librivox, loadSdk, log, plan, startDaemon, test, wer, words } from './harness.mjs';
+import { assert, done, isUuid, librivox, loadSdk, log, plan, test, wer, words } from './harness.mjs';
+import { KEY, files, sha256, startListenServer } from './listen-server.mjs';
 
 const { DeepgramClient } = await loadSdk();
 
-const KEY = 'test-key-not-checked';
-const files = ['sense_and_sensibility_01_austen_64kb-0870.wav', 'sense_and_sensibility_01_austen_64kb-0880.wav'];
-const sha256 = name => crypto.createHash('sha256').update(fs.readFileSync(path.join(librivox, name))).digest('hex');
-
 plan(11);
-const daemon = await startDaemon(`[server]
-log_level=info
-[plugins]
-load=http;gst-decoder;sphinx
-[limits]
-allow_private_urls=true
-max_uploads=1
-retry_after_s=3
-[deepgram]
-models=nova-2:sphinx-en-us
-`);
-
-// the audio served on 127.0.0.1 for transcribeUrl
-const fileServer = http.createServer((req, res) => {
-  const name = path.basename(req.url);
-  if (!files.includes(name)) { res.writeHead(404); res.end(); return; }
-  const body = fs.readFileSync(path.join(librivox, name));
-  res.writeHead(200, { 'Content-Type': 'audio/wav', 'Content-Length': body.length });
-  res.end(body);
+const { daemon, client, fileUrl, ownText, closeFileServer } = await startListenServer(DeepgramClient, {
+  limits: 'max_uploads=1\nretry_after_s=3\n',
 });
-await new Promise(r => fileServer.listen(0, '127.0.0.1', r));
-const fileUrl = name => `http://127.0.0.1:${fileServer.address().port}/${name}`;
-
-const client = new DeepgramClient({ apiKey: KEY, baseUrl: daemon.url, environment: { base: daemon.url, production: daemon.url.replace('http', 'ws') } });
-
-// The project's own answer, the reference.
-async function ownText (name) {
-  const res = await fetch(`${daemon.url}/v1/listen`, {
-    method: 'POST', headers: { 'Content-Type': 'audio/wav' }, body: fs.readFileSync(path.join(librivox, name)),
-  });
-  assert(res.status === 200, `own /v1/listen: status ${res.status}`);
-  const doc = await res.json();
-  assert(typeof doc.text === 'string' && doc.metadata === undefined, `own /v1/listen answer changed: ${JSON.stringify(doc).slice(0, 200)}`);
-  return doc.text;
-}
 
 // Every field a strict SDK reads, with UUID ids.
 function checkPrerecorded (doc, { utterances = false } = {}) {
@@ -231,7 +195,7 @@ try {
     assert((await ownText(files[0])) === reference[files[0]], 'served afterwards');
   });
 } finally {
-  fileServer.close();
+  closeFileServer();
   const code = await daemon.stop();
   await test('the daemon drains and exits 0 on SIGTERM (clean under the sanitizers)', async () => {
     assert(code === 0, `exit code ${code}`);

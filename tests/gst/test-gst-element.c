@@ -14,129 +14,14 @@
 
 #include "lmd-test-audio.h"
 #include "lmd-test-fixtures.h"
+#include "lmd-test-gst.h"
 #include "lmd-wer.h"
 
 #define RATE LMD_TEST_LIBRIVOX_RATE
-#define CHUNK_MS 100
 #define REC_A "sense_and_sensibility_01_austen_64kb-0870"
 #define REC_B "sense_and_sensibility_01_austen_64kb-0880"
 
 static GHashTable *references;
-
-static gboolean
-have_data (void)
-{
-  if (lmd_test_librivox_dir () == NULL)
-    {
-      g_test_skip ("pocketsphinx-testdata is not installed");
-      return FALSE;
-    }
-  return TRUE;
-}
-
-/* A harness around a fresh lightningasr with @props set, S16LE mono 16 kHz caps, a TIME
- * segment, upstream live or not. */
-static GstHarness *
-harness_new (gboolean live, const char *first_prop, ...)
-{
-  GstHarness *h;
-  GstElement *element = gst_element_factory_make ("lightningasr", NULL);
-  va_list args;
-
-  g_assert_nonnull (element);
-  va_start (args, first_prop);
-  if (first_prop != NULL)
-    g_object_set_valist (G_OBJECT (element), first_prop, args);
-  va_end (args);
-  h = gst_harness_new_with_element (element, "sink", "src");
-  gst_object_unref (element);
-  gst_harness_set_live (h, live);
-  gst_harness_set_src_caps_str (h, "audio/x-raw, format=S16LE, rate=16000, channels=1, "
-                                   "layout=interleaved");
-  return h;
-}
-
-/* Pushes @n samples from @samples as S16LE buffers of CHUNK_MS, timestamps from @offset. */
-static GstFlowReturn
-push_audio (GstHarness *h, const float *samples, gsize n, GstClockTime offset)
-{
-  gsize chunk = RATE * CHUNK_MS / 1000;
-
-  for (gsize i = 0; i < n; i += chunk)
-    {
-      gsize m = MIN (chunk, n - i);
-      GstBuffer *buffer = gst_buffer_new_allocate (NULL, m * 2, NULL);
-      GstMapInfo map;
-      GstFlowReturn ret;
-
-      gst_buffer_map (buffer, &map, GST_MAP_WRITE);
-      for (gsize k = 0; k < m; k++)
-        ((gint16 *) map.data)[k] = (gint16) CLAMP (samples[i + k] * 32767.0f, -32768.0f, 32767.0f);
-      gst_buffer_unmap (buffer, &map);
-      GST_BUFFER_PTS (buffer) = offset + gst_util_uint64_scale (i, GST_SECOND, RATE);
-      GST_BUFFER_DURATION (buffer) = gst_util_uint64_scale (m, GST_SECOND, RATE);
-      ret = gst_harness_push (h, buffer);
-      if (ret != GST_FLOW_OK)
-        return ret;
-    }
-  return GST_FLOW_OK;
-}
-
-/* Pulls events until EOS (at most 60 s); returns how many buffers were out before it, and
- * whether a final-transcript event came. */
-static guint
-wait_eos (GstHarness *h, gboolean *final_event, gboolean *gap)
-{
-  for (;;)
-    {
-      GstEvent *event = gst_harness_pull_event (h);
-      gboolean eos;
-
-      g_assert_nonnull (event);
-      eos = GST_EVENT_TYPE (event) == GST_EVENT_EOS;
-      if (GST_EVENT_TYPE (event) == GST_EVENT_CUSTOM_DOWNSTREAM &&
-          gst_event_has_name (event, "rstranscribe/final-transcript") && final_event != NULL)
-        *final_event = TRUE;
-      if (GST_EVENT_TYPE (event) == GST_EVENT_GAP && gap != NULL)
-        *gap = TRUE;
-      gst_event_unref (event);
-      if (eos)
-        return gst_harness_buffers_in_queue (h);
-    }
-}
-
-/* Takes every buffer out: the words joined, and checks order and bounds. */
-static char *
-collect_words (GstHarness *h, GstClockTime lo, GstClockTime hi, guint *n_words)
-{
-  GString *text = g_string_new (NULL);
-  GstClockTime last = 0;
-  GstBuffer *buffer;
-
-  *n_words = 0;
-  while ((buffer = gst_harness_try_pull (h)) != NULL)
-    {
-      GstMapInfo map;
-
-      g_assert_true (GST_BUFFER_PTS_IS_VALID (buffer));
-      g_assert_true (GST_BUFFER_DURATION_IS_VALID (buffer));
-      g_assert_cmpuint (GST_BUFFER_PTS (buffer), >=, lo);
-      g_assert_cmpuint (GST_BUFFER_PTS (buffer) + GST_BUFFER_DURATION (buffer), <=, hi);
-      g_assert_cmpuint (GST_BUFFER_PTS (buffer), >=, last);
-      last = GST_BUFFER_PTS (buffer) + GST_BUFFER_DURATION (buffer);
-      gst_buffer_map (buffer, &map, GST_MAP_READ);
-      g_assert_cmpuint (map.size, >, 0);
-      g_assert_true (g_utf8_validate ((const char *) map.data, map.size, NULL));
-      g_assert_null (memchr (map.data, ' ', map.size)); /* one word per buffer */
-      if (text->len > 0)
-        g_string_append_c (text, ' ');
-      g_string_append_len (text, (const char *) map.data, map.size);
-      gst_buffer_unmap (buffer, &map);
-      gst_buffer_unref (buffer);
-      (*n_words)++;
-    }
-  return g_string_free (text, FALSE);
-}
 
 static double
 wer_of (const char *id, const char *text)
@@ -156,28 +41,28 @@ test_words (void)
   GstHarness *h;
   gsize n;
   guint before_eos, n_words;
-  gboolean final_event = FALSE;
+  guint final_events = 0;
   GstClockTime duration;
 
-  if (!have_data ())
+  if (!lmd_test_gst_have_librivox ())
     return;
   samples = lmd_test_librivox_read (REC_A, &n);
   duration = gst_util_uint64_scale (n, GST_SECOND, RATE);
-  h = harness_new (FALSE, "interim-results", FALSE, NULL);
-  g_assert_cmpint (push_audio (h, samples, n, 0), ==, GST_FLOW_OK);
+  h = lmd_test_gst_harness_new (FALSE, "interim-results", FALSE, NULL);
+  g_assert_cmpint (lmd_test_gst_push_audio (h, samples, n, 0), ==, GST_FLOW_OK);
   g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
-  before_eos = wait_eos (h, &final_event, NULL);
+  before_eos = lmd_test_gst_wait_eos (h, &final_events, NULL);
   caps = gst_pad_get_current_caps (h->sinkpad);
   g_assert_nonnull (caps);
   g_assert_true (gst_caps_is_fixed (caps));
   g_assert_true (gst_structure_has_name (gst_caps_get_structure (caps, 0), "text/x-raw"));
   g_assert_cmpstr (gst_structure_get_string (gst_caps_get_structure (caps, 0), "format"), ==, "utf8");
-  text = collect_words (h, 0, duration, &n_words);
+  text = lmd_test_gst_collect_words (h, 0, duration, &n_words);
   printf ("# words: %u (%u before EOS), WER %.1f%%: %s\n", n_words, before_eos,
           100.0 * wer_of (REC_A, text), text);
   g_assert_cmpuint (n_words, >=, 10);
   g_assert_cmpuint (before_eos, ==, n_words);
-  g_assert_true (final_event);
+  g_assert_cmpuint (final_events, >=, 1);
   g_assert_cmpfloat (wer_of (REC_A, text), <=, 0.40);
   gst_harness_teardown (h);
 }
@@ -187,11 +72,11 @@ static void
 test_gap_over_silence (void)
 {
   g_autofree float *silence = g_new0 (float, 5 * RATE);
-  GstHarness *h = harness_new (FALSE, NULL);
+  GstHarness *h = lmd_test_gst_harness_new (FALSE, NULL);
   GstClockTime covered = 0;
   GstEvent *event;
 
-  g_assert_cmpint (push_audio (h, silence, 5 * RATE, 0), ==, GST_FLOW_OK);
+  g_assert_cmpint (lmd_test_gst_push_audio (h, silence, 5 * RATE, 0), ==, GST_FLOW_OK);
   gst_harness_push_event (h, gst_event_new_eos ());
   while ((event = gst_harness_pull_event (h)) != NULL)
     {
@@ -232,16 +117,16 @@ test_segment (void)
   gsize n;
   guint n_words;
 
-  if (!have_data ())
+  if (!lmd_test_gst_have_librivox ())
     return;
   samples = lmd_test_librivox_read (REC_B, &n);
-  h = harness_new (FALSE, NULL);
+  h = lmd_test_gst_harness_new (FALSE, NULL);
   gst_segment_init (&segment, GST_FORMAT_TIME);
   segment.start = 10 * GST_SECOND;
   segment.time = 10 * GST_SECOND;
   segment.base = 2 * GST_SECOND;
   g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&segment)));
-  g_assert_cmpint (push_audio (h, samples, n, 10 * GST_SECOND), ==, GST_FLOW_OK);
+  g_assert_cmpint (lmd_test_gst_push_audio (h, samples, n, 10 * GST_SECOND), ==, GST_FLOW_OK);
   g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
   while ((event = gst_harness_pull_event (h)) != NULL)
     {
@@ -261,7 +146,7 @@ test_segment (void)
         break;
     }
   g_assert_true (seen);
-  text = collect_words (h, 10 * GST_SECOND, 10 * GST_SECOND + gst_util_uint64_scale (n, GST_SECOND, RATE),
+  text = lmd_test_gst_collect_words (h, 10 * GST_SECOND, 10 * GST_SECOND + gst_util_uint64_scale (n, GST_SECOND, RATE),
                         &n_words);
   printf ("# segment at 10 s: %u words: %s\n", n_words, text);
   g_assert_cmpuint (n_words, >=, 4);
@@ -279,22 +164,10 @@ static void
 check_result (const GstStructure *s, BusCounts *counts)
 {
   const char *transcript = gst_structure_get_string (s, "transcript");
-  const GValue *words = gst_structure_get_value (s, "words");
   gboolean is_final;
   guint64 start, end;
-  double confidence;
+  const GValue *words = lmd_test_gst_check_result_fields (s, &is_final, &start, &end);
 
-  g_assert_nonnull (transcript);
-  g_assert_true (gst_structure_get_boolean (s, "is-final", &is_final));
-  g_assert_true (gst_structure_get_uint64 (s, "start", &start));
-  g_assert_true (gst_structure_get_uint64 (s, "end", &end));
-  g_assert_cmpuint (start, <=, end);
-  g_assert_true (gst_structure_get_double (s, "confidence", &confidence));
-  g_assert_cmpfloat (confidence, >=, 0.0);
-  g_assert_cmpfloat (confidence, <=, 1.0);
-  g_assert_cmpstr (gst_structure_get_string (s, "language-code"), ==, "en-US");
-  g_assert_nonnull (words);
-  g_assert_true (GST_VALUE_HOLDS_LIST (words));
   if (is_final)
     {
       g_assert_cmpuint (gst_value_list_get_size (words), >, 0);
@@ -348,14 +221,14 @@ test_messages (void)
   GstHarness *h;
   gsize n;
 
-  if (!have_data ())
+  if (!lmd_test_gst_have_librivox ())
     return;
   samples = lmd_test_librivox_read (REC_A, &n);
-  h = harness_new (FALSE, "interim-results", TRUE, NULL);
+  h = lmd_test_gst_harness_new (FALSE, "interim-results", TRUE, NULL);
   gst_element_set_bus (h->element, bus);
-  g_assert_cmpint (push_audio (h, samples, n, 0), ==, GST_FLOW_OK);
+  g_assert_cmpint (lmd_test_gst_push_audio (h, samples, n, 0), ==, GST_FLOW_OK);
   gst_harness_push_event (h, gst_event_new_eos ());
-  wait_eos (h, NULL, NULL);
+  lmd_test_gst_wait_eos (h, NULL, NULL);
   drain_bus (bus, &counts);
   printf ("# messages: %u finals, %u interims\n", counts.finals, counts.interims);
   g_assert_cmpuint (counts.finals, >=, 1);
@@ -374,15 +247,15 @@ test_eos_mid_utterance (void)
   gsize n;
   guint before_eos, n_words;
 
-  if (!have_data ())
+  if (!lmd_test_gst_have_librivox ())
     return;
   samples = lmd_test_librivox_read (REC_A, &n);
-  h = harness_new (FALSE, NULL);
+  h = lmd_test_gst_harness_new (FALSE, NULL);
   /* 3 s of a recording whose speech runs from 0.3 s to 6.8 s without a pause */
-  g_assert_cmpint (push_audio (h, samples, 3 * RATE, 0), ==, GST_FLOW_OK);
+  g_assert_cmpint (lmd_test_gst_push_audio (h, samples, 3 * RATE, 0), ==, GST_FLOW_OK);
   gst_harness_push_event (h, gst_event_new_eos ());
-  before_eos = wait_eos (h, NULL, NULL);
-  text = collect_words (h, 0, 3 * GST_SECOND, &n_words);
+  before_eos = lmd_test_gst_wait_eos (h, NULL, NULL);
+  text = lmd_test_gst_collect_words (h, 0, 3 * GST_SECOND, &n_words);
   printf ("# EOS mid-utterance: %u words before EOS: %s\n", before_eos, text);
   g_assert_cmpuint (before_eos, >=, 3);
   g_assert_cmpuint (before_eos, ==, n_words);
@@ -397,28 +270,20 @@ test_flush (void)
   g_autofree float *a = NULL, *b = NULL;
   g_autofree char *text = NULL;
   GstHarness *h;
-  GstSegment segment;
   gsize na, nb;
   guint n_words;
-  GstBuffer *buffer;
 
-  if (!have_data ())
+  if (!lmd_test_gst_have_librivox ())
     return;
   a = lmd_test_librivox_read (REC_A, &na);
   b = lmd_test_librivox_read (REC_B, &nb);
-  h = harness_new (FALSE, NULL);
-  g_assert_cmpint (push_audio (h, a, na / 2, 0), ==, GST_FLOW_OK);
-  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_start ()));
-  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
-  /* whatever came out before the flush */
-  while ((buffer = gst_harness_try_pull (h)) != NULL)
-    gst_buffer_unref (buffer);
-  gst_segment_init (&segment, GST_FORMAT_TIME);
-  g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&segment)));
-  g_assert_cmpint (push_audio (h, b, nb, 0), ==, GST_FLOW_OK);
+  h = lmd_test_gst_harness_new (FALSE, NULL);
+  g_assert_cmpint (lmd_test_gst_push_audio (h, a, na / 2, 0), ==, GST_FLOW_OK);
+  lmd_test_gst_flush (h);
+  g_assert_cmpint (lmd_test_gst_push_audio (h, b, nb, 0), ==, GST_FLOW_OK);
   gst_harness_push_event (h, gst_event_new_eos ());
-  wait_eos (h, NULL, NULL);
-  text = collect_words (h, 0, gst_util_uint64_scale (nb, GST_SECOND, RATE), &n_words);
+  lmd_test_gst_wait_eos (h, NULL, NULL);
+  text = lmd_test_gst_collect_words (h, 0, gst_util_uint64_scale (nb, GST_SECOND, RATE), &n_words);
   printf ("# after a flush: %u words, WER %.1f%%: %s\n", n_words, 100.0 * wer_of (REC_B, text), text);
   g_assert_cmpuint (n_words, >=, 4);
   /* the first half of REC_A ("mister john dashwood ...") must not leak in */
@@ -430,7 +295,7 @@ test_flush (void)
 static void
 check_latency (gboolean live, guint latency_ms, guint lateness_ms)
 {
-  GstHarness *h = harness_new (live, "latency", latency_ms, "lateness", lateness_ms, NULL);
+  GstHarness *h = lmd_test_gst_harness_new (live, "latency", latency_ms, "lateness", lateness_ms, NULL);
   gboolean is_live;
   GstClockTime min, max;
 
@@ -503,17 +368,17 @@ test_live_drop (void)
   guint delay = 0, discont = 0;
   gint notified = 0;
 
-  if (!have_data ())
+  if (!lmd_test_gst_have_librivox ())
     return;
   a = lmd_test_librivox_read (REC_A, &n);
-  h = harness_new (TRUE, "latency", 1000, NULL);
+  h = lmd_test_gst_harness_new (TRUE, "latency", 1000, NULL);
   gst_element_set_bus (h->element, bus);
   g_signal_connect (h->element, "notify::max-observed-delay", G_CALLBACK (on_notify), &notified);
   /* the same recording four times over, at once: 28 s of audio against a 1 s queue */
   for (guint i = 0; i < 4; i++)
-    g_assert_cmpint (push_audio (h, a, n, i * gst_util_uint64_scale (n, GST_SECOND, RATE)), ==, GST_FLOW_OK);
+    g_assert_cmpint (lmd_test_gst_push_audio (h, a, n, i * gst_util_uint64_scale (n, GST_SECOND, RATE)), ==, GST_FLOW_OK);
   gst_harness_push_event (h, gst_event_new_eos ());
-  wait_eos (h, NULL, NULL);
+  lmd_test_gst_wait_eos (h, NULL, NULL);
   while ((buffer = gst_harness_try_pull (h)) != NULL)
     {
       if (GST_BUFFER_FLAG_IS_SET (buffer, GST_BUFFER_FLAG_DISCONT))
@@ -541,8 +406,8 @@ final_within_silence (GstHarness *h, const float *samples, gsize n, guint silenc
   g_autofree float *silence = g_new0 (float, n_silence);
   gboolean final = FALSE;
 
-  g_assert_cmpint (push_audio (h, samples, n, 0), ==, GST_FLOW_OK);
-  g_assert_cmpint (push_audio (h, silence, n_silence, gst_util_uint64_scale (n, GST_SECOND, RATE)), ==,
+  g_assert_cmpint (lmd_test_gst_push_audio (h, samples, n, 0), ==, GST_FLOW_OK);
+  g_assert_cmpint (lmd_test_gst_push_audio (h, silence, n_silence, gst_util_uint64_scale (n, GST_SECOND, RATE)), ==,
                    GST_FLOW_OK);
   g_assert_true (gst_harness_push_event (h, gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
                                                                   gst_structure_new_empty ("test/marker"))));
@@ -574,14 +439,14 @@ test_silero_endpointing (void)
   gboolean silero, engine;
   guint eou = 1;
 
-  if (!have_data ())
+  if (!lmd_test_gst_have_librivox ())
     return;
   samples = lmd_test_librivox_read (REC_B, &n);
-  h = harness_new (FALSE, "vad-model", vad_model, "interim-results", FALSE, NULL);
+  h = lmd_test_gst_harness_new (FALSE, "vad-model", vad_model, "interim-results", FALSE, NULL);
   silero = final_within_silence (h, samples, n, 400);
   g_object_get (h->element, "eou-timeout", &eou, NULL);
   gst_harness_teardown (h);
-  h = harness_new (FALSE, "vad", "engine", "interim-results", FALSE, NULL);
+  h = lmd_test_gst_harness_new (FALSE, "vad", "engine", "interim-results", FALSE, NULL);
   engine = final_within_silence (h, samples, n, 400);
   gst_harness_teardown (h);
   printf ("# final within 400 ms of silence: Silero %s, the engine's detector %s (eou-timeout %u: "
@@ -595,22 +460,13 @@ static void
 test_missing_model (void)
 {
   GstElement *element = gst_element_factory_make ("lightningasr", NULL);
-  g_autoptr (GstBus) bus = gst_bus_new ();
-  g_autoptr (GstMessage) message = NULL;
   g_autoptr (GError) error = NULL;
-  g_autofree char *debug = NULL;
 
   g_object_set (element, "model", "/nonexistent/model-dir", NULL);
-  gst_element_set_bus (element, bus);
-  g_assert_cmpint (gst_element_set_state (element, GST_STATE_READY), ==, GST_STATE_CHANGE_FAILURE);
-  message = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-  g_assert_nonnull (message);
-  gst_message_parse_error (message, &error, &debug);
+  error = lmd_test_gst_ready_error (element);
   printf ("# missing model: %s\n", error->message);
   g_assert_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, "/nonexistent/model-dir"));
-  gst_element_set_state (element, GST_STATE_NULL);
-  gst_element_set_bus (element, NULL);
   gst_object_unref (element);
 
   /* an engine that does not exist */
@@ -634,7 +490,7 @@ test_state_stress (void)
   GRand *rand = g_rand_new_with_seed (16);
   gint words = 0;
 
-  if (!have_data ())
+  if (!lmd_test_gst_have_librivox ())
     return;
   desc = g_strdup_printf ("filesrc location=%s/%s.wav ! wavparse ! audioconvert ! audioresample ! "
                           "lightningasr name=asr ! fakesink name=sink signal-handoffs=true",

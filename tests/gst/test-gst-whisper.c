@@ -23,85 +23,22 @@
 
 #include "lmd-test-audio.h"
 #include "lmd-test-fixtures.h"
+#include "lmd-test-gst.h"
 
 #define RATE LMD_TEST_LIBRIVOX_RATE
-#define CHUNK_MS 100
 #define REC_A "sense_and_sensibility_01_austen_64kb-0880"
 #define REC_B "sense_and_sensibility_01_austen_64kb-0930"
 
 static char *model_path;
 static char *vad_path;
 
-static gboolean
-have_data (void)
-{
-  if (lmd_test_librivox_dir () == NULL)
-    {
-      g_test_skip ("pocketsphinx-testdata is not installed");
-      return FALSE;
-    }
-  return TRUE;
-}
-
+/* engine=whisper on the fixture model and Silero, interim results off; upstream live (the
+ * harness's default). */
 static GstHarness *
 harness_new (void)
 {
-  GstElement *element = gst_element_factory_make ("lightningasr", NULL);
-  GstHarness *h;
-
-  g_assert_nonnull (element);
-  g_object_set (element, "engine", "whisper", "model", model_path, "vad-model", vad_path,
-                "interim-results", FALSE, NULL);
-  h = gst_harness_new_with_element (element, "sink", "src");
-  gst_object_unref (element);
-  gst_harness_set_src_caps_str (h, "audio/x-raw, format=S16LE, rate=16000, channels=1, "
-                                   "layout=interleaved");
-  return h;
-}
-
-static GstFlowReturn
-push_audio (GstHarness *h, const float *samples, gsize n, GstClockTime offset)
-{
-  gsize chunk = RATE * CHUNK_MS / 1000;
-
-  for (gsize i = 0; i < n; i += chunk)
-    {
-      gsize m = MIN (chunk, n - i);
-      GstBuffer *buffer = gst_buffer_new_allocate (NULL, m * 2, NULL);
-      GstMapInfo map;
-      GstFlowReturn ret;
-
-      gst_buffer_map (buffer, &map, GST_MAP_WRITE);
-      for (gsize k = 0; k < m; k++)
-        ((gint16 *) map.data)[k] = samples != NULL ? (gint16) CLAMP (samples[i + k] * 32767.0f, -32768.0f, 32767.0f) : 0;
-      gst_buffer_unmap (buffer, &map);
-      GST_BUFFER_PTS (buffer) = offset + gst_util_uint64_scale (i, GST_SECOND, RATE);
-      GST_BUFFER_DURATION (buffer) = gst_util_uint64_scale (m, GST_SECOND, RATE);
-      ret = gst_harness_push (h, buffer);
-      if (ret != GST_FLOW_OK)
-        return ret;
-    }
-  return GST_FLOW_OK;
-}
-
-/* Pulls events until EOS; counts final-transcript events; returns the buffers out by then. */
-static guint
-wait_eos (GstHarness *h, guint *final_events)
-{
-  for (;;)
-    {
-      GstEvent *event = gst_harness_pull_event (h);
-      gboolean eos;
-
-      g_assert_nonnull (event);
-      eos = GST_EVENT_TYPE (event) == GST_EVENT_EOS;
-      if (GST_EVENT_TYPE (event) == GST_EVENT_CUSTOM_DOWNSTREAM &&
-          gst_event_has_name (event, "rstranscribe/final-transcript"))
-        (*final_events)++;
-      gst_event_unref (event);
-      if (eos)
-        return gst_harness_buffers_in_queue (h);
-    }
+  return lmd_test_gst_harness_new (TRUE, "engine", "whisper", "model", model_path, "vad-model",
+                                   vad_path, "interim-results", FALSE, NULL);
 }
 
 typedef struct {
@@ -130,20 +67,9 @@ drain_bus (GstBus *bus, Bus *out, GstClockTime duration)
         {
           gboolean is_final = FALSE;
           guint64 start = 0, end = 0;
-          double confidence = -1.0;
-          const GValue *words = gst_structure_get_value (s, "words");
+          const GValue *words = lmd_test_gst_check_result_fields (s, &is_final, &start, &end);
 
-          g_assert_nonnull (gst_structure_get_string (s, "transcript"));
-          g_assert_true (gst_structure_get_boolean (s, "is-final", &is_final));
-          g_assert_true (gst_structure_get_uint64 (s, "start", &start));
-          g_assert_true (gst_structure_get_uint64 (s, "end", &end));
-          g_assert_true (gst_structure_get_double (s, "confidence", &confidence));
-          g_assert_cmpstr (gst_structure_get_string (s, "language-code"), ==, "en-US");
-          g_assert_true (words != NULL && GST_VALUE_HOLDS_LIST (words));
-          g_assert_cmpuint (start, <=, end);
           g_assert_cmpuint (end, <=, duration);
-          g_assert_cmpfloat (confidence, >=, 0.0);
-          g_assert_cmpfloat (confidence, <=, 1.0);
           if (is_final)
             {
               g_assert_cmpuint (gst_value_list_get_size (words), >, 0);
@@ -154,32 +80,6 @@ drain_bus (GstBus *bus, Bus *out, GstClockTime duration)
         }
       gst_message_unref (m);
     }
-}
-
-static guint
-check_words (GstHarness *h, GstClockTime duration)
-{
-  GstClockTime last = 0;
-  GstBuffer *buffer;
-  guint n = 0;
-
-  while ((buffer = gst_harness_try_pull (h)) != NULL)
-    {
-      GstMapInfo map;
-
-      g_assert_true (GST_BUFFER_PTS_IS_VALID (buffer) && GST_BUFFER_DURATION_IS_VALID (buffer));
-      g_assert_cmpuint (GST_BUFFER_PTS (buffer), >=, last);
-      g_assert_cmpuint (GST_BUFFER_PTS (buffer) + GST_BUFFER_DURATION (buffer), <=, duration);
-      last = GST_BUFFER_PTS (buffer) + GST_BUFFER_DURATION (buffer);
-      gst_buffer_map (buffer, &map, GST_MAP_READ);
-      g_assert_cmpuint (map.size, >, 0);
-      g_assert_true (g_utf8_validate ((const char *) map.data, map.size, NULL));
-      g_assert_null (memchr (map.data, ' ', map.size));
-      gst_buffer_unmap (buffer, &map);
-      gst_buffer_unref (buffer);
-      n++;
-    }
-  return n;
 }
 
 static void
@@ -195,7 +95,7 @@ test_stream (void)
   guint final_events = 0, before_eos, words;
   GstClockTime t_b, duration;
 
-  if (!have_data ())
+  if (!lmd_test_gst_have_librivox ())
     return;
   a = lmd_test_librivox_read (REC_A, &na);
   b = lmd_test_librivox_read (REC_B, &nb);
@@ -203,16 +103,16 @@ test_stream (void)
   duration = t_b + gst_util_uint64_scale (nb + 2 * RATE, GST_SECOND, RATE);
   h = harness_new ();
   gst_element_set_bus (h->element, bus);
-  g_assert_cmpint (push_audio (h, a, na, 0), ==, GST_FLOW_OK);
-  g_assert_cmpint (push_audio (h, silence, 2 * RATE, gst_util_uint64_scale (na, GST_SECOND, RATE)), ==, GST_FLOW_OK);
-  g_assert_cmpint (push_audio (h, b, nb, t_b), ==, GST_FLOW_OK);
-  g_assert_cmpint (push_audio (h, silence, 2 * RATE, t_b + gst_util_uint64_scale (nb, GST_SECOND, RATE)), ==, GST_FLOW_OK);
+  g_assert_cmpint (lmd_test_gst_push_audio (h, a, na, 0), ==, GST_FLOW_OK);
+  g_assert_cmpint (lmd_test_gst_push_audio (h, silence, 2 * RATE, gst_util_uint64_scale (na, GST_SECOND, RATE)), ==, GST_FLOW_OK);
+  g_assert_cmpint (lmd_test_gst_push_audio (h, b, nb, t_b), ==, GST_FLOW_OK);
+  g_assert_cmpint (lmd_test_gst_push_audio (h, silence, 2 * RATE, t_b + gst_util_uint64_scale (nb, GST_SECOND, RATE)), ==, GST_FLOW_OK);
   g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
-  before_eos = wait_eos (h, &final_events);
+  before_eos = lmd_test_gst_wait_eos (h, &final_events, NULL);
   caps = gst_pad_get_current_caps (h->sinkpad);
   g_assert_nonnull (caps);
   g_assert_true (gst_caps_is_fixed (caps));
-  words = check_words (h, duration);
+  g_free (lmd_test_gst_collect_words (h, 0, duration, &words));
   drain_bus (bus, &counts, duration);
   printf ("# whisper (random weights) + Silero: %u word buffers (%u before EOS), %u finals with "
           "words, %u final-transcript events, %u errors\n",
@@ -234,29 +134,22 @@ test_flush (void)
   g_autofree float *a = NULL, *b = NULL;
   g_autoptr (GstBus) bus = gst_bus_new ();
   Bus counts = { 0 };
-  GstSegment segment;
   GstHarness *h;
-  GstBuffer *buffer;
   gsize na, nb;
-  guint final_events = 0;
+  guint final_events = 0, words;
 
-  if (!have_data ())
+  if (!lmd_test_gst_have_librivox ())
     return;
   a = lmd_test_librivox_read (REC_A, &na);
   b = lmd_test_librivox_read (REC_B, &nb);
   h = harness_new ();
   gst_element_set_bus (h->element, bus);
-  g_assert_cmpint (push_audio (h, a, na / 2, 0), ==, GST_FLOW_OK);
-  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_start ()));
-  g_assert_true (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
-  while ((buffer = gst_harness_try_pull (h)) != NULL)
-    gst_buffer_unref (buffer);
-  gst_segment_init (&segment, GST_FORMAT_TIME);
-  g_assert_true (gst_harness_push_event (h, gst_event_new_segment (&segment)));
-  g_assert_cmpint (push_audio (h, b, nb, 0), ==, GST_FLOW_OK);
+  g_assert_cmpint (lmd_test_gst_push_audio (h, a, na / 2, 0), ==, GST_FLOW_OK);
+  lmd_test_gst_flush (h);
+  g_assert_cmpint (lmd_test_gst_push_audio (h, b, nb, 0), ==, GST_FLOW_OK);
   g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
-  wait_eos (h, &final_events);
-  check_words (h, gst_util_uint64_scale (nb, GST_SECOND, RATE));
+  lmd_test_gst_wait_eos (h, &final_events, NULL);
+  g_free (lmd_test_gst_collect_words (h, 0, gst_util_uint64_scale (nb, GST_SECOND, RATE), &words));
   drain_bus (bus, &counts, G_MAXUINT64);
   printf ("# whisper after a flush: EOS came, %u finals, %u errors\n", counts.finals, counts.errors);
   g_assert_cmpuint (counts.errors, ==, 0);
@@ -268,22 +161,14 @@ static void
 expect_ready_fails (const char *vad, const char *vad_model, const char *named)
 {
   GstElement *element = gst_element_factory_make ("lightningasr", NULL);
-  g_autoptr (GstBus) bus = gst_bus_new ();
-  g_autoptr (GstMessage) message = NULL;
   g_autoptr (GError) error = NULL;
 
   g_object_set (element, "engine", "whisper", "model", model_path, "vad", vad, "vad-model",
                 vad_model, NULL);
-  gst_element_set_bus (element, bus);
-  g_assert_cmpint (gst_element_set_state (element, GST_STATE_READY), ==, GST_STATE_CHANGE_FAILURE);
-  message = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
-  g_assert_nonnull (message);
-  gst_message_parse_error (message, &error, NULL);
+  error = lmd_test_gst_ready_error (element);
   printf ("# whisper, vad=%s vad-model=%s: %s\n", vad, vad_model ? vad_model : "(none)", error->message);
   g_assert_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND);
   g_assert_nonnull (strstr (error->message, named));
-  gst_element_set_state (element, GST_STATE_NULL);
-  gst_element_set_bus (element, NULL);
   gst_object_unref (element);
 }
 

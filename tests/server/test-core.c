@@ -222,6 +222,34 @@ test_json_guard (void)
   root = lmd_json_parse ("[1]garbage", 3, 3, &error);
   g_assert_no_error (error);
   g_assert_cmpint (json_array_get_length (json_node_get_array (root)), ==, 1);
+  g_clear_pointer (&root, json_node_unref);
+
+  /* one value per document: json-glib 1.6 took a value followed by an object or an array as
+   * one document and leaked what it had parsed before (found by the fuzz targets' leak check) */
+  {
+    static const char *const two[] = {
+      "{\"a\":1}{\"b\":2}", "[1][2]", "1{\"a\":1}", "\"s\" [1]", "true\n{}", "{}{}",
+      "{\"type\":\"finalize\"} {\"type\":\"finalize\"}", "{\"a\":[{}]}[{\"b\":{}}]",
+    };
+    static const char *const one[] = {
+      " {\"a\":\"}{\"} ", "[\"][\"]", "\n[[1],{\"b\":[]}]\r\n", "\"{}{}\"", "{\"a\":{}}",
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS (two); i++)
+      {
+        g_assert_null (lmd_json_parse (two[i], -1, G_MAXSIZE, &error));
+        g_assert_error (error, LMD_JSON_ERROR, LMD_JSON_ERROR_INVALID);
+        g_assert_nonnull (strstr (error->message, "more than one value"));
+        g_clear_error (&error);
+      }
+    for (gsize i = 0; i < G_N_ELEMENTS (one); i++)
+      {
+        root = lmd_json_parse (one[i], -1, G_MAXSIZE, &error);
+        g_assert_no_error (error);
+        g_assert_nonnull (root);
+        g_clear_pointer (&root, json_node_unref);
+      }
+  }
 }
 
 static void

@@ -94,9 +94,24 @@ finish (LmdTestStream *s, char **first_text)
   return finals;
 }
 
+/* One case: a stream opened with @query, 400 ms of silence after the recording, then finalize. */
+typedef struct {
+  const char *query;
+  const char *detector; /* for the printed line */
+  guint finals;         /* finals expected before is_last */
+} EndpointingCase;
+
+static const EndpointingCase silero_default = {
+  "/v1/listen/stream?vad=silero&interim_results=false", "vad=silero", 2,
+};
+static const EndpointingCase engine_default = {
+  "/v1/listen/stream?interim_results=false", "engine detector", 1,
+};
+
 static void
-test_silero_default (void)
+test_default_timeout (gconstpointer data)
 {
+  const EndpointingCase *c = data;
   g_autoptr (LmdTestStream) s = NULL;
   g_autofree char *text = NULL;
   guint finals;
@@ -106,31 +121,11 @@ test_silero_default (void)
       g_test_skip ("pocketsphinx-testdata is not installed");
       return;
     }
-  s = run ("/v1/listen/stream?vad=silero&interim_results=false", 400);
+  s = run (c->query, 400);
   finals = finish (s, &text);
-  printf ("# vad=silero, no eou_timeout_ms, 400 ms of silence then finalize: %u finals, the "
-          "first \"%s\"\n", finals, text);
-  g_assert_cmpuint (finals, ==, 2);
-  g_assert_nonnull (strstr (text, "young man"));
-}
-
-static void
-test_engine_default (void)
-{
-  g_autoptr (LmdTestStream) s = NULL;
-  g_autofree char *text = NULL;
-  guint finals;
-
-  if (lmd_test_librivox_dir () == NULL)
-    {
-      g_test_skip ("pocketsphinx-testdata is not installed");
-      return;
-    }
-  s = run ("/v1/listen/stream?interim_results=false", 400);
-  finals = finish (s, &text);
-  printf ("# engine detector, no eou_timeout_ms, 400 ms of silence then finalize: %u finals, "
-          "the first \"%s\"\n", finals, text);
-  g_assert_cmpuint (finals, ==, 1);
+  printf ("# %s, no eou_timeout_ms, 400 ms of silence then finalize: %u finals, the first \"%s\"\n",
+          c->detector, finals, text);
+  g_assert_cmpuint (finals, ==, c->finals);
   g_assert_nonnull (strstr (text, "young man"));
 }
 
@@ -155,8 +150,8 @@ main (int argc, char **argv)
   config = g_strdup_printf ("[plugins]\nload=http;gst-decoder;sphinx\n[vad]\nmodel=%s\n", vad);
   server = lmd_test_server_start (config, NULL, &error);
   g_assert_no_error (error);
-  g_test_add_func ("/stream-endpointing/silero-default", test_silero_default);
-  g_test_add_func ("/stream-endpointing/engine-default", test_engine_default);
+  g_test_add_data_func ("/stream-endpointing/silero-default", &silero_default, test_default_timeout);
+  g_test_add_data_func ("/stream-endpointing/engine-default", &engine_default, test_default_timeout);
   rc = g_test_run ();
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);
   g_object_unref (session);

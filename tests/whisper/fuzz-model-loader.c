@@ -37,29 +37,20 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
 #include "lmw-ggml-layout.h"
 #include "lmw-test.h"
+#include "lmw-test-random.h"
 
 #include <limits.h>
-
-static uint64_t rng_state;
-
-static uint64_t
-rng (void)
-{
-  rng_state ^= rng_state << 13;
-  rng_state ^= rng_state >> 7;
-  rng_state ^= rng_state << 17;
-  return rng_state;
-}
 
 static size_t
 pick_boundary (const ggml_layout *L)
 {
-  switch (rng () % 5) {
-  case 0: return 4 * (rng () % 14);                                   /* magic, hparams, fb */
+  switch (rand_u64 () % 5) {
+  case 0: return 4 * (rand_u64 () % 14); /* magic, hparams, fb */
   case 1: return L->vocab;
-  case 2: return L->token_off[rng () % (uint64_t) L->n_tokens];
-  case 3: return L->tensor_hdr[rng () % (uint64_t) L->n_tensors] + 4 * (rng () % 7);
-  default: return L->tensor_data[rng () % (uint64_t) L->n_tensors] - 4 * (1 + rng () % 4);
+  case 2: return L->token_off[rand_u64 () % (uint64_t) L->n_tokens];
+  case 3: return L->tensor_hdr[rand_u64 () % (uint64_t) L->n_tensors] + 4 * (rand_u64 () % 7);
+  default:
+    return L->tensor_data[rand_u64 () % (uint64_t) L->n_tensors] - 4 * (1 + rand_u64 () % 4);
   }
 }
 
@@ -68,9 +59,9 @@ main (int argc, char **argv)
 {
   const char *name = argc > 1 ? argv[1] : "tiny-en-random";
   long iterations = argc > 2 ? atol (argv[2]) : 2000;
-  rng_state = argc > 3 ? strtoull (argv[3], NULL, 0) : 0x2545f4914f6cdd1dull;
-  if (rng_state == 0)
-    rng_state = 1;
+  lmw_test_rs = argc > 3 ? strtoull (argv[3], NULL, 0) : 0x2545f4914f6cdd1dull;
+  if (lmw_test_rs == 0)
+    lmw_test_rs = 1;
   const char *dir = fixture_dir (name);
   size_t size = 0;
   uint8_t *orig = read_file (dir, "model.ggml.bin", &size);
@@ -87,28 +78,28 @@ main (int argc, char **argv)
   for (long it = 1; it <= iterations; it++) {
     memcpy (buf, orig, size);
     size_t len = size;
-    int n_mut = 1 + (int) (rng () % 4);
+    int n_mut = 1 + (int) (rand_u64 () % 4);
     for (int k = 0; k < n_mut; k++) {
-      switch (rng () % 4) {
+      switch (rand_u64 () % 4) {
       case 0: { /* interesting int32 at a boundary */
         size_t off = pick_boundary (&L);
         if (off + 4 <= len)
-          layout_put_i32 (buf, off, interesting[rng () % (sizeof interesting / sizeof interesting[0])]);
+          layout_put_i32 (buf, off, interesting[rand_u64 () % (sizeof interesting / sizeof interesting[0])]);
         break;
       }
       case 1: { /* bit flips near a boundary */
-        size_t off = pick_boundary (&L) + rng () % 16;
+        size_t off = pick_boundary (&L) + rand_u64 () % 16;
         if (off < len)
-          buf[off] ^= (uint8_t) (1u << (rng () % 8));
+          buf[off] ^= (uint8_t) (1u << (rand_u64 () % 8));
         break;
       }
       case 2: /* truncate */
-        len = (size_t) (rng () % (uint64_t) (len + 1));
+        len = (size_t) (rand_u64 () % (uint64_t) (len + 1));
         break;
       default: { /* splice 4..64 bytes from elsewhere */
-        size_t n = 4 + rng () % 61;
+        size_t n = 4 + rand_u64 () % 61;
         if (len > 2 * n) {
-          size_t dst = pick_boundary (&L), src = rng () % (uint64_t) (len - n);
+          size_t dst = pick_boundary (&L), src = rand_u64 () % (uint64_t) (len - n);
           if (dst + n <= len)
             memmove (buf + dst, orig + src, n);
         }

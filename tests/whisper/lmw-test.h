@@ -108,20 +108,30 @@ read_file (const char *dir, const char *name, size_t *len)
   return buf;
 }
 
+/* the text inside the array after "key": [ searched from the first occurrence of `after`
+ * (NULL: start of text), just after its '['; NULL when there is none */
+static inline const char *
+json_array_items (const char *json, const char *after, const char *key)
+{
+  const char *p = json;
+  if (after && (p = strstr (json, after)) == NULL)
+    return NULL;
+  char k[128];
+  snprintf (k, sizeof k, "\"%s\"", key);
+  if ((p = strstr (p, k)) == NULL || (p = strchr (p, '[')) == NULL)
+    return NULL;
+  return p + 1;
+}
+
 /* the integer array after "key": [ ... ] searched from the first occurrence of `after`
  * (NULL: start of text); returns the count, at most max */
 static inline int
 json_int_array (const char *json, const char *after, const char *key, int *out, int max)
 {
-  const char *p = json;
-  if (after && (p = strstr (json, after)) == NULL)
-    return 0;
-  char k[128];
-  snprintf (k, sizeof k, "\"%s\"", key);
-  if ((p = strstr (p, k)) == NULL || (p = strchr (p, '[')) == NULL)
+  const char *p = json_array_items (json, after, key);
+  if (p == NULL)
     return 0;
   int n = 0;
-  p++;
   while (*p && *p != ']' && n < max) {
     char *end;
     long v = strtol (p, &end, 10);
@@ -176,6 +186,20 @@ compare (const float *a, const float *b, size_t n)
   }
   s.rel = s.ref_max > 0 ? s.max_abs / s.ref_max : s.max_abs;
   return s;
+}
+
+/* the relative L2 distance ||a - ref|| / ||ref|| of n values (||a - ref|| when ref is all
+ * zeros) */
+static inline double
+rel_l2 (const float *a, const float *ref, size_t n)
+{
+  double num = 0.0, den = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    double d = (double) a[i] - ref[i];
+    num += d * d;
+    den += (double) ref[i] * ref[i];
+  }
+  return den > 0 ? sqrt (num / den) : sqrt (num);
 }
 
 static inline void

@@ -19,27 +19,9 @@
 #include "lmw-context.h"
 #include "lmw-state.h"
 #include "lmw-test.h"
+#include "lmw-test-random.h"
 
 #include <math.h>
-
-static double
-rel_l2 (const float *a, const float *ref, size_t n)
-{
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    double d = (double) a[i] - ref[i];
-    num += d * d;
-    den += (double) ref[i] * ref[i];
-  }
-  return den > 0 ? sqrt (num / den) : sqrt (num);
-}
-
-static void
-to_f16_in_place (float *x, size_t n)
-{
-  for (size_t i = 0; i < n; i++)
-    x[i] = lmw_fp16_to_fp32 (lmw_fp32_to_fp16 (x[i]));
-}
 
 /* x quantised to int8 in blocks of 32 with an f32 scale each, and back */
 static void
@@ -115,8 +97,8 @@ main (int argc, char **argv)
     memcpy (k, st->cross_k, sizeof (float) * n_kv);
     memcpy (v, st->cross_v, sizeof (float) * n_kv);
     ok = run (st, tokens, nt, prompt, np, ng, l32, g32, nv);
-    to_f16_in_place (st->cross_k, n_kv);
-    to_f16_in_place (st->cross_v, n_kv);
+    round_f16 (st->cross_k, n_kv);
+    round_f16 (st->cross_v, n_kv);
     ok = ok && run (st, tokens, nt, prompt, np, ng, l16, g16, nv);
     memcpy (st->cross_k, k, sizeof (float) * n_kv);
     memcpy (st->cross_v, v, sizeof (float) * n_kv);
@@ -130,7 +112,7 @@ main (int argc, char **argv)
   if (ok) {
     float *t = malloc (sizeof (float) * n_kv);
     memcpy (t, k, sizeof (float) * n_kv);
-    to_f16_in_place (t, n_kv);
+    round_f16 (t, n_kv);
     kerr16 = rel_l2 (t, k, n_kv);
     memcpy (t, k, sizeof (float) * n_kv);
     to_int8_blocks_in_place (t, n_kv);

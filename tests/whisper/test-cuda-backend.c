@@ -33,6 +33,8 @@
  */
 #include "lmw-backend.h"
 #include "lmw-test.h"
+#define LMW_TEST_LCG_SEED 777u
+#include "lmw-test-random.h"
 
 #include <stdint.h>
 
@@ -52,21 +54,12 @@ keep (void *p)
     kept[n_kept++] = p;
   return p;
 }
-static uint32_t rng = 777;
-
-static float
-frand (void)
-{
-  rng = rng * 1664525u + 1013904223u;
-  return (float) ((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
-
 static float *
 randv (size_t n)
 {
   float *v = malloc (sizeof (float) * (n ? n : 1));
   for (size_t i = 0; i < n; i++)
-    v[i] = frand ();
+    v[i] = frand_lcg ();
   return v;
 }
 
@@ -110,7 +103,7 @@ make_weight (lmw_weight *w, lmw_type type, int N, int K)
     uint8_t *row = data + w->row_bytes * (size_t) n;
     float x[4096];
     for (int k = 0; k < K; k++)
-      x[k] = frand ();
+      x[k] = frand_lcg ();
     if (type == LMW_TYPE_F32) {
       memcpy (row, x, sizeof (float) * K);
     } else if (type == LMW_TYPE_F16) {

@@ -15,17 +15,9 @@
  */
 #include "lmw-cuda-runtime.h"
 #include "lmw-test.h"
+#include "lmw-test-random.h"
 
 #include <stdint.h>
-
-static uint32_t rng = 12345;
-
-static float
-frand (void)
-{
-  rng = rng * 1664525u + 1013904223u;
-  return (float) ((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
 
 /* n elements of `type`, values representable in f16 so both types multiply the same numbers */
 static void *
@@ -33,7 +25,7 @@ random_matrix (lmw_type type, size_t n, float *as_f32)
 {
   void *m = malloc ((n ? n : 1) * (type == LMW_TYPE_F16 ? 2 : 4));
   for (size_t i = 0; i < n; i++) {
-    uint16_t h = lmw_fp32_to_fp16 (frand ());
+    uint16_t h = lmw_fp32_to_fp16 (frand_lcg ());
     as_f32[i] = lmw_fp16_to_fp32 (h);
     if (type == LMW_TYPE_F16)
       ((uint16_t *) m)[i] = h;

@@ -17,19 +17,10 @@
 #include "lmw-cpu-int8.h"
 #include "lmw-cpu.h"
 #include "lmw-test.h"
+#define LMW_TEST_SEED 88172645463325252ull
+#include "lmw-test-random.h"
 
 #include <stdint.h>
-
-static uint64_t rs = 88172645463325252ull;
-
-static float
-frand (void)
-{
-  rs ^= rs << 13;
-  rs ^= rs >> 7;
-  rs ^= rs << 17;
-  return (float) ((rs >> 40) / (double) (1ull << 24)) * 2.0f - 1.0f;
-}
 
 /* quantises a row of K floats (multiple of 32) into `type` */
 static void

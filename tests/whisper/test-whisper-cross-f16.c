@@ -7,25 +7,21 @@
  * Asserts (TAP):
  *   - to_f16 gives lmw_fp32_to_fp16's bits for random values of every magnitude, subnormal
  *     halves, zeros of both signs, the largest finite half and values that overflow it;
- *   - cross_attention of 1, 5 and 8 query rows (one task per head) and of 9 and 19 rows (the f32
+ *   - cross_attention of 1, 5 and 8 query rows (a range of heads per thread) and of 9 and 19 rows (the f32
  *     attention on converted copies) against 1500, 37 and 1 keys, K/V rows wider than H * D,
  *     matches the backend's own attention on the same K/V rounded to f16: worst difference
- *     relative to the largest |value| <= 1e-5 (only the f32 summation order differs).
+ *     relative to the largest |value| <= 1e-5 (only the f32 summation order differs);
+ *   - lmw_cpu_cross_heads (a range of heads in one pass over K and V, what each thread runs),
+ *     called for the first and the second half of the heads, gives the bits of
+ *     lmw_cpu_cross_head run head by head, for every shape of up to 8 rows.
  */
 #include "lmw-backend.h"
+#include "lmw-cpu-cross.h"
 #include "lmw-cpu.h"
 #include "lmw-test.h"
+#include "lmw-test-random.h"
 
 #include <stdint.h>
-
-static uint32_t rng = 12345;
-
-static float
-frand (void)
-{
-  rng = rng * 1664525u + 1013904223u;
-  return (float) ((rng >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
 
 static void
 check_to_f16 (const lmw_backend_ops *ops, void *ctx, const char *set, int threads)
@@ -34,7 +30,7 @@ check_to_f16 (const lmw_backend_ops *ops, void *ctx, const char *set, int thread
   float *x = malloc (sizeof (float) * n);
   uint16_t *got = malloc (sizeof (uint16_t) * n);
   for (size_t i = 0; i < n; i++) /* magnitudes from 2^-30 to 2^18 */
-    x[i] = frand () * ldexpf (1.0f, (int) (i % 49) - 30);
+    x[i] = frand_lcg () * ldexpf (1.0f, (int) (i % 49) - 30);
   static const float special[] = { 0.0f, -0.0f, 65504.0f, -65504.0f, 65519.0f, 65520.0f,
                                    1e6f, -1e6f, 5.9604645e-08f, 2.9802322e-08f, 2.9802326e-08f,
                                    6.097555e-05f, 6.1035156e-05f, -3.0517578e-05f };
@@ -63,10 +59,10 @@ check_cross (const lmw_backend_ops *ops, void *ctx, const char *set, int threads
   float *want = calloc ((size_t) Tq * ldo, sizeof (float));
   float *got = calloc ((size_t) Tq * ldo, sizeof (float));
   for (size_t i = 0; i < (size_t) Tq * C; i++)
-    q[i] = 2.0f * frand ();
+    q[i] = 2.0f * frand_lcg ();
   for (size_t i = 0; i < nkv; i++) { /* the reference reads the K/V rounded to f16 */
-    k[i] = lmw_fp16_to_fp32 (lmw_fp32_to_fp16 (2.0f * frand ()));
-    v[i] = lmw_fp16_to_fp32 (lmw_fp32_to_fp16 (frand ()));
+    k[i] = lmw_fp16_to_fp32 (lmw_fp32_to_fp16 (2.0f * frand_lcg ()));
+    v[i] = lmw_fp16_to_fp32 (lmw_fp32_to_fp16 (frand_lcg ()));
   }
   ops->to_f16 (ctx, kh, k, nkv);
   ops->to_f16 (ctx, vh, v, nkv);
@@ -86,6 +82,30 @@ check_cross (const lmw_backend_ops *ops, void *ctx, const char *set, int threads
   TEST_OK (rel <= 1e-5, "[%s, %d threads] cross_attention on f16 K/V, %d queries, %d keys, %d "
            "heads of %d, row stride %d: worst difference / max |value| %.3g", set, threads, Tq,
            Tk, H, D, ldkv, rel);
+  if (Tq <= LMW_CPU_CROSS_MAX_Q && threads == 1) {
+    /* the one-pass form against the per-head one, on this kernel set */
+    lmw_cpu_kernels_force (set);
+    const lmw_cpu_kernels *kern = lmw_cpu_kernels_get ();
+    lmw_cpu_kernels_force (NULL);
+    size_t n1 = lmw_cpu_cross_scratch_floats (Tq, Tk, D);
+    size_t nall = lmw_cpu_cross_heads_scratch_floats (Tq, Tk, H, D);
+    float *scratch = calloc (nall > n1 ? nall : n1, sizeof (float));
+    float *one = calloc ((size_t) Tq * ldo, sizeof (float));
+    float *all = calloc ((size_t) Tq * ldo, sizeof (float));
+    for (int h = 0; h < H; h++)
+      lmw_cpu_cross_head (kern, one, ldo, q, C, kh, vh, ldkv, Tq, Tk, h, D, scratch);
+    lmw_cpu_cross_heads (kern, all, ldo, q, C, kh, vh, ldkv, Tq, Tk, 0, H / 2, D, scratch);
+    lmw_cpu_cross_heads (kern, all, ldo, q, C, kh, vh, ldkv, Tq, Tk, H / 2, H, D, scratch);
+    size_t differ = 0;
+    for (size_t i = 0; i < (size_t) Tq * ldo; i++)
+      differ += memcmp (&one[i], &all[i], sizeof (float)) != 0;
+    TEST_OK (differ == 0, "[%s] lmw_cpu_cross_heads, %d queries, %d keys, %d heads of %d, row "
+             "stride %d: the bits of lmw_cpu_cross_head per head (%zu of %d values differ)", set,
+             Tq, Tk, H, D, ldkv, differ, Tq * ldo);
+    free (scratch);
+    free (one);
+    free (all);
+  }
   free (q);
   free (want);
   free (got);

@@ -22,28 +22,13 @@
 #include "lmw-cpu-int8.h"
 #include "lmw-cpu.h"
 #include "lmw-test.h"
+#define LMW_TEST_SEED 0x9e3779b97f4a7c15ull
+#include "lmw-test-random.h"
 
 #include <stdint.h>
 
 /* relative L2 distance from the f32 path allowed: the activations' 8-bit quantisation */
 #define F32_L2_MAX 1.5e-2
-
-static uint64_t rs = 0x9e3779b97f4a7c15ull;
-
-static uint64_t
-next (void)
-{
-  rs ^= rs << 13;
-  rs ^= rs >> 7;
-  rs ^= rs << 17;
-  return rs;
-}
-
-static float
-frand (void)
-{
-  return (float) ((next () >> 40) / (double) (1ull << 24)) * 2.0f - 1.0f;
-}
 
 /* a random (N, K) weight of the quantised `type`: random payload bytes, scales in (0.005, 0.02),
  * minima in (-0.1, 0.1) */
@@ -57,7 +42,7 @@ make_weight (lmw_weight *w, lmw_type type, int N, int K)
   size_t bb = lmw_type_row_bytes (type, 32);
   uint8_t *data = malloc (w->row_bytes * (size_t) N);
   for (size_t i = 0; i < w->row_bytes * (size_t) N; i++)
-    data[i] = (uint8_t) (next () >> 56);
+    data[i] = (uint8_t) (rand_u64 () >> 56);
   for (int n = 0; n < N; n++)
     for (int b = 0; b < K / 32; b++) {
       uint8_t *blk = data + w->row_bytes * (size_t) n + bb * (size_t) b;

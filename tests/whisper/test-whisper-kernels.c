@@ -18,6 +18,7 @@
 #include "lmw-backend.h"
 #include "lmw-cpu.h"
 #include "lmw-test.h"
+#include "lmw-test-random.h"
 
 #include <stdint.h>
 
@@ -25,26 +26,6 @@
  * with scores of magnitude 40-70, whose bf16 rounding error is about 0.1) plus a margin */
 #define BF16_ATTN_LIMIT 1e-2
 #define BF16_ATTN_LIMIT_WIDE 0.2
-
-static uint64_t rs = 0x2545f4914f6cdd1dull;
-
-static float
-frand (void)
-{
-  rs ^= rs << 13;
-  rs ^= rs >> 7;
-  rs ^= rs << 17;
-  return (float) ((rs >> 40) / (double) (1ull << 24)) * 2.0f - 1.0f;
-}
-
-static float *
-rand_floats (size_t n, float scale)
-{
-  float *x = malloc (sizeof (float) * (n ? n : 1));
-  for (size_t i = 0; i < n; i++)
-    x[i] = frand () * scale;
-  return x;
-}
 
 /* a random (N, K) weight of `type` (q8_0: K a multiple of 32) */
 static uint8_t *
@@ -268,7 +249,7 @@ attention_ref_cases (pair *p, double *worst_out, int *wi_out, double *worst_wide
     { 1, 300, 2, 64, -1, 0, 0, 0 },     { 1, 1, 1, 64, -1, 0, 0, 0 },
     { 4, 33, 1, 64, 29, 0, 0, 0 },      { 1, 500, 1, 64, -1, 0, 0, 20 },
   };
-  uint64_t saved = rs; /* the other checks keep their inputs */
+  uint64_t saved = lmw_test_rs; /* the other checks keep their inputs */
   double worst = 0, worst_wide = 0;
   int wi = 0, wi_wide = 0, n_wide = 0;
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -281,7 +262,7 @@ attention_ref_cases (pair *p, double *worst_out, int *wi_out, double *worst_wide
       *(c[7] != 0 ? &wi_wide : &wi) = (int) i;
     }
   }
-  rs = saved;
+  lmw_test_rs = saved;
   *worst_out = worst;
   *wi_out = wi;
   *worst_wide_out = worst_wide;

@@ -101,6 +101,30 @@ main (int argc, char **argv)
   TEST_OK (n_bad == 0, "%d truncated prefixes refused with a message", n_checked);
   TEST_DIAG ("e.g. '%s'", (lmw_model_load_buffer (orig, L.tensor_data[5] + 7, &err), err.message));
 
+  /* hyper-parameters within their ranges that promise more than the file holds (256 layers)
+   * are refused from the header, before the tensors are listed */
+  {
+    static const struct { int index; int32_t value; } promises[] = {
+      { 4, 256 }, /* n_audio_layer */
+      { 8, 256 }, /* n_text_layer */
+    };
+    int early = 0;
+    for (size_t i = 0; i < sizeof promises / sizeof promises[0]; i++) {
+      memcpy (buf, orig, size);
+      layout_put_i32 (buf, L.hparams + 4 * (size_t) promises[i].index, promises[i].value);
+      lmw_model *lm = lmw_model_load_buffer (buf, size, &err);
+      if (lm == NULL && err.code == LMW_ERR_FORMAT &&
+          strstr (err.message, "the hyper-parameters need at least") != NULL)
+        early++;
+      else
+        TEST_DIAG ("hyper-parameter %d = %d: %s", promises[i].index, (int) promises[i].value,
+                   lm != NULL ? "loaded" : err.message);
+      lmw_model_free (lm);
+    }
+    TEST_OK (early == 2, "more layers than the file holds: refused from the header (%s)",
+             err.message);
+  }
+
   /* corrupted header fields */
   static const int32_t bad_values[] = { 0, -1, INT32_MIN, INT32_MAX, 1 << 30 };
   n_checked = n_bad = 0;

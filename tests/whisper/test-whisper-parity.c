@@ -39,18 +39,6 @@
 static lmw_model *model;
 static const char *backend;
 
-static double
-rel_l2 (const float *a, const float *ref, size_t n)
-{
-  double num = 0.0, den = 0.0;
-  for (size_t i = 0; i < n; i++) {
-    double d = (double) a[i] - ref[i];
-    num += d * d;
-    den += (double) ref[i] * ref[i];
-  }
-  return den > 0 ? sqrt (num / den) : sqrt (num);
-}
-
 static lmw_params
 greedy_params (void)
 {

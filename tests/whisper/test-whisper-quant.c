@@ -62,30 +62,14 @@ run_quantize (const char *in, const char *out_path, const char *type, char *out,
   return WIFEXITED (st) ? WEXITSTATUS (st) : -1;
 }
 
-static double
-rel_l2 (const float *a, const float *ref, size_t n)
-{
-  double d = 0, r = 0;
-  for (size_t i = 0; i < n; i++) {
-    d += ((double) a[i] - ref[i]) * ((double) a[i] - ref[i]);
-    r += (double) ref[i] * ref[i];
-  }
-  return r > 0 ? sqrt (d / r) : INFINITY;
-}
-
 /* the float array after "key": [ ... ] searched from `after` */
 static int
 json_float_array (const char *json, const char *after, const char *key, double *out, int max)
 {
-  const char *p = json;
-  if (after && (p = strstr (json, after)) == NULL)
-    return 0;
-  char k[128];
-  snprintf (k, sizeof k, "\"%s\"", key);
-  if ((p = strstr (p, k)) == NULL || (p = strchr (p, '[')) == NULL)
+  const char *p = json_array_items (json, after, key);
+  if (p == NULL)
     return 0;
   int n = 0;
-  p++;
   while (*p && *p != ']' && n < max) {
     char *end;
     double v = strtod (p, &end);

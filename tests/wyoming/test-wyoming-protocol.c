@@ -105,6 +105,19 @@ test_reader_errors (void)
   check_error ("{\"type\":\"a\",\"data_length\":3}\n[1]", 0, LMD_ERROR_INVALID_PARAMETER);
   check_error ("{\"type\":\"a\",\"data_length\":3}\n{x}", 0, LMD_ERROR_INVALID_PARAMETER);
   check_error ("{\"type\":\"\xff\xfe\"}\n", 0, LMD_ERROR_INVALID_PARAMETER);
+  /* two values on a line: json-glib 1.6 alone took them as one and leaked the first */
+  check_error ("{\"type\":\"a\"}{\"type\":\"b\"}\n", 0, LMD_ERROR_INVALID_PARAMETER);
+  check_error ("{\"type\":\"a\",\"data_length\":9}\n{}{\"a\":1}", 0, LMD_ERROR_INVALID_PARAMETER);
+  /* nesting past LMD_JSON_MAX_DEPTH is refused before json-glib recurses into it */
+  {
+    g_autoptr (GString) deep = g_string_new ("{\"type\":\"a\",\"x\":");
+    for (guint i = 0; i < 70; i++)
+      g_string_append_c (deep, '[');
+    for (guint i = 0; i < 70; i++)
+      g_string_append_c (deep, ']');
+    g_string_append (deep, "}\n");
+    check_error (deep->str, deep->len, LMD_ERROR_INVALID_PARAMETER);
+  }
 }
 
 /* A header line just under the bound, waiting for its newline, is not an error yet. */

@@ -265,6 +265,28 @@ build_specs (lmw_model *m, spec_list *out)
   return true;
 }
 
+/* The fewest bytes the tensors of build_specs() take in a file: each a header of at least 17
+ * bytes (n_dims, name length, type, one dimension, a name of one byte); the vectors and
+ * convolutions, which are F32 or F16 only (type_allowed()), two bytes per element; the
+ * matrices half a byte per element (the densest type, q4_0, takes 18 bytes per 32). */
+static uint64_t
+min_tensor_bytes (const lmw_hparams *hp)
+{
+  uint64_t Ca = (uint64_t) hp->n_audio_state, Ct = (uint64_t) hp->n_text_state;
+  uint64_t La = (uint64_t) hp->n_audio_layer, Lt = (uint64_t) hp->n_text_layer;
+  uint64_t n_tensors = 7 + 15 * La + 6 + 24 * Lt;
+  uint64_t vectors = 0, matrices = 0;
+
+  vectors += Ca * (uint64_t) hp->n_audio_ctx;                  /* encoder.positional_embedding */
+  vectors += 3 * (uint64_t) hp->n_mels * Ca + Ca + 3 * Ca * Ca + Ca; /* conv1, conv2, biases */
+  vectors += 12 * Ca * La + 2 * Ca;                             /* layers, encoder.ln_post */
+  vectors += Ct * (uint64_t) hp->n_text_ctx;                   /* decoder.positional_embedding */
+  vectors += 17 * Ct * Lt + 2 * Ct;                             /* layers (cross attention too), decoder.ln */
+  matrices += 12 * Ca * Ca * La;                                /* attention 4 C^2, MLP 8 C^2 */
+  matrices += 16 * Ct * Ct * Lt + Ct * (uint64_t) hp->n_vocab; /* cross attention 4 C^2 more */
+  return 17 * n_tensors + 2 * vectors + matrices / 2;
+}
+
 /* ---- header checks ------------------------------------------------------------------------ */
 
 static bool
@@ -572,6 +594,17 @@ load (source *src, lmw_error *err)
     goto fail;
   if (!lmw_vocab_index_build (m)) {
     lmw_set_error (err, LMW_ERR_NOMEM, "out of memory for the vocabulary index");
+    goto fail;
+  }
+
+  /* the tensors the hyper-parameters promise must fit in what is left of the file, checked
+   * before their list (thousands of names for 256 layers) and the layers are allocated */
+  uint64_t need = min_tensor_bytes (&m->hp);
+  if (off > src->size || need > src->size - off) {
+    lmw_set_error (err, LMW_ERR_FORMAT, "file truncated: the hyper-parameters need at least %llu "
+                   "bytes of tensors after offset %llu, the file has %llu",
+                   (unsigned long long) need, (unsigned long long) off,
+                   (unsigned long long) src->size);
     goto fail;
   }
 
