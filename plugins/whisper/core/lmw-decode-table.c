@@ -13,7 +13,8 @@
  *     products (q, k, v, out, mlp) with M = Rb     as lmw_decode_step
  *     step_self_attention (table, layer)           one launch: each row appends to its own
  *                                                  cache at its position and attends to it
- *     step_cross_attention (table, layer)          one launch: each row on its window's K/V
+ *     step_cross_attention (table, layer)          one launch: the rows on one window's K/V
+ *                                                  (a request's beams) read it once
  *   logits (Rb, n_vocab) = ln (x) · token_embedding^T
  *   step_pick (table)                              the rows whose search picks greedily get
  *                                                  their next token and its log-probability,
@@ -129,7 +130,7 @@ lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_
   st->step_graph_logits = logits;
   lmw_step_row *rows = st->step_table_host;
   bool can_pick = ops->step_pick != NULL;
-  int n_picks = 0;
+  int n_picks = 0, lead = 0;
   for (int r = 0; r < Rb; r++) {
     const lmw_step_seq *sq = &seqs[r < R ? r : 0];
     bool pick = r < R && can_pick && sq->pick != NULL && sq->picked != NULL;
@@ -137,6 +138,14 @@ lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_
                                sq->self_k, sq->self_v, sq->cross_kh, sq->cross_vh,
                                pick ? sq->pick->suppress : NULL, pick ? sq->pick->ts_lo : nv,
                                pick ? (int32_t) sq->pick->flags : 0 };
+    /* a request's beams sit next to each other: up to LMW_STEP_GROUP_MAX rows on the same
+     * K/V are served by one read of them (padding rows stand alone) */
+    if (r > 0 && r < R && r - lead < LMW_STEP_GROUP_MAX && rows[lead].cross_k == sq->cross_kh &&
+        rows[lead].cross_v == sq->cross_vh)
+      rows[r].cross_lead = r - lead, st->step_cross_shared++;
+    else
+      lead = r;
+    rows[r].cross_q8 = sq->cross_q8;
     n_picks = pick ? r + 1 : n_picks;
   }
   ops->upload (st->be, st->step_table, rows, sizeof (lmw_step_row) * (size_t) Rb);
