@@ -28,6 +28,15 @@
  *   /faults/api-kill-batch   kill -9 of the api with batch requests in flight: those not yet
  *                            answered see their connection end (no HTTP answer), the others
  *                            keep their 200; a restarted api serves at once
+ *   /faults/api-stop-stream  SIGSTOP of the api during a relayed stream (4 s): after SIGCONT the
+ *                            audio sent meanwhile is relayed and the stream ends normally
+ *                            (close 1000, the recording transcribed)
+ *   /faults/api-stop-job     SIGSTOP of the api with jobs accepted: the workers deliver them
+ *                            meanwhile; a submission sent meanwhile is accepted after SIGCONT;
+ *                            each delivered once and found through the api
+ *   /faults/api-kill-job     kill -9 of the api with a job accepted and two being submitted:
+ *                            every job answered 202 is delivered once and found through a
+ *                            restarted api; an unanswered submission is delivered at most once
  *
  * The cells covered elsewhere (kill -9 of a worker, of Redis, of the license role, of a job's
  * process) are listed in docs/reliability.md with their tests.
@@ -193,9 +202,9 @@ batch_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-batch_send_wav (Batch *batch, LmdTestServer *srv, guint n, GBytes *wav)
+batch_send_to (Batch *batch, LmdTestServer *srv, const char *path, guint n, GBytes *wav)
 {
-  g_autofree char *url = lmd_test_server_url (srv, "/v1/listen");
+  g_autofree char *url = lmd_test_server_url (srv, path);
 
   for (guint i = 0; i < n && batch->sent < MAX_BATCH; i++)
     {
@@ -206,6 +215,12 @@ batch_send_wav (Batch *batch, LmdTestServer *srv, guint n, GBytes *wav)
       soup_message_set_request_body_from_bytes (c->msg, "audio/wav", wav);
       soup_session_send_and_read_async (session, c->msg, G_PRIORITY_DEFAULT, NULL, batch_call_done, c);
     }
+}
+
+static void
+batch_send_wav (Batch *batch, LmdTestServer *srv, guint n, GBytes *wav)
+{
+  batch_send_to (batch, srv, "/v1/listen", n, wav);
 }
 
 static void
@@ -641,6 +656,229 @@ test_api_kill_batch (void)
   batch_clear (&after);
 }
 
+/* SIGSTOP of the api during a relayed stream, 4 s, the client sending audio all along: after
+ * SIGCONT the api relays what the client sent meanwhile, and the stream ends normally (the
+ * whole recording transcribed, close 1000).  The worker's side of the stream waits: 4 s is
+ * far below its idle timeout. */
+static void
+test_api_stop_stream (void)
+{
+  g_autofree char *url = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr (GError) error = NULL;
+  g_autoptr (LmdTestStream) s = NULL;
+  const guint8 *pcm;
+  gsize len, sent = 0;
+  guint w, messages_while_stopped;
+  gint64 resumed_at;
+
+  if (!need_setup ())
+    return;
+  g_assert_true (wait_for_workers (2, 20));
+  pcm = g_bytes_get_data (stream_pcm, &len);
+  len = MIN (len, (gsize) 16000 * 2 * 10); /* 10 s of the recording */
+  url = g_strdup_printf ("ws://127.0.0.1:%u/v1/listen/stream", lmd_test_server_get_port (api));
+  s = lmd_test_stream_connect (session, url, &error);
+  g_assert_no_error (error);
+  lmd_test_stream_send (s, pcm, 32000);
+  sent = 32000;
+  w = stream_worker ();
+  g_assert_cmpuint (w, <, 2);
+  lmd_test_server_signal (api, SIGSTOP);
+  spin (100);
+  messages_while_stopped = s->messages->len;
+  /* 4 s stopped, the client going on at real-time pace */
+  for (guint i = 0; i < 40 && sent < len; i++, sent += 3200)
+    {
+      lmd_test_stream_send (s, pcm + sent, MIN (3200, len - sent));
+      spin (100);
+    }
+  g_assert_cmpuint (s->messages->len, ==, messages_while_stopped);
+  g_assert_false (s->closed);
+  lmd_test_server_signal (api, SIGCONT);
+  resumed_at = g_get_monotonic_time ();
+  for (; sent < len; sent += 3200)
+    {
+      lmd_test_stream_send (s, pcm + sent, MIN (3200, len - sent));
+      spin (20);
+    }
+  lmd_test_stream_send_text (s, "{\"type\":\"close_stream\"}");
+  g_assert_true (lmd_test_stream_wait_closed (s, WORKER_TIMEOUT_S));
+  text = lmd_test_stream_finals_text (s);
+  g_test_message ("api stopped 4 s during a stream: closed %u %.1f s after SIGCONT, %u finals: %s",
+                  s->close_code, (g_get_monotonic_time () - resumed_at) / 1e6, s->n_finals, text);
+  g_assert_null (lmd_test_stream_find_type (s, "error"));
+  g_assert_cmpuint (s->close_code, ==, 1000);
+  g_assert_cmpuint (s->n_last, ==, 1);
+  /* the recording starts "i had been ..."; words from after the stop are there too */
+  g_assert_cmpuint (strlen (text), >, 40);
+  g_assert_cmpfloat (worker_metric (w, "asr_active_streams"), ==, 0);
+}
+
+/* The job id in the 202 answer of a submission (transfer full), or NULL. */
+static char *
+job_id_of (const char *body)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonNode *root;
+
+  if (body == NULL || !json_parser_load_from_data (parser, body, -1, NULL))
+    return NULL;
+  root = json_parser_get_root (parser);
+  if (!JSON_NODE_HOLDS_OBJECT (root) || !json_object_has_member (json_node_get_object (root), "job_id"))
+    return NULL;
+  return g_strdup (json_object_get_string_member (json_node_get_object (root), "job_id"));
+}
+
+static char *
+jobs_path (void)
+{
+  g_autofree char *escaped = g_uri_escape_string (callback, NULL, FALSE);
+
+  return g_strdup_printf ("/v1/listen?callback_url=%s", escaped);
+}
+
+/* The stored document of @job_id through the api: "completed" within @timeout_s. */
+static void
+assert_job_completed (const char *job_id, double timeout_s)
+{
+  g_autofree char *path = g_strdup_printf ("/v1/jobs/%s", job_id);
+  gint64 deadline = g_get_monotonic_time () + (gint64) (timeout_s * G_USEC_PER_SEC);
+
+  for (;;)
+    {
+      guint status = 0;
+      g_autofree char *body = get_text (api, path, &status);
+      if (status == 200 && strstr (body, "\"completed\"") != NULL)
+        return;
+      if (g_get_monotonic_time () >= deadline)
+        g_error ("job %s through the api: %u %s", job_id, status, body);
+      spin (200);
+    }
+}
+
+/* SIGSTOP of the api with jobs accepted: the workers run them and post their callbacks
+ * while the api is stopped (the api is not on a job's way once it has answered 202); a job
+ * submitted while it is stopped waits, and is accepted after SIGCONT; each job is delivered
+ * once, and found through the api. */
+static void
+test_api_stop_job (void)
+{
+  Batch accepted = { 0 };
+  Batch waiting = { 0 };
+  g_autofree char *path = jobs_path ();
+  char *ids[3] = { NULL };
+  guint from, delivered_while_stopped;
+
+  if (!need_setup ())
+    return;
+  g_assert_true (wait_for_workers (2, 20));
+  from = lmd_test_callback_receiver_get_delivered (receiver);
+  batch_send_to (&accepted, api, path, 2, short_wav);
+  batch_wait (&accepted, WORKER_TIMEOUT_S);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_assert_cmpuint (accepted.statuses[i], ==, 202);
+      ids[i] = job_id_of (accepted.bodies[i]);
+      g_assert_nonnull (ids[i]);
+    }
+  lmd_test_server_signal (api, SIGSTOP);
+  batch_send_to (&waiting, api, path, 1, short_wav);
+  /* the two accepted jobs are delivered while the api is stopped */
+  delivered_while_stopped = lmd_test_callback_receiver_wait (receiver, from + 2, WORKER_TIMEOUT_S) - from;
+  spin (500);
+  g_test_message ("api stopped: %u of 2 accepted jobs delivered meanwhile; the submission sent meanwhile: "
+                  "%s", delivered_while_stopped, waiting.done > 0 ? "answered" : "waiting");
+  g_assert_cmpuint (delivered_while_stopped, ==, 2);
+  g_assert_cmpuint (waiting.done, ==, 0);
+  lmd_test_server_signal (api, SIGCONT);
+  batch_wait (&waiting, WORKER_TIMEOUT_S);
+  g_assert_cmpuint (waiting.statuses[0], ==, 202);
+  ids[2] = job_id_of (waiting.bodies[0]);
+  g_assert_nonnull (ids[2]);
+  lmd_test_callback_receiver_wait (receiver, from + 3, WORKER_TIMEOUT_S);
+  /* a claim timeout for a late duplicate */
+  spin (4000);
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+    {
+      g_assert_cmpuint (deliveries_of (ids[i], from), ==, 1);
+      assert_job_completed (ids[i], 10);
+      g_free (ids[i]);
+    }
+  batch_clear (&accepted);
+  batch_clear (&waiting);
+}
+
+/* kill -9 of the api with a job accepted and two more being submitted: the accepted job is
+ * run and delivered once by a worker; a submission whose 202 came back is delivered once
+ * too; one whose connection ended without an answer may still have been accepted by a worker
+ * (the api had forwarded it whole): it is then delivered once, under a job id the client never
+ * saw.  A restarted api finds the accepted jobs. */
+static void
+test_api_kill_job (void)
+{
+  Batch accepted = { 0 };
+  Batch cut = { 0 };
+  g_autofree char *path = jobs_path ();
+  g_autofree char *first = NULL;
+  GPtrArray *known = g_ptr_array_new_with_free_func (g_free);
+  guint from, unanswered = 0, total;
+
+  if (!need_setup ())
+    return;
+  g_assert_true (wait_for_workers (2, 20));
+  from = lmd_test_callback_receiver_get_delivered (receiver);
+  batch_send_to (&accepted, api, path, 1, long_wav);
+  batch_wait (&accepted, WORKER_TIMEOUT_S);
+  g_assert_cmpuint (accepted.statuses[0], ==, 202);
+  first = job_id_of (accepted.bodies[0]);
+  g_assert_nonnull (first);
+  g_ptr_array_add (known, g_strdup (first));
+  batch_send_to (&cut, api, path, 2, long_wav);
+  spin (10); /* on their way: sent, forwarded, or answered already */
+  lmd_test_server_signal (api, SIGKILL);
+  g_assert_cmpint (lmd_test_server_wait (api, 30), ==, -SIGKILL);
+  batch_wait (&cut, 30);
+  for (guint i = 0; i < cut.sent; i++)
+    {
+      g_autofree char *id = cut.statuses[i] == 202 ? job_id_of (cut.bodies[i]) : NULL;
+      if (id != NULL)
+        g_ptr_array_add (known, g_steal_pointer (&id));
+      else
+        {
+          g_assert_cmpuint (cut.statuses[i], ==, 0); /* the connection ended, no answer */
+          unanswered++;
+        }
+    }
+  lmd_test_server_stop (api);
+  api = start_api ();
+  g_assert_true (wait_for_workers (2, 20));
+  /* every job whose 202 came back is delivered, once; the others at most once each */
+  lmd_test_callback_receiver_wait (receiver, from + known->len, WORKER_TIMEOUT_S + 60);
+  spin (5000);
+  total = lmd_test_callback_receiver_get_delivered (receiver) - from;
+  g_test_message ("api killed: %u job(s) accepted, %u submission(s) without an answer, %u callback(s)",
+                  known->len, unanswered, total);
+  for (guint i = 0; i < known->len; i++)
+    {
+      g_assert_cmpuint (deliveries_of (known->pdata[i], from), ==, 1);
+      assert_job_completed (known->pdata[i], 10);
+    }
+  g_assert_cmpuint (total, >=, known->len);
+  g_assert_cmpuint (total, <=, known->len + unanswered);
+  /* and no job id twice among them */
+  for (guint i = from; i < lmd_test_callback_receiver_get_delivered (receiver); i++)
+    {
+      g_autofree char *body = lmd_test_callback_receiver_get_body (receiver, i);
+      g_autofree char *id = job_id_of (body);
+      g_assert_nonnull (id);
+      g_assert_cmpuint (deliveries_of (id, from), ==, 1);
+    }
+  g_ptr_array_unref (known);
+  batch_clear (&accepted);
+  batch_clear (&cut);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -684,6 +922,9 @@ main (int argc, char **argv)
   g_test_add_func ("/faults/api-kill-stream", test_api_kill_stream);
   g_test_add_func ("/faults/api-stop-batch", test_api_stop_batch);
   g_test_add_func ("/faults/api-kill-batch", test_api_kill_batch);
+  g_test_add_func ("/faults/api-stop-stream", test_api_stop_stream);
+  g_test_add_func ("/faults/api-stop-job", test_api_stop_job);
+  g_test_add_func ("/faults/api-kill-job", test_api_kill_job);
   status = g_test_run ();
   if (api != NULL)
     {
