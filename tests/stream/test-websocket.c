@@ -92,7 +92,7 @@ drive (Client *clients, guint n, gboolean realtime, double bytes_per_second)
 
   for (guint i = 0; i < n; i++)
     clients[i].started = g_get_monotonic_time ();
-  deadline = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  deadline = g_get_monotonic_time () + (gint64) lmd_test_timeout_s (120) * G_USEC_PER_SEC;
   do
     {
       gint64 now = g_get_monotonic_time ();
@@ -475,7 +475,7 @@ test_finalize (void)
   bytes = lmd_test_encode_linear16 (audio->pdata[1], g_array_index (lengths, gsize, 1));
   send_frames (s, bytes);
   lmd_test_stream_send_text (s, "{\"type\":\"finalize\"}");
-  deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  deadline = g_get_monotonic_time () + (gint64) lmd_test_timeout_s (30) * G_USEC_PER_SEC;
   while (s->n_finals == 0 && g_get_monotonic_time () < deadline)
     g_main_context_iteration (NULL, TRUE);
   /* a final without closing: the stream stays open */
