@@ -23,8 +23,9 @@ G_BEGIN_DECLS
 
 /* Where the exchange of a call stands.  It only moves forward:
  *
- *   OPEN ──hold──▶ HELD ──resume──▶ ANSWERED ──libsoup's "finished"──▶ FINISHED
- *     └──────────resume─────────────▲
+ *   OPEN ──hold──▶ HELD ──resume──▶ ANSWERED
+ *     └──respond_error, resume─────▲
+ *   any of them ──libsoup's "finished"──▶ FINISHED
  *
  * OPEN: no answer yet, libsoup reads the request (its body may still be arriving).
  * HELD: paused while the request is worked on (admission, router, worker, job store); libsoup
