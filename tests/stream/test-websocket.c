@@ -217,9 +217,11 @@ run_set (const char *label, gboolean realtime)
   printf ("# %s pass: WER %.1f%% (%u/%u), streams with an interim before the end: %u/%u\n", label,
           100.0 * lmd_wer_rate (&counts), counts.errors, counts.reference_words, interims_before_end, n);
   g_assert_cmpfloat (lmd_wer_rate (&counts), <=, MAX_WER);
-  /* under AddressSanitizer or valgrind the decoder runs several times slower than real time,
-   * so a short recording can end before its first interim: there, at least one must come */
-  if (realtime)
+  /* under AddressSanitizer the decoder runs several times slower than real time, so a short
+   * recording can end before its first interim: there, at least one must come; under
+   * valgrind (tens of times slower, five streams at once) none may come before the end, and
+   * the count is only reported */
+  if (realtime && !lmd_test_under_valgrind ())
     g_assert_cmpuint (interims_before_end, >=, lmd_test_slow_build () ? 1 : n);
   g_free (clients);
 }
