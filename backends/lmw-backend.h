@@ -35,7 +35,12 @@
 extern "C" {
 #endif
 
-#define LMW_BACKEND_VERSION 7
+/* Versions: 2 fused matmul epilogues; 3 backend-owned memory; 4 cross-attention on f16 K/V;
+ * 5 the log-mel front end; 6 table-driven decoder steps (lmw_step_row, step_pick, graphs);
+ * 7 cross K/V in int8 (to_q8, cross_attention_q8) and grouped cross-attention (the row
+ * fields cross_lead and cross_q8); 8 the beam search's choice on the backend (step_topk, the
+ * row fields pick_k, pick_at and pick_want, LMW_PICK_WANT). */
+#define LMW_BACKEND_VERSION 8
 
 /* Element types, numbered as in the ggml file format. */
 typedef enum {
@@ -92,13 +97,29 @@ typedef struct {
   const uint32_t *pick_suppress;
   int32_t pick_ts_lo;
   int32_t pick_flags;
-  /* version 7, step_topk: pick_k > 0 asks for the row's pick_k best tokens (1: the greedy
+  /* version 7: rows that share their window's K/V (a request's beams, next to each other in the table)
+   * are read together by step_cross_attention: 0 for a row that reads its K/V itself, for
+   * itself and for the rows right after it whose cross_lead counts back to it (at most
+   * LMW_STEP_GROUP_MAX rows in all); k > 0: row r - k, with the same cross_k and cross_v,
+   * reads them for this row.  Zero everywhere (a zeroed table) = every row on its own. */
+  int32_t cross_lead;
+  int32_t cross_q8; /* 1: cross_k and cross_v point at int8 rows (LMW_CROSS_Q8_BYTES) */
+  /* version 8, step_topk: pick_k > 0 asks for the row's pick_k best tokens (1: the greedy
    * choice) from step_topk instead of step_pick; they go to its out from index pick_at on */
   int32_t pick_k;
   int32_t pick_at;
   int32_t pick_want; /* with LMW_PICK_WANT: a token whose log-probability before any filter
                       * step_topk returns too (the no-speech probability of a window) */
 } lmw_step_row;
+
+#define LMW_STEP_GROUP_MAX 8 /* rows served by one read of a window's K/V in a step */
+
+/* Cross K/V in int8 (version 7): a row of C values (C % 64 == 0) is stored as C int8 q
+ * followed by C / 32 f32 scales, value c = q[c] * scale[c / 32]; a block's scale is its
+ * largest |x| / 127 (0 for a block of zeros) and q = x / scale rounded to the nearest, ties to
+ * even.  n values (n a multiple of C) take LMW_CROSS_Q8_BYTES (n) bytes, which is also the
+ * byte offset of value n. */
+#define LMW_CROSS_Q8_BYTES(n) ((size_t) (n) / 8 * 9)
 
 #define LMW_PICK_NO_TEXT 1u /* no token below eot */
 #define LMW_PICK_TS_RULE 2u /* no token below the first timestamp when the timestamps together
@@ -263,7 +284,19 @@ typedef struct lmw_backend_ops {
   /* forgets every record (the buffers they use are about to change) */
   void (*graph_reset) (void *ctx);
 
-  /* ---- version 7: the beam search's choice on the backend.  Optional. ----
+  /* ---- version 7: cross-attention K/V in int8.  Optional (both or neither). ----
+   * A backend that has them can keep a window's cross K/V as int8 rows with a scale per block
+   * of 32 values (LMW_CROSS_Q8_BYTES): a quarter of f32's bytes plus the scales, about half of
+   * f16's.  step_cross_attention reads them for the rows whose cross_q8 is set. */
+  /* dst (LMW_CROSS_Q8_BYTES (rows * C) bytes of backend memory) = the int8 rows of src
+   * (rows, C) f32; C % 64 == 0 */
+  void (*to_q8) (void *ctx, void *dst, const float *src, int rows, int C);
+  /* cross_attention on k and v int8 rows (Tk rows of C = H * D values from to_q8, 8-byte
+   * aligned); D % 8 == 0 */
+  void (*cross_attention_q8) (void *ctx, float *out, int ldo, const float *q, int ldq,
+                              const void *k, const void *v, int Tq, int Tk, int H, int D);
+
+  /* ---- version 8: the beam search's choice on the backend.  Optional. ----
    * For every row r whose pick_suppress is set and whose pick_k is 1 .. LMW_PICK_K_MAX, or
    * with LMW_PICK_WANT: out[rows[r].pick_at + j], j < pick_k = the row's pick_k best tokens
    * under the filters of step_pick, best first by log-probability (equal ones: the lower

@@ -21,6 +21,10 @@ REGISTERS = [
     ("k_conv1d_k3", 64),
     ("k_topk", 48),
     ("k_log_mel", 64),  # 8 frames' real and imaginary sums per thread
+    # cross-attention of a group of rows: each lane's running outputs of 8 dimensions for up
+    # to 8 rows (64 registers) besides the scores
+    ("k_step_cross_attn", 128),
+    ("k_cross_attn_q8", 128),
     ("k_step_", 64),  # the table-driven decoder step: 128-thread blocks
 ]
 DEFAULT_REGISTERS = 40

@@ -39,6 +39,12 @@ typedef struct {
   guint64 steps[LMD_ENGINE_STEP_BUCKETS]; /* batched decoder steps of <= 1, 2, 4 .. 256, more rows */
   guint64 step_rows;
   guint64 encoder_batches, encoder_windows; /* encoder passes and the windows they ran */
+  /* one-token decoder steps run from a row table: [0] directly, [1] recorded as a CUDA graph,
+   * [2] replayed; rows whose next token was picked on the device; rows served by another
+   * row's read of their cross K/V (a request's beams) */
+  guint64 table_steps[3];
+  guint64 rows_picked;
+  guint64 rows_cross_shared;
 } LmdEngineDevice;
 
 typedef struct {

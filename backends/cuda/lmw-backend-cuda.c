@@ -744,6 +744,28 @@ cuda_step_cross_attention (void *vctx, float *out, const float *q, const lmw_ste
 }
 
 static void
+cuda_to_q8 (void *vctx, void *dst, const float *src, int rows, int C)
+{
+  cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
+  forget_ln (ctx);
+  if (!ctx->failed)
+    step_launched (ctx, lmw_cuda_cross_q8 (dst, src, rows, C, ctx->stream), "to_q8");
+}
+
+static void
+cuda_cross_attention_q8 (void *vctx, float *out, int ldo, const float *q, int ldq, const void *k,
+                         const void *v, int Tq, int Tk, int H, int D)
+{
+  cuda_ctx *ctx = vctx;
+  lmw_cuda_rt_enter (ctx->rt);
+  forget_ln (ctx);
+  if (!ctx->failed)
+    step_launched (ctx, lmw_cuda_cross_attention_q8 (out, ldo, q, ldq, k, v, Tq, Tk, H, D,
+                                                     ctx->stream), "cross_attention_q8");
+}
+
+static void
 cuda_step_pick (void *vctx, lmw_pick_result *out, const float *logits, int ld,
                 const lmw_step_row *rows, int R, int n_vocab, int eot, int ts_begin)
 {
@@ -870,6 +892,8 @@ static const lmw_backend_ops cuda_ops = {
   .step_pick = cuda_step_pick,
   .graph_run = cuda_graph_run,
   .graph_reset = cuda_graph_reset,
+  .to_q8 = cuda_to_q8,
+  .cross_attention_q8 = cuda_cross_attention_q8,
   .step_topk = cuda_step_topk,
 };
 

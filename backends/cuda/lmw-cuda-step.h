@@ -49,11 +49,26 @@ lmw_cuda_status lmw_cuda_step_self_attention (float *out, const float *q, const 
                                               void *stream);
 
 /* Cross-attention of one layer, one launch for every row: row r attends with q row r to the Tk
- * f16 keys and values at rows[r].cross_k, .cross_v plus layer_offset (rows of C), without a
- * mask.  Tk <= LMW_BACKEND_MAX_KEYS, D <= LMW_CUDA_ATTN_D_MAX. */
+ * keys and values at rows[r].cross_k, .cross_v plus layer_offset values (rows of C: f16, or
+ * int8 with their scales where rows[r].cross_q8, LMW_CROSS_Q8_BYTES), without a mask.  Rows
+ * grouped by cross_lead (lmw_step_row) are served by one read of their K/V per head: a block
+ * per (head, row), of which only the groups' first rows work.  Padding rows get zeros.
+ * Tk <= LMW_BACKEND_MAX_KEYS, D <= LMW_CUDA_ATTN_D_MAX, D % 8 == 0; int8 rows need C % 64 == 0.
+ * Precision: f32 arithmetic on the stored values (online softmax). */
 lmw_cuda_status lmw_cuda_step_cross_attention (float *out, const float *q,
                                                const lmw_step_row *rows, size_t layer_offset,
                                                int Tk, int R, int H, int D, void *stream);
+
+/* dst = the int8 rows (LMW_CROSS_Q8_BYTES (rows * C) bytes, lmw-backend.h) of src (rows, C)
+ * f32; C % 64 == 0. */
+lmw_cuda_status lmw_cuda_cross_q8 (void *dst, const float *src, int rows, int C, void *stream);
+
+/* out (Tq, H*D) row stride ldo = attention of q (Tq, H*D) (stride ldq) to the Tk int8 rows of
+ * k and v (LMW_CROSS_Q8_BYTES, C = H * D, C % 64 == 0; 8-byte aligned), without a mask: one
+ * read of the K/V per head for every LMW_STEP_GROUP_MAX query rows. */
+lmw_cuda_status lmw_cuda_cross_attention_q8 (float *out, int ldo, const float *q, int ldq,
+                                             const void *k, const void *v, int Tq, int Tk,
+                                             int H, int D, void *stream);
 
 /* The greedy pick of every row whose pick_suppress is set (lmw_backend_ops.step_pick
  * documents the filters): out[r] = the token and its log-probability.  Rows without

@@ -29,6 +29,11 @@
  *             (backends/cuda/lmw-cuda-step.h: one self- and one cross-attention launch per layer
  *             for every row, each row with its own f32 self cache and f16 window K/V), issued
  *             directly and replayed as a CUDA graph captured once: ms per step both ways;
+ *   cross_kv  the cross-attention launches of one table step (every layer) for the largest
+ *             --dec-batch requests with the largest --beams beams each (a request's beams one
+ *             group on its window's K/V), the K/V kept as f16 and as int8
+ *             ([whisper] cuda_cross_kv): ms per step, the megabytes of K/V it reads and the
+ *             rate (one line per type);
  *   beams     a beam-search step of --beam-requests x --beam-width rows (64 x 5) of 51865
  *             logits: the bytes and time of downloading every row and ranking it on the host
  *             (one thread), against the candidates chosen on the device (lmw-cuda-topk.h,
@@ -445,8 +450,9 @@ table_times (decoder *D, int R, int reps, float *direct, float *replayed)
     CUDA (cudaMemset (T.self[r], 0, 2 * self_n * 4));
     T.cross[r] = dalloc (2 * cross_n * 2); /* the values don't change the time */
     CUDA (cudaMemset (T.cross[r], 0, 2 * cross_n * 2));
-    rows[r] = (lmw_step_row) { 50257 + r % 8, D->pos, T.self[r], T.self[r] + self_n, T.cross[r],
-                               T.cross[r] + cross_n };
+    rows[r] = (lmw_step_row) { .token = 50257 + r % 8, .pos = D->pos, .self_k = T.self[r],
+                               .self_v = T.self[r] + self_n, .cross_k = T.cross[r],
+                               .cross_v = T.cross[r] + cross_n };
   }
   T.rows = dalloc (sizeof *rows * (size_t) R);
   CUDA (cudaMemcpy (T.rows, rows, sizeof *rows * (size_t) R, cudaMemcpyHostToDevice));
@@ -588,6 +594,59 @@ beam_times (int requests, int width, int reps, char *line, size_t len)
   for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
     cudaFree (p[i]);
   free (bits), free (rows), free (res), free (host), free (lp);
+}
+
+/* ---- cross-attention of a step, by cross K/V type ---------------------------------------- */
+
+typedef struct {
+  float *out, *q;
+  lmw_step_row *rows;
+  int R, L, C, H;
+} cross_step;
+
+static void
+cross_run (void *arg)
+{
+  cross_step *X = arg;
+  for (int l = 0; l < X->L; l++)
+    KS (lmw_cuda_step_cross_attention (X->out, X->q, X->rows, (size_t) l * T_AUD * X->C, T_AUD,
+                                       X->R, X->H, X->C / X->H, stream));
+}
+
+/* ms per step of the cross-attention launches of every layer for `requests` requests of
+ * `beams` rows each (a request's beams grouped on its window's K/V, as the table writer sets
+ * them), the K/V kept as f16 or int8 (q8); *mb: the megabytes of K/V a step reads */
+static float
+cross_times (decoder *D, int requests, int beams, bool q8, int reps, double *mb)
+{
+  int C = D->s->n_state, L = D->s->n_layer, R = requests * beams;
+  size_t n = (size_t) L * T_AUD * C, bytes = q8 ? LMW_CROSS_Q8_BYTES (n) : 2 * n;
+  cross_step X = { NULL, NULL, NULL, R, L, C, D->s->n_head };
+  unsigned char **kv = calloc ((size_t) requests, sizeof *kv);
+  lmw_step_row *rows = calloc ((size_t) R, sizeof *rows);
+  for (int i = 0; i < requests; i++) {
+    kv[i] = dalloc (2 * bytes); /* K then V; the values don't change the time */
+    CUDA (cudaMemset (kv[i], 0, 2 * bytes));
+    for (int b = 0; b < beams; b++) {
+      lmw_step_row *row = &rows[i * beams + b];
+      row->token = 50257;
+      row->cross_k = (const uint16_t *) kv[i];
+      row->cross_v = (const uint16_t *) (kv[i] + bytes);
+      row->cross_lead = b % LMW_STEP_GROUP_MAX;
+      row->cross_q8 = q8;
+    }
+  }
+  X.rows = dalloc (sizeof *rows * (size_t) R);
+  CUDA (cudaMemcpy (X.rows, rows, sizeof *rows * (size_t) R, cudaMemcpyHostToDevice));
+  X.q = dalloc ((size_t) R * C * 4), X.out = dalloc ((size_t) R * C * 4);
+  CUDA (cudaMemset (X.q, 0, (size_t) R * C * 4));
+  float ms = time_ms (cross_run, &X, reps);
+  *mb = (double) requests * 2 * bytes / 1e6;
+  for (int i = 0; i < requests; i++)
+    cudaFree (kv[i]);
+  cudaFree (X.rows), cudaFree (X.q), cudaFree (X.out);
+  free (kv), free (rows);
+  return ms;
 }
 
 /* ---- main ------------------------------------------------------------------------------- */
@@ -836,6 +895,15 @@ main (int argc, char **argv)
       printf ("\n");
       fflush (stdout);
       D.beams = 1;
+      /* the step's cross-attention by K/V type: the most requests, each with the most beams */
+      for (int q8 = 0; q8 < 2 && n_graph < 5 * MAXL; q8++) {
+        double mb;
+        float ms = cross_times (&D, rmax, bmax, q8, reps, &mb);
+        snprintf (graph_lines[n_graph++], sizeof graph_lines[0],
+                  "cross_kv %-4s %-9s %d x %d beams: cross-attention %.3f ms per step (%d layers),"
+                  " %.1f MB of K/V read, %.0f GB/s", q8 ? "int8" : "f16", s->name, rmax, bmax, ms,
+                  s->n_layer, mb, ms > 0 ? mb / ms : 0.0);
+      }
       for (int i = 0; i < n_dec && n_graph < 5 * MAXL; i++) {
         float direct, replayed;
         table_times (&D, decb[i], reps, &direct, &replayed);

@@ -86,7 +86,13 @@ on_finished (SoupServerMessage *msg, gpointer user_data)
   LmdHttpCall *call = lmd_http_call_get (msg);
 
   if (call != NULL)
-    call->finished = TRUE;
+    call->state = LMD_HTTP_CALL_FINISHED;
+}
+
+gboolean
+lmd_http_call_is_answered (const LmdHttpCall *call)
+{
+  return call->state >= LMD_HTTP_CALL_ANSWERED;
 }
 
 LmdHttpCall *
@@ -144,8 +150,7 @@ on_client_socket (int fd, GIOCondition condition, gpointer user_data)
   lmd_http_call_disconnected (msg);
   /* libsoup finishes the message when it tries to answer on the closed socket */
   soup_server_message_set_status (msg, 499, "Client Closed Request");
-  call->paused = FALSE;
-  soup_server_message_unpause (msg);
+  lmd_http_call_resume (msg);
   return G_SOURCE_REMOVE;
 }
 
@@ -155,7 +160,11 @@ lmd_http_call_hold (SoupServerMessage *msg)
   LmdHttpCall *call = lmd_http_call_get (msg);
   GSocket *socket = lmd_http_listener_get_socket (msg);
 
+  if (call != NULL && call->state != LMD_HTTP_CALL_OPEN)
+    return; /* held already, or answered: nothing to wait for */
   soup_server_message_pause (msg);
+  if (call != NULL)
+    call->state = LMD_HTTP_CALL_HELD;
   if (call != NULL && call->watch == NULL && socket != NULL)
     {
       call->watch = g_unix_fd_source_new (g_socket_get_fd (socket), G_IO_IN | G_IO_HUP | G_IO_ERR);
@@ -174,9 +183,24 @@ lmd_http_call_resume (SoupServerMessage *msg)
       g_source_destroy (call->watch);
       g_clear_pointer (&call->watch, g_source_unref);
     }
-  if (call != NULL && call->finished)
-    return; /* answered and done already (libsoup asserts on unpausing it) */
-  soup_server_message_unpause (msg);
+  if (call == NULL)
+    {
+      soup_server_message_unpause (msg);
+      return;
+    }
+  switch (call->state)
+    {
+    case LMD_HTTP_CALL_HELD:
+      call->state = LMD_HTTP_CALL_ANSWERED;
+      soup_server_message_unpause (msg);
+      break;
+    case LMD_HTTP_CALL_OPEN:
+      call->state = LMD_HTTP_CALL_ANSWERED; /* not paused: libsoup sends it when it gets there */
+      break;
+    case LMD_HTTP_CALL_ANSWERED:
+    case LMD_HTTP_CALL_FINISHED:
+      break; /* libsoup asserts on unpausing a finished message */
+    }
 }
 
 void
@@ -187,13 +211,15 @@ lmd_http_call_respond_error (SoupServerMessage *msg, const GError *error, guint 
   LmdErrorCode code = lmd_error_classify (error);
   gint64 expires_at = 0;
 
-  if (call != NULL && call->finished)
+  if (call != NULL && lmd_http_call_is_answered (call))
     {
-      /* a late second answer (e.g. the worker's side ending after the body was refused):
-       * the client has its answer */
-      LMD_LOG_REQUEST (G_LOG_LEVEL_DEBUG, call->request_id, "%s %s: already answered; dropping %s",
+      /* the first answer stands: whatever completes after it (a worker, an admission) must
+       * check the call's state first, so this line means a path that does not */
+      LMD_LOG_REQUEST (G_LOG_LEVEL_WARNING, call->request_id, "%s %s: answered already; a second "
+                       "answer (%s: %s) is dropped",
                        soup_server_message_get_method (msg),
-                       g_uri_get_path (soup_server_message_get_uri (msg)), lmd_error_code_name (code));
+                       g_uri_get_path (soup_server_message_get_uri (msg)), lmd_error_code_name (code),
+                       error->message);
       return;
     }
   LMD_LOG_REQUEST (code == LMD_ERROR_INTERNAL ? G_LOG_LEVEL_WARNING : G_LOG_LEVEL_INFO,
@@ -210,4 +236,6 @@ lmd_http_call_respond_error (SoupServerMessage *msg, const GError *error, guint 
     }
   lmd_http_dialect_write_error (call != NULL ? call->dialect : NULL, msg, router, error,
                                 call != NULL ? call->request_id : NULL, retry_after_s, expires_at);
+  if (call != NULL && call->state == LMD_HTTP_CALL_OPEN)
+    call->state = LMD_HTTP_CALL_ANSWERED; /* a held call is answered when it is resumed */
 }

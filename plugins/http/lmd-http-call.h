@@ -21,6 +21,29 @@
 
 G_BEGIN_DECLS
 
+/* Where the exchange of a call stands.  It only moves forward:
+ *
+ *   OPEN ──hold──▶ HELD ──resume──▶ ANSWERED
+ *     └──respond_error, resume─────▲
+ *   any of them ──libsoup's "finished"──▶ FINISHED
+ *
+ * OPEN: no answer yet, libsoup reads the request (its body may still be arriving).
+ * HELD: paused while the request is worked on (admission, router, worker, job store); libsoup
+ *       does no I/O on it and the client's socket is watched.
+ * ANSWERED: the answer is set; libsoup sends it (after reading and dropping the rest of the
+ *       body when it came before the body's end).  No other answer may replace it.
+ * FINISHED: the exchange has ended (libsoup's "finished": sent, or the connection is gone);
+ *       the message cannot be answered or unpaused any more.
+ *
+ * Work that completes after its call is ANSWERED or FINISHED (a worker's answer, an
+ * admission that comes back late) drops its result and gives back what it holds. */
+typedef enum {
+  LMD_HTTP_CALL_OPEN,
+  LMD_HTTP_CALL_HELD,
+  LMD_HTTP_CALL_ANSWERED,
+  LMD_HTTP_CALL_FINISHED,
+} LmdHttpCallState;
+
 typedef struct {
   LmdHttpTransport *self;   /* borrowed: the transport owns the server that owns the message */
   char *request_id;         /* owned */
@@ -33,15 +56,12 @@ typedef struct {
   gboolean uploading;        /* counted in the upload budget until its body is in */
   gboolean body_failed;      /* the body could not be stored (disk full) */
   LmdBodySpool *spool;       /* owned, role api: the body on its way to a worker, instead of body */
-  gboolean paused;           /* role api: the body is in, the message waits for the worker */
-  gboolean answered;         /* role api: the response is set (possibly before the body is in) */
+  LmdHttpCallState state;    /* see above */
   LmdLicenseTicket *ticket;  /* owned: admission by the license service, until answered */
   gboolean admitted;         /* admitted from the headers, before its body was read */
   double audio_seconds;      /* transcribed, for usage metering */
   gboolean counted;         /* a transcription endpoint: counts in metrics */
   gboolean disconnected;
-  gboolean finished;         /* the exchange has ended (libsoup's "finished"): no answer and no
-                              * unpause may follow */
   GCancellable *cancellable; /* owned */
   gint64 processing_started; /* monotonic µs, 0 = not started */
   GSource *watch;            /* owned, nullable: the client's socket, while the message is paused */
@@ -58,11 +78,16 @@ LmdHttpCall *lmd_http_call_get (SoupServerMessage *msg);
 /* Drops the body (in memory, in a file or in the spool) once nothing reads it any more. */
 void lmd_http_call_release_body (LmdHttpCall *call);
 
-/* Pauses @msg while its request is worked on, watching its client. */
+/* Pauses @msg while its request is worked on, watching its client (OPEN → HELD).  Nothing
+ * for a call that is answered already. */
 void lmd_http_call_hold (SoupServerMessage *msg);
 
-/* The answer is set: libsoup sends it. */
+/* The answer is set: libsoup sends it (→ ANSWERED; unpaused when HELD).  Nothing for a call
+ * whose exchange has ended. */
 void lmd_http_call_resume (SoupServerMessage *msg);
+
+/* TRUE once @call's answer is set or its exchange has ended: nothing may answer it again. */
+gboolean lmd_http_call_is_answered (const LmdHttpCall *call);
 
 /* The client went away (the message's "disconnected" signal, or the watch): cancels the work. */
 void lmd_http_call_disconnected (SoupServerMessage *msg);

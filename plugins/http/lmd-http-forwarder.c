@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "lmd-error.h"
+#include "lmd-http-call.h"
 #include "lmd-json.h"
 #include "lmd-log.h"
 #include "lmd-spool-input-stream.h"
@@ -132,7 +133,17 @@ relay_answer (Forward *f, GBytes *body)
   const char *retry = soup_message_headers_get_one (from, "Retry-After");
   const char *allow = soup_message_headers_get_one (from, "Allow");
   guint status = soup_message_get_status (f->out);
+  LmdHttpCall *call = lmd_http_call_get (f->msg);
 
+  if (call != NULL && lmd_http_call_is_answered (call))
+    {
+      /* the client has its answer (refused while the worker had the request): it stands */
+      LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, f->request_id, "worker %s answered %u after the request was "
+                       "answered; its answer is dropped", f->worker_url, status);
+      f->done (f->msg, status, 0, NULL, f->user_data);
+      forward_free (f);
+      return;
+    }
   if (retry != NULL)
     soup_message_headers_replace (to, "Retry-After", retry);
   if (allow != NULL)

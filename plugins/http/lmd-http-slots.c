@@ -14,6 +14,10 @@ lmd_http_slots_add (LmdEngineDevice *sum, const LmdEngineDevice *d)
   sum->step_rows += d->step_rows;
   sum->encoder_batches += d->encoder_batches;
   sum->encoder_windows += d->encoder_windows;
+  for (guint i = 0; i < G_N_ELEMENTS (sum->table_steps); i++)
+    sum->table_steps[i] += d->table_steps[i];
+  sum->rows_picked += d->rows_picked;
+  sum->rows_cross_shared += d->rows_cross_shared;
 }
 
 void
@@ -69,4 +73,18 @@ lmd_http_slots_append_metrics (GString *out, const LmdEngineDevice *d)
                           "asr_encoder_batch_windows_count %" G_GUINT64_FORMAT "\n",
                           cumulative, d->step_rows, cumulative, d->encoder_windows,
                           d->encoder_batches);
+  g_string_append_printf (out,
+                          "# HELP asr_decoder_graph_steps_total One-token decoder steps run from a row table on the device, by how: directly, recorded as a CUDA graph, replayed from it.\n"
+                          "# TYPE asr_decoder_graph_steps_total counter\n"
+                          "asr_decoder_graph_steps_total{how=\"direct\"} %" G_GUINT64_FORMAT "\n"
+                          "asr_decoder_graph_steps_total{how=\"recorded\"} %" G_GUINT64_FORMAT "\n"
+                          "asr_decoder_graph_steps_total{how=\"replayed\"} %" G_GUINT64_FORMAT "\n"
+                          "# HELP asr_decoder_rows_picked_total Decoder rows whose next token was picked on the device (8 bytes back instead of the logits).\n"
+                          "# TYPE asr_decoder_rows_picked_total counter\n"
+                          "asr_decoder_rows_picked_total %" G_GUINT64_FORMAT "\n"
+                          "# HELP asr_decoder_rows_cross_shared_total Decoder rows served by another row's read of their request's cross-attention K/V (beams).\n"
+                          "# TYPE asr_decoder_rows_cross_shared_total counter\n"
+                          "asr_decoder_rows_cross_shared_total %" G_GUINT64_FORMAT "\n",
+                          d->table_steps[0], d->table_steps[1], d->table_steps[2], d->rows_picked,
+                          d->rows_cross_shared);
 }

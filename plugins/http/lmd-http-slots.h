@@ -19,7 +19,10 @@ void lmd_http_slots_add (LmdEngineDevice *sum, const LmdEngineDevice *d);
 void lmd_http_slots_write_health (LmdJsonWriter *w, const LmdEngineDevice *d);
 /* asr_slots, asr_slots_in_use, asr_slots_waiting (gauges), asr_slot_wait_seconds (summary),
  * asr_batch_rows (histogram of the rows of each batched decoder step) and
- * asr_encoder_batch_windows (summary of the windows of each encoder pass), in the text format. */
+ * asr_encoder_batch_windows (summary of the windows of each encoder pass),
+ * asr_decoder_graph_steps_total{how} (row-table steps run directly, recorded, replayed),
+ * asr_decoder_rows_picked_total and asr_decoder_rows_cross_shared_total (counters), in the
+ * text format. */
 void lmd_http_slots_append_metrics (GString *out, const LmdEngineDevice *d);
 
 G_END_DECLS

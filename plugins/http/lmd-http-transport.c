@@ -90,20 +90,6 @@ typedef struct {
   gsize file_size;
 } PendingResponse;
 
-/* Role api: the response of a streamed request is set.  Before the whole body is in, libsoup
- * sends it once the body has been read (and calls no handler); after, the message is paused
- * waiting for it. */
-static void
-stream_answered (SoupServerMessage *msg, LmdHttpCall *call)
-{
-  call->answered = TRUE;
-  if (call->paused)
-    {
-      call->paused = FALSE;
-      lmd_http_call_resume (msg);
-    }
-}
-
 /* Role api: answers @error now and stops the body's way to a worker (the rest of the body is
  * still read, and dropped: HTTP/1.1 gives no other way to answer). */
 static void
@@ -111,10 +97,12 @@ stream_fail (LmdHttpTransport *self, SoupServerMessage *msg, LmdHttpCall *call, 
 {
   lmd_body_spool_abort (call->spool, error);
   g_cancellable_cancel (call->cancellable); /* the admission or the worker's request */
-  if (!call->answered && !call->disconnected)
+  if (!lmd_http_call_is_answered (call) && !call->disconnected)
     {
+      /* before the whole body is in, libsoup sends the answer once it has read (and dropped)
+       * the rest, and calls no handler; after, the message is held waiting for it */
       lmd_http_call_respond_error (msg, error, 0);
-      stream_answered (msg, call);
+      lmd_http_call_resume (msg);
     }
 }
 
@@ -123,7 +111,7 @@ spool_chunk (LmdHttpTransport *self, SoupServerMessage *msg, LmdHttpCall *call, 
 {
   g_autoptr (GError) error = NULL;
 
-  if (call->answered || call->too_large)
+  if (lmd_http_call_is_answered (call) || call->too_large)
     return;
   if (call->body_bytes > self->max_body_bytes)
     {
@@ -207,7 +195,6 @@ refuse_from_headers (LmdHttpTransport *self, SoupServerMessage *msg, LmdHttpCall
                      const GError *error, guint retry_after_s)
 {
   lmd_http_call_respond_error (msg, error, retry_after_s);
-  call->answered = TRUE;
   /* libsoup emits no request-finished for a message whose connection is taken */
   if (call->counted)
     count_answer (self, call, soup_server_message_get_status (msg));
@@ -461,7 +448,7 @@ forward_done (SoupServerMessage *msg, guint status, double audio_seconds, const 
   self->forwarded--;
   if (call != NULL && call->disconnected)
     LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id, "client went away before the worker answered");
-  else if (call != NULL && !call->answered)
+  else if (call != NULL && !lmd_http_call_is_answered (call))
     {
       if (error != NULL)
         lmd_http_call_respond_error (msg, error, 0);
@@ -472,7 +459,7 @@ forward_done (SoupServerMessage *msg, guint status, double audio_seconds, const 
           if (status == SOUP_STATUS_OK)
             observe_processing (self, call, audio_seconds);
         }
-      stream_answered (msg, call);
+      lmd_http_call_resume (msg);
     }
   g_object_unref (self);
 }
@@ -650,21 +637,38 @@ admit_done (GObject *source, GAsyncResult *result, gpointer user_data)
   self->in_flight--;
   /* the call owns the ticket from here: whatever happens, it is completed exactly once */
   call->ticket = ticket;
-  if (call->spool != NULL)
+  if (call->state == LMD_HTTP_CALL_FINISHED)
+    {
+      /* The exchange ended while the admission was asked: on the api a body over the limit is
+       * refused (413) as it streams, and its answer goes out once the rest of the body is read,
+       * without waiting for the admission.  Nothing is left to run: the admission is given
+       * back now (not when the message is dropped, which a kept-alive connection delays), so
+       * that it does not hold the key's concurrency slot. */
+      guint status = soup_server_message_get_status (wait->msg);
+
+      if (admitted)
+        LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id,
+                         "admitted after its answer (%u) was sent; the admission is given back", status);
+      else
+        LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id,
+                         "refused after its answer (%u) was sent: %s", status, error->message);
+      complete_ticket (self, call, status);
+    }
+  else if (call->spool != NULL)
     {
       /* role api: admitted while the body may still be arriving */
       if (call->disconnected)
         LMD_LOG_REQUEST (G_LOG_LEVEL_INFO, call->request_id,
                          "client went away while the license was checked; dropping the request");
-      else if (call->answered)
-        ; /* refused meanwhile (too large) */
+      else if (lmd_http_call_is_answered (call))
+        ; /* refused meanwhile (too large): the ticket is completed when the answer is sent */
       else if (!admitted && !lmd_body_spool_is_complete (call->spool))
         refuse_from_headers (self, wait->msg, call, error, retry_after); /* the rest is not read */
       else if (!admitted)
         {
           lmd_body_spool_abort (call->spool, error);
           lmd_http_call_respond_error (wait->msg, error, retry_after);
-          stream_answered (wait->msg, call);
+          lmd_http_call_resume (wait->msg);
         }
       else
         forward_request (self, wait->msg, call, wait->query);
@@ -711,11 +715,7 @@ transcribe_handler (LmdHttpTransport *self, SoupServerMessage *msg, GHashTable *
       /* role api: admitted (or being admitted) since the headers came, the body is all in;
        * the message waits for the worker's answer */
       lmd_body_spool_finish (call->spool);
-      if (!call->answered)
-        {
-          call->paused = TRUE;
-          lmd_http_call_hold (msg);
-        }
+      lmd_http_call_hold (msg); /* nothing when it is answered already */
       return;
     }
   call->counted = TRUE;

@@ -151,11 +151,12 @@ load_model (LmdWhisperEngine *self, const char *local_path, GError **error)
           return FALSE;
         }
       g_info ("model %s: scheduler of %d slots, %d beam caches, encoder batches of %d windows, "
-              "decoder steps of up to %d rows, %.1f ms for company, CUDA graphs %s: %.1f MB of "
-              "device memory besides the weights", self->model_name, self->sched_params.slots,
-              self->sched_params.beam_caches, self->sched_params.encoder_batch,
-              self->sched_params.max_rows, self->sched_params.max_wait_ms,
-              self->sched_params.cuda_graphs ? "on" : "off",
+              "decoder steps of up to %d rows, %.1f ms for company, CUDA graphs %s, cross K/V %s: "
+              "%.1f MB of device memory besides the weights", self->model_name,
+              self->sched_params.slots, self->sched_params.beam_caches,
+              self->sched_params.encoder_batch, self->sched_params.max_rows,
+              self->sched_params.max_wait_ms, self->sched_params.cuda_graphs ? "on" : "off",
+              self->sched_params.cross_kv_q8 ? "int8" : "f16",
               lmw_scheduler_budget_bytes (model, &self->sched_params) / 1048576.0);
       g_mutex_lock (&self->lock);
       self->scheduler = sched;
@@ -199,11 +200,13 @@ name_from_url (const char *url)
 }
 
 /* [whisper] scheduler, slots, beam_caches, encoder_batch, max_batch_rows, batch_wait_ms,
- * cuda_graphs: whether sessions share the device through lmw_scheduler, and its memory budget */
+ * cuda_graphs, cuda_cross_kv: whether sessions share the device through lmw_scheduler, and its
+ * memory budget */
 static gboolean
 setup_scheduler (LmdWhisperEngine *self, GKeyFile *config, GError **error)
 {
   g_autofree char *mode = lmd_config_get_string (config, "whisper", "scheduler", "auto");
+  g_autofree char *cross_kv = lmd_config_get_string (config, "whisper", "cuda_cross_kv", "f16");
   gint64 slots, beam_caches, encoder_batch, max_rows;
   double wait_ms;
   gboolean cuda_graphs;
@@ -219,6 +222,12 @@ setup_scheduler (LmdWhisperEngine *self, GKeyFile *config, GError **error)
     {
       g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                    "config [whisper] scheduler: \"%s\" is not auto, on or off", mode);
+      return FALSE;
+    }
+  if (!g_str_equal (cross_kv, "f16") && !g_str_equal (cross_kv, "int8"))
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "config [whisper] cuda_cross_kv: \"%s\" is not f16 or int8", cross_kv);
       return FALSE;
     }
   if (slots < 1 || slots > 1024 || beam_caches < 8 || beam_caches > 4096 || encoder_batch < 1 ||
@@ -240,6 +249,11 @@ setup_scheduler (LmdWhisperEngine *self, GKeyFile *config, GError **error)
   self->sched_params.max_rows = (int) max_rows;
   self->sched_params.max_wait_ms = wait_ms;
   self->sched_params.cuda_graphs = cuda_graphs;
+  /* int8 K/V: the scheduler's slots, on a backend that has them (else the model does not load) */
+  self->sched_params.cross_kv_q8 = self->use_scheduler && g_str_equal (cross_kv, "int8");
+  if (g_str_equal (cross_kv, "int8") && !self->use_scheduler)
+    g_info ("whisper: [whisper] cuda_cross_kv = int8 applies to the scheduler's slots; the "
+            "scheduler is off on backend %s, the cross K/V stay as they are", self->backend);
   return TRUE;
 }
 
@@ -514,6 +528,9 @@ whisper_get_device (LmdEngine *engine, LmdEngineDevice *device)
       device->slot_waits = st.acquired;
       device->slot_wait_seconds = st.wait_ms_total / 1000.0;
       memcpy (device->steps, st.steps, sizeof device->steps);
+      memcpy (device->table_steps, st.table_steps, sizeof device->table_steps);
+      device->rows_picked = st.rows_picked;
+      device->rows_cross_shared = st.rows_cross_shared;
       device->step_rows = st.step_rows;
       device->encoder_batches = st.encoder_batches;
       device->encoder_windows = st.encoder_windows;

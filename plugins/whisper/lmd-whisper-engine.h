@@ -26,6 +26,8 @@
  *               (docs/configuration.md)
  *   cuda_graphs true (default), false: one-token decoder steps captured and replayed as CUDA
  *               graphs
+ *   cuda_cross_kv  f16 (default), int8: how the scheduler's slots keep a window's
+ *               cross-attention K/V (int8: a scale per block of 32 values, about half the bytes)
  *   stream_interval_ms, stream_interim_budget  live transcription (lmd-whisper-stream.h)
  *
  * Config group [vad] (voice-activity detection before batch decoding, and the endpointing of

@@ -6,8 +6,9 @@
 # window) and checks, in TAP, that every launch succeeded (exit 0), that the table has the
 # tiny row with its seven figures, the GEMM peak, the throughput line, the front end's line
 # (the log-mel kernel's two passes over a window) and the graphs lines (the row-table step
-# directly and as a captured graph) and the beams line (a beam step of 2 x 5 rows: the bytes
-# of its logits against those of its candidates chosen on the device).  The benchmark's
+# directly and as a captured graph), the cross_kv lines (the step's cross-attention on f16
+# and on int8 K/V) and the beams line (a beam step of 2 x 5 rows: the bytes of its logits
+# against those of its candidates chosen on the device).  The benchmark's
 # output goes to stderr.
 out=$("$1" --models tiny --reps 1 --audio-ctx 48 --beams 1,5 --position 40 --enc-batch 1,3 \
   --dec-batch 1,4 --peak 64 --requests 4 --seconds 60 --tokens 8 --throughput tiny \
@@ -42,9 +43,15 @@ if printf '%s\n' "$out" | grep -Eq '^graphs tiny +R=1 +table step [0-9.]+ ms dir
 else
   echo "not ok 6 - no graphs lines for R=1 and R=4"
 fi
-if printf '%s\n' "$out" | grep -Eq '^beams 2 x 5 \(10 rows\): logits 2074600 bytes/step, download [0-9.]+ ms \+ host top-6 [0-9.]+ ms; on the device 480 bytes/step, top-6 kernel [0-9.]+ ms \+ download [0-9.]+ ms$'; then
-  echo "ok 7 - the beam step's line: 2 x 5 rows, 2074600 bytes of logits against 480 bytes of candidates"
+if printf '%s\n' "$out" | grep -Eq '^cross_kv f16  tiny +4 x 5 beams: cross-attention [0-9.]+ ms per step \(4 layers\), [0-9.]+ MB of K/V read' &&
+   printf '%s\n' "$out" | grep -Eq '^cross_kv int8 tiny +4 x 5 beams: cross-attention [0-9.]+ ms per step \(4 layers\), [0-9.]+ MB of K/V read'; then
+  echo "ok 7 - the step's cross-attention of 4 requests of 5 beams on f16 and on int8 K/V"
 else
-  echo "not ok 7 - no beams line for 2 x 5 rows"
+  echo "not ok 7 - no cross_kv lines for f16 and int8"
 fi
-echo "1..7"
+if printf '%s\n' "$out" | grep -Eq '^beams 2 x 5 \(10 rows\): logits 2074600 bytes/step, download [0-9.]+ ms \+ host top-6 [0-9.]+ ms; on the device 480 bytes/step, top-6 kernel [0-9.]+ ms \+ download [0-9.]+ ms$'; then
+  echo "ok 8 - the beam step's line: 2 x 5 rows, 2074600 bytes of logits against 480 bytes of candidates"
+else
+  echo "not ok 8 - no beams line for 2 x 5 rows"
+fi
+echo "1..8"

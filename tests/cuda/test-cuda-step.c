@@ -133,8 +133,8 @@ test_self (int R, const int *pos, int Tt, int H, int D)
     vc[r] = rand_floats (per, 1.0f);
     dkc[r] = dev_dup (kc[r], sizeof (float) * per);
     dvc[r] = dev_dup (vc[r], sizeof (float) * per);
-    rows[r] = (lmw_step_row) { pos[r] < 0 ? -1 : 3 + r, pos[r] < 0 ? 0 : pos[r], dkc[r], dvc[r],
-                               NULL, NULL };
+    rows[r] = (lmw_step_row) { .token = pos[r] < 0 ? -1 : 3 + r, .pos = pos[r] < 0 ? 0 : pos[r],
+                               .self_k = dkc[r], .self_v = dvc[r] };
   }
   /* the reference: the new key and value stored, then attention to keys 0 .. pos */
   float *want = calloc ((size_t) R * C, sizeof (float));
@@ -178,35 +178,72 @@ test_self (int R, const int *pos, int Tt, int H, int D)
 
 /* ---- cross-attention -------------------------------------------------------------------- */
 
-/* R rows, row r on window win[r] (-1: padding) of n_win windows of (L, Tk, C) f16 K/V */
+/* host twin of the int8 rows (LMW_CROSS_Q8_BYTES): dst bytes of x (rows, C), and x replaced
+ * by the values they stand for */
 static void
-test_cross (int R, const int *win, int n_win, int Tk, int H, int D)
+quantise_q8 (unsigned char *dst, float *x, size_t rows, int C)
+{
+  for (size_t r = 0; r < rows; r++) {
+    unsigned char *row = dst + r * LMW_CROSS_Q8_BYTES (C);
+    float *xr = x + r * C;
+    for (int b = 0; b < C / 32; b++) {
+      float m = 0.0f;
+      for (int i = 0; i < 32; i++)
+        m = fabsf (xr[b * 32 + i]) > m ? fabsf (xr[b * 32 + i]) : m;
+      float sc = m / 127.0f;
+      memcpy (row + C + 4 * b, &sc, 4);
+      for (int i = 0; i < 32; i++) {
+        float qv = sc > 0.0f ? rintf (xr[b * 32 + i] / sc) : 0.0f;
+        row[b * 32 + i] = (unsigned char) (signed char) qv;
+        xr[b * 32 + i] = (float) (signed char) row[b * 32 + i] * sc;
+      }
+    }
+  }
+}
+
+/* R rows, row r on window win[r] (-1: padding) of n_win windows of (L, Tk, C) K/V, f16 or
+ * int8 (q8); grouped: the rows' cross_lead as the table writer sets them (neighbours on one
+ * window, at most LMW_STEP_GROUP_MAX; a padding row inside a run keeps its neighbours' window
+ * so that it sits in their group), else every row on its own.  *reads_out (nullable) gets the
+ * number of groups, the reads of each window's K/V per head. */
+static void
+test_cross_ex (int R, const int *win, int n_win, int Tk, int H, int D, bool grouped, bool q8)
 {
   int C = H * D, L = 2, layer = 1;
   size_t per = (size_t) L * Tk * C, off = (size_t) layer * Tk * C;
+  size_t bytes = q8 ? LMW_CROSS_Q8_BYTES (per) : 2 * per;
   float *q = rand_floats ((size_t) R * C, 1.5f);
   float **kf = calloc ((size_t) n_win, sizeof *kf), **vf = calloc ((size_t) n_win, sizeof *vf);
-  uint16_t **dk = calloc ((size_t) n_win, sizeof *dk), **dv = calloc ((size_t) n_win, sizeof *dv);
-  uint16_t *h = malloc (2 * per);
+  void **dk = calloc ((size_t) n_win, sizeof *dk), **dv = calloc ((size_t) n_win, sizeof *dv);
+  unsigned char *h = malloc (bytes);
   for (int w = 0; w < n_win; w++) {
-    kf[w] = rand_floats (per, 1.5f);
-    vf[w] = rand_floats (per, 1.0f);
-    for (size_t i = 0; i < per; i++) {
-      h[i] = lmw_fp32_to_fp16 (kf[w][i]);
-      kf[w][i] = lmw_fp16_to_fp32 (h[i]);
+    for (int kv = 0; kv < 2; kv++) {
+      float *x = rand_floats (per, kv ? 1.0f : 1.5f);
+      if (q8) {
+        quantise_q8 (h, x, (size_t) L * Tk, C);
+      } else {
+        uint16_t *h16 = (uint16_t *) h;
+        for (size_t i = 0; i < per; i++) {
+          h16[i] = lmw_fp32_to_fp16 (x[i]);
+          x[i] = lmw_fp16_to_fp32 (h16[i]);
+        }
+      }
+      *(kv ? &vf[w] : &kf[w]) = x;
+      *(kv ? &dv[w] : &dk[w]) = dev_dup (h, bytes);
     }
-    dk[w] = dev_dup (h, 2 * per);
-    for (size_t i = 0; i < per; i++) {
-      h[i] = lmw_fp32_to_fp16 (vf[w][i]);
-      vf[w][i] = lmw_fp16_to_fp32 (h[i]);
-    }
-    dv[w] = dev_dup (h, 2 * per);
   }
   lmw_step_row *rows = calloc ((size_t) R, sizeof *rows);
   float *want = calloc ((size_t) R * C, sizeof (float));
+  int lead = 0, groups = 0;
   for (int r = 0; r < R; r++) {
-    int w = win[r] < 0 ? 0 : win[r];
-    rows[r] = (lmw_step_row) { win[r] < 0 ? -1 : 1, r, NULL, NULL, dk[w], dv[w] };
+    int w = win[r] < 0 ? (r > 0 && grouped ? (win[r - 1] < 0 ? 0 : win[r - 1]) : 0) : win[r];
+    rows[r] = (lmw_step_row) { .token = win[r] < 0 ? -1 : 1, .pos = r, .cross_k = dk[w],
+                               .cross_v = dv[w] };
+    rows[r].cross_q8 = q8;
+    if (grouped && r > 0 && r - lead < LMW_STEP_GROUP_MAX && rows[lead].cross_k == rows[r].cross_k)
+      rows[r].cross_lead = r - lead;
+    else
+      lead = r, groups++;
     if (win[r] >= 0)
       cpu->attention (cpu_ctx, want + (size_t) r * C, C, q + (size_t) r * C, C, kf[w] + off, C,
                       vf[w] + off, C, 1, Tk, H, D, -1);
@@ -214,11 +251,18 @@ test_cross (int R, const int *win, int n_win, int Tk, int H, int D)
   float *dq = dev_dup (q, sizeof (float) * R * C), *dout = dev_alloc (sizeof (float) * R * C);
   lmw_step_row *drows = dev_dup (rows, sizeof *rows * (size_t) R);
   float *out = malloc (sizeof (float) * (size_t) R * C);
+  for (size_t i = 0; i < (size_t) R * C; i++)
+    out[i] = NAN; /* every output must be written */
+  to_dev (dout, out, sizeof (float) * (size_t) R * C);
   lmw_cuda_status st = lmw_cuda_step_cross_attention (dout, dq, drows, off, Tk, R, H, D, NULL);
   from_dev (out, dout, sizeof (float) * (size_t) R * C);
   double e = rel_err (out, want, (size_t) R * C);
-  TEST_OK (st == LMW_CUDA_OK && e <= TOL, "step_cross_attention R %d on %d windows Tk %d H %d "
-           "D %d: rel err %.2e", R, n_win, Tk, H, D, e);
+  char where[160] = "";
+  for (int r = 0, n = 0; r < R && n < (int) sizeof where - 8; r++)
+    n += snprintf (where + n, sizeof where - (size_t) n, "%s%d", r ? "," : "", win[r]);
+  TEST_OK (st == LMW_CUDA_OK && e <= TOL, "step_cross_attention %s K/V, R %d on windows %s%s "
+           "(%d reads), Tk %d H %d D %d: rel err %.2e", q8 ? "int8" : "f16", R, where,
+           grouped ? " grouped" : "", groups, Tk, H, D, e);
   for (int w = 0; w < n_win; w++) {
     dev_free (dk[w]), dev_free (dv[w]);
     free (kf[w]), free (vf[w]);
@@ -226,6 +270,70 @@ test_cross (int R, const int *win, int n_win, int Tk, int H, int D)
   dev_free (dq), dev_free (dout), dev_free (drows);
   free (q), free (kf), free (vf), free (dk), free (dv), free (h), free (rows), free (want);
   free (out);
+}
+
+static void
+test_cross (int R, const int *win, int n_win, int Tk, int H, int D)
+{
+  test_cross_ex (R, win, n_win, Tk, H, D, false, false);
+}
+
+/* groups of 1 .. 8 rows (and 11: split into 8 and 3), padding inside and after them, heads of
+ * 64, 80 and 128, odd key counts up to 1500, on f16 and int8 K/V */
+static void
+test_cross_groups (bool q8)
+{
+  const int g8[] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+  test_cross_ex (8, g8, 1, 1500, 2, 64, true, q8);
+  const int mixed[] = { 0, 1, 1, 2, 2, 2, -1, 3, 3, 3, 3, 4, 4, 4, 4, 4, -1, -1 };
+  test_cross_ex (18, mixed, 5, 333, 8, 80, true, q8);
+  const int long11[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, -1, -1 };
+  test_cross_ex (20, long11, 2, 97, 1, 128, true, q8);
+  const int six[] = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1 };
+  test_cross_ex (13, six, 2, 1499, 3, 64, true, q8);
+  const int pad[] = { 0, -1, 0, 0, -1, -1, -1, -1 };
+  test_cross_ex (8, pad, 1, 31, 2, 128, true, q8);
+}
+
+/* the int8 rows of the device quantiser equal the host twin's, and the direct int8
+ * cross-attention (a prompt's rows) matches the CPU's on the values they stand for */
+static void
+test_q8_direct (int Tq, int Tk, int H, int D)
+{
+  int C = H * D;
+  size_t n = (size_t) Tk * C, bytes = LMW_CROSS_Q8_BYTES (n);
+  float *k = rand_floats (n, 2.0f), *v = rand_floats (n, 1.0f), *q = rand_floats ((size_t) Tq * C, 1.5f);
+  for (int i = 0; i < 32; i++)
+    k[C + i] = 0.0f; /* a block of zeros: scale 0 */
+  float *dkf = dev_dup (k, sizeof (float) * n), *dvf = dev_dup (v, sizeof (float) * n);
+  void *dk = dev_alloc (bytes), *dv = dev_alloc (bytes);
+  unsigned char *hk = malloc (bytes), *hv = malloc (bytes), *got = malloc (bytes);
+  quantise_q8 (hk, k, (size_t) Tk, C);
+  quantise_q8 (hv, v, (size_t) Tk, C);
+  lmw_cuda_status s1 = lmw_cuda_cross_q8 (dk, dkf, Tk, C, NULL);
+  lmw_cuda_status s2 = lmw_cuda_cross_q8 (dv, dvf, Tk, C, NULL);
+  size_t bad = 0;
+  from_dev (got, dk, bytes);
+  bad += memcmp (got, hk, bytes) != 0;
+  from_dev (got, dv, bytes);
+  bad += memcmp (got, hv, bytes) != 0;
+  TEST_OK (s1 == LMW_CUDA_OK && s2 == LMW_CUDA_OK && bad == 0, "cross_q8 (%d, %d): the int8 "
+           "rows and scales equal the host quantiser's bit for bit (%zu differ)", Tk, C, bad);
+  int ld = C + 8;
+  float *qp = calloc ((size_t) Tq * ld, sizeof (float));
+  for (int r = 0; r < Tq; r++)
+    memcpy (qp + (size_t) r * ld, q + (size_t) r * C, sizeof (float) * C);
+  float *want = calloc ((size_t) Tq * ld, sizeof (float)), *out = malloc (sizeof (float) * Tq * ld);
+  cpu->attention (cpu_ctx, want, ld, qp, ld, k, C, v, C, Tq, Tk, H, D, -1);
+  float *dq = dev_dup (qp, sizeof (float) * Tq * ld), *dout = dev_dup (want, sizeof (float) * Tq * ld);
+  lmw_cuda_status s3 = lmw_cuda_cross_attention_q8 (dout, ld, dq, ld, dk, dv, Tq, Tk, H, D, NULL);
+  from_dev (out, dout, sizeof (float) * Tq * ld);
+  double e = rel_err (out, want, (size_t) Tq * ld);
+  TEST_OK (s3 == LMW_CUDA_OK && e <= TOL, "cross_attention_q8 Tq %d Tk %d H %d D %d (row "
+           "stride %d): rel err %.2e against the attention on the dequantised K/V", Tq, Tk, H,
+           D, ld, e);
+  dev_free (dkf), dev_free (dvf), dev_free (dk), dev_free (dv), dev_free (dq), dev_free (dout);
+  free (k), free (v), free (q), free (hk), free (hv), free (got), free (qp), free (want), free (out);
 }
 
 /* ---- greedy pick ------------------------------------------------------------------------ */
@@ -298,8 +406,8 @@ test_pick (void)
   const int32_t fl[R] = { 0, LMW_PICK_TS_RULE, LMW_PICK_NO_TEXT | LMW_PICK_TS_RULE,
                           LMW_PICK_TS_RULE, 0, 0, 0 };
   for (int r = 0; r < R; r++)
-    rows[r] = (lmw_step_row) { r == 5 ? -1 : 1, 0, NULL, NULL, NULL, NULL,
-                               r == 6 ? NULL : dbits, lo[r], fl[r] };
+    rows[r] = (lmw_step_row) { .token = r == 5 ? -1 : 1, .pick_suppress = r == 6 ? NULL : dbits,
+                               .pick_ts_lo = lo[r], .pick_flags = fl[r] };
   lmw_step_row *drows = dev_dup (rows, sizeof rows);
   float *dx = dev_dup (x, sizeof (float) * (size_t) R * NV);
   lmw_pick_result out[R];
@@ -388,6 +496,10 @@ main (void)
   const int w1[] = { 0 };
   test_cross (1, w1, 1, 1, 1, 40);
   test_cross (1, w1, 1, 333, 2, 128);
+  test_cross_groups (false);
+  test_cross_groups (true);
+  test_q8_direct (11, 1500, 6, 64);
+  test_q8_direct (3, 77, 8, 80);
 
   test_pick ();
   test_bad_arguments ();

@@ -28,6 +28,15 @@
  *   /faults/api-kill-batch   kill -9 of the api with batch requests in flight: those not yet
  *                            answered see their connection end (no HTTP answer), the others
  *                            keep their 200; a restarted api serves at once
+ *   /faults/api-stop-stream  SIGSTOP of the api during a relayed stream (4 s): after SIGCONT the
+ *                            audio sent meanwhile is relayed and the stream ends normally
+ *                            (close 1000, the recording transcribed)
+ *   /faults/api-stop-job     SIGSTOP of the api with jobs accepted: the workers deliver them
+ *                            meanwhile; a submission sent meanwhile is accepted after SIGCONT;
+ *                            each delivered once and found through the api
+ *   /faults/api-kill-job     kill -9 of the api with a job accepted and two being submitted:
+ *                            every job answered 202 is delivered once and found through a
+ *                            restarted api; an unanswered submission is delivered at most once
  *
  * The cells covered elsewhere (kill -9 of a worker, of Redis, of the license role, of a job's
  * process) are listed in docs/reliability.md with their tests.
@@ -38,6 +47,7 @@
 #include <string.h>
 
 #include "lmd-test-audio.h"
+#include "lmd-test-batch.h"
 #include "lmd-test-callback-receiver.h"
 #include "lmd-test-redis.h"
 #include "lmd-test-server.h"
@@ -163,72 +173,24 @@ spin (guint ms)
 
 /* ---- concurrent batch requests ------------------------------------------------------------ */
 
-#define MAX_BATCH 16
-
-typedef struct {
-  guint sent, done;
-  guint statuses[MAX_BATCH];
-  char *bodies[MAX_BATCH];
-} Batch;
-
-typedef struct {
-  Batch *batch;
-  guint index;
-  SoupMessage *msg;
-} BatchCall;
-
 static void
-batch_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
+batch_send_to (LmdTestBatch *batch, LmdTestServer *srv, const char *path, guint n, GBytes *wav)
 {
-  BatchCall *c = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+  g_autofree char *url = lmd_test_server_url (srv, path);
 
-  c->batch->statuses[c->index] = body != NULL ? soup_message_get_status (c->msg) : 0;
-  c->batch->bodies[c->index] = body != NULL ? g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body))
-                                            : g_strdup (error->message);
-  c->batch->done++;
-  g_object_unref (c->msg);
-  g_free (c);
+  lmd_test_batch_post (batch, url, "audio/wav", wav, n);
 }
 
 static void
-batch_send_wav (Batch *batch, LmdTestServer *srv, guint n, GBytes *wav)
+batch_send_wav (LmdTestBatch *batch, LmdTestServer *srv, guint n, GBytes *wav)
 {
-  g_autofree char *url = lmd_test_server_url (srv, "/v1/listen");
-
-  for (guint i = 0; i < n && batch->sent < MAX_BATCH; i++)
-    {
-      BatchCall *c = g_new0 (BatchCall, 1);
-      c->batch = batch;
-      c->index = batch->sent++;
-      c->msg = soup_message_new ("POST", url);
-      soup_message_set_request_body_from_bytes (c->msg, "audio/wav", wav);
-      soup_session_send_and_read_async (session, c->msg, G_PRIORITY_DEFAULT, NULL, batch_call_done, c);
-    }
+  batch_send_to (batch, srv, "/v1/listen", n, wav);
 }
 
 static void
-batch_send (Batch *batch, LmdTestServer *srv, guint n)
+batch_send (LmdTestBatch *batch, LmdTestServer *srv, guint n)
 {
   batch_send_wav (batch, srv, n, short_wav);
-}
-
-static void
-batch_wait (Batch *batch, double timeout_s)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64) (timeout_s * G_USEC_PER_SEC);
-
-  while (batch->done < batch->sent && g_get_monotonic_time () < deadline)
-    g_main_context_iteration (NULL, FALSE) || (g_usleep (2000), TRUE);
-  g_assert_cmpuint (batch->done, ==, batch->sent);
-}
-
-static void
-batch_clear (Batch *batch)
-{
-  for (guint i = 0; i < MAX_BATCH; i++)
-    g_clear_pointer (&batch->bodies[i], g_free);
 }
 
 /* ---- cells -------------------------------------------------------------------------------- */
@@ -237,45 +199,42 @@ batch_clear (Batch *batch)
 static void
 test_asr_stop_batch (void)
 {
-  Batch batch = { 0 };
-  Batch after = { 0 };
+  g_autoptr (LmdTestBatch) batch = lmd_test_batch_new (session);
+  g_autoptr (LmdTestBatch) after = lmd_test_batch_new (session);
   guint victim, n_200 = 0, n_504 = 0;
   gint64 stopped_at;
 
   if (!need_setup ())
     return;
   g_assert_true (wait_for_workers (2, 20));
-  batch_send (&batch, api, 6);
+  batch_send (batch, api, 6);
   spin (700);
   victim = worker_metric (0, "asr_active_requests") + worker_metric (0, "asr_batch_queue_depth") >=
                worker_metric (1, "asr_active_requests") + worker_metric (1, "asr_batch_queue_depth")
              ? 0 : 1;
-  g_test_message ("SIGSTOP worker %u with %u of 6 requests answered", victim, batch.done);
+  g_test_message ("SIGSTOP worker %u with %u of 6 requests answered", victim, lmd_test_batch_get_done (batch));
   lmd_test_server_signal (workers[victim], SIGSTOP);
   stopped_at = g_get_monotonic_time ();
-  batch_wait (&batch, 120);
-  for (guint i = 0; i < batch.sent; i++)
+  lmd_test_batch_wait (batch, 120);
+  for (guint i = 0; i < lmd_test_batch_get_sent (batch); i++)
     {
-      if (batch.statuses[i] == 200)
+      if (lmd_test_batch_get_status (batch, i) == 200)
         n_200++;
-      else if (batch.statuses[i] == 504 && strstr (batch.bodies[i], "\"code\":\"TIMEOUT\"") != NULL)
+      else if (lmd_test_batch_get_status (batch, i) == 504 &&
+               strstr (lmd_test_batch_get_body (batch, i), "\"code\":\"TIMEOUT\"") != NULL)
         n_504++;
-      else
-        g_test_message ("request %u: %u %s", i, batch.statuses[i], batch.bodies[i]);
     }
   g_test_message ("6 requests: %u answered 200, %u 504 TIMEOUT; the last %.1f s after the stop", n_200, n_504,
                   (g_get_monotonic_time () - stopped_at) / 1e6);
   g_assert_cmpuint (n_200 + n_504, ==, 6);
   /* while it is stopped, new requests go to the other worker */
   g_assert_true (wait_for_workers (1, 10));
-  batch_send (&after, api, 2);
-  batch_wait (&after, 120);
-  for (guint i = 0; i < after.sent; i++)
-    g_assert_cmpuint (after.statuses[i], ==, 200);
+  batch_send (after, api, 2);
+  lmd_test_batch_wait (after, 120);
+  for (guint i = 0; i < lmd_test_batch_get_sent (after); i++)
+    g_assert_cmpuint (lmd_test_batch_get_status (after, i), ==, 200);
   lmd_test_server_signal (workers[victim], SIGCONT);
   g_assert_true (wait_for_workers (2, 20));
-  batch_clear (&batch);
-  batch_clear (&after);
 }
 
 /* Finds the worker holding a stream; G_MAXUINT when none does within 5 s. */
@@ -292,11 +251,25 @@ stream_worker (void)
   return G_MAXUINT;
 }
 
+/* A stream through the api, with the first second of the recording sent; @worker: the worker
+ * that holds it. */
+static LmdTestStream *
+open_relayed_stream (guint *worker)
+{
+  g_autofree char *url = g_strdup_printf ("ws://127.0.0.1:%u/v1/listen/stream", lmd_test_server_get_port (api));
+  g_autoptr (GError) error = NULL;
+  LmdTestStream *s = lmd_test_stream_connect (session, url, &error);
+
+  g_assert_no_error (error);
+  lmd_test_stream_send (s, g_bytes_get_data (stream_pcm, NULL), 32000);
+  *worker = stream_worker ();
+  g_assert_cmpuint (*worker, <, 2);
+  return s;
+}
+
 static void
 test_asr_stop_stream (void)
 {
-  g_autofree char *url = NULL;
-  g_autoptr (GError) error = NULL;
   g_autoptr (LmdTestStream) s = NULL;
   JsonObject *e;
   guint victim;
@@ -306,12 +279,7 @@ test_asr_stop_stream (void)
   if (!need_setup ())
     return;
   g_assert_true (wait_for_workers (2, 20));
-  url = g_strdup_printf ("ws://127.0.0.1:%u/v1/listen/stream", lmd_test_server_get_port (api));
-  s = lmd_test_stream_connect (session, url, &error);
-  g_assert_no_error (error);
-  lmd_test_stream_send (s, g_bytes_get_data (stream_pcm, NULL), 32000);
-  victim = stream_worker ();
-  g_assert_cmpuint (victim, <, 2);
+  s = open_relayed_stream (&victim);
   lmd_test_server_signal (workers[victim], SIGSTOP);
   stopped_at = g_get_monotonic_time ();
   /* the client goes on sending audio, as a microphone would */
@@ -336,7 +304,7 @@ test_asr_stop_stream (void)
 static void
 test_redis_stop (void)
 {
-  Batch batch = { 0 };
+  g_autoptr (LmdTestBatch) batch = lmd_test_batch_new (session);
   g_autofree char *url = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (LmdTestStream) s = NULL;
@@ -351,7 +319,7 @@ test_redis_stop (void)
   s = lmd_test_stream_connect (session, url, &error);
   g_assert_no_error (error);
   g_assert_cmpint (kill (redis_pid, SIGSTOP), ==, 0);
-  batch_send (&batch, api, 2);
+  batch_send (batch, api, 2);
   for (gsize off = 0; off < g_bytes_get_size (stream_pcm); off += 32000)
     lmd_test_stream_send (s, (const guint8 *) g_bytes_get_data (stream_pcm, NULL) + off,
                           MIN (32000, g_bytes_get_size (stream_pcm) - off));
@@ -366,21 +334,16 @@ test_redis_stop (void)
       spin (500);
     }
   g_assert_cmpint (kill (redis_pid, SIGCONT), ==, 0);
-  batch_wait (&batch, 120);
+  lmd_test_batch_wait (batch, 120);
   g_assert_true (lmd_test_stream_wait_closed (s, 60));
   g_test_message ("Redis stopped 4 s: %u of %u /health answered 200; stream closed %u", probes_ok, probes,
                   s->close_code);
-  for (guint i = 0; i < batch.sent; i++)
-    {
-      if (batch.statuses[i] != 200)
-        g_test_message ("request %u: %u %s", i, batch.statuses[i], batch.bodies[i]);
-      g_assert_cmpuint (batch.statuses[i], ==, 200);
-    }
+  for (guint i = 0; i < lmd_test_batch_get_sent (batch); i++)
+    g_assert_cmpuint (lmd_test_batch_get_status (batch, i), ==, 200);
   g_assert_cmpuint (probes_ok, ==, probes);
   g_assert_cmpuint (s->close_code, ==, 1000);
   g_assert_cmpuint (s->n_last, ==, 1);
   g_assert_true (wait_for_workers (2, 20));
-  batch_clear (&batch);
 }
 
 /* POSTs a job to the api: the status, and the job id of a 202 (transfer full, or NULL). */
@@ -528,8 +491,6 @@ test_asr_stop_job (void)
 static void
 test_api_kill_stream (void)
 {
-  g_autofree char *url = NULL;
-  g_autoptr (GError) error = NULL;
   g_autoptr (LmdTestStream) s = NULL;
   guint w;
   gint64 killed_at, deadline;
@@ -537,12 +498,7 @@ test_api_kill_stream (void)
   if (!need_setup ())
     return;
   g_assert_true (wait_for_workers (2, 20));
-  url = g_strdup_printf ("ws://127.0.0.1:%u/v1/listen/stream", lmd_test_server_get_port (api));
-  s = lmd_test_stream_connect (session, url, &error);
-  g_assert_no_error (error);
-  lmd_test_stream_send (s, g_bytes_get_data (stream_pcm, NULL), 32000);
-  w = stream_worker ();
-  g_assert_cmpuint (w, <, 2);
+  s = open_relayed_stream (&w);
   lmd_test_server_signal (api, SIGKILL);
   killed_at = g_get_monotonic_time ();
   g_assert_cmpint (lmd_test_server_wait (api, 30), ==, -SIGKILL);
@@ -559,12 +515,11 @@ test_api_kill_stream (void)
   api = start_api ();
   g_assert_true (wait_for_workers (2, 20));
   {
-    Batch batch = { 0 };
-    batch_send (&batch, api, 2);
-    batch_wait (&batch, 120);
-    g_assert_cmpuint (batch.statuses[0], ==, 200);
-    g_assert_cmpuint (batch.statuses[1], ==, 200);
-    batch_clear (&batch);
+    g_autoptr (LmdTestBatch) batch = lmd_test_batch_new (session);
+    batch_send (batch, api, 2);
+    lmd_test_batch_wait (batch, 120);
+    g_assert_cmpuint (lmd_test_batch_get_status (batch, 0), ==, 200);
+    g_assert_cmpuint (lmd_test_batch_get_status (batch, 1), ==, 200);
   }
 }
 
@@ -573,28 +528,27 @@ test_api_kill_stream (void)
 static void
 test_api_stop_batch (void)
 {
-  Batch batch = { 0 };
+  g_autoptr (LmdTestBatch) batch = lmd_test_batch_new (session);
   guint answered_while_stopped;
   gint64 resumed_at;
 
   if (!need_setup ())
     return;
   g_assert_true (wait_for_workers (2, 20));
-  batch_send_wav (&batch, api, 4, long_wav);
+  batch_send_wav (batch, api, 4, long_wav);
   spin (300);
   lmd_test_server_signal (api, SIGSTOP);
   spin (100);
-  answered_while_stopped = batch.done;
+  answered_while_stopped = lmd_test_batch_get_done (batch);
   spin (4000);
-  g_assert_cmpuint (batch.done, ==, answered_while_stopped);
+  g_assert_cmpuint (lmd_test_batch_get_done (batch), ==, answered_while_stopped);
   lmd_test_server_signal (api, SIGCONT);
   resumed_at = g_get_monotonic_time ();
-  batch_wait (&batch, WORKER_TIMEOUT_S + 60);
+  lmd_test_batch_wait (batch, WORKER_TIMEOUT_S + 60);
   g_test_message ("api stopped 4 s: %u of 4 answered before; all answered %.1f s after SIGCONT",
                   answered_while_stopped, (g_get_monotonic_time () - resumed_at) / 1e6);
-  for (guint i = 0; i < batch.sent; i++)
-    g_assert_cmpuint (batch.statuses[i], ==, 200);
-  batch_clear (&batch);
+  for (guint i = 0; i < lmd_test_batch_get_sent (batch); i++)
+    g_assert_cmpuint (lmd_test_batch_get_status (batch, i), ==, 200);
   g_assert_true (wait_for_workers (2, 20));
 }
 
@@ -604,41 +558,248 @@ test_api_stop_batch (void)
 static void
 test_api_kill_batch (void)
 {
-  Batch batch = { 0 };
-  Batch after = { 0 };
+  g_autoptr (LmdTestBatch) batch = lmd_test_batch_new (session);
+  g_autoptr (LmdTestBatch) after = lmd_test_batch_new (session);
   guint n_200 = 0, n_cut = 0;
 
   if (!need_setup ())
     return;
   g_assert_true (wait_for_workers (2, 20));
-  batch_send_wav (&batch, api, 4, long_wav);
+  batch_send_wav (batch, api, 4, long_wav);
   spin (300);
   lmd_test_server_signal (api, SIGKILL);
   g_assert_cmpint (lmd_test_server_wait (api, 30), ==, -SIGKILL);
-  batch_wait (&batch, 30);
-  for (guint i = 0; i < batch.sent; i++)
+  lmd_test_batch_wait (batch, 30);
+  for (guint i = 0; i < lmd_test_batch_get_sent (batch); i++)
     {
-      if (batch.statuses[i] == 200)
+      if (lmd_test_batch_get_status (batch, i) == 200)
         n_200++;
-      else if (batch.statuses[i] == 0)
-        {
-          g_test_message ("request %u: %s", i, batch.bodies[i]);
-          n_cut++;
-        }
+      else if (lmd_test_batch_get_status (batch, i) == 0)
+        n_cut++;
     }
   g_test_message ("api killed: %u of 4 answered 200 before, %u connections ended without an answer",
                   n_200, n_cut);
-  g_assert_cmpuint (n_200 + n_cut, ==, batch.sent);
+  g_assert_cmpuint (n_200 + n_cut, ==, lmd_test_batch_get_sent (batch));
   g_assert_cmpuint (n_cut, >=, 1);
-  batch_clear (&batch);
   lmd_test_server_stop (api);
   api = start_api ();
   g_assert_true (wait_for_workers (2, 20));
-  batch_send (&after, api, 2);
-  batch_wait (&after, WORKER_TIMEOUT_S + 60);
-  g_assert_cmpuint (after.statuses[0], ==, 200);
-  g_assert_cmpuint (after.statuses[1], ==, 200);
-  batch_clear (&after);
+  batch_send (after, api, 2);
+  lmd_test_batch_wait (after, WORKER_TIMEOUT_S + 60);
+  g_assert_cmpuint (lmd_test_batch_get_status (after, 0), ==, 200);
+  g_assert_cmpuint (lmd_test_batch_get_status (after, 1), ==, 200);
+}
+
+/* SIGSTOP of the api during a relayed stream, 4 s, the client sending audio all along: after
+ * SIGCONT the api relays what the client sent meanwhile, and the stream ends normally (the
+ * whole recording transcribed, close 1000).  The worker's side of the stream waits: 4 s is
+ * far below its idle timeout. */
+static void
+test_api_stop_stream (void)
+{
+  g_autofree char *text = NULL;
+  g_autoptr (LmdTestStream) s = NULL;
+  const guint8 *pcm;
+  gsize len, sent = 0;
+  guint w, messages_while_stopped;
+  gint64 resumed_at;
+
+  if (!need_setup ())
+    return;
+  g_assert_true (wait_for_workers (2, 20));
+  pcm = g_bytes_get_data (stream_pcm, &len);
+  len = MIN (len, (gsize) 16000 * 2 * 10); /* 10 s of the recording */
+  s = open_relayed_stream (&w);
+  sent = 32000;
+  lmd_test_server_signal (api, SIGSTOP);
+  spin (100);
+  messages_while_stopped = s->messages->len;
+  /* 4 s stopped, the client going on at real-time pace */
+  for (guint i = 0; i < 40 && sent < len; i++, sent += 3200)
+    {
+      lmd_test_stream_send (s, pcm + sent, MIN (3200, len - sent));
+      spin (100);
+    }
+  g_assert_cmpuint (s->messages->len, ==, messages_while_stopped);
+  g_assert_false (s->closed);
+  lmd_test_server_signal (api, SIGCONT);
+  resumed_at = g_get_monotonic_time ();
+  for (; sent < len; sent += 3200)
+    {
+      lmd_test_stream_send (s, pcm + sent, MIN (3200, len - sent));
+      spin (20);
+    }
+  lmd_test_stream_send_text (s, "{\"type\":\"close_stream\"}");
+  g_assert_true (lmd_test_stream_wait_closed (s, WORKER_TIMEOUT_S));
+  text = lmd_test_stream_finals_text (s);
+  g_test_message ("api stopped 4 s during a stream: closed %u %.1f s after SIGCONT, %u finals: %s",
+                  s->close_code, (g_get_monotonic_time () - resumed_at) / 1e6, s->n_finals, text);
+  g_assert_null (lmd_test_stream_find_type (s, "error"));
+  g_assert_cmpuint (s->close_code, ==, 1000);
+  g_assert_cmpuint (s->n_last, ==, 1);
+  /* the recording starts "i had been ..."; words from after the stop are there too */
+  g_assert_cmpuint (strlen (text), >, 40);
+  g_assert_cmpfloat (worker_metric (w, "asr_active_streams"), ==, 0);
+}
+
+/* The job id in the 202 answer of a submission (transfer full), or NULL. */
+static char *
+job_id_of (const char *body)
+{
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonNode *root;
+
+  if (body == NULL || !json_parser_load_from_data (parser, body, -1, NULL))
+    return NULL;
+  root = json_parser_get_root (parser);
+  if (!JSON_NODE_HOLDS_OBJECT (root) || !json_object_has_member (json_node_get_object (root), "job_id"))
+    return NULL;
+  return g_strdup (json_object_get_string_member (json_node_get_object (root), "job_id"));
+}
+
+static char *
+jobs_path (void)
+{
+  g_autofree char *escaped = g_uri_escape_string (callback, NULL, FALSE);
+
+  return g_strdup_printf ("/v1/listen?callback_url=%s", escaped);
+}
+
+/* The stored document of @job_id through the api: "completed" within @timeout_s. */
+static void
+assert_job_completed (const char *job_id, double timeout_s)
+{
+  g_autofree char *path = g_strdup_printf ("/v1/jobs/%s", job_id);
+  gint64 deadline = g_get_monotonic_time () + (gint64) (timeout_s * G_USEC_PER_SEC);
+
+  for (;;)
+    {
+      guint status = 0;
+      g_autofree char *body = get_text (api, path, &status);
+      if (status == 200 && strstr (body, "\"completed\"") != NULL)
+        return;
+      if (g_get_monotonic_time () >= deadline)
+        g_error ("job %s through the api: %u %s", job_id, status, body);
+      spin (200);
+    }
+}
+
+/* SIGSTOP of the api with jobs accepted: the workers run them and post their callbacks
+ * while the api is stopped (the api is not on a job's way once it has answered 202); a job
+ * submitted while it is stopped waits, and is accepted after SIGCONT; each job is delivered
+ * once, and found through the api. */
+static void
+test_api_stop_job (void)
+{
+  g_autoptr (LmdTestBatch) accepted = lmd_test_batch_new (session);
+  g_autoptr (LmdTestBatch) waiting = lmd_test_batch_new (session);
+  g_autofree char *path = jobs_path ();
+  char *ids[3] = { NULL };
+  guint from, delivered_while_stopped;
+
+  if (!need_setup ())
+    return;
+  g_assert_true (wait_for_workers (2, 20));
+  from = lmd_test_callback_receiver_get_delivered (receiver);
+  batch_send_to (accepted, api, path, 2, short_wav);
+  lmd_test_batch_wait (accepted, WORKER_TIMEOUT_S);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_assert_cmpuint (lmd_test_batch_get_status (accepted, i), ==, 202);
+      ids[i] = job_id_of (lmd_test_batch_get_body (accepted, i));
+      g_assert_nonnull (ids[i]);
+    }
+  lmd_test_server_signal (api, SIGSTOP);
+  batch_send_to (waiting, api, path, 1, short_wav);
+  /* the two accepted jobs are delivered while the api is stopped */
+  delivered_while_stopped = lmd_test_callback_receiver_wait (receiver, from + 2, WORKER_TIMEOUT_S) - from;
+  spin (500);
+  g_test_message ("api stopped: %u of 2 accepted jobs delivered meanwhile; the submission sent meanwhile: "
+                  "%s", delivered_while_stopped, lmd_test_batch_get_done (waiting) > 0 ? "answered" : "waiting");
+  g_assert_cmpuint (delivered_while_stopped, ==, 2);
+  g_assert_cmpuint (lmd_test_batch_get_done (waiting), ==, 0);
+  lmd_test_server_signal (api, SIGCONT);
+  lmd_test_batch_wait (waiting, WORKER_TIMEOUT_S);
+  g_assert_cmpuint (lmd_test_batch_get_status (waiting, 0), ==, 202);
+  ids[2] = job_id_of (lmd_test_batch_get_body (waiting, 0));
+  g_assert_nonnull (ids[2]);
+  lmd_test_callback_receiver_wait (receiver, from + 3, WORKER_TIMEOUT_S);
+  /* a claim timeout for a late duplicate */
+  spin (4000);
+  for (guint i = 0; i < G_N_ELEMENTS (ids); i++)
+    {
+      g_assert_cmpuint (deliveries_of (ids[i], from), ==, 1);
+      assert_job_completed (ids[i], 10);
+      g_free (ids[i]);
+    }
+}
+
+/* kill -9 of the api with a job accepted and two more being submitted: the accepted job is
+ * run and delivered once by a worker; a submission whose 202 came back is delivered once
+ * too; one whose connection ended without an answer may still have been accepted by a worker
+ * (the api had forwarded it whole): it is then delivered once, under a job id the client never
+ * saw.  A restarted api finds the accepted jobs. */
+static void
+test_api_kill_job (void)
+{
+  g_autoptr (LmdTestBatch) accepted = lmd_test_batch_new (session);
+  g_autoptr (LmdTestBatch) cut = lmd_test_batch_new (session);
+  g_autofree char *path = jobs_path ();
+  g_autofree char *first = NULL;
+  GPtrArray *known = g_ptr_array_new_with_free_func (g_free);
+  guint from, unanswered = 0, total;
+
+  if (!need_setup ())
+    return;
+  g_assert_true (wait_for_workers (2, 20));
+  from = lmd_test_callback_receiver_get_delivered (receiver);
+  batch_send_to (accepted, api, path, 1, long_wav);
+  lmd_test_batch_wait (accepted, WORKER_TIMEOUT_S);
+  g_assert_cmpuint (lmd_test_batch_get_status (accepted, 0), ==, 202);
+  first = job_id_of (lmd_test_batch_get_body (accepted, 0));
+  g_assert_nonnull (first);
+  g_ptr_array_add (known, g_strdup (first));
+  batch_send_to (cut, api, path, 2, long_wav);
+  spin (10); /* on their way: sent, forwarded, or answered already */
+  lmd_test_server_signal (api, SIGKILL);
+  g_assert_cmpint (lmd_test_server_wait (api, 30), ==, -SIGKILL);
+  lmd_test_batch_wait (cut, 30);
+  for (guint i = 0; i < lmd_test_batch_get_sent (cut); i++)
+    {
+      g_autofree char *id = lmd_test_batch_get_status (cut, i) == 202 ? job_id_of (lmd_test_batch_get_body (cut, i)) : NULL;
+      if (id != NULL)
+        g_ptr_array_add (known, g_steal_pointer (&id));
+      else
+        {
+          g_assert_cmpuint (lmd_test_batch_get_status (cut, i), ==, 0); /* the connection ended, no answer */
+          unanswered++;
+        }
+    }
+  lmd_test_server_stop (api);
+  api = start_api ();
+  g_assert_true (wait_for_workers (2, 20));
+  /* every job whose 202 came back is delivered, once; the others at most once each */
+  lmd_test_callback_receiver_wait (receiver, from + known->len, WORKER_TIMEOUT_S + 60);
+  spin (5000);
+  total = lmd_test_callback_receiver_get_delivered (receiver) - from;
+  g_test_message ("api killed: %u job(s) accepted, %u submission(s) without an answer, %u callback(s)",
+                  known->len, unanswered, total);
+  for (guint i = 0; i < known->len; i++)
+    {
+      g_assert_cmpuint (deliveries_of (known->pdata[i], from), ==, 1);
+      assert_job_completed (known->pdata[i], 10);
+    }
+  g_assert_cmpuint (total, >=, known->len);
+  g_assert_cmpuint (total, <=, known->len + unanswered);
+  /* and no job id twice among them */
+  for (guint i = from; i < lmd_test_callback_receiver_get_delivered (receiver); i++)
+    {
+      g_autofree char *body = lmd_test_callback_receiver_get_body (receiver, i);
+      g_autofree char *id = job_id_of (body);
+      g_assert_nonnull (id);
+      g_assert_cmpuint (deliveries_of (id, from), ==, 1);
+    }
+  g_ptr_array_unref (known);
 }
 
 int
@@ -684,6 +845,9 @@ main (int argc, char **argv)
   g_test_add_func ("/faults/api-kill-stream", test_api_kill_stream);
   g_test_add_func ("/faults/api-stop-batch", test_api_stop_batch);
   g_test_add_func ("/faults/api-kill-batch", test_api_kill_batch);
+  g_test_add_func ("/faults/api-stop-stream", test_api_stop_stream);
+  g_test_add_func ("/faults/api-stop-job", test_api_stop_job);
+  g_test_add_func ("/faults/api-kill-job", test_api_kill_job);
   status = g_test_run ();
   if (api != NULL)
     {

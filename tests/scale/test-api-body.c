@@ -476,6 +476,7 @@ test_client_leaves (void)
                                          ? "had finished the transcription when it noticed"
                                          : "stopped the transcription before its end");
   }
+  g_clear_error (&r.error);
   assert_spool_empty ();
 }
 

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "lmd-test-audio.h"
+#include "lmd-test-batch.h"
 #include "lmd-test-redis.h"
 #include "lmd-test-server.h"
 #include "lmd-test-stream.h"
@@ -105,74 +106,12 @@ wait_for_workers (guint n, double timeout_s)
 /* ---- helpers ------------------------------------------------------------------------------- */
 
 /* Concurrent POSTs of short_wav to @srv. */
-typedef struct {
-  guint sent, done, ok;
-  guint statuses[N_REQUESTS];
-  char *texts[N_REQUESTS];
-} Batch;
-
-typedef struct {
-  Batch *batch;
-  guint index;
-  SoupMessage *msg;
-} BatchCall;
-
 static void
-batch_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  BatchCall *c = user_data;
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GBytes) body = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
-  guint status = body != NULL ? soup_message_get_status (c->msg) : 0;
-
-  c->batch->statuses[c->index] = status;
-  if (status == 200)
-    {
-      g_autoptr (JsonParser) parser = json_parser_new ();
-      g_assert_true (json_parser_load_from_data (parser, g_bytes_get_data (body, NULL), (gssize) g_bytes_get_size (body), NULL));
-      c->batch->texts[c->index] = g_strdup (json_object_get_string_member (json_node_get_object (json_parser_get_root (parser)), "text"));
-      c->batch->ok++;
-    }
-  else
-    g_test_message ("request %u: status %u %s %.*s", c->index, status, error != NULL ? error->message : "",
-                    body != NULL ? (int) g_bytes_get_size (body) : 0,
-                    body != NULL ? (const char *) g_bytes_get_data (body, NULL) : "");
-  c->batch->done++;
-  g_object_unref (c->msg);
-  g_free (c);
-}
-
-static void
-batch_send (Batch *batch, LmdTestServer *srv, guint n)
+batch_send (LmdTestBatch *batch, LmdTestServer *srv, guint n)
 {
   g_autofree char *url = lmd_test_server_url (srv, "/v1/listen");
 
-  for (guint i = 0; i < n; i++)
-    {
-      BatchCall *c = g_new0 (BatchCall, 1);
-      c->batch = batch;
-      c->index = batch->sent++;
-      c->msg = soup_message_new ("POST", url);
-      soup_message_set_request_body_from_bytes (c->msg, "audio/wav", short_wav);
-      soup_session_send_and_read_async (session, c->msg, G_PRIORITY_DEFAULT, NULL, batch_call_done, c);
-    }
-}
-
-static void
-batch_wait (Batch *batch, double timeout_s)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64) (timeout_s * G_USEC_PER_SEC);
-
-  while (batch->done < batch->sent && g_get_monotonic_time () < deadline)
-    g_main_context_iteration (NULL, FALSE) || (g_usleep (2000), TRUE);
-  g_assert_cmpuint (batch->done, ==, batch->sent);
-}
-
-static void
-batch_clear (Batch *batch)
-{
-  for (guint i = 0; i < N_REQUESTS; i++)
-    g_free (batch->texts[i]);
+  lmd_test_batch_post (batch, url, "audio/wav", short_wav, n);
 }
 
 static char *
@@ -264,7 +203,7 @@ need_setup (void)
 static void
 test_spread (void)
 {
-  Batch batch = { 0 };
+  g_autoptr (LmdTestBatch) batch = lmd_test_batch_new (session);
   char *before[2] = { NULL, NULL };
   double max_active = 0, max_worker_active = 0;
   g_autofree char *after_api = NULL;
@@ -273,12 +212,12 @@ test_spread (void)
     return;
   for (guint w = 0; w < 2; w++)
     before[w] = get_text (workers[w], "/metrics");
-  batch_send (&batch, api, N_REQUESTS);
+  batch_send (batch, api, N_REQUESTS);
   /* the gauges move with the load while the requests run */
-  while (batch.done < batch.sent)
+  while (lmd_test_batch_get_done (batch) < lmd_test_batch_get_sent (batch))
     {
       g_autofree char *m = get_text (api, "/metrics");
-      g_autofree char *wm = get_text (workers[batch.done % 2], "/metrics");
+      g_autofree char *wm = get_text (workers[lmd_test_batch_get_done (batch) % 2], "/metrics");
       assert_prometheus_text (m);
       max_active = MAX (max_active, lmd_test_metric_value (m, "asr_active_requests", 0));
       max_worker_active = MAX (max_worker_active, lmd_test_metric_value (wm, "asr_active_requests", 0) +
@@ -286,12 +225,12 @@ test_spread (void)
       for (guint i = 0; i < 20; i++)
         g_main_context_iteration (NULL, FALSE) || (g_usleep (5000), TRUE);
     }
-  batch_wait (&batch, 300);
-  g_assert_cmpuint (batch.ok, ==, N_REQUESTS);
+  lmd_test_batch_wait (batch, 300);
+  g_assert_cmpuint (lmd_test_batch_count_status (batch, 200), ==, N_REQUESTS);
   for (guint i = 0; i < N_REQUESTS; i++)
     {
-      g_assert_nonnull (batch.texts[i]);
-      g_assert_cmpuint (strlen (batch.texts[i]), >, 0);
+      g_assert_nonnull (lmd_test_batch_get_member (batch, i, "text"));
+      g_assert_cmpuint (strlen (lmd_test_batch_get_member (batch, i, "text")), >, 0);
     }
   g_test_message ("api asr_active_requests peaked at %.0f, a worker's active+queued at %.0f", max_active,
                   max_worker_active);
@@ -314,7 +253,6 @@ test_spread (void)
   g_assert_cmpfloat (lmd_test_metric_value (after_api, "asr_requests_total{code=\"200\"}", 0), >=, N_REQUESTS);
   g_assert_cmpfloat (lmd_test_metric_value (after_api, "asr_audio_seconds_total", 0), >, 2.0 * N_REQUESTS);
   g_assert_cmpfloat (lmd_test_metric_value (after_api, "asr_e2e_latency_seconds_count", 0), >=, N_REQUESTS);
-  batch_clear (&batch);
 }
 
 static LmdTestStream *
@@ -359,14 +297,14 @@ test_stream_relay (void)
 static void
 test_redis_restart (void)
 {
-  Batch batch = { 0 };
-  Batch after = { 0 };
+  g_autoptr (LmdTestBatch) batch = lmd_test_batch_new (session);
+  g_autoptr (LmdTestBatch) after = lmd_test_batch_new (session);
   gint64 restarted;
 
   if (!need_setup ())
     return;
   g_assert_true (wait_for_workers (2, 20));
-  batch_send (&batch, api, 6);
+  batch_send (batch, api, 6);
   for (guint i = 0; i < 20; i++)
     g_main_context_iteration (NULL, FALSE) || (g_usleep (5000), TRUE);
   redis_stop ();
@@ -380,15 +318,13 @@ test_redis_restart (void)
   }
   redis_start (); /* empty: --save '' */
   restarted = g_get_monotonic_time ();
-  batch_wait (&batch, 300);
-  g_assert_cmpuint (batch.ok, ==, 6);
+  lmd_test_batch_wait (batch, 300);
+  g_assert_cmpuint (lmd_test_batch_count_status (batch, 200), ==, 6);
   g_assert_true (wait_for_workers (2, 15));
   g_test_message ("registry whole again %.1f s after Redis restarted", (g_get_monotonic_time () - restarted) / 1e6);
-  batch_send (&after, api, 4);
-  batch_wait (&after, 300);
-  g_assert_cmpuint (after.ok, ==, 4);
-  batch_clear (&batch);
-  batch_clear (&after);
+  batch_send (after, api, 4);
+  lmd_test_batch_wait (after, 300);
+  g_assert_cmpuint (lmd_test_batch_count_status (after, 200), ==, 4);
 }
 
 static void
@@ -436,7 +372,7 @@ test_no_worker (void)
 static void
 test_kill_worker (void)
 {
-  Batch batch = { 0 };
+  g_autoptr (LmdTestBatch) batch = lmd_test_batch_new (session);
   g_autoptr (LmdTestStream) s = NULL;
   g_autofree char *url = NULL;
   g_autoptr (GError) error = NULL;
@@ -464,12 +400,12 @@ test_kill_worker (void)
       for (guint i = 0; i < 10; i++)
         g_main_context_iteration (NULL, FALSE) || (g_usleep (5000), TRUE);
     }
-  batch_send (&batch, api, N_REQUESTS);
+  batch_send (batch, api, N_REQUESTS);
   /* kill once both workers have work */
   for (guint i = 0; i < 100; i++)
     g_main_context_iteration (NULL, FALSE) || (g_usleep (5000), TRUE);
   g_test_message ("kill -9 worker %u (pid %d) with %u of %u requests answered", victim,
-                  (int) lmd_test_server_get_pid (workers[victim]), batch.done, batch.sent);
+                  (int) lmd_test_server_get_pid (workers[victim]), lmd_test_batch_get_done (batch), lmd_test_batch_get_sent (batch));
   lmd_test_server_signal (workers[victim], SIGKILL);
   killed_at = g_get_monotonic_time ();
   g_assert_cmpint (lmd_test_server_wait (workers[victim], 30), ==, -SIGKILL);
@@ -484,19 +420,18 @@ test_kill_worker (void)
   /* every batch request is answered: those the killed worker had whole get 502 BAD_GATEWAY
    * (never replayed on the other worker, which a request that crashed the first could crash
    * too), every other one succeeds */
-  batch_wait (&batch, 300);
+  lmd_test_batch_wait (batch, 300);
   {
     guint n_502 = 0;
     for (guint i = 0; i < N_REQUESTS; i++)
       {
-        g_assert_true (batch.statuses[i] == 200 || batch.statuses[i] == 502);
-        n_502 += batch.statuses[i] == 502;
+        g_assert_true (lmd_test_batch_get_status (batch, i) == 200 || lmd_test_batch_get_status (batch, i) == 502);
+        n_502 += lmd_test_batch_get_status (batch, i) == 502;
       }
     g_test_message ("%u of %u requests answered 502 after the kill", n_502, N_REQUESTS);
-    g_assert_cmpuint (batch.ok + n_502, ==, N_REQUESTS);
-    g_assert_cmpuint (batch.ok, >, 0);
+    g_assert_cmpuint (lmd_test_batch_count_status (batch, 200) + n_502, ==, N_REQUESTS);
+    g_assert_cmpuint (lmd_test_batch_count_status (batch, 200), >, 0);
   }
-  batch_clear (&batch);
   lmd_test_server_stop (workers[victim]);
   workers[victim] = start_worker ();
   g_assert_true (wait_for_workers (2, 20));

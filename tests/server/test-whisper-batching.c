@@ -12,6 +12,10 @@
  *     request (7) and some waited, asr_batch_rows counts decoder steps and some had more than
  *     one row, and there were fewer steps than decode jobs outside the word alignment (steps
  *     held several requests' sequences), asr_encoder_batch_windows counts windows;
+ *     asr_decoder_graph_steps_total counts row-table steps run directly, recorded as a graph
+ *     and replayed, asr_decoder_rows_picked_total rows picked on the device, and
+ *     asr_decoder_rows_cross_shared_total the beam rows (request 1 searches with 3 beams)
+ *     served by another row's read of their cross K/V;
  *   - the worker pool was raised for the slots (the log says so).
  */
 #include <json-glib/json-glib.h>
@@ -36,6 +40,7 @@ metric (const char *text, const char *name)
 typedef struct {
   LmdTestServer *server;
   GBytes *audio;  /* owned */
+  gboolean beams; /* beam search of 3 */
   guint status;
   char *text;     /* owned */
   char *body;     /* owned */
@@ -46,7 +51,8 @@ client_thread (gpointer data)
 {
   Client *c = data;
   g_autoptr (SoupSession) session = soup_session_new_with_options ("timeout", 900, NULL);
-  g_autofree char *url = lmd_test_server_url (c->server, "/v1/listen?model=tiny-en-random");
+  g_autofree char *url = lmd_test_server_url (c->server, c->beams ? "/v1/listen?model=tiny-en-random&beam_size=3"
+                                                               : "/v1/listen?model=tiny-en-random");
   g_autoptr (LmdTestResponse) r = lmd_test_http (session, "POST", url, "audio/wav", c->audio, NULL);
   JsonObject *o = lmd_test_response_json (r);
 
@@ -118,6 +124,7 @@ test_slots (void)
       gsize len = MIN (n, (gsize) (2 + i) * 16000);
 
       alone[i].server = together[i].server = server;
+      alone[i].beams = together[i].beams = i == 1;
       alone[i].audio = lmd_test_wav_encode (pcm, len, 16000);
       together[i].audio = g_bytes_ref (alone[i].audio);
     }
@@ -146,6 +153,7 @@ test_slots (void)
     double jobs, windows;
 
     g_assert_cmpfloat (metric (metrics, "asr_slots"), ==, 2.0);
+    g_assert_true (strstr (metrics, "# TYPE asr_decoder_graph_steps_total counter\n") != NULL);
     g_assert_cmpfloat (metric (metrics, "asr_slots_in_use"), ==, 0.0);
     g_assert_cmpfloat (metric (metrics, "asr_slots_waiting"), ==, 0.0);
     g_assert_cmpfloat (metric (metrics, "asr_slot_wait_seconds_count"), ==, 2.0 * N_CLIENTS);
@@ -163,6 +171,21 @@ test_slots (void)
     g_assert_cmpfloat (single, <, steps);
     g_assert_cmpfloat (steps, <, jobs - windows);
     g_assert_cmpfloat (metric (metrics, "asr_encoder_batch_windows_sum"), >=, 2.0 * N_CLIENTS);
+    /* the row-table steps: the first of each row count run directly, the second recorded as a
+     * (emulated) CUDA graph, later ones replayed; greedy rows picked on the device; the beams of
+     * request 1 served by one read of its cross K/V */
+    g_test_message ("row-table steps: %.0f direct, %.0f recorded, %.0f replayed; %.0f rows "
+                    "picked on the device, %.0f served by another row's cross K/V",
+                    metric (metrics, "asr_decoder_graph_steps_total{how=\"direct\"}"),
+                    metric (metrics, "asr_decoder_graph_steps_total{how=\"recorded\"}"),
+                    metric (metrics, "asr_decoder_graph_steps_total{how=\"replayed\"}"),
+                    metric (metrics, "asr_decoder_rows_picked_total"),
+                    metric (metrics, "asr_decoder_rows_cross_shared_total"));
+    g_assert_cmpfloat (metric (metrics, "asr_decoder_graph_steps_total{how=\"direct\"}"), >=, 1.0);
+    g_assert_cmpfloat (metric (metrics, "asr_decoder_graph_steps_total{how=\"recorded\"}"), >=, 1.0);
+    g_assert_cmpfloat (metric (metrics, "asr_decoder_graph_steps_total{how=\"replayed\"}"), >, 0.0);
+    g_assert_cmpfloat (metric (metrics, "asr_decoder_rows_picked_total"), >, 0.0);
+    g_assert_cmpfloat (metric (metrics, "asr_decoder_rows_cross_shared_total"), >, 0.0);
   }
   log = lmd_test_server_read_log (server);
   g_assert_cmpint (lmd_test_server_stop (server), ==, 0);

@@ -92,7 +92,7 @@ drive (Client *clients, guint n, gboolean realtime, double bytes_per_second)
 
   for (guint i = 0; i < n; i++)
     clients[i].started = g_get_monotonic_time ();
-  deadline = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  deadline = g_get_monotonic_time () + (gint64) lmd_test_timeout_s (120) * G_USEC_PER_SEC;
   do
     {
       gint64 now = g_get_monotonic_time ();
@@ -217,9 +217,11 @@ run_set (const char *label, gboolean realtime)
   printf ("# %s pass: WER %.1f%% (%u/%u), streams with an interim before the end: %u/%u\n", label,
           100.0 * lmd_wer_rate (&counts), counts.errors, counts.reference_words, interims_before_end, n);
   g_assert_cmpfloat (lmd_wer_rate (&counts), <=, MAX_WER);
-  /* under AddressSanitizer or valgrind the decoder runs several times slower than real time,
-   * so a short recording can end before its first interim: there, at least one must come */
-  if (realtime)
+  /* under AddressSanitizer the decoder runs several times slower than real time, so a short
+   * recording can end before its first interim: there, at least one must come; under
+   * valgrind (tens of times slower, five streams at once) none may come before the end, and
+   * the count is only reported */
+  if (realtime && !lmd_test_under_valgrind ())
     g_assert_cmpuint (interims_before_end, >=, lmd_test_slow_build () ? 1 : n);
   g_free (clients);
 }
@@ -475,7 +477,7 @@ test_finalize (void)
   bytes = lmd_test_encode_linear16 (audio->pdata[1], g_array_index (lengths, gsize, 1));
   send_frames (s, bytes);
   lmd_test_stream_send_text (s, "{\"type\":\"finalize\"}");
-  deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+  deadline = g_get_monotonic_time () + (gint64) lmd_test_timeout_s (30) * G_USEC_PER_SEC;
   while (s->n_finals == 0 && g_get_monotonic_time () < deadline)
     g_main_context_iteration (NULL, TRUE);
   /* a final without closing: the stream stays open */

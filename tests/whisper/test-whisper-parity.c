@@ -11,6 +11,9 @@
  *     (printed with the CPU backend's own error and the distance between the two backends);
  *   - decoding one token at a time through the backend's KV cache gives the full pass's logits;
  *   - the greedy continuation of the prompt equals greedy.tokens and the CPU backend's;
+ *   - with int8 cross K/V (lmw_state_set_cross_q8): the teacher-forced logits within Q8_TOL_REF
+ *     of the reference and Q8_TOL_F16 of the f16 K/V's (measured x 2, printed), and the same
+ *     greedy continuation;
  *   - lmw_transcribe of long audio (the sample five times, 35 s, two windows), greedy, gives the
  *     CPU backend's tokens in every segment; beam search (3 beams, the batched decoder step and
  *     the cache copies on the backend) gives the CPU backend's tokens; so does beam search of
@@ -113,6 +116,54 @@ static bool
 same_tokens (const int *a, int na, const int *b, int nb)
 {
   return na >= 0 && na == nb && memcmp (a, b, sizeof (int) * (size_t) na) == 0;
+}
+
+/* The bound on the logits' relative L2 error with int8 cross K/V (to the reference, and to the
+ * backend's own logits on f16 K/V): about twice the largest measured under cuda-emu, 4.48e-4
+ * to the reference and 4.79e-4 to f16 on tiny-en-random (tiny-v3-random: 3.54e-4, 4.02e-4);
+ * f16 K/V are 3.58e-4 from the reference there. */
+#define Q8_TOL_REF 9e-4
+#define Q8_TOL_F16 1e-3
+
+/* The backend's int8 cross K/V (lmw_state_set_cross_q8, what `cuda_cross_kv = int8` gives the
+ * scheduler's slots): the reference mel encoded, the teacher-forced logits of the fixture's
+ * tokens against the reference and the f16 logits, and the greedy continuation. */
+static void
+check_cross_q8 (const float *mel, int Tm, const int *tokens, int nt, const float *ref_logits,
+                const float *f16_logits, const int *prompt, int np, const int *want, int ng)
+{
+  lmw_error err = { 0 };
+  int nv = lmw_model_hparams (model)->n_vocab;
+  lmw_state *st = lmw_state_new_backend (model, 2, backend, 0, &err);
+  bool can = st != NULL && lmw_state_can_cross_q8 (st);
+  TEST_OK (can && lmw_state_set_cross_q8 (st, &err) == 0 && st->cross_q8,
+           "the %s backend keeps int8 cross K/V (%s)", backend, err.message);
+  float *logits = malloc (sizeof (float) * (size_t) (nt > 0 ? nt : 1) * nv);
+  float *l = malloc (sizeof (float) * (size_t) nv);
+  bool ok = can && st->cross_q8 && lmw_encode (st, mel, Tm, 0, &err) == 0 &&
+            lmw_decode (st, tokens, nt, 0, logits, true, &err) == 0;
+  double e_ref = ok ? rel_l2 (logits, ref_logits, (size_t) nt * nv) : 1.0;
+  double e_f16 = ok ? rel_l2 (logits, f16_logits, (size_t) nt * nv) : 1.0;
+  int got[64];
+  bool dec_ok = ok && lmw_decode (st, prompt, np, 0, l, false, &err) == 0;
+  for (int i = 0; i < ng && dec_ok; i++) {
+    int best = 0;
+    for (int v = 1; v < nv; v++)
+      best = l[v] > l[best] ? v : best;
+    got[i] = best;
+    if (i + 1 < ng)
+      dec_ok = lmw_decode (st, &got[i], 1, np + i, l, false, &err) == 0;
+  }
+  TEST_DIAG ("int8 cross K/V on %s: teacher-forced logits of %d tokens, relative L2 %.3g to the "
+             "reference, %.3g to the f16 K/V's", backend, nt, e_ref, e_f16);
+  TEST_OK (ok && e_ref <= Q8_TOL_REF && e_f16 <= Q8_TOL_F16,
+           "int8 cross K/V: logits within %.1e of the reference (%.3g) and %.1e of f16 K/V "
+           "(%.3g) (%s)", Q8_TOL_REF, e_ref, Q8_TOL_F16, e_f16, err.message);
+  TEST_OK (dec_ok && same_tokens (got, ng, want, ng), "int8 cross K/V: the %d greedy tokens "
+           "unchanged", ng);
+  lmw_state_free (st);
+  free (logits);
+  free (l);
 }
 
 /* the word times of a greedy transcription with word timestamps on `be`: words (t0, t1) pairs
@@ -313,6 +364,7 @@ main (int argc, char **argv)
   }
   TEST_OK (dec_ok && same_tokens (got, ng, want, ng) && same_tokens (got, ng, got_cpu, ng),
            "greedy continuation of %d steps == greedy.tokens == cpu", ng);
+  check_cross_q8 (ref_mel, Tm, tokens, nt, ref_logits, logits, prompt, np, want, ng);
   if (have)
     check_front_end (st, dir, ref_enc);
   lmw_state_free (st);

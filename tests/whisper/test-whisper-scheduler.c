@@ -14,9 +14,10 @@
  *     table-driven step (cuda-emu) its one-token steps ran from the row table, recorded once
  *     per row count and replayed afterwards, and greedy rows had their next token picked on
  *     the backend with the search's filters instead of returning logits, and beams their
- *     beam_size + 1 candidates, and windows their first token and no-speech probability
- *     (on cpu: none of these); every window's no-speech probability is the one it has alone
- *     within 1e-6; four of them fall back to sampling (whose first logits come back);
+ *     beam_size + 1 candidates, and windows their first token and no-speech probability,
+ *     and the beams of a request were served by one read of its cross K/V (on cpu: none of
+ *     these); every window's no-speech probability is the one it has alone within 1e-6; four
+ *     of them fall back to sampling (whose first logits come back);
  *   - a request cancelled after a few decoder steps ends with "cancelled", its slot comes back,
  *     and the others (still batched with it until then) give their tokens alone;
  *   - with both slots of a scheduler held, a request whose time runs out while it waits for
@@ -24,11 +25,15 @@
  *   - 2 slots and 6 requests at once, cuda_graphs off: they wait for a slot (FIFO), every one
  *     succeeds with its tokens alone, and every slot comes back; the row-table steps ran
  *     directly, none recorded;
- *   - a beam wider than the beam caches is refused with a clear message.
+ *   - a beam wider than the beam caches is refused with a clear message;
+ *   - with int8 cross K/V (cross_kv_q8): 4 concurrent requests, 2 of them beam searches, give
+ *     the tokens each gives alone on a stream with int8 K/V, their steps replayed from the row
+ *     table with beams on one read; on cpu such a scheduler is refused with a clear message.
  */
 #include "lmw-backend.h"
 #include "lmw-context.h"
 #include "lmw-scheduler.h"
+#include "lmw-state.h"
 #include "lmw-test.h"
 
 #include <math.h>
@@ -112,13 +117,17 @@ collect (request *r, const lmw_result *res)
   }
 }
 
-/* r alone, on a stream of its own */
+/* r alone, on a stream of its own (with int8 cross K/V: q8) */
 static int
-run_alone (request *r)
+run_alone_kv (request *r, bool q8)
 {
   lmw_params p = params_of (r);
   lmw_error err = { 0 };
   lmw_state *st = lmw_state_new_backend (model, 1, backend, 0, &err);
+  if (st != NULL && q8 && lmw_state_set_cross_q8 (st, &err) != 0) {
+    lmw_state_free (st);
+    st = NULL;
+  }
   float *a = audio_of (r->n_samples);
   lmw_result res;
   int rc = st ? lmw_transcribe (st, &p, a, r->n_samples, &res, &err) : -1;
@@ -130,6 +139,12 @@ run_alone (request *r)
   lmw_state_free (st);
   free (a);
   return rc;
+}
+
+static int
+run_alone (request *r)
+{
+  return run_alone_kv (r, false);
 }
 
 static int
@@ -286,6 +301,10 @@ test_many (void)
   else
     TEST_OK (stats.rows_topk == 0 && stats.prompts_picked == 0,
              "the cpu backend returns the beams' and the prompts' logits");
+  if (tables)
+    TEST_OK (stats.rows_cross_shared > 0, "the beams of a request read its cross K/V once in "
+             "a table step (%llu rows served by another row's read)",
+             (unsigned long long) stats.rows_cross_shared);
 
   /* cancellation mid-batch: 4 requests, the third aborted after a few checks */
   request c[4];
@@ -365,6 +384,56 @@ test_many (void)
   sched = NULL;
 }
 
+/* [whisper] cuda_cross_kv = int8: the slots keep int8 cross K/V (the row table's int8 path,
+ * beams grouped on them); each request gives the tokens it gives alone on a stream with int8
+ * K/V.  On a backend without int8 cross-attention the scheduler is refused. */
+static void
+test_int8 (void)
+{
+  lmw_scheduler_params sp = lmw_scheduler_default_params ();
+  sp.slots = 4;
+  sp.beam_caches = 6;
+  sp.max_wait_ms = 20.0;
+  sp.cross_kv_q8 = true;
+  lmw_error err = { 0 };
+  sched = lmw_scheduler_new (model, backend, 0, &sp, &err);
+  if (strcmp (backend, "cpu") == 0) {
+    TEST_OK (sched == NULL && strstr (err.message, "int8 cross-attention K/V need a backend") != NULL,
+             "int8 cross K/V on cpu: the scheduler is refused (%s)", err.message);
+    lmw_scheduler_free (sched);
+    sched = NULL;
+    return;
+  }
+  TEST_OK (sched != NULL, "a scheduler of 4 slots with int8 cross K/V (%s)", err.message);
+  if (sched == NULL)
+    return;
+  request alone[4], batched[4];
+  const size_t secs[4] = { 3, 9, 17, 31 };
+  int alone_ok = 0;
+  for (int i = 0; i < 4; i++) {
+    memset (&alone[i], 0, sizeof alone[i]);
+    alone[i].n_samples = secs[i] * 16000;
+    alone[i].beam = i % 2 ? 3 : 1;
+    alone[i].words = i == 2;
+    batched[i] = alone[i];
+    alone_ok += run_alone_kv (&alone[i], true) == 0;
+  }
+  run_all (batched, 4);
+  int ok = 0;
+  for (int i = 0; i < 4; i++)
+    ok += alone_ok == 4 && batched[i].rc == 0 && same (&batched[i], &alone[i]);
+  lmw_scheduler_stats stats;
+  lmw_scheduler_get_stats (sched, &stats);
+  TEST_OK (ok == 4, "int8 cross K/V: 4 concurrent requests (2 with 3 beams) give the tokens "
+           "and word times each gives alone on int8 K/V (%d of 4)", ok);
+  TEST_OK (stats.table_steps[2] > 0 && stats.rows_cross_shared > 0, "their one-token steps "
+           "replayed from the row table (%llu) with beam rows on one read of int8 K/V (%llu)",
+           (unsigned long long) stats.table_steps[2],
+           (unsigned long long) stats.rows_cross_shared);
+  lmw_scheduler_free (sched);
+  sched = NULL;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -384,8 +453,10 @@ main (int argc, char **argv)
   TEST_OK (model != NULL, "model %s loaded", fixture);
   snprintf (path, sizeof path, "%s/../../audio/speech-sample.wav", dir);
   TEST_OK (lmw_wav_read (path, &pcm, &pcm_n, &err) == 0, "speech-sample.wav read");
-  if (model != NULL && pcm != NULL)
+  if (model != NULL && pcm != NULL) {
     test_many ();
+    test_int8 ();
+  }
   free (pcm);
   lmw_model_free (model);
   return test_done ();

@@ -12,6 +12,10 @@
  *                                    30 s of samples in memory, leaves no file in its spool
  *                                    directory, and its text and word times equal those of
  *                                    lmw_transcribe on the whole 42 s
+ *   /whisper-session/cross-kv-config [whisper] cuda_cross_kv: a value other than f16 and
+ *                                    int8 is refused naming the key; int8 on a backend
+ *                                    without int8 cross-attention (cpu, scheduler on) does
+ *                                    not load the model and says why
  */
 #include <glib/gstdio.h>
 #include <string.h>
@@ -203,6 +207,37 @@ test_bounded (void)
   g_rmdir (dir);
 }
 
+static void
+test_cross_kv_config (void)
+{
+  const char *bad = "[whisper]\nmodel=%s\nbackground_load=false\ncuda_cross_kv=int4\n";
+  const char *cpu = "[whisper]\nmodel=%s\nbackground_load=false\nbackend=cpu\nscheduler=on\n"
+                    "slots=1\ncuda_cross_kv=int8\n";
+  const char *texts[] = { bad, cpu };
+
+  if (!need_fixtures ())
+    return;
+  for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
+    {
+      g_autofree char *text = g_strdup_printf (texts[i], model_path);
+      g_autoptr (GKeyFile) config = g_key_file_new ();
+      g_autoptr (LmdWhisperEngine) engine = g_object_new (LMD_TYPE_WHISPER_ENGINE, NULL);
+      g_autoptr (GError) error = NULL;
+
+      g_assert_true (g_key_file_load_from_data (config, text, -1, 0, NULL));
+      g_assert_false (lmd_engine_setup (LMD_ENGINE (engine), config, &error));
+      g_assert_nonnull (error);
+      g_test_message ("%s", error->message);
+      if (i == 0)
+        {
+          g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+          g_assert_nonnull (strstr (error->message, "cuda_cross_kv: \"int4\" is not f16 or int8"));
+        }
+      else
+        g_assert_nonnull (strstr (error->message, "int8 cross-attention K/V need a backend"));
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -222,6 +257,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/whisper-session/spool", test_spool);
   g_test_add_func ("/whisper-session/bounded", test_bounded);
+  g_test_add_func ("/whisper-session/cross-kv-config", test_cross_kv_config);
   status = g_test_run ();
   free (speech);
   g_free (model_path);

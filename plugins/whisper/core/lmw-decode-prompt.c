@@ -62,7 +62,7 @@ lmw_decode_pick_rows (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, const
   int nv = m->hp.n_vocab, n_served = 0;
   for (int i = 0; i < n_seqs; i++) {
     const lmw_step_seq *sq = &seqs[i];
-    served[i] = !st->host_memory && ops->version >= 7 && ops->step_topk != NULL &&
+    served[i] = !st->host_memory && ops->version >= 8 && ops->step_topk != NULL &&
                 sq->pick != NULL && sq->picked != NULL && sq->logits_rows == sq->n &&
                 sq->pick->k <= LMW_PICK_K_MAX;
     n_served += served[i];

@@ -77,8 +77,8 @@ step_cross_attention (lmw_state *st, float *x, const lmw_layer *L, int layer,
       rows += seqs[j++].n;
     size_t at = (size_t) row * C;
     if (seqs[i].cross_vh != NULL)
-      ops->cross_attention (st->be, st->att + at, C, st->q + at, C, seqs[i].cross_kh + lay,
-                            seqs[i].cross_vh + lay, C, rows, T, H, C / H);
+      lmw_state_cross_kv_attend (st, seqs[i].cross_q8, st->att + at, st->q + at,
+                                 seqs[i].cross_kh, seqs[i].cross_vh, lay, rows, T, H, C / H);
     else
       ops->attention (st->be, st->att + at, C, st->q + at, C, seqs[i].cross_k + lay, C,
                       seqs[i].cross_v + lay, C, rows, T, H, C / H, -1);

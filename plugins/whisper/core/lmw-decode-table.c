@@ -13,7 +13,8 @@
  *     products (q, k, v, out, mlp) with M = Rb     as lmw_decode_step
  *     step_self_attention (table, layer)           one launch: each row appends to its own
  *                                                  cache at its position and attends to it
- *     step_cross_attention (table, layer)          one launch: each row on its window's K/V
+ *     step_cross_attention (table, layer)          one launch: the rows on one window's K/V
+ *                                                  (a request's beams) read it once
  *   logits (Rb, n_vocab) = ln (x) · token_embedding^T
  *   step_pick (table)                              the rows whose search picks greedily get
  *                                                  their next token and its log-probability,
@@ -148,7 +149,7 @@ lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_
   lmw_step_row *rows = st->step_table_host;
   /* rows 0 .. n_picks - 1 hold the greedy picks (step_pick); the choices of k > 1 tokens and
    * those with a wanted token (step_topk) n_topk results */
-  int n_picks = 0, n_topk = 0;
+  int n_picks = 0, n_topk = 0, lead = 0;
   for (int r = 0; r < Rb; r++) {
     const lmw_step_seq *sq = &seqs[r < R ? r : 0];
     bool pick = r < R && sq->pick != NULL && sq->picked != NULL;
@@ -160,10 +161,18 @@ lmw_decode_step_table (lmw_state *st, const lmw_step_seq *seqs, int n_seqs, lmw_
     rows[r] = (lmw_step_row) {
       .token = r < R ? sq->tokens[0] : -1, .pos = r < R ? sq->n_past : 0,
       .self_k = sq->self_k, .self_v = sq->self_v, .cross_k = sq->cross_kh,
-      .cross_v = sq->cross_vh, .pick_suppress = pick ? sq->pick->suppress : NULL,
+      .cross_v = sq->cross_vh, .cross_q8 = sq->cross_q8,
+      .pick_suppress = pick ? sq->pick->suppress : NULL,
       .pick_ts_lo = pick ? sq->pick->ts_lo : nv, .pick_flags = pick ? (int32_t) sq->pick->flags : 0,
       .pick_k = topk ? k : 0, .pick_at = topk ? n_topk : 0, .pick_want = want ? sq->pick->want : 0,
     };
+    /* a request's beams sit next to each other: up to LMW_STEP_GROUP_MAX rows on the same
+     * K/V are served by one read of them (padding rows stand alone) */
+    if (r > 0 && r < R && r - lead < LMW_STEP_GROUP_MAX && rows[lead].cross_k == sq->cross_kh &&
+        rows[lead].cross_v == sq->cross_vh)
+      rows[r].cross_lead = r - lead, st->step_cross_shared++;
+    else
+      lead = r;
     if (topk)
       n_topk += k + (want ? 1 : 0);
     else if (pick)

@@ -101,9 +101,9 @@ decoder_cross_attention (lmw_state *st, float *x, const lmw_layer *L, int layer,
   ops->matmul (st->be, st->q, C, st->xn, C, &L->cross_q, L->cross_q_b, n);
   if (report && st->xattn_cb != NULL)
     report_cross_attention (st, layer, n);
-  if (st->cross_vh != NULL) /* f16 K/V, read once for all n rows */
-    ops->cross_attention (st->be, st->att, C, st->q, C, st->cross_kh + at, st->cross_vh + at, C,
-                          n, T, H, C / H);
+  if (st->cross_vh != NULL) /* f16 or int8 K/V, read once for all n rows */
+    lmw_state_cross_kv_attend (st, st->cross_q8, st->att, st->q, st->cross_kh, st->cross_vh, at,
+                               n, T, H, C / H);
   else
     ops->attention (st->be, st->att, C, st->q, C, st->cross_k + at, C, st->cross_v + at, C, n,
                     T, H, C / H, -1);

@@ -92,8 +92,8 @@ lmw_encoder_forward_batch (lmw_state *st, lmw_state *const *slots, int B, lmw_er
       lmw_state *sl = slots[b];
       lmw_state_copy_floats (st, sl->cross_k + at, st->q + b * n, n);
       if (sl->cross_vh != NULL) {
-        ops->to_f16 (st->be, sl->cross_kh + at, st->q + b * n, n);
-        ops->to_f16 (st->be, sl->cross_vh + at, st->k + b * n, n);
+        lmw_state_cross_kv_store (st, sl, sl->cross_kh, at, st->q + b * n, T, C);
+        lmw_state_cross_kv_store (st, sl, sl->cross_vh, at, st->k + b * n, T, C);
       } else {
         lmw_state_copy_floats (st, sl->cross_v + at, st->k + b * n, n);
       }

@@ -116,10 +116,10 @@ lmw_encoder_forward (lmw_state *st, lmw_error *err)
       ops->matmul (st->be, st->cross_v + at, C, st->enc_out, C, &L->cross_v, L->cross_v_b, T);
       continue;
     }
-    /* f16 K/V for ops->cross_attention; V passes through the scratch st->hidden */
-    ops->to_f16 (st->be, st->cross_kh + at, st->cross_k + at, (size_t) T * C);
+    /* f16 (or int8) K/V for the decoder; V passes through the scratch st->hidden */
+    lmw_state_cross_kv_store (st, st, st->cross_kh, at, st->cross_k + at, T, C);
     ops->matmul (st->be, st->hidden, C, st->enc_out, C, &L->cross_v, L->cross_v_b, T);
-    ops->to_f16 (st->be, st->cross_vh + at, st->hidden, (size_t) T * C);
+    lmw_state_cross_kv_store (st, st, st->cross_vh, at, st->hidden, T, C);
   }
   ops->sync (st->be);
   st->encoder_ms = t1 - t0;

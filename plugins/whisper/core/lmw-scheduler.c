@@ -98,7 +98,7 @@ lmw_scheduler_default_params (void)
 {
   return (lmw_scheduler_params) {
     .slots = 8, .beam_caches = 8, .encoder_batch = 8, .max_rows = 256, .max_wait_ms = 2.0,
-    .n_threads = 1, .cuda_graphs = true,
+    .n_threads = 1, .cuda_graphs = true, .cross_kv_q8 = false,
   };
 }
 
@@ -115,7 +115,8 @@ lmw_scheduler_budget_bytes (const lmw_model *model, const lmw_scheduler_params *
   size_t T = (size_t) hp->n_audio_ctx, C = (size_t) hp->n_audio_state, L = (size_t) hp->n_text_layer;
   size_t Tt = (size_t) hp->n_text_ctx, W = (size_t) (p->encoder_batch > 0 ? p->encoder_batch : 1);
   size_t R = (size_t) step_rows (model, p);
-  size_t cross = L * T * C * (4 + 2 + 2); /* f32 K, f16 K and V (f32 V without f16 ops) */
+  /* f32 K, f16 K and V (f32 V without f16 ops), or int8 K and V with their scales */
+  size_t cross = L * T * C * 4 + 2 * (p->cross_kv_q8 ? LMW_CROSS_Q8_BYTES (L * T * C) : L * T * C * 2);
   size_t self = 2 * L * Tt * C * 4;
   size_t srows = W * T > 2 * T ? W * T : 2 * T;
   srows = srows > R ? srows : R;
@@ -177,12 +178,14 @@ run_alone (lmw_scheduler *s, job *j)
   lmw_state *w = s->work, *sl = j->slot;
   float *own_k = w->self_k, *own_v = w->self_v, *own_ck = w->cross_k, *own_cv = w->cross_v;
   uint16_t *own_kh = w->cross_kh, *own_vh = w->cross_vh;
+  bool own_q8 = w->cross_q8;
   w->self_k = sl->self_k;
   w->self_v = sl->self_v;
   w->cross_k = sl->cross_k;
   w->cross_v = sl->cross_v;
   w->cross_kh = sl->cross_kh;
   w->cross_vh = sl->cross_vh;
+  w->cross_q8 = sl->cross_q8;
   w->n_cached = sl->n_cached;
   w->have_audio = sl->have_audio;
   w->xattn_cb = sl->xattn_cb;
@@ -195,6 +198,7 @@ run_alone (lmw_scheduler *s, job *j)
   w->cross_v = own_cv;
   w->cross_kh = own_kh;
   w->cross_vh = own_vh;
+  w->cross_q8 = own_q8;
   w->xattn_cb = NULL;
   w->xattn_user_data = NULL;
   w->have_audio = false;
@@ -223,6 +227,7 @@ run_step (lmw_scheduler *s, job **js, int n, lmw_step_seq *seqs)
   s->stats.rows_picked = s->work->step_picked;
   s->stats.rows_topk = s->work->step_topk_rows;
   s->stats.prompts_picked = s->work->step_first_picked;
+  s->stats.rows_cross_shared = s->work->step_cross_shared;
   pthread_mutex_unlock (&s->lock);
 }
 
@@ -354,7 +359,7 @@ lmw_scheduler_decode (lmw_scheduler *s, lmw_state *slot, const int *tokens, int 
   job j = { .kind = JOB_STEP, .slot = slot };
   lmw_step_seq base = {
     .cross_k = slot->cross_k, .cross_v = slot->cross_v,
-    .cross_kh = slot->cross_kh, .cross_vh = slot->cross_vh,
+    .cross_kh = slot->cross_kh, .cross_vh = slot->cross_vh, .cross_q8 = slot->cross_q8,
   };
   if (cache_k == NULL && slot->xattn_cb != NULL) {
     j.kind = JOB_ALONE;
@@ -388,7 +393,8 @@ lmw_scheduler_decode_prompt (lmw_scheduler *s, lmw_state *slot, const int *token
   j.seqs[0] = (lmw_step_seq) {
     .tokens = tokens, .n = n, .n_past = n_past, .self_k = slot->self_k, .self_v = slot->self_v,
     .cross_k = slot->cross_k, .cross_v = slot->cross_v, .cross_kh = slot->cross_kh,
-    .cross_vh = slot->cross_vh, .logits_rows = n, .logits = logits, .pick = pick,
+    .cross_vh = slot->cross_vh, .cross_q8 = slot->cross_q8, .logits_rows = n, .logits = logits,
+    .pick = pick,
     .picked = picked,
   };
   return submit (s, &j, err);
@@ -407,8 +413,8 @@ lmw_scheduler_decode_beams (lmw_scheduler *s, lmw_state *slot, const int *tokens
     j.seqs[b] = (lmw_step_seq) {
       .tokens = tokens + b, .n = 1, .n_past = n_past, .self_k = cache_k[b],
       .self_v = cache_v[b], .cross_k = slot->cross_k, .cross_v = slot->cross_v,
-      .cross_kh = slot->cross_kh, .cross_vh = slot->cross_vh, .logits_rows = 1,
-      .logits = logits + (size_t) b * nv, .pick = k,
+      .cross_kh = slot->cross_kh, .cross_vh = slot->cross_vh, .cross_q8 = slot->cross_q8,
+      .logits_rows = 1, .logits = logits + (size_t) b * nv, .pick = k,
       .picked = k != NULL ? picked + (size_t) b * (k->k > 1 ? k->k : 1) : NULL,
     };
   }
@@ -424,8 +430,8 @@ lmw_scheduler_decode_pick (lmw_scheduler *s, lmw_state *slot, const int *token, 
   j.seqs[0] = (lmw_step_seq) {
     .tokens = token, .n = 1, .n_past = n_past, .self_k = slot->self_k, .self_v = slot->self_v,
     .cross_k = slot->cross_k, .cross_v = slot->cross_v, .cross_kh = slot->cross_kh,
-    .cross_vh = slot->cross_vh, .logits_rows = 1, .logits = logits, .pick = pick,
-    .picked = picked,
+    .cross_vh = slot->cross_vh, .cross_q8 = slot->cross_q8, .logits_rows = 1, .logits = logits,
+    .pick = pick, .picked = picked,
   };
   return submit (s, &j, err);
 }
@@ -590,9 +596,11 @@ lmw_scheduler_new (const lmw_model *model, const char *backend, int device,
     lmw_set_error (&e, LMW_ERR_NOMEM, "out of device memory for a step's logits");
     goto fail;
   }
+  if (p.cross_kv_q8 && lmw_state_set_cross_q8 (s->work, &e) != 0)
+    goto fail;
   for (int i = 0; i < p.slots; i++) {
     s->slots[i] = lmw_state_new_sized (model, p.n_threads, backend, device, 1, 0, false, &e);
-    if (s->slots[i] == NULL)
+    if (s->slots[i] == NULL || (p.cross_kv_q8 && lmw_state_set_cross_q8 (s->slots[i], &e) != 0))
       goto fail;
     s->slots[i]->sched = s;
     s->slots[i]->slot = i;

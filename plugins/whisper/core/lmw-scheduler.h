@@ -43,10 +43,12 @@ typedef struct {
   int n_threads;      /* the backend's threads (CPU backends) */
   bool cuda_graphs;   /* decoder steps of one-token rows recorded once per row count (a CUDA
                        * graph) and replayed, where the backend can (graph_run) */
+  bool cross_kv_q8;   /* the slots keep their cross K/V as int8 rows (lmw-cross-kv.c); the
+                       * scheduler is refused on a backend without them */
 } lmw_scheduler_params;
 
 /* slots 8, beam_caches 8, encoder_batch 8, max_rows 256, max_wait_ms 2, n_threads 1,
- * cuda_graphs true */
+ * cuda_graphs true, cross_kv_q8 false */
 lmw_scheduler_params lmw_scheduler_default_params (void);
 
 /* Device bytes the scheduler of `params` takes for `model` beyond the weights: its stream's
@@ -94,6 +96,8 @@ typedef struct {
                                      * first token) were chosen on the backend */
   uint64_t prompts_picked;          /* windows whose first token and no-speech probability
                                      * came from the backend */
+  uint64_t rows_cross_shared;       /* rows of table steps served by another row's read of
+                                     * their cross K/V (a request's beams) */
   size_t memory_bytes;              /* the budget taken at creation (without the weights) */
 } lmw_scheduler_stats;
 

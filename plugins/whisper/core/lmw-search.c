@@ -273,7 +273,7 @@ lmw_search_init (lmw_search *s, lmw_state *st, const lmw_params *p, lmw_error *e
       if (never)
         bits[i >> 5] |= 1u << (i & 31);
     }
-    s->pick_first = bits != NULL && s->pick_suppress != NULL && st->ops->version >= 7 &&
+    s->pick_first = bits != NULL && s->pick_suppress != NULL && st->ops->version >= 8 &&
                     st->ops->step_topk != NULL
                       ? st->ops->alloc (st->be, words * sizeof (uint32_t)) : NULL;
     if (s->pick_first != NULL)

@@ -50,6 +50,9 @@ struct lmw_state {
    * CPU backend) for f16/f32 models, which stay on the f32 path (see state_new) */
   uint16_t *cross_kh;
   uint16_t *cross_vh;
+  /* cross_kh and cross_vh hold int8 rows (LMW_CROSS_Q8_BYTES, lmw-backend.h) instead of f16,
+   * read through ops->cross_attention_q8 and the row table (lmw_state_set_cross_q8) */
+  bool cross_q8;
   bool have_audio;
   double encoder_ms; /* wall time of the last encoder pass, without the cross K/V */
   double cross_ms;   /* wall time of the last cross K/V projections */
@@ -94,6 +97,7 @@ struct lmw_state {
   lmw_pick_result *step_topk_host;  /* (step_rows * LMW_PICK_K_MAX) */
   uint64_t step_topk_rows;          /* rows whose best tokens step_topk chose */
   uint64_t step_first_picked;       /* prompts whose first choice and no-speech step_topk made */
+  uint64_t step_cross_shared;       /* rows whose cross K/V another row of a step read */
 
   /* ---- a request slot of a scheduler (lmw-scheduler.c); all zero for a stream of its own.
    * A slot holds only the request's own buffers (mel_host, cross K/V, self K/V): its encode
@@ -145,7 +149,8 @@ typedef struct {
   int n, n_past;
   float *self_k, *self_v;      /* (n_text_layer, Tt, C) (backend) */
   const float *cross_k, *cross_v;       /* f32 (n_text_layer, T, C), or NULL with ... */
-  const uint16_t *cross_kh, *cross_vh;  /* ... f16 ones (ops->cross_attention) */
+  const uint16_t *cross_kh, *cross_vh;  /* ... f16 ones (ops->cross_attention), or int8 */
+  bool cross_q8;                        /* ... rows (lmw-cross-kv.c) */
   int logits_rows;             /* 0: none, 1: the last row's, n: every row's */
   float *logits;               /* (logits_rows, n_vocab), host */
   /* nullable, with n 1 and logits_rows 1: pick the next token on the backend where the step
@@ -256,6 +261,24 @@ void lmw_state_copy_floats (lmw_state *st, float *dst, const float *src, size_t 
  * when out of memory); lmw_state_output_done downloads it into host. */
 float *lmw_state_output_buffer (lmw_state *st, float *host, size_t n);
 void lmw_state_output_done (lmw_state *st, float *host, const float *buf, size_t n);
+
+/* The cross K/V for the decoder (lmw-cross-kv.c).  base (cross_kh or cross_vh) from value e on
+ * (a multiple of C), f16 or int8 rows as q8 says. */
+const uint16_t *lmw_cross_kv_at (const uint16_t *base, bool q8, size_t e);
+/* rows of C values of src (st's memory) stored at value e of base, slot's buffer (cross_kh or
+ * cross_vh of slot, which may be st), as slot keeps them; queued on st */
+void lmw_state_cross_kv_store (lmw_state *st, const lmw_state *slot, uint16_t *base, size_t e,
+                               const float *src, int rows, int C);
+/* out (Tq, C) = cross-attention of q (Tq, C) to the Tk K/V rows from value e of k and v */
+void lmw_state_cross_kv_attend (lmw_state *st, bool q8, float *out, const float *q,
+                                const uint16_t *k, const uint16_t *v, size_t e, int Tq, int Tk,
+                                int H, int D);
+/* whether st can keep its cross K/V as int8 rows (a backend with to_q8 and
+ * cross_attention_q8, f16 K/V to replace, a width that is a multiple of 64) */
+bool lmw_state_can_cross_q8 (const lmw_state *st);
+/* replaces st's f16 cross K/V by int8 rows (before its first window); 0, or -1 with err
+ * filled when st can't */
+int lmw_state_set_cross_q8 (lmw_state *st, lmw_error *err);
 
 /* A slot's jobs (lmw-scheduler.c), called by lmw_encode, lmw_decode and lmw_decode_batch of a
  * state whose sched is set: they queue the job, wait until the scheduler's thread has run it
