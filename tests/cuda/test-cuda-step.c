@@ -462,15 +462,7 @@ test_bad_arguments (void)
 int
 main (void)
 {
-#ifdef LMW_TEST_GPU
-  int n_devices = 0;
-  cudaError_t e = cudaGetDeviceCount (&n_devices);
-  if (e != cudaSuccess || n_devices == 0) {
-    printf ("1..0 # SKIP no CUDA device (%s)\n",
-            e != cudaSuccess ? cudaGetErrorString (e) : "none found");
-    return 0;
-  }
-#endif
+  skip_without_device ();
   lmw_cpu_kernels_force_generic (true);
   cpu = lmw_backend_cpu ();
   char err[256];
